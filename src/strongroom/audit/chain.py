@@ -1,0 +1,109 @@
+"""The hash chain: each event's hash covers its fields and the previous event's hash.
+
+Editing an event changes its hash; deleting one leaves a gap in ``seq`` and a dangling ``prev_hash``;
+reordering breaks both; cutting off the newest events no longer matches the chain head. The chain
+makes tampering evident to anyone who can read the table; it does not stop someone who can rewrite
+the whole table and its head, so anchor ``strongroom audit head`` somewhere else for that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from strongroom.audit.events import AuditEvent
+from strongroom.store import AuditRecord, Tx
+
+GENESIS = "0" * 64
+HASHED_FIELDS = ("chain", "seq", "at", "environment", "actor", "tenant", "action", "secret_name", "version",
+                 "purpose", "outcome", "request_id", "detail", "prev_hash")
+
+
+def event_hash(fields: dict[str, Any]) -> str:
+    canonical = json.dumps([fields[name] for name in HASHED_FIELDS], separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
+    """Chain and insert events inside ``tx``, holding each chain's head lock until it commits."""
+    by_chain: dict[str, list[AuditEvent]] = {}
+    for event in events:
+        by_chain.setdefault(event.chain, []).append(event)
+    rows: list[dict[str, Any]] = []
+    for chain in sorted(by_chain):  # a fixed lock order: two writers can never deadlock on chains
+        seq, prev = tx.lock_chain(chain, GENESIS)
+        for event in by_chain[chain]:
+            seq += 1
+            row = event._asdict()
+            row.update(chain=chain, seq=seq, prev_hash=prev)
+            row["hash"] = prev = event_hash(row)
+            rows.append(row)
+        tx.set_chain_head(chain, seq, prev)
+    tx.insert_audit_events(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """The first broken place in a chain."""
+
+    chain: str
+    event_id: int | None
+    seq: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"event {self.event_id} (chain {self.chain}, seq {self.seq})" if self.event_id else f"chain {self.chain}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    chains: int
+    events: int
+    broken: Break | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def verify(tx: Tx) -> VerifyReport:
+    """Walk every chain in insertion order and report the first event that does not fit."""
+    heads = tx.chain_heads()
+    total = 0
+    seen: set[str] = set()
+    for chain in sorted(heads):
+        seen.add(chain)
+        count, broken = _verify_chain(chain, tx.iter_chain(chain), heads[chain])
+        total += count
+        if broken is not None:
+            return VerifyReport(len(heads), total, broken)
+    orphans = {r.chain for r in tx.audit_events()} - seen
+    if orphans:
+        return VerifyReport(len(heads), total, Break(sorted(orphans)[0], None, None, "events without a chain head"))
+    return VerifyReport(len(heads), total, None)
+
+
+def _verify_chain(chain: str, records: Iterable[AuditRecord], head: tuple[int, str]) -> tuple[int, Break | None]:
+    expected_seq, prev = 1, GENESIS
+    count = 0
+    for record in records:
+        count += 1
+        fields = {name: getattr(record, name) for name in HASHED_FIELDS}
+        if record.seq != expected_seq:
+            return count, Break(chain, record.id, record.seq,
+                                f"expected seq {expected_seq}: an event was deleted or reordered")
+        if record.prev_hash != prev:
+            return count, Break(chain, record.id, record.seq, "previous-hash link broken: reordered or replaced")
+        if event_hash(fields) != record.hash:
+            return count, Break(chain, record.id, record.seq, "hash mismatch: the event was edited")
+        prev = record.hash
+        expected_seq += 1
+    head_seq, head_hash = head
+    if (expected_seq - 1, prev) != (head_seq, head_hash):
+        return count, Break(chain, None, None,
+                            f"chain ends at seq {expected_seq - 1} but its head says {head_seq}: newest events removed")
+    return count, None

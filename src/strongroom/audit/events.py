@@ -1,0 +1,47 @@
+"""Audit events: who did what to which secret, when, why, and how it ended. Never a value."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Action:
+    TENANT_CREATE = "tenant.create"
+    TENANT_DELETE = "tenant.delete"
+    SECRET_PUT = "secret.put"
+    SECRET_USE = "secret.use"
+    SECRET_DELETE = "secret.delete"
+    SECRET_PURGE = "secret.purge"
+    KEY_REWRAP = "key.rewrap"
+
+
+class Outcome:
+    OK = "ok"
+    DENIED = "denied"
+    NOT_FOUND = "not_found"
+    EXPIRED = "expired"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    TAMPERED = "tampered"
+    ERROR = "error"
+
+
+class AuditEvent(NamedTuple):
+    """One event before it is chained. ``detail`` is a short, value-free note (an error class, a count)."""
+
+    at: float
+    environment: str
+    actor: str
+    tenant: str
+    action: str
+    secret_name: str | None = None
+    version: int | None = None
+    purpose: str | None = None
+    outcome: str = Outcome.OK
+    request_id: str | None = None
+    detail: str | None = None
+
+    @property
+    def chain(self) -> str:
+        # One chain per environment and tenant: writers for different tenants never wait on each other.
+        return f"{self.environment}/{self.tenant}"

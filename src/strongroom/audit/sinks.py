@@ -1,0 +1,124 @@
+"""Where audit events go.
+
+State changes call ``record(tx, ...)`` inside their own transaction. Uses change no state, so in
+``async`` mode their events are appended to an in-memory queue (a deque append on the hot path) and
+written by one background writer in batches, at most ``flush_interval_seconds`` later; ``flush()`` and
+``close()`` drain it. In ``sync`` mode every use is written before its value is returned, and a use
+whose event cannot be written is refused.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterable
+from typing import Literal
+
+from strongroom.audit import chain
+from strongroom.audit.events import AuditEvent
+from strongroom.errors import AuditError, StrongroomError
+from strongroom.store import Store, Tx
+
+AuditMode = Literal["async", "sync"]
+log = logging.getLogger("strongroom.audit")
+
+
+class AuditLog:
+    def __init__(self, store: Store, *, mode: AuditMode = "async", flush_interval_seconds: float = 0.05,
+                 max_pending: int = 100_000) -> None:
+        if mode not in ("async", "sync"):
+            raise ValueError(f"audit mode must be 'async' or 'sync', not {mode!r}")
+        self._store = store
+        self.mode: AuditMode = mode
+        self._flush_interval_seconds = flush_interval_seconds
+        self._max_pending = max_pending
+        self._queue: deque[AuditEvent] = deque()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._failing = False
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def record(self, tx: Tx, *events: AuditEvent) -> None:
+        """Write events in the caller's transaction: they commit with the change or not at all."""
+        chain.append(tx, events)
+
+    def record_now(self, *events: AuditEvent) -> None:
+        """Write events in a transaction of their own (refusals, whose change was rolled back)."""
+        if self.mode == "sync":
+            self._write(events)
+        else:
+            self.enqueue(*events)
+
+    def enqueue(self, *events: AuditEvent) -> None:
+        if self.mode == "sync":
+            self._write(events)
+            return
+        if self._failing and len(self._queue) >= self._max_pending:
+            raise AuditError("audit log is not being written and its queue is full; refusing to serve")
+        self._queue.extend(events)
+        if self._thread is None:
+            self._start()
+
+    def flush(self) -> None:
+        """Write every queued event now (and raise if that fails)."""
+        batch = self._drain()
+        if batch:
+            try:
+                self._write(batch)
+            except StrongroomError:
+                self._queue.extendleft(reversed(batch))
+                raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.flush()
+        except StrongroomError as exc:
+            log.error("audit events could not be written at close: %s", exc)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def _drain(self) -> list[AuditEvent]:
+        batch: list[AuditEvent] = []
+        try:
+            while True:
+                batch.append(self._queue.popleft())
+        except IndexError:
+            return batch
+
+    def _write(self, events: Iterable[AuditEvent]) -> None:
+        with self._write_lock:
+            try:
+                with self._store.write() as tx:
+                    chain.append(tx, events)
+            except StrongroomError:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- any driver failure means the sink failed
+                raise AuditError(f"audit events could not be written: {type(exc).__name__}") from None
+
+    def _start(self) -> None:
+        with self._write_lock:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="strongroom-audit", daemon=True)
+                self._thread.start()
+                atexit.register(self.close)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._flush_interval_seconds):
+            try:
+                self.flush()
+                self._failing = False
+            except StrongroomError as exc:
+                if not self._failing:
+                    log.error("audit writer failing, events kept in memory: %s", exc)
+                self._failing = True

@@ -1,0 +1,189 @@
+"""The default key provider: a versioned key file on disk, or ``STRONGROOM_MASTER_KEY`` for serverless.
+
+Key file (JSON, mode 0600, refused if group or others can read it)::
+
+    {"strongroom_keyfile": 1, "environment": "dev", "key_id": "local:<fingerprint>",
+     "primary": 2, "keys": {"1": "<base64 32 bytes>", "2": "<base64 32 bytes>"}}
+
+``STRONGROOM_MASTER_KEY`` holds either one base64 key (version 1) or ``1:<b64>,2:<b64>``; the highest
+version is primary. The key id is a fingerprint of version 1, so the same keys give the same id in
+either form and a database knows when it is opened with the wrong keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from strongroom.crypto.envelope import KEY_BYTES, NONCE_BYTES, new_key
+from strongroom.errors import KeyProviderError, TamperedError
+
+KEYFILE_FORMAT = 1
+MASTER_KEY_ENV = "STRONGROOM_MASTER_KEY"
+
+
+def fingerprint(key: bytes) -> str:
+    """A public identifier of a key: a domain-separated SHA-256, truncated."""
+    return hashlib.sha256(b"strongroom kek fingerprint v1\x00" + key).hexdigest()[:16]
+
+
+def _decode_key(text: str, where: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyProviderError(f"{where}: key is not valid base64") from None
+    if len(key) != KEY_BYTES:
+        raise KeyProviderError(f"{where}: key must be {KEY_BYTES} bytes, got {len(key)}") from None
+    return key
+
+
+class LocalKeyProvider:
+    """KEKs held in this process, loaded from a key file or the environment."""
+
+    def __init__(self, keys: dict[int, bytes], *, primary: int | None = None, key_id: str | None = None,
+                 path: Path | None = None) -> None:
+        if not keys:
+            raise KeyProviderError("a key provider needs at least one key")
+        for version, key in keys.items():
+            if len(key) != KEY_BYTES or version < 1:
+                raise KeyProviderError(f"key version {version} must be a positive version of {KEY_BYTES} bytes")
+        self._ciphers = {version: AESGCM(key) for version, key in keys.items()}
+        self._primary = max(keys) if primary is None else primary
+        if self._primary not in keys:
+            raise KeyProviderError(f"primary key version {self._primary} is not in the keyring")
+        self._key_id = key_id or "local:" + fingerprint(keys[min(keys)])
+        self._path = path
+
+    def __repr__(self) -> str:
+        return f"LocalKeyProvider(key_id={self._key_id!r}, versions={sorted(self._ciphers)})"
+
+    @property
+    def key_id(self) -> str:
+        return self._key_id
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def versions(self) -> list[int]:
+        return sorted(self._ciphers)
+
+    def current_version(self) -> int:
+        return self._primary
+
+    def wrap(self, key: bytes, context: bytes) -> tuple[int, bytes]:
+        nonce = os.urandom(NONCE_BYTES)
+        return self._primary, nonce + self._ciphers[self._primary].encrypt(nonce, key, context)
+
+    def unwrap(self, wrapped: bytes, kek_version: int, context: bytes) -> bytes:
+        cipher = self._ciphers.get(kek_version)
+        if cipher is None:
+            raise KeyProviderError(
+                f"key {self._key_id} has no version {kek_version} (have {self.versions()}): "
+                "was an old key version removed before its data keys were rewrapped?"
+            )
+        try:
+            return cipher.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
+        except InvalidTag:
+            raise TamperedError("a wrapped data key failed authentication") from None
+
+    # -- loading and creating -------------------------------------------------------------------
+
+    @classmethod
+    def from_env(cls, value: str) -> LocalKeyProvider:
+        keys: dict[int, bytes] = {}
+        parts = [p for p in value.split(",") if p.strip()]
+        if not parts:
+            raise KeyProviderError(f"{MASTER_KEY_ENV} is empty")
+        for part in parts:
+            version_text, sep, key_text = part.partition(":")
+            if not sep:
+                version_text, key_text = "1", part
+            if not version_text.strip().isdigit():
+                raise KeyProviderError(f"{MASTER_KEY_ENV}: version must be a number, as in 1:<base64>")
+            version = int(version_text)
+            keys[version] = _decode_key(key_text, f"{MASTER_KEY_ENV} version {version}")
+        return cls(keys)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> LocalKeyProvider:
+        path = Path(path)
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise KeyProviderError(
+                f"key file {path} does not exist: run `strongroom init` or set {MASTER_KEY_ENV}"
+            ) from None
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyProviderError(
+                f"key file {path} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
+                f"run: chmod 600 {path}"
+            )
+        try:
+            doc = json.loads(path.read_text())
+            if doc.get("strongroom_keyfile") != KEYFILE_FORMAT:
+                raise KeyProviderError(f"{path} is not a strongroom key file (format {KEYFILE_FORMAT})")
+            keys = {int(v): _decode_key(k, f"{path} version {v}") for v, k in doc["keys"].items()}
+            return cls(keys, primary=int(doc["primary"]), key_id=str(doc["key_id"]), path=path)
+        except KeyProviderError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise KeyProviderError(f"{path} is not a readable strongroom key file") from None
+
+    @classmethod
+    def create_file(cls, path: str | os.PathLike[str], environment: str) -> LocalKeyProvider:
+        """Create a new key file with one fresh key; refuses to overwrite an existing one."""
+        path = Path(path)
+        key = new_key()
+        key_id = "local:" + fingerprint(key)
+        doc = {"strongroom_keyfile": KEYFILE_FORMAT, "environment": environment, "key_id": key_id,
+               "primary": 1, "keys": {"1": base64.b64encode(key).decode()}}
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyProviderError(f"key file {path} already exists; refusing to overwrite a key") from None
+        with os.fdopen(fd, "w") as out:
+            json.dump(doc, out, indent=2)
+            out.write("\n")
+        return cls({1: key}, key_id=key_id, path=path)
+
+    def add_version(self) -> int:
+        """Add a fresh KEK version to the key file and make it primary (old versions still unwrap)."""
+        if self._path is None:
+            raise KeyProviderError(f"keys from {MASTER_KEY_ENV} cannot be rotated in place: set a new value")
+        doc = json.loads(self._path.read_text())
+        version = max(int(v) for v in doc["keys"]) + 1
+        key = new_key()
+        doc["keys"][str(version)] = base64.b64encode(key).decode()
+        doc["primary"] = version
+        tmp = self._path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(doc, out, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self._path)
+        self._ciphers[version] = AESGCM(key)
+        self._primary = version
+        return version
+
+
+def default_provider(key_file: Path) -> LocalKeyProvider:
+    """``STRONGROOM_MASTER_KEY`` when set (serverless), else the environment's key file."""
+    value = os.environ.get(MASTER_KEY_ENV)
+    if value:
+        return LocalKeyProvider.from_env(value)
+    return LocalKeyProvider.from_file(key_file)
+
+
+__all__ = ["MASTER_KEY_ENV", "LocalKeyProvider", "default_provider", "fingerprint"]

@@ -1,0 +1,84 @@
+"""The exceptions strongroom raises.
+
+Every error names *what* was wrong (a tenant, a secret name, a file, an event id) and never carries a
+secret value, key material or an upstream body, so it is safe to log and to show to a user::
+
+    StrongroomError
+    ├── InvalidInput      bad name, empty or over-large value, malformed option   (also a ValueError)
+    ├── ConfigError       missing or malformed configuration; lists every problem
+    ├── KeyProviderError  key file missing, too open, wrong or unknown key version
+    ├── StoreError        unreachable database, not a strongroom database, schema too new
+    ├── NotFound          unknown tenant, secret or version
+    ├── Conflict          check-and-set lost, or the thing already exists
+    ├── AccessDenied      refused by policy
+    ├── Expired           an ephemeral secret past its expiry
+    ├── TamperedError     any authentication failure of a ciphertext or wrapped key
+    └── AuditError        the audit sink failed (sync mode refuses to serve) or the chain is broken
+"""
+
+from __future__ import annotations
+
+
+class StrongroomError(Exception):
+    """Base of every error strongroom raises on purpose."""
+
+
+class InvalidInput(StrongroomError, ValueError):
+    """The caller passed something strongroom cannot accept (the message says which argument)."""
+
+
+class ConfigError(StrongroomError):
+    """Configuration is missing or malformed; ``problems`` lists every problem found."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        if self.problems:
+            message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(message)
+
+
+class KeyProviderError(StrongroomError):
+    """A key-encryption key could not be loaded or does not have the requested version."""
+
+
+class StoreError(StrongroomError):
+    """The database cannot be used as a strongroom store."""
+
+
+class NotFound(StrongroomError):
+    """A tenant, secret or version does not exist (or was deleted)."""
+
+
+class Conflict(StrongroomError):
+    """A write lost a check-and-set race, or would create something that already exists."""
+
+
+class AccessDenied(StrongroomError):
+    """The request was refused."""
+
+
+class Expired(StrongroomError):
+    """An ephemeral secret is past its expiry and may no longer be used."""
+
+
+class TamperedError(StrongroomError):
+    """A ciphertext or wrapped key failed authentication: edited, truncated, moved or under the wrong key."""
+
+
+class AuditError(StrongroomError):
+    """The audit log could not be written, or its hash chain is broken."""
+
+
+__all__ = [
+    "AccessDenied",
+    "AuditError",
+    "ConfigError",
+    "Conflict",
+    "Expired",
+    "InvalidInput",
+    "KeyProviderError",
+    "NotFound",
+    "StoreError",
+    "StrongroomError",
+    "TamperedError",
+]

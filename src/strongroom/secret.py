@@ -1,0 +1,85 @@
+"""``Secret``: a value that shows itself only through an explicit ``reveal()``.
+
+Everything that turns an object into text (``repr``, ``str``, ``format``, f-strings, ``%s`` in logging,
+``json.dumps(default=str)``) sees a mask. Pickling is refused, because a pickle is a byte string that
+lands in caches, queues and core dumps. Copies are the same object: a ``Secret`` is immutable.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Generic, NoReturn, TypeVar
+
+from strongroom.errors import StrongroomError
+
+T = TypeVar("T", str, bytes)
+
+MASK = "****"
+
+_CLOSED: Any = object()
+
+
+class Secret(Generic[T]):
+    """A named secret value. ``reveal()`` is the only way to the plaintext."""
+
+    __slots__ = ("_name", "_value", "_version")
+
+    def __init__(self, name: str, value: T, *, version: int | None = None) -> None:
+        self._name = name
+        self._value = value
+        self._version = version
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> int | None:
+        return self._version
+
+    def reveal(self) -> T:
+        """Return the plaintext. Grepping for ``reveal(`` lists every place plaintext exists."""
+        value = self._value
+        if value is _CLOSED:
+            raise StrongroomError(f"secret {self._name!r} was used outside the block that opened it")
+        return value  # type: ignore[no-any-return]
+
+    def _close(self) -> None:
+        # A Secret handed out by Vault.use() dies with its `with` block, so it cannot be kept around.
+        self._value = _CLOSED
+
+    def __repr__(self) -> str:
+        return f"Secret({self._name!r}, {MASK})"
+
+    __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        return format(repr(self), format_spec)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        mine, theirs = self.reveal(), other.reveal()
+        if type(mine) is not type(theirs):
+            return False
+        a = mine.encode() if isinstance(mine, str) else mine
+        b = theirs.encode() if isinstance(theirs, str) else theirs
+        return hmac.compare_digest(a, b)
+
+    # Equal values must hash equally, and a hash of the value would leak it to anyone holding a dict.
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError(f"Secret {self._name!r} cannot be pickled: reveal() it explicitly if you must")
+
+    def __copy__(self) -> Secret[T]:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret[T]:
+        return self
+
+    def __bool__(self) -> bool:
+        return True
+
+
+__all__ = ["MASK", "Secret"]

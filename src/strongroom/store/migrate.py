@@ -1,0 +1,33 @@
+"""Schema migrations with Alembic, run in-process against the store's own engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import update
+
+from strongroom.store.repository import Store
+from strongroom.store.tables import SCHEMA_REVISION, strongroom_meta
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def upgrade(store: Store) -> str:
+    """Bring the database to this code's schema; returns the revision it is at."""
+    from alembic import command  # heavy; only loaded when a schema actually changes
+    from alembic.config import Config
+
+    revision = store.schema_revision()
+    if revision == SCHEMA_REVISION:
+        return revision
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.connect() as conn:
+        conn.execution_options(strongroom_write=True)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.execute(
+            update(strongroom_meta).where(strongroom_meta.c.key == "schema_revision").values(value=SCHEMA_REVISION)
+        )
+        conn.commit()
+    return SCHEMA_REVISION

@@ -1,0 +1,308 @@
+"""All SQL strongroom runs. ``Store`` opens transactions; ``Tx`` is the repository bound to one.
+
+Nothing here sees plaintext or keys, and every write happens inside one ``Store.write()`` block, so
+a change and the audit event that records it commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from strongroom.errors import Conflict, StoreError
+from strongroom.store import engines
+from strongroom.store.records import (
+    AuditRecord,
+    DataKeyRecord,
+    SecretRecord,
+    TenantRecord,
+    VersionRecord,
+)
+from strongroom.store.tables import (
+    SCHEMA_REVISION,
+    STRONGROOM_TABLES,
+    audit_chains,
+    audit_events,
+    data_keys,
+    secret_versions,
+    secrets,
+    strongroom_meta,
+    tenants,
+)
+
+
+class Store:
+    """A strongroom database (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = engines.create(url)
+        self.backend = self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Store({engines.safe_url(self.url)!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self._connect() as conn:
+            conn.execution_options(**{engines.WRITE_OPTION: True})
+            with conn.begin():
+                yield Tx(conn, lock_rows=self.backend == "postgresql")
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._connect() as conn, conn.begin():
+            yield Tx(conn, lock_rows=False)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreError(
+                f"cannot connect to {engines.safe_url(self.url)}: {type(exc.orig).__name__}"
+            ) from None
+        with conn:
+            yield conn
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def schema_revision(self) -> str | None:
+        """Our revision, ``None`` for an empty database; ``StoreError`` for somebody else's."""
+        with self._connect() as conn:
+            names = set(inspect(conn).get_table_names())
+            if "strongroom_meta" not in names:
+                foreign = sorted(names - {"alembic_version"})
+                if foreign:
+                    shown = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
+                    raise StoreError(
+                        f"{engines.safe_url(self.url)} is not a strongroom database (it has tables: {shown})"
+                    )
+                return None
+            value = conn.execute(
+                select(strongroom_meta.c.value).where(strongroom_meta.c.key == "schema_revision")
+            ).scalar()
+            conn.rollback()
+            if value is None or not (STRONGROOM_TABLES <= names):
+                raise StoreError(f"{engines.safe_url(self.url)} is a damaged strongroom database (tables missing)")
+            return str(value)
+
+    def check_current(self) -> None:
+        revision = self.schema_revision()
+        if revision is None:
+            raise StoreError(
+                f"{engines.safe_url(self.url)} has no strongroom schema: run `strongroom init` or `strongroom db upgrade`"
+            )
+        if revision > SCHEMA_REVISION:
+            raise StoreError(
+                f"database schema {revision} is newer than this strongroom ({SCHEMA_REVISION}): upgrade strongroom"
+            )
+        if revision < SCHEMA_REVISION:
+            raise StoreError(f"database schema {revision} is older than {SCHEMA_REVISION}: run `strongroom db upgrade`")
+
+
+class Tx:
+    """Repository operations inside one open transaction."""
+
+    def __init__(self, conn: Connection, *, lock_rows: bool) -> None:
+        self.conn = conn
+        self._lock_rows = lock_rows
+
+    def _insert(self, table: Any) -> Any:
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def _one(self, stmt: Any, lock: bool = False) -> Any:
+        if lock and self._lock_rows:
+            stmt = stmt.with_for_update()
+        return self.conn.execute(stmt).mappings().first()
+
+    # -- tenants ----------------------------------------------------------------------------------
+
+    def tenant(self, environment: str, name: str, *, lock: bool = False) -> TenantRecord | None:
+        row = self._one(
+            select(tenants).where(and_(tenants.c.environment == environment, tenants.c.name == name)), lock
+        )
+        return TenantRecord(**row) if row else None
+
+    def tenants(self, environment: str) -> list[TenantRecord]:
+        rows = self.conn.execute(
+            select(tenants).where(tenants.c.environment == environment).order_by(tenants.c.name)
+        ).mappings()
+        return [TenantRecord(**r) for r in rows]
+
+    def insert_tenant(self, record: TenantRecord) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(tenants.insert().values(**_fields(record)))
+        except IntegrityError:
+            raise Conflict(f"tenant {record.name!r} already exists in {record.environment}") from None
+
+    def delete_tenant(self, tenant_id: str) -> None:
+        """Remove a tenant and everything it owns; its data keys go first (crypto-shredding)."""
+        for table in (data_keys, secret_versions, secrets):
+            self.conn.execute(delete(table).where(table.c.tenant_id == tenant_id))
+        self.conn.execute(delete(tenants).where(tenants.c.id == tenant_id))
+
+    # -- data keys ----------------------------------------------------------------------------------
+
+    def insert_data_key(self, record: DataKeyRecord) -> None:
+        self.conn.execute(data_keys.insert().values(**_fields(record)))
+
+    def data_key(self, tenant_id: str, version: int) -> DataKeyRecord | None:
+        row = self._one(
+            select(data_keys).where(and_(data_keys.c.tenant_id == tenant_id, data_keys.c.version == version))
+        )
+        return DataKeyRecord(**row) if row else None
+
+    def latest_data_key(self, tenant_id: str) -> DataKeyRecord | None:
+        row = self._one(
+            select(data_keys).where(data_keys.c.tenant_id == tenant_id).order_by(data_keys.c.version.desc()).limit(1)
+        )
+        return DataKeyRecord(**row) if row else None
+
+    def all_data_keys(self) -> list[DataKeyRecord]:
+        return [DataKeyRecord(**r) for r in self.conn.execute(select(data_keys)).mappings()]
+
+    def rewrap_data_key(self, tenant_id: str, version: int, kek_id: str, kek_version: int, wrapped: bytes) -> None:
+        self.conn.execute(
+            update(data_keys)
+            .where(and_(data_keys.c.tenant_id == tenant_id, data_keys.c.version == version))
+            .values(kek_id=kek_id, kek_version=kek_version, wrapped=wrapped)
+        )
+
+    # -- secrets ------------------------------------------------------------------------------------
+
+    def ensure_secret(self, record: SecretRecord) -> None:
+        """Insert the secret's metadata row if absent, without failing when a concurrent writer did."""
+        self.conn.execute(self._insert(secrets).values(**_fields(record)).on_conflict_do_nothing())
+
+    def secret(self, tenant_id: str, name: str, *, lock: bool = False) -> SecretRecord | None:
+        row = self._one(select(secrets).where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name)), lock)
+        return SecretRecord(**row) if row else None
+
+    def secrets(self, tenant_id: str, *, include_deleted: bool) -> list[SecretRecord]:
+        stmt = select(secrets).where(secrets.c.tenant_id == tenant_id)
+        if not include_deleted:
+            stmt = stmt.where(secrets.c.deleted_at.is_(None))
+        return [SecretRecord(**r) for r in self.conn.execute(stmt.order_by(secrets.c.name)).mappings()]
+
+    def current_expiries(self, tenant_id: str) -> dict[str, float | None]:
+        """Expiry of each secret's current version (ephemeral secrets have one)."""
+        stmt = (
+            select(secret_versions.c.name, secret_versions.c.expires_at)
+            .join(secrets, and_(secrets.c.tenant_id == secret_versions.c.tenant_id,
+                                secrets.c.name == secret_versions.c.name,
+                                secrets.c.current_version == secret_versions.c.version))
+            .where(secret_versions.c.tenant_id == tenant_id)
+        )
+        return {row.name: row.expires_at for row in self.conn.execute(stmt)}
+
+    def advance_secret(self, tenant_id: str, name: str, from_version: int, values: dict[str, Any]) -> None:
+        """Move the secret to a new version only if nobody else did first (check-and-set)."""
+        result = self.conn.execute(
+            update(secrets)
+            .where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name,
+                        secrets.c.current_version == from_version))
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"secret {name!r} changed concurrently; retry with the new version")
+
+    def mark_deleted(self, tenant_id: str, name: str, at: float) -> None:
+        self.conn.execute(
+            update(secrets)
+            .where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name))
+            .values(deleted_at=at, updated_at=at)
+        )
+
+    def purge_secret(self, tenant_id: str, name: str) -> int:
+        where = and_(secret_versions.c.tenant_id == tenant_id, secret_versions.c.name == name)
+        count = self.conn.execute(delete(secret_versions).where(where)).rowcount
+        self.conn.execute(delete(secrets).where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name)))
+        return int(count)
+
+    # -- versions -----------------------------------------------------------------------------------
+
+    def insert_version(self, record: VersionRecord) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(secret_versions.insert().values(**_fields(record)))
+        except IntegrityError:
+            raise Conflict(f"secret {record.name!r} version {record.version} already exists") from None
+
+    def version(self, tenant_id: str, name: str, version: int) -> VersionRecord | None:
+        row = self._one(
+            select(secret_versions).where(and_(
+                secret_versions.c.tenant_id == tenant_id, secret_versions.c.name == name,
+                secret_versions.c.version == version,
+            ))
+        )
+        return VersionRecord(**row) if row else None
+
+    def versions(self, tenant_id: str, name: str) -> list[VersionRecord]:
+        stmt = (
+            select(secret_versions)
+            .where(and_(secret_versions.c.tenant_id == tenant_id, secret_versions.c.name == name))
+            .order_by(secret_versions.c.version)
+        )
+        return [VersionRecord(**r) for r in self.conn.execute(stmt).mappings()]
+
+    # -- audit --------------------------------------------------------------------------------------
+
+    def lock_chain(self, chain: str, genesis: str) -> tuple[int, str]:
+        """The chain's head (seq, hash), locked until this transaction ends so writers cannot fork it."""
+        self.conn.execute(
+            self._insert(audit_chains).values(chain=chain, head_seq=0, head_hash=genesis).on_conflict_do_nothing()
+        )
+        row = self._one(select(audit_chains).where(audit_chains.c.chain == chain), lock=True)
+        return int(row["head_seq"]), str(row["head_hash"])
+
+    def set_chain_head(self, chain: str, seq: int, head_hash: str) -> None:
+        self.conn.execute(update(audit_chains).where(audit_chains.c.chain == chain).values(head_seq=seq, head_hash=head_hash))
+
+    def insert_audit_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(audit_events.insert(), list(rows))
+
+    def chain_heads(self) -> dict[str, tuple[int, str]]:
+        rows = self.conn.execute(select(audit_chains)).mappings()
+        return {r["chain"]: (int(r["head_seq"]), str(r["head_hash"])) for r in rows}
+
+    def audit_events(self, *, chain: str | None = None, tenant: str | None = None, environment: str | None = None,
+                     limit: int | None = None, newest_first: bool = False) -> list[AuditRecord]:
+        stmt = select(audit_events)
+        if chain is not None:
+            stmt = stmt.where(audit_events.c.chain == chain)
+        if tenant is not None:
+            stmt = stmt.where(audit_events.c.tenant == tenant)
+        if environment is not None:
+            stmt = stmt.where(audit_events.c.environment == environment)
+        order = audit_events.c.id.desc() if newest_first else audit_events.c.id
+        stmt = stmt.order_by(order)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [AuditRecord(**r) for r in self.conn.execute(stmt).mappings()]
+
+    def iter_chain(self, chain: str) -> Iterable[AuditRecord]:
+        stmt = select(audit_events).where(audit_events.c.chain == chain).order_by(audit_events.c.id)
+        for r in self.conn.execute(stmt).mappings():
+            yield AuditRecord(**r)
+
+    def count(self, table_name: str) -> int:
+        table = {"tenants": tenants, "secrets": secrets, "secret_versions": secret_versions,
+                 "data_keys": data_keys, "audit_events": audit_events}[table_name]
+        return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in record.__slots__}

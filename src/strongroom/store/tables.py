@@ -1,0 +1,124 @@
+"""The schema, in SQLAlchemy Core. Times are seconds since the epoch (float), UTC.
+
+The store never sees a plaintext value or an unwrapped key: ``secret_versions.ciphertext`` is an
+envelope (crypto/envelope.py) and ``data_keys.wrapped`` a data key wrapped by the key provider.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+SCHEMA_REVISION = "0001"
+"""The Alembic head this code expects; bump with every migration."""
+
+metadata = MetaData()
+
+# BIGINT autoincrement is only a rowid alias on SQLite when spelled INTEGER.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+strongroom_meta = Table(
+    "strongroom_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("environment", String(32), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("environment", "name", name="uq_tenants_environment_name"),
+)
+
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("kek_id", String(128), nullable=False),
+    Column("kek_version", Integer, nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_data_keys_tenant"),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sensitivity", String(16), nullable=False),
+    Column("description", String(512), nullable=False, default=""),
+    Column("current_version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_secrets_tenant"),
+)
+
+secret_versions = Table(
+    "secret_versions",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("dek_version", Integer, nullable=False),
+    Column("value_type", String(8), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("expires_at", Float, nullable=True),
+    ForeignKeyConstraint(
+        ["tenant_id", "name"], ["secrets.tenant_id", "secrets.name"], ondelete="CASCADE",
+        name="fk_secret_versions_secret",
+    ),
+)
+
+audit_chains = Table(
+    "audit_chains",
+    metadata,
+    Column("chain", String(200), primary_key=True),
+    Column("head_seq", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("chain", String(200), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("environment", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("tenant", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("secret_name", String(128), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("purpose", String(256), nullable=True),
+    Column("outcome", String(32), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("detail", String(512), nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),
+    Index("ix_audit_events_tenant_at", "tenant", "at"),
+)
+
+STRONGROOM_TABLES = frozenset(metadata.tables)

@@ -1,0 +1,93 @@
+"""What the vault accepts: secret kinds, sensitivities, value limits, and the metadata it returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from strongroom.clock import iso
+from strongroom.errors import InvalidInput
+
+Kind = Literal["platform", "tenant", "ephemeral"]
+Sensitivity = Literal["low", "medium", "high", "critical"]
+KINDS: tuple[str, ...] = ("platform", "tenant", "ephemeral")
+SENSITIVITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+DEFAULT_MAX_VALUE_BYTES = 64 * 1024
+MAX_PURPOSE_CHARS = 256
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise InvalidInput(f"invalid kind {kind!r}: use one of {', '.join(KINDS)}")
+    return kind
+
+
+def check_sensitivity(sensitivity: str) -> str:
+    if sensitivity not in SENSITIVITIES:
+        raise InvalidInput(f"invalid sensitivity {sensitivity!r}: use one of {', '.join(SENSITIVITIES)}")
+    return sensitivity
+
+
+def check_purpose(purpose: object) -> str:
+    if not isinstance(purpose, str) or not purpose.strip() or len(purpose) > MAX_PURPOSE_CHARS:
+        raise InvalidInput(f"a purpose of 1-{MAX_PURPOSE_CHARS} characters is required to use a secret")
+    return purpose
+
+
+def to_bytes(name: str, value: str | bytes, max_bytes: int) -> tuple[bytes, str]:
+    """The value as bytes and its type; refuses empty and over-large values without showing them."""
+    if isinstance(value, str):
+        raw, value_type = value.encode(), "str"
+    elif isinstance(value, bytes | bytearray | memoryview):
+        raw, value_type = bytes(value), "bytes"
+    else:
+        raise InvalidInput(f"value of secret {name!r} must be str or bytes, not {type(value).__name__}")
+    if not raw:
+        raise InvalidInput(f"value of secret {name!r} is empty")
+    if len(raw) > max_bytes:
+        raise InvalidInput(f"value of secret {name!r} is {len(raw)} bytes, over the limit of {max_bytes}")
+    return raw, value_type
+
+
+class _Info:
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)  # type: ignore[call-overload]
+        for key, value in out.items():
+            if key.endswith("_at"):
+                out[key] = iso(value)
+        return out  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantInfo(_Info):
+    name: str
+    id: str
+    environment: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInfo(_Info):
+    """Metadata of a secret. It never holds the value."""
+
+    tenant: str
+    name: str
+    kind: str
+    sensitivity: str
+    description: str
+    version: int
+    created_at: float
+    updated_at: float
+    deleted_at: float | None
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo(_Info):
+    version: int
+    current: bool
+    created_at: float
+    created_by: str
+    expires_at: float | None

@@ -1,0 +1,470 @@
+"""``Vault``: tenants, secrets and their versions, and ``use()``, the one place a value is decrypted.
+
+Every state change writes its audit event in the same transaction as the change. A ``use()`` changes
+no state; its event goes through the audit log's queue (``audit_mode="async"``) or is written before
+the value is returned (``"sync"``). Refusals are audited too.
+
+The hot path of ``use()`` is a dict lookup, one AES-GCM decrypt and a queue append: the tenant's data
+key cipher, the current ciphertext and its associated data are cached in the process for
+``cache_ttl_seconds``. Writes through this ``Vault`` invalidate the cache at once; writes by other
+processes are seen when the entry expires.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from strongroom.audit import Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
+from strongroom.clock import Clock, system_clock
+from strongroom.crypto import Binding, DataKeyCache, KeyProvider, encrypt, new_key, wrap_context
+from strongroom.crypto.envelope import HEADER, NONCE_BYTES, dek_version_of, open_prepared
+from strongroom.crypto.providers.local import default_provider
+from strongroom.errors import (
+    Conflict,
+    Expired,
+    InvalidInput,
+    KeyProviderError,
+    NotFound,
+    StrongroomError,
+    TamperedError,
+)
+from strongroom.names import check_environment, check_name
+from strongroom.secret import Secret
+from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
+from strongroom.vault.policy import (
+    DEFAULT_MAX_VALUE_BYTES,
+    SecretInfo,
+    TenantInfo,
+    VersionInfo,
+    check_kind,
+    check_purpose,
+    check_sensitivity,
+    to_bytes,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+@dataclass(slots=True)
+class _Hot:
+    """A decryptable current version, ready for the hot path."""
+
+    cached_until: float
+    cipher: AESGCM
+    nonce: bytes
+    body: bytes
+    aad: bytes
+    version: int
+    is_text: bool
+    expires_at: float | None
+    what: str
+
+
+class _Use:
+    """The ``with`` block of ``Vault.use()``: the ``Secret`` stops revealing when the block ends."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: Secret[Any]) -> None:
+        self._secret = secret
+
+    def __enter__(self) -> Secret[Any]:
+        return self._secret
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._secret._close()  # noqa: SLF001 -- the vault owns the lifetime of what it hands out
+
+
+class Vault:
+    """Envelope-encrypted, audited secrets for many tenants in one environment."""
+
+    def __init__(self, store: Store, key_provider: KeyProvider, *, environment: str = "dev", actor: str = "local",
+                 audit_mode: AuditMode = "async", clock: Clock = system_clock, cache_ttl_seconds: float = 5.0,
+                 dek_cache_ttl_seconds: float = 300.0, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
+        self._store = store
+        self._keys = key_provider
+        self.environment = check_environment(environment)
+        self.actor = actor
+        self._clock = clock
+        self._audit = AuditLog(store, mode=audit_mode)
+        self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
+        self._hot: dict[tuple[str, str], _Hot] = {}
+        self._cache_ttl_seconds = cache_ttl_seconds
+        self.max_value_bytes = max_value_bytes
+
+    @classmethod
+    def open(cls, url: str | None = None, *, key_provider: KeyProvider | None = None, environment: str | None = None,
+             home: str | Path | None = None, migrate: bool = True, actor: str | None = None,
+             **options: Any) -> Vault:
+        """Open (and, with ``migrate``, create or upgrade) the store at ``url``.
+
+        Unset arguments come from ``STRONGROOM_URL``, ``STRONGROOM_ENV``, ``STRONGROOM_HOME`` and the
+        key provider from ``STRONGROOM_MASTER_KEY`` or ``$STRONGROOM_HOME/keys/<env>.json``.
+        """
+        from strongroom import defaults
+        from strongroom.store.migrate import upgrade
+
+        home_path = Path(home) if home is not None else defaults.home_dir()
+        environment = check_environment(environment or defaults.environment_name())
+        provider = key_provider or default_provider(defaults.key_file(environment, home_path))
+        store = Store(url or defaults.store_url(home_path))
+        try:
+            if migrate:
+                upgrade(store)
+            else:
+                store.check_current()
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, provider, environment=environment, actor=actor or defaults.actor(), **options)
+
+    def __repr__(self) -> str:
+        return f"Vault({self._store!r}, environment={self.environment!r}, key_id={self._keys.key_id!r})"
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Write queued audit events, drop cached keys, and close the database pool."""
+        self._audit.close()
+        self._hot.clear()
+        self._dek_cache.clear()
+        self._store.close()
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._audit
+
+    # -- tenants ------------------------------------------------------------------------------------
+
+    def create_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> TenantInfo:
+        check_name("tenant name", name)
+        now = self._clock()
+        record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=name, created_at=now)
+        event = self._event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
+        with self._refusals_audited(event), self._store.write() as tx:
+            tx.insert_tenant(record)
+            self._new_data_key(tx, record.id, 1, now)
+            self._audit.record(tx, event)
+        return _tenant_info(record)
+
+    def list_tenants(self) -> list[TenantInfo]:
+        with self._store.read() as tx:
+            return [_tenant_info(t) for t in tx.tenants(self.environment)]
+
+    def delete_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
+        """Delete a tenant and destroy its data keys in one transaction (crypto-shredding)."""
+        check_name("tenant name", name)
+        event = self._event(name, Action.TENANT_DELETE, actor=actor, request_id=request_id)
+        with self._refusals_audited(event):
+            with self._store.write() as tx:
+                tenant = self._tenant(tx, name, lock=True)
+                tx.delete_tenant(tenant.id)
+                self._audit.record(tx, event)
+            self._dek_cache.forget_tenant(tenant.id)
+            for key in [k for k in self._hot if k[0] == name]:
+                self._hot.pop(key, None)
+
+    # -- secrets ------------------------------------------------------------------------------------
+
+    def put(self, tenant: str, name: str, value: str | bytes | Secret[Any], *, kind: str | None = None,
+            sensitivity: str | None = None, description: str | None = None, expected_version: int | None = None,
+            ttl_seconds: float | None = None, actor: str | None = None, request_id: str | None = None) -> SecretInfo:
+        """Store a new version of a secret; ``expected_version`` makes it a check-and-set (0: must not exist)."""
+        check_name("tenant name", tenant)
+        check_name("secret name", name)
+        plaintext, value_type = to_bytes(name, value.reveal() if isinstance(value, Secret) else value,
+                                         self.max_value_bytes)
+        for what, given in (("kind", kind), ("sensitivity", sensitivity)):
+            if given is not None:
+                (check_kind if what == "kind" else check_sensitivity)(given)
+        if expected_version is not None and expected_version < 0:
+            raise InvalidInput("expected_version must be 0 (create only) or a positive version")
+        if description is not None and len(description) > 512:
+            raise InvalidInput(f"description of secret {name!r} is over 512 characters")
+        if ttl_seconds is not None and ttl_seconds <= 0:
+            raise InvalidInput(f"ttl_seconds of secret {name!r} must be positive")
+        now = self._clock()
+        event = self._event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
+        with self._refusals_audited(event):
+            with self._store.write() as tx:
+                info = self._put(tx, tenant, name, plaintext, value_type, kind, sensitivity, description,
+                                 expected_version, ttl_seconds, event, now)
+            self._hot.pop((tenant, name), None)
+            return info
+
+    def _put(self, tx: Tx, tenant_name: str, name: str, plaintext: bytes, value_type: str, kind: str | None,
+             sensitivity: str | None, description: str | None, expected_version: int | None,
+             ttl_seconds: float | None, event: AuditEvent, now: float) -> SecretInfo:
+        tenant = self._tenant(tx, tenant_name)
+        tx.ensure_secret(SecretRecord(
+            tenant_id=tenant.id, name=name, kind=kind or "tenant", sensitivity=sensitivity or "high",
+            description=description or "", current_version=0, created_at=now, updated_at=now, deleted_at=None,
+        ))
+        row = tx.secret(tenant.id, name, lock=True)
+        assert row is not None  # noqa: S101 -- ensured just above, in this transaction
+        live_version = 0 if row.deleted_at is not None else row.current_version
+        if expected_version is not None and expected_version != live_version:
+            raise Conflict(f"secret {name!r} is at version {live_version}, not {expected_version}")
+        new_kind = kind or row.kind
+        if (new_kind == "ephemeral") != (ttl_seconds is not None):
+            raise InvalidInput(f"secret {name!r}: kind 'ephemeral' needs ttl_seconds, and only it takes one")
+        expires_at = None if ttl_seconds is None else now + ttl_seconds
+        version = row.current_version + 1
+        dek = tx.latest_data_key(tenant.id)
+        if dek is None:
+            raise NotFound(f"tenant {tenant_name!r} has no data key: it was deleted")
+        cipher = self._cipher(dek, tenant)
+        binding = Binding(self.environment, tenant.id, name, version)
+        tx.insert_version(VersionRecord(
+            tenant_id=tenant.id, name=name, version=version, dek_version=dek.version, value_type=value_type,
+            ciphertext=encrypt(cipher, dek.version, plaintext, binding), created_at=now,
+            created_by=event.actor, expires_at=expires_at,
+        ))
+        changes: dict[str, Any] = {"current_version": version, "updated_at": now, "deleted_at": None,
+                                   "kind": new_kind, "sensitivity": sensitivity or row.sensitivity}
+        if description is not None:
+            changes["description"] = description
+        tx.advance_secret(tenant.id, name, row.current_version, changes)
+        self._audit.record(tx, event._replace(version=version))
+        return SecretInfo(tenant=tenant_name, name=name, kind=new_kind, sensitivity=changes["sensitivity"],
+                          description=changes.get("description", row.description), version=version,
+                          created_at=row.created_at, updated_at=now, deleted_at=None, expires_at=expires_at)
+
+    def list(self, tenant: str, *, include_deleted: bool = False) -> list[SecretInfo]:
+        """Metadata of a tenant's secrets; never values."""
+        check_name("tenant name", tenant)
+        with self._store.read() as tx:
+            record = self._tenant(tx, tenant)
+            expiries = tx.current_expiries(record.id)
+            rows = tx.secrets(record.id, include_deleted=include_deleted)
+        return [_secret_info(tenant, r, expiries.get(r.name)) for r in rows]
+
+    def versions(self, tenant: str, name: str) -> list[VersionInfo]:
+        check_name("tenant name", tenant)
+        check_name("secret name", name)
+        with self._store.read() as tx:
+            record = self._tenant(tx, tenant)
+            row = tx.secret(record.id, name)
+            if row is None:
+                raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
+            return [VersionInfo(version=v.version, current=v.version == row.current_version, created_at=v.created_at,
+                                created_by=v.created_by, expires_at=v.expires_at)
+                    for v in tx.versions(record.id, name)]
+
+    def delete(self, tenant: str, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
+        """Soft delete: ``use()`` refuses it, versions stay until ``purge``; a new ``put`` revives it."""
+        self._remove(tenant, name, Action.SECRET_DELETE, actor, request_id)
+
+    def purge(self, tenant: str, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
+        """Delete a secret and every version of it for good."""
+        self._remove(tenant, name, Action.SECRET_PURGE, actor, request_id)
+
+    def _remove(self, tenant: str, name: str, action: str, actor: str | None, request_id: str | None) -> None:
+        check_name("tenant name", tenant)
+        check_name("secret name", name)
+        event = self._event(tenant, action, name, actor=actor, request_id=request_id)
+        with self._refusals_audited(event):
+            with self._store.write() as tx:
+                record = self._tenant(tx, tenant)
+                row = tx.secret(record.id, name, lock=True)
+                if row is None or (action == Action.SECRET_DELETE and row.deleted_at is not None):
+                    raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
+                if action == Action.SECRET_DELETE:
+                    tx.mark_deleted(record.id, name, event.at)
+                    detail = None
+                else:
+                    detail = f"{tx.purge_secret(record.id, name)} versions"
+                self._audit.record(tx, event._replace(version=row.current_version, detail=detail))
+            self._hot.pop((tenant, name), None)
+
+    # -- the one narrow path ------------------------------------------------------------------------
+
+    def use(self, tenant: str, name: str, *, purpose: str, version: int | None = None, actor: str | None = None,
+            request_id: str | None = None) -> _Use:
+        """Decrypt a secret for one purpose, audited: ``with vault.use(t, n, purpose="…") as secret:``.
+
+        The ``Secret`` reveals its value only inside the ``with`` block.
+        """
+        now = self._clock()
+        hot = self._hot.get((tenant, name)) if version is None else None
+        if hot is None or hot.cached_until <= now:
+            hot = self._load(tenant, name, version, purpose, actor, request_id, now)
+        if not purpose or len(purpose) > 256:
+            check_purpose(purpose)
+        if hot.expires_at is not None and hot.expires_at <= now:
+            self._refuse(tenant, name, hot.version, purpose, actor, request_id, Outcome.EXPIRED)
+            raise Expired(f"secret {name!r} of tenant {tenant!r} expired")
+        try:
+            plaintext = open_prepared(hot.cipher, hot.nonce, hot.body, hot.aad, hot.what)
+        except TamperedError:
+            self._hot.pop((tenant, name), None)
+            self._refuse(tenant, name, hot.version, purpose, actor, request_id, Outcome.TAMPERED)
+            raise
+        self._audit.enqueue(AuditEvent(now, self.environment, actor or self.actor, tenant, Action.SECRET_USE, name,
+                                       hot.version, purpose, Outcome.OK, request_id))
+        return _Use(Secret(name, plaintext.decode() if hot.is_text else plaintext, version=hot.version))
+
+    def _load(self, tenant: str, name: str, version: int | None, purpose: str, actor: str | None,
+              request_id: str | None, now: float) -> _Hot:
+        check_name("tenant name", tenant)
+        check_name("secret name", name)
+        check_purpose(purpose)
+        try:
+            with self._store.read() as tx:
+                record = self._tenant(tx, tenant)
+                row = tx.secret(record.id, name)
+                if row is None or row.deleted_at is not None or row.current_version == 0:
+                    raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
+                stored = tx.version(record.id, name, version or row.current_version)
+                if stored is None:
+                    raise NotFound(f"secret {name!r} of tenant {tenant!r} has no version {version}")
+                if dek_version_of(stored.ciphertext) != stored.dek_version:
+                    raise TamperedError(f"ciphertext header of {name!r} v{stored.version} does not match its row")
+                cipher = self._dek_cache.get(record.id, stored.dek_version)
+                if cipher is None:
+                    dek = tx.data_key(record.id, stored.dek_version)
+                    if dek is None:
+                        raise NotFound(f"data key v{stored.dek_version} of tenant {tenant!r} was destroyed: "
+                                       "this ciphertext can no longer be decrypted")
+                    cipher = self._cipher(dek, record)
+        except NotFound:
+            self._refuse(tenant, name, version, purpose, actor, request_id, Outcome.NOT_FOUND)
+            raise
+        except TamperedError:
+            self._refuse(tenant, name, version, purpose, actor, request_id, Outcome.TAMPERED)
+            raise
+        binding = Binding(self.environment, record.id, name, stored.version)
+        blob = stored.ciphertext
+        hot = _Hot(cached_until=now + self._cache_ttl_seconds, cipher=cipher,
+                   nonce=blob[HEADER.size: HEADER.size + NONCE_BYTES], body=blob[HEADER.size + NONCE_BYTES:],
+                   aad=binding.associated_data(stored.dek_version), version=stored.version,
+                   is_text=stored.value_type == "str", expires_at=stored.expires_at, what=f"{name!r} v{stored.version}")
+        if version is None and self._cache_ttl_seconds > 0:
+            self._hot[(tenant, name)] = hot
+        return hot
+
+    # -- key management -----------------------------------------------------------------------------
+
+    def rotate_data_key(self, tenant: str, *, actor: str | None = None) -> int:
+        """Give a tenant a new data key for new writes; existing values keep decrypting under the old one."""
+        check_name("tenant name", tenant)
+        now = self._clock()
+        with self._store.write() as tx:
+            record = self._tenant(tx, tenant, lock=True)
+            latest = tx.latest_data_key(record.id)
+            version = (latest.version if latest else 0) + 1
+            self._new_data_key(tx, record.id, version, now)
+            self._audit.record(tx, self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now,
+                                               detail=f"new data key v{version}"))
+        return version
+
+    def rewrap_data_keys(self, *, actor: str | None = None) -> int:
+        """Re-wrap every data key of this environment under the key provider's current KEK version."""
+        count = 0
+        now = self._clock()
+        with self._store.write() as tx:
+            tenants = {t.id: t for t in tx.tenants(self.environment)}
+            for dek in tx.all_data_keys():
+                tenant = tenants.get(dek.tenant_id)
+                if tenant is None or (dek.kek_id, dek.kek_version) == (self._keys.key_id,
+                                                                       self._keys.current_version()):
+                    continue
+                key = self._unwrap(dek, tenant)
+                context = wrap_context(self.environment, tenant.id, dek.version, self._keys.key_id)
+                kek_version, wrapped = self._keys.wrap(key, context)
+                tx.rewrap_data_key(tenant.id, dek.version, self._keys.key_id, kek_version, wrapped)
+                count += 1
+            self._audit.record(tx, self._event("-", Action.KEY_REWRAP, actor=actor, at=now,
+                                               detail=f"{count} data keys rewrapped"))
+        return count
+
+    # -- audit --------------------------------------------------------------------------------------
+
+    def audit_events(self, *, tenant: str | None = None, limit: int | None = None,
+                     newest_first: bool = False) -> list[AuditRecord]:
+        self._audit.flush()
+        with self._store.read() as tx:
+            return tx.audit_events(tenant=tenant, environment=self.environment, limit=limit,
+                                   newest_first=newest_first)
+
+    def verify_audit(self) -> VerifyReport:
+        self._audit.flush()
+        with self._store.read() as tx:
+            return verify(tx)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _tenant(self, tx: Tx, name: str, *, lock: bool = False) -> TenantRecord:
+        record = tx.tenant(self.environment, name, lock=lock)
+        if record is None:
+            raise NotFound(f"tenant {name!r} not found in {self.environment}")
+        return record
+
+    def _new_data_key(self, tx: Tx, tenant_id: str, version: int, now: float) -> None:
+        key = new_key()
+        context = wrap_context(self.environment, tenant_id, version, self._keys.key_id)
+        kek_version, wrapped = self._keys.wrap(key, context)
+        tx.insert_data_key(DataKeyRecord(tenant_id=tenant_id, version=version, kek_id=self._keys.key_id,
+                                         kek_version=kek_version, wrapped=wrapped, created_at=now))
+        self._dek_cache.put(tenant_id, version, key)
+
+    def _unwrap(self, dek: DataKeyRecord, tenant: TenantRecord) -> bytes:
+        if dek.kek_id != self._keys.key_id:
+            raise KeyProviderError(
+                f"data keys of tenant {tenant.name!r} are wrapped under {dek.kek_id}, but this key provider holds "
+                f"{self._keys.key_id}: wrong key file or environment for this database?"
+            )
+        context = wrap_context(self.environment, tenant.id, dek.version, dek.kek_id)
+        return self._keys.unwrap(dek.wrapped, dek.kek_version, context)
+
+    def _cipher(self, dek: DataKeyRecord, tenant: TenantRecord) -> AESGCM:
+        cipher = self._dek_cache.get(tenant.id, dek.version)
+        if cipher is None:
+            cipher = self._dek_cache.put(tenant.id, dek.version, self._unwrap(dek, tenant))
+        return cipher
+
+    def _event(self, tenant: str, action: str, name: str | None = None, *, actor: str | None = None,
+               request_id: str | None = None, at: float | None = None, detail: str | None = None) -> AuditEvent:
+        return AuditEvent(at=self._clock() if at is None else at, environment=self.environment,
+                          actor=actor or self.actor, tenant=tenant, action=action, secret_name=name,
+                          request_id=request_id, detail=detail)
+
+    def _refuse(self, tenant: str, name: str, version: int | None, purpose: str | None, actor: str | None,
+                request_id: str | None, outcome: str) -> None:
+        event = self._event(tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id)
+        self._audit.record_now(event._replace(version=version, purpose=purpose, outcome=outcome))
+
+    @contextmanager
+    def _refusals_audited(self, event: AuditEvent) -> Iterator[None]:
+        """Run a change; if it is refused, record the refusal (the change itself rolled back)."""
+        try:
+            yield
+        except (NotFound, Conflict, TamperedError, KeyProviderError, InvalidInput) as exc:
+            outcome = {NotFound: Outcome.NOT_FOUND, Conflict: Outcome.CONFLICT, TamperedError: Outcome.TAMPERED,
+                       InvalidInput: Outcome.INVALID}.get(type(exc), Outcome.ERROR)
+            self._audit.record_now(event._replace(outcome=outcome, detail=type(exc).__name__))
+            raise
+
+
+def _tenant_info(record: TenantRecord) -> TenantInfo:
+    return TenantInfo(name=record.name, id=record.id, environment=record.environment, created_at=record.created_at)
+
+
+def _secret_info(tenant: str, row: SecretRecord, expires_at: float | None) -> SecretInfo:
+    return SecretInfo(tenant=tenant, name=row.name, kind=row.kind, sensitivity=row.sensitivity,
+                      description=row.description, version=row.current_version, created_at=row.created_at,
+                      updated_at=row.updated_at, deleted_at=row.deleted_at, expires_at=expires_at)
