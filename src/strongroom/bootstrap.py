@@ -1,0 +1,70 @@
+"""The composition root: settings in, a ready ``Vault`` out. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from strongroom import defaults
+from strongroom.crypto.providers.local import MASTER_KEY_ENV, LocalKeyProvider, default_provider
+from strongroom.errors import KeyProviderError
+from strongroom.names import check_environment
+
+if TYPE_CHECKING:
+    from strongroom.vault import Vault
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    url: str
+    environment: str
+    actor: str
+
+    @property
+    def key_file(self) -> Path:
+        return defaults.key_file(self.environment, self.home)
+
+
+def settings_from_env(environment: str | None = None) -> Settings:
+    home = defaults.home_dir()
+    env = check_environment(environment) if environment is not None else defaults.environment_name()
+    return Settings(home=home, url=defaults.store_url(home), environment=env, actor=defaults.actor())
+
+
+def open_vault(settings: Settings, *, migrate: bool = False) -> Vault:
+    from strongroom.vault import Vault
+
+    return Vault.open(settings.url, key_provider=default_provider(settings.key_file),
+                      environment=settings.environment, home=settings.home, migrate=migrate, actor=settings.actor)
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    key_file: Path | None
+    url: str
+    revision: str
+
+
+def initialise(settings: Settings) -> InitResult:
+    """Create ``$STRONGROOM_HOME`` (0700), the environment's key file (never overwritten) and the schema."""
+    from strongroom.store import Store
+    from strongroom.store.migrate import upgrade
+
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path: Path | None = None
+    if os.environ.get(MASTER_KEY_ENV):
+        LocalKeyProvider.from_env(os.environ[MASTER_KEY_ENV])  # validate it before touching the database
+    else:
+        if settings.key_file.exists():
+            raise KeyProviderError(f"key file {settings.key_file} already exists; refusing to overwrite a key")
+        LocalKeyProvider.create_file(settings.key_file, settings.environment)
+        key_path = settings.key_file
+    store = Store(settings.url)
+    try:
+        revision = upgrade(store)
+    finally:
+        store.close()
+    return InitResult(key_file=key_path, url=settings.url, revision=revision)

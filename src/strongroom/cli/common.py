@@ -1,0 +1,51 @@
+"""What every command shares: the vault it opens, JSON and table output, and error reporting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from strongroom.bootstrap import Settings, open_vault, settings_from_env
+from strongroom.vault import Vault
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_state: dict[str, str | None] = {"environment": None}
+
+
+def set_environment(environment: str | None) -> None:
+    _state["environment"] = environment
+
+
+def settings() -> Settings:
+    return settings_from_env(_state["environment"])
+
+
+@contextmanager
+def vault() -> Iterator[Vault]:
+    with open_vault(settings()) as opened:
+        yield opened
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    out.print(table)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()

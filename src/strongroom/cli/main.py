@@ -1,0 +1,66 @@
+"""Entry point of the ``strongroom`` command.
+
+Exit codes: 0 success, 1 a refused or failed operation (the message says why), 2 bad usage.
+Tracebacks are never printed (they can hold secrets in their frames) unless ``STRONGROOM_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+
+from strongroom.cli import audit, common, secret, tenant
+from strongroom.errors import InvalidInput, StrongroomError
+
+app = typer.Typer(help="strongroom: secrets for multi-tenant SaaS and AI-agent backends.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+app.add_typer(tenant.app, name="tenant")
+app.add_typer(secret.app, name="secret")
+app.add_typer(audit.app, name="audit")
+
+
+@app.callback()
+def root(environment: str | None = typer.Option(None, "--env", help="Environment (default: $STRONGROOM_ENV or dev)."),
+         ) -> None:
+    common.set_environment(environment)
+
+
+@app.command("init")
+def init() -> None:
+    """Create $STRONGROOM_HOME with this environment's key file and the database (never overwrites a key)."""
+    from strongroom.bootstrap import initialise
+
+    settings = common.settings()
+    result = initialise(settings)
+    where = f"key file {result.key_file} (0600)" if result.key_file else "key from STRONGROOM_MASTER_KEY"
+    common.out.print(f"initialised {settings.environment}: {where}, database at schema {result.revision}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        common.err.print("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except InvalidInput as exc:
+        common.err.print(f"error: {exc}")
+        sys.exit(2)
+    except StrongroomError as exc:
+        common.err.print(f"error: {exc}")
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("STRONGROOM_DEBUG") == "1":
+            raise
+        common.err.print(f"internal error ({type(exc).__name__}); set STRONGROOM_DEBUG=1 for the traceback")
+        sys.exit(70)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

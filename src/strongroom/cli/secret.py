@@ -1,0 +1,112 @@
+"""``strongroom secret put|list|versions|delete``.
+
+Values are read from stdin or a file, never from the command line: argv is visible to every user of
+the machine (``ps``, ``/proc/*/cmdline``) and lands in shell history.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import typer
+
+from strongroom.cli import common
+from strongroom.errors import InvalidInput
+
+app = typer.Typer(help="Write secrets and read their metadata (never their values).", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def read_value(from_file: Path | None, keep_newline: bool, max_bytes: int) -> str | bytes:
+    if from_file is not None:
+        try:
+            with from_file.open("rb") as handle:
+                raw = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read --from-file {from_file}: {exc.strerror}") from None
+    elif sys.stdin.isatty():
+        raw = getpass.getpass("value (hidden): ").encode()
+    else:
+        raw = sys.stdin.buffer.read(max_bytes + 2)
+    if not keep_newline:
+        raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith(b"\n") else raw
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw
+
+
+@app.command("put")
+def put(
+    tenant: str,
+    name: str,
+    value_on_command_line: str | None = typer.Argument(None, hidden=True, show_default=False),
+    from_file: Path | None = typer.Option(None, "--from-file", help="Read the value from this file."),
+    kind: str | None = typer.Option(None, help="platform, tenant (default) or ephemeral."),
+    sensitivity: str | None = typer.Option(None, help="low, medium, high (default) or critical."),
+    description: str | None = typer.Option(None, help="What the secret is for."),
+    expected_version: int | None = typer.Option(None, help="Check-and-set: fail unless at this version (0: new)."),
+    ttl: float | None = typer.Option(None, "--ttl", help="Seconds an ephemeral secret stays usable."),
+    keep_newline: bool = typer.Option(False, help="Keep a trailing newline of the input."),
+    as_json: bool = JSON,
+) -> None:
+    """Store a new version of a secret, reading the value from stdin or --from-file."""
+    if value_on_command_line is not None:
+        raise InvalidInput(
+            "refusing a secret value given on the command line: every user of this machine can read argv. "
+            "Pipe it on stdin or use --from-file."
+        )
+    with common.vault() as vault:
+        value = read_value(from_file, keep_newline, vault.max_value_bytes)
+        info = vault.put(tenant, name, value, kind=kind, sensitivity=sensitivity, description=description,
+                         expected_version=expected_version, ttl_seconds=ttl)
+    if as_json:
+        common.print_json(info.to_dict())
+    else:
+        common.out.print(f"stored {info.tenant}/{info.name} version {info.version}")
+
+
+@app.command("list")
+def list_(tenant: str, include_deleted: bool = typer.Option(False, "--all", help="Include soft-deleted secrets."),
+          as_json: bool = JSON) -> None:
+    """List a tenant's secrets (metadata only)."""
+    with common.vault() as vault:
+        infos = vault.list(tenant, include_deleted=include_deleted)
+    if as_json:
+        common.print_json([i.to_dict() for i in infos])
+        return
+    rows = []
+    for info in infos:
+        d = info.to_dict()
+        rows.append((info.name, info.kind, info.sensitivity, info.version, d["updated_at"],
+                     d["expires_at"] or "", "deleted" if info.deleted_at else ""))
+    common.print_table(f"secrets of {tenant}", ["name", "kind", "sensitivity", "version", "updated", "expires", ""],
+                       rows)
+
+
+@app.command("versions")
+def versions(tenant: str, name: str, as_json: bool = JSON) -> None:
+    """List the versions of a secret (metadata only)."""
+    with common.vault() as vault:
+        infos = vault.versions(tenant, name)
+    if as_json:
+        common.print_json([i.to_dict() for i in infos])
+        return
+    common.print_table(f"versions of {tenant}/{name}", ["version", "current", "created", "by", "expires"],
+                       [(i.version, "*" if i.current else "", i.to_dict()["created_at"], i.created_by,
+                         i.to_dict()["expires_at"] or "") for i in infos])
+
+
+@app.command("delete")
+def delete(tenant: str, name: str,
+           purge: bool = typer.Option(False, "--purge", help="Remove every version for good.")) -> None:
+    """Soft-delete a secret (versions kept), or with --purge remove it for good."""
+    with common.vault() as vault:
+        if purge:
+            vault.purge(tenant, name)
+        else:
+            vault.delete(tenant, name)
+    common.out.print(f"{'purged' if purge else 'deleted'} {tenant}/{name}")
