@@ -155,7 +155,7 @@ class Vault:
         now = self._clock()
         record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=name, created_at=now)
         event = self._event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
-        with self._refusals_audited(event), self._store.write() as tx:
+        with self._refusals_audited(event), self._write() as tx:
             tx.insert_tenant(record)
             self._new_data_key(tx, record.id, 1, now)
             self._audit.record(tx, event)
@@ -170,7 +170,7 @@ class Vault:
         check_name("tenant name", name)
         event = self._event(name, Action.TENANT_DELETE, actor=actor, request_id=request_id)
         with self._refusals_audited(event):
-            with self._store.write() as tx:
+            with self._write() as tx:
                 tenant = self._tenant(tx, name, lock=True)
                 tx.delete_tenant(tenant.id)
                 self._audit.record(tx, event)
@@ -200,7 +200,7 @@ class Vault:
         now = self._clock()
         event = self._event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
         with self._refusals_audited(event):
-            with self._store.write() as tx:
+            with self._write() as tx:
                 info = self._put(tx, tenant, name, plaintext, value_type, kind, sensitivity, description,
                                  expected_version, ttl_seconds, event, now)
             self._hot.pop((tenant, name), None)
@@ -278,7 +278,7 @@ class Vault:
         check_name("secret name", name)
         event = self._event(tenant, action, name, actor=actor, request_id=request_id)
         with self._refusals_audited(event):
-            with self._store.write() as tx:
+            with self._write() as tx:
                 record = self._tenant(tx, tenant)
                 row = tx.secret(record.id, name, lock=True)
                 if row is None or (action == Action.SECRET_DELETE and row.deleted_at is not None):
@@ -363,7 +363,7 @@ class Vault:
         """Give a tenant a new data key for new writes; existing values keep decrypting under the old one."""
         check_name("tenant name", tenant)
         now = self._clock()
-        with self._store.write() as tx:
+        with self._write() as tx:
             record = self._tenant(tx, tenant, lock=True)
             latest = tx.latest_data_key(record.id)
             version = (latest.version if latest else 0) + 1
@@ -376,7 +376,7 @@ class Vault:
         """Re-wrap every data key of this environment under the key provider's current KEK version."""
         count = 0
         now = self._clock()
-        with self._store.write() as tx:
+        with self._write() as tx:
             tenants = {t.id: t for t in tx.tenants(self.environment)}
             for dek in tx.all_data_keys():
                 tenant = tenants.get(dek.tenant_id)
@@ -447,6 +447,13 @@ class Vault:
                 request_id: str | None, outcome: str) -> None:
         event = self._event(tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id)
         self._audit.record_now(event._replace(version=version, purpose=purpose, outcome=outcome))
+
+    @contextmanager
+    def _write(self) -> Iterator[Tx]:
+        # Queued use events go first, so each process's events are chained in the order they happened.
+        self._audit.flush()
+        with self._store.write() as tx:
+            yield tx
 
     @contextmanager
     def _refusals_audited(self, event: AuditEvent) -> Iterator[None]:

@@ -1,0 +1,508 @@
+#!/usr/bin/env python
+"""Benchmark of the tenant vault: hot ``use()``, cold reads, writes and audit flushing.
+
+Everything is created at run time in a temporary directory (key file, SQLite database) and, when
+PostgreSQL is reachable, in a throwaway database ``strongroom_bench_<random>`` that is dropped at the end.
+Every figure is also given as a ratio against a baseline measured in the same run: a bare
+``AESGCM.decrypt`` of a ciphertext of the same size, with the cipher object and the nonce, body and
+associated data already split out (the least work a decrypting ``use()`` can possibly do).
+
+    .venv/bin/python bench/vault_bench.py            # full run (about a minute and a half on 2 cores)
+    .venv/bin/python bench/vault_bench.py --quick    # a few seconds, for a smoke test
+    .venv/bin/python bench/vault_bench.py --profile  # also cProfile the hot path and one audit flush
+
+Each measurement is the best of ``--rounds`` rounds of N calls timed with ``time.perf_counter_ns``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import os
+import platform
+import pstats
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cryptography
+import sqlalchemy
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.engine import make_url
+
+from strongroom.audit import Action, AuditEvent, Outcome
+from strongroom.crypto import Binding, LocalKeyProvider
+from strongroom.crypto.envelope import open_prepared
+from strongroom.secret import Secret
+from strongroom.vault import Vault
+from strongroom.vault.service import _Use
+
+try:
+    import psycopg
+except ImportError:  # the PostgreSQL rows are skipped
+    psycopg = None
+
+PG_ENV = "STRONGROOM_BENCH_POSTGRES_URL"
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+TENANT = "bench"
+NAME = "api-key"
+PURPOSE = "bench"
+HOT_ASYNC = "hot use(), audit async"
+COLD = "cold use() (row read + decrypt)"
+VALUE_CHARS = 64  # the value is a 64-character text token: 64 bytes of plaintext, 80 of ciphertext
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int
+    bare: int
+    hot_async: int
+    hot_sync: int
+    cold_sqlite: int
+    cold_pg: int
+    put_sqlite: int
+    put_pg: int
+    flush_pg: int
+    breakdown: int
+
+
+FULL = Sizes(rounds=5, bare=500_000, hot_async=100_000, hot_sync=2_000, cold_sqlite=3_000, cold_pg=1_500,
+             put_sqlite=600, put_pg=500, flush_pg=20_000, breakdown=100_000)
+QUICK = Sizes(rounds=3, bare=50_000, hot_async=10_000, hot_sync=200, cold_sqlite=300, cold_pg=150,
+              put_sqlite=60, put_pg=50, flush_pg=2_000, breakdown=10_000)
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    store: str
+    ns_per_op: float
+    unit: str  # "call", "event", "write"
+    n: int
+    rounds: int
+
+
+# -- timing ---------------------------------------------------------------------------------------
+
+
+def best_of(rounds: int, run: Callable[[], int], between: Callable[[], object] | None = None) -> int:
+    """The fastest of ``rounds`` runs; ``run`` times itself and returns elapsed nanoseconds."""
+    best: int | None = None
+    for _ in range(rounds):
+        if between is not None:
+            between()
+        gc.collect()
+        elapsed = run()
+        best = elapsed if best is None else min(best, elapsed)
+    assert best is not None
+    return best
+
+
+def bare_decrypt_loop(n: int) -> Callable[[], int]:
+    """The baseline: a cached AESGCM object decrypting the same-size ciphertext, pre-split inputs."""
+    cipher = AESGCM(AESGCM.generate_key(bit_length=256))
+    nonce = os.urandom(12)
+    aad = Binding("dev", uuid.uuid4().hex, NAME, 1).associated_data(1)  # same shape as the vault's
+    body = cipher.encrypt(nonce, secrets.token_hex(VALUE_CHARS // 2).encode(), aad)
+    decrypt = cipher.decrypt
+
+    def run() -> int:
+        rng = range(n)
+        t0 = time.perf_counter_ns()
+        for _ in rng:
+            decrypt(nonce, body, aad)
+        return time.perf_counter_ns() - t0
+
+    return run
+
+
+def use_loop(vault: Vault, n: int) -> Callable[[], int]:
+    """The full statement ``with vault.use(t, n, purpose=...) as s: s.reveal()``, n times."""
+    use = vault.use
+
+    def run() -> int:
+        rng = range(n)
+        t0 = time.perf_counter_ns()
+        for _ in rng:
+            with use(TENANT, NAME, purpose=PURPOSE) as s:
+                s.reveal()
+        return time.perf_counter_ns() - t0
+
+    return run
+
+
+def put_loop(vault: Vault, n: int, value: str) -> Callable[[], int]:
+    """``vault.put`` of a new version of one of 50 existing secrets, n times."""
+    names = [f"w-{i:02d}" for i in range(50)]
+    for name in names:
+        vault.put(TENANT, name, value)
+    put = vault.put
+
+    def run() -> int:
+        t0 = time.perf_counter_ns()
+        for i in range(n):
+            put(TENANT, names[i % 50], value)
+        return time.perf_counter_ns() - t0
+
+    return run
+
+
+def timed_flush(vault: Vault) -> tuple[int, int]:
+    """(events that were pending, ns that ``audit.flush()`` took to make them durable)."""
+    pending = vault.audit.pending
+    t0 = time.perf_counter_ns()
+    vault.audit.flush()
+    return pending, time.perf_counter_ns() - t0
+
+
+def warm(vault: Vault, times: int = 200) -> None:
+    for _ in range(times):
+        with vault.use(TENANT, NAME, purpose=PURPOSE) as s:
+            s.reveal()
+    vault.audit.flush()
+
+
+# -- setup ----------------------------------------------------------------------------------------
+
+
+def open_vault(stack: ExitStack, url: str, kp: LocalKeyProvider, value: str | None = None,
+               **options: Any) -> Vault:
+    vault = Vault.open(url, key_provider=kp, actor="bench", **options)
+    stack.callback(vault.close)
+    if value is not None:
+        vault.create_tenant(TENANT)
+        vault.put(TENANT, NAME, value)
+    return vault
+
+
+def _with_database(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str | None]:
+    """A throwaway database (its URL), or ``None`` (after saying why) when PostgreSQL is unreachable."""
+    if psycopg is None:
+        print("PostgreSQL: psycopg is not installed (pip install 'strongroom[postgres]'): skipping PG rows")
+        yield None
+        return
+    conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    name = "strongroom_bench_" + uuid.uuid4().hex[:12]
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        print(f"PostgreSQL unreachable ({type(exc).__name__}: {str(exc).strip()[:160]}): skipping PG rows")
+        yield None
+        return
+    try:
+        yield _with_database(admin_url, name)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_server_version(admin_url: str) -> str | None:
+    if psycopg is None:
+        return None
+    try:
+        conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(conninfo, connect_timeout=5) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            return str(row[0]) if row else None
+    except psycopg.Error:
+        return None
+
+
+# -- measurements ---------------------------------------------------------------------------------
+
+
+def bench_hot_async(vault: Vault, sz: Sizes) -> tuple[Row, Row, Row]:
+    """Hot use() with async audit, then the same rounds with the flush that makes their events durable."""
+    warm(vault)
+    run = use_loop(vault, sz.hot_async)
+    best_use: int | None = None
+    best_total: int | None = None
+    flushed = flush_ns = 0
+    for _ in range(sz.rounds):
+        vault.audit.flush()  # start each round with an empty queue
+        gc.collect()
+        elapsed = run()
+        pending, took = timed_flush(vault)  # includes waiting for a batch the writer thread holds
+        flushed += pending
+        flush_ns += took
+        best_use = elapsed if best_use is None else min(best_use, elapsed)
+        best_total = elapsed + took if best_total is None else min(best_total, elapsed + took)
+    assert best_use is not None
+    assert best_total is not None
+    n = sz.hot_async
+    return (Row(HOT_ASYNC, "sqlite", best_use / n, "call", n, sz.rounds),
+            Row("hot use() + flush of its audit events", "sqlite", best_total / n, "call", n, sz.rounds),
+            Row("audit flush (queued use events)", "sqlite", flush_ns / max(flushed, 1), "event", flushed, 1))
+
+
+def bench_flush(vault: Vault, store: str, n: int, rounds: int) -> Row:
+    warm(vault)
+    run = use_loop(vault, n)
+    flushed = flush_ns = 0
+    for _ in range(rounds):
+        vault.audit.flush()
+        run()
+        pending, took = timed_flush(vault)
+        flushed += pending
+        flush_ns += took
+    return Row("audit flush (queued use events)", store, flush_ns / max(flushed, 1), "event", flushed, 1)
+
+
+def bench_use(vault: Vault, what: str, store: str, n: int, rounds: int) -> Row:
+    warm(vault)
+    best = best_of(rounds, use_loop(vault, n), between=vault.audit.flush)
+    vault.audit.flush()
+    return Row(what, store, best / n, "call", n, rounds)
+
+
+def bench_put(vault: Vault, store: str, n: int, rounds: int, value: str) -> Row:
+    best = best_of(rounds, put_loop(vault, n, value))
+    return Row("put() (new version)", store, best / n, "write", n, rounds)
+
+
+# -- hot-path breakdown ---------------------------------------------------------------------------
+
+
+def breakdown(vault: Vault, n: int) -> list[tuple[str, float]]:
+    """Each step of ``use()``'s hot path, timed alone in the same kind of loop (minus the empty loop).
+
+    It reads the vault's private cache entry on purpose: the point is to see what each step costs.
+    """
+    warm(vault)
+    hot = vault._hot[(TENANT, NAME)]
+    cipher, nonce, body, aad, what = hot.cipher, hot.nonce, hot.body, hot.aad, hot.what
+    decrypt = cipher.decrypt
+    clock = vault._clock
+    table = vault._hot
+    audit = vault.audit
+    env, actor, version = vault.environment, vault.actor, hot.version
+    plaintext = decrypt(nonce, body, aad)
+    text = plaintext.decode()
+    def loop(body_fn: Callable[[], object]) -> float:
+        def run() -> int:
+            rng = range(n)
+            t0 = time.perf_counter_ns()
+            for _ in rng:
+                body_fn()
+            return time.perf_counter_ns() - t0
+        return best_of(3, run) / n
+
+    def empty() -> None:
+        return None
+
+    def step_clock() -> object:
+        return clock()
+
+    def step_lookup() -> object:
+        h = table.get((TENANT, NAME))
+        return h is None or h.cached_until <= 0.0 or h.expires_at is not None
+
+    def step_bare() -> object:
+        return decrypt(nonce, body, aad)
+
+    def step_open_prepared() -> object:
+        return open_prepared(cipher, nonce, body, aad, what)
+
+    def step_decode() -> object:
+        return plaintext.decode()
+
+    def step_event() -> object:
+        return AuditEvent(1.0, env, actor, TENANT, Action.SECRET_USE, NAME, version, PURPOSE, Outcome.OK,
+                          None)
+
+    event = step_event()
+
+    def step_enqueue() -> object:
+        audit.enqueue(event)
+        return None
+
+    def step_secret() -> object:
+        return Secret(NAME, text, version=version)
+
+    secret = Secret(NAME, text, version=version)
+
+    def step_with() -> object:
+        secret._value = text  # reopen it (a slot store, a few ns): __exit__ closed it last time
+        with _Use(secret) as s:
+            s.reveal()
+        return None
+
+    def step_use_call() -> object:  # the call alone, the with block not entered
+        return vault.use(TENANT, NAME, purpose=PURPOSE)
+
+    def step_full() -> object:
+        with vault.use(TENANT, NAME, purpose=PURPOSE) as s:
+            s.reveal()
+        return None
+
+    overhead = loop(empty)
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("clock() (system_clock -> time.time)", step_clock),
+        ("tuple key + dict get + 3 checks", step_lookup),
+        ("bare AESGCM.decrypt", step_bare),
+        ("open_prepared() (decrypt + call/try)", step_open_prepared),
+        ("bytes.decode() of the value", step_decode),
+        ("AuditEvent(...) construction", step_event),
+        ("audit.enqueue(event)", step_enqueue),
+        ("Secret(name, value, version=)", step_secret),
+        ("_Use(...) + with/__exit__/_close + reveal", step_with),
+        ("vault.use(...) call (no with block)", step_use_call),
+        ("full: with vault.use(...) as s: s.reveal()", step_full),
+    ]
+    out = [("(empty loop + call, subtracted)", overhead)]
+    for label, fn in steps:
+        out.append((label, loop(fn) - overhead))
+        audit.flush()
+    secret._close()
+    return out
+
+
+def profile_hot(vault: Vault, n: int) -> str:
+    warm(vault)
+    run = use_loop(vault, n)
+    prof = cProfile.Profile()
+    prof.enable()
+    run()
+    prof.disable()
+    out = io.StringIO()
+    out.write(f"cProfile of {n} hot use() statements (async audit; the profiler inflates small calls):\n")
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(12)
+    prof = cProfile.Profile()
+    pending = vault.audit.pending
+    prof.enable()
+    vault.audit.flush()
+    prof.disable()
+    out.write(f"cProfile of audit.flush() of {pending} queued events:\n")
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+    return out.getvalue()
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def fmt_table(rows: list[Row], baseline_ns: float) -> str:
+    head = ("measurement", "store", "µs/op", "ops/s", "x baseline", "N x rounds")
+    lines = [head]
+    for r in rows:
+        per_s = 1e9 / r.ns_per_op
+        lines.append((r.what, r.store, f"{r.ns_per_op / 1000:,.2f}", f"{per_s:,.0f} {r.unit}s/s",
+                      f"{r.ns_per_op / baseline_ns:,.1f}", f"{r.n:,} x {r.rounds}"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = []
+    for i, line in enumerate(lines):
+        pairs = enumerate(zip(line, widths, strict=True))
+        cells = [c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in pairs]
+        out.append("| " + " | ".join(cells) + " |")
+        if i == 0:
+            out.append("|" + "|".join("-" * (w + 2) if j < 2 else "-" * (w + 1) + ":"
+                                      for j, w in enumerate(widths)) + "|")
+    return "\n".join(out)
+
+
+def machine() -> str:
+    return (f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"cryptography {cryptography.__version__}, SQLAlchemy {sqlalchemy.__version__}")
+
+
+def run_sqlite(tmp: Path, kp: LocalKeyProvider, value: str, sz: Sizes, *,
+               profile: bool) -> tuple[list[Row], list[tuple[str, float]], str | None]:
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        vault = open_vault(stack, url, kp, value)
+        rows.extend(bench_hot_async(vault, sz))
+        parts = breakdown(vault, sz.breakdown)
+        profiled = profile_hot(vault, sz.hot_async) if profile else None
+    with ExitStack() as stack:
+        vault = open_vault(stack, url, kp, audit_mode="sync")
+        rows.append(bench_use(vault, "hot use(), audit sync", "sqlite", sz.hot_sync, sz.rounds))
+    with ExitStack() as stack:
+        vault = open_vault(stack, url, kp, cache_ttl_seconds=0)
+        rows.append(bench_use(vault, COLD, "sqlite", sz.cold_sqlite, sz.rounds))
+        rows.append(bench_put(vault, "sqlite", sz.put_sqlite, sz.rounds, value))
+    return rows, parts, profiled
+
+
+def run_postgres(admin_url: str, kp: LocalKeyProvider, value: str, sz: Sizes) -> list[Row]:
+    rows: list[Row] = []
+    with postgres_database(admin_url) as url:
+        if url is None:
+            return rows
+        print(f"PostgreSQL server {postgres_server_version(admin_url)}")
+        with ExitStack() as stack:
+            vault = open_vault(stack, url, kp, value)
+            rows.append(bench_flush(vault, "postgresql", sz.flush_pg, sz.rounds))
+        with ExitStack() as stack:
+            vault = open_vault(stack, url, kp, cache_ttl_seconds=0)
+            rows.append(bench_use(vault, COLD, "postgresql", sz.cold_pg, sz.rounds))
+            rows.append(bench_put(vault, "postgresql", sz.put_pg, sz.rounds, value))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="short run (smoke test), figures are noisier")
+    parser.add_argument("--postgres-url", default=os.environ.get(PG_ENV) or PG_DEFAULT,
+                        help=f"admin URL of a PostgreSQL server (default: ${PG_ENV} or {PG_DEFAULT})")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
+    parser.add_argument("--rounds", type=int, help="rounds per measurement (the best is reported)")
+    parser.add_argument("--profile", action="store_true", help="also cProfile the hot path and one flush")
+    args = parser.parse_args(argv)
+    sz = QUICK if args.quick else FULL
+    if args.rounds:
+        sz = Sizes(**{**sz.__dict__, "rounds": args.rounds})
+
+    started = time.perf_counter()
+    print(f"strongroom vault benchmark ({'quick' if args.quick else 'full'} run), "
+          f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    print(machine())
+    value = secrets.token_hex(VALUE_CHARS // 2)
+    tmp = Path(tempfile.mkdtemp(prefix="strongroom-bench-"))
+    try:
+        kp = LocalKeyProvider.create_file(tmp / "keys" / "dev.json", "dev")
+        baseline_ns = best_of(sz.rounds, bare_decrypt_loop(sz.bare)) / sz.bare
+        rows = [Row("baseline: bare AESGCM.decrypt (64 B)", "-", baseline_ns, "call", sz.bare, sz.rounds)]
+        sqlite_rows, parts, profiled = run_sqlite(tmp, kp, value, sz, profile=args.profile)
+        rows += sqlite_rows
+        if args.no_postgres:
+            print("PostgreSQL: skipped (--no-postgres)")
+        else:
+            rows += run_postgres(args.postgres_url, kp, value, sz)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    hot = next(r for r in rows if r.what == HOT_ASYNC)
+    ratio = hot.ns_per_op / baseline_ns
+    print()
+    print(fmt_table(rows, baseline_ns))
+    print()
+    print(f"hot async use() / bare decrypt = {ratio:.2f} (goal <= 3: {'met' if ratio <= 3 else 'NOT met'})")
+    print()
+    print("hot-path breakdown (ns per call, each step timed alone, best of 3):")
+    for label, ns in parts:
+        print(f"  {label:<46} {ns:8.0f}")
+    if profiled:
+        print()
+        print(profiled)
+    print(f"total run time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
