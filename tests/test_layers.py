@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "strongroom"
 
 LEAF = {"errors", "secret", "clock", "names", "defaults", "rules"}
 LAYER_OF = {
-    **{name: "leaf" for name in LEAF},
+    **dict.fromkeys(LEAF, "leaf"),
     "crypto": "crypto", "store": "store", "audit": "audit", "redact": "redact", "scan": "scan",
     "vault": "vault", "rotation": "on-vault", "tokens": "on-vault", "broker": "on-vault", "config": "on-vault",
     "server": "entry", "cli": "entry", "bootstrap": "entry", "testing": "entry", "__init__": "api",

@@ -26,7 +26,7 @@ class Secret(Generic[T]):
 
     def __init__(self, name: str, value: T, *, version: int | None = None) -> None:
         self._name = name
-        self._value = value
+        self._value: T = value
         self._version = version
 
     @property
@@ -42,7 +42,7 @@ class Secret(Generic[T]):
         value = self._value
         if value is _CLOSED:
             raise StrongroomError(f"secret {self._name!r} was used outside the block that opened it")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _close(self) -> None:
         # A Secret handed out by Vault.use() dies with its `with` block, so it cannot be kept around.

@@ -108,7 +108,8 @@ def test_verify_finds_an_edited_event(busy: Vault) -> None:
         conn.execute(update(audit_events).where(audit_events.c.id == target).values(actor="someone-else"))
     report = busy.verify_audit()
     assert not report.ok
-    assert report.broken is not None and report.broken.event_id == target
+    assert report.broken is not None
+    assert report.broken.event_id == target
     assert "edited" in report.broken.reason
 
 
@@ -118,7 +119,8 @@ def test_verify_finds_a_deleted_event(busy: Vault) -> None:
     with busy.store.engine.begin() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == ids[2]))
     report = busy.verify_audit()
-    assert report.broken is not None and report.broken.event_id == ids[3]
+    assert report.broken is not None
+    assert report.broken.event_id == ids[3]
 
 
 def test_verify_finds_reordered_events(busy: Vault) -> None:
@@ -132,7 +134,8 @@ def test_verify_finds_reordered_events(busy: Vault) -> None:
         conn.execute(update(audit_events).where(audit_events.c.id == ids[2]).values(**first))
         conn.execute(update(audit_events).where(audit_events.c.id == ids[1]).values(**second))
     report = busy.verify_audit()
-    assert report.broken is not None and report.broken.event_id == ids[1]
+    assert report.broken is not None
+    assert report.broken.event_id == ids[1]
 
 
 def test_verify_finds_removed_newest_events(busy: Vault) -> None:
@@ -140,7 +143,8 @@ def test_verify_finds_removed_newest_events(busy: Vault) -> None:
     with busy.store.engine.begin() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == _ids(busy)[-1]))
     report = busy.verify_audit()
-    assert report.broken is not None and "newest events removed" in report.broken.reason
+    assert report.broken is not None
+    assert "newest events removed" in report.broken.reason
 
 
 def test_events_never_hold_values(busy: Vault) -> None:

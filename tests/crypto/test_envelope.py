@@ -269,7 +269,7 @@ def test_open_prepared_round_trip_and_tamper() -> None:
     nonce, body = blob[HEADER.size : HEADER.size + NONCE_BYTES], blob[HEADER.size + NONCE_BYTES :]
     aad = BINDING.associated_data(5)
     assert open_prepared(CIPHER, nonce, body, aad, "x") == b"hot path"
-    with pytest.raises(TamperedError, match="ciphertext of api.token v3 failed"):
+    with pytest.raises(TamperedError, match=r"ciphertext of api\.token v3 failed"):
         open_prepared(CIPHER, nonce, body, BINDING.associated_data(6), "api.token v3")
     with pytest.raises(TamperedError):
         open_prepared(CIPHER, nonce, flip_bit(body, 0), aad, "x")
@@ -294,5 +294,5 @@ def test_decrypt_under_out_of_range_binding_version_raises_tampered() -> None:
 )
 def test_seal_rejects_over_long_binding_field_with_value_error() -> None:
     """_seal() refuses a binding field that cannot be length-prefixed in 16 bits with ValueError."""
-    with pytest.raises(ValueError, match="."):
+    with pytest.raises(ValueError, match=r"."):
         _seal(CIPHER, 1, os.urandom(NONCE_BYTES), b"v", dataclasses.replace(BINDING, name="n" * 65536))

@@ -75,7 +75,7 @@ def test_threads_on_sqlite(tmp_path: Path, key_provider: LocalKeyProvider) -> No
     def run(i: int) -> None:
         try:
             _write_with_cas(vaults[i], i)
-        except BaseException as exc:  # noqa: BLE001 -- reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(WRITERS)]

@@ -136,7 +136,7 @@ def test_list_returns_metadata_only(acme: Vault) -> None:
     """list() returns metadata; no field holds the value."""
     acme.put("acme", "k", "the-value-xyz", description="a key")
     [info] = acme.list("acme")
-    assert info.name == "k" and info.version == 1 and info.tenant == "acme"
+    assert (info.name, info.version, info.tenant) == ("k", 1, "acme")
     assert "the-value-xyz" not in repr(info.to_dict())
 
 

@@ -129,7 +129,7 @@ def main() -> None:
     if OUT.exists():
         raise SystemExit(f"{OUT} exists and is frozen; a new format gets a new file")
     OUT.write_text(json.dumps(build(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {OUT}")  # noqa: T201
+    print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":

@@ -55,8 +55,9 @@ class Break:
     reason: str
 
     def __str__(self) -> str:
-        where = f"event {self.event_id} (chain {self.chain}, seq {self.seq})" if self.event_id else f"chain {self.chain}"
-        return f"{where}: {self.reason}"
+        if self.event_id is None:
+            return f"chain {self.chain}: {self.reason}"
+        return f"event {self.event_id} (chain {self.chain}, seq {self.seq}): {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,7 @@ class AuditLog:
                     chain.append(tx, events)
             except StrongroomError:
                 raise
-            except Exception as exc:  # noqa: BLE001 -- any driver failure means the sink failed
+            except Exception as exc:  # any driver failure means the sink failed
                 raise AuditError(f"audit events could not be written: {type(exc).__name__}") from None
 
     def _start(self) -> None:

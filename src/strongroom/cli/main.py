@@ -39,6 +39,24 @@ def init() -> None:
     common.out.print(f"initialised {settings.environment}: {where}, database at schema {result.revision}")
 
 
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the strongroom schema in $STRONGROOM_URL (refuses a database that is not strongroom's)."""
+    from strongroom.store import Store
+    from strongroom.store.migrate import upgrade
+
+    store = Store(common.settings().url)
+    try:
+        revision = upgrade(store)
+    finally:
+        store.close()
+    common.out.print(f"database at schema {revision}")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         rc = app(args=argv, standalone_mode=False)

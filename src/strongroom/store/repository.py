@@ -92,16 +92,15 @@ class Store:
                 select(strongroom_meta.c.value).where(strongroom_meta.c.key == "schema_revision")
             ).scalar()
             conn.rollback()
-            if value is None or not (STRONGROOM_TABLES <= names):
+            if value is None or not names.issuperset(STRONGROOM_TABLES):
                 raise StoreError(f"{engines.safe_url(self.url)} is a damaged strongroom database (tables missing)")
             return str(value)
 
     def check_current(self) -> None:
         revision = self.schema_revision()
         if revision is None:
-            raise StoreError(
-                f"{engines.safe_url(self.url)} has no strongroom schema: run `strongroom init` or `strongroom db upgrade`"
-            )
+            raise StoreError(f"{engines.safe_url(self.url)} has no strongroom schema: "
+                             "run `strongroom init` or `strongroom db upgrade`")
         if revision > SCHEMA_REVISION:
             raise StoreError(
                 f"database schema {revision} is newer than this strongroom ({SCHEMA_REVISION}): upgrade strongroom"
@@ -268,7 +267,9 @@ class Tx:
         return int(row["head_seq"]), str(row["head_hash"])
 
     def set_chain_head(self, chain: str, seq: int, head_hash: str) -> None:
-        self.conn.execute(update(audit_chains).where(audit_chains.c.chain == chain).values(head_seq=seq, head_hash=head_hash))
+        self.conn.execute(
+            update(audit_chains).where(audit_chains.c.chain == chain).values(head_seq=seq, head_hash=head_hash)
+        )
 
     def insert_audit_events(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:

@@ -12,6 +12,7 @@ processes are seen when the entry expires.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,6 @@ from strongroom.errors import (
     InvalidInput,
     KeyProviderError,
     NotFound,
-    StrongroomError,
     TamperedError,
 )
 from strongroom.names import check_environment, check_name
@@ -78,7 +78,7 @@ class _Use:
         return self._secret
 
     def __exit__(self, *exc_info: object) -> None:
-        self._secret._close()  # noqa: SLF001 -- the vault owns the lifetime of what it hands out
+        self._secret._close()  # the vault owns the lifetime of what it hands out
 
 
 class Vault:
@@ -161,7 +161,7 @@ class Vault:
             self._audit.record(tx, event)
         return _tenant_info(record)
 
-    def list_tenants(self) -> list[TenantInfo]:
+    def list_tenants(self) -> builtins.list[TenantInfo]:
         with self._store.read() as tx:
             return [_tenant_info(t) for t in tx.tenants(self.environment)]
 
@@ -201,12 +201,13 @@ class Vault:
         event = self._event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
         with self._refusals_audited(event):
             with self._write() as tx:
-                info = self._put(tx, tenant, name, plaintext, value_type, kind, sensitivity, description,
-                                 expected_version, ttl_seconds, event, now)
+                info = self._put(tx, tenant, name, plaintext, value_type=value_type, kind=kind,
+                                 sensitivity=sensitivity, description=description,
+                                 expected_version=expected_version, ttl_seconds=ttl_seconds, event=event, now=now)
             self._hot.pop((tenant, name), None)
             return info
 
-    def _put(self, tx: Tx, tenant_name: str, name: str, plaintext: bytes, value_type: str, kind: str | None,
+    def _put(self, tx: Tx, tenant_name: str, name: str, plaintext: bytes, *, value_type: str, kind: str | None,
              sensitivity: str | None, description: str | None, expected_version: int | None,
              ttl_seconds: float | None, event: AuditEvent, now: float) -> SecretInfo:
         tenant = self._tenant(tx, tenant_name)
@@ -244,7 +245,7 @@ class Vault:
                           description=changes.get("description", row.description), version=version,
                           created_at=row.created_at, updated_at=now, deleted_at=None, expires_at=expires_at)
 
-    def list(self, tenant: str, *, include_deleted: bool = False) -> list[SecretInfo]:
+    def list(self, tenant: str, *, include_deleted: bool = False) -> builtins.list[SecretInfo]:
         """Metadata of a tenant's secrets; never values."""
         check_name("tenant name", tenant)
         with self._store.read() as tx:
@@ -253,7 +254,7 @@ class Vault:
             rows = tx.secrets(record.id, include_deleted=include_deleted)
         return [_secret_info(tenant, r, expiries.get(r.name)) for r in rows]
 
-    def versions(self, tenant: str, name: str) -> list[VersionInfo]:
+    def versions(self, tenant: str, name: str) -> builtins.list[VersionInfo]:
         check_name("tenant name", tenant)
         check_name("secret name", name)
         with self._store.read() as tx:
@@ -302,23 +303,25 @@ class Vault:
         now = self._clock()
         hot = self._hot.get((tenant, name)) if version is None else None
         if hot is None or hot.cached_until <= now:
-            hot = self._load(tenant, name, version, purpose, actor, request_id, now)
+            hot = self._load(tenant, name, version, purpose=purpose, actor=actor, request_id=request_id, now=now)
         if not purpose or len(purpose) > 256:
             check_purpose(purpose)
         if hot.expires_at is not None and hot.expires_at <= now:
-            self._refuse(tenant, name, hot.version, purpose, actor, request_id, Outcome.EXPIRED)
+            self._refuse(tenant, name, hot.version, Outcome.EXPIRED, purpose=purpose, actor=actor,
+                         request_id=request_id)
             raise Expired(f"secret {name!r} of tenant {tenant!r} expired")
         try:
             plaintext = open_prepared(hot.cipher, hot.nonce, hot.body, hot.aad, hot.what)
         except TamperedError:
             self._hot.pop((tenant, name), None)
-            self._refuse(tenant, name, hot.version, purpose, actor, request_id, Outcome.TAMPERED)
+            self._refuse(tenant, name, hot.version, Outcome.TAMPERED, purpose=purpose, actor=actor,
+                         request_id=request_id)
             raise
         self._audit.enqueue(AuditEvent(now, self.environment, actor or self.actor, tenant, Action.SECRET_USE, name,
                                        hot.version, purpose, Outcome.OK, request_id))
         return _Use(Secret(name, plaintext.decode() if hot.is_text else plaintext, version=hot.version))
 
-    def _load(self, tenant: str, name: str, version: int | None, purpose: str, actor: str | None,
+    def _load(self, tenant: str, name: str, version: int | None, *, purpose: str, actor: str | None,
               request_id: str | None, now: float) -> _Hot:
         check_name("tenant name", tenant)
         check_name("secret name", name)
@@ -342,10 +345,10 @@ class Vault:
                                        "this ciphertext can no longer be decrypted")
                     cipher = self._cipher(dek, record)
         except NotFound:
-            self._refuse(tenant, name, version, purpose, actor, request_id, Outcome.NOT_FOUND)
+            self._refuse(tenant, name, version, Outcome.NOT_FOUND, purpose=purpose, actor=actor, request_id=request_id)
             raise
         except TamperedError:
-            self._refuse(tenant, name, version, purpose, actor, request_id, Outcome.TAMPERED)
+            self._refuse(tenant, name, version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id)
             raise
         binding = Binding(self.environment, record.id, name, stored.version)
         blob = stored.ciphertext
@@ -395,7 +398,7 @@ class Vault:
     # -- audit --------------------------------------------------------------------------------------
 
     def audit_events(self, *, tenant: str | None = None, limit: int | None = None,
-                     newest_first: bool = False) -> list[AuditRecord]:
+                     newest_first: bool = False) -> builtins.list[AuditRecord]:
         self._audit.flush()
         with self._store.read() as tx:
             return tx.audit_events(tenant=tenant, environment=self.environment, limit=limit,
@@ -443,8 +446,8 @@ class Vault:
                           actor=actor or self.actor, tenant=tenant, action=action, secret_name=name,
                           request_id=request_id, detail=detail)
 
-    def _refuse(self, tenant: str, name: str, version: int | None, purpose: str | None, actor: str | None,
-                request_id: str | None, outcome: str) -> None:
+    def _refuse(self, tenant: str, name: str, version: int | None, outcome: str, *, purpose: str | None,
+                actor: str | None, request_id: str | None) -> None:
         event = self._event(tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id)
         self._audit.record_now(event._replace(version=version, purpose=purpose, outcome=outcome))
 
