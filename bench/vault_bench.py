@@ -58,6 +58,7 @@ TENANT = "bench"
 NAME = "api-key"
 PURPOSE = "bench"
 HOT_ASYNC = "hot use(), audit async"
+HOT_PAUSED = "hot use(), async, writer paused (diag.)"
 COLD = "cold use() (row read + decrypt)"
 VALUE_CHARS = 64  # the value is a 64-character text token: 64 bytes of plaintext, 80 of ciphertext
 
@@ -225,6 +226,18 @@ def postgres_server_version(admin_url: str) -> str | None:
 
 
 # -- measurements ---------------------------------------------------------------------------------
+
+
+def pause_writer(vault: Vault) -> bool:
+    """Diagnostic only: keep the audit writer thread of a fresh vault asleep, so events are written
+    only by the explicit ``flush()`` between rounds (untimed). It shows what ``use()`` costs without
+    the writer competing for the GIL. Reaches into a private attribute; skipped if that changes.
+    """
+    audit = vault.audit
+    if audit.pending or not isinstance(getattr(audit, "_flush_interval_seconds", None), float):
+        return False
+    audit._flush_interval_seconds = 3600.0
+    return True
 
 
 def bench_hot_async(vault: Vault, sz: Sizes) -> tuple[Row, Row, Row]:
@@ -427,6 +440,11 @@ def run_sqlite(tmp: Path, kp: LocalKeyProvider, value: str, sz: Sizes, *,
     with ExitStack() as stack:
         vault = open_vault(stack, url, kp, value)
         rows.extend(bench_hot_async(vault, sz))
+    with ExitStack() as stack:
+        vault = open_vault(stack, url, kp)
+        writer_paused = pause_writer(vault)
+        if writer_paused:
+            rows.append(bench_use(vault, HOT_PAUSED, "sqlite", sz.hot_async, sz.rounds))
         parts = breakdown(vault, sz.breakdown)
         profiled = profile_hot(vault, sz.hot_async) if profile else None
     with ExitStack() as stack:
@@ -472,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"strongroom vault benchmark ({'quick' if args.quick else 'full'} run), "
           f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     print(machine())
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     value = secrets.token_hex(VALUE_CHARS // 2)
     tmp = Path(tempfile.mkdtemp(prefix="strongroom-bench-"))
     try:
@@ -494,12 +513,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"hot async use() / bare decrypt = {ratio:.2f} (goal <= 3: {'met' if ratio <= 3 else 'NOT met'})")
     print()
-    print("hot-path breakdown (ns per call, each step timed alone, best of 3):")
+    print("hot-path breakdown (ns per call, each step timed alone, best of 3, writer thread paused):")
     for label, ns in parts:
         print(f"  {label:<46} {ns:8.0f}")
     if profiled:
         print()
         print(profiled)
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"total run time {time.perf_counter() - started:.0f} s")
     return 0
 

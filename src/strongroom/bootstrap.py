@@ -37,7 +37,7 @@ def settings_from_env(environment: str | None = None) -> Settings:
 def open_vault(settings: Settings, *, migrate: bool = False) -> Vault:
     from strongroom.vault import Vault
 
-    return Vault.open(settings.url, key_provider=default_provider(settings.key_file),
+    return Vault.open(settings.url, key_provider=default_provider(settings.key_file, settings.environment),
                       environment=settings.environment, home=settings.home, migrate=migrate, actor=settings.actor)
 
 
@@ -55,16 +55,23 @@ def initialise(settings: Settings) -> InitResult:
 
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_path: Path | None = None
-    if os.environ.get(MASTER_KEY_ENV):
+    using_env_key = bool(os.environ.get(MASTER_KEY_ENV))
+    if using_env_key:
         LocalKeyProvider.from_env(os.environ[MASTER_KEY_ENV])  # validate it before touching the database
-    else:
-        if settings.key_file.exists():
-            raise KeyProviderError(f"key file {settings.key_file} already exists; refusing to overwrite a key")
-        LocalKeyProvider.create_file(settings.key_file, settings.environment)
-        key_path = settings.key_file
+    elif settings.key_file.exists():
+        raise KeyProviderError(f"key file {settings.key_file} already exists; refusing to overwrite a key")
     store = Store(settings.url)
     try:
-        revision = upgrade(store)
+        store.schema_revision()  # refuses a database that is not strongroom's before any key is written
+        if not using_env_key:
+            LocalKeyProvider.create_file(settings.key_file, settings.environment)
+            key_path = settings.key_file
+        try:
+            revision = upgrade(store)
+        except BaseException:
+            if key_path is not None:
+                key_path.unlink(missing_ok=True)  # a key that protects nothing yet; let a retry start clean
+            raise
     finally:
         store.close()
     return InitResult(key_file=key_path, url=settings.url, revision=revision)

@@ -24,7 +24,7 @@ class Secret(Generic[T]):
 
     __slots__ = ("_name", "_value", "_version")
 
-    def __init__(self, name: str, value: T, *, version: int | None = None) -> None:
+    def __init__(self, name: str, value: T, version: int | None = None) -> None:
         self._name = name
         self._value: T = value
         self._version = version
@@ -45,7 +45,14 @@ class Secret(Generic[T]):
         return value
 
     def _close(self) -> None:
-        # A Secret handed out by Vault.use() dies with its `with` block, so it cannot be kept around.
+        self._value = _CLOSED
+
+    # A Secret is its own `with` block: leaving it closes the Secret, so a value handed out by
+    # Vault.use() cannot be kept around and revealed later.
+    def __enter__(self) -> Secret[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         self._value = _CLOSED
 
     def __repr__(self) -> str:
@@ -62,8 +69,9 @@ class Secret(Generic[T]):
         mine, theirs = self.reveal(), other.reveal()
         if type(mine) is not type(theirs):
             return False
-        a = mine.encode() if isinstance(mine, str) else mine
-        b = theirs.encode() if isinstance(theirs, str) else theirs
+        # surrogatepass: a str holding a lone surrogate must compare, not raise with the value in the error.
+        a = mine.encode("utf-8", "surrogatepass") if isinstance(mine, str) else mine
+        b = theirs.encode("utf-8", "surrogatepass") if isinstance(theirs, str) else theirs
         return hmac.compare_digest(a, b)
 
     # Equal values must hash equally, and a hash of the value would leak it to anyone holding a dict.

@@ -454,8 +454,6 @@ def test_invalid_tenant_name_is_refused(ready: Cli) -> None:
     assert_refused(ready.run("tenant", "create", "no/slash"), "invalid tenant name", code=2)
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: cli/main.py prints error messages through Rich markup; "
-                   "'[/x]' in a message raises MarkupError and a traceback")
 def test_error_message_with_brackets_is_shown_literally(ready: Cli) -> None:
     """A rejected name containing square brackets is echoed literally, without a traceback."""
     result = ready.run("secret", "put", "acme", "bad[/x]", stdin="v")
@@ -488,8 +486,6 @@ def test_value_of_exactly_64_kib_is_accepted(ready: Cli) -> None:
     assert ready.reveal("acme", "db") == value
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: cli/secret.py read_value reads max+1 bytes of a file "
-                   "(max+2 of stdin), strips a newline and silently drops the rest of an over-large value")
 @pytest.mark.parametrize("source", ["file", "stdin"])
 def test_over_large_value_is_never_silently_truncated(ready: Cli, tmp_path: Path, source: str) -> None:
     """64 KiB followed by a newline and more data is refused as over the limit, not stored truncated."""
@@ -545,8 +541,6 @@ def test_foreign_database_is_refused(cli: Cli, tmp_path: Path) -> None:
     assert sqlite_tables(path) == {"customers"}
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: bootstrap.initialise writes the key file before checking "
-                   "the database, so a failed init blocks every retry with 'key file already exists'")
 def test_failed_init_leaves_no_key_file(cli: Cli, tmp_path: Path) -> None:
     """init refused because of a foreign database creates no key file, so a retry can succeed."""
     url = foreign_database(tmp_path / "crm.db")

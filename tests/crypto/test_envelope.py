@@ -275,11 +275,6 @@ def test_open_prepared_round_trip_and_tamper() -> None:
         open_prepared(CIPHER, nonce, flip_bit(body, 0), aad, "x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=struct.error,
-    reason="src bug: envelope.decrypt under Binding(version=-1) raises struct.error, not TamperedError",
-)
 def test_decrypt_under_out_of_range_binding_version_raises_tampered() -> None:
     """Opening under a binding whose version cannot exist raises TamperedError, not struct.error."""
     blob = encrypt(CIPHER, 1, b"value", BINDING)
@@ -287,11 +282,6 @@ def test_decrypt_under_out_of_range_binding_version_raises_tampered() -> None:
         decrypt(CIPHER, blob, dataclasses.replace(BINDING, version=-1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=struct.error,
-    reason="src bug: Binding fields longer than 65535 UTF-8 bytes raise struct.error, not ValueError",
-)
 def test_seal_rejects_over_long_binding_field_with_value_error() -> None:
     """_seal() refuses a binding field that cannot be length-prefixed in 16 bits with ValueError."""
     with pytest.raises(ValueError, match=r"."):

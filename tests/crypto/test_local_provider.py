@@ -151,13 +151,6 @@ def test_from_file_missing_file(keyfile: Path) -> None:
     assert_quiet(info.value)
 
 
-NAMES_NO_FILE = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="src bug: from_file passes constructor errors through without naming the key file",
-)
-
-
 def _garbage_files() -> list[tuple[str, str | bytes]]:
     good = b64(bytes(32))  # a public all-zero pattern, used only as well-formed filler
     return [
@@ -191,11 +184,7 @@ def _garbage_files() -> list[tuple[str, str | bytes]]:
 
 
 def _garbage_params() -> list[object]:
-    constructor_errors = {"primary missing from keys", "version zero"}
-    return [
-        pytest.param(content, id=label, marks=[NAMES_NO_FILE] if label in constructor_errors else [])
-        for label, content in _garbage_files()
-    ]
+    return [pytest.param(content, id=label) for label, content in _garbage_files()]
 
 
 @pytest.mark.parametrize("content", _garbage_params())
@@ -313,11 +302,6 @@ def test_from_env_version_zero_is_refused() -> None:
         LocalKeyProvider.from_env(f"0:{b64(new_key())}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="src bug: local.py from_env accepts str.isdigit() versions such as '²' that int() rejects",
-)
 def test_from_env_unicode_digit_version_is_a_key_provider_error() -> None:
     """A version written with a non-ASCII digit raises KeyProviderError, not a bare ValueError."""
     with pytest.raises(KeyProviderError):
@@ -455,11 +439,6 @@ def test_wrap_context_binds_every_field() -> None:
     assert base.startswith(b"strongroom-dek/1\x00")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="src bug: local.py unwrap of a wrapped key shorter than 8 bytes raises ValueError (nonce length)",
-)
 @pytest.mark.parametrize("length", [0, 1, 7])
 def test_unwrap_truncated_wrapped_key_is_tampered(length: int) -> None:
     """A wrapped key truncated to a few bytes raises TamperedError like any other corruption."""
@@ -537,10 +516,6 @@ def test_add_version_refused_for_env_keys() -> None:
     assert provider.versions() == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: local.py add_version reuses a stale <name>.tmp without O_EXCL, keeping its 0644 mode",
-)
 def test_add_version_keeps_0600_even_with_a_stale_tmp_file(keyfile: Path) -> None:
     """A leftover world-readable temp file does not make the rotated key file world-readable."""
     provider = LocalKeyProvider.create_file(keyfile, "dev")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic.util.exc import CommandError
 
 from strongroom.crypto import LocalKeyProvider
 from strongroom.errors import StoreError
@@ -107,9 +106,6 @@ def test_newer_schema_revision_is_refused_without_migrate(store_url: str, key_pr
     assert "9999" in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="src bug: store/migrate.py upgrade() has no 'newer' check; it opens "
-                   "the store and rewrites schema_revision back to 0001")
 def test_newer_schema_revision_is_refused_when_migrating(store_url: str, key_provider: Keys) -> None:
     """Vault.open with the default migrate=True also refuses a newer schema and leaves its revision."""
     migrated(store_url, key_provider)
@@ -125,9 +121,6 @@ def test_newer_schema_revision_is_refused_when_migrating(store_url: str, key_pro
     assert revision == "9999"
 
 
-@pytest.mark.xfail(strict=True, raises=CommandError,
-                   reason="src bug: store/migrate.py upgrade() runs alembic on a newer "
-                   "database; alembic's CommandError escapes instead of a StoreError")
 def test_newer_alembic_head_is_a_store_error(store_url: str, key_provider: Keys) -> None:
     """A database migrated by a newer strongroom (unknown alembic head) raises StoreError saying newer."""
     migrated(store_url, key_provider)

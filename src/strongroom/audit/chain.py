@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +18,15 @@ from strongroom.audit.events import AuditEvent
 from strongroom.store import AuditRecord, Tx
 
 GENESIS = "0" * 64
-HASHED_FIELDS = ("chain", "seq", "at", "environment", "actor", "tenant", "action", "secret_name", "version",
-                 "purpose", "outcome", "request_id", "detail", "prev_hash")
+HASHED_FIELDS = ("chain", "seq", *AuditEvent._fields, "prev_hash")
+"""The hashed fields, in order; a stored row holds them followed by ``hash``."""
+
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
 
 
-def event_hash(fields: dict[str, Any]) -> str:
-    canonical = json.dumps([fields[name] for name in HASHED_FIELDS], separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def event_hash(values: Sequence[Any]) -> str:
+    """SHA-256 of the compact ASCII JSON array of the ``HASHED_FIELDS`` values, in that order."""
+    return hashlib.sha256(_CANONICAL.encode(list(values)).encode()).hexdigest()
 
 
 def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
@@ -32,17 +34,16 @@ def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
     by_chain: dict[str, list[AuditEvent]] = {}
     for event in events:
         by_chain.setdefault(event.chain, []).append(event)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for chain in sorted(by_chain):  # a fixed lock order: two writers can never deadlock on chains
         seq, prev = tx.lock_chain(chain, GENESIS)
         for event in by_chain[chain]:
             seq += 1
-            row = event._asdict()
-            row.update(chain=chain, seq=seq, prev_hash=prev)
-            row["hash"] = prev = event_hash(row)
-            rows.append(row)
+            hashed = (chain, seq, *event, prev)
+            prev = event_hash(hashed)
+            rows.append((*hashed, prev))
         tx.set_chain_head(chain, seq, prev)
-    tx.insert_audit_events(rows)
+    tx.insert_audit_events((*HASHED_FIELDS, "hash"), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +94,13 @@ def _verify_chain(chain: str, records: Iterable[AuditRecord], head: tuple[int, s
     count = 0
     for record in records:
         count += 1
-        fields = {name: getattr(record, name) for name in HASHED_FIELDS}
+        values = [getattr(record, name) for name in HASHED_FIELDS]
         if record.seq != expected_seq:
             return count, Break(chain, record.id, record.seq,
                                 f"expected seq {expected_seq}: an event was deleted or reordered")
         if record.prev_hash != prev:
             return count, Break(chain, record.id, record.seq, "previous-hash link broken: reordered or replaced")
-        if event_hash(fields) != record.hash:
+        if event_hash(values) != record.hash:
             return count, Break(chain, record.id, record.seq, "hash mismatch: the event was edited")
         prev = record.hash
         expected_seq += 1

@@ -13,8 +13,8 @@ import atexit
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 from strongroom.audit import chain
 from strongroom.audit.events import AuditEvent
@@ -34,12 +34,15 @@ class AuditLog:
         self.mode: AuditMode = mode
         self._flush_interval_seconds = flush_interval_seconds
         self._max_pending = max_pending
-        self._queue: deque[AuditEvent] = deque()
+        self._queue: deque[tuple[Any, ...]] = deque()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._failing = False
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.submit: Callable[[tuple[Any, ...]], None]
+        """Hand over one use event: a tuple in ``AuditEvent`` field order (the hot path builds no object)."""
+        self.submit = self._write_one if mode == "sync" else self._first_submit
 
     def record(self, tx: Tx, *events: AuditEvent) -> None:
         """Write events in the caller's transaction: they commit with the change or not at all."""
@@ -53,14 +56,19 @@ class AuditLog:
             self.enqueue(*events)
 
     def enqueue(self, *events: AuditEvent) -> None:
-        if self.mode == "sync":
-            self._write(events)
-            return
-        if self._failing and len(self._queue) >= self._max_pending:
-            raise AuditError("audit log is not being written and its queue is full; refusing to serve")
-        self._queue.extend(events)
-        if self._thread is None:
-            self._start()
+        for event in events:
+            self.submit(event)
+
+    def _first_submit(self, event: tuple[Any, ...]) -> None:
+        self._start()
+        self.submit = self._queue.append
+        self._queue.append(event)
+
+    def _write_one(self, event: tuple[Any, ...]) -> None:
+        self._write((event,))
+
+    def _refuse(self, event: tuple[Any, ...]) -> None:
+        raise AuditError("audit log is not being written and its queue is full; refusing to serve")
 
     def flush(self) -> None:
         """Write every queued event now (and raise if that fails)."""
@@ -88,19 +96,19 @@ class AuditLog:
     def pending(self) -> int:
         return len(self._queue)
 
-    def _drain(self) -> list[AuditEvent]:
-        batch: list[AuditEvent] = []
+    def _drain(self) -> list[tuple[Any, ...]]:
+        batch: list[tuple[Any, ...]] = []
         try:
             while True:
                 batch.append(self._queue.popleft())
         except IndexError:
             return batch
 
-    def _write(self, events: Iterable[AuditEvent]) -> None:
+    def _write(self, events: Iterable[tuple[Any, ...]]) -> None:
         with self._write_lock:
             try:
                 with self._store.write() as tx:
-                    chain.append(tx, events)
+                    chain.append(tx, [AuditEvent._make(e) for e in events])
             except StrongroomError:
                 raise
             except Exception as exc:  # any driver failure means the sink failed
@@ -117,8 +125,12 @@ class AuditLog:
         while not self._stop.wait(self._flush_interval_seconds):
             try:
                 self.flush()
-                self._failing = False
+                if self._failing:
+                    self._failing = False
+                    self.submit = self._queue.append
             except StrongroomError as exc:
                 if not self._failing:
                     log.error("audit writer failing, events kept in memory: %s", exc)
                 self._failing = True
+                if len(self._queue) >= self._max_pending:
+                    self.submit = self._refuse

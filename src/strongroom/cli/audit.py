@@ -41,3 +41,15 @@ def tail(n: int = typer.Option(20, "-n", help="How many of the newest events."),
     common.print_table("audit events", ["id", "at", "actor", "tenant", "action", "secret", "v", "purpose", "outcome"],
                        [(e.id, iso(e.at), e.actor, e.tenant, e.action, e.secret_name, e.version, e.purpose, e.outcome)
                         for e in events])
+
+
+@app.command("head")
+def head(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Print every chain's head (seq and hash): record them elsewhere to detect a rewritten log later."""
+    with common.vault() as vault:
+        heads = vault.audit_heads()
+    if as_json:
+        common.print_json({chain: {"seq": seq, "hash": digest} for chain, (seq, digest) in heads.items()})
+        return
+    common.print_table("audit chain heads", ["chain", "seq", "hash"],
+                       [(chain, seq, digest) for chain, (seq, digest) in sorted(heads.items())])

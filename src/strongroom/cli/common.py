@@ -14,8 +14,9 @@ from rich.table import Table
 from strongroom.bootstrap import Settings, open_vault, settings_from_env
 from strongroom.vault import Vault
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off: messages carry user-chosen names, and "[...]" in them must print as typed.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 _state: dict[str, str | None] = {"environment": None}
 

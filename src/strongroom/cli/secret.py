@@ -21,16 +21,21 @@ JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
 def read_value(from_file: Path | None, keep_newline: bool, max_bytes: int) -> str | bytes:
+    # Read at most the limit plus a CR LF plus one byte: more than that is over the limit whatever
+    # newline is stripped, and is refused rather than silently cut.
+    budget = max_bytes + 3
     if from_file is not None:
         try:
             with from_file.open("rb") as handle:
-                raw = handle.read(max_bytes + 1)
+                raw = handle.read(budget)
         except OSError as exc:
             raise InvalidInput(f"cannot read --from-file {from_file}: {exc.strerror}") from None
     elif sys.stdin.isatty():
         raw = getpass.getpass("value (hidden): ").encode()
     else:
-        raw = sys.stdin.buffer.read(max_bytes + 2)
+        raw = sys.stdin.buffer.read(budget)
+    if len(raw) >= budget:
+        raise InvalidInput(f"the value is over the limit of {max_bytes} bytes")
     if not keep_newline:
         raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith(b"\n") else raw
     try:

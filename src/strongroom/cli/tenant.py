@@ -35,11 +35,14 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 @app.command("delete")
 def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
-    """Delete a tenant and destroy its data keys: its secrets can never be decrypted again."""
+    """Delete a tenant and destroy its data keys: its stored secrets can no longer be decrypted.
+
+    Backups taken before the deletion still hold the wrapped keys; see docs/crypto.md (crypto-shredding).
+    """
     if not yes:
         if not common.interactive():
             raise InvalidInput("deleting a tenant destroys its keys for good: pass --yes to confirm")
         typer.confirm(f"Delete tenant {name!r} and destroy its keys for good?", abort=True)
     with common.vault() as vault:
         vault.delete_tenant(name)
-    common.out.print(f"deleted tenant {name}; its data keys are destroyed")
+    common.out.print(f"deleted tenant {name}; its data keys are destroyed (older backups: see docs/crypto.md)")

@@ -40,6 +40,8 @@ def length_prefixed(*fields: str) -> bytes:
     out = bytearray()
     for field in fields:
         raw = field.encode()
+        if len(raw) > 0xFFFF:
+            raise ValueError("a bound field is longer than 65535 bytes")
         out += _U16.pack(len(raw))
         out += raw
     return bytes(out)
@@ -55,6 +57,8 @@ class Binding:
     version: int
 
     def associated_data(self, dek_version: int) -> bytes:
+        if not (0 <= dek_version <= MAX_VERSION and 0 <= self.version <= MAX_VERSION):
+            raise ValueError("versions must fit in 32 bits")
         header = HEADER.pack(MAGIC, FORMAT_V1, dek_version)
         return header + length_prefixed(self.environment, self.tenant_id, self.name) + _U32.pack(self.version)
 
@@ -94,7 +98,7 @@ def decrypt(cipher: AESGCM, blob: bytes, binding: Binding) -> bytes:
     nonce = blob[HEADER.size : HEADER.size + NONCE_BYTES]
     try:
         return cipher.decrypt(nonce, blob[HEADER.size + NONCE_BYTES :], binding.associated_data(dek_version))
-    except InvalidTag:
+    except (InvalidTag, ValueError):  # ValueError: a binding no ciphertext can carry
         raise TamperedError(
             f"ciphertext of {binding.name!r} v{binding.version} failed authentication "
             "(edited, moved, or encrypted under another key)"

@@ -169,6 +169,12 @@ class Tx:
         )
         return DataKeyRecord(**row) if row else None
 
+    def kek_ids(self, environment: str) -> set[str]:
+        """The keyrings that wrap this environment's data keys (one, unless a rotation is half done)."""
+        stmt = (select(data_keys.c.kek_id).distinct()
+                .join(tenants, tenants.c.id == data_keys.c.tenant_id).where(tenants.c.environment == environment))
+        return set(self.conn.execute(stmt).scalars())
+
     def all_data_keys(self) -> list[DataKeyRecord]:
         return [DataKeyRecord(**r) for r in self.conn.execute(select(data_keys)).mappings()]
 
@@ -271,9 +277,16 @@ class Tx:
             update(audit_chains).where(audit_chains.c.chain == chain).values(head_seq=seq, head_hash=head_hash)
         )
 
-    def insert_audit_events(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(audit_events.insert(), list(rows))
+    def insert_audit_events(self, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Bulk insert through the driver: audit batches are large and Core's per-row parameter work dominates."""
+        if not rows:
+            return
+        unknown = set(columns) - set(audit_events.c.keys())
+        if unknown:
+            raise ValueError(f"unknown audit columns {sorted(unknown)}")
+        marker = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO audit_events ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"  # noqa: S608 -- column names checked against the table above
+        self.conn.exec_driver_sql(sql, list(rows))
 
     def chain_heads(self) -> dict[str, tuple[int, str]]:
         rows = self.conn.execute(select(audit_chains)).mappings()

@@ -13,6 +13,7 @@ processes are seen when the entry expires.
 from __future__ import annotations
 
 import builtins
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from strongroom.audit import Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
-from strongroom.clock import Clock, system_clock
+from strongroom.clock import Clock
 from strongroom.crypto import Binding, DataKeyCache, KeyProvider, encrypt, new_key, wrap_context
 from strongroom.crypto.envelope import HEADER, NONCE_BYTES, dek_version_of, open_prepared
 from strongroom.crypto.providers.local import default_provider
@@ -38,6 +39,7 @@ from strongroom.secret import Secret
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
 from strongroom.vault.policy import (
     DEFAULT_MAX_VALUE_BYTES,
+    MAX_PURPOSE_CHARS,
     SecretInfo,
     TenantInfo,
     VersionInfo,
@@ -66,26 +68,11 @@ class _Hot:
     what: str
 
 
-class _Use:
-    """The ``with`` block of ``Vault.use()``: the ``Secret`` stops revealing when the block ends."""
-
-    __slots__ = ("_secret",)
-
-    def __init__(self, secret: Secret[Any]) -> None:
-        self._secret = secret
-
-    def __enter__(self) -> Secret[Any]:
-        return self._secret
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._secret._close()  # the vault owns the lifetime of what it hands out
-
-
 class Vault:
     """Envelope-encrypted, audited secrets for many tenants in one environment."""
 
     def __init__(self, store: Store, key_provider: KeyProvider, *, environment: str = "dev", actor: str = "local",
-                 audit_mode: AuditMode = "async", clock: Clock = system_clock, cache_ttl_seconds: float = 5.0,
+                 audit_mode: AuditMode = "async", clock: Clock = time.time, cache_ttl_seconds: float = 5.0,
                  dek_cache_ttl_seconds: float = 300.0, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
         self._store = store
         self._keys = key_provider
@@ -112,17 +99,33 @@ class Vault:
 
         home_path = Path(home) if home is not None else defaults.home_dir()
         environment = check_environment(environment or defaults.environment_name())
-        provider = key_provider or default_provider(defaults.key_file(environment, home_path))
+        provider = key_provider or default_provider(defaults.key_file(environment, home_path), environment)
         store = Store(url or defaults.store_url(home_path))
         try:
             if migrate:
                 upgrade(store)
             else:
                 store.check_current()
+            vault = cls(store, provider, environment=environment, actor=actor or defaults.actor(), **options)
+            vault.check_key_provider()
         except BaseException:
             store.close()
             raise
-        return cls(store, provider, environment=environment, actor=actor or defaults.actor(), **options)
+        return vault
+
+    def check_key_provider(self) -> None:
+        """Refuse a key provider whose keyring is not the one this environment's data keys are wrapped under.
+
+        Checked at open, so a wrong key file fails at once instead of creating tenants under a second keyring.
+        """
+        with self._store.read() as tx:
+            kek_ids = tx.kek_ids(self.environment)
+        strangers = kek_ids - {self._keys.key_id}
+        if strangers:
+            raise KeyProviderError(
+                f"data keys of environment {self.environment!r} are wrapped under {', '.join(sorted(strangers))}, "
+                f"but this key provider holds {self._keys.key_id}: wrong key file or environment for this database?"
+            )
 
     def __repr__(self) -> str:
         return f"Vault({self._store!r}, environment={self.environment!r}, key_id={self._keys.key_id!r})"
@@ -295,16 +298,16 @@ class Vault:
     # -- the one narrow path ------------------------------------------------------------------------
 
     def use(self, tenant: str, name: str, *, purpose: str, version: int | None = None, actor: str | None = None,
-            request_id: str | None = None) -> _Use:
+            request_id: str | None = None) -> Secret[Any]:
         """Decrypt a secret for one purpose, audited: ``with vault.use(t, n, purpose="…") as secret:``.
 
-        The ``Secret`` reveals its value only inside the ``with`` block.
+        The ``Secret`` is its own context manager and stops revealing when the ``with`` block ends.
         """
         now = self._clock()
         hot = self._hot.get((tenant, name)) if version is None else None
         if hot is None or hot.cached_until <= now:
             hot = self._load(tenant, name, version, purpose=purpose, actor=actor, request_id=request_id, now=now)
-        if not purpose or len(purpose) > 256:
+        elif not purpose or len(purpose) > MAX_PURPOSE_CHARS:  # _load checked it on a miss
             check_purpose(purpose)
         if hot.expires_at is not None and hot.expires_at <= now:
             self._refuse(tenant, name, hot.version, Outcome.EXPIRED, purpose=purpose, actor=actor,
@@ -312,14 +315,22 @@ class Vault:
             raise Expired(f"secret {name!r} of tenant {tenant!r} expired")
         try:
             plaintext = open_prepared(hot.cipher, hot.nonce, hot.body, hot.aad, hot.what)
+            value = plaintext.decode() if hot.is_text else plaintext
+        except UnicodeDecodeError:
+            # Only an edited value_type column gets here; the error would quote plaintext bytes.
+            self._hot.pop((tenant, name), None)
+            self._refuse(tenant, name, hot.version, Outcome.TAMPERED, purpose=purpose, actor=actor,
+                         request_id=request_id)
+            raise TamperedError(f"stored type of {hot.what} does not match its ciphertext") from None
         except TamperedError:
             self._hot.pop((tenant, name), None)
             self._refuse(tenant, name, hot.version, Outcome.TAMPERED, purpose=purpose, actor=actor,
                          request_id=request_id)
             raise
-        self._audit.enqueue(AuditEvent(now, self.environment, actor or self.actor, tenant, Action.SECRET_USE, name,
-                                       hot.version, purpose, Outcome.OK, request_id))
-        return _Use(Secret(name, plaintext.decode() if hot.is_text else plaintext, version=hot.version))
+        # A plain tuple in AuditEvent field order: the writer thread builds the event, not the hot path.
+        self._audit.submit((now, self.environment, actor or self.actor, tenant, Action.SECRET_USE, name,
+                            hot.version, purpose, Outcome.OK, request_id, None))
+        return Secret(name, value, hot.version)
 
     def _load(self, tenant: str, name: str, version: int | None, *, purpose: str, actor: str | None,
               request_id: str | None, now: float) -> _Hot:
@@ -403,6 +414,12 @@ class Vault:
         with self._store.read() as tx:
             return tx.audit_events(tenant=tenant, environment=self.environment, limit=limit,
                                    newest_first=newest_first)
+
+    def audit_heads(self) -> dict[str, tuple[int, str]]:
+        """Each chain's newest (seq, hash), to anchor outside the database."""
+        self._audit.flush()
+        with self._store.read() as tx:
+            return tx.chain_heads()
 
     def verify_audit(self) -> VerifyReport:
         self._audit.flush()

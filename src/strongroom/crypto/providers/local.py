@@ -6,8 +6,9 @@ Key file (JSON, mode 0600, refused if group or others can read it)::
      "primary": 2, "keys": {"1": "<base64 32 bytes>", "2": "<base64 32 bytes>"}}
 
 ``STRONGROOM_MASTER_KEY`` holds either one base64 key (version 1) or ``1:<b64>,2:<b64>``; the highest
-version is primary. The key id is a fingerprint of version 1, so the same keys give the same id in
-either form and a database knows when it is opened with the wrong keys.
+version is primary. The key id is a fingerprint of the lowest version (``STRONGROOM_MASTER_KEY_ID``
+pins it), so the same keys give the same id in either form and a database knows when it is opened
+with the wrong keys.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import json
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -28,6 +30,7 @@ from strongroom.errors import KeyProviderError, TamperedError
 
 KEYFILE_FORMAT = 1
 MASTER_KEY_ENV = "STRONGROOM_MASTER_KEY"
+MASTER_KEY_ID_ENV = "STRONGROOM_MASTER_KEY_ID"
 
 
 def fingerprint(key: bytes) -> str:
@@ -85,6 +88,8 @@ class LocalKeyProvider:
 
     def unwrap(self, wrapped: bytes, kek_version: int, context: bytes) -> bytes:
         cipher = self._ciphers.get(kek_version)
+        if len(wrapped) < NONCE_BYTES + 16:
+            raise TamperedError("a wrapped data key is truncated") from None
         if cipher is None:
             raise KeyProviderError(
                 f"key {self._key_id} has no version {kek_version} (have {self.versions()}): "
@@ -98,7 +103,7 @@ class LocalKeyProvider:
     # -- loading and creating -------------------------------------------------------------------
 
     @classmethod
-    def from_env(cls, value: str) -> LocalKeyProvider:
+    def from_env(cls, value: str, *, key_id: str | None = None) -> LocalKeyProvider:
         keys: dict[int, bytes] = {}
         parts = [p for p in value.split(",") if p.strip()]
         if not parts:
@@ -107,14 +112,15 @@ class LocalKeyProvider:
             version_text, sep, key_text = part.partition(":")
             if not sep:
                 version_text, key_text = "1", part
-            if not version_text.strip().isdigit():
+            version_text = version_text.strip()
+            if not (version_text.isascii() and version_text.isdigit()):
                 raise KeyProviderError(f"{MASTER_KEY_ENV}: version must be a number, as in 1:<base64>")
             version = int(version_text)
             keys[version] = _decode_key(key_text, f"{MASTER_KEY_ENV} version {version}")
-        return cls(keys)
+        return cls(keys, key_id=key_id)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> LocalKeyProvider:
+    def from_file(cls, path: str | os.PathLike[str], *, expected_environment: str | None = None) -> LocalKeyProvider:
         path = Path(path)
         try:
             info = path.stat()
@@ -132,9 +138,15 @@ class LocalKeyProvider:
             if doc.get("strongroom_keyfile") != KEYFILE_FORMAT:
                 raise KeyProviderError(f"{path} is not a strongroom key file (format {KEYFILE_FORMAT})")
             keys = {int(v): _decode_key(k, f"{path} version {v}") for v, k in doc["keys"].items()}
+            if expected_environment is not None and doc.get("environment") != expected_environment:
+                raise KeyProviderError(
+                    f"key file {path} is for environment {doc.get('environment')!r}, not {expected_environment!r}"
+                )
             return cls(keys, primary=int(doc["primary"]), key_id=str(doc["key_id"]), path=path)
-        except KeyProviderError:
-            raise
+        except KeyProviderError as exc:
+            if str(path) in str(exc):
+                raise
+            raise KeyProviderError(f"key file {path}: {exc}") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise KeyProviderError(f"{path} is not a readable strongroom key file") from None
 
@@ -165,25 +177,33 @@ class LocalKeyProvider:
         key = new_key()
         doc["keys"][str(version)] = base64.b64encode(key).decode()
         doc["primary"] = version
-        tmp = self._path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(doc, out, indent=2)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self._path)
+        # mkstemp: a fresh 0600 file that no stale or planted temp file can stand in for.
+        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(doc, out, indent=2)
+                out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self._path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         self._ciphers[version] = AESGCM(key)
         self._primary = version
         return version
 
 
-def default_provider(key_file: Path) -> LocalKeyProvider:
-    """``STRONGROOM_MASTER_KEY`` when set (serverless), else the environment's key file."""
+def default_provider(key_file: Path, environment: str | None = None) -> LocalKeyProvider:
+    """``STRONGROOM_MASTER_KEY`` when set (serverless), else the environment's key file.
+
+    ``STRONGROOM_MASTER_KEY_ID`` pins the key id, so version 1 can be dropped from the variable after
+    a rotation (the id defaults to the fingerprint of the lowest version present).
+    """
     value = os.environ.get(MASTER_KEY_ENV)
     if value:
-        return LocalKeyProvider.from_env(value)
-    return LocalKeyProvider.from_file(key_file)
+        return LocalKeyProvider.from_env(value, key_id=os.environ.get(MASTER_KEY_ID_ENV) or None)
+    return LocalKeyProvider.from_file(key_file, expected_environment=environment)
 
 
-__all__ = ["MASTER_KEY_ENV", "LocalKeyProvider", "default_provider", "fingerprint"]
+__all__ = ["MASTER_KEY_ENV", "MASTER_KEY_ID_ENV", "LocalKeyProvider", "default_provider", "fingerprint"]
