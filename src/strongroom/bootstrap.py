@@ -13,6 +13,7 @@ from strongroom.errors import KeyProviderError
 from strongroom.names import check_environment
 
 if TYPE_CHECKING:
+    from strongroom.crypto.providers import KeyProvider
     from strongroom.vault import Vault
 
 
@@ -34,10 +35,11 @@ def settings_from_env(environment: str | None = None) -> Settings:
     return Settings(home=home, url=defaults.store_url(home), environment=env, actor=defaults.actor())
 
 
-def open_vault(settings: Settings, *, migrate: bool = False) -> Vault:
+def open_vault(settings: Settings, *, migrate: bool = False, key_provider: KeyProvider | None = None) -> Vault:
     from strongroom.vault import Vault
 
-    return Vault.open(settings.url, key_provider=default_provider(settings.key_file, settings.environment),
+    provider = key_provider or default_provider(settings.key_file, settings.environment)
+    return Vault.open(settings.url, key_provider=provider,
                       environment=settings.environment, home=settings.home, migrate=migrate, actor=settings.actor)
 
 

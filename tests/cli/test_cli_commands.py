@@ -303,6 +303,7 @@ def test_secret_delete_and_purge(backend: Cli, make_canary: Callable[[str], str]
         ("secret", "versions", "acme", "db"),
         ("audit", "tail"),
         ("audit", "verify"),
+        ("audit", "head"),
     ],
     ids=" ".join,
 )
@@ -315,6 +316,22 @@ def test_every_listing_command_supports_json(ready: Cli, make_canary: Callable[[
     assert isinstance(data, list | dict)
     assert data
     ready.assert_never_printed(value)
+
+
+def test_db_upgrade_creates_and_keeps_the_schema(store_url: str, tmp_path: Path) -> None:
+    """db upgrade creates the schema in an empty $STRONGROOM_URL and is a no-op when run again."""
+    runner = Cli(tmp_path / "home", tmp_path, url=store_url)
+    for _ in range(2):
+        assert "database at schema 0001" in runner.ok("db", "upgrade").stdout
+    assert not runner.key_file.exists()
+
+
+def test_db_upgrade_refuses_a_foreign_database(cli: Cli, tmp_path: Path) -> None:
+    """db upgrade on a database with other tables exits 1 saying it is not a strongroom database."""
+    path = tmp_path / "crm.db"
+    url = foreign_database(path)
+    assert_refused(cli.run("db", "upgrade", env={"STRONGROOM_URL": url}), "not a strongroom database", code=1)
+    assert sqlite_tables(path) == {"customers"}
 
 
 # -- audit ----------------------------------------------------------------------------------------------
@@ -447,6 +464,13 @@ def test_invalid_secret_name_is_refused(ready: Cli, make_canary: Callable[[str],
     assert_refused(ready.run("secret", "put", "acme", name, stdin=value), "invalid secret name", code=2)
     assert ready.json("secret", "list", "acme", "--all") == []
     ready.assert_never_printed(value)
+
+
+def test_table_output_shows_brackets_literally(ready: Cli, make_canary: Callable[[str], str]) -> None:
+    """Square brackets in stored text (an actor name) print as typed in tables, not as Rich markup."""
+    ready.run("secret", "put", "acme", "db", stdin=make_canary("actor"), env={"STRONGROOM_ACTOR": "ci[/bot]"})
+    result = ready.ok("audit", "tail")
+    assert "ci[/bot]" in result.stdout
 
 
 def test_invalid_tenant_name_is_refused(ready: Cli) -> None:

@@ -12,7 +12,7 @@ import sys
 import click
 import typer
 
-from strongroom.cli import audit, common, secret, tenant
+from strongroom.cli import audit, common, key, secret, tenant
 from strongroom.errors import InvalidInput, StrongroomError
 
 app = typer.Typer(help="strongroom: secrets for multi-tenant SaaS and AI-agent backends.", no_args_is_help=True,
@@ -20,6 +20,7 @@ app = typer.Typer(help="strongroom: secrets for multi-tenant SaaS and AI-agent b
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(secret.app, name="secret")
 app.add_typer(audit.app, name="audit")
+app.add_typer(key.app, name="key")
 
 
 @app.callback()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,13 +386,20 @@ class Vault:
                                                detail=f"new data key v{version}"))
         return version
 
-    def rewrap_data_keys(self, *, actor: str | None = None) -> int:
-        """Re-wrap every data key of this environment under the key provider's current KEK version."""
+    def rewrap_data_keys(self, *, actor: str | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-wrap every data key of this environment under the key provider's current KEK version.
+
+        One transaction: a failure leaves every key as it was. ``progress(done, total)`` is called per key.
+        """
         count = 0
         now = self._clock()
         with self._write() as tx:
             tenants = {t.id: t for t in tx.tenants(self.environment)}
-            for dek in tx.all_data_keys():
+            keys = [dek for dek in tx.all_data_keys() if dek.tenant_id in tenants]
+            for done, dek in enumerate(keys, 1):
+                if progress is not None:
+                    progress(done, len(keys))
                 tenant = tenants.get(dek.tenant_id)
                 if tenant is None or (dek.kek_id, dek.kek_version) == (self._keys.key_id,
                                                                        self._keys.current_version()):
