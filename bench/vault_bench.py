@@ -126,6 +126,27 @@ def bare_decrypt_loop(n: int) -> Callable[[], int]:
     return run
 
 
+class Baseline:
+    """The bare-decrypt baseline, sampled at the start, between the hot rounds and at the end of the run.
+
+    The reported baseline is the best sample, so a noisy moment at the start cannot flatter the ratios.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._run = bare_decrypt_loop(n)
+        self.samples: list[float] = []
+
+    def sample(self, times: int = 1) -> None:
+        for _ in range(times):
+            gc.collect()
+            self.samples.append(self._run() / self.n)
+
+    @property
+    def best(self) -> float:
+        return min(self.samples)
+
+
 def use_loop(vault: Vault, n: int) -> Callable[[], int]:
     """The full statement ``with vault.use(t, n, purpose=...) as s: s.reveal()``, n times."""
     use = vault.use
@@ -239,7 +260,7 @@ def pause_writer(vault: Vault) -> bool:
     return True
 
 
-def bench_hot_async(vault: Vault, sz: Sizes) -> tuple[Row, Row, Row]:
+def bench_hot_async(vault: Vault, sz: Sizes, baseline: Baseline) -> tuple[Row, Row, Row]:
     """Hot use() with async audit, then the same rounds with the flush that makes their events durable."""
     warm(vault)
     run = use_loop(vault, sz.hot_async)
@@ -247,6 +268,7 @@ def bench_hot_async(vault: Vault, sz: Sizes) -> tuple[Row, Row, Row]:
     best_total: int | None = None
     flushed = flush_ns = 0
     for _ in range(sz.rounds):
+        baseline.sample()
         vault.audit.flush()  # start each round with an empty queue
         gc.collect()
         elapsed = run()
@@ -276,9 +298,16 @@ def bench_flush(vault: Vault, store: str, n: int, rounds: int) -> Row:
     return Row("audit flush (queued use events)", store, flush_ns / max(flushed, 1), "event", flushed, 1)
 
 
-def bench_use(vault: Vault, what: str, store: str, n: int, rounds: int) -> Row:
+def bench_use(vault: Vault, what: str, store: str, n: int, rounds: int, *,
+              baseline: Baseline | None = None) -> Row:
     warm(vault)
-    best = best_of(rounds, use_loop(vault, n), between=vault.audit.flush)
+
+    def between() -> None:
+        if baseline is not None:
+            baseline.sample()
+        vault.audit.flush()
+
+    best = best_of(rounds, use_loop(vault, n), between=between)
     vault.audit.flush()
     return Row(what, store, best / n, "call", n, rounds)
 
@@ -440,18 +469,18 @@ def machine() -> str:
             f"cryptography {cryptography.__version__}, SQLAlchemy {sqlalchemy.__version__}")
 
 
-def run_sqlite(tmp: Path, kp: LocalKeyProvider, value: str, sz: Sizes, *,
+def run_sqlite(tmp: Path, kp: LocalKeyProvider, value: str, sz: Sizes, baseline: Baseline, *,
                profile: bool) -> tuple[list[Row], list[tuple[str, float | None]], str | None]:
     url = f"sqlite:///{tmp / 'bench.db'}"
     rows: list[Row] = []
     with ExitStack() as stack:
         vault = open_vault(stack, url, kp, value)
-        rows.extend(bench_hot_async(vault, sz))
+        rows.extend(bench_hot_async(vault, sz, baseline))
     with ExitStack() as stack:
         vault = open_vault(stack, url, kp)
         writer_paused = pause_writer(vault)
         if writer_paused:
-            rows.append(bench_use(vault, HOT_PAUSED, "sqlite", sz.hot_async, sz.rounds))
+            rows.append(bench_use(vault, HOT_PAUSED, "sqlite", sz.hot_async, sz.rounds, baseline=baseline))
         parts = breakdown(vault, sz.breakdown)
         profiled = profile_hot(vault, sz.hot_async) if profile else None
     with ExitStack() as stack:
@@ -502,16 +531,19 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="strongroom-bench-"))
     try:
         kp = LocalKeyProvider.create_file(tmp / "keys" / "dev.json", "dev")
-        baseline_ns = best_of(sz.rounds, bare_decrypt_loop(sz.bare)) / sz.bare
-        rows = [Row("baseline: bare AESGCM.decrypt (64 B)", "-", baseline_ns, "call", sz.bare, sz.rounds)]
-        sqlite_rows, parts, profiled = run_sqlite(tmp, kp, value, sz, profile=args.profile)
-        rows += sqlite_rows
+        baseline = Baseline(sz.bare)
+        baseline.sample(sz.rounds)
+        rows, parts, profiled = run_sqlite(tmp, kp, value, sz, baseline, profile=args.profile)
         if args.no_postgres:
             print("PostgreSQL: skipped (--no-postgres)")
         else:
             rows += run_postgres(args.postgres_url, kp, value, sz)
+        baseline.sample(sz.rounds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    baseline_ns = baseline.best
+    rows.insert(0, Row("baseline: bare AESGCM.decrypt (64 B)", "-", baseline_ns, "call", sz.bare,
+                       len(baseline.samples)))
 
     hot = next(r for r in rows if r.what == HOT_ASYNC)
     ratio = hot.ns_per_op / baseline_ns
@@ -519,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     print(fmt_table(rows, baseline_ns))
     print()
     print(f"hot async use() / bare decrypt = {ratio:.2f} (goal <= 3: {'met' if ratio <= 3 else 'NOT met'})")
+    samples = sorted(baseline.samples)
+    print(f"baseline samples (ns/call): best {samples[0]:.0f}, median {samples[len(samples) // 2]:.0f}, "
+          f"worst {samples[-1]:.0f} over {len(samples)} rounds spread over the run")
     print()
     print("hot-path breakdown (ns per call, each step timed alone, best of 3, writer thread paused):")
     for label, ns in parts:

@@ -134,16 +134,28 @@ def test_tenant_deleted_elsewhere_cannot_be_used_from_this_process_cache(open_va
         vault.use("t", "k", purpose="t")
 
 
-def test_wrong_key_file_is_named(open_vault: Callable[..., Vault], tmp_path: Path) -> None:
-    """Opening a database with another key file fails with KeyProviderError naming both key ids."""
+def test_wrong_key_file_is_refused_at_open(open_vault: Callable[..., Vault], tmp_path: Path) -> None:
+    """Opening a database with another key file fails at open with KeyProviderError naming both key ids."""
     vault = open_vault()
     vault.create_tenant("t")
     vault.put("t", "k", "v")
     other = LocalKeyProvider.create_file(tmp_path / "other" / "dev.json", "dev")
-    stranger = open_vault(key_provider=other, cache_ttl_seconds=0)
     with pytest.raises(KeyProviderError, match="wrong key file") as info:
-        stranger.use("t", "k", purpose="t")
+        open_vault(key_provider=other)
     assert other.key_id in str(info.value)
+    assert vault.list_tenants()[0].name == "t"
+
+
+def test_wrong_key_is_also_caught_at_unwrap(open_vault: Callable[..., Vault], tmp_path: Path) -> None:
+    """A Vault built without the open-time check still refuses to unwrap under a foreign keyring."""
+    vault = open_vault()
+    vault.create_tenant("t")
+    vault.put("t", "k", "v")
+    other = LocalKeyProvider.create_file(tmp_path / "other" / "dev.json", "dev")
+    stranger = Vault(vault.store, other, cache_ttl_seconds=0)
+    with pytest.raises(KeyProviderError, match="wrong key file"):
+        stranger.use("t", "k", purpose="t")
+    stranger.close()
 
 
 def test_kek_rotation_rewraps_data_keys(open_vault: Callable[..., Vault],
