@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
 from strongroom.cli import audit, common, key, secret, tenant
@@ -59,14 +58,10 @@ def db_upgrade() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Typer handles usage errors and --help itself (exit 2 / 0) and exits through SystemExit;
+    # strongroom's own errors arrive here as exceptions and are printed without a traceback.
     try:
-        rc = app(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
-        common.err.print("aborted")
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        app(args=argv)
     except InvalidInput as exc:
         common.err.print(f"error: {exc}")
         sys.exit(2)
@@ -78,7 +73,6 @@ def main(argv: list[str] | None = None) -> None:
             raise
         common.err.print(f"internal error ({type(exc).__name__}); set STRONGROOM_DEBUG=1 for the traceback")
         sys.exit(70)
-    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":
