@@ -52,7 +52,7 @@ class Secret(Generic[T]):
     def __enter__(self) -> Secret[T]:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._value = _CLOSED
 
     def __repr__(self) -> str:

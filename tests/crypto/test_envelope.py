@@ -17,13 +17,14 @@ from strongroom.crypto.envelope import (
     MIN_LENGTH,
     NONCE_BYTES,
     TAG_BYTES,
+    AuthenticationFailure,
     Binding,
     _seal,
     decrypt,
     dek_version_of,
     encrypt,
     new_key,
-    open_prepared,
+    prepare,
 )
 from strongroom.errors import StrongroomError, TamperedError
 
@@ -262,16 +263,20 @@ def test_new_key_is_random_256_bits() -> None:
     assert all(len(k) == 32 for k in keys)
 
 
-def test_open_prepared_round_trip_and_tamper() -> None:
-    """open_prepared() opens split-out parts of an envelope and raises TamperedError on any change."""
+def test_prepare_round_trip_and_tamper() -> None:
+    """prepare() splits an envelope so its decrypt opens it, and any change fails authentication."""
     blob = encrypt(CIPHER, 5, b"hot path", BINDING)
-    nonce, body = blob[HEADER.size : HEADER.size + NONCE_BYTES], blob[HEADER.size + NONCE_BYTES :]
-    aad = BINDING.associated_data(5)
-    assert open_prepared(CIPHER, nonce, body, aad, "x") == b"hot path"
-    with pytest.raises(TamperedError, match=r"ciphertext of api\.token v3 failed"):
-        open_prepared(CIPHER, nonce, body, BINDING.associated_data(6), "api.token v3")
+    prepared = prepare(CIPHER, blob, BINDING)
+    assert prepared.nonce == blob[HEADER.size : HEADER.size + NONCE_BYTES]
+    assert prepared.body == blob[HEADER.size + NONCE_BYTES :]
+    assert prepared.aad == BINDING.associated_data(5)
+    assert prepared.decrypt(prepared.nonce, prepared.body, prepared.aad) == b"hot path"
+    with pytest.raises(AuthenticationFailure):
+        prepared.decrypt(prepared.nonce, prepared.body, BINDING.associated_data(6))
+    with pytest.raises(AuthenticationFailure):
+        prepared.decrypt(prepared.nonce, flip_bit(prepared.body, 0), prepared.aad)
     with pytest.raises(TamperedError):
-        open_prepared(CIPHER, nonce, flip_bit(body, 0), aad, "x")
+        prepare(CIPHER, blob[:10], BINDING)
 
 
 def test_decrypt_under_out_of_range_binding_version_raises_tampered() -> None:

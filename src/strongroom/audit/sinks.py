@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from strongroom.audit import chain
-from strongroom.audit.events import AuditEvent
+from strongroom.audit.events import Action, AuditEvent, Outcome
 from strongroom.errors import AuditError, StrongroomError
 from strongroom.store import Store, Tx
 
@@ -41,7 +41,11 @@ class AuditLog:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.submit: Callable[[tuple[Any, ...]], None]
-        """Hand over one use event: a tuple in ``AuditEvent`` field order (the hot path builds no object)."""
+        """Hand over one event: an ``AuditEvent``, or the hot path's ``use_event`` tuple (it builds no object).
+
+        In async mode this is ``deque.append`` while the queue is short; once it is long (or the writer
+        is failing) it becomes ``_submit_bounded``, so the queue never grows past ``max_pending``.
+        """
         self.submit = self._write_one if mode == "sync" else self._first_submit
 
     def record(self, tx: Tx, *events: AuditEvent) -> None:
@@ -67,8 +71,12 @@ class AuditLog:
     def _write_one(self, event: tuple[Any, ...]) -> None:
         self._write((event,))
 
-    def _refuse(self, event: tuple[Any, ...]) -> None:
-        raise AuditError("audit log is not being written and its queue is full; refusing to serve")
+    def _submit_bounded(self, event: tuple[Any, ...]) -> None:
+        if len(self._queue) >= self._max_pending:
+            if self._failing:
+                raise AuditError("audit log is not being written and its queue is full; refusing to serve")
+            self.flush()  # back-pressure: the caller does the writer's work before adding more
+        self._queue.append(event)
 
     def flush(self) -> None:
         """Write every queued event now (and raise if that fails)."""
@@ -108,7 +116,7 @@ class AuditLog:
         with self._write_lock:
             try:
                 with self._store.write() as tx:
-                    chain.append(tx, [AuditEvent._make(e) for e in events])
+                    chain.append(tx, [expand(e) for e in events])
             except StrongroomError:
                 raise
             except Exception as exc:  # any driver failure means the sink failed
@@ -125,12 +133,24 @@ class AuditLog:
         while not self._stop.wait(self._flush_interval_seconds):
             try:
                 self.flush()
-                if self._failing:
-                    self._failing = False
-                    self.submit = self._queue.append
+                self._failing = False
             except StrongroomError as exc:
                 if not self._failing:
                     log.error("audit writer failing, events kept in memory: %s", exc)
                 self._failing = True
-                if len(self._queue) >= self._max_pending:
-                    self.submit = self._refuse
+            long_queue = len(self._queue) >= self._max_pending // 4
+            self.submit = self._submit_bounded if self._failing or long_queue else self._queue.append
+
+
+def use_event(at: float, key: tuple[str, str, str, int], actor: str, purpose: str,
+              request_id: str | None) -> tuple[Any, ...]:
+    """The hot path's compact form of a successful use; ``key`` is (environment, tenant, name, version)."""
+    return (at, key, actor, purpose, request_id)
+
+
+def expand(event: tuple[Any, ...]) -> AuditEvent:
+    if len(event) == 5:
+        at, (environment, tenant, name, version), actor, purpose, request_id = event
+        return AuditEvent(at, environment, actor, tenant, Action.SECRET_USE, name, version, purpose, Outcome.OK,
+                          request_id)
+    return AuditEvent._make(event)

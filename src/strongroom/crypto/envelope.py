@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -105,9 +106,24 @@ def decrypt(cipher: AESGCM, blob: bytes, binding: Binding) -> bytes:
         ) from None
 
 
-def open_prepared(cipher: AESGCM, nonce: bytes, body: bytes, aad: bytes, what: str) -> bytes:
-    """Hot-path decrypt with nonce, body and associated data already split out and cached."""
-    try:
-        return cipher.decrypt(nonce, body, aad)
-    except InvalidTag:
-        raise TamperedError(f"ciphertext of {what} failed authentication") from None
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A ciphertext split and bound ahead of time, for a hot path that decrypts it again and again.
+
+    ``decrypt(nonce, body, aad)`` is the data key's AES-GCM decrypt; it raises ``AuthenticationFailure``
+    when the ciphertext does not verify (callers turn that into ``TamperedError``).
+    """
+
+    decrypt: Callable[[bytes, bytes, bytes], bytes]
+    nonce: bytes
+    body: bytes
+    aad: bytes
+
+
+AuthenticationFailure = InvalidTag
+
+
+def prepare(cipher: AESGCM, blob: bytes, binding: Binding) -> Prepared:
+    dek_version = dek_version_of(blob)
+    return Prepared(cipher.decrypt, blob[HEADER.size : HEADER.size + NONCE_BYTES], blob[HEADER.size + NONCE_BYTES :],
+                    binding.associated_data(dek_version))

@@ -140,9 +140,8 @@ class Tx:
         return [TenantRecord(**r) for r in rows]
 
     def insert_tenant(self, record: TenantRecord) -> None:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(tenants.insert().values(**_fields(record)))
+        try:  # no savepoint: a failed insert aborts the whole transaction, which is what we want
+            self.conn.execute(tenants.insert().values(**_fields(record)))
         except IntegrityError:
             raise Conflict(f"tenant {record.name!r} already exists in {record.environment}") from None
 
@@ -240,8 +239,7 @@ class Tx:
 
     def insert_version(self, record: VersionRecord) -> None:
         try:
-            with self.conn.begin_nested():
-                self.conn.execute(secret_versions.insert().values(**_fields(record)))
+            self.conn.execute(secret_versions.insert().values(**_fields(record)))
         except IntegrityError:
             raise Conflict(f"secret {record.name!r} version {record.version} already exists") from None
 
@@ -284,6 +282,15 @@ class Tx:
         unknown = set(columns) - set(audit_events.c.keys())
         if unknown:
             raise ValueError(f"unknown audit columns {sorted(unknown)}")
+        if self.conn.dialect.name == "postgresql":
+            # COPY: one round trip for the batch (executemany sends a statement per row).
+            driver = self.conn.connection.driver_connection
+            with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+                f"COPY audit_events ({', '.join(columns)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
         marker = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
         sql = f"INSERT INTO audit_events ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"  # noqa: S608 -- column names checked against the table above
         self.conn.exec_driver_sql(sql, list(rows))

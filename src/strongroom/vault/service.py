@@ -17,14 +17,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from strongroom.audit import Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
 from strongroom.clock import Clock
 from strongroom.crypto import Binding, DataKeyCache, KeyProvider, encrypt, new_key, wrap_context
-from strongroom.crypto.envelope import HEADER, NONCE_BYTES, dek_version_of, open_prepared
+from strongroom.crypto.envelope import AuthenticationFailure, dek_version_of, prepare
 from strongroom.crypto.providers.local import default_provider
 from strongroom.errors import (
     Conflict,
@@ -39,7 +38,6 @@ from strongroom.secret import Secret
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
 from strongroom.vault.policy import (
     DEFAULT_MAX_VALUE_BYTES,
-    MAX_PURPOSE_CHARS,
     SecretInfo,
     TenantInfo,
     VersionInfo,
@@ -53,18 +51,17 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
-@dataclass(slots=True)
-class _Hot:
-    """A decryptable current version, ready for the hot path."""
+class _Hot(NamedTuple):
+    """A decryptable current version, ready for the hot path (a tuple: ``use()`` unpacks it in one step)."""
 
     cached_until: float
-    cipher: AESGCM
+    decrypt: Callable[[bytes, bytes, bytes], bytes]
     nonce: bytes
     body: bytes
     aad: bytes
-    version: int
     is_text: bool
-    expires_at: float | None
+    version: int
+    audit_key: tuple[str, str, str, int]
     what: str
 
 
@@ -82,6 +79,7 @@ class Vault:
         self._audit = AuditLog(store, mode=audit_mode)
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
         self._hot: dict[tuple[str, str], _Hot] = {}
+        self._purposes: set[str] = set()
         self._cache_ttl_seconds = cache_ttl_seconds
         self.max_value_bytes = max_value_bytes
 
@@ -277,6 +275,12 @@ class Vault:
         """Delete a secret and every version of it for good."""
         self._remove(tenant, name, Action.SECRET_PURGE, actor, request_id)
 
+    def _remember_purpose(self, purpose: str) -> None:
+        check_purpose(purpose)
+        if len(self._purposes) >= 4096:
+            self._purposes.clear()
+        self._purposes.add(purpose)
+
     def _remove(self, tenant: str, name: str, action: str, actor: str | None, request_id: str | None) -> None:
         check_name("tenant name", tenant)
         check_name("secret name", name)
@@ -307,36 +311,27 @@ class Vault:
         hot = self._hot.get((tenant, name)) if version is None else None
         if hot is None or hot.cached_until <= now:
             hot = self._load(tenant, name, version, purpose=purpose, actor=actor, request_id=request_id, now=now)
-        elif not purpose or len(purpose) > MAX_PURPOSE_CHARS:  # _load checked it on a miss
-            check_purpose(purpose)
-        if hot.expires_at is not None and hot.expires_at <= now:
-            self._refuse(tenant, name, hot.version, Outcome.EXPIRED, purpose=purpose, actor=actor,
-                         request_id=request_id)
-            raise Expired(f"secret {name!r} of tenant {tenant!r} expired")
+        elif purpose not in self._purposes:  # _load checks it on a miss; a hit checks each new purpose once
+            self._remember_purpose(purpose)
+        _, decrypt, nonce, body, aad, is_text, hot_version, audit_key, what = hot
         try:
-            plaintext = open_prepared(hot.cipher, hot.nonce, hot.body, hot.aad, hot.what)
-            value = plaintext.decode() if hot.is_text else plaintext
-        except UnicodeDecodeError:
-            # Only an edited value_type column gets here; the error would quote plaintext bytes.
+            raw = decrypt(nonce, body, aad)
+            value: str | bytes = raw.decode() if is_text else raw
+        except (AuthenticationFailure, UnicodeDecodeError):
+            # UnicodeDecodeError: only an edited value_type column gets here; its text would quote plaintext.
             self._hot.pop((tenant, name), None)
-            self._refuse(tenant, name, hot.version, Outcome.TAMPERED, purpose=purpose, actor=actor,
+            self._refuse(tenant, name, hot_version, Outcome.TAMPERED, purpose=purpose, actor=actor,
                          request_id=request_id)
-            raise TamperedError(f"stored type of {hot.what} does not match its ciphertext") from None
-        except TamperedError:
-            self._hot.pop((tenant, name), None)
-            self._refuse(tenant, name, hot.version, Outcome.TAMPERED, purpose=purpose, actor=actor,
-                         request_id=request_id)
-            raise
-        # A plain tuple in AuditEvent field order: the writer thread builds the event, not the hot path.
-        self._audit.submit((now, self.environment, actor or self.actor, tenant, Action.SECRET_USE, name,
-                            hot.version, purpose, Outcome.OK, request_id, None))
-        return Secret(name, value, hot.version)
+            raise TamperedError(f"ciphertext of {what} failed authentication") from None
+        # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
+        self._audit.submit((now, audit_key, actor or self.actor, purpose, request_id))
+        return Secret(name, value, hot_version)
 
     def _load(self, tenant: str, name: str, version: int | None, *, purpose: str, actor: str | None,
               request_id: str | None, now: float) -> _Hot:
         check_name("tenant name", tenant)
         check_name("secret name", name)
-        check_purpose(purpose)
+        self._remember_purpose(purpose)
         try:
             with self._store.read() as tx:
                 record = self._tenant(tx, tenant)
@@ -361,12 +356,18 @@ class Vault:
         except TamperedError:
             self._refuse(tenant, name, version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id)
             raise
-        binding = Binding(self.environment, record.id, name, stored.version)
-        blob = stored.ciphertext
-        hot = _Hot(cached_until=now + self._cache_ttl_seconds, cipher=cipher,
-                   nonce=blob[HEADER.size: HEADER.size + NONCE_BYTES], body=blob[HEADER.size + NONCE_BYTES:],
-                   aad=binding.associated_data(stored.dek_version), version=stored.version,
-                   is_text=stored.value_type == "str", expires_at=stored.expires_at, what=f"{name!r} v{stored.version}")
+        if stored.expires_at is not None and stored.expires_at <= now:
+            self._refuse(tenant, name, stored.version, Outcome.EXPIRED, purpose=purpose, actor=actor,
+                         request_id=request_id)
+            raise Expired(f"secret {name!r} of tenant {tenant!r} expired")
+        prepared = prepare(cipher, stored.ciphertext, Binding(self.environment, record.id, name, stored.version))
+        cached_until = now + self._cache_ttl_seconds
+        if stored.expires_at is not None:  # an expiring secret leaves the cache when it expires
+            cached_until = min(cached_until, stored.expires_at)
+        hot = _Hot(cached_until=cached_until, decrypt=prepared.decrypt, nonce=prepared.nonce,
+                   body=prepared.body, aad=prepared.aad, version=stored.version, is_text=stored.value_type == "str",
+                   audit_key=(self.environment, tenant, name, stored.version),
+                   what=f"{name!r} v{stored.version}")
         if version is None and self._cache_ttl_seconds > 0:
             self._hot[(tenant, name)] = hot
         return hot

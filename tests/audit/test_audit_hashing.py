@@ -1,0 +1,57 @@
+"""The writer's fast hashing equals the definition, and the async queue stays bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strongroom.audit import AuditLog
+from strongroom.audit.chain import HASHED_FIELDS, PREFIX_FIELDS, _Hasher, event_hash
+from strongroom.audit.sinks import expand, use_event
+from strongroom.store import Store
+from strongroom.store.migrate import upgrade
+
+text = st.text(max_size=40)
+maybe_text = st.none() | text
+times = st.floats(min_value=0, max_value=4e9, allow_nan=False) | st.integers(min_value=0, max_value=2**40)
+
+
+@given(prefix=st.tuples(text, text, text, text, text, maybe_text, st.none() | st.integers(0, 2**32), maybe_text,
+                        text, maybe_text),
+       seq=st.integers(1, 2**62), at=times, request_id=maybe_text, prev=st.text("0123456789abcdef", min_size=64,
+                                                                                  max_size=64))
+def test_fast_hash_equals_the_json_definition(prefix: tuple[object, ...], seq: int, at: float,
+                                              request_id: str | None, prev: str) -> None:
+    """_Hasher gives exactly event_hash's SHA-256 of the canonical JSON, for any field values."""
+    assert len(prefix) == len(PREFIX_FIELDS)
+    values = (*prefix, seq, at, request_id, prev)
+    assert len(values) == len(HASHED_FIELDS)
+    hasher = _Hasher()
+    assert hasher(prefix, seq, at, request_id, prev) == event_hash(values)
+    assert hasher(prefix, seq, at, request_id, prev) == event_hash(values)  # memoised prefix, same answer
+
+
+def test_compact_use_event_expands_to_a_full_event() -> None:
+    """The hot path's 5-field tuple becomes the AuditEvent of a successful use."""
+    event = expand(use_event(12.5, ("dev", "acme", "stripe", 3), "agent", "charge", "r1"))
+    assert (event.at, event.environment, event.tenant, event.secret_name, event.version) == (12.5, "dev", "acme",
+                                                                                            "stripe", 3)
+    assert (event.action, event.outcome, event.actor, event.purpose, event.request_id) == (
+        "secret.use", "ok", "agent", "charge", "r1")
+
+
+def test_queue_is_bounded_by_back_pressure(tmp_path: Path) -> None:
+    """Once the queue is long, a submit at the bound writes the backlog itself instead of growing the queue."""
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    upgrade(store)
+    log = AuditLog(store, max_pending=8, flush_interval_seconds=3600)
+    log.submit = log._submit_bounded  # what the writer switches to once the queue is long
+    for i in range(50):
+        log.submit(use_event(float(i), ("dev", "t", "k", 1), "a", "p", None))
+        assert log.pending <= 8
+    log.close()
+    with store.read() as tx:
+        assert tx.count("audit_events") == 50
+    store.close()
