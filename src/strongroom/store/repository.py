@@ -6,11 +6,12 @@ a change and the audit event that records it commit or roll back together.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, inspect, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -156,12 +157,6 @@ class Tx:
     def insert_data_key(self, record: DataKeyRecord) -> None:
         self.conn.execute(data_keys.insert().values(**_fields(record)))
 
-    def data_key(self, tenant_id: str, version: int) -> DataKeyRecord | None:
-        row = self._one(
-            select(data_keys).where(and_(data_keys.c.tenant_id == tenant_id, data_keys.c.version == version))
-        )
-        return DataKeyRecord(**row) if row else None
-
     def latest_data_key(self, tenant_id: str) -> DataKeyRecord | None:
         row = self._one(
             select(data_keys).where(data_keys.c.tenant_id == tenant_id).order_by(data_keys.c.version.desc()).limit(1)
@@ -235,6 +230,23 @@ class Tx:
         self.conn.execute(delete(secrets).where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name)))
         return int(count)
 
+    def for_use(self, environment: str, tenant: str, name: str, version: int | None) -> tuple[
+            TenantRecord, SecretRecord | None, VersionRecord | None, DataKeyRecord | None] | None:
+        """Everything a decrypt needs in one query: tenant, secret, the version (current unless pinned) and its
+        data key. ``None`` when the tenant does not exist; later parts are ``None`` when missing."""
+        stmt = _for_use_statement(pinned=version is not None)
+        params = {"environment": environment, "tenant": tenant, "name": name, "version": version}
+        row = self.conn.execute(stmt, params).mappings().first()
+        if row is None:
+            return None
+
+        def part(record: Any, prefix: str) -> Any:
+            fields = {f: row[prefix + f] for f in record.__slots__}
+            return None if all(v is None for v in fields.values()) else record(**fields)
+
+        return (part(TenantRecord, "t_"), part(SecretRecord, "s_"), part(VersionRecord, "v_"),
+                part(DataKeyRecord, "k_"))
+
     # -- versions -----------------------------------------------------------------------------------
 
     def insert_version(self, record: VersionRecord) -> None:
@@ -242,15 +254,6 @@ class Tx:
             self.conn.execute(secret_versions.insert().values(**_fields(record)))
         except IntegrityError:
             raise Conflict(f"secret {record.name!r} version {record.version} already exists") from None
-
-    def version(self, tenant_id: str, name: str, version: int) -> VersionRecord | None:
-        row = self._one(
-            select(secret_versions).where(and_(
-                secret_versions.c.tenant_id == tenant_id, secret_versions.c.name == name,
-                secret_versions.c.version == version,
-            ))
-        )
-        return VersionRecord(**row) if row else None
 
     def versions(self, tenant_id: str, name: str) -> list[VersionRecord]:
         stmt = (
@@ -323,6 +326,27 @@ class Tx:
         table = {"tenants": tenants, "secrets": secrets, "secret_versions": secret_versions,
                  "data_keys": data_keys, "audit_events": audit_events}[table_name]
         return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+_FOR_USE_PARTS = ((tenants, "t_"), (secrets, "s_"), (secret_versions, "v_"), (data_keys, "k_"))
+
+
+@functools.cache
+def _for_use_statement(*, pinned: bool) -> Any:
+    # Built once: constructing a 40-column join costs more than running it.
+    wanted = bindparam("version") if pinned else secrets.c.current_version
+    return (
+        select(*[c.label(prefix + c.name) for table, prefix in _FOR_USE_PARTS for c in table.c])
+        .select_from(
+            tenants.outerjoin(secrets, and_(secrets.c.tenant_id == tenants.c.id, secrets.c.name == bindparam("name")))
+            .outerjoin(secret_versions, and_(secret_versions.c.tenant_id == secrets.c.tenant_id,
+                                             secret_versions.c.name == secrets.c.name,
+                                             secret_versions.c.version == wanted))
+            .outerjoin(data_keys, and_(data_keys.c.tenant_id == secret_versions.c.tenant_id,
+                                       data_keys.c.version == secret_versions.c.dek_version))
+        )
+        .where(and_(tenants.c.environment == bindparam("environment"), tenants.c.name == bindparam("tenant")))
+    )
 
 
 def _fields(record: Any) -> dict[str, Any]:

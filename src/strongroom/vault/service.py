@@ -334,22 +334,20 @@ class Vault:
         self._remember_purpose(purpose)
         try:
             with self._store.read() as tx:
-                record = self._tenant(tx, tenant)
-                row = tx.secret(record.id, name)
-                if row is None or row.deleted_at is not None or row.current_version == 0:
-                    raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
-                stored = tx.version(record.id, name, version or row.current_version)
-                if stored is None:
-                    raise NotFound(f"secret {name!r} of tenant {tenant!r} has no version {version}")
-                if dek_version_of(stored.ciphertext) != stored.dek_version:
-                    raise TamperedError(f"ciphertext header of {name!r} v{stored.version} does not match its row")
-                cipher = self._dek_cache.get(record.id, stored.dek_version)
-                if cipher is None:
-                    dek = tx.data_key(record.id, stored.dek_version)
-                    if dek is None:
-                        raise NotFound(f"data key v{stored.dek_version} of tenant {tenant!r} was destroyed: "
-                                       "this ciphertext can no longer be decrypted")
-                    cipher = self._cipher(dek, record)
+                found = tx.for_use(self.environment, tenant, name, version)
+            if found is None:
+                raise NotFound(f"tenant {tenant!r} not found in {self.environment}")
+            record, row, stored, dek = found
+            if row is None or row.deleted_at is not None or row.current_version == 0:
+                raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
+            if stored is None:
+                raise NotFound(f"secret {name!r} of tenant {tenant!r} has no version {version}")
+            if dek_version_of(stored.ciphertext) != stored.dek_version:
+                raise TamperedError(f"ciphertext header of {name!r} v{stored.version} does not match its row")
+            if dek is None:
+                raise NotFound(f"data key v{stored.dek_version} of tenant {tenant!r} was destroyed: "
+                               "this ciphertext can no longer be decrypted")
+            cipher = self._cipher(dek, record)
         except NotFound:
             self._refuse(tenant, name, version, Outcome.NOT_FOUND, purpose=purpose, actor=actor, request_id=request_id)
             raise
