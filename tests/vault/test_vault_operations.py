@@ -157,14 +157,20 @@ def test_soft_delete_hides_then_put_revives(acme: Vault) -> None:
         assert secret.reveal() == "v2"
 
 
-def test_purge_removes_every_version(acme: Vault) -> None:
-    """purge() removes the secret and all its versions."""
+def test_purge_removes_every_version_and_keeps_the_counter(acme: Vault) -> None:
+    """purge() removes every version; a later put continues the numbering instead of restarting at 1."""
     acme.put("acme", "k", "v1")
     acme.put("acme", "k", "v2")
     acme.purge("acme", "k")
     assert acme.list("acme", include_deleted=True) == []
     with pytest.raises(NotFound):
         acme.versions("acme", "k")
+    with pytest.raises(NotFound):
+        acme.purge("acme", "k")
+    with pytest.raises(NotFound):
+        acme.use("acme", "k", purpose="t")
+    assert acme.put("acme", "k", "v3", expected_version=0).version == 3
+    assert [v.version for v in acme.versions("acme", "k")] == [3]
 
 
 def test_secret_dies_with_its_use_block(acme: Vault) -> None:

@@ -68,10 +68,13 @@ def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
         seq, prev = tx.lock_chain(chain, GENESIS)
         for e in by_chain[chain]:
             seq += 1
-            prefix = (chain, e.environment, e.actor, e.tenant, e.action, e.secret_name, e.version, e.purpose,
+            # float() and int(): the hash must cover what the columns give back when verified.
+            version = None if e.version is None else int(e.version)
+            prefix = (chain, e.environment, e.actor, e.tenant, e.action, e.secret_name, version, e.purpose,
                       e.outcome, e.detail)
-            digest = _hasher(prefix, seq, e.at, e.request_id, prev)
-            rows.append((*prefix, seq, e.at, e.request_id, prev, digest))
+            at = float(e.at)
+            digest = _hasher(prefix, seq, at, e.request_id, prev)
+            rows.append((*prefix, seq, at, e.request_id, prev, digest))
             prev = digest
         tx.set_chain_head(chain, seq, prev)
     tx.insert_audit_events((*HASHED_FIELDS, "hash"), rows)
@@ -114,7 +117,7 @@ def verify(tx: Tx) -> VerifyReport:
         total += count
         if broken is not None:
             return VerifyReport(len(heads), total, broken)
-    orphans = {r.chain for r in tx.audit_events()} - seen
+    orphans = tx.audit_chain_names() - seen
     if orphans:
         return VerifyReport(len(heads), total, Break(sorted(orphans)[0], None, None, "events without a chain head"))
     return VerifyReport(len(heads), total, None)

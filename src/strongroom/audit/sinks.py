@@ -36,6 +36,7 @@ class AuditLog:
         self._max_pending = max_pending
         self._queue: deque[tuple[Any, ...]] = deque()
         self._write_lock = threading.Lock()
+        self._flush_lock = threading.RLock()
         self._stop = threading.Event()
         self._failing = False
         self._thread: threading.Thread | None = None
@@ -79,14 +80,33 @@ class AuditLog:
         self._queue.append(event)
 
     def flush(self) -> None:
-        """Write every queued event now (and raise if that fails)."""
-        batch = self._drain()
-        if batch:
+        """Write every queued event now (and raise if that fails).
+
+        One flush at a time, drain and write together, so a flush that returns has nothing of its
+        caller's still in flight, and the caller's next event is chained after it.
+        """
+        with self._flush_lock:
+            batch = self._drain()
+            if not batch:
+                return
             try:
                 self._write(batch)
-            except StrongroomError:
-                self._queue.extendleft(reversed(batch))
-                raise
+            except AuditError:
+                self._write_each(batch)
+
+    def _write_each(self, batch: list[tuple[Any, ...]]) -> None:
+        # A batch failed: one event the database refuses must not hold every later event (and every
+        # write of this process) hostage. Write one by one; an event refused alone is written with its
+        # text fields escaped; if even that fails the database is down: keep the rest queued and raise.
+        for i, event in enumerate(batch):
+            try:
+                self._write((event,))
+            except AuditError:
+                try:
+                    self._write((escaped(expand(event)),))
+                except AuditError:
+                    self._queue.extendleft(reversed(batch[i:]))
+                    raise
 
     def close(self) -> None:
         if self._closed:
@@ -99,6 +119,10 @@ class AuditLog:
             self.flush()
         except StrongroomError as exc:
             log.error("audit events could not be written at close: %s", exc)
+        self.submit = self._refuse_closed
+
+    def _refuse_closed(self, event: tuple[Any, ...]) -> None:
+        raise AuditError("the audit log is closed: no use without a record")
 
     @property
     def pending(self) -> int:
@@ -146,6 +170,21 @@ def use_event(at: float, key: tuple[str, str, str, int], actor: str, purpose: st
               request_id: str | None) -> tuple[Any, ...]:
     """The hot path's compact form of a successful use; ``key`` is (environment, tenant, name, version)."""
     return (at, key, actor, purpose, request_id)
+
+
+_LIMITS = {"environment": 32, "actor": 128, "tenant": 128, "action": 32, "secret_name": 128, "purpose": 256,
+           "outcome": 32, "request_id": 128, "detail": 512}
+
+
+def escaped(event: AuditEvent) -> AuditEvent:
+    """The event with every text field ASCII-escaped and cut to its column, for an event the database refused."""
+    fields: dict[str, Any] = {}
+    for name, limit in _LIMITS.items():
+        value = getattr(event, name)
+        if isinstance(value, str):
+            fields[name] = value.encode("ascii", "backslashreplace").decode()[:limit]
+    fields["detail"] = ("fields escaped: the event was refused as given; " + (fields.get("detail") or ""))[:512]
+    return event._replace(**fields)
 
 
 def expand(event: tuple[Any, ...]) -> AuditEvent:

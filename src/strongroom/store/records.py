@@ -34,6 +34,7 @@ class SecretRecord:
     created_at: float
     updated_at: float
     deleted_at: float | None
+    purged_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,7 +190,7 @@ class Tx:
         return SecretRecord(**row) if row else None
 
     def secrets(self, tenant_id: str, *, include_deleted: bool) -> list[SecretRecord]:
-        stmt = select(secrets).where(secrets.c.tenant_id == tenant_id)
+        stmt = select(secrets).where(and_(secrets.c.tenant_id == tenant_id, secrets.c.purged_at.is_(None)))
         if not include_deleted:
             stmt = stmt.where(secrets.c.deleted_at.is_(None))
         return [SecretRecord(**r) for r in self.conn.execute(stmt.order_by(secrets.c.name)).mappings()]
@@ -224,10 +224,15 @@ class Tx:
             .values(deleted_at=at, updated_at=at)
         )
 
-    def purge_secret(self, tenant_id: str, name: str) -> int:
+    def purge_secret(self, tenant_id: str, name: str, at: float) -> int:
+        """Delete every version; the metadata row stays as a tombstone that keeps the version counter."""
         where = and_(secret_versions.c.tenant_id == tenant_id, secret_versions.c.name == name)
         count = self.conn.execute(delete(secret_versions).where(where)).rowcount
-        self.conn.execute(delete(secrets).where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name)))
+        self.conn.execute(
+            update(secrets)
+            .where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name))
+            .values(purged_at=at, deleted_at=func.coalesce(secrets.c.deleted_at, at), updated_at=at, description="")
+        )
         return int(count)
 
     def for_use(self, environment: str, tenant: str, name: str, version: int | None) -> tuple[
@@ -297,6 +302,9 @@ class Tx:
         marker = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
         sql = f"INSERT INTO audit_events ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"  # noqa: S608 -- column names checked against the table above
         self.conn.exec_driver_sql(sql, list(rows))
+
+    def audit_chain_names(self) -> set[str]:
+        return set(self.conn.execute(select(audit_events.c.chain).distinct()).scalars())
 
     def chain_heads(self) -> dict[str, tuple[int, str]]:
         rows = self.conn.execute(select(audit_chains)).mappings()

@@ -69,6 +69,9 @@ secrets = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("deleted_at", Float, nullable=True),
+    # A purged secret keeps this row (no versions) so a later put continues its version numbers:
+    # restarting at 1 would let a purged ciphertext restored from a backup pass as the new version 1.
+    Column("purged_at", Float, nullable=True),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_secrets_tenant"),
 )
 

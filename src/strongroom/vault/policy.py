@@ -14,6 +14,7 @@ KINDS: tuple[str, ...] = ("platform", "tenant", "ephemeral")
 SENSITIVITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
 MAX_PURPOSE_CHARS = 256
+MAX_LABEL_CHARS = 128
 
 
 def check_kind(kind: str) -> str:
@@ -29,15 +30,32 @@ def check_sensitivity(sensitivity: str) -> str:
 
 
 def check_purpose(purpose: object) -> str:
-    if not isinstance(purpose, str) or not purpose.strip() or len(purpose) > MAX_PURPOSE_CHARS:
-        raise InvalidInput(f"a purpose of 1-{MAX_PURPOSE_CHARS} characters is required to use a secret")
+    if (not isinstance(purpose, str) or not purpose.strip() or len(purpose) > MAX_PURPOSE_CHARS
+            or not purpose.isprintable()):
+        raise InvalidInput(f"a purpose of 1-{MAX_PURPOSE_CHARS} printable characters is required to use a secret")
     return purpose
+
+
+def check_label(what: str, value: object) -> None:
+    """Actors and request ids go into the audit log: printable text that fits its column, or None.
+
+    ``isprintable`` rejects NUL, control characters and lone surrogates, which no database column takes.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or len(value) > MAX_LABEL_CHARS or not value.isprintable():
+        raise InvalidInput(f"{what} must be 1-{MAX_LABEL_CHARS} printable characters")
 
 
 def to_bytes(name: str, value: str | bytes, max_bytes: int) -> tuple[bytes, str]:
     """The value as bytes and its type; refuses empty and over-large values without showing them."""
     if isinstance(value, str):
-        raw, value_type = value.encode(), "str"
+        try:
+            raw, value_type = value.encode(), "str"
+        except UnicodeEncodeError:
+            raw = None  # the error holds the value; raise outside the except block so it is not the context
+        if raw is None:
+            raise InvalidInput(f"value of secret {name!r} is not valid Unicode text (lone surrogate)")
     elif isinstance(value, bytes | bytearray | memoryview):
         raw, value_type = bytes(value), "bytes"
     else:

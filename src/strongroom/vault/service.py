@@ -31,6 +31,7 @@ from strongroom.errors import (
     InvalidInput,
     KeyProviderError,
     NotFound,
+    StrongroomError,
     TamperedError,
 )
 from strongroom.names import check_environment, check_name
@@ -38,10 +39,12 @@ from strongroom.secret import Secret
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
 from strongroom.vault.policy import (
     DEFAULT_MAX_VALUE_BYTES,
+    MAX_LABEL_CHARS,
     SecretInfo,
     TenantInfo,
     VersionInfo,
     check_kind,
+    check_label,
     check_purpose,
     check_sensitivity,
     to_bytes,
@@ -74,12 +77,16 @@ class Vault:
         self._store = store
         self._keys = key_provider
         self.environment = check_environment(environment)
+        check_label("actor", actor)
         self.actor = actor
         self._clock = clock
         self._audit = AuditLog(store, mode=audit_mode)
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
         self._hot: dict[tuple[str, str], _Hot] = {}
+        self._hot_max_entries = 4096
+        self._writes = 0  # bumped by every write through this Vault; a cold load that raced one is not cached
         self._purposes: set[str] = set()
+        self._closed = False
         self._cache_ttl_seconds = cache_ttl_seconds
         self.max_value_bytes = max_value_bytes
 
@@ -135,7 +142,8 @@ class Vault:
         self.close()
 
     def close(self) -> None:
-        """Write queued audit events, drop cached keys, and close the database pool."""
+        """Write queued audit events, drop cached keys, and close the database pool; the vault refuses work after."""
+        self._closed = True
         self._audit.close()
         self._hot.clear()
         self._dek_cache.clear()
@@ -158,8 +166,9 @@ class Vault:
         event = self._event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
         with self._refusals_audited(event), self._write() as tx:
             tx.insert_tenant(record)
-            self._new_data_key(tx, record.id, 1, now)
+            key = self._new_data_key(tx, record.id, 1, now)
             self._audit.record(tx, event)
+        self._dek_cache.put(record.id, 1, key)  # only once committed: a rolled-back key must never encrypt
         return _tenant_info(record)
 
     def list_tenants(self) -> builtins.list[TenantInfo]:
@@ -236,7 +245,7 @@ class Vault:
             ciphertext=encrypt(cipher, dek.version, plaintext, binding), created_at=now,
             created_by=event.actor, expires_at=expires_at,
         ))
-        changes: dict[str, Any] = {"current_version": version, "updated_at": now, "deleted_at": None,
+        changes: dict[str, Any] = {"current_version": version, "updated_at": now, "deleted_at": None, "purged_at": None,
                                    "kind": new_kind, "sensitivity": sensitivity or row.sensitivity}
         if description is not None:
             changes["description"] = description
@@ -261,7 +270,7 @@ class Vault:
         with self._store.read() as tx:
             record = self._tenant(tx, tenant)
             row = tx.secret(record.id, name)
-            if row is None:
+            if row is None or row.purged_at is not None:
                 raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
             return [VersionInfo(version=v.version, current=v.version == row.current_version, created_at=v.created_at,
                                 created_by=v.created_by, expires_at=v.expires_at)
@@ -289,13 +298,14 @@ class Vault:
             with self._write() as tx:
                 record = self._tenant(tx, tenant)
                 row = tx.secret(record.id, name, lock=True)
-                if row is None or (action == Action.SECRET_DELETE and row.deleted_at is not None):
+                if row is None or row.purged_at is not None or (
+                        action == Action.SECRET_DELETE and row.deleted_at is not None):
                     raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
                 if action == Action.SECRET_DELETE:
                     tx.mark_deleted(record.id, name, event.at)
                     detail = None
                 else:
-                    detail = f"{tx.purge_secret(record.id, name)} versions"
+                    detail = f"{tx.purge_secret(record.id, name, event.at)} versions"
                 self._audit.record(tx, event._replace(version=row.current_version, detail=detail))
             self._hot.pop((tenant, name), None)
 
@@ -311,18 +321,26 @@ class Vault:
         hot = self._hot.get((tenant, name)) if version is None else None
         if hot is None or hot.cached_until <= now:
             hot = self._load(tenant, name, version, purpose=purpose, actor=actor, request_id=request_id, now=now)
-        elif purpose not in self._purposes:  # _load checks it on a miss; a hit checks each new purpose once
-            self._remember_purpose(purpose)
+        else:  # _load checks these on a miss
+            if purpose not in self._purposes:
+                self._remember_purpose(purpose)
+            if request_id is not None and not (len(request_id) <= MAX_LABEL_CHARS and request_id.isprintable()):
+                check_label("request_id", request_id)
+            if actor is not None:
+                check_label("actor", actor)
         _, decrypt, nonce, body, aad, is_text, hot_version, audit_key, what = hot
+        raw: bytes | None
         try:
             raw = decrypt(nonce, body, aad)
-            value: str | bytes = raw.decode() if is_text else raw
+            value: str | bytes | None = raw.decode() if is_text else raw
         except (AuthenticationFailure, UnicodeDecodeError):
-            # UnicodeDecodeError: only an edited value_type column gets here; its text would quote plaintext.
+            # UnicodeDecodeError: only an edited value_type column gets here; it holds the plaintext.
+            raw = value = None
+        if value is None:  # raised outside the except block, so no exception context carries plaintext
             self._hot.pop((tenant, name), None)
             self._refuse(tenant, name, hot_version, Outcome.TAMPERED, purpose=purpose, actor=actor,
                          request_id=request_id)
-            raise TamperedError(f"ciphertext of {what} failed authentication") from None
+            raise TamperedError(f"ciphertext of {what} failed authentication")
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
         self._audit.submit((now, audit_key, actor or self.actor, purpose, request_id))
         return Secret(name, value, hot_version)
@@ -332,6 +350,9 @@ class Vault:
         check_name("tenant name", tenant)
         check_name("secret name", name)
         self._remember_purpose(purpose)
+        check_label("actor", actor)
+        check_label("request_id", request_id)
+        writes_before = self._writes
         try:
             with self._store.read() as tx:
                 found = tx.for_use(self.environment, tenant, name, version)
@@ -366,7 +387,9 @@ class Vault:
                    body=prepared.body, aad=prepared.aad, version=stored.version, is_text=stored.value_type == "str",
                    audit_key=(self.environment, tenant, name, stored.version),
                    what=f"{name!r} v{stored.version}")
-        if version is None and self._cache_ttl_seconds > 0:
+        if version is None and self._cache_ttl_seconds > 0 and writes_before == self._writes:
+            if len(self._hot) >= self._hot_max_entries:
+                self._hot.pop(next(iter(self._hot)))  # oldest first: bounded, and so are the ciphers it holds
             self._hot[(tenant, name)] = hot
         return hot
 
@@ -380,9 +403,10 @@ class Vault:
             record = self._tenant(tx, tenant, lock=True)
             latest = tx.latest_data_key(record.id)
             version = (latest.version if latest else 0) + 1
-            self._new_data_key(tx, record.id, version, now)
+            key = self._new_data_key(tx, record.id, version, now)
             self._audit.record(tx, self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now,
                                                detail=f"new data key v{version}"))
+        self._dek_cache.put(record.id, version, key)
         return version
 
     def rewrap_data_keys(self, *, actor: str | None = None,
@@ -440,13 +464,14 @@ class Vault:
             raise NotFound(f"tenant {name!r} not found in {self.environment}")
         return record
 
-    def _new_data_key(self, tx: Tx, tenant_id: str, version: int, now: float) -> None:
+    def _new_data_key(self, tx: Tx, tenant_id: str, version: int, now: float) -> bytes:
+        """Insert a fresh wrapped DEK; the caller caches the returned key once its transaction commits."""
         key = new_key()
         context = wrap_context(self.environment, tenant_id, version, self._keys.key_id)
         kek_version, wrapped = self._keys.wrap(key, context)
         tx.insert_data_key(DataKeyRecord(tenant_id=tenant_id, version=version, kek_id=self._keys.key_id,
                                          kek_version=kek_version, wrapped=wrapped, created_at=now))
-        self._dek_cache.put(tenant_id, version, key)
+        return key
 
     def _unwrap(self, dek: DataKeyRecord, tenant: TenantRecord) -> bytes:
         if dek.kek_id != self._keys.key_id:
@@ -465,6 +490,8 @@ class Vault:
 
     def _event(self, tenant: str, action: str, name: str | None = None, *, actor: str | None = None,
                request_id: str | None = None, at: float | None = None, detail: str | None = None) -> AuditEvent:
+        check_label("actor", actor)
+        check_label("request_id", request_id)
         return AuditEvent(at=self._clock() if at is None else at, environment=self.environment,
                           actor=actor or self.actor, tenant=tenant, action=action, secret_name=name,
                           request_id=request_id, detail=detail)
@@ -476,10 +503,16 @@ class Vault:
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:
+        if self._closed:
+            raise StrongroomError("this vault is closed")
         # Queued use events go first, so each process's events are chained in the order they happened.
         self._audit.flush()
-        with self._store.write() as tx:
-            yield tx
+        self._writes += 1
+        try:
+            with self._store.write() as tx:
+                yield tx
+        finally:
+            self._writes += 1
 
     @contextmanager
     def _refusals_audited(self, event: AuditEvent) -> Iterator[None]:

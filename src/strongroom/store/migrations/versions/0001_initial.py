@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
         sa.Column("deleted_at", sa.Float, nullable=True),
+        sa.Column("purged_at", sa.Float, nullable=True),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_secrets_tenant"),
     )
     op.create_table(
