@@ -55,6 +55,7 @@ def _exercise(vault: Vault, canaries: list[str], errors: list[BaseException], re
     attempt(lambda: vault.put("nobody", "stripe", first))                            # unknown tenant
     attempt(lambda: vault.put("acme", "bad/name", first))                            # invalid name
     attempt(lambda: vault.put("acme", "stripe", first, kind="nope"))                 # invalid kind
+    attempt(lambda: vault.put("acme", "surrogate", first + "\ud800"))                # not Unicode
     with vault.use("acme", "stripe", purpose="charge", request_id="r1") as secret:
         returned.append(repr(secret))
         returned.append(f"{secret} {secret!s} {secret:>40}")
@@ -93,6 +94,11 @@ def test_no_canary_anywhere(store_url: str, key_provider: LocalKeyProvider, tmp_
     assert len(errors) >= 7
     for exc in errors:
         _assert_absent("".join(traceback.format_exception(exc)), canaries, f"exception {type(exc).__name__}")
+        linked: BaseException | None = exc
+        while linked is not None:  # suppressed contexts too: `from None` hides them but keeps them
+            _assert_absent(repr(linked.args) + repr(vars(linked)) + repr(getattr(linked, "object", "")),
+                           canaries, f"exception chain of {type(exc).__name__}")
+            linked = linked.__cause__ or linked.__context__
     _assert_absent(repr(returned), canaries, "returned objects")
     _assert_absent("\n".join(r.getMessage() for r in caplog.records), canaries, "log records")
     assert any("INSERT INTO secret_versions" in r.getMessage() for r in caplog.records), "statement log was off"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,3 +78,35 @@ def initialise(settings: Settings) -> InitResult:
     finally:
         store.close()
     return InitResult(key_file=key_path, url=settings.url, revision=revision)
+
+
+def upgrade_schema(settings: Settings) -> str:
+    """Create or upgrade the schema at ``settings.url``; refuses a database that is not strongroom's."""
+    from strongroom.store import Store
+    from strongroom.store.migrate import upgrade
+
+    store = Store(settings.url)
+    try:
+        return upgrade(store)
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    key_id: str
+    primary: int
+    rewrapped: int
+
+
+def rotate_kek(settings: Settings, *, add_version: bool,
+               progress: Callable[[int, int], None] | None = None) -> RotationResult:
+    """Optionally add a KEK version to the key file, then rewrap every data key under the primary version."""
+    if add_version:
+        provider = LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
+        provider.add_version()
+    else:
+        provider = default_provider(settings.key_file, settings.environment)
+    with open_vault(settings, key_provider=provider) as vault:
+        count = vault.rewrap_data_keys(progress=progress)
+    return RotationResult(key_id=provider.key_id, primary=provider.current_version(), rewrapped=count)

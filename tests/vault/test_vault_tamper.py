@@ -69,7 +69,10 @@ def test_ciphertext_moved_to_another_version_fails(two_tenants: tuple[Vault, str
 
 
 def test_ciphertext_moved_to_another_environment_fails(open_vault: Callable[..., Vault]) -> None:
-    """Even with the same tenant id, a ciphertext read under another environment fails to decrypt."""
+    """Rows re-homed into another environment do not decrypt: the wrapped data key is bound to its environment.
+
+    (That the envelope's own associated data binds the environment is tested in tests/crypto/test_envelope.py.)
+    """
     dev = open_vault(environment="dev", cache_ttl_seconds=0)
     prod = open_vault(environment="prod", cache_ttl_seconds=0)
     dev_id = dev.create_tenant("t").id
@@ -122,8 +125,8 @@ def test_deleted_tenant_cannot_be_decrypted_after_restoring_its_rows(open_vault:
         fresh.use("gone", "k", purpose="t")
 
 
-def test_tenant_deleted_elsewhere_cannot_be_used_from_this_process_cache(open_vault: Callable[..., Vault]) -> None:
-    """Deleting a tenant through a Vault drops its data keys from that Vault's caches at once."""
+def test_tenant_deleted_through_this_vault_is_gone_from_its_caches(open_vault: Callable[..., Vault]) -> None:
+    """Deleting a tenant through a Vault drops its data keys and cached values from that Vault at once."""
     vault = open_vault()
     vault.create_tenant("t")
     vault.put("t", "k", "v")
@@ -132,6 +135,23 @@ def test_tenant_deleted_elsewhere_cannot_be_used_from_this_process_cache(open_va
     vault.delete_tenant("t")
     with pytest.raises(NotFound):
         vault.use("t", "k", purpose="t")
+
+
+def test_tenant_deleted_by_another_process_is_refused_after_the_cache_ttl(
+        open_vault: Callable[..., Vault]) -> None:
+    """A tenant deleted (and re-created) elsewhere is refused here once the cached entry expires."""
+    now = [10_000.0]
+    reader = open_vault(clock=lambda: now[0], cache_ttl_seconds=5)
+    other = open_vault()
+    other.create_tenant("t")
+    other.put("t", "k", "old-tenant-value")
+    with reader.use("t", "k", purpose="warm") as secret:
+        assert secret.reveal() == "old-tenant-value"
+    other.delete_tenant("t")
+    other.create_tenant("t")
+    now[0] += 6
+    with pytest.raises(NotFound):
+        reader.use("t", "k", purpose="t")
 
 
 def test_wrong_key_file_is_refused_at_open(open_vault: Callable[..., Vault], tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
 
 @app.command("tail")
-def tail(n: int = typer.Option(20, "-n", help="How many of the newest events."),
+def tail(n: int = typer.Option(20, "-n", min=0, help="How many of the newest events."),
          tenant: str | None = typer.Option(None, help="Only this tenant's events."),
          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the newest audit events, oldest first."""

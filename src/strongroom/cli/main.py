@@ -46,15 +46,9 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the strongroom schema in $STRONGROOM_URL (refuses a database that is not strongroom's)."""
-    from strongroom.store import Store
-    from strongroom.store.migrate import upgrade
+    from strongroom.bootstrap import upgrade_schema
 
-    store = Store(common.settings().url)
-    try:
-        revision = upgrade(store)
-    finally:
-        store.close()
-    common.out.print(f"database at schema {revision}")
+    common.out.print(f"database at schema {upgrade_schema(common.settings())}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -69,9 +69,8 @@ class Store:
         try:
             conn = self.engine.connect()
         except (OperationalError, DBAPIError) as exc:
-            raise StoreError(
-                f"cannot connect to {engines.safe_url(self.url)}: {type(exc.orig).__name__}"
-            ) from None
+            reason = str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else type(exc.orig).__name__
+            raise StoreError(f"cannot connect to {engines.safe_url(self.url)}: {reason}") from None
         with conn:
             yield conn
 
