@@ -343,6 +343,7 @@ def breakdown(vault: Vault, n: int) -> list[tuple[str, float | None]]:
     decrypt = hot.decrypt
     clock = vault._clock
     table = vault._hot
+    purposes = vault._purposes
     audit = vault.audit
     submit = getattr(audit, "submit", None)
     env, actor, version = vault.environment, vault.actor, hot.version
@@ -355,7 +356,7 @@ def breakdown(vault: Vault, n: int) -> list[tuple[str, float | None]]:
 
     def step_lookup() -> object:
         h = table.get((TENANT, NAME))
-        return h is None or h.cached_until <= 0.0 or h.expires_at is not None
+        return h is None or h.cached_until <= 0.0 or PURPOSE not in purposes
 
     def step_bare() -> object:
         return decrypt(nonce, body, aad)
@@ -412,7 +413,7 @@ def breakdown(vault: Vault, n: int) -> list[tuple[str, float | None]]:
     overhead = loop(empty) or 0.0
     steps: list[tuple[str, Callable[[], object]]] = [
         ("vault._clock()", step_clock),
-        ("tuple key + dict get + 3 checks", step_lookup),
+        ("tuple key + dict get + 2 checks + purpose set", step_lookup),
         ("bare AESGCM.decrypt (function call)", step_bare),
         ("bytes.decode() of the value", step_decode),
         ("compact use-event tuple (5 fields)", step_tuple),
