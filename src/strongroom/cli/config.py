@@ -1,0 +1,92 @@
+"""``strongroom check`` and ``strongroom run``: the config layer from the command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import typer
+
+from strongroom.cli import common
+from strongroom.clock import iso
+from strongroom.config.loader import environment_for_child, import_schema, load, report
+from strongroom.errors import ConfigError, InvalidInput
+
+SCHEMA = typer.Option(..., "--schema", help="The schema class, as MODULE:CLASS (imported from the current directory).")
+ENV = typer.Option(None, "--env", help="Environment (default: $STRONGROOM_ENV or dev).")
+
+
+def _days(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds / 86400:.1f}d"
+
+
+def check(schema: str = SCHEMA, environment: str | None = ENV,
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Validate a schema's secrets for an environment; exit 1 listing every problem (never a value)."""
+    cls = import_schema(schema)
+    env = environment or common.settings().environment
+    try:
+        settings = load(cls, environment=env)
+    except ConfigError as exc:
+        if as_json:
+            common.print_json({"ok": False, "environment": env, "problems": exc.problems})
+        else:
+            common.err.print(f"error: {exc}")
+        raise typer.Exit(1) from None
+    now = time.time()
+    rows = report(settings)
+    if as_json:
+        common.print_json({"ok": True, "environment": env, "fields": [
+            {"name": r.name, "env": r.env, "secret": r.is_secret, "source": r.source, "version": r.version,
+             "updated_at": iso(r.updated_at), "rotation_due_in_seconds": r.rotation_due(now), "status": r.status}
+            for r in rows]})
+        return
+    common.print_table(f"{cls.__name__} in {env}: all required values present",
+                       ["name", "variable", "source", "version", "age", "rotation due", "status"],
+                       [(r.name, r.env, r.source or "-", r.version or "",
+                         _days(now - r.updated_at) if r.updated_at else "", _rotation(r.rotation_due(now)), r.status)
+                        for r in rows])
+
+
+def _rotation(due: float | None) -> str:
+    if due is None:
+        return ""
+    return f"OVERDUE by {_days(-due)}" if due < 0 else f"in {_days(due)}"
+
+
+def run(command: list[str] = typer.Argument(..., help="The command to run, after --."),
+        schema: str = SCHEMA, environment: str | None = ENV) -> None:
+    """Validate, then run COMMAND with the schema's values as environment variables; exits with its code."""
+    if not command:
+        raise InvalidInput("give the command to run after --")
+    cls = import_schema(schema)
+    settings = load(cls, environment=environment or common.settings().environment)
+    child_env = {**os.environ, **environment_for_child(settings)}
+    sys.exit(_run_child(command, child_env))
+
+
+def _run_child(command: list[str], env: dict[str, str]) -> int:
+    try:
+        child = subprocess.Popen(command, env=env)  # noqa: S603 -- running the user's command is the point
+    except OSError as exc:
+        raise InvalidInput(f"cannot start {command[0]!r}: {exc.strerror}") from None
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+    previous: dict[int, Any] = {}
+
+    def forward(signum: int, _frame: Any) -> None:
+        child.send_signal(signum)
+
+    for signum in forwarded:
+        previous[signum] = signal.signal(signum, forward)
+    try:
+        code = child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return 128 - code if code < 0 else code  # a child killed by signal N exits 128+N, as shells report it

@@ -1,0 +1,219 @@
+"""Loading a schema: resolve every field through the sources, validate everything, fail with one report.
+
+Problems are named by field, environment variable and source, never by value.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from strongroom.clock import Clock
+from strongroom.config.cache import CachedValue, LiveSecret
+from strongroom.config.schema import FieldSpec, Settings
+from strongroom.config.sources import Found, Source, SourceKey
+from strongroom.config.sources.dotenv import DotEnvSource
+from strongroom.config.sources.env import EnvSource
+from strongroom.config.sources.files import SecretsDirSource
+from strongroom.config.sources.store import StoreSource
+from strongroom.errors import ConfigError, Expired, StrongroomError
+
+S = TypeVar("S", bound=Settings)
+
+ENVIRONMENT_ENV = "STRONGROOM_ENV"
+SECRETS_DIR_ENV = "STRONGROOM_SECRETS_DIR"
+DEFAULT_TTL_SECONDS = 300.0
+DEFAULT_MAX_STALE_SECONDS = 3600.0
+
+_PLACEHOLDER = re.compile(
+    r"(change[-_ ]?me|changeit|replace[-_ ]?me|placeholder|todo|tbd|fixme|dummy|example|sample|secret|password"
+    r"|x{3,}|\*{3,}|\.{3,}|<[^>]*>|\$\{[^}]*\}|your[-_ ].*)",
+    re.IGNORECASE,
+)
+
+
+def looks_like_placeholder(value: str) -> bool:
+    """True for values people leave in templates: ``changeme``, ``xxx``, ``TODO``, ``<your key>``, ``${X}``."""
+    return _PLACEHOLDER.fullmatch(value.strip()) is not None
+
+
+def default_sources(directory: Path | None = None) -> list[Source]:
+    """The documented default precedence, highest first."""
+    base = directory or Path.cwd()
+    return [
+        EnvSource(),
+        DotEnvSource(base / ".env.local"),
+        DotEnvSource(base / ".env"),
+        SecretsDirSource(os.environ.get(SECRETS_DIR_ENV) or "/run/secrets"),
+        StoreSource(),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldReport:
+    """One line of ``strongroom check``: where a field came from and how old it is. Never the value."""
+
+    name: str
+    env: str
+    is_secret: bool
+    source: str | None
+    version: str | None
+    updated_at: float | None
+    rotate_seconds: float | None
+    status: str
+
+    def rotation_due(self, now: float) -> float | None:
+        if self.rotate_seconds is None or self.updated_at is None:
+            return None
+        return self.updated_at + self.rotate_seconds - now
+
+
+def resolve_environment(schema: type[Settings], environment: str | None) -> str:
+    environment = environment or os.environ.get(ENVIRONMENT_ENV) or "dev"
+    if environment not in schema.environments:
+        raise ConfigError(f"unknown environment {environment!r}: {schema.__name__} declares "
+                          f"{', '.join(schema.environments)}")
+    return environment
+
+
+def load(schema: type[S], *, environment: str | None = None, sources: Sequence[Source] | None = None,
+         ttl_seconds: float = DEFAULT_TTL_SECONDS, max_stale_seconds: float = DEFAULT_MAX_STALE_SECONDS,
+         overlap_seconds: float | None = None, clock: Clock = time.time) -> S:
+    environment = resolve_environment(schema, environment)
+    chosen = list(sources) if sources is not None else _schema_sources(schema)
+    overlap = ttl_seconds if overlap_seconds is None else overlap_seconds
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    reports: list[FieldReport] = []
+    for spec in schema.__fields__.values():
+        key = SourceKey(spec.name, spec.env, environment)
+        found, source, notes, problem = _resolve(spec, key, chosen)
+        status = "ok"
+        if problem is not None:
+            problems.append(problem)
+            status = "problem"
+        elif found is None:
+            values[spec.name] = spec.default if spec.has_default else None
+            status = "default" if spec.has_default else "absent (optional here)"
+        else:
+            converted, problem = _convert(spec, found)
+            if problem is not None:
+                problems.append(problem)
+                status = "problem"
+            elif spec.is_secret:
+                fetch = (lambda source=source, key=key: source.get(key)) if source is not None and source.dynamic \
+                    else None
+                cached = CachedValue(spec.name, found, fetch, ttl_seconds=ttl_seconds,
+                                     max_stale_seconds=max_stale_seconds, overlap_seconds=overlap, clock=clock)
+                values[spec.name] = LiveSecret(spec.name, cached)
+            else:
+                values[spec.name] = converted
+        if found is None and problem is None and notes:
+            status += f" ({'; '.join(notes)})"
+        reports.append(FieldReport(spec.name, spec.env, spec.is_secret, found.source if found else None,
+                                   found.version if found else None, found.updated_at if found else None,
+                                   spec.rotate_seconds, status))
+    if problems:
+        raise ConfigError(f"configuration of {schema.__name__} for {environment} has {len(problems)} problem(s)",
+                          problems)
+    instance = object.__new__(schema)
+    for name, value in values.items():
+        object.__setattr__(instance, name, value)
+    object.__setattr__(instance, "_environment", environment)
+    object.__setattr__(instance, "_report", reports)
+    return instance
+
+
+def _schema_sources(schema: type[Settings]) -> list[Source]:
+    custom = getattr(schema, "sources", None)
+    return list(custom()) if callable(custom) else default_sources()
+
+
+def _resolve(spec: FieldSpec, key: SourceKey, sources: Sequence[Source]
+             ) -> tuple[Found | None, Source | None, list[str], str | None]:
+    notes: list[str] = []
+    for source in sources:
+        try:
+            found = source.get(key)
+        except Expired:
+            return None, source, notes, f"{spec.env}: expired (in {source.name})"
+        except ConfigError as exc:
+            notes.append(f"{source.name} unavailable: {exc}")
+            continue
+        except StrongroomError as exc:
+            notes.append(f"{source.name} unavailable: {type(exc).__name__}: {exc}")
+            continue
+        if found is not None:
+            return found, source, notes, None
+    if spec.required(key.environment):
+        looked = ", ".join(s.name for s in sources)
+        extra = f"; {'; '.join(notes)}" if notes else ""
+        return None, None, notes, f"{spec.env}: missing (required in {key.environment}; looked in {looked}{extra})"
+    return None, None, notes, None
+
+
+def _convert(spec: FieldSpec, found: Found) -> tuple[Any, str | None]:  # noqa: PLR0911 -- one return per outcome
+    where = f"from {found.source}"
+    value = found.value
+    if not value.strip():
+        return None, f"{spec.env}: empty ({where})"
+    if looks_like_placeholder(value):
+        return None, f"{spec.env}: looks like a placeholder, not a real value ({where})"
+    if spec.is_secret or spec.type is str:
+        return value, None
+    if spec.type is bool:
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True, None
+        if lowered in ("0", "false", "no", "off"):
+            return False, None
+        return None, f"{spec.env}: not a boolean (use true/false) ({where})"
+    try:
+        return spec.type(value.strip()), None
+    except ValueError:
+        return None, f"{spec.env}: not a valid {spec.type.__name__} ({where})"
+
+
+def report(settings: Settings) -> list[FieldReport]:
+    return list(getattr(settings, "_report", []))
+
+
+def import_schema(reference: str) -> type[Settings]:
+    """``module:Class`` → the schema class, importing with the current directory on ``sys.path``."""
+    module_name, _, class_name = reference.partition(":")
+    if not module_name or not class_name:
+        raise ConfigError(f"--schema must be MODULE:CLASS, got {reference!r}")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import schema module {module_name!r}: {exc}") from None
+    schema = getattr(module, class_name, None)
+    if not (isinstance(schema, type) and issubclass(schema, Settings)):
+        raise ConfigError(f"{reference} is not a strongroom.config.Settings subclass")
+    return schema
+
+
+def environment_for_child(settings: Settings) -> dict[str, str]:
+    """The schema's values as environment variables, for ``strongroom run``."""
+    out: dict[str, str] = {}
+    for spec in type(settings).__fields__.values():
+        value = getattr(settings, spec.name, None)
+        if value is None:
+            continue
+        if isinstance(value, LiveSecret):
+            out[spec.env] = value.reveal()
+        elif isinstance(value, bool):
+            out[spec.env] = "true" if value else "false"
+        else:
+            out[spec.env] = str(value)
+    return out

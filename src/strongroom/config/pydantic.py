@@ -1,0 +1,55 @@
+"""``StrongroomSettingsSource``: existing pydantic-settings classes load from strongroom without rewriting.
+
+    class AppSettings(BaseSettings):
+        database_url: SecretStr
+
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                       file_secret_settings):
+            return (init_settings, env_settings, dotenv_settings, StrongroomSettingsSource(settings_cls))
+
+By default it reads the strongroom store (platform secrets of ``STRONGROOM_ENV``); pass ``sources=`` to use
+any strongroom sources. Field names are looked up as they are (store) and upper-cased (env-style sources).
+Needs the ``pydantic-settings`` package (``pip install 'strongroom[pydantic]'``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from strongroom.config.sources import Source, SourceKey
+from strongroom.config.sources.store import StoreSource
+from strongroom.errors import ConfigError, StrongroomError
+
+
+class StrongroomSettingsSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], *, sources: Sequence[Source] | None = None,
+                 environment: str | None = None) -> None:
+        super().__init__(settings_cls)
+        self._sources = list(sources) if sources is not None else [StoreSource()]
+        self._environment = environment or os.environ.get("STRONGROOM_ENV") or "dev"
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = field.alias or field_name
+        key = SourceKey(name=name, env=name.upper(), environment=self._environment)
+        for source in self._sources:
+            try:
+                found = source.get(key)
+            except StrongroomError as exc:
+                raise ConfigError(f"{name}: {source.name} failed: {exc}") from None
+            if found is not None:
+                return found.value, field_name, False
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[field.alias or key] = value
+        return values

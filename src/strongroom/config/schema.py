@@ -1,0 +1,196 @@
+"""The declared schema: a class whose annotated fields are secrets (``Secret[str]``) or plain settings.
+
+    class AppSettings(Settings):
+        database_url: Secret[str] = secret(sensitivity="critical", rotate="90d")
+        openai_api_key: Secret[str] = secret(sensitivity="high", rotate="30d", required_in=("preview", "prod"))
+        log_level: str = "info"
+
+Plain Python, no pydantic: the schema is read once, when the class is created.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from strongroom.errors import ConfigError
+from strongroom.secret import Secret
+
+DEFAULT_ENVIRONMENTS = ("dev", "preview", "prod")
+SENSITIVITIES = ("low", "medium", "high", "critical")
+KINDS = ("platform", "tenant", "ephemeral")
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MISSING: Any = object()
+
+
+def parse_duration(text: str) -> float:
+    """``"90d"``, ``"12h"``, ``"1w2d"`` → seconds; anything else raises ``ConfigError``."""
+    parts = _DURATION.findall(text.strip())
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", text.strip()):
+        raise ConfigError(f"invalid duration {text!r}: use a number and a unit s, m, h, d or w, as in '90d'")
+    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """What the schema says about one field."""
+
+    name: str
+    env: str
+    is_secret: bool
+    type: type
+    default: Any
+    required_in: tuple[str, ...] | None
+    kind: str = "platform"
+    sensitivity: str = "high"
+    rotate_seconds: float | None = None
+    description: str = ""
+
+    def required(self, environment: str) -> bool:
+        if self.default is not _MISSING:
+            return False
+        return self.required_in is None or environment in self.required_in
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """What ``secret()`` and ``setting()`` return: options, resolved into a ``FieldSpec`` by ``Settings``."""
+
+    is_secret: bool
+    env: str | None
+    default: Any
+    required_in: tuple[str, ...] | None
+    kind: str
+    sensitivity: str
+    rotate: str | None
+    description: str
+
+
+def secret(*, sensitivity: str = "high", rotate: str | None = None, required_in: tuple[str, ...] | None = None,
+           kind: str = "platform", description: str = "", env: str | None = None, default: Any = _MISSING) -> Any:
+    """Declare a secret field. ``required_in=None`` means required in every environment."""
+    if sensitivity not in SENSITIVITIES:
+        raise ConfigError(f"invalid sensitivity {sensitivity!r}: use one of {', '.join(SENSITIVITIES)}")
+    if kind not in KINDS:
+        raise ConfigError(f"invalid kind {kind!r}: use one of {', '.join(KINDS)}")
+    if rotate is not None:
+        parse_duration(rotate)
+    return _Declared(True, env, default, tuple(required_in) if required_in is not None else None, kind,
+                     sensitivity, rotate, description)
+
+
+def setting(*, default: Any = _MISSING, env: str | None = None, required_in: tuple[str, ...] | None = None,
+            description: str = "") -> Any:
+    """Declare a plain (non-secret) setting with options; a bare default (``level: str = "info"``) also works."""
+    return _Declared(False, env, default, tuple(required_in) if required_in is not None else None, "platform",
+                     "low", None, description)
+
+
+_PLAIN_TYPES: tuple[type, ...] = (str, int, float, bool)
+
+
+class Settings:
+    """Base class of a declared schema. Subclass it, annotate fields, then call ``load()``."""
+
+    environments: ClassVar[tuple[str, ...]] = DEFAULT_ENVIRONMENTS
+    __fields__: ClassVar[dict[str, FieldSpec]] = {}
+    _environment: str
+    _report: list[Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__fields__ = _collect(cls)
+
+    @classmethod
+    def fields(cls) -> dict[str, FieldSpec]:
+        return dict(cls.__fields__)
+
+    @classmethod
+    def load(cls, environment: str | None = None, **options: Any) -> Any:
+        """Resolve, validate and return an instance; raises one ``ConfigError`` listing every problem."""
+        from strongroom.config.loader import load
+
+        return load(cls, environment=environment, **options)
+
+    @property
+    def environment(self) -> str:
+        return self._environment
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name, None)!r}" for name in self.__fields__)
+        return f"{type(self).__name__}({shown})"
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The annotations of the schema and its schema bases (not of ``Settings`` itself), evaluated."""
+    hints: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        if base is Settings or not issubclass(base, Settings):
+            continue
+        module = sys.modules.get(base.__module__)
+        namespace = {"Secret": Secret, **(vars(module) if module else {})}
+        for name, written in inspect.get_annotations(base).items():
+            # What typing.get_type_hints does: evaluate the user's own annotation in its module.
+            hints[name] = eval(written, namespace, dict(vars(base))) if isinstance(written, str) else written  # noqa: S307
+    return hints
+
+
+def _collect(cls: type) -> dict[str, FieldSpec]:
+    try:
+        hints = _hints(cls)
+    except Exception as exc:
+        raise ConfigError(f"schema {cls.__name__}: cannot read its annotations ({exc})") from None
+    specs: dict[str, FieldSpec] = {}
+    problems: list[str] = []
+    for name, hint in hints.items():
+        if name.startswith("_") or typing.get_origin(hint) is typing.ClassVar or name == "environments":
+            continue
+        is_secret, value_type = _classify(hint)
+        if value_type is None:
+            problems.append(f"{name}: unsupported type {hint!r} (use Secret[str], str, int, float or bool)")
+            continue
+        declared = cls.__dict__.get(name, _MISSING)
+        if not isinstance(declared, _Declared):
+            declared = _Declared(is_secret, None, declared, None, "platform", "high" if is_secret else "low", None, "")
+        elif declared.is_secret != is_secret:
+            problems.append(f"{name}: declared with {'secret' if declared.is_secret else 'setting'}() "
+                            f"but annotated {'Secret[str]' if is_secret else value_type.__name__}")
+            continue
+        unknown = set(declared.required_in or ()) - set(getattr(cls, "environments", DEFAULT_ENVIRONMENTS))
+        if unknown:
+            problems.append(f"{name}: required_in names unknown environments {sorted(unknown)}")
+        specs[name] = FieldSpec(
+            name=name, env=declared.env or name.upper(), is_secret=is_secret, type=value_type,
+            default=declared.default, required_in=declared.required_in, kind=declared.kind,
+            sensitivity=declared.sensitivity,
+            rotate_seconds=parse_duration(declared.rotate) if declared.rotate else None,
+            description=declared.description,
+        )
+        if name in cls.__dict__:
+            delattr(cls, name)  # instances hold the loaded values; the declaration must not shadow them
+    if problems:
+        raise ConfigError(f"schema {cls.__name__} is invalid", problems)
+    return specs
+
+
+def _classify(hint: Any) -> tuple[bool, type | None]:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and \
+            type(None) in args and len(args) == 2:
+        hint = next(a for a in args if a is not type(None))
+        args = typing.get_args(hint)
+    if hint is Secret or typing.get_origin(hint) is Secret:
+        inner = args[0] if args else str
+        return True, inner if inner in (str,) else None
+    if hint in _PLAIN_TYPES:
+        return False, hint
+    return False, None

@@ -1,0 +1,83 @@
+"""The strongroom store: platform secrets live in the vault under the reserved tenant ``_platform``.
+
+Each read is a ``Vault.use()`` (purpose ``config:<field>``), so every platform-secret access is audited.
+The vault is opened for the environment being loaded, with that environment's key: a machine that only
+holds the dev key cannot read prod values.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from strongroom.config.sources import Found, SourceKey
+from strongroom.errors import ConfigError, NotFound, StrongroomError
+
+if TYPE_CHECKING:
+    from strongroom.vault import Vault
+
+PLATFORM_TENANT = "_platform"
+
+
+class StoreSource:
+    dynamic = True
+
+    def __init__(self, vault: Vault | None = None, *, url: str | None = None, tenant: str = PLATFORM_TENANT,
+                 **open_options: Any) -> None:
+        self._given = vault
+        self._url = url
+        self._tenant = tenant
+        self._open_options = open_options
+        self._vaults: dict[str, Vault] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return "store"
+
+    def _vault(self, environment: str) -> Vault:
+        if self._given is not None:
+            return self._given
+        with self._lock:
+            vault = self._vaults.get(environment)
+            if vault is None:
+                from strongroom.vault import Vault
+
+                try:
+                    vault = Vault.open(self._url, environment=environment, **self._open_options)
+                except StrongroomError as exc:
+                    raise ConfigError(f"store ({environment}): {exc}") from None
+                self._vaults[environment] = vault
+            return vault
+
+    def get(self, key: SourceKey) -> Found | None:
+        vault = self._vault(key.environment)
+        purpose = f"config:{key.name}"
+        try:
+            with vault.use(self._tenant, key.name, purpose=purpose) as secret:
+                value, version = secret.reveal(), secret.version
+            history = vault.versions(self._tenant, key.name)
+        except NotFound:
+            return None
+        current = next((v for v in history if v.version == version), None)
+        previous_value: str | None = None
+        earlier = [v for v in history if version is not None and v.version < version]
+        if earlier:
+            try:
+                with vault.use(self._tenant, key.name, purpose=purpose + ":previous",
+                               version=earlier[-1].version) as old:
+                    previous_value = _text(old.reveal())
+            except NotFound:
+                previous_value = None
+        return Found(_text(value), f"store:{key.environment}", version=None if version is None else str(version),
+                     updated_at=current.created_at if current else None, previous=previous_value,
+                     previous_replaced_at=current.created_at if current and previous_value is not None else None)
+
+    def close(self) -> None:
+        for vault in self._vaults.values():
+            vault.close()
+        self._vaults.clear()
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8", "surrogateescape")
