@@ -27,7 +27,8 @@ class StoreSource:
         self._given = vault
         self._url = url
         self._tenant = tenant
-        self._open_options = open_options
+        # The config cache decides when to re-fetch; the vault's own row cache would only add staleness.
+        self._open_options = {"cache_ttl_seconds": 0.0, **open_options}
         self._vaults: dict[str, Vault] = {}
         self._lock = threading.Lock()
 
