@@ -90,3 +90,24 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 128 - code if code < 0 else code  # a child killed by signal N exits 128+N, as shells report it
+
+
+def doctor(schema: str | None = typer.Option(None, "--schema", help="Also check a schema across environments."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Report secret-hygiene problems of this repository (and schema); exit 1 on any high-severity finding."""
+    from pathlib import Path
+
+    from strongroom.config.doctor import HIGH, repository_findings, schema_findings
+
+    findings = repository_findings(Path.cwd())
+    if schema is not None:
+        findings += schema_findings(import_schema(schema))
+    if as_json:
+        common.print_json([{"severity": f.severity, "check": f.check, "message": f.message} for f in findings])
+    elif findings:
+        common.print_table("strongroom doctor", ["severity", "check", "finding"],
+                           [(f.severity, f.check, f.message) for f in findings])
+    else:
+        common.out.print("strongroom doctor: no findings")
+    if any(f.severity == HIGH for f in findings):
+        raise typer.Exit(1)

@@ -21,6 +21,7 @@ app.add_typer(secret.app, name="secret")
 app.add_typer(audit.app, name="audit")
 app.add_typer(key.app, name="key")
 app.command("check")(config.check)
+app.command("doctor")(config.doctor)
 app.command("run", context_settings={"allow_interspersed_args": False})(config.run)
 
 
