@@ -22,6 +22,15 @@ def test_import_strongroom_loads_no_heavy_dependency() -> None:
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
+def test_import_config_loads_no_heavy_dependency() -> None:
+    """`import strongroom.config` and declaring a schema load no SQLAlchemy, pydantic or cloud SDK."""
+    loaded = _modules_after(
+        "import strongroom.config as c\nfrom strongroom import Secret\n"
+        "class S(c.Settings):\n    x: Secret[str] = c.secret()\n    n: int = 1"
+    )
+    assert not loaded & set(HEAVY) - {"typer", "rich"}, loaded & set(HEAVY)
+
+
 def test_vault_loads_sqlalchemy_on_first_use() -> None:
     """Touching strongroom.Vault is what brings SQLAlchemy in (so the check above can fail)."""
     loaded = _modules_after("import strongroom\nstrongroom.Vault")
