@@ -67,7 +67,8 @@ def run(command: list[str] = typer.Argument(..., help="The command to run, after
         raise InvalidInput("give the command to run after --")
     cls = import_schema(schema)
     settings = load(cls, environment=environment or common.settings().environment)
-    child_env = {**os.environ, **environment_for_child(settings)}
+    # The child runs in the environment that was validated, should it load its own settings too.
+    child_env = {**os.environ, **environment_for_child(settings), "STRONGROOM_ENV": settings.environment}
     sys.exit(_run_child(command, child_env))
 
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from strongroom.clock import Clock
 from strongroom.config.cache import CachedValue, LiveSecret
 from strongroom.config.schema import FieldSpec, Settings
-from strongroom.config.sources import Found, Source, SourceKey
+from strongroom.config.sources import Found, Source, SourceKey, SourceUnavailable
 from strongroom.config.sources.dotenv import DotEnvSource
 from strongroom.config.sources.env import EnvSource
 from strongroom.config.sources.files import SecretsDirSource
@@ -144,12 +144,13 @@ def _resolve(spec: FieldSpec, key: SourceKey, sources: Sequence[Source]
             found = source.get(key)
         except Expired:
             return None, source, notes, f"{spec.env}: expired (in {source.name})"
-        except ConfigError as exc:
+        except SourceUnavailable as exc:
             notes.append(f"{source.name} unavailable: {exc}")
             continue
+        except ConfigError as exc:  # a broken source is a problem, not a reason to fall through
+            return None, source, notes, f"{spec.env}: {exc}"
         except StrongroomError as exc:
-            notes.append(f"{source.name} unavailable: {type(exc).__name__}: {exc}")
-            continue
+            return None, source, notes, f"{spec.env}: {source.name} failed: {type(exc).__name__}: {exc}"
         if found is not None:
             return found, source, notes, None
     if spec.required(key.environment):

@@ -130,26 +130,24 @@ class Settings:
         return f"{type(self).__name__}({shown})"
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    """The annotations of the schema and its schema bases (not of ``Settings`` itself), evaluated."""
-    hints: dict[str, Any] = {}
-    for base in reversed(cls.__mro__):
-        if base is Settings or not issubclass(base, Settings):
-            continue
-        module = sys.modules.get(base.__module__)
-        namespace = {"Secret": Secret, **(vars(module) if module else {})}
-        for name, written in inspect.get_annotations(base).items():
-            # What typing.get_type_hints does: evaluate the user's own annotation in its module.
-            hints[name] = eval(written, namespace, dict(vars(base))) if isinstance(written, str) else written  # noqa: S307
-    return hints
+def _own_hints(cls: type) -> dict[str, Any]:
+    """The annotations written in ``cls`` itself, evaluated in its module (as typing.get_type_hints does)."""
+    module = sys.modules.get(cls.__module__)
+    namespace = {"Secret": Secret, **(vars(module) if module else {})}
+    return {name: eval(written, namespace, dict(vars(cls))) if isinstance(written, str) else written  # noqa: S307
+            for name, written in inspect.get_annotations(cls).items()}
 
 
 def _collect(cls: type) -> dict[str, FieldSpec]:
     try:
-        hints = _hints(cls)
+        hints = _own_hints(cls)
     except Exception as exc:
         raise ConfigError(f"schema {cls.__name__}: cannot read its annotations ({exc})") from None
+    # Fields of schema bases keep the options they were declared with; this class's own annotations follow.
     specs: dict[str, FieldSpec] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if isinstance(base, type) and issubclass(base, Settings) and base is not Settings:
+            specs.update(base.__fields__)
     problems: list[str] = []
     for name, hint in hints.items():
         if name.startswith("_") or typing.get_origin(hint) is typing.ClassVar or name == "environments":

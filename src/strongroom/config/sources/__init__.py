@@ -11,6 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from strongroom.errors import ConfigError
+
+
+class SourceUnavailable(ConfigError):
+    """The source cannot be reached (store not set up here, service down): lower sources are still tried.
+
+    Any other ``ConfigError`` from a source means it is broken (a dotenv line that does not parse, an
+    unreadable secrets file) and is a problem of its own: a broken ``.env.local`` must not silently give
+    way to ``.env``.
+    """
+
 
 @dataclass(frozen=True, slots=True)
 class SourceKey:
@@ -52,9 +63,10 @@ class Source(Protocol):
     def get(self, key: SourceKey) -> Found | None:
         """The value for ``key``, ``None`` if this source does not have it.
 
-        Raise ``ConfigError`` (naming the file, line or service, never a value) when the source is broken.
+        Raise ``SourceUnavailable`` when the source cannot be reached, ``ConfigError`` when it is broken;
+        both name the file, line or service, never a value.
         """
         ...
 
 
-__all__ = ["Found", "Source", "SourceKey"]
+__all__ = ["Found", "Source", "SourceKey", "SourceUnavailable"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from strongroom.config.sources import Found, SourceKey
-from strongroom.errors import ConfigError, NotFound, StrongroomError
+from strongroom.config.sources import Found, SourceKey, SourceUnavailable
+from strongroom.errors import NotFound, StrongroomError
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
@@ -30,6 +30,7 @@ class StoreSource:
         # The config cache decides when to re-fetch; the vault's own row cache would only add staleness.
         self._open_options = {"cache_ttl_seconds": 0.0, **open_options}
         self._vaults: dict[str, Vault] = {}
+        self._failures: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @property
@@ -42,12 +43,15 @@ class StoreSource:
         with self._lock:
             vault = self._vaults.get(environment)
             if vault is None:
+                if environment in self._failures:  # one attempt per environment, not one per field
+                    raise SourceUnavailable(self._failures[environment])
                 from strongroom.vault import Vault
 
                 try:
                     vault = Vault.open(self._url, environment=environment, **self._open_options)
                 except StrongroomError as exc:
-                    raise ConfigError(f"store ({environment}): {exc}") from None
+                    self._failures[environment] = f"store ({environment}): {exc}"
+                    raise SourceUnavailable(self._failures[environment]) from None
                 self._vaults[environment] = vault
             return vault
 

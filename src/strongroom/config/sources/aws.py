@@ -1,0 +1,124 @@
+"""AWS Secrets Manager: one secret per field, named ``{prefix}{environment}/{field}``.
+
+With the default prefix, field ``database_url`` of environment ``prod`` is the secret
+``strongroom/prod/database_url``. A read takes the ``AWSCURRENT`` version (``SecretString``, or
+``SecretBinary`` as UTF-8) and, when the secret has one, the ``AWSPREVIOUS`` version as ``previous``,
+so ``candidates()`` keeps accepting the replaced value during the rotation overlap window. Errors name
+the secret id and the AWS error code, never a value or a response body (see ``docs/config-aws.md``).
+
+boto3 is imported on first use (extra ``strongroom[aws]``), so ``import strongroom.config`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any
+
+from strongroom.config.sources import Found, SourceKey
+from strongroom.errors import ConfigError
+
+INSTALL_HINT = "AWS Secrets Manager source needs: pip install 'strongroom[aws]'"
+NOT_FOUND = "ResourceNotFoundException"
+MAX_ATTEMPTS = 2  # botocore "standard" retries: the first try and one retry
+
+
+class AwsSecretsManagerSource:
+    """Values of AWS Secrets Manager secrets ``{prefix}{environment}/{name}``; ``dynamic`` (rotation is seen)."""
+
+    dynamic = True
+
+    def __init__(self, prefix: str = "strongroom/", *, region: str | None = None, endpoint_url: str | None = None,
+                 client: Any = None, timeout_seconds: float = 5.0) -> None:
+        """``client``: a ready boto3 ``secretsmanager`` client (its own timeouts then apply, not ``timeout_seconds``).
+
+        Each attempt may take ``timeout_seconds`` to connect and as long to read; one retry is made.
+        """
+        self.prefix = prefix
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._client = client
+        self._timeout = timeout_seconds
+        self._errors: tuple[type[BaseException], type[BaseException]] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return "aws"
+
+    def secret_id(self, key: SourceKey) -> str:
+        return f"{self.prefix}{key.environment}/{key.name}"
+
+    def _setup(self) -> tuple[Any, tuple[type[BaseException], type[BaseException]]]:
+        with self._lock:
+            if self._errors is None:
+                # importlib, not `import boto3`: boto3 ships no type hints, and it is an optional extra.
+                modules: list[Any] = []
+                try:
+                    for module in ("botocore.exceptions", "botocore.config", "boto3"):
+                        modules.append(importlib.import_module(module))
+                except ImportError:
+                    modules = []
+                if not modules:
+                    raise ConfigError(INSTALL_HINT)
+                exceptions, config, boto3 = modules
+                errors = (exceptions.ClientError, exceptions.BotoCoreError)
+                if self._client is None:
+                    problem = None
+                    try:
+                        self._client = boto3.session.Session().client(
+                            "secretsmanager", region_name=self._region, endpoint_url=self._endpoint_url,
+                            config=config.Config(connect_timeout=self._timeout, read_timeout=self._timeout,
+                                                 retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}))
+                    except errors as exc:
+                        problem = type(exc).__name__
+                    if problem is not None:  # raised outside `except`, so no botocore object rides along
+                        hint = " (pass region= or set AWS_DEFAULT_REGION)" if problem == "NoRegionError" else ""
+                        raise ConfigError(f"AWS Secrets Manager: cannot create a client: {problem}{hint}")
+                self._errors = errors
+            return self._client, self._errors
+
+    def _fetch(self, secret_id: str, stage: str) -> dict[str, Any] | None:
+        client, (client_error, botocore_error) = self._setup()
+        code: str
+        try:
+            response: dict[str, Any] = client.get_secret_value(SecretId=secret_id, VersionStage=stage)
+            return response
+        except client_error as exc:
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code") or "ClientError")
+        except botocore_error as exc:
+            code = type(exc).__name__
+        if code == NOT_FOUND:
+            return None
+        where = f" at {client.meta.endpoint_url}" if "Connect" in code or "Timeout" in code else ""
+        raise ConfigError(f"AWS Secrets Manager secret {secret_id} ({stage}): {code}{where}")
+
+    def _value(self, secret_id: str, response: dict[str, Any]) -> str:
+        if "SecretString" in response:
+            return str(response["SecretString"])
+        raw = response.get("SecretBinary")
+        text: str | None = None
+        if isinstance(raw, bytes | bytearray):
+            try:
+                text = bytes(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                text = None  # the error holds the bytes: raise outside `except`, so it is not the context
+        if text is None:
+            raise ConfigError(f"AWS Secrets Manager secret {secret_id}: SecretBinary is not UTF-8 text")
+        return text
+
+    def get(self, key: SourceKey) -> Found | None:
+        secret_id = self.secret_id(key)
+        current = self._fetch(secret_id, "AWSCURRENT")
+        if current is None:
+            return None
+        value = self._value(secret_id, current)
+        version = current.get("VersionId")
+        created = current.get("CreatedDate")
+        updated_at = created.timestamp() if created is not None else None
+        previous: str | None = None
+        old = self._fetch(secret_id, "AWSPREVIOUS")
+        if old is not None and old.get("VersionId") != version:  # same id: rotated again between the two reads
+            previous = self._value(secret_id, old)
+        return Found(value, f"aws:{secret_id}", version=version, updated_at=updated_at, previous=previous,
+                     previous_replaced_at=updated_at if previous is not None else None)
