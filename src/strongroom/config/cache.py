@@ -58,11 +58,13 @@ class CachedValue:
         assert self._fetch is not None or self._fresh_until == float("inf")  # noqa: S101 -- static values
         if self._fetch is None:
             return
+        failure: str | None = None
         try:
             found = self._fetch()
         except StrongroomError as exc:
-            self._last_error = str(exc)
-            raise ConfigError(f"{self.field}: refresh from {self.found.source} failed: {exc}") from None
+            failure = self._last_error = str(exc)
+        if failure is not None:  # raised outside the except block: no chained source error rides along
+            raise ConfigError(f"{self.field}: refresh from {self.found.source} failed: {failure}")
         if found is None:
             raise ConfigError(f"{self.field}: no longer present in {self.found.source}")
         with self._lock:

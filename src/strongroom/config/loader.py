@@ -100,7 +100,7 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
             problems.append(problem)
             status = "problem"
         elif found is None:
-            values[spec.name] = spec.default if spec.has_default else None
+            values[spec.name] = _default(spec, ttl_seconds, max_stale_seconds, overlap, clock)
             status = "default" if spec.has_default else "absent (optional here)"
         else:
             converted, problem = _convert(spec, found)
@@ -131,6 +131,17 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
     return instance
 
 
+def _default(spec: FieldSpec, ttl_seconds: float, max_stale_seconds: float, overlap: float, clock: Clock) -> Any:
+    if not spec.has_default or spec.default is None:
+        return None
+    if not spec.is_secret:
+        return spec.default
+    # A secret's default is still a masked, live handle (a static one).
+    cached = CachedValue(spec.name, Found(str(spec.default), "default"), None, ttl_seconds=ttl_seconds,
+                         max_stale_seconds=max_stale_seconds, overlap_seconds=overlap, clock=clock)
+    return LiveSecret(spec.name, cached)
+
+
 def _schema_sources(schema: type[Settings]) -> list[Source]:
     custom = getattr(schema, "sources", None)
     return list(custom()) if callable(custom) else default_sources()
@@ -152,6 +163,9 @@ def _resolve(spec: FieldSpec, key: SourceKey, sources: Sequence[Source]
         except StrongroomError as exc:
             return None, source, notes, f"{spec.env}: {source.name} failed: {type(exc).__name__}: {exc}"
         if found is not None:
+            if not found.value.strip() and not spec.required(key.environment):
+                notes.append(f"empty in {source.name}")  # an optional value left blank in a template: absent
+                continue
             return found, source, notes, None
     if spec.required(key.environment):
         looked = ", ".join(s.name for s in sources)

@@ -84,6 +84,7 @@ def secret(*, sensitivity: str = "high", rotate: str | None = None, required_in:
         raise ConfigError(f"invalid kind {kind!r}: use one of {', '.join(KINDS)}")
     if rotate is not None:
         parse_duration(rotate)
+    _check_required_in(required_in)
     return _Declared(True, env, default, tuple(required_in) if required_in is not None else None, kind,
                      sensitivity, rotate, description)
 
@@ -91,8 +92,15 @@ def secret(*, sensitivity: str = "high", rotate: str | None = None, required_in:
 def setting(*, default: Any = _MISSING, env: str | None = None, required_in: tuple[str, ...] | None = None,
             description: str = "") -> Any:
     """Declare a plain (non-secret) setting with options; a bare default (``level: str = "info"``) also works."""
+    _check_required_in(required_in)
     return _Declared(False, env, default, tuple(required_in) if required_in is not None else None, "platform",
                      "low", None, description)
+
+
+def _check_required_in(required_in: object) -> None:
+    if required_in is not None and (isinstance(required_in, str) or not all(
+            isinstance(e, str) for e in required_in)):  # type: ignore[attr-defined]
+        raise ConfigError("required_in must be a tuple of environment names, as in required_in=('prod',)")
 
 
 _PLAIN_TYPES: tuple[type, ...] = (str, int, float, bool)
@@ -152,6 +160,10 @@ def _collect(cls: type) -> dict[str, FieldSpec]:
     for name, hint in hints.items():
         if name.startswith("_") or typing.get_origin(hint) is typing.ClassVar or name == "environments":
             continue
+        if name in _RESERVED:
+            problems.append(f"{name}: reserved by Settings ({', '.join(sorted(_RESERVED))}); "
+                            "name the field otherwise and map it with env=")
+            continue
         is_secret, value_type = _classify(hint)
         if value_type is None:
             problems.append(f"{name}: unsupported type {hint!r} (use Secret[str], str, int, float or bool)")
@@ -178,6 +190,9 @@ def _collect(cls: type) -> dict[str, FieldSpec]:
     if problems:
         raise ConfigError(f"schema {cls.__name__} is invalid", problems)
     return specs
+
+
+_RESERVED = frozenset({"environment", "environments", "fields", "load", "sources"})
 
 
 def _classify(hint: Any) -> tuple[bool, type | None]:

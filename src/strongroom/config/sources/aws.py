@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 from typing import Any
 
-from strongroom.config.sources import Found, SourceKey
+from strongroom.config.sources import Found, SourceKey, SourceUnavailable
 from strongroom.errors import ConfigError
 
 INSTALL_HINT = "AWS Secrets Manager source needs: pip install 'strongroom[aws]'"
 NOT_FOUND = "ResourceNotFoundException"
 MAX_ATTEMPTS = 2  # botocore "standard" retries: the first try and one retry
+DOWN_SECONDS = 10.0  # after a network failure, fail fast this long (a load of N fields waits once, not N times)
 
 
 class AwsSecretsManagerSource:
@@ -39,7 +41,8 @@ class AwsSecretsManagerSource:
         self._endpoint_url = endpoint_url
         self._client = client
         self._timeout = timeout_seconds
-        self._errors: tuple[type[BaseException], type[BaseException]] | None = None
+        self._errors: tuple[Any, ...] = ()
+        self._down: tuple[float, str] | None = None  # (until, what failed), monotonic clock
         self._lock = threading.Lock()
 
     @property
@@ -49,49 +52,63 @@ class AwsSecretsManagerSource:
     def secret_id(self, key: SourceKey) -> str:
         return f"{self.prefix}{key.environment}/{key.name}"
 
-    def _setup(self) -> tuple[Any, tuple[type[BaseException], type[BaseException]]]:
+    def _setup(self) -> tuple[Any, tuple[Any, ...]]:
         with self._lock:
-            if self._errors is None:
-                # importlib, not `import boto3`: boto3 ships no type hints, and it is an optional extra.
-                modules: list[Any] = []
+            if self._errors and self._client is not None:
+                return self._client, self._errors
+            # importlib, not `import boto3`: boto3 ships no type hints, and it is an optional extra.
+            modules: list[Any] = []
+            try:
+                for module in ("botocore.exceptions", "botocore.config", "boto3"):
+                    modules.append(importlib.import_module(module))
+            except ImportError:
+                modules = []
+            if not modules:
+                raise ConfigError(INSTALL_HINT)
+            exceptions, config, boto3 = modules
+            # (client errors, network errors: lower sources are tried, "not set up here", anything else)
+            self._errors = (exceptions.ClientError, (exceptions.ConnectionError, exceptions.HTTPClientError),
+                            (exceptions.NoCredentialsError, exceptions.NoRegionError), exceptions.BotoCoreError)
+            problem = None
+            if self._client is None:
                 try:
-                    for module in ("botocore.exceptions", "botocore.config", "boto3"):
-                        modules.append(importlib.import_module(module))
-                except ImportError:
-                    modules = []
-                if not modules:
-                    raise ConfigError(INSTALL_HINT)
-                exceptions, config, boto3 = modules
-                errors = (exceptions.ClientError, exceptions.BotoCoreError)
-                if self._client is None:
-                    problem = None
-                    try:
-                        self._client = boto3.session.Session().client(
-                            "secretsmanager", region_name=self._region, endpoint_url=self._endpoint_url,
-                            config=config.Config(connect_timeout=self._timeout, read_timeout=self._timeout,
-                                                 retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}))
-                    except errors as exc:
-                        problem = type(exc).__name__
-                    if problem is not None:  # raised outside `except`, so no botocore object rides along
-                        hint = " (pass region= or set AWS_DEFAULT_REGION)" if problem == "NoRegionError" else ""
-                        raise ConfigError(f"AWS Secrets Manager: cannot create a client: {problem}{hint}")
-                self._errors = errors
+                    self._client = boto3.session.Session().client(
+                        "secretsmanager", region_name=self._region, endpoint_url=self._endpoint_url,
+                        config=config.Config(connect_timeout=self._timeout, read_timeout=self._timeout,
+                                             retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}))
+                except exceptions.BotoCoreError as exc:
+                    problem = type(exc).__name__
+            if problem is not None:  # raised outside `except`, so no botocore object rides along as context
+                hint = " (pass region= or set AWS_DEFAULT_REGION)" if problem == "NoRegionError" else ""
+                raise SourceUnavailable(f"AWS Secrets Manager: cannot create a client: {problem}{hint}")
             return self._client, self._errors
 
     def _fetch(self, secret_id: str, stage: str) -> dict[str, Any] | None:
-        client, (client_error, botocore_error) = self._setup()
-        code: str
+        client, (client_error, network, not_set_up, botocore_error) = self._setup()
+        what = f"AWS Secrets Manager secret {secret_id} ({stage})"
+        down = self._down
+        if down is not None and time.monotonic() < down[0]:
+            raise SourceUnavailable(f"{what}: not tried, {down[1]} less than {DOWN_SECONDS:.0f}s ago")
+        unavailable = False
         try:
             response: dict[str, Any] = client.get_secret_value(SecretId=secret_id, VersionStage=stage)
             return response
         except client_error as exc:
-            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code") or "ClientError")
+            error = getattr(exc, "response", {})
+            code = str(error.get("Error", {}).get("Code") or "ClientError")
+            status = error.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            unavailable = status >= 500 or "Throttl" in code
+        except network as exc:
+            code = f"{type(exc).__name__} at {client.meta.endpoint_url}"
+            unavailable = True
+            self._down = (time.monotonic() + DOWN_SECONDS, code)
+        except not_set_up as exc:
+            code, unavailable = type(exc).__name__, True
         except botocore_error as exc:
             code = type(exc).__name__
         if code == NOT_FOUND:
             return None
-        where = f" at {client.meta.endpoint_url}" if "Connect" in code or "Timeout" in code else ""
-        raise ConfigError(f"AWS Secrets Manager secret {secret_id} ({stage}): {code}{where}")
+        raise (SourceUnavailable if unavailable else ConfigError)(f"{what}: {code}")
 
     def _value(self, secret_id: str, response: dict[str, Any]) -> str:
         if "SecretString" in response:
@@ -112,8 +129,7 @@ class AwsSecretsManagerSource:
         current = self._fetch(secret_id, "AWSCURRENT")
         if current is None:
             return None
-        value = self._value(secret_id, current)
-        version = current.get("VersionId")
+        value, version = self._value(secret_id, current), current.get("VersionId")
         created = current.get("CreatedDate")
         updated_at = created.timestamp() if created is not None else None
         previous: str | None = None

@@ -72,12 +72,16 @@ class DotEnvSource:
 
     def _load(self) -> dict[str, str]:
         if self._values is None:
+            failure: str | None = None
             try:
-                text = self.path.read_text(encoding="utf-8")
+                text = self.path.read_text(encoding="utf-8-sig")  # -sig: files saved with a BOM parse too
             except FileNotFoundError:
                 text = ""
             except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{self.path}: cannot be read ({type(exc).__name__})") from None
+                # A decode error holds the whole file: raise outside the except block so it is not the context.
+                failure, text = f"{self.path}: cannot be read ({type(exc).__name__})", ""
+            if failure is not None:
+                raise ConfigError(failure)
             self._values = parse(text, str(self.path))
         return self._values
 

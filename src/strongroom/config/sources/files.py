@@ -43,8 +43,10 @@ class SecretsDirSource:
             if len(raw) > MAX_FILE_BYTES:
                 raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
             try:
-                value = raw.decode().rstrip("\r\n")
+                value: str | None = raw.decode().rstrip("\r\n")
             except UnicodeDecodeError:
-                raise ConfigError(f"{path}: not UTF-8 text") from None
+                value = None  # the decode error holds the file's bytes: raise outside the except block
+            if value is None:
+                raise ConfigError(f"{path}: not UTF-8 text")
             return Found(value, self.name, updated_at=stat.st_mtime)
         return None

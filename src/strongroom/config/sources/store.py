@@ -11,7 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from strongroom.config.sources import Found, SourceKey, SourceUnavailable
-from strongroom.errors import NotFound, StrongroomError
+from strongroom.errors import Expired, NotFound, StrongroomError
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
@@ -72,7 +72,7 @@ class StoreSource:
                 with vault.use(self._tenant, key.name, purpose=purpose + ":previous",
                                version=earlier[-1].version) as old:
                     previous_value = _text(old.reveal())
-            except NotFound:
+            except (NotFound, Expired):  # an expired or purged previous version is simply not a candidate
                 previous_value = None
         return Found(_text(value), f"store:{key.environment}", version=None if version is None else str(version),
                      updated_at=current.created_at if current else None, previous=previous_value,
