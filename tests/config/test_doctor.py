@@ -9,6 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from strongroom.crypto import LocalKeyProvider
+from strongroom.vault import Vault
+
 SCHEMA = """
 from strongroom import Secret
 from strongroom.config import Settings, secret
@@ -57,6 +60,7 @@ def test_committed_env_file_and_unignored_home_are_high(tmp_path: Path, make_can
     _git(repo, "add", ".env")
     _git(repo, "commit", "-qm", "oops")
     (repo / ".strongroom").mkdir()
+    (repo / ".strongroom" / "strongroom.db").write_bytes(b"")
     done = _doctor(repo)
     assert done.returncode == 1
     checks = {(f["severity"], f["check"]) for f in json.loads(done.stdout)}
@@ -66,15 +70,53 @@ def test_committed_env_file_and_unignored_home_are_high(tmp_path: Path, make_can
 
 
 def test_same_value_in_two_environments_is_found(tmp_path: Path, make_canary: Callable[[str], str]) -> None:
-    """With --schema, a secret whose value is identical in dev and prod is reported, without the value."""
+    """With --schema, a store secret whose value is identical in dev and prod is reported, without the value."""
     repo = _repo(tmp_path)
     (repo / ".gitignore").write_text(".env\n.strongroom/\n__pycache__/\n")
     (repo / "schema.py").write_text(SCHEMA)
     value = make_canary("shared")
-    done = _doctor(repo, "--schema", "schema:App", env={"DATABASE_URL": value})
-    assert done.returncode == 1
+    home = repo / ".strongroom"
+    url = f"sqlite:///{home / 'strongroom.db'}"
+    for environment in ("dev", "preview", "prod"):
+        keys = LocalKeyProvider.create_file(home / "keys" / f"{environment}.json", environment)
+        with Vault.open(url, key_provider=keys, environment=environment) as vault:
+            vault.create_tenant("_platform")
+            unique = make_canary(environment)
+            vault.put("_platform", "database_url", value if environment in ("dev", "prod") else unique,
+                      kind="platform")
+    done = _doctor(repo, "--schema", "schema:App")
+    assert done.returncode == 1, done.stderr
     findings = json.loads(done.stdout)
     shared = [f for f in findings if f["check"] == "shared-value"]
     assert len(shared) == 1
     assert "database_url" in shared[0]["message"]
+    assert "dev and prod" in shared[0]["message"]
     assert value not in done.stdout + done.stderr
+
+
+def test_env_values_are_not_cross_environment_findings(tmp_path: Path, make_canary: Callable[[str], str]) -> None:
+    """A value from the environment answers every environment alike, so it is not reported as shared;
+    environments without a key here are skipped (info), not reported missing."""
+    repo = _repo(tmp_path)
+    (repo / ".gitignore").write_text(".strongroom/\n__pycache__/\n")
+    (repo / "schema.py").write_text(SCHEMA)
+    done = _doctor(repo, "--schema", "schema:App", env={"DATABASE_URL": make_canary("env")})
+    findings = json.loads(done.stdout)
+    assert [f for f in findings if f["check"] == "shared-value"] == []
+    assert {f["severity"] for f in findings} <= {"info"}
+    assert done.returncode == 0, done.stdout
+
+
+def test_nested_and_untracked_env_files_are_found(tmp_path: Path) -> None:
+    """An unignored services/api/.env, .env.production.local or .envrc anywhere is high; .env.example is fine."""
+    repo = _repo(tmp_path)
+    (repo / "services" / "api").mkdir(parents=True)
+    for name in ("services/api/.env", ".env.production.local", ".envrc", ".env.example"):
+        (repo / name).write_text("X=1\n")
+    done = _doctor(repo)
+    paths = " ".join(f["message"] for f in json.loads(done.stdout))
+    assert "services/api/.env" in paths
+    assert ".env.production.local" in paths
+    assert ".envrc" in paths
+    assert ".env.example" not in paths
+    assert done.returncode == 1

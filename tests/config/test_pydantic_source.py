@@ -13,7 +13,7 @@ pydantic_settings = pytest.importorskip("pydantic_settings")
 from pydantic import SecretStr, ValidationError  # noqa: E402 -- after the importorskip above
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource  # noqa: E402
 
-from strongroom.config import ConfigError, StrongroomSettingsSource  # noqa: E402
+from strongroom.config import StrongroomSettingsSource  # noqa: E402
 from strongroom.config.sources.env import EnvSource  # noqa: E402
 from strongroom.config.sources.store import PLATFORM_TENANT, StoreSource  # noqa: E402
 from strongroom.crypto import LocalKeyProvider  # noqa: E402
@@ -141,14 +141,17 @@ def test_store_opened_per_environment(store_url: str, key_provider: LocalKeyProv
     assert settings.database_url.get_secret_value() == values["database_url"]
 
 
-def test_broken_source_raises_config_error_naming_it(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
-    """A strongroom source that fails raises ConfigError naming the field and the source."""
+def test_unavailable_store_is_skipped_like_any_unavailable_source(tmp_path: Path,
+                                                                   clean_env: pytest.MonkeyPatch) -> None:
+    """A store that is not set up here is skipped, so pydantic reports the fields missing (not a ConfigError)."""
+    from pydantic import ValidationError
+
     broken = StoreSource(url=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}", home=tmp_path / "no-home")
     cls = _settings_class(lambda c: StrongroomSettingsSource(c, sources=[broken]))
     try:
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises(ValidationError) as info:
             cls()
     finally:
         broken.close()
-    assert "store" in str(info.value)
     assert "database_url" in str(info.value)
+

@@ -15,6 +15,7 @@ import pytest
 from strongroom import ConfigError, Secret
 from strongroom.config import Settings, secret
 from strongroom.config.cache import LiveSecret
+from strongroom.config.sources import Found, SourceKey, SourceUnavailable
 from strongroom.config.sources.store import StoreSource
 from strongroom.crypto import LocalKeyProvider
 from strongroom.vault import Vault
@@ -67,18 +68,51 @@ def test_refresh_runs_in_the_background_and_serves_stale_meanwhile(open_vault: C
         time.sleep(0.02)
 
 
-def test_stale_value_is_served_while_the_source_is_down_then_refused(open_vault: Callable[..., Vault]) -> None:
-    """If the source fails, the stale value is served up to max_stale_seconds past the TTL, then reveal() raises."""
+class _Flaky:
+    """A dynamic source that can be switched off (as a store or cloud service that is briefly down)."""
+
+    name = "flaky"
+    dynamic = True
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.down = False
+        self.calls = 0
+
+    def get(self, key: SourceKey) -> Found | None:
+        self.calls += 1
+        if self.down:
+            raise SourceUnavailable("flaky: connection refused")
+        return Found(self.value, self.name)
+
+
+def test_stale_value_is_served_while_the_source_is_down_then_refused() -> None:
+    """While the source is down the stale value is served up to max_stale_seconds past the TTL, then refused."""
     now = [3_000_000.0]
-    vault = open_vault(cache_ttl_seconds=0)
-    vault.create_tenant("_platform")
-    vault.put("_platform", "webhook_secret", "kept-while-down-123", kind="platform")
-    settings = Signing.load(environment="dev", sources=[StoreSource(vault)], ttl_seconds=10,
-                            max_stale_seconds=100, clock=lambda: now[0])
-    vault.delete("_platform", "webhook_secret")  # the source now has no value: every refresh fails
+    source = _Flaky("kept-while-down-123")
+    settings = Signing.load(environment="dev", sources=[source], ttl_seconds=10, max_stale_seconds=100,
+                            clock=lambda: now[0])
+    source.down = True
     now[0] += 50
     assert settings.webhook_secret.reveal() == "kept-while-down-123"
     now[0] += 100
+    with pytest.raises(ConfigError, match="cannot be refreshed"):
+        settings.webhook_secret.reveal()
+    source.down = False
+    settings.webhook_secret.refresh()
+    assert settings.webhook_secret.reveal() == "kept-while-down-123"
+
+
+def test_a_deleted_value_is_not_served_on(open_vault: Callable[..., Vault]) -> None:
+    """When the store no longer has the value, the next refresh ends it instead of serving it stale."""
+    now = [4_000_000.0]
+    vault = open_vault(cache_ttl_seconds=0)
+    vault.create_tenant("_platform")
+    vault.put("_platform", "webhook_secret", "revoked-soon-456", kind="platform")
+    settings = Signing.load(environment="dev", sources=[StoreSource(vault)], ttl_seconds=10, clock=lambda: now[0])
+    vault.delete("_platform", "webhook_secret")
+    with pytest.raises(ConfigError, match="no longer present"):
+        settings.webhook_secret.refresh()
     with pytest.raises(ConfigError, match="no longer present"):
         settings.webhook_secret.reveal()
 
@@ -87,6 +121,7 @@ WATCHER = """
 import hashlib, sys, time
 from strongroom import ConfigError, Secret
 from strongroom.config import Settings, secret
+from strongroom.config.sources import Found, SourceKey, SourceUnavailable
 from strongroom.config.sources.store import StoreSource
 
 class Signing(Settings):

@@ -29,16 +29,17 @@ def _days(seconds: float | None) -> str:
 def check(schema: str = SCHEMA, environment: str | None = ENV,
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Validate a schema's secrets for an environment; exit 1 listing every problem (never a value)."""
-    cls = import_schema(schema)
     env = environment or common.settings().environment
     try:
-        settings = load(cls, environment=env)
+        settings = load(import_schema(schema), environment=env)
     except ConfigError as exc:
         if as_json:
-            common.print_json({"ok": False, "environment": env, "problems": exc.problems})
+            common.print_json({"ok": False, "environment": env, "problems": exc.problems or [str(exc)]})
         else:
             common.err.print(f"error: {exc}")
         raise typer.Exit(1) from None
+    settings.close()
+    cls = type(settings)
     now = time.time()
     rows = report(settings)
     if as_json:
@@ -67,9 +68,18 @@ def run(command: list[str] = typer.Argument(..., help="The command to run, after
         raise InvalidInput("give the command to run after --")
     cls = import_schema(schema)
     settings = load(cls, environment=environment or common.settings().environment)
-    # The child runs in the environment that was validated, should it load its own settings too.
-    child_env = {**os.environ, **environment_for_child(settings), "STRONGROOM_ENV": settings.environment}
+    try:
+        values = environment_for_child(settings)
+    finally:
+        settings.close()  # the child gets values, not our database pool
+    # The child gets the values, never the keys to the store: no master key, key id, home or store URL.
+    inherited = {k: v for k, v in os.environ.items() if k not in _WITHHELD_FROM_CHILD}
+    child_env = {**inherited, **values, "STRONGROOM_ENV": settings.environment}
     sys.exit(_run_child(command, child_env))
+
+
+_WITHHELD_FROM_CHILD = frozenset({"STRONGROOM_MASTER_KEY", "STRONGROOM_MASTER_KEY_ID", "STRONGROOM_URL",
+                                  "STRONGROOM_HOME"})
 
 
 def _run_child(command: list[str], env: dict[str, str]) -> int:
@@ -77,7 +87,14 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
         child = subprocess.Popen(command, env=env)  # noqa: S603 -- running the user's command is the point
     except OSError as exc:
         raise InvalidInput(f"cannot start {command[0]!r}: {exc.strerror}") from None
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+    previous_int = signal.getsignal(signal.SIGINT)
+    forwarded = [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2]
+    # At a terminal, Ctrl-C already reaches the child (same process group); forwarding it would be a
+    # second SIGINT, which many servers read as "force quit". Otherwise (a supervisor signalling us) forward it.
+    if not sys.stdin.isatty():
+        forwarded.append(signal.SIGINT)
+    else:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     previous: dict[int, Any] = {}
 
     def forward(signum: int, _frame: Any) -> None:
@@ -90,6 +107,7 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        signal.signal(signal.SIGINT, previous_int)
     return 128 - code if code < 0 else code  # a child killed by signal N exits 128+N, as shells report it
 
 

@@ -15,29 +15,41 @@ from collections.abc import Callable
 
 from strongroom.clock import Clock
 from strongroom.config.sources import Found
-from strongroom.errors import ConfigError, StrongroomError
+from strongroom.errors import ConfigError, Expired, NotFound, StrongroomError
 from strongroom.secret import Secret
 
 Fetch = Callable[[], Found | None]
 
 
 class CachedValue:
-    """One field's value, refreshed from its source in the background after the TTL."""
+    """One field's value, refreshed from its source after the TTL.
+
+    At most one fetch runs at a time and every fetch has a deadline (``refresh_timeout_seconds``), so a
+    hanging source never blocks ``reveal()`` for longer than that. A fetch that answers "gone" (the
+    source no longer has the value, or it expired) ends the value at once: it is not served stale.
+    """
 
     def __init__(self, field: str, found: Found, fetch: Fetch | None, *, ttl_seconds: float,
-                 max_stale_seconds: float, overlap_seconds: float, clock: Clock = time.time) -> None:
+                 max_stale_seconds: float, overlap_seconds: float, clock: Clock = time.time,
+                 refresh_timeout_seconds: float = 10.0, environment_scoped: bool = False) -> None:
         self.field = field
+        self.environment_scoped = environment_scoped
         self._fetch = fetch
         self._ttl_seconds = ttl_seconds
         self._max_stale_seconds = max_stale_seconds
         self._overlap_seconds = overlap_seconds
+        self._refresh_timeout_seconds = refresh_timeout_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._refreshing = False
+        self._inflight: threading.Event | None = None
+        self._inflight_started = 0.0
+        self._generation = 0   # of the newest fetch started
+        self._applied = 0      # of the fetch whose result is cached
         self._last_error: str | None = None
-        self._set(found, clock())
+        self._gone: str | None = None
+        self._apply(found, clock())
 
-    def _set(self, found: Found, now: float) -> None:
+    def _apply(self, found: Found, now: float) -> None:
         self.found = found
         self.fetched_at = now
         jitter = 1.0 if self._fetch is None else random.uniform(0.5, 1.0)  # noqa: S311 -- spreading load, not crypto
@@ -45,57 +57,85 @@ class CachedValue:
 
     def value(self) -> str:
         now = self._clock()
-        if now < self._fresh_until:
+        if self._gone is not None:
+            raise ConfigError(self._gone)
+        too_stale = now > self.fetched_at + self._ttl_seconds + self._max_stale_seconds
+        if now < self._fresh_until and not too_stale:
             return self.found.value
-        if now > self.fetched_at + self._ttl_seconds + self._max_stale_seconds:
-            self.refresh()  # too stale to serve: refresh now, and fail loudly if the source is still down
-        else:
-            self._refresh_in_background()
+        done = self._start_fetch(now)
+        if too_stale:  # refuse to serve it any longer unless a fetch succeeds within its deadline
+            done.wait(self._refresh_timeout_seconds)
+            if self._gone is not None:
+                raise ConfigError(self._gone)
+            if self._clock() > self.fetched_at + self._ttl_seconds + self._max_stale_seconds:
+                raise ConfigError(f"{self.field}: value from {self.found.source} is older than its TTL plus "
+                                  f"max_stale and cannot be refreshed ({self._last_error or 'timed out'})")
         return self.found.value
 
     def refresh(self) -> None:
-        """Fetch now; raise ``ConfigError`` naming the source if it fails."""
-        assert self._fetch is not None or self._fresh_until == float("inf")  # noqa: S101 -- static values
+        """Fetch now (waiting at most the refresh deadline); raise ``ConfigError`` naming the source if it fails."""
         if self._fetch is None:
             return
-        failure: str | None = None
+        generation_before = self._applied
+        done = self._start_fetch(self._clock(), force=True)
+        if not done.wait(self._refresh_timeout_seconds):
+            raise ConfigError(f"{self.field}: refresh from {self.found.source} timed out")
+        if self._gone is not None:
+            raise ConfigError(self._gone)
+        if self._applied == generation_before:
+            raise ConfigError(f"{self.field}: refresh from {self.found.source} failed: {self._last_error}")
+
+    def _start_fetch(self, now: float, *, force: bool = False) -> threading.Event:
+        with self._lock:
+            stuck = now - self._inflight_started > self._refresh_timeout_seconds
+            if self._inflight is not None and not force and not stuck:
+                return self._inflight
+            self._generation += 1
+            generation, done = self._generation, threading.Event()
+            self._inflight, self._inflight_started = done, now
+        threading.Thread(target=self._run_fetch, args=(generation, done), daemon=True,
+                         name=f"strongroom-refresh-{self.field}").start()
+        return done
+
+    def _run_fetch(self, generation: int, done: threading.Event) -> None:
+        assert self._fetch is not None  # noqa: S101 -- only dynamic values start fetches
+        found: Found | None = None
+        error: str | None = None
+        gone = False
         try:
             found = self._fetch()
+            gone = found is None
+        except (Expired, NotFound) as exc:
+            error, gone = str(exc), True
         except StrongroomError as exc:
-            failure = self._last_error = str(exc)
-        if failure is not None:  # raised outside the except block: no chained source error rides along
-            raise ConfigError(f"{self.field}: refresh from {self.found.source} failed: {failure}")
-        if found is None:
-            raise ConfigError(f"{self.field}: no longer present in {self.found.source}")
+            error = str(exc)
+        except Exception as exc:  # a driver's own message may quote data: keep only its type
+            error = type(exc).__name__
         with self._lock:
-            self._set(found, self._clock())
-            self._last_error = None
-
-    def _refresh_in_background(self) -> None:
-        with self._lock:
-            if self._refreshing:
-                return
-            self._refreshing = True
-
-        def run() -> None:
-            try:
-                self.refresh()
-            except ConfigError:
-                with self._lock:  # keep serving the stale value; retry after a short back-off
-                    self._fresh_until = self._clock() + min(30.0, self._ttl_seconds / 10)
-            finally:
-                self._refreshing = False
-
-        threading.Thread(target=run, name=f"strongroom-refresh-{self.field}", daemon=True).start()
+            if gone and generation > self._applied:
+                self._gone = f"{self.field}: no longer present in {self.found.source}" + (f" ({error})" if error
+                                                                                          else "")
+            elif found is not None and generation > self._applied:
+                self._applied = generation
+                self._apply(found, self._clock())
+                self._last_error = None
+            elif found is None:
+                self._last_error = error
+                # Keep serving the stale value; try again after a short back-off, within the staleness bound.
+                self._fresh_until = min(self._clock() + min(30.0, self._ttl_seconds / 10),
+                                        self.fetched_at + self._ttl_seconds + self._max_stale_seconds)
+            if self._inflight is done:
+                self._inflight = None
+        done.set()
 
     def candidates(self) -> list[str]:
         """The current value, then the one it replaced while the rotation overlap window is open."""
-        current = self.value()
-        found = self.found
+        self.value()
+        found = self.found  # read once: a refresh landing now must not mix two versions
         if found.previous is not None and found.previous_replaced_at is not None and \
                 self._clock() < found.previous_replaced_at + self._overlap_seconds:
-            return [current, found.previous]
-        return [current]
+            return [found.value, found.previous]
+        return [found.value]
 
 
 class LiveSecret(Secret[str]):
@@ -121,6 +161,11 @@ class LiveSecret(Secret[str]):
     @property
     def source(self) -> str:
         return self._cached.found.source
+
+    @property
+    def environment_scoped(self) -> bool:
+        """True when the value came from a source that keeps separate values per environment."""
+        return self._cached.environment_scoped
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         return None  # a schema secret lives as long as its settings object

@@ -17,6 +17,8 @@ from strongroom.config.cache import LiveSecret
 from strongroom.config.loader import load
 from strongroom.config.schema import Settings
 from strongroom.config.sources import Source
+from strongroom.crypto.providers.local import MASTER_KEY_ENV
+from strongroom.defaults import key_file
 from strongroom.errors import ConfigError
 
 HIGH, MEDIUM, INFO = "high", "medium", "info"
@@ -37,34 +39,46 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=30)
 
 
+_TEMPLATES = (".env.example", ".env.sample", ".env.template", ".env.dist")
+
+
+def _is_env_file(name: str) -> bool:
+    return name in (".env", ".envrc") or (name.startswith(".env.") and name not in _TEMPLATES)
+
+
 def repository_findings(start: Path) -> list[Finding]:
     top = _git(start, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
         return [Finding(INFO, "git", f"{start} is not inside a git repository: repository checks skipped")]
     root = Path(top.stdout.strip())
     tracked = set(_git(root, "ls-files", "-z").stdout.split("\0")) - {""}
+    # Untracked files that no ignore rule covers: one `git add .` away from a commit.
+    exposed = set(_git(root, "ls-files", "-z", "--others", "--exclude-standard").stdout.split("\0")) - {""}
     findings: list[Finding] = []
     for path in sorted(tracked):
         name = Path(path).name
-        if name in ENV_FILES or (name.startswith(".env.") and name not in (".env.example", ".env.sample",
-                                                                             ".env.template")):
+        if _is_env_file(name):
             findings.append(Finding(HIGH, "env-file-tracked", f"{path} is committed: remove it from git "
                                     "(git rm --cached) and rotate every value it held"))
         if any(part in STRONGROOM_ARTIFACTS for part in Path(path).parts) or name.startswith("strongroom.db"):
             findings.append(Finding(HIGH, "strongroom-file-tracked",
                                     f"{path} is committed: strongroom keys and databases never belong in git"))
-        elif name.endswith(".json") and _is_key_file(root / path):
+        elif _is_key_file(root / path):
             findings.append(Finding(HIGH, "key-file-tracked", f"{path} is a strongroom key file and is committed"))
-    for name in (*ENV_FILES, *STRONGROOM_ARTIFACTS):
-        candidate = root / name
-        if candidate.exists() and name not in tracked and _git(root, "check-ignore", "-q", name).returncode != 0:
-            findings.append(Finding(HIGH, "not-ignored", f"{name} exists and is not in .gitignore: one `git add .` "
-                                    "from being committed"))
+    for path in sorted(exposed):
+        parts = Path(path).parts
+        if _is_env_file(parts[-1]) or any(part in STRONGROOM_ARTIFACTS for part in parts) \
+                or parts[-1].startswith("strongroom.db") or _is_key_file(root / path):
+            findings.append(Finding(HIGH, "not-ignored", f"{path} is not ignored by git: one `git add .` from "
+                                    "being committed (add it to .gitignore)"))
     return findings
 
 
 def _is_key_file(path: Path) -> bool:
+    """A strongroom key file, whatever it is named (by content; only small files are read)."""
     try:
+        if path.stat().st_size > 64 * 1024:
+            return False
         with path.open("rb") as handle:
             return b'"strongroom_keyfile"' in handle.read(4096)
     except OSError:
@@ -72,11 +86,16 @@ def _is_key_file(path: Path) -> bool:
 
 
 def schema_findings(schema: type[Settings], sources: list[Source] | None = None) -> list[Finding]:
-    """Load every environment this machine can; report missing secrets and values shared across environments."""
+    """Load every environment this machine holds a key for; report missing secrets, and values that are the
+    same in two environments among those that come from per-environment sources (store, cloud managers)."""
     run_key = os.urandom(32)
     fingerprints: dict[str, dict[str, str]] = {}
     findings: list[Finding] = []
     for environment in schema.environments:
+        if sources is None and not _has_key(environment):
+            findings.append(Finding(INFO, "schema", f"[{environment}] skipped: no key for {environment} on this "
+                                    "machine"))
+            continue
         try:
             settings = load(schema, environment=environment, sources=sources)
         except ConfigError as exc:
@@ -84,11 +103,14 @@ def schema_findings(schema: type[Settings], sources: list[Source] | None = None)
                 severity = HIGH if environment == "prod" else MEDIUM
                 findings.append(Finding(severity, "schema", f"[{environment}] {problem}"))
             continue
-        for name in schema.__fields__:
-            value = getattr(settings, name)
-            if isinstance(value, LiveSecret):
-                digest = hmac.new(run_key, value.reveal().encode(), hashlib.sha256).hexdigest()
-                fingerprints.setdefault(name, {})[environment] = digest
+        try:
+            for name in schema.__fields__:
+                value = getattr(settings, name)
+                if isinstance(value, LiveSecret) and value.environment_scoped:
+                    digest = hmac.new(run_key, value.reveal().encode(), hashlib.sha256).hexdigest()
+                    fingerprints.setdefault(name, {})[environment] = digest
+        finally:
+            settings.close()
     for name, by_environment in sorted(fingerprints.items()):
         seen: dict[str, list[str]] = {}
         for environment, digest in by_environment.items():
@@ -98,3 +120,7 @@ def schema_findings(schema: type[Settings], sources: list[Source] | None = None)
                 findings.append(Finding(HIGH, "shared-value", f"{name} has the same value in "
                                         f"{' and '.join(environments)}: give each environment its own credential"))
     return findings
+
+
+def _has_key(environment: str) -> bool:
+    return bool(os.environ.get(MASTER_KEY_ENV)) or key_file(environment).exists()

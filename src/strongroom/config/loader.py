@@ -32,16 +32,20 @@ SECRETS_DIR_ENV = "STRONGROOM_SECRETS_DIR"
 DEFAULT_TTL_SECONDS = 300.0
 DEFAULT_MAX_STALE_SECONDS = 3600.0
 
+# Template leftovers, matched as tokens anywhere in the value (case-insensitive), plus values that are
+# nothing but a template marker or a bare placeholder word. Real keys are random enough never to hold these.
 _PLACEHOLDER = re.compile(
-    r"(change[-_ ]?me|changeit|replace[-_ ]?me|placeholder|todo|tbd|fixme|dummy|example|sample|secret|password"
-    r"|x{3,}|\*{3,}|\.{3,}|<[^>]*>|\$\{[^}]*\}|your[-_ ].*)",
+    r"change[-_ ]?me|changeit|replace[-_ ]?(?:me|with)|insert[-_ ]?(?:your|key|token|secret|here)|fill[-_ ]?in"
+    r"|your[-_ ][\w-]*?(?:key|token|secret|password)|x{6,}|\*{3,}"
+    r"|^\s*(?:<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|\.{3,})\s*$"
+    r"|^\s*(?:todo|tbd|fixme|placeholder|dummy|redacted|example|sample|secret|password|xxx)(?:\s*$|\s*:|\s)",
     re.IGNORECASE,
 )
 
 
 def looks_like_placeholder(value: str) -> bool:
-    """True for values people leave in templates: ``changeme``, ``xxx``, ``TODO``, ``<your key>``, ``${X}``."""
-    return _PLACEHOLDER.fullmatch(value.strip()) is not None
+    """True for values people leave in templates: ``changeme``, ``xxx``, ``TODO: …``, ``<your key>``, ``${X}``."""
+    return _PLACEHOLDER.search(value) is not None
 
 
 def default_sources(directory: Path | None = None) -> list[Source]:
@@ -87,8 +91,10 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
          ttl_seconds: float = DEFAULT_TTL_SECONDS, max_stale_seconds: float = DEFAULT_MAX_STALE_SECONDS,
          overlap_seconds: float | None = None, clock: Clock = time.time) -> S:
     environment = resolve_environment(schema, environment)
+    owned = sources is None  # sources we create are ours to close (Settings.close())
     chosen = list(sources) if sources is not None else _schema_sources(schema)
-    overlap = ttl_seconds if overlap_seconds is None else overlap_seconds
+    # Overlap defaults to twice the TTL: a peer may sign with the old value until its own cache refreshes.
+    overlap = 2 * ttl_seconds if overlap_seconds is None else overlap_seconds
     problems: list[str] = []
     values: dict[str, Any] = {}
     reports: list[FieldReport] = []
@@ -111,7 +117,8 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
                 fetch = (lambda source=source, key=key: source.get(key)) if source is not None and source.dynamic \
                     else None
                 cached = CachedValue(spec.name, found, fetch, ttl_seconds=ttl_seconds,
-                                     max_stale_seconds=max_stale_seconds, overlap_seconds=overlap, clock=clock)
+                                     max_stale_seconds=max_stale_seconds, overlap_seconds=overlap, clock=clock,
+                                     environment_scoped=bool(getattr(source, "environment_scoped", False)))
                 values[spec.name] = LiveSecret(spec.name, cached)
             else:
                 values[spec.name] = converted
@@ -121,6 +128,8 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
                                    found.version if found else None, found.updated_at if found else None,
                                    spec.rotate_seconds, status))
     if problems:
+        if owned:
+            _close(chosen)
         raise ConfigError(f"configuration of {schema.__name__} for {environment} has {len(problems)} problem(s)",
                           problems)
     instance = object.__new__(schema)
@@ -128,7 +137,15 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
         object.__setattr__(instance, name, value)
     object.__setattr__(instance, "_environment", environment)
     object.__setattr__(instance, "_report", reports)
+    object.__setattr__(instance, "_owned_sources", chosen if owned else [])
     return instance
+
+
+def _close(sources: Sequence[Source]) -> None:
+    for source in sources:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
 
 
 def _default(spec: FieldSpec, ttl_seconds: float, max_stale_seconds: float, overlap: float, clock: Clock) -> Any:
@@ -147,7 +164,7 @@ def _schema_sources(schema: type[Settings]) -> list[Source]:
     return list(custom()) if callable(custom) else default_sources()
 
 
-def _resolve(spec: FieldSpec, key: SourceKey, sources: Sequence[Source]
+def _resolve(spec: FieldSpec, key: SourceKey, sources: Sequence[Source]  # noqa: PLR0911 -- one return per outcome
              ) -> tuple[Found | None, Source | None, list[str], str | None]:
     notes: list[str] = []
     for source in sources:
@@ -162,6 +179,8 @@ def _resolve(spec: FieldSpec, key: SourceKey, sources: Sequence[Source]
             return None, source, notes, f"{spec.env}: {exc}"
         except StrongroomError as exc:
             return None, source, notes, f"{spec.env}: {source.name} failed: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # a driver's message may quote data: name only its type
+            return None, source, notes, f"{spec.env}: {source.name} failed ({type(exc).__name__})"
         if found is not None:
             if not found.value.strip() and not spec.required(key.environment):
                 notes.append(f"empty in {source.name}")  # an optional value left blank in a template: absent
@@ -179,7 +198,7 @@ def _convert(spec: FieldSpec, found: Found) -> tuple[Any, str | None]:  # noqa: 
     value = found.value
     if not value.strip():
         return None, f"{spec.env}: empty ({where})"
-    if looks_like_placeholder(value):
+    if spec.is_secret and looks_like_placeholder(value):  # plain settings may well be "password" or "sample"
         return None, f"{spec.env}: looks like a placeholder, not a real value ({where})"
     if spec.is_secret or spec.type is str:
         return value, None

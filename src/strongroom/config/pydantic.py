@@ -22,26 +22,41 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from strongroom.config.sources import Source, SourceKey
+from strongroom.config.sources import Source, SourceKey, SourceUnavailable
 from strongroom.config.sources.store import StoreSource
 from strongroom.errors import ConfigError, StrongroomError
+
+_STORE: StoreSource | None = None
+
+
+def _shared_store() -> StoreSource:
+    # One store source per process: settings classes are instantiated often, vaults are opened once.
+    global _STORE  # noqa: PLW0603
+    if _STORE is None:
+        _STORE = StoreSource()
+    return _STORE
 
 
 class StrongroomSettingsSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings], *, sources: Sequence[Source] | None = None,
                  environment: str | None = None) -> None:
         super().__init__(settings_cls)
-        self._sources = list(sources) if sources is not None else [StoreSource()]
+        self._sources = list(sources) if sources is not None else [_shared_store()]
         self._environment = environment or os.environ.get("STRONGROOM_ENV") or "dev"
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         name = field.alias or field_name
         key = SourceKey(name=name, env=name.upper(), environment=self._environment)
         for source in self._sources:
+            failure: str | None = None
             try:
                 found = source.get(key)
+            except SourceUnavailable:
+                continue  # not set up here or down: the settings class's other sources may have it
             except StrongroomError as exc:
-                raise ConfigError(f"{name}: {source.name} failed: {exc}") from None
+                failure = f"{name}: {source.name} failed: {exc}"
+            if failure is not None:
+                raise ConfigError(failure)
             if found is not None:
                 return found.value, field_name, False
         return None, field_name, False

@@ -14,7 +14,7 @@ import inspect
 import re
 import sys
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from strongroom.errors import ConfigError
@@ -44,7 +44,7 @@ class FieldSpec:
     env: str
     is_secret: bool
     type: type
-    default: Any
+    default: Any = field(repr=False)  # a secret's default is a value
     required_in: tuple[str, ...] | None
     kind: str = "platform"
     sensitivity: str = "high"
@@ -52,9 +52,10 @@ class FieldSpec:
     description: str = ""
 
     def required(self, environment: str) -> bool:
-        if self.default is not _MISSING:
-            return False
-        return self.required_in is None or environment in self.required_in
+        # required_in wins over a default: a dev-only default must never stand in for a prod secret.
+        if self.required_in is not None:
+            return environment in self.required_in
+        return self.default is _MISSING
 
     @property
     def has_default(self) -> bool:
@@ -67,7 +68,7 @@ class _Declared:
 
     is_secret: bool
     env: str | None
-    default: Any
+    default: Any = field(repr=False)
     required_in: tuple[str, ...] | None
     kind: str
     sensitivity: str
@@ -113,6 +114,7 @@ class Settings:
     __fields__: ClassVar[dict[str, FieldSpec]] = {}
     _environment: str
     _report: list[Any]
+    _owned_sources: list[Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -132,6 +134,13 @@ class Settings:
     @property
     def environment(self) -> str:
         return self._environment
+
+    def close(self) -> None:
+        """Close the sources ``load()`` opened (the store's database pool). Secrets stop refreshing after."""
+        for source in getattr(self, "_owned_sources", ()):
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name, None)!r}" for name in self.__fields__)

@@ -60,6 +60,9 @@ class Source(Protocol):
         """True when values can change while the process runs, so cached values are re-fetched."""
         ...
 
+    # Optional attribute ``environment_scoped``: True when the source holds separate values per environment
+    # (store, cloud managers), False for env/dotenv/files, which answer the same in every environment.
+
     def get(self, key: SourceKey) -> Found | None:
         """The value for ``key``, ``None`` if this source does not have it.
 

@@ -29,6 +29,7 @@ class AwsSecretsManagerSource:
     """Values of AWS Secrets Manager secrets ``{prefix}{environment}/{name}``; ``dynamic`` (rotation is seen)."""
 
     dynamic = True
+    environment_scoped = True
 
     def __init__(self, prefix: str = "strongroom/", *, region: str | None = None, endpoint_url: str | None = None,
                  client: Any = None, timeout_seconds: float = 5.0) -> None:

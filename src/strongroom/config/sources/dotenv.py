@@ -61,6 +61,7 @@ class DotEnvSource:
     """One dotenv file; a missing file simply has no values."""
 
     dynamic = False
+    environment_scoped = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -12,6 +12,7 @@ class EnvSource:
     """Values of ``os.environ`` (or a given mapping), by the field's environment-variable name."""
 
     dynamic = False
+    environment_scoped = False
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ

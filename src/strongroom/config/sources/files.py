@@ -17,6 +17,7 @@ MAX_FILE_BYTES = 64 * 1024
 
 class SecretsDirSource:
     dynamic = True
+    environment_scoped = False
 
     def __init__(self, directory: str | Path = "/run/secrets") -> None:
         self.directory = Path(directory)

@@ -21,6 +21,7 @@ PLATFORM_TENANT = "_platform"
 
 class StoreSource:
     dynamic = True
+    environment_scoped = True
 
     def __init__(self, vault: Vault | None = None, *, url: str | None = None, tenant: str = PLATFORM_TENANT,
                  **open_options: Any) -> None:
@@ -39,6 +40,9 @@ class StoreSource:
 
     def _vault(self, environment: str) -> Vault:
         if self._given is not None:
+            if self._given.environment != environment:
+                raise SourceUnavailable(
+                    f"store source holds a {self._given.environment} vault, not one for {environment}")
             return self._given
         with self._lock:
             vault = self._vaults.get(environment)
