@@ -57,11 +57,16 @@ class CachedValue:
 
     def value(self) -> str:
         now = self._clock()
+        # _fresh_until never passes the staleness bound and drops to -inf when the value is gone,
+        # so this one comparison is the whole fast path.
+        if now < self._fresh_until:
+            return self.found.value
+        return self._slow_value(now)
+
+    def _slow_value(self, now: float) -> str:
         if self._gone is not None:
             raise ConfigError(self._gone)
         too_stale = now > self.fetched_at + self._ttl_seconds + self._max_stale_seconds
-        if now < self._fresh_until and not too_stale:
-            return self.found.value
         done = self._start_fetch(now)
         if too_stale:  # refuse to serve it any longer unless a fetch succeeds within its deadline
             done.wait(self._refresh_timeout_seconds)
@@ -115,6 +120,7 @@ class CachedValue:
             if gone and generation > self._applied:
                 self._gone = f"{self.field}: no longer present in {self.found.source}" + (f" ({error})" if error
                                                                                           else "")
+                self._fresh_until = float("-inf")
             elif found is not None and generation > self._applied:
                 self._applied = generation
                 self._apply(found, self._clock())
