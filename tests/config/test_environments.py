@@ -93,3 +93,9 @@ def test_custom_environments() -> None:
             token: Secret[str] = secret(required_in=("staging",))
 
     assert os.environ.get("STRONGROOM_ENV") != "staging"
+
+
+def test_an_object_that_is_not_a_source_is_refused_by_name() -> None:
+    """A schema whose sources include something that is not a Source fails with ConfigError naming it."""
+    with pytest.raises(ConfigError, match=r"source 1 of Db \(str\) is not a strongroom source"):
+        Db.load(environment="dev", sources=["aws"])  # type: ignore[list-item]

@@ -93,6 +93,7 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
     environment = resolve_environment(schema, environment)
     owned = sources is None  # sources we create are ours to close (Settings.close())
     chosen = list(sources) if sources is not None else _schema_sources(schema)
+    _check_sources(schema, chosen)
     # Overlap defaults to twice the TTL: a peer may sign with the old value until its own cache refreshes.
     overlap = 2 * ttl_seconds if overlap_seconds is None else overlap_seconds
     problems: list[str] = []
@@ -139,6 +140,13 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
     object.__setattr__(instance, "_report", reports)
     object.__setattr__(instance, "_owned_sources", chosen if owned else [])
     return instance
+
+
+def _check_sources(schema: type[Settings], sources: Sequence[object]) -> None:
+    for position, candidate in enumerate(sources, 1):
+        if not isinstance(candidate, Source):
+            raise ConfigError(f"source {position} of {schema.__name__} ({type(candidate).__name__}) is not a "
+                              "strongroom source: it needs name, dynamic and get(key)")
 
 
 def _close(sources: Sequence[Source]) -> None:
