@@ -11,21 +11,18 @@ boto3 is imported on first use (extra ``strongroom[aws]``), so ``import strongro
 
 from __future__ import annotations
 
-import importlib
-import threading
-import time
 from typing import Any
 
 from strongroom.config.sources import Found, SourceKey, SourceUnavailable
+from strongroom.config.sources.remote import RemoteSource, decode_utf8, failure, import_optional
 from strongroom.errors import ConfigError
 
 INSTALL_HINT = "AWS Secrets Manager source needs: pip install 'strongroom[aws]'"
 NOT_FOUND = "ResourceNotFoundException"
 MAX_ATTEMPTS = 2  # botocore "standard" retries: the first try and one retry
-DOWN_SECONDS = 10.0  # after a network failure, fail fast this long (a load of N fields waits once, not N times)
 
 
-class AwsSecretsManagerSource:
+class AwsSecretsManagerSource(RemoteSource):
     """Values of AWS Secrets Manager secrets ``{prefix}{environment}/{name}``; ``dynamic`` (rotation is seen)."""
 
     dynamic = True
@@ -37,14 +34,11 @@ class AwsSecretsManagerSource:
 
         Each attempt may take ``timeout_seconds`` to connect and as long to read; one retry is made.
         """
+        super().__init__(client)
         self.prefix = prefix
         self._region = region
         self._endpoint_url = endpoint_url
-        self._client = client
         self._timeout = timeout_seconds
-        self._errors: tuple[Any, ...] = ()
-        self._down: tuple[float, str] | None = None  # (until, what failed), monotonic clock
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -53,43 +47,30 @@ class AwsSecretsManagerSource:
     def secret_id(self, key: SourceKey) -> str:
         return f"{self.prefix}{key.environment}/{key.name}"
 
-    def _setup(self) -> tuple[Any, tuple[Any, ...]]:
-        with self._lock:
-            if self._errors and self._client is not None:
-                return self._client, self._errors
-            # importlib, not `import boto3`: boto3 ships no type hints, and it is an optional extra.
-            modules: list[Any] = []
-            try:
-                for module in ("botocore.exceptions", "botocore.config", "boto3"):
-                    modules.append(importlib.import_module(module))
-            except ImportError:
-                modules = []
-            if not modules:
-                raise ConfigError(INSTALL_HINT)
-            exceptions, config, boto3 = modules
-            # (client errors, network errors: lower sources are tried, "not set up here", anything else)
-            self._errors = (exceptions.ClientError, (exceptions.ConnectionError, exceptions.HTTPClientError),
-                            (exceptions.NoCredentialsError, exceptions.NoRegionError), exceptions.BotoCoreError)
-            problem = None
-            if self._client is None:
-                try:
-                    self._client = boto3.session.Session().client(
-                        "secretsmanager", region_name=self._region, endpoint_url=self._endpoint_url,
-                        config=config.Config(connect_timeout=self._timeout, read_timeout=self._timeout,
-                                             retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}))
-                except exceptions.BotoCoreError as exc:
-                    problem = type(exc).__name__
-            if problem is not None:  # raised outside `except`, so no botocore object rides along as context
-                hint = " (pass region= or set AWS_DEFAULT_REGION)" if problem == "NoRegionError" else ""
-                raise SourceUnavailable(f"AWS Secrets Manager: cannot create a client: {problem}{hint}")
-            return self._client, self._errors
+    def _connect(self) -> tuple[Any, tuple[Any, ...]]:
+        exceptions, config, boto3 = import_optional(("botocore.exceptions", "botocore.config", "boto3"), INSTALL_HINT)
+        # (client errors, network errors: lower sources are tried, "not set up here", anything else)
+        errors = (exceptions.ClientError, (exceptions.ConnectionError, exceptions.HTTPClientError),
+                  (exceptions.NoCredentialsError, exceptions.NoRegionError), exceptions.BotoCoreError)
+        if self._client is not None:
+            return self._client, errors
+        try:
+            client = boto3.session.Session().client(
+                "secretsmanager", region_name=self._region, endpoint_url=self._endpoint_url,
+                config=config.Config(connect_timeout=self._timeout, read_timeout=self._timeout,
+                                     retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}))
+        except exceptions.BotoCoreError as exc:
+            problem = type(exc).__name__
+        else:
+            return client, errors
+        # raised outside `except`, so no botocore object rides along as context
+        hint = " (pass region= or set AWS_DEFAULT_REGION)" if problem == "NoRegionError" else ""
+        raise SourceUnavailable(f"AWS Secrets Manager: cannot create a client: {problem}{hint}")
 
     def _fetch(self, secret_id: str, stage: str) -> dict[str, Any] | None:
         client, (client_error, network, not_set_up, botocore_error) = self._setup()
         what = f"AWS Secrets Manager secret {secret_id} ({stage})"
-        down = self._down
-        if down is not None and time.monotonic() < down[0]:
-            raise SourceUnavailable(f"{what}: not tried, {down[1]} less than {DOWN_SECONDS:.0f}s ago")
+        self._check_down(what)
         unavailable = False
         try:
             response: dict[str, Any] = client.get_secret_value(SecretId=secret_id, VersionStage=stage)
@@ -102,25 +83,20 @@ class AwsSecretsManagerSource:
         except network as exc:
             code = f"{type(exc).__name__} at {client.meta.endpoint_url}"
             unavailable = True
-            self._down = (time.monotonic() + DOWN_SECONDS, code)
+            self._trip(code)
         except not_set_up as exc:
             code, unavailable = type(exc).__name__, True
         except botocore_error as exc:
             code = type(exc).__name__
         if code == NOT_FOUND:
             return None
-        raise (SourceUnavailable if unavailable else ConfigError)(f"{what}: {code}")
+        raise failure(what, code, unavailable=unavailable)
 
     def _value(self, secret_id: str, response: dict[str, Any]) -> str:
         if "SecretString" in response:
             return str(response["SecretString"])
         raw = response.get("SecretBinary")
-        text: str | None = None
-        if isinstance(raw, bytes | bytearray):
-            try:
-                text = bytes(raw).decode("utf-8")
-            except UnicodeDecodeError:
-                text = None  # the error holds the bytes: raise outside `except`, so it is not the context
+        text = decode_utf8(bytes(raw)) if isinstance(raw, bytes | bytearray) else None
         if text is None:
             raise ConfigError(f"AWS Secrets Manager secret {secret_id}: SecretBinary is not UTF-8 text")
         return text

@@ -13,21 +13,18 @@ imported on first use (extra ``strongroom[azure]``), so ``import strongroom.conf
 
 from __future__ import annotations
 
-import importlib
 import re
-import threading
-import time
 from typing import Any
 
-from strongroom.config.sources import Found, SourceKey, SourceUnavailable
+from strongroom.config.sources import Found, SourceKey
+from strongroom.config.sources.remote import RemoteSource, failure, import_optional
 from strongroom.errors import ConfigError
 
 INSTALL_HINT = "Azure Key Vault source needs: pip install 'strongroom[azure]'"
-DOWN_SECONDS = 10.0  # after a network failure, fail fast this long (a load of N fields waits once, not N times)
 NOT_ALLOWED = re.compile(r"[^0-9A-Za-z-]")
 
 
-class AzureKeyVaultSource:
+class AzureKeyVaultSource(RemoteSource):
     """Values of Key Vault secrets ``{prefix}{environment}-{name}`` (``_`` and ``.`` as ``-``); ``dynamic``."""
 
     dynamic = True
@@ -40,14 +37,11 @@ class AzureKeyVaultSource:
         ``client``: a ready ``azure.keyvault.secrets.SecretClient`` (its own transport, retry and timeouts then
         apply). Otherwise each request may take ``timeout_seconds`` to connect and as long to read; no retry.
         """
+        super().__init__(client)
         self.vault_url = vault_url
         self.prefix = prefix
         self._credential = credential
-        self._client = client
         self._timeout = timeout_seconds
-        self._errors: tuple[Any, ...] = ()
-        self._down: tuple[float, str] | None = None  # (until, what failed), monotonic clock
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"AzureKeyVaultSource(vault_url={self.vault_url!r}, prefix={self.prefix!r})"
@@ -59,39 +53,25 @@ class AzureKeyVaultSource:
     def secret_name(self, key: SourceKey) -> str:
         return NOT_ALLOWED.sub("-", f"{self.prefix}{key.environment}-{key.name}")
 
-    def _setup(self) -> tuple[Any, tuple[Any, ...]]:
-        with self._lock:
-            if self._errors and self._client is not None:
-                return self._client, self._errors
-            # importlib: the SDK is an optional extra.
-            modules: list[Any] = []
-            try:
-                for module in ("azure.core.exceptions", "azure.keyvault.secrets"):
-                    modules.append(importlib.import_module(module))
-                if self._client is None and self._credential is None:
-                    modules.append(importlib.import_module("azure.identity"))
-            except ImportError:
-                modules = []
-            if not modules:
-                raise ConfigError(INSTALL_HINT)
-            exceptions, secrets = modules[:2]
-            # (HTTP errors, network errors: lower sources are tried, anything else from azure-core)
-            self._errors = (exceptions.HttpResponseError,
-                            (exceptions.ServiceRequestError, exceptions.ServiceResponseError), exceptions.AzureError)
-            if self._client is None:
-                credential = self._credential if self._credential is not None else modules[2].DefaultAzureCredential()
-                self._client = secrets.SecretClient(
-                    self.vault_url, credential, retry_total=0,
-                    connection_timeout=self._timeout, read_timeout=self._timeout)
-            return self._client, self._errors
+    def _connect(self) -> tuple[Any, tuple[Any, ...]]:
+        # azure-identity only when DefaultAzureCredential is needed; a missing one is the same install hint
+        identity = ("azure.identity",) if self._client is None and self._credential is None else ()
+        modules = import_optional(("azure.core.exceptions", "azure.keyvault.secrets", *identity), INSTALL_HINT)
+        exceptions, secrets = modules[:2]
+        # (HTTP errors, network errors: lower sources are tried, anything else from azure-core)
+        errors = (exceptions.HttpResponseError,
+                  (exceptions.ServiceRequestError, exceptions.ServiceResponseError), exceptions.AzureError)
+        if self._client is not None:
+            return self._client, errors
+        credential = self._credential if self._credential is not None else modules[2].DefaultAzureCredential()
+        return secrets.SecretClient(self.vault_url, credential, retry_total=0,
+                                    connection_timeout=self._timeout, read_timeout=self._timeout), errors
 
     def get(self, key: SourceKey) -> Found | None:
         client, (http_error, network, azure_error) = self._setup()
         name = self.secret_name(key)
         what = f"Azure Key Vault {self.vault_url} secret {name}"
-        down = self._down
-        if down is not None and time.monotonic() < down[0]:
-            raise SourceUnavailable(f"{what}: not tried, {down[1]} less than {DOWN_SECONDS:.0f}s ago")
+        self._check_down(what)
         unavailable = False
         try:
             secret = client.get_secret(name)
@@ -108,7 +88,7 @@ class AzureKeyVaultSource:
         except network as exc:
             code = f"{type(exc).__name__} at {self.vault_url}"
             unavailable = True
-            self._down = (time.monotonic() + DOWN_SECONDS, code)
+            self._trip(code)
         except azure_error as exc:
             code = type(exc).__name__
         except ValueError as exc:  # the SDK's own checks, e.g. a challenge resource that does not match the URL
@@ -121,4 +101,4 @@ class AzureKeyVaultSource:
             created = properties.created_on
             return Found(value, f"azure:{name}", version=properties.version,
                          updated_at=created.timestamp() if created is not None else None)
-        raise (SourceUnavailable if unavailable else ConfigError)(f"{what}: {code}")
+        raise failure(what, code, unavailable=unavailable)

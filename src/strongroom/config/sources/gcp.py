@@ -14,17 +14,14 @@ REST transport (no gRPC channel), so ``import strongroom.config`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
 import re
-import threading
-import time
 from typing import Any
 
 from strongroom.config.sources import Found, SourceKey, SourceUnavailable
+from strongroom.config.sources.remote import RemoteSource, decode_utf8, failure, import_optional
 from strongroom.errors import ConfigError
 
 INSTALL_HINT = "GCP Secret Manager source needs: pip install 'strongroom[gcp]'"
-DOWN_SECONDS = 10.0  # after a network failure, fail fast this long (a load of N fields waits once, not N times)
 NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_-]")
 GONE = (404, 400)  # NotFound; FailedPrecondition (version disabled or destroyed) -- for version n - 1 only
 
@@ -50,7 +47,7 @@ def crc32c(data: bytes) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-class GcpSecretManagerSource:
+class GcpSecretManagerSource(RemoteSource):
     """Values of Secret Manager secrets ``projects/{project}/secrets/{prefix}{environment}-{name}``; ``dynamic``."""
 
     dynamic = True
@@ -64,15 +61,12 @@ class GcpSecretManagerSource:
         ``credentials``: google-auth credentials; default ``google.auth.default()`` (ADC) when the client is made.
         Each call may take ``timeout_seconds``; no retry is made.
         """
+        super().__init__(client)
         self.project = project
         self.prefix = prefix
-        self._client = client
         self._timeout = timeout_seconds
         self._api_endpoint = api_endpoint
         self._credentials = credentials
-        self._errors: tuple[Any, ...] = ()
-        self._down: tuple[float, str] | None = None  # (until, what failed), monotonic clock
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"GcpSecretManagerSource(project={self.project!r}, prefix={self.prefix!r})"
@@ -84,44 +78,32 @@ class GcpSecretManagerSource:
     def secret_id(self, key: SourceKey) -> str:
         return NOT_ALLOWED.sub("-", f"{self.prefix}{key.environment}-{key.name}")
 
-    def _setup(self) -> tuple[Any, tuple[Any, ...]]:
-        with self._lock:
-            if self._errors and self._client is not None:
-                return self._client, self._errors
-            # importlib: the SDK is an optional extra, and is typed only in parts.
-            modules: list[Any] = []
-            try:
-                for module in ("google.api_core.exceptions", "google.auth.exceptions", "requests.exceptions",
-                               "google.cloud.secretmanager_v1"):
-                    modules.append(importlib.import_module(module))
-            except ImportError:
-                modules = []
-            if not modules:
-                raise ConfigError(INSTALL_HINT)
-            api, auth, requests, secretmanager = modules
-            # (API errors, network errors: lower sources are tried, credentials that cannot be refreshed)
-            self._errors = (api.GoogleAPICallError, (requests.ConnectionError, requests.Timeout, auth.TransportError),
-                            auth.GoogleAuthError)
-            problem = None
-            if self._client is None:
-                options = {"api_endpoint": self._api_endpoint} if self._api_endpoint else None
-                try:
-                    self._client = secretmanager.SecretManagerServiceClient(
-                        credentials=self._credentials, transport="rest", client_options=options)
-                except auth.DefaultCredentialsError:
-                    problem = "no credentials (DefaultCredentialsError: set up Application Default Credentials)"
-                except auth.GoogleAuthError as exc:
-                    problem = type(exc).__name__
-            if problem is not None:  # raised outside `except`, so no google-auth object rides along as context
-                raise SourceUnavailable(f"GCP Secret Manager: cannot create a client: {problem}")
-            return self._client, self._errors
+    def _connect(self) -> tuple[Any, tuple[Any, ...]]:
+        api, auth, requests, secretmanager = import_optional(
+            ("google.api_core.exceptions", "google.auth.exceptions", "requests.exceptions",
+             "google.cloud.secretmanager_v1"), INSTALL_HINT)
+        # (API errors, network errors: lower sources are tried, credentials that cannot be refreshed)
+        errors = (api.GoogleAPICallError, (requests.ConnectionError, requests.Timeout, auth.TransportError),
+                  auth.GoogleAuthError)
+        if self._client is not None:
+            return self._client, errors
+        options = {"api_endpoint": self._api_endpoint} if self._api_endpoint else None
+        try:
+            client = secretmanager.SecretManagerServiceClient(
+                credentials=self._credentials, transport="rest", client_options=options)
+        except auth.DefaultCredentialsError:
+            problem = "no credentials (DefaultCredentialsError: set up Application Default Credentials)"
+        except auth.GoogleAuthError as exc:
+            problem = type(exc).__name__
+        else:
+            return client, errors
+        # raised outside `except`, so no google-auth object rides along as context
+        raise SourceUnavailable(f"GCP Secret Manager: cannot create a client: {problem}")
 
     def _call(self, what: str, method: str, name: str, gone: tuple[int, ...]) -> Any:
         """``client.{method}(name=name)``; ``None`` when the API answers with a status in ``gone``."""
         client, (api_error, network, auth_error) = self._setup()
-        down = self._down
-        if down is not None and time.monotonic() < down[0]:
-            raise SourceUnavailable(f"{what}: not tried, {down[1]} less than {DOWN_SECONDS:.0f}s ago")
+        self._check_down(what)
         unavailable = False
         try:
             return getattr(client, method)(name=name, retry=None, timeout=self._timeout)
@@ -134,11 +116,11 @@ class GcpSecretManagerSource:
         except network as exc:
             code = f"{type(exc).__name__} at {self._endpoint(client)}"
             unavailable = True
-            self._down = (time.monotonic() + DOWN_SECONDS, code)
+            self._trip(code)
         except auth_error as exc:
             code = type(exc).__name__
             unavailable = True  # RefreshError: the credentials cannot be used here (expired, metadata server gone)
-        raise (SourceUnavailable if unavailable else ConfigError)(f"{what}: {code}")
+        raise failure(what, code, unavailable=unavailable)
 
     @staticmethod
     def _endpoint(client: Any) -> str:
@@ -149,11 +131,7 @@ class GcpSecretManagerSource:
         data = bytes(payload.data)
         if "data_crc32c" in payload and int(payload.data_crc32c) != crc32c(data):
             raise ConfigError(f"{what}: payload CRC32C mismatch (corrupted in transit)")
-        text: str | None = None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None  # the error holds the bytes: raise outside `except`, so it is not the context
+        text = decode_utf8(data)
         if text is None:
             raise ConfigError(f"{what}: payload is not UTF-8 text")
         return text

@@ -12,19 +12,16 @@ hvac is imported on first use (extra ``strongroom[vault]``), so ``import strongr
 
 from __future__ import annotations
 
-import importlib
 import os
-import threading
-import time
 from datetime import datetime
 from typing import Any
 
 from strongroom.config.sources import Found, SourceKey, SourceUnavailable
+from strongroom.config.sources.remote import RemoteSource, failure, import_optional
 from strongroom.errors import ConfigError
 
 INSTALL_HINT = "Vault KV source needs: pip install 'strongroom[vault]'"
 VALUE_FIELD = "value"
-DOWN_SECONDS = 10.0  # after a network failure, fail fast this long (a load of N fields waits once, not N times)
 # hvac's exception per HTTP status: these mean "Vault cannot answer now" (429, 500, 501 not initialised,
 # 502, 503 sealed or standby); every other status is a problem of the field (403 permission denied, 400 ...).
 UNAVAILABLE = ("RateLimitExceeded", "InternalServerError", "VaultNotInitialized", "BadGateway", "VaultDown")
@@ -33,7 +30,7 @@ STATUS = {"InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "Invalid
           "VaultDown": 503}
 
 
-class VaultKvSource:
+class VaultKvSource(RemoteSource):
     """Values of Vault KV v2 secrets ``{mount}/{prefix}{environment}/{name}``; ``dynamic`` (rotation is seen)."""
 
     dynamic = True
@@ -46,15 +43,12 @@ class VaultKvSource:
         ``client``: a ready ``hvac.Client`` (its own URL, token and timeout then apply). Each request may take
         ``timeout_seconds`` to connect and as long to read; no retry is made.
         """
+        super().__init__(client)
         self.url = url
         self.mount = mount
         self.prefix = prefix
         self._token = token
-        self._client = client
         self._timeout = timeout_seconds
-        self._errors: tuple[Any, ...] = ()
-        self._down: tuple[float, str] | None = None  # (until, what failed), monotonic clock
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"VaultKvSource(url={self.url!r}, mount={self.mount!r}, prefix={self.prefix!r})"
@@ -66,37 +60,23 @@ class VaultKvSource:
     def path(self, key: SourceKey) -> str:
         return f"{self.prefix}{key.environment}/{key.name}"
 
-    def _setup(self) -> tuple[Any, tuple[Any, ...]]:
-        with self._lock:
-            if self._errors and self._client is not None:
-                return self._client, self._errors
-            # importlib, not `import hvac`: hvac ships no type hints, and it is an optional extra.
-            modules: list[Any] = []
-            try:
-                for module in ("hvac", "hvac.exceptions", "requests.exceptions"):
-                    modules.append(importlib.import_module(module))
-            except ImportError:
-                modules = []
-            if not modules:
-                raise ConfigError(INSTALL_HINT)
-            hvac, exceptions, requests = modules
-            # (not found, Vault errors by status, network errors: lower sources are tried, other request errors)
-            self._errors = (exceptions.InvalidPath, exceptions.VaultError,
-                            (requests.ConnectionError, requests.Timeout), requests.RequestException)
-            if self._client is None:
-                token = self._token if self._token is not None else os.environ.get("VAULT_TOKEN")
-                if not token:
-                    raise SourceUnavailable(f"Vault KV at {self.url}: no token (pass token= or set VAULT_TOKEN)")
-                self._client = hvac.Client(url=self.url, token=token, timeout=self._timeout)
-            return self._client, self._errors
+    def _connect(self) -> tuple[Any, tuple[Any, ...]]:
+        hvac, exceptions, requests = import_optional(("hvac", "hvac.exceptions", "requests.exceptions"), INSTALL_HINT)
+        # (not found, Vault errors by status, network errors: lower sources are tried, other request errors)
+        errors = (exceptions.InvalidPath, exceptions.VaultError,
+                  (requests.ConnectionError, requests.Timeout), requests.RequestException)
+        if self._client is not None:
+            return self._client, errors
+        token = self._token if self._token is not None else os.environ.get("VAULT_TOKEN")
+        if not token:
+            raise SourceUnavailable(f"Vault KV at {self.url}: no token (pass token= or set VAULT_TOKEN)")
+        return hvac.Client(url=self.url, token=token, timeout=self._timeout), errors
 
     def _read(self, path: str, version: int | None) -> dict[str, Any] | None:
         """The ``data`` object of the response (``data`` and ``metadata``), ``None`` when Vault has no such version."""
         client, (not_found, vault_error, network, request_error) = self._setup()
         what = f"Vault KV secret {self.mount}/{path}" + (f" (version {version})" if version is not None else "")
-        down = self._down
-        if down is not None and time.monotonic() < down[0]:
-            raise SourceUnavailable(f"{what}: not tried, {down[1]} less than {DOWN_SECONDS:.0f}s ago")
+        self._check_down(what)
         unavailable = False
         try:
             response = client.secrets.kv.v2.read_secret_version(
@@ -110,7 +90,7 @@ class VaultKvSource:
         except network as exc:
             code = f"{type(exc).__name__} at {self.url}"
             unavailable = True
-            self._down = (time.monotonic() + DOWN_SECONDS, code)
+            self._trip(code)
         except request_error as exc:
             code = type(exc).__name__
         else:
@@ -118,7 +98,7 @@ class VaultKvSource:
             if isinstance(data, dict):
                 return data
             code = "the response is not a KV version 2 secret (is the mount KV version 1?)"
-        raise (SourceUnavailable if unavailable else ConfigError)(f"{what}: {code}")
+        raise failure(what, code, unavailable=unavailable)
 
     @staticmethod
     def _live(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
