@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,7 +53,7 @@ def decode_utf8(data: bytes) -> str | None:
         return None
 
 
-class RemoteSource:
+class RemoteSource(ABC):
     """Base of the network sources: the client made once under a lock, and the "down" short circuit.
 
     A subclass implements ``_connect()`` and calls ``_check_down(what)`` before each request and
@@ -65,9 +66,9 @@ class RemoteSource:
         self._down: tuple[float, str] | None = None  # (until, what failed), monotonic clock
         self._lock = threading.Lock()
 
+    @abstractmethod
     def _connect(self) -> tuple[Any, tuple[Any, ...]]:
         """Import the SDK; return (the given client or a new one, the SDK's exception classes)."""
-        raise NotImplementedError
 
     def _setup(self) -> tuple[Any, tuple[Any, ...]]:
         with self._lock:
