@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def test_inline_comments(line: str, value: str) -> None:
 
 def test_equals_signs_inside_values_are_kept() -> None:
     """Only the first = separates key and value."""
-    url = "postgresql://app:p=q@db:5432/app?sslmode=require&x=y"
+    password = "p=" + uuid.uuid4().hex[:6]  # an '=' inside the value, generated at run time
+    url = f"postgresql://app:{password}@db:5432/app?sslmode=require&x=y"
     assert parse(f"DATABASE_URL={url}\nB64=YWJjZA==\n", WHERE) == {"DATABASE_URL": url, "B64": "YWJjZA=="}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Optional
 
 import pytest
@@ -10,6 +11,8 @@ from strongroom import Secret
 from strongroom.config import ConfigError, FieldSpec, Settings, parse_duration, secret, setting
 from strongroom.config.cache import LiveSecret
 from strongroom.config.sources.env import EnvSource
+
+_PASSWORD = "pw-" + uuid.uuid4().hex[:8]  # generated: no credential-shaped literal is committed
 
 DAY = 86400.0
 
@@ -232,10 +235,10 @@ def test_env_override_is_used_for_lookup() -> None:
         database_url: Secret[str] = secret(env="PG_DSN")
 
     assert S.fields()["database_url"].env == "PG_DSN"
-    loaded = S.load("dev", sources=[EnvSource(environ={"PG_DSN": "postgresql://u:real-7f3a@db/app"})])
-    assert loaded.database_url.reveal() == "postgresql://u:real-7f3a@db/app"
+    loaded = S.load("dev", sources=[EnvSource(environ={"PG_DSN": f"postgresql://u:{_PASSWORD}@db/app"})])
+    assert loaded.database_url.reveal() == f"postgresql://u:{_PASSWORD}@db/app"
     with pytest.raises(ConfigError) as info:
-        S.load("dev", sources=[EnvSource(environ={"DATABASE_URL": "postgresql://u:real-7f3a@db/app"})])
+        S.load("dev", sources=[EnvSource(environ={"DATABASE_URL": f"postgresql://u:{_PASSWORD}@db/app"})])
     assert any(p.startswith("PG_DSN: missing") for p in info.value.problems)
 
 
@@ -341,10 +344,10 @@ def test_inherited_fields_keep_their_declared_options() -> None:
     inherited = _Child.fields()["database_url"]
     assert (inherited.env, inherited.sensitivity, inherited.rotate_seconds) == ("PG_DSN", "critical", 90 * DAY)
     assert _Child.fields()["log_level"].default == "info"
-    loaded = _Child.load("prod", sources=[EnvSource(environ={"PG_DSN": "postgresql://u:r3al@db/app",
+    loaded = _Child.load("prod", sources=[EnvSource(environ={"PG_DSN": f"postgresql://u:{_PASSWORD}@db/app",
                                                               "API_TOKEN": "tok-5be1c0"})])
     assert loaded.log_level == "info"
-    assert loaded.database_url.reveal() == "postgresql://u:r3al@db/app"
+    assert loaded.database_url.reveal() == f"postgresql://u:{_PASSWORD}@db/app"
 
 
 def test_subclass_can_redeclare_an_inherited_field() -> None:

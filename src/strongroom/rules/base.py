@@ -1,0 +1,61 @@
+"""The shape of a detector rule, shared by the scanner and (later) the redactor.
+
+A rule is a regex for one provider's credential format, written from that provider's documentation,
+plus the literal keywords that must occur for it to possibly match (the prefilter), an optional
+Shannon-entropy floor for the secret part, and an optional checksum where the provider defines one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of ``text`` (0 for empty text)."""
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    total = len(text)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One credential format. ``pattern`` may name a group ``secret``; otherwise the whole match is the secret."""
+
+    id: str
+    description: str
+    pattern: str
+    keywords: tuple[str, ...]
+    entropy: float | None = None
+    validate: Callable[[str], bool] | None = field(default=None, compare=False)
+    severity: str = "high"
+    flags: int = 0
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.id):
+            raise ValueError(f"rule id {self.id!r} must be lower-case words joined by '-'")
+        if not self.keywords or any(k != k.lower() or not k for k in self.keywords):
+            raise ValueError(f"rule {self.id}: keywords must be non-empty lower-case literals")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"rule {self.id}: severity must be one of {SEVERITIES}")
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern, self.flags)
+
+    def secret_of(self, match: re.Match[str]) -> str:
+        return match.group("secret") if "secret" in self.regex.groupindex else match.group(0)
+
+    def accepts(self, secret: str) -> bool:
+        """The entropy floor and the checksum, once the regex matched."""
+        if self.entropy is not None and shannon_entropy(secret) < self.entropy:
+            return False
+        return self.validate is None or self.validate(secret)

@@ -1,0 +1,473 @@
+"""Detector rules for cloud providers, code hosts and developer platforms.
+
+Each pattern is written from the provider's own description of its credential format (prefix, length,
+alphabet). Where a format has no distinctive prefix, the pattern requires a nearby label naming the
+provider, so that a bare 40-character string is never reported on its shape alone.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+from strongroom.rules.base import Rule
+
+__all__ = ["RULES", "crc32_base62_checksum_ok"]
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+# Token boundaries: nothing token-like may touch the match on either side.
+_LEAD = r"(?<![A-Za-z0-9_])"
+_TAIL = r"(?![A-Za-z0-9_-])"
+_TAIL64 = r"(?![A-Za-z0-9+/=_-])"
+# An assignment between a label and its value: `label = "v"`, `label: v`, `"label": "v"`, `label => 'v'`.
+_ASSIGN = r"""["']?\s*(?::|=>?)\s*["']?"""
+
+
+def crc32_base62_checksum_ok(token: str) -> bool:
+    """GitHub/npm token checksum: the last 6 chars are base62 (0-9A-Za-z) of the CRC32 of the 30 random chars.
+
+    The random part is what follows the prefix (``ghp_``, ``npm_``, ...) up to the checksum.
+    """
+    body = token.rsplit("_", 1)[-1]
+    if len(body) != 36:
+        return False
+    random_part, check = body[:30], body[30:]
+    value = 0
+    for ch in check:
+        digit = _BASE62.find(ch)
+        if digit < 0:
+            return False
+        value = value * 62 + digit
+    return value == zlib.crc32(random_part.encode("ascii"))
+
+
+def _tok(prefix: str, body: str, tail: str = _TAIL) -> str:
+    """A prefixed token: a literal ``prefix`` then ``body``, bounded on both sides."""
+    return f"{_LEAD}{re.escape(prefix)}{body}{tail}"
+
+
+def _prefixed(
+    rule_id: str,
+    description: str,
+    prefix: str,
+    body: str,
+    *,
+    entropy: float | None = 3.0,
+    severity: str = "high",
+    tail: str = _TAIL,
+) -> Rule:
+    return Rule(
+        id=rule_id,
+        description=description,
+        pattern=_tok(prefix, body, tail),
+        keywords=(prefix.lower(),),
+        entropy=entropy,
+        severity=severity,
+    )
+
+
+def _github(rule_id: str, kind: str, prefix: str) -> Rule:
+    # github.blog "Behind GitHub's new authentication token formats": prefix + 30 base62 + 6-char CRC32 checksum.
+    return Rule(
+        id=rule_id,
+        description=f"GitHub {kind} ({prefix} + 36 base62 characters, CRC32 checksum)",
+        pattern=_tok(prefix, r"[A-Za-z0-9]{36}"),
+        keywords=(prefix,),
+        validate=crc32_base62_checksum_ok,
+        severity="critical",
+    )
+
+
+# GitLab "Token prefixes": every GitLab token type carries its own prefix; the legacy body is 20 base64url
+# characters, the newer routable form is longer and ends in `.<version>.<crc>`.
+_GITLAB_BODY = r"[0-9A-Za-z_-]{20,300}(?:\.[0-9a-z]{2}\.[0-9a-z]{7,9})?"
+
+
+def _gitlab(rule_id: str, kind: str, prefix: str, *, severity: str = "high") -> Rule:
+    return _prefixed(rule_id, f"GitLab {kind} ({prefix})", prefix, _GITLAB_BODY, severity=severity)
+
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+RULES: tuple[Rule, ...] = (
+    # --- AWS -------------------------------------------------------------------------------------
+    Rule(
+        id="aws-access-key-id",
+        description="AWS access key id (AKIA long-term, ASIA temporary, ABIA/ACCA service; 20 chars, base32 body)",
+        pattern=rf"{_LEAD}(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{{16}})(?![A-Za-z0-9])",
+        keywords=("akia", "asia", "abia", "acca"),
+        entropy=3.0,
+        severity="critical",
+    ),
+    Rule(
+        id="aws-secret-access-key",
+        description="AWS secret access key (40 chars) next to a secret_access_key label",
+        pattern=(
+            r"(?i:secret_access_key|secret-access-key|secretaccesskey|aws_secret_key)"
+            + _ASSIGN
+            + r"(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        ),
+        keywords=("secret_access_key", "secret-access-key", "secretaccesskey", "aws_secret_key"),
+        entropy=4.0,
+        severity="critical",
+    ),
+    Rule(
+        id="aws-session-token",
+        description="AWS STS session token next to an aws_session_token / SessionToken label",
+        pattern=(
+            r"(?i:aws_session_token|aws-session-token|sessiontoken)"
+            + _ASSIGN
+            + r"(?P<secret>[A-Za-z0-9/+=]{100,4096})(?![A-Za-z0-9/+=])"
+        ),
+        keywords=("aws_session_token", "aws-session-token", "sessiontoken"),
+        entropy=4.0,
+        severity="medium",
+    ),
+    _prefixed(
+        "aws-mws-auth-token",
+        "Amazon Marketplace Web Service auth token (amzn.mws. + UUID)",
+        "amzn.mws.",
+        _UUID,
+    ),
+    # --- Google Cloud ----------------------------------------------------------------------------
+    _prefixed("gcp-api-key", "Google Cloud API key (AIza + 35 characters)", "AIza", r"[0-9A-Za-z_-]{35}", entropy=3.5),
+    Rule(
+        id="gcp-service-account-key",
+        description="Google Cloud service-account JSON key file (type service_account with a private_key_id)",
+        pattern=(r'"type"\s*:\s*"service_account"[\s\S]{0,400}?"private_key_id"\s*:\s*"(?P<secret>[0-9a-f]{40})"'),
+        keywords=("service_account",),
+        entropy=3.0,
+        severity="critical",
+    ),
+    _prefixed(
+        "gcp-oauth-client-secret",
+        "Google OAuth client secret (GOCSPX- + 28 characters)",
+        "GOCSPX-",
+        r"[0-9A-Za-z_-]{28}",
+        entropy=3.5,
+    ),
+    _prefixed(
+        "gcp-oauth-access-token",
+        "Google OAuth 2.0 access token (ya29.)",
+        "ya29.",
+        r"[0-9A-Za-z_-]{30,2048}",
+        entropy=3.5,
+        severity="medium",
+    ),
+    # --- Azure -----------------------------------------------------------------------------------
+    Rule(
+        id="azure-storage-account-key",
+        description="Azure storage account key in a connection string (AccountKey= 88-char base64)",
+        pattern=r"AccountKey=(?P<secret>[A-Za-z0-9+/]{86}==)",
+        keywords=("accountkey=",),
+        entropy=4.5,
+        severity="critical",
+    ),
+    Rule(
+        id="azure-sas-token",
+        description="Azure shared access signature (sv=<version> ... sig=<HMAC-SHA256, base64, URL-encoded>)",
+        pattern=(
+            r"\bsv=\d{4}-\d{2}-\d{2}&[^\s\"'<>]{0,400}?\bsig="
+            r"(?P<secret>(?:[A-Za-z0-9+/]|%2[BbFf]){43}(?:%3[Dd]|=))"
+        ),
+        keywords=("sig=",),
+        entropy=4.0,
+        severity="high",
+    ),
+    Rule(
+        id="azure-service-bus-shared-access-key",
+        description="Azure Service Bus / Event Hubs / IoT Hub SharedAccessKey (44-char base64) in a connection string",
+        pattern=r"SharedAccessKey=(?P<secret>[A-Za-z0-9+/]{43}=)",
+        keywords=("sharedaccesskey=",),
+        entropy=4.0,
+    ),
+    Rule(
+        id="azure-ad-client-secret",
+        description="Microsoft Entra ID (Azure AD) application client secret (xxxNQ~ + 31-34 characters)",
+        pattern=r"(?<![A-Za-z0-9_~.-])(?P<secret>[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])",
+        keywords=("q~",),
+        entropy=3.5,
+    ),
+    Rule(
+        id="azure-devops-pat",
+        description="Azure DevOps personal access token, 84-character format with the AZDO signature",
+        pattern=r"\b(?P<secret>[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4})\b",
+        keywords=("azdo",),
+        entropy=4.0,
+    ),
+    # --- GitHub ----------------------------------------------------------------------------------
+    _github("github-classic-pat", "personal access token (classic)", "ghp_"),
+    _github("github-oauth-token", "OAuth access token", "gho_"),
+    _github("github-user-to-server-token", "app user-to-server token", "ghu_"),
+    _github("github-server-to-server-token", "app installation (server-to-server) token", "ghs_"),
+    _github("github-refresh-token", "app refresh token", "ghr_"),
+    _prefixed(
+        "github-fine-grained-pat",
+        "GitHub fine-grained personal access token (github_pat_ + 22 + _ + 59)",
+        "github_pat_",
+        r"[A-Za-z0-9]{22}_[A-Za-z0-9]{59}",
+        entropy=4.0,
+        severity="critical",
+    ),
+    # --- GitLab ----------------------------------------------------------------------------------
+    _gitlab("gitlab-pat", "personal, project or group access token", "glpat-", severity="critical"),
+    _gitlab("gitlab-deploy-token", "deploy token", "gldt-"),
+    _gitlab("gitlab-runner-token", "runner authentication token", "glrt-"),
+    _gitlab("gitlab-pipeline-trigger-token", "pipeline trigger token", "glptt-"),
+    _gitlab("gitlab-ci-job-token", "CI/CD job token", "glcbt-", severity="medium"),
+    _gitlab("gitlab-feed-token", "feed token", "glft-", severity="medium"),
+    _gitlab("gitlab-incoming-mail-token", "incoming mail token", "glimt-", severity="medium"),
+    _gitlab("gitlab-oauth-app-secret", "OAuth application secret", "gloas-"),
+    _gitlab("gitlab-agent-token", "agent for Kubernetes token", "glagent-"),
+    _prefixed(
+        "gitlab-runner-registration-token",
+        "GitLab legacy runner registration token (GR1348941 + 20 characters)",
+        "GR1348941",
+        r"[0-9A-Za-z_-]{20}",
+    ),
+    # --- Atlassian / Bitbucket -------------------------------------------------------------------
+    Rule(
+        id="bitbucket-app-password",
+        description="Bitbucket app password next to a bitbucket ... password/token label",
+        pattern=(
+            r"(?i:bitbucket)[\w.-]{0,20}?(?i:password|passwd|pass|secret|token)[\w.-]{0,12}"
+            + _ASSIGN
+            + r"(?P<secret>ATBB[A-Za-z0-9_=.-]{32}|[A-Za-z0-9]{20})(?![A-Za-z0-9_=.-])"
+        ),
+        keywords=("bitbucket",),
+        entropy=3.0,
+    ),
+    _prefixed(
+        "atlassian-api-token",
+        "Atlassian cloud API token (ATATT3 + ~186 characters)",
+        "ATATT3",
+        r"[A-Za-z0-9_=-]{150,300}",
+        entropy=4.0,
+    ),
+    _prefixed(
+        "atlassian-access-token",
+        "Atlassian / Bitbucket repository, project or workspace access token (ATCTT3)",
+        "ATCTT3",
+        r"[A-Za-z0-9_=-]{150,300}",
+        entropy=4.0,
+    ),
+    # --- Package registries ----------------------------------------------------------------------
+    Rule(
+        id="npm-access-token",
+        description="npm access token (npm_ + 36 base62 characters, CRC32 checksum)",
+        pattern=_tok("npm_", r"[A-Za-z0-9]{36}"),
+        keywords=("npm_",),
+        validate=crc32_base62_checksum_ok,
+        severity="critical",
+    ),
+    _prefixed(
+        "pypi-upload-token",
+        "PyPI API token (pypi- + base64url macaroon for pypi.org)",
+        "pypi-AgEIcHlwaS5vcmc",
+        r"[A-Za-z0-9_-]{50,1000}",
+        entropy=4.0,
+        severity="critical",
+    ),
+    _prefixed(
+        "pypi-test-upload-token",
+        "TestPyPI API token (pypi- + base64url macaroon for test.pypi.org)",
+        "pypi-AgENdGVzdC5weXBpLm9yZw",
+        r"[A-Za-z0-9_-]{50,1000}",
+        entropy=4.0,
+        severity="medium",
+    ),
+    _prefixed("rubygems-api-key", "RubyGems API key (rubygems_ + 48 hex)", "rubygems_", r"[a-f0-9]{48}"),
+    _prefixed(
+        "nuget-api-key", "NuGet.org API key (oy2 + 43 lower-case alphanumerics)", "oy2", r"[a-z0-9]{43}", entropy=3.5
+    ),
+    _prefixed("clojars-deploy-token", "Clojars deploy token (CLOJARS_ + 60)", "CLOJARS_", r"[a-z0-9]{60}"),
+    _prefixed(
+        "dockerhub-pat",
+        "Docker Hub personal access token (dckr_pat_)",
+        "dckr_pat_",
+        r"[A-Za-z0-9_-]{27,64}",
+        entropy=3.5,
+    ),
+    _prefixed(
+        "dockerhub-org-access-token",
+        "Docker Hub organization access token (dckr_oat_)",
+        "dckr_oat_",
+        r"[A-Za-z0-9_-]{27,64}",
+        entropy=3.5,
+    ),
+    # --- HashiCorp -------------------------------------------------------------------------------
+    _prefixed(
+        "vault-service-token", "HashiCorp Vault service token (hvs.)", "hvs.", r"[A-Za-z0-9_-]{24,1024}", entropy=3.5
+    ),
+    _prefixed(
+        "vault-batch-token", "HashiCorp Vault batch token (hvb.)", "hvb.", r"[A-Za-z0-9_-]{24,1024}", entropy=3.5
+    ),
+    _prefixed(
+        "vault-recovery-token", "HashiCorp Vault recovery token (hvr.)", "hvr.", r"[A-Za-z0-9_-]{24,1024}", entropy=3.5
+    ),
+    Rule(
+        id="terraform-cloud-api-token",
+        description="Terraform Cloud / Enterprise API token (14 chars + .atlasv1. + 60-70 chars)",
+        pattern=rf"{_LEAD}[A-Za-z0-9]{{14}}\.atlasv1\.[A-Za-z0-9_=-]{{60,70}}(?![A-Za-z0-9_=-])",
+        keywords=(".atlasv1.",),
+        entropy=4.0,
+        severity="critical",
+    ),
+    # --- Hosting and PaaS ------------------------------------------------------------------------
+    _prefixed("digitalocean-pat", "DigitalOcean personal access token (dop_v1_ + 64 hex)", "dop_v1_", r"[a-f0-9]{64}"),
+    _prefixed("digitalocean-oauth-token", "DigitalOcean OAuth token (doo_v1_ + 64 hex)", "doo_v1_", r"[a-f0-9]{64}"),
+    _prefixed(
+        "digitalocean-refresh-token", "DigitalOcean OAuth refresh token (dor_v1_ + 64 hex)", "dor_v1_", r"[a-f0-9]{64}"
+    ),
+    Rule(
+        id="heroku-api-key",
+        description="Heroku API key (UUID or HRKU- form) next to a heroku ... key/token label",
+        pattern=(
+            r"(?i:heroku)[\w.-]{0,20}?(?i:key|token|secret|password)[\w.-]{0,12}"
+            + _ASSIGN
+            + rf"(?P<secret>{_UUID}|HRKU-[A-Za-z0-9_-]{{20,100}})(?![A-Za-z0-9_-])"
+        ),
+        keywords=("heroku",),
+        entropy=3.0,
+    ),
+    _prefixed(
+        "flyio-token", "Fly.io macaroon token (FlyV1 fm2_...)", "FlyV1 fm", r"[12][a-z]?_[A-Za-z0-9+/=_-]{100,8192}"
+    ),
+    _prefixed("supabase-pat", "Supabase personal access token (sbp_ + 40 hex)", "sbp_", r"[a-f0-9]{40}"),
+    _prefixed(
+        "supabase-secret-key",
+        "Supabase secret API key (sb_secret_)",
+        "sb_secret_",
+        r"[A-Za-z0-9_-]{20,64}",
+        entropy=3.5,
+    ),
+    _prefixed(
+        "planetscale-password", "PlanetScale database password (pscale_pw_)", "pscale_pw_", r"[A-Za-z0-9_.-]{32,64}"
+    ),
+    _prefixed(
+        "planetscale-service-token", "PlanetScale service token (pscale_tkn_)", "pscale_tkn_", r"[A-Za-z0-9_.-]{32,64}"
+    ),
+    _prefixed("pulumi-access-token", "Pulumi access token (pul- + 40 hex)", "pul-", r"[a-f0-9]{40}"),
+    _prefixed(
+        "databricks-token", "Databricks personal access token (dapi + 32 hex)", "dapi", r"[a-f0-9]{32}(?:-[0-9])?"
+    ),
+    # --- Cloudflare, Alibaba, Tencent, IBM -------------------------------------------------------
+    Rule(
+        id="cloudflare-api-token",
+        description="Cloudflare API token (40 chars) next to a cloudflare ... token / CF_API_TOKEN label",
+        pattern=(
+            r"(?i:cloudflare[\w.-]{0,20}?token|cf_api_token)[\w.-]{0,12}"
+            + _ASSIGN
+            + r"(?P<secret>[A-Za-z0-9_-]{40})(?![A-Za-z0-9_-])"
+        ),
+        keywords=("cloudflare", "cf_api_token"),
+        entropy=3.5,
+    ),
+    Rule(
+        id="cloudflare-global-api-key",
+        description="Cloudflare global API key (37 hex) next to a cloudflare ... key / CF_API_KEY label",
+        pattern=(
+            r"(?i:cloudflare[\w.-]{0,30}?key|cf_api_key)[\w.-]{0,12}"
+            + _ASSIGN
+            + r"(?P<secret>[a-f0-9]{37})(?![A-Za-z0-9_-])"
+        ),
+        keywords=("cloudflare", "cf_api_key"),
+        entropy=3.0,
+        severity="critical",
+    ),
+    _prefixed("alibaba-access-key-id", "Alibaba Cloud AccessKey ID (LTAI + 12-20)", "LTAI", r"[A-Za-z0-9]{12,20}"),
+    Rule(
+        id="alibaba-access-key-secret",
+        description="Alibaba Cloud AccessKey secret (30 chars) next to an alibaba/aliyun ... secret label",
+        pattern=(
+            r"(?i:alibaba|aliyun|alicloud)[\w.-]{0,25}?(?i:secret)[\w.-]{0,12}"
+            + _ASSIGN
+            + r"(?P<secret>[A-Za-z0-9]{30})(?![A-Za-z0-9_-])"
+        ),
+        keywords=("alibaba", "aliyun", "alicloud"),
+        entropy=3.5,
+        severity="critical",
+    ),
+    _prefixed("tencent-secret-id", "Tencent Cloud SecretId (AKID + 32)", "AKID", r"[A-Za-z0-9]{32}", entropy=3.5),
+    Rule(
+        id="ibm-cloud-api-key",
+        description="IBM Cloud API key (44 chars) next to an ibm ... api key label",
+        pattern=r"(?i:ibm)[\w.-]{0,20}?(?i:api_?key)[\w.-]{0,12}"
+        + _ASSIGN
+        + r"(?P<secret>[A-Za-z0-9_-]{44})(?![A-Za-z0-9_-])",
+        keywords=("ibm",),
+        entropy=3.5,
+    ),
+    # --- Developer platforms ---------------------------------------------------------------------
+    _prefixed("shopify-access-token", "Shopify Admin API access token (shpat_ + 32 hex)", "shpat_", r"[a-fA-F0-9]{32}"),
+    _prefixed(
+        "shopify-custom-app-token", "Shopify custom app access token (shpca_ + 32 hex)", "shpca_", r"[a-fA-F0-9]{32}"
+    ),
+    _prefixed(
+        "shopify-private-app-token", "Shopify private app access token (shppa_ + 32 hex)", "shppa_", r"[a-fA-F0-9]{32}"
+    ),
+    _prefixed("shopify-shared-secret", "Shopify app shared secret (shpss_ + 32 hex)", "shpss_", r"[a-fA-F0-9]{32}"),
+    _prefixed("linear-api-key", "Linear personal API key (lin_api_ + 40)", "lin_api_", r"[A-Za-z0-9]{40}", entropy=3.5),
+    _prefixed(
+        "doppler-personal-token", "Doppler personal token (dp.pt.)", "dp.pt.", r"[A-Za-z0-9]{40,44}", entropy=3.5
+    ),
+    _prefixed("doppler-cli-token", "Doppler CLI token (dp.ct.)", "dp.ct.", r"[A-Za-z0-9]{40,44}", entropy=3.5),
+    _prefixed(
+        "doppler-service-token",
+        "Doppler service token (dp.st., optionally with its config slug)",
+        "dp.st.",
+        r"(?:[a-z0-9_-]{2,35}\.)?[A-Za-z0-9]{40,44}",
+        entropy=3.5,
+    ),
+    _prefixed(
+        "doppler-service-account-token",
+        "Doppler service account token (dp.sa.)",
+        "dp.sa.",
+        r"[A-Za-z0-9]{40,44}",
+        entropy=3.5,
+    ),
+    _prefixed(
+        "grafana-cloud-token",
+        "Grafana Cloud access policy / API token (glc_ + base64 JSON)",
+        "glc_",
+        r"eyJ[A-Za-z0-9+/]{30,400}={0,2}",
+        entropy=4.0,
+        tail=_TAIL64,
+    ),
+    _prefixed(
+        "grafana-service-account-token",
+        "Grafana service account token (glsa_ + 32 + _ + 8 hex)",
+        "glsa_",
+        r"[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}",
+        entropy=3.5,
+    ),
+    _prefixed("newrelic-user-api-key", "New Relic user API key (NRAK- + 27)", "NRAK-", r"[A-Z0-9]{27}"),
+    Rule(
+        id="newrelic-license-key",
+        description="New Relic ingest license key (36 hex + NRAL)",
+        pattern=rf"{_LEAD}(?P<secret>[a-f0-9]{{36}}NRAL){_TAIL}",
+        keywords=("nral",),
+        entropy=3.0,
+    ),
+    _prefixed(
+        "sentry-org-auth-token",
+        "Sentry organization auth token (sntrys_ + base64 JSON + _ + secret)",
+        "sntrys_",
+        r"eyJ[A-Za-z0-9+/=]{40,1000}_[A-Za-z0-9+/]{43}",
+        entropy=4.0,
+        tail=_TAIL64,
+    ),
+    _prefixed("sentry-user-auth-token", "Sentry user auth token (sntryu_ + 64 hex)", "sntryu_", r"[a-f0-9]{64}"),
+    _prefixed(
+        "postman-api-key", "Postman API key (PMAK- + 24 hex + - + 34 hex)", "PMAK-", r"[a-f0-9]{24}-[a-f0-9]{34}"
+    ),
+    _prefixed("buildkite-user-token", "Buildkite user access token (bkua_ + 40 hex)", "bkua_", r"[a-f0-9]{40}"),
+    _prefixed(
+        "tailscale-key",
+        "Tailscale auth key, API access token or OAuth client secret (tskey-<kind>-<id>-<secret>)",
+        "tskey-",
+        r"(?:auth|api|client|scim|webhook)-[A-Za-z0-9]{8,64}-[A-Za-z0-9]{24,64}",
+        entropy=3.5,
+    ),
+)

@@ -1,0 +1,62 @@
+"""What to scan: files under paths (respecting .gitignore inside a git repository), or standard input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+BINARY_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+def _git_files(root: Path) -> list[Path] | None:
+    try:
+        done = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",  # noqa: S603, S607
+                               "--exclude-standard"], capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return [root / name for name in done.stdout.decode("utf-8", "surrogateescape").split("\0") if name]
+
+
+def iter_files(paths: list[Path]) -> Iterator[Path]:
+    """Files under ``paths``: git's view (tracked plus untracked-not-ignored) where there is one."""
+    for path in paths:
+        if path.is_file():
+            yield path
+            continue
+        listed = _git_files(path)
+        if listed is not None:
+            yield from (p for p in listed if p.is_file() and not p.is_symlink())
+            continue
+        for directory, subdirs, files in os.walk(path, followlinks=False):
+            subdirs[:] = [d for d in subdirs if d not in (".git", ".venv", "node_modules", "__pycache__")]
+            for name in files:
+                candidate = Path(directory) / name
+                if not candidate.is_symlink():
+                    yield candidate
+
+
+def read_text(path: Path, max_bytes: int) -> str | Skipped:
+    """The file as text, or why it was skipped (binary, too large, unreadable)."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return Skipped(str(path), f"larger than {max_bytes} bytes")
+        with path.open("rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return Skipped(str(path), f"unreadable ({exc.strerror})")
+    if b"\0" in data[:BINARY_SNIFF_BYTES]:
+        return Skipped(str(path), "binary")
+    return data.decode("utf-8", "replace")
