@@ -27,6 +27,7 @@ from strongroom.config import ConfigError, Settings, report, secret  # noqa: E40
 from strongroom.config.sources import SourceKey, SourceUnavailable  # noqa: E402
 from strongroom.config.sources.aws import INSTALL_HINT, AwsSecretsManagerSource  # noqa: E402
 from strongroom.config.sources.env import EnvSource  # noqa: E402
+from strongroom.testing import assert_not_leaked  # noqa: E402
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {
@@ -118,18 +119,6 @@ def _source(endpoint: str, prefix: str, **options: Any) -> AwsSecretsManagerSour
     return AwsSecretsManagerSource(prefix, endpoint_url=endpoint, region=REGION, **options)
 
 
-def _assert_absent(canaries: list[str], *things: object) -> None:
-    """No canary in the text of ``things``, nor anywhere in an exception's chain (suppressed contexts too)."""
-    for thing in things:
-        texts = [str(thing), repr(thing)]
-        linked = thing if isinstance(thing, BaseException) else None
-        while linked is not None:
-            texts.append(repr(linked.args) + repr(vars(linked)) + repr(getattr(linked, "object", "")))
-            linked = linked.__cause__ or linked.__context__
-        for canary in canaries:
-            assert not any(canary in text for text in texts), f"canary leaked via {type(thing).__name__}"
-
-
 def _closed_port() -> int:
     return _free_port()  # bound, then closed: nothing listens there
 
@@ -156,7 +145,7 @@ def test_load_reads_values_and_reports_source_and_version(
     assert rows["webhook_secret"].version is not None
     assert rows["webhook_secret"].rotation_due(time.time()) is not None
     assert rows["log_level"].source is None
-    _assert_absent([api_key, webhook], settings, rows, settings.api_key)
+    assert_not_leaked([api_key, webhook], settings, rows, settings.api_key)
 
 
 @pytest.mark.parametrize(("overlap_seconds", "expect_previous"), [(600, True), (0, False)])
@@ -181,7 +170,7 @@ def test_rotation_is_seen_after_refresh_with_overlap(
     assert found is not None
     assert (found.value, found.version, found.previous) == (new, rotated["VersionId"], old)
     assert found.previous_replaced_at == found.updated_at
-    _assert_absent([old, new, hook], settings, found, report(settings))
+    assert_not_leaked([old, new, hook], settings, found, report(settings))
 
 
 def test_missing_secret_is_reported_by_name_without_values(
@@ -199,7 +188,7 @@ def test_missing_secret_is_reported_by_name_without_values(
     problem = caught.value.problems[0]
     assert problem.startswith("WEBHOOK_SECRET: missing")
     assert "looked in aws" in problem
-    _assert_absent([present], caught.value, caught.value.problems)
+    assert_not_leaked([present], caught.value, caught.value.problems)
 
 
 @pytest.mark.usefixtures("fake_credentials")
@@ -252,7 +241,7 @@ def test_binary_secret_that_is_not_utf8_is_named_not_shown(
         _source(moto_endpoint, prefix).get(SourceKey("api_key", "API_KEY", "prod"))
     assert f"{prefix}prod/api_key" in str(caught.value)
     assert "not UTF-8" in str(caught.value)
-    _assert_absent([canary], caught.value)
+    assert_not_leaked([canary], caught.value)
 
 
 def test_error_other_than_not_found_is_a_problem_not_a_fall_through(
@@ -270,7 +259,7 @@ def test_error_other_than_not_found_is_a_problem_not_a_fall_through(
     with pytest.raises(ConfigError) as loaded:
         AwsSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})])
     assert loaded.value.problems == [f"API_KEY: {direct.value}"]
-    _assert_absent([canary, lower], direct.value, loaded.value)
+    assert_not_leaked([canary, lower], direct.value, loaded.value)
 
 
 def test_no_credentials_is_unavailable_and_lower_sources_answer(

@@ -43,6 +43,7 @@ from strongroom.config import ConfigError, Settings, report, secret  # noqa: E40
 from strongroom.config.sources import SourceKey, SourceUnavailable  # noqa: E402
 from strongroom.config.sources.azure import INSTALL_HINT, AzureKeyVaultSource  # noqa: E402
 from strongroom.config.sources.env import EnvSource  # noqa: E402
+from strongroom.testing import assert_not_leaked  # noqa: E402
 
 RESOURCE = "https://vault.azure.net"
 KEY = SourceKey("api_key", "API_KEY", "prod")
@@ -211,18 +212,6 @@ def _source(vault_url: str, ca: tuple[Path, Path], token: str, prefix: str) -> A
     return AzureKeyVaultSource(vault_url, prefix=prefix, client=_client(vault_url, ca, StaticCredential(token)))
 
 
-def _assert_absent(canaries: list[str], *things: object) -> None:
-    """No canary in the text of ``things``, nor anywhere in an exception's chain (suppressed contexts too)."""
-    for thing in things:
-        texts = [str(thing), repr(thing)]
-        linked = thing if isinstance(thing, BaseException) else None
-        while linked is not None:
-            texts.append(repr(linked.args) + repr(vars(linked)) + repr(getattr(linked, "object", "")))
-            linked = linked.__cause__ or linked.__context__
-        for canary in canaries:
-            assert not any(canary in text for text in texts), f"canary leaked via {type(thing).__name__}"
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -252,7 +241,7 @@ def test_load_reads_values_over_tls_after_the_bearer_challenge(
     assert credential.scopes[0] == (f"{RESOURCE}/.default",)  # the scope came from the challenge
     assert (f"/secrets/{prefix}prod-api-key/", False) in server.requests  # the challenge round trip ...
     assert (f"/secrets/{prefix}prod-api-key/", True) in server.requests  # ... then the authorised request
-    _assert_absent([api_key, webhook, server.token], settings, rows, settings.api_key, source)
+    assert_not_leaked([api_key, webhook, server.token], settings, rows, settings.api_key, source)
 
 
 def test_secret_name_maps_characters_key_vault_does_not_allow() -> None:
@@ -278,7 +267,7 @@ def test_new_version_is_seen_after_refresh_without_previous(
     found = _source(vault_url, ca, server.token, prefix).get(KEY)
     assert found is not None
     assert (found.value, found.version, found.previous) == (new, version, None)
-    _assert_absent([old, new, hook, server.token], settings, found, report(settings))
+    assert_not_leaked([old, new, hook, server.token], settings, found, report(settings))
 
 
 def test_missing_secret_is_reported_by_name_without_values(
@@ -294,7 +283,7 @@ def test_missing_secret_is_reported_by_name_without_values(
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith("WEBHOOK_SECRET: missing")
     assert "looked in azure" in caught.value.problems[0]
-    _assert_absent([present, server.token], caught.value, caught.value.problems)
+    assert_not_leaked([present, server.token], caught.value, caught.value.problems)
 
 
 @pytest.mark.parametrize(("cause", "expected"), [("no get permission", "HttpResponseError (HTTP 403)"),
@@ -319,7 +308,7 @@ def test_forbidden_and_rejected_token_are_problems_not_a_fall_through(
         AzureSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
                                                                            "WEBHOOK_SECRET": lower})])
     assert f"API_KEY: {direct.value}" in loaded.value.problems
-    _assert_absent([canary, lower, wrong, server.token], direct.value, loaded.value)
+    assert_not_leaked([canary, lower, wrong, server.token], direct.value, loaded.value)
 
 
 def test_unavailable_vault_is_unavailable_and_lower_sources_answer(
@@ -337,7 +326,7 @@ def test_unavailable_vault_is_unavailable_and_lower_sources_answer(
     settings = AzureSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
                                                                                   "WEBHOOK_SECRET": lower})])
     assert settings.api_key.reveal() == lower
-    _assert_absent([canary, server.token], direct.value)
+    assert_not_leaked([canary, server.token], direct.value)
 
 
 def test_credential_without_a_token_is_unavailable(

@@ -37,6 +37,7 @@ from strongroom.config import ConfigError, Settings, report, secret  # noqa: E40
 from strongroom.config.sources import SourceKey, SourceUnavailable  # noqa: E402
 from strongroom.config.sources.env import EnvSource  # noqa: E402
 from strongroom.config.sources.gcp import INSTALL_HINT, GcpSecretManagerSource, crc32c  # noqa: E402
+from strongroom.testing import assert_not_leaked  # noqa: E402
 
 PROJECT = "acme-test"
 PROJECT_NUMBER = "123456789012"  # the API answers with the project number in resource names
@@ -171,18 +172,6 @@ def _source(endpoint: str, prefix: str, **options: Any) -> GcpSecretManagerSourc
                                   credentials=AnonymousCredentials(), **options)
 
 
-def _assert_absent(canaries: list[str], *things: object) -> None:
-    """No canary in the text of ``things``, nor anywhere in an exception's chain (suppressed contexts too)."""
-    for thing in things:
-        texts = [str(thing), repr(thing)]
-        linked = thing if isinstance(thing, BaseException) else None
-        while linked is not None:
-            texts.append(repr(linked.args) + repr(vars(linked)) + repr(getattr(linked, "object", "")))
-            linked = linked.__cause__ or linked.__context__
-        for canary in canaries:
-            assert not any(canary in text for text in texts), f"canary leaked via {type(thing).__name__}"
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -212,7 +201,7 @@ def test_load_reads_values_and_reports_source_and_version(
     assert abs(rows["api_key"].updated_at - time.time()) < 120
     assert rows["webhook_secret"].rotation_due(time.time()) is not None
     assert f"/v1/projects/{PROJECT}/secrets/{prefix}prod-api_key/versions/latest:access" in server.requests
-    _assert_absent([api_key, webhook], settings, rows, settings.api_key, source)
+    assert_not_leaked([api_key, webhook], settings, rows, settings.api_key, source)
 
 
 def test_crc32c_matches_the_standard_check_value() -> None:
@@ -249,7 +238,7 @@ def test_rotation_is_seen_after_refresh_with_overlap(
     assert found is not None
     assert (found.value, found.version, found.previous) == (new, "2", old)
     assert found.previous_replaced_at == found.updated_at
-    _assert_absent([old, new, hook], settings, found, report(settings))
+    assert_not_leaked([old, new, hook], settings, found, report(settings))
 
 
 @pytest.mark.parametrize("state", ["DISABLED", "DESTROYED"])
@@ -293,7 +282,7 @@ def test_missing_secret_is_reported_by_name_without_values(
     problem = caught.value.problems[0]
     assert problem.startswith("WEBHOOK_SECRET: missing")
     assert "looked in gcp" in problem
-    _assert_absent([present], caught.value, caught.value.problems)
+    assert_not_leaked([present], caught.value, caught.value.problems)
 
 
 def test_permission_denied_is_a_problem_not_a_fall_through(
@@ -312,7 +301,7 @@ def test_permission_denied_is_a_problem_not_a_fall_through(
     with pytest.raises(ConfigError) as loaded:
         GcpSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})])
     assert loaded.value.problems == [f"API_KEY: {direct.value}"]
-    _assert_absent([canary, lower], direct.value, loaded.value)
+    assert_not_leaked([canary, lower], direct.value, loaded.value)
 
 
 def test_disabled_latest_version_is_a_problem(
@@ -342,7 +331,7 @@ def test_unavailable_service_is_unavailable_and_lower_sources_answer(
     settings = GcpSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
                                                                                 "WEBHOOK_SECRET": lower})])
     assert settings.api_key.reveal() == lower
-    _assert_absent([canary], direct.value)
+    assert_not_leaked([canary], direct.value)
 
 
 def test_checksum_mismatch_and_non_utf8_are_problems_without_the_bytes(
@@ -360,7 +349,7 @@ def test_checksum_mismatch_and_non_utf8_are_problems_without_the_bytes(
     with pytest.raises(ConfigError) as mismatch:
         source.get(KEY)
     assert str(mismatch.value).endswith("(latest): payload CRC32C mismatch (corrupted in transit)")
-    _assert_absent([canary, binary], not_text.value, mismatch.value)
+    assert_not_leaked([canary, binary], not_text.value, mismatch.value)
 
 
 def test_unreachable_endpoint_is_unavailable_within_seconds(prefix: str) -> None:

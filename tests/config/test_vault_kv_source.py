@@ -33,6 +33,7 @@ from strongroom.config import ConfigError, Settings, report, secret  # noqa: E40
 from strongroom.config.sources import SourceKey, SourceUnavailable  # noqa: E402
 from strongroom.config.sources.env import EnvSource  # noqa: E402
 from strongroom.config.sources.vault_kv import INSTALL_HINT, VaultKvSource  # noqa: E402
+from strongroom.testing import assert_not_leaked  # noqa: E402
 
 MOUNT = "secret"
 PLACEHOLDER = "placeholder"  # a token for a server that never checks it
@@ -181,18 +182,6 @@ def _source(server: KvServer, url: str, prefix: str, **options: Any) -> VaultKvS
     return VaultKvSource(url, token=server.token, prefix=prefix, **options)
 
 
-def _assert_absent(canaries: list[str], *things: object) -> None:
-    """No canary in the text of ``things``, nor anywhere in an exception's chain (suppressed contexts too)."""
-    for thing in things:
-        texts = [str(thing), repr(thing)]
-        linked = thing if isinstance(thing, BaseException) else None
-        while linked is not None:
-            texts.append(repr(linked.args) + repr(vars(linked)) + repr(getattr(linked, "object", "")))
-            linked = linked.__cause__ or linked.__context__
-        for canary in canaries:
-            assert not any(canary in text for text in texts), f"canary leaked via {type(thing).__name__}"
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -220,7 +209,7 @@ def test_load_reads_values_and_reports_source_and_version(
     assert rows["webhook_secret"].rotation_due(time.time()) is not None
     assert rows["log_level"].source is None
     assert ("GET", f"/v1/secret/data/{prefix}prod/api_key") in server.requests
-    _assert_absent([api_key, webhook, server.token], settings, rows, settings.api_key, source)
+    assert_not_leaked([api_key, webhook, server.token], settings, rows, settings.api_key, source)
 
 
 @pytest.mark.parametrize(("overlap_seconds", "expect_previous"), [(600, True), (0, False)])
@@ -246,7 +235,7 @@ def test_rotation_is_seen_after_refresh_with_overlap(
     assert (found.value, found.version, found.previous) == (new, "2", old)
     assert found.previous_replaced_at == found.updated_at
     assert ("GET", f"/v1/secret/data/{prefix}prod/api_key") in server.requests
-    _assert_absent([old, new, hook, server.token], settings, found, report(settings))
+    assert_not_leaked([old, new, hook, server.token], settings, found, report(settings))
 
 
 @pytest.mark.parametrize("operation", ["delete", "destroy"])
@@ -291,7 +280,7 @@ def test_missing_secret_is_reported_by_name_without_values(
     problem = caught.value.problems[0]
     assert problem.startswith("WEBHOOK_SECRET: missing")
     assert "looked in vault" in problem
-    _assert_absent([present, server.token], caught.value, caught.value.problems)
+    assert_not_leaked([present, server.token], caught.value, caught.value.problems)
 
 
 @pytest.mark.parametrize("cause", ["wrong token", "policy"])
@@ -316,7 +305,7 @@ def test_permission_denied_is_a_problem_not_a_fall_through(
         VaultSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
                                                                            "WEBHOOK_SECRET": lower})])
     assert f"API_KEY: {direct.value}" in loaded.value.problems
-    _assert_absent([canary, lower, wrong, server.token], direct.value, loaded.value, source)
+    assert_not_leaked([canary, lower, wrong, server.token], direct.value, loaded.value, source)
 
 
 def test_sealed_vault_is_unavailable_and_lower_sources_answer(
@@ -334,7 +323,7 @@ def test_sealed_vault_is_unavailable_and_lower_sources_answer(
                                                                                   "WEBHOOK_SECRET": lower})])
     assert settings.api_key.reveal() == lower
     assert settings.api_key.source == "env"
-    _assert_absent([canary, server.token], direct.value)
+    assert_not_leaked([canary, server.token], direct.value)
 
 
 def test_value_field_missing_is_a_problem_naming_the_field(
@@ -345,7 +334,7 @@ def test_value_field_missing_is_a_problem_naming_the_field(
     with pytest.raises(ConfigError) as caught:
         _source(server, url, prefix).get(SourceKey("api_key", "API_KEY", "prod"))
     assert str(caught.value) == f"Vault KV secret secret/{prefix}prod/api_key: data field 'value' is missing"
-    _assert_absent([canary], caught.value)
+    assert_not_leaked([canary], caught.value)
 
 
 def test_unreachable_vault_is_unavailable_within_seconds(prefix: str) -> None:
