@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from strongroom.crypto import LocalKeyProvider
 from strongroom.store import engines
+from strongroom.store.tables import SCHEMA_REVISION
 from strongroom.vault import Vault
 
 MAX_VALUE_BYTES = 64 * 1024
@@ -127,7 +128,7 @@ def backend(store_url: str, tmp_path: Path) -> Cli:
 
 
 def test_init_creates_home_key_file_and_database(cli: Cli) -> None:
-    """init creates a private home, a 0600 key file and a SQLite database at schema 0001."""
+    """init creates a private home, a 0600 key file and a SQLite database at the current schema revision."""
     result = cli.ok("init")
     assert "initialised dev" in result.stdout
     assert stat.S_IMODE(cli.key_file.stat().st_mode) == 0o600
@@ -137,7 +138,7 @@ def test_init_creates_home_key_file_and_database(cli: Cli) -> None:
     assert database.is_file()
     with sqlite3.connect(database) as conn:
         revision = conn.execute("select value from strongroom_meta where key='schema_revision'").fetchone()
-    assert revision == ("0001",)
+    assert revision == (SCHEMA_REVISION,)
 
 
 def test_second_init_refuses_and_keeps_the_key(cli: Cli) -> None:
@@ -322,7 +323,7 @@ def test_db_upgrade_creates_and_keeps_the_schema(store_url: str, tmp_path: Path)
     """db upgrade creates the schema in an empty $STRONGROOM_URL and is a no-op when run again."""
     runner = Cli(tmp_path / "home", tmp_path, url=store_url)
     for _ in range(2):
-        assert "database at schema 0001" in runner.ok("db", "upgrade").stdout
+        assert f"database at schema {SCHEMA_REVISION}" in runner.ok("db", "upgrade").stdout
     assert not runner.key_file.exists()
 
 

@@ -54,9 +54,9 @@ def migrated(url: str, key_provider: Keys) -> None:
 
 
 def test_open_migrates_an_empty_database(store_url: str, key_provider: Keys) -> None:
-    """Vault.open on an empty database creates every strongroom table at schema revision 0001."""
+    """Vault.open on an empty database creates every strongroom table at schema revision 0002."""
     with Vault.open(store_url, key_provider=key_provider, actor="test") as vault:
-        assert vault.store.schema_revision() == "0001" == SCHEMA_REVISION
+        assert vault.store.schema_revision() == "0002" == SCHEMA_REVISION
     assert table_names(store_url) >= STRONGROOM_TABLES
 
 
@@ -124,8 +124,8 @@ def test_newer_schema_revision_is_refused_when_migrating(store_url: str, key_pro
 def test_newer_alembic_head_is_a_store_error(store_url: str, key_provider: Keys) -> None:
     """A database migrated by a newer strongroom (unknown alembic head) raises StoreError saying newer."""
     migrated(store_url, key_provider)
-    execute(store_url, "update strongroom_meta set value='0002' where key='schema_revision'")
-    execute(store_url, "update alembic_version set version_num='0002'")
+    execute(store_url, "update strongroom_meta set value='9999' where key='schema_revision'")
+    execute(store_url, "update alembic_version set version_num='9999'")
     with pytest.raises(StoreError, match="newer"):
         Vault.open(store_url, key_provider=key_provider, actor="test").close()
 

@@ -112,11 +112,16 @@ def test_deleted_tenant_cannot_be_decrypted_after_restoring_its_rows(open_vault:
     vault = open_vault(cache_ttl_seconds=0)
     vault.create_tenant("gone")
     vault.put("gone", "k", "shredded-value")
-    backup = {table: _rows(vault, table) for table in (tenants, secrets, secret_versions)}
-    assert _rows(vault, data_keys)
+    [gone_id] = [r["id"] for r in _rows(vault, tenants) if r["name"] == "gone"]
+
+    def owned(table: Any) -> list[dict[str, Any]]:
+        return [r for r in _rows(vault, table) if r["id" if table is tenants else "tenant_id"] == gone_id]
+
+    backup = {table: owned(table) for table in (tenants, secrets, secret_versions)}
+    assert owned(data_keys)
     vault.delete_tenant("gone")
-    assert _rows(vault, data_keys) == []
-    assert all(_rows(vault, table) == [] for table in backup)
+    assert owned(data_keys) == []
+    assert all(owned(table) == [] for table in backup)
     with vault.store.engine.begin() as conn:
         for table in (tenants, secrets, secret_versions):
             conn.execute(insert(table), backup[table])
@@ -185,7 +190,7 @@ def test_kek_rotation_rewraps_data_keys(open_vault: Callable[..., Vault],
     vault.create_tenant("t")
     vault.put("t", "k", "survives-rotation")
     new_version = key_provider.add_version()
-    assert vault.rewrap_data_keys() == 1
+    assert vault.rewrap_data_keys() == 2  # the tenant's data key and the hidden fingerprint key (_scan)
     assert {r["kek_version"] for r in _rows(vault, data_keys)} == {new_version}
     reloaded = LocalKeyProvider.from_file(key_provider.path)  # type: ignore[arg-type]
     fresh = open_vault(key_provider=reloaded, cache_ttl_seconds=0)

@@ -1,23 +1,25 @@
-"""Scanning text: one keyword prefilter over the whole text, rule regexes only on the lines it hits.
+"""Scanning text: one prefilter pass over the whole text, rule regexes only on the lines it flags.
 
-The prefilter is a single compiled alternation of every rule's keywords (case-insensitive), so text
-without any keyword costs one pass of the regex engine and nothing else. Findings never hold the secret:
-only the rule, where it is, and its length.
+The prefilter (``strongroom.scan.prefilter``) is Hyperscan, Aho-Corasick or a keyword regex, whichever is
+installed; text in which it finds nothing costs that one pass and nothing else. Findings never hold the
+secret: only the rule, where it is, its length, and a keyed fingerprint.
 """
 
 from __future__ import annotations
 
-import bisect
-import re
+import hashlib
+import hmac
+import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
 
 from strongroom.rules import RULES
 from strongroom.rules.base import Rule
+from strongroom.scan.prefilter import Prefilter, make_prefilter
 
 ALLOW_MARKER = "strongroom:allow"
-_NEWLINE = re.compile("\n")
+_ALLOW_BYTES = ALLOW_MARKER.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,10 @@ class Finding:
     line: int
     column: int
     length: int
+    fingerprint: str = ""  # keyed HMAC of rule id and secret (see ``fingerprint``): stable, never reversible
+    commit: str | None = None  # set for findings in git history
+    author: str | None = None
+    date: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,54 +46,90 @@ class Finding:
         return f"[REDACTED:{self.rule_id} {self.length} chars]"
 
 
-class Scanner:
-    def __init__(self, rules: Sequence[Rule] = RULES) -> None:
-        self.rules = tuple(rules)
-        self._by_keyword: dict[str, list[int]] = {}
-        for index, rule in enumerate(self.rules):
-            for keyword in rule.keywords:
-                self._by_keyword.setdefault(keyword, []).append(index)
-        # Longest first, so a keyword that contains another is reported as itself.
-        alternation = "|".join(re.escape(k) for k in sorted(self._by_keyword, key=len, reverse=True))
-        self._prefilter = re.compile(alternation, re.IGNORECASE)
+def fingerprint(key: bytes, rule_id: str, secret: str) -> str:
+    """HMAC-SHA256 of the rule id and the secret under ``key``, 128 bits in hex.
 
-    def scan_text(self, text: str, path: str = "<text>") -> list[Finding]:
-        """Every rule match in ``text`` whose secret passes the rule's entropy floor and checksum."""
-        candidates: dict[int, set[int]] = {}  # line start offset -> rule indexes to try on that line
-        for hit in self._prefilter.finditer(text):
-            start = text.rfind("\n", 0, hit.start()) + 1
-            candidates.setdefault(start, set()).update(self._by_keyword[hit.group(0).lower()])
+    Keyed so that a fingerprint in a report or baseline cannot be matched against a table of hashes of
+    common passwords, nor across repositories that use different keys.
+    """
+    message = rule_id.encode() + b"\0" + secret.encode("utf-8", "surrogatepass")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+class ValueMatcher(Protocol):
+    """Finds exact stored values (``strongroom.scan.known.KnownValues``) beside the rules."""
+
+    rule_id: str
+
+    def scan_bytes(self, data: bytes, path: str) -> list[Finding]: ...
+
+
+class Scanner:
+    """The rules, a prefilter over them, and the key fingerprints are computed under.
+
+    ``fingerprint_key`` defaults to a random key per scanner: fingerprints then tell findings of one run
+    apart but mean nothing across runs. A baseline supplies its own key so they stay comparable.
+    """
+
+    def __init__(self, rules: Sequence[Rule] = RULES, *, fingerprint_key: bytes | None = None,
+                 prefilter: str = "auto", known: ValueMatcher | None = None) -> None:
+        self.rules = tuple(rules)
+        self.fingerprint_key = fingerprint_key or os.urandom(32)
+        self.known = known
+        self._prefilter: Prefilter = make_prefilter(self.rules, prefilter)
+
+    @property
+    def prefilter(self) -> str:
+        return self._prefilter.name
+
+    def scan_bytes(self, data: bytes, path: str = "<bytes>", *, skip_rules: frozenset[str] = frozenset()
+                   ) -> list[Finding]:
+        """Every rule match in ``data`` whose secret passes the rule's entropy floor and checksum, and every
+        exact stored value if the scanner was given ``known`` values."""
+        findings = self._rule_findings(data, path, skip_rules)
+        if self.known is not None and self.known.rule_id not in skip_rules:
+            findings += self.known.scan_bytes(data, path)
+        return findings
+
+    def _rule_findings(self, data: bytes, path: str, skip_rules: frozenset[str]) -> list[Finding]:
+        candidates = self._prefilter.candidates(data)
         if not candidates:
             return []
-        newlines: list[int] | None = None
         findings: list[Finding] = []
+        line_number, counted_to = 1, 0
         for start in sorted(candidates):
-            end = text.find("\n", start)
-            line = text[start:] if end == -1 else text[start:end]
-            if ALLOW_MARKER in line:
+            end = data.find(b"\n", start)
+            raw = data[start:] if end == -1 else data[start:end]
+            if _ALLOW_BYTES in raw:
                 continue
+            line = raw.decode("utf-8", "replace")
+            line_number += data.count(b"\n", counted_to, start)  # in C, and each byte counted once
+            counted_to = start
             for index in sorted(candidates[start]):
                 rule = self.rules[index]
+                if rule.id in skip_rules:
+                    continue
                 for match in rule.regex.finditer(line):
                     secret = rule.secret_of(match)
                     if not secret or not rule.accepts(secret):
                         continue
-                    if newlines is None:
-                        newlines = [m.start() for m in _NEWLINE.finditer(text)]  # in C, not per char
-                    findings.append(Finding(rule.id, rule.description, rule.severity, path,
-                                            bisect.bisect_right(newlines, start) + 1,
-                                            match.start("secret" if "secret" in rule.regex.groupindex else 0) + 1,
-                                            len(secret)))
+                    column = match.start("secret" if "secret" in rule.regex.groupindex else 0) + 1
+                    findings.append(Finding(rule.id, rule.description, rule.severity, path, line_number, column,
+                                            len(secret), fingerprint(self.fingerprint_key, rule.id, secret)))
         return findings
 
-    def scan_lines(self, lines: Iterable[str], path: str) -> Iterable[Finding]:
-        """Stream a large log: scanned in chunks of lines, line numbers kept."""
-        chunk: list[str] = []
+    def scan_text(self, text: str, path: str = "<text>") -> list[Finding]:
+        return self.scan_bytes(text.encode("utf-8", "surrogatepass"), path)
+
+    def scan_lines(self, lines: Iterable[str | bytes], path: str) -> Iterable[Finding]:
+        """Stream a large log: scanned in chunks of about a megabyte of whole lines, line numbers kept."""
+        chunk: list[bytes] = []
         first_line = 1
         size = 0
         for line in lines:
-            chunk.append(line)
-            size += len(line)
+            raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
+            chunk.append(raw)
+            size += len(raw)
             if size >= 1 << 20:
                 yield from self._scan_chunk(chunk, path, first_line)
                 first_line += len(chunk)
@@ -95,7 +137,5 @@ class Scanner:
         if chunk:
             yield from self._scan_chunk(chunk, path, first_line)
 
-    def _scan_chunk(self, chunk: list[str], path: str, first_line: int) -> list[Finding]:
-        text = "".join(chunk)
-        return [Finding(f.rule_id, f.description, f.severity, f.path, f.line + first_line - 1, f.column, f.length)
-                for f in self.scan_text(text, path)]
+    def _scan_chunk(self, chunk: list[bytes], path: str, first_line: int) -> list[Finding]:
+        return [replace(f, line=f.line + first_line - 1) for f in self.scan_bytes(b"".join(chunk), path)]

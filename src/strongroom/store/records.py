@@ -48,6 +48,7 @@ class VersionRecord:
     created_at: float
     created_by: str
     expires_at: float | None
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,6 +145,12 @@ class Tx:
         except IntegrityError:
             raise Conflict(f"tenant {record.name!r} already exists in {record.environment}") from None
 
+    def ensure_tenant(self, record: TenantRecord) -> bool:
+        """Insert the tenant unless it exists; True if this transaction created it (safe against a racing writer)."""
+        # RETURNING, not rowcount: psycopg's rowcount is not reliable for INSERT .. ON CONFLICT DO NOTHING.
+        stmt = self._insert(tenants).values(**_fields(record)).on_conflict_do_nothing().returning(tenants.c.id)
+        return self.conn.execute(stmt).scalar() is not None
+
     def delete_tenant(self, tenant_id: str) -> None:
         """Remove a tenant and everything it owns; its data keys go first (crypto-shredding)."""
         for table in (data_keys, secret_versions, secrets):
@@ -266,6 +272,17 @@ class Tx:
             .order_by(secret_versions.c.version)
         )
         return [VersionRecord(**r) for r in self.conn.execute(stmt).mappings()]
+
+    def fingerprints(self, environment: str) -> list[tuple[str, str, int, str | None, int]]:
+        """(tenant name, secret name, version, fingerprint, ciphertext length) of every stored version."""
+        stmt = (
+            select(tenants.c.name, secret_versions.c.name, secret_versions.c.version, secret_versions.c.fingerprint,
+                   func.length(secret_versions.c.ciphertext))
+            .select_from(tenants.join(secret_versions, secret_versions.c.tenant_id == tenants.c.id))
+            .where(tenants.c.environment == environment)
+            .order_by(tenants.c.name, secret_versions.c.name, secret_versions.c.version)
+        )
+        return [(t, n, v, f, size) for t, n, v, f, size in self.conn.execute(stmt)]
 
     # -- audit --------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The Alembic head this code expects; bump with every migration."""
 
 metadata = MetaData()
@@ -87,6 +87,9 @@ secret_versions = Table(
     Column("created_at", Float, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("expires_at", Float, nullable=True),
+    # HMAC-SHA256 of the plaintext under the environment's scan key: lets `strongroom scan --known` find
+    # exact leaks without holding any value. NULL for versions written before schema 0002.
+    Column("fingerprint", String(64), nullable=True),
     ForeignKeyConstraint(
         ["tenant_id", "name"], ["secrets.tenant_id", "secrets.name"], ondelete="CASCADE",
         name="fk_secret_versions_secret",

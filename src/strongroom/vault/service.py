@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from strongroom.audit import Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
 from strongroom.clock import Clock
 from strongroom.crypto import Binding, DataKeyCache, KeyProvider, encrypt, new_key, wrap_context
-from strongroom.crypto.envelope import AuthenticationFailure, dek_version_of, prepare
+from strongroom.crypto.envelope import MIN_LENGTH, AuthenticationFailure, dek_version_of, prepare
 from strongroom.crypto.providers.local import default_provider
 from strongroom.errors import (
     Conflict,
@@ -37,6 +37,14 @@ from strongroom.errors import (
 from strongroom.names import check_environment, check_name
 from strongroom.secret import Secret
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
+from strongroom.vault.fingerprints import (
+    RESERVED_TENANTS,
+    SCAN_TENANT,
+    KnownFingerprints,
+    StoredFingerprint,
+    derive_fingerprint_key,
+    value_fingerprint,
+)
 from strongroom.vault.policy import (
     DEFAULT_MAX_VALUE_BYTES,
     MAX_LABEL_CHARS,
@@ -83,6 +91,7 @@ class Vault:
         self._audit = AuditLog(store, mode=audit_mode)
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
         self._hot: dict[tuple[str, str], _Hot] = {}
+        self._fingerprint_key_cache: bytes | None = None
         self._hot_max_entries = 4096
         self._writes = 0  # bumped by every write through this Vault; a cold load that raced one is not cached
         self._purposes: set[str] = set()
@@ -160,7 +169,7 @@ class Vault:
     # -- tenants ------------------------------------------------------------------------------------
 
     def create_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> TenantInfo:
-        check_name("tenant name", name)
+        _check_tenant_name(name)
         now = self._clock()
         record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=name, created_at=now)
         event = self._event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
@@ -173,11 +182,11 @@ class Vault:
 
     def list_tenants(self) -> builtins.list[TenantInfo]:
         with self._store.read() as tx:
-            return [_tenant_info(t) for t in tx.tenants(self.environment)]
+            return [_tenant_info(t) for t in tx.tenants(self.environment) if t.name not in RESERVED_TENANTS]
 
     def delete_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
         """Delete a tenant and destroy its data keys in one transaction (crypto-shredding)."""
-        check_name("tenant name", name)
+        _check_tenant_name(name)
         event = self._event(name, Action.TENANT_DELETE, actor=actor, request_id=request_id)
         with self._refusals_audited(event):
             with self._write() as tx:
@@ -244,6 +253,7 @@ class Vault:
             tenant_id=tenant.id, name=name, version=version, dek_version=dek.version, value_type=value_type,
             ciphertext=encrypt(cipher, dek.version, plaintext, binding), created_at=now,
             created_by=event.actor, expires_at=expires_at,
+            fingerprint=value_fingerprint(self._fingerprint_key(tx, now), plaintext),
         ))
         changes: dict[str, Any] = {"current_version": version, "updated_at": now, "deleted_at": None, "purged_at": None,
                                    "kind": new_kind, "sensitivity": sensitivity or row.sensitivity}
@@ -436,6 +446,48 @@ class Vault:
                                                detail=f"{count} data keys rewrapped"))
         return count
 
+    # -- known-value fingerprints -------------------------------------------------------------------
+
+    def known_fingerprints(self) -> KnownFingerprints:
+        """Every stored version's fingerprint and the key they are made under: what ``scan --known`` needs.
+
+        No value is decrypted. The key is key material (it lets its holder test guesses), so callers keep
+        it in memory only.
+        """
+        with self._store.read() as tx:
+            key = self._stored_fingerprint_key(tx)
+            rows = tx.fingerprints(self.environment)
+        if key is None:
+            return KnownFingerprints(key=b"", entries=())
+        overhead = MIN_LENGTH
+        return KnownFingerprints(key=key, entries=tuple(
+            StoredFingerprint(tenant, name, version, fingerprint, size - overhead)
+            for tenant, name, version, fingerprint, size in rows if tenant not in RESERVED_TENANTS))
+
+    def _stored_fingerprint_key(self, tx: Tx) -> bytes | None:
+        if self._fingerprint_key_cache is not None:
+            return self._fingerprint_key_cache
+        tenant = tx.tenant(self.environment, SCAN_TENANT)
+        dek = tx.latest_data_key(tenant.id) if tenant is not None else None
+        if tenant is None or dek is None:
+            return None
+        # Only a committed key is cached: it was read, not created, by this transaction.
+        self._fingerprint_key_cache = derive_fingerprint_key(self._unwrap(dek, tenant))
+        return self._fingerprint_key_cache
+
+    def _fingerprint_key(self, tx: Tx, now: float) -> bytes:
+        """The environment's fingerprint key, creating the reserved tenant that holds it on first use."""
+        key = self._stored_fingerprint_key(tx)
+        if key is not None:
+            return key
+        record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=SCAN_TENANT, created_at=now)
+        if tx.ensure_tenant(record):
+            return derive_fingerprint_key(self._new_data_key(tx, record.id, 1, now))
+        key = self._stored_fingerprint_key(tx)  # a concurrent writer created it first
+        if key is None:
+            raise StrongroomError(f"the {SCAN_TENANT} tenant of {self.environment} has no data key")
+        return key
+
     # -- audit --------------------------------------------------------------------------------------
 
     def audit_events(self, *, tenant: str | None = None, limit: int | None = None,
@@ -459,7 +511,7 @@ class Vault:
     # -- helpers ------------------------------------------------------------------------------------
 
     def _tenant(self, tx: Tx, name: str, *, lock: bool = False) -> TenantRecord:
-        record = tx.tenant(self.environment, name, lock=lock)
+        record = None if name in RESERVED_TENANTS else tx.tenant(self.environment, name, lock=lock)
         if record is None:
             raise NotFound(f"tenant {name!r} not found in {self.environment}")
         return record
@@ -524,6 +576,12 @@ class Vault:
                        InvalidInput: Outcome.INVALID}.get(type(exc), Outcome.ERROR)
             self._audit.record_now(event._replace(outcome=outcome, detail=type(exc).__name__))
             raise
+
+
+def _check_tenant_name(name: str) -> None:
+    check_name("tenant name", name)
+    if name in RESERVED_TENANTS:
+        raise InvalidInput(f"tenant name {name!r} is reserved for strongroom's own use")
 
 
 def _tenant_info(record: TenantRecord) -> TenantInfo:

@@ -1,0 +1,116 @@
+"""Exact leaks of stored values, found by keyed fingerprint: the scanner never holds a plaintext.
+
+The vault gives the fingerprint key and, per stored version, HMAC-SHA256(key, value) and the value's
+length (``Vault.known_fingerprints``; this module takes them as plain data, so the scanner stays free of
+the vault's imports). Scanning cuts the text into candidate strings of exactly those
+lengths and tests each one's HMAC against the set.
+
+Candidates are the runs of text between whitespace, quotes and brackets, and the pieces of a run between
+the separators that surround values in logs, URLs and configs (``= : @ / & ? # ,``): so a value is found in
+``password=<v>``, ``"token": "<v>"``, ``postgresql://user:<v>@host`` or ``?key=<v>&``. A value that itself
+contains whitespace or quotes is not found (stated in docs/scanning.md).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from strongroom.scan.engine import Finding, fingerprint
+
+RULE_ID = "known-secret"
+_RUN = re.compile(rb"[^\s\"'`<>()\[\]{};|\\]+")
+_SEPARATOR = re.compile(rb"[=:@/&?#,]")
+_MAX_CUTS = 24  # separators considered per run: bounds the work on a long URL-like run
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSecret:
+    tenant: str
+    name: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.tenant}/{self.name} v{self.version}"
+
+
+class StoredValue(Protocol):
+    """One stored version as the vault describes it (``strongroom.vault.fingerprints.StoredFingerprint``)."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def fingerprint(self) -> str | None: ...
+    @property
+    def length(self) -> int: ...
+
+
+class KnownValues:
+    """The stored values' fingerprints, ready to test candidate strings against.
+
+    ``key`` is the vault's fingerprint key; ``fingerprint_key`` is the scanner's own key for the
+    fingerprints it reports, so that report fingerprints are comparable with the other rules' ones.
+    """
+
+    rule_id = RULE_ID
+
+    def __init__(self, key: bytes, entries: Iterable[StoredValue], *, fingerprint_key: bytes) -> None:
+        entries = list(entries)
+        self._key = key
+        self._report_key = fingerprint_key
+        self._by_digest: dict[bytes, list[KnownSecret]] = {}
+        for entry in entries:
+            if entry.fingerprint is not None:
+                self._by_digest.setdefault(bytes.fromhex(entry.fingerprint), []).append(
+                    KnownSecret(entry.tenant, entry.name, entry.version))
+        self._lengths = frozenset(e.length for e in entries if e.fingerprint is not None and e.length > 0)
+        self._shortest = min(self._lengths, default=0)
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+    def _spans(self, run: bytes) -> Iterable[tuple[int, int]]:
+        size = len(run)
+        if size in self._lengths:
+            yield 0, size
+        if size <= self._shortest:
+            return
+        cuts = [m.start() for m in _SEPARATOR.finditer(run)][:_MAX_CUTS]
+        if not cuts:
+            return
+        starts = [0, *(c + 1 for c in cuts)]
+        ends = [*cuts, size]
+        for start in starts:
+            for end in ends:
+                if end - start in self._lengths and (start, end) != (0, size):
+                    yield start, end
+
+    def scan_bytes(self, data: bytes, path: str) -> list[Finding]:
+        if not self._by_digest:
+            return []
+        findings: list[Finding] = []
+        for run in _RUN.finditer(data):
+            text = run.group()
+            if len(text) < self._shortest:
+                continue
+            for start, end in self._spans(text):
+                candidate = text[start:end]
+                owners = self._by_digest.get(hmac.digest(self._key, candidate, "sha256"))
+                if owners is None:
+                    continue
+                offset = run.start() + start
+                line_start = data.rfind(b"\n", 0, offset) + 1
+                column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+                names = ", ".join(str(owner) for owner in owners)
+                findings.append(Finding(
+                    RULE_ID, f"stored secret {names}", "critical", path, data.count(b"\n", 0, offset) + 1, column,
+                    len(candidate.decode("utf-8", "replace")),
+                    fingerprint(self._report_key, RULE_ID, candidate.decode("utf-8", "surrogateescape"))))
+        return findings
