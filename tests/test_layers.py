@@ -9,7 +9,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "strongroom"
 
-LEAF = {"errors", "secret", "clock", "names", "defaults", "rules"}
+LEAF = {"errors", "secret", "clock", "names", "defaults", "rules", "live_values"}
 LAYER_OF = {
     **dict.fromkeys(LEAF, "leaf"),
     "crypto": "crypto", "store": "store", "audit": "audit", "redact": "redact", "scan": "scan",

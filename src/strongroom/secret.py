@@ -11,6 +11,9 @@ import hmac
 from typing import Any, Generic, NoReturn, TypeVar
 
 from strongroom.errors import StrongroomError
+from strongroom.live_values import LIVE
+
+_note = LIVE.note  # bound once: Secret() is on Vault.use()'s hot path
 
 T = TypeVar("T", str, bytes)
 
@@ -22,12 +25,13 @@ _CLOSED: Any = object()
 class Secret(Generic[T]):
     """A named secret value. ``reveal()`` is the only way to the plaintext."""
 
-    __slots__ = ("_name", "_value", "_version")
+    __slots__ = ("__weakref__", "_name", "_value", "_version")
 
     def __init__(self, name: str, value: T, version: int | None = None) -> None:
         self._name = name
         self._value: T = value
         self._version = version
+        _note(value, name, self)  # so the redactor masks it while this Secret lives, with no call
 
     @property
     def name(self) -> str:

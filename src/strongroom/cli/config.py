@@ -6,8 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
@@ -15,6 +16,9 @@ from strongroom.cli import common
 from strongroom.clock import iso
 from strongroom.config.loader import environment_for_child, import_schema, load, report
 from strongroom.errors import ConfigError, InvalidInput
+
+if TYPE_CHECKING:
+    from strongroom.redact import Redactor
 
 SCHEMA = typer.Option(..., "--schema", help="The schema class, as MODULE:CLASS (imported from the current directory).")
 ENV = typer.Option(None, "--env", help="Environment (default: $STRONGROOM_ENV or dev).")
@@ -62,7 +66,10 @@ def _rotation(due: float | None) -> str:
 
 
 def run(command: list[str] = typer.Argument(..., help="The command to run, after --."),
-        schema: str = SCHEMA, environment: str | None = ENV) -> None:
+        schema: str = SCHEMA, environment: str | None = ENV,
+        redact: bool = typer.Option(False, "--redact",
+                                    help="Pass the command's output through the redactor: its secrets are masked.")
+        ) -> None:
     """Validate, then run COMMAND with the schema's values as environment variables; exits with its code."""
     if not command:
         raise InvalidInput("give the command to run after --")
@@ -70,23 +77,50 @@ def run(command: list[str] = typer.Argument(..., help="The command to run, after
     settings = load(cls, environment=environment or common.settings().environment)
     try:
         values = environment_for_child(settings)
+        redactor = _redactor_for(settings, values) if redact else None
     finally:
         settings.close()  # the child gets values, not our database pool
     # The child gets the values, never the keys to the store: no master key, key id, home or store URL.
     inherited = {k: v for k, v in os.environ.items() if k not in _WITHHELD_FROM_CHILD}
     child_env = {**inherited, **values, "STRONGROOM_ENV": settings.environment}
-    sys.exit(_run_child(command, child_env))
+    sys.exit(_run_child(command, child_env, redactor))
+
+
+def _redactor_for(settings: Any, values: dict[str, str]) -> Redactor:
+    """A redactor that knows the child's secret values (and every shape of secret the rules know)."""
+    from strongroom.config.cache import LiveSecret
+    from strongroom.redact import Redactor
+
+    redactor = Redactor(follow_live=False)
+    for spec in type(settings).__fields__.values():
+        if isinstance(getattr(settings, spec.name, None), LiveSecret) and spec.env in values:
+            redactor.register(values[spec.env], spec.env)
+    return redactor
+
+
+def _pump(source: IO[bytes], target: IO[bytes], redactor: Redactor) -> None:
+    """Copy the child's output line by line, redacted; a line is held until its newline (or the end)."""
+    for line in iter(source.readline, b""):
+        target.write(redactor.redact_bytes(line))
+        target.flush()
 
 
 _WITHHELD_FROM_CHILD = frozenset({"STRONGROOM_MASTER_KEY", "STRONGROOM_MASTER_KEY_ID", "STRONGROOM_URL",
                                   "STRONGROOM_HOME"})
 
 
-def _run_child(command: list[str], env: dict[str, str]) -> int:
+def _run_child(command: list[str], env: dict[str, str], redactor: Redactor | None = None) -> int:
+    pipe = subprocess.PIPE if redactor is not None else None
     try:
-        child = subprocess.Popen(command, env=env)  # noqa: S603 -- running the user's command is the point
+        child = subprocess.Popen(command, env=env, stdout=pipe, stderr=pipe)  # noqa: S603 -- the user's command
     except OSError as exc:
         raise InvalidInput(f"cannot start {command[0]!r}: {exc.strerror}") from None
+    pumps = []
+    if redactor is not None and child.stdout is not None and child.stderr is not None:
+        pumps = [threading.Thread(target=_pump, args=(stream, target, redactor), daemon=True)
+                 for stream, target in ((child.stdout, sys.stdout.buffer), (child.stderr, sys.stderr.buffer))]
+        for pump in pumps:
+            pump.start()
     previous_int = signal.getsignal(signal.SIGINT)
     forwarded = [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2]
     # At a terminal, Ctrl-C already reaches the child (same process group); forwarding it would be a
@@ -104,6 +138,8 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
         previous[signum] = signal.signal(signum, forward)
     try:
         code = child.wait()
+        for pump in pumps:
+            pump.join()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -18,11 +18,11 @@ import typer
 from strongroom.cli import common
 from strongroom.errors import InvalidInput
 from strongroom.rules import RULES
+from strongroom.rules.prefilter import PREFILTERS
 from strongroom.scan import git
 from strongroom.scan.baseline import Baseline
 from strongroom.scan.engine import Finding, Scanner
 from strongroom.scan.known import KnownValues
-from strongroom.scan.prefilter import PREFILTERS
 from strongroom.scan.runner import ScanReport, scan_paths, scan_stream
 from strongroom.scan.sarif import to_sarif
 from strongroom.scan.settings import ScanSettings, check_severity, load_settings

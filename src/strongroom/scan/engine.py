@@ -1,6 +1,6 @@
 """Scanning text: one prefilter pass over the whole text, rule regexes only on the lines it flags.
 
-The prefilter (``strongroom.scan.prefilter``) is Hyperscan, Aho-Corasick or a keyword regex, whichever is
+The prefilter (``strongroom.rules.prefilter``) is Hyperscan, Aho-Corasick or a keyword regex, whichever is
 installed; text in which it finds nothing costs that one pass and nothing else. Findings never hold the
 secret: only the rule, where it is, its length, and a keyed fingerprint.
 """
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from strongroom.rules import RULES
 from strongroom.rules.base import Rule
-from strongroom.scan.prefilter import Prefilter, make_prefilter
+from strongroom.rules.prefilter import Prefilter, make_prefilter
 
 ALLOW_MARKER = "strongroom:allow"
 _ALLOW_BYTES = ALLOW_MARKER.encode()

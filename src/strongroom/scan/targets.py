@@ -1,4 +1,4 @@
-"""What to scan: files under paths (respecting .gitignore inside a git repository), or standard input."""
+"""What to scan: the files under paths, in git's view (respecting .gitignore) inside a repository."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 BINARY_SNIFF_BYTES = 8192
 
 
@@ -45,18 +44,3 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
                 candidate = Path(directory) / name
                 if not candidate.is_symlink():
                     yield candidate
-
-
-def read_text(path: Path, max_bytes: int) -> str | Skipped:
-    """The file as text, or why it was skipped (binary, too large, unreadable)."""
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return Skipped(str(path), f"larger than {max_bytes} bytes")
-        with path.open("rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        return Skipped(str(path), f"unreadable ({exc.strerror})")
-    if b"\0" in data[:BINARY_SNIFF_BYTES]:
-        return Skipped(str(path), "binary")
-    return data.decode("utf-8", "replace")
