@@ -6,13 +6,14 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from strongroom.bootstrap import Settings, open_vault, settings_from_env
-from strongroom.vault import Vault
+if TYPE_CHECKING:  # the vault pulls in SQLAlchemy: imported by the commands that open one, not by `scan`
+    from strongroom.bootstrap import Settings
+    from strongroom.vault import Vault
 
 # markup off: messages carry user-chosen names, and "[...]" in them must print as typed.
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -26,11 +27,15 @@ def set_environment(environment: str | None) -> None:
 
 
 def settings() -> Settings:
+    from strongroom.bootstrap import settings_from_env
+
     return settings_from_env(_state["environment"])
 
 
 @contextmanager
 def vault() -> Iterator[Vault]:
+    from strongroom.bootstrap import open_vault
+
     with open_vault(settings()) as opened:
         yield opened
 

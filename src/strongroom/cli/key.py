@@ -5,16 +5,17 @@ from __future__ import annotations
 import typer
 from rich.progress import Progress
 
-from strongroom.bootstrap import RotationResult, rotate_kek
 from strongroom.cli import common
 
 app = typer.Typer(help="Rotate the key-encryption key and rewrap data keys.", no_args_is_help=True)
 
 
 def _run(add_version: bool, as_json: bool) -> None:
+    from strongroom.bootstrap import rotate_kek
+
     with Progress(console=common.err, transient=True) as progress:
         task = progress.add_task("rewrapping data keys", total=None)
-        result: RotationResult = rotate_kek(
+        result = rotate_kek(
             common.settings(), add_version=add_version,
             progress=lambda done, total: progress.update(task, completed=done, total=total))
     if as_json:

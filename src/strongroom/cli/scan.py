@@ -22,6 +22,7 @@ from strongroom.rules.prefilter import PREFILTERS
 from strongroom.scan import git
 from strongroom.scan.baseline import Baseline
 from strongroom.scan.engine import Finding, Scanner
+from strongroom.scan.known import RULE_ID as KNOWN_RULE
 from strongroom.scan.known import KnownValues
 from strongroom.scan.runner import ScanReport, scan_paths, scan_stream
 from strongroom.scan.sarif import to_sarif
@@ -118,17 +119,18 @@ def _scan_git(scanner: Scanner, settings: ScanSettings, paths: list[Path] | None
         raise InvalidInput("--git and --staged take one repository path")
     repo = paths[0] if paths else Path(".")
     added = git.history(repo) if history else git.staged(repo)
-    report.findings += _findings_in_added(scanner, settings, added, advance)
+    report.findings += _findings_in_added(scanner, settings, repo, added, advance)
 
 
-def _findings_in_added(scanner: Scanner, settings: ScanSettings, added: Iterable[git.AddedText],
+def _findings_in_added(scanner: Scanner, settings: ScanSettings, repo: Path, added: Iterable[git.AddedText],
                        advance: Callable[[int], None]) -> Iterator[Finding]:
     for piece in added:
-        if settings.excludes(piece.path):
+        relative = settings.relative(repo / piece.path, repo)
+        if settings.excludes(relative):
             continue
         data = piece.text.encode("utf-8", "surrogateescape")
         advance(len(data))
-        for finding in scanner.scan_bytes(data, piece.path, skip_rules=settings.rules_skipped_for(piece.path)):
+        for finding in scanner.scan_bytes(data, piece.path, skip_rules=settings.rules_skipped_for(relative)):
             commit = piece.commit
             yield replace(finding, line=piece.lines[finding.line - 1],
                           commit=commit.id if commit else None, author=commit.author if commit else None,
@@ -163,11 +165,12 @@ def _print(report: ScanReport, findings: list[Finding], scanner: Scanner, *, as_
         # One finding per line, like a compiler's diagnostics: greppable, and never cut to a column width.
         for f in findings:
             commit = f" in {f.commit[:12]}" if f.commit else ""
-            common.out.print(f"{f.path}:{f.line}:{f.column}: {f.rule_id} ({f.severity}){commit} {f.masked}")
+            what = f" {f.description}:" if f.rule_id == KNOWN_RULE else ""
+            common.out.print(f"{f.path}:{f.line}:{f.column}: {f.rule_id} ({f.severity}){commit}{what} {f.masked}")
     elif findings:
         common.print_table(f"{len(findings)} secret(s) found", ["rule", "severity", "where", "commit", "secret"],
-                           [(f.rule_id, f.severity, f"{f.path}:{f.line}:{f.column}", (f.commit or "")[:12], f.masked)
-                            for f in findings])
+                           [(f"{f.rule_id}: {f.description}" if f.rule_id == KNOWN_RULE else f.rule_id, f.severity,
+                             f"{f.path}:{f.line}:{f.column}", (f.commit or "")[:12], f.masked) for f in findings])
     for item in report.skipped:
         if item.reason != "binary":
             common.err.print(f"skipped {item.path}: {item.reason}")

@@ -51,6 +51,11 @@ class Rule:
     def regex(self) -> re.Pattern[str]:
         return re.compile(self.pattern, self.flags)
 
+    @cached_property
+    def multiline(self) -> bool:
+        """Whether a match may span lines (a JSON key file, say): such a rule is run on a window, not a line."""
+        return "[\\s\\S]" in self.pattern or bool(self.flags & re.DOTALL)
+
     def secret_of(self, match: re.Match[str]) -> str:
         return match.group("secret") if "secret" in self.regex.groupindex else match.group(0)
 

@@ -40,11 +40,14 @@ def _line_start(data: bytes, offset: int) -> int:
 
 
 def _keyword_index(rules: Sequence[Rule]) -> dict[str, list[int]]:
+    """Each keyword's rules, plus the rules of every keyword inside it: a match of `secret_access_key`
+    then also stands for `access_key`, so no matcher can lose a keyword to a longer one around it."""
     by_keyword: dict[str, list[int]] = {}
     for index, rule in enumerate(rules):
         for keyword in rule.keywords:
             by_keyword.setdefault(keyword, []).append(index)
-    return by_keyword
+    return {keyword: sorted({i for other, indexes in by_keyword.items() if other in keyword for i in indexes})
+            for keyword in by_keyword}
 
 
 class RegexPrefilter:
@@ -57,14 +60,15 @@ class RegexPrefilter:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self._by_keyword = {k.encode(): v for k, v in _keyword_index(rules).items()}
-        # Longest first, so a keyword that contains another is reported as itself.
+        # A lookahead, so that keywords overlapping each other are all seen (each position is tried); longest
+        # first, and a keyword's index includes the keywords inside it.
         alternation = b"|".join(re.escape(k) for k in sorted(self._by_keyword, key=len, reverse=True))
-        self._regex = re.compile(alternation)
+        self._regex = re.compile(b"(?=(" + alternation + b"))")
 
     def candidates(self, data: bytes) -> Candidates:
         found: Candidates = {}
         for hit in self._regex.finditer(data.lower()):
-            found.setdefault(_line_start(data, hit.start()), set()).update(self._by_keyword[hit.group(0)])
+            found.setdefault(_line_start(data, hit.start()), set()).update(self._by_keyword[hit.group(1)])
         return found
 
 
@@ -107,13 +111,19 @@ def _trusted(path: Path) -> bool:
 
 
 class HyperscanPrefilter:
-    """The rules' regexes themselves, compiled by Hyperscan in prefilter mode."""
+    """The rules' regexes themselves, compiled by Hyperscan in prefilter mode.
+
+    Only for ASCII data: Hyperscan matches bytes while the rules run on decoded text, where ``[^\\n]{0,40}``
+    counts characters and ``\\s`` includes Unicode spaces. Data with any non-ASCII byte goes to the keyword
+    prefilter instead (``bytes.isascii`` is a vectorised check, so ASCII data pays nothing for this).
+    """
 
     name = "hyperscan"
 
     def __init__(self, rules: Sequence[Rule], cache_dir: Path | None = None) -> None:
         import hyperscan  # optional extra, imported only when chosen
 
+        self._keywords = _keyword_prefilter(rules)
         self._hs: Any = hyperscan
         expressions = [rule.pattern.encode() for rule in rules]
         flags = [self._flags(rule) for rule in rules]
@@ -158,16 +168,27 @@ class HyperscanPrefilter:
         return scratch
 
     def candidates(self, data: bytes) -> Candidates:
+        if not data.isascii():
+            return self._keywords.candidates(data)
         found: Candidates = {}
-
-        def on_match(index: int, _start: int, end: int, _flags: int, _context: object) -> None:
-            found.setdefault(_line_start(data, end - 1), set()).add(index)
-
-        self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
+        self._db.scan(data, match_event_handler=_on_match, context=(data, found), scratch=self._scratch())
         return found
 
 
+def _on_match(index: int, _start: int, end: int, _flags: int, context: tuple[bytes, Candidates]) -> None:
+    # Module-level, with the data in `context`: a closure per scan would cost more than a short line's scan.
+    data, found = context
+    found.setdefault(_line_start(data, end - 1), set()).add(index)
+
+
 PREFILTERS = ("hyperscan", "ahocorasick", "regex")
+
+
+def _keyword_prefilter(rules: Sequence[Rule]) -> Prefilter:
+    try:
+        return AhoCorasickPrefilter(rules)
+    except ImportError:
+        return RegexPrefilter(rules)
 
 
 def make_prefilter(rules: Sequence[Rule], name: str = "auto") -> Prefilter:

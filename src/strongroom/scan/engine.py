@@ -19,6 +19,7 @@ from strongroom.rules.base import Rule
 from strongroom.rules.prefilter import Prefilter, make_prefilter
 
 ALLOW_MARKER = "strongroom:allow"
+SPAN_WINDOW = 2048  # bytes around a candidate line that a multi-line rule (a JSON key file) is run on
 _ALLOW_BYTES = ALLOW_MARKER.encode()
 
 
@@ -96,6 +97,7 @@ class Scanner:
         if not candidates:
             return []
         findings: list[Finding] = []
+        spanning: dict[int, list[int]] = {}  # multi-line rule index -> candidate line starts
         line_number, counted_to = 1, 0
         for start in sorted(candidates):
             end = data.find(b"\n", start)
@@ -109,6 +111,9 @@ class Scanner:
                 rule = self.rules[index]
                 if rule.id in skip_rules:
                     continue
+                if rule.multiline:
+                    spanning.setdefault(index, []).append(start)
+                    continue
                 for match in rule.regex.finditer(line):
                     secret = rule.secret_of(match)
                     if not secret or not rule.accepts(secret):
@@ -116,7 +121,32 @@ class Scanner:
                     column = match.start("secret" if "secret" in rule.regex.groupindex else 0) + 1
                     findings.append(Finding(rule.id, rule.description, rule.severity, path, line_number, column,
                                             len(secret), fingerprint(self.fingerprint_key, rule.id, secret)))
+        for index, starts in spanning.items():
+            findings += self._spanning_findings(self.rules[index], data, starts, path)
         return findings
+
+    def _spanning_findings(self, rule: Rule, data: bytes, starts: list[int], path: str) -> list[Finding]:
+        """A rule whose match may cross lines, run on a window of ``SPAN_WINDOW`` bytes around each candidate."""
+        found: dict[int, Finding] = {}
+        for start in starts:
+            low = max(0, start - SPAN_WINDOW)
+            low = data.rfind(b"\n", 0, low) + 1 if low else 0  # whole lines, so offsets decode cleanly
+            window = data[low:start + SPAN_WINDOW].decode("utf-8", "replace")
+            for match in rule.regex.finditer(window):
+                secret = rule.secret_of(match)
+                if not secret or not rule.accepts(secret):
+                    continue
+                where = low + len(window[:match.start("secret" if "secret" in rule.regex.groupindex else 0)]
+                                  .encode("utf-8", "surrogatepass"))
+                line_start = data.rfind(b"\n", 0, where) + 1
+                line_end = data.find(b"\n", where)
+                if where in found or _ALLOW_BYTES in data[line_start:line_end if line_end != -1 else None]:
+                    continue
+                column = len(data[line_start:where].decode("utf-8", "replace")) + 1
+                found[where] = Finding(rule.id, rule.description, rule.severity, path,
+                                       data.count(b"\n", 0, where) + 1, column, len(secret),
+                                       fingerprint(self.fingerprint_key, rule.id, secret))
+        return list(found.values())
 
     def scan_text(self, text: str, path: str = "<text>") -> list[Finding]:
         return self.scan_bytes(text.encode("utf-8", "surrogatepass"), path)

@@ -24,7 +24,7 @@ from strongroom.scan.engine import Finding, fingerprint
 RULE_ID = "known-secret"
 _RUN = re.compile(rb"[^\s\"'`<>()\[\]{};|\\]+")
 _SEPARATOR = re.compile(rb"[=:@/&?#,]")
-_MAX_CUTS = 24  # separators considered per run: bounds the work on a long URL-like run
+_MAX_STARTS = 4096  # separators considered per run: bounds the work on a pathological run
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +82,15 @@ class KnownValues:
             yield 0, size
         if size <= self._shortest:
             return
-        cuts = [m.start() for m in _SEPARATOR.finditer(run)][:_MAX_CUTS]
+        cuts = [m.start() for m in _SEPARATOR.finditer(run)][:_MAX_STARTS]
         if not cuts:
             return
-        starts = [0, *(c + 1 for c in cuts)]
-        ends = [*cuts, size]
-        for start in starts:
-            for end in ends:
-                if end - start in self._lengths and (start, end) != (0, size):
-                    yield start, end
+        ends = {*cuts, size}
+        # Per start, only the stored lengths are tried: work grows with separators x distinct lengths.
+        for start in (0, *(c + 1 for c in cuts)):
+            for length in self._lengths:
+                if start + length in ends and (start, start + length) != (0, size):
+                    yield start, start + length
 
     def scan_bytes(self, data: bytes, path: str) -> list[Finding]:
         if not self._by_digest:

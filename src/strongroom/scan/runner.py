@@ -121,15 +121,14 @@ class FileScanner:
         return report
 
 
-def _targets(paths: Iterable[Path]) -> Iterator[tuple[Path, str, bool] | Skipped]:
-    """(file, path relative to what was named, named explicitly?) for each file; a Skipped for a bad path."""
+def _targets(paths: Iterable[Path], settings: ScanSettings) -> Iterator[tuple[Path, str, bool] | Skipped]:
+    """(file, path the settings' globs see, named explicitly?) for each file; a Skipped for a bad path."""
     for root in paths:
         if root.is_file():
-            yield root, _display(root), True
+            yield root, settings.relative(root, Path(".")), True
         elif root.is_dir():
             for path in iter_files([root]):
-                relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
-                yield path, relative, False
+                yield path, settings.relative(path, root), False
         elif root.is_symlink():
             yield Skipped(str(root), "a symlink that leads nowhere (broken, or a loop)")
         else:
@@ -142,7 +141,7 @@ def scan_paths(scanner: Scanner, paths: Iterable[Path], settings: ScanSettings, 
     report = ScanReport()
     files = FileScanner(scanner, settings, on_bytes)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        targets = _targets(paths)
+        targets = _targets(paths, settings)
         while batch := list(itertools.islice(targets, 256)):  # bounded, so a million files are not all queued
             for item in batch:
                 if isinstance(item, Skipped):

@@ -28,7 +28,10 @@ GENERIC_RULE = "generic-secret-assignment"
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A gitignore-like glob: ``**`` crosses directories, ``*`` does not; no slash means any directory."""
+    """A gitignore-like glob: ``**`` crosses directories, ``*`` does not; a glob without a slash matches at
+    any depth, a leading slash anchors it at the project root, a trailing slash means a directory."""
+    anchored = pattern.startswith("/")
+    pattern = pattern.strip("/")
     parts = []
     for piece in re.split(r"(\*\*/?|\*|\?)", pattern):
         if piece in ("**", "**/"):
@@ -40,7 +43,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             parts.append(re.escape(piece))
     body = "".join(parts)
-    prefix = "" if "/" in pattern.rstrip("/") else "(?:.*/)?"
+    prefix = "" if anchored or "/" in pattern else "(?:.*/)?"
     return re.compile(f"{prefix}{body}(?:/.*)?")
 
 
@@ -58,6 +61,16 @@ class ScanSettings:
 
     def excludes(self, relative_path: str) -> bool:
         return any(glob.fullmatch(relative_path) for glob in self._globs)
+
+    def relative(self, path: Path, scanned_root: Path) -> str:
+        """The path globs are matched against: relative to the project (where pyproject.toml is) when the
+        file is inside it, so ``tests/fixtures/**`` means the same whichever directory is scanned."""
+        if self.source is not None:
+            try:
+                return path.resolve().relative_to(self.source.parent).as_posix()
+            except ValueError:
+                pass
+        return path.relative_to(scanned_root).as_posix() if path.is_relative_to(scanned_root) else path.as_posix()
 
     def rules_skipped_for(self, relative_path: str) -> frozenset[str]:
         """Rules not applied to this file: the excluded ones, plus the generic rule in lock files."""
@@ -99,9 +112,12 @@ def load_settings(start: Path) -> ScanSettings:
         document = tomllib.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InvalidInput(f"{source}: cannot read it as TOML ({exc})") from None
-    table = document.get("tool", {}).get("strongroom", {}).get("scan", {})
-    if not isinstance(table, dict):
-        raise InvalidInput(f"{source}: [tool.strongroom.scan] must be a table")
+    table: Any = document
+    for depth, level in enumerate(("tool", "strongroom", "scan"), 1):
+        table = table.get(level, {})
+        if not isinstance(table, dict):
+            name = ".".join(("tool", "strongroom", "scan")[:depth])
+            raise InvalidInput(f"{source}: [{name}] must be a table")
     known = {"exclude_paths", "exclude_rules", "max_file_bytes", "fail_on"}
     unknown = sorted(set(table) - known)
     if unknown:
