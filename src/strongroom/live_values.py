@@ -55,15 +55,24 @@ class LiveValues:
         """Remember ``value`` while ``owner`` lives (called by ``Secret.__init__``)."""
         entry = self._entries.get(value)
         if entry is not None:
-            if entry[1] is not None:
-                entry[1].add(owner)
-            return
+            owners = entry[1]
+            if owners is None:
+                return
+            owners.add(owner)
+            if self._entries.get(value) is entry:
+                return
+            # snapshot() dropped the entry between our lookup and add: register it afresh below.
         if not self._long_enough(value, name):
             return
         with self._lock:
+            current = self._entries.get(value)
+            if current is not None:
+                if current[1] is not None:
+                    current[1].add(owner)
+                return
             owners = _Owners()
             owners.add(owner)
-            self._entries.setdefault(value, (name, owners))
+            self._entries[value] = (name, owners)
             self.generation += 1
 
     def pin(self, value: Value, name: str) -> bool:
@@ -91,7 +100,7 @@ class LiveValues:
     def _long_enough(self, value: Value, name: str) -> bool:
         if len(value) >= MIN_CHARS:
             return True
-        if not self._warned:
+        if value and not self._warned:  # an empty value hides nothing: no warning
             self._warned = True
             warnings.warn(f"secret {name!r} is shorter than {MIN_CHARS} characters: too short to mask safely, "
                           "so it is not redacted (this warning is shown once)", RuntimeWarning, stacklevel=3)

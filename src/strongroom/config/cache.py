@@ -16,6 +16,7 @@ from collections.abc import Callable
 from strongroom.clock import Clock
 from strongroom.config.sources import Found
 from strongroom.errors import ConfigError, Expired, NotFound, StrongroomError
+from strongroom.live_values import LIVE
 from strongroom.secret import Secret
 
 Fetch = Callable[[], Found | None]
@@ -138,6 +139,8 @@ class CachedValue:
         """The current value, then the one it replaced while the rotation overlap window is open."""
         self.value()
         found = self.found  # read once: a refresh landing now must not mix two versions
+        if found.previous is not None:
+            LIVE.note(found.previous, self.field, self)
         if found.previous is not None and found.previous_replaced_at is not None and \
                 self._clock() < found.previous_replaced_at + self._overlap_seconds:
             return [found.value, found.previous]
@@ -147,14 +150,26 @@ class CachedValue:
 class LiveSecret(Secret[str]):
     """A schema secret: ``reveal()`` reads the cache, which refreshes from the source after its TTL."""
 
-    __slots__ = ("_cached",)
+    __slots__ = ("_cached", "_noted")
 
     def __init__(self, name: str, cached: CachedValue) -> None:
         super().__init__(name, "")
         self._cached = cached
+        self._noted = ""
+        self._note(cached.found.value)
+        if cached.found.previous is not None:
+            LIVE.note(cached.found.previous, name, self)
+
+    def _note(self, value: str) -> None:
+        # The redactor masks a value while a Secret carrying it lives; this one's value changes on refresh.
+        if value is not self._noted:
+            LIVE.note(value, self.name, self)
+            self._noted = value
 
     def reveal(self) -> str:
-        return self._cached.value()
+        value = self._cached.value()
+        self._note(value)
+        return value
 
     def refresh(self) -> None:
         """Fetch the value from its source now."""

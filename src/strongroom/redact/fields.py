@@ -57,4 +57,4 @@ def value_span(rule: Rule, match: re.Match[str]) -> tuple[int, int]:
 
 
 # Keys of dicts (structured log events, Sentry events, JSON bodies) whose values are masked whole.
-SECRET_KEY = re.compile(rf"(?i)(?:{_KEY}|(?:proxy-)?authorization|set-cookie|cookie)")
+SECRET_KEY = re.compile(rf"(?i)(?:{_KEY}|(?:proxy-)?authorization|set-cookie|cookies?)")

@@ -21,6 +21,9 @@ from strongroom.redact.redactor import Redactor
 # LogRecord attributes that logging itself sets; anything else on a record came from `extra=`.
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _DONE = "_strongroom_redacted"
+# Loggers whose formatters read `record.args` themselves (uvicorn's access formatter unpacks a 5-tuple):
+# their arguments are redacted one by one and kept, instead of being merged into the message.
+KEEP_ARGS_LOGGERS = frozenset({"uvicorn.access"})
 
 
 class RedactingFilter(logging.Filter):
@@ -35,11 +38,16 @@ class RedactingFilter(logging.Filter):
         if getattr(record, _DONE, False):
             return True
         redact = self.redactor
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken %-format is logging's to report; mask what we have
-            message = f"{record.msg!s} {record.args!r}"
-        record.msg, record.args = redact.redact(message), None
+        if record.name in KEEP_ARGS_LOGGERS and isinstance(record.args, tuple):
+            record.args = tuple(redact.redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+            if isinstance(record.msg, str):
+                record.msg = redact.redact(record.msg)
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken %-format is logging's to report; mask what we have
+                message = f"{record.msg!s} {record.args!r}"
+            record.msg, record.args = redact.redact(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact.redact(_format_exception(*record.exc_info))
         elif record.exc_text:
@@ -94,6 +102,8 @@ def install(redactor: Redactor, *, excepthook: bool = True) -> RedactingFilter:
     for logger in _every_logger():
         for handler in logger.handlers:
             _attach(handler, filter_)
+    if logging.lastResort is not None:  # what logging uses when no handler is configured at all
+        _attach(logging.lastResort, filter_)
     if _State.original_add_handler is None:
         original = logging.Logger.addHandler
         _State.original_add_handler = original

@@ -42,14 +42,17 @@ Span = tuple[int, int, int, str]
 def encodings(value: Value) -> set[str]:
     """The forms a value takes in logs, URLs, JSON and headers; each one is masked."""
     raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-    forms: set[str] = set()
+    # As `redact_bytes` sees bytes (surrogateescape), and as `%r`, a dict or a traceback's locals show it.
+    forms: set[str] = {raw.decode("utf-8", "surrogateescape"),
+                       repr(value)[1:-1] if isinstance(value, str) else repr(value)[2:-1]}
     try:
         text = value if isinstance(value, str) else raw.decode("utf-8")
     except UnicodeDecodeError:
         text = None
     if text is not None:
         forms |= {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1],
-                  quote(text, safe=""), quote(text), quote_plus(text, safe="")}
+                  quote(text, safe="", errors="surrogatepass"), quote(text, errors="surrogatepass"),
+                  quote_plus(text, safe="", errors="surrogatepass")}
     # Unpadded base64 only: the padded form starts with it, and the mask then covers all but the "=".
     forms |= {base64.b64encode(raw).rstrip(b"=").decode(), base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
     forms.add(raw.hex())
@@ -179,7 +182,9 @@ class Redactor:
             return text
         out = _apply(text, spans)
         if self._still_holds_a_value(out):
-            return MASK.format("text")
+            out = MASK.format("text")
+            # A registered value made of the mask's own letters: nothing of the text can be shown.
+            return "" if self._still_holds_a_value(out) else out
         return out
 
     def _still_holds_a_value(self, text: str) -> bool:
@@ -191,38 +196,44 @@ class Redactor:
 
     # -- structured data ---------------------------------------------------------------------------
 
-    def redact_data(self, data: Any) -> Any:  # noqa: PLR0911 -- one return per kind of container
-        """A copy of dicts, lists and tuples with secret-named keys' values masked and every string redacted.
+    def redact_data(self, data: Any, _under: str | None = None) -> Any:  # noqa: PLR0911 -- one per kind
+        """A copy of dicts, lists and tuples with every string redacted and secret-named keys' values masked.
 
         Types are kept (a dict stays a dict, a number under a harmless key stays a number), so a structured
-        log event stays structured.
+        log event stays structured. Under a secret-named key every leaf is masked, structure kept:
+        ``{"cookies": {"session": "..."}}`` keeps the cookie's name, never its value.
         """
-        if isinstance(data, str):
-            return self.redact(data)
+        if data is None or isinstance(data, bool):
+            return data
         if isinstance(data, Secret):
             return MASK.format(_label(data.name))
+        if _under is not None and isinstance(data, str | bytes | bytearray | int | float | complex):
+            return MASK.format(_under)
+        if isinstance(data, str):
+            return self.redact(data)
         if isinstance(data, bytes | bytearray):
             return self.redact_bytes(bytes(data))
         if isinstance(data, dict):
-            return {key: (MASK.format(_label(str(key))) if _secret_key(key) and _maskable(value)
-                          else self.redact_data(value)) for key, value in data.items()}
+            return {self.redact(key) if isinstance(key, str) else key:
+                    self.redact_data(value, _label(key) if _secret_key(key) else _under)
+                    for key, value in data.items()}
         if isinstance(data, list):
-            return [self.redact_data(item) for item in data]
+            return [self.redact_data(item, _under) for item in data]
         if isinstance(data, tuple):
-            items = [self.redact_data(item) for item in data]
+            items = [self.redact_data(item, _under) for item in data]
             return type(data)(*items) if hasattr(data, "_fields") else tuple(items)
         if isinstance(data, set | frozenset):
-            return type(data)(self.redact_data(item) for item in data)
-        return data
+            return type(data)(self.redact_data(item, _under) for item in data)
+        if isinstance(data, int | float | complex):
+            return data
+        if _under is not None:
+            return MASK.format(_under)
+        # Anything else (an exception, a custom object) is rendered by the logger with its repr anyway.
+        return self.redact(repr(data))
 
 
 def _secret_key(key: object) -> bool:
     return isinstance(key, str) and SECRET_KEY.fullmatch(key) is not None
-
-
-def _maskable(value: object) -> bool:
-    """A secret-named key's value is masked whole when it is a scalar; containers are walked instead."""
-    return value is not None and not isinstance(value, dict | list | tuple | bool)
 
 
 def _apply(text: str, spans: list[Span]) -> str:

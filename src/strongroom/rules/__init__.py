@@ -1,11 +1,17 @@
-"""Detector rules for provider credentials, in one place: used by the scanner and (later) the redactor."""
+"""Detector rules for provider credentials, in one place: used by the scanner and (later) the redactor.
+
+The provider rules come first; the one generic rule (a high-entropy value under a secret-named label) is
+last, so that a value both kinds find is attributed to its provider.
+"""
 
 from __future__ import annotations
 
 from strongroom.rules.base import Rule, shannon_entropy
 from strongroom.rules.cloud_code import RULES as _CLOUD_CODE
+from strongroom.rules.generic import RULES as _GENERIC
 from strongroom.rules.services import RULES as _SERVICES
 
-RULES: tuple[Rule, ...] = (*_CLOUD_CODE, *_SERVICES)
+PROVIDER_RULES: tuple[Rule, ...] = (*_CLOUD_CODE, *_SERVICES)
+RULES: tuple[Rule, ...] = (*PROVIDER_RULES, *_GENERIC)
 
-__all__ = ["RULES", "Rule", "shannon_entropy"]
+__all__ = ["PROVIDER_RULES", "RULES", "Rule", "shannon_entropy"]

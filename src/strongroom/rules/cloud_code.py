@@ -12,7 +12,7 @@ import zlib
 
 from strongroom.rules.base import Rule
 
-__all__ = ["RULES", "crc32_base62_checksum_ok"]
+__all__ = ["RULES", "crc32_base62_checksum_ok", "crc32_hex_checksum_ok"]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -28,6 +28,12 @@ def crc32_base62_checksum_ok(token: str) -> bool:
     """GitHub/npm token checksum: the last 6 chars are base62 (0-9A-Za-z) of the CRC32 of the 30 random chars.
 
     The random part is what follows the prefix (``ghp_``, ``npm_``, ...) up to the checksum.
+
+    Checked (not assumed) against classic PATs that GitHub itself issued and revoked, published as test
+    data: the CRC32 (IEEE, as ``zlib.crc32``) covers the 30 random characters only, not the prefix; the
+    base62 alphabet is digits, then upper case, then lower case (0-9A-Za-z, *not* Go's big.Int order
+    0-9a-zA-Z, which fails on every real token); the number is left-padded with "0" to 6 characters.
+    Comparing the decoded number (rather than re-encoding) accepts exactly the same strings.
     """
     body = token.rsplit("_", 1)[-1]
     if len(body) != 36:
@@ -40,6 +46,17 @@ def crc32_base62_checksum_ok(token: str) -> bool:
             return False
         value = value * 62 + digit
     return value == zlib.crc32(random_part.encode("ascii"))
+
+
+def crc32_hex_checksum_ok(token: str) -> bool:
+    """Private Packagist token checksum: the last 8 chars are the CRC32 of prefix + random part, in hex.
+
+    From Private Packagist's "Composer Authentication" documentation: ``prefix`` + 60 hex random characters
+    + 8 hex checksum, the checksum being ``crc32(prefix . random)`` written as lower-case hex, left-padded
+    with "0" to 8 characters.
+    """
+    body, check = token[:-8], token[-8:]
+    return f"{zlib.crc32(body.encode('ascii')):08x}" == check
 
 
 def _tok(prefix: str, body: str, tail: str = _TAIL) -> str:
@@ -201,7 +218,17 @@ RULES: tuple[Rule, ...] = (
     _github("github-oauth-token", "OAuth access token", "gho_"),
     _github("github-user-to-server-token", "app user-to-server token", "ghu_"),
     _github("github-server-to-server-token", "app installation (server-to-server) token", "ghs_"),
-    _github("github-refresh-token", "app refresh token", "ghr_"),
+    # GitHub's "Refreshing user access tokens" shows refresh tokens as ghr_ + 76 base62 characters, not the
+    # 36 of the other kinds (the previous ghr_ rule, a copy of those, could never match a real one); no
+    # checksum is documented for them, so the entropy floor stands in.
+    _prefixed(
+        "github-refresh-token",
+        "GitHub app refresh token (ghr_ + 76 base62 characters)",
+        "ghr_",
+        r"[A-Za-z0-9]{76}",
+        entropy=4.0,
+        severity="critical",
+    ),
     _prefixed(
         "github-fine-grained-pat",
         "GitHub fine-grained personal access token (github_pat_ + 22 + _ + 59)",
@@ -463,6 +490,111 @@ RULES: tuple[Rule, ...] = (
         "postman-api-key", "Postman API key (PMAK- + 24 hex + - + 34 hex)", "PMAK-", r"[a-f0-9]{24}-[a-f0-9]{34}"
     ),
     _prefixed("buildkite-user-token", "Buildkite user access token (bkua_ + 40 hex)", "bkua_", r"[a-f0-9]{40}"),
+    _prefixed(
+        "sourcegraph-access-token",
+        "Sourcegraph access token (sgp_ [+ 16 hex instance id _ | local_] + 40 hex)",
+        "sgp_",
+        r"(?:[a-f0-9]{16}_|local_)?[a-f0-9]{40}",
+    ),
+    Rule(
+        id="packagist-token",
+        description="Private Packagist token (packagist_<kind>_ + 60 hex + 8 hex CRC32 checksum)",
+        pattern=_tok("packagist_", r"[a-z]{3}_[a-f0-9]{68}"),
+        keywords=("packagist_",),
+        validate=crc32_hex_checksum_ok,
+        severity="critical",
+    ),
+    # Netlify, "Change to the Netlify authentication token format": nf + one letter naming the kind
+    # (p personal, c CLI, o OAuth, u app.netlify.com, b build), then `_`; 40 characters in all.
+    Rule(
+        id="netlify-access-token",
+        description="Netlify access token (nfp_/nfc_/nfo_/nfu_/nfb_ + 36 alphanumerics)",
+        pattern=rf"{_LEAD}nf[pcoub]_[A-Za-z0-9]{{36}}{_TAIL}",
+        keywords=("nfp_", "nfc_", "nfo_", "nfu_", "nfb_"),
+        entropy=3.5,
+    ),
+    # Vercel, "Introducing new token formats and secret scanning": vcp personal, vci integration, vca app
+    # access, vcr app refresh, vck API key. The length of the rest is not documented.
+    Rule(
+        id="vercel-token",
+        description="Vercel access token or API key (vcp_/vci_/vca_/vcr_/vck_ + 24-100 alphanumerics)",
+        pattern=rf"{_LEAD}vc[piark]_[A-Za-z0-9]{{24,100}}{_TAIL}",
+        keywords=("vcp_", "vci_", "vca_", "vcr_", "vck_"),
+        entropy=3.5,
+    ),
+    # Datadog: application keys "start with ddapp_ followed by 34 alphanumeric characters" (AWS Secrets
+    # Manager's Datadog partner page); personal and service access tokens start ddpat_ / ddsat_ (Datadog
+    # "Personal Access Tokens"), their length is not documented.
+    _prefixed(
+        "datadog-application-key",
+        "Datadog application key (ddapp_ + 34 alphanumerics)",
+        "ddapp_",
+        r"[A-Za-z0-9]{34}",
+        entropy=3.5,
+    ),
+    Rule(
+        id="datadog-access-token",
+        description="Datadog personal or service access token (ddpat_/ddsat_)",
+        pattern=rf"{_LEAD}dd[ps]at_[A-Za-z0-9_-]{{24,128}}{_TAIL}",
+        keywords=("ddpat_", "ddsat_"),
+        entropy=3.5,
+    ),
+    Rule(
+        id="datadog-api-key",
+        description="Datadog API key (32 hex) next to a datadog / DD_API_KEY label",
+        pattern=(
+            r"(?i:datadog|dd_api_key|dd-api-key|dd_apikey)[^\n]{0,40}?"
+            rf"{_LEAD}(?P<secret>[a-f0-9]{{32}})(?![A-Za-z0-9_-])"
+        ),
+        keywords=("datadog", "dd_api_key", "dd-api-key", "dd_apikey"),
+        entropy=3.0,
+    ),
+    # Notion: integration tokens start ntn_ (older ones secret_, too generic a prefix to report without a
+    # notion label). The rest, 11 digits + 35 alphanumerics, is the shape of published tokens, not documented.
+    _prefixed(
+        "notion-integration-token",
+        "Notion integration token (ntn_ + 11 digits + 35 alphanumerics)",
+        "ntn_",
+        r"[0-9]{11}[A-Za-z0-9]{35}",
+        entropy=3.5,
+    ),
+    Rule(
+        id="notion-legacy-integration-token",
+        description="Notion integration token, legacy secret_ + 43 alphanumerics, next to a notion label",
+        pattern=(
+            r"(?i:notion)[^\n]{0,40}?"
+            rf"{_LEAD}(?P<secret>secret_[A-Za-z0-9]{{43}})(?![A-Za-z0-9_-])"
+        ),
+        keywords=("notion",),
+        entropy=3.5,
+    ),
+    # Airtable personal access tokens: pat + the token's 14-character id, `.`, then 64 hex.
+    _prefixed(
+        "airtable-personal-access-token",
+        "Airtable personal access token (pat + 14 + . + 64 hex)",
+        "pat",
+        r"[A-Za-z0-9]{14}\.[a-f0-9]{64}",
+        entropy=3.5,
+    ),
+    # 1Password: service account tokens start with ops_ (1Password developer docs); the rest is base64 JSON.
+    _prefixed(
+        "onepassword-service-account-token",
+        "1Password service account token (ops_ + base64-encoded JSON)",
+        "ops_eyJ",
+        r"[A-Za-z0-9+/_-]{100,4096}={0,2}",
+        entropy=4.0,
+        severity="critical",
+        tail=_TAIL64,
+    ),
+    # Mapbox: "all secret access tokens start with sk" (public ones pk, which are meant to be public);
+    # sk. + base64url JSON naming the user + . + a random part.
+    _prefixed(
+        "mapbox-secret-token",
+        "Mapbox secret access token (sk.eyJ... . ...)",
+        "sk.eyJ",
+        r"[A-Za-z0-9_-]{20,400}\.[A-Za-z0-9_-]{20,30}",
+        entropy=4.0,
+    ),
     _prefixed(
         "tailscale-key",
         "Tailscale auth key, API access token or OAuth client secret (tskey-<kind>-<id>-<secret>)",

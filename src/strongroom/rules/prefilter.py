@@ -191,10 +191,21 @@ def _keyword_prefilter(rules: Sequence[Rule]) -> Prefilter:
         return RegexPrefilter(rules)
 
 
+class _NoRules:
+    """The prefilter of an empty rule set (a scanner for known values only, or every rule excluded)."""
+
+    name = "none"
+
+    def candidates(self, data: bytes) -> Candidates:
+        return {}
+
+
 def make_prefilter(rules: Sequence[Rule], name: str = "auto") -> Prefilter:
     """The named prefilter, or with ``auto`` the best one whose package is installed."""
     if name not in ("auto", *PREFILTERS):
         raise ValueError(f"unknown prefilter {name!r}: choose one of auto, {', '.join(PREFILTERS)}")
+    if not rules:
+        return _NoRules()
     if name in ("auto", "hyperscan"):
         try:
             return HyperscanPrefilter(rules)

@@ -86,6 +86,25 @@ def _jwt_header_ok(token: str) -> bool:
     return isinstance(decoded, dict) and isinstance(decoded.get("alg"), str)
 
 
+# --- Slack token rotation ---------------------------------------------------------------------------------
+# Slack documents the prefixes (tooling.tokens.rotate: config access tokens `xoxe.xoxp-...`, refresh tokens
+# `xoxe-...`; with token rotation on, bot/user tokens become `xoxe.xoxb-1-...` / `xoxe.xoxp-1-...`), not the
+# body. Checked on published (revoked) tokens of all three kinds: after `<version>-` the body is unpadded
+# base64 of ASCII `<kind>-<n>-<team id>-<ids...>-<64 hex>` (e.g. "2-2-<13 digits>-...-<64 hex>"), 146-166
+# characters, so only alphanumerics. Decoding it rejects any other run of 60+ alphanumerics.
+_SLACK_ROTATING_PAYLOAD = re.compile(r"[0-9]+(?:-[0-9]+){3,6}-[0-9a-f]{64}")
+
+
+def _slack_rotating_body_ok(token: str) -> bool:
+    """The part after the last ``-`` is base64 of Slack's ``<numbers>-...-<64 hex>`` payload."""
+    body = token.rsplit("-", 1)[-1]
+    try:
+        payload = base64.b64decode(body + "=" * (-len(body) % 4), validate=True).decode("ascii")
+    except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError
+        return False
+    return _SLACK_ROTATING_PAYLOAD.fullmatch(payload) is not None
+
+
 _CHAT: tuple[Rule, ...] = (
     Rule(
         id="slack-bot-token",
@@ -124,10 +143,11 @@ _CHAT: tuple[Rule, ...] = (
     ),
     Rule(
         id="slack-config-access-token",
-        description="Slack app configuration access token (xoxe.xoxp- / xoxe.xoxb-)",
+        description="Slack app configuration or rotating access token (xoxe.xoxp- / xoxe.xoxb-)",
         pattern=_token(r"xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{60,400}"),
         keywords=("xoxe.",),
         entropy=3.5,
+        validate=_slack_rotating_body_ok,
     ),
     Rule(
         id="slack-config-refresh-token",
@@ -135,6 +155,7 @@ _CHAT: tuple[Rule, ...] = (
         pattern=_token(r"xoxe-[0-9]-[A-Za-z0-9]{60,400}"),
         keywords=("xoxe-",),
         entropy=3.5,
+        validate=_slack_rotating_body_ok,
     ),
     Rule(
         id="slack-webhook-url",
@@ -156,12 +177,14 @@ _CHAT: tuple[Rule, ...] = (
         keywords=("hooks.slack.com",),
         entropy=3.0,
     ),
+    # Discord bot tokens: base64url(user id) . base64url(timestamp) . HMAC. The HMAC part was 27 characters
+    # until mid-2022 and is 38 since (both still valid); no length in between exists, so only those two match.
     Rule(
         id="discord-bot-token",
-        description="Discord bot token (base64 user id . timestamp . HMAC) next to a discord/bot label",
+        description="Discord bot token (base64 user id . timestamp . 27- or 38-char HMAC) next to a discord/bot label",
         pattern=_near(
             r"discord|bot",
-            r"[MNO][A-Za-z0-9_-]{22,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
+            r"[MNO][A-Za-z0-9_-]{22,27}\.[A-Za-z0-9_-]{6}\.(?:[A-Za-z0-9_-]{38}|[A-Za-z0-9_-]{27})",
         ),
         keywords=("discord", "bot"),
         entropy=3.5,
@@ -254,6 +277,15 @@ _MAIL: tuple[Rule, ...] = (
         pattern=_token(r"xsmtpsib-[0-9a-f]{64}-[A-Za-z0-9]{16}"),
         keywords=("xsmtpsib-",),
         entropy=3.0,
+    ),
+    # Resend documents the re_ prefix (its examples write `re_xxxxxxxxx`); the rest, 8 alphanumerics + _ + 24
+    # alphanumerics, is the shape of published keys, not documented.
+    Rule(
+        id="resend-api-key",
+        description="Resend API key (re_ + 8 + _ + 24 alphanumerics)",
+        pattern=_token(r"re_[A-Za-z0-9]{8}_[A-Za-z0-9]{24}"),
+        keywords=("re_",),
+        entropy=3.5,
     ),
     Rule(
         id="twilio-account-sid",
@@ -410,17 +442,20 @@ _AI: tuple[Rule, ...] = (
         keywords=("sk-or-v1-",),
         entropy=3.0,
     ),
+    # Anthropic keys are 108 characters: sk-ant-api03- + 93 base64url characters + "AA" (the console's key
+    # hints end in "AA"; published leaked keys have exactly 95 characters after the prefix, the last two
+    # "AA"). Admin keys have the same body after sk-ant-admin01-.
     Rule(
         id="anthropic-api-key",
-        description="Anthropic API key (sk-ant-api03-)",
-        pattern=_token(r"sk-ant-api03-[A-Za-z0-9_-]{80,120}"),
+        description="Anthropic API key (sk-ant-api03- + 93 base64url characters + AA)",
+        pattern=_token(r"sk-ant-api03-[A-Za-z0-9_-]{93}AA"),
         keywords=("sk-ant-api03-",),
         entropy=3.5,
     ),
     Rule(
         id="anthropic-admin-key",
-        description="Anthropic Admin API key (sk-ant-admin01-)",
-        pattern=_token(r"sk-ant-admin01-[A-Za-z0-9_-]{80,120}"),
+        description="Anthropic Admin API key (sk-ant-admin01- + 93 base64url characters + AA)",
+        pattern=_token(r"sk-ant-admin01-[A-Za-z0-9_-]{93}AA"),
         keywords=("sk-ant-admin01-",),
         entropy=3.5,
         severity="critical",

@@ -47,6 +47,15 @@ class Finding:
         return f"[REDACTED:{self.rule_id} {self.length} chars]"
 
 
+def _without_generic_duplicates(findings: list[Finding]) -> list[Finding]:
+    """A generic rule's finding yields to a provider rule's finding of the same secret (one report, the
+    specific one): `aws_secret_access_key = "..."` is an AWS secret key, not also a generic assignment."""
+    specific = {(f.line, f.column) for f in findings if not f.rule_id.startswith("generic-")}
+    if not specific:
+        return findings
+    return [f for f in findings if not (f.rule_id.startswith("generic-") and (f.line, f.column) in specific)]
+
+
 def fingerprint(key: bytes, rule_id: str, secret: str) -> str:
     """HMAC-SHA256 of the rule id and the secret under ``key``, 128 bits in hex.
 
@@ -123,7 +132,7 @@ class Scanner:
                                             len(secret), fingerprint(self.fingerprint_key, rule.id, secret)))
         for index, starts in spanning.items():
             findings += self._spanning_findings(self.rules[index], data, starts, path)
-        return findings
+        return _without_generic_duplicates(findings)
 
     def _spanning_findings(self, rule: Rule, data: bytes, starts: list[int], path: str) -> list[Finding]:
         """A rule whose match may cross lines, run on a window of ``SPAN_WINDOW`` bytes around each candidate."""

@@ -6,7 +6,7 @@ the vault's imports). Scanning cuts the text into candidate strings of exactly t
 lengths and tests each one's HMAC against the set.
 
 Candidates are the runs of text between whitespace, quotes and brackets, and the pieces of a run between
-the separators that surround values in logs, URLs and configs (``= : @ / & ? # ,``): so a value is found in
+the separators that surround values in logs, URLs and configs (``= : @ / & ? # , .``): so a value is found in
 ``password=<v>``, ``"token": "<v>"``, ``postgresql://user:<v>@host`` or ``?key=<v>&``. A value that itself
 contains whitespace or quotes is not found (stated in docs/scanning.md).
 """
@@ -23,7 +23,7 @@ from strongroom.scan.engine import Finding, fingerprint
 
 RULE_ID = "known-secret"
 _RUN = re.compile(rb"[^\s\"'`<>()\[\]{};|\\]+")
-_SEPARATOR = re.compile(rb"[=:@/&?#,]")
+_SEPARATOR = re.compile(rb"[=:@/&?#,.]")
 _MAX_STARTS = 4096  # separators considered per run: bounds the work on a pathological run
 
 

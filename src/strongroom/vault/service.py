@@ -365,7 +365,7 @@ class Vault:
         writes_before = self._writes
         try:
             with self._store.read() as tx:
-                found = tx.for_use(self.environment, tenant, name, version)
+                found = None if tenant in RESERVED_TENANTS else tx.for_use(self.environment, tenant, name, version)
             if found is None:
                 raise NotFound(f"tenant {tenant!r} not found in {self.environment}")
             record, row, stored, dek = found
@@ -457,10 +457,9 @@ class Vault:
         with self._store.read() as tx:
             key = self._stored_fingerprint_key(tx)
             rows = tx.fingerprints(self.environment)
-        if key is None:
-            return KnownFingerprints(key=b"", entries=())
+        # Without a key (nothing written since schema 0002) every version still counts, as missing.
         overhead = MIN_LENGTH
-        return KnownFingerprints(key=key, entries=tuple(
+        return KnownFingerprints(key=key or b"", entries=tuple(
             StoredFingerprint(tenant, name, version, fingerprint, size - overhead)
             for tenant, name, version, fingerprint, size in rows if tenant not in RESERVED_TENANTS))
 
