@@ -99,7 +99,7 @@ def test_open_without_migrate_refuses_a_0001_database(old_database: tuple[str, d
                                                       key_provider: LocalKeyProvider) -> None:
     """Vault.open(migrate=False) on a 0001 database says to run `strongroom db upgrade`, and changes nothing."""
     url, _ = old_database
-    with pytest.raises(StoreError, match=r"older than 0002: run `strongroom db upgrade`"):
+    with pytest.raises(StoreError, match=rf"older than {SCHEMA_REVISION}: run `strongroom db upgrade`"):
         Vault.open(url, key_provider=key_provider, actor="test", migrate=False)
     assert "fingerprint" not in columns(url, "secret_versions")
 
@@ -112,8 +112,8 @@ def test_upgrade_adds_the_column_and_keeps_every_row(old_database: tuple[str, di
                                       "order by version")).all()
     store = Store(url)
     try:
-        assert upgrade(store) == SCHEMA_REVISION == "0002"
-        assert store.schema_revision() == "0002"
+        assert upgrade(store) == SCHEMA_REVISION
+        assert store.schema_revision() == SCHEMA_REVISION
     finally:
         store.close()
     assert "fingerprint" in columns(url, "secret_versions")
@@ -124,7 +124,7 @@ def test_upgrade_adds_the_column_and_keeps_every_row(old_database: tuple[str, di
         versions = conn.execute(sa.text("select version_num from alembic_version")).scalars().all()
     assert [(*r[:3], bytes(r[3])) for r in after] == [(*r[:3], bytes(r[3])) for r in before]
     assert fingerprints == [None, None]
-    assert versions == ["0002"]
+    assert versions == [SCHEMA_REVISION]
 
 
 def test_old_versions_stay_readable_after_upgrade(old_database: tuple[str, dict[int, str]],
@@ -132,7 +132,7 @@ def test_old_versions_stay_readable_after_upgrade(old_database: tuple[str, dict[
     """After the upgrade (Vault.open migrates) both old versions decrypt through use()."""
     url, values = old_database
     with Vault.open(url, key_provider=key_provider, actor="test") as vault:
-        assert vault.store.schema_revision() == "0002"
+        assert vault.store.schema_revision() == SCHEMA_REVISION
         with vault.use("acme", "api_key", purpose="test") as secret:
             assert (secret.version, secret.reveal()) == (2, values[2])
         with vault.use("acme", "api_key", purpose="test", version=1) as secret:

@@ -14,6 +14,13 @@ class Action:
     SECRET_DELETE = "secret.delete"  # noqa: S105
     SECRET_PURGE = "secret.purge"  # noqa: S105
     KEY_REWRAP = "key.rewrap"
+    # The service (strongroom.tokens): API keys and short-lived agent tokens. Values never appear.
+    API_KEY_CREATE = "api_key.create"
+    API_KEY_REVOKE = "api_key.revoke"
+    API_KEY_REFUSED = "api_key.refused"  # a known key presented after revocation or expiry
+    TOKEN_ISSUE = "token.issue"  # noqa: S105
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105
+    TOKEN_KEY_ROTATE = "token.key_rotate"  # noqa: S105
 
 
 class Outcome:

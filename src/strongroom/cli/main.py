@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from strongroom.cli import audit, common, config, key, scan, secret, tenant
+from strongroom.cli import audit, common, config, key, scan, secret, serve, tenant
 from strongroom.errors import InvalidInput, StrongroomError
 
 app = typer.Typer(help="strongroom: secrets for multi-tenant SaaS and AI-agent backends.", no_args_is_help=True,
@@ -21,6 +21,7 @@ app.add_typer(secret.app, name="secret")
 app.add_typer(audit.app, name="audit")
 app.add_typer(key.app, name="key")
 app.command("scan")(scan.scan)
+app.command("serve")(serve.serve)
 app.command("check")(config.check)
 app.command("doctor")(config.doctor)
 app.command("run", context_settings={"allow_interspersed_args": False})(config.run)

@@ -16,7 +16,11 @@ _KEY_WORDS = (
     r"passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
     r"|client[_-]?secret|credentials?|dsn|session[_-]?id|signature"
 )
-_KEY = rf"[\w.-]*(?:{_KEY_WORDS})[\w.-]*"
+# ...but not the names of metadata about a secret: `secret_name`, `token_type`, `api_key_id`, `expires_at`.
+_METADATA = "".join(f"(?<![_.-]{suffix})" for suffix in (
+    "name", "names", "id", "ids", "type", "count", "at", "version", "kind", "length", "prefix", "scope", "scopes",
+    "hint", "format", "path", "file", "url", "uri", "ttl", "policy", "rotation", "source", "env"))
+_KEY = rf"[\w.-]*(?:{_KEY_WORDS})[\w.-]*{_METADATA}"
 _FIELD_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "credential", "dsn", "session", "signature")
 # A value: double- or single-quoted (escapes allowed), or bare up to a delimiter of logs, URLs and forms.
 _VALUE = r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>(?:[^'\\\n]|\\.)*)'|(?P<bare>[^\s"'&,;<>)\]}]+))"""

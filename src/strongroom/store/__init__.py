@@ -1,6 +1,28 @@
 """Persistence: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL (production)."""
 
-from strongroom.store.records import AuditRecord, DataKeyRecord, SecretRecord, TenantRecord, VersionRecord
+from strongroom.store.records import (
+    ApiKeyRecord,
+    AuditRecord,
+    ConnectorRecord,
+    DataKeyRecord,
+    SecretRecord,
+    ShareRecord,
+    TenantRecord,
+    TokenRevocationRecord,
+    VersionRecord,
+)
 from strongroom.store.repository import Store, Tx
 
-__all__ = ["AuditRecord", "DataKeyRecord", "SecretRecord", "Store", "TenantRecord", "Tx", "VersionRecord"]
+__all__ = [
+    "ApiKeyRecord",
+    "AuditRecord",
+    "ConnectorRecord",
+    "DataKeyRecord",
+    "SecretRecord",
+    "ShareRecord",
+    "Store",
+    "TenantRecord",
+    "TokenRevocationRecord",
+    "Tx",
+    "VersionRecord",
+]

@@ -69,3 +69,55 @@ class AuditRecord:
     detail: str | None
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key's metadata. ``key_hash`` is SHA-256 of the whole key; the key itself is never stored."""
+
+    id: str
+    environment: str
+    tenant_id: str | None
+    name: str
+    key_hash: str
+    scopes: str
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    last_used_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRevocationRecord:
+    jti: str
+    environment: str
+    tenant_id: str | None
+    expires_at: float
+    revoked_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRecord:
+    """An API-defined connector; ``definition`` is the broker's JSON text, stored as given."""
+
+    environment: str
+    tenant_id: str
+    name: str
+    definition: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRecord:
+    """A one-time delivery link; ``id`` is SHA-256 of the link token, which is never stored."""
+
+    id: str
+    environment: str
+    tenant_id: str
+    secret_name: str
+    version: int
+    created_at: float
+    expires_at: float
+    used_at: float | None
+    created_by: str

@@ -18,22 +18,30 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from strongroom.errors import Conflict, StoreError
 from strongroom.store import engines
 from strongroom.store.records import (
+    ApiKeyRecord,
     AuditRecord,
+    ConnectorRecord,
     DataKeyRecord,
     SecretRecord,
+    ShareRecord,
     TenantRecord,
+    TokenRevocationRecord,
     VersionRecord,
 )
 from strongroom.store.tables import (
     SCHEMA_REVISION,
-    STRONGROOM_TABLES,
+    api_keys,
     audit_chains,
     audit_events,
+    connectors,
     data_keys,
     secret_versions,
     secrets,
+    shares,
     strongroom_meta,
+    tables_at,
     tenants,
+    token_revocations,
 )
 
 
@@ -92,7 +100,8 @@ class Store:
                 select(strongroom_meta.c.value).where(strongroom_meta.c.key == "schema_revision")
             ).scalar()
             conn.rollback()
-            if value is None or not names.issuperset(STRONGROOM_TABLES):
+            # A database at an older revision lacks the tables later migrations add: that is not damage.
+            if value is None or not names.issuperset(tables_at(str(value))):
                 raise StoreError(f"{engines.safe_url(self.url)} is a damaged strongroom database (tables missing)")
             return str(value)
 
@@ -152,8 +161,12 @@ class Tx:
         return self.conn.execute(stmt).scalar() is not None
 
     def delete_tenant(self, tenant_id: str) -> None:
-        """Remove a tenant and everything it owns; its data keys go first (crypto-shredding)."""
-        for table in (data_keys, secret_versions, secrets):
+        """Remove a tenant and everything it owns; its data keys go first (crypto-shredding).
+
+        Its API keys, connectors and share links go too. Its token revocations stay until they expire:
+        deleting one would make a revoked token's jti acceptable again.
+        """
+        for table in (data_keys, secret_versions, secrets, api_keys, connectors, shares):
             self.conn.execute(delete(table).where(table.c.tenant_id == tenant_id))
         self.conn.execute(delete(tenants).where(tenants.c.id == tenant_id))
 
@@ -284,6 +297,120 @@ class Tx:
         )
         return [(t, n, v, f, size) for t, n, v, f, size in self.conn.execute(stmt)]
 
+    # -- API keys (schema 0003) ----------------------------------------------------------------------
+
+    def insert_api_key(self, record: ApiKeyRecord) -> None:
+        try:
+            self.conn.execute(api_keys.insert().values(**_fields(record)))
+        except IntegrityError:  # id or hash collision: the caller draws a new key
+            raise Conflict(f"API key id {record.id!r} already exists") from None
+
+    def api_key(self, key_id: str) -> tuple[ApiKeyRecord, TenantRecord | None] | None:
+        """The key and its tenant (``None`` for an operator key), in one query; ``None`` if unknown."""
+        stmt = (select(*[c.label("k_" + c.name) for c in api_keys.c], *[c.label("t_" + c.name) for c in tenants.c])
+                .select_from(api_keys.outerjoin(tenants, tenants.c.id == api_keys.c.tenant_id))
+                .where(api_keys.c.id == key_id))
+        row = self.conn.execute(stmt).mappings().first()
+        if row is None:
+            return None
+        key = ApiKeyRecord(**{f: row["k_" + f] for f in ApiKeyRecord.__slots__})
+        tenant = None if row["t_id"] is None else TenantRecord(**{f: row["t_" + f] for f in TenantRecord.__slots__})
+        return key, tenant
+
+    def api_keys(self, environment: str, tenant_id: str | None) -> list[ApiKeyRecord]:
+        """A tenant's keys, or with ``None`` the environment's operator keys, oldest first."""
+        owner = api_keys.c.tenant_id.is_(None) if tenant_id is None else api_keys.c.tenant_id == tenant_id
+        stmt = (select(api_keys).where(and_(api_keys.c.environment == environment, owner))
+                .order_by(api_keys.c.created_at, api_keys.c.id))
+        return [ApiKeyRecord(**r) for r in self.conn.execute(stmt).mappings()]
+
+    def revoke_api_key(self, key_id: str, at: float) -> bool:
+        """Mark the key revoked; False if it already was (the first revocation time is kept)."""
+        stmt = (update(api_keys).where(and_(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)))
+                .values(revoked_at=at).returning(api_keys.c.id))
+        return self.conn.execute(stmt).scalar() is not None
+
+    def touch_api_key(self, key_id: str, at: float) -> None:
+        """Record a use; never moves ``last_used_at`` backwards (writers' clocks differ)."""
+        self.conn.execute(
+            update(api_keys)
+            .where(and_(api_keys.c.id == key_id,
+                        (api_keys.c.last_used_at.is_(None)) | (api_keys.c.last_used_at < at)))
+            .values(last_used_at=at)
+        )
+
+    # -- agent-token revocations ------------------------------------------------------------------
+
+    def insert_token_revocation(self, record: TokenRevocationRecord) -> bool:
+        """Persist a revocation; False if that jti was already revoked (the first row is kept)."""
+        stmt = (self._insert(token_revocations).values(**_fields(record)).on_conflict_do_nothing()
+                .returning(token_revocations.c.jti))
+        return self.conn.execute(stmt).scalar() is not None
+
+    def token_revocations(self, environment: str, *, expiring_after: float) -> dict[str, float]:
+        """jti -> token expiry of the environment's revocations that still matter (expiring after the time)."""
+        stmt = select(token_revocations.c.jti, token_revocations.c.expires_at).where(
+            and_(token_revocations.c.environment == environment, token_revocations.c.expires_at > expiring_after))
+        return {jti: float(expires_at) for jti, expires_at in self.conn.execute(stmt)}
+
+    def prune_token_revocations(self, environment: str, *, expired_before: float) -> int:
+        """Delete revocations of tokens that expired before the time: they fail verification on their own."""
+        result = self.conn.execute(delete(token_revocations).where(
+            and_(token_revocations.c.environment == environment, token_revocations.c.expires_at < expired_before)))
+        return int(result.rowcount)
+
+    # -- connectors -------------------------------------------------------------------------------
+
+    def put_connector(self, record: ConnectorRecord) -> ConnectorRecord:
+        """Insert or replace a connector's definition; returns the stored row (a replaced one keeps its
+        ``created_at``)."""
+        insert = self._insert(connectors).values(**_fields(record))
+        stmt = insert.on_conflict_do_update(
+            index_elements=[connectors.c.tenant_id, connectors.c.name],
+            set_={"definition": insert.excluded.definition, "updated_at": insert.excluded.updated_at},
+        ).returning(*connectors.c)
+        return ConnectorRecord(**self.conn.execute(stmt).mappings().one())
+
+    def connector(self, tenant_id: str, name: str) -> ConnectorRecord | None:
+        row = self._one(select(connectors).where(and_(connectors.c.tenant_id == tenant_id,
+                                                      connectors.c.name == name)))
+        return ConnectorRecord(**row) if row else None
+
+    def connectors(self, tenant_id: str) -> list[ConnectorRecord]:
+        stmt = select(connectors).where(connectors.c.tenant_id == tenant_id).order_by(connectors.c.name)
+        return [ConnectorRecord(**r) for r in self.conn.execute(stmt).mappings()]
+
+    def delete_connector(self, tenant_id: str, name: str) -> bool:
+        """True if the connector existed."""
+        stmt = (delete(connectors).where(and_(connectors.c.tenant_id == tenant_id, connectors.c.name == name))
+                .returning(connectors.c.name))
+        return self.conn.execute(stmt).scalar() is not None
+
+    # -- one-time shares --------------------------------------------------------------------------
+
+    def insert_share(self, record: ShareRecord) -> None:
+        try:
+            self.conn.execute(shares.insert().values(**_fields(record)))
+        except IntegrityError:
+            raise Conflict("a share with this link already exists") from None  # the id is a hash: not shown
+
+    def share(self, share_id: str, *, lock: bool = False) -> ShareRecord | None:
+        """The share (``lock``: held ``FOR UPDATE`` on PostgreSQL until the transaction ends)."""
+        row = self._one(select(shares).where(shares.c.id == share_id), lock)
+        return ShareRecord(**row) if row else None
+
+    def mark_share_used(self, share_id: str, at: float) -> bool:
+        """Mark the share used if nobody has yet; True only for the one call that did (check-and-set)."""
+        stmt = (update(shares).where(and_(shares.c.id == share_id, shares.c.used_at.is_(None)))
+                .values(used_at=at).returning(shares.c.id))
+        return self.conn.execute(stmt).scalar() is not None
+
+    def prune_shares(self, environment: str, *, expired_before: float) -> int:
+        """Delete the environment's shares that expired before the time (used or not)."""
+        result = self.conn.execute(delete(shares).where(
+            and_(shares.c.environment == environment, shares.c.expires_at < expired_before)))
+        return int(result.rowcount)
+
     # -- audit --------------------------------------------------------------------------------------
 
     def lock_chain(self, chain: str, genesis: str) -> tuple[int, str]:
@@ -327,14 +454,19 @@ class Tx:
         return {r["chain"]: (int(r["head_seq"]), str(r["head_hash"])) for r in rows}
 
     def audit_events(self, *, chain: str | None = None, tenant: str | None = None, environment: str | None = None,
-                     limit: int | None = None, newest_first: bool = False) -> list[AuditRecord]:
+                     limit: int | None = None, newest_first: bool = False, secret_name: str | None = None,
+                     actor: str | None = None, action: str | None = None, since: float | None = None,
+                     until: float | None = None) -> list[AuditRecord]:
         stmt = select(audit_events)
-        if chain is not None:
-            stmt = stmt.where(audit_events.c.chain == chain)
-        if tenant is not None:
-            stmt = stmt.where(audit_events.c.tenant == tenant)
-        if environment is not None:
-            stmt = stmt.where(audit_events.c.environment == environment)
+        c = audit_events.c
+        for column, wanted in ((c.chain, chain), (c.tenant, tenant), (c.environment, environment),
+                               (c.secret_name, secret_name), (c.actor, actor), (c.action, action)):
+            if wanted is not None:
+                stmt = stmt.where(column == wanted)
+        if since is not None:
+            stmt = stmt.where(c.at >= since)
+        if until is not None:
+            stmt = stmt.where(c.at < until)
         order = audit_events.c.id.desc() if newest_first else audit_events.c.id
         stmt = stmt.order_by(order)
         if limit is not None:
@@ -348,7 +480,8 @@ class Tx:
 
     def count(self, table_name: str) -> int:
         table = {"tenants": tenants, "secrets": secrets, "secret_versions": secret_versions,
-                 "data_keys": data_keys, "audit_events": audit_events}[table_name]
+                 "data_keys": data_keys, "audit_events": audit_events, "api_keys": api_keys,
+                 "token_revocations": token_revocations, "connectors": connectors, "shares": shares}[table_name]
         return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 

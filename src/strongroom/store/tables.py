@@ -17,10 +17,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The Alembic head this code expects; bump with every migration."""
 
 metadata = MetaData()
@@ -127,4 +128,77 @@ audit_events = Table(
     Index("ix_audit_events_tenant_at", "tenant", "at"),
 )
 
+# -- schema 0003: the service (API keys, agent-token revocations, API-defined connectors, one-time shares) --------
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),  # the key's public id: the 8 characters after "srk_"
+    Column("environment", String(32), nullable=False),
+    Column("tenant_id", String(32), nullable=True),  # NULL: an operator key, not bound to one tenant
+    Column("name", String(128), nullable=False),
+    # SHA-256 (hex) of the whole key: the key itself is never stored (tokens/api_keys.py says why no KDF).
+    Column("key_hash", String(64), nullable=False),
+    Column("scopes", String(512), nullable=False),  # space-separated
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+    UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_api_keys_tenant"),
+    Index("ix_api_keys_tenant", "environment", "tenant_id"),
+)
+
+# No foreign key to tenants: a revocation outlives its tenant (deleting it would revive the token's jti).
+token_revocations = Table(
+    "token_revocations",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("environment", String(32), nullable=False),
+    Column("tenant_id", String(32), nullable=True),
+    Column("expires_at", Float, nullable=False),  # the token's own expiry: the row is pruned after it
+    Column("revoked_at", Float, nullable=False),
+    Index("ix_token_revocations_expires", "environment", "expires_at"),
+)
+
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("environment", String(32), nullable=False),
+    Column("definition", Text, nullable=False),  # JSON, owned by the broker; the store does not parse it
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_connectors_tenant"),
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 (hex) of the link token; the token is never stored
+    Column("environment", String(32), nullable=False),
+    Column("tenant_id", String(32), nullable=False),
+    Column("secret_name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_shares_tenant"),
+    Index("ix_shares_tenant", "tenant_id"),
+    Index("ix_shares_expires", "environment", "expires_at"),
+)
+
 STRONGROOM_TABLES = frozenset(metadata.tables)
+
+TABLE_ADDED_IN: dict[str, str] = {
+    **dict.fromkeys(STRONGROOM_TABLES, "0001"),
+    **dict.fromkeys(("api_keys", "token_revocations", "connectors", "shares"), "0003"),
+}
+"""The revision that created each table: a database at an older revision is not "damaged" for lacking it."""
+
+
+def tables_at(revision: str) -> frozenset[str]:
+    """The strongroom tables a database at ``revision`` must have."""
+    return frozenset(name for name, added in TABLE_ADDED_IN.items() if added <= revision)

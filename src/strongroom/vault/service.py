@@ -489,12 +489,14 @@ class Vault:
 
     # -- audit --------------------------------------------------------------------------------------
 
-    def audit_events(self, *, tenant: str | None = None, limit: int | None = None,
-                     newest_first: bool = False) -> builtins.list[AuditRecord]:
+    def audit_events(self, *, tenant: str | None = None, limit: int | None = None, newest_first: bool = False,
+                     secret_name: str | None = None, actor: str | None = None, action: str | None = None,
+                     since: float | None = None, until: float | None = None) -> builtins.list[AuditRecord]:
+        """This environment's audit events, filtered; ``since`` inclusive, ``until`` exclusive (epoch seconds)."""
         self._audit.flush()
         with self._store.read() as tx:
-            return tx.audit_events(tenant=tenant, environment=self.environment, limit=limit,
-                                   newest_first=newest_first)
+            return tx.audit_events(tenant=tenant, environment=self.environment, limit=limit, newest_first=newest_first,
+                                   secret_name=secret_name, actor=actor, action=action, since=since, until=until)
 
     def audit_heads(self) -> dict[str, tuple[int, str]]:
         """Each chain's newest (seq, hash), to anchor outside the database."""

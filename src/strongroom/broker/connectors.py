@@ -1,0 +1,477 @@
+"""Connectors: what an upstream API offers an agent, and where the tenant's credential goes.
+
+A connector is data, not code: one base URL (one host, the only one the broker will contact for it), a
+fixed list of operations (method + path template) and a credential placement. Agents can call only the
+declared operations, and fill only the template's placeholders, each with exactly one path segment: that is
+what keeps an agent from steering the credential to another path, host or API.
+
+This module knows nothing about HTTP clients or servers, so the same model backs the broker's HTTP route,
+its OpenAPI document and (later) MCP tools. Validation happens on construction, so a ``Connector`` that
+exists is a valid one; ``load_connectors`` reports every problem of a file at once, each naming the file,
+the connector and the field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from strongroom.broker.paths import TEMPLATE_LITERAL, checked_path, decoded_values, template, template_problems
+from strongroom.errors import InvalidInput, NotFound
+from strongroom.names import NAME_PATTERN
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+PLACEMENT_KINDS = ("bearer", "header", "basic", "query")
+MAX_TIMEOUT_SECONDS = 45.0  # GPT Actions give a whole call 45 s end to end
+MAX_RESPONSE_BYTES_LIMIT = 10_000_000
+MAX_SUMMARY_CHARS = 300
+MAX_DESCRIPTION_CHARS = 4000
+
+CONNECTOR_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")
+OPERATION_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+HEADER_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")
+QUERY_NAME = re.compile(r"[A-Za-z0-9_.~\-]{1,128}")
+# Headers the broker itself controls: a credential may not be placed in them.
+RESERVED_HEADERS = frozenset({
+    "host", "content-length", "content-type", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
+    "upgrade", "expect", "cookie", "proxy-authorization", "proxy-connection",
+})
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One call an agent may make: ``method`` on ``path`` (a template relative to the connector's base URL)."""
+
+    id: str
+    method: str
+    path: str
+    summary: str
+    description: str = ""
+    consequential: bool | None = None  # None: a write (anything but GET) is consequential
+
+    def __post_init__(self) -> None:
+        problems = _operation_problems(self)
+        if problems:
+            raise InvalidInput(f"operation {_shown(self.id)}: " + "; ".join(problems))
+
+    @property
+    def is_consequential(self) -> bool:
+        """Whether a caller should confirm before the call (``x-openai-isConsequential``)."""
+        return self.method != "GET" if self.consequential is None else self.consequential
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return template(self.path).names
+
+
+@dataclass(frozen=True)
+class CredentialPlacement:
+    """Where the tenant's secret ``secret`` goes in the upstream request.
+
+    - ``bearer``: ``Authorization: Bearer <secret>``;
+    - ``header``: header ``name`` carries the secret as is;
+    - ``basic``: ``Authorization: Basic``, with ``username`` (a literal) and the secret as password; without
+      a username the secret is the username and the password is empty (the Stripe style);
+    - ``query``: query parameter ``name`` carries the secret.
+    """
+
+    kind: Literal["bearer", "header", "basic", "query"]
+    secret: str
+    name: str | None = None
+    username: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = _placement_problems(self)
+        if problems:
+            raise InvalidInput("credential: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Connector:
+    """An upstream API: its one base URL, the operations agents may call, and where the credential goes."""
+
+    name: str
+    base_url: str
+    description: str
+    operations: tuple[Operation, ...]
+    credential: CredentialPlacement
+    timeout_seconds: float = 30.0
+    max_response_bytes: int = 100_000
+    allow_private_network: bool = False  # loopback and private addresses, and plain http: tests and internal APIs
+    _origin: tuple[str, str, int, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.operations, list):
+            object.__setattr__(self, "operations", tuple(self.operations))
+        problems = _connector_problems(self)
+        if problems:
+            raise InvalidInput(f"connector {_shown(self.name)}: " + "; ".join(problems))
+        split = urlsplit(self.base_url)
+        scheme, host = split.scheme.lower(), cast(str, split.hostname)
+        port = split.port or (443 if scheme == "https" else 80)
+        object.__setattr__(self, "_origin", (scheme, host, port, split.path.rstrip("/")))
+
+    @property
+    def scheme(self) -> str:
+        return self._origin[0]
+
+    @property
+    def host(self) -> str:
+        """The one host the broker contacts for this connector (lower case; an IPv6 literal without brackets)."""
+        return self._origin[1]
+
+    @property
+    def port(self) -> int:
+        return self._origin[2]
+
+    @property
+    def base_path(self) -> str:
+        """The base URL's path without its trailing slash; templates are appended to it."""
+        return self._origin[3]
+
+    def operation(self, operation_id: str) -> Operation:
+        for op in self.operations:
+            if op.id == operation_id:
+                return op
+        raise NotFound(f"connector {self.name!r} has no operation {_shown(operation_id)}")
+
+
+# -- validation -------------------------------------------------------------------------------------------
+
+
+def _shown(value: object) -> str:
+    return repr(value)[:70] if isinstance(value, str) else type(value).__name__
+
+
+def _text_problem(what: str, value: object, *, limit: int, required: bool, multiline: bool = False) -> str | None:
+    if not isinstance(value, str):
+        return f"field {what!r} must be a string"
+    if required and not value.strip():
+        return f"field {what!r} must not be empty"
+    if len(value) > limit:
+        return f"field {what!r} is over {limit} characters"
+    allowed = value.replace("\n", "").replace("\t", "") if multiline else value
+    if not allowed.isprintable():
+        return f"field {what!r} holds control characters"
+    return None
+
+
+def _operation_problems(op: Operation) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(op.id, str) or OPERATION_ID.fullmatch(op.id) is None:
+        problems.append("field 'id' must match [a-z][a-z0-9_]{0,63}")
+    if op.method not in METHODS:
+        problems.append(f"field 'method' must be one of {', '.join(METHODS)}")
+    problems += [f"field 'path': {p}" for p in template_problems(op.path)]
+    for what, value, limit, required in (("summary", op.summary, MAX_SUMMARY_CHARS, True),
+                                         ("description", op.description, MAX_DESCRIPTION_CHARS, False)):
+        problem = _text_problem(what, value, limit=limit, required=required, multiline=what == "description")
+        if problem:
+            problems.append(problem)
+    if op.consequential is not None and not isinstance(op.consequential, bool):
+        problems.append("field 'consequential' must be true, false or absent")
+    return problems
+
+
+def _placement_problems(p: CredentialPlacement) -> list[str]:
+    problems: list[str] = []
+    if p.kind not in PLACEMENT_KINDS:
+        problems.append(f"field 'kind' must be one of {', '.join(PLACEMENT_KINDS)}")
+    if not isinstance(p.secret, str) or NAME_PATTERN.fullmatch(p.secret) is None:
+        problems.append("field 'secret' must be a secret name (1-128 of A-Z a-z 0-9 _ . -)")
+    if p.kind == "header":
+        if not isinstance(p.name, str) or HEADER_TOKEN.fullmatch(p.name) is None:
+            problems.append("field 'name' must be a header name for kind 'header'")
+        elif p.name.lower() in RESERVED_HEADERS or p.name.lower().startswith("proxy-"):
+            problems.append(f"field 'name': header {p.name!r} is controlled by the broker")
+    elif p.kind == "query":
+        if not isinstance(p.name, str) or QUERY_NAME.fullmatch(p.name) is None:
+            problems.append("field 'name' must be a query parameter name (A-Z a-z 0-9 _ . ~ -) for kind 'query'")
+    elif p.name is not None:
+        problems.append(f"field 'name' is only for kinds 'header' and 'query', not {p.kind!r}")
+    if p.username is not None:
+        if p.kind != "basic":
+            problems.append("field 'username' is only for kind 'basic'")
+        elif not isinstance(p.username, str) or not p.username or ":" in p.username or len(p.username) > 256 \
+                or not p.username.isprintable():
+            problems.append("field 'username' must be 1-256 printable characters without ':'")
+    return problems
+
+
+def _base_url_problems(url: object, allow_private: bool) -> list[str]:
+    if not isinstance(url, str) or len(url) > 2048 or not url.isascii() or not url.isprintable() or " " in url:
+        return ["must be a URL of at most 2048 printable ASCII characters (punycode for an international host)"]
+    try:
+        split = urlsplit(url)
+        port = split.port
+    except ValueError:
+        return ["is not a valid URL"]
+    scheme = split.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and allow_private):
+        return ["must use https (http only with allow_private_network, for loopback tests)"]
+    problems: list[str] = []
+    if not split.hostname:
+        problems.append("has no host")
+    if split.username is not None or split.password is not None:
+        problems.append("must not carry credentials (use the credential placement)")
+    if split.query or split.fragment or url.endswith(("?", "#")):
+        problems.append("must not have a query or fragment")
+    if "{" in split.path or "}" in split.path:
+        problems.append("path must not hold placeholders (they belong in operation paths)")
+    elif TEMPLATE_LITERAL.fullmatch(split.path) is None:
+        problems.append("path holds characters a URL path cannot carry as is")
+    if port == 0:
+        problems.append("port 0 is not a port")
+    if split.hostname and not allow_private:
+        try:
+            address = ipaddress.ip_address(split.hostname)
+        except ValueError:
+            address = None
+        if address is not None and not address.is_global:
+            problems.append("points at a non-public address (allowed only with allow_private_network)")
+    return problems
+
+
+def _connector_problems(c: Connector) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(c.name, str) or CONNECTOR_NAME.fullmatch(c.name) is None:
+        problems.append("field 'name' must match [a-z][a-z0-9-]{0,63}")
+    if not isinstance(c.allow_private_network, bool):
+        problems.append("field 'allow_private_network' must be true or false")
+    problems += [f"field 'base_url' {p}" for p in _base_url_problems(c.base_url, c.allow_private_network is True)]
+    problem = _text_problem("description", c.description, limit=MAX_DESCRIPTION_CHARS, required=True, multiline=True)
+    if problem:
+        problems.append(problem)
+    if not isinstance(c.credential, CredentialPlacement):
+        problems.append("field 'credential' must be a CredentialPlacement")
+    if isinstance(c.timeout_seconds, bool) or not isinstance(c.timeout_seconds, int | float) \
+            or not 0 < c.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        problems.append(f"field 'timeout_seconds' must be a number in (0, {MAX_TIMEOUT_SECONDS:g}]")
+    if isinstance(c.max_response_bytes, bool) or not isinstance(c.max_response_bytes, int) \
+            or not 1 <= c.max_response_bytes <= MAX_RESPONSE_BYTES_LIMIT:
+        problems.append(f"field 'max_response_bytes' must be an integer in [1, {MAX_RESPONSE_BYTES_LIMIT}]")
+    if not isinstance(c.operations, tuple) or not c.operations \
+            or not all(isinstance(op, Operation) for op in c.operations):
+        problems.append("field 'operations' must hold at least one Operation")
+        return problems
+    seen_ids: set[str] = set()
+    shapes: dict[tuple[str, str], Operation] = {}
+    names_of_shape: dict[str, tuple[str, ...]] = {}
+    for op in c.operations:
+        if op.id in seen_ids:
+            problems.append(f"operation id {op.id!r} appears twice")
+        seen_ids.add(op.id)
+        compiled = template(op.path)
+        other = shapes.setdefault((op.method, compiled.shape), op)
+        if other is not op:
+            problems.append(f"operations {other.id!r} and {op.id!r} both match {op.method} {compiled.shape}")
+        if names_of_shape.setdefault(compiled.shape, compiled.names) != compiled.names:
+            problems.append(f"operation {op.id!r}: path {op.path!r} names its placeholders differently from "
+                            "another operation on the same path")
+    return problems
+
+
+# -- dicts and TOML ---------------------------------------------------------------------------------------
+
+_CONNECTOR_FIELDS = {"name", "base_url", "description", "operations", "operation", "credential", "timeout_seconds",
+                     "max_response_bytes", "allow_private_network"}
+_OPERATION_FIELDS = {"id", "method", "path", "summary", "description", "consequential"}
+_PLACEMENT_FIELDS = {"kind", "secret", "name", "username"}
+
+
+def _unknown(data: Mapping[str, Any], known: set[str]) -> list[str]:
+    return [f"unknown field {_shown(k)}" for k in sorted(map(str, data)) if k not in known]
+
+
+def _checked(cls: type[Any], check: Callable[[Any], list[str]], kwargs: dict[str, Any]) -> tuple[Any, list[str]]:
+    """``cls(**kwargs)`` and no problems, or None and every problem ``check`` finds (nothing raised)."""
+    values = {f.name: f.default for f in fields(cls) if f.init and f.default is not MISSING}
+    values.update(kwargs)
+    problems = check(SimpleNamespace(**values))
+    return (None, problems) if problems else (cls(**kwargs), [])
+
+
+def _operation_from_dict(data: object, where: str, problems: list[str]) -> Operation | None:
+    if not isinstance(data, Mapping):
+        problems.append(f"{where}: must be a table")
+        return None
+    local = _unknown(data, _OPERATION_FIELDS)
+    local += [f"field {k!r} is missing" for k in ("id", "method", "path", "summary") if k not in data]
+    if local:
+        problems += [f"{where}: {p}" for p in local]
+        return None
+    kwargs = {k: data[k] for k in _OPERATION_FIELDS if k in data}
+    if isinstance(kwargs["method"], str):
+        kwargs["method"] = kwargs["method"].upper()
+    op, found = _checked(Operation, _operation_problems, kwargs)
+    problems += [f"{where}: {p}" for p in found]
+    return cast(Operation | None, op)
+
+
+def _placement_from_dict(data: object, where: str, problems: list[str]) -> CredentialPlacement | None:
+    if not isinstance(data, Mapping):
+        problems.append(f"{where}: field 'credential' must be a table (kind, secret, name, username)")
+        return None
+    local = _unknown(data, _PLACEMENT_FIELDS)
+    local += [f"field {k!r} is missing" for k in ("kind", "secret") if k not in data]
+    if local:
+        problems += [f"{where}: credential: {p}" for p in local]
+        return None
+    placement, found = _checked(CredentialPlacement, _placement_problems,
+                                {k: data[k] for k in _PLACEMENT_FIELDS if k in data})
+    problems += [f"{where}: credential: {p}" for p in found]
+    return cast(CredentialPlacement | None, placement)
+
+
+def _connector_or_problems(data: object, where: str) -> tuple[Connector | None, list[str]]:
+    if not isinstance(data, Mapping):
+        return None, [f"{where}: must be a table"]
+    problems: list[str] = []
+    name = data.get("name")
+    label = f"{where}: connector {_shown(name)}" if isinstance(name, str) else f"{where}: connector (no name)"
+    problems += [f"{label}: {p}" for p in _unknown(data, _CONNECTOR_FIELDS)]
+    if "operations" in data and "operation" in data:
+        problems.append(f"{label}: give 'operation' or 'operations', not both")
+    raw_ops = data.get("operations", data.get("operation"))
+    operations: list[Operation] = []
+    if not isinstance(raw_ops, Sequence) or isinstance(raw_ops, str) or not raw_ops:
+        problems.append(f"{label}: field 'operation' must be a non-empty array of tables ([[connector.operation]])")
+    else:
+        for i, raw in enumerate(raw_ops, 1):
+            op_id = raw.get("id") if isinstance(raw, Mapping) else None
+            op_label = f"{label}: operation #{i}" + (f" {_shown(op_id)}" if isinstance(op_id, str) else "")
+            op = _operation_from_dict(raw, op_label, problems)
+            if op is not None:
+                operations.append(op)
+    credential = _placement_from_dict(data.get("credential"), label, problems)
+    problems += [f"{label}: field {k!r} is missing" for k in ("name", "base_url", "description") if k not in data]
+    # Stand-ins for what is missing or broken (already reported), so every other field is still checked.
+    given = ("name", "base_url", "description", "timeout_seconds", "max_response_bytes", "allow_private_network")
+    kwargs = {**_STAND_INS, **{k: data[k] for k in given if k in data},
+              "operations": tuple(operations) or (_STAND_IN_OPERATION,),
+              "credential": credential or _STAND_IN_CREDENTIAL}
+    connector, found = _checked(Connector, _connector_problems, kwargs)
+    problems += [f"{label}: {p}" for p in found]
+    return (None, problems) if problems else (cast(Connector, connector), [])
+
+
+_STAND_INS = {"name": "x", "base_url": "https://example.invalid", "description": "-"}
+_STAND_IN_OPERATION = Operation("x", "GET", "/", "-")
+_STAND_IN_CREDENTIAL = CredentialPlacement("bearer", "x")
+
+
+def _raise_problems(where: str, problems: list[str]) -> None:
+    if len(problems) == 1:
+        raise InvalidInput(problems[0])
+    raise InvalidInput(f"{where}: {len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def connector_from_dict(data: Mapping[str, Any], *, where: str) -> Connector:
+    """A connector from plain data (JSON, a TOML table); ``where`` names the source in every problem reported."""
+    connector, problems = _connector_or_problems(data, where)
+    if connector is None:
+        _raise_problems(where, problems)
+    return cast(Connector, connector)
+
+
+def connector_to_dict(connector: Connector) -> dict[str, Any]:
+    """Plain, JSON-safe data that ``connector_from_dict`` turns back into an equal connector (unset fields omitted)."""
+    credential: dict[str, Any] = {"kind": connector.credential.kind, "secret": connector.credential.secret}
+    for key in ("name", "username"):
+        if getattr(connector.credential, key) is not None:
+            credential[key] = getattr(connector.credential, key)
+    operations: list[dict[str, Any]] = []
+    for op in connector.operations:
+        item: dict[str, Any] = {"id": op.id, "method": op.method, "path": op.path, "summary": op.summary}
+        if op.description:
+            item["description"] = op.description
+        if op.consequential is not None:
+            item["consequential"] = op.consequential
+        operations.append(item)
+    return {"name": connector.name, "base_url": connector.base_url, "description": connector.description,
+            "timeout_seconds": connector.timeout_seconds, "max_response_bytes": connector.max_response_bytes,
+            "allow_private_network": connector.allow_private_network, "credential": credential,
+            "operations": operations}
+
+
+def load_connectors(path: Path) -> list[Connector]:
+    """Every connector of a TOML file (``[[connector]]`` tables with ``[[connector.operation]]``).
+
+    Every problem of the file is reported in one ``InvalidInput``, each naming the file, the connector and
+    the field; connector names must be unique within the file.
+    """
+    where = str(path)
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"{where}: cannot be read ({type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{where}: is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{where}: is not valid TOML ({exc})") from None
+    problems = [f"{where}: unknown top-level key {_shown(k)}" for k in sorted(document) if k != "connector"]
+    tables = document.get("connector")
+    if not isinstance(tables, list) or not tables:
+        problems.append(f"{where}: no [[connector]] table")
+        _raise_problems(where, problems)
+    connectors: list[Connector] = []
+    seen: set[str] = set()
+    for i, table in enumerate(cast(list[Any], tables), 1):
+        connector, found = _connector_or_problems(table, f"{where}: [[connector]] #{i}")
+        problems += found
+        if connector is None:
+            continue
+        if connector.name in seen:
+            problems.append(f"{where}: [[connector]] #{i}: connector name {connector.name!r} appears twice")
+        seen.add(connector.name)
+        connectors.append(connector)
+    if problems:
+        _raise_problems(where, problems)
+    return connectors
+
+
+# -- matching ---------------------------------------------------------------------------------------------
+
+
+def match_operation(connector: Connector, method: str, path: str) -> tuple[Operation, dict[str, str]]:
+    """The operation ``method path`` calls, and its placeholders' values (percent-decoded once).
+
+    ``path`` is the raw, percent-encoded path relative to the connector (``/v3/contacts/42``), without a
+    query. Each placeholder takes exactly one segment; traversal (``..``, ``%2e%2e``), encoded or double
+    encoded slashes and backslashes, control characters and empty segments are refused with ``InvalidInput``
+    naming the problem (never echoing the path). No matching operation is ``NotFound``; when several match,
+    the one with the most literal text wins (``/contacts/search`` over ``/contacts/{id}``).
+    """
+    trimmed = checked_path(path)
+    method = method.upper() if isinstance(method, str) else ""
+    best: tuple[int, Operation, dict[str, str]] | None = None
+    for op in connector.operations:
+        compiled = template(op.path)
+        if op.method != method or (best is not None and compiled.literal_chars <= best[0]):
+            continue
+        raw = compiled.match(trimmed)
+        if raw is not None:
+            best = (compiled.literal_chars, op, raw)
+    if best is None:
+        raise NotFound(f"connector {connector.name!r} has no operation {method[:10] or '?'} on that path")
+    return best[1], decoded_values(best[2])
+
+
+__all__ = [
+    "METHODS",
+    "PLACEMENT_KINDS",
+    "Connector",
+    "CredentialPlacement",
+    "Operation",
+    "connector_from_dict",
+    "connector_to_dict",
+    "load_connectors",
+    "match_operation",
+]

@@ -1,0 +1,62 @@
+"""``strongroom serve``: the HTTP service, on the embedded default unless ``STRONGROOM_URL`` says otherwise."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from strongroom.cli import common
+
+ADMIN_KEY_FILE = "bootstrap-admin-key"
+
+
+def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+          port: int = typer.Option(8200, help="Port to listen on."),
+          connectors: Path | None = typer.Option(None, help="TOML file of connectors for the action broker."),
+          public_url: str | None = typer.Option(None, help="The URL agents reach this service at (token issuer).")
+          ) -> None:
+    """Serve the API (initialising $STRONGROOM_HOME on first run); print the admin key once."""
+    import uvicorn
+
+    import strongroom.redact
+    from strongroom.bootstrap import initialise, open_vault
+    from strongroom.server import create_app
+
+    settings = common.settings()
+    if not settings.key_file.exists() and not os.environ.get("STRONGROOM_MASTER_KEY"):
+        initialise(settings)
+    vault = open_vault(settings, migrate=True)
+    _bootstrap_admin(vault, settings.home)
+    strongroom.redact.install()
+    app = create_app(vault, public_url=public_url or f"http://{host}:{port}", connectors_file=connectors)
+    common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} (store {vault.store!r})")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
+    finally:
+        vault.close()
+
+
+def _bootstrap_admin(vault: object, home: Path) -> None:
+    """Create the operator's admin key on first start and show it once: on the terminal if there is one,
+    else in a 0600 file in $STRONGROOM_HOME (never in a log, which is where a redirected stderr goes)."""
+    from strongroom.tokens import ADMIN_SCOPE, ApiKeys
+
+    keys = ApiKeys(vault)  # type: ignore[arg-type]
+    if any(info.revoked_at is None for info in keys.list(None)):
+        return
+    key, info = keys.create(tenant=None, name="bootstrap-admin", scopes=[ADMIN_SCOPE], actor="strongroom-serve")
+    message = f"admin API key (shown once, store it now): {key.reveal()}\n"
+    try:
+        with open("/dev/tty", "w") as tty:
+            tty.write(message)
+        return
+    except OSError:
+        pass
+    path = home / ADMIN_KEY_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key.reveal() + "\n")
+    sys.stderr.write(f"no terminal: the admin API key ({info.id}) is in {path} (mode 0600); read it, then delete it\n")

@@ -1,0 +1,29 @@
+"""Dependencies the routes share: the service state and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from strongroom.server.app import ServiceState
+from strongroom.server.auth import Principal, authenticate
+
+
+def state(request: Request) -> ServiceState:
+    found: ServiceState = request.app.state.strongroom
+    return found
+
+
+State = Annotated[ServiceState, Depends(state)]
+Caller = Annotated[Principal, Depends(authenticate)]
+
+
+def actor(principal: Principal) -> str:
+    """How the audit log names the caller: the key's public id or the token's subject, never a credential."""
+    return f"key:{principal.id}" if principal.kind == "api_key" else f"token:{principal.subject}"[:128]
+
+
+def request_id(request: Request) -> str | None:
+    value = request.headers.get("x-request-id")
+    return value[:128] if value and value.isprintable() else None

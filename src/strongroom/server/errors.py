@@ -1,0 +1,106 @@
+"""Errors as JSON: every failure is ``{"error": {"code", "message"}}`` with a precise status, never a trace.
+
+Messages come from ``strongroom.errors``, which name what was wrong and never hold a value; they pass
+through the redactor anyway on their way out, like every response.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from strongroom.errors import (
+    AccessDenied,
+    AuditError,
+    ConfigError,
+    Conflict,
+    Expired,
+    InvalidInput,
+    KeyProviderError,
+    NotFound,
+    StoreError,
+    StrongroomError,
+    TamperedError,
+)
+
+log = logging.getLogger("strongroom.server")
+
+# Most specific first: the first matching class decides the status.
+STATUS: tuple[tuple[type[StrongroomError], int, str], ...] = (
+    (InvalidInput, 400, "invalid_input"),
+    (AccessDenied, 403, "forbidden"),
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (Expired, 410, "expired"),
+    (TamperedError, 500, "tampered"),
+    (ConfigError, 500, "misconfigured"),
+    (KeyProviderError, 503, "key_provider_unavailable"),
+    (StoreError, 503, "store_unavailable"),
+    (AuditError, 503, "audit_unavailable"),
+)
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal with its own status (401, 412, 413, 429, 502, 504, ...)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _strongroom(exc: StrongroomError) -> JSONResponse:
+    status = getattr(exc, "status", None)  # the broker's UpstreamError carries 502 or 504
+    if isinstance(status, int):
+        return error_response(status, "upstream_error", str(exc))
+    for kind, code_status, code in STATUS:
+        if isinstance(exc, kind):
+            return error_response(code_status, code, str(exc))
+    return error_response(500, "error", str(exc))
+
+
+def install(app: FastAPI) -> None:
+    async def on_api_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)  # noqa: S101 -- registered for ApiError only
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    async def on_strongroom(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StrongroomError)  # noqa: S101
+        return _strongroom(exc)
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101
+        # Name the field and the problem; never echo the input (it may be a value being written).
+        problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
+        return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)  # noqa: S101
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+    async def on_anything(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error: %s", type(exc).__name__)  # the type only: a message may quote data
+        return error_response(500, "internal_error", "internal error")
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(StrongroomError, on_strongroom)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_anything)
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"],
+                             "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+}

@@ -1,0 +1,122 @@
+"""Request and response bodies (pydantic): what the OpenAPI document, and so a GPT, sees."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME = r"^[A-Za-z0-9_.-]{1,128}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantIn(Strict):
+    name: str = Field(pattern=NAME, description="Tenant name: letters, digits, '_', '.', '-' (1-128).")
+
+
+class TenantOut(BaseModel):
+    name: str
+    id: str
+    environment: str
+    created_at: float
+
+
+class ApiKeyIn(Strict):
+    name: str = Field(pattern=NAME, description="What the key is for (shown in listings).")
+    scopes: list[str] = Field(min_length=1, max_length=16)
+    ttl_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    prefix: str
+    tenant: str | None
+    name: str
+    scopes: list[str]
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    last_used_at: float | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The API key. Shown this once: only its hash is stored.")
+
+
+class SecretIn(Strict):
+    value: str = Field(min_length=1, max_length=65536, description="The value. Write-only: never returned.")
+    sensitivity: str | None = Field(default=None, pattern="^(low|medium|high|critical)$")
+    description: str | None = Field(default=None, max_length=512)
+    kind: str | None = Field(default=None, pattern="^(tenant|platform|ephemeral)$")
+    ttl_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
+
+
+class SecretOut(BaseModel):
+    tenant: str
+    name: str
+    kind: str
+    sensitivity: str
+    description: str
+    version: int
+    created_at: float
+    updated_at: float
+    deleted_at: float | None
+    expires_at: float | None
+
+
+class VersionOut(BaseModel):
+    version: int
+    current: bool
+    created_at: float
+    created_by: str
+    expires_at: float | None
+
+
+class SecretDetail(SecretOut):
+    versions: list[VersionOut]
+
+
+class TokenIn(Strict):
+    scopes: list[str] = Field(min_length=1, max_length=16)
+    audience: str | None = Field(default=None, max_length=256, description="Default: this service.")
+    subject: str | None = Field(default=None, pattern=r"^[\x21-\x7e]{1,128}$", description="The agent session.")
+    ttl_seconds: float | None = Field(default=None, gt=0, le=3600)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 -- the OAuth token type, not a password
+    expires_in: int
+    expires_at: float
+    jti: str
+    scope: str
+
+
+class RevokeIn(Strict):
+    jti: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class AuditOut(BaseModel):
+    id: int
+    chain: str
+    seq: int
+    at: float
+    environment: str
+    actor: str
+    tenant: str
+    action: str
+    secret_name: str | None
+    version: int | None
+    purpose: str | None
+    outcome: str
+    request_id: str | None
+    detail: str | None
+    hash: str
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    events: int
+    chains: int
+    problems: list[str]

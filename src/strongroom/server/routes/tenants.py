@@ -1,0 +1,61 @@
+"""Tenants (operator only) and their API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from strongroom.server.deps import Caller, State, actor, request_id
+from strongroom.server.models import ApiKeyCreated, ApiKeyIn, ApiKeyOut, TenantIn, TenantOut
+
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+
+
+@router.post("", status_code=201, summary="Create a tenant (admin)")
+def create_tenant(body: TenantIn, caller: Caller, state: State, request: Request) -> TenantOut:
+    caller.require_admin()
+    info = state.vault.create_tenant(body.name, actor=actor(caller), request_id=request_id(request))
+    return TenantOut(name=info.name, id=info.id, environment=info.environment, created_at=info.created_at)
+
+
+@router.get("", summary="List tenants (admin)")
+def list_tenants(caller: Caller, state: State) -> list[TenantOut]:
+    caller.require_admin()
+    return [TenantOut(name=t.name, id=t.id, environment=t.environment, created_at=t.created_at)
+            for t in state.vault.list_tenants()]
+
+
+@router.delete("/{tenant}", status_code=204, summary="Delete a tenant and destroy its keys (admin)")
+def delete_tenant(tenant: str, caller: Caller, state: State, request: Request) -> Response:
+    caller.require_admin()
+    state.vault.delete_tenant(tenant, actor=actor(caller), request_id=request_id(request))
+    return Response(status_code=204)
+
+
+def _key_out(info: object) -> dict[str, object]:
+    fields = ("id", "prefix", "tenant", "name", "created_at", "expires_at", "revoked_at", "last_used_at")
+    out: dict[str, object] = {f: getattr(info, f) for f in fields}
+    out["scopes"] = sorted(getattr(info, "scopes"))  # noqa: B009 -- typed loosely on purpose: one helper
+    return out
+
+
+@router.post("/{tenant}/api-keys", status_code=201, summary="Create an API key for a tenant (admin); shown once")
+def create_api_key(tenant: str, body: ApiKeyIn, caller: Caller, state: State, request: Request) -> ApiKeyCreated:
+    caller.require_admin()
+    state.vault.list(tenant)  # NotFound for an unknown tenant, before anything is written
+    key, info = state.api_keys.create(tenant=tenant, name=body.name, scopes=body.scopes,
+                                      ttl_seconds=body.ttl_seconds, actor=actor(caller))
+    request.state.returns_credential = True
+    return ApiKeyCreated(key=key.reveal(), **_key_out(info))  # type: ignore[arg-type]
+
+
+@router.get("/{tenant}/api-keys", summary="List a tenant's API keys (metadata only)")
+def list_api_keys(tenant: str, caller: Caller, state: State) -> list[ApiKeyOut]:
+    caller.require("secrets:read-metadata", tenant)
+    return [ApiKeyOut(**_key_out(info)) for info in state.api_keys.list(tenant)]  # type: ignore[arg-type]
+
+
+@router.delete("/{tenant}/api-keys/{key_id}", status_code=204, summary="Revoke an API key")
+def revoke_api_key(tenant: str, key_id: str, caller: Caller, state: State) -> Response:
+    caller.require("secrets:write", tenant)
+    state.api_keys.revoke(key_id, tenant=tenant, actor=actor(caller))
+    return Response(status_code=204)

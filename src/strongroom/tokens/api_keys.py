@@ -1,0 +1,250 @@
+"""API keys: how a service, an operator or a tenant's backend authenticates to strongroom.
+
+A key is shown once, when it is created, and stored only as SHA-256 of the whole key. A key carries
+about 190 random bits, so no slow KDF is needed: a slow hash protects guessable secrets (passwords)
+against offline guessing, and nobody can enumerate 2^190 candidates against a leaked hash. A fast hash
+also keeps ``authenticate`` (every request) at one indexed read.
+
+The key's public id is its primary key, so a lookup never depends on the secret part; the hashes are
+then compared in constant time. The checksum rejects mistyped and made-up keys before any read.
+
+Operator keys (``tenant=None``) may carry ``ADMIN_SCOPE`` (everything, including creating tenants);
+tenant keys never can. Creation and revocation are audited in the transaction that makes them; a
+revoked or expired key that is presented again is audited as a refusal (at most once a minute per key).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from strongroom.audit import Action, AuditEvent, Outcome
+from strongroom.clock import Clock, iso, system_clock
+from strongroom.errors import AccessDenied, Conflict, InvalidInput, NotFound
+from strongroom.secret import Secret
+from strongroom.store import ApiKeyRecord, TenantRecord
+from strongroom.tokens.common import audited_write, check_tenant_name, check_text, event, find_tenant
+from strongroom.tokens.key_format import (
+    API_KEY_PATTERN,
+    API_KEY_PREFIX,
+    api_key_checksum_ok,
+    new_api_key,
+    parse_key_id,
+    public_id,
+)
+from strongroom.vault import Vault
+
+SCOPES: frozenset[str] = frozenset({
+    "secrets:write", "secrets:read-metadata", "secrets:delete", "actions:invoke", "tokens:issue",
+    "connectors:write", "connectors:read", "audit:read", "shares:create",
+})
+ADMIN_SCOPE = "admin"
+"""Operator keys only (``tenant=None``): every scope, for every tenant, including creating tenants."""
+
+_REFUSAL_AUDIT_SECONDS = 60.0
+
+
+def check_scopes(scopes: Iterable[str], *, operator: bool) -> frozenset[str]:
+    """The scopes as a set; ``InvalidInput`` naming every unknown one, or ``admin`` on a tenant key."""
+    if isinstance(scopes, str):  # "a b" would otherwise be split into characters
+        scopes = scopes.split()
+    given = frozenset(scopes)
+    allowed = SCOPES | {ADMIN_SCOPE} if operator else SCOPES
+    if not operator and ADMIN_SCOPE in given:
+        raise InvalidInput(f"scope {ADMIN_SCOPE!r} is for operator keys only (tenant=None), not a tenant's key")
+    unknown = sorted(str(s)[:64] for s in given - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown scopes {', '.join(map(repr, unknown))}: use {', '.join(sorted(allowed))}")
+    if not given:
+        raise InvalidInput("an API key needs at least one scope")
+    return given
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """A key's metadata: everything but the key. ``prefix`` is safe to show and log."""
+
+    id: str
+    tenant: str | None
+    name: str
+    scopes: frozenset[str]
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    last_used_at: float | None
+
+    @property
+    def prefix(self) -> str:
+        return API_KEY_PREFIX + self.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready metadata (ISO-8601 UTC times, sorted scopes)."""
+        return {"id": self.id, "prefix": self.prefix, "tenant": self.tenant, "name": self.name,
+                "scopes": sorted(self.scopes), "created_at": iso(self.created_at), "expires_at": iso(self.expires_at),
+                "revoked_at": iso(self.revoked_at), "last_used_at": iso(self.last_used_at)}
+
+
+class ApiKeys:
+    """Create, authenticate, list and revoke API keys of one vault's environment."""
+
+    def __init__(self, vault: Vault, *, clock: Clock = system_clock,
+                 last_used_resolution_seconds: float = 60.0) -> None:
+        self._vault = vault
+        self._clock = clock
+        # last_used_at is written at most this often per key: a write per request would serialise readers.
+        self._last_used_resolution_seconds = last_used_resolution_seconds
+        self._refusal_audited_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ApiKeys({self._vault!r})"
+
+    def create(self, *, tenant: str | None, name: str, scopes: Iterable[str], ttl_seconds: float | None = None,
+               actor: str) -> tuple[Secret[str], ApiKeyInfo]:
+        """A new key, returned once as a ``Secret``, and its metadata. Audited."""
+        if tenant is not None:
+            check_tenant_name(tenant)
+        check_text("API key name", name, 128)
+        granted = check_scopes(scopes, operator=tenant is None)
+        if ttl_seconds is not None and not ttl_seconds > 0:
+            raise InvalidInput("ttl_seconds of an API key must be positive (or None: no expiry)")
+        check_text("actor", actor, 128)
+        now = self._clock()
+        for attempt in range(3):
+            key, key_id = new_api_key()
+            record = ApiKeyRecord(
+                id=key_id, environment=self._vault.environment, tenant_id=None, name=name, key_hash=key_hash(key),
+                scopes=" ".join(sorted(granted)), created_at=now,
+                expires_at=None if ttl_seconds is None else now + ttl_seconds, revoked_at=None, last_used_at=None)
+            created = event(self._vault, tenant, Action.API_KEY_CREATE, actor=actor, at=now,
+                            detail=f"{API_KEY_PREFIX}{key_id} {name!r} scopes {record.scopes}")
+            try:
+                with self._refusals_audited(created), audited_write(self._vault) as tx:
+                    if tenant is not None:
+                        record = replace(record, tenant_id=find_tenant(tx, self._vault, tenant).id)
+                    tx.insert_api_key(record)
+                    self._vault.audit.record(tx, created)
+            except Conflict:  # a public id collision (1 in 2e14 per pair): draw again
+                if attempt == 2:
+                    raise
+                continue
+            return Secret(f"api-key {API_KEY_PREFIX}{key_id}", key), _info(record, tenant)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def authenticate(self, presented: str) -> ApiKeyInfo:
+        """The key's metadata if ``presented`` is a live key of this environment, else ``AccessDenied``.
+
+        Shape and checksum are checked before any read. Messages name the key's public id (when the
+        shape is right), never the key.
+        """
+        key_id = public_id(presented)
+        if key_id is None:
+            raise AccessDenied("malformed API key: expected srk_ followed by 8 + 1 + 38 letters and digits")
+        shown = API_KEY_PREFIX + key_id
+        if not api_key_checksum_ok(presented):
+            raise AccessDenied(f"API key {shown}: checksum mismatch (mistyped or not a strongroom key)")
+        with self._vault.store.read() as tx:
+            found = tx.api_key(key_id)
+        if found is None or found[0].environment != self._vault.environment:
+            raise AccessDenied(f"API key {shown} is unknown in {self._vault.environment}")
+        record, tenant = found
+        if not hmac.compare_digest(record.key_hash, key_hash(presented)):
+            raise AccessDenied(f"API key {shown} is unknown in {self._vault.environment}")
+        now = self._clock()
+        if record.revoked_at is not None:
+            self._refused(record, tenant, Outcome.DENIED, "revoked", now)
+            raise AccessDenied(f"API key {shown} was revoked")
+        if record.expires_at is not None and record.expires_at <= now:
+            self._refused(record, tenant, Outcome.EXPIRED, "expired", now)
+            raise AccessDenied(f"API key {shown} expired")
+        if record.last_used_at is None or now - record.last_used_at >= self._last_used_resolution_seconds:
+            with self._vault.store.write() as tx:
+                tx.touch_api_key(record.id, now)
+            record = replace(record, last_used_at=now)
+        return _info(record, tenant.name if tenant else None)
+
+    def get(self, key_id: str, *, tenant: str | None) -> ApiKeyInfo:
+        """One key's metadata; ``NotFound`` unless it is ``tenant``'s (``None``: an operator key)."""
+        with self._vault.store.read() as tx:
+            record = self._owned(tx.api_key(self._parse_id(key_id, tenant)), key_id, tenant)
+        return _info(record, tenant)
+
+    def list(self, tenant: str | None) -> builtins.list[ApiKeyInfo]:
+        """Metadata of the tenant's keys (``None``: the operator keys), oldest first; never a key or its hash."""
+        with self._vault.store.read() as tx:
+            tenant_id = None if tenant is None else find_tenant(tx, self._vault, check_tenant_name(tenant)).id
+            return [_info(r, tenant) for r in tx.api_keys(self._vault.environment, tenant_id)]
+
+    def revoke(self, key_id: str, *, tenant: str | None, actor: str) -> None:
+        """Revoke a key of ``tenant`` (``None``: an operator key). ``NotFound`` for anyone else's key. Audited.
+
+        Revoking a revoked key changes nothing and succeeds.
+        """
+        parsed = self._parse_id(key_id, tenant)
+        now = self._clock()
+        revoked = event(self._vault, tenant, Action.API_KEY_REVOKE, actor=actor, at=now,
+                        detail=f"{API_KEY_PREFIX}{parsed}")
+        with self._refusals_audited(revoked), audited_write(self._vault) as tx:
+            self._owned(tx.api_key(parsed), parsed, tenant)
+            if tx.revoke_api_key(parsed, now):
+                self._vault.audit.record(tx, revoked)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _parse_id(self, key_id: str, tenant: str | None = None) -> str:
+        if tenant is not None:
+            check_tenant_name(tenant)
+        parsed = parse_key_id(key_id)
+        if parsed is None:
+            raise InvalidInput("an API key id is 8 letters and digits, optionally after srk_")
+        return parsed
+
+    def _owned(self, found: tuple[ApiKeyRecord, TenantRecord | None] | None, key_id: str,
+               tenant: str | None) -> ApiKeyRecord:
+        # The same NotFound for a missing key and for another tenant's: no probing which ids exist.
+        owner = None if found is None or found[1] is None else found[1].name
+        if found is None or found[0].environment != self._vault.environment or owner != tenant:
+            whose = "operator" if tenant is None else f"tenant {tenant!r}"
+            raise NotFound(f"API key {API_KEY_PREFIX}{parse_key_id(key_id)} not found among the {whose} keys")
+        return found[0]
+
+    def _refused(self, record: ApiKeyRecord, tenant: TenantRecord | None, outcome: str, why: str,
+                 now: float) -> None:
+        """Audit a dead key's use, at most once a minute per key (a client retrying must not flood the log)."""
+        with self._lock:
+            if now - self._refusal_audited_at.get(record.id, float("-inf")) < _REFUSAL_AUDIT_SECONDS:
+                return
+            if len(self._refusal_audited_at) >= 4096:
+                self._refusal_audited_at.clear()
+            self._refusal_audited_at[record.id] = now
+        shown = API_KEY_PREFIX + record.id
+        self._vault.audit.record_now(event(self._vault, tenant.name if tenant else None, Action.API_KEY_REFUSED,
+                                           actor=shown, at=now, outcome=outcome, detail=f"{shown} {why}"))
+
+    @contextmanager
+    def _refusals_audited(self, change: AuditEvent) -> Iterator[None]:
+        try:
+            yield
+        except (NotFound, InvalidInput) as exc:
+            outcome = Outcome.NOT_FOUND if isinstance(exc, NotFound) else Outcome.INVALID
+            self._vault.audit.record_now(change._replace(outcome=outcome, detail=type(exc).__name__))
+            raise
+
+
+def _info(record: ApiKeyRecord, tenant: str | None) -> ApiKeyInfo:
+    return ApiKeyInfo(id=record.id, tenant=tenant, name=record.name, scopes=frozenset(record.scopes.split()),
+                      created_at=record.created_at, expires_at=record.expires_at, revoked_at=record.revoked_at,
+                      last_used_at=record.last_used_at)
+
+
+__all__ = ["ADMIN_SCOPE", "API_KEY_PATTERN", "SCOPES", "ApiKeyInfo", "ApiKeys", "api_key_checksum_ok", "check_scopes"]

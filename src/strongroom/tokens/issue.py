@@ -1,0 +1,54 @@
+"""Signing an agent token: a JWT (RFC 7519), EdDSA over Ed25519, with the key's ``kid`` in its header.
+
+Claims: ``iss``, ``sub`` (the agent), ``aud`` (the service it may call), ``iat``, ``nbf``, ``exp`` (whole
+seconds), ``jti`` (random, the handle for revocation), ``tenant`` and ``scope`` (space-separated, as
+RFC 8693 writes it). A token carries no secret of its own beyond its signature.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from strongroom.secret import Secret
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+ALGORITHM = "EdDSA"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly signed token. ``token`` is a ``Secret``: it is a bearer credential."""
+
+    token: Secret[str]
+    jti: str
+    kid: str
+    expires_at: float
+    scopes: frozenset[str]
+    tenant: str
+    subject: str
+    audience: str
+    issued_at: float
+
+
+def new_jti() -> str:
+    """128 random bits, base64url: unguessable, so nobody can pre-revoke (or guess) another's token."""
+    return secrets.token_urlsafe(16)
+
+
+def claims_for(*, issuer: str, tenant: str, subject: str, audience: str, scopes: frozenset[str], now: float,
+               ttl_seconds: float, jti: str) -> dict[str, Any]:
+    """The claim set. Times are whole seconds; ``exp`` is rounded down so a token never outlives its TTL."""
+    issued_at = math.floor(now)
+    return {"iss": issuer, "sub": subject, "aud": audience, "iat": issued_at, "nbf": issued_at,
+            "exp": math.floor(now + ttl_seconds), "jti": jti, "tenant": tenant, "scope": " ".join(sorted(scopes))}
+
+
+def sign(claims: dict[str, Any], signer: Ed25519PrivateKey, kid: str) -> str:
+    import jwt
+
+    return jwt.encode(claims, signer, algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"})

@@ -1,0 +1,84 @@
+"""Revoked agent tokens: persisted in ``token_revocations``, checked in memory.
+
+A revocation is written (and audited) in one transaction and added to this process's set at once, so
+the token fails here immediately. Other processes see it within ``refresh_seconds``: each keeps a
+snapshot of the environment's live revocations and re-reads it, on the verify path, once it is older
+than that (one indexed read per interval, not per token). A revocation only needs to live as long as its
+token: rows whose token expired (plus leeway) are pruned by the next revocation, and never loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+
+from strongroom.audit import Action
+from strongroom.clock import Clock
+from strongroom.errors import InvalidInput
+from strongroom.names import check_name
+from strongroom.store import TokenRevocationRecord
+from strongroom.tokens.common import audited_write, event, find_tenant
+from strongroom.vault import Vault
+
+_JTI = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class Revocations:
+    def __init__(self, vault: Vault, *, clock: Clock, refresh_seconds: float, leeway_seconds: float,
+                 max_ttl_seconds: float) -> None:
+        self._vault = vault
+        self._clock = clock
+        self._refresh_seconds = refresh_seconds
+        self._leeway_seconds = leeway_seconds
+        self._max_ttl_seconds = max_ttl_seconds
+        self._snapshot: frozenset[str] = frozenset()
+        self._snapshot_at = float("-inf")
+        # Revocations made by this process: kept apart so a snapshot read just before one cannot hide it.
+        self._local: dict[str, float] = {}
+        self._refreshing = threading.Lock()
+        self._local_lock = threading.Lock()
+
+    def is_revoked(self, jti: str, now: float) -> bool:
+        if now - self._snapshot_at >= self._refresh_seconds:
+            self._refresh(now)
+        return jti in self._local or jti in self._snapshot
+
+    def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
+        """Persist and audit the revocation of ``jti`` (a token of ``tenant`` expiring at ``expires_at``)."""
+        if not isinstance(jti, str) or _JTI.fullmatch(jti) is None:
+            raise InvalidInput("a token id (jti) is 1-64 characters from A-Z a-z 0-9 _ -")
+        check_name("tenant name", tenant)
+        if isinstance(expires_at, bool) or not isinstance(expires_at, int | float) or math.isnan(expires_at):
+            raise InvalidInput("expires_at must be the token's expiry, in seconds since the epoch")
+        now = self._clock()
+        # No token lives longer than max_ttl: a revocation need not either (and a huge expires_at is no reason
+        # to keep a row forever).
+        keep_until = min(float(expires_at), now + self._max_ttl_seconds + self._leeway_seconds)
+        revoked = event(self._vault, tenant, Action.TOKEN_REVOKE, actor=actor, at=now, detail=f"jti {jti}")
+        with audited_write(self._vault) as tx:
+            record = TokenRevocationRecord(jti=jti, environment=self._vault.environment,
+                                           tenant_id=find_tenant(tx, self._vault, tenant).id,
+                                           expires_at=keep_until, revoked_at=now)
+            if tx.insert_token_revocation(record):
+                self._vault.audit.record(tx, revoked)
+            tx.prune_token_revocations(self._vault.environment, expired_before=now - self._leeway_seconds)
+        with self._local_lock:
+            self._local[jti] = keep_until
+
+    def _refresh(self, now: float) -> None:
+        # Another thread reading: use the current snapshot meanwhile, unless there is none yet.
+        if not self._refreshing.acquire(blocking=self._snapshot_at == float("-inf")):
+            return
+        try:
+            with self._vault.store.read() as tx:
+                live = tx.token_revocations(self._vault.environment, expiring_after=now - self._leeway_seconds)
+            if now < self._snapshot_at:  # a slower reader that started earlier must not replace a newer snapshot
+                return
+            self._snapshot = frozenset(live)
+            self._snapshot_at = now
+            with self._local_lock:
+                for jti in [j for j, until in self._local.items() if until < now - self._leeway_seconds]:
+                    del self._local[jti]
+        finally:
+            self._refreshing.release()

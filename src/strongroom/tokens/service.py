@@ -1,0 +1,133 @@
+"""``TokenService``: short-lived, scoped agent tokens (JWT, EdDSA), their keys, revocation and the JWKS.
+
+An agent never holds an API key: a backend that does (scope ``tokens:issue``) asks for a token bound to
+one tenant, one subject (the agent), one audience and a set of scopes, valid for minutes. Anyone holding
+the JWKS can verify a token; ``verify`` here adds the revocation check.
+
+Clocks: pass the vault's clock here too (tests inject one; nothing patches time). ``leeway_seconds``
+absorbs skew between the issuing and the verifying machine for ``exp``, ``nbf`` and ``iat``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from strongroom.audit import Action
+from strongroom.clock import Clock, system_clock
+from strongroom.errors import AccessDenied, InvalidInput
+from strongroom.secret import Secret
+from strongroom.tokens.api_keys import check_scopes
+from strongroom.tokens.common import check_tenant_name, check_text, event, find_tenant
+from strongroom.tokens.issue import IssuedToken, claims_for, new_jti, sign
+from strongroom.tokens.jwks import jwks_document
+from strongroom.tokens.revocations import Revocations
+from strongroom.tokens.signing_keys import SigningKeys
+from strongroom.tokens.verify import TokenClaims, unverified_kid, verify_token
+from strongroom.vault import Vault
+
+
+class TokenService:
+    """Issue, verify and revoke agent tokens of one vault's environment."""
+
+    def __init__(self, vault: Vault, *, issuer: str, clock: Clock = system_clock, default_ttl_seconds: float = 900,
+                 max_ttl_seconds: float = 3600, rotation_seconds: float = 86400, leeway_seconds: float = 30,
+                 revocation_refresh_seconds: float = 1.0, key_refresh_seconds: float = 5.0) -> None:
+        """``revocation_refresh_seconds``: a revocation made by another process is seen within this long (one
+        read per interval); ``key_refresh_seconds``: how often the signing-key versions are re-read for verifying
+        (an unknown kid triggers a read at once, at most once a second)."""
+        check_text("issuer", issuer, 256)
+        if not 0 < default_ttl_seconds <= max_ttl_seconds:
+            raise InvalidInput("token TTLs: need 0 < default_ttl_seconds <= max_ttl_seconds")
+        if leeway_seconds < 0 or rotation_seconds <= 0 or revocation_refresh_seconds < 0 or key_refresh_seconds < 0:
+            raise InvalidInput("leeway and refresh intervals must be >= 0, rotation_seconds > 0")
+        self._vault = vault
+        self.issuer = issuer
+        self._clock = clock
+        self.default_ttl_seconds = default_ttl_seconds
+        self.max_ttl_seconds = max_ttl_seconds
+        self.leeway_seconds = leeway_seconds
+        self._keys = SigningKeys(vault, clock=clock, max_ttl_seconds=max_ttl_seconds, leeway_seconds=leeway_seconds,
+                                 rotation_seconds=rotation_seconds, refresh_seconds=key_refresh_seconds)
+        self._revocations = Revocations(vault, clock=clock, refresh_seconds=revocation_refresh_seconds,
+                                        leeway_seconds=leeway_seconds, max_ttl_seconds=max_ttl_seconds)
+
+    def __repr__(self) -> str:
+        return f"TokenService(issuer={self.issuer!r}, environment={self._vault.environment!r}, keys={self._keys!r})"
+
+    def issue(self, *, tenant: str, subject: str, audience: str, scopes: Iterable[str],
+              ttl_seconds: float | None = None, actor: str) -> IssuedToken:
+        """Sign a token for ``subject`` acting in ``tenant`` towards ``audience``. Audited (not the token).
+
+        ``NotFound`` for an unknown tenant; ``InvalidInput`` for unknown scopes or a TTL <= 0 or above
+        ``max_ttl_seconds``. The first call in an environment creates the first signing key.
+        """
+        check_tenant_name(tenant)
+        check_text("subject", subject, 256)
+        check_text("audience", audience, 256)
+        check_text("actor", actor, 128)
+        granted = check_scopes(scopes, operator=False)
+        ttl = self.default_ttl_seconds if ttl_seconds is None else ttl_seconds
+        if not 0 < ttl <= self.max_ttl_seconds:
+            raise InvalidInput(f"ttl_seconds of a token must be > 0 and at most {self.max_ttl_seconds:g}")
+        with self._vault.store.read() as tx:
+            find_tenant(tx, self._vault, tenant)
+            live = self._keys.live_version(tx)
+        key, private_key = self._keys.signer(live, actor=actor)
+        now = self._clock()
+        jti = new_jti()
+        claims = claims_for(issuer=self.issuer, tenant=tenant, subject=subject, audience=audience, scopes=granted,
+                            now=now, ttl_seconds=ttl, jti=jti)
+        token = sign(claims, private_key, key.kid)
+        self._vault.audit.record_now(event(
+            self._vault, tenant, Action.TOKEN_ISSUE, actor=actor, at=now,
+            detail=f"jti {jti} kid {key.kid} sub {subject!r} aud {audience!r} scope {claims['scope']} "
+                   f"ttl {claims['exp'] - claims['iat']}s"))
+        return IssuedToken(token=Secret(f"token {jti}", token), jti=jti, kid=key.kid,
+                           expires_at=float(claims["exp"]), scopes=granted, tenant=tenant, subject=subject,
+                           audience=audience, issued_at=float(claims["iat"]))
+
+    def verify(self, token: str, *, audience: str, tenant: str | None = None) -> TokenClaims:
+        """The claims of a valid token for ``audience`` (and ``tenant``, if given).
+
+        ``AccessDenied``: malformed, bad signature, unknown or retired key, wrong issuer, audience or tenant,
+        not yet valid, revoked. ``Expired``: past ``exp`` + leeway. No database read but the periodic refreshes.
+        """
+        now = self._clock()
+        kid = unverified_kid(token)
+        key = self._keys.verification_key(kid, now)
+        if key is None:
+            raise AccessDenied(f"token is signed by an unknown or retired key {kid!r}")
+        claims = verify_token(token, key.public_key, kid=kid, issuer=self.issuer, audience=audience, now=now,
+                              leeway=self.leeway_seconds)
+        if tenant is not None and claims.tenant != tenant:
+            raise AccessDenied(f"token {claims.jti!r} is for another tenant, not {tenant!r}")
+        if self._revocations.is_revoked(claims.jti, now):
+            raise AccessDenied(f"token {claims.jti!r} was revoked")
+        return claims
+
+    def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
+        """Revoke a token by its ``jti`` (from verified claims). Fails at once in this process and within
+        ``revocation_refresh_seconds`` in the others. Audited; ``NotFound`` for an unknown tenant."""
+        check_text("actor", actor, 128)
+        self._revocations.revoke(jti, tenant=tenant, expires_at=expires_at, actor=actor)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys that verify tokens now (each inside its window), newest first, as a JWK Set."""
+        keys = self._keys.verification_keys(self._clock())
+        return jwks_document([(k.kid, k.public_key) for k in keys])
+
+    def rotate(self, actor: str) -> str:
+        """A new signing key, which signs from now on; the old one verifies through the overlap. Its kid."""
+        check_text("actor", actor, 128)
+        return self._keys.rotate(actor)
+
+    def rotate_if_due(self, actor: str | None = None) -> str | None:
+        """Rotate when there is no key or the newest is ``rotation_seconds`` old (call it on a timer or at
+        start-up); the new kid, or ``None``."""
+        return self._keys.rotate_if_due(actor or self._vault.actor)
+
+    @property
+    def kids(self) -> list[str]:
+        """The kids of the keys that verify now, newest (the signer) first."""
+        return [k.kid for k in self._keys.verification_keys(self._clock())]
