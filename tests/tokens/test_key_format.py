@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strongroom.tokens.key_format import (
+from strongroom.rules.api_key_format import (
     API_KEY_LENGTH,
     API_KEY_PATTERN,
     BASE62,
@@ -105,7 +105,7 @@ def test_the_format_module_is_cheap_to_import() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, json\nfrom strongroom.tokens.key_format import api_key_checksum_ok, API_KEY_PATTERN\n"
+    code = ("import sys, json\nfrom strongroom.rules.api_key_format import api_key_checksum_ok, API_KEY_PATTERN\n"
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                            text=True).stdout))

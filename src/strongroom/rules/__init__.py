@@ -1,4 +1,4 @@
-"""Detector rules for provider credentials, in one place: used by the scanner and (later) the redactor.
+"""Detector rules for provider credentials, in one place: used by the scanner and the redactor.
 
 The provider rules come first; the one generic rule (a high-entropy value under a secret-named label) is
 last, so that a value both kinds find is attributed to its provider.
@@ -6,12 +6,13 @@ last, so that a value both kinds find is attributed to its provider.
 
 from __future__ import annotations
 
+from strongroom.rules.api_key_format import RULE as _STRONGROOM_API_KEY
 from strongroom.rules.base import Rule, shannon_entropy
 from strongroom.rules.cloud_code import RULES as _CLOUD_CODE
 from strongroom.rules.generic import RULES as _GENERIC
 from strongroom.rules.services import RULES as _SERVICES
 
-PROVIDER_RULES: tuple[Rule, ...] = (*_CLOUD_CODE, *_SERVICES)
+PROVIDER_RULES: tuple[Rule, ...] = (*_CLOUD_CODE, *_SERVICES, _STRONGROOM_API_KEY)
 RULES: tuple[Rule, ...] = (*PROVIDER_RULES, *_GENERIC)
 
 __all__ = ["PROVIDER_RULES", "RULES", "Rule", "shannon_entropy"]

@@ -708,7 +708,20 @@ def _generic(rule: Rule, rng: random.Random) -> Sample:
     return Sample(rule.id, secret, tuple(generic_contexts(secret)), tuple(negatives))
 
 
+def _strongroom_api_key(rule: Rule, rng: random.Random) -> Sample:
+    from strongroom.rules.api_key_format import BASE62, checksum
+
+    body = "srk_" + "".join(rng.choice(BASE62) for _ in range(8)) + "_" + "".join(rng.choice(BASE62) for _ in range(32))
+    key = body + checksum(body)
+    wrong = "A" if key[-1] != "A" else "B"
+    negatives = (f'api_key = "{key[:-1]}{wrong}"\n',  # a one-character change breaks the checksum
+                 f'api_key = "{key[:-2]}"\n',  # too short
+                 f'api_key = "srx_{key[4:]}"\n')  # another prefix
+    return Sample(rule.id, key, tuple(generic_contexts(key)), negatives)
+
+
 _CUSTOM: dict[str, Callable[[Rule, random.Random], Sample]] = {
+    "strongroom-api-key": _strongroom_api_key,
     "gcp-service-account-key": _gcp_service_account,
     "slack-config-access-token": _slack_rotating,
     "slack-config-refresh-token": _slack_rotating,

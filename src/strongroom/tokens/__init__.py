@@ -1,6 +1,6 @@
 """The service's credentials: API keys (``ApiKeys``) and short-lived agent tokens (``TokenService``).
 
-Loaded only when used; names resolve lazily so ``strongroom.tokens.key_format`` (what a scanner rule
+Loaded only when used; names resolve lazily so ``strongroom.rules.api_key_format`` (what a scanner rule
 needs) costs no SQLAlchemy or PyJWT import.
 """
 
@@ -10,15 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from strongroom.rules.api_key_format import API_KEY_PATTERN, api_key_checksum_ok
     from strongroom.tokens.api_keys import ADMIN_SCOPE, SCOPES, ApiKeyInfo, ApiKeys
     from strongroom.tokens.issue import IssuedToken
-    from strongroom.tokens.key_format import API_KEY_PATTERN, api_key_checksum_ok
     from strongroom.tokens.service import TokenService
     from strongroom.tokens.verify import TokenClaims
 
 _WHERE = {
     "ADMIN_SCOPE": "api_keys", "SCOPES": "api_keys", "ApiKeyInfo": "api_keys", "ApiKeys": "api_keys",
-    "IssuedToken": "issue", "API_KEY_PATTERN": "key_format", "api_key_checksum_ok": "key_format",
+    "IssuedToken": "issue", "API_KEY_PATTERN": "api_key_format", "api_key_checksum_ok": "api_key_format",
     "TokenService": "service", "TokenClaims": "verify",
 }
 

@@ -27,10 +27,7 @@ from typing import Any
 from strongroom.audit import Action, AuditEvent, Outcome
 from strongroom.clock import Clock, iso, system_clock
 from strongroom.errors import AccessDenied, Conflict, InvalidInput, NotFound
-from strongroom.secret import Secret
-from strongroom.store import ApiKeyRecord, TenantRecord
-from strongroom.tokens.common import audited_write, check_tenant_name, check_text, event, find_tenant
-from strongroom.tokens.key_format import (
+from strongroom.rules.api_key_format import (
     API_KEY_PATTERN,
     API_KEY_PREFIX,
     api_key_checksum_ok,
@@ -38,6 +35,9 @@ from strongroom.tokens.key_format import (
     parse_key_id,
     public_id,
 )
+from strongroom.secret import Secret
+from strongroom.store import ApiKeyRecord, TenantRecord
+from strongroom.tokens.common import audited_write, check_tenant_name, check_text, event, find_tenant
 from strongroom.vault import Vault
 
 SCOPES: frozenset[str] = frozenset({

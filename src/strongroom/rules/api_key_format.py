@@ -18,6 +18,8 @@ import re
 import secrets
 import zlib
 
+from strongroom.rules.base import Rule
+
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 API_KEY_PREFIX = "srk_"
 ID_LENGTH = 8
@@ -82,9 +84,15 @@ __all__ = [
     "API_KEY_LENGTH",
     "API_KEY_PATTERN",
     "API_KEY_PREFIX",
+    "RULE",
     "api_key_checksum_ok",
     "checksum",
     "new_api_key",
     "parse_key_id",
     "public_id",
 ]
+
+
+RULE = Rule(id="strongroom-api-key", description="strongroom API key (srk_ + public id + random + CRC32 checksum)",
+            pattern=API_KEY_PATTERN, keywords=(API_KEY_PREFIX,), validate=api_key_checksum_ok, severity="critical")
+"""The scanner's and the redactor's rule for leaked strongroom API keys: no false positives, by checksum."""
