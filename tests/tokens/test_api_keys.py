@@ -14,9 +14,9 @@ import pytest
 from strongroom.audit import Action, Outcome
 from strongroom.crypto import LocalKeyProvider
 from strongroom.errors import AccessDenied, InvalidInput, NotFound
+from strongroom.rules.api_key_format import checksum, new_api_key, random_base62
 from strongroom.testing import assert_not_leaked
 from strongroom.tokens import ADMIN_SCOPE, SCOPES, ApiKeyInfo, ApiKeys
-from strongroom.rules.api_key_format import checksum, new_api_key, random_base62
 from strongroom.vault import Vault
 
 from .conftest import FakeClock, StatementCounter  # noqa: TID252 -- pytest's importlib mode resolves the package

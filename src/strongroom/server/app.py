@@ -22,6 +22,7 @@ from strongroom.server.auth import FailureLimiter
 if TYPE_CHECKING:
     from strongroom.broker import Broker, Connector
     from strongroom.tokens import ApiKeys, TokenService
+    from strongroom.tokens.shares import Shares
     from strongroom.vault import Vault
 
 MAX_BODY_BYTES = 1 << 20  # documented in docs/service.md: larger requests get 413
@@ -35,6 +36,7 @@ class ServiceState:
     broker: Broker
     audience: str
     public_url: str
+    shares: Shares
     declared_connectors: dict[str, Connector] = field(default_factory=dict)  # from the TOML file
     # Known values and provider token shapes: field rules would mask our own metadata (`secret_name`) and prose.
     redactor: Redactor = field(default_factory=lambda: Redactor(rules=RULES))
@@ -44,14 +46,15 @@ class ServiceState:
 def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", connectors_file: Path | None = None,
                broker: Broker | None = None, tokens: TokenService | None = None) -> FastAPI:
     from strongroom.broker import Broker, load_connectors
-    from strongroom.server.routes import actions, audit, health, secrets, tenants, tokens_routes
+    from strongroom.server.routes import actions, audit, health, secrets, shares, tenants, tokens_routes
     from strongroom.tokens import ApiKeys, TokenService
+    from strongroom.tokens.shares import Shares
 
     declared = {c.name: c for c in load_connectors(connectors_file)} if connectors_file else {}
     state = ServiceState(vault=vault, api_keys=ApiKeys(vault),
                          tokens=tokens or TokenService(vault, issuer=public_url),
                          broker=broker or Broker(vault), audience=public_url, public_url=public_url,
-                         declared_connectors=declared)
+                         shares=Shares(vault), declared_connectors=declared)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +68,7 @@ def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", conne
     app.state.strongroom = state
     errors.install(app)
     app.middleware("http")(_limits_and_redaction)
-    for module in (health, tenants, secrets, tokens_routes, actions, audit):
+    for module in (health, tenants, secrets, tokens_routes, actions, shares, audit):
         app.include_router(module.router)
     return app
 

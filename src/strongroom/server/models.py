@@ -120,3 +120,15 @@ class VerifyOut(BaseModel):
     events: int
     chains: int
     problems: list[str]
+
+
+class ShareIn(Strict):
+    value: str = Field(min_length=1, max_length=65536, description="The value to hand over, once.")
+    ttl_seconds: float | None = Field(default=None, gt=0, le=7 * 86400, description="Default one hour.")
+
+
+class ShareOut(BaseModel):
+    id: str
+    url: str = Field(description="The link: it works once. Shown this once.")
+    token: str
+    expires_at: float
