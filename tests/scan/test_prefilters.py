@@ -20,13 +20,9 @@ from re import _parser as sre_parser  # type: ignore[attr-defined]
 import pytest
 
 from strongroom.rules import RULES
+from strongroom.rules import prefilter as prefilters
 from strongroom.rules.base import Rule
 from strongroom.scan import Finding, Scanner
-
-try:  # the prefilters are moving from strongroom.scan to strongroom.rules
-    from strongroom.rules import prefilter as prefilters
-except ImportError:  # pragma: no cover - depends on the tree's state
-    from strongroom.scan import prefilter as prefilters
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("hyperscan", "ahocorasick", "regex")

@@ -21,6 +21,13 @@ class Action:
     TOKEN_ISSUE = "token.issue"  # noqa: S105
     TOKEN_REVOKE = "token.revoke"  # noqa: S105
     TOKEN_KEY_ROTATE = "token.key_rotate"  # noqa: S105
+    AUTH_FAIL = "auth.fail"  # a credential refused at the service's door (its public id only)
+    BROKER_CALL = "broker.call"  # one brokered upstream call: connector, operation, status, latency
+    CONNECTOR_PUT = "connector.put"
+    CONNECTOR_DELETE = "connector.delete"
+    SHARE_CREATE = "share.create"
+    SHARE_REDEEM = "share.redeem"
+    FINGERPRINTS_READ = "fingerprints.read"  # `scan --known` loaded the fingerprint key (no value is read)
 
 
 class Outcome:

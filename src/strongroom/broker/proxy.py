@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from strongroom.audit import AuditEvent, Outcome
+from strongroom.audit import Action, AuditEvent, Outcome
 from strongroom.broker.connectors import Connector, CredentialPlacement, match_operation
 from strongroom.broker.network import PinnedTransport, Resolver, checked_addresses, default_resolve
 from strongroom.broker.request import OutgoingParts, agent_parts
@@ -34,7 +34,7 @@ from strongroom.redact import Redactor, encodings
 from strongroom.vault import Vault
 from strongroom.vault.policy import check_label
 
-BROKER_CALL = "broker.call"  # to become audit.events.Action.BROKER_CALL
+BROKER_CALL = Action.BROKER_CALL
 # Never passed back: cookies would let the agent act as the tenant's session; the rest describe one hop,
 # or a body that is no longer what the upstream sent (decoded, cut, masked).
 DROPPED_RESPONSE_HEADERS = frozenset({

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from strongroom.audit import AuditEvent, Outcome
+from strongroom.audit import Action, AuditEvent, Outcome
 from strongroom.errors import AccessDenied, Expired
 from strongroom.server.errors import ApiError
 
@@ -110,6 +110,6 @@ def authenticate(request: Request) -> Principal:
         state.failures.failed(*limits)
         state.vault.audit.enqueue(AuditEvent(
             at=time.time(), environment=state.vault.environment, actor=f"key:{key_id}", tenant="-",
-            action="auth.fail", outcome=Outcome.DENIED, request_id=request.headers.get("x-request-id"),
+            action=Action.AUTH_FAIL, outcome=Outcome.DENIED, request_id=request.headers.get("x-request-id"),
             detail=type(exc).__name__))
         raise ApiError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"}) from None

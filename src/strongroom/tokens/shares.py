@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from strongroom.audit import Outcome
+from strongroom.audit import Action, Outcome
 from strongroom.clock import Clock, system_clock
 from strongroom.errors import Expired, InvalidInput, NotFound
 from strongroom.secret import Secret
@@ -24,8 +24,8 @@ from strongroom.vault import Vault
 SHARE_PREFIX = "srs_"
 DEFAULT_TTL_SECONDS = 3600.0
 MAX_TTL_SECONDS = 7 * 86400.0
-CREATE = "share.create"
-REDEEM = "share.redeem"
+CREATE = Action.SHARE_CREATE
+REDEEM = Action.SHARE_REDEEM
 
 
 @dataclass(frozen=True, slots=True)

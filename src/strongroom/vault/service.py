@@ -457,6 +457,7 @@ class Vault:
         with self._store.read() as tx:
             key = self._stored_fingerprint_key(tx)
             rows = tx.fingerprints(self.environment)
+        self._audit.enqueue(self._event("-", Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
         # Without a key (nothing written since schema 0002) every version still counts, as missing.
         overhead = MIN_LENGTH
         return KnownFingerprints(key=key or b"", entries=tuple(

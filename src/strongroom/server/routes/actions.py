@@ -14,9 +14,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from strongroom.audit import Action, AuditEvent
 from strongroom.broker import Connector, connector_from_dict, connector_to_dict, gpt_actions_document
 from strongroom.errors import InvalidInput, NotFound
 from strongroom.server.app import ServiceState
+from strongroom.server.auth import Principal
 from strongroom.server.deps import Caller, State, actor, request_id
 from strongroom.server.errors import ApiError
 from strongroom.store import ConnectorRecord
@@ -24,6 +26,12 @@ from strongroom.store import ConnectorRecord
 router = APIRouter(tags=["actions"])
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 GPT_BODY_LIMIT = 100_000  # GPT Actions refuse bodies over 100,000 characters
+
+
+def _event(state: ServiceState, tenant: str, action: str, caller: Principal, request: Request, name: str,
+           at: float) -> AuditEvent:
+    return AuditEvent(at=at, environment=state.vault.environment, actor=actor(caller), tenant=tenant, action=action,
+                      request_id=request_id(request), detail=f"connector {name}")
 
 
 def tenant_connectors(state: ServiceState, tenant: str) -> dict[str, Connector]:
@@ -99,16 +107,19 @@ async def put_connector(tenant: str, name: str, request: Request, caller: Caller
             raise NotFound(f"tenant {tenant!r} not found in {state.vault.environment}")
         tx.put_connector(ConnectorRecord(environment=state.vault.environment, tenant_id=record.id, name=name,
                                          definition=definition, created_at=now, updated_at=now))
+        state.vault.audit.record(tx, _event(state, tenant, Action.CONNECTOR_PUT, caller, request, name, now))
     return connector_to_dict(connector)
 
 
 @router.delete("/v1/tenants/{tenant}/connectors/{name}", status_code=204, summary="Remove a tenant's connector")
-def delete_connector(tenant: str, name: str, caller: Caller, state: State) -> Response:
+def delete_connector(tenant: str, name: str, caller: Caller, state: State, request: Request) -> Response:
     caller.require("connectors:write", tenant)
     with state.vault.store.write() as tx:
         record = tx.tenant(state.vault.environment, tenant)
         if record is None or not tx.delete_connector(record.id, name):
             raise NotFound(f"connector {name!r} not found for tenant {tenant!r}")
+        state.vault.audit.record(tx, _event(state, tenant, Action.CONNECTOR_DELETE, caller, request, name,
+                                            time.time()))
     return Response(status_code=204)
 
 
