@@ -6,13 +6,14 @@ Every response body passes through the redactor on its way out, as a last line o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongroom.redact import Redactor
 from strongroom.rules import RULES
@@ -67,7 +68,7 @@ def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", conne
                               "action broker that uses tenant credentials so agents never see them.")
     app.state.strongroom = state
     errors.install(app)
-    app.middleware("http")(_limits_and_redaction)
+    app.add_middleware(LimitsAndRedaction, state=state)
     for module in (health, tenants, secrets, tokens_routes, actions, shares, audit):
         app.include_router(module.router)
     return app
@@ -79,31 +80,54 @@ def _version() -> str:
     return version("strongroom")
 
 
-async def _limits_and_redaction(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Refuse oversize bodies (413) before reading them; redact every JSON or text response body."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        return errors.error_response(413, "body_too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-    response = await call_next(request)
-    kind = response.headers.get("content-type", "")
-    # A response that hands over a credential on purpose (a new API key, an issued token) is built from
-    # values we chose to return; everything else is redacted.
-    if not (kind.startswith("application/json") or kind.startswith("text/")) or \
-            getattr(request.state, "returns_credential", False):
-        return response
-    redactor: Redactor = request.app.state.strongroom.redactor
-    body = b"".join([chunk async for chunk in _body(response)])
-    cleaned = redactor.redact_bytes(body)
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(cleaned, status_code=response.status_code, headers=headers, media_type=None)
+class LimitsAndRedaction:
+    """Pure ASGI middleware: refuse oversize bodies (413) before reading them, and redact every JSON or
+    text response body on its way out.
 
+    Plain ASGI rather than ``@app.middleware("http")``: that form runs the app in a second task with
+    memory streams and rebuilds each response, which cost a fifth of a brokered request's CPU.
+    """
 
-async def _body(response: Response) -> AsyncIterator[bytes]:
-    # What call_next returns is a streaming response (Starlette's own private class): read its iterator.
-    iterator = getattr(response, "body_iterator", None)
-    if iterator is None:
-        yield bytes(response.body)
-        return
-    async for chunk in iterator:
-        yield chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app = app
+        self.state = state
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            refusal = errors.error_response(413, "body_too_large",
+                                            f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+            await refusal(scope, receive, send)
+            return
+        scope.setdefault("state", {})  # request.state writes here; the send wrapper reads it back
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def redacting_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                kind = dict(message.get("headers", ())).get(b"content-type", b"")
+                # A response that hands over a credential on purpose (a new API key, an issued token, a
+                # share) is built from values we chose to return; everything else is redacted.
+                handing_over = scope.get("state", {}).get("returns_credential", False)
+                if handing_over or not kind.startswith((b"application/json", b"text/")):
+                    await send(message)
+                    return
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = self.state.redactor.redact_bytes(b"".join(chunks))
+            headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, redacting_send)

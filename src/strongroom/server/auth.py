@@ -7,6 +7,7 @@ the key's public id when the credential was well-formed, never the credential.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -86,8 +87,13 @@ def _key_id_of(credential: str) -> str:
     return "token"
 
 
-def authenticate(request: Request) -> Principal:
-    """The caller of this request, or 401/403/429."""
+async def authenticate(request: Request) -> Principal:
+    """The caller of this request, or 401/403/429.
+
+    Async on purpose: a token is verified on the event loop (CPU only, the key and revocation sets are
+    cached), an API key in a worker thread (it reads the store); a sync dependency would cost every request
+    a thread hop.
+    """
     state = request.app.state.strongroom
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
@@ -101,7 +107,7 @@ def authenticate(request: Request) -> Principal:
     state.failures.check(*limits)
     try:
         if credential.startswith("srk_"):
-            info = state.api_keys.authenticate(credential)
+            info = await asyncio.to_thread(state.api_keys.authenticate, credential)
             scopes = frozenset(info.scopes)
             return Principal("api_key", info.id, info.tenant, scopes, f"key:{info.id}")
         claims = state.tokens.verify(credential, audience=state.audience)

@@ -8,6 +8,7 @@ every tenant that holds the credential they name) and from the tenant's own, wri
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -60,7 +61,10 @@ async def call_action(connector: str, path: str, request: Request, caller: Calle
     caller.require("actions:invoke")
     if caller.tenant is None:
         raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")
-    found = tenant_connectors(state, caller.tenant).get(connector)
+    # A declared connector needs no database read (tenants cannot shadow its name); a tenant's own is read
+    # off the event loop.
+    found = state.declared_connectors.get(connector) or (
+        await asyncio.to_thread(tenant_connectors, state, caller.tenant)).get(connector)
     if found is None:
         raise NotFound(f"connector {connector!r} is not available to tenant {caller.tenant!r}")
     body = await request.body()
