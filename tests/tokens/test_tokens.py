@@ -53,7 +53,7 @@ def test_issue_and_verify(tokens: TokenService, clock: FakeClock, vault: Vault) 
     assert claims.expires_at == issued.expires_at == clock.now + tokens.default_ttl_seconds
     header, payload, _ = segments(text)
     assert header == {"alg": "EdDSA", "kid": issued.kid, "typ": "JWT"}
-    assert set(payload) == {"iss", "sub", "aud", "iat", "nbf", "exp", "jti", "tenant", "scope"}
+    assert set(payload) == {"iss", "sub", "aud", "iat", "nbf", "exp", "jti", "tenant", "tid", "scope"}
     assert payload["iss"] == ISSUER
     assert payload["scope"] == "actions:invoke secrets:read-metadata"
     assert text not in repr(issued)

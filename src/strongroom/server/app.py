@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongroom.redact import Redactor
@@ -61,6 +62,7 @@ def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", conne
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await state.broker.aclose()
+        state.vault.audit.flush()  # uvicorn may end the process after this: no queued event is lost
 
     state.tokens.rotate_if_due(actor="strongroom-serve")  # a signing key (and a JWKS) from the first request on
     app = FastAPI(title="strongroom", version=_version(), lifespan=lifespan,
@@ -104,11 +106,24 @@ class LimitsAndRedaction:
             return
         scope.setdefault("state", {})  # request.state writes here; the send wrapper reads it back
         start: Message | None = None
+        started = False
         chunks: list[bytes] = []
+        received = 0
+
+        async def limited_receive() -> Message:
+            # A chunked body has no Content-Length: count what arrives.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise _BodyTooLarge()
+            return message
 
         async def redacting_send(message: Message) -> None:
-            nonlocal start
+            nonlocal start, started
             if message["type"] == "http.response.start":
+                started = True
                 kind = dict(message.get("headers", ())).get(b"content-type", b"")
                 # A response that hands over a credential on purpose (a new API key, an issued token, a
                 # share) is built from values we chose to return; everything else is redacted.
@@ -130,4 +145,18 @@ class LimitsAndRedaction:
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body, "more_body": False})
 
-        await self.app(scope, receive, redacting_send)
+        try:
+            await self.app(scope, limited_receive, redacting_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await errors.error_response(413, "body_too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"
+                                        )(scope, receive, send)
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a request body passes the limit. An ``HTTPException``, because FastAPI
+    turns any other error while reading a body into a 400; this one reaches the JSON error handler as 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"request bodies are limited to {MAX_BODY_BYTES} bytes")

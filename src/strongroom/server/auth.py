@@ -67,7 +67,7 @@ class FailureLimiter:
     def check(self, *keys: str) -> None:
         now = time.monotonic()
         with self._lock:
-            if any(len(self._recent(key, now)) >= self.limit for key in keys):
+            if any(len(self._recent(key, now)) > self.limit for key in keys):
                 raise ApiError(429, "too_many_failures", "too many failed authentications; try again later",
                                {"Retry-After": str(int(self.window))})
 
@@ -78,6 +78,12 @@ class FailureLimiter:
                 self._recent(key, now).append(now)
             if len(self._failures) > 100_000:  # bound memory under a spray of random key ids
                 self._failures.clear()
+
+
+def request_id(request: Request) -> str | None:
+    """The caller's X-Request-Id if it is short printable text (it goes into audit rows), else none."""
+    value = request.headers.get("x-request-id")
+    return value[:128] if value and value.isprintable() else None
 
 
 def _key_id_of(credential: str) -> str:
@@ -104,7 +110,6 @@ async def authenticate(request: Request) -> Principal:
     client = request.client.host if request.client else "?"
     key_id = _key_id_of(credential)
     limits = (f"key:{key_id}", f"addr:{client}")
-    state.failures.check(*limits)
     try:
         if credential.startswith("srk_"):
             info = await asyncio.to_thread(state.api_keys.authenticate, credential)
@@ -113,9 +118,13 @@ async def authenticate(request: Request) -> Principal:
         claims = state.tokens.verify(credential, audience=state.audience)
         return Principal("token", claims.jti, claims.tenant, frozenset(claims.scopes), claims.subject)
     except (AccessDenied, Expired) as exc:
+        # Counted after the check, so a valid credential always passes (a neighbour behind the same proxy,
+        # or someone forging keys with a known public id, cannot lock it out); past the limit a failure
+        # is answered 429 instead of 401.
         state.failures.failed(*limits)
+        state.failures.check(*limits)
         state.vault.audit.enqueue(AuditEvent(
             at=time.time(), environment=state.vault.environment, actor=f"key:{key_id}", tenant="-",
-            action=Action.AUTH_FAIL, outcome=Outcome.DENIED, request_id=request.headers.get("x-request-id"),
+            action=Action.AUTH_FAIL, outcome=Outcome.DENIED, request_id=request_id(request),
             detail=type(exc).__name__))
         raise ApiError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"}) from None

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from strongroom.server.app import ServiceState
-from strongroom.server.auth import Principal, authenticate
+from strongroom.server.auth import Principal, authenticate, request_id
 
 
 def state(request: Request) -> ServiceState:
@@ -24,6 +24,4 @@ def actor(principal: Principal) -> str:
     return f"key:{principal.id}" if principal.kind == "api_key" else f"token:{principal.subject}"[:128]
 
 
-def request_id(request: Request) -> str | None:
-    value = request.headers.get("x-request-id")
-    return value[:128] if value and value.isprintable() else None
+__all__ = ["Caller", "State", "actor", "request_id", "state"]

@@ -94,7 +94,8 @@ class TokenOut(BaseModel):
 
 
 class RevokeIn(Strict):
-    jti: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    token: str = Field(min_length=16, max_length=4096,
+                       description="The token to revoke: presenting it proves it is this tenant's to revoke.")
 
 
 class AuditOut(BaseModel):

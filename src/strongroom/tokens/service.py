@@ -51,6 +51,8 @@ class TokenService:
                                  rotation_seconds=rotation_seconds, refresh_seconds=key_refresh_seconds)
         self._revocations = Revocations(vault, clock=clock, refresh_seconds=revocation_refresh_seconds,
                                         leeway_seconds=leeway_seconds, max_ttl_seconds=max_ttl_seconds)
+        self._tenant_refresh_seconds = revocation_refresh_seconds
+        self._tenant_ids: dict[str, tuple[str | None, float]] = {}
 
     def __repr__(self) -> str:
         return f"TokenService(issuer={self.issuer!r}, environment={self._vault.environment!r}, keys={self._keys!r})"
@@ -71,13 +73,13 @@ class TokenService:
         if not 0 < ttl <= self.max_ttl_seconds:
             raise InvalidInput(f"ttl_seconds of a token must be > 0 and at most {self.max_ttl_seconds:g}")
         with self._vault.store.read() as tx:
-            find_tenant(tx, self._vault, tenant)
+            tenant_id = find_tenant(tx, self._vault, tenant).id
             live = self._keys.live_version(tx)
         key, private_key = self._keys.signer(live, actor=actor)
         now = self._clock()
         jti = new_jti()
         claims = claims_for(issuer=self.issuer, tenant=tenant, subject=subject, audience=audience, scopes=granted,
-                            now=now, ttl_seconds=ttl, jti=jti)
+                            now=now, ttl_seconds=ttl, jti=jti, tenant_id=tenant_id)
         token = sign(claims, private_key, key.kid)
         self._vault.audit.record_now(event(
             self._vault, tenant, Action.TOKEN_ISSUE, actor=actor, at=now,
@@ -104,7 +106,23 @@ class TokenService:
             raise AccessDenied(f"token {claims.jti!r} is for another tenant, not {tenant!r}")
         if self._revocations.is_revoked(claims.jti, now):
             raise AccessDenied(f"token {claims.jti!r} was revoked")
+        if self._tenant_id(claims.tenant, now) != claims.tenant_id:
+            raise AccessDenied(f"token {claims.jti!r} is for a tenant {claims.tenant!r} that no longer exists")
         return claims
+
+    def _tenant_id(self, tenant: str, now: float) -> str | None:
+        """The tenant's current id, read at most once per ``revocation_refresh_seconds`` per name: a token
+        of a deleted tenant fails within that, even when a new tenant takes the name."""
+        cached = self._tenant_ids.get(tenant)
+        if cached is not None and now - cached[1] < self._tenant_refresh_seconds:
+            return cached[0]
+        with self._vault.store.read() as tx:
+            record = tx.tenant(self._vault.environment, tenant)
+        found = record.id if record is not None else None
+        if len(self._tenant_ids) > 10_000:
+            self._tenant_ids.clear()
+        self._tenant_ids[tenant] = (found, now)
+        return found
 
     def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
         """Revoke a token by its ``jti`` (from verified claims). Fails at once in this process and within

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 MAX_TOKEN_CHARS = 8192
 _SHAPE = re.compile(r"([A-Za-z0-9_-]{1,2048})\.[A-Za-z0-9_-]{1,6000}\.([A-Za-z0-9_-]{86})")
 _KID = re.compile(r"[A-Za-z0-9_-]{43}")  # a base64url SHA-256 thumbprint
-REQUIRED = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti", "tenant", "scope")
+REQUIRED = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti", "tenant", "tid", "scope")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class TokenClaims:
     expires_at: float
     kid: str
     issued_at: float
+    tenant_id: str = ""  # the tenant's random id: a token dies with its tenant, even if the name comes back
 
 
 def unverified_kid(token: object) -> str:
@@ -115,10 +116,10 @@ def _claims(payload: dict[str, Any], *, kid: str, audience: str, now: float, lee
             return None
         return float(value)
 
-    sub, jti, tenant, scope = text("sub"), text("jti"), text("tenant"), text("scope")
+    sub, jti, tenant, scope, tid = text("sub"), text("jti"), text("tenant"), text("scope"), text("tid")
     iat, nbf, exp = number("iat"), number("nbf"), number("exp")
-    if not sub or not jti or not tenant or scope is None or iat is None or nbf is None or exp is None:
-        wrong = [n for n in ("sub", "jti", "tenant") if not text(n)] + ["scope"] * (scope is None)
+    if not sub or not jti or not tenant or not tid or scope is None or iat is None or nbf is None or exp is None:
+        wrong = [n for n in ("sub", "jti", "tenant", "tid") if not text(n)] + ["scope"] * (scope is None)
         wrong += [n for n in ("iat", "nbf", "exp") if number(n) is None]
         raise AccessDenied(f"token claims of the wrong type: {', '.join(wrong)}")
     if now >= exp + leeway:
@@ -126,7 +127,7 @@ def _claims(payload: dict[str, Any], *, kid: str, audience: str, now: float, lee
     if nbf > now + leeway or iat > now + leeway:
         raise AccessDenied(f"token {jti[:64]!r} is not valid yet (nbf or iat in the future)")
     return TokenClaims(tenant=tenant, subject=sub, audience=audience, scopes=frozenset(scope.split()), jti=jti,
-                       expires_at=exp, kid=kid, issued_at=iat)
+                       expires_at=exp, kid=kid, issued_at=iat, tenant_id=tid)
 
 
 def _b64decode(segment: str) -> bytes:

@@ -54,9 +54,6 @@ def enabled_connectors(state: ServiceState, tenant: str) -> list[Connector]:
     return [c for c in tenant_connectors(state, tenant).values() if c.credential.secret in held]
 
 
-@router.api_route("/v1/actions/{connector}/{path:path}", methods=METHODS,
-                  summary="Call a connector operation with the tenant's credential (never shown to the caller)",
-                  responses={502: {"description": "upstream failed"}, 504: {"description": "upstream timed out"}})
 async def call_action(connector: str, path: str, request: Request, caller: Caller, state: State) -> Response:
     caller.require("actions:invoke")
     if caller.tenant is None:
@@ -85,6 +82,14 @@ async def call_action(connector: str, path: str, request: Request, caller: Calle
                     headers={"X-Strongroom-Latency-Ms": f"{answer.latency_ms:.1f}"})
 
 
+for _method in METHODS:  # one route per method: each needs its own operationId in the OpenAPI document
+    router.add_api_route("/v1/actions/{connector}/{path:path}", call_action, methods=[_method],
+                         operation_id=f"call_action_{_method.lower()}",
+                         summary="Call a connector operation with the tenant's credential (never shown to the caller)",
+                         responses={502: {"description": "upstream failed"},
+                                    504: {"description": "upstream timed out"}})
+
+
 @router.get("/v1/tenants/{tenant}/connectors", summary="Connectors available to a tenant")
 def list_connectors(tenant: str, caller: Caller, state: State) -> list[dict[str, Any]]:
     caller.require("connectors:read", tenant)
@@ -102,6 +107,9 @@ async def put_connector(tenant: str, name: str, request: Request, caller: Caller
         raise InvalidInput("the body must be a JSON object")
     if name in state.declared_connectors:
         raise InvalidInput(f"connector {name!r} is declared by the operator and cannot be replaced")
+    if data.get("allow_private_network") and not caller.is_admin:
+        # Else a tenant could aim the broker at the service's own network (SSRF): only the operator may.
+        raise InvalidInput("allow_private_network is for connectors the operator declares, not a tenant's own")
     connector = connector_from_dict({**data, "name": name}, where=f"connector {name!r}")
     definition = json.dumps(connector_to_dict(connector), sort_keys=True)
     now = time.time()

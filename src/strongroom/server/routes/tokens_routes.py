@@ -36,8 +36,9 @@ def revoke_token(body: RevokeIn, caller: Caller, state: State) -> Response:
     caller.require("tokens:issue")
     if caller.tenant is None:
         raise InvalidInput("revoke a token with a key of the tenant it was issued to")
-    state.tokens.revoke(body.jti, tenant=caller.tenant, expires_at=time.time() + state.tokens.max_ttl_seconds,
-                        actor=actor(caller))
+    # The token itself, not its id: only a holder of the token, in its own tenant, can revoke it.
+    claims = state.tokens.verify(body.token, audience=state.audience, tenant=caller.tenant)
+    state.tokens.revoke(claims.jti, tenant=caller.tenant, expires_at=claims.expires_at, actor=actor(caller))
     return Response(status_code=204)
 
 
