@@ -15,32 +15,42 @@ from __future__ import annotations
 import threading
 import warnings
 import weakref
-from typing import Any
 
 MIN_CHARS = 3  # shorter values would mask ordinary text everywhere; they are refused with a warning
 
 Value = str | bytes
 
 
-class _Owners:
-    """The weak references to the Secrets carrying one value; each removes itself when its Secret dies.
+class _Ref(weakref.ref):  # type: ignore[type-arg]
+    __slots__ = ("key",)
+    key: int
 
-    Keyed by the reference's id: a ``Secret`` is unhashable (a hash of it would leak its value), and so
-    is a weak reference to it.
+
+class _Owners:
+    """The weak references to the objects carrying one value; each removes itself when its owner dies.
+
+    Keyed by the owner's id (a ``Secret`` is unhashable: a hash of it would leak its value), so noting the
+    same owner again (a ``Vault`` on each cold load) adds nothing.
     """
 
     __slots__ = ("gone", "refs")
 
     def __init__(self) -> None:
-        self.refs: dict[int, weakref.ref[Any]] = {}
+        self.refs: dict[int, _Ref] = {}
         self.gone = self._gone  # bound once: a callback per note() would cost a method object each time
 
-    def _gone(self, ref: weakref.ref[Any]) -> None:
-        self.refs.pop(id(ref), None)
+    def _gone(self, ref: _Ref) -> None:
+        if self.refs.get(ref.key) is ref:
+            del self.refs[ref.key]
 
     def add(self, owner: object) -> None:
-        ref = weakref.ref(owner, self.gone)
-        self.refs[id(ref)] = ref
+        key = id(owner)
+        held = self.refs.get(key)
+        if held is not None and held() is owner:
+            return
+        ref = _Ref(owner, self.gone)
+        ref.key = key
+        self.refs[key] = ref
 
 
 class LiveValues:

@@ -94,4 +94,13 @@ class Secret(Generic[T]):
         return True
 
 
+def _noted_elsewhere(name: str, value: T, version: int | None) -> Secret[T]:
+    """A ``Secret`` whose value the caller has already noted in ``live_values`` with an owner of its own
+    (``Vault.use()``'s hot path notes each value once per cold load, owned by the vault, instead of once
+    per call)."""
+    secret: Secret[T] = Secret.__new__(Secret)
+    secret._name, secret._value, secret._version = name, value, version
+    return secret
+
+
 __all__ = ["MASK", "Secret"]

@@ -34,8 +34,9 @@ from strongroom.errors import (
     StrongroomError,
     TamperedError,
 )
+from strongroom.live_values import LIVE
 from strongroom.names import check_environment, check_name
-from strongroom.secret import Secret
+from strongroom.secret import Secret, _noted_elsewhere
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
 from strongroom.vault.fingerprints import (
     RESERVED_TENANTS,
@@ -329,7 +330,8 @@ class Vault:
         """
         now = self._clock()
         hot = self._hot.get((tenant, name)) if version is None else None
-        if hot is None or hot.cached_until <= now:
+        cold = hot is None or hot.cached_until <= now
+        if hot is None or cold:
             hot = self._load(tenant, name, version, purpose=purpose, actor=actor, request_id=request_id, now=now)
         else:  # _load checks these on a miss
             if purpose not in self._purposes:
@@ -353,7 +355,9 @@ class Vault:
             raise TamperedError(f"ciphertext of {what} failed authentication")
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
         self._audit.submit((now, audit_key, actor or self.actor, purpose, request_id))
-        return Secret(name, value, hot_version)
+        if cold:  # the redactor masks the value while this vault lives; the hot path has noted it already
+            LIVE.note(value, name, self)
+        return _noted_elsewhere(name, value, hot_version)
 
     def _load(self, tenant: str, name: str, version: int | None, *, purpose: str, actor: str | None,
               request_id: str | None, now: float) -> _Hot:
