@@ -7,9 +7,12 @@ PostgreSQL tests need ``STRONGROOM_TEST_POSTGRES_URL`` (for example
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +95,31 @@ def make_canary() -> Callable[[str], str]:
         return f"{label}-{uuid.uuid4().hex}{uuid.uuid4().hex}"
 
     return _make
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients under test hang up on purpose (cut bodies, timeouts): no tracebacks on stderr
+
+
+@pytest.fixture
+def start_http_server() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], int]]:
+    """Start real HTTP servers on loopback ports (threaded); returns each one's port; all stopped at teardown.
+
+    A fixture that uses this one tears down first, so it can release hung handlers before the shutdown.
+    """
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(handler: type[BaseHTTPRequestHandler]) -> int:
+        server = _QuietHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return int(server.server_address[1])
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

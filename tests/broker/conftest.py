@@ -23,7 +23,7 @@ import secrets
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -125,29 +125,13 @@ class _Handler(BaseHTTPRequestHandler):
                    [("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip")])
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # the broker hangs up on purpose (cut bodies, timeouts): no tracebacks on stderr
-
-
 @pytest.fixture
-def upstream() -> Iterator[Upstream]:
+def upstream(start_http_server: Callable[[type[BaseHTTPRequestHandler]], int]) -> Iterator[Upstream]:
     """A real HTTP server on a loopback port, serving from threads, stopped (and unhung) at teardown."""
     state = Upstream(port=0)
-    handler = type("Handler", (_Handler,), {"upstream": state})
-    server = _QuietServer(("127.0.0.1", 0), handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        state.release.set()
-        server.shutdown()
-        server.server_close()
+    state.port = start_http_server(type("Handler", (_Handler,), {"upstream": state}))
+    yield state
+    state.release.set()  # before the shared fixture shuts the server down
 
 
 @pytest.fixture

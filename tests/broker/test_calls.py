@@ -159,8 +159,10 @@ def test_a_credential_cut_by_the_cap_leaves_no_partial_trace(offset: int, call: 
     response = call("/huge", query=[("size", "300000"), ("at", str(offset))], headers=[("X-Put", token)])
     assert response.truncated
     assert len(response.body) <= 100_000
-    tail = response.body.decode()[-len(token):]
-    assert not any(tail.endswith(token[:k]) for k in range(1, len(token) + 1))
+    # What is left from where the credential began must not be a piece of it. (Testing every ending of the
+    # body instead failed one run in 64: filler that happens to end with the credential's first character.)
+    left = response.body.decode()[offset:]
+    assert not (left and token.startswith(left))
 
 
 def test_a_gzip_bomb_is_cut_without_inflating_it(call: Call) -> None:

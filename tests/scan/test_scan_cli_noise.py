@@ -15,7 +15,6 @@ import shutil
 import string
 import subprocess
 import sys
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,48 +23,43 @@ from urllib.parse import unquote
 import pytest
 from sarif import loader  # type: ignore[import-untyped]  # sarif-tools ships no type information
 
+from strongroom.rules import RULES
+from strongroom.rules.samples import sample
 from strongroom.testing import assert_not_leaked
 
 ALNUM = string.ascii_letters + string.digits
-BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 BASELINE = ".strongroom-baseline.json"
+
+
+_RULES = {rule.id: rule for rule in RULES}
 
 
 # -- generated credentials -------------------------------------------------------------------------------
 
 
-def _rng(seed: int) -> random.Random:
-    return random.Random(seed)  # noqa: S311 -- test data, not keys
+def _credential(rule_id: str, seed: int) -> str:
+    """A fake credential of the rule's format, generated like every rule test's (strongroom.rules.samples)."""
+    return sample(_RULES[rule_id], seed).secret
 
 
 def aws_key_id(seed: int) -> str:
-    rng = _rng(seed)
-    return "AKIA" + "".join(rng.choice(string.ascii_uppercase + "234567") for _ in range(16))
+    return _credential("aws-access-key-id", seed)
 
 
 def stripe_live_key(seed: int) -> str:
-    rng = _rng(seed)
-    return "sk_" + "live_" + "".join(rng.choice(ALNUM) for _ in range(24))
+    return _credential("stripe-live-secret-key", seed)
 
 
 def github_pat(seed: int) -> str:
-    """A classic PAT whose last 6 characters are the base62 CRC32 of its 30 random ones (as GitHub's are)."""
-    rng = _rng(seed)
-    body = "".join(rng.choice(ALNUM) for _ in range(30))
-    crc, check = zlib.crc32(body.encode()), ""
-    while crc:
-        crc, digit = divmod(crc, 62)
-        check = BASE62[digit] + check
-    return "ghp" + "_" + body + check.rjust(6, "0")
+    return _credential("github-classic-pat", seed)
 
 
 def gcp_api_key(seed: int) -> str:
-    rng = _rng(seed)
-    return "AI" + "za" + "".join(rng.choice(ALNUM + "_-") for _ in range(35))
+    return _credential("gcp-api-key", seed)
 
 
 def random_word(seed: int, length: int = 20) -> str:
-    rng = _rng(seed)
+    rng = random.Random(seed)  # noqa: S311 -- test data, not keys
     return "".join(rng.choice(ALNUM) for _ in range(length))
 
 
@@ -314,7 +308,8 @@ def test_json_report_has_findings_skipped_errors_and_complete(reported: dict[str
 def test_generic_assignment_is_not_reported_in_lock_files(tmp_path: Path) -> None:
     """generic-secret-assignment is not applied to poetry.lock / package-lock.json, but is to settings.py."""
     password = random_word(51)
-    integrity = "sha512-" + base64.b64encode(_rng(52).randbytes(64)).decode()
+    digest = random.Random(52).randbytes(64)  # noqa: S311 -- test data
+    integrity = "sha512-" + base64.b64encode(digest).decode()
     write(tmp_path, {
         "poetry.lock": f'[[package]]\nname = "requests"\nversion = "2.31.0"\npassword = "{password}"\n',
         "package-lock.json": json.dumps({"name": "app", "lockfileVersion": 3, "packages": {"node_modules/left-pad": {

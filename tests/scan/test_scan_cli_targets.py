@@ -15,7 +15,6 @@ import secrets
 import string
 import subprocess
 import sys
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,52 +22,47 @@ from typing import Any
 import pytest
 
 from strongroom.crypto import LocalKeyProvider
+from strongroom.rules import RULES
+from strongroom.rules.samples import sample
 from strongroom.testing import assert_not_leaked
 from strongroom.vault import Vault
 
 ALNUM = string.ascii_letters + string.digits
-BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 AUTHOR = "Alice Example <alice@example.com>"
 DATE_1 = "2024-01-02T03:04:05+02:00"
 DATE_2 = "2024-02-03T04:05:06+00:00"
 STREAM_BLOCK = 8 * 1024 * 1024  # strongroom.scan.runner.STREAM_BLOCK: stdin and big files are read in these
 
 
+_RULES = {rule.id: rule for rule in RULES}
+
+
 # -- generated credentials -------------------------------------------------------------------------------
 
 
-def _rng(seed: int) -> random.Random:
-    return random.Random(seed)  # noqa: S311 -- test data, not keys
+def _credential(rule_id: str, seed: int) -> str:
+    """A fake credential of the rule's format, generated like every rule test's (strongroom.rules.samples)."""
+    return sample(_RULES[rule_id], seed).secret
 
 
 def aws_key_id(seed: int) -> str:
-    rng = _rng(seed)
-    return "AKIA" + "".join(rng.choice(string.ascii_uppercase + "234567") for _ in range(16))
+    return _credential("aws-access-key-id", seed)
 
 
 def stripe_live_key(seed: int) -> str:
-    rng = _rng(seed)
-    return "sk_" + "live_" + "".join(rng.choice(ALNUM) for _ in range(24))
+    return _credential("stripe-live-secret-key", seed)
 
 
 def github_pat(seed: int) -> str:
-    """A classic PAT whose last 6 characters are the base62 CRC32 of its 30 random ones (as GitHub's are)."""
-    rng = _rng(seed)
-    body = "".join(rng.choice(ALNUM) for _ in range(30))
-    crc, check = zlib.crc32(body.encode()), ""
-    while crc:
-        crc, digit = divmod(crc, 62)
-        check = BASE62[digit] + check
-    return "ghp" + "_" + body + check.rjust(6, "0")
+    return _credential("github-classic-pat", seed)
 
 
 def gcp_api_key(seed: int) -> str:
-    rng = _rng(seed)
-    return "AI" + "za" + "".join(rng.choice(ALNUM + "_-") for _ in range(35))
+    return _credential("gcp-api-key", seed)
 
 
 def random_word(seed: int, length: int = 24) -> str:
-    rng = _rng(seed)
+    rng = random.Random(seed)  # noqa: S311 -- test data, not keys
     return "".join(rng.choice(ALNUM) for _ in range(length))
 
 
