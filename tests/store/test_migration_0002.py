@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from strongroom.crypto import LocalKeyProvider
 from strongroom.errors import StoreError
 from strongroom.store import Store, engines
-from strongroom.store.migrate import MIGRATIONS, upgrade
+from strongroom.store import migrate as migrations
+from strongroom.store.migrate import upgrade
 from strongroom.store.tables import SCHEMA_REVISION
 from strongroom.vault import Vault
 
@@ -31,19 +32,10 @@ def engine_for(url: str) -> Iterator[sa.Engine]:
 
 
 def migrate_to(url: str, revision: str) -> None:
-    """Run the project's alembic migrations up to ``revision``, the way strongroom.store.migrate does."""
-    from alembic import command
-    from alembic.config import Config
-
+    """A database at ``revision``, made by the project's own migrations."""
     store = Store(url)
     try:
-        with store.engine.connect() as conn:
-            conn.execution_options(**{engines.WRITE_OPTION: True})
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-            conn.commit()
+        migrations.migrate_to(store, revision)
     finally:
         store.close()
 

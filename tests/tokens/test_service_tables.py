@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from strongroom.crypto import LocalKeyProvider
 from strongroom.errors import Conflict, StoreError
 from strongroom.store import ConnectorRecord, ShareRecord, Store, engines
-from strongroom.store.migrate import MIGRATIONS, upgrade
+from strongroom.store import migrate as migrations
+from strongroom.store.migrate import upgrade
 from strongroom.store.tables import SCHEMA_REVISION, STRONGROOM_TABLES
 from strongroom.tokens import ApiKeys, TokenService
 from strongroom.vault import Vault
@@ -136,18 +137,10 @@ def test_deleting_a_tenant_removes_its_service_rows_in_one_transaction(vault: Va
 
 
 def _migrate_to(url: str, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
+    """A database at ``revision``, made by the project's own migrations."""
     store = Store(url)
     try:
-        with store.engine.connect() as conn:
-            conn.execution_options(**{engines.WRITE_OPTION: True})
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-            conn.commit()
+        migrations.migrate_to(store, revision)
     finally:
         store.close()
 
