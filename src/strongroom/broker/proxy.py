@@ -286,8 +286,12 @@ class Broker:
             label = f"{connector.name}.{operation.id} {operation.method}"
             parts = agent_parts(connector, operation, params, query=query, headers=headers, body=body,
                                 content_type=content_type)
-            secret = await asyncio.to_thread(self._vault.use, tenant, connector.credential.secret,
-                                             purpose=f"broker:{connector.name}", actor=actor, request_id=request_id)
+            purpose = f"broker:{connector.name}"
+            secret = self._vault.use_if_hot(tenant, connector.credential.secret, purpose=purpose, actor=actor,
+                                            request_id=request_id)
+            if secret is None:  # a cold read does I/O: off the event loop
+                secret = await asyncio.to_thread(self._vault.use, tenant, connector.credential.secret,
+                                                 purpose=purpose, actor=actor, request_id=request_id)
             with secret:
                 version = secret.version
                 value = _credential_text(secret.reveal(), connector.credential, tenant)

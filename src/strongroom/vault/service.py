@@ -359,6 +359,15 @@ class Vault:
             LIVE.note(value, name, self)
         return _noted_elsewhere(name, value, hot_version)
 
+    def use_if_hot(self, tenant: str, name: str, *, purpose: str, actor: str | None = None,
+                   request_id: str | None = None) -> Secret[Any] | None:
+        """``use()`` when it needs no I/O (the current version is cached and the audit is asynchronous), else
+        ``None``: an event loop calls this inline and hands only a miss to a thread."""
+        hot = self._hot.get((tenant, name))
+        if hot is None or hot.cached_until <= self._clock() or self._audit.mode == "sync":
+            return None
+        return self.use(tenant, name, purpose=purpose, actor=actor, request_id=request_id)
+
     def _load(self, tenant: str, name: str, version: int | None, *, purpose: str, actor: str | None,
               request_id: str | None, now: float) -> _Hot:
         check_name("tenant name", tenant)
