@@ -10,7 +10,8 @@ from strongroom.server.app import ServiceState
 from strongroom.server.auth import Principal, authenticate, request_id
 
 
-def state(request: Request) -> ServiceState:
+async def state(request: Request) -> ServiceState:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hop per request for an attribute read
     found: ServiceState = request.app.state.strongroom
     return found
 

@@ -10,6 +10,7 @@ absorbs skew between the issuing and the verifying machine for ``exp``, ``nbf`` 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,8 @@ from strongroom.tokens.revocations import Revocations
 from strongroom.tokens.signing_keys import SigningKeys
 from strongroom.tokens.verify import TokenClaims, unverified_kid, verify_token
 from strongroom.vault import Vault
+
+VERIFIED_KEPT = 100_000  # verified tokens remembered (about 300 bytes each); the set restarts when full
 
 
 class TokenService:
@@ -53,6 +56,7 @@ class TokenService:
                                         leeway_seconds=leeway_seconds, max_ttl_seconds=max_ttl_seconds)
         self._tenant_refresh_seconds = revocation_refresh_seconds
         self._tenant_ids: dict[str, tuple[str | None, float]] = {}
+        self._verified: dict[tuple[bytes, str], TokenClaims] = {}  # (token digest, audience) -> its claims
 
     def __repr__(self) -> str:
         return f"TokenService(issuer={self.issuer!r}, environment={self._vault.environment!r}, keys={self._keys!r})"
@@ -96,12 +100,15 @@ class TokenService:
         not yet valid, revoked. ``Expired``: past ``exp`` + leeway. No database read but the periodic refreshes.
         """
         now = self._clock()
-        kid = unverified_kid(token)
-        key = self._keys.verification_key(kid, now)
-        if key is None:
-            raise AccessDenied(f"token is signed by an unknown or retired key {kid!r}")
-        claims = verify_token(token, key.public_key, kid=kid, issuer=self.issuer, audience=audience, now=now,
-                              leeway=self.leeway_seconds)
+        if not isinstance(token, str):
+            raise AccessDenied("malformed token: not text")
+        digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        claims = self._verified.get((digest, audience))
+        if claims is None or now >= claims.expires_at + self.leeway_seconds:
+            claims = self._verify_signature(token, audience, now)
+            if len(self._verified) >= VERIFIED_KEPT:
+                self._verified.clear()
+            self._verified[(digest, audience)] = claims
         if tenant is not None and claims.tenant != tenant:
             raise AccessDenied(f"token {claims.jti!r} is for another tenant, not {tenant!r}")
         if self._revocations.is_revoked(claims.jti, now):
@@ -109,6 +116,16 @@ class TokenService:
         if self._tenant_id(claims.tenant, now) != claims.tenant_id:
             raise AccessDenied(f"token {claims.jti!r} is for a tenant {claims.tenant!r} that no longer exists")
         return claims
+
+    def _verify_signature(self, token: str, audience: str, now: float) -> TokenClaims:
+        """Signature, issuer, audience and times: once per token (an agent presents the same token many times;
+        its key outlives it, since a key verifies until its successor's start plus the longest TTL)."""
+        kid = unverified_kid(token)
+        key = self._keys.verification_key(kid, now)
+        if key is None:
+            raise AccessDenied(f"token is signed by an unknown or retired key {kid!r}")
+        return verify_token(token, key.public_key, kid=kid, issuer=self.issuer, audience=audience, now=now,
+                            leeway=self.leeway_seconds)
 
     def _tenant_id(self, tenant: str, now: float) -> str | None:
         """The tenant's current id, read at most once per ``revocation_refresh_seconds`` per name: a token
