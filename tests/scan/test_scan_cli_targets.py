@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from strongroom.crypto import LocalKeyProvider
-from strongroom.rules import RULES
-from strongroom.rules.samples import sample
 from strongroom.testing import assert_not_leaked
 from strongroom.vault import Vault
+
+from .conftest import aws_key_id, gcp_api_key, github_pat, stripe_live_key  # noqa: TID252 -- pytest's importlib mode resolves the package
 
 ALNUM = string.ascii_letters + string.digits
 AUTHOR = "Alice Example <alice@example.com>"
@@ -34,31 +34,7 @@ DATE_2 = "2024-02-03T04:05:06+00:00"
 STREAM_BLOCK = 8 * 1024 * 1024  # strongroom.scan.runner.STREAM_BLOCK: stdin and big files are read in these
 
 
-_RULES = {rule.id: rule for rule in RULES}
-
-
 # -- generated credentials -------------------------------------------------------------------------------
-
-
-def _credential(rule_id: str, seed: int) -> str:
-    """A fake credential of the rule's format, generated like every rule test's (strongroom.rules.samples)."""
-    return sample(_RULES[rule_id], seed).secret
-
-
-def aws_key_id(seed: int) -> str:
-    return _credential("aws-access-key-id", seed)
-
-
-def stripe_live_key(seed: int) -> str:
-    return _credential("stripe-live-secret-key", seed)
-
-
-def github_pat(seed: int) -> str:
-    return _credential("github-classic-pat", seed)
-
-
-def gcp_api_key(seed: int) -> str:
-    return _credential("gcp-api-key", seed)
 
 
 def random_word(seed: int, length: int = 24) -> str:
