@@ -504,7 +504,8 @@ def short(frame: str) -> str:
     return frame
 
 
-def profile(pyspy: str, service: Service, load: LoadGenerator, *, token: str, seconds: float, tmp: Path) -> str:
+def profile(pyspy: str, service: Service, load: LoadGenerator, *, token: str, seconds: float, tmp: Path,
+            keep: Path | None = None) -> str:
     """Sample the strongroom process under load with two py-spy runs at once, both non-blocking.
 
     ``--gil``: the thread holding the GIL, i.e. where the process's Python CPU goes (the process is GIL-bound);
@@ -522,6 +523,9 @@ def profile(pyspy: str, service: Service, load: LoadGenerator, *, token: str, se
         _, err = spy.communicate(timeout=seconds + 60)
         if spy.returncode != 0 or not outputs[kind].exists():
             return f"py-spy --{kind} failed ({spy.returncode}): {err.decode(errors='replace')[-400:]}"
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(outputs[kind], keep / f"py-spy-{kind}.txt")
     cpu, leaves, loop = Counter[str](), Counter[str](), Counter[str]()
     for frames, n in read_raw(outputs["gil"]):
         cpu[stage_of(frames)] += n
@@ -616,7 +620,8 @@ def run(args: argparse.Namespace) -> tuple[list[Result], str | None]:
             profiled = None
             if args.profile:
                 if args.py_spy:
-                    profiled = profile(args.py_spy, broker, load, token=token, seconds=args.seconds, tmp=tmp)
+                    profiled = profile(args.py_spy, broker, load, token=token, seconds=args.seconds, tmp=tmp,
+                                       keep=args.profile_out)
                 else:
                     profiled = "--profile: py-spy not found (pip install py-spy, or --py-spy PATH): not profiled"
             processes.stop_all()  # before the database is dropped
@@ -641,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true", help="use SQLite as the store")
     parser.add_argument("--profile", action="store_true", help="also sample the broker with py-spy, by stage")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy executable (default: on PATH)")
+    parser.add_argument("--profile-out", type=Path, default=None,
+                        help="with --profile: keep py-spy's raw samples (collapsed stacks) in this directory")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()

@@ -12,12 +12,16 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from strongroom.audit import Action, AuditEvent, Outcome
 from strongroom.errors import AccessDenied, Expired
 from strongroom.server.errors import ApiError
+
+if TYPE_CHECKING:
+    from strongroom.server.app import ServiceState
 
 ADMIN_SCOPE = "admin"
 
@@ -48,6 +52,11 @@ class Principal:
     def require_admin(self) -> None:
         if not self.is_admin:
             raise AccessDenied("this needs the operator's admin key")
+
+
+def actor(principal: Principal) -> str:
+    """How the audit log names the caller: the key's public id or the token's subject, never a credential."""
+    return f"key:{principal.id}" if principal.kind == "api_key" else f"token:{principal.subject}"[:128]
 
 
 class FailureLimiter:
@@ -82,7 +91,10 @@ class FailureLimiter:
 
 def request_id(request: Request) -> str | None:
     """The caller's X-Request-Id if it is short printable text (it goes into audit rows), else none."""
-    value = request.headers.get("x-request-id")
+    return checked_request_id(request.headers.get("x-request-id"))
+
+
+def checked_request_id(value: str | None) -> str | None:
     return value[:128] if value and value.isprintable() else None
 
 
@@ -94,20 +106,24 @@ def _key_id_of(credential: str) -> str:
 
 
 async def authenticate(request: Request) -> Principal:
-    """The caller of this request, or 401/403/429.
+    """The caller of this request, or 401/403/429 (the routes' dependency)."""
+    return await authenticate_header(request.app.state.strongroom, request.headers.get("authorization", ""),
+                                     client=request.client.host if request.client else "?",
+                                     request_id=request_id(request))
+
+
+async def authenticate_header(state: ServiceState, header: str, *, client: str, request_id: str | None) -> Principal:
+    """The caller presenting ``header`` (``Authorization``), or 401/403/429.
 
     Async on purpose: a token is verified on the event loop (CPU only, the key and revocation sets are
     cached), an API key in a worker thread (it reads the store); a sync dependency would cost every request
     a thread hop.
     """
-    state = request.app.state.strongroom
-    header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise ApiError(401, "unauthenticated", "send Authorization: Bearer <API key or token>",
                        {"WWW-Authenticate": "Bearer"})
     credential = credential.strip()
-    client = request.client.host if request.client else "?"
     key_id = _key_id_of(credential)
     limits = (f"key:{key_id}", f"addr:{client}")
     try:
@@ -125,6 +141,6 @@ async def authenticate(request: Request) -> Principal:
         state.failures.check(*limits)
         state.vault.audit.enqueue(AuditEvent(
             at=time.time(), environment=state.vault.environment, actor=f"key:{key_id}", tenant="-",
-            action=Action.AUTH_FAIL, outcome=Outcome.DENIED, request_id=request_id(request),
+            action=Action.AUTH_FAIL, outcome=Outcome.DENIED, request_id=request_id,
             detail=type(exc).__name__))
         raise ApiError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"}) from None

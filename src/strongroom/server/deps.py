@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from strongroom.server.app import ServiceState
-from strongroom.server.auth import Principal, authenticate, request_id
+from strongroom.server.auth import Principal, actor, authenticate, request_id
 
 
 async def state(request: Request) -> ServiceState:
@@ -18,11 +18,6 @@ async def state(request: Request) -> ServiceState:
 
 State = Annotated[ServiceState, Depends(state)]
 Caller = Annotated[Principal, Depends(authenticate)]
-
-
-def actor(principal: Principal) -> str:
-    """How the audit log names the caller: the key's public id or the token's subject, never a credential."""
-    return f"key:{principal.id}" if principal.kind == "api_key" else f"token:{principal.subject}"[:128]
 
 
 __all__ = ["Caller", "State", "actor", "request_id", "state"]

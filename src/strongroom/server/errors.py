@@ -57,7 +57,8 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def _strongroom(exc: StrongroomError) -> JSONResponse:
+def strongroom_response(exc: StrongroomError) -> JSONResponse:
+    """The JSON error for a ``StrongroomError``: its class decides the status (``STATUS``), its message is shown."""
     status = getattr(exc, "status", None)  # the broker's UpstreamError carries 502 or 504
     if isinstance(status, int):
         return error_response(status, "upstream_error", str(exc))
@@ -74,7 +75,7 @@ def install(app: FastAPI) -> None:
 
     async def on_strongroom(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StrongroomError)  # noqa: S101
-        return _strongroom(exc)
+        return strongroom_response(exc)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)  # noqa: S101
@@ -104,3 +105,27 @@ ERROR_SCHEMA: dict[str, Any] = {
     "properties": {"error": {"type": "object", "required": ["code", "message"],
                              "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
 }
+
+# What each status means when the service itself refuses; bodies are ``ERROR_SCHEMA``.
+STATUS_MEANINGS = {
+    400: "Invalid input: the message names the field or value that is wrong (never echoing a secret)",
+    401: "No credential, or one that is unknown, expired or revoked (`WWW-Authenticate: Bearer`)",
+    403: "The credential lacks the scope, or is for another tenant",
+    404: "No such tenant, secret, connector, key, share or route",
+    405: "The method is not served on this path",
+    409: "Conflict with the current state (it already exists, or was deleted)",
+    410: "Expired (a one-time link past its time)",
+    412: "`If-Match` names another version than the current one",
+    413: "The request body is over the limit (1 MiB)",
+    422: "The body or a parameter does not match its schema: the message names the field",
+    429: "Too many failed authentications from this key id or address (`Retry-After`)",
+    502: "The upstream failed: unreachable, not HTTP, a redirect to another host, or an answer too large",
+    503: "The store, the key provider or the audit log is unavailable",
+    504: "The upstream did not answer within the connector's timeout",
+}
+
+
+def openapi_responses(*statuses: int) -> dict[str, Any]:
+    """OpenAPI response objects for the service's own refusals with these statuses."""
+    return {str(status): {"description": STATUS_MEANINGS[status],
+                          "content": {"application/json": {"schema": ERROR_SCHEMA}}} for status in statuses}

@@ -1,14 +1,12 @@
-"""The action broker over HTTP, the tenant's connectors, and the GPT Actions document.
+"""A tenant's connectors and its GPT Actions document.
 
-``/v1/actions/{connector}/{path}``: the caller (an agent token, or a key with ``actions:invoke``) names a
-connector operation; the broker adds the tenant's credential, calls the upstream and returns its answer
-with every trace of the credential removed. Connectors come from the operator's TOML file (available to
-every tenant that holds the credential they name) and from the tenant's own, written through the API.
+Connectors come from the operator's TOML file (available to every tenant that holds the credential they
+name) and from the tenant's own, written through the API. The agents' calls through them,
+``/v1/actions/{connector}/{path}``, are served by ``strongroom.server.actions_endpoint``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -21,12 +19,9 @@ from strongroom.errors import InvalidInput, NotFound
 from strongroom.server.app import ServiceState
 from strongroom.server.auth import Principal
 from strongroom.server.deps import Caller, State, actor, request_id
-from strongroom.server.errors import ApiError
 from strongroom.store import ConnectorRecord
 
 router = APIRouter(tags=["actions"])
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-GPT_BODY_LIMIT = 100_000  # GPT Actions refuse bodies over 100,000 characters
 
 
 def _event(state: ServiceState, tenant: str, action: str, caller: Principal, request: Request, name: str,
@@ -52,42 +47,6 @@ def enabled_connectors(state: ServiceState, tenant: str) -> list[Connector]:
     """Connectors whose credential the tenant holds: the ones an agent can actually call."""
     held = {info.name for info in state.vault.list(tenant)}
     return [c for c in tenant_connectors(state, tenant).values() if c.credential.secret in held]
-
-
-async def call_action(connector: str, path: str, request: Request, caller: Caller, state: State) -> Response:
-    caller.require("actions:invoke")
-    if caller.tenant is None:
-        raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")
-    # A declared connector needs no database read (tenants cannot shadow its name); a tenant's own is read
-    # off the event loop.
-    found = state.declared_connectors.get(connector) or (
-        await asyncio.to_thread(tenant_connectors, state, caller.tenant)).get(connector)
-    if found is None:
-        raise NotFound(f"connector {connector!r} is not available to tenant {caller.tenant!r}")
-    body = await request.body()
-    # The broker matches the raw, still percent-encoded path: an encoded "/" stays inside one segment.
-    raw = request.scope.get("raw_path", b"").decode("latin-1")
-    prefix = f"/v1/actions/{connector}"
-    upstream_path = raw[len(prefix):] if raw.startswith(prefix) else "/" + path
-    answer = await state.broker.call(
-        tenant=caller.tenant, connector=found, method=request.method, path=upstream_path or "/",
-        query=list(request.query_params.multi_items()), body=body,
-        content_type=request.headers.get("content-type"), actor=actor(caller), request_id=request_id(request))
-    if answer.truncated or len(answer.body) > GPT_BODY_LIMIT:
-        raise ApiError(502, "upstream_response_too_large",
-                       f"connector {connector!r} answered more than {min(found.max_response_bytes, GPT_BODY_LIMIT)} "
-                       "bytes; GPT Actions accept at most 100,000 characters: narrow the request")
-    kind = next((v for k, v in answer.headers if k.lower() == "content-type"), "application/octet-stream")
-    return Response(answer.body, status_code=answer.status, media_type=kind,
-                    headers={"X-Strongroom-Latency-Ms": f"{answer.latency_ms:.1f}"})
-
-
-for _method in METHODS:  # one route per method: each needs its own operationId in the OpenAPI document
-    router.add_api_route("/v1/actions/{connector}/{path:path}", call_action, methods=[_method],
-                         operation_id=f"call_action_{_method.lower()}",
-                         summary="Call a connector operation with the tenant's credential (never shown to the caller)",
-                         responses={502: {"description": "upstream failed"},
-                                    504: {"description": "upstream timed out"}})
 
 
 @router.get("/v1/tenants/{tenant}/connectors", summary="Connectors available to a tenant")

@@ -1,0 +1,148 @@
+"""``/v1/actions/{connector}/{path}`` as plain ASGI: the agent's call, the service's hot path.
+
+The caller (an agent token, or a key with ``actions:invoke``) names a connector operation; the broker adds
+the tenant's credential, calls the upstream and returns its answer with every trace of the credential removed.
+
+Why not a FastAPI route like the rest: per request, FastAPI matches the path against every route, solves
+dependencies, builds ``Request`` and ``Response`` objects and passes through three exception-handling
+layers; on a brokered call that was about a tenth of the service's CPU (docs/benchmarks.md). This endpoint
+does the same checks in the same order (method, authentication, scope, connector, body limit) with the same
+JSON errors, behind the same ``LimitsAndRedaction`` middleware. ``openapi_path_item()`` describes it in the
+service's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from starlette.types import Message, Receive, Scope, Send
+
+from strongroom.errors import InvalidInput, NotFound, StrongroomError
+from strongroom.server import errors
+from strongroom.server.auth import actor, authenticate_header, checked_request_id
+from strongroom.server.errors import ApiError
+from strongroom.server.middleware import BodyTooLarge
+
+if TYPE_CHECKING:
+    from strongroom.server.app import ServiceState
+
+PREFIX = "/v1/actions/"
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+GPT_BODY_LIMIT = 100_000  # GPT Actions refuse bodies over 100,000 characters
+log = logging.getLogger("strongroom.server")
+
+
+class ActionsEndpoint:
+    """The ASGI app serving every path under ``PREFIX``."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, headers, body = await self._call(scope, receive)
+        except BodyTooLarge:
+            raise  # the middleware answers 413
+        except ApiError as exc:
+            await errors.error_response(exc.status, exc.code, exc.message, exc.headers)(scope, receive, send)
+            return
+        except StrongroomError as exc:
+            await errors.strongroom_response(exc)(scope, receive, send)
+            return
+        except Exception as exc:
+            log.error("internal error: %s", type(exc).__name__)  # the type only: a message may quote data
+            await errors.error_response(500, "internal_error", "internal error")(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _call(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        state = self.state
+        name, _, rest = scope["path"][len(PREFIX):].partition("/")
+        if not name or not _:
+            raise ApiError(404, "not_found", "Not Found")
+        method: str = scope["method"]
+        if method not in METHODS:
+            raise ApiError(405, "method_not_allowed", "Method Not Allowed", {"Allow": ", ".join(METHODS)})
+        headers = _headers(scope)
+        request_id = checked_request_id(headers.get("x-request-id"))
+        client = scope.get("client")
+        caller = await authenticate_header(state, headers.get("authorization", ""),
+                                           client=client[0] if client else "?", request_id=request_id)
+        caller.require("actions:invoke")
+        if caller.tenant is None:
+            raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")
+        # A declared connector needs no database read (tenants cannot shadow its name); a tenant's own is
+        # read off the event loop.
+        from strongroom.server.routes.actions import tenant_connectors
+
+        found = state.declared_connectors.get(name) or (
+            await asyncio.to_thread(tenant_connectors, state, caller.tenant)).get(name)
+        if found is None:
+            raise NotFound(f"connector {name!r} is not available to tenant {caller.tenant!r}")
+        body = await _body(receive)
+        # The broker matches the raw, still percent-encoded path: an encoded "/" stays inside one segment.
+        raw = scope.get("raw_path", b"").decode("latin-1")
+        prefix = PREFIX + name
+        upstream_path = raw[len(prefix):] if raw.startswith(prefix) else "/" + rest
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        answer = await state.broker.call(
+            tenant=caller.tenant, connector=found, method=method, path=upstream_path or "/", query=query, body=body,
+            content_type=headers.get("content-type"), actor=actor(caller), request_id=request_id)
+        if answer.truncated or len(answer.body) > GPT_BODY_LIMIT:
+            raise ApiError(502, "upstream_response_too_large",
+                           f"connector {name!r} answered more than {min(found.max_response_bytes, GPT_BODY_LIMIT)} "
+                           "bytes; GPT Actions accept at most 100,000 characters: narrow the request")
+        kind = next((v for k, v in answer.headers if k.lower() == "content-type"), "application/octet-stream")
+        return answer.status, [(b"content-type", kind.encode("latin-1")),
+                               (b"content-length", str(len(answer.body)).encode()),
+                               (b"x-strongroom-latency-ms", f"{answer.latency_ms:.1f}".encode())], answer.body
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name (ASGI gives them so); a repeated header keeps its first value."""
+    found: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        found.setdefault(key.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "client_disconnected", "the client went away before sending its body")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def openapi_path_item() -> dict[str, Any]:
+    """The endpoint's entry in the service's OpenAPI document: one operation (and operationId) per method."""
+    parameters = [
+        {"name": "connector", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "The connector's name"},
+        {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "The operation's path on the upstream, below the connector's base URL; any query "
+                        "string is passed on"},
+    ]
+    item: dict[str, Any] = {}
+    for method in METHODS:
+        item[method.lower()] = {
+            "tags": ["actions"],
+            "summary": "Call a connector operation with the tenant's credential (never shown to the caller)",
+            "description": "Needs a tenant's agent token or API key with the scope `actions:invoke`. The "
+                           "upstream's status, content type and body come back, the credential masked in them.",
+            "operationId": f"call_action_{method.lower()}",
+            "parameters": parameters,
+            "responses": {
+                "200": {"description": "The upstream's answer (its own status, which may be any)",
+                        "content": {"*/*": {"schema": {}}}},
+                **errors.openapi_responses(400, 401, 403, 404, 405, 413, 429, 502, 504),
+            },
+        }
+    return item
