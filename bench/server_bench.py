@@ -42,13 +42,14 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,8 @@ UPSTREAM_PATH = "/items/42"
 EXPECTED_ENV = "SERVER_BENCH_EXPECTED_AUTH"  # the upstream's accepted Authorization values, one per line
 PASSTHROUGH_CREDENTIAL = "passthrough-fixed-credential-" + "0" * 24
 GOAL_THROUGHPUT = 70.0  # broker req/s as % of the passthrough's
-GOAL_P99_MS = 2.0  # broker p99 minus passthrough p99, at the same concurrency
+GOAL_P99_MS = 2.0  # broker p99 minus passthrough p99, at the same offered load (open loop)
+OPEN_LOOP_SHARE = 0.5  # the open-loop rate, as a share of the slower service's closed-loop rate
 HOST = "127.0.0.1"
 
 
@@ -176,12 +178,77 @@ async def httpx_load(url: str, seconds: float, concurrency: int, token: str) -> 
             "detail": dict(errors)}
 
 
+async def open_loop_load(url: str, token: str, rate: float, seconds: float, connections: int) -> dict[str, Any]:
+    """Open-loop load: requests start on a fixed schedule (``rate`` per second) whatever the answers do.
+
+    Each latency runs from the request's scheduled start, so time spent waiting for a free connection behind
+    a slow answer counts (no coordinated omission). Raw HTTP/1.1 over ``connections`` kept-alive sockets: a
+    few microseconds of this process per request, so the generator is never what is measured.
+    """
+    from urllib.parse import urlsplit
+
+    split = urlsplit(url)
+    host, port = split.hostname or HOST, split.port or 80
+    request = (f"GET {split.path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+               ).encode()
+    loop = asyncio.get_running_loop()
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(await asyncio.open_connection(host, port))
+    latencies: list[float] = []
+    errors = Counter[str]()
+
+    async def one(scheduled: float) -> None:
+        reader, writer = await idle.get()
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            latencies.append(loop.time() - scheduled)
+            if not head.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2")):
+                errors[f"status {head[9:12].decode(errors='replace')}"] += 1
+            idle.put_nowait((reader, writer))
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            errors[type(exc).__name__] += 1
+            writer.close()
+            idle.put_nowait(await asyncio.open_connection(host, port))
+
+    tasks: list[asyncio.Task[None]] = []
+    start = loop.time() + 0.05
+    total = int(rate * seconds)
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - start
+    while not idle.empty():
+        idle.get_nowait()[1].close()
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1e6 if latencies else 0.0
+
+    return {"requests": total, "duration_us": elapsed * 1e6, "p50_us": pct(50), "p99_us": pct(99),
+            "max_us": pct(100), "status_errors": sum(v for k, v in errors.items() if k.startswith("status")),
+            "socket_errors": sum(v for k, v in errors.items() if not k.startswith("status")), "detail": dict(errors)}
+
+
 def run_role(role: str, args: list[str]) -> int:
     """Entry point of the helper processes this script starts (``server_bench.py _upstream PORT`` and so on)."""
     if role == "_loadgen":
         url, seconds, concurrency = args[0], float(args[1]), int(args[2])
         token = os.environ.get("SERVER_BENCH_TOKEN", "")
         print("JSON " + json.dumps(asyncio.run(httpx_load(url, seconds, concurrency, token))), flush=True)
+        return 0
+    if role == "_openloop":
+        url, rate, seconds, connections = args[0], float(args[1]), float(args[2]), int(args[3])
+        token = os.environ.get("SERVER_BENCH_TOKEN", "")
+        print("JSON " + json.dumps(asyncio.run(open_loop_load(url, token, rate, seconds, connections))), flush=True)
         return 0
     import uvicorn
 
@@ -413,8 +480,12 @@ class LoadGenerator:
         return (f"asyncio httpx load generator in its own process ({self.concurrency} connections; wrk not found: "
                 "this generator needs a core of its own and may be the bottleneck, so the ratio understates the gap)")
 
-    def run(self, url: str, token: str, seconds: float) -> dict[str, Any]:
-        if self.wrk:
+    def run(self, url: str, token: str, seconds: float, rate: float | None = None) -> dict[str, Any]:
+        """One load run; with ``rate``, open loop at that many requests per second (our own generator)."""
+        if rate is not None:
+            argv = [sys.executable, __file__, "_openloop", url, f"{rate:g}", f"{seconds:g}", str(self.concurrency)]
+            env: dict[str, str] | None = {**os.environ, "SERVER_BENCH_TOKEN": token}
+        elif self.wrk:
             argv = [self.wrk, f"-t{self.threads}", f"-c{self.concurrency}", f"-d{seconds:g}s", "--timeout", "10s",
                     "-s", str(self.script), "-H", f"Authorization: Bearer {token}", url]
             env = None
@@ -428,9 +499,9 @@ class LoadGenerator:
         report: dict[str, Any] = json.loads(line[5:])
         return report
 
-    def measure(self, name: str, service: Service, token: str, seconds: float) -> Result:
+    def measure(self, name: str, service: Service, token: str, seconds: float, rate: float | None = None) -> Result:
         cpu_before, wall_before = service.cpu_seconds(), time.perf_counter()
-        report = self.run(service.url + REQUEST_PATH, token, seconds)
+        report = self.run(service.url + REQUEST_PATH, token, seconds, rate)
         cpu = service.cpu_seconds() - cpu_before
         wall = time.perf_counter() - wall_before
         errors = int(report["status_errors"]) + int(report["socket_errors"])
@@ -596,6 +667,27 @@ def start_services(processes: Processes, store: str, credential: str) -> tuple[S
     return broker, passthrough, home
 
 
+def alternate(rounds: int, measure: Callable[[str], Result]) -> dict[str, Result]:
+    """``rounds`` measurements of each service, in alternating order, merged into one result per service."""
+    runs: dict[str, list[Result]] = {"passthrough": [], "broker": []}
+    for i in range(rounds):
+        for key in (("passthrough", "broker") if i % 2 == 0 else ("broker", "passthrough")):
+            runs[key].append(measure(key))
+    return {key: merged(found) for key, found in runs.items()}
+
+
+def merged(runs: list[Result]) -> Result:
+    """Rates and CPU from the totals; p50 and p99 the median of the rounds' (wrk reports percentiles per run)."""
+    requests, seconds = sum(r.requests for r in runs), sum(r.seconds for r in runs)
+    cpu = sum(r.cpu_ms_per_request * r.requests for r in runs)
+    return Result(name=runs[0].name, requests=requests, seconds=seconds,
+                  p50_ms=statistics.median(r.p50_ms for r in runs), p99_ms=statistics.median(r.p99_ms for r in runs),
+                  errors=sum(r.errors for r in runs),
+                  error_detail="; ".join(r.error_detail for r in runs if r.error_detail),
+                  cpu_ms_per_request=cpu / requests if requests else float("nan"),
+                  cpu_percent=statistics.mean(r.cpu_percent for r in runs))
+
+
 def run(args: argparse.Namespace) -> tuple[list[Result], str | None]:
     """Start everything, set up the tenant, measure both services (and profile); stop everything."""
     tmp = Path(tempfile.mkdtemp(prefix="strongroom-server-bench-"))
@@ -610,13 +702,21 @@ def run(args: argparse.Namespace) -> tuple[list[Result], str | None]:
                 check_once(service.url + REQUEST_PATH, token)
             load = LoadGenerator(tmp, concurrency=args.concurrency, threads=args.wrk_threads,
                                  force_httpx=args.httpx_load)
-            print(f"load: {load.label}, {args.seconds:g} s per service after {args.warmup:g} s of warm-up; "
-                  f"GET {REQUEST_PATH} -> upstream GET {UPSTREAM_PATH} ({len(UPSTREAM_BODY)} B JSON)")
+            share = args.seconds / args.rounds
+            print(f"load: {load.label}; {args.rounds} rounds of {share:g} s per service, the two services "
+                  f"alternating (so a machine that slows down mid-run slows both), after {args.warmup:g} s of "
+                  f"warm-up; GET {REQUEST_PATH} -> upstream GET {UPSTREAM_PATH} ({len(UPSTREAM_BODY)} B JSON)")
             if args.warmup > 0:
                 for service in (passthrough, broker):
                     load.run(service.url + REQUEST_PATH, token, args.warmup)
-            results = [load.measure("bare httpx passthrough (baseline)", passthrough, token, args.seconds),
-                       load.measure("strongroom broker", broker, token, args.seconds)]
+            names = {"passthrough": "bare httpx passthrough (baseline)", "broker": "strongroom broker"}
+            services = {"passthrough": passthrough, "broker": broker}
+            closed = alternate(args.rounds, lambda key: load.measure(names[key], services[key], token, share))
+            rate = args.rate or round(OPEN_LOOP_SHARE * min(r.rate for r in closed.values()))
+            print(f"open loop: {rate:g} requests/s ({OPEN_LOOP_SHARE:.0%} of the slower service's closed-loop rate "
+                  f"unless --rate), {args.rounds} rounds of {share:g} s per service, alternating")
+            opened = alternate(args.rounds, lambda key: load.measure(names[key], services[key], token, share, rate))
+            results = [closed["passthrough"], closed["broker"], opened["passthrough"], opened["broker"]]
             profiled = None
             if args.profile:
                 if args.py_spy:
@@ -636,7 +736,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0].startswith("_"):
         return run_role(argv[0], argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=15.0, help="measured load per service (default 15)")
+    parser.add_argument("--seconds", type=float, default=15.0,
+                        help="measured load per service and per mode, split into the rounds (default 15)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode (default 3)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help=f"open-loop requests/s (default: {OPEN_LOOP_SHARE:.0%} of the slower closed-loop rate)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured load per service first (default 3)")
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: the cores are scarce)")
@@ -649,6 +753,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-out", type=Path, default=None,
                         help="with --profile: keep py-spy's raw samples (collapsed stacks) in this directory")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.seconds <= 0 or args.rate < 0:
+        parser.error("--rounds must be at least 1, --seconds positive and --rate not negative")
 
     started = time.perf_counter()
     print(f"strongroom server benchmark: action broker vs bare httpx passthrough, "
@@ -662,20 +768,24 @@ def main(argv: list[str] | None = None) -> int:
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     results, profiled = run(args)
 
-    base, ours = results
+    base, ours, base_open, ours_open = results
     share = 100 * ours.rate / base.rate if base.rate else 0.0
-    p99_more = ours.p99_ms - base.p99_ms
+    p99_more = ours_open.p99_ms - base_open.p99_ms
     print()
-    print(table(results))
+    print(f"closed loop: wrk's {args.concurrency} connections, each sending its next request when the last is answered")
+    print(table([base, ours]))
+    print()
+    print(f"open loop: {base_open.requests / base_open.seconds if base_open.seconds else 0:.0f} requests/s offered "
+          "to each service on a fixed schedule; latency counted from each request's scheduled start")
+    print(table([base_open, ours_open]))
     print()
     print(f"broker throughput / passthrough = {share:.1f}% (goal >= {GOAL_THROUGHPUT:g}%: "
           f"{'met' if share >= GOAL_THROUGHPUT else 'NOT met'})")
-    print(f"broker p99 - passthrough p99 = {p99_more:+.2f} ms at {args.concurrency} connections "
-          f"(goal <= +{GOAL_P99_MS:g} ms: {'met' if p99_more <= GOAL_P99_MS else 'NOT met'})")
-    print(f"broker p50 - passthrough p50 = {ours.p50_ms - base.p50_ms:+.2f} ms; CPU per request: broker "
-          f"{ours.cpu_ms_per_request:.3f} ms = {ours.cpu_ms_per_request / base.cpu_ms_per_request:.1f}x the "
-          "passthrough's")
-    print("(closed loop: at a fixed concurrency a slower service also queues more, so its p99 includes that wait)")
+    print(f"broker p99 - passthrough p99 = {p99_more:+.2f} ms at the same offered load "
+          f"(goal <= +{GOAL_P99_MS:g} ms: {'met' if p99_more <= GOAL_P99_MS else 'NOT met'}); p50: "
+          f"{ours_open.p50_ms - base_open.p50_ms:+.2f} ms")
+    print(f"CPU per request: broker {ours.cpu_ms_per_request:.3f} ms = "
+          f"{ours.cpu_ms_per_request / base.cpu_ms_per_request:.2f}x the passthrough's (closed loop)")
     if profiled:
         print()
         print(profiled)

@@ -2,9 +2,11 @@
 
 State changes call ``record(tx, ...)`` inside their own transaction. Uses change no state, so in
 ``async`` mode their events are appended to an in-memory queue (a deque append on the hot path) and
-written by one background writer in batches, at most ``flush_interval_seconds`` later; ``flush()`` and
-``close()`` drain it. In ``sync`` mode every use is written before its value is returned, and a use
-whose event cannot be written is refused.
+written by one background writer in batches, at most ``flush_interval_seconds`` (0.2 s) later; ``flush()``
+and ``close()`` drain it. A flush to PostgreSQL costs about 2 ms of CPU whatever its size, plus 20 µs per
+event: every 0.2 s that fixed part is 1% of a core (every 0.05 s, it was a tenth of a busy broker's CPU).
+In ``sync`` mode every use is written before its value is returned, and a use whose event cannot be
+written is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ log = logging.getLogger("strongroom.audit")
 
 
 class AuditLog:
-    def __init__(self, store: Store, *, mode: AuditMode = "async", flush_interval_seconds: float = 0.05,
+    def __init__(self, store: Store, *, mode: AuditMode = "async", flush_interval_seconds: float = 0.2,
                  max_pending: int = 100_000) -> None:
         if mode not in ("async", "sync"):
             raise ValueError(f"audit mode must be 'async' or 'sync', not {mode!r}")

@@ -415,10 +415,13 @@ class Tx:
 
     def lock_chain(self, chain: str, genesis: str) -> tuple[int, str]:
         """The chain's head (seq, hash), locked until this transaction ends so writers cannot fork it."""
-        self.conn.execute(
-            self._insert(audit_chains).values(chain=chain, head_seq=0, head_hash=genesis).on_conflict_do_nothing()
-        )
-        row = self._one(select(audit_chains).where(audit_chains.c.chain == chain), lock=True)
+        head = select(audit_chains).where(audit_chains.c.chain == chain)
+        row = self._one(head, lock=True)
+        if row is None:  # a new chain (once per tenant): create its head, or take the one a racing writer made
+            self.conn.execute(
+                self._insert(audit_chains).values(chain=chain, head_seq=0, head_hash=genesis).on_conflict_do_nothing()
+            )
+            row = self._one(head, lock=True)
         return int(row["head_seq"]), str(row["head_hash"])
 
     def set_chain_head(self, chain: str, seq: int, head_hash: str) -> None:

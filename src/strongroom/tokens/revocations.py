@@ -2,9 +2,10 @@
 
 A revocation is written (and audited) in one transaction and added to this process's set at once, so
 the token fails here immediately. Other processes see it within ``refresh_seconds``: each keeps a
-snapshot of the environment's live revocations and re-reads it, on the verify path, once it is older
-than that (one indexed read per interval, not per token). A revocation only needs to live as long as its
-token: rows whose token expired (plus leeway) are pruned by the next revocation, and never loaded.
+snapshot of the environment's live revocations, re-read ahead of that age (``RefreshAhead``: one indexed
+read per interval, not per token, and off the verify path while the snapshot is young enough). A
+revocation only needs to live as long as its token: rows whose token expired (plus leeway) are pruned by
+the next revocation, and never loaded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from strongroom.errors import InvalidInput
 from strongroom.names import check_name
 from strongroom.store import TokenRevocationRecord
 from strongroom.tokens.common import audited_write, event, find_tenant
+from strongroom.tokens.refresh import RefreshAhead
 from strongroom.vault import Vault
 
 _JTI = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -32,17 +34,13 @@ class Revocations:
         self._refresh_seconds = refresh_seconds
         self._leeway_seconds = leeway_seconds
         self._max_ttl_seconds = max_ttl_seconds
-        self._snapshot: frozenset[str] = frozenset()
-        self._snapshot_at = float("-inf")
+        self._live: RefreshAhead[str, frozenset[str]] = RefreshAhead(self._read, max_age=refresh_seconds)
         # Revocations made by this process: kept apart so a snapshot read just before one cannot hide it.
         self._local: dict[str, float] = {}
-        self._refreshing = threading.Lock()
         self._local_lock = threading.Lock()
 
     def is_revoked(self, jti: str, now: float) -> bool:
-        if now - self._snapshot_at >= self._refresh_seconds:
-            self._refresh(now)
-        return jti in self._local or jti in self._snapshot
+        return jti in self._local or jti in self._live.get(self._vault.environment, now)
 
     def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
         """Persist and audit the revocation of ``jti`` (a token of ``tenant`` expiring at ``expires_at``)."""
@@ -66,19 +64,10 @@ class Revocations:
         with self._local_lock:
             self._local[jti] = keep_until
 
-    def _refresh(self, now: float) -> None:
-        # Another thread reading: use the current snapshot meanwhile, unless there is none yet.
-        if not self._refreshing.acquire(blocking=self._snapshot_at == float("-inf")):
-            return
-        try:
-            with self._vault.store.read() as tx:
-                live = tx.token_revocations(self._vault.environment, expiring_after=now - self._leeway_seconds)
-            if now < self._snapshot_at:  # a slower reader that started earlier must not replace a newer snapshot
-                return
-            self._snapshot = frozenset(live)
-            self._snapshot_at = now
-            with self._local_lock:
-                for jti in [j for j, until in self._local.items() if until < now - self._leeway_seconds]:
-                    del self._local[jti]
-        finally:
-            self._refreshing.release()
+    def _read(self, environment: str, now: float) -> frozenset[str]:
+        with self._vault.store.read() as tx:
+            live = tx.token_revocations(environment, expiring_after=now - self._leeway_seconds)
+        with self._local_lock:
+            for jti in [j for j, until in self._local.items() if until < now - self._leeway_seconds]:
+                del self._local[jti]
+        return frozenset(live)

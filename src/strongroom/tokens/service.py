@@ -22,6 +22,7 @@ from strongroom.tokens.api_keys import check_scopes
 from strongroom.tokens.common import check_tenant_name, check_text, event, find_tenant
 from strongroom.tokens.issue import IssuedToken, claims_for, new_jti, sign
 from strongroom.tokens.jwks import jwks_document
+from strongroom.tokens.refresh import RefreshAhead
 from strongroom.tokens.revocations import Revocations
 from strongroom.tokens.signing_keys import SigningKeys
 from strongroom.tokens.verify import TokenClaims, unverified_kid, verify_token
@@ -54,8 +55,8 @@ class TokenService:
                                  rotation_seconds=rotation_seconds, refresh_seconds=key_refresh_seconds)
         self._revocations = Revocations(vault, clock=clock, refresh_seconds=revocation_refresh_seconds,
                                         leeway_seconds=leeway_seconds, max_ttl_seconds=max_ttl_seconds)
-        self._tenant_refresh_seconds = revocation_refresh_seconds
-        self._tenant_ids: dict[str, tuple[str | None, float]] = {}
+        self._tenant_ids: RefreshAhead[str, str | None] = RefreshAhead(self._read_tenant_id,
+                                                                       max_age=revocation_refresh_seconds)
         self._verified: dict[tuple[bytes, str], TokenClaims] = {}  # (token digest, audience) -> its claims
 
     def __repr__(self) -> str:
@@ -128,18 +129,14 @@ class TokenService:
                             leeway=self.leeway_seconds)
 
     def _tenant_id(self, tenant: str, now: float) -> str | None:
-        """The tenant's current id, read at most once per ``revocation_refresh_seconds`` per name: a token
-        of a deleted tenant fails within that, even when a new tenant takes the name."""
-        cached = self._tenant_ids.get(tenant)
-        if cached is not None and now - cached[1] < self._tenant_refresh_seconds:
-            return cached[0]
+        """The tenant's current id, re-read every ``revocation_refresh_seconds`` at most: a token of a deleted
+        tenant fails within that, even when a new tenant takes the name."""
+        return self._tenant_ids.get(tenant, now)
+
+    def _read_tenant_id(self, tenant: str, now: float) -> str | None:
         with self._vault.store.read() as tx:
             record = tx.tenant(self._vault.environment, tenant)
-        found = record.id if record is not None else None
-        if len(self._tenant_ids) > 10_000:
-            self._tenant_ids.clear()
-        self._tenant_ids[tenant] = (found, now)
-        return found
+        return record.id if record is not None else None
 
     def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
         """Revoke a token by its ``jti`` (from verified claims). Fails at once in this process and within
