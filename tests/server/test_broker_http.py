@@ -196,3 +196,63 @@ def test_a_tenant_connector_without_private_network_cannot_reach_loopback(agent:
     s.assert_error(answer, 403, 502)
     assert s.upstream.seen == []
     assert_not_leaked([s.credential], *_texts(answer))
+
+
+# -- the action endpoint's own edges (it is plain ASGI, ahead of FastAPI's routing) ------------------------
+
+
+def test_methods_the_endpoint_does_not_serve_are_405_with_allow(agent: Any) -> None:
+    s = agent
+    for method in ("HEAD", "OPTIONS", "TRACE"):
+        answer = s.client.request(method, "/v1/actions/echo/anything", headers=s.agent)
+        assert answer.status_code == 405, (method, answer.status_code)
+        assert answer.headers["allow"] == "GET, POST, PUT, PATCH, DELETE"
+        if method != "HEAD":
+            assert answer.json()["error"]["code"] == "method_not_allowed"
+    assert s.upstream.seen == []
+
+
+def test_a_path_without_an_operation_part_is_404(agent: Any) -> None:
+    s = agent
+    for path in ("/v1/actions/echo", "/v1/actions/", "/v1/actions//anything"):
+        s.assert_error(s.client.get(path, headers=s.agent), 404, code="not_found")
+    assert s.upstream.seen == []
+
+
+def test_a_chunked_body_over_the_limit_is_413_on_the_action_endpoint(agent: Any) -> None:
+    s = agent
+
+    def chunks() -> Any:
+        for _ in range(20):
+            yield b"v" * 65536
+
+    answer = s.client.post("/v1/actions/echo/anything", content=chunks(), headers=s.agent)
+    s.assert_error(answer, 413, code="body_too_large")
+    assert s.upstream.seen == []
+
+
+def test_an_unexpected_failure_is_a_bare_500_naming_nothing(agent: Any, make_canary: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug inside the endpoint answers 500 in the error shape: no message, no trace, no credential."""
+    s = agent
+    canary = make_canary()
+
+    async def broken(**_kwargs: Any) -> Any:
+        raise RuntimeError(f"bug holding {canary} and {s.credential}")
+
+    monkeypatch.setattr(s.app.state.strongroom.broker, "call", broken)
+    answer = s.client.get("/v1/actions/echo/anything", headers=s.agent)
+    s.assert_error(answer, 500, code="internal_error")
+    assert answer.json()["error"]["message"] == "internal error"
+    assert_not_leaked([canary, s.credential, "RuntimeError", "Traceback"], *_texts(answer))
+
+
+def test_the_openapi_document_describes_the_endpoint_and_its_errors(agent: Any) -> None:
+    s = agent
+    item = s.client.get("/openapi.json").json()["paths"]["/v1/actions/{connector}/{path}"]
+    assert sorted(item) == ["delete", "get", "patch", "post", "put"]
+    assert {op["operationId"] for op in item.values()} == {f"call_action_{m}" for m in item}
+    for operation in item.values():
+        assert {"400", "401", "403", "404", "413", "429", "502", "504"} <= set(operation["responses"])
+        schema = operation["responses"]["401"]["content"]["application/json"]["schema"]
+        assert schema["required"] == ["error"]

@@ -29,6 +29,7 @@ import pytest
 
 from strongroom.broker import load_connectors
 from strongroom.testing import assert_not_leaked
+from strongroom.vault import Vault
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "docs" / "quickstart.md"
 STARTUP_SECONDS = 30.0
@@ -192,9 +193,17 @@ def test_quickstart_runs_as_documented(server: Server, upstream: Any, connectors
 
     assert set(sr.called) == _documented_paths(), "the quickstart and this test call different URLs"
 
+    # One more call, then SIGTERM at once: its audit events are still queued (written every 0.2 s), and the
+    # shutdown must write them and close the vault, though uvicorn re-raises the signal after its lifespan.
+    status, _ = sr.curl("/v1/actions/echo/anything?q=hello", "-H", f"Authorization: Bearer {token}",
+                        "-H", "X-Request-Id: last-call-before-sigterm")
+    assert status == 200
     sr.process.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught: -15 is a clean exit here.
     assert sr.process.wait(timeout=15) in (0, -signal.SIGTERM), sr.log()[-3000:]
+    with Vault.open(home=sr.home) as after:
+        last = [e.action for e in after.audit_events(tenant="acme") if e.request_id == "last-call-before-sigterm"]
+    assert sorted(last) == ["broker.call", "secret.use"]
     log = sr.log()
     assert "Application shutdown complete" in log
     assert "GET /v1/actions/echo/anything?q=hello" in log  # the access log is on: it is really the server's log

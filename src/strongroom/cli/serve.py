@@ -31,7 +31,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     vault = open_vault(settings, migrate=True)
     _bootstrap_admin(vault, settings.home)
     strongroom.redact.install()
-    app = create_app(vault, public_url=public_url or f"http://{host}:{port}", connectors_file=connectors)
+    app = create_app(vault, public_url=public_url or f"http://{host}:{port}", connectors_file=connectors,
+                     close_vault=True)
     common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} (store {vault.store!r})")
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)

@@ -45,7 +45,8 @@ class ServiceState:
 
 
 def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", connectors_file: Path | None = None,
-               broker: Broker | None = None, tokens: TokenService | None = None) -> FastAPI:
+               broker: Broker | None = None, tokens: TokenService | None = None, close_vault: bool = False) -> FastAPI:
+    """The service on ``vault``; ``close_vault``: the app owns the vault and closes it when it shuts down."""
     from strongroom.broker import Broker, load_connectors
     from strongroom.server.routes import actions, audit, health, secrets, shares, tenants, tokens_routes
     from strongroom.tokens import ApiKeys, TokenService
@@ -62,6 +63,8 @@ def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", conne
         yield
         await state.broker.aclose()
         state.vault.audit.flush()  # uvicorn may end the process after this: no queued event is lost
+        if close_vault:  # on SIGTERM uvicorn re-raises the signal after the lifespan: no `finally` runs later
+            state.vault.close()
 
     state.tokens.rotate_if_due(actor="strongroom-serve")  # a signing key (and a JWKS) from the first request on
     app = ServiceApp(title="strongroom", version=_version(), lifespan=lifespan,
