@@ -13,16 +13,23 @@ One run starts, each as its own process on loopback:
   h11, asyncio loop, access log on) that forwards the same request to the same upstream with a pooled
   ``httpx.AsyncClient`` (httpx's default pool, which is also the broker's), adding a fixed credential header.
 
-A load generator drives each for ``--seconds`` at ``--concurrency`` open connections, after a short warm-up:
-``wrk`` when it is installed, else an asyncio httpx load generator in its own process. Both services get the
-same request (``GET /v1/actions/bench/items/42`` with ``Authorization: Bearer <agent token>``), the same
-upstream and the same load generator. The figures are requests/s, latency p50/p99 and errors, and the broker
-as a ratio of the passthrough measured in the same run: throughput >= 70 % and p99 at most 2 ms more at the
-same concurrency are the goals. CPU ms per request of each service process (from /proc) is shown as well:
-unlike req/s it does not depend on how the cores were shared.
+Two modes, each in ``--rounds`` rounds (default 3) with the services alternating, so a machine whose speed
+drifts slows both alike; ``--seconds`` (default 15) per service and mode is split across the rounds:
 
-    .venv/bin/python bench/server_bench.py                 # 15 s per service (about a minute in all)
-    .venv/bin/python bench/server_bench.py --seconds 10    # shorter
+- closed loop, for throughput: ``wrk`` at ``--concurrency`` connections (the asyncio httpx load generator
+  if wrk is missing), after a short warm-up;
+- open loop, for latency at the same load: our own generator (``open_loop_load``) sends at a fixed rate
+  (``--rate``, default half the slower service's closed-loop rate) and counts each latency from the
+  request's scheduled start, so a stall is not hidden by the generator waiting (coordinated omission).
+
+Both services get the same request (``GET /v1/actions/bench/items/42`` with ``Authorization: Bearer
+<agent token>``) and the same upstream. Printed: requests/s, p50/p99 (the median of the rounds') and errors
+per mode, the broker's throughput as a share of the passthrough's (goal >= 70 %) and its p99 minus the
+passthrough's at the same offered load (goal <= 2 ms). CPU ms per request of each service process (from
+/proc) is shown as well: unlike req/s it does not depend on how the cores were shared.
+
+    .venv/bin/python bench/server_bench.py                 # about 75 s in all
+    .venv/bin/python bench/server_bench.py --seconds 6     # shorter (2 s rounds)
     .venv/bin/python bench/server_bench.py --profile       # also sample the broker with py-spy, by stage
 
 ``--profile`` needs ``py-spy`` (on PATH, or ``--py-spy PATH``): it samples the strongroom process during one
@@ -529,8 +536,9 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("connector lookup (tenant_connectors, DB read)", ("tenant_connectors",)),
     ("httpcore: failed `import sniffio` per request", ("current_async_library",)),
     ("broker (match, build, httpx/httpcore)", ("/strongroom/broker/", "/httpx/", "/httpcore/")),
-    ("middleware (_limits_and_redaction, BaseHTTPMiddleware)", ("/strongroom/server/app.py",
-                                                                 "/starlette/middleware/")),
+    ("action endpoint (ASGI, auth and response)", ("/strongroom/server/actions_endpoint.py",)),
+    ("middleware (LimitsAndRedaction, Starlette's)", ("/strongroom/server/middleware.py",
+                                                      "/strongroom/server/app.py", "/starlette/middleware/")),
     ("FastAPI/Starlette (routing, deps, responses)", ("/fastapi/", "/starlette/", "/pydantic")),
     ("uvicorn + h11 (server side)", ("/uvicorn/", "/h11/")),
     ("thread hand-offs (anyio, to_thread)", ("/anyio/", "/concurrent/futures/", "/threading.py")),
