@@ -30,6 +30,15 @@ class Source:
         return f"{key}:{self.value}"
 
 
+def primed(at: float) -> tuple[Source, RefreshAhead[str, str]]:
+    """A cache (max_age 10) holding ``a:v1`` read at ``at``, over a source that now holds v2."""
+    source = Source()
+    cache: RefreshAhead[str, str] = RefreshAhead(source.read, max_age=10)
+    assert cache.get("a", at) == "a:v1"
+    source.value = "v2"
+    return source, cache
+
+
 def wait_for(condition: object, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -39,20 +48,14 @@ def wait_for(condition: object, timeout: float = 5.0) -> None:
 
 
 def test_a_fresh_value_is_served_without_reading() -> None:
-    source = Source()
-    cache: RefreshAhead[str, str] = RefreshAhead(source.read, max_age=10)
-    assert cache.get("a", 100.0) == "a:v1"
-    source.value = "v2"
+    source, cache = primed(100.0)
     assert cache.get("a", 104.9) == "a:v1"
     assert source.reads == [("a", 100.0)]
     assert source.threads == [threading.current_thread().name]
 
 
 def test_past_half_its_age_the_old_value_is_served_while_a_thread_reads_the_new() -> None:
-    source = Source()
-    cache: RefreshAhead[str, str] = RefreshAhead(source.read, max_age=10)
-    cache.get("a", 100.0)
-    source.value = "v2"
+    source, cache = primed(100.0)
     source.gate.clear()  # hold the background read until the caller has its answer
     assert cache.get("a", 106.0) == "a:v1"
     assert cache.get("a", 106.5) == "a:v1"  # one background read at a time per key
@@ -65,18 +68,13 @@ def test_past_half_its_age_the_old_value_is_served_while_a_thread_reads_the_new(
 
 
 def test_past_its_age_the_value_is_read_inline() -> None:
-    source = Source()
-    cache: RefreshAhead[str, str] = RefreshAhead(source.read, max_age=10)
-    cache.get("a", 100.0)
-    source.value = "v2"
+    source, cache = primed(100.0)
     assert cache.get("a", 110.0) == "a:v2"
     assert source.threads == [threading.current_thread().name] * 2
 
 
 def test_a_failed_background_read_keeps_the_value_and_the_inline_read_raises() -> None:
-    source = Source()
-    cache: RefreshAhead[str, str] = RefreshAhead(source.read, max_age=10)
-    cache.get("a", 100.0)
+    source, cache = primed(100.0)
     source.fail = True
     assert cache.get("a", 106.0) == "a:v1"
     wait_for(lambda: len(source.threads) == 2)
@@ -94,9 +92,7 @@ def test_max_age_zero_reads_every_time() -> None:
 
 
 def test_an_older_read_never_replaces_a_newer_value() -> None:
-    source = Source()
-    cache: RefreshAhead[str, str] = RefreshAhead(source.read, max_age=10)
-    cache.get("a", 200.0)
-    source.value = "old"
-    cache._load("a", 150.0)  # a read that began before the current value's
+    source, cache = primed(200.0)
+    cache._load("a", 150.0)  # a read that began before the current value's (it read v2)
     assert cache.get("a", 201.0) == "a:v1"
+    assert source.reads == [("a", 200.0), ("a", 150.0)]
