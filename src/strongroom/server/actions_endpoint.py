@@ -14,12 +14,14 @@ service's OpenAPI document.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive, Scope, Send
 
+from strongroom.broker import Connector, connector_from_dict
 from strongroom.errors import InvalidInput, NotFound, StrongroomError
 from strongroom.server import errors
 from strongroom.server.auth import actor, authenticate_header, checked_request_id
@@ -77,8 +79,6 @@ class ActionsEndpoint:
             raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")
         # A declared connector needs no database read (tenants cannot shadow its name); a tenant's own is
         # read off the event loop.
-        from strongroom.server.routes.actions import tenant_connectors
-
         found = state.declared_connectors.get(name) or (
             await asyncio.to_thread(tenant_connectors, state, caller.tenant)).get(name)
         if found is None:
@@ -100,6 +100,19 @@ class ActionsEndpoint:
         return answer.status, [(b"content-type", kind.encode("latin-1")),
                                (b"content-length", str(len(answer.body)).encode()),
                                (b"x-strongroom-latency-ms", f"{answer.latency_ms:.1f}".encode())], answer.body
+
+
+def tenant_connectors(state: ServiceState, tenant: str) -> dict[str, Connector]:
+    """The operator's declared connectors, then the tenant's own (which may not shadow a declared name)."""
+    found = dict(state.declared_connectors)
+    with state.vault.store.read() as tx:
+        record = tx.tenant(state.vault.environment, tenant)
+        if record is None:
+            raise NotFound(f"tenant {tenant!r} not found in {state.vault.environment}")
+        for stored in tx.connectors(record.id):
+            found.setdefault(stored.name, connector_from_dict(json.loads(stored.definition),
+                                                              where=f"connector {stored.name!r}"))
+    return found
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from strongroom.audit import Action, AuditEvent
 from strongroom.broker import Connector, connector_from_dict, connector_to_dict, gpt_actions_document
 from strongroom.errors import InvalidInput, NotFound
+from strongroom.server.actions_endpoint import tenant_connectors
 from strongroom.server.app import ServiceState
 from strongroom.server.auth import Principal
 from strongroom.server.deps import Caller, State, actor, request_id
@@ -28,19 +29,6 @@ def _event(state: ServiceState, tenant: str, action: str, caller: Principal, req
            at: float) -> AuditEvent:
     return AuditEvent(at=at, environment=state.vault.environment, actor=actor(caller), tenant=tenant, action=action,
                       request_id=request_id(request), detail=f"connector {name}")
-
-
-def tenant_connectors(state: ServiceState, tenant: str) -> dict[str, Connector]:
-    """The operator's declared connectors, then the tenant's own (which may not shadow a declared name)."""
-    found = dict(state.declared_connectors)
-    with state.vault.store.read() as tx:
-        record = tx.tenant(state.vault.environment, tenant)
-        if record is None:
-            raise NotFound(f"tenant {tenant!r} not found in {state.vault.environment}")
-        for stored in tx.connectors(record.id):
-            found.setdefault(stored.name, connector_from_dict(json.loads(stored.definition),
-                                                              where=f"connector {stored.name!r}"))
-    return found
 
 
 def enabled_connectors(state: ServiceState, tenant: str) -> list[Connector]:
