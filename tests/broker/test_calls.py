@@ -226,3 +226,14 @@ def test_concurrent_calls_share_one_broker(make_connector: Callable[..., Connect
     assert [r.status for r in responses] == [200] * 30
     assert sorted(seen["path"] for seen in upstream.seen) == sorted(f"/echo/{i}" for i in range(30))
     assert all(token not in r.body.decode() for r in responses)
+
+
+@pytest.mark.parametrize("kind", ["bearer", "header", "basic", "query"])
+def test_the_injected_credential_has_a_repr_without_it(kind: str, token: str) -> None:
+    """A traceback that shows locals (pytest's, Sentry's) prints the injection: it must not print the value."""
+    from strongroom.broker.proxy import _inject
+
+    placement = CredentialPlacement(kind, "api_token", name=None if kind in ("bearer", "basic") else "X-Key")
+    injected = _inject(placement, token)
+    assert token in injected.forms
+    assert_not_leaked([token], repr(injected))

@@ -80,6 +80,9 @@ class _Injected:
     query: tuple[tuple[str, str], ...]
     forms: tuple[str, ...]  # what to mask in responses: the credential and what it was wrapped in
 
+    def __repr__(self) -> str:  # it holds the credential: a traceback with locals must not show it
+        return f"_Injected(headers={[k for k, _ in self.headers]}, query={[k for k, _ in self.query]})"
+
 
 def _credential_text(value: str | bytes, placement: CredentialPlacement, tenant: str) -> str:
     """The credential as text fit for its placement, or ``InvalidInput`` (naming the secret, never its value)."""
