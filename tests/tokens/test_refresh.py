@@ -54,16 +54,17 @@ def test_a_fresh_value_is_served_without_reading() -> None:
     assert source.threads == [threading.current_thread().name]
 
 
-def test_past_half_its_age_the_old_value_is_served_while_a_thread_reads_the_new() -> None:
+def test_past_three_quarters_of_its_age_the_old_value_is_served_while_a_thread_reads_the_new() -> None:
     source, cache = primed(100.0)
     source.gate.clear()  # hold the background read until the caller has its answer
-    assert cache.get("a", 106.0) == "a:v1"
-    assert cache.get("a", 106.5) == "a:v1"  # one background read at a time per key
+    assert cache.get("a", 107.4) == "a:v1"  # young enough: no read
+    assert cache.get("a", 108.0) == "a:v1"
+    assert cache.get("a", 108.5) == "a:v1"  # one background read at a time per key
     source.gate.set()
     wait_for(lambda: len(source.reads) == 2)
     assert source.threads[1] == "strongroom-refresh"
-    assert source.reads[1] == ("a", 106.0)
-    wait_for(lambda: cache.get("a", 107.0) == "a:v2")
+    assert source.reads[1] == ("a", 108.0)
+    wait_for(lambda: cache.get("a", 109.0) == "a:v2")
     assert len(source.reads) == 2
 
 
@@ -76,7 +77,7 @@ def test_past_its_age_the_value_is_read_inline() -> None:
 def test_a_failed_background_read_keeps_the_value_and_the_inline_read_raises() -> None:
     source, cache = primed(100.0)
     source.fail = True
-    assert cache.get("a", 106.0) == "a:v1"
+    assert cache.get("a", 108.0) == "a:v1"
     wait_for(lambda: len(source.threads) == 2)
     assert cache.get("a", 109.0) == "a:v1"
     with pytest.raises(RuntimeError, match="store down"):

@@ -3,8 +3,8 @@
 Token verification runs on the service's event loop and must see another process's revocation (or a
 tenant's deletion) within ``max_age`` seconds. Reading the store inline once a value is stale stalled the
 loop for a round trip every interval, which every request in flight waited on (the broker's p99). So a
-value older than half of ``max_age`` is re-read in a background thread while callers keep the current one;
-only a value older than ``max_age`` (the store was slower than half the interval) is read inline.
+value older than ``AHEAD`` of ``max_age`` is re-read in a background thread while callers keep the current
+one; only a value older than ``max_age`` (the store took longer than the rest of the interval) is read inline.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 log = logging.getLogger("strongroom.tokens")
+AHEAD = 0.75  # re-read once a value is this share of max_age old: about one read per 0.75 max_age per key
 
 
 class RefreshAhead(Generic[K, V]):
@@ -32,7 +33,7 @@ class RefreshAhead(Generic[K, V]):
         cached = self._values.get(key)
         if cached is None or now - cached[1] >= self._max_age:
             return self._load(key, now)
-        if now - cached[1] >= self._max_age / 2:
+        if now - cached[1] >= self._max_age * AHEAD:
             with self._lock:
                 start = key not in self._pending
                 self._pending.add(key)
