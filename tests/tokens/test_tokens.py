@@ -205,3 +205,23 @@ def test_revocations_survive_the_deletion_of_their_tenant(tokens: TokenService, 
     vault.create_tenant("acme")
     with pytest.raises(AccessDenied, match="revoked"):
         tokens.verify(text, audience=AUDIENCE)
+
+
+def test_a_token_dies_with_its_tenant_within_a_second_elsewhere(
+        tokens: TokenService, open_service_vault: Callable[..., Vault], make_tokens: Callable[..., TokenService],
+        clock: FakeClock, vault: Vault) -> None:
+    """Another process learns a tenant's id on its first token, then re-reads it with its revocation snapshot:
+    a token of a deleted tenant fails there within revocation_refresh_seconds, even when the name is reused."""
+    other = make_tokens(open_service_vault())
+    text, _ = issue(tokens)
+    other.verify(text, audience=AUDIENCE)  # first token of acme there: its id is read now
+    clock.advance(1.0)
+    other.verify(text, audience=AUDIENCE)  # the snapshot is re-read, and carries acme's id from now on
+    vault.delete_tenant("acme")
+    vault.create_tenant("acme")
+    other.verify(text, audience=AUDIENCE)  # documented: up to revocation_refresh_seconds late
+    clock.advance(1.0)
+    with pytest.raises(AccessDenied, match="no longer exists"):
+        other.verify(text, audience=AUDIENCE)
+    with pytest.raises(AccessDenied, match="no longer exists"):
+        tokens.verify(text, audience=AUDIENCE)

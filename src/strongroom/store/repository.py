@@ -142,6 +142,15 @@ class Tx:
         )
         return TenantRecord(**row) if row else None
 
+    def tenant_ids(self, environment: str, names: Iterable[str]) -> dict[str, str]:
+        """name -> id of those of ``names`` that are tenants of the environment (one query)."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+        stmt = select(tenants.c.name, tenants.c.id).where(
+            and_(tenants.c.environment == environment, tenants.c.name.in_(wanted)))
+        return {str(name): str(tenant_id) for name, tenant_id in self.conn.execute(stmt)}
+
     def tenants(self, environment: str) -> list[TenantRecord]:
         rows = self.conn.execute(
             select(tenants).where(tenants.c.environment == environment).order_by(tenants.c.name)

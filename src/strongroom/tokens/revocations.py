@@ -2,8 +2,10 @@
 
 A revocation is written (and audited) in one transaction and added to this process's set at once, so
 the token fails here immediately. Other processes see it within ``refresh_seconds``: each keeps a
-snapshot of the environment's live revocations, re-read ahead of that age (``RefreshAhead``: one indexed
-read per interval, not per token, and off the verify path while the snapshot is young enough). A
+snapshot of the environment's live revocations, re-read ahead of that age (``RefreshAhead``: one read per
+interval, not per token, and off the verify path while the snapshot is young enough). The same snapshot
+carries the current id of each tenant this process has verified tokens for, so a token dies with its
+tenant within the same time (a token names its tenant's id; a new tenant of the same name has another). A
 revocation only needs to live as long as its token: rows whose token expired (plus leeway) are pruned by
 the next revocation, and never loaded.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from dataclasses import dataclass
 
 from strongroom.audit import Action
 from strongroom.clock import Clock
@@ -24,6 +27,7 @@ from strongroom.tokens.refresh import RefreshAhead
 from strongroom.vault import Vault
 
 _JTI = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_WATCHED = 10_000  # tenant names whose ids a snapshot carries; past it the set starts over
 
 
 class Revocations:
@@ -34,13 +38,35 @@ class Revocations:
         self._refresh_seconds = refresh_seconds
         self._leeway_seconds = leeway_seconds
         self._max_ttl_seconds = max_ttl_seconds
-        self._live: RefreshAhead[str, frozenset[str]] = RefreshAhead(self._read, max_age=refresh_seconds)
+        self._live: RefreshAhead[str, _Snapshot] = RefreshAhead(self._read, max_age=refresh_seconds)
         # Revocations made by this process: kept apart so a snapshot read just before one cannot hide it.
         self._local: dict[str, float] = {}
         self._local_lock = threading.Lock()
+        # Tenants whose ids the next snapshot reads, and ids read before a snapshot carried them.
+        self._watched: set[str] = set()
+        self._first_reads: dict[str, tuple[str | None, float]] = {}
 
     def is_revoked(self, jti: str, now: float) -> bool:
-        return jti in self._local or jti in self._live.get(self._vault.environment, now)
+        return jti in self._local or jti in self._live.get(self._vault.environment, now).revoked
+
+    def tenant_id(self, tenant: str, now: float) -> str | None:
+        """The current id of the tenant named ``tenant`` (None: there is none), at most ``refresh_seconds`` old."""
+        snapshot = self._live.get(self._vault.environment, now)
+        if tenant in snapshot.names:
+            return snapshot.tenant_ids.get(tenant)
+        first = self._first_reads.get(tenant)
+        if first is not None and now - first[1] < self._refresh_seconds:
+            return first[0]
+        # The first token of this tenant here: read its id now; the next snapshots carry it.
+        with self._vault.store.read() as tx:
+            found = tx.tenant_ids(self._vault.environment, [tenant]).get(tenant)
+        with self._local_lock:
+            if len(self._watched) >= MAX_WATCHED:
+                self._watched.clear()
+                self._first_reads.clear()
+            self._watched.add(tenant)
+            self._first_reads[tenant] = (found, now)
+        return found
 
     def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
         """Persist and audit the revocation of ``jti`` (a token of ``tenant`` expiring at ``expires_at``)."""
@@ -64,10 +90,20 @@ class Revocations:
         with self._local_lock:
             self._local[jti] = keep_until
 
-    def _read(self, environment: str, now: float) -> frozenset[str]:
+    def _read(self, environment: str, now: float) -> _Snapshot:
+        with self._local_lock:
+            names = frozenset(self._watched)
         with self._vault.store.read() as tx:
             live = tx.token_revocations(environment, expiring_after=now - self._leeway_seconds)
+            ids = tx.tenant_ids(environment, names)
         with self._local_lock:
             for jti in [j for j, until in self._local.items() if until < now - self._leeway_seconds]:
                 del self._local[jti]
-        return frozenset(live)
+        return _Snapshot(revoked=frozenset(live), tenant_ids=ids, names=names)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    revoked: frozenset[str]  # jtis revoked, of tokens not yet expired
+    tenant_ids: dict[str, str]  # of the names below, those that are tenants, with their ids
+    names: frozenset[str]  # the tenant names this snapshot looked up

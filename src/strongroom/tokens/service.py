@@ -22,7 +22,6 @@ from strongroom.tokens.api_keys import check_scopes
 from strongroom.tokens.common import check_tenant_name, check_text, event, find_tenant
 from strongroom.tokens.issue import IssuedToken, claims_for, new_jti, sign
 from strongroom.tokens.jwks import jwks_document
-from strongroom.tokens.refresh import RefreshAhead
 from strongroom.tokens.revocations import Revocations
 from strongroom.tokens.signing_keys import SigningKeys
 from strongroom.tokens.verify import TokenClaims, unverified_kid, verify_token
@@ -55,8 +54,6 @@ class TokenService:
                                  rotation_seconds=rotation_seconds, refresh_seconds=key_refresh_seconds)
         self._revocations = Revocations(vault, clock=clock, refresh_seconds=revocation_refresh_seconds,
                                         leeway_seconds=leeway_seconds, max_ttl_seconds=max_ttl_seconds)
-        self._tenant_ids: RefreshAhead[str, str | None] = RefreshAhead(self._read_tenant_id,
-                                                                       max_age=revocation_refresh_seconds)
         self._verified: dict[tuple[bytes, str], TokenClaims] = {}  # (token digest, audience) -> its claims
 
     def __repr__(self) -> str:
@@ -114,7 +111,7 @@ class TokenService:
             raise AccessDenied(f"token {claims.jti!r} is for another tenant, not {tenant!r}")
         if self._revocations.is_revoked(claims.jti, now):
             raise AccessDenied(f"token {claims.jti!r} was revoked")
-        if self._tenant_id(claims.tenant, now) != claims.tenant_id:
+        if self._revocations.tenant_id(claims.tenant, now) != claims.tenant_id:
             raise AccessDenied(f"token {claims.jti!r} is for a tenant {claims.tenant!r} that no longer exists")
         return claims
 
@@ -127,16 +124,6 @@ class TokenService:
             raise AccessDenied(f"token is signed by an unknown or retired key {kid!r}")
         return verify_token(token, key.public_key, kid=kid, issuer=self.issuer, audience=audience, now=now,
                             leeway=self.leeway_seconds)
-
-    def _tenant_id(self, tenant: str, now: float) -> str | None:
-        """The tenant's current id, re-read every ``revocation_refresh_seconds`` at most: a token of a deleted
-        tenant fails within that, even when a new tenant takes the name."""
-        return self._tenant_ids.get(tenant, now)
-
-    def _read_tenant_id(self, tenant: str, now: float) -> str | None:
-        with self._vault.store.read() as tx:
-            record = tx.tenant(self._vault.environment, tenant)
-        return record.id if record is not None else None
 
     def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
         """Revoke a token by its ``jti`` (from verified claims). Fails at once in this process and within
