@@ -11,7 +11,8 @@ One run starts, each as its own process on loopback:
   a stored credential (generated now) and an agent token (``POST /v1/tokens``) are set up through the API;
 - the baseline: a minimal ASGI app under uvicorn with the same settings as ``strongroom serve`` (1 worker,
   h11, asyncio loop, access log on) that forwards the same request to the same upstream with a pooled
-  ``httpx.AsyncClient`` (httpx's default pool, which is also the broker's), adding a fixed credential header.
+  ``httpx.AsyncClient`` (httpx's default pool and limits, which the broker's pool shares), adding a fixed
+  credential header.
 
 Two modes, each in ``--rounds`` rounds (default 3) with the services alternating, so a machine whose speed
 drifts slows both alike; ``--seconds`` (default 15) per service and mode is split across the rounds:
