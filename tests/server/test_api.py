@@ -6,6 +6,7 @@ no stack trace (``Service.assert_error``).
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from typing import Any
@@ -514,3 +515,19 @@ def test_share_link_is_redeemed_once_and_the_link_is_not_a_listing(service: Any,
     audit = s.client.get("/v1/audit", headers=s.auth(s.admin))
     assert_not_leaked([value, link["token"]], *_texts(audit))
     s.assert_error(s.client.get("/v1/shares/srs_" + secrets.token_urlsafe(32)), 404)
+
+
+def test_every_documented_refusal_has_the_error_shape(service: Any) -> None:
+    """The OpenAPI document describes the service's refusals as they are: ``{"error": {code, message}}``, 422
+    included (FastAPI would document its own validation shape, which this service never sends)."""
+    document = service.client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(document)
+    seen = set()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                content = response.get("content", {}).get("application/json")
+                if status.startswith(("4", "5")) and content is not None:
+                    assert content["schema"]["required"] == ["error"], (path, method, status)
+                    seen.add(status)
+    assert {"400", "401", "403", "404", "413", "422", "429", "503"} <= seen

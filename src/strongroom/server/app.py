@@ -73,8 +73,11 @@ def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", conne
     app.state.strongroom = state
     errors.install(app)
     app.add_middleware(LimitsAndRedaction, state=state)
-    for module in (health, tenants, secrets, tokens_routes, actions, shares, audit):
-        app.include_router(module.router)
+    app.include_router(health.router, responses=errors.openapi_responses(503))
+    # Every other route's refusals, in our error shape (422 too: FastAPI would document its own shape).
+    refusals = errors.openapi_responses(400, 401, 403, 404, 413, 422, 429, 503)
+    for module in (tenants, secrets, tokens_routes, actions, shares, audit):
+        app.include_router(module.router, responses=refusals)
     app.actions = LimitsAndRedaction(ActionsEndpoint(state), state=state)
     return app
 
