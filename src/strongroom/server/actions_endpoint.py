@@ -63,8 +63,8 @@ class ActionsEndpoint:
 
     async def _call(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         state = self.state
-        name, _, rest = scope["path"][len(PREFIX):].partition("/")
-        if not name or not _:
+        name, slash, rest = scope["path"][len(PREFIX):].partition("/")
+        if not name or not slash:
             raise ApiError(404, "not_found", "Not Found")
         method: str = scope["method"]
         if method not in METHODS:
