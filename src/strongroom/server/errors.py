@@ -125,7 +125,7 @@ STATUS_MEANINGS = {
 }
 
 
-def openapi_responses(*statuses: int) -> dict[str, Any]:
+def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI response objects for the service's own refusals with these statuses."""
     return {str(status): {"description": STATUS_MEANINGS[status],
                           "content": {"application/json": {"schema": ERROR_SCHEMA}}} for status in statuses}
