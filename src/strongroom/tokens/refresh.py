@@ -42,10 +42,6 @@ class RefreshAhead(Generic[K, V]):
                                  daemon=True).start()
         return cached[0]
 
-    def forget(self) -> None:
-        with self._lock:
-            self._values.clear()
-
     def _load(self, key: K, now: float) -> V:
         value = self._read(key, now)
         with self._lock:
