@@ -42,8 +42,21 @@ from pathlib import Path
 N_FIELDS = 50
 FIELD = "platform_secret_{:02d}"
 PROBE = FIELD.format(16)  # the field read by the cached-get loops
-HEAVY = ("pydantic", "pydantic_core", "pydantic_settings", "sqlalchemy", "alembic", "boto3", "botocore", "google",
-         "azure", "hvac", "typer", "rich", "cryptography")
+HEAVY = (
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "sqlalchemy",
+    "alembic",
+    "boto3",
+    "botocore",
+    "google",
+    "azure",
+    "hvac",
+    "typer",
+    "rich",
+    "cryptography",
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +87,8 @@ class Fixture:
 
     tmp: Path
     dotenv: Path
-    in_env: dict[str, str]       # variable -> value, put in the (child) process environment
-    in_dotenv: dict[str, str]    # variable -> value, written to the .env file
+    in_env: dict[str, str]  # variable -> value, put in the (child) process environment
+    in_dotenv: dict[str, str]  # variable -> value, written to the .env file
     strongroom_source: str
     pydantic_source: str
 
@@ -96,36 +109,44 @@ def make_fixture(tmp: Path) -> Fixture:
     dotenv.write_text("".join(f'{k}="{v}"\n' for k, v in in_dotenv.items()), encoding="utf-8")
     rotations = ("30d", "90d", "7d", "1w2d", "12h")
     sensitivities = ("low", "medium", "high", "critical")
-    strongroom = "\n".join([
-        "from strongroom import Secret",
-        "from strongroom.config import Settings, secret",
-        "from strongroom.config.sources.dotenv import DotEnvSource",
-        "from strongroom.config.sources.env import EnvSource",
-        "",
-        "class BenchSettings(Settings):",
-        *(f"    {name}: Secret[str] = secret(sensitivity={sensitivities[i % 4]!r}, rotate={rotations[i % 5]!r})"
-          for i, name in enumerate(names)),
-        "",
-        f"settings = BenchSettings.load(sources=[EnvSource(), DotEnvSource({str(dotenv)!r})])",
-    ])
-    pydantic = "\n".join([
-        "from pydantic import SecretStr",
-        "from pydantic_settings import BaseSettings, SettingsConfigDict",
-        "",
-        "class BenchSettings(BaseSettings):",
-        f"    model_config = SettingsConfigDict(env_file={str(dotenv)!r})",
-        *(f"    {name}: SecretStr" for name in names),
-        "",
-        "settings = BenchSettings()",
-    ])
+    strongroom = "\n".join(
+        [
+            "from strongroom import Secret",
+            "from strongroom.config import Settings, secret",
+            "from strongroom.config.sources.dotenv import DotEnvSource",
+            "from strongroom.config.sources.env import EnvSource",
+            "",
+            "class BenchSettings(Settings):",
+            *(
+                f"    {name}: Secret[str] = secret(sensitivity={sensitivities[i % 4]!r}, rotate={rotations[i % 5]!r})"
+                for i, name in enumerate(names)
+            ),
+            "",
+            f"settings = BenchSettings.load(sources=[EnvSource(), DotEnvSource({str(dotenv)!r})])",
+        ]
+    )
+    pydantic = "\n".join(
+        [
+            "from pydantic import SecretStr",
+            "from pydantic_settings import BaseSettings, SettingsConfigDict",
+            "",
+            "class BenchSettings(BaseSettings):",
+            f"    model_config = SettingsConfigDict(env_file={str(dotenv)!r})",
+            *(f"    {name}: SecretStr" for name in names),
+            "",
+            "settings = BenchSettings()",
+        ]
+    )
     return Fixture(tmp, dotenv, in_env, in_dotenv, strongroom, pydantic)
 
 
 def digest_code(reveal: str) -> str:
     """Python that prints the sha256 of every loaded value in field order (``reveal`` reads one)."""
-    return ("\nimport hashlib\n"
-            f"print(hashlib.sha256('\\n'.join(getattr(settings, {FIELD!r}.format(i)).{reveal}() "
-            f"for i in range({N_FIELDS})).encode()).hexdigest())")
+    return (
+        "\nimport hashlib\n"
+        f"print(hashlib.sha256('\\n'.join(getattr(settings, {FIELD!r}.format(i)).{reveal}() "
+        f"for i in range({N_FIELDS})).encode()).hexdigest())"
+    )
 
 
 def child_env(fixture: Fixture) -> dict[str, str]:
@@ -153,14 +174,26 @@ class Cold:
 
 
 def python_c(code: str, env: dict[str, str], cwd: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *flags, "-c", code], env=env, cwd=cwd,  # noqa: S603 -- our own code
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(  # noqa: S603 -- our own code
+        [sys.executable, *flags, "-c", code],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def timed_process(code: str, env: dict[str, str], cwd: Path) -> int:
     t0 = time.perf_counter_ns()
-    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd,  # noqa: S603 -- our own code
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(  # noqa: S603 -- our own code
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
     took = time.perf_counter_ns() - t0
     if proc.returncode != 0:
         raise SystemExit(f"child failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}")
@@ -169,12 +202,16 @@ def timed_process(code: str, env: dict[str, str], cwd: Path) -> int:
 
 def verify(fixture: Fixture, env: dict[str, str]) -> None:
     """Both generated programs load all 50 values correctly (checked by digest, never printed)."""
-    for label, code in (("strongroom", fixture.strongroom_source + digest_code("reveal")),
-                        ("pydantic-settings", fixture.pydantic_source + digest_code("get_secret_value"))):
+    for label, code in (
+        ("strongroom", fixture.strongroom_source + digest_code("reveal")),
+        ("pydantic-settings", fixture.pydantic_source + digest_code("get_secret_value")),
+    ):
         proc = python_c(code, env, fixture.tmp)
         if proc.returncode != 0 or proc.stdout.strip() != fixture.digest:
-            raise SystemExit(f"{label}: the generated schema did not load the generated values "
-                             f"(exit {proc.returncode}): {proc.stderr[-2000:]}")
+            raise SystemExit(
+                f"{label}: the generated schema did not load the generated values "
+                f"(exit {proc.returncode}): {proc.stderr[-2000:]}"
+            )
 
 
 def bench_cold(fixture: Fixture, runs: int) -> list[Cold]:
@@ -184,10 +221,14 @@ def bench_cold(fixture: Fixture, runs: int) -> list[Cold]:
         Cold("bare `python -c pass` (baseline)", "pass", []),
         Cold("import strongroom.config", "import strongroom.config", []),
         Cold("import pydantic_settings", "import pydantic_settings", []),
-        Cold("strongroom: import + declare + load 50 secrets", "import strongroom.config\n" + fixture.strongroom_source,
-             []),
-        Cold("pydantic-settings: import + declare + load 50", "import pydantic_settings\n" + fixture.pydantic_source,
-             []),
+        Cold(
+            "strongroom: import + declare + load 50 secrets",
+            "import strongroom.config\n" + fixture.strongroom_source,
+            [],
+        ),
+        Cold(
+            "pydantic-settings: import + declare + load 50", "import pydantic_settings\n" + fixture.pydantic_source, []
+        ),
     ]
     for kind in kinds:  # warm the page cache and write the .pyc files before timing
         timed_process(kind.code, env, fixture.tmp)
@@ -331,7 +372,7 @@ def importtime(code: str, env: dict[str, str], cwd: Path) -> list[Imported]:
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        self_us, cumulative_us, indented = line[len("import time:"):].split("|", 2)
+        self_us, cumulative_us, indented = line[len("import time:") :].split("|", 2)
         name = indented[1:]
         depth = (len(name) - len(name.lstrip(" "))) // 2
         entries.append(Imported(name.strip(), depth, int(self_us), int(cumulative_us)))
@@ -357,9 +398,11 @@ def format_import_list(module: str, env: dict[str, str], cwd: Path) -> str:
     # Printed children first: the import's own tree is the run of entries that ends at its depth-0 line.
     end = max(i for i, e in enumerate(entries) if e.depth == 0 and e.name == module)
     begin = max([i + 1 for i, e in enumerate(entries[:end]) if e.depth == 0], default=0)
-    tree, startup = entries[begin:end + 1], entries[:begin]
-    lines = [f'`python -X importtime -c "{code}"`: {entries[end].cumulative_us / 1000:.1f} ms cumulative for '
-             f"{module}, {len(tree)} modules in its tree; non-stdlib top-level packages (modules, self time):"]
+    tree, startup = entries[begin : end + 1], entries[:begin]
+    lines = [
+        f'`python -X importtime -c "{code}"`: {entries[end].cumulative_us / 1000:.1f} ms cumulative for '
+        f"{module}, {len(tree)} modules in its tree; non-stdlib top-level packages (modules, self time):"
+    ]
     for title, group in ((f"imported by `{code}`", tree), ("imported by interpreter start-up (site)", startup)):
         lines.append(f"  {title}:")
         for name, count, us in non_stdlib(group):
@@ -382,24 +425,43 @@ def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
         cells = [c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths, strict=True))]
         out.append("| " + " | ".join(cells) + " |")
         if i == 0:
-            out.append("|" + "|".join("-" * (w + 2) if j == 0 else "-" * (w + 1) + ":" for j, w in enumerate(widths))
-                       + "|")
+            out.append(
+                "|" + "|".join("-" * (w + 2) if j == 0 else "-" * (w + 1) + ":" for j, w in enumerate(widths)) + "|"
+            )
     return "\n".join(out)
 
 
 def cold_table(kinds: list[Cold]) -> str:
     bare = kinds[0]
-    rows = [(k.label, f"{k.best_ms:.1f}", f"{k.median_ms:.1f}", f"{k.best_ms - bare.best_ms:.1f}",
-             f"{k.best_ms / bare.best_ms:.2f}", str(len(k.times_ns))) for k in kinds]
-    return table(("cold start (fresh process)", "ms (best)", "ms (median)", "ms over bare (best)", "x bare",
-                  "runs"), rows)
+    rows = [
+        (
+            k.label,
+            f"{k.best_ms:.1f}",
+            f"{k.median_ms:.1f}",
+            f"{k.best_ms - bare.best_ms:.1f}",
+            f"{k.best_ms / bare.best_ms:.2f}",
+            str(len(k.times_ns)),
+        )
+        for k in kinds
+    ]
+    return table(
+        ("cold start (fresh process)", "ms (best)", "ms (median)", "ms over bare (best)", "x bare", "runs"), rows
+    )
 
 
 def rate_table(title: str, rates: list[Rate], baseline: Rate, baseline_name: str, unit: str) -> str:
-    rows = [(r.label, f"{r.ns_per_op / 1000:,.3f}", f"{1e9 / r.ns_per_op:,.0f} {unit}/s", f"{r.median_ns / 1000:,.3f}",
-             f"{r.ns_per_op / baseline.ns_per_op:,.2f}", f"{r.n:,} x {r.rounds}") for r in rates]
-    return table((title, "µs/op (best)", "ops/s (best)", "µs/op (median)", f"x {baseline_name}",
-                  "N x rounds"), rows)
+    rows = [
+        (
+            r.label,
+            f"{r.ns_per_op / 1000:,.3f}",
+            f"{1e9 / r.ns_per_op:,.0f} {unit}/s",
+            f"{r.median_ns / 1000:,.3f}",
+            f"{r.ns_per_op / baseline.ns_per_op:,.2f}",
+            f"{r.n:,} x {r.rounds}",
+        )
+        for r in rates
+    ]
+    return table((title, "µs/op (best)", "ops/s (best)", "µs/op (median)", f"x {baseline_name}", "N x rounds"), rows)
 
 
 def versions() -> str:
@@ -408,8 +470,10 @@ def versions() -> str:
 
     import strongroom
 
-    return (f"strongroom {strongroom.__version__}, pydantic {pydantic.VERSION}, "
-            f"pydantic-settings {pydantic_settings.__version__}")
+    return (
+        f"strongroom {strongroom.__version__}, pydantic {pydantic.VERSION}, "
+        f"pydantic-settings {pydantic_settings.__version__}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -422,18 +486,24 @@ def main(argv: list[str] | None = None) -> int:
         sz = Sizes(**{**sz.__dict__, "processes": args.processes})
 
     started = time.perf_counter()
-    print(f"strongroom config benchmark ({'quick' if args.quick else 'full'} run), "
-          f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-    print(f"{platform.platform()}, nproc {len(os.sched_getaffinity(0))} (cpu_count {os.cpu_count()}), "
-          f"Python {platform.python_version()} ({sys.executable})")
+    print(
+        f"strongroom config benchmark ({'quick' if args.quick else 'full'} run), "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+    )
+    print(
+        f"{platform.platform()}, nproc {len(os.sched_getaffinity(0))} (cpu_count {os.cpu_count()}), "
+        f"Python {platform.python_version()} ({sys.executable})"
+    )
     print(versions())
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     tmp = Path(tempfile.mkdtemp(prefix="strongroom-config-bench-"))
     added: list[str] = []
     try:
         fixture = make_fixture(tmp)
-        print(f"schema: {N_FIELDS} secret fields; {len(fixture.in_env)} values in the environment, "
-              f"{len(fixture.in_dotenv)} in {fixture.dotenv}")
+        print(
+            f"schema: {N_FIELDS} secret fields; {len(fixture.in_env)} values in the environment, "
+            f"{len(fixture.in_dotenv)} in {fixture.dotenv}"
+        )
         kinds = bench_cold(fixture, sz.processes)
 
         for name, value in fixture.in_env.items():  # the in-process loads read this process's environment
@@ -457,22 +527,30 @@ def main(argv: list[str] | None = None) -> int:
     print(cold_table(kinds))
     print()
     ratio = sr_cold.best_ms / ps_cold.best_ms
-    print(f"cold load, strongroom / pydantic-settings = {ratio:.2f} best/best, "
-          f"{sr_cold.median_ms / ps_cold.median_ms:.2f} median/median; over bare python: "
-          f"{(sr_cold.best_ms - bare.best_ms) / (ps_cold.best_ms - bare.best_ms):.2f} "
-          f"(goal < 1, faster than pydantic-settings: {'met' if ratio < 1 else 'NOT met'})")
-    print(f"import alone, strongroom.config / pydantic_settings = {sr_import.best_ms / ps_import.best_ms:.2f} "
-          f"best/best; over bare python: "
-          f"{(sr_import.best_ms - bare.best_ms) / (ps_import.best_ms - bare.best_ms):.2f}")
+    print(
+        f"cold load, strongroom / pydantic-settings = {ratio:.2f} best/best, "
+        f"{sr_cold.median_ms / ps_cold.median_ms:.2f} median/median; over bare python: "
+        f"{(sr_cold.best_ms - bare.best_ms) / (ps_cold.best_ms - bare.best_ms):.2f} "
+        f"(goal < 1, faster than pydantic-settings: {'met' if ratio < 1 else 'NOT met'})"
+    )
+    print(
+        f"import alone, strongroom.config / pydantic_settings = {sr_import.best_ms / ps_import.best_ms:.2f} "
+        f"best/best; over bare python: "
+        f"{(sr_import.best_ms - bare.best_ms) / (ps_import.best_ms - bare.best_ms):.2f}"
+    )
     print()
     print(rate_table("in-process load of the 50-secret schema", loads, loads[1], "pydantic-settings", "loads"))
-    print(f"load() / BaseSettings(): {loads[0].ns_per_op / loads[1].ns_per_op:.2f} best/best, "
-          f"{loads[0].median_ns / loads[1].median_ns:.2f} median/median "
-          f"(strongroom {loads[1].ns_per_op / loads[0].ns_per_op:.1f}x as many loads per second)")
+    print(
+        f"load() / BaseSettings(): {loads[0].ns_per_op / loads[1].ns_per_op:.2f} best/best, "
+        f"{loads[0].median_ns / loads[1].median_ns:.2f} median/median "
+        f"(strongroom {loads[1].ns_per_op / loads[0].ns_per_op:.1f}x as many loads per second)"
+    )
     print()
     print(rate_table("cached get of one loaded secret", gets, gets[0], "dict lookup", "gets"))
-    print(f"reveal() / dict lookup: {gets[1].ns_per_op / gets[0].ns_per_op:.1f} best/best, "
-          f"{gets[1].median_ns / gets[0].median_ns:.1f} median/median")
+    print(
+        f"reveal() / dict lookup: {gets[1].ns_per_op / gets[0].ns_per_op:.1f} best/best, "
+        f"{gets[1].median_ns / gets[0].median_ns:.1f} median/median"
+    )
     print()
     print(imports)
     print()

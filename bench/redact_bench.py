@@ -44,8 +44,12 @@ def make_lines(values: list[str], rng: random.Random, count: int = 2000) -> list
     paths = ["/v1/items", "/v1/tenants/acme/secrets", "/healthz", "/v1/actions/crm/contacts", "/v1/audit"]
     lines: list[tuple[str, tuple[object, ...]]] = []
     for i in range(count):
-        args: tuple[object, ...] = (rng.choice(paths), f"user{rng.randrange(1000)}", rng.choice((200, 201, 404)),
-                                    rng.random() * 50)
+        args: tuple[object, ...] = (
+            rng.choice(paths),
+            f"user{rng.randrange(1000)}",
+            rng.choice((200, 201, 404)),
+            rng.random() * 50,
+        )
         if i % 50 == 7:
             lines.append(("upstream call %s with key %s", (args[0], rng.choice(values))))
         elif i % 50 == 23:
@@ -112,8 +116,10 @@ def main() -> None:
     seconds = 1.5 if args.quick else 6.0
     rng = random.Random(11)  # noqa: S311 -- benchmark data, not keys
     print(f"redactor benchmark, {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"\n{'values':>7} {'register s':>10} {'build s':>8} {'memory MB':>9} {'plain lines/s':>14} "
-          f"{'filtered lines/s':>16} {'ratio':>6} {'redact() lines/s':>16} {'naive lines/s':>14} {'x naive':>8}")
+    print(
+        f"\n{'values':>7} {'register s':>10} {'build s':>8} {'memory MB':>9} {'plain lines/s':>14} "
+        f"{'filtered lines/s':>16} {'ratio':>6} {'redact() lines/s':>16} {'naive lines/s':>14} {'x naive':>8}"
+    )
     with open(os.devnull, "w") as sink:
         for count in (10, 1000, 10_000):
             values = make_values(count, rng)
@@ -139,8 +145,10 @@ def main() -> None:
             filtered = throughput(logger, lines, seconds)
             slow = naive(values, lines, seconds / 3)
             alone = redact_alone(redactor, lines, seconds / 3)
-            print(f"{count:>7} {registered:10.3f} {built:8.3f} {memory:9.1f} {plain:14,.0f} {filtered:16,.0f} "
-                  f"{filtered / plain:6.2f} {alone:16,.0f} {slow:14,.0f} {alone / slow:7.0f}x")
+            print(
+                f"{count:>7} {registered:10.3f} {built:8.3f} {memory:9.1f} {plain:14,.0f} {filtered:16,.0f} "
+                f"{filtered / plain:6.2f} {alone:16,.0f} {slow:14,.0f} {alone / slow:7.0f}x"
+            )
             logger.removeHandler(handler)
 
 

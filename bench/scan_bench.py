@@ -90,8 +90,10 @@ def plant(target: Path, seeds: int, rng: random.Random) -> list[Planted]:
             secret_line = next(i for i, text in enumerate(added) if example.secret in text)
             path.write_text("\n".join(lines[:at] + added + lines[at:]), encoding="utf-8")
             # Earlier plants in the same file below this one move down.
-            planted = [Planted(p.path, p.line + len(added) if p.path == str(path) and p.line > at else p.line,
-                               p.rule_id) for p in planted]
+            planted = [
+                Planted(p.path, p.line + len(added) if p.path == str(path) and p.line > at else p.line, p.rule_id)
+                for p in planted
+            ]
             planted.append(Planted(str(path), at + secret_line + 1, rule.id))
     return [Planted(str(Path(p.path).relative_to(target)), p.line, p.rule_id) for p in planted]
 
@@ -142,8 +144,10 @@ def main() -> None:
         planted = plant(tree, args.seeds, random.Random(7))  # noqa: S311 -- placement, not keys
         size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
         files = sum(1 for p in tree.rglob("*") if p.is_file())
-        print(f"tree: {size / 1e6:.1f} MB in {files} files; {len(planted)} planted credentials "
-              f"({len(RULES)} rules x {args.seeds}); {os.cpu_count()} CPUs; Python {platform.python_version()}")
+        print(
+            f"tree: {size / 1e6:.1f} MB in {files} files; {len(planted)} planted credentials "
+            f"({len(RULES)} rules x {args.seeds}); {os.cpu_count()} CPUs; Python {platform.python_version()}"
+        )
         (tree / "warm.txt").write_text("compiles and caches the Hyperscan database\n")
         run([*strongroom, "scan", "--json", "--prefilter", "hyperscan", "warm.txt"], tree)
 
@@ -166,8 +170,10 @@ def main() -> None:
     for name, elapsed, recall, other in rows:
         speed = size / 1e6 / elapsed
         ratio = f"{speed / (size / 1e6 / peer[1]):.0f}x" if peer else "-"
-        print(f"{name:34} {elapsed:8.1f} {speed:8.1f} {ratio:>8} "
-              f"{recall:5}/{len(planted)} {recall / len(planted):5.0%} {other:15}")
+        print(
+            f"{name:34} {elapsed:8.1f} {speed:8.1f} {ratio:>8} "
+            f"{recall:5}/{len(planted)} {recall / len(planted):5.0%} {other:15}"
+        )
     print(f"\nstrongroom's findings outside the planted set, by rule: {others}")
 
 

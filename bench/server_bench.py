@@ -80,9 +80,16 @@ HOST = "127.0.0.1"
 # -- the processes' own code: upstream, passthrough, httpx load generator ----------------------------------
 
 
-UPSTREAM_BODY = json.dumps({"id": "42", "name": "bench item", "status": "active", "tags": ["a", "b", "c"],
-                            "price": {"amount": 1299, "currency": "EUR"}, "updated": "2026-01-01T00:00:00Z"}
-                           ).encode()
+UPSTREAM_BODY = json.dumps(
+    {
+        "id": "42",
+        "name": "bench item",
+        "status": "active",
+        "tags": ["a", "b", "c"],
+        "price": {"amount": 1299, "currency": "EUR"},
+        "updated": "2026-01-01T00:00:00Z",
+    }
+).encode()
 
 
 def upstream_app() -> Any:
@@ -137,14 +144,22 @@ def passthrough_app(upstream: str) -> Any:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        path = scope["path"][len(prefix):] if scope["path"].startswith(prefix) else scope["path"]
+        path = scope["path"][len(prefix) :] if scope["path"].startswith(prefix) else scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         answer = await state["client"].request(
-            scope["method"], path + (f"?{query}" if query else ""),
-            headers={"Authorization": f"Bearer {PASSTHROUGH_CREDENTIAL}"}, content=body or None)
+            scope["method"],
+            path + (f"?{query}" if query else ""),
+            headers={"Authorization": f"Bearer {PASSTHROUGH_CREDENTIAL}"},
+            content=body or None,
+        )
         kind = answer.headers.get("content-type", "application/octet-stream").encode("latin-1")
-        await send({"type": "http.response.start", "status": answer.status_code,
-                    "headers": [(b"content-type", kind), (b"content-length", str(len(answer.content)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status_code,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(answer.content)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": answer.content})
 
     return app
@@ -179,11 +194,16 @@ async def httpx_load(url: str, seconds: float, concurrency: int, token: str) -> 
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1e6 if latencies else 0.0
 
-    return {"requests": len(latencies) + sum(v for k, v in errors.items() if not k.startswith("status")),
-            "duration_us": elapsed * 1e6, "p50_us": pct(50), "p99_us": pct(99), "max_us": pct(100),
-            "status_errors": sum(v for k, v in errors.items() if k.startswith("status")),
-            "socket_errors": sum(v for k, v in errors.items() if not k.startswith("status")),
-            "detail": dict(errors)}
+    return {
+        "requests": len(latencies) + sum(v for k, v in errors.items() if not k.startswith("status")),
+        "duration_us": elapsed * 1e6,
+        "p50_us": pct(50),
+        "p99_us": pct(99),
+        "max_us": pct(100),
+        "status_errors": sum(v for k, v in errors.items() if k.startswith("status")),
+        "socket_errors": sum(v for k, v in errors.items() if not k.startswith("status")),
+        "detail": dict(errors),
+    }
 
 
 async def open_loop_load(url: str, token: str, rate: float, seconds: float, connections: int) -> dict[str, Any]:
@@ -197,8 +217,7 @@ async def open_loop_load(url: str, token: str, rate: float, seconds: float, conn
 
     split = urlsplit(url)
     host, port = split.hostname or HOST, split.port or 80
-    request = (f"GET {split.path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
-               ).encode()
+    request = (f"GET {split.path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
     loop = asyncio.get_running_loop()
     idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(connections):
@@ -211,8 +230,14 @@ async def open_loop_load(url: str, token: str, rate: float, seconds: float, conn
         try:
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
+            length = next(
+                (
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
             await reader.readexactly(length)
             latencies.append(loop.time() - scheduled)
             if not head.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2")):
@@ -241,9 +266,16 @@ async def open_loop_load(url: str, token: str, rate: float, seconds: float, conn
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1e6 if latencies else 0.0
 
-    return {"requests": total, "duration_us": elapsed * 1e6, "p50_us": pct(50), "p99_us": pct(99),
-            "max_us": pct(100), "status_errors": sum(v for k, v in errors.items() if k.startswith("status")),
-            "socket_errors": sum(v for k, v in errors.items() if not k.startswith("status")), "detail": dict(errors)}
+    return {
+        "requests": total,
+        "duration_us": elapsed * 1e6,
+        "p50_us": pct(50),
+        "p99_us": pct(99),
+        "max_us": pct(100),
+        "status_errors": sum(v for k, v in errors.items() if k.startswith("status")),
+        "socket_errors": sum(v for k, v in errors.items() if not k.startswith("status")),
+        "detail": dict(errors),
+    }
 
 
 def run_role(role: str, args: list[str]) -> int:
@@ -314,8 +346,14 @@ class Processes:
         log = self.tmp / f"{name}.log"
         with open(log, "wb") as out:
             # A new session: no controlling terminal, so `strongroom serve` writes the admin key to its file.
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                                       env={**os.environ, **(env or {})}, start_new_session=True)
+            process = subprocess.Popen(  # noqa: S603
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
         service = Service(name, process, log, url)
         self.services.append(service)
         return service
@@ -378,8 +416,10 @@ def store_url(admin_url: str, tmp: Path, *, use_postgres: bool) -> Iterator[tupl
 
     url = make_url(conninfo).set(drivername="postgresql+psycopg", database=name)
     try:
-        yield (url.render_as_string(hide_password=False),
-               f"PostgreSQL {version[0] if version else '?'} (database {name}, dropped at the end)")
+        yield (
+            url.render_as_string(hide_password=False),
+            f"PostgreSQL {version[0] if version else '?'} (database {name}, dropped at the end)",
+        )
     finally:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -389,7 +429,8 @@ def store_url(admin_url: str, tmp: Path, *, use_postgres: bool) -> Iterator[tupl
 
 
 def write_connectors(path: Path, upstream: str) -> None:
-    path.write_text(f"""\
+    path.write_text(
+        f"""\
 [[connector]]
 name = "{CONNECTOR}"
 base_url = "{upstream}"
@@ -405,7 +446,9 @@ id = "get_item"
 method = "GET"
 path = "/items/{{item_id}}"
 summary = "One item"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 def set_up_tenant(base: str, home: Path, credential: str) -> str:
@@ -415,6 +458,7 @@ def set_up_tenant(base: str, home: Path, credential: str) -> str:
     key_file = home / "bootstrap-admin-key"
     admin = key_file.read_text().strip()
     with httpx.Client(base_url=base, timeout=30.0) as client:
+
         def call(method: str, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
             response = client.request(method, path, json=body, headers={"Authorization": f"Bearer {key}"})
             if response.status_code >= 300:
@@ -424,12 +468,21 @@ def set_up_tenant(base: str, home: Path, credential: str) -> str:
 
         call("POST", "/v1/tenants", admin, {"name": TENANT})
         scopes = ["actions:invoke", "tokens:issue", "secrets:write"]
-        tenant_key = call("POST", f"/v1/tenants/{TENANT}/api-keys", admin,
-                          {"name": "bench-backend", "scopes": scopes})["key"]
-        call("PUT", f"/v1/tenants/{TENANT}/secrets/{SECRET_NAME}", tenant_key,
-             {"value": credential, "description": "upstream credential of the server benchmark"})
-        token: str = call("POST", "/v1/tokens", tenant_key,
-                          {"scopes": ["actions:invoke"], "subject": "bench-agent", "ttl_seconds": 3600})["access_token"]
+        tenant_key = call("POST", f"/v1/tenants/{TENANT}/api-keys", admin, {"name": "bench-backend", "scopes": scopes})[
+            "key"
+        ]
+        call(
+            "PUT",
+            f"/v1/tenants/{TENANT}/secrets/{SECRET_NAME}",
+            tenant_key,
+            {"value": credential, "description": "upstream credential of the server benchmark"},
+        )
+        token: str = call(
+            "POST",
+            "/v1/tokens",
+            tenant_key,
+            {"scopes": ["actions:invoke"], "subject": "bench-agent", "ttl_seconds": 3600},
+        )["access_token"]
     return token
 
 
@@ -485,8 +538,10 @@ class LoadGenerator:
     def label(self) -> str:
         if self.wrk:
             return f"wrk ({self.threads} thread{'s' if self.threads > 1 else ''}, {self.concurrency} connections)"
-        return (f"asyncio httpx load generator in its own process ({self.concurrency} connections; wrk not found: "
-                "this generator needs a core of its own and may be the bottleneck, so the ratio understates the gap)")
+        return (
+            f"asyncio httpx load generator in its own process ({self.concurrency} connections; wrk not found: "
+            "this generator needs a core of its own and may be the bottleneck, so the ratio understates the gap)"
+        )
 
     def run(self, url: str, token: str, seconds: float, rate: float | None = None) -> dict[str, Any]:
         """One load run; with ``rate``, open loop at that many requests per second (our own generator)."""
@@ -494,8 +549,19 @@ class LoadGenerator:
             argv = [sys.executable, __file__, "_openloop", url, f"{rate:g}", f"{seconds:g}", str(self.concurrency)]
             env: dict[str, str] | None = {**os.environ, "SERVER_BENCH_TOKEN": token}
         elif self.wrk:
-            argv = [self.wrk, f"-t{self.threads}", f"-c{self.concurrency}", f"-d{seconds:g}s", "--timeout", "10s",
-                    "-s", str(self.script), "-H", f"Authorization: Bearer {token}", url]
+            argv = [
+                self.wrk,
+                f"-t{self.threads}",
+                f"-c{self.concurrency}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(self.script),
+                "-H",
+                f"Authorization: Bearer {token}",
+                url,
+            ]
             env = None
         else:
             argv = [sys.executable, __file__, "_loadgen", url, f"{seconds:g}", str(self.concurrency)]
@@ -517,10 +583,17 @@ class LoadGenerator:
         if report["status_errors"]:
             detail = f"non-2xx {report['status_errors']}" + (f", {detail}" if detail else "")
         requests = int(report["requests"])
-        return Result(name=name, requests=requests, seconds=report["duration_us"] / 1e6,
-                      p50_ms=report["p50_us"] / 1000, p99_ms=report["p99_us"] / 1000, errors=errors,
-                      error_detail=detail, cpu_ms_per_request=cpu * 1000 / requests if requests else float("nan"),
-                      cpu_percent=100 * cpu / wall)
+        return Result(
+            name=name,
+            requests=requests,
+            seconds=report["duration_us"] / 1e6,
+            p50_ms=report["p50_us"] / 1000,
+            p99_ms=report["p99_us"] / 1000,
+            errors=errors,
+            error_detail=detail,
+            cpu_ms_per_request=cpu * 1000 / requests if requests else float("nan"),
+            cpu_percent=100 * cpu / wall,
+        )
 
 
 # -- profile ----------------------------------------------------------------------------------------------
@@ -538,8 +611,10 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("httpcore: failed `import sniffio` per request", ("current_async_library",)),
     ("broker (match, build, httpx/httpcore)", ("/strongroom/broker/", "/httpx/", "/httpcore/")),
     ("action endpoint (ASGI, auth and response)", ("/strongroom/server/actions_endpoint.py",)),
-    ("middleware (LimitsAndRedaction, Starlette's)", ("/strongroom/server/middleware.py",
-                                                      "/strongroom/server/app.py", "/starlette/middleware/")),
+    (
+        "middleware (LimitsAndRedaction, Starlette's)",
+        ("/strongroom/server/middleware.py", "/strongroom/server/app.py", "/starlette/middleware/"),
+    ),
     ("FastAPI/Starlette (routing, deps, responses)", ("/fastapi/", "/starlette/", "/pydantic")),
     ("uvicorn + h11 (server side)", ("/uvicorn/", "/h11/")),
     ("thread hand-offs (anyio, to_thread)", ("/anyio/", "/concurrent/futures/", "/threading.py")),
@@ -584,8 +659,16 @@ def short(frame: str) -> str:
     return frame
 
 
-def profile(pyspy: str, service: Service, load: LoadGenerator, *, token: str, seconds: float, tmp: Path,
-            keep: Path | None = None) -> str:
+def profile(
+    pyspy: str,
+    service: Service,
+    load: LoadGenerator,
+    *,
+    token: str,
+    seconds: float,
+    tmp: Path,
+    keep: Path | None = None,
+) -> str:
     """Sample the strongroom process under load with two py-spy runs at once, both non-blocking.
 
     ``--gil``: the thread holding the GIL, i.e. where the process's Python CPU goes (the process is GIL-bound);
@@ -593,11 +676,28 @@ def profile(pyspy: str, service: Service, load: LoadGenerator, *, token: str, se
     """
     duration = max(2, int(seconds) - 1)
     outputs = {"gil": tmp / "gil.txt", "idle": tmp / "idle.txt"}
-    base = [pyspy, "record", "-p", str(service.process.pid), "-d", str(duration), "-r", "100", "--nonblocking",
-            "--full-filenames", "-f", "raw"]
-    spies = {kind: subprocess.Popen([*base, f"--{kind}", "-o", str(out)],  # noqa: S603
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-             for kind, out in outputs.items()}
+    base = [
+        pyspy,
+        "record",
+        "-p",
+        str(service.process.pid),
+        "-d",
+        str(duration),
+        "-r",
+        "100",
+        "--nonblocking",
+        "--full-filenames",
+        "-f",
+        "raw",
+    ]
+    spies = {
+        kind: subprocess.Popen(  # noqa: S603
+            [*base, f"--{kind}", "-o", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for kind, out in outputs.items()
+    }
     result = load.measure("broker (profiled)", service, token, seconds)
     for kind, spy in spies.items():
         _, err = spy.communicate(timeout=seconds + 60)
@@ -618,12 +718,15 @@ def profile(pyspy: str, service: Service, load: LoadGenerator, *, token: str, se
     if not total or not loop_total:
         return "py-spy recorded no samples"
     per_request = result.cpu_ms_per_request
-    lines = [f"profile of the strongroom process under the same load (py-spy, 100 Hz, non-blocking, {duration} s; "
-             f"{result.rate:.0f} req/s, {per_request:.2f} CPU ms/req while sampled):",
-             f"  where the CPU goes (samples holding the GIL: {total})",
-             f"  {'stage':<62} {'share':>6}  {'CPU ms/req':>10}"]
-    lines += [f"  {stage:<62} {100 * n / total:5.1f}%  {per_request * n / total:10.3f}"
-              for stage, n in cpu.most_common()]
+    lines = [
+        f"profile of the strongroom process under the same load (py-spy, 100 Hz, non-blocking, {duration} s; "
+        f"{result.rate:.0f} req/s, {per_request:.2f} CPU ms/req while sampled):",
+        f"  where the CPU goes (samples holding the GIL: {total})",
+        f"  {'stage':<62} {'share':>6}  {'CPU ms/req':>10}",
+    ]
+    lines += [
+        f"  {stage:<62} {100 * n / total:5.1f}%  {per_request * n / total:10.3f}" for stage, n in cpu.most_common()
+    ]
     lines.append(f"  where the event-loop thread's wall time goes (samples: {loop_total})")
     lines += [f"  {state:<62} {100 * n / loop_total:5.1f}%" for state, n in loop.most_common()]
     lines.append("  hottest leaf frames (GIL samples):")
@@ -638,17 +741,20 @@ def machine() -> str:
     import httpx
     import uvicorn
 
-    return (f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"uvicorn {uvicorn.__version__}, httpx {httpx.__version__}")
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"uvicorn {uvicorn.__version__}, httpx {httpx.__version__}"
+    )
 
 
 def table(results: list[Result]) -> str:
     head = f"{'service':<40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU ms/req':>10} {'CPU %':>6}"
     rows = [head, "-" * len(head)]
     for r in results:
-        rows.append(f"{r.name:<40} {r.rate:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d} "
-                    f"{r.cpu_ms_per_request:10.3f} {r.cpu_percent:6.0f}"
-                    + (f"   ({r.error_detail})" if r.error_detail else ""))
+        rows.append(
+            f"{r.name:<40} {r.rate:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d} "
+            f"{r.cpu_ms_per_request:10.3f} {r.cpu_percent:6.0f}" + (f"   ({r.error_detail})" if r.error_detail else "")
+        )
     return "\n".join(rows)
 
 
@@ -657,20 +763,34 @@ def start_services(processes: Processes, store: str, credential: str) -> tuple[S
     tmp = processes.tmp
     expected = "\n".join([f"Bearer {credential}", f"Bearer {PASSTHROUGH_CREDENTIAL}"])
     port = free_port()
-    upstream = processes.start("upstream", [sys.executable, __file__, "_upstream", str(port)],
-                               f"http://{HOST}:{port}", {EXPECTED_ENV: expected})
+    upstream = processes.start(
+        "upstream",
+        [sys.executable, __file__, "_upstream", str(port)],
+        f"http://{HOST}:{port}",
+        {EXPECTED_ENV: expected},
+    )
     processes.wait_ready(upstream)
     connectors = tmp / "connectors.toml"
     write_connectors(connectors, upstream.url)
     home = tmp / "home"
     port = free_port()
-    strongroom = [sys.executable, "-c", "import sys; from strongroom.cli.main import main; sys.exit(main())",
-                  "serve", "--port", str(port), "--connectors", str(connectors)]
-    broker = processes.start("strongroom", strongroom, f"http://{HOST}:{port}",
-                             {"STRONGROOM_HOME": str(home), "STRONGROOM_URL": store})
+    strongroom = [
+        sys.executable,
+        "-c",
+        "import sys; from strongroom.cli.main import main; sys.exit(main())",
+        "serve",
+        "--port",
+        str(port),
+        "--connectors",
+        str(connectors),
+    ]
+    broker = processes.start(
+        "strongroom", strongroom, f"http://{HOST}:{port}", {"STRONGROOM_HOME": str(home), "STRONGROOM_URL": store}
+    )
     port = free_port()
-    passthrough = processes.start("passthrough", [sys.executable, __file__, "_passthrough", str(port), upstream.url],
-                                  f"http://{HOST}:{port}")
+    passthrough = processes.start(
+        "passthrough", [sys.executable, __file__, "_passthrough", str(port), upstream.url], f"http://{HOST}:{port}"
+    )
     processes.wait_ready(broker)
     processes.wait_ready(passthrough)
     return broker, passthrough, home
@@ -680,7 +800,7 @@ def alternate(rounds: int, measure: Callable[[str], Result]) -> dict[str, Result
     """``rounds`` measurements of each service, in alternating order, merged into one result per service."""
     runs: dict[str, list[Result]] = {"passthrough": [], "broker": []}
     for i in range(rounds):
-        for key in (("passthrough", "broker") if i % 2 == 0 else ("broker", "passthrough")):
+        for key in ("passthrough", "broker") if i % 2 == 0 else ("broker", "passthrough"):
             runs[key].append(measure(key))
     return {key: merged(found) for key, found in runs.items()}
 
@@ -689,12 +809,17 @@ def merged(runs: list[Result]) -> Result:
     """Rates and CPU from the totals; p50 and p99 the median of the rounds' (wrk reports percentiles per run)."""
     requests, seconds = sum(r.requests for r in runs), sum(r.seconds for r in runs)
     cpu = sum(r.cpu_ms_per_request * r.requests for r in runs)
-    return Result(name=runs[0].name, requests=requests, seconds=seconds,
-                  p50_ms=statistics.median(r.p50_ms for r in runs), p99_ms=statistics.median(r.p99_ms for r in runs),
-                  errors=sum(r.errors for r in runs),
-                  error_detail="; ".join(r.error_detail for r in runs if r.error_detail),
-                  cpu_ms_per_request=cpu / requests if requests else float("nan"),
-                  cpu_percent=statistics.mean(r.cpu_percent for r in runs))
+    return Result(
+        name=runs[0].name,
+        requests=requests,
+        seconds=seconds,
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        errors=sum(r.errors for r in runs),
+        error_detail="; ".join(r.error_detail for r in runs if r.error_detail),
+        cpu_ms_per_request=cpu / requests if requests else float("nan"),
+        cpu_percent=statistics.mean(r.cpu_percent for r in runs),
+    )
 
 
 def run(args: argparse.Namespace) -> tuple[list[Result], str | None]:
@@ -709,12 +834,15 @@ def run(args: argparse.Namespace) -> tuple[list[Result], str | None]:
             token = set_up_tenant(broker.url, home, credential)
             for service in (broker, passthrough):
                 check_once(service.url + REQUEST_PATH, token)
-            load = LoadGenerator(tmp, concurrency=args.concurrency, threads=args.wrk_threads,
-                                 force_httpx=args.httpx_load)
+            load = LoadGenerator(
+                tmp, concurrency=args.concurrency, threads=args.wrk_threads, force_httpx=args.httpx_load
+            )
             share = args.seconds / args.rounds
-            print(f"load: {load.label}; {args.rounds} rounds of {share:g} s per service, the two services "
-                  f"alternating (so a machine that slows down mid-run slows both), after {args.warmup:g} s of "
-                  f"warm-up; GET {REQUEST_PATH} -> upstream GET {UPSTREAM_PATH} ({len(UPSTREAM_BODY)} B JSON)")
+            print(
+                f"load: {load.label}; {args.rounds} rounds of {share:g} s per service, the two services "
+                f"alternating (so a machine that slows down mid-run slows both), after {args.warmup:g} s of "
+                f"warm-up; GET {REQUEST_PATH} -> upstream GET {UPSTREAM_PATH} ({len(UPSTREAM_BODY)} B JSON)"
+            )
             if args.warmup > 0:
                 for service in (passthrough, broker):
                     load.run(service.url + REQUEST_PATH, token, args.warmup)
@@ -722,15 +850,18 @@ def run(args: argparse.Namespace) -> tuple[list[Result], str | None]:
             services = {"passthrough": passthrough, "broker": broker}
             closed = alternate(args.rounds, lambda key: load.measure(names[key], services[key], token, share))
             rate = args.rate or round(OPEN_LOOP_SHARE * min(r.rate for r in closed.values()))
-            print(f"open loop: {rate:g} requests/s ({OPEN_LOOP_SHARE:.0%} of the slower service's closed-loop rate "
-                  f"unless --rate), {args.rounds} rounds of {share:g} s per service, alternating")
+            print(
+                f"open loop: {rate:g} requests/s ({OPEN_LOOP_SHARE:.0%} of the slower service's closed-loop rate "
+                f"unless --rate), {args.rounds} rounds of {share:g} s per service, alternating"
+            )
             opened = alternate(args.rounds, lambda key: load.measure(names[key], services[key], token, share, rate))
             results = [closed["passthrough"], closed["broker"], opened["passthrough"], opened["broker"]]
             profiled = None
             if args.profile:
                 if args.py_spy:
-                    profiled = profile(args.py_spy, broker, load, token=token, seconds=args.seconds, tmp=tmp,
-                                       keep=args.profile_out)
+                    profiled = profile(
+                        args.py_spy, broker, load, token=token, seconds=args.seconds, tmp=tmp, keep=args.profile_out
+                    )
                 else:
                     profiled = "--profile: py-spy not found (pip install py-spy, or --py-spy PATH): not profiled"
             processes.stop_all()  # before the database is dropped
@@ -745,35 +876,53 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0].startswith("_"):
         return run_role(argv[0], argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=15.0,
-                        help="measured load per service and per mode, split into the rounds (default 15)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=15.0,
+        help="measured load per service and per mode, split into the rounds (default 15)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode (default 3)")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help=f"open-loop requests/s (default: {OPEN_LOOP_SHARE:.0%} of the slower closed-loop rate)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help=f"open-loop requests/s (default: {OPEN_LOOP_SHARE:.0%} of the slower closed-loop rate)",
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured load per service first (default 3)")
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: the cores are scarce)")
     parser.add_argument("--httpx-load", action="store_true", help="use the httpx load generator even if wrk exists")
-    parser.add_argument("--postgres-url", default=os.environ.get(PG_ENV) or PG_DEFAULT,
-                        help=f"admin URL of a PostgreSQL server (default: ${PG_ENV} or {PG_DEFAULT})")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(PG_ENV) or PG_DEFAULT,
+        help=f"admin URL of a PostgreSQL server (default: ${PG_ENV} or {PG_DEFAULT})",
+    )
     parser.add_argument("--no-postgres", action="store_true", help="use SQLite as the store")
     parser.add_argument("--profile", action="store_true", help="also sample the broker with py-spy, by stage")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy executable (default: on PATH)")
-    parser.add_argument("--profile-out", type=Path, default=None,
-                        help="with --profile: keep py-spy's raw samples (collapsed stacks) in this directory")
+    parser.add_argument(
+        "--profile-out",
+        type=Path,
+        default=None,
+        help="with --profile: keep py-spy's raw samples (collapsed stacks) in this directory",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.seconds <= 0 or args.rate < 0:
         parser.error("--rounds must be at least 1, --seconds positive and --rate not negative")
 
     started = time.perf_counter()
-    print(f"strongroom server benchmark: action broker vs bare httpx passthrough, "
-          f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    print(
+        f"strongroom server benchmark: action broker vs bare httpx passthrough, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+    )
     print(machine())
-    print(f"NOTE: {os.cpu_count()} CPUs shared by the load generator, the service under test, the upstream and the "
-          "store's PostgreSQL (all on this machine): absolute figures are lower than on a dedicated machine, and "
-          "vary from run to run; conditions are the same "
-          "for both services (same upstream, same uvicorn settings: 1 worker, h11, asyncio, access log on; "
-          "same load generator and concurrency)")
+    print(
+        f"NOTE: {os.cpu_count()} CPUs shared by the load generator, the service under test, the upstream and the "
+        "store's PostgreSQL (all on this machine): absolute figures are lower than on a dedicated machine, and "
+        "vary from run to run; conditions are the same "
+        "for both services (same upstream, same uvicorn settings: 1 worker, h11, asyncio, access log on; "
+        "same load generator and concurrency)"
+    )
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     results, profiled = run(args)
 
@@ -784,17 +933,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"closed loop: wrk's {args.concurrency} connections, each sending its next request when the last is answered")
     print(table([base, ours]))
     print()
-    print(f"open loop: {base_open.requests / base_open.seconds if base_open.seconds else 0:.0f} requests/s offered "
-          "to each service on a fixed schedule; latency counted from each request's scheduled start")
+    print(
+        f"open loop: {base_open.requests / base_open.seconds if base_open.seconds else 0:.0f} requests/s offered "
+        "to each service on a fixed schedule; latency counted from each request's scheduled start"
+    )
     print(table([base_open, ours_open]))
     print()
-    print(f"broker throughput / passthrough = {share:.1f}% (goal >= {GOAL_THROUGHPUT:g}%: "
-          f"{'met' if share >= GOAL_THROUGHPUT else 'NOT met'})")
-    print(f"broker p99 - passthrough p99 = {p99_more:+.2f} ms at the same offered load "
-          f"(goal <= +{GOAL_P99_MS:g} ms: {'met' if p99_more <= GOAL_P99_MS else 'NOT met'}); p50: "
-          f"{ours_open.p50_ms - base_open.p50_ms:+.2f} ms")
-    print(f"CPU per request: broker {ours.cpu_ms_per_request:.3f} ms = "
-          f"{ours.cpu_ms_per_request / base.cpu_ms_per_request:.2f}x the passthrough's (closed loop)")
+    print(
+        f"broker throughput / passthrough = {share:.1f}% (goal >= {GOAL_THROUGHPUT:g}%: "
+        f"{'met' if share >= GOAL_THROUGHPUT else 'NOT met'})"
+    )
+    print(
+        f"broker p99 - passthrough p99 = {p99_more:+.2f} ms at the same offered load "
+        f"(goal <= +{GOAL_P99_MS:g} ms: {'met' if p99_more <= GOAL_P99_MS else 'NOT met'}); p50: "
+        f"{ours_open.p50_ms - base_open.p50_ms:+.2f} ms"
+    )
+    print(
+        f"CPU per request: broker {ours.cpu_ms_per_request:.3f} ms = "
+        f"{ours.cpu_ms_per_request / base.cpu_ms_per_request:.2f}x the passthrough's (closed loop)"
+    )
     if profiled:
         print()
         print(profiled)

@@ -76,10 +76,32 @@ class Sizes:
     breakdown: int
 
 
-FULL = Sizes(rounds=5, bare=500_000, hot_async=200_000, hot_paused=100_000, hot_sync=2_000, cold_sqlite=3_000,
-             cold_pg=1_500, put_sqlite=600, put_pg=500, flush_pg=20_000, breakdown=100_000)
-QUICK = Sizes(rounds=3, bare=50_000, hot_async=20_000, hot_paused=10_000, hot_sync=200, cold_sqlite=300,
-              cold_pg=150, put_sqlite=60, put_pg=50, flush_pg=2_000, breakdown=10_000)
+FULL = Sizes(
+    rounds=5,
+    bare=500_000,
+    hot_async=200_000,
+    hot_paused=100_000,
+    hot_sync=2_000,
+    cold_sqlite=3_000,
+    cold_pg=1_500,
+    put_sqlite=600,
+    put_pg=500,
+    flush_pg=20_000,
+    breakdown=100_000,
+)
+QUICK = Sizes(
+    rounds=3,
+    bare=50_000,
+    hot_async=20_000,
+    hot_paused=10_000,
+    hot_sync=200,
+    cold_sqlite=300,
+    cold_pg=150,
+    put_sqlite=60,
+    put_pg=50,
+    flush_pg=2_000,
+    breakdown=10_000,
+)
 
 
 @dataclass(frozen=True)
@@ -207,8 +229,7 @@ def warm(vault: Vault, times: int = 200) -> None:
 # -- setup ----------------------------------------------------------------------------------------
 
 
-def open_vault(stack: ExitStack, url: str, kp: LocalKeyProvider, value: str | None = None,
-               **options: Any) -> Vault:
+def open_vault(stack: ExitStack, url: str, kp: LocalKeyProvider, value: str | None = None, **options: Any) -> Vault:
     vault = Vault.open(url, key_provider=kp, actor="bench", **options)
     stack.callback(vault.close)
     if value is not None:
@@ -290,10 +311,13 @@ def bench_hot_async(vault: Vault, sz: Sizes, baseline: Baseline) -> tuple[Row, R
         uses.append(elapsed)
         totals.append(elapsed + took)
     n = sz.hot_async
-    return (Row(HOT_ASYNC, "sqlite", min(uses) / n, "call", n, sz.rounds, median(uses) / n),
-            Row("hot use() + flush of its audit events", "sqlite", min(totals) / n, "call", n, sz.rounds,
-                median(totals) / n),
-            Row("audit flush (queued use events)", "sqlite", flush_ns / max(flushed, 1), "event", flushed, 1))
+    return (
+        Row(HOT_ASYNC, "sqlite", min(uses) / n, "call", n, sz.rounds, median(uses) / n),
+        Row(
+            "hot use() + flush of its audit events", "sqlite", min(totals) / n, "call", n, sz.rounds, median(totals) / n
+        ),
+        Row("audit flush (queued use events)", "sqlite", flush_ns / max(flushed, 1), "event", flushed, 1),
+    )
 
 
 def bench_flush(vault: Vault, store: str, n: int, rounds: int) -> Row:
@@ -309,8 +333,7 @@ def bench_flush(vault: Vault, store: str, n: int, rounds: int) -> Row:
     return Row("audit flush (queued use events)", store, flush_ns / max(flushed, 1), "event", flushed, 1)
 
 
-def bench_use(vault: Vault, what: str, store: str, n: int, rounds: int, *,
-              baseline: Baseline | None = None) -> Row:
+def bench_use(vault: Vault, what: str, store: str, n: int, rounds: int, *, baseline: Baseline | None = None) -> Row:
     warm(vault)
 
     def between() -> None:
@@ -370,8 +393,7 @@ def breakdown(vault: Vault, n: int) -> list[tuple[str, float | None]]:
         return (1.0, audit_key, actor, PURPOSE, None)
 
     def step_event() -> object:
-        return AuditEvent(1.0, env, actor, TENANT, Action.SECRET_USE, NAME, version, PURPOSE, Outcome.OK,
-                          None)
+        return AuditEvent(1.0, env, actor, TENANT, Action.SECRET_USE, NAME, version, PURPOSE, Outcome.OK, None)
 
     event = step_tuple()
 
@@ -404,6 +426,7 @@ def breakdown(vault: Vault, n: int) -> list[tuple[str, float | None]]:
             for _ in rng:
                 body_fn()
             return time.perf_counter_ns() - t0
+
         try:
             return best_of(3, run, between=audit.flush)[0] / n
         except Exception as exc:  # internals changed: report n/a, keep the run going
@@ -461,8 +484,17 @@ def fmt_table(rows: list[Row], baseline_ns: float) -> str:
     for r in rows:
         per_s = 1e9 / r.ns_per_op
         mid = "-" if r.median_ns is None else f"{r.median_ns / 1000:,.2f}"
-        lines.append((r.what, r.store, f"{r.ns_per_op / 1000:,.2f}", f"{per_s:,.0f} {r.unit}s/s",
-                      f"{r.ns_per_op / baseline_ns:,.1f}", mid, f"{r.n:,} x {r.rounds}"))
+        lines.append(
+            (
+                r.what,
+                r.store,
+                f"{r.ns_per_op / 1000:,.2f}",
+                f"{per_s:,.0f} {r.unit}s/s",
+                f"{r.ns_per_op / baseline_ns:,.1f}",
+                mid,
+                f"{r.n:,} x {r.rounds}",
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = []
     for i, line in enumerate(lines):
@@ -470,18 +502,22 @@ def fmt_table(rows: list[Row], baseline_ns: float) -> str:
         cells = [c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in pairs]
         out.append("| " + " | ".join(cells) + " |")
         if i == 0:
-            out.append("|" + "|".join("-" * (w + 2) if j < 2 else "-" * (w + 1) + ":"
-                                      for j, w in enumerate(widths)) + "|")
+            out.append(
+                "|" + "|".join("-" * (w + 2) if j < 2 else "-" * (w + 1) + ":" for j, w in enumerate(widths)) + "|"
+            )
     return "\n".join(out)
 
 
 def machine() -> str:
-    return (f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"cryptography {cryptography.__version__}, SQLAlchemy {sqlalchemy.__version__}")
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"cryptography {cryptography.__version__}, SQLAlchemy {sqlalchemy.__version__}"
+    )
 
 
-def run_sqlite(tmp: Path, kp: LocalKeyProvider, value: str, sz: Sizes, baseline: Baseline, *,
-               profile: bool) -> tuple[list[Row], list[tuple[str, float | None]], str | None]:
+def run_sqlite(
+    tmp: Path, kp: LocalKeyProvider, value: str, sz: Sizes, baseline: Baseline, *, profile: bool
+) -> tuple[list[Row], list[tuple[str, float | None]], str | None]:
     url = f"sqlite:///{tmp / 'bench.db'}"
     rows: list[Row] = []
     with ExitStack() as stack:
@@ -523,8 +559,11 @@ def run_postgres(admin_url: str, kp: LocalKeyProvider, value: str, sz: Sizes) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="short run (smoke test), figures are noisier")
-    parser.add_argument("--postgres-url", default=os.environ.get(PG_ENV) or PG_DEFAULT,
-                        help=f"admin URL of a PostgreSQL server (default: ${PG_ENV} or {PG_DEFAULT})")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(PG_ENV) or PG_DEFAULT,
+        help=f"admin URL of a PostgreSQL server (default: ${PG_ENV} or {PG_DEFAULT})",
+    )
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
     parser.add_argument("--rounds", type=int, help="rounds per measurement (the best is reported)")
     parser.add_argument("--profile", action="store_true", help="also cProfile the hot path and one flush")
@@ -534,8 +573,9 @@ def main(argv: list[str] | None = None) -> int:
         sz = Sizes(**{**sz.__dict__, "rounds": args.rounds})
 
     started = time.perf_counter()
-    print(f"strongroom vault benchmark ({'quick' if args.quick else 'full'} run), "
-          f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    print(
+        f"strongroom vault benchmark ({'quick' if args.quick else 'full'} run), {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+    )
     print(machine())
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     value = secrets.token_hex(VALUE_CHARS // 2)
@@ -554,20 +594,34 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     baseline_ns = baseline.best
     baseline_median = baseline.median
-    rows.insert(0, Row("baseline: bare AESGCM.decrypt (64 B)", "-", baseline_ns, "call", sz.bare,
-                       len(baseline.samples), baseline_median))
+    rows.insert(
+        0,
+        Row(
+            "baseline: bare AESGCM.decrypt (64 B)",
+            "-",
+            baseline_ns,
+            "call",
+            sz.bare,
+            len(baseline.samples),
+            baseline_median,
+        ),
+    )
 
     hot = next(r for r in rows if r.what == HOT_ASYNC)
     ratio = hot.ns_per_op / baseline_ns
     print()
     print(fmt_table(rows, baseline_ns))
     print()
-    print(f"hot async use() / bare decrypt = {ratio:.2f} best/best, "
-          f"{(hot.median_ns or hot.ns_per_op) / baseline_median:.2f} median/median "
-          f"(goal <= 3: {'met' if ratio <= 3 else 'NOT met'})")
+    print(
+        f"hot async use() / bare decrypt = {ratio:.2f} best/best, "
+        f"{(hot.median_ns or hot.ns_per_op) / baseline_median:.2f} median/median "
+        f"(goal <= 3: {'met' if ratio <= 3 else 'NOT met'})"
+    )
     samples = sorted(baseline.samples)
-    print(f"baseline samples (ns/call): best {samples[0]:.0f}, median {baseline_median:.0f}, "
-          f"worst {samples[-1]:.0f} over {len(samples)} rounds spread over the run")
+    print(
+        f"baseline samples (ns/call): best {samples[0]:.0f}, median {baseline_median:.0f}, "
+        f"worst {samples[-1]:.0f} over {len(samples)} rounds spread over the run"
+    )
     print()
     print("hot-path breakdown (ns per call, each step timed alone, best of 3, writer thread paused):")
     for label, ns in parts:

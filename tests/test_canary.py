@@ -51,12 +51,12 @@ def _exercise(vault: Vault, canaries: list[str], errors: list[BaseException], re
     returned.append(vault.put("acme", "stripe", first, sensitivity="critical", description="stripe key"))
     returned.append(vault.put("acme", "stripe", second.encode(), expected_version=1))
     returned.append(vault.put("acme", "session", third, kind="ephemeral", ttl_seconds=600))
-    attempt(lambda: vault.put("acme", "stripe", first, expected_version=1))          # conflict
-    attempt(lambda: vault.put("acme", "big", oversize_marker * 5000))                # over the limit
-    attempt(lambda: vault.put("nobody", "stripe", first))                            # unknown tenant
-    attempt(lambda: vault.put("acme", "bad/name", first))                            # invalid name
-    attempt(lambda: vault.put("acme", "stripe", first, kind="nope"))                 # invalid kind
-    attempt(lambda: vault.put("acme", "surrogate", first + "\ud800"))                # not Unicode
+    attempt(lambda: vault.put("acme", "stripe", first, expected_version=1))  # conflict
+    attempt(lambda: vault.put("acme", "big", oversize_marker * 5000))  # over the limit
+    attempt(lambda: vault.put("nobody", "stripe", first))  # unknown tenant
+    attempt(lambda: vault.put("acme", "bad/name", first))  # invalid name
+    attempt(lambda: vault.put("acme", "stripe", first, kind="nope"))  # invalid kind
+    attempt(lambda: vault.put("acme", "surrogate", first + "\ud800"))  # not Unicode
     with vault.use("acme", "stripe", purpose="charge", request_id="r1") as secret:
         returned.append(repr(secret))
         returned.append(f"{secret} {secret!s} {secret:>40}")
@@ -64,7 +64,7 @@ def _exercise(vault: Vault, canaries: list[str], errors: list[BaseException], re
         logging.getLogger("app").info("using %s and %r", secret, secret)
     with vault.use("acme", "stripe", purpose="old", version=1) as secret:
         assert secret.reveal() == first
-    attempt(secret.reveal)                                                           # used outside its block
+    attempt(secret.reveal)  # used outside its block
     attempt(lambda: vault.use("acme", "missing", purpose="probe"))
     returned.append(vault.list("acme", include_deleted=True))
     returned.append(vault.versions("acme", "stripe"))
@@ -78,8 +78,13 @@ def _exercise(vault: Vault, canaries: list[str], errors: list[BaseException], re
     vault.delete_tenant("other")
 
 
-def test_no_canary_anywhere(store_url: str, key_provider: LocalKeyProvider, tmp_path: Path,
-                            make_canary: Callable[[str], str], caplog: pytest.LogCaptureFixture) -> None:
+def test_no_canary_anywhere(
+    store_url: str,
+    key_provider: LocalKeyProvider,
+    tmp_path: Path,
+    make_canary: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """After every vault operation, no canary value is in the database, the logs, errors or returned objects."""
     canaries = [make_canary("first"), make_canary("second"), make_canary("third"), make_canary("big")]
     errors: list[BaseException] = []
@@ -127,8 +132,15 @@ def test_no_canary_in_cli_output(tmp_path: Path, make_canary: Callable[[str], st
     outputs: list[str] = []
 
     def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "strongroom.cli.main", *args], input=stdin, env=env,
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "strongroom.cli.main", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         outputs.extend((done.stdout, done.stderr))
         return done
 
@@ -139,9 +151,14 @@ def test_no_canary_in_cli_output(tmp_path: Path, make_canary: Callable[[str], st
     assert cli("secret", "put", "acme", "k", value).returncode == 2
     assert cli("secret", "put", "acme", "k", "--expected-version", "9", stdin=value).returncode == 1
     assert cli("secret", "put", "acme", "bad/name", stdin=value).returncode == 2
-    for args in (("secret", "list", "acme"), ("secret", "list", "acme", "--json"),
-                 ("secret", "versions", "acme", "k", "--json"), ("audit", "tail", "--json"), ("audit", "verify"),
-                 ("tenant", "list", "--json")):
+    for args in (
+        ("secret", "list", "acme"),
+        ("secret", "list", "acme", "--json"),
+        ("secret", "versions", "acme", "k", "--json"),
+        ("audit", "tail", "--json"),
+        ("audit", "verify"),
+        ("tenant", "list", "--json"),
+    ):
         assert cli(*args).returncode == 0, args
     assert cli("secret", "delete", "acme", "k", "--purge").returncode == 0
     _assert_absent("\n".join(outputs), [value, file_value], "CLI output")

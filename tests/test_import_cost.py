@@ -6,13 +6,31 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("sqlalchemy", "alembic", "fastapi", "pydantic", "starlette", "boto3", "botocore", "google", "hvac",
-         "psycopg", "typer", "rich", "httpx", "azure")
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "fastapi",
+    "pydantic",
+    "starlette",
+    "boto3",
+    "botocore",
+    "google",
+    "hvac",
+    "psycopg",
+    "typer",
+    "rich",
+    "httpx",
+    "azure",
+)
 
 
 def _modules_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return {m.split(".")[0] for m in json.loads(out)}
 
 

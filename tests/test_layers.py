@@ -12,9 +12,21 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "strongroom"
 LEAF = {"errors", "secret", "clock", "names", "defaults", "rules", "live_values"}
 LAYER_OF = {
     **dict.fromkeys(LEAF, "leaf"),
-    "crypto": "crypto", "store": "store", "audit": "audit", "redact": "redact", "scan": "scan",
-    "vault": "vault", "rotation": "on-vault", "tokens": "on-vault", "broker": "on-vault", "config": "on-vault",
-    "server": "entry", "cli": "cli", "bootstrap": "entry", "testing": "entry", "__init__": "api",
+    "crypto": "crypto",
+    "store": "store",
+    "audit": "audit",
+    "redact": "redact",
+    "scan": "scan",
+    "vault": "vault",
+    "rotation": "on-vault",
+    "tokens": "on-vault",
+    "broker": "on-vault",
+    "config": "on-vault",
+    "server": "entry",
+    "cli": "cli",
+    "bootstrap": "entry",
+    "testing": "entry",
+    "__init__": "api",
 }
 MAY_IMPORT = {
     "leaf": {"leaf"},

@@ -5,9 +5,23 @@ from __future__ import annotations
 import strongroom
 
 PUBLIC = {
-    "AccessDenied", "AuditError", "ConfigError", "Conflict", "Expired", "InvalidInput", "KeyProviderError",
-    "NotFound", "Secret", "SecretInfo", "StoreError", "StrongroomError", "TamperedError", "TenantInfo", "Vault",
-    "VersionInfo", "__version__",
+    "AccessDenied",
+    "AuditError",
+    "ConfigError",
+    "Conflict",
+    "Expired",
+    "InvalidInput",
+    "KeyProviderError",
+    "NotFound",
+    "Secret",
+    "SecretInfo",
+    "StoreError",
+    "StrongroomError",
+    "TamperedError",
+    "TenantInfo",
+    "Vault",
+    "VersionInfo",
+    "__version__",
 }
 
 

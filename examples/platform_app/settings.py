@@ -19,33 +19,51 @@ PREVIEW_AND_PROD = ("preview", "prod")
 class PlatformSettings(Settings):
     # Data stores
     database_url: Secret[str] = secret(
-        sensitivity="critical", rotate="90d",
-        description="PostgreSQL URL of the application role (the password is the secret part)")
+        sensitivity="critical",
+        rotate="90d",
+        description="PostgreSQL URL of the application role (the password is the secret part)",
+    )
     object_storage_secret_key: Secret[str] = secret(
-        sensitivity="critical", rotate="90d", required_in=PREVIEW_AND_PROD, env="S3_SECRET_ACCESS_KEY",
-        description="Object storage / warehouse export credential (S3-compatible secret access key)")
+        sensitivity="critical",
+        rotate="90d",
+        required_in=PREVIEW_AND_PROD,
+        env="S3_SECRET_ACCESS_KEY",
+        description="Object storage / warehouse export credential (S3-compatible secret access key)",
+    )
 
     # Identity
     jwt_signing_key: Secret[str] = secret(
-        sensitivity="critical", rotate="30d",
-        description="HMAC key that signs session JWTs; the previous key verifies tokens during rotation")
+        sensitivity="critical",
+        rotate="30d",
+        description="HMAC key that signs session JWTs; the previous key verifies tokens during rotation",
+    )
     service_token: Secret[str] = secret(
-        sensitivity="high", rotate="30d",
-        description="Bearer token the API presents to internal services (service-to-service)")
+        sensitivity="high",
+        rotate="30d",
+        description="Bearer token the API presents to internal services (service-to-service)",
+    )
     webhook_signing_secret: Secret[str] = secret(
-        sensitivity="high", rotate="90d",
-        description="Verifies signatures of inbound webhooks (payments, source control)")
+        sensitivity="high",
+        rotate="90d",
+        description="Verifies signatures of inbound webhooks (payments, source control)",
+    )
 
     # Third-party providers
     openai_api_key: Secret[str] = secret(
-        sensitivity="high", rotate="30d", required_in=PREVIEW_AND_PROD,
-        description="LLM provider API key")
+        sensitivity="high", rotate="30d", required_in=PREVIEW_AND_PROD, description="LLM provider API key"
+    )
     email_provider_token: Secret[str] = secret(
-        sensitivity="medium", rotate="90d", required_in=PREVIEW_AND_PROD,
-        description="Transactional email provider API token")
+        sensitivity="medium",
+        rotate="90d",
+        required_in=PREVIEW_AND_PROD,
+        description="Transactional email provider API token",
+    )
     sms_provider_token: Secret[str] = secret(
-        sensitivity="medium", rotate="90d", required_in=("prod",),
-        description="SMS provider auth token (one-time codes)")
+        sensitivity="medium",
+        rotate="90d",
+        required_in=("prod",),
+        description="SMS provider auth token (one-time codes)",
+    )
 
     # Plain settings: not secret, printed freely
     log_level: str = "info"

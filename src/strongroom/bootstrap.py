@@ -40,8 +40,14 @@ def open_vault(settings: Settings, *, migrate: bool = False, key_provider: KeyPr
     from strongroom.vault import Vault
 
     provider = key_provider or default_provider(settings.key_file, settings.environment)
-    return Vault.open(settings.url, key_provider=provider,
-                      environment=settings.environment, home=settings.home, migrate=migrate, actor=settings.actor)
+    return Vault.open(
+        settings.url,
+        key_provider=provider,
+        environment=settings.environment,
+        home=settings.home,
+        migrate=migrate,
+        actor=settings.actor,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +105,9 @@ class RotationResult:
     rewrapped: int
 
 
-def rotate_kek(settings: Settings, *, add_version: bool,
-               progress: Callable[[int, int], None] | None = None) -> RotationResult:
+def rotate_kek(
+    settings: Settings, *, add_version: bool, progress: Callable[[int, int], None] | None = None
+) -> RotationResult:
     """Optionally add a KEK version to the key file, then rewrap every data key under the primary version."""
     if add_version:
         provider = LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)

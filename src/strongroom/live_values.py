@@ -112,8 +112,12 @@ class LiveValues:
             return True
         if value and not self._warned:  # an empty value hides nothing: no warning
             self._warned = True
-            warnings.warn(f"secret {name!r} is shorter than {MIN_CHARS} characters: too short to mask safely, "
-                          "so it is not redacted (this warning is shown once)", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"secret {name!r} is shorter than {MIN_CHARS} characters: too short to mask safely, "
+                "so it is not redacted (this warning is shown once)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return False
 
 

@@ -21,7 +21,5 @@ def check_name(what: str, name: object) -> str:
 def check_environment(environment: object) -> str:
     if not isinstance(environment, str) or ENVIRONMENT_PATTERN.fullmatch(environment) is None:
         shown = repr(environment)[:40] if isinstance(environment, str) else type(environment).__name__
-        raise InvalidInput(
-            f"invalid environment {shown}: use a lower-case name such as dev, preview or prod"
-        )
+        raise InvalidInput(f"invalid environment {shown}: use a lower-case name such as dev, preview or prod")
     return environment

@@ -18,12 +18,18 @@ maybe_text = st.none() | text
 times = st.floats(min_value=0, max_value=4e9, allow_nan=False) | st.integers(min_value=0, max_value=2**40)
 
 
-@given(prefix=st.tuples(text, text, text, text, text, maybe_text, st.none() | st.integers(0, 2**32), maybe_text,
-                        text, maybe_text),
-       seq=st.integers(1, 2**62), at=times, request_id=maybe_text, prev=st.text("0123456789abcdef", min_size=64,
-                                                                                  max_size=64))
-def test_fast_hash_equals_the_json_definition(prefix: tuple[object, ...], seq: int, at: float,
-                                              request_id: str | None, prev: str) -> None:
+@given(
+    prefix=st.tuples(
+        text, text, text, text, text, maybe_text, st.none() | st.integers(0, 2**32), maybe_text, text, maybe_text
+    ),
+    seq=st.integers(1, 2**62),
+    at=times,
+    request_id=maybe_text,
+    prev=st.text("0123456789abcdef", min_size=64, max_size=64),
+)
+def test_fast_hash_equals_the_json_definition(
+    prefix: tuple[object, ...], seq: int, at: float, request_id: str | None, prev: str
+) -> None:
     """_Hasher gives exactly event_hash's SHA-256 of the canonical JSON, for any field values."""
     assert len(prefix) == len(PREFIX_FIELDS)
     values = (*prefix, seq, at, request_id, prev)
@@ -36,10 +42,20 @@ def test_fast_hash_equals_the_json_definition(prefix: tuple[object, ...], seq: i
 def test_compact_use_event_expands_to_a_full_event() -> None:
     """The hot path's 5-field tuple becomes the AuditEvent of a successful use."""
     event = expand(use_event(12.5, ("dev", "acme", "stripe", 3), "agent", "charge", "r1"))
-    assert (event.at, event.environment, event.tenant, event.secret_name, event.version) == (12.5, "dev", "acme",
-                                                                                            "stripe", 3)
+    assert (event.at, event.environment, event.tenant, event.secret_name, event.version) == (
+        12.5,
+        "dev",
+        "acme",
+        "stripe",
+        3,
+    )
     assert (event.action, event.outcome, event.actor, event.purpose, event.request_id) == (
-        "secret.use", "ok", "agent", "charge", "r1")
+        "secret.use",
+        "ok",
+        "agent",
+        "charge",
+        "r1",
+    )
 
 
 def test_queue_is_bounded_by_back_pressure(tmp_path: Path) -> None:

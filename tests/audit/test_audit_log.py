@@ -128,8 +128,9 @@ def test_verify_finds_reordered_events(busy: Vault) -> None:
     ids = _ids(busy)
     cols = [c for c in audit_events.c if c.name != "id"]
     with busy.store.engine.begin() as conn:
-        first, second = (dict(conn.execute(select(*cols).where(audit_events.c.id == i)).mappings().one())
-                         for i in (ids[1], ids[2]))
+        first, second = (
+            dict(conn.execute(select(*cols).where(audit_events.c.id == i)).mappings().one()) for i in (ids[1], ids[2])
+        )
         conn.execute(update(audit_events).where(audit_events.c.id == ids[1]).values(seq=-1))
         conn.execute(update(audit_events).where(audit_events.c.id == ids[2]).values(**first))
         conn.execute(update(audit_events).where(audit_events.c.id == ids[1]).values(**second))

@@ -70,9 +70,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         split = urlsplit(self.path)
-        record = {"method": self.command, "path": split.path, "raw_query": split.query,
-                  "query": parse_qsl(split.query, keep_blank_values=True), "headers": list(self.headers.items()),
-                  "body": body}
+        record = {
+            "method": self.command,
+            "path": split.path,
+            "raw_query": split.query,
+            "query": parse_qsl(split.query, keep_blank_values=True),
+            "headers": list(self.headers.items()),
+            "body": body,
+        }
         self.upstream.seen.append(record)
         route = split.path.split("/")[1]
         getattr(self, f"_route_{route.replace('-', '_')}", self._route_echo)(record)
@@ -80,16 +85,27 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
 
     def _route_echo(self, record: dict[str, Any]) -> None:
-        echoed = [(f"X-Echo-{name}", value) for name, value in record["headers"]
-                  if name.lower() in ("authorization", "x-api-key", "host")]
+        echoed = [
+            (f"X-Echo-{name}", value)
+            for name, value in record["headers"]
+            if name.lower() in ("authorization", "x-api-key", "host")
+        ]
         echoed += [(name, _b64(value)) for name, value in echoed]
-        echoed += [("Set-Cookie", f"session={value}") for name, value in record["headers"]
-                   if name.lower() == "authorization"]
+        echoed += [
+            ("Set-Cookie", f"session={value}") for name, value in record["headers"] if name.lower() == "authorization"
+        ]
         echoed.append(("X-Echo-Url", self.path))
-        decoded = [base64.b64decode(v.split()[1]).decode() for n, v in record["headers"]
-                   if n.lower() == "authorization" and v.startswith("Basic ")]
-        payload = {**record, "basic_decoded": decoded, "b64": [_b64(v) for _, v in record["headers"]],
-                   "hex": [v.encode().hex() for _, v in record["headers"]]}
+        decoded = [
+            base64.b64decode(v.split()[1]).decode()
+            for n, v in record["headers"]
+            if n.lower() == "authorization" and v.startswith("Basic ")
+        ]
+        payload = {
+            **record,
+            "basic_decoded": decoded,
+            "b64": [_b64(v) for _, v in record["headers"]],
+            "hex": [v.encode().hex() for _, v in record["headers"]],
+        }
         self._send(200, json.dumps(payload).encode(), [("Content-Type", "application/json"), *echoed])
 
     def _route_redirect_away(self, record: dict[str, Any]) -> None:
@@ -117,12 +133,15 @@ class _Handler(BaseHTTPRequestHandler):
         size, at = int(query["size"]), int(query.get("at", "0"))
         put = self.headers.get("X-Put", "").encode()
         body = bytearray(b"a" * size)
-        body[at:at + len(put)] = put
+        body[at : at + len(put)] = put
         self._send(200, bytes(body[:size]), [("Content-Type", "text/plain")])
 
     def _route_bomb(self, record: dict[str, Any]) -> None:
-        self._send(200, gzip.compress(b"\0" * 50_000_000, compresslevel=9),
-                   [("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip")])
+        self._send(
+            200,
+            gzip.compress(b"\0" * 50_000_000, compresslevel=9),
+            [("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip")],
+        )
 
 
 @pytest.fixture
@@ -167,9 +186,13 @@ def make_connector(upstream: Upstream) -> Callable[..., Connector]:
     def _make(placement: CredentialPlacement | None = None, **options: Any) -> Connector:
         options.setdefault("base_url", upstream.url)
         options.setdefault("allow_private_network", True)
-        return Connector(name=options.pop("name", "echo"), description="A loopback echo upstream",
-                         operations=options.pop("operations", ECHO_OPERATIONS),
-                         credential=placement or CredentialPlacement("bearer", "api_token"), **options)
+        return Connector(
+            name=options.pop("name", "echo"),
+            description="A loopback echo upstream",
+            operations=options.pop("operations", ECHO_OPERATIONS),
+            credential=placement or CredentialPlacement("bearer", "api_token"),
+            **options,
+        )
 
     return _make
 

@@ -67,14 +67,22 @@ def assert_no_trace(token: str, response: BrokerResponse, *, also: tuple[str, ..
 
 @pytest.mark.parametrize("kind", list(PLACEMENTS))
 def test_agent_sees_no_trace_of_the_credential_and_the_upstream_saw_it(
-        kind: str, token: str, upstream: Any, make_connector: Callable[..., Connector],
-        run_broker: Callable[..., Any]) -> None:
+    kind: str, token: str, upstream: Any, make_connector: Callable[..., Connector], run_broker: Callable[..., Any]
+) -> None:
     connector = make_connector(PLACEMENTS[kind])
 
     async def body(broker: Broker) -> BrokerResponse:
-        return await broker.call(tenant="acme", connector=connector, method="POST", path="/echo/item-42",
-                                 query=[("q", "find me")], body=json.dumps({"note": "hello"}).encode(),
-                                 content_type="application/json", actor="agent-7", request_id="req-1")
+        return await broker.call(
+            tenant="acme",
+            connector=connector,
+            method="POST",
+            path="/echo/item-42",
+            query=[("q", "find me")],
+            body=json.dumps({"note": "hello"}).encode(),
+            content_type="application/json",
+            actor="agent-7",
+            request_id="req-1",
+        )
 
     response = run_broker(body)
 
@@ -95,21 +103,25 @@ def test_agent_sees_no_trace_of_the_credential_and_the_upstream_saw_it(
     assert echoed["method"] == "POST"
     assert "[REDACTED" in response.body.decode()
     assert not any(n.lower() in ("set-cookie", "content-length", "content-encoding") for n, _ in response.headers)
-    assert any(n.lower().startswith("x-echo-") and "[REDACTED" in v for n, v in response.headers) \
-        or kind == "query"
+    assert any(n.lower().startswith("x-echo-") and "[REDACTED" in v for n, v in response.headers) or kind == "query"
     pair = {"basic": f"svc-user:{token}", "basic-no-username": f"{token}:"}.get(kind)
     assert_no_trace(token, response, also=(pair,) if pair else ())
     assert not response.truncated
     assert response.latency_ms > 0
 
 
-def test_a_bytes_credential_is_sent_and_masked(broker_vault: Any, upstream: Any,
-                                                make_connector: Callable[..., Connector],
-                                                run_broker: Callable[..., Any], token: str) -> None:
+def test_a_bytes_credential_is_sent_and_masked(
+    broker_vault: Any,
+    upstream: Any,
+    make_connector: Callable[..., Connector],
+    run_broker: Callable[..., Any],
+    token: str,
+) -> None:
     """A credential stored as bytes (valid UTF-8) is decoded for the header and masked like any other."""
     broker_vault.put("acme", "api_token", token.encode())
     connector = make_connector()
-    response = run_broker(lambda broker: broker.call(tenant="acme", connector=connector, method="GET",
-                                                     path="/echo/1", actor="agent"))
+    response = run_broker(
+        lambda broker: broker.call(tenant="acme", connector=connector, method="GET", path="/echo/1", actor="agent")
+    )
     assert ("Authorization", f"Bearer {token}") in upstream.seen[-1]["headers"]
     assert_no_trace(token, response)

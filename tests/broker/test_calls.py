@@ -25,18 +25,36 @@ def call(make_connector: Callable[..., Connector], run_broker: Callable[..., Any
     def _call(path: str, method: str = "GET", connector: Connector | None = None, **options: Any) -> Any:
         target = connector or make_connector()
         options.setdefault("actor", "agent-1")
-        return run_broker(lambda broker: broker.call(tenant="acme", connector=target, method=method, path=path,
-                                                     **options))
+        return run_broker(
+            lambda broker: broker.call(tenant="acme", connector=target, method=method, path=path, **options)
+        )
 
     return _call
 
 
-@pytest.mark.parametrize("path", ["/echo/..", "/echo/%2e%2e", "/echo/%2E%2e", "/echo/.", "/echo/a%2fb", "/echo/a%2Fb",
-                                  "/echo/a\\b", "/echo/a%5cb", "/echo/%252e%252e", "/echo/a%252fb", "/echo//",
-                                  "/echo/a%0d%0aX-Injected:%201", "/echo/a%00", "/echo/\r\n", "/echo/a?x=1",
-                                  "/echo/../../admin", "echo/1"])
-def test_path_traversal_and_control_characters_are_refused(path: str, call: Call, upstream: Any,
-                                                           token: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/echo/..",
+        "/echo/%2e%2e",
+        "/echo/%2E%2e",
+        "/echo/.",
+        "/echo/a%2fb",
+        "/echo/a%2Fb",
+        "/echo/a\\b",
+        "/echo/a%5cb",
+        "/echo/%252e%252e",
+        "/echo/a%252fb",
+        "/echo//",
+        "/echo/a%0d%0aX-Injected:%201",
+        "/echo/a%00",
+        "/echo/\r\n",
+        "/echo/a?x=1",
+        "/echo/../../admin",
+        "echo/1",
+    ],
+)
+def test_path_traversal_and_control_characters_are_refused(path: str, call: Call, upstream: Any, token: str) -> None:
     with pytest.raises(InvalidInput, match="path") as info:
         call(path)
     assert upstream.seen == []
@@ -49,46 +67,72 @@ def test_a_placeholder_value_is_one_encoded_segment(call: Call, upstream: Any) -
     assert upstream.seen[-1]["path"] == "/echo/a%20b%3Bc%3Dd%40e"
 
 
-@pytest.mark.parametrize("options", [
-    {"headers": [("X-Note", "a\r\nX-Injected: 1")]},
-    {"headers": [("X-Note", "a\nb")]},
-    {"headers": [("X-Note", "a\x00b")]},
-    {"headers": [("Bad Name", "x")]},
-    {"headers": [("X-Note:", "x")]},
-    {"headers": [("Authorization", "x\r\nX-Injected: 1")]},
-    {"query": [("q", "a\r\nb")]},
-    {"query": [("q\n", "x")]},
-    {"query": [("q", "\x00")]},
-    {"content_type": "application/json\r\nX-Injected: 1"},
-])
-def test_cr_lf_and_nul_in_agent_headers_and_query_are_refused(options: dict[str, Any], call: Call,
-                                                              upstream: Any) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"headers": [("X-Note", "a\r\nX-Injected: 1")]},
+        {"headers": [("X-Note", "a\nb")]},
+        {"headers": [("X-Note", "a\x00b")]},
+        {"headers": [("Bad Name", "x")]},
+        {"headers": [("X-Note:", "x")]},
+        {"headers": [("Authorization", "x\r\nX-Injected: 1")]},
+        {"query": [("q", "a\r\nb")]},
+        {"query": [("q\n", "x")]},
+        {"query": [("q", "\x00")]},
+        {"content_type": "application/json\r\nX-Injected: 1"},
+    ],
+)
+def test_cr_lf_and_nul_in_agent_headers_and_query_are_refused(
+    options: dict[str, Any], call: Call, upstream: Any
+) -> None:
     with pytest.raises(InvalidInput):
         call("/echo/1", "POST", **options)
     assert upstream.seen == []
 
 
 def test_the_agents_credentials_cookies_proxy_and_hop_by_hop_headers_are_not_forwarded(
-        call: Call, upstream: Any, make_connector: Callable[..., Connector], token: str) -> None:
+    call: Call, upstream: Any, make_connector: Callable[..., Connector], token: str
+) -> None:
     connector = make_connector(CredentialPlacement("header", "api_token", name="X-Api-Key"))
-    agent_headers = [("Authorization", "Bearer agent-own"), ("Cookie", "sid=1"), ("Proxy-Authorization", "Basic x"),
-                     ("X-Api-Key", "agent-choice"), ("Connection", "close, X-Hop"), ("X-Hop", "1"),
-                     ("Keep-Alive", "5"), ("Upgrade", "h2c"), ("TE", "trailers"), ("Host", "attacker.example"),
-                     ("X-Forwarded-For", "10.0.0.1"), ("Transfer-Encoding", "chunked"), ("X-Keep", "kept"),
-                     ("Accept", "application/json")]
+    agent_headers = [
+        ("Authorization", "Bearer agent-own"),
+        ("Cookie", "sid=1"),
+        ("Proxy-Authorization", "Basic x"),
+        ("X-Api-Key", "agent-choice"),
+        ("Connection", "close, X-Hop"),
+        ("X-Hop", "1"),
+        ("Keep-Alive", "5"),
+        ("Upgrade", "h2c"),
+        ("TE", "trailers"),
+        ("Host", "attacker.example"),
+        ("X-Forwarded-For", "10.0.0.1"),
+        ("Transfer-Encoding", "chunked"),
+        ("X-Keep", "kept"),
+        ("Accept", "application/json"),
+    ]
     call("/echo/1", "POST", connector=connector, headers=agent_headers, body=b"{}", content_type="application/json")
     seen = {name.lower(): value for name, value in upstream.seen[-1]["headers"]}
     assert seen["x-api-key"] == token
     assert seen["x-keep"] == "kept"
     assert seen["accept"] == "application/json"
     assert seen["host"] == f"127.0.0.1:{upstream.port}"
-    for dropped in ("authorization", "cookie", "proxy-authorization", "x-hop", "keep-alive", "upgrade", "te",
-                    "x-forwarded-for", "transfer-encoding"):
+    for dropped in (
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+        "x-hop",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "x-forwarded-for",
+        "transfer-encoding",
+    ):
         assert dropped not in seen, dropped
 
 
-def test_the_credentials_query_parameter_cannot_be_set_by_the_agent(call: Call,
-                                                                    make_connector: Callable[..., Connector]) -> None:
+def test_the_credentials_query_parameter_cannot_be_set_by_the_agent(
+    call: Call, make_connector: Callable[..., Connector]
+) -> None:
     connector = make_connector(CredentialPlacement("query", "api_token", name="api_key"))
     with pytest.raises(InvalidInput, match="api_key"):
         call("/echo/1", connector=connector, query=[("api_key", "agent-choice")])
@@ -107,7 +151,8 @@ def test_a_get_takes_no_body(call: Call) -> None:
 
 
 def test_a_hanging_upstream_times_out_with_504_within_the_connector_timeout(
-        call: Call, make_connector: Callable[..., Connector], token: str) -> None:
+    call: Call, make_connector: Callable[..., Connector], token: str
+) -> None:
     connector = make_connector(timeout_seconds=0.5)
     started = time.monotonic()
     with pytest.raises(UpstreamError, match=r"timed out after 0\.5 s") as info:
@@ -194,8 +239,9 @@ def test_every_call_is_audited_with_status_and_latency(call: Call, broker_vault:
     assert_not_leaked([token], *[repr(e) for e in events])
 
 
-def test_a_missing_secret_is_not_found_and_audited(call: Call, make_connector: Callable[..., Connector],
-                                                   broker_vault: Any, upstream: Any) -> None:
+def test_a_missing_secret_is_not_found_and_audited(
+    call: Call, make_connector: Callable[..., Connector], broker_vault: Any, upstream: Any
+) -> None:
     connector = make_connector(CredentialPlacement("bearer", "no_such_secret"))
     with pytest.raises(NotFound, match="no_such_secret"):
         call("/echo/1", connector=connector)
@@ -205,7 +251,8 @@ def test_a_missing_secret_is_not_found_and_audited(call: Call, make_connector: C
 
 
 def test_a_credential_unfit_for_a_header_is_refused_without_showing_it(
-        call: Call, broker_vault: Any, upstream: Any) -> None:
+    call: Call, broker_vault: Any, upstream: Any
+) -> None:
     bad = "line-one\r\nX-Injected: 1"
     broker_vault.put("acme", "api_token", bad)
     with pytest.raises(InvalidInput, match="cannot be sent as a bearer credential") as info:
@@ -214,13 +261,18 @@ def test_a_credential_unfit_for_a_header_is_refused_without_showing_it(
     assert_not_leaked([bad, "line-one"], info.value)
 
 
-def test_concurrent_calls_share_one_broker(make_connector: Callable[..., Connector], run_broker: Callable[..., Any],
-                                           upstream: Any, token: str) -> None:
+def test_concurrent_calls_share_one_broker(
+    make_connector: Callable[..., Connector], run_broker: Callable[..., Any], upstream: Any, token: str
+) -> None:
     connector = make_connector()
 
     async def body(broker: Any) -> list[Any]:
-        return await asyncio.gather(*(broker.call(tenant="acme", connector=connector, method="GET",
-                                                  path=f"/echo/{i}", actor="agent") for i in range(30)))
+        return await asyncio.gather(
+            *(
+                broker.call(tenant="acme", connector=connector, method="GET", path=f"/echo/{i}", actor="agent")
+                for i in range(30)
+            )
+        )
 
     responses = run_broker(body, max_connections=8)
     assert [r.status for r in responses] == [200] * 30

@@ -12,7 +12,9 @@ from strongroom.broker import Connector, CredentialPlacement, Operation, gpt_act
 from strongroom.errors import InvalidInput
 
 CRM = Connector(
-    name="crm-api", base_url="https://api.crm.example/base", description="CRM",
+    name="crm-api",
+    base_url="https://api.crm.example/base",
+    description="CRM",
     credential=CredentialPlacement("bearer", "crm_token"),
     operations=(
         Operation("get_contact", "GET", "/v3/contacts/{contact_id}", "Get a contact", description="x" * 1000),
@@ -24,7 +26,9 @@ CRM = Connector(
 )
 # "crm-api" + "get_contact" and "crm" + "api_get_contact" sanitise to the same id.
 COLLIDER = Connector(
-    name="crm", base_url="https://other.example", description="Other",
+    name="crm",
+    base_url="https://other.example",
+    description="Other",
     credential=CredentialPlacement("header", "other_key", name="X-Api-Key"),
     operations=(Operation("api_get_contact", "GET", "/files/{name}.json", "A file"),),
 )
@@ -58,8 +62,15 @@ def test_routes_are_the_brokers_with_declared_path_parameters(document: dict[str
     assert set(paths["/v1/actions/crm-api/v3/contacts/{contact_id}"]) == {"get", "patch", "delete"}
     assert "/v1/actions/crm-api" in paths  # the root operation
     get = paths["/v1/actions/crm-api/v3/contacts/{contact_id}"]["get"]
-    assert get["parameters"] == [{"name": "contact_id", "in": "path", "required": True, "schema": {"type": "string"},
-                                  "description": "The contact id (one path segment)."}]
+    assert get["parameters"] == [
+        {
+            "name": "contact_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "The contact id (one path segment).",
+        }
+    ]
     assert "requestBody" not in get
     patch = paths["/v1/actions/crm-api/v3/contacts/{contact_id}"]["patch"]
     assert patch["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
@@ -76,8 +87,11 @@ def test_consequential_flags(document: dict[str, Any]) -> None:
 
 
 def test_bearer_security_and_short_descriptions(document: dict[str, Any]) -> None:
-    assert document["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer",
-                                                                        "bearerFormat": "JWT"}
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
     assert document["security"] == [{"bearerAuth": []}]
     for _, _, op in _operations(document):
         assert len(op["description"]) < 300
@@ -88,8 +102,9 @@ def test_bearer_security_and_short_descriptions(document: dict[str, Any]) -> Non
     assert "truncated" in info
 
 
-@pytest.mark.parametrize("options", [{"server_url": "ftp://x"}, {"server_url": "https://b.example/?q=1"},
-                                     {"tenant": "no spaces allowed"}])
+@pytest.mark.parametrize(
+    "options", [{"server_url": "ftp://x"}, {"server_url": "https://b.example/?q=1"}, {"tenant": "no spaces allowed"}]
+)
 def test_bad_arguments_are_refused(options: dict[str, str]) -> None:
     arguments = {"server_url": "https://broker.example", "tenant": "acme", **options}
     with pytest.raises(InvalidInput):

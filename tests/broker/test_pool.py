@@ -48,8 +48,10 @@ def closing_upstream() -> Iterator[tuple[int, list[socket.socket]]]:
 
 
 def test_a_connection_closed_by_the_upstream_while_idle_is_replaced(
-        closing_upstream: tuple[int, list[socket.socket]], make_connector: Callable[..., Connector],
-        run_broker: Callable[..., Any]) -> None:
+    closing_upstream: tuple[int, list[socket.socket]],
+    make_connector: Callable[..., Connector],
+    run_broker: Callable[..., Any],
+) -> None:
     port, accepted = closing_upstream
     connector = make_connector(base_url=f"http://127.0.0.1:{port}")
 

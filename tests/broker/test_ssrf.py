@@ -15,9 +15,22 @@ from strongroom.errors import AccessDenied, InvalidInput
 from strongroom.testing import assert_not_leaked
 
 NON_PUBLIC = [
-    "127.0.0.1", "10.0.0.1", "::1", "169.254.169.254", "::ffff:10.0.0.1", "0.0.0.0",  # noqa: S104 -- refused, not bound
-    "192.168.1.1", "172.16.0.1", "100.64.0.1", "224.0.0.1", "fe80::1", "fc00::1", "::", "64:ff9b::a00:1",
-    "2002:a00:1::1", "240.0.0.1",
+    "127.0.0.1",
+    "10.0.0.1",
+    "::1",
+    "169.254.169.254",
+    "::ffff:10.0.0.1",
+    "0.0.0.0",  # noqa: S104 -- refused, not bound
+    "192.168.1.1",
+    "172.16.0.1",
+    "100.64.0.1",
+    "224.0.0.1",
+    "fe80::1",
+    "fc00::1",
+    "::",
+    "64:ff9b::a00:1",
+    "2002:a00:1::1",
+    "240.0.0.1",
 ]
 
 
@@ -32,50 +45,69 @@ def test_public_addresses_pass(address: str) -> None:
 
 
 def _public_connector(**options: Any) -> Connector:
-    return Connector(name="remote", base_url=options.pop("base_url", "https://api.example.test"),
-                     description="A remote API", credential=CredentialPlacement("bearer", "api_token"),
-                     operations=(Operation("get_item", "GET", "/items/{item_id}", "Get an item"),),
-                     timeout_seconds=2, **options)
+    return Connector(
+        name="remote",
+        base_url=options.pop("base_url", "https://api.example.test"),
+        description="A remote API",
+        credential=CredentialPlacement("bearer", "api_token"),
+        operations=(Operation("get_item", "GET", "/items/{item_id}", "Get an item"),),
+        timeout_seconds=2,
+        **options,
+    )
 
 
-@pytest.mark.parametrize("answer", [["127.0.0.1"], ["10.0.0.1"], ["::1"], ["169.254.169.254"], ["::ffff:10.0.0.1"],
-                                    ["93.184.215.14", "10.0.0.1"]])
-def test_a_host_resolving_to_a_non_public_address_is_refused(answer: list[str], run_broker: Callable[..., Any],
-                                                              fixed_resolver: Callable[..., Any], token: str,
-                                                              broker_vault: Any) -> None:
+@pytest.mark.parametrize(
+    "answer",
+    [["127.0.0.1"], ["10.0.0.1"], ["::1"], ["169.254.169.254"], ["::ffff:10.0.0.1"], ["93.184.215.14", "10.0.0.1"]],
+)
+def test_a_host_resolving_to_a_non_public_address_is_refused(
+    answer: list[str], run_broker: Callable[..., Any], fixed_resolver: Callable[..., Any], token: str, broker_vault: Any
+) -> None:
     resolve = fixed_resolver(*answer)
     with pytest.raises(AccessDenied, match=r"connector 'remote'.*api\.example\.test.*refused") as info:
-        run_broker(lambda broker: broker.call(tenant="acme", connector=_public_connector(), method="GET",
-                                              path="/items/1", actor="agent"), resolve=resolve)
+        run_broker(
+            lambda broker: broker.call(
+                tenant="acme", connector=_public_connector(), method="GET", path="/items/1", actor="agent"
+            ),
+            resolve=resolve,
+        )
     assert resolve.calls == ["api.example.test"]
     assert_not_leaked([token], info.value)
     events = [e for e in broker_vault.audit_events(tenant="acme") if e.action == "broker.call"]
     assert events[-1].outcome == "denied"
 
 
-@pytest.mark.parametrize("base_url", ["https://127.0.0.1", "https://10.1.2.3:8443", "https://[::1]",
-                                      "https://169.254.169.254", "http://example.com"])
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://127.0.0.1", "https://10.1.2.3:8443", "https://[::1]", "https://169.254.169.254", "http://example.com"],
+)
 def test_a_non_public_or_plain_http_base_url_is_refused_without_the_flag(base_url: str) -> None:
     with pytest.raises(InvalidInput, match="field 'base_url'"):
         _public_connector(base_url=base_url)
 
 
 def test_with_the_flag_the_resolved_address_is_the_one_connected_to(
-        upstream: Any, make_connector: Callable[..., Connector], run_broker: Callable[..., Any],
-        fixed_resolver: Callable[..., Any]) -> None:
+    upstream: Any,
+    make_connector: Callable[..., Connector],
+    run_broker: Callable[..., Any],
+    fixed_resolver: Callable[..., Any],
+) -> None:
     """``upstream.test`` exists only in our resolver: reaching the loopback server proves the connection went to
     the checked address, while the Host header (and TLS SNI, were it https) keep the name."""
     resolve = fixed_resolver("127.0.0.1")
     connector = make_connector(base_url=f"http://upstream.test:{upstream.port}")
-    response = run_broker(lambda broker: broker.call(tenant="acme", connector=connector, method="GET",
-                                                     path="/echo/1", actor="agent"), resolve=resolve)
+    response = run_broker(
+        lambda broker: broker.call(tenant="acme", connector=connector, method="GET", path="/echo/1", actor="agent"),
+        resolve=resolve,
+    )
     assert response.status == 200
     assert ("Host", f"upstream.test:{upstream.port}") in upstream.seen[-1]["headers"]
     assert resolve.calls == ["upstream.test"]
 
 
-def test_a_foreign_transport_is_checked_before_it_is_used(run_broker: Callable[..., Any],
-                                                          fixed_resolver: Callable[..., Any]) -> None:
+def test_a_foreign_transport_is_checked_before_it_is_used(
+    run_broker: Callable[..., Any], fixed_resolver: Callable[..., Any]
+) -> None:
     """With a transport handed in (it cannot be pinned), the host's addresses are still checked first."""
     called: list[httpx.Request] = []
 
@@ -84,48 +116,66 @@ def test_a_foreign_transport_is_checked_before_it_is_used(run_broker: Callable[.
         return httpx.Response(200, json={"ok": True})
 
     with pytest.raises(AccessDenied):
-        run_broker(lambda broker: broker.call(tenant="acme", connector=_public_connector(), method="GET",
-                                              path="/items/1", actor="agent"),
-                   transport=httpx.MockTransport(handler), resolve=fixed_resolver("10.0.0.1"))
+        run_broker(
+            lambda broker: broker.call(
+                tenant="acme", connector=_public_connector(), method="GET", path="/items/1", actor="agent"
+            ),
+            transport=httpx.MockTransport(handler),
+            resolve=fixed_resolver("10.0.0.1"),
+        )
     assert called == []
-    response = run_broker(lambda broker: broker.call(tenant="acme", connector=_public_connector(), method="GET",
-                                                     path="/items/1", actor="agent"),
-                          transport=httpx.MockTransport(handler), resolve=fixed_resolver("93.184.215.14"))
+    response = run_broker(
+        lambda broker: broker.call(
+            tenant="acme", connector=_public_connector(), method="GET", path="/items/1", actor="agent"
+        ),
+        transport=httpx.MockTransport(handler),
+        resolve=fixed_resolver("93.184.215.14"),
+    )
     assert response.status == 200
     assert str(called[0].url) == "https://api.example.test/items/1"
 
 
 @pytest.mark.parametrize("route", ["/redirect-away", "/redirect-port"])
-def test_a_redirect_to_another_origin_is_refused(route: str, token: str, make_connector: Callable[..., Connector],
-                                                 run_broker: Callable[..., Any]) -> None:
+def test_a_redirect_to_another_origin_is_refused(
+    route: str, token: str, make_connector: Callable[..., Connector], run_broker: Callable[..., Any]
+) -> None:
     connector = make_connector()
     with pytest.raises(UpstreamError, match="redirected to another host") as info:
-        run_broker(lambda broker: broker.call(tenant="acme", connector=connector, method="GET", path=route,
-                                              actor="agent"))
+        run_broker(
+            lambda broker: broker.call(tenant="acme", connector=connector, method="GET", path=route, actor="agent")
+        )
     assert info.value.status == 502
     assert info.value.connector == "echo"
     assert "attacker" not in str(info.value)
     assert_not_leaked([token], info.value)
 
 
-def test_a_same_host_redirect_is_passed_back_not_followed(upstream: Any, make_connector: Callable[..., Connector],
-                                                          run_broker: Callable[..., Any]) -> None:
+def test_a_same_host_redirect_is_passed_back_not_followed(
+    upstream: Any, make_connector: Callable[..., Connector], run_broker: Callable[..., Any]
+) -> None:
     connector = make_connector()
-    response = run_broker(lambda broker: broker.call(tenant="acme", connector=connector, method="GET",
-                                                     path="/redirect-same", actor="agent"))
+    response = run_broker(
+        lambda broker: broker.call(
+            tenant="acme", connector=connector, method="GET", path="/redirect-same", actor="agent"
+        )
+    )
     assert response.status == 302
     assert ("location", "/echo/moved") in response.headers
     assert [seen["path"] for seen in upstream.seen] == ["/redirect-same"]
 
 
-def test_the_template_cannot_change_the_host(make_connector: Callable[..., Connector],
-                                             run_broker: Callable[..., Any], upstream: Any) -> None:
+def test_the_template_cannot_change_the_host(
+    make_connector: Callable[..., Connector], run_broker: Callable[..., Any], upstream: Any
+) -> None:
     """Values that look like hosts or URLs stay one encoded segment on the declared host."""
     connector = make_connector()
     for value in ("@attacker.example", "attacker.example:80", "http:%2F%2Fattacker.example"):
         try:
-            response = run_broker(lambda broker, v=value: broker.call(tenant="acme", connector=connector,
-                                                                      method="GET", path=f"/echo/{v}", actor="a"))
+            response = run_broker(
+                lambda broker, v=value: broker.call(
+                    tenant="acme", connector=connector, method="GET", path=f"/echo/{v}", actor="a"
+                )
+            )
         except InvalidInput:
             continue
         assert response.status == 200

@@ -27,16 +27,23 @@ def _certificate(tmp_path: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "upstream.test")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("upstream.test")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("upstream.test")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
@@ -75,39 +82,53 @@ def tls_upstream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
 
 
 def _connector(host: str, port: int) -> Connector:
-    return Connector(name="tls", base_url=f"https://{host}:{port}", description="A TLS upstream",
-                     credential=CredentialPlacement("bearer", "api_token"), allow_private_network=True,
-                     operations=(Operation("hello", "GET", "/hello", "Say hello"),), timeout_seconds=5)
+    return Connector(
+        name="tls",
+        base_url=f"https://{host}:{port}",
+        description="A TLS upstream",
+        credential=CredentialPlacement("bearer", "api_token"),
+        allow_private_network=True,
+        operations=(Operation("hello", "GET", "/hello", "Say hello"),),
+        timeout_seconds=5,
+    )
 
 
 def test_sni_and_certificate_use_the_name_while_the_socket_uses_the_checked_address(
-        tls_upstream: tuple[int, list[str | None]], run_broker: Callable[..., Any],
-        fixed_resolver: Callable[..., Any]) -> None:
+    tls_upstream: tuple[int, list[str | None]], run_broker: Callable[..., Any], fixed_resolver: Callable[..., Any]
+) -> None:
     port, server_names = tls_upstream
     resolve = fixed_resolver("127.0.0.1")
-    response = run_broker(lambda broker: broker.call(tenant="acme", connector=_connector("upstream.test", port),
-                                                     method="GET", path="/hello", actor="agent"), resolve=resolve)
+    response = run_broker(
+        lambda broker: broker.call(
+            tenant="acme", connector=_connector("upstream.test", port), method="GET", path="/hello", actor="agent"
+        ),
+        resolve=resolve,
+    )
     assert response.status == 200
     assert response.body == b'{"hello": "tls"}'
     assert server_names == ["upstream.test"]
     assert resolve.calls == ["upstream.test"]
 
 
-def test_a_certificate_for_another_name_is_refused(tls_upstream: tuple[int, list[str | None]],
-                                                   run_broker: Callable[..., Any],
-                                                   fixed_resolver: Callable[..., Any]) -> None:
+def test_a_certificate_for_another_name_is_refused(
+    tls_upstream: tuple[int, list[str | None]], run_broker: Callable[..., Any], fixed_resolver: Callable[..., Any]
+) -> None:
     """The name a rebinding attacker points at our upstream's address does not get its certificate accepted."""
     port, server_names = tls_upstream
     with pytest.raises(UpstreamError, match="could not be reached") as info:
-        run_broker(lambda broker: broker.call(tenant="acme", connector=_connector("other.test", port),
-                                              method="GET", path="/hello", actor="agent"),
-                   resolve=fixed_resolver("127.0.0.1"))
+        run_broker(
+            lambda broker: broker.call(
+                tenant="acme", connector=_connector("other.test", port), method="GET", path="/hello", actor="agent"
+            ),
+            resolve=fixed_resolver("127.0.0.1"),
+        )
     assert info.value.status == 502
     assert server_names == ["other.test"]  # it connected to the pinned address, and checked the name there
 
 
 def test_importing_the_connector_model_does_not_import_httpx() -> None:
     """``strongroom.broker`` (connectors, OpenAPI) stays light; ``Broker`` loads httpx on first access."""
-    code = ("import sys, strongroom.broker as b; assert 'httpx' not in sys.modules; "
-            "b.Broker; assert 'httpx' in sys.modules")
+    code = (
+        "import sys, strongroom.broker as b; assert 'httpx' not in sys.modules; b.Broker; assert 'httpx' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -25,11 +25,37 @@ from strongroom.store.tables import SCHEMA_REVISION
 from strongroom.vault import Vault
 
 MAX_VALUE_BYTES = 64 * 1024
-SECRET_FIELDS = {"tenant", "name", "kind", "sensitivity", "description", "version", "created_at", "updated_at",
-                 "deleted_at", "expires_at"}
+SECRET_FIELDS = {
+    "tenant",
+    "name",
+    "kind",
+    "sensitivity",
+    "description",
+    "version",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "expires_at",
+}
 VERSION_FIELDS = {"version", "current", "created_at", "created_by", "expires_at"}
-AUDIT_FIELDS = {"id", "chain", "seq", "at", "environment", "actor", "tenant", "action", "secret_name", "version",
-                "purpose", "outcome", "request_id", "detail", "prev_hash", "hash"}
+AUDIT_FIELDS = {
+    "id",
+    "chain",
+    "seq",
+    "at",
+    "environment",
+    "actor",
+    "tenant",
+    "action",
+    "secret_name",
+    "version",
+    "purpose",
+    "outcome",
+    "request_id",
+    "detail",
+    "prev_hash",
+    "hash",
+}
 
 
 class Cli:
@@ -54,15 +80,25 @@ class Cli:
     def store_url(self) -> str:
         return self.url or f"sqlite:///{self.home / 'strongroom.db'}"
 
-    def run(self, *args: str, stdin: str | bytes = b"", env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        stdin: str | bytes = b"",
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         data = stdin.encode() if isinstance(stdin, str) else stdin
         proc = subprocess.run(
-            [sys.executable, "-m", "strongroom.cli.main", *args], input=data, capture_output=True,
-            env={**self.env, **(env or {})}, cwd=self.cwd, timeout=120, check=False,
+            [sys.executable, "-m", "strongroom.cli.main", *args],
+            input=data,
+            capture_output=True,
+            env={**self.env, **(env or {})},
+            cwd=self.cwd,
+            timeout=120,
+            check=False,
         )
-        result = subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(errors="replace"),
-                                             proc.stderr.decode(errors="replace"))
+        result = subprocess.CompletedProcess(
+            proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        )
         self.transcript += [result.stdout, result.stderr]
         return result
 
@@ -81,8 +117,9 @@ class Cli:
                 assert value not in output, "a secret value was printed"
 
     def open_vault(self) -> Vault:
-        return Vault.open(self.store_url, key_provider=LocalKeyProvider.from_file(self.key_file), migrate=False,
-                          actor="test:reader")
+        return Vault.open(
+            self.store_url, key_provider=LocalKeyProvider.from_file(self.key_file), migrate=False, actor="test:reader"
+        )
 
     def reveal(self, tenant: str, name: str) -> str | bytes:
         with self.open_vault() as vault, vault.use(tenant, name, purpose="test check") as secret:
@@ -233,8 +270,9 @@ def test_put_refuses_a_value_on_the_command_line(backend: Cli, make_canary: Call
 def test_put_json_output_has_metadata_only(backend: Cli, make_canary: Callable[[str], str]) -> None:
     """secret put --json prints the new version's metadata and not the value."""
     value = make_canary("put-json")
-    info = json.loads(backend.ok("secret", "put", "acme", "db", "--json", "--description", "primary db",
-                                 stdin=value).stdout)
+    info = json.loads(
+        backend.ok("secret", "put", "acme", "db", "--json", "--description", "primary db", stdin=value).stdout
+    )
     assert set(info) >= SECRET_FIELDS
     assert (info["name"], info["version"], info["description"]) == ("db", 1, "primary db")
     backend.assert_never_printed(value)
@@ -308,8 +346,9 @@ def test_secret_delete_and_purge(backend: Cli, make_canary: Callable[[str], str]
     ],
     ids=" ".join,
 )
-def test_every_listing_command_supports_json(ready: Cli, make_canary: Callable[[str], str],
-                                             command: tuple[str, ...]) -> None:
+def test_every_listing_command_supports_json(
+    ready: Cli, make_canary: Callable[[str], str], command: tuple[str, ...]
+) -> None:
     """Each listing command accepts --json and prints parseable JSON without the value."""
     value = make_canary("listing")
     ready.ok("secret", "put", "acme", "db", stdin=value)
@@ -421,8 +460,9 @@ def swap_two(url: str, rows: list[dict[str, Any]]) -> int:
 
 
 @pytest.mark.parametrize("tamper", [edit_actor, delete_middle, swap_two], ids=["edit", "delete", "reorder"])
-def test_audit_verify_names_the_tampered_event(backend: Cli, make_canary: Callable[[str], str],
-                                               tamper: Callable[[str, list[dict[str, Any]]], int]) -> None:
+def test_audit_verify_names_the_tampered_event(
+    backend: Cli, make_canary: Callable[[str], str], tamper: Callable[[str, list[dict[str, Any]]], int]
+) -> None:
     """After an event is edited, deleted or reordered in the database, audit verify exits 1 naming the event."""
     for name in ("a", "b", "c"):
         backend.ok("secret", "put", "acme", name, stdin=make_canary("tamper"))
@@ -526,8 +566,12 @@ def test_over_large_value_is_never_silently_truncated(ready: Cli, tmp_path: Path
 def test_missing_from_file_is_refused(ready: Cli, tmp_path: Path) -> None:
     """--from-file naming a missing file exits 2 naming the file."""
     missing = tmp_path / "missing.txt"
-    assert_refused(ready.run("secret", "put", "acme", "db", "--from-file", str(missing)),
-                   "cannot read --from-file", str(missing), code=2)
+    assert_refused(
+        ready.run("secret", "put", "acme", "db", "--from-file", str(missing)),
+        "cannot read --from-file",
+        str(missing),
+        code=2,
+    )
 
 
 def test_key_file_readable_by_others_is_refused(ready: Cli, make_canary: Callable[[str], str]) -> None:

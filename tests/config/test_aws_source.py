@@ -85,8 +85,12 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         _use_fake_credentials(patch)
         with log.open("wb") as output:
-            server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                      stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ))
+            server = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+            )
         try:
             deadline = time.monotonic() + 60
             while not _answers(port):
@@ -124,7 +128,8 @@ def _closed_port() -> int:
 
 
 def test_load_reads_values_and_reports_source_and_version(
-        moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A schema loads its secrets from AWS, and the check report names the secret and its VersionId."""
     api_key, webhook = make_canary("api"), make_canary("hook")
     made = aws.create_secret(Name=f"{prefix}prod/api_key", SecretString=api_key)
@@ -150,14 +155,21 @@ def test_load_reads_values_and_reports_source_and_version(
 
 @pytest.mark.parametrize(("overlap_seconds", "expect_previous"), [(600, True), (0, False)])
 def test_rotation_is_seen_after_refresh_with_overlap(
-        moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str], *,
-        overlap_seconds: float, expect_previous: bool) -> None:
+    moto_endpoint: str,
+    aws: Any,
+    prefix: str,
+    make_canary: Callable[[str], str],
+    *,
+    overlap_seconds: float,
+    expect_previous: bool,
+) -> None:
     """After put_secret_value, refresh() shows the new value; candidates() keeps the old one only in the window."""
     old, new, hook = make_canary("old"), make_canary("new"), make_canary("hook")
     aws.create_secret(Name=f"{prefix}prod/api_key", SecretString=old)
     aws.create_secret(Name=f"{prefix}prod/webhook_secret", SecretString=hook)
-    settings = AwsSettings.load(environment="prod", sources=[_source(moto_endpoint, prefix)],
-                                overlap_seconds=overlap_seconds)
+    settings = AwsSettings.load(
+        environment="prod", sources=[_source(moto_endpoint, prefix)], overlap_seconds=overlap_seconds
+    )
     assert settings.api_key.candidates() == [old]  # no AWSPREVIOUS yet
 
     rotated = aws.put_secret_value(SecretId=f"{prefix}prod/api_key", SecretString=new)
@@ -174,7 +186,8 @@ def test_rotation_is_seen_after_refresh_with_overlap(
 
 
 def test_missing_secret_is_reported_by_name_without_values(
-        moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A secret absent from AWS makes load() fail naming the variable and "aws", and no value."""
     present = make_canary("present")
     aws.create_secret(Name=f"{prefix}prod/api_key", SecretString=present)
@@ -203,8 +216,10 @@ def test_unreachable_endpoint_is_unavailable_naming_the_source(prefix: str) -> N
         AwsSettings.load(environment="prod", sources=[source])
     elapsed = time.monotonic() - started
 
-    assert str(direct.value) == \
-        f"AWS Secrets Manager secret {prefix}prod/api_key (AWSCURRENT): EndpointConnectionError at {endpoint}"
+    assert (
+        str(direct.value)
+        == f"AWS Secrets Manager secret {prefix}prod/api_key (AWSCURRENT): EndpointConnectionError at {endpoint}"
+    )
     problems = loaded.value.problems
     assert [p.split(":")[0] for p in problems] == ["API_KEY", "WEBHOOK_SECRET"], problems  # log_level has a default
     assert all(p.split(":")[1].strip().startswith("missing") for p in problems), problems
@@ -233,7 +248,8 @@ def test_silent_endpoint_times_out_once_per_load(prefix: str) -> None:
 
 
 def test_binary_secret_that_is_not_utf8_is_named_not_shown(
-        moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """SecretBinary that is not UTF-8 raises a ConfigError naming the secret id; the bytes are nowhere in it."""
     canary = make_canary("binary")
     aws.create_secret(Name=f"{prefix}prod/api_key", SecretBinary=b"\xff\xfe" + canary.encode())
@@ -245,7 +261,8 @@ def test_binary_secret_that_is_not_utf8_is_named_not_shown(
 
 
 def test_error_other_than_not_found_is_a_problem_not_a_fall_through(
-        moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A secret pending deletion (InvalidRequestException) is a problem naming the code, even with a lower source."""
     canary, lower = make_canary("deleted"), make_canary("lower")
     aws.create_secret(Name=f"{prefix}prod/api_key", SecretString=canary)
@@ -263,17 +280,25 @@ def test_error_other_than_not_found_is_a_problem_not_a_fall_through(
 
 
 def test_no_credentials_is_unavailable_and_lower_sources_answer(
-        monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """Without AWS credentials the source is unavailable (NoCredentialsError) and a lower source is used."""
     lower = make_canary("lower")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
     source = _source(moto_endpoint, prefix)
     with pytest.raises(SourceUnavailable, match="NoCredentialsError"):
         source.get(SourceKey("api_key", "API_KEY", "prod"))
-    settings = AwsSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
-                                                                                "WEBHOOK_SECRET": lower})])
+    settings = AwsSettings.load(
+        environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})]
+    )
     assert settings.api_key.reveal() == lower
     assert settings.api_key.source == "env"
 
@@ -289,8 +314,11 @@ def test_missing_boto3_asks_for_the_extra(monkeypatch: pytest.MonkeyPatch, prefi
 
 def test_importing_the_source_does_not_import_boto3() -> None:
     """`import strongroom.config` and the aws module itself leave boto3 and botocore unloaded."""
-    code = ("import sys, strongroom.config, strongroom.config.sources.aws\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         cwd=Path(__file__).parent).stdout
+    code = (
+        "import sys, strongroom.config, strongroom.config.sources.aws\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout
     assert out.strip() == "[]"

@@ -85,8 +85,9 @@ class KeyVaultServer(ThreadingHTTPServer):
     def add(self, name: str, value: str, *, enabled: bool = True) -> str:
         version = uuid.uuid4().hex
         with self.lock:
-            self.secrets.setdefault(name, []).append({"value": value, "version": version, "enabled": enabled,
-                                                      "created": int(time.time())})
+            self.secrets.setdefault(name, []).append(
+                {"value": value, "version": version, "enabled": enabled, "created": int(time.time())}
+            )
         return version
 
 
@@ -117,10 +118,15 @@ class KeyVaultHandler(BaseHTTPRequestHandler):
             self._error(400, "BadParameter", "The request URI contains an invalid API version.")
             return
         if authorization != f"Bearer {self.server.token}":
-            challenge = (f'Bearer authorization="https://login.microsoftonline.com/{uuid.UUID(int=7)}", '
-                         f'resource="{RESOURCE}"')
-            self._error(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.",
-                        **{"WWW-Authenticate": challenge})
+            challenge = (
+                f'Bearer authorization="https://login.microsoftonline.com/{uuid.UUID(int=7)}", resource="{RESOURCE}"'
+            )
+            self._error(
+                401,
+                "Unauthorized",
+                "AKV10000: Request is missing a Bearer or PoP token.",
+                **{"WWW-Authenticate": challenge},
+            )
             return
         if self.server.unavailable:
             self._error(503, "ServiceUnavailable", "The service is temporarily unavailable.")
@@ -131,13 +137,19 @@ class KeyVaultHandler(BaseHTTPRequestHandler):
             return
         name, version = parts[2], parts[3] if len(parts) == 4 else ""
         if name in self.server.denied:
-            self._error(403, "Forbidden", f"The user does not have secrets get permission on key vault "
-                                          f"'loopback'. Secret: {name}")
+            self._error(
+                403,
+                "Forbidden",
+                f"The user does not have secrets get permission on key vault 'loopback'. Secret: {name}",
+            )
             return
         with self.server.lock:
             versions = self.server.secrets.get(name, [])
-            entry = versions[-1] if versions and not version else \
-                next((v for v in versions if v["version"] == version), None)
+            entry = (
+                versions[-1]
+                if versions and not version
+                else next((v for v in versions if v["version"] == version), None)
+            )
         if entry is None:
             self._error(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault.")
             return
@@ -145,10 +157,21 @@ class KeyVaultHandler(BaseHTTPRequestHandler):
             self._error(403, "Forbidden", "Operation get is not allowed on a disabled secret.")
             return
         base = f"https://127.0.0.1:{self.server.server_address[1]}"
-        self._send(200, {"value": entry["value"], "id": f"{base}/secrets/{name}/{entry['version']}",
-                         "attributes": {"enabled": True, "created": entry["created"], "updated": entry["created"],
-                                        "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90},
-                         "tags": {}})
+        self._send(
+            200,
+            {
+                "value": entry["value"],
+                "id": f"{base}/secrets/{name}/{entry['version']}",
+                "attributes": {
+                    "enabled": True,
+                    "created": entry["created"],
+                    "updated": entry["created"],
+                    "recoveryLevel": "Recoverable+Purgeable",
+                    "recoverableDays": 90,
+                },
+                "tags": {},
+            },
+        )
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:
@@ -156,18 +179,26 @@ def _certificate(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "strongroom test vault")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                         x509.DNSName("localhost")]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "vault.pem", directory / "vault.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -204,8 +235,9 @@ def prefix() -> str:
 
 
 def _client(vault_url: str, ca: tuple[Path, Path], credential: Any) -> Any:
-    return secrets_sdk.SecretClient(vault_url, credential, connection_verify=str(ca[0]), retry_total=0,
-                                    verify_challenge_resource=False)
+    return secrets_sdk.SecretClient(
+        vault_url, credential, connection_verify=str(ca[0]), retry_total=0, verify_challenge_resource=False
+    )
 
 
 def _source(vault_url: str, ca: tuple[Path, Path], token: str, prefix: str) -> AzureKeyVaultSource:
@@ -219,8 +251,8 @@ def _free_port() -> int:
 
 
 def test_load_reads_values_over_tls_after_the_bearer_challenge(
-        server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str,
-        make_canary: Callable[[str], str]) -> None:
+    server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A schema loads from Key Vault: challenge, token for the vault resource, then the secret; version and age."""
     api_key, webhook = make_canary("api"), make_canary("hook")
     version = server.add(f"{prefix}prod-api-key", api_key)
@@ -251,14 +283,15 @@ def test_secret_name_maps_characters_key_vault_does_not_allow() -> None:
 
 
 def test_new_version_is_seen_after_refresh_without_previous(
-        server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str,
-        make_canary: Callable[[str], str]) -> None:
+    server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A new version (set_secret) shows after refresh(); Key Vault has no previous stage, so no overlap."""
     old, new, hook = make_canary("old"), make_canary("new"), make_canary("hook")
     server.add(f"{prefix}prod-api-key", old)
     server.add(f"{prefix}prod-webhook-secret", hook)
-    settings = AzureSettings.load(environment="prod", sources=[_source(vault_url, ca, server.token, prefix)],
-                                  overlap_seconds=600)
+    settings = AzureSettings.load(
+        environment="prod", sources=[_source(vault_url, ca, server.token, prefix)], overlap_seconds=600
+    )
     version = server.add(f"{prefix}prod-api-key", new)
     assert settings.api_key.reveal() == old
     settings.api_key.refresh()
@@ -271,8 +304,8 @@ def test_new_version_is_seen_after_refresh_without_previous(
 
 
 def test_missing_secret_is_reported_by_name_without_values(
-        server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str,
-        make_canary: Callable[[str], str]) -> None:
+    server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """An absent secret (404 SecretNotFound) is not in this source: load() fails naming the variable and "azure"."""
     present = make_canary("present")
     server.add(f"{prefix}prod-api-key", present)
@@ -286,12 +319,24 @@ def test_missing_secret_is_reported_by_name_without_values(
     assert_not_leaked([present, server.token], caught.value, caught.value.problems)
 
 
-@pytest.mark.parametrize(("cause", "expected"), [("no get permission", "HttpResponseError (HTTP 403)"),
-                                                 ("disabled", "HttpResponseError (HTTP 403)"),
-                                                 ("wrong token", "ClientAuthenticationError (HTTP 401)")])
+@pytest.mark.parametrize(
+    ("cause", "expected"),
+    [
+        ("no get permission", "HttpResponseError (HTTP 403)"),
+        ("disabled", "HttpResponseError (HTTP 403)"),
+        ("wrong token", "ClientAuthenticationError (HTTP 401)"),
+    ],
+)
 def test_forbidden_and_rejected_token_are_problems_not_a_fall_through(
-        server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str,
-        make_canary: Callable[[str], str], *, cause: str, expected: str) -> None:
+    server: KeyVaultServer,
+    vault_url: str,
+    ca: tuple[Path, Path],
+    prefix: str,
+    make_canary: Callable[[str], str],
+    *,
+    cause: str,
+    expected: str,
+) -> None:
     """403 and 401 are ConfigErrors naming vault, secret and status, even with a lower source that has the value."""
     canary, lower, wrong = make_canary("denied"), make_canary("lower"), make_canary("token")
     name = f"{prefix}prod-api-key"
@@ -305,15 +350,14 @@ def test_forbidden_and_rejected_token_are_problems_not_a_fall_through(
     assert str(direct.value) == f"Azure Key Vault {vault_url} secret {name}: {expected}"
     assert direct.value.__context__ is None
     with pytest.raises(ConfigError) as loaded:
-        AzureSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
-                                                                           "WEBHOOK_SECRET": lower})])
+        AzureSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})])
     assert f"API_KEY: {direct.value}" in loaded.value.problems
     assert_not_leaked([canary, lower, wrong, server.token], direct.value, loaded.value)
 
 
 def test_unavailable_vault_is_unavailable_and_lower_sources_answer(
-        server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str,
-        make_canary: Callable[[str], str]) -> None:
+    server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """503 is SourceUnavailable; the load falls through to the environment."""
     canary, lower = make_canary("down"), make_canary("lower")
     server.add(f"{prefix}prod-api-key", canary)
@@ -323,14 +367,16 @@ def test_unavailable_vault_is_unavailable_and_lower_sources_answer(
         source.get(KEY)
     assert str(direct.value).endswith("HttpResponseError (HTTP 503)")
     assert direct.value.__context__ is None
-    settings = AzureSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
-                                                                                  "WEBHOOK_SECRET": lower})])
+    settings = AzureSettings.load(
+        environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})]
+    )
     assert settings.api_key.reveal() == lower
     assert_not_leaked([canary, server.token], direct.value)
 
 
 def test_credential_without_a_token_is_unavailable(
-        server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str) -> None:
+    server: KeyVaultServer, vault_url: str, ca: tuple[Path, Path], prefix: str
+) -> None:
     """A credential that cannot get a token (no identity here) makes the source unavailable, not broken."""
     from azure.identity import CredentialUnavailableError
 
@@ -361,16 +407,17 @@ def test_certificate_is_verified(server: KeyVaultServer, prefix: str) -> None:
 def test_unreachable_vault_is_unavailable_within_seconds(prefix: str) -> None:
     """A closed port gives SourceUnavailable naming vault, secret and error; later fields fail fast (own client)."""
     vault_url = f"https://127.0.0.1:{_free_port()}"
-    source = AzureKeyVaultSource(vault_url, prefix=prefix, credential=StaticCredential("unused"),
-                                 timeout_seconds=0.5)
+    source = AzureKeyVaultSource(vault_url, prefix=prefix, credential=StaticCredential("unused"), timeout_seconds=0.5)
     started = time.monotonic()
     with pytest.raises(SourceUnavailable) as direct:
         source.get(KEY)
     with pytest.raises(ConfigError) as loaded:
         AzureSettings.load(environment="prod", sources=[source])
     elapsed = time.monotonic() - started
-    assert str(direct.value) == f"Azure Key Vault {vault_url} secret {prefix}prod-api-key: " \
-                                f"ServiceRequestError at {vault_url}"
+    assert (
+        str(direct.value) == f"Azure Key Vault {vault_url} secret {prefix}prod-api-key: "
+        f"ServiceRequestError at {vault_url}"
+    )
     assert direct.value.__context__ is None
     problems = loaded.value.problems
     assert [p.split(":")[0] for p in problems] == ["API_KEY", "WEBHOOK_SECRET"], problems
@@ -384,8 +431,9 @@ def test_silent_vault_times_out_once_per_load(prefix: str) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         vault_url = f"https://127.0.0.1:{silent.getsockname()[1]}"
-        source = AzureKeyVaultSource(vault_url, prefix=prefix, credential=StaticCredential("unused"),
-                                     timeout_seconds=1.0)
+        source = AzureKeyVaultSource(
+            vault_url, prefix=prefix, credential=StaticCredential("unused"), timeout_seconds=1.0
+        )
         started = time.monotonic()
         with pytest.raises(ConfigError) as caught:
             AzureSettings.load(environment="prod", sources=[source])
@@ -407,7 +455,8 @@ def test_missing_sdk_asks_for_the_extra(monkeypatch: pytest.MonkeyPatch, prefix:
 
 
 def test_missing_identity_asks_for_the_extra_when_no_credential_is_given(
-        monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> None:
     """Without azure-identity, the default credential cannot be made: the install hint again."""
     monkeypatch.setitem(sys.modules, "azure.identity", None)
     source = AzureKeyVaultSource("https://example.vault.azure.net", prefix=prefix)
@@ -418,8 +467,11 @@ def test_missing_identity_asks_for_the_extra_when_no_credential_is_given(
 
 def test_importing_the_source_does_not_import_the_sdk() -> None:
     """`import strongroom.config` and the azure module itself leave azure-core, Key Vault and identity unloaded."""
-    code = ("import sys, strongroom.config, strongroom.config.sources.azure\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'msal', 'requests')))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         cwd=Path(__file__).parent).stdout
+    code = (
+        "import sys, strongroom.config, strongroom.config.sources.azure\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'msal', 'requests')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout
     assert out.strip() == "[]"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SCHEMA_MODULE = textwrap.dedent('''
+SCHEMA_MODULE = textwrap.dedent("""
     from strongroom import Secret
     from strongroom.config import Settings, secret
 
@@ -27,7 +27,7 @@ SCHEMA_MODULE = textwrap.dedent('''
         port: int = 8080
         debug: bool = False
         log_level: str
-''')
+""")
 REQUIRED_IN_DEV = ("DATABASE_URL", "JWT_SIGNING_KEY", "LOG_LEVEL")
 
 
@@ -47,13 +47,23 @@ class App:
         self.cwd.mkdir()
         self.secrets_dir = root / "secrets"
         (self.cwd / "appschema.py").write_text(SCHEMA_MODULE, encoding="utf-8")
-        self.values = {"DATABASE_URL": f"postgresql://app:{_canary('db')}@db:5432/app",
-                       "JWT_SIGNING_KEY": _canary("jwt"), "LLM_KEY": _canary("llm")}
+        self.values = {
+            "DATABASE_URL": f"postgresql://app:{_canary('db')}@db:5432/app",
+            "JWT_SIGNING_KEY": _canary("jwt"),
+            "LLM_KEY": _canary("llm"),
+        }
         self.dotenv: dict[str, str] = {**self.values, "LOG_LEVEL": "warning", "PORT": "9000"}
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("STRONGROOM_") and k not in (*self.dotenv, "DEBUG")}
-        self.env.update(STRONGROOM_HOME=str(root / "home"), STRONGROOM_SECRETS_DIR=str(root / "secrets"),
-                        STRONGROOM_ACTOR="test:config-cli", NO_COLOR="1", COLUMNS="250", PYTHONUNBUFFERED="1")
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_") and k not in (*self.dotenv, "DEBUG")
+        }
+        self.env.update(
+            STRONGROOM_HOME=str(root / "home"),
+            STRONGROOM_SECRETS_DIR=str(root / "secrets"),
+            STRONGROOM_ACTOR="test:config-cli",
+            NO_COLOR="1",
+            COLUMNS="250",
+            PYTHONUNBUFFERED="1",
+        )
         self.env.pop("FORCE_COLOR", None)
         self.transcript: list[str] = []
 
@@ -64,11 +74,23 @@ class App:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "strongroom.cli.main", *args]
 
-    def run(self, *args: str, stdin: str = "", env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        stdin: str = "",
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         self.write_dotenv()
-        proc = subprocess.run(self.command(*args), input=stdin, capture_output=True, text=True, cwd=self.cwd,
-                              env={**self.env, **(env or {})}, timeout=60, check=False)
+        proc = subprocess.run(
+            self.command(*args),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=self.cwd,
+            env={**self.env, **(env or {})},
+            timeout=60,
+            check=False,
+        )
         self.transcript += [proc.stdout, proc.stderr]
         return proc
 
@@ -95,8 +117,18 @@ def test_check_passes_with_a_table(app: App) -> None:
     result = app.run("check", *SCHEMA)
     assert result.returncode == 0, result.stderr
     assert "AppSettings in dev: all required values present" in result.stdout
-    for text in ("database_url", "DATABASE_URL", "jwt_signing_key", "openai_api_key", "LLM_KEY", "port", ".env",
-                 f"secrets-dir:{app.secrets_dir}", "in 90.0d", "default"):
+    for text in (
+        "database_url",
+        "DATABASE_URL",
+        "jwt_signing_key",
+        "openai_api_key",
+        "LLM_KEY",
+        "port",
+        ".env",
+        f"secrets-dir:{app.secrets_dir}",
+        "in 90.0d",
+        "default",
+    ):
         assert text in result.stdout
     assert "Traceback" not in result.stderr
     app.assert_no_value_printed()
@@ -182,13 +214,13 @@ def test_check_bad_schema_reference_is_an_error(app: App) -> None:
     assert "not a strongroom.config.Settings subclass" in not_schema.stderr
 
 
-CHILD_PRINTS = textwrap.dedent('''
+CHILD_PRINTS = textwrap.dedent("""
     import hashlib, json, os
     names = ["DATABASE_URL", "JWT_SIGNING_KEY", "LLM_KEY", "PORT", "DEBUG", "LOG_LEVEL"]
     print(json.dumps({n: {"digest": hashlib.sha256(os.environ[n].encode()).hexdigest(),
                           "length": len(os.environ[n])} for n in names}))
     print(json.dumps({n: os.environ[n] for n in ("PORT", "DEBUG", "LOG_LEVEL", "STRONGROOM_ENV")}))
-''')
+""")
 
 
 def test_run_injects_values_as_env_vars(app: App) -> None:
@@ -237,8 +269,14 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 30.0) ->
 
 def _start_waiting_child(app: App, child: str) -> subprocess.Popen[str]:
     app.write_dotenv()
-    return subprocess.Popen(app.command("run", *SCHEMA, "--", sys.executable, "-c", child), cwd=app.cwd,
-                            env=app.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        app.command("run", *SCHEMA, "--", sys.executable, "-c", child),
+        cwd=app.cwd,
+        env=app.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _signal_and_wait(app: App, proc: subprocess.Popen[str], ready: Path, signum: int) -> tuple[str, str]:
@@ -255,12 +293,15 @@ def _signal_and_wait(app: App, proc: subprocess.Popen[str], ready: Path, signum:
     return stdout, stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2],
-                         ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2],
+    ids=lambda s: signal.Signals(s).name,
+)
 def test_run_forwards_signals_to_the_child(app: App, tmp_path: Path, signum: int) -> None:
     """A signal sent to strongroom run reaches the child, whose handler runs; run exits with the child's code."""
     ready, marker = tmp_path / "ready", tmp_path / "got-signal"
-    child = textwrap.dedent(f'''
+    child = textwrap.dedent(f"""
         import pathlib, signal, sys, time
         def on_signal(signum, frame):
             pathlib.Path({str(marker)!r}).write_text(signal.Signals(signum).name)
@@ -269,7 +310,7 @@ def test_run_forwards_signals_to_the_child(app: App, tmp_path: Path, signum: int
         pathlib.Path({str(ready)!r}).write_text("ready")
         time.sleep(60)
         sys.exit(5)
-    ''')
+    """)
     proc = _start_waiting_child(app, child)
     _, stderr = _signal_and_wait(app, proc, ready, signum)
     assert marker.read_text() == signal.Signals(signum).name
@@ -329,9 +370,11 @@ def test_check_and_run_read_platform_secrets_from_the_store(app: App) -> None:
     """A value put in the _platform tenant is found by check (source store:dev, version, rotation due), injected by
     run, and each read is an audited use with purpose config:<field>."""
     del app.dotenv["DATABASE_URL"]
-    for args, stdin in ((("init",), ""), (("tenant", "create", "_platform"), ""),
-                        (("secret", "put", "_platform", "database_url", "--kind", "platform"),
-                         app.values["DATABASE_URL"])):
+    for args, stdin in (
+        (("init",), ""),
+        (("tenant", "create", "_platform"), ""),
+        (("secret", "put", "_platform", "database_url", "--kind", "platform"), app.values["DATABASE_URL"]),
+    ):
         result = app.run(*args, stdin=stdin)
         assert result.returncode == 0, result.stderr
 
@@ -348,8 +391,11 @@ def test_check_and_run_read_platform_secrets_from_the_store(app: App) -> None:
 
     tail = app.run("audit", "tail", "--json")
     assert tail.returncode == 0, tail.stderr
-    uses = [e for e in json.loads(tail.stdout)
-            if e["action"] == "secret.use" and e["tenant"] == "_platform" and e["outcome"] == "ok"]
+    uses = [
+        e
+        for e in json.loads(tail.stdout)
+        if e["action"] == "secret.use" and e["tenant"] == "_platform" and e["outcome"] == "ok"
+    ]
     assert len(uses) >= 2
     assert {e["purpose"] for e in uses} == {"config:database_url"}
     assert {e["secret_name"] for e in uses} == {"database_url"}

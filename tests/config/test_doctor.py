@@ -22,15 +22,25 @@ class App(Settings):
 
 
 def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _doctor(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     base["STRONGROOM_HOME"] = str(repo / ".strongroom")
-    return subprocess.run([sys.executable, "-m", "strongroom.cli.main", "doctor", "--json", *args], cwd=repo,
-                          env={**base, **(env or {})}, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "strongroom.cli.main", "doctor", "--json", *args],
+        cwd=repo,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -82,8 +92,7 @@ def test_same_value_in_two_environments_is_found(tmp_path: Path, make_canary: Ca
         with Vault.open(url, key_provider=keys, environment=environment) as vault:
             vault.create_tenant("_platform")
             unique = make_canary(environment)
-            vault.put("_platform", "database_url", value if environment in ("dev", "prod") else unique,
-                      kind="platform")
+            vault.put("_platform", "database_url", value if environment in ("dev", "prod") else unique, kind="platform")
     done = _doctor(repo, "--schema", "schema:App")
     assert done.returncode == 1, done.stderr
     findings = json.loads(done.stdout)

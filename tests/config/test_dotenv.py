@@ -35,7 +35,7 @@ def test_whitespace_around_key_and_equals_is_ignored() -> None:
 
 def test_single_quotes_are_literal() -> None:
     """Inside single quotes nothing is an escape or a comment and whitespace is kept."""
-    assert parse(r"KEY='  a\nb # not a comment \" '", WHERE) == {"KEY": r'  a\nb # not a comment \" '}
+    assert parse(r"KEY='  a\nb # not a comment \" '", WHERE) == {"KEY": r"  a\nb # not a comment \" "}
 
 
 def test_double_quotes_keep_whitespace_and_hash() -> None:
@@ -43,28 +43,34 @@ def test_double_quotes_keep_whitespace_and_hash() -> None:
     assert parse('KEY="  a # b  "', WHERE) == {"KEY": "  a # b  "}
 
 
-@pytest.mark.parametrize(("raw", "value"), [
-    (r'"a\nb"', "a\nb"),
-    (r'"a\tb"', "a\tb"),
-    (r'"a\rb"', "a\rb"),
-    (r'"say \"hi\""', 'say "hi"'),
-    (r'"back\\slash"', "back\\slash"),
-    (r'"ends with backslash\\"', "ends with backslash\\"),
-    (r'"unknown \q escape"', r"unknown \q escape"),
-])
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (r'"a\nb"', "a\nb"),
+        (r'"a\tb"', "a\tb"),
+        (r'"a\rb"', "a\rb"),
+        (r'"say \"hi\""', 'say "hi"'),
+        (r'"back\\slash"', "back\\slash"),
+        (r'"ends with backslash\\"', "ends with backslash\\"),
+        (r'"unknown \q escape"', r"unknown \q escape"),
+    ],
+)
 def test_escapes_in_double_quotes(raw: str, value: str) -> None:
     """\\n, \\t, \\r, \\" and \\\\ are unescaped inside double quotes; unknown escapes are kept as written."""
     assert parse(f"KEY={raw}", WHERE) == {"KEY": value}
 
 
-@pytest.mark.parametrize(("line", "value"), [
-    ("KEY=value # a comment", "value"),
-    ("KEY=value\t# tab then comment", "value"),
-    ("KEY=a#b", "a#b"),
-    ("KEY=https://h/x#frag", "https://h/x#frag"),
-    ('KEY="quoted" # trailing comment', "quoted"),
-    ("KEY='quoted'   #c", "quoted"),
-])
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("KEY=value # a comment", "value"),
+        ("KEY=value\t# tab then comment", "value"),
+        ("KEY=a#b", "a#b"),
+        ("KEY=https://h/x#frag", "https://h/x#frag"),
+        ('KEY="quoted" # trailing comment', "quoted"),
+        ("KEY='quoted'   #c", "quoted"),
+    ],
+)
 def test_inline_comments(line: str, value: str) -> None:
     """Whitespace then # starts a comment after an unquoted or quoted value; a # inside a word does not."""
     assert parse(line, WHERE) == {"KEY": value}
@@ -98,14 +104,17 @@ def test_crlf_line_endings() -> None:
     assert parse("A=1\r\nB='two'\r\n", WHERE) == {"A": "1", "B": "two"}
 
 
-@pytest.mark.parametrize("bad", [
-    "just some words {c}",
-    "{c}",
-    "1KEY={c}",
-    "KEY {c}",
-    "KEY-NAME={c}",
-    "=={c}",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "just some words {c}",
+        "{c}",
+        "1KEY={c}",
+        "KEY {c}",
+        "KEY-NAME={c}",
+        "=={c}",
+    ],
+)
 def test_unparseable_line_names_file_and_line_not_text(bad: str, make_canary: Callable[[str], str]) -> None:
     """A line that is not KEY=value raises ConfigError with "file:line" and without the line's text."""
     canary = make_canary("dotenv")
@@ -168,6 +177,7 @@ def test_export_and_comment_do_not_change_round_trip(key: str, value: str) -> No
 
 # -- DotEnvSource --------------------------------------------------------------------------------------
 
+
 def test_source_reads_by_env_name(tmp_path: Path) -> None:
     """DotEnvSource answers by the field's env name and is named after its file."""
     path = tmp_path / ".env.local"
@@ -198,8 +208,9 @@ def test_non_utf8_file_is_a_config_error_naming_the_path(tmp_path: Path, make_ca
     assert canary not in str(info.value)
 
 
-def test_broken_dotenv_is_reported_by_load_with_file_and_line(tmp_path: Path,
-                                                             make_canary: Callable[[str], str]) -> None:
+def test_broken_dotenv_is_reported_by_load_with_file_and_line(
+    tmp_path: Path, make_canary: Callable[[str], str]
+) -> None:
     """When a required field is missing, load()'s error names the broken dotenv file:line, never the value."""
     canary = make_canary("broken")
     path = tmp_path / ".env"

@@ -27,8 +27,9 @@ def _prod_value(home: Path, url: str, value: str) -> None:
         vault.put("_platform", "database_url", value, kind="platform")
 
 
-def test_dev_key_cannot_read_prod_values(tmp_path: Path, store_url: str, make_canary: Callable[[str], str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dev_key_cannot_read_prod_values(
+    tmp_path: Path, store_url: str, make_canary: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With only the dev key on the machine, loading prod from the store fails and never yields the prod value."""
     home = tmp_path / "home"
     canary = make_canary("prod-db")
@@ -57,8 +58,9 @@ def _key_bytes(provider: LocalKeyProvider) -> bytes:
     return base64.b64decode(json.loads(provider.path.read_text())["keys"]["1"])
 
 
-def test_prod_key_reads_prod_values(tmp_path: Path, store_url: str, make_canary: Callable[[str], str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prod_key_reads_prod_values(
+    tmp_path: Path, store_url: str, make_canary: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The prod key file loads the prod value (so the refusal above is about the key, not the setup)."""
     home = tmp_path / "home"
     canary = make_canary("prod-db")

@@ -40,7 +40,7 @@ def _load_schema() -> Any:
 
 PLATFORM_SETTINGS = _load_schema()
 FIELDS = PLATFORM_SETTINGS.fields()
-SECRETS = {spec.env: spec for spec in FIELDS.values() if spec.is_secret}   # variable -> FieldSpec
+SECRETS = {spec.env: spec for spec in FIELDS.values() if spec.is_secret}  # variable -> FieldSpec
 ALL_VARIABLES = {spec.env for spec in FIELDS.values()}
 
 
@@ -78,25 +78,33 @@ class Example:
 
     def environ(self, environment: str | None, omit: Collection[str] = ()) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_") and k not in ALL_VARIABLES}
-        env.update(STRONGROOM_HOME=str(self.home), STRONGROOM_SECRETS_DIR=str(self.secrets_dir),
-                   NO_COLOR="1", COLUMNS="250")
+        env.update(
+            STRONGROOM_HOME=str(self.home), STRONGROOM_SECRETS_DIR=str(self.secrets_dir), NO_COLOR="1", COLUMNS="250"
+        )
         if environment is not None:
             env["STRONGROOM_ENV"] = environment
         env.pop("FORCE_COLOR", None)
         env.update({name: self.values[name] for name in self.via_env if name not in omit})
         return env
 
-    def run(self, environment: str | None, *args: str, omit: Collection[str] = (),
-            command: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, environment: str | None, *args: str, omit: Collection[str] = (), command: list[str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """``STRONGROOM_ENV=environment strongroom [args] run --schema settings:PlatformSettings -- python app.py``."""
         self.write_dotenv(omit)
         child = command or [sys.executable, "app.py"]
         return self.cli(environment, *args, "run", "--schema", SCHEMA, "--", *child, omit=omit)
 
-    def cli(self, environment: str | None, *args: str, omit: Collection[str] = ()
-            ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*_cli(), *args], cwd=self.dir, env=self.environ(environment, omit),
-                              capture_output=True, text=True, timeout=120, check=False)
+    def cli(self, environment: str | None, *args: str, omit: Collection[str] = ()) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*_cli(), *args],
+            cwd=self.dir,
+            env=self.environ(environment, omit),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         self.outputs += [proc.stdout, proc.stderr]
         return proc
 
@@ -135,8 +143,9 @@ def test_app_starts_under_strongroom_run(example: Example, environment: str) -> 
 
 def test_child_receives_exactly_the_generated_values(example: Example) -> None:
     """Values from the environment and from .env both reach the child as environment variables (compared by digest)."""
-    digests = ("import hashlib, os, sys\n"
-               "for n in sys.argv[1:]: print(n, hashlib.sha256(os.environ[n].encode()).hexdigest())")
+    digests = (
+        "import hashlib, os, sys\nfor n in sys.argv[1:]: print(n, hashlib.sha256(os.environ[n].encode()).hexdigest())"
+    )
     proc = example.run("prod", command=[sys.executable, "-c", digests, *sorted(SECRETS)])
     assert proc.returncode == 0, proc.stderr
     got = dict(line.split() for line in proc.stdout.splitlines())
@@ -154,11 +163,11 @@ def test_secrets_optional_in_dev_may_be_absent_in_dev(example: Example) -> None:
     example.assert_no_value_printed()
 
 
-@pytest.mark.parametrize(("environment", "missing"),
-                         [("prod", env) for env in sorted(_required("prod"))]
-                         + [("dev", env) for env in sorted(_required("dev"))])
-def test_any_missing_required_secret_stops_run_before_the_app(example: Example, environment: str,
-                                                               missing: str) -> None:
+@pytest.mark.parametrize(
+    ("environment", "missing"),
+    [("prod", env) for env in sorted(_required("prod"))] + [("dev", env) for env in sorted(_required("dev"))],
+)
+def test_any_missing_required_secret_stops_run_before_the_app(example: Example, environment: str, missing: str) -> None:
     """Removing one required secret makes `strongroom run` exit 1 naming it, without starting the app."""
     proc = example.run(environment, omit={missing})
     assert proc.returncode == 1, (proc.stdout, proc.stderr)

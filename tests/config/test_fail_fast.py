@@ -21,8 +21,9 @@ from strongroom.vault import Vault
 
 def _everything_said(exc: ConfigError) -> str:
     """Every text a user or a log could see of this error."""
-    return "\n".join([str(exc), repr(exc), *map(str, exc.args), *exc.problems,
-                      "".join(traceback.format_exception(exc))])
+    return "\n".join(
+        [str(exc), repr(exc), *map(str, exc.args), *exc.problems, "".join(traceback.format_exception(exc))]
+    )
 
 
 def _assert_no_canary(exc: ConfigError, canaries: list[str]) -> None:
@@ -66,8 +67,9 @@ def clocked_vault(open_vault: Callable[..., Vault], clock: list[float]) -> Vault
     return vault
 
 
-def test_every_problem_is_collected_into_one_error(open_vault: Callable[..., Vault], clock: list[float],
-                                                   make_canary: Callable[[str], str]) -> None:
+def test_every_problem_is_collected_into_one_error(
+    open_vault: Callable[..., Vault], clock: list[float], make_canary: Callable[[str], str]
+) -> None:
     """Missing, empty, wrong-typed, placeholder and expired fields all appear in one ConfigError, with no value."""
     clocked_vault = open_vault(clock=lambda: clock[0], environment="prod")
     clocked_vault.create_tenant(PLATFORM_TENANT)
@@ -77,12 +79,12 @@ def test_every_problem_is_collected_into_one_error(open_vault: Callable[..., Vau
     clock[0] += 120
     environ = {
         # database_url and smtp_password: missing everywhere
-        "JWT_SIGNING_KEY": "   ",                      # empty (whitespace only)
-        "STRIPE_SECRET_KEY": "",                       # empty
+        "JWT_SIGNING_KEY": "   ",  # empty (whitespace only)
+        "STRIPE_SECRET_KEY": "",  # empty
         "WEBHOOK_SECRET": f"your-webhook-secret-{ph1_c}",
         "SENDGRID_KEY": f"<your sendgrid key {ph2_c}>",
         "TWILIO_TOKEN": f"${{{ph3_c}}}",
-        "INTERNAL_TOKEN": ok_c,                        # the one good secret
+        "INTERNAL_TOKEN": ok_c,  # the one good secret
         "PORT": f"eighty-{port_c}",
         "SAMPLE_RATE": f"half-{rate_c}",
         "DEBUG": f"maybe-{debug_c}",
@@ -126,11 +128,34 @@ def test_missing_names_the_variable_and_every_source_looked_in(tmp_path: Path) -
     assert info.value.problems == ["PG_DSN: missing (required in dev; looked in env, .env.local, .env)"]
 
 
-@pytest.mark.parametrize("placeholder", [
-    "changeme", "CHANGEME", "change-me", "change_me", "xxx", "XXXXXXXX", "TODO", "todo", "tbd", "FIXME",
-    "<your key>", "<API_KEY>", "${X}", "${OPENAI_API_KEY}", "your-api-key", "your_api_key", "your key here",
-    "replace-me", "placeholder", "dummy", "***", "...", "  changeme  ",
-])
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "changeme",
+        "CHANGEME",
+        "change-me",
+        "change_me",
+        "xxx",
+        "XXXXXXXX",
+        "TODO",
+        "todo",
+        "tbd",
+        "FIXME",
+        "<your key>",
+        "<API_KEY>",
+        "${X}",
+        "${OPENAI_API_KEY}",
+        "your-api-key",
+        "your_api_key",
+        "your key here",
+        "replace-me",
+        "placeholder",
+        "dummy",
+        "***",
+        "...",
+        "  changeme  ",
+    ],
+)
 def test_placeholders_are_flagged(placeholder: str) -> None:
     """Values people leave in templates are recognised as placeholders."""
     assert looks_like_placeholder(placeholder)
@@ -159,8 +184,16 @@ def _real_values() -> list[str]:
         f"postgresql://app:{pysecrets.token_urlsafe(18)}@db.internal:5432/app?sslmode=require",
         f"redis://:{pysecrets.token_hex(16)}@cache:6379/0",
         "https://hooks.slack.com/services/T000/B000/" + pysecrets.token_hex(12),
-        "info", "8080", "true", "eu-west-1", "0.25",
-        "xx", "max", "todos-service", "example.com", "my-secret-store",
+        "info",
+        "8080",
+        "true",
+        "eu-west-1",
+        "0.25",
+        "xx",
+        "max",
+        "todos-service",
+        "example.com",
+        "my-secret-store",
     ]
 
 
@@ -182,17 +215,33 @@ def test_real_values_load_and_convert() -> None:
         verbose: bool
         log_level: str = "info"
 
-    loaded = S.load("prod", sources=[EnvSource(environ={"DATABASE_URL": db, "PORT": " 8080 ", "SAMPLE_RATE": "0.25",
-                                                         "DEBUG": "yes", "VERBOSE": "OFF"})])
+    loaded = S.load(
+        "prod",
+        sources=[
+            EnvSource(
+                environ={"DATABASE_URL": db, "PORT": " 8080 ", "SAMPLE_RATE": "0.25", "DEBUG": "yes", "VERBOSE": "OFF"}
+            )
+        ],
+    )
     assert loaded.database_url.reveal() == db
     assert (loaded.port, loaded.sample_rate, loaded.debug, loaded.verbose) == (8080, 0.25, True, False)
     assert loaded.log_level == "info"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("1", True), ("true", True), ("True", True), ("YES", True), ("on", True),
-    ("0", False), ("false", False), ("No", False), ("off", False),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("True", True),
+        ("YES", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+    ],
+)
 def test_boolean_spellings(text: str, expected: bool) -> None:
     """Booleans accept 1/true/yes/on and 0/false/no/off in any case."""
 
@@ -214,8 +263,9 @@ def test_other_boolean_spellings_are_rejected(text: str) -> None:
     assert info.value.problems == ["DEBUG: not a boolean (use true/false) (from env)"]
 
 
-def test_expired_ephemeral_secret_is_a_problem(clocked_vault: Vault, clock: list[float],
-                                               make_canary: Callable[[str], str]) -> None:
+def test_expired_ephemeral_secret_is_a_problem(
+    clocked_vault: Vault, clock: list[float], make_canary: Callable[[str], str]
+) -> None:
     """An ephemeral store secret past its TTL fails load() as expired in the store; before, it loads."""
     canary = make_canary("ephemeral")
     clocked_vault.put(PLATFORM_TENANT, "session_token", canary, kind="ephemeral", ttl_seconds=60)
@@ -232,8 +282,9 @@ def test_expired_ephemeral_secret_is_a_problem(clocked_vault: Vault, clock: list
     _assert_no_canary(info.value, [canary])
 
 
-def test_expired_in_store_is_not_masked_by_a_lower_source(clocked_vault: Vault, clock: list[float],
-                                                          tmp_path: Path) -> None:
+def test_expired_in_store_is_not_masked_by_a_lower_source(
+    clocked_vault: Vault, clock: list[float], tmp_path: Path
+) -> None:
     """An expired value is reported even if a source after the store also has the name."""
     clocked_vault.put(PLATFORM_TENANT, "session_token", "eph-value-1", kind="ephemeral", ttl_seconds=10)
     clock[0] += 11
@@ -284,8 +335,9 @@ def test_environment_comes_from_strongroom_env(monkeypatch: pytest.MonkeyPatch) 
 def test_optional_present_value_is_still_validated() -> None:
     """A dev-optional secret that is present but a placeholder is still a problem in dev."""
     with pytest.raises(ConfigError) as info:
-        PerEnvironment.load("dev", sources=[EnvSource(environ={"DATABASE_URL": "postgresql://d/app",
-                                                                "OPENAI_API_KEY": "changeme"})])
+        PerEnvironment.load(
+            "dev", sources=[EnvSource(environ={"DATABASE_URL": "postgresql://d/app", "OPENAI_API_KEY": "changeme"})]
+        )
     assert [p.split(":")[0] for p in info.value.problems] == ["OPENAI_API_KEY"]
 
 
@@ -300,8 +352,10 @@ def test_problems_from_several_sources_name_each_source(tmp_path: Path, make_can
 
     with pytest.raises(ConfigError) as info:
         S.load("dev", sources=[EnvSource(environ={"DEBUG": f"d-{env_c}"}), DotEnvSource(tmp_path / ".env")])
-    assert info.value.problems == ["PORT: not a valid int (from .env)",
-                                   "DEBUG: not a boolean (use true/false) (from env)"]
+    assert info.value.problems == [
+        "PORT: not a valid int (from .env)",
+        "DEBUG: not a boolean (use true/false) (from env)",
+    ]
     _assert_no_canary(info.value, [env_c, file_c])
 
 
@@ -322,8 +376,9 @@ def test_store_down_is_named_when_a_required_secret_is_missing(tmp_path: Path) -
     assert "store unavailable" in problem
 
 
-def test_rotated_ephemeral_secret_loads_while_current_version_is_valid(clocked_vault: Vault,
-                                                                       clock: list[float]) -> None:
+def test_rotated_ephemeral_secret_loads_while_current_version_is_valid(
+    clocked_vault: Vault, clock: list[float]
+) -> None:
     """After an ephemeral secret is re-issued, load() uses the valid new version even though the old one expired."""
     clocked_vault.put(PLATFORM_TENANT, "session_token", "eph-old-0d6c", kind="ephemeral", ttl_seconds=60)
     clock[0] += 50

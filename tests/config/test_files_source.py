@@ -69,15 +69,18 @@ def test_symlinked_file_is_followed(secrets_dir: Path, tmp_path: Path) -> None:
     assert found.value == "tok-k8s-77"
 
 
-@pytest.mark.parametrize(("content", "value"), [
-    (b"v\n", "v"),
-    (b"v\r\n", "v"),
-    (b"v\n\n\n", "v"),
-    (b"v", "v"),
-    (b"  spaced v  \n", "  spaced v  "),
-    (b"line one\nline two\n", "line one\nline two"),
-    (b"-----BEGIN KEY-----\nabc\n-----END KEY-----\n", "-----BEGIN KEY-----\nabc\n-----END KEY-----"),
-])
+@pytest.mark.parametrize(
+    ("content", "value"),
+    [
+        (b"v\n", "v"),
+        (b"v\r\n", "v"),
+        (b"v\n\n\n", "v"),
+        (b"v", "v"),
+        (b"  spaced v  \n", "  spaced v  "),
+        (b"line one\nline two\n", "line one\nline two"),
+        (b"-----BEGIN KEY-----\nabc\n-----END KEY-----\n", "-----BEGIN KEY-----\nabc\n-----END KEY-----"),
+    ],
+)
 def test_trailing_newlines_are_stripped_and_nothing_else(secrets_dir: Path, content: bytes, value: str) -> None:
     """Trailing CR/LF is removed (as `echo > file` adds it); inner newlines and spaces are kept."""
     (secrets_dir / "API_TOKEN").write_bytes(content)
@@ -120,13 +123,17 @@ def test_unreadable_directory_is_a_config_error(locked_dir: Path) -> None:
     assert str(locked_dir) in str(info.value)
 
 
-def test_directory_reported_unreadable_by_access_is_a_config_error(secrets_dir: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_directory_reported_unreadable_by_access_is_a_config_error(
+    secrets_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """When os.access says the directory cannot be read (as for a non-root user on mode 000), get() refuses."""
     (secrets_dir / "API_TOKEN").write_text("tok-real", encoding="utf-8")
     real_access = os.access
-    monkeypatch.setattr(files.os, "access",
-                        lambda path, mode, **kw: False if Path(path) == secrets_dir else real_access(path, mode, **kw))
+    monkeypatch.setattr(
+        files.os,
+        "access",
+        lambda path, mode, **kw: False if Path(path) == secrets_dir else real_access(path, mode, **kw),
+    )
     with pytest.raises(ConfigError, match="not a readable directory"):
         SecretsDirSource(secrets_dir).get(KEY)
 

@@ -116,11 +116,17 @@ class SecretManagerHandler(BaseHTTPRequestHandler):
             self._error(404, "NOT_FOUND", "no such method")
             return
         project, secret_id, version = parts[3], parts[5], parts[7]
-        if project != PROJECT or secret_id in self.server.denied or \
-                (not access and secret_id in self.server.accessor_only):
+        if (
+            project != PROJECT
+            or secret_id in self.server.denied
+            or (not access and secret_id in self.server.accessor_only)
+        ):
             permission = "secretmanager.versions.access" if access else "secretmanager.versions.get"
-            self._error(403, "PERMISSION_DENIED",
-                        f"Permission '{permission}' denied for resource '{path[4:]}' (or it may not exist).")
+            self._error(
+                403,
+                "PERMISSION_DENIED",
+                f"Permission '{permission}' denied for resource '{path[4:]}' (or it may not exist).",
+            )
             return
         with self.server.lock:
             versions = self.server.secrets.get(secret_id, [])
@@ -131,15 +137,24 @@ class SecretManagerHandler(BaseHTTPRequestHandler):
             entry = versions[number - 1]
         name = f"projects/{PROJECT_NUMBER}/secrets/{secret_id}/versions/{number}"
         if not access:
-            self._send(200, {"name": name, "createTime": entry["createTime"], "state": entry["state"],
-                             "etag": f'"{uuid.uuid4().hex[:14]}"', "replicationStatus": {"automatic": {}}})
+            self._send(
+                200,
+                {
+                    "name": name,
+                    "createTime": entry["createTime"],
+                    "state": entry["state"],
+                    "etag": f'"{uuid.uuid4().hex[:14]}"',
+                    "replicationStatus": {"automatic": {}},
+                },
+            )
             return
         if entry["state"] != "ENABLED":
             self._error(400, "FAILED_PRECONDITION", f"Secret Version [{name}] is in {entry['state']} state.")
             return
         crc = _crc32c_bitwise(entry["data"]) ^ (1 if self.server.bad_crc else 0)
-        self._send(200, {"name": name, "payload": {"data": base64.b64encode(entry["data"]).decode(),
-                                                   "dataCrc32c": str(crc)}})
+        self._send(
+            200, {"name": name, "payload": {"data": base64.b64encode(entry["data"]).decode(), "dataCrc32c": str(crc)}}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +183,9 @@ def prefix() -> str:
 
 
 def _source(endpoint: str, prefix: str, **options: Any) -> GcpSecretManagerSource:
-    return GcpSecretManagerSource(PROJECT, prefix=prefix, api_endpoint=endpoint,
-                                  credentials=AnonymousCredentials(), **options)
+    return GcpSecretManagerSource(
+        PROJECT, prefix=prefix, api_endpoint=endpoint, credentials=AnonymousCredentials(), **options
+    )
 
 
 def _free_port() -> int:
@@ -182,7 +198,8 @@ KEY = SourceKey("api_key", "API_KEY", "prod")
 
 
 def test_load_reads_values_and_reports_source_and_version(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A schema loads its secrets from Secret Manager; the report names the secret, version number and age."""
     api_key, webhook = make_canary("api"), make_canary("hook")
     server.add(f"{prefix}prod-api_key", api_key.encode())
@@ -218,14 +235,21 @@ def test_secret_id_maps_characters_gcp_does_not_allow() -> None:
 
 @pytest.mark.parametrize(("overlap_seconds", "expect_previous"), [(600, True), (0, False)])
 def test_rotation_is_seen_after_refresh_with_overlap(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str], *,
-        overlap_seconds: float, expect_previous: bool) -> None:
+    server: SecretManagerServer,
+    endpoint: str,
+    prefix: str,
+    make_canary: Callable[[str], str],
+    *,
+    overlap_seconds: float,
+    expect_previous: bool,
+) -> None:
     """A new version shows after refresh(); version n-1 is a candidate only within the overlap window."""
     old, new, hook = make_canary("old"), make_canary("new"), make_canary("hook")
     server.add(f"{prefix}prod-api_key", old.encode())
     server.add(f"{prefix}prod-webhook_secret", hook.encode())
-    settings = GcpSettings.load(environment="prod", sources=[_source(endpoint, prefix)],
-                                overlap_seconds=overlap_seconds)
+    settings = GcpSettings.load(
+        environment="prod", sources=[_source(endpoint, prefix)], overlap_seconds=overlap_seconds
+    )
     assert settings.api_key.candidates() == [old]
 
     assert server.add(f"{prefix}prod-api_key", new.encode()) == 2
@@ -243,8 +267,8 @@ def test_rotation_is_seen_after_refresh_with_overlap(
 
 @pytest.mark.parametrize("state", ["DISABLED", "DESTROYED"])
 def test_disabled_or_destroyed_previous_version_is_not_a_candidate(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str], *,
-        state: str) -> None:
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str], *, state: str
+) -> None:
     """Version n-1 that cannot be accessed (FAILED_PRECONDITION) leaves ``previous`` empty."""
     old, new = make_canary("old"), make_canary("new")
     server.add(f"{prefix}prod-api_key", old.encode())
@@ -256,7 +280,8 @@ def test_disabled_or_destroyed_previous_version_is_not_a_candidate(
 
 
 def test_accessor_role_only_gives_value_without_age_or_previous(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """With versions.access but not versions.get, the value is read; age and previous are unknown."""
     old, new = make_canary("old"), make_canary("new")
     server.add(f"{prefix}prod-api_key", old.encode())
@@ -268,7 +293,8 @@ def test_accessor_role_only_gives_value_without_age_or_previous(
 
 
 def test_missing_secret_is_reported_by_name_without_values(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """An absent secret (404) is not in this source: load() fails naming the variable and "gcp"."""
     present = make_canary("present")
     server.add(f"{prefix}prod-api_key", present.encode())
@@ -286,7 +312,8 @@ def test_missing_secret_is_reported_by_name_without_values(
 
 
 def test_permission_denied_is_a_problem_not_a_fall_through(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """403 on access is a ConfigError naming the secret and status, even with a lower source that has it."""
     canary, lower = make_canary("denied"), make_canary("lower")
     server.add(f"{prefix}prod-api_key", canary.encode())
@@ -295,8 +322,10 @@ def test_permission_denied_is_a_problem_not_a_fall_through(
     with pytest.raises(ConfigError) as direct:
         source.get(KEY)
     assert type(direct.value) is ConfigError
-    assert str(direct.value) == \
-        f"GCP Secret Manager secret projects/{PROJECT}/secrets/{prefix}prod-api_key (latest): Forbidden (HTTP 403)"
+    assert (
+        str(direct.value)
+        == f"GCP Secret Manager secret projects/{PROJECT}/secrets/{prefix}prod-api_key (latest): Forbidden (HTTP 403)"
+    )
     assert direct.value.__context__ is None
     with pytest.raises(ConfigError) as loaded:
         GcpSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})])
@@ -305,7 +334,8 @@ def test_permission_denied_is_a_problem_not_a_fall_through(
 
 
 def test_disabled_latest_version_is_a_problem(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """``latest`` is the newest version even when disabled: FAILED_PRECONDITION (400) is a ConfigError."""
     server.add(f"{prefix}prod-api_key", make_canary("old").encode())
     server.add(f"{prefix}prod-api_key", make_canary("new").encode(), state="DISABLED")
@@ -316,7 +346,8 @@ def test_disabled_latest_version_is_a_problem(
 
 
 def test_unavailable_service_is_unavailable_and_lower_sources_answer(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """503 is SourceUnavailable, without the client's 60 s default retry; the load falls through."""
     canary, lower = make_canary("down"), make_canary("lower")
     server.add(f"{prefix}prod-api_key", canary.encode())
@@ -328,14 +359,16 @@ def test_unavailable_service_is_unavailable_and_lower_sources_answer(
     assert time.monotonic() - started < 2
     assert str(direct.value).endswith("(latest): ServiceUnavailable (HTTP 503)")
     assert direct.value.__context__ is None
-    settings = GcpSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
-                                                                                "WEBHOOK_SECRET": lower})])
+    settings = GcpSettings.load(
+        environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})]
+    )
     assert settings.api_key.reveal() == lower
     assert_not_leaked([canary], direct.value)
 
 
 def test_checksum_mismatch_and_non_utf8_are_problems_without_the_bytes(
-        server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A payload whose CRC32C does not match, or that is not UTF-8, is a ConfigError that shows no payload."""
     canary, binary = make_canary("crc"), make_canary("binary")
     server.add(f"{prefix}prod-api_key", canary.encode())
@@ -362,8 +395,10 @@ def test_unreachable_endpoint_is_unavailable_within_seconds(prefix: str) -> None
     with pytest.raises(ConfigError) as loaded:
         GcpSettings.load(environment="prod", sources=[source])
     elapsed = time.monotonic() - started
-    assert str(direct.value) == (f"GCP Secret Manager secret projects/{PROJECT}/secrets/{prefix}prod-api_key (latest):"
-                                 f" ConnectionError at {endpoint}")
+    assert str(direct.value) == (
+        f"GCP Secret Manager secret projects/{PROJECT}/secrets/{prefix}prod-api_key (latest):"
+        f" ConnectionError at {endpoint}"
+    )
     assert direct.value.__context__ is None
     problems = loaded.value.problems
     assert [p.split(":")[0] for p in problems] == ["API_KEY", "WEBHOOK_SECRET"], problems
@@ -400,13 +435,15 @@ def test_no_credentials_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert caught.value.__context__ is None
 
 
-def test_a_ready_client_is_used(server: SecretManagerServer, endpoint: str, prefix: str,
-                                make_canary: Callable[[str], str]) -> None:
+def test_a_ready_client_is_used(
+    server: SecretManagerServer, endpoint: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """``client=`` takes a configured SecretManagerServiceClient."""
     canary = make_canary("client")
     server.add(f"{prefix}prod-api_key", canary.encode())
     client = secretmanager_v1.SecretManagerServiceClient(
-        credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": endpoint})
+        credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": endpoint}
+    )
     found = GcpSecretManagerSource(PROJECT, prefix=prefix, client=client).get(KEY)
     assert found is not None
     assert found.value == canary
@@ -423,8 +460,16 @@ def test_missing_sdk_asks_for_the_extra(monkeypatch: pytest.MonkeyPatch, prefix:
 
 def test_importing_the_source_does_not_import_the_sdk() -> None:
     """`import strongroom.config` and the gcp module itself leave the Google SDK (and gRPC) unloaded."""
-    code = ("import sys, strongroom.config, strongroom.config.sources.gcp\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('google', 'grpc', 'requests')))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         cwd=Path(__file__).parent, env={**os.environ}).stdout
+    code = (
+        "import sys, strongroom.config, strongroom.config.sources.gcp\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('google', 'grpc', 'requests')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+        env={**os.environ},
+    ).stdout
     assert out.strip() == "[]"

@@ -60,8 +60,13 @@ class Layers:
     def sources(self) -> list[Source]:
         """The five sources in the default order, reading these layers."""
         self.write_dotenv()
-        return [EnvSource(environ=self.environ), DotEnvSource(self.directory / ".env.local"),
-                DotEnvSource(self.directory / ".env"), SecretsDirSource(self.secrets_dir), StoreSource(self.vault)]
+        return [
+            EnvSource(environ=self.environ),
+            DotEnvSource(self.directory / ".env.local"),
+            DotEnvSource(self.directory / ".env"),
+            SecretsDirSource(self.secrets_dir),
+            StoreSource(self.vault),
+        ]
 
 
 @pytest.fixture
@@ -85,10 +90,14 @@ def _pair_field(higher: str, lower: str) -> str:
     return f"{higher}_over_{lower}"
 
 
-PairSchema = type("PairSchema", (Settings,), {
-    "__annotations__": {_pair_field(h, lo): Secret[str] for h, lo in PAIRS},
-    "__module__": __name__,
-})
+PairSchema = type(
+    "PairSchema",
+    (Settings,),
+    {
+        "__annotations__": {_pair_field(h, lo): Secret[str] for h, lo in PAIRS},
+        "__module__": __name__,
+    },
+)
 
 
 def test_default_sources_are_in_the_documented_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,8 +146,13 @@ def test_each_layer_alone_supplies_the_value(layers: Layers) -> None:
     for layer in LAYERS:
         assert getattr(settings, f"only_{layer}").reveal() == _value(layer, "only")
     sources = {r.name: r.source for r in report(settings)}
-    assert sources == {"only_env": "env", "only_env_local": ".env.local", "only_dotenv": ".env",
-                       "only_secrets_dir": f"secrets-dir:{layers.secrets_dir}", "only_store": "store:dev"}
+    assert sources == {
+        "only_env": "env",
+        "only_env_local": ".env.local",
+        "only_dotenv": ".env",
+        "only_secrets_dir": f"secrets-dir:{layers.secrets_dir}",
+        "only_store": "store:dev",
+    }
 
 
 def test_removing_the_top_value_uncovers_the_next_one(layers: Layers) -> None:
@@ -180,8 +194,9 @@ def default_store_env(monkeypatch: pytest.MonkeyPatch, store_url: str, tmp_path:
 
 
 @pytest.fixture
-def real_defaults(layers: Layers, monkeypatch: pytest.MonkeyPatch,
-                  default_store_env: None) -> Iterator[Callable[[], list[Source]]]:
+def real_defaults(
+    layers: Layers, monkeypatch: pytest.MonkeyPatch, default_store_env: None
+) -> Iterator[Callable[[], list[Source]]]:
     """default_sources() itself, unmodified, reading os.environ, the layers' directory and the store."""
     monkeypatch.setenv("STRONGROOM_SECRETS_DIR", str(layers.secrets_dir))
     sources: list[Source] = []
@@ -199,18 +214,24 @@ def real_defaults(layers: Layers, monkeypatch: pytest.MonkeyPatch,
             source.close()
 
 
-def test_default_sources_resolve_in_documented_order(layers: Layers, real_defaults: Callable[[], list[Source]],
-                                                     ) -> None:
+def test_default_sources_resolve_in_documented_order(
+    layers: Layers,
+    real_defaults: Callable[[], list[Source]],
+) -> None:
     """Through default_sources() unmodified, every pair resolves to the higher source (store opened from env)."""
     for higher, lower in PAIRS:
         name = _pair_field(higher, lower)
         layers.put(higher, name, _value(higher, name))
         layers.put(lower, name, _value(lower, name))
     layers.put("store", "only_in_store", "store-only-3b8d")
-    schema = type("WithStore", (Settings,), {
-        "__annotations__": {**{_pair_field(h, lo): Secret[str] for h, lo in PAIRS}, "only_in_store": Secret[str]},
-        "__module__": __name__,
-    })
+    schema = type(
+        "WithStore",
+        (Settings,),
+        {
+            "__annotations__": {**{_pair_field(h, lo): Secret[str] for h, lo in PAIRS}, "only_in_store": Secret[str]},
+            "__module__": __name__,
+        },
+    )
     settings = load(schema, environment="dev", sources=real_defaults())
     got = {name: getattr(settings, name).reveal() for name in PairSchema.fields()}
     assert got == {_pair_field(h, lo): _value(h, _pair_field(h, lo)) for h, lo in PAIRS}
@@ -414,8 +435,9 @@ def test_unavailable_source_gives_way_to_lower_sources() -> None:
     assert settings.api_token.reveal() == "tok-lower"
     with pytest.raises(ConfigError) as info:
         S.load("dev", sources=[down])  # type: ignore[list-item]
-    assert info.value.problems == ["API_TOKEN: missing (required in dev; looked in remote; "
-                                   "remote unavailable: remote: connection refused)"]
+    assert info.value.problems == [
+        "API_TOKEN: missing (required in dev; looked in remote; remote unavailable: remote: connection refused)"
+    ]
 
 
 def test_broken_source_stops_the_search() -> None:

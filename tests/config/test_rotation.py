@@ -25,8 +25,9 @@ class Signing(Settings):
     webhook_secret: Secret[str] = secret(sensitivity="high", rotate="30d")
 
 
-def test_handle_sees_rotation_after_ttl_and_keeps_previous_in_overlap(open_vault: Callable[..., Vault],
-                                                                      make_canary: Callable[[str], str]) -> None:
+def test_handle_sees_rotation_after_ttl_and_keeps_previous_in_overlap(
+    open_vault: Callable[..., Vault], make_canary: Callable[[str], str]
+) -> None:
     """After a rotation in the store the handle serves the new value once the TTL passes; the old one stays a
     candidate for the overlap window, then drops out."""
     now = [1_000_000.0]
@@ -34,8 +35,13 @@ def test_handle_sees_rotation_after_ttl_and_keeps_previous_in_overlap(open_vault
     writer.create_tenant("_platform")
     old, new = make_canary("old"), make_canary("new")
     writer.put("_platform", "webhook_secret", old, kind="platform")
-    settings = Signing.load(environment="dev", sources=[StoreSource(open_vault(cache_ttl_seconds=0))],
-                            ttl_seconds=60, overlap_seconds=600, clock=lambda: now[0])
+    settings = Signing.load(
+        environment="dev",
+        sources=[StoreSource(open_vault(cache_ttl_seconds=0))],
+        ttl_seconds=60,
+        overlap_seconds=600,
+        clock=lambda: now[0],
+    )
     handle = settings.webhook_secret
     assert isinstance(handle, LiveSecret)
     assert handle.reveal() == old
@@ -57,8 +63,9 @@ def test_refresh_runs_in_the_background_and_serves_stale_meanwhile(open_vault: C
     writer = open_vault()
     writer.create_tenant("_platform")
     writer.put("_platform", "webhook_secret", "first-value-abc123", kind="platform")
-    settings = Signing.load(environment="dev", sources=[StoreSource(open_vault(cache_ttl_seconds=0))],
-                            ttl_seconds=30, clock=lambda: now[0])
+    settings = Signing.load(
+        environment="dev", sources=[StoreSource(open_vault(cache_ttl_seconds=0))], ttl_seconds=30, clock=lambda: now[0]
+    )
     writer.put("_platform", "webhook_secret", "second-value-def456")
     now[0] += 31
     assert settings.webhook_secret.reveal() in ("first-value-abc123", "second-value-def456")
@@ -90,8 +97,9 @@ def test_stale_value_is_served_while_the_source_is_down_then_refused() -> None:
     """While the source is down the stale value is served up to max_stale_seconds past the TTL, then refused."""
     now = [3_000_000.0]
     source = _Flaky("kept-while-down-123")
-    settings = Signing.load(environment="dev", sources=[source], ttl_seconds=10, max_stale_seconds=100,
-                            clock=lambda: now[0])
+    settings = Signing.load(
+        environment="dev", sources=[source], ttl_seconds=10, max_stale_seconds=100, clock=lambda: now[0]
+    )
     source.down = True
     now[0] += 50
     assert settings.webhook_secret.reveal() == "kept-while-down-123"
@@ -151,8 +159,14 @@ def test_running_process_sees_rotation_without_restart(tmp_path: Path, make_cana
     with Vault.open(url, key_provider=keys) as vault:
         vault.create_tenant("_platform")
         vault.put("_platform", "webhook_secret", old, kind="platform")
-    watcher = subprocess.Popen([sys.executable, "-c", WATCHER], env=env, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", WATCHER],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert watcher.stdout is not None
     assert watcher.stdin is not None
     first = watcher.stdout.readline().split()

@@ -19,25 +19,30 @@ DAY = 86400.0
 
 # -- parse_duration --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("90d", 90 * DAY),
-    ("30d", 30 * DAY),
-    ("12h", 12 * 3600.0),
-    ("45m", 45 * 60.0),
-    ("15s", 15.0),
-    ("2w", 14 * DAY),
-    ("1w2d", 9 * DAY),
-    ("1d12h", 1.5 * DAY),
-    ("1w 2d", 9 * DAY),
-    ("  7d  ", 7 * DAY),
-])
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90d", 90 * DAY),
+        ("30d", 30 * DAY),
+        ("12h", 12 * 3600.0),
+        ("45m", 45 * 60.0),
+        ("15s", 15.0),
+        ("2w", 14 * DAY),
+        ("1w2d", 9 * DAY),
+        ("1d12h", 1.5 * DAY),
+        ("1w 2d", 9 * DAY),
+        ("  7d  ", 7 * DAY),
+    ],
+)
 def test_parse_duration_accepts_number_unit_forms(text: str, seconds: float) -> None:
     """Valid durations (one or more number+unit parts) convert to seconds."""
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["abc", "10x", "d", "", "   ", "90", "1.5d", "-5d", "d90", "90dd", "5d abc",
-                                  "1y", "ten days"])
+@pytest.mark.parametrize(
+    "text", ["abc", "10x", "d", "", "   ", "90", "1.5d", "-5d", "d90", "90dd", "5d abc", "1y", "ten days"]
+)
 def test_parse_duration_rejects_malformed_forms(text: str) -> None:
     """Anything but number+unit parts raises ConfigError that names the bad text and the accepted units."""
     with pytest.raises(ConfigError) as info:
@@ -48,9 +53,11 @@ def test_parse_duration_rejects_malformed_forms(text: str) -> None:
 
 # -- secret() options -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("sensitivity", ["low", "medium", "high", "critical"])
 def test_secret_accepts_every_documented_sensitivity(sensitivity: str) -> None:
     """Each of low/medium/high/critical is accepted and lands on the FieldSpec."""
+
     class S(Settings):
         token: Secret[str] = secret(sensitivity=sensitivity)
 
@@ -68,6 +75,7 @@ def test_secret_rejects_unknown_sensitivity(sensitivity: str) -> None:
 @pytest.mark.parametrize("kind", ["platform", "tenant", "ephemeral"])
 def test_secret_accepts_every_kind(kind: str) -> None:
     """platform/tenant/ephemeral are accepted and kept on the FieldSpec."""
+
     class S(Settings):
         token: Secret[str] = secret(kind=kind)
 
@@ -90,6 +98,7 @@ def test_secret_rejects_malformed_rotation_at_declaration(rotate: str) -> None:
 
 def test_rotation_period_is_stored_in_seconds() -> None:
     """rotate="90d" becomes rotate_seconds on the FieldSpec; no rotate means None."""
+
     class S(Settings):
         database_url: Secret[str] = secret(sensitivity="critical", rotate="90d", description="primary DB")
         other: Secret[str] = secret()
@@ -103,6 +112,7 @@ def test_rotation_period_is_stored_in_seconds() -> None:
 
 def test_secret_defaults_are_high_platform_no_rotation() -> None:
     """A bare Secret[str] field is a high-sensitivity platform secret required everywhere."""
+
     class S(Settings):
         token: Secret[str]
 
@@ -114,8 +124,10 @@ def test_secret_defaults_are_high_platform_no_rotation() -> None:
 
 # -- field kinds ----------------------------------------------------------------------------------
 
+
 def test_secret_and_plain_fields_are_classified() -> None:
     """Secret[str] is a secret of type str; str/int/float/bool are plain settings of that type."""
+
     class S(Settings):
         token: Secret[str] = secret()
         name: str
@@ -133,6 +145,7 @@ def test_secret_and_plain_fields_are_classified() -> None:
 
 def test_bare_secret_annotation_means_secret_of_str() -> None:
     """An unparameterised ``Secret`` annotation is a secret holding a str."""
+
     class S(Settings):
         token: Secret
 
@@ -142,6 +155,7 @@ def test_bare_secret_annotation_means_secret_of_str() -> None:
 
 def test_plain_setting_default_is_used_and_not_required() -> None:
     """A bare default (``level: str = "info"``) makes the setting optional with that default."""
+
     class S(Settings):
         log_level: str = "info"
         port: int = setting(default=8080, env="APP_PORT", description="listen port")
@@ -160,6 +174,7 @@ def test_plain_setting_default_is_used_and_not_required() -> None:
 
 def test_loaded_secret_is_a_live_handle_and_plain_is_a_value() -> None:
     """After load, a secret field is a LiveSecret (masked repr) and a plain field is its converted value."""
+
     class S(Settings):
         token: Secret[str] = secret()
         port: int
@@ -175,8 +190,9 @@ def test_loaded_secret_is_a_live_handle_and_plain_is_a_value() -> None:
     assert loaded.environment == "dev"
 
 
-@pytest.mark.parametrize("annotation", ["list[str]", "dict[str, str]", "bytes", "Secret[bytes]", "Secret[int]",
-                                        "int | str"])
+@pytest.mark.parametrize(
+    "annotation", ["list[str]", "dict[str, str]", "bytes", "Secret[bytes]", "Secret[int]", "int | str"]
+)
 def test_unsupported_annotation_is_rejected_naming_the_field(annotation: str) -> None:
     """A field type other than Secret[str]/str/int/float/bool raises ConfigError naming that field."""
     namespace: dict[str, object] = {"__annotations__": {"weird_field": annotation, "fine": "str"}}
@@ -190,6 +206,7 @@ def test_unsupported_annotation_is_rejected_naming_the_field(annotation: str) ->
 def test_every_schema_problem_is_reported_at_once() -> None:
     """Two bad fields in one class produce one ConfigError with both named."""
     with pytest.raises(ConfigError) as info:
+
         class Bad(Settings):
             first: list[str]
             second: Secret[str] = setting()
@@ -205,11 +222,13 @@ def test_every_schema_problem_is_reported_at_once() -> None:
 def test_secret_declaration_on_a_plain_annotation_is_rejected() -> None:
     """secret() on a str field (or setting() on a Secret field) is a schema error naming the field."""
     with pytest.raises(ConfigError) as info:
+
         class Bad(Settings):
             token: str = secret()
 
     assert any(p.startswith("token:") and "secret()" in p for p in info.value.problems)
     with pytest.raises(ConfigError) as info2:
+
         class Bad2(Settings):
             token: Secret[str] = setting()
 
@@ -218,19 +237,25 @@ def test_secret_declaration_on_a_plain_annotation_is_rejected() -> None:
 
 # -- environment-variable names --------------------------------------------------------------------
 
+
 def test_env_name_defaults_to_upper_case_field_name() -> None:
     """A field's environment variable is its name upper-cased."""
+
     class S(Settings):
         database_url: Secret[str] = secret()
         openai_api_key: Secret[str]
         log_level: str = "info"
 
     assert {n: f.env for n, f in S.fields().items()} == {
-        "database_url": "DATABASE_URL", "openai_api_key": "OPENAI_API_KEY", "log_level": "LOG_LEVEL"}
+        "database_url": "DATABASE_URL",
+        "openai_api_key": "OPENAI_API_KEY",
+        "log_level": "LOG_LEVEL",
+    }
 
 
 def test_env_override_is_used_for_lookup() -> None:
     """secret(env=...) renames the variable, and load() looks up that name, not the upper-cased field."""
+
     class S(Settings):
         database_url: Secret[str] = secret(env="PG_DSN")
 
@@ -244,8 +269,10 @@ def test_env_override_is_used_for_lookup() -> None:
 
 # -- environments ----------------------------------------------------------------------------------
 
+
 def test_required_in_limits_where_a_secret_is_required() -> None:
     """required_in=("preview","prod") is required there and optional in dev."""
+
     class S(Settings):
         openai_api_key: Secret[str] = secret(required_in=("preview", "prod"))
 
@@ -259,6 +286,7 @@ def test_required_in_limits_where_a_secret_is_required() -> None:
 def test_required_in_with_unknown_environment_is_rejected() -> None:
     """required_in naming an environment the schema does not declare fails at class creation."""
     with pytest.raises(ConfigError) as info:
+
         class S(Settings):
             openai_api_key: Secret[str] = secret(required_in=("prod", "staging"))
 
@@ -267,6 +295,7 @@ def test_required_in_with_unknown_environment_is_rejected() -> None:
 
 def test_custom_environments_make_required_in_valid() -> None:
     """A schema declaring environments=("dev","staging") may name staging, and load() accepts it."""
+
     class S(Settings):
         environments = ("dev", "staging")
         token: Secret[str] = secret(required_in=("staging",))
@@ -294,8 +323,10 @@ def test_default_environments_are_dev_preview_prod(monkeypatch: pytest.MonkeyPat
 
 # -- Optional secrets -------------------------------------------------------------------------------
 
+
 def test_optional_secret_annotations_are_secrets() -> None:
     """``Secret[str] | None`` and ``Optional[Secret[str]]`` are secret fields of type str."""
+
     class S(Settings):
         a: Secret[str] | None = secret(default=None)
         b: Optional[Secret[str]] = None  # noqa: UP045 -- the typing.Optional spelling is what is tested
@@ -312,6 +343,7 @@ def test_optional_secret_annotations_are_secrets() -> None:
 
 def test_optional_secret_with_default_none_loads_as_none_or_value() -> None:
     """An optional secret absent everywhere is None; present, it is a live handle."""
+
     class S(Settings):
         sentry_dsn: Secret[str] | None = secret(default=None)
 
@@ -322,6 +354,7 @@ def test_optional_secret_with_default_none_loads_as_none_or_value() -> None:
 
 
 # -- inheritance and fields() -------------------------------------------------------------------------
+
 
 class _Base(Settings):
     database_url: Secret[str] = secret(sensitivity="critical", rotate="90d", env="PG_DSN")
@@ -344,14 +377,16 @@ def test_inherited_fields_keep_their_declared_options() -> None:
     inherited = _Child.fields()["database_url"]
     assert (inherited.env, inherited.sensitivity, inherited.rotate_seconds) == ("PG_DSN", "critical", 90 * DAY)
     assert _Child.fields()["log_level"].default == "info"
-    loaded = _Child.load("prod", sources=[EnvSource(environ={"PG_DSN": f"postgresql://u:{_PASSWORD}@db/app",
-                                                              "API_TOKEN": "tok-5be1c0"})])
+    loaded = _Child.load(
+        "prod", sources=[EnvSource(environ={"PG_DSN": f"postgresql://u:{_PASSWORD}@db/app", "API_TOKEN": "tok-5be1c0"})]
+    )
     assert loaded.log_level == "info"
     assert loaded.database_url.reveal() == f"postgresql://u:{_PASSWORD}@db/app"
 
 
 def test_subclass_can_redeclare_an_inherited_field() -> None:
     """Redeclaring a field in the subclass replaces the base's declaration for the subclass only."""
+
     class Child(_Base):
         database_url: Secret[str] = secret(sensitivity="medium", env="DB_DSN")
 
@@ -363,6 +398,7 @@ def test_subclass_can_redeclare_an_inherited_field() -> None:
 
 def test_fields_returns_fieldspecs_in_declaration_order_and_a_copy() -> None:
     """fields() maps names to FieldSpec in declaration order; mutating the result does not touch the schema."""
+
     class S(Settings):
         zeta: Secret[str]
         alpha: int = 1
@@ -383,6 +419,7 @@ def test_settings_base_has_no_fields() -> None:
 
 def test_secret_default_is_still_a_masked_secret() -> None:
     """A secret field that falls back to a non-None default is a Secret: reveal() gives it and repr masks it."""
+
     class S(Settings):
         token: Secret[str] = secret(default="dev-default-tok-5e0c1a")
 
@@ -394,8 +431,10 @@ def test_secret_default_is_still_a_masked_secret() -> None:
 
 def test_field_named_like_a_settings_attribute_is_not_an_attribute_error() -> None:
     """A field called ``environment`` is rejected with a ConfigError naming it, or loads; never AttributeError."""
+
     def attempt() -> str:
         try:
+
             class S(Settings):
                 environment: str = "local"
 
@@ -411,5 +450,6 @@ def test_field_named_like_a_settings_attribute_is_not_an_attribute_error() -> No
 def test_required_in_given_as_a_bare_string_is_rejected() -> None:
     """required_in="prod" (a string, not a tuple) is a schema error, not silently "required nowhere"."""
     with pytest.raises(ConfigError, match=r"required_in must be a tuple of environment names"):
+
         class S(Settings):
             token: Secret[str] = secret(required_in="prod")  # type: ignore[arg-type]

@@ -107,15 +107,29 @@ class KvHandler(BaseHTTPRequestHandler):
                 self._send(404, {"errors": []})
                 return
             version = versions[number - 1]
-            metadata = {"created_time": version["created_time"], "custom_metadata": None,
-                        "deletion_time": version["deletion_time"], "destroyed": version["destroyed"],
-                        "version": number}
+            metadata = {
+                "created_time": version["created_time"],
+                "custom_metadata": None,
+                "deletion_time": version["deletion_time"],
+                "destroyed": version["destroyed"],
+                "version": number,
+            }
             if version["deletion_time"] or version["destroyed"]:  # Vault: 404, with the metadata
                 self._send(404, {"data": {"data": None, "metadata": metadata}})
                 return
-            self._send(200, {"request_id": str(uuid.uuid4()), "lease_id": "", "renewable": False,
-                             "lease_duration": 0, "data": {"data": version["data"], "metadata": metadata},
-                             "wrap_info": None, "warnings": None, "auth": None})
+            self._send(
+                200,
+                {
+                    "request_id": str(uuid.uuid4()),
+                    "lease_id": "",
+                    "renewable": False,
+                    "lease_duration": 0,
+                    "data": {"data": version["data"], "metadata": metadata},
+                    "wrap_info": None,
+                    "warnings": None,
+                    "auth": None,
+                },
+            )
 
     def do_POST(self) -> None:
         route = self._route()
@@ -126,10 +140,18 @@ class KvHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             versions = self.server.versions.setdefault(path, [])
             if operation == "data":
-                versions.append({"data": body["data"], "created_time": _now(), "deletion_time": "",
-                                 "destroyed": False})
-                self._send(200, {"data": {"created_time": versions[-1]["created_time"], "deletion_time": "",
-                                          "destroyed": False, "version": len(versions)}})
+                versions.append({"data": body["data"], "created_time": _now(), "deletion_time": "", "destroyed": False})
+                self._send(
+                    200,
+                    {
+                        "data": {
+                            "created_time": versions[-1]["created_time"],
+                            "deletion_time": "",
+                            "destroyed": False,
+                            "version": len(versions),
+                        }
+                    },
+                )
                 return
             for number in body.get("versions", []):
                 if operation == "delete":
@@ -174,8 +196,9 @@ def prefix() -> str:
 
 
 def _put(vault: Any, path: str, **fields: str) -> int:
-    return int(vault.secrets.kv.v2.create_or_update_secret(path=path, secret=fields, mount_point=MOUNT)
-               ["data"]["version"])
+    return int(
+        vault.secrets.kv.v2.create_or_update_secret(path=path, secret=fields, mount_point=MOUNT)["data"]["version"]
+    )
 
 
 def _source(server: KvServer, url: str, prefix: str, **options: Any) -> VaultKvSource:
@@ -189,7 +212,8 @@ def _free_port() -> int:
 
 
 def test_load_reads_values_and_reports_source_and_version(
-        server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A schema loads its secrets from Vault; the report names mount and path, the version and its age."""
     api_key, webhook = make_canary("api"), make_canary("hook")
     _put(vault, f"{prefix}prod/api_key", value=api_key, note="other fields are ignored")
@@ -214,14 +238,22 @@ def test_load_reads_values_and_reports_source_and_version(
 
 @pytest.mark.parametrize(("overlap_seconds", "expect_previous"), [(600, True), (0, False)])
 def test_rotation_is_seen_after_refresh_with_overlap(
-        server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str], *,
-        overlap_seconds: float, expect_previous: bool) -> None:
+    server: KvServer,
+    url: str,
+    vault: Any,
+    prefix: str,
+    make_canary: Callable[[str], str],
+    *,
+    overlap_seconds: float,
+    expect_previous: bool,
+) -> None:
     """A new version shows after refresh(); version n-1 is a candidate only within the overlap window."""
     old, new, hook = make_canary("old"), make_canary("new"), make_canary("hook")
     _put(vault, f"{prefix}prod/api_key", value=old)
     _put(vault, f"{prefix}prod/webhook_secret", value=hook)
-    settings = VaultSettings.load(environment="prod", sources=[_source(server, url, prefix)],
-                                  overlap_seconds=overlap_seconds)
+    settings = VaultSettings.load(
+        environment="prod", sources=[_source(server, url, prefix)], overlap_seconds=overlap_seconds
+    )
     assert settings.api_key.candidates() == [old]  # version 1: no previous
 
     assert _put(vault, f"{prefix}prod/api_key", value=new) == 2
@@ -240,8 +272,8 @@ def test_rotation_is_seen_after_refresh_with_overlap(
 
 @pytest.mark.parametrize("operation", ["delete", "destroy"])
 def test_deleted_or_destroyed_previous_version_is_not_a_candidate(
-        server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str], *,
-        operation: str) -> None:
+    server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str], *, operation: str
+) -> None:
     """Deleting or destroying version n-1 (Vault answers 404 for it) leaves ``previous`` empty."""
     old, new = make_canary("old"), make_canary("new")
     path = f"{prefix}prod/api_key"
@@ -257,7 +289,8 @@ def test_deleted_or_destroyed_previous_version_is_not_a_candidate(
 
 
 def test_deleted_current_version_is_not_found(
-        server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A soft-deleted latest version is absent (Vault: 404), so a lower source answers."""
     path = f"{prefix}prod/api_key"
     _put(vault, path, value=make_canary("gone"))
@@ -266,7 +299,8 @@ def test_deleted_current_version_is_not_found(
 
 
 def test_missing_secret_is_reported_by_name_without_values(
-        server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A path absent from Vault (404) is not in this source: load() fails naming the variable and "vault"."""
     present = make_canary("present")
     _put(vault, f"{prefix}prod/api_key", value=present)
@@ -285,8 +319,8 @@ def test_missing_secret_is_reported_by_name_without_values(
 
 @pytest.mark.parametrize("cause", ["wrong token", "policy"])
 def test_permission_denied_is_a_problem_not_a_fall_through(
-        server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str], *,
-        cause: str) -> None:
+    server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str], *, cause: str
+) -> None:
     """403 is a ConfigError naming the path and the status, even with a lower source that has the value."""
     canary, lower, wrong = make_canary("denied"), make_canary("lower"), make_canary("token")
     _put(vault, f"{prefix}prod/api_key", value=canary)
@@ -302,14 +336,14 @@ def test_permission_denied_is_a_problem_not_a_fall_through(
     assert direct.value.__context__ is None
     assert direct.value.__cause__ is None
     with pytest.raises(ConfigError) as loaded:
-        VaultSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
-                                                                           "WEBHOOK_SECRET": lower})])
+        VaultSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})])
     assert f"API_KEY: {direct.value}" in loaded.value.problems
     assert_not_leaked([canary, lower, wrong, server.token], direct.value, loaded.value, source)
 
 
 def test_sealed_vault_is_unavailable_and_lower_sources_answer(
-        server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A sealed Vault (503) is SourceUnavailable; the load falls through to the environment."""
     canary, lower = make_canary("sealed"), make_canary("lower")
     _put(vault, f"{prefix}prod/api_key", value=canary)
@@ -319,15 +353,17 @@ def test_sealed_vault_is_unavailable_and_lower_sources_answer(
         source.get(SourceKey("api_key", "API_KEY", "prod"))
     assert str(direct.value) == f"Vault KV secret secret/{prefix}prod/api_key: VaultDown (HTTP 503)"
     assert direct.value.__context__ is None
-    settings = VaultSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
-                                                                                  "WEBHOOK_SECRET": lower})])
+    settings = VaultSettings.load(
+        environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})]
+    )
     assert settings.api_key.reveal() == lower
     assert settings.api_key.source == "env"
     assert_not_leaked([canary, server.token], direct.value)
 
 
 def test_value_field_missing_is_a_problem_naming_the_field(
-        server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
+    server: KvServer, url: str, vault: Any, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """A secret without the ``value`` data field is a ConfigError that names the field, not the other data."""
     canary = make_canary("other")
     _put(vault, f"{prefix}prod/api_key", password=canary)
@@ -374,21 +410,29 @@ def test_silent_vault_times_out_once_per_load(prefix: str) -> None:
 
 
 def test_no_token_is_unavailable_and_lower_sources_answer(
-        monkeypatch: pytest.MonkeyPatch, url: str, prefix: str, make_canary: Callable[[str], str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, url: str, prefix: str, make_canary: Callable[[str], str]
+) -> None:
     """Without a token (no argument, no VAULT_TOKEN) Vault is not set up here: lower sources answer."""
     lower = make_canary("lower")
     monkeypatch.delenv("VAULT_TOKEN", raising=False)
     source = VaultKvSource(url, prefix=prefix)
     with pytest.raises(SourceUnavailable, match="no token"):
         source.get(SourceKey("api_key", "API_KEY", "prod"))
-    settings = VaultSettings.load(environment="prod", sources=[source, EnvSource({"API_KEY": lower,
-                                                                                  "WEBHOOK_SECRET": lower})])
+    settings = VaultSettings.load(
+        environment="prod", sources=[source, EnvSource({"API_KEY": lower, "WEBHOOK_SECRET": lower})]
+    )
     assert settings.api_key.reveal() == lower
 
 
 def test_token_defaults_to_vault_token_env(
-        monkeypatch: pytest.MonkeyPatch, server: KvServer, url: str, vault: Any, *, prefix: str,
-        make_canary: Callable[[str], str]) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+    server: KvServer,
+    url: str,
+    vault: Any,
+    *,
+    prefix: str,
+    make_canary: Callable[[str], str],
+) -> None:
     """``token=None`` reads ``VAULT_TOKEN`` on first use."""
     canary = make_canary("env")
     _put(vault, f"{prefix}prod/api_key", value=canary)
@@ -398,8 +442,7 @@ def test_token_defaults_to_vault_token_env(
     assert found.value == canary
 
 
-def test_a_ready_client_is_used(server: KvServer, vault: Any, prefix: str,
-                                make_canary: Callable[[str], str]) -> None:
+def test_a_ready_client_is_used(server: KvServer, vault: Any, prefix: str, make_canary: Callable[[str], str]) -> None:
     """``client=`` takes a configured hvac.Client (its URL and token apply)."""
     canary = make_canary("client")
     _put(vault, f"{prefix}prod/api_key", value=canary)
@@ -420,8 +463,11 @@ def test_missing_hvac_asks_for_the_extra(monkeypatch: pytest.MonkeyPatch, prefix
 
 def test_importing_the_source_does_not_import_hvac() -> None:
     """`import strongroom.config` and the vault module itself leave hvac and requests unloaded."""
-    code = ("import sys, strongroom.config, strongroom.config.sources.vault_kv\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('hvac', 'requests')))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         cwd=Path(__file__).parent).stdout
+    code = (
+        "import sys, strongroom.config, strongroom.config.sources.vault_kv\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('hvac', 'requests')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout
     assert out.strip() == "[]"

@@ -160,26 +160,30 @@ def _garbage_files() -> list[tuple[str, str | bytes]]:
         ("json list", "[]"),
         ("json null", "null"),
         ("json string", '"keys"'),
-        ("wrong format", json.dumps({"strongroom_keyfile": 2, "key_id": "x", "primary": 1,
-                                     "keys": {"1": good}})),
+        ("wrong format", json.dumps({"strongroom_keyfile": 2, "key_id": "x", "primary": 1, "keys": {"1": good}})),
         ("no marker", json.dumps({"key_id": "x", "primary": 1, "keys": {"1": good}})),
         ("no keys", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1})),
         ("no primary", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "keys": {"1": good}})),
         ("no key id", json.dumps({"strongroom_keyfile": 1, "primary": 1, "keys": {"1": good}})),
-        ("keys is a list", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1,
-                                       "keys": [good]})),
-        ("non-numeric version", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1,
-                                            "keys": {"one": good}})),
-        ("bad base64", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1,
-                                   "keys": {"1": "!!not-base64!!"}})),
-        ("short key", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1,
-                                  "keys": {"1": b64(bytes(16))}})),
-        ("key is a number", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1,
-                                        "keys": {"1": 7}})),
-        ("primary missing from keys", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 2,
-                                                  "keys": {"1": good}})),
-        ("version zero", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 0,
-                                     "keys": {"0": good}})),
+        ("keys is a list", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1, "keys": [good]})),
+        (
+            "non-numeric version",
+            json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1, "keys": {"one": good}}),
+        ),
+        (
+            "bad base64",
+            json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1, "keys": {"1": "!!not-base64!!"}}),
+        ),
+        (
+            "short key",
+            json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1, "keys": {"1": b64(bytes(16))}}),
+        ),
+        ("key is a number", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1, "keys": {"1": 7}})),
+        (
+            "primary missing from keys",
+            json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 2, "keys": {"1": good}}),
+        ),
+        ("version zero", json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 0, "keys": {"0": good}})),
     ]
 
 
@@ -203,8 +207,7 @@ def test_from_file_error_does_not_echo_key_material(keyfile: Path) -> None:
     """A key of the wrong length is reported by size, never by content."""
     keyfile.parent.mkdir(parents=True)
     short = b64(os.urandom(24))
-    write_keyfile(keyfile, json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1,
-                                       "keys": {"1": short}}))
+    write_keyfile(keyfile, json.dumps({"strongroom_keyfile": 1, "key_id": "x", "primary": 1, "keys": {"1": short}}))
     with pytest.raises(KeyProviderError, match="got 24") as info:
         LocalKeyProvider.from_file(keyfile)
     assert short not in str(info.value)
@@ -586,9 +589,7 @@ def test_default_provider_missing_everything(tmp_path: Path, monkeypatch: pytest
         default_provider(tmp_path / "missing.json")
 
 
-def test_default_provider_bad_env_is_not_masked_by_file(
-    keyfile: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_provider_bad_env_is_not_masked_by_file(keyfile: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A malformed env var is an error even when a good key file exists."""
     LocalKeyProvider.create_file(keyfile, "dev")
     monkeypatch.setenv(MASTER_KEY_ENV, "1:not-base64!!")

@@ -120,15 +120,28 @@ def app_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, subproc
 
     work = tmp_path_factory.mktemp("e2e")
     core = f"e2e-{uuid.uuid4().hex}{uuid.uuid4().hex}"
-    value = core + "/+\"!"  # so the JSON-escaped, URL-encoded and raw forms all differ
+    value = core + '/+"!'  # so the JSON-escaped, URL-encoded and raw forms all differ
     (work / "app.py").write_text(APP, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
-    env.update(E2E_VALUE=value, STRONGROOM_HOME=str(work / "home"), PYTHONUNBUFFERED="1", NO_PROXY="*",
-               PYTHONIOENCODING="utf-8")
+    env.update(
+        E2E_VALUE=value,
+        STRONGROOM_HOME=str(work / "home"),
+        PYTHONUNBUFFERED="1",
+        NO_PROXY="*",
+        PYTHONIOENCODING="utf-8",
+    )
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         env.pop(proxy, None)
-    result = subprocess.run([sys.executable, str(work / "app.py"), str(work)], capture_output=True, text=True,
-                            encoding="utf-8", env=env, cwd=work, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, str(work / "app.py"), str(work)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        cwd=work,
+        timeout=120,
+        check=False,
+    )
     log_file = work / "app.log"
     return value, core, result, log_file.read_text(encoding="utf-8") if log_file.exists() else ""
 
@@ -146,34 +159,39 @@ def test_app_leaks_no_trace_of_the_secret(app_run: tuple[str, str, subprocess.Co
     assert_not_leaked(_leak_forms(value, core), result.stdout, result.stderr, log_text)
 
 
-def test_masks_stand_where_the_value_was(
-        app_run: tuple[str, str, subprocess.CompletedProcess[str], str]) -> None:
+def test_masks_stand_where_the_value_was(app_run: tuple[str, str, subprocess.CompletedProcess[str], str]) -> None:
     """Every place the app put the value shows a mask instead, the text around it intact."""
     _, _, result, log_text = app_run
-    for text in ("INFO app charging with key [REDACTED:stripe_key]",
-                 "INFO app f-string key [REDACTED:stripe_key] end",
-                 "INFO app encoded b64=[REDACTED:stripe_key]",
-                 "hex=[REDACTED:stripe_key] json={\"k\": \"[REDACTED:stripe_key]\"}",
-                 '"upstream_token": "[REDACTED:upstream_token]"',
-                 '"api_key": "[REDACTED:api_key]"',
-                 "ERROR app charge failed",
-                 "RuntimeError: charge of 100 failed with key [REDACTED:stripe_key]",
-                 "'authorization': '[REDACTED:",
-                 "'Authorization': '[REDACTED:",
-                 "GET /charge?api_key=[REDACTED:",
-                 "upstream answered 200"):
+    for text in (
+        "INFO app charging with key [REDACTED:stripe_key]",
+        "INFO app f-string key [REDACTED:stripe_key] end",
+        "INFO app encoded b64=[REDACTED:stripe_key]",
+        'hex=[REDACTED:stripe_key] json={"k": "[REDACTED:stripe_key]"}',
+        '"upstream_token": "[REDACTED:upstream_token]"',
+        '"api_key": "[REDACTED:api_key]"',
+        "ERROR app charge failed",
+        "RuntimeError: charge of 100 failed with key [REDACTED:stripe_key]",
+        "'authorization': '[REDACTED:",
+        "'Authorization': '[REDACTED:",
+        "GET /charge?api_key=[REDACTED:",
+        "upstream answered 200",
+    ):
         assert text in log_text, text
         assert text in result.stderr, text
     assert "card_token = '[REDACTED:stripe_key]'" in result.stderr
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("{")]
     event = json.loads(line)
-    assert event == {"event": "structlog event", "level": "info", "key": "[REDACTED:stripe_key]",
-                     "nested": {"auth": "Bearer [REDACTED:stripe_key]", "list": ["[REDACTED:stripe_key]"]}}
+    assert event == {
+        "event": "structlog event",
+        "level": "info",
+        "key": "[REDACTED:stripe_key]",
+        "nested": {"auth": "Bearer [REDACTED:stripe_key]", "list": ["[REDACTED:stripe_key]"]},
+    }
 
 
 def test_the_app_really_sent_and_logged_the_value(
-        app_run: tuple[str, str, subprocess.CompletedProcess[str], str], tmp_path: Path,
-        make_canary: Callable[[str], str]) -> None:
+    app_run: tuple[str, str, subprocess.CompletedProcess[str], str], tmp_path: Path, make_canary: Callable[[str], str]
+) -> None:
     """Control: the same app without install() prints the value, so the masks above are the redactor's doing."""
     _, _, result, _ = app_run
     assert "Traceback" in result.stderr
@@ -185,8 +203,15 @@ def test_the_app_really_sent_and_logged_the_value(
     env.update(E2E_VALUE=value, STRONGROOM_HOME=str(tmp_path / "home"), NO_PROXY="*")
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         env.pop(proxy, None)
-    control = subprocess.run([sys.executable, str(tmp_path / "app.py"), str(tmp_path)], capture_output=True,
-                             text=True, env=env, cwd=tmp_path, timeout=120, check=False)
+    control = subprocess.run(
+        [sys.executable, str(tmp_path / "app.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
     assert control.returncode == 1, control.stderr
     assert f"charging with key {value}" in control.stderr
     assert f"'authorization': 'Bearer {value}'" in control.stderr

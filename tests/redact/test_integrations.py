@@ -38,11 +38,18 @@ def _random(seed: int, length: int = 24) -> str:
 
 
 def _run(script: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], capture_output=True, text=True,
-                          timeout=60, check=False, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+    )
 
 
 # -- install() in this process: every change it makes is undone after the test ---------------------------
+
 
 class Installed:
     """Loggers and handlers a test adds; they are taken off again when it ends."""
@@ -68,14 +75,24 @@ class Installed:
 @pytest.fixture
 def installed() -> Iterator[Installed]:
     """Saves and restores what install() changes: Logger.addHandler, both excepthooks and the module's state."""
-    saved = (logging.Logger.addHandler, sys.excepthook, threading.excepthook,
-             integrations._State.filter, integrations._State.original_add_handler)
+    saved = (
+        logging.Logger.addHandler,
+        sys.excepthook,
+        threading.excepthook,
+        integrations._State.filter,
+        integrations._State.original_add_handler,
+    )
     state = Installed()
     try:
         yield state
     finally:
-        (logging.Logger.addHandler, sys.excepthook, threading.excepthook,  # type: ignore[method-assign]
-         integrations._State.filter, integrations._State.original_add_handler) = saved
+        (
+            logging.Logger.addHandler,
+            sys.excepthook,
+            threading.excepthook,  # type: ignore[method-assign]
+            integrations._State.filter,
+            integrations._State.original_add_handler,
+        ) = saved
         for logger, handler in state.added:
             logger.removeHandler(handler)
         for logger, level in state.levels.items():
@@ -103,8 +120,9 @@ def test_install_is_idempotent(installed: Installed) -> None:
         assert _filters(handler) == 1, logger.name
 
 
-def test_install_covers_handlers_added_before_and_after(installed: Installed,
-                                                        make_canary: Callable[[str], str]) -> None:
+def test_install_covers_handlers_added_before_and_after(
+    installed: Installed, make_canary: Callable[[str], str]
+) -> None:
     """Handlers of the root and of named loggers, added before or after install(), all see masked records."""
     canary = make_canary("route")
     strongroom.redact.register(canary, "route_key")
@@ -120,8 +138,7 @@ def test_install_covers_handlers_added_before_and_after(installed: Installed,
         assert "calling with [REDACTED:route_key]" in text
 
 
-def test_extra_fields_are_masked_and_stay_structured(installed: Installed,
-                                                     make_canary: Callable[[str], str]) -> None:
+def test_extra_fields_are_masked_and_stay_structured(installed: Installed, make_canary: Callable[[str], str]) -> None:
     """``extra={...}`` values are masked on the record itself: secret-named keys whole, nested dicts walked, and
     dicts stay dicts."""
     canary = make_canary("extra")
@@ -135,8 +152,15 @@ def test_extra_fields_are_masked_and_stay_structured(installed: Installed,
 
     logger = logging.getLogger("redact.extra")
     installed.add(logger, Keep())
-    logger.info("request done", extra={"password": "pw-" + _random(1), "nested": {"api_key": _random(2), "n": 1},
-                                       "note": f"used {canary}", "status": 200})
+    logger.info(
+        "request done",
+        extra={
+            "password": "pw-" + _random(1),
+            "nested": {"api_key": _random(2), "n": 1},
+            "note": f"used {canary}",
+            "status": 200,
+        },
+    )
     (record,) = records
     assert record.password == MASK.format("password")
     assert record.nested == {"api_key": "[REDACTED:api_key]", "n": 1}
@@ -182,7 +206,7 @@ def test_format_exception_with_locals_hides_a_secret_local(make_canary: Callable
 
 # -- excepthooks and the lastResort handler, in a subprocess -------------------------------------------
 
-EXCEPTHOOKS = '''
+EXCEPTHOOKS = """
     import sys, threading
     import strongroom.redact
     from strongroom import Secret
@@ -199,7 +223,7 @@ EXCEPTHOOKS = '''
     thread.join()
     value = held.reveal()
     raise ValueError(f"main failed with {value}")
-'''
+"""
 
 
 def test_excepthooks_write_redacted_tracebacks(make_canary: Callable[[str], str]) -> None:
@@ -218,12 +242,12 @@ def test_excepthooks_write_redacted_tracebacks(make_canary: Callable[[str], str]
 def test_a_record_with_no_handler_is_redacted(make_canary: Callable[[str], str]) -> None:
     """With logging not configured, a warning (printed by logging's last-resort handler) is still masked."""
     canary = make_canary("last")
-    script = '''
+    script = """
         import logging, sys, strongroom.redact
         strongroom.redact.register(sys.argv[1], "tok")
         strongroom.redact.install()
         logging.getLogger("lib").warning("calling upstream with %s", sys.argv[1])
-    '''
+    """
     result = _run(script, canary)
     assert "calling upstream with" in result.stderr
     assert_not_leaked([canary], result.stderr)
@@ -231,7 +255,7 @@ def test_a_record_with_no_handler_is_redacted(make_canary: Callable[[str], str])
 
 # -- uvicorn's logging config, applied after install() ---------------------------------------------------
 
-UVICORN = '''
+UVICORN = """
     import logging, logging.config, sys
     import strongroom.redact
     from uvicorn.config import LOGGING_CONFIG
@@ -243,7 +267,7 @@ UVICORN = '''
     logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:50000", "GET",
                                              "/callback?token=" + sys.argv[1] + "&state=ok", "1.1", 200)
     logging.getLogger("uvicorn.error").info("Started with %s", sys.argv[1])
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +277,8 @@ def uvicorn_run() -> tuple[str, subprocess.CompletedProcess[str]]:
 
 
 def test_uvicorn_logging_configured_after_install_leaks_nothing(
-        uvicorn_run: tuple[str, subprocess.CompletedProcess[str]]) -> None:
+    uvicorn_run: tuple[str, subprocess.CompletedProcess[str]],
+) -> None:
     """uvicorn's LOGGING_CONFIG applied by dictConfig after install(): its handlers get the filter, and neither the
     access nor the error log prints the token."""
     canary, result = uvicorn_run
@@ -271,27 +296,36 @@ def test_uvicorn_access_line_is_printed_masked(uvicorn_run: tuple[str, subproces
 
 # -- structlog -------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def structlog_buffer() -> Iterator[io.StringIO]:
     structlog = pytest.importorskip("structlog")
     buffer = io.StringIO()
-    structlog.configure(processors=[strongroom.redact.structlog_processor, structlog.processors.JSONRenderer()],
-                        logger_factory=structlog.PrintLoggerFactory(file=buffer), cache_logger_on_first_use=False)
+    structlog.configure(
+        processors=[strongroom.redact.structlog_processor, structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(file=buffer),
+        cache_logger_on_first_use=False,
+    )
     try:
         yield buffer
     finally:
         structlog.reset_defaults()
 
 
-def test_structlog_event_values_are_masked_and_json_stays_valid(structlog_buffer: io.StringIO,
-                                                                make_canary: Callable[[str], str]) -> None:
+def test_structlog_event_values_are_masked_and_json_stays_valid(
+    structlog_buffer: io.StringIO, make_canary: Callable[[str], str]
+) -> None:
     """The structlog processor masks event values and nested dicts; the JSON line parses with the same keys."""
     import structlog
 
     canary = make_canary("slog")
     strongroom.redact.register(canary, "slog_key")
-    structlog.get_logger().info(f"charging {canary}", password="pw-" + _random(4), amount=100,
-                                nested={"api_key": _random(5), "items": [canary, 2], "ok": True})
+    structlog.get_logger().info(
+        f"charging {canary}",
+        password="pw-" + _random(4),
+        amount=100,
+        nested={"api_key": _random(5), "items": [canary, 2], "ok": True},
+    )
     line = structlog_buffer.getvalue()
     assert_not_leaked([canary, "pw-" + _random(4), _random(5)], line)
     event = json.loads(line)
@@ -302,8 +336,9 @@ def test_structlog_event_values_are_masked_and_json_stays_valid(structlog_buffer
     assert event["nested"] == {"api_key": "[REDACTED:api_key]", "items": ["[REDACTED:slog_key]", 2], "ok": True}
 
 
-def test_structlog_an_exception_object_in_the_event_is_masked(structlog_buffer: io.StringIO,
-                                                               make_canary: Callable[[str], str]) -> None:
+def test_structlog_an_exception_object_in_the_event_is_masked(
+    structlog_buffer: io.StringIO, make_canary: Callable[[str], str]
+) -> None:
     """An exception passed as an event value (``log.error("failed", error=exc)``) is rendered without the secret."""
     import structlog
 
@@ -315,32 +350,69 @@ def test_structlog_an_exception_object_in_the_event_is_masked(structlog_buffer: 
 
 # -- Sentry ----------------------------------------------------------------------------------------------
 
+
 def _sentry_event(v: dict[str, str]) -> dict[str, Any]:
     """An event shaped like the ones sentry_sdk builds for a failed request."""
     return {
-        "event_id": "a" * 32, "level": "error", "platform": "python", "timestamp": "2024-05-01T12:00:00Z",
+        "event_id": "a" * 32,
+        "level": "error",
+        "platform": "python",
+        "timestamp": "2024-05-01T12:00:00Z",
         "logentry": {"message": "charge failed for %s", "params": [v["key"]]},
-        "exception": {"values": [{
-            "type": "ValueError", "value": f"card declined for key {v['key']}", "module": None,
-            "mechanism": {"type": "logging", "handled": True},
-            "stacktrace": {"frames": [{
-                "filename": "app/payments.py", "function": "charge", "lineno": 42, "in_app": True,
-                "context_line": "    raise ValueError(f'card declined for key {key}')",
-                "vars": {"key": repr(v["key"]), "amount": "100", "password": repr(v["password"]),
-                         "headers": repr({"Authorization": f"Bearer {v['bearer']}"})},
-            }]},
-        }]},
-        "request": {
-            "url": "https://api.test/charge", "method": "POST", "query_string": f"token={v['query']}&page=1",
-            "headers": {"Authorization": f"Bearer {v['bearer']}", "Cookie": f"sid={v['cookie']}",
-                        "User-Agent": "curl/8.5"},
-            "data": {"card": "4242", "api_key": v["data"]}, "env": {"REMOTE_ADDR": "127.0.0.1"},
+        "exception": {
+            "values": [
+                {
+                    "type": "ValueError",
+                    "value": f"card declined for key {v['key']}",
+                    "module": None,
+                    "mechanism": {"type": "logging", "handled": True},
+                    "stacktrace": {
+                        "frames": [
+                            {
+                                "filename": "app/payments.py",
+                                "function": "charge",
+                                "lineno": 42,
+                                "in_app": True,
+                                "context_line": "    raise ValueError(f'card declined for key {key}')",
+                                "vars": {
+                                    "key": repr(v["key"]),
+                                    "amount": "100",
+                                    "password": repr(v["password"]),
+                                    "headers": repr({"Authorization": f"Bearer {v['bearer']}"}),
+                                },
+                            }
+                        ]
+                    },
+                }
+            ]
         },
-        "breadcrumbs": {"values": [
-            {"type": "http", "category": "httplib", "level": "info",
-             "data": {"url": f"https://upstream.test/v1?api_key={v['crumb']}", "method": "GET", "status_code": 200}},
-            {"type": "default", "category": "log", "level": "info", "message": f"retrying with {v['key']}"},
-        ]},
+        "request": {
+            "url": "https://api.test/charge",
+            "method": "POST",
+            "query_string": f"token={v['query']}&page=1",
+            "headers": {
+                "Authorization": f"Bearer {v['bearer']}",
+                "Cookie": f"sid={v['cookie']}",
+                "User-Agent": "curl/8.5",
+            },
+            "data": {"card": "4242", "api_key": v["data"]},
+            "env": {"REMOTE_ADDR": "127.0.0.1"},
+        },
+        "breadcrumbs": {
+            "values": [
+                {
+                    "type": "http",
+                    "category": "httplib",
+                    "level": "info",
+                    "data": {
+                        "url": f"https://upstream.test/v1?api_key={v['crumb']}",
+                        "method": "GET",
+                        "status_code": 200,
+                    },
+                },
+                {"type": "default", "category": "log", "level": "info", "message": f"retrying with {v['key']}"},
+            ]
+        },
         "extra": {"sys.argv": ["app.py"]},
     }
 
@@ -369,6 +441,7 @@ def test_sentry_request_cookies_are_masked() -> None:
 
 
 # -- RedactingWriter ------------------------------------------------------------------------------------------
+
 
 def test_writer_masks_a_value_split_across_writes(make_canary: Callable[[str], str]) -> None:
     """A secret written in two write() calls, split mid-value, is still masked."""
@@ -415,5 +488,6 @@ def test_writer_is_thread_safe(make_canary: Callable[[str], str]) -> None:
         thread.join()
     writer.close()
     lines = target.getvalue().splitlines()
-    assert sorted(lines) == sorted(f"thread {n} line {i} [REDACTED:t]" for n in range(threads_n)
-                                   for i in range(lines_n))
+    assert sorted(lines) == sorted(
+        f"thread {n} line {i} [REDACTED:t]" for n in range(threads_n) for i in range(lines_n)
+    )

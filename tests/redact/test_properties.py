@@ -61,10 +61,8 @@ def _shaped(text: str) -> bool:
 
 
 @SETTINGS
-@given(value=VALUES, prefix=AROUND, suffix=AROUND, encoding=st.sampled_from(sorted(ENCODERS)),
-       warm=st.booleans())
-def test_value_never_survives_in_any_encoding(value: str, prefix: str, suffix: str, encoding: str,
-                                              warm: bool) -> None:
+@given(value=VALUES, prefix=AROUND, suffix=AROUND, encoding=st.sampled_from(sorted(ENCODERS)), warm=st.booleans())
+def test_value_never_survives_in_any_encoding(value: str, prefix: str, suffix: str, encoding: str, warm: bool) -> None:
     """redact(prefix + encoded value + suffix) contains neither the value nor that encoded form, whether the
     value sits in the automaton or in the pending list."""
     assume(value not in prefix and value not in suffix)
@@ -80,8 +78,10 @@ def test_value_never_survives_in_any_encoding(value: str, prefix: str, suffix: s
 
 
 @SETTINGS
-@given(values=st.lists(VALUES, min_size=1, max_size=4),
-       text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=200))
+@given(
+    values=st.lists(VALUES, min_size=1, max_size=4),
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=200),
+)
 def test_text_without_secrets_is_returned_unchanged(values: list[str], text: str) -> None:
     """Text holding no registered value (in no encoding) and no secret shape comes back byte for byte."""
     assume(not any(form in text for value in values for form in encodings(value)))
@@ -93,8 +93,7 @@ def test_text_without_secrets_is_returned_unchanged(values: list[str], text: str
 
 @SETTINGS
 @given(base=st.text(AROUND_CHARS, min_size=12, max_size=48), data=st.data(), around=AROUND)
-def test_values_that_are_substrings_of_each_other_are_all_masked(base: str, data: st.DataObject,
-                                                                  around: str) -> None:
+def test_values_that_are_substrings_of_each_other_are_all_masked(base: str, data: st.DataObject, around: str) -> None:
     """A value, pieces of it and the text around each: every registered value is masked wherever it stands."""
     pieces = [base]
     for _ in range(3):
@@ -110,8 +109,12 @@ def test_values_that_are_substrings_of_each_other_are_all_masked(base: str, data
 
 
 @SETTINGS
-@given(period=st.text(AROUND_CHARS, min_size=2, max_size=5), repeats=st.integers(3, 12),
-       extra=st.integers(0, 4), warm=st.booleans())
+@given(
+    period=st.text(AROUND_CHARS, min_size=2, max_size=5),
+    repeats=st.integers(3, 12),
+    extra=st.integers(0, 4),
+    warm=st.booleans(),
+)
 def test_overlapping_occurrences_are_masked(period: str, repeats: int, extra: int, warm: bool) -> None:
     """A periodic value in a longer run of its period (occurrences overlapping each other) is fully masked."""
     value = (period * 4)[: max(6, len(period) + 1 + extra)]
@@ -152,10 +155,15 @@ def test_redact_bytes_round_trips_when_nothing_matches(values: list[str | bytes]
 
 
 @SETTINGS
-@given(values=st.lists(BYTE_VALUES, min_size=1, max_size=3), before=st.binary(max_size=80),
-       after=st.binary(max_size=80), data=st.data())
-def test_redact_bytes_never_returns_a_registered_value(values: list[str | bytes], before: bytes, after: bytes,
-                                                       data: st.DataObject) -> None:
+@given(
+    values=st.lists(BYTE_VALUES, min_size=1, max_size=3),
+    before=st.binary(max_size=80),
+    after=st.binary(max_size=80),
+    data=st.data(),
+)
+def test_redact_bytes_never_returns_a_registered_value(
+    values: list[str | bytes], before: bytes, after: bytes, data: st.DataObject
+) -> None:
     """Random bytes around a registered (UTF-8) value: the output never holds any registered value."""
     chosen = _as_bytes(data.draw(st.sampled_from(values)))
     assume(not any(_as_bytes(v) in before or _as_bytes(v) in after for v in values))

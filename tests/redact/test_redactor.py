@@ -50,8 +50,10 @@ FIELDS = {
     "bearer": ("Authorization: Bearer {v}\nAccept: */*", ("Authorization: [REDACTED:auth-header]", "Accept: */*")),
     "cookie": ("Cookie: sid={v}; theme=dark", ("Cookie: [REDACTED:auth-header]",)),
     "set-cookie": ("Set-Cookie: sid={v}; Path=/; HttpOnly", ("Set-Cookie: [REDACTED:auth-header]",)),
-    "url": ("connecting to postgresql://app:{v}@db.internal:5432/app", ("postgresql://app:[REDACTED:",
-                                                                        "]@db.internal:5432/app")),
+    "url": (
+        "connecting to postgresql://app:{v}@db.internal:5432/app",
+        ("postgresql://app:[REDACTED:", "]@db.internal:5432/app"),
+    ),
 }
 
 
@@ -72,8 +74,9 @@ def test_query_parameters_after_a_secret_one_are_kept() -> None:
     assert "&page=2 HTTP/1.1" in out
 
 
-@pytest.mark.parametrize("rule_id", ["aws-access-key-id", "github-classic-pat", "stripe-live-secret-key", "jwt",
-                                     "pem-private-key"])
+@pytest.mark.parametrize(
+    "rule_id", ["aws-access-key-id", "github-classic-pat", "stripe-live-secret-key", "jwt", "pem-private-key"]
+)
 def test_provider_tokens_are_masked_with_the_rule_id(rule_id: str) -> None:
     """A provider token in ordinary text (no key name around it) is masked as ``[REDACTED:<rule id>]``."""
     token = sample(RULES_BY_ID[rule_id], 11).secret
@@ -90,6 +93,7 @@ def test_known_value_mask_names_the_value_even_when_a_rule_matches_too() -> None
 
 
 # -- known values: automaton, pending list, rebuild -------------------------------------------------------
+
 
 def test_value_registered_after_the_automaton_is_built_is_masked_at_once() -> None:
     """A value registered after the first redact() is masked by the next call (searched for directly)."""
@@ -135,6 +139,7 @@ def test_values_of_one_or_two_characters_are_refused_with_one_warning() -> None:
 
 # -- the live registry of Secret values -----------------------------------------------------------------
 
+
 def test_a_secret_never_revealed_is_masked_by_default(make_canary: Callable[[str], str]) -> None:
     """A ``Secret`` made in this process (not revealed, not registered) is masked by ``default()``."""
     canary = make_canary("live")
@@ -144,7 +149,8 @@ def test_a_secret_never_revealed_is_masked_by_default(make_canary: Callable[[str
 
 
 def test_a_dead_secret_is_dropped_from_the_registry_but_a_pinned_value_stays(
-        monkeypatch: pytest.MonkeyPatch, make_canary: Callable[[str], str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, make_canary: Callable[[str], str]
+) -> None:
     """Once its Secret is collected (and a new registration refreshes the snapshot) a value is no longer held;
     a value pinned by register() stays and is still masked."""
     live = LiveValues()
@@ -196,10 +202,21 @@ def test_redact_data_keeps_types_and_masks_secret_keys_and_values(make_canary: C
     redactor = _redactor((canary, "known"))
     secret_obj = Secret("db_password", make_canary("obj"))
     data = {
-        "count": 3, "ratio": 0.5, "ok": True, "none": None,
-        "password": plain_password, "api_key": 12345, "token": None, "secret_flag": False,
-        "nested": {"list": [1, f"x {canary} y", {"client_secret": "abc"}], "tuple": (1, canary),
-                   "point": Point(7, canary), "set": {canary, "plain"}, "frozen": frozenset({"plain"})},
+        "count": 3,
+        "ratio": 0.5,
+        "ok": True,
+        "none": None,
+        "password": plain_password,
+        "api_key": 12345,
+        "token": None,
+        "secret_flag": False,
+        "nested": {
+            "list": [1, f"x {canary} y", {"client_secret": "abc"}],
+            "tuple": (1, canary),
+            "point": Point(7, canary),
+            "set": {canary, "plain"},
+            "frozen": frozenset({"plain"}),
+        },
         "credentials": {"user": "bob", "password": "pw-abcdef"},
         "obj": secret_obj,
     }
@@ -235,6 +252,7 @@ def test_redact_data_masks_a_secret_dict_key(make_canary: Callable[[str], str]) 
 
 
 # -- big, binary and odd inputs ------------------------------------------------------------------------
+
 
 def test_a_two_megabyte_line_with_a_value_near_the_end_is_masked(make_canary: Callable[[str], str]) -> None:
     """A single 2 MB line with a known value just before its end is masked, in reasonable time."""
@@ -283,12 +301,13 @@ def test_the_repr_of_a_value_is_masked() -> None:
 
 # -- the post-check ----------------------------------------------------------------------------------------
 
+
 def test_a_value_made_by_masking_is_caught_by_the_post_check() -> None:
     """A value that appears only once another is masked (it contains that mask) makes the whole output one mask."""
     inner = _random(8, 12)
     outer = "[REDACTED:a]" + _random(9, 6)
     redactor = _redactor((inner, "a"), (outer, "b"))
-    text = inner + outer[len("[REDACTED:a]"):]
+    text = inner + outer[len("[REDACTED:a]") :]
     out = redactor.redact(f"pre {text} post")
     assert outer not in out
     assert out == "[REDACTED:text]"

@@ -14,7 +14,7 @@ import pytest
 
 from strongroom.testing import assert_not_leaked
 
-SCHEMA_MODULE = textwrap.dedent('''
+SCHEMA_MODULE = textwrap.dedent("""
     from strongroom import Secret
     from strongroom.config import Settings, secret
 
@@ -22,9 +22,9 @@ SCHEMA_MODULE = textwrap.dedent('''
     class AppSettings(Settings):
         api_token: Secret[str] = secret()
         log_level: str = "info"
-''')
+""")
 
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent("""
     import base64, json, os, sys
     value = os.environ["API_TOKEN"]
     print(value)
@@ -32,7 +32,7 @@ CHILD = textwrap.dedent('''
     print("err", value, file=sys.stderr)
     print("level", os.environ["LOG_LEVEL"])
     sys.exit(int(sys.argv[1]))
-''')
+""")
 
 
 class Runner:
@@ -41,16 +41,37 @@ class Runner:
         self.cwd.mkdir()
         (self.cwd / "appschema.py").write_text(SCHEMA_MODULE, encoding="utf-8")
         (self.cwd / ".env").write_text(f'API_TOKEN="{value}"\n', encoding="utf-8")
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("STRONGROOM_") and k not in ("API_TOKEN", "LOG_LEVEL")}
-        self.env.update(STRONGROOM_HOME=str(root / "home"), STRONGROOM_SECRETS_DIR=str(root / "secrets"),
-                        STRONGROOM_ACTOR="test:run-redact", NO_COLOR="1", PYTHONUNBUFFERED="1")
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("STRONGROOM_") and k not in ("API_TOKEN", "LOG_LEVEL")
+        }
+        self.env.update(
+            STRONGROOM_HOME=str(root / "home"),
+            STRONGROOM_SECRETS_DIR=str(root / "secrets"),
+            STRONGROOM_ACTOR="test:run-redact",
+            NO_COLOR="1",
+            PYTHONUNBUFFERED="1",
+        )
 
     def run(self, *options: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "strongroom.cli.main", "run", *options, "--schema", "appschema:AppSettings",
-                   "--", sys.executable, "-c", CHILD, str(code)]
-        return subprocess.run(command, capture_output=True, text=True, cwd=self.cwd, env=self.env, timeout=60,
-                              check=False)
+        command = [
+            sys.executable,
+            "-m",
+            "strongroom.cli.main",
+            "run",
+            *options,
+            "--schema",
+            "appschema:AppSettings",
+            "--",
+            sys.executable,
+            "-c",
+            CHILD,
+            str(code),
+        ]
+        return subprocess.run(
+            command, capture_output=True, text=True, cwd=self.cwd, env=self.env, timeout=60, check=False
+        )
 
 
 @pytest.fixture
@@ -70,9 +91,11 @@ def test_run_redact_prints_a_mask_and_keeps_the_exit_code(runner: Runner, value:
     result = runner.run("--redact", code=code)
     assert result.returncode == code, result.stderr
     padding = "=" * (-len(value.encode()) % 3)  # base64 padding is left after the mask, by design
-    assert result.stdout.splitlines() == ["[REDACTED:API_TOKEN]",
-                                          f'b64 [REDACTED:API_TOKEN]{padding} json {{"v": "[REDACTED:API_TOKEN]"}}',
-                                          "level info"]
+    assert result.stdout.splitlines() == [
+        "[REDACTED:API_TOKEN]",
+        f'b64 [REDACTED:API_TOKEN]{padding} json {{"v": "[REDACTED:API_TOKEN]"}}',
+        "level info",
+    ]
     assert "err [REDACTED:API_TOKEN]" in result.stderr
     assert_not_leaked([value], result.stdout, result.stderr)
 

@@ -10,8 +10,9 @@ from strongroom.live_values import LIVE
 from strongroom.vault import Vault
 
 
-def test_a_used_value_is_masked_while_its_vault_lives(open_vault: Callable[..., Vault],
-                                                      make_canary: Callable[[str], str]) -> None:
+def test_a_used_value_is_masked_while_its_vault_lives(
+    open_vault: Callable[..., Vault], make_canary: Callable[[str], str]
+) -> None:
     """After the Secret from use() is gone, the value is still masked: the vault that decrypted it owns it."""
     vault = open_vault()
     vault.create_tenant("t")

@@ -72,7 +72,7 @@ def test_base62_crc32_checksum(rule_id: str) -> None:
         prefix, body = token.rsplit("_", 1)
         i = rng.randrange(len(body))
         other = next(ch for ch in string.ascii_letters + string.digits if ch != body[i])
-        assert not crc32_base62_checksum_ok(f"{prefix}_{body[:i]}{other}{body[i + 1:]}")
+        assert not crc32_base62_checksum_ok(f"{prefix}_{body[:i]}{other}{body[i + 1 :]}")
         assert not crc32_base62_checksum_ok(f"{prefix}_{body[:-1]}")
 
 

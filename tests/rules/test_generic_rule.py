@@ -56,9 +56,33 @@ def test_random_high_entropy_values_are_found_in_every_shape(value: str) -> None
     value=random_values,
     prefix=st.sampled_from(["", "db_", "DB_", "github_", "my", "app.", "X-"]),
     label=st.sampled_from(
-        ["password", "Password", "PASSWORD", "passwd", "pwd", "passphrase", "secret", "Secret", "token", "Token",
-         "api_key", "apiKey", "ApiKey", "API_KEY", "api-key", "apikey", "access_key", "AccessKey", "private_key",
-         "secret_key", "SECRET_KEY", "client_secret", "clientSecret", "auth_token", "credentials"]
+        [
+            "password",
+            "Password",
+            "PASSWORD",
+            "passwd",
+            "pwd",
+            "passphrase",
+            "secret",
+            "Secret",
+            "token",
+            "Token",
+            "api_key",
+            "apiKey",
+            "ApiKey",
+            "API_KEY",
+            "api-key",
+            "apikey",
+            "access_key",
+            "AccessKey",
+            "private_key",
+            "secret_key",
+            "SECRET_KEY",
+            "client_secret",
+            "clientSecret",
+            "auth_token",
+            "credentials",
+        ]
     ),
     shape=st.sampled_from(['{0} = "{1}"', "{0}: {1}", '"{0}": "{1}"', "{0}={1}", "{0} := '{1}'", "{0} => '{1}'"]),
 )
@@ -73,8 +97,23 @@ def test_label_spellings(value: str, prefix: str, label: str, shape: str) -> Non
 @given(
     value=random_values,
     label=st.sampled_from(
-        ["password_hash", "token_count", "max_tokens", "tokenizer", "secret_name", "passwordPolicy", "token_type",
-         "secrets", "keyword", "monkey", "description", "pwdump", "password_file", "token_url", "tokens"]
+        [
+            "password_hash",
+            "token_count",
+            "max_tokens",
+            "tokenizer",
+            "secret_name",
+            "passwordPolicy",
+            "token_type",
+            "secrets",
+            "keyword",
+            "monkey",
+            "description",
+            "pwdump",
+            "password_file",
+            "token_url",
+            "tokens",
+        ]
     ),
 )
 def test_other_labels_are_not_secret_named(value: str, label: str) -> None:
@@ -84,16 +123,41 @@ def test_other_labels_are_not_secret_named(value: str, label: str) -> None:
 
 
 @SETTINGS
-@given(name=names, template=st.sampled_from(
-    ["${{{u}}}", "${u}", "{{{{ {n} }}}}", "{{{{{n}}}}}", "%({n})s", "<{n}>", "your_{n}_here", "<your-{n}>",
-     "settings.{u}", "self.{n}", "config.{n}.value", "os.environ.{u}", "env.{u}", "example-{n}-value",
-     "dummy_{n}_12345", "{n}-changeme", "xxxxxxxx{n}", "********", "{n}_REDACTED"]
-))
+@given(
+    name=names,
+    template=st.sampled_from(
+        [
+            "${{{u}}}",
+            "${u}",
+            "{{{{ {n} }}}}",
+            "{{{{{n}}}}}",
+            "%({n})s",
+            "<{n}>",
+            "your_{n}_here",
+            "<your-{n}>",
+            "settings.{u}",
+            "self.{n}",
+            "config.{n}.value",
+            "os.environ.{u}",
+            "env.{u}",
+            "example-{n}-value",
+            "dummy_{n}_12345",
+            "{n}-changeme",
+            "xxxxxxxx{n}",
+            "********",
+            "{n}_REDACTED",
+        ]
+    ),
+)
 def test_placeholders_are_never_reported(name: str, template: str) -> None:
     """Template variables, stand-ins, masks and code references are not secrets, in any shape."""
     value = template.format(n=name, u=name.upper())
-    for text in (f'password = "{value}"\n', f"API_TOKEN={value}\n", f"client_secret: {value}\n",
-                 json.dumps({"apiKey": value})):
+    for text in (
+        f'password = "{value}"\n',
+        f"API_TOKEN={value}\n",
+        f"client_secret: {value}\n",
+        json.dumps({"apiKey": value}),
+    ):
         assert found(text) == [], text
 
 

@@ -24,8 +24,9 @@ from strongroom.testing import assert_not_leaked
 
 def _finding(rule_id: str = "demo-token", path: str = "src/app.py", line: int = 3, seed: str = "a") -> Finding:
     # A fingerprint is any hex string to the baseline; hashing the seed keeps token-like literals out of the file.
-    return Finding(rule_id, "a demo token", "high", path, line, 5, 16,
-                   fingerprint=hashlib.sha256(seed.encode()).hexdigest())
+    return Finding(
+        rule_id, "a demo token", "high", path, line, 5, 16, fingerprint=hashlib.sha256(seed.encode()).hexdigest()
+    )
 
 
 def _document(**changes: Any) -> dict[str, Any]:
@@ -82,12 +83,16 @@ def test_knows_ignores_line_moves() -> None:
     assert baseline.knows(dataclasses.replace(_finding(), line=300, column=1))
 
 
-@pytest.mark.parametrize("change", [
-    {"rule_id": "other-rule"},
-    {"path": "src/other.py"},
-    {"fingerprint": hashlib.sha256(b"different secret").hexdigest()},
-    {"fingerprint": ""},
-], ids=["rule", "path", "fingerprint", "no-fingerprint"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rule_id": "other-rule"},
+        {"path": "src/other.py"},
+        {"fingerprint": hashlib.sha256(b"different secret").hexdigest()},
+        {"fingerprint": ""},
+    ],
+    ids=["rule", "path", "fingerprint", "no-fingerprint"],
+)
 def test_knows_requires_same_rule_path_and_fingerprint(change: dict[str, Any]) -> None:
     """A change of rule id, path or fingerprint (or no fingerprint at all) makes a finding new."""
     baseline = Baseline(bytes(32), [("demo-token", "src/app.py", _finding().fingerprint)])
@@ -102,11 +107,13 @@ def test_paths_compare_in_posix_form() -> None:
 
 def test_scanner_with_the_baseline_key_matches_after_an_edit_above(tmp_path: Path) -> None:
     """Scanned under the baseline's key, a baselined secret stays known after lines are added above it."""
-    demo = Rule(id="demo-token", description="a demo token", pattern=r"\bdemo_(?P<secret>[a-z0-9]{16})\b",
-                keywords=("demo_",))
+    demo = Rule(
+        id="demo-token", description="a demo token", pattern=r"\bdemo_(?P<secret>[a-z0-9]{16})\b", keywords=("demo_",)
+    )
     rng = random.Random(5)  # noqa: S311 -- test data, not keys
-    old, new = ("demo_" + "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(16))
-                for _ in range(2))
+    old, new = (
+        "demo_" + "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(16)) for _ in range(2)
+    )
     baseline = Baseline.new()
     target = tmp_path / "b.json"
     baseline.write(target, Scanner([demo], fingerprint_key=baseline.key).scan_text(f"k = '{old}'\n", "app.py"))
@@ -149,22 +156,38 @@ CORRUPT: list[tuple[str, str, str]] = [
     ("key-not-string", json.dumps(_document(key=5)), "'key' must be a base64 string"),
     ("findings-not-list", json.dumps(_document(findings={"a": 1})), "'findings' must be a list"),
     ("entry-not-object", json.dumps(_document(findings=["x"])), r"findings\[0\] must be an object"),
-    ("entry-missing-field", json.dumps(_document(findings=[{"rule_id": "r", "path": "p", "line": 1}])),
-     r"findings\[0\] is missing 'fingerprint'"),
-    ("entry-ill-typed", json.dumps(_document(findings=[
-        {"rule_id": "r", "path": "p", "fingerprint": "f", "line": 1},
-        {"rule_id": "r", "path": "p", "fingerprint": "f", "line": "2"}])),
-     r"findings\[1\]\.line must be an integer, got a string"),
-    ("entry-line-bool", json.dumps(_document(findings=[{"rule_id": "r", "path": "p", "fingerprint": "f",
-                                                         "line": True}])), r"findings\[0\]\.line must be an integer"),
-    ("entry-empty-fingerprint", json.dumps(_document(findings=[{"rule_id": "r", "path": "p", "fingerprint": "",
-                                                                 "line": 1}])), r"findings\[0\]\.fingerprint"),
+    (
+        "entry-missing-field",
+        json.dumps(_document(findings=[{"rule_id": "r", "path": "p", "line": 1}])),
+        r"findings\[0\] is missing 'fingerprint'",
+    ),
+    (
+        "entry-ill-typed",
+        json.dumps(
+            _document(
+                findings=[
+                    {"rule_id": "r", "path": "p", "fingerprint": "f", "line": 1},
+                    {"rule_id": "r", "path": "p", "fingerprint": "f", "line": "2"},
+                ]
+            )
+        ),
+        r"findings\[1\]\.line must be an integer, got a string",
+    ),
+    (
+        "entry-line-bool",
+        json.dumps(_document(findings=[{"rule_id": "r", "path": "p", "fingerprint": "f", "line": True}])),
+        r"findings\[0\]\.line must be an integer",
+    ),
+    (
+        "entry-empty-fingerprint",
+        json.dumps(_document(findings=[{"rule_id": "r", "path": "p", "fingerprint": "", "line": 1}])),
+        r"findings\[0\]\.fingerprint",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("content", "problem"), [(c, p) for _, c, p in CORRUPT], ids=[i for i, _, _ in CORRUPT])
-def test_corrupt_file_raises_invalid_input_naming_file_and_problem(tmp_path: Path, content: str,
-                                                                   problem: str) -> None:
+def test_corrupt_file_raises_invalid_input_naming_file_and_problem(tmp_path: Path, content: str, problem: str) -> None:
     """Each kind of corrupt baseline is an InvalidInput whose message names the file and what is wrong."""
     target = tmp_path / "corrupt-baseline.json"
     target.write_bytes(content.encode("utf-8", "surrogateescape"))

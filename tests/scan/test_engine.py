@@ -8,10 +8,19 @@ import string
 from strongroom.rules.base import Rule
 from strongroom.scan import Scanner
 
-DEMO = Rule(id="demo-token", description="a demo token", pattern=r"\bdemo_(?P<secret>[a-z0-9]{16})\b",
-            keywords=("demo_",), entropy=3.0)
-LABELLED = Rule(id="labelled-key", description="a key after a label",
-                pattern=r"(?i)acme_key\s*=\s*(?P<secret>[A-F0-9]{32})", keywords=("acme_key",))
+DEMO = Rule(
+    id="demo-token",
+    description="a demo token",
+    pattern=r"\bdemo_(?P<secret>[a-z0-9]{16})\b",
+    keywords=("demo_",),
+    entropy=3.0,
+)
+LABELLED = Rule(
+    id="labelled-key",
+    description="a key after a label",
+    pattern=r"(?i)acme_key\s*=\s*(?P<secret>[A-F0-9]{32})",
+    keywords=("acme_key",),
+)
 
 
 def _token(seed: int) -> str:
@@ -25,7 +34,12 @@ def test_finds_line_and_column_and_never_holds_the_value() -> None:
     text = f"first line\nx = 'demo_{body}'\n"
     [finding] = Scanner([DEMO, LABELLED]).scan_text(text, "app.py")
     assert (finding.rule_id, finding.path, finding.line, finding.column, finding.length) == (
-        "demo-token", "app.py", 2, 11, 16)
+        "demo-token",
+        "app.py",
+        2,
+        11,
+        16,
+    )
     assert body not in repr(finding) + repr(finding.to_dict()) + finding.masked
 
 

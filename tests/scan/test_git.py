@@ -34,11 +34,23 @@ def _marker(seed: int) -> str:
 
 
 def _git(repo: Path, *args: str, date: str = DATE, stdin: bytes | None = None) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Alice Example", "GIT_AUTHOR_EMAIL": "alice@example.com",
-           "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_NAME": "Carol", "GIT_COMMITTER_EMAIL": "carol@example.com",
-           "GIT_COMMITTER_DATE": date}
-    done = subprocess.run(["git", "-C", str(repo), "-c", "commit.gpgsign=false", *args], env=env, input=stdin,
-                          capture_output=True, check=True, timeout=120)
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Alice Example",
+        "GIT_AUTHOR_EMAIL": "alice@example.com",
+        "GIT_AUTHOR_DATE": date,
+        "GIT_COMMITTER_NAME": "Carol",
+        "GIT_COMMITTER_EMAIL": "carol@example.com",
+        "GIT_COMMITTER_DATE": date,
+    }
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", "commit.gpgsign=false", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
     return done.stdout.decode().strip()
 
 
@@ -96,10 +108,10 @@ def test_modified_lines_map_to_new_file_line_numbers(tmp_path: Path) -> None:
     repo = _init(tmp_path / "repo")
     _commit(repo, {"app.py": "".join(f"line {n}\n" for n in range(1, 21))})
     lines = [f"line {n}\n" for n in range(1, 21)]
-    lines[2] = "changed 3\n"                                  # replaced: new line 3
-    lines[10:10] = ["inserted a\n", "inserted b\n"]           # after old line 10: new lines 11, 12
-    del lines[15]                                            # old line 14 deleted: adds nothing
-    lines.append("appended\n")                               # new last line
+    lines[2] = "changed 3\n"  # replaced: new line 3
+    lines[10:10] = ["inserted a\n", "inserted b\n"]  # after old line 10: new lines 11, 12
+    del lines[15]  # old line 14 deleted: adds nothing
+    lines.append("appended\n")  # new last line
     second = _commit(repo, {"app.py": "".join(lines)})
     [item] = _by_commit(list(history(repo)), second)
     assert item.text == "changed 3\ninserted a\ninserted b\nappended\n"
@@ -249,7 +261,8 @@ def test_empty_repository(tmp_path: Path) -> None:
 @pytest.mark.parametrize("reader", [history, staged])
 @pytest.mark.parametrize("name", ["plain dir", "missing"])
 def test_not_a_repository_raises_invalid_input_naming_the_path(
-        tmp_path: Path, reader: Callable[[Path], Iterator[AddedText]], name: str) -> None:
+    tmp_path: Path, reader: Callable[[Path], Iterator[AddedText]], name: str
+) -> None:
     """A plain directory (or a missing one) is refused with InvalidInput naming it, before any iteration."""
     target = tmp_path / name
     if name == "plain dir":

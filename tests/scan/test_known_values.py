@@ -56,28 +56,32 @@ def found(values: KnownValues, text: str | bytes) -> list[Finding]:
 V = value_of(1)
 
 
-@pytest.mark.parametrize("template", [
-    "password={v}",
-    "export API_KEY={v}",
-    '{{"token": "{v}"}}',
-    "token: '{v}'",
-    "postgresql://app:{v}@db.internal:5432/app",
-    "https://api.example.com/v1/items?a=1&token={v}&b=2",
-    "https://api.example.com/v1/items?token={v}#frag",
-    "curl -u admin:{v} https://example.com",
-    "Authorization: Bearer {v}",
-    "key = `{v}`",
-    "value <{v}>",
-    "args=({v})",
-    "list=[{v}, other]",
-    "a,{v},b",
-    "k={v};next",
-    "{v}",
-    "{v} trailing words",
-    "leading words {v}",
-    "user@{v}",
-    "path/to/{v}/file",
-], ids=lambda t: t.replace("{v}", "V"))
+@pytest.mark.parametrize(
+    "template",
+    [
+        "password={v}",
+        "export API_KEY={v}",
+        '{{"token": "{v}"}}',
+        "token: '{v}'",
+        "postgresql://app:{v}@db.internal:5432/app",
+        "https://api.example.com/v1/items?a=1&token={v}&b=2",
+        "https://api.example.com/v1/items?token={v}#frag",
+        "curl -u admin:{v} https://example.com",
+        "Authorization: Bearer {v}",
+        "key = `{v}`",
+        "value <{v}>",
+        "args=({v})",
+        "list=[{v}, other]",
+        "a,{v},b",
+        "k={v};next",
+        "{v}",
+        "{v} trailing words",
+        "leading words {v}",
+        "user@{v}",
+        "path/to/{v}/file",
+    ],
+    ids=lambda t: t.replace("{v}", "V"),
+)
 def test_value_found_where_separators_delimit_it(template: str) -> None:
     """The stored value is found in assignments, JSON, URL userinfo and queries, headers, at start and end."""
     [finding] = found(known(entry(V)), template.format(v=V))
@@ -100,18 +104,31 @@ def test_line_and_column_are_those_of_the_value() -> None:
     assert (finding.line, finding.column) == (4, line.index(V) + 1)
 
 
-@pytest.mark.parametrize("text", [
-    "{v_prefix}",
-    "{v_suffix}",
-    "password={v_prefix} and {v_suffix}",
-    "x{v}",
-    "{v}9",
-    "ab{v}cd",
-    "{v}{v}",
-    "token={v}_old",
-    "token=old-{v}",
-], ids=["prefix", "suffix", "both-halves", "letter-before", "digit-after", "inside-run", "doubled",
-        "underscore-after", "dash-before"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{v_prefix}",
+        "{v_suffix}",
+        "password={v_prefix} and {v_suffix}",
+        "x{v}",
+        "{v}9",
+        "ab{v}cd",
+        "{v}{v}",
+        "token={v}_old",
+        "token=old-{v}",
+    ],
+    ids=[
+        "prefix",
+        "suffix",
+        "both-halves",
+        "letter-before",
+        "digit-after",
+        "inside-run",
+        "doubled",
+        "underscore-after",
+        "dash-before",
+    ],
+)
 def test_value_not_found_when_cut_short_or_inside_a_longer_run(text: str) -> None:
     """Only a prefix or suffix of the value, or the value inside a longer run of characters, is no finding."""
     data = text.format(v=V, v_prefix=V[:-1], v_suffix=V[1:])
@@ -148,8 +165,7 @@ def test_base64_values_with_separators_inside() -> None:
     value = base64.b64encode(bytes(random.Random(2).randrange(256) for _ in range(31))).decode()  # noqa: S311
     assert "=" in value
     values = known(entry(value))
-    for text in (f" {value} ", f'"{value}"', f"'{value}'", f"secret={value}", f"{{\"k\": \"{value}\"}}",
-                 f"x={value}&y=1"):
+    for text in (f" {value} ", f'"{value}"', f"'{value}'", f"secret={value}", f'{{"k": "{value}"}}', f"x={value}&y=1"):
         assert len(found(values, text)) == 1, text
 
 
@@ -202,8 +218,16 @@ def test_empty_entry_set_finds_nothing() -> None:
 
 def test_non_utf8_bytes_around_a_value_do_not_crash() -> None:
     """Invalid UTF-8 before and after a value: it is found with a sensible column, and nothing raises."""
-    data = (b"\xff\xfe\x80 junk \xc3(" + b" token=" + V.encode() + b" \x80\x81\xfe\n"
-            + b"\xff " + V.encode() + b"\n\xff" + V.encode())
+    data = (
+        b"\xff\xfe\x80 junk \xc3("
+        + b" token="
+        + V.encode()
+        + b" \x80\x81\xfe\n"
+        + b"\xff "
+        + V.encode()
+        + b"\n\xff"
+        + V.encode()
+    )
     findings = known(entry(V)).scan_bytes(data, "bin.log")
     # each undecodable byte is one character; a value glued to an undecodable byte is inside a longer run
     assert [(f.line, f.column) for f in findings] == [(1, 19), (2, 3)]

@@ -43,7 +43,7 @@ ASCII_FILLER = (
     "SELECT id, name FROM customers WHERE created_at > now() - interval '1 day';",
     "",
     "    \t  ",
-    "<div class=\"container\"><span>Hello, world</span></div>",
+    '<div class="container"><span>Hello, world</span></div>',
 )
 NON_ASCII_FILLER = (
     "# Kommentar: Größenänderung der Warteschlange, später prüfen",
@@ -59,8 +59,11 @@ NON_ASCII_FILLER = (
 def _xeger(pattern: str, rng: random.Random) -> str:
     """A string the pattern matches, ignoring lookarounds (the fallback when rules.samples is missing)."""
     printable = string.ascii_letters + string.digits + "_-./+="
-    categories = {sre_constants.CATEGORY_DIGIT: string.digits, sre_constants.CATEGORY_SPACE: " ",
-                  sre_constants.CATEGORY_WORD: string.ascii_letters + string.digits + "_"}
+    categories = {
+        sre_constants.CATEGORY_DIGIT: string.digits,
+        sre_constants.CATEGORY_SPACE: " ",
+        sre_constants.CATEGORY_WORD: string.ascii_letters + string.digits + "_",
+    }
     out: list[str] = []
 
     def one_of(items: list[tuple[object, object]]) -> str:
@@ -191,10 +194,18 @@ def test_all_rules_together_give_identical_findings(all_rules: dict[str, Scanner
     assert results["regex"] == results["ahocorasick"]
 
 
-OUTER = Rule(id="outer-key", description="a key under a long label", keywords=("secret_access_key",),
-             pattern=r"secret_access_key=(?P<secret>[A-Za-z0-9]{20})(?![A-Za-z0-9])")
-INNER = Rule(id="inner-key", description="a key under a label the long one contains", keywords=("access_key",),
-             pattern=r"access_key=(?P<secret>[A-Za-z0-9]{20})(?![A-Za-z0-9])")
+OUTER = Rule(
+    id="outer-key",
+    description="a key under a long label",
+    keywords=("secret_access_key",),
+    pattern=r"secret_access_key=(?P<secret>[A-Za-z0-9]{20})(?![A-Za-z0-9])",
+)
+INNER = Rule(
+    id="inner-key",
+    description="a key under a label the long one contains",
+    keywords=("access_key",),
+    pattern=r"access_key=(?P<secret>[A-Za-z0-9]{20})(?![A-Za-z0-9])",
+)
 
 
 def test_regex_prefilter_keeps_a_keyword_found_inside_a_longer_one(cache_home: Path) -> None:
@@ -208,10 +219,20 @@ def test_regex_prefilter_keeps_a_keyword_found_inside_a_longer_one(cache_home: P
     assert results["regex"] == results["ahocorasick"]
 
 
-NEAR_LABEL = Rule(id="acme-near-label", description="hex near a label", keywords=("acme",), entropy=3.0,
-                  pattern=r"(?i:acme)[^\n]{0,40}?(?<![A-Za-z0-9_])(?P<secret>[a-f0-9]{32})(?![A-Za-z0-9_-])")
-ASSIGNED = Rule(id="acme-assigned", description="base64 after a label", keywords=("acme_key",), entropy=3.0,
-                pattern=r"""(?i:acme_key)["']?\s*(?::|=>?)\s*["']?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])""")
+NEAR_LABEL = Rule(
+    id="acme-near-label",
+    description="hex near a label",
+    keywords=("acme",),
+    entropy=3.0,
+    pattern=r"(?i:acme)[^\n]{0,40}?(?<![A-Za-z0-9_])(?P<secret>[a-f0-9]{32})(?![A-Za-z0-9_-])",
+)
+ASSIGNED = Rule(
+    id="acme-assigned",
+    description="base64 after a label",
+    keywords=("acme_key",),
+    entropy=3.0,
+    pattern=r"""(?i:acme_key)["']?\s*(?::|=>?)\s*["']?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])""",
+)
 
 
 def test_hyperscan_does_not_under_report_on_non_ascii_text(cache_home: Path) -> None:
@@ -219,9 +240,7 @@ def test_hyperscan_does_not_under_report_on_non_ascii_text(cache_home: Path) -> 
     rng = random.Random(12)  # noqa: S311 -- test data
     hex_value = "".join(rng.choice("0123456789abcdef") for _ in range(32))
     b64_value = "".join(rng.choice(string.ascii_letters + string.digits + "/+") for _ in range(40))
-    text = (f"# acme ключ для продакшена сервиса: {hex_value}\n"
-            f"acme_key:\u00a0{b64_value}\n"
-            f"acme_key =\u3000{b64_value}\n")
+    text = f"# acme ключ для продакшена сервиса: {hex_value}\nacme_key:\u00a0{b64_value}\nacme_key =\u3000{b64_value}\n"
     scanners = {n: Scanner([NEAR_LABEL, ASSIGNED], fingerprint_key=KEY, prefilter=n) for n in NAMES}
     results = _findings(scanners, text.encode())
     assert [f.line for f in results["ahocorasick"]] == [1, 2, 3]
@@ -231,9 +250,15 @@ def test_hyperscan_does_not_under_report_on_non_ascii_text(cache_home: Path) -> 
 def test_pretty_printed_service_account_key_file_is_found(all_rules: dict[str, Scanner]) -> None:
     """A service-account key file as downloaded (indented JSON over many lines) is found with every prefilter."""
     rng = random.Random(13)  # noqa: S311 -- test data
-    document = json.dumps({"type": "service_account", "project_id": "demo-project",
-                           "private_key_id": "".join(rng.choice("0123456789abcdef") for _ in range(40)),
-                           "client_email": "worker@demo-project.iam.gserviceaccount.com"}, indent=2)
+    document = json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "demo-project",
+            "private_key_id": "".join(rng.choice("0123456789abcdef") for _ in range(40)),
+            "client_email": "worker@demo-project.iam.gserviceaccount.com",
+        },
+        indent=2,
+    )
     for name, scanner in all_rules.items():
         assert "gcp-service-account-key" in {f.rule_id for f in scanner.scan_text(document)}, name
 
@@ -257,10 +282,19 @@ def test_project_source_tree_gives_identical_empty_findings(all_rules: dict[str,
 # --- keywords ignore case ---------------------------------------------------------------------------------
 
 
-CASELESS_INLINE = Rule(id="caseless-inline", description="label in any case", keywords=("acme_token",),
-                       pattern=r"(?i)acme_token\s*=\s*(?P<secret>[A-F0-9]{32})")
-CASELESS_FLAG = Rule(id="caseless-flag", description="prefix in any case", keywords=("zq_live_",),
-                     pattern=r"zq_live_(?P<secret>[a-z0-9]{24})\b", flags=re.IGNORECASE)
+CASELESS_INLINE = Rule(
+    id="caseless-inline",
+    description="label in any case",
+    keywords=("acme_token",),
+    pattern=r"(?i)acme_token\s*=\s*(?P<secret>[A-F0-9]{32})",
+)
+CASELESS_FLAG = Rule(
+    id="caseless-flag",
+    description="prefix in any case",
+    keywords=("zq_live_",),
+    pattern=r"zq_live_(?P<secret>[a-z0-9]{24})\b",
+    flags=re.IGNORECASE,
+)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -269,8 +303,14 @@ def test_keywords_match_in_any_case(name: str, cache_home: Path) -> None:
     rng = random.Random(14)  # noqa: S311 -- test data
     hex_value = "".join(rng.choice("0123456789ABCDEF") for _ in range(32))
     body = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(24))
-    lines = [f"ACME_TOKEN = {hex_value}", f"Acme_Token = {hex_value}", f"acme_token = {hex_value}",
-             f"ZQ_LIVE_{body.upper()}", f"Zq_Live_{body}", f"zq_live_{body}"]
+    lines = [
+        f"ACME_TOKEN = {hex_value}",
+        f"Acme_Token = {hex_value}",
+        f"acme_token = {hex_value}",
+        f"ZQ_LIVE_{body.upper()}",
+        f"Zq_Live_{body}",
+        f"zq_live_{body}",
+    ]
     scanner = Scanner([CASELESS_INLINE, CASELESS_FLAG], fingerprint_key=KEY, prefilter=name)
     data = "\n".join(lines).encode()
     starts = [0]
@@ -278,10 +318,16 @@ def test_keywords_match_in_any_case(name: str, cache_home: Path) -> None:
         starts.append(starts[-1] + len(line) + 1)
     candidates = prefilters.make_prefilter([CASELESS_INLINE, CASELESS_FLAG], name).candidates(data)
     assert {start: candidates.get(start) for start in starts} == {
-        start: {0} if index < 3 else {1} for index, start in enumerate(starts)}
+        start: {0} if index < 3 else {1} for index, start in enumerate(starts)
+    }
     assert [(f.rule_id, f.line) for f in scanner.scan_bytes(data)] == [
-        ("caseless-inline", 1), ("caseless-inline", 2), ("caseless-inline", 3),
-        ("caseless-flag", 4), ("caseless-flag", 5), ("caseless-flag", 6)]
+        ("caseless-inline", 1),
+        ("caseless-inline", 2),
+        ("caseless-inline", 3),
+        ("caseless-flag", 4),
+        ("caseless-flag", 5),
+        ("caseless-flag", 6),
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -304,10 +350,14 @@ def test_unknown_prefilter_name_is_refused_naming_the_choices() -> None:
 # --- the Hyperscan database cache -------------------------------------------------------------------------
 
 
-DEMO = Rule(id="demo-token", description="a demo token", keywords=("demo_",), entropy=3.0,
-            pattern=r"(?<![A-Za-z0-9_])demo_(?P<secret>[a-z0-9]{16})(?![A-Za-z0-9_])")
-OTHER = Rule(id="other-token", description="another token", keywords=("othr_",),
-             pattern=r"othr_[a-z0-9]{16}")
+DEMO = Rule(
+    id="demo-token",
+    description="a demo token",
+    keywords=("demo_",),
+    entropy=3.0,
+    pattern=r"(?<![A-Za-z0-9_])demo_(?P<secret>[a-z0-9]{16})(?![A-Za-z0-9_])",
+)
+OTHER = Rule(id="other-token", description="another token", keywords=("othr_",), pattern=r"othr_[a-z0-9]{16}")
 
 
 def _demo_line(seed: int) -> bytes:
@@ -411,14 +461,14 @@ def _plant_foreign_database(cached: Path) -> None:
     import hyperscan
 
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(expressions=[OTHER.pattern.encode()], ids=[0], elements=1,
-                     flags=[hyperscan.HS_FLAG_PREFILTER])
+    database.compile(expressions=[OTHER.pattern.encode()], ids=[0], elements=1, flags=[hyperscan.HS_FLAG_PREFILTER])
     cached.write_bytes(hyperscan.dumpb(database))
 
 
 @pytest.mark.parametrize("mode", [0o620, 0o602, 0o666, 0o664])
-def test_group_or_world_writable_cache_file_is_ignored_and_rebuilt(compiles: list[int], tmp_path: Path,
-                                                                   mode: int) -> None:
+def test_group_or_world_writable_cache_file_is_ignored_and_rebuilt(
+    compiles: list[int], tmp_path: Path, mode: int
+) -> None:
     """A cache file others could have written is never loaded; it is replaced by a fresh 0600 one."""
     prefilters.make_prefilter([DEMO], "hyperscan")
     [cached] = _cache_files(tmp_path)
@@ -445,8 +495,9 @@ def test_cache_file_owned_by_another_user_is_ignored(compiles: list[int], tmp_pa
     assert cached.stat().st_uid == os.getuid()
 
 
-def test_unwritable_cache_location_still_gives_a_working_prefilter(monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Path) -> None:
+def test_unwritable_cache_location_still_gives_a_working_prefilter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """When the cache directory cannot be made (a file is in the way), the compiled database is still used."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")

@@ -18,10 +18,19 @@ from strongroom.scan import Finding, Scanner, runner
 from strongroom.scan.runner import FileScanner, ScanReport, scan_paths, scan_stream
 from strongroom.scan.settings import ScanSettings
 
-DEMO = Rule(id="demo-token", description="a demo token", keywords=("demo_",), entropy=3.0,
-            pattern=r"(?<![A-Za-z0-9_])demo_(?P<secret>[a-z0-9]{16})(?![A-Za-z0-9_])")
-LABELLED = Rule(id="acme-key", description="a key after a label", keywords=("acme_key",),
-                pattern=r"(?i)acme_key\s*=\s*(?P<secret>[A-F0-9]{32})")
+DEMO = Rule(
+    id="demo-token",
+    description="a demo token",
+    keywords=("demo_",),
+    entropy=3.0,
+    pattern=r"(?<![A-Za-z0-9_])demo_(?P<secret>[a-z0-9]{16})(?![A-Za-z0-9_])",
+)
+LABELLED = Rule(
+    id="acme-key",
+    description="a key after a label",
+    keywords=("acme_key",),
+    pattern=r"(?i)acme_key\s*=\s*(?P<secret>[A-F0-9]{32})",
+)
 RULES = (DEMO, LABELLED)
 KEY = bytes(range(32))
 FILLER = string.ascii_lowercase + "      ,.;:=-"
@@ -70,12 +79,15 @@ def _text_with_secrets_at(rng: random.Random, size: int, offsets: list[int], lon
 
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(block=st.integers(1024, 64 * 1024),
-       edges=st.lists(st.tuples(st.integers(1, 6), st.integers(-48, 24)), min_size=1, max_size=6),
-       long_lines=st.lists(st.integers(1, 3), max_size=2),
-       seed=st.integers(0, 2**16))
-def test_stream_equals_whole_scan_for_any_block_size(scanner: Scanner, block: int, edges: list[tuple[int, int]],
-                                                     long_lines: list[int], seed: int) -> None:
+@given(
+    block=st.integers(1024, 64 * 1024),
+    edges=st.lists(st.tuples(st.integers(1, 6), st.integers(-48, 24)), min_size=1, max_size=6),
+    long_lines=st.lists(st.integers(1, 3), max_size=2),
+    seed=st.integers(0, 2**16),
+)
+def test_stream_equals_whole_scan_for_any_block_size(
+    scanner: Scanner, block: int, edges: list[tuple[int, int]], long_lines: list[int], seed: int
+) -> None:
     """scan_stream gives scan_bytes' findings and line numbers, secrets at block edges and long lines included."""
     rng = random.Random(seed)  # noqa: S311 -- test data
     offsets = [max(0, k * block + delta) for k, delta in edges]
@@ -115,8 +127,9 @@ def test_stream_reports_every_byte_read(scanner: Scanner) -> None:
     assert sum(seen) == len(data)
 
 
-def test_file_larger_than_stream_block_is_streamed(scanner: Scanner, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_larger_than_stream_block_is_streamed(
+    scanner: Scanner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file over STREAM_BLOCK goes through scan_stream and keeps the file's own line numbers."""
     monkeypatch.setattr(runner, "STREAM_BLOCK", 4096)
     streamed: list[str] = []
@@ -175,10 +188,15 @@ def test_skipped_files_are_not_errors_and_bad_paths_are(scanner: Scanner, tmp_pa
     settings = ScanSettings(exclude_paths=("ignored/**",), max_file_bytes=1000)
     report = scan_paths(scanner, [root, tmp_path / "missing.txt", tmp_path / "dangling"], settings, workers=2)
     skipped = {Path(s.path).relative_to(root).as_posix(): s.reason for s in report.skipped}
-    assert skipped == {"src/blob.bin": "binary", "src/huge.txt": "larger than 1000 bytes",
-                       "ignored/x.py": "excluded by settings"}
+    assert skipped == {
+        "src/blob.bin": "binary",
+        "src/huge.txt": "larger than 1000 bytes",
+        "ignored/x.py": "excluded by settings",
+    }
     assert sorted((Path(e.path).name, e.reason.split(" (")[0]) for e in report.errors) == [
-        ("dangling", "a symlink that leads nowhere"), ("missing.txt", "no such file or directory")]
+        ("dangling", "a symlink that leads nowhere"),
+        ("missing.txt", "no such file or directory"),
+    ]
     assert not report.complete
     assert sorted(Path(f.path).name for f in report.findings) == ["app.py", "huge.log"]  # logs: any size
     assert report.files == 2
@@ -229,8 +247,9 @@ def test_symlink_loops_in_a_directory_do_not_hang(scanner: Scanner, tmp_path: Pa
     (root / "pong").symlink_to(root / "ping")
     (root / "sub" / "up").symlink_to(root)
     result: list[ScanReport] = []
-    worker = threading.Thread(target=lambda: result.append(scan_paths(scanner, [root], ScanSettings(), workers=2)),
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: result.append(scan_paths(scanner, [root], ScanSettings(), workers=2)), daemon=True
+    )
     worker.start()
     worker.join(timeout=30)
     assert not worker.is_alive(), "scan_paths did not finish on a tree with symlink loops"

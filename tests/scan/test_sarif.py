@@ -25,10 +25,15 @@ from strongroom.scan import Finding, Scanner
 from strongroom.scan.sarif import FINGERPRINT_KEY, SCHEMA_URI, SRCROOT, to_sarif
 from strongroom.testing import assert_not_leaked
 
-DEMO = Rule(id="demo-token", description="a demo token", pattern=r"\bdemo_(?P<secret>[a-z0-9]{16})\b",
-            keywords=("demo_",), entropy=3.0, severity="critical")
-OTHER = Rule(id="other-key", description="another key", pattern=r"other_[a-z]{8}", keywords=("other_",),
-             severity="low")
+DEMO = Rule(
+    id="demo-token",
+    description="a demo token",
+    pattern=r"\bdemo_(?P<secret>[a-z0-9]{16})\b",
+    keywords=("demo_",),
+    entropy=3.0,
+    severity="critical",
+)
+OTHER = Rule(id="other-key", description="another key", pattern=r"other_[a-z]{8}", keywords=("other_",), severity="low")
 SCHEMA_ENV = "STRONGROOM_SARIF_SCHEMA"  # path to a local copy of sarif-schema-2.1.0.json, to validate against
 
 
@@ -36,10 +41,20 @@ def _fingerprint(seed: str) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()
 
 
-def _finding(rule: Rule, path: str = "src/app.py", line: int = 3, column: int = 7, length: int = 16,
-             **extra: Any) -> Finding:
-    return Finding(rule.id, rule.description, rule.severity, path, line, column, length,
-                   fingerprint=_fingerprint(f"{rule.id}{path}{line}"), **extra)
+def _finding(
+    rule: Rule, path: str = "src/app.py", line: int = 3, column: int = 7, length: int = 16, **extra: Any
+) -> Finding:
+    return Finding(
+        rule.id,
+        rule.description,
+        rule.severity,
+        path,
+        line,
+        column,
+        length,
+        fingerprint=_fingerprint(f"{rule.id}{path}{line}"),
+        **extra,
+    )
 
 
 def _result(log: dict[str, Any], index: int = 0) -> dict[str, Any]:
@@ -66,9 +81,15 @@ def test_rules_lists_only_rules_with_findings_in_given_order() -> None:
     assert [_result(log, i)["ruleIndex"] for i in range(3)] == [1, 0, 1]
 
 
-@pytest.mark.parametrize(("severity", "level", "score"), [
-    ("critical", "error", "9.5"), ("high", "error", "8.0"), ("medium", "warning", "5.5"), ("low", "note", "3.0"),
-])
+@pytest.mark.parametrize(
+    ("severity", "level", "score"),
+    [
+        ("critical", "error", "9.5"),
+        ("high", "error", "8.0"),
+        ("medium", "warning", "5.5"),
+        ("low", "note", "3.0"),
+    ],
+)
 def test_severity_sets_level_and_security_severity(severity: str, level: str, score: str) -> None:
     """Each severity maps to its SARIF level on rule and result, and to GitHub's security-severity score."""
     rule = Rule(id="sev-rule", description="a rule", pattern="x", keywords=("x",), severity=severity)
@@ -92,14 +113,17 @@ def test_result_has_region_fingerprint_and_no_history_properties() -> None:
     assert "properties" not in result
 
 
-@pytest.mark.parametrize(("path", "uri"), [
-    ("src/my app/config.py", "src/my%20app/config.py"),
-    ("./deploy/.env", "deploy/.env"),
-    ("notes#1?.txt", "notes%231%3F.txt"),
-    ("c:name.txt", "c%3Aname.txt"),  # not a URI scheme
-    ("caf\u00e9.yaml", "caf%C3%A9.yaml"),
-    ("<stdin>", "%3Cstdin%3E"),
-])
+@pytest.mark.parametrize(
+    ("path", "uri"),
+    [
+        ("src/my app/config.py", "src/my%20app/config.py"),
+        ("./deploy/.env", "deploy/.env"),
+        ("notes#1?.txt", "notes%231%3F.txt"),
+        ("c:name.txt", "c%3Aname.txt"),  # not a URI scheme
+        ("caf\u00e9.yaml", "caf%C3%A9.yaml"),
+        ("<stdin>", "%3Cstdin%3E"),
+    ],
+)
 def test_relative_paths_become_percent_encoded_uri_references(path: str, uri: str) -> None:
     """A relative path is a POSIX, percent-encoded URI reference under %SRCROOT%."""
     location = _result(to_sarif([_finding(DEMO, path=path)], [DEMO], tool_version="0"))["locations"][0]
@@ -117,15 +141,19 @@ def test_git_findings_carry_commit_author_and_date() -> None:
     commit = hashlib.sha1(b"commit").hexdigest()  # noqa: S324 -- a stand-in commit id, not security
     finding = _finding(DEMO, commit=commit, author="A. Person <a@example.org>", date="2024-05-01T10:00:00+00:00")
     result = _result(to_sarif([finding], [DEMO], tool_version="0"))
-    assert result["properties"] == {"commit": commit, "author": "A. Person <a@example.org>",
-                                    "date": "2024-05-01T10:00:00+00:00"}
+    assert result["properties"] == {
+        "commit": commit,
+        "author": "A. Person <a@example.org>",
+        "date": "2024-05-01T10:00:00+00:00",
+    }
     assert commit[:12] in result["message"]["text"]
 
 
 def test_finding_of_an_unlisted_rule_gets_a_descriptor_from_the_finding() -> None:
     """A finding whose rule is not in the rules argument (e.g. a known vault value) still has a rule entry."""
-    finding = Finding("known-value", "a value stored in the vault", "high", "a.py", 1, 1, 10,
-                      fingerprint=_fingerprint("k"))
+    finding = Finding(
+        "known-value", "a value stored in the vault", "high", "a.py", 1, 1, 10, fingerprint=_fingerprint("k")
+    )
     log = to_sarif([_finding(DEMO), finding], [DEMO], tool_version="0")
     rules = log["runs"][0]["tool"]["driver"]["rules"]
     assert [r["id"] for r in rules] == ["demo-token", "known-value"]
@@ -167,7 +195,8 @@ def test_sarif_tools_reads_back_every_rule_file_and_line(tmp_path: Path) -> None
     assert sarif_data.get_result_count() == len(findings)
     records = sarif_data.get_records()
     assert [(r["Code"], unquote(r["Location"]), r["Line"]) for r in records] == [
-        (f.rule_id, f.path, f.line) for f in findings]
+        (f.rule_id, f.path, f.line) for f in findings
+    ]
     assert [r["Severity"] for r in records] == ["error", "note", "error"]
     assert [r["ruleId"] for r in sarif_data.get_results()] == [f.rule_id for f in findings]
     assert sarif_data.get_rules_by_id("other-key")[0]["shortDescription"]["text"] == "another key"
@@ -183,6 +212,9 @@ def test_log_validates_against_the_sarif_schema() -> None:
         pytest.skip(f"set {SCHEMA_ENV} to a local sarif-schema-2.1.0.json to validate (no download at test time)")
     schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
     commit = hashlib.sha1(b"c").hexdigest()  # noqa: S324 -- a stand-in commit id, not security
-    findings = [_finding(DEMO), _finding(OTHER, path="a b/c.txt", commit=commit, author="x", date="2024-01-01"),
-                Finding("known-value", "a vault value", "medium", "/abs/file", 2, 3, 8)]
+    findings = [
+        _finding(DEMO),
+        _finding(OTHER, path="a b/c.txt", commit=commit, author="x", date="2024-01-01"),
+        Finding("known-value", "a vault value", "medium", "/abs/file", 2, 3, 8),
+    ]
     jsonschema.validate(to_sarif(findings, [DEMO, OTHER], tool_version="0.1.0"), schema)

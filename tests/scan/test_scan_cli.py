@@ -19,8 +19,15 @@ def _stripe_like_key(seed: int) -> str:
 
 
 def _scan(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "strongroom.cli.main", "scan", *args], cwd=cwd, input=stdin,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "strongroom.cli.main", "scan", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_rule_set_is_large_and_ids_are_unique() -> None:

@@ -46,22 +46,35 @@ def _env(cwd: Path) -> dict[str, str]:
     """A clean copy of the environment: no strongroom or git settings of the machine, no colour."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRONGROOM_", "GIT_"))}
     env.pop("FORCE_COLOR", None)
-    env.update(NO_COLOR="1", COLUMNS="250", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
-               GIT_CEILING_DIRECTORIES=str(cwd.parent))
+    env.update(
+        NO_COLOR="1",
+        COLUMNS="250",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CEILING_DIRECTORIES=str(cwd.parent),
+    )
     return env
 
 
 def scan_many(*jobs: tuple[Path, Sequence[str]]) -> list[subprocess.CompletedProcess[str]]:
     """Independent ``strongroom scan`` runs, started together (each is mostly interpreter start-up)."""
-    procs = [subprocess.Popen([sys.executable, "-m", "strongroom.cli.main", "scan", *args], cwd=cwd,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=_env(cwd))
-             for cwd, args in jobs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "strongroom.cli.main", "scan", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(cwd),
+        )
+        for cwd, args in jobs
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
-        result = subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(errors="replace"),
-                                             err.decode(errors="replace"))
+        result = subprocess.CompletedProcess(
+            proc.args, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        )
         assert "Traceback" not in result.stderr, result.stderr
         assert "internal error" not in result.stderr, result.stderr
         results.append(result)
@@ -101,14 +114,17 @@ def write(root: Path, files: dict[str, str]) -> Path:
 def test_baseline_hides_accepted_findings_and_reports_new_ones(tmp_path: Path) -> None:
     """--update-baseline records findings (exit 0); then only new secrets are reported, moved old ones stay hidden."""
     old_key, new_key = aws_key_id(1), stripe_live_key(2)
-    tree = write(tmp_path / "tree", {"deploy/a.env": f"REGION=eu-west-1\nAWS_ACCESS_KEY_ID={old_key}\n",
-                                     "app.py": "print('hello')\n"})
+    tree = write(
+        tmp_path / "tree",
+        {"deploy/a.env": f"REGION=eu-west-1\nAWS_ACCESS_KEY_ID={old_key}\n", "app.py": "print('hello')\n"},
+    )
     update = scan(tree, "--baseline", BASELINE, "--update-baseline", ".")
     assert update.returncode == 0, update.stdout + update.stderr
     assert f"baseline {BASELINE}: 1 finding(s) recorded" in update.stderr
     written = json.loads((tree / BASELINE).read_text())
     assert [(e["rule_id"], e["path"], e["line"]) for e in written["findings"]] == [
-        ("aws-access-key-id", "deploy/a.env", 2)]
+        ("aws-access-key-id", "deploy/a.env", 2)
+    ]
 
     unchanged = tree
     added = shutil.copytree(tree, tmp_path / "added", symlinks=True)
@@ -119,7 +135,8 @@ def test_baseline_hides_accepted_findings_and_reports_new_ones(tmp_path: Path) -
     same, with_new, after_move = scan_many(
         (unchanged, ["--baseline", BASELINE, "."]),
         (added, ["--baseline", BASELINE, "--json", "."]),
-        (moved, ["--baseline", BASELINE, "--json", "."]))
+        (moved, ["--baseline", BASELINE, "--json", "."]),
+    )
     assert same.returncode == 0, same.stdout + same.stderr
     assert "no secrets found" in same.stdout
     assert "1 finding(s) in the baseline" in same.stdout
@@ -131,8 +148,15 @@ def test_baseline_hides_accepted_findings_and_reports_new_ones(tmp_path: Path) -
     assert after_move.returncode == 1, after_move.stderr
     assert places(after_move) == {("stripe-live-secret-key", "billing.py", 2)}
     assert report(after_move)["baselined"] == 1
-    assert_not_leaked([old_key, new_key], update.stdout, update.stderr, (tree / BASELINE).read_text(),
-                      same.stdout, with_new.stdout, after_move.stdout)
+    assert_not_leaked(
+        [old_key, new_key],
+        update.stdout,
+        update.stderr,
+        (tree / BASELINE).read_text(),
+        same.stdout,
+        with_new.stdout,
+        after_move.stdout,
+    )
 
 
 def test_corrupt_or_missing_baseline_is_bad_input_naming_the_file(tmp_path: Path) -> None:
@@ -144,7 +168,8 @@ def test_corrupt_or_missing_baseline_is_bad_input_naming_the_file(tmp_path: Path
     garbled, wrong_version, missing = scan_many(
         (tmp_path, ["--baseline", "garbled.json", "app.py"]),
         (tmp_path, ["--baseline", "future.json", "app.py"]),
-        (tmp_path, ["--baseline", "absent.json", "app.py"]))
+        (tmp_path, ["--baseline", "absent.json", "app.py"]),
+    )
     assert (garbled.returncode, wrong_version.returncode, missing.returncode) == (2, 2, 2)
     assert "garbled.json" in garbled.stderr
     assert "not JSON" in garbled.stderr
@@ -161,8 +186,7 @@ def test_corrupt_or_missing_baseline_is_bad_input_naming_the_file(tmp_path: Path
 def test_allow_marker_suppresses_only_its_own_line(tmp_path: Path) -> None:
     """`strongroom:allow` on a line hides that line's finding through the CLI; the same key elsewhere is reported."""
     key = aws_key_id(11)
-    (tmp_path / "docs.py").write_text(f'EXAMPLE = "{key}"  # strongroom:allow -- documented sample\n'
-                                      f'REAL = "{key}"\n')
+    (tmp_path / "docs.py").write_text(f'EXAMPLE = "{key}"  # strongroom:allow -- documented sample\nREAL = "{key}"\n')
     done = scan(tmp_path, "--json", ".")
     assert done.returncode == 1, done.stderr
     assert places(done) == {("aws-access-key-id", "docs.py", 2)}
@@ -184,20 +208,24 @@ fail_on = "critical"
 def test_pyproject_settings_exclude_paths_rules_and_set_fail_on(tmp_path: Path) -> None:
     """pyproject settings hide excluded paths and rules; fail_on=critical passes a high finding; flags override."""
     maps_key = gcp_api_key(21)
-    project = write(tmp_path / "project", {
-        "pyproject.toml": SETTINGS,
-        "fixtures/deep/creds.env": f"KEY={aws_key_id(22)}\n",
-        "notes.txt": f"key {aws_key_id(23)}\n",
-        "docs/notes.txt": f"key {aws_key_id(24)}\n",
-        "src/pay.py": f"KEY = '{stripe_live_key(25)}'\n",
-        "src/maps.py": f"MAPS_KEY = '{maps_key}'\n",
-    })
+    project = write(
+        tmp_path / "project",
+        {
+            "pyproject.toml": SETTINGS,
+            "fixtures/deep/creds.env": f"KEY={aws_key_id(22)}\n",
+            "notes.txt": f"key {aws_key_id(23)}\n",
+            "docs/notes.txt": f"key {aws_key_id(24)}\n",
+            "src/pay.py": f"KEY = '{stripe_live_key(25)}'\n",
+            "src/maps.py": f"MAPS_KEY = '{maps_key}'\n",
+        },
+    )
     unknown = write(tmp_path / "unknown", {"pyproject.toml": '[tool.strongroom.scan]\nexclude_path = ["x/**"]\n'})
     bad_level = write(tmp_path / "bad-level", {"pyproject.toml": '[tool.strongroom.scan]\nfail_on = "severe"\n'})
     # A rule set without the excluded rule would cost a fresh Hyperscan compile (seconds) on a cold cache.
     fast = ["--prefilter", "ahocorasick"]
     configured, overridden, unknown_key, bad_fail_on = scan_many(
-        (project, [*fast, "."]), (project, [*fast, "--fail-on", "low", "."]), (unknown, ["."]), (bad_level, ["."]))
+        (project, [*fast, "."]), (project, [*fast, "--fail-on", "low", "."]), (unknown, ["."]), (bad_level, ["."])
+    )
 
     expected = [f"src/maps.py:1:13: gcp-api-key (high) [REDACTED:gcp-api-key {len(maps_key)} chars]"]
     assert configured.returncode == 0, configured.stdout + configured.stderr
@@ -217,11 +245,14 @@ def test_pyproject_settings_exclude_paths_rules_and_set_fail_on(tmp_path: Path) 
 
 def test_exclude_paths_are_relative_to_the_project_whatever_is_scanned(tmp_path: Path) -> None:
     """An exclude glob written from the project root also applies when only a subdirectory is scanned."""
-    project = write(tmp_path / "project", {
-        "pyproject.toml": '[tool.strongroom.scan]\nexclude_paths = ["tests/fixtures/**"]\n',
-        "tests/fixtures/creds.env": f"KEY={aws_key_id(31)}\n",
-        "tests/test_app.py": "def test_app():\n    assert True\n",
-    })
+    project = write(
+        tmp_path / "project",
+        {
+            "pyproject.toml": '[tool.strongroom.scan]\nexclude_paths = ["tests/fixtures/**"]\n',
+            "tests/fixtures/creds.env": f"KEY={aws_key_id(31)}\n",
+            "tests/test_app.py": "def test_app():\n    assert True\n",
+        },
+    )
     whole, subdirectory = scan_many((project, ["."]), (project, ["tests"]))
     assert whole.returncode == 0, whole.stdout + whole.stderr
     assert subdirectory.returncode == 0, subdirectory.stdout  # reports tests/fixtures/creds.env
@@ -234,21 +265,34 @@ def test_exclude_paths_are_relative_to_the_project_whatever_is_scanned(tmp_path:
 def reported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One `scan --json --sarif` run on a tree with 3 planted keys, a file over the size limit and a broken link."""
     root = tmp_path_factory.mktemp("reports")
-    keys = {"aws-access-key-id": aws_key_id(41), "stripe-live-secret-key": stripe_live_key(42),
-            "github-classic-pat": github_pat(43)}
-    tree = write(root / "tree", {
-        "deploy/prod.env": f"# production\nREGION=eu-west-1\nAWS_ACCESS_KEY_ID={keys['aws-access-key-id']}\n",
-        "src/billing.py": "import stripe\n\n\ndef charge():\n"
-                          f"    stripe.api_key = '{keys['stripe-live-secret-key']}'\n",
-        "ci/release.yml": f"env:\n  GH_TOKEN: {keys['github-classic-pat']}\n",
-        "big.txt": "nothing secret in here\n" * 300,
-    })
+    keys = {
+        "aws-access-key-id": aws_key_id(41),
+        "stripe-live-secret-key": stripe_live_key(42),
+        "github-classic-pat": github_pat(43),
+    }
+    tree = write(
+        root / "tree",
+        {
+            "deploy/prod.env": f"# production\nREGION=eu-west-1\nAWS_ACCESS_KEY_ID={keys['aws-access-key-id']}\n",
+            "src/billing.py": "import stripe\n\n\ndef charge():\n"
+            f"    stripe.api_key = '{keys['stripe-live-secret-key']}'\n",
+            "ci/release.yml": f"env:\n  GH_TOKEN: {keys['github-classic-pat']}\n",
+            "big.txt": "nothing secret in here\n" * 300,
+        },
+    )
     (tree / "stale.env").symlink_to("gone.env")
     sarif_path = root / "out.sarif"
     done = scan(tree, "--json", "--sarif", str(sarif_path), "--max-file-bytes", "5000", ".", "stale.env")
-    return {"done": done, "sarif": sarif_path, "keys": keys,
-            "expected": {("aws-access-key-id", "deploy/prod.env", 3), ("stripe-live-secret-key", "src/billing.py", 5),
-                         ("github-classic-pat", "ci/release.yml", 2)}}
+    return {
+        "done": done,
+        "sarif": sarif_path,
+        "keys": keys,
+        "expected": {
+            ("aws-access-key-id", "deploy/prod.env", 3),
+            ("stripe-live-secret-key", "src/billing.py", 5),
+            ("github-classic-pat", "ci/release.yml", 2),
+        },
+    }
 
 
 def test_sarif_file_reads_back_with_each_rule_file_and_line(reported: dict[str, Any]) -> None:
@@ -286,12 +330,24 @@ def test_generic_assignment_is_not_reported_in_lock_files(tmp_path: Path) -> Non
     password = random_word(51)
     digest = random.Random(52).randbytes(64)  # noqa: S311 -- test data
     integrity = "sha512-" + base64.b64encode(digest).decode()
-    write(tmp_path, {
-        "poetry.lock": f'[[package]]\nname = "requests"\nversion = "2.31.0"\npassword = "{password}"\n',
-        "package-lock.json": json.dumps({"name": "app", "lockfileVersion": 3, "packages": {"node_modules/left-pad": {
-            "version": "1.3.0", "integrity": integrity, "password": password}}}, indent=2) + "\n",
-        "settings.py": f'DEBUG = False\npassword = "{password}"\n',
-    })
+    write(
+        tmp_path,
+        {
+            "poetry.lock": f'[[package]]\nname = "requests"\nversion = "2.31.0"\npassword = "{password}"\n',
+            "package-lock.json": json.dumps(
+                {
+                    "name": "app",
+                    "lockfileVersion": 3,
+                    "packages": {
+                        "node_modules/left-pad": {"version": "1.3.0", "integrity": integrity, "password": password}
+                    },
+                },
+                indent=2,
+            )
+            + "\n",
+            "settings.py": f'DEBUG = False\npassword = "{password}"\n',
+        },
+    )
     done = scan(tmp_path, "--json", ".")
     assert done.returncode == 1, done.stderr
     assert places(done) == {("generic-secret-assignment", "settings.py", 2)}

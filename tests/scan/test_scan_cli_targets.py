@@ -54,41 +54,65 @@ def _env(cwd: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A clean copy of the environment: no strongroom or git settings of the machine, no colour, no pager."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRONGROOM_", "GIT_"))}
     env.pop("FORCE_COLOR", None)
-    env.update(NO_COLOR="1", COLUMNS="250", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
-               GIT_CEILING_DIRECTORIES=str(cwd.parent))
+    env.update(
+        NO_COLOR="1",
+        COLUMNS="250",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CEILING_DIRECTORIES=str(cwd.parent),
+    )
     env.update(extra or {})
     return env
 
 
-def strongroom(cwd: Path, *args: str, stdin: bytes | str | None = None,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def strongroom(
+    cwd: Path, *args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     data = stdin.encode() if isinstance(stdin, str) else stdin
-    done = subprocess.run([sys.executable, "-m", "strongroom.cli.main", *args], cwd=cwd, input=data,
-                          capture_output=True, env=_env(cwd, env), timeout=120, check=False)
-    result = subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(errors="replace"),
-                                         done.stderr.decode(errors="replace"))
+    done = subprocess.run(
+        [sys.executable, "-m", "strongroom.cli.main", *args],
+        cwd=cwd,
+        input=data,
+        capture_output=True,
+        env=_env(cwd, env),
+        timeout=120,
+        check=False,
+    )
+    result = subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+    )
     assert "Traceback" not in result.stderr, result.stderr
     assert "internal error" not in result.stderr, result.stderr
     return result
 
 
-def scan(cwd: Path, *args: str, stdin: bytes | str | None = None,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def scan(
+    cwd: Path, *args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return strongroom(cwd, "scan", *args, stdin=stdin, env=env)
 
 
-def scan_many(*jobs: tuple[Path, Sequence[str]], env: dict[str, str] | None = None
-              ) -> list[subprocess.CompletedProcess[str]]:
+def scan_many(
+    *jobs: tuple[Path, Sequence[str]], env: dict[str, str] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
     """Several independent ``strongroom scan`` runs at once (each is mostly interpreter start-up)."""
-    procs = [subprocess.Popen([sys.executable, "-m", "strongroom.cli.main", "scan", *args], cwd=cwd,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=_env(cwd, env))
-             for cwd, args in jobs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "strongroom.cli.main", "scan", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(cwd, env),
+        )
+        for cwd, args in jobs
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
-        result = subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(errors="replace"),
-                                             err.decode(errors="replace"))
+        result = subprocess.CompletedProcess(
+            proc.args, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        )
         assert "Traceback" not in result.stderr, result.stderr
         assert "internal error" not in result.stderr, result.stderr
         results.append(result)
@@ -106,10 +130,27 @@ def places(done: subprocess.CompletedProcess[str]) -> set[tuple[str, str, int, i
 
 def git(repo: Path, *args: str, date: str = DATE_1) -> str:
     env = _env(repo, {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
-    done = subprocess.run(["git", "-C", str(repo), "-c", "user.name=Alice Example",
-                           "-c", "user.email=alice@example.com", "-c", "commit.gpgsign=false",
-                           "-c", "init.defaultBranch=main", *args],
-                          env=env, capture_output=True, text=True, check=True, timeout=60)
+    done = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=Alice Example",
+            "-c",
+            "user.email=alice@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return done.stdout.strip()
 
 
@@ -128,8 +169,11 @@ def _log_with(lines: dict[int, str], total: int = 1500) -> str:
     """An application log of ``total`` lines with the given lines (1-based) put in."""
     out = []
     for i in range(1, total + 1):
-        out.append(lines.get(i, f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z INFO worker-{i % 7} "
-                                f"handled job {i} in {i % 250} ms"))
+        out.append(
+            lines.get(
+                i, f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z INFO worker-{i % 7} handled job {i} in {i % 250} ms"
+            )
+        )
     return "\n".join(out) + "\n"
 
 
@@ -152,11 +196,15 @@ def test_known_finds_a_stored_value_leaked_into_a_log(vault: Vault, store_url: s
         (tmp_path, ["--known", "--json", "--sarif", str(sarif_file), "app.log"]),
         (tmp_path, ["--known", "app.log"]),
         (tmp_path, ["--json", "app.log"]),
-        env=_cli_env(tmp_path, store_url))
+        env=_cli_env(tmp_path, store_url),
+    )
 
     assert as_json.returncode == 1, as_json.stderr
-    known = sorted((f["line"], f["column"], f["description"], f["length"], f["severity"])
-                   for f in findings(as_json) if f["rule_id"] == "known-secret")
+    known = sorted(
+        (f["line"], f["column"], f["description"], f["length"], f["severity"])
+        for f in findings(as_json)
+        if f["rule_id"] == "known-secret"
+    )
     assert known == [
         (400, planted[400].index(value) + 1, "stored secret acme/db-password v2", 32, "critical"),
         (800, planted[800].index(value) + 1, "stored secret acme/db-password v2", 32, "critical"),
@@ -168,19 +216,30 @@ def test_known_finds_a_stored_value_leaked_into_a_log(vault: Vault, store_url: s
 
     assert as_text.returncode == 1
     for line in (400, 800, 1200):
-        assert f"app.log:{line}:{planted[line].index(value) + 1}: known-secret (critical) " \
-               f"stored secret acme/db-password v2: [REDACTED:known-secret 32 chars]" in as_text.stdout
+        assert (
+            f"app.log:{line}:{planted[line].index(value) + 1}: known-secret (critical) "
+            f"stored secret acme/db-password v2: [REDACTED:known-secret 32 chars]" in as_text.stdout
+        )
 
     assert without.returncode == 1  # the password= and URL lines are found by rules, as such
     assert not [f for f in findings(without) if f["rule_id"] == "known-secret" or "acme" in f["description"]]
     assert 1200 not in {f["line"] for f in findings(without)}  # only the vault knows the value in the JSON line
 
-    assert_not_leaked([value, old], as_json.stdout, as_json.stderr, sarif_text, as_text.stdout, as_text.stderr,
-                      without.stdout, without.stderr)
+    assert_not_leaked(
+        [value, old],
+        as_json.stdout,
+        as_json.stderr,
+        sarif_text,
+        as_text.stdout,
+        as_text.stderr,
+        without.stdout,
+        without.stderr,
+    )
 
 
-def test_known_with_an_empty_vault_notes_it_and_passes_clean_text(tmp_path: Path,
-                                                                 key_provider: LocalKeyProvider) -> None:
+def test_known_with_an_empty_vault_notes_it_and_passes_clean_text(
+    tmp_path: Path, key_provider: LocalKeyProvider
+) -> None:
     """--known on a vault with a tenant but no stored values prints a note and exits 0 on clean text."""
     url = f"sqlite:///{tmp_path / 'strongroom.db'}"
     with contextlib.closing(Vault.open(url, key_provider=key_provider, environment="dev", actor="test")) as opened:
@@ -256,8 +315,12 @@ def test_git_history_finds_a_secret_removed_later_with_its_commit(tmp_path: Path
     history, as_text, tree = scan_many((repo, ["--git", "--json"]), (repo, ["--git"]), (repo, []))
     assert history.returncode == 1, history.stderr
     [found] = findings(history)
-    assert (found["rule_id"], found["path"], found["line"], found["column"]) == ("aws-access-key-id", "config.env",
-                                                                                 2, 19)
+    assert (found["rule_id"], found["path"], found["line"], found["column"]) == (
+        "aws-access-key-id",
+        "config.env",
+        2,
+        19,
+    )
     assert (found["commit"], found["author"], found["date"]) == (first, AUTHOR, DATE_1)
     assert f"config.env:2:19: aws-access-key-id (critical) in {first[:12]} " in as_text.stdout
 
@@ -285,11 +348,16 @@ def test_staged_sees_the_index_only(tmp_path: Path) -> None:
     (unstaged_repo / "app.py").write_text(f"print('hello')\nprint('bye')\nKEY = '{stripe_live_key(42)}'\n")
 
     staged, after_reset, unstaged = scan_many(
-        (staged_repo, ["--staged", "--json"]), (reset_repo, ["--staged"]), (unstaged_repo, ["--staged"]))
+        (staged_repo, ["--staged", "--json"]), (reset_repo, ["--staged"]), (unstaged_repo, ["--staged"])
+    )
     assert staged.returncode == 1, staged.stderr
     [found] = findings(staged)
     assert (found["rule_id"], found["path"], found["line"], found["commit"]) == (
-        "stripe-live-secret-key", "billing.py", 3, None)
+        "stripe-live-secret-key",
+        "billing.py",
+        3,
+        None,
+    )
     assert after_reset.returncode == 0, after_reset.stdout + after_reset.stderr
     assert unstaged.returncode == 0, unstaged.stdout + unstaged.stderr
     assert "no secrets found" in unstaged.stdout
@@ -315,20 +383,25 @@ LATE_LINE = 95_000  # after 9 MiB
 def big_log() -> tuple[bytes, set[tuple[str, int, int]]]:
     """About 9.6 MB of 100-byte log lines: one key straddles the 8 MiB block edge, one sits after 9 MiB."""
     edge_key, late_key = aws_key_id(61), aws_key_id(62)
-    lines = [f"{i:08d} info served route=/index status=200 in {i % 97} ms ".ljust(LINE_BYTES - 1, "-")
-             for i in range(1, BIG_LINES + 1)]
+    lines = [
+        f"{i:08d} info served route=/index status=200 in {i % 97} ms ".ljust(LINE_BYTES - 1, "-")
+        for i in range(1, BIG_LINES + 1)
+    ]
     lines[BOUNDARY_LINE - 1] = f"{edge_key} seen at startup ".ljust(LINE_BYTES - 1, "-")
     lines[LATE_LINE - 1] = f"{LATE_LINE:08d} warn credential in use {late_key} ".ljust(LINE_BYTES - 1, "-")
     data = ("\n".join(lines) + "\n").encode()
     assert (BOUNDARY_LINE - 1) * LINE_BYTES < STREAM_BLOCK < (BOUNDARY_LINE - 1) * LINE_BYTES + 20
     assert data.index(late_key.encode()) > 9 * 1024 * 1024
-    expected = {("aws-access-key-id", BOUNDARY_LINE, 1),
-                ("aws-access-key-id", LATE_LINE, lines[LATE_LINE - 1].index(late_key) + 1)}
+    expected = {
+        ("aws-access-key-id", BOUNDARY_LINE, 1),
+        ("aws-access-key-id", LATE_LINE, lines[LATE_LINE - 1].index(late_key) + 1),
+    }
     return data, expected
 
 
-def test_stdin_keeps_line_numbers_across_stream_blocks(tmp_path: Path,
-                                                       big_log: tuple[bytes, set[tuple[str, int, int]]]) -> None:
+def test_stdin_keeps_line_numbers_across_stream_blocks(
+    tmp_path: Path, big_log: tuple[bytes, set[tuple[str, int, int]]]
+) -> None:
     """--stdin on more than 8 MiB finds a key cut by the block edge and one after 9 MiB, at their true lines."""
     data, expected = big_log
     done = scan(tmp_path, "--stdin", "--json", stdin=data)
@@ -338,7 +411,8 @@ def test_stdin_keeps_line_numbers_across_stream_blocks(tmp_path: Path,
 
 
 def test_file_over_max_bytes_is_skipped_in_a_directory_but_scanned_when_named(
-        tmp_path: Path, big_log: tuple[bytes, set[tuple[str, int, int]]]) -> None:
+    tmp_path: Path, big_log: tuple[bytes, set[tuple[str, int, int]]]
+) -> None:
     """A file over --max-file-bytes under a directory is skipped (said on stderr, exit 0); named, it is streamed."""
     data, expected = big_log
     tree = tmp_path / "tree"
@@ -346,8 +420,9 @@ def test_file_over_max_bytes_is_skipped_in_a_directory_but_scanned_when_named(
     (tree / "big.txt").write_bytes(data)
     (tree / "small.txt").write_text("fine\n")
 
-    in_dir, named = scan_many((tree, ["--max-file-bytes", "1000000", "."]),
-                              (tree, ["--max-file-bytes", "1000000", "--json", "big.txt"]))
+    in_dir, named = scan_many(
+        (tree, ["--max-file-bytes", "1000000", "."]), (tree, ["--max-file-bytes", "1000000", "--json", "big.txt"])
+    )
     assert in_dir.returncode == 0, in_dir.stdout + in_dir.stderr
     assert "skipped big.txt: larger than 1000000 bytes" in in_dir.stderr
     assert "no secrets found (1 file(s)" in in_dir.stdout
@@ -416,7 +491,8 @@ def test_binary_file_is_skipped_and_invalid_utf8_does_not_hide_a_secret(tmp_path
     (tmp_path / "bin" / "blob.dat").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + f"KEY={key}\n".encode())
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "notes.txt").write_bytes(
-        b"caf\xe9 latin-1 line\nab\xffc " + key.encode() + b" \xc3\x28\x80 tail\n")
+        b"caf\xe9 latin-1 line\nab\xffc " + key.encode() + b" \xc3\x28\x80 tail\n"
+    )
     binary, text = scan_many((tmp_path / "bin", ["--json", "."]), (tmp_path / "text", ["--json", "."]))
     assert binary.returncode == 0, binary.stdout + binary.stderr
     assert json.loads(binary.stdout)["skipped"] == []  # binary files are left out quietly
@@ -431,8 +507,9 @@ def test_binary_file_is_skipped_and_invalid_utf8_does_not_hide_a_secret(tmp_path
 PREFILTERS = ("hyperscan", "ahocorasick", "regex")
 
 
-def _prefilter_places(cwd: Path, *args: str, names: Sequence[str] = PREFILTERS
-                      ) -> Iterator[tuple[str, set[tuple[str, str, int, int]]]]:
+def _prefilter_places(
+    cwd: Path, *args: str, names: Sequence[str] = PREFILTERS
+) -> Iterator[tuple[str, set[tuple[str, str, int, int]]]]:
     runs = scan_many(*((cwd, ["--json", "--prefilter", name, *args]) for name in names))
     for name, done in zip(names, runs, strict=True):
         assert done.returncode in (0, 1), done.stderr
@@ -444,17 +521,24 @@ def test_every_prefilter_gives_the_same_findings(tmp_path: Path) -> None:
     """hyperscan, ahocorasick and regex prefilters report the same rule/path/line/column on the same tree."""
     (tmp_path / "src").mkdir()
     (tmp_path / "deploy").mkdir()
-    (tmp_path / "deploy" / "prod.env").write_text(f"A=1\nAWS_ACCESS_KEY_ID={aws_key_id(101)}\n"
-                                                  f"DATABASE_URL=postgresql://app:{random_word(102)}@db/app\n")
+    (tmp_path / "deploy" / "prod.env").write_text(
+        f"A=1\nAWS_ACCESS_KEY_ID={aws_key_id(101)}\nDATABASE_URL=postgresql://app:{random_word(102)}@db/app\n"
+    )
     (tmp_path / "src" / "billing.py").write_text(f"import stripe\nstripe.api_key = '{stripe_live_key(103)}'\n")
-    (tmp_path / "src" / "settings.py").write_text(f'DEBUG = False\nDB_PASSWORD = "{random_word(104, 20)}"\n'
-                                                  f"MAPS = '{gcp_api_key(105)}'  # maps\n")
+    (tmp_path / "src" / "settings.py").write_text(
+        f"DEBUG = False\nDB_PASSWORD = \"{random_word(104, 20)}\"\nMAPS = '{gcp_api_key(105)}'  # maps\n"
+    )
     (tmp_path / "release.yml").write_text(f"steps:\n  - run: publish\n    env:\n      TOKEN: {github_pat(106)}\n")
     (tmp_path / "README.md").write_text("# app\n\nUse a password manager; set a token in the env.\n")
     results = dict(_prefilter_places(tmp_path, "."))
     assert {rule for rule, *_ in results["hyperscan"]} >= {
-        "aws-access-key-id", "postgres-url-password", "stripe-live-secret-key", "generic-secret-assignment",
-        "gcp-api-key", "github-classic-pat"}
+        "aws-access-key-id",
+        "postgres-url-password",
+        "stripe-live-secret-key",
+        "generic-secret-assignment",
+        "gcp-api-key",
+        "github-classic-pat",
+    }
     assert results["ahocorasick"] == results["hyperscan"]
     assert results["regex"] == results["hyperscan"]
 

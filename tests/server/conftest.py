@@ -74,9 +74,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         split = urlsplit(self.path)
-        record = {"method": self.command, "path": split.path, "raw_query": split.query,
-                  "query": parse_qsl(split.query, keep_blank_values=True),
-                  "headers": [[k, v] for k, v in self.headers.items()], "body": body}
+        record = {
+            "method": self.command,
+            "path": split.path,
+            "raw_query": split.query,
+            "query": parse_qsl(split.query, keep_blank_values=True),
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body": body,
+        }
         self.upstream.seen.append(record)
         route = split.path.split("/")[1]
         if route == "hang":
@@ -122,21 +127,46 @@ ECHO_OPERATIONS = [
 def connectors_toml(base_url: str) -> str:
     """The operator's connectors file: ``echo`` (the test upstream's every route) and ``other``."""
     lines = [
-        "[[connector]]", 'name = "echo"', f'base_url = "{base_url}"',
+        "[[connector]]",
+        'name = "echo"',
+        f'base_url = "{base_url}"',
         'description = "The loopback echo upstream of the server tests."',
-        f"timeout_seconds = {ECHO_TIMEOUT_SECONDS}", "max_response_bytes = 1000000", "allow_private_network = true",
-        "", "[connector.credential]", 'kind = "header"', 'name = "X-Api-Key"', f'secret = "{ECHO_SECRET}"',
+        f"timeout_seconds = {ECHO_TIMEOUT_SECONDS}",
+        "max_response_bytes = 1000000",
+        "allow_private_network = true",
+        "",
+        "[connector.credential]",
+        'kind = "header"',
+        'name = "X-Api-Key"',
+        f'secret = "{ECHO_SECRET}"',
     ]
     for op_id, method, path in ECHO_OPERATIONS:
-        lines += ["", "[[connector.operation]]", f'id = "{op_id}"', f'method = "{method}"', f'path = "{path}"',
-                  f'summary = "{method} {path} on the echo upstream"']
+        lines += [
+            "",
+            "[[connector.operation]]",
+            f'id = "{op_id}"',
+            f'method = "{method}"',
+            f'path = "{path}"',
+            f'summary = "{method} {path} on the echo upstream"',
+        ]
     lines += [
-        "", "[[connector]]", 'name = "other"', f'base_url = "{base_url}"',
+        "",
+        "[[connector]]",
+        'name = "other"',
+        f'base_url = "{base_url}"',
         'description = "A connector whose credential no tenant holds unless a test stores it."',
         "allow_private_network = true",
-        "", "[connector.credential]", 'kind = "bearer"', f'secret = "{OTHER_SECRET}"',
-        "", "[[connector.operation]]", 'id = "anything"', 'method = "GET"', 'path = "/anything"',
-        'summary = "GET /anything on the other upstream"', "",
+        "",
+        "[connector.credential]",
+        'kind = "bearer"',
+        f'secret = "{OTHER_SECRET}"',
+        "",
+        "[[connector.operation]]",
+        'id = "anything"',
+        'method = "GET"',
+        'path = "/anything"',
+        'summary = "GET /anything on the other upstream"',
+        "",
     ]
     return "\n".join(lines)
 
@@ -180,15 +210,20 @@ class Service:
         created = self.client.post("/v1/tenants", json={"name": name}, headers=self.auth(self.admin))
         assert created.status_code == 201, created.text
         scopes = scopes or FULL_SCOPES
-        made = self.client.post(f"/v1/tenants/{name}/api-keys", json={"name": f"{name}-backend", "scopes": scopes},
-                                headers=self.auth(self.admin))
+        made = self.client.post(
+            f"/v1/tenants/{name}/api-keys",
+            json={"name": f"{name}-backend", "scopes": scopes},
+            headers=self.auth(self.admin),
+        )
         assert made.status_code == 201, made.text
         key = made.json()["key"]
-        issued = self.client.post("/v1/tokens", json={"scopes": scopes, "subject": f"agent-of-{name}"},
-                                  headers=self.auth(key))
+        issued = self.client.post(
+            "/v1/tokens", json={"scopes": scopes, "subject": f"agent-of-{name}"}, headers=self.auth(key)
+        )
         assert issued.status_code == 201, issued.text
-        return Tenant(name=name, key=key, key_id=made.json()["id"], token=issued.json()["access_token"],
-                      jti=issued.json()["jti"])
+        return Tenant(
+            name=name, key=key, key_id=made.json()["id"], token=issued.json()["access_token"], jti=issued.json()["jti"]
+        )
 
     @staticmethod
     def assert_error(response: Any, *statuses: int, code: str | None = None) -> dict[str, str]:
@@ -201,7 +236,7 @@ class Service:
         for part in ("code", "message"):
             assert isinstance(body["error"][part], str), body
             assert body["error"][part], body
-        for trace in ("Traceback", 'File "', "site-packages", ".py\", line"):
+        for trace in ("Traceback", 'File "', "site-packages", '.py", line'):
             assert trace not in response.text, response.text
         if code is not None:
             assert body["error"]["code"] == code, body
@@ -209,8 +244,9 @@ class Service:
         return error
 
 
-def build_service(vault: Vault, upstream: Upstream, connectors_file: Path, *,
-                  tokens: TokenService | None = None) -> Iterator[Service]:
+def build_service(
+    vault: Vault, upstream: Upstream, connectors_file: Path, *, tokens: TokenService | None = None
+) -> Iterator[Service]:
     """The app on ``vault`` inside a TestClient (lifespan on), with an admin key and tenants A and B."""
     from strongroom.server import create_app
 
@@ -218,8 +254,7 @@ def build_service(vault: Vault, upstream: Upstream, connectors_file: Path, *,
     admin, _ = ApiKeys(vault).create(tenant=None, name="test-admin", scopes=["admin"], actor="test:setup")
     # raise_server_exceptions=False: a bug that escapes as a 500 must show up as a 500 response, not an exception.
     with TestClient(app, base_url=PUBLIC_URL, raise_server_exceptions=False) as client:
-        service = Service(vault=vault, client=client, upstream=upstream, admin=admin.reveal(),
-                          a=None, b=None, app=app)  # type: ignore[arg-type]
+        service = Service(vault=vault, client=client, upstream=upstream, admin=admin.reveal(), a=None, b=None, app=app)  # type: ignore[arg-type]
         service.a = service.new_tenant("tenant-a")
         service.b = service.new_tenant("tenant-b")
         yield service
@@ -266,8 +301,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def service_with_clock(sqlite_vault: Vault, upstream: Upstream, connectors_file: Path,
-                       clock: ManualClock) -> Iterator[Service]:
+def service_with_clock(
+    sqlite_vault: Vault, upstream: Upstream, connectors_file: Path, clock: ManualClock
+) -> Iterator[Service]:
     """The service on SQLite whose token service reads ``clock`` (no leeway), so a test can expire tokens."""
     tokens = TokenService(sqlite_vault, issuer=PUBLIC_URL, clock=clock, leeway_seconds=0)
     yield from build_service(sqlite_vault, upstream, connectors_file, tokens=tokens)

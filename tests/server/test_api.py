@@ -38,8 +38,9 @@ def test_tenants_are_created_listed_and_deleted_by_the_admin_only(service: Any) 
     assert listed.status_code == 200
     assert {"tenant-a", "tenant-b", "tenant-c"} <= {t["name"] for t in listed.json()}
     for credential in (s.a.key, s.a.token):
-        s.assert_error(s.client.post("/v1/tenants", json={"name": "tenant-d"}, headers=s.auth(credential)), 403,
-                       code="forbidden")
+        s.assert_error(
+            s.client.post("/v1/tenants", json={"name": "tenant-d"}, headers=s.auth(credential)), 403, code="forbidden"
+        )
         s.assert_error(s.client.get("/v1/tenants", headers=s.auth(credential)), 403, code="forbidden")
         s.assert_error(s.client.delete("/v1/tenants/tenant-c", headers=s.auth(credential)), 403, code="forbidden")
     assert s.client.delete("/v1/tenants/tenant-c", headers=s.auth(s.admin)).status_code == 204
@@ -50,8 +51,7 @@ def test_tenants_are_created_listed_and_deleted_by_the_admin_only(service: Any) 
 def test_creating_an_existing_tenant_is_a_409(service: Any) -> None:
     """A second tenant of the same name is a conflict, not a 500."""
     s = service
-    s.assert_error(s.client.post("/v1/tenants", json={"name": s.a.name}, headers=s.auth(s.admin)), 409,
-                   code="conflict")
+    s.assert_error(s.client.post("/v1/tenants", json={"name": s.a.name}, headers=s.auth(s.admin)), 409, code="conflict")
 
 
 def test_unknown_tenant_is_404_on_every_tenant_route(service: Any) -> None:
@@ -78,8 +78,9 @@ def test_unknown_tenant_is_404_on_every_tenant_route(service: Any) -> None:
 def test_api_key_is_shown_once_and_listings_show_metadata_only(service: Any) -> None:
     """Creating a key returns it once; the listing has its id, prefix and scopes but never the key."""
     s = service
-    made = s.client.post(f"/v1/tenants/{s.a.name}/api-keys", json={"name": "reader", "scopes": ["audit:read"]},
-                         headers=s.auth(s.admin))
+    made = s.client.post(
+        f"/v1/tenants/{s.a.name}/api-keys", json={"name": "reader", "scopes": ["audit:read"]}, headers=s.auth(s.admin)
+    )
     assert made.status_code == 201
     created = made.json()
     key = created["key"]
@@ -102,8 +103,9 @@ def test_api_key_is_shown_once_and_listings_show_metadata_only(service: Any) -> 
 def test_revoked_api_key_is_refused_at_once(service: Any) -> None:
     """Revoking a key takes effect on the very next request: 401, audited as a failed authentication."""
     s = service
-    made = s.client.post(f"/v1/tenants/{s.a.name}/api-keys", json={"name": "short", "scopes": ["audit:read"]},
-                         headers=s.auth(s.admin)).json()
+    made = s.client.post(
+        f"/v1/tenants/{s.a.name}/api-keys", json={"name": "short", "scopes": ["audit:read"]}, headers=s.auth(s.admin)
+    ).json()
     assert s.client.get("/v1/audit", headers=s.auth(made["key"])).status_code == 200
     revoked = s.client.delete(f"/v1/tenants/{s.a.name}/api-keys/{made['id']}", headers=s.auth(s.a.key))
     assert revoked.status_code == 204
@@ -117,8 +119,9 @@ def test_api_key_scopes_are_checked(service: Any) -> None:
     """Unknown scopes and ``admin`` on a tenant key are refused with 400 naming the problem."""
     s = service
     for scopes in (["no-such-scope"], ["admin"]):
-        answer = s.client.post(f"/v1/tenants/{s.a.name}/api-keys", json={"name": "k", "scopes": scopes},
-                               headers=s.auth(s.admin))
+        answer = s.client.post(
+            f"/v1/tenants/{s.a.name}/api-keys", json={"name": "k", "scopes": scopes}, headers=s.auth(s.admin)
+        )
         s.assert_error(answer, 400, code="invalid_input")
 
 
@@ -132,13 +135,21 @@ def _fill(route: str, values: dict[str, str]) -> str:
 def test_secret_value_never_appears_in_any_get_route(service: Any, canary_credential: str) -> None:
     """A canary written as a secret is in no answer of any GET route, for the admin, A's key or A's token."""
     s = service
-    put = s.client.put(f"/v1/tenants/{s.a.name}/secrets/echo_api_key",
-                       json={"value": canary_credential, "description": "the echo credential"},
-                       headers=s.auth(s.a.key))
+    put = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/echo_api_key",
+        json={"value": canary_credential, "description": "the echo credential"},
+        headers=s.auth(s.a.key),
+    )
     assert put.status_code == 200
     assert_not_leaked([canary_credential], *_texts(put))
-    values = {"tenant": s.a.name, "name": "echo_api_key", "key_id": s.a.key_id, "connector": "echo",
-              "path": "anything", "token": "srs_unknown"}
+    values = {
+        "tenant": s.a.name,
+        "name": "echo_api_key",
+        "key_id": s.a.key_id,
+        "connector": "echo",
+        "path": "anything",
+        "token": "srs_unknown",
+    }
     document = s.app.openapi()
     gets = [route for route, operations in document["paths"].items() if "get" in operations]
     assert "/v1/tenants/{tenant}/secrets/{name}" in gets
@@ -161,20 +172,25 @@ def test_put_secret_returns_metadata_and_an_etag(service: Any, make_canary: Any)
     """PUT answers the new version's metadata (no value) with ``ETag: "<version>"``; GET has the same ETag."""
     s = service
     value = make_canary("etag")
-    first = s.client.put(f"/v1/tenants/{s.a.name}/secrets/db_password", json={"value": value, "sensitivity": "high"},
-                         headers=s.auth(s.a.key))
+    first = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/db_password",
+        json={"value": value, "sensitivity": "high"},
+        headers=s.auth(s.a.key),
+    )
     assert first.status_code == 200
     assert first.headers["etag"] == '"1"'
     assert first.json()["version"] == 1
     assert "value" not in first.json()
-    second = s.client.put(f"/v1/tenants/{s.a.name}/secrets/db_password", json={"value": value + "2"},
-                          headers=s.auth(s.a.key))
+    second = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/db_password", json={"value": value + "2"}, headers=s.auth(s.a.key)
+    )
     assert second.headers["etag"] == '"2"'
     detail = s.client.get(f"/v1/tenants/{s.a.name}/secrets/db_password", headers=s.auth(s.a.key))
     assert detail.status_code == 200
     assert detail.headers["etag"] == '"2"'
-    assert [v["version"] for v in detail.json()["versions"]] == [1, 2] or \
-        sorted(v["version"] for v in detail.json()["versions"]) == [1, 2]
+    assert [v["version"] for v in detail.json()["versions"]] == [1, 2] or sorted(
+        v["version"] for v in detail.json()["versions"]
+    ) == [1, 2]
     assert_not_leaked([value], *_texts(first), *_texts(second), *_texts(detail))
 
 
@@ -192,8 +208,11 @@ def test_if_match_with_a_stale_version_is_412_naming_the_current_version(service
         current = s.client.put(url, json={"value": make_canary("ok")}, headers={**s.auth(s.a.key), "If-Match": tag})
         assert current.status_code == 200, current.text
     assert current.headers["etag"] == '"5"'
-    missing = s.client.put(f"/v1/tenants/{s.a.name}/secrets/never_written", json={"value": make_canary("m")},
-                           headers={**s.auth(s.a.key), "If-Match": '"1"'})
+    missing = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/never_written",
+        json={"value": make_canary("m")},
+        headers={**s.auth(s.a.key), "If-Match": '"1"'},
+    )
     assert "version 0" in s.assert_error(missing, 412, code="precondition_failed")["message"]
 
 
@@ -208,8 +227,9 @@ def test_if_none_match_star_creates_only(service: Any, make_canary: Any) -> None
     assert s.client.get(url, headers=s.auth(s.a.key)).json()["version"] == 1
 
 
-@pytest.mark.parametrize(("header", "value"), [("If-Match", "abc"), ("If-Match", "-1"), ("If-Match", "1" * 12),
-                                               ("If-None-Match", '"1"')])
+@pytest.mark.parametrize(
+    ("header", "value"), [("If-Match", "abc"), ("If-Match", "-1"), ("If-Match", "1" * 12), ("If-None-Match", '"1"')]
+)
 def test_malformed_preconditions_are_400(service: Any, make_canary: Any, header: str, value: str) -> None:
     """A precondition that is not a version number (If-Match) or '*' (If-None-Match) is 400, nothing written."""
     s = service
@@ -254,8 +274,11 @@ def test_malformed_json_wrong_types_and_unknown_fields_are_422(service: Any) -> 
     before = s.vault.list(s.a.name)
     for method, url, raw, body in _bad_bodies(s):
         headers = {**s.auth(s.admin), "Content-Type": "application/json"}
-        answer = s.client.request(method, url, content=raw, headers=headers) if raw is not None else \
-            s.client.request(method, url, json=body, headers=headers)
+        answer = (
+            s.client.request(method, url, content=raw, headers=headers)
+            if raw is not None
+            else s.client.request(method, url, json=body, headers=headers)
+        )
         s.assert_error(answer, 422, code="invalid_request")
     assert s.vault.list(s.a.name) == before
 
@@ -264,13 +287,20 @@ def test_validation_errors_never_echo_the_value_being_written(service: Any, make
     """A refused write names the field and the problem, never the value it carried."""
     s = service
     value = make_canary("refused")
-    for body in ({"value": value, "unexpected": value}, {"value": value, "sensitivity": value},
-                 {"value": [value]}, {"value": value * 2000}):
+    for body in (
+        {"value": value, "unexpected": value},
+        {"value": value, "sensitivity": value},
+        {"value": [value]},
+        {"value": value * 2000},
+    ):
         answer = s.client.put(f"/v1/tenants/{s.a.name}/secrets/x", json=body, headers=s.auth(s.a.key))
         s.assert_error(answer, 422)
         assert_not_leaked([value], *_texts(answer))
-    broken = s.client.put(f"/v1/tenants/{s.a.name}/secrets/x", content=f'{{"value": "{value}", ',
-                          headers={**s.auth(s.a.key), "Content-Type": "application/json"})
+    broken = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/x",
+        content=f'{{"value": "{value}", ',
+        headers={**s.auth(s.a.key), "Content-Type": "application/json"},
+    )
     s.assert_error(broken, 422)
     assert_not_leaked([value], *_texts(broken))
 
@@ -279,14 +309,21 @@ def test_body_over_one_mib_is_413(service: Any) -> None:
     """A declared body over 1 MiB is refused with 413 before it is read, with the error shape."""
     s = service
     body = b'{"value": "' + b"v" * ONE_MIB + b'"}'
-    for method, url in (("PUT", f"/v1/tenants/{s.a.name}/secrets/big"), ("POST", "/v1/actions/echo/anything"),
-                        ("POST", "/v1/tenants")):
-        answer = s.client.request(method, url, content=body,
-                                  headers={**s.auth(s.a.key), "Content-Type": "application/json"})
+    for method, url in (
+        ("PUT", f"/v1/tenants/{s.a.name}/secrets/big"),
+        ("POST", "/v1/actions/echo/anything"),
+        ("POST", "/v1/tenants"),
+    ):
+        answer = s.client.request(
+            method, url, content=body, headers={**s.auth(s.a.key), "Content-Type": "application/json"}
+        )
         s.assert_error(answer, 413, code="body_too_large")
     assert s.upstream.seen == []
-    just_under = s.client.put(f"/v1/tenants/{s.a.name}/secrets/big", content=b"x" * (ONE_MIB - 1),
-                              headers={**s.auth(s.a.key), "Content-Type": "application/json"})
+    just_under = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/big",
+        content=b"x" * (ONE_MIB - 1),
+        headers={**s.auth(s.a.key), "Content-Type": "application/json"},
+    )
     s.assert_error(just_under, 422)  # read and refused as JSON, not as size
 
 
@@ -300,8 +337,11 @@ def test_chunked_body_over_one_mib_is_413(service: Any) -> None:
             yield b"v" * 65536
         yield b'"}'
 
-    answer = s.client.put(f"/v1/tenants/{s.a.name}/secrets/big", content=chunks(),
-                          headers={**s.auth(s.a.key), "Content-Type": "application/json"})
+    answer = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/big",
+        content=chunks(),
+        headers={**s.auth(s.a.key), "Content-Type": "application/json"},
+    )
     assert "content-length" not in {k.lower() for k in answer.request.headers}
     s.assert_error(answer, 413, code="body_too_large")
 
@@ -319,40 +359,47 @@ def test_unknown_routes_and_methods_answer_json_errors(service: Any) -> None:
 def test_cr_lf_in_values_passed_to_the_broker_is_400(service: Any, canary_credential: str) -> None:
     """CR/LF (or another control character) in a query value or the content type is 400; the upstream sees nothing."""
     s = service
-    s.client.put(f"/v1/tenants/{s.a.name}/secrets/echo_api_key", json={"value": canary_credential},
-                 headers=s.auth(s.a.key))
+    s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/echo_api_key", json={"value": canary_credential}, headers=s.auth(s.a.key)
+    )
     token = s.auth(s.a.token)
     for query in ({"q": "a\r\nX-Injected: 1"}, {"q": "line\nbreak"}, {"q\r\nX-Injected": "1"}, {"q": "nul\x00"}):
-        s.assert_error(s.client.get("/v1/actions/echo/anything", params=query, headers=token), 400,
-                       code="invalid_input")
+        s.assert_error(
+            s.client.get("/v1/actions/echo/anything", params=query, headers=token), 400, code="invalid_input"
+        )
     for content_type in ("application/json\r\nX-Injected: 1", "text/plain\nX-Injected: 1", "text/plain\x00"):
-        answer = s.client.post("/v1/actions/echo/anything", content=b"{}",
-                               headers={**token, "Content-Type": content_type})
+        answer = s.client.post(
+            "/v1/actions/echo/anything", content=b"{}", headers={**token, "Content-Type": content_type}
+        )
         s.assert_error(answer, 400, code="invalid_input")
     assert s.upstream.seen == []
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/actions/echo/%2e%2e/anything",
-    "/v1/actions/echo/anything/%2e%2e",
-    "/v1/actions/echo/anything/items/%2e%2e",
-    "/v1/actions/echo/anything/items/..%2f..%2fadmin",
-    "/v1/actions/echo/anything/items/%2fetc%2fpasswd",
-    "/v1/actions/echo/anything/items/%252e%252e",
-    "/v1/actions/echo/anything/items/a%5c..%5cb",
-    "/v1/actions/echo/anything/items/a\\..\\b",
-    "/v1/actions/echo/anything/items/%00",
-    "/v1/actions/echo//anything",
-    "/v1/actions/echo/anything/items/1/extra",
-    "/v1/actions/echo/elsewhere",
-    "/v1/actions/echo/",
-    "/v1/actions/%2e%2e/anything",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/actions/echo/%2e%2e/anything",
+        "/v1/actions/echo/anything/%2e%2e",
+        "/v1/actions/echo/anything/items/%2e%2e",
+        "/v1/actions/echo/anything/items/..%2f..%2fadmin",
+        "/v1/actions/echo/anything/items/%2fetc%2fpasswd",
+        "/v1/actions/echo/anything/items/%252e%252e",
+        "/v1/actions/echo/anything/items/a%5c..%5cb",
+        "/v1/actions/echo/anything/items/a\\..\\b",
+        "/v1/actions/echo/anything/items/%00",
+        "/v1/actions/echo//anything",
+        "/v1/actions/echo/anything/items/1/extra",
+        "/v1/actions/echo/elsewhere",
+        "/v1/actions/echo/",
+        "/v1/actions/%2e%2e/anything",
+    ],
+)
 def test_path_traversal_in_action_paths_is_refused(service: Any, canary_credential: str, path: str) -> None:
     """Traversal, encoded slashes, control characters and undeclared paths are 400 or 404, never forwarded."""
     s = service
-    s.client.put(f"/v1/tenants/{s.a.name}/secrets/echo_api_key", json={"value": canary_credential},
-                 headers=s.auth(s.a.key))
+    s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/echo_api_key", json={"value": canary_credential}, headers=s.auth(s.a.key)
+    )
     answer = s.client.get(path, headers=s.auth(s.a.token))
     s.assert_error(answer, 400, 404)
     assert s.upstream.seen == []
@@ -362,8 +409,20 @@ def test_path_traversal_in_action_paths_is_refused(service: Any, canary_credenti
 # -- authentication -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc",
-                                    "Bearer srk_short", "Bearer not-a-jwt", "Bearer a.b.c"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Token abc",
+        "Bearer srk_short",
+        "Bearer not-a-jwt",
+        "Bearer a.b.c",
+    ],
+)
 def test_missing_or_malformed_credentials_are_401(service: Any, header: str | None) -> None:
     """No credential, another scheme or a malformed one: 401 with WWW-Authenticate, in the error shape."""
     s = service
@@ -376,14 +435,16 @@ def test_missing_or_malformed_credentials_are_401(service: Any, header: str | No
 def test_expired_token_is_401(service_with_clock: Any, clock: Any) -> None:
     """A token past its expiry is refused with 401; the same token worked before."""
     s = service_with_clock
-    issued = s.client.post("/v1/tokens", json={"scopes": ["connectors:read"], "ttl_seconds": 60},
-                           headers=s.auth(s.a.key))
+    issued = s.client.post(
+        "/v1/tokens", json={"scopes": ["connectors:read"], "ttl_seconds": 60}, headers=s.auth(s.a.key)
+    )
     assert issued.status_code == 201
     token = issued.json()["access_token"]
     assert s.client.get(f"/v1/tenants/{s.a.name}/connectors", headers=s.auth(token)).status_code == 200
     clock.advance(61)
-    error = s.assert_error(s.client.get(f"/v1/tenants/{s.a.name}/connectors", headers=s.auth(token)), 401,
-                           code="unauthenticated")
+    error = s.assert_error(
+        s.client.get(f"/v1/tenants/{s.a.name}/connectors", headers=s.auth(token)), 401, code="unauthenticated"
+    )
     assert "expired" in error["message"]
     assert_not_leaked([token], error["message"])
 
@@ -395,16 +456,20 @@ def test_revoked_token_is_401_at_once(service: Any) -> None:
     assert s.client.get(f"/v1/tenants/{s.a.name}/connectors", headers=s.auth(issued["access_token"])).status_code == 200
     revoked = s.client.post("/v1/tokens/revoke", json={"token": issued["access_token"]}, headers=s.auth(s.a.key))
     assert revoked.status_code == 204
-    error = s.assert_error(s.client.get(f"/v1/tenants/{s.a.name}/connectors", headers=s.auth(issued["access_token"])),
-                           401, code="unauthenticated")
+    error = s.assert_error(
+        s.client.get(f"/v1/tenants/{s.a.name}/connectors", headers=s.auth(issued["access_token"])),
+        401,
+        code="unauthenticated",
+    )
     assert "revoked" in error["message"]
 
 
 def test_token_for_another_audience_is_401(service: Any) -> None:
     """A token issued for another audience does not open this service."""
     s = service
-    issued = s.client.post("/v1/tokens", json={"scopes": ["connectors:read"], "audience": "https://other.example"},
-                           headers=s.auth(s.a.key))
+    issued = s.client.post(
+        "/v1/tokens", json={"scopes": ["connectors:read"], "audience": "https://other.example"}, headers=s.auth(s.a.key)
+    )
     assert issued.status_code == 201
     answer = s.client.get(f"/v1/tenants/{s.a.name}/connectors", headers=s.auth(issued.json()["access_token"]))
     assert "audience" in s.assert_error(answer, 401, code="unauthenticated")["message"]
@@ -429,8 +494,9 @@ def test_a_token_cannot_mint_tokens_and_scopes_cannot_grow(service: Any) -> None
     s = service
     s.assert_error(s.client.post("/v1/tokens", json={"scopes": ["actions:invoke"]}, headers=s.auth(s.a.token)), 400)
     s.assert_error(s.client.post("/v1/tokens", json={"scopes": ["actions:invoke"]}, headers=s.auth(s.admin)), 400)
-    narrow = s.client.post(f"/v1/tenants/{s.a.name}/api-keys", json={"name": "n", "scopes": ["tokens:issue"]},
-                           headers=s.auth(s.admin)).json()["key"]
+    narrow = s.client.post(
+        f"/v1/tenants/{s.a.name}/api-keys", json={"name": "n", "scopes": ["tokens:issue"]}, headers=s.auth(s.admin)
+    ).json()["key"]
     s.assert_error(s.client.post("/v1/tokens", json={"scopes": ["secrets:write"]}, headers=s.auth(narrow)), 400)
 
 
@@ -479,16 +545,17 @@ def test_failed_authentication_is_audited_without_the_credential(service: Any) -
     assert_not_leaked([forged, mistyped, bad_token, forged[12:], mistyped[12:]], *[repr(e) for e in events])
 
 
-
 def test_a_hostile_request_id_on_a_failed_authentication_harms_nothing(service_on_store: Any, make_canary: Any) -> None:
     """A hostile X-Request-Id (control characters, 300 long) on a failed login is audited cleanly; writes go on."""
     s = service_on_store
     hostile = "req\x00\x01" + "x" * 300
-    refused = s.client.get("/v1/audit", headers={"Authorization": "Bearer " + _forged_key(s.a.key_id),
-                                                 "X-Request-Id": hostile})
+    refused = s.client.get(
+        "/v1/audit", headers={"Authorization": "Bearer " + _forged_key(s.a.key_id), "X-Request-Id": hostile}
+    )
     s.assert_error(refused, 401)
-    later = s.client.put(f"/v1/tenants/{s.a.name}/secrets/after", json={"value": make_canary("after")},
-                         headers=s.auth(s.a.key))
+    later = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/after", json={"value": make_canary("after")}, headers=s.auth(s.a.key)
+    )
     assert later.status_code == 200, later.text
     [event] = s.vault.audit_events(action="auth.fail")
     assert event.request_id is None or (len(event.request_id) <= 128 and event.request_id.isprintable())

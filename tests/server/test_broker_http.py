@@ -25,11 +25,15 @@ def _texts(answer: Any) -> list[str]:
 def agent(service: Any, canary_credential: str) -> Any:
     """A's credential stored (write-only, over HTTP) and an agent token that may only invoke actions."""
     s = service
-    put = s.client.put(f"/v1/tenants/{s.a.name}/secrets/echo_api_key",
-                       json={"value": canary_credential, "sensitivity": "critical"}, headers=s.auth(s.a.key))
+    put = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/echo_api_key",
+        json={"value": canary_credential, "sensitivity": "critical"},
+        headers=s.auth(s.a.key),
+    )
     assert put.status_code == 200, put.text
-    issued = s.client.post("/v1/tokens", json={"scopes": ["actions:invoke"], "subject": "agent-session-1"},
-                           headers=s.auth(s.a.key))
+    issued = s.client.post(
+        "/v1/tokens", json={"scopes": ["actions:invoke"], "subject": "agent-session-1"}, headers=s.auth(s.a.key)
+    )
     assert issued.status_code == 201, issued.text
     s.credential = canary_credential
     s.agent = s.auth(issued.json()["access_token"])
@@ -59,8 +63,7 @@ def test_upstream_gets_the_credential_and_the_agent_never_sees_it(agent: Any) ->
 def test_post_body_and_path_placeholders_reach_the_upstream(agent: Any) -> None:
     """A POST body is forwarded as sent; a placeholder takes one segment; the credential is still masked."""
     s = agent
-    posted = s.client.post("/v1/actions/echo/anything", json={"note": "hello", "echo": s.credential},
-                           headers=s.agent)
+    posted = s.client.post("/v1/actions/echo/anything", json={"note": "hello", "echo": s.credential}, headers=s.agent)
     assert posted.status_code == 200
     assert json.loads(s.upstream.seen[-1]["body"]) == {"note": "hello", "echo": s.credential}
     assert_not_leaked([s.credential], *_texts(posted))
@@ -115,8 +118,9 @@ def test_an_answer_over_100000_bytes_is_502_upstream_response_too_large(agent: A
 def test_the_call_is_audited_as_a_secret_use_and_a_broker_call(agent: Any) -> None:
     """Audit: ``secret.use`` with purpose ``broker:echo`` and a ``broker.call`` naming the operation and status."""
     s = agent
-    assert s.client.get("/v1/actions/echo/anything?q=1", headers={**s.agent, "X-Request-Id": "req-42"}).status_code \
-        == 200
+    assert (
+        s.client.get("/v1/actions/echo/anything?q=1", headers={**s.agent, "X-Request-Id": "req-42"}).status_code == 200
+    )
     s.vault.audit.flush()
     uses = s.vault.audit_events(tenant=s.a.name, action="secret.use")
     assert [(e.secret_name, e.purpose, e.outcome) for e in uses] == [("echo_api_key", "broker:echo", "ok")]
@@ -145,8 +149,9 @@ def test_callers_without_the_scope_or_without_a_tenant_are_refused(agent: Any) -
     """A token without actions:invoke is 403; the admin key is 400 (actions run for a tenant); nothing is sent."""
     s = agent
     narrow = s.client.post("/v1/tokens", json={"scopes": ["connectors:read"]}, headers=s.auth(s.a.key))
-    s.assert_error(s.client.get("/v1/actions/echo/anything", headers=s.auth(narrow.json()["access_token"])), 403,
-                   code="forbidden")
+    s.assert_error(
+        s.client.get("/v1/actions/echo/anything", headers=s.auth(narrow.json()["access_token"])), 403, code="forbidden"
+    )
     s.assert_error(s.client.get("/v1/actions/echo/anything", headers=s.auth(s.admin)), 400, code="invalid_input")
     assert s.upstream.seen == []
 
@@ -164,19 +169,29 @@ def test_undeclared_methods_are_404(agent: Any) -> None:
     """Only the connector's declared operations can be called: DELETE /anything is not one."""
     s = agent
     s.assert_error(s.client.delete("/v1/actions/echo/anything", headers=s.agent), 404, code="not_found")
-    s.assert_error(s.client.request("GET", "/v1/actions/echo/anything", content=b"a body", headers=s.agent), 400,
-                   code="invalid_input")
+    s.assert_error(
+        s.client.request("GET", "/v1/actions/echo/anything", content=b"a body", headers=s.agent),
+        400,
+        code="invalid_input",
+    )
     assert s.upstream.seen == []
 
 
 def test_a_tenant_connector_cannot_reach_private_addresses(agent: Any) -> None:
     """A tenant's own connector may not enable private networks: refused at PUT, or the call never connects."""
     s = agent
-    s.client.put(f"/v1/tenants/{s.a.name}/secrets/internal_key", json={"value": s.credential + "-internal"},
-                 headers=s.auth(s.a.key))
-    definition = {"base_url": s.upstream.url, "description": "An internal service", "allow_private_network": True,
-                  "credential": {"kind": "bearer", "secret": "internal_key"},
-                  "operations": [{"id": "peek", "method": "GET", "path": "/anything", "summary": "Peek"}]}
+    s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/internal_key",
+        json={"value": s.credential + "-internal"},
+        headers=s.auth(s.a.key),
+    )
+    definition = {
+        "base_url": s.upstream.url,
+        "description": "An internal service",
+        "allow_private_network": True,
+        "credential": {"kind": "bearer", "secret": "internal_key"},
+        "operations": [{"id": "peek", "method": "GET", "path": "/anything", "summary": "Peek"}],
+    }
     put = s.client.put(f"/v1/tenants/{s.a.name}/connectors/internal", json=definition, headers=s.auth(s.a.key))
     if put.status_code == 200:
         s.client.get("/v1/actions/internal/anything", headers=s.agent)
@@ -187,9 +202,12 @@ def test_a_tenant_connector_cannot_reach_private_addresses(agent: Any) -> None:
 def test_a_tenant_connector_without_private_network_cannot_reach_loopback(agent: Any) -> None:
     """A tenant's connector to an https loopback address is refused by the SSRF check (403), nothing connects."""
     s = agent
-    definition = {"base_url": f"https://localhost:{s.upstream.port}", "description": "Loopback by name",
-                  "credential": {"kind": "header", "name": "X-Api-Key", "secret": "echo_api_key"},
-                  "operations": [{"id": "peek", "method": "GET", "path": "/anything", "summary": "Peek"}]}
+    definition = {
+        "base_url": f"https://localhost:{s.upstream.port}",
+        "description": "Loopback by name",
+        "credential": {"kind": "header", "name": "X-Api-Key", "secret": "echo_api_key"},
+        "operations": [{"id": "peek", "method": "GET", "path": "/anything", "summary": "Peek"}],
+    }
     put = s.client.put(f"/v1/tenants/{s.a.name}/connectors/sneaky", json=definition, headers=s.auth(s.a.key))
     assert put.status_code == 200, put.text
     answer = s.client.get("/v1/actions/sneaky/anything", headers=s.agent)
@@ -231,8 +249,9 @@ def test_a_chunked_body_over_the_limit_is_413_on_the_action_endpoint(agent: Any)
     assert s.upstream.seen == []
 
 
-def test_an_unexpected_failure_is_a_bare_500_naming_nothing(agent: Any, make_canary: Any,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_failure_is_a_bare_500_naming_nothing(
+    agent: Any, make_canary: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bug inside the endpoint answers 500 in the error shape: no message, no trace, no credential."""
     s = agent
     canary = make_canary()

@@ -15,16 +15,24 @@ GPT_DOC = "/v1/tenants/{}/gpt/openapi.json"
 
 
 def _operation_ids(document: dict[str, Any]) -> list[str]:
-    return [op["operationId"] for ops in document["paths"].values() for op in ops.values()
-            if isinstance(op, dict) and "operationId" in op]
+    return [
+        op["operationId"]
+        for ops in document["paths"].values()
+        for op in ops.values()
+        if isinstance(op, dict) and "operationId" in op
+    ]
 
 
 def _own_connector(secret: str) -> dict[str, Any]:
-    return {"base_url": "https://api.tenant-a.example", "description": "Tenant A's CRM.",
-            "credential": {"kind": "bearer", "secret": secret},
-            "operations": [{"id": "anything", "method": "GET", "path": "/contacts/{contact_id}",
-                            "summary": "Read a contact"},
-                           {"id": "create", "method": "POST", "path": "/contacts", "summary": "Create a contact"}]}
+    return {
+        "base_url": "https://api.tenant-a.example",
+        "description": "Tenant A's CRM.",
+        "credential": {"kind": "bearer", "secret": secret},
+        "operations": [
+            {"id": "anything", "method": "GET", "path": "/contacts/{contact_id}", "summary": "Read a contact"},
+            {"id": "create", "method": "POST", "path": "/contacts", "summary": "Create a contact"},
+        ],
+    }
 
 
 @pytest.fixture
@@ -33,11 +41,16 @@ def documented(service: Any, make_canary: Any) -> Any:
     s = service
     s.values = [make_canary("echo"), make_canary("crm")]
     for name, value in zip(("echo_api_key", "crm_key"), s.values, strict=True):
-        assert s.client.put(f"/v1/tenants/{s.a.name}/secrets/{name}", json={"value": value},
-                            headers=s.auth(s.a.key)).status_code == 200
+        assert (
+            s.client.put(
+                f"/v1/tenants/{s.a.name}/secrets/{name}", json={"value": value}, headers=s.auth(s.a.key)
+            ).status_code
+            == 200
+        )
     for name, secret in (("crm", "crm_key"), ("unused", "missing_key")):
-        put = s.client.put(f"/v1/tenants/{s.a.name}/connectors/{name}", json=_own_connector(secret),
-                           headers=s.auth(s.a.key))
+        put = s.client.put(
+            f"/v1/tenants/{s.a.name}/connectors/{name}", json=_own_connector(secret), headers=s.auth(s.a.key)
+        )
         assert put.status_code == 200, put.text
     return s
 
@@ -59,8 +72,9 @@ def test_gpt_document_lists_only_connectors_whose_credential_the_tenant_holds(do
 def test_gpt_document_validates_and_has_unique_operation_ids(documented: Any) -> None:
     """The document is valid OpenAPI (openapi_spec_validator) and no two operations share an operationId."""
     s = documented
-    s.client.put(f"/v1/tenants/{s.a.name}/secrets/other_api_key", json={"value": s.values[0] + "o"},
-                 headers=s.auth(s.a.key))  # ``other`` also has an operation ``anything``
+    s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/other_api_key", json={"value": s.values[0] + "o"}, headers=s.auth(s.a.key)
+    )  # ``other`` also has an operation ``anything``
     document = s.client.get(GPT_DOC.format(s.a.name), headers=s.auth(s.a.key)).json()
     assert {path.split("/")[3] for path in document["paths"]} == {"echo", "crm", "other"}
     validate(document)
@@ -115,4 +129,3 @@ def test_the_service_openapi_document_is_otherwise_valid(service: Any) -> None:
     for method, operation in document["paths"]["/v1/actions/{connector}/{path}"].items():
         operation["operationId"] = f"call_action_{method}"
     validate(document)
-

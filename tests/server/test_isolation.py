@@ -32,8 +32,12 @@ import pytest
 
 from strongroom.tokens import ApiKeys
 
-PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/.well-known/jwks.json"),
-          ("get", "/v1/shares/{token}")}  # a one-time link: the link itself is the credential
+PUBLIC = {
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/v1/shares/{token}"),
+}  # a one-time link: the link itself is the credential
 PUBLIC_OUTSIDE_DOCUMENT = ["/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"]
 SELF_SCOPED = {("post", "/v1/tokens"): {"api_key": {201}, "token": {400}}}
 KNOWN_BUGS = {
@@ -44,9 +48,12 @@ A_CONNECTOR = "a-private"
 
 
 def _a_connector(secret: str = A_SECRET) -> dict[str, Any]:
-    return {"base_url": "https://a-private.example.invalid", "description": "Tenant A's own upstream.",
-            "credential": {"kind": "bearer", "secret": secret},
-            "operations": [{"id": "anything", "method": "GET", "path": "/anything", "summary": "A's call"}]}
+    return {
+        "base_url": "https://a-private.example.invalid",
+        "description": "Tenant A's own upstream.",
+        "credential": {"kind": "bearer", "secret": secret},
+        "operations": [{"id": "anything", "method": "GET", "path": "/anything", "summary": "A's call"}],
+    }
 
 
 @pytest.fixture
@@ -57,8 +64,9 @@ def world(service_on_store: Any, make_canary: Any) -> Any:
     for name, value in (("echo_api_key", s.echo_value), (A_SECRET, s.own_value)):
         put = s.client.put(f"/v1/tenants/{s.a.name}/secrets/{name}", json={"value": value}, headers=s.auth(s.a.key))
         assert put.status_code == 200, put.text
-    made = s.client.put(f"/v1/tenants/{s.a.name}/connectors/{A_CONNECTOR}", json=_a_connector(),
-                        headers=s.auth(s.a.key))
+    made = s.client.put(
+        f"/v1/tenants/{s.a.name}/connectors/{A_CONNECTOR}", json=_a_connector(), headers=s.auth(s.a.key)
+    )
     assert made.status_code == 200, made.text
     return s
 
@@ -75,8 +83,10 @@ def _snapshot(s: Any) -> dict[str, Any]:
             values[info.name] = secret.reveal()
     return {
         "tenants": sorted(t.name for t in vault.list_tenants()),
-        "secrets": [(i.name, i.version, i.deleted_at, i.kind, i.sensitivity, i.description)
-                    for i in vault.list(a, include_deleted=True)],
+        "secrets": [
+            (i.name, i.version, i.deleted_at, i.kind, i.sensitivity, i.description)
+            for i in vault.list(a, include_deleted=True)
+        ],
         "versions": {i.name: [(v.version, v.current) for v in vault.versions(a, i.name)] for i in vault.list(a)},
         "values": values,
         "keys": [(k.id, k.name, sorted(k.scopes), k.revoked_at, k.expires_at) for k in ApiKeys(vault).list(a)],
@@ -167,8 +177,11 @@ def _bodies(s: Any, document: dict[str, Any], method: str, route: str, operation
 def _query(s: Any, operation: dict[str, Any]) -> dict[str, str]:
     """Query parameters that point at A (a tenant filter, a secret name); the rest keep their defaults."""
     values = {"tenant": s.a.name, "secret": "echo_api_key"}
-    return {p["name"]: values[p["name"]] for p in operation.get("parameters", [])
-            if p.get("in") == "query" and p["name"] in values}
+    return {
+        p["name"]: values[p["name"]]
+        for p in operation.get("parameters", [])
+        if p.get("in") == "query" and p["name"] in values
+    }
 
 
 def _requests(s: Any) -> list[tuple[str, str, str, dict[str, str], Any]]:
@@ -181,8 +194,9 @@ def _requests(s: Any) -> list[tuple[str, str, str, dict[str, str], Any]]:
                 continue
             names = re.findall(r"\{(\w+)(?::\w+)?\}", route)
             choices = [_param_values(s, route, n) for n in names]
-            for combination, body in itertools.product(itertools.product(*choices),
-                                                       _bodies(s, document, method, route, operation)):
+            for combination, body in itertools.product(
+                itertools.product(*choices), _bodies(s, document, method, route, operation)
+            ):
                 url = route
                 for n, value in zip(names, combination, strict=True):
                     url = re.sub(r"\{" + n + r"(?::\w+)?\}", value, url)
@@ -285,6 +299,7 @@ def test_a_deleted_tenant_token_does_not_open_a_new_tenant_of_the_same_name(worl
     assert s.client.delete("/v1/tenants/tenant-c", headers=s.auth(s.admin)).status_code == 204
     assert s.client.post("/v1/tenants", json={"name": "tenant-c"}, headers=s.auth(s.admin)).status_code == 201
     s.assert_error(s.client.get("/v1/tenants/tenant-c/secrets", headers=s.auth(old.key)), 401)  # keys die with it
-    write = s.client.put("/v1/tenants/tenant-c/secrets/planted", json={"value": make_canary("planted")},
-                         headers=s.auth(old.token))
+    write = s.client.put(
+        "/v1/tenants/tenant-c/secrets/planted", json={"value": make_canary("planted")}, headers=s.auth(old.token)
+    )
     s.assert_error(write, 401, 403)

@@ -65,8 +65,13 @@ class Server:
     def curl(self, path: str, *args: str) -> tuple[int, Any]:
         """``curl -s <args> $SR<path>``: the status and the JSON body (or text)."""
         self.called.append(path)
-        proc = subprocess.run(["curl", "-s", "-S", "--max-time", "20", "-w", "\n%{http_code}", *args, self.url + path],
-                              capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(
+            ["curl", "-s", "-S", "--max-time", "20", "-w", "\n%{http_code}", *args, self.url + path],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         self.curl_outputs += [proc.stdout, proc.stderr]
         assert proc.returncode == 0, proc.stderr
         body, _, status = proc.stdout.rpartition("\n")
@@ -87,7 +92,13 @@ def server(tmp_path: Path, connectors_file: Path) -> Iterator[Server]:
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(  # a new session: no controlling terminal, so no /dev/tty for the admin key
             [*_strongroom(), "serve", "--port", str(port), "--connectors", str(connectors_file)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=tmp_path, start_new_session=True)
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
     running = Server(url=f"http://127.0.0.1:{port}", home=home, process=process, stdout=stdout, stderr=stderr)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -101,8 +112,9 @@ def server(tmp_path: Path, connectors_file: Path) -> Iterator[Server]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"strongroom serve did not answer /healthz in {STARTUP_SECONDS:g} s:\n"
-                            f"{running.log()[-3000:]}")
+                pytest.fail(
+                    f"strongroom serve did not answer /healthz in {STARTUP_SECONDS:g} s:\n{running.log()[-3000:]}"
+                )
             time.sleep(0.1)
         yield running
     finally:
@@ -120,8 +132,9 @@ def _documented_paths() -> set[str]:
     return {m.group(1) for m in re.finditer(r"\$SR(/[^\s\"']*)", QUICKSTART.read_text(encoding="utf-8"))}
 
 
-def test_quickstart_runs_as_documented(server: Server, upstream: Any, connectors_file: Path,
-                                       canary_credential: str) -> None:
+def test_quickstart_runs_as_documented(
+    server: Server, upstream: Any, connectors_file: Path, canary_credential: str
+) -> None:
     """Every quickstart step answers as the document says; no credential ever reaches a log or a curl output."""
     sr = server
     key_file = sr.home / "bootstrap-admin-key"
@@ -144,16 +157,30 @@ def test_quickstart_runs_as_documented(server: Server, upstream: Any, connectors
     assert status == 201
     assert tenant["name"] == "acme"
     scopes = ["secrets:write", "secrets:read-metadata", "tokens:issue", "actions:invoke", "connectors:read"]
-    status, made = sr.curl("/v1/tenants/acme/api-keys", "-X", "POST", *as_admin, *as_json,
-                           "-d", json.dumps({"name": "acme-backend", "scopes": scopes}))
+    status, made = sr.curl(
+        "/v1/tenants/acme/api-keys",
+        "-X",
+        "POST",
+        *as_admin,
+        *as_json,
+        "-d",
+        json.dumps({"name": "acme-backend", "scopes": scopes}),
+    )
     assert status == 201
     assert sorted(made["scopes"]) == sorted(scopes)
     acme = made["key"]
     as_acme = ["-H", f"Authorization: Bearer {acme}"]
 
     # 2. the tenant hands over its upstream credential (write-only)
-    status, written = sr.curl("/v1/tenants/acme/secrets/echo_api_key", "-X", "PUT", *as_acme, *as_json,
-                              "-d", json.dumps({"value": canary_credential, "sensitivity": "critical"}))
+    status, written = sr.curl(
+        "/v1/tenants/acme/secrets/echo_api_key",
+        "-X",
+        "PUT",
+        *as_acme,
+        *as_json,
+        "-d",
+        json.dumps({"value": canary_credential, "sensitivity": "critical"}),
+    )
     assert status == 200
     assert written["version"] == 1
     assert written["sensitivity"] == "critical"
@@ -162,8 +189,15 @@ def test_quickstart_runs_as_documented(server: Server, upstream: Any, connectors
     assert [s["name"] for s in listed] == ["echo_api_key"]
 
     # 3. a short-lived token for the agent
-    status, issued = sr.curl("/v1/tokens", "-X", "POST", *as_acme, *as_json,
-                             "-d", '{"scopes": ["actions:invoke"], "ttl_seconds": 900, "subject": "agent-session-1"}')
+    status, issued = sr.curl(
+        "/v1/tokens",
+        "-X",
+        "POST",
+        *as_acme,
+        *as_json,
+        "-d",
+        '{"scopes": ["actions:invoke"], "ttl_seconds": 900, "subject": "agent-session-1"}',
+    )
     assert status == 201
     assert issued["token_type"] == "Bearer"  # noqa: S105 -- the OAuth token type
     assert 890 <= issued["expires_in"] <= 900
@@ -195,8 +229,13 @@ def test_quickstart_runs_as_documented(server: Server, upstream: Any, connectors
 
     # One more call, then SIGTERM at once: its audit events are still queued (written every 0.2 s), and the
     # shutdown must write them and close the vault, though uvicorn re-raises the signal after its lifespan.
-    status, _ = sr.curl("/v1/actions/echo/anything?q=hello", "-H", f"Authorization: Bearer {token}",
-                        "-H", "X-Request-Id: last-call-before-sigterm")
+    status, _ = sr.curl(
+        "/v1/actions/echo/anything?q=hello",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "-H",
+        "X-Request-Id: last-call-before-sigterm",
+    )
     assert status == 200
     sr.process.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught: -15 is a clean exit here.
@@ -209,4 +248,3 @@ def test_quickstart_runs_as_documented(server: Server, upstream: Any, connectors
     assert "GET /v1/actions/echo/anything?q=hello" in log  # the access log is on: it is really the server's log
     assert_not_leaked([admin, canary_credential, acme, token], log)
     assert_not_leaked([canary_credential], *sr.curl_outputs)
-

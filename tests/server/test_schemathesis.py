@@ -48,8 +48,13 @@ def _run(service: Any, operation: Any, checks: list[Any]) -> int:
     headers = service.auth(credential)
 
     @given(case=operation.as_strategy(), pin=st.booleans())
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case: Any, pin: bool) -> None:
         nonlocal ran
         ran += 1
@@ -62,8 +67,11 @@ def _run(service: Any, operation: Any, checks: list[Any]) -> int:
 
 
 def _sweep(service: Any, checks: list[Any]) -> tuple[int, int, list[str]]:
-    stored = service.client.put(f"/v1/tenants/{service.a.name}/secrets/echo_api_key",
-                                json={"value": "fuzz-credential-" + service.a.jti}, headers=service.auth(service.a.key))
+    stored = service.client.put(
+        f"/v1/tenants/{service.a.name}/secrets/echo_api_key",
+        json={"value": "fuzz-credential-" + service.a.jti},
+        headers=service.auth(service.a.key),
+    )
     assert stored.status_code == 200
     schema = schemathesis.openapi.from_asgi("/openapi.json", service.app)
     operations, cases, failures = 0, 0, []

@@ -67,8 +67,9 @@ def copy_tenant(source_url: str, target_url: str, tenant: str) -> int:
 
 
 @pytest.fixture
-def old_database(store_url: str, key_provider: LocalKeyProvider, tmp_path: Path,
-                 make_canary: Callable[[str], str]) -> tuple[str, dict[int, str]]:
+def old_database(
+    store_url: str, key_provider: LocalKeyProvider, tmp_path: Path, make_canary: Callable[[str], str]
+) -> tuple[str, dict[int, str]]:
     """A store at schema 0001 holding two versions of acme/api_key, written by a real vault's encryption."""
     values = {1: make_canary("v1"), 2: make_canary("v2")}
     source_url = f"sqlite:///{tmp_path / 'source.db'}"
@@ -87,8 +88,9 @@ def old_database(store_url: str, key_provider: LocalKeyProvider, tmp_path: Path,
     return store_url, values
 
 
-def test_open_without_migrate_refuses_a_0001_database(old_database: tuple[str, dict[int, str]],
-                                                      key_provider: LocalKeyProvider) -> None:
+def test_open_without_migrate_refuses_a_0001_database(
+    old_database: tuple[str, dict[int, str]], key_provider: LocalKeyProvider
+) -> None:
     """Vault.open(migrate=False) on a 0001 database says to run `strongroom db upgrade`, and changes nothing."""
     url, _ = old_database
     with pytest.raises(StoreError, match=rf"older than {SCHEMA_REVISION}: run `strongroom db upgrade`"):
@@ -100,8 +102,9 @@ def test_upgrade_adds_the_column_and_keeps_every_row(old_database: tuple[str, di
     """Upgrading 0001 -> 0002 adds a nullable fingerprint column; the old rows are kept, their fingerprint NULL."""
     url, _ = old_database
     with engine_for(url) as engine, engine.connect() as conn:
-        before = conn.execute(sa.text("select tenant_id, name, version, ciphertext from secret_versions "
-                                      "order by version")).all()
+        before = conn.execute(
+            sa.text("select tenant_id, name, version, ciphertext from secret_versions order by version")
+        ).all()
     store = Store(url)
     try:
         assert upgrade(store) == SCHEMA_REVISION
@@ -110,8 +113,9 @@ def test_upgrade_adds_the_column_and_keeps_every_row(old_database: tuple[str, di
         store.close()
     assert "fingerprint" in columns(url, "secret_versions")
     with engine_for(url) as engine, engine.connect() as conn:
-        after = conn.execute(sa.text("select tenant_id, name, version, ciphertext from secret_versions "
-                                     "order by version")).all()
+        after = conn.execute(
+            sa.text("select tenant_id, name, version, ciphertext from secret_versions order by version")
+        ).all()
         fingerprints = conn.execute(sa.text("select fingerprint from secret_versions")).scalars().all()
         versions = conn.execute(sa.text("select version_num from alembic_version")).scalars().all()
     assert [(*r[:3], bytes(r[3])) for r in after] == [(*r[:3], bytes(r[3])) for r in before]
@@ -119,8 +123,9 @@ def test_upgrade_adds_the_column_and_keeps_every_row(old_database: tuple[str, di
     assert versions == [SCHEMA_REVISION]
 
 
-def test_old_versions_stay_readable_after_upgrade(old_database: tuple[str, dict[int, str]],
-                                                  key_provider: LocalKeyProvider) -> None:
+def test_old_versions_stay_readable_after_upgrade(
+    old_database: tuple[str, dict[int, str]], key_provider: LocalKeyProvider
+) -> None:
     """After the upgrade (Vault.open migrates) both old versions decrypt through use()."""
     url, values = old_database
     with Vault.open(url, key_provider=key_provider, actor="test") as vault:
@@ -132,9 +137,9 @@ def test_old_versions_stay_readable_after_upgrade(old_database: tuple[str, dict[
         assert [t.name for t in vault.list_tenants()] == ["acme"]
 
 
-def test_old_versions_are_listed_as_missing_once_the_key_exists(old_database: tuple[str, dict[int, str]],
-                                                                key_provider: LocalKeyProvider,
-                                                                make_canary: Callable[[str], str]) -> None:
+def test_old_versions_are_listed_as_missing_once_the_key_exists(
+    old_database: tuple[str, dict[int, str]], key_provider: LocalKeyProvider, make_canary: Callable[[str], str]
+) -> None:
     """After an upgrade and a new put, the old versions are entries without a fingerprint: missing counts them."""
     url, _ = old_database
     with Vault.open(url, key_provider=key_provider, actor="test") as vault:
@@ -146,8 +151,9 @@ def test_old_versions_are_listed_as_missing_once_the_key_exists(old_database: tu
     assert known.entries[2].fingerprint == hmac.new(known.key, value.encode(), hashlib.sha256).hexdigest()
 
 
-def test_missing_counts_old_versions_right_after_upgrade(old_database: tuple[str, dict[int, str]],
-                                                         key_provider: LocalKeyProvider) -> None:
+def test_missing_counts_old_versions_right_after_upgrade(
+    old_database: tuple[str, dict[int, str]], key_provider: LocalKeyProvider
+) -> None:
     """Right after the upgrade, before any new put, the old versions are reported as missing fingerprints."""
     url, _ = old_database
     with Vault.open(url, key_provider=key_provider, actor="test") as vault:

@@ -43,8 +43,7 @@ def execute(url: str, sql: str) -> None:
 
 def create_customers_table(url: str) -> None:
     metadata = sa.MetaData()
-    sa.Table("customers", metadata, sa.Column("id", sa.Integer, primary_key=True),
-             sa.Column("name", sa.String(50)))
+    sa.Table("customers", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String(50)))
     with engine_for(url) as engine:
         metadata.create_all(engine)
 
@@ -86,9 +85,7 @@ def test_open_without_migrate_refuses_an_empty_database(store_url: str, key_prov
 
 
 @pytest.mark.parametrize("migrate", [True, False], ids=["migrate", "no-migrate"])
-def test_foreign_database_is_refused_and_left_untouched(
-    store_url: str, key_provider: Keys, migrate: bool
-) -> None:
+def test_foreign_database_is_refused_and_left_untouched(store_url: str, key_provider: Keys, migrate: bool) -> None:
     """A database with somebody else's tables is refused as "not a strongroom database", left untouched."""
     create_customers_table(store_url)
     with pytest.raises(StoreError, match="not a strongroom database") as caught:
@@ -115,9 +112,7 @@ def test_newer_schema_revision_is_refused_when_migrating(store_url: str, key_pro
             Vault.open(store_url, key_provider=key_provider, actor="test").close()
     finally:
         with engine_for(store_url) as engine, engine.connect() as conn:
-            revision = conn.execute(
-                sa.text("select value from strongroom_meta where key='schema_revision'")
-            ).scalar()
+            revision = conn.execute(sa.text("select value from strongroom_meta where key='schema_revision'")).scalar()
     assert revision == "9999"
 
 

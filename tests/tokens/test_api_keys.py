@@ -29,8 +29,7 @@ def forms(key: str) -> list[str]:
 
 def test_round_trip(api_keys: ApiKeys, clock: FakeClock) -> None:
     """A created key authenticates to its own metadata (tenant, name, scopes); last use is recorded."""
-    key, info = api_keys.create(tenant="acme", name="ci deploy", scopes=["secrets:write", "tokens:issue"],
-                                actor="ops")
+    key, info = api_keys.create(tenant="acme", name="ci deploy", scopes=["secrets:write", "tokens:issue"], actor="ops")
     assert info.tenant == "acme"
     assert info.name == "ci deploy"
     assert info.scopes == {"secrets:write", "tokens:issue"}
@@ -54,8 +53,9 @@ def test_operator_keys_carry_admin_and_have_no_tenant(api_keys: ApiKeys) -> None
     assert api_keys.list("acme") == []
 
 
-def test_the_key_is_shown_once_and_never_stored(api_keys: ApiKeys, vault: Vault, all_cells: Callable[[], list[str]],
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_is_shown_once_and_never_stored(
+    api_keys: ApiKeys, vault: Vault, all_cells: Callable[[], list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
     """The key is returned as a masked Secret; no column of any table (audit log included) holds it in any
     encoding, only its SHA-256; nothing logged carries it."""
     caplog.set_level(logging.DEBUG)
@@ -67,7 +67,7 @@ def test_the_key_is_shown_once_and_never_stored(api_keys: ApiKeys, vault: Vault,
     api_keys.authenticate(plaintext)
     vault.audit.flush()
     cells = all_cells()
-    for form in [*forms(plaintext), plaintext[len(info.prefix) + 1:]]:  # also the secret part on its own
+    for form in [*forms(plaintext), plaintext[len(info.prefix) + 1 :]]:  # also the secret part on its own
         assert not [c for c in cells if form in c]
     assert hashlib.sha256(plaintext.encode()).hexdigest() in cells
     assert_not_leaked(forms(plaintext), info, api_keys.list("acme"), api_keys, caplog.text)
@@ -83,20 +83,30 @@ def test_listing_shows_metadata_only(api_keys: ApiKeys, clock: FakeClock) -> Non
     listed = api_keys.list("acme")
     assert [k.name for k in listed] == ["key 0", "key 1", "key 2"]
     assert all(isinstance(k, ApiKeyInfo) and not hasattr(k, "key_hash") for k in listed)
-    assert set(listed[0].to_dict()) == {"id", "prefix", "tenant", "name", "scopes", "created_at", "expires_at",
-                                        "revoked_at", "last_used_at"}
+    assert set(listed[0].to_dict()) == {
+        "id",
+        "prefix",
+        "tenant",
+        "name",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    }
     assert_not_leaked([k.reveal() for k, _ in keys], listed, [k.to_dict() for k in listed])
 
 
-def test_a_one_character_change_is_refused_without_a_database_read(api_keys: ApiKeys, vault: Vault,
-                                                                   count_statements: StatementCounter) -> None:
+def test_a_one_character_change_is_refused_without_a_database_read(
+    api_keys: ApiKeys, vault: Vault, count_statements: StatementCounter
+) -> None:
     """Changing any one character fails the checksum (or the shape) before any SQL runs."""
     key, _ = api_keys.create(tenant="acme", name="ci", scopes=["secrets:write"], actor="ops")
     plaintext = key.reveal()
     with count_statements(vault) as seen:
         for position in range(len(plaintext)):
             replacement = "A" if plaintext[position] != "A" else "B"
-            mutated = plaintext[:position] + replacement + plaintext[position + 1:]
+            mutated = plaintext[:position] + replacement + plaintext[position + 1 :]
             with pytest.raises(AccessDenied) as caught:
                 api_keys.authenticate(mutated)
             assert_not_leaked([mutated, plaintext], caught.value)
@@ -104,8 +114,9 @@ def test_a_one_character_change_is_refused_without_a_database_read(api_keys: Api
 
 
 @pytest.mark.parametrize("junk", ["", "srk_", "Bearer x", "srk_abc_def", "x" * 10_000, "srk_" + "é" * 47])
-def test_malformed_keys_are_refused_without_a_read(api_keys: ApiKeys, vault: Vault, junk: str,
-                                                   count_statements: StatementCounter) -> None:
+def test_malformed_keys_are_refused_without_a_read(
+    api_keys: ApiKeys, vault: Vault, junk: str, count_statements: StatementCounter
+) -> None:
     with count_statements(vault) as seen, pytest.raises(AccessDenied, match="malformed API key"):
         api_keys.authenticate(junk)
     assert seen == []
@@ -201,8 +212,9 @@ def test_deleting_the_tenant_deletes_its_keys(api_keys: ApiKeys, vault: Vault) -
     assert api_keys.list("acme") == []
 
 
-def test_keys_belong_to_one_environment(api_keys: ApiKeys, open_service_vault: Callable[..., Vault],
-                                        tmp_path: Path, clock: FakeClock) -> None:
+def test_keys_belong_to_one_environment(
+    api_keys: ApiKeys, open_service_vault: Callable[..., Vault], tmp_path: Path, clock: FakeClock
+) -> None:
     """A dev key does not authenticate against prod on the same database."""
     key, _ = api_keys.create(tenant=None, name="op", scopes=[ADMIN_SCOPE], actor="ops")
     prod_provider = LocalKeyProvider.create_file(tmp_path / "keys" / "prod.json", "prod")
@@ -211,8 +223,9 @@ def test_keys_belong_to_one_environment(api_keys: ApiKeys, open_service_vault: C
         ApiKeys(prod, clock=clock).authenticate(key.reveal())
 
 
-def test_last_use_is_written_at_most_once_a_minute(api_keys: ApiKeys, vault: Vault, clock: FakeClock,
-                                                   count_statements: StatementCounter) -> None:
+def test_last_use_is_written_at_most_once_a_minute(
+    api_keys: ApiKeys, vault: Vault, clock: FakeClock, count_statements: StatementCounter
+) -> None:
     key, _ = api_keys.create(tenant="acme", name="ci", scopes=["secrets:write"], actor="ops")
     api_keys.authenticate(key.reveal())
     with count_statements(vault) as seen:

@@ -57,7 +57,7 @@ def test_any_single_character_change_breaks_the_checksum(data: st.DataObject) ->
     key, _ = new_api_key()
     position = data.draw(st.integers(0, len(key) - 1))
     replacement = data.draw(st.characters(min_codepoint=33, max_codepoint=126).filter(lambda c: c != key[position]))
-    mutated = key[:position] + replacement + key[position + 1:]
+    mutated = key[:position] + replacement + key[position + 1 :]
     assert not api_key_checksum_ok(mutated)
 
 
@@ -86,15 +86,21 @@ def test_look_alikes_are_refused() -> None:
 def test_the_pattern_finds_keys_in_text_and_only_whole_ones() -> None:
     """API_KEY_PATTERN matches a key in config, JSON and URLs, but not one glued into a longer token."""
     key, _ = new_api_key()
-    for text in (f"STRONGROOM_KEY={key}\n", f'{{"key": "{key}"}}', f"Authorization: Bearer {key}",
-                 f"https://x.test/?k={key}&y=1"):
+    for text in (
+        f"STRONGROOM_KEY={key}\n",
+        f'{{"key": "{key}"}}',
+        f"Authorization: Bearer {key}",
+        f"https://x.test/?k={key}&y=1",
+    ):
         assert [m.group(0) for m in KEY_RE.finditer(text)] == [key]
     for glued in (f"x{key}", f"{key}x", f"_{key}", f"{key}-1"):
         assert KEY_RE.search(glued) is None
 
 
-@pytest.mark.parametrize(("given_id", "expected"), [("srk_abcdEFG1", "abcdEFG1"), ("abcdEFG1", "abcdEFG1"),
-                                                     ("abc", None), ("srk_abcdEFG1_x", None), ("", None)])
+@pytest.mark.parametrize(
+    ("given_id", "expected"),
+    [("srk_abcdEFG1", "abcdEFG1"), ("abcdEFG1", "abcdEFG1"), ("abc", None), ("srk_abcdEFG1_x", None), ("", None)],
+)
 def test_key_ids_are_parsed_with_or_without_prefix(given_id: str, expected: str | None) -> None:
     assert parse_key_id(given_id) == expected
 
@@ -105,8 +111,11 @@ def test_the_format_module_is_cheap_to_import() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, json\nfrom strongroom.rules.api_key_format import api_key_checksum_ok, API_KEY_PATTERN\n"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
-    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                                           text=True).stdout))
+    code = (
+        "import sys, json\nfrom strongroom.rules.api_key_format import api_key_checksum_ok, API_KEY_PATTERN\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    loaded = set(
+        json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    )
     assert not loaded & {"sqlalchemy", "jwt", "cryptography", "alembic"}

@@ -29,24 +29,41 @@ def tenant_id(vault: Vault, name: str) -> str:
 
 
 def share(vault: Vault, tenant: str, link: str, *, expires_at: float) -> ShareRecord:
-    return ShareRecord(id=hashlib.sha256(link.encode()).hexdigest(), environment=vault.environment,
-                       tenant_id=tenant_id(vault, tenant), secret_name=SHARED_NAME, version=1, created_at=0.0,
-                       expires_at=expires_at, used_at=None, created_by="ops")
+    return ShareRecord(
+        id=hashlib.sha256(link.encode()).hexdigest(),
+        environment=vault.environment,
+        tenant_id=tenant_id(vault, tenant),
+        secret_name=SHARED_NAME,
+        version=1,
+        created_at=0.0,
+        expires_at=expires_at,
+        used_at=None,
+        created_by="ops",
+    )
 
 
 def test_connectors_are_stored_as_given(vault: Vault) -> None:
     acme = tenant_id(vault, "acme")
     definition = '{"base_url": "https://api.example.test", "auth": {"type": "bearer"}}'
     with vault.store.write() as tx:
-        stored = tx.put_connector(ConnectorRecord(environment="dev", tenant_id=acme, name="stripe",
-                                                  definition=definition, created_at=1.0, updated_at=1.0))
-        tx.put_connector(ConnectorRecord(environment="dev", tenant_id=acme, name="github", definition="{}",
-                                         created_at=1.0, updated_at=1.0))
+        stored = tx.put_connector(
+            ConnectorRecord(
+                environment="dev", tenant_id=acme, name="stripe", definition=definition, created_at=1.0, updated_at=1.0
+            )
+        )
+        tx.put_connector(
+            ConnectorRecord(
+                environment="dev", tenant_id=acme, name="github", definition="{}", created_at=1.0, updated_at=1.0
+            )
+        )
     assert stored.definition == definition
     assert stored.created_at == 1.0
     with vault.store.write() as tx:
-        replaced = tx.put_connector(ConnectorRecord(environment="dev", tenant_id=acme, name="stripe",
-                                                    definition='{"v": 2}', created_at=5.0, updated_at=5.0))
+        replaced = tx.put_connector(
+            ConnectorRecord(
+                environment="dev", tenant_id=acme, name="stripe", definition='{"v": 2}', created_at=5.0, updated_at=5.0
+            )
+        )
     assert (replaced.definition, replaced.created_at, replaced.updated_at) == ('{"v": 2}', 1.0, 5.0)
     with vault.store.read() as tx:
         assert [c.name for c in tx.connectors(acme)] == ["github", "stripe"]
@@ -78,8 +95,9 @@ def test_a_share_is_used_once(vault: Vault) -> None:
         assert tx.mark_share_used("0" * 64, 1.0) is False
 
 
-def test_concurrent_share_redemptions_let_exactly_one_through(open_service_vault: Callable[..., Vault],
-                                                              vault: Vault) -> None:
+def test_concurrent_share_redemptions_let_exactly_one_through(
+    open_service_vault: Callable[..., Vault], vault: Vault
+) -> None:
     """Eight writers (each its own vault, as separate processes would be) race for one link: one wins."""
     record = share(vault, "acme", "link-race", expires_at=100.0)
     with vault.store.write() as tx:
@@ -121,8 +139,16 @@ def test_deleting_a_tenant_removes_its_service_rows_in_one_transaction(vault: Va
     for tenant in ("acme", "globex"):
         keys.create(tenant=tenant, name="ci", scopes=["secrets:write"], actor="ops")
         with vault.store.write() as tx:
-            tx.put_connector(ConnectorRecord(environment="dev", tenant_id=tenant_id(vault, tenant), name="c",
-                                             definition="{}", created_at=1.0, updated_at=1.0))
+            tx.put_connector(
+                ConnectorRecord(
+                    environment="dev",
+                    tenant_id=tenant_id(vault, tenant),
+                    name="c",
+                    definition="{}",
+                    created_at=1.0,
+                    updated_at=1.0,
+                )
+            )
             tx.insert_share(share(vault, tenant, f"link-{tenant}", expires_at=clock.now + 60))
     issued = tokens.issue(tenant="acme", subject="a", audience=AUDIENCE, scopes=["actions:invoke"], actor="ops")
     tokens.revoke(issued.jti, tenant="acme", expires_at=issued.expires_at, actor="ops")
@@ -153,8 +179,9 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_upgrade_from_0002_adds_the_tables_and_keeps_the_data(store_url: str, key_provider: LocalKeyProvider,
-                                                              make_canary: Callable[[str], str]) -> None:
+def test_upgrade_from_0002_adds_the_tables_and_keeps_the_data(
+    store_url: str, key_provider: LocalKeyProvider, make_canary: Callable[[str], str]
+) -> None:
     """A 0002 database is "older", not "damaged"; opening it without migrating says so; upgrading adds the four
     tables and every earlier secret still decrypts."""
     _migrate_to(store_url, "0002")
@@ -162,8 +189,12 @@ def test_upgrade_from_0002_adds_the_tables_and_keeps_the_data(store_url: str, ke
     engine = sa.create_engine(engines.normalise_url(store_url))
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text("insert into tenants (id, environment, name, created_at) "
-                                 "values ('0123456789abcdef0123456789abcdef', 'dev', 'older', 1.0)"))
+            conn.execute(
+                sa.text(
+                    "insert into tenants (id, environment, name, created_at) "
+                    "values ('0123456789abcdef0123456789abcdef', 'dev', 'older', 1.0)"
+                )
+            )
     finally:
         engine.dispose()
     with pytest.raises(StoreError, match=rf"older than {SCHEMA_REVISION}: run `strongroom db upgrade`"):
@@ -180,6 +211,8 @@ def test_upgrade_from_0002_adds_the_tables_and_keeps_the_data(store_url: str, ke
     finally:
         store.close()
     assert _tables(store_url) >= STRONGROOM_TABLES >= NEW_TABLES
-    with (Vault.open(store_url, key_provider=key_provider, actor="test", migrate=False) as vault,
-          vault.use("acme", "api_key", purpose="test") as secret):
+    with (
+        Vault.open(store_url, key_provider=key_provider, actor="test", migrate=False) as vault,
+        vault.use("acme", "api_key", purpose="test") as secret,
+    ):
         assert secret.reveal() == value

@@ -43,8 +43,9 @@ def test_a_link_gives_the_value_once(setup: tuple[Vault, Shares, Clock], make_ca
     assert_not_leaked([value, token.reveal()], repr(token), repr(info), repr(links))
 
 
-def test_an_expired_link_is_refused_and_purged(setup: tuple[Vault, Shares, Clock],
-                                               make_canary: Callable[[str], str]) -> None:
+def test_an_expired_link_is_refused_and_purged(
+    setup: tuple[Vault, Shares, Clock], make_canary: Callable[[str], str]
+) -> None:
     """After its TTL a link raises Expired, and the value is gone from the store."""
     vault, links, clock = setup
     token, _ = links.create("acme", make_canary("late"), ttl_seconds=60, actor="op")
@@ -54,8 +55,9 @@ def test_an_expired_link_is_refused_and_purged(setup: tuple[Vault, Shares, Clock
     assert vault.list("acme", include_deleted=False) == []
 
 
-def test_only_the_hash_of_the_link_is_stored(setup: tuple[Vault, Shares, Clock],
-                                            make_canary: Callable[[str], str]) -> None:
+def test_only_the_hash_of_the_link_is_stored(
+    setup: tuple[Vault, Shares, Clock], make_canary: Callable[[str], str]
+) -> None:
     """The shares table holds the link's SHA-256, never the link."""
     vault, links, _ = setup
     token, _ = links.create("acme", make_canary("hash"), actor="op")
@@ -65,8 +67,9 @@ def test_only_the_hash_of_the_link_is_stored(setup: tuple[Vault, Shares, Clock],
     assert_not_leaked([token.reveal()], repr(rows))
 
 
-def test_concurrent_redemptions_give_the_value_to_one_caller(setup: tuple[Vault, Shares, Clock],
-                                                             make_canary: Callable[[str], str]) -> None:
+def test_concurrent_redemptions_give_the_value_to_one_caller(
+    setup: tuple[Vault, Shares, Clock], make_canary: Callable[[str], str]
+) -> None:
     """Eight threads redeem one link at once: exactly one gets the value."""
     _, links, _ = setup
     value = make_canary("race")
@@ -102,8 +105,9 @@ def test_bad_input_is_refused(setup: tuple[Vault, Shares, Clock]) -> None:
         links.create("nobody", "value-1", actor="op")
 
 
-def test_creation_and_redemption_are_audited(setup: tuple[Vault, Shares, Clock],
-                                             make_canary: Callable[[str], str]) -> None:
+def test_creation_and_redemption_are_audited(
+    setup: tuple[Vault, Shares, Clock], make_canary: Callable[[str], str]
+) -> None:
     """share.create and share.redeem events land in the tenant's chain, with the value's use."""
     vault, links, _ = setup
     value = make_canary("audit")

@@ -36,8 +36,14 @@ RFC8037_THUMBPRINT = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
 
 
 def issue(tokens: TokenService, **options: object) -> str:
-    settings_: dict[str, object] = {"tenant": "acme", "subject": "agent-7", "audience": AUDIENCE,
-                                    "scopes": ["actions:invoke"], "actor": "backend", **options}
+    settings_: dict[str, object] = {
+        "tenant": "acme",
+        "subject": "agent-7",
+        "audience": AUDIENCE,
+        "scopes": ["actions:invoke"],
+        "actor": "backend",
+        **options,
+    }
     return tokens.issue(**settings_).token.reveal()  # type: ignore[arg-type]
 
 
@@ -74,8 +80,9 @@ def test_the_first_token_creates_the_key_in_the_vault(tokens: TokenService, vaul
 def test_acceptance_signing_key_rotation(tokens: TokenService, clock: FakeClock, vault: Vault) -> None:
     """ACCEPTANCE: an old token verifies through the overlap and fails after it; a revoked one fails at once."""
     before = issue(tokens, ttl_seconds=tokens.max_ttl_seconds)
-    doomed = tokens.issue(tenant="acme", subject="agent-9", audience=AUDIENCE, scopes=["actions:invoke"],
-                          actor="backend")
+    doomed = tokens.issue(
+        tenant="acme", subject="agent-9", audience=AUDIENCE, scopes=["actions:invoke"], actor="backend"
+    )
     old_kid = tokens.kids[0]
     clock.advance(10)
     rotated_at = clock.now
@@ -109,8 +116,7 @@ def test_a_token_signed_just_before_rotation_lives_its_full_ttl(tokens: TokenSer
     assert tokens.verify(text, audience=AUDIENCE).subject == "agent-7"
 
 
-def test_jwks_holds_exactly_the_keys_in_their_windows(tokens: TokenService, clock: FakeClock,
-                                                      vault: Vault) -> None:
+def test_jwks_holds_exactly_the_keys_in_their_windows(tokens: TokenService, clock: FakeClock, vault: Vault) -> None:
     """Each JWK is the public half of a stored version inside its window, newest first, with no private part."""
     issue(tokens)
     for _ in range(2):
@@ -149,12 +155,14 @@ def test_a_token_verifies_with_the_jwks_alone(tokens: TokenService) -> None:
     assert (claims["tenant"], claims["sub"], claims["scope"]) == ("acme", "agent-7", "actions:invoke")
 
 
-def test_the_signing_key_never_leaks(tokens: TokenService, vault: Vault, clock: FakeClock,
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_the_signing_key_never_leaks(
+    tokens: TokenService, vault: Vault, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """No repr, log line (DEBUG, SQL included), audit row, JWKS or token carries a private key in any encoding."""
     caplog.set_level(logging.DEBUG)
-    issued = tokens.issue(tenant="acme", subject="agent-7", audience=AUDIENCE, scopes=["actions:invoke"],
-                          actor="backend")
+    issued = tokens.issue(
+        tenant="acme", subject="agent-7", audience=AUDIENCE, scopes=["actions:invoke"], actor="backend"
+    )
     tokens.rotate("ops")
     claims = tokens.verify(issued.token.reveal(), audience=AUDIENCE)
     forms = []
@@ -162,16 +170,29 @@ def test_the_signing_key_never_leaks(tokens: TokenService, vault: Vault, clock: 
         forms += [raw.hex(), base64.b64encode(raw).decode(), b64url(raw), raw.decode("latin-1")]
     with pytest.raises(AccessDenied) as refused:
         tokens.verify(issued.token.reveal()[:-3] + "AAA", audience=AUDIENCE)
-    things = [tokens, tokens._keys, issued, claims, tokens.jwks(), json.dumps(tokens.jwks()), issued.token.reveal(),
-              refused.value, vault.audit_events(), caplog.text]
+    things = [
+        tokens,
+        tokens._keys,
+        issued,
+        claims,
+        tokens.jwks(),
+        json.dumps(tokens.jwks()),
+        issued.token.reveal(),
+        refused.value,
+        vault.audit_events(),
+        caplog.text,
+    ]
     assert_not_leaked(forms, *things)
     uses = [e for e in vault.audit_events(tenant=PLATFORM) if e.action == "secret.use" and e.purpose == PURPOSE]
     assert not uses  # this process made both keys: nothing needed decrypting
 
 
 def test_another_process_decrypts_the_keys_through_the_audited_path(
-        tokens: TokenService, open_service_vault: Callable[..., Vault], make_tokens: Callable[..., TokenService],
-        vault: Vault) -> None:
+    tokens: TokenService,
+    open_service_vault: Callable[..., Vault],
+    make_tokens: Callable[..., TokenService],
+    vault: Vault,
+) -> None:
     """A second process loads each key once, via Vault.use(purpose="token-signing"), and keeps it."""
     text = issue(tokens)
     other_vault = open_service_vault()
@@ -184,8 +205,9 @@ def test_another_process_decrypts_the_keys_through_the_audited_path(
     assert [(e.secret_name, e.version) for e in uses] == [(KEY_NAME, 1)]
 
 
-def test_a_rotation_in_another_process_is_picked_up(tokens: TokenService, open_service_vault: Callable[..., Vault],
-                                                    make_tokens: Callable[..., TokenService]) -> None:
+def test_a_rotation_in_another_process_is_picked_up(
+    tokens: TokenService, open_service_vault: Callable[..., Vault], make_tokens: Callable[..., TokenService]
+) -> None:
     """Its new key signs here from the next issue on, and its tokens verify here at once (unknown kid: re-read)."""
     issue(tokens)
     other = make_tokens(open_service_vault())
@@ -195,8 +217,9 @@ def test_a_rotation_in_another_process_is_picked_up(tokens: TokenService, open_s
     assert jwt.get_unverified_header(issue(tokens))["kid"] == new_kid
 
 
-def test_rotate_if_due(tokens: TokenService, clock: FakeClock, make_tokens: Callable[..., TokenService],
-                       vault: Vault) -> None:
+def test_rotate_if_due(
+    tokens: TokenService, clock: FakeClock, make_tokens: Callable[..., TokenService], vault: Vault
+) -> None:
     """No key: rotate. Younger than rotation_seconds: nothing. Then: rotate (once, even with two services)."""
     first = tokens.rotate_if_due("ops")
     assert first is not None
@@ -210,8 +233,9 @@ def test_rotate_if_due(tokens: TokenService, clock: FakeClock, make_tokens: Call
     assert make_tokens(vault).rotate_if_due() is None
 
 
-def test_unknown_kids_cost_at_most_one_read_a_second(tokens: TokenService, vault: Vault, clock: FakeClock,
-                                                    count_statements: StatementCounter) -> None:
+def test_unknown_kids_cost_at_most_one_read_a_second(
+    tokens: TokenService, vault: Vault, clock: FakeClock, count_statements: StatementCounter
+) -> None:
     """A stream of tokens naming made-up kids re-reads the key list once a second, not once a token."""
     _, payload, signature = issue(tokens).split(".")
 
@@ -242,11 +266,11 @@ def test_any_mutation_of_a_token_fails_verification(tokens: TokenService, data: 
     position = data.draw(st.integers(0, len(text) - 1))
     if kind == "replace":
         char = data.draw(st.sampled_from(_ALPHABET).filter(lambda c: c != text[position]))
-        mutated = text[:position] + char + text[position + 1:]
+        mutated = text[:position] + char + text[position + 1 :]
     elif kind == "insert":
         mutated = text[:position] + data.draw(st.sampled_from(_ALPHABET)) + text[position:]
     elif kind == "delete":
-        mutated = text[:position] + text[position + 1:]
+        mutated = text[:position] + text[position + 1 :]
     else:
         mutated = text[:position]
     assert mutated != text

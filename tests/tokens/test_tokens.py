@@ -26,16 +26,25 @@ SCOPES = ["actions:invoke", "secrets:read-metadata"]
 
 def issue(tokens: TokenService, **options: object) -> tuple[str, str]:
     """A fresh token's text and jti."""
-    settings: dict[str, object] = {"tenant": "acme", "subject": "agent-7", "audience": AUDIENCE, "scopes": SCOPES,
-                                   "actor": "backend", **options}
+    settings: dict[str, object] = {
+        "tenant": "acme",
+        "subject": "agent-7",
+        "audience": AUDIENCE,
+        "scopes": SCOPES,
+        "actor": "backend",
+        **options,
+    }
     issued = tokens.issue(**settings)  # type: ignore[arg-type]
     return issued.token.reveal(), issued.jti
 
 
 def segments(token: str) -> tuple[dict[str, object], dict[str, object], str]:
     header, payload, signature = token.split(".")
-    return (json.loads(base64.urlsafe_b64decode(header + "==")), json.loads(base64.urlsafe_b64decode(payload + "==")),
-            signature)
+    return (
+        json.loads(base64.urlsafe_b64decode(header + "==")),
+        json.loads(base64.urlsafe_b64decode(payload + "==")),
+        signature,
+    )
 
 
 def b64(data: bytes) -> str:
@@ -48,7 +57,12 @@ def test_issue_and_verify(tokens: TokenService, clock: FakeClock, vault: Vault) 
     text = issued.token.reveal()
     claims = tokens.verify(text, audience=AUDIENCE)
     assert (claims.tenant, claims.subject, claims.audience, claims.jti, claims.kid) == (
-        "acme", "agent-7", AUDIENCE, issued.jti, issued.kid)
+        "acme",
+        "agent-7",
+        AUDIENCE,
+        issued.jti,
+        issued.kid,
+    )
     assert claims.scopes == issued.scopes == set(SCOPES)
     assert claims.expires_at == issued.expires_at == clock.now + tokens.default_ttl_seconds
     header, payload, _ = segments(text)
@@ -64,8 +78,9 @@ def test_issue_and_verify(tokens: TokenService, clock: FakeClock, vault: Vault) 
     assert_not_leaked([text, text.split(".")[2]], issues[0])
 
 
-def test_tokens_for_another_audience_tenant_or_issuer_are_refused(tokens: TokenService, vault: Vault,
-                                                                  make_tokens: Callable[..., TokenService]) -> None:
+def test_tokens_for_another_audience_tenant_or_issuer_are_refused(
+    tokens: TokenService, vault: Vault, make_tokens: Callable[..., TokenService]
+) -> None:
     text, _ = issue(tokens)
     with pytest.raises(AccessDenied, match="not for audience"):
         tokens.verify(text, audience="https://other.test")
@@ -159,8 +174,12 @@ def test_scopes_and_tenants_are_checked_when_issuing(tokens: TokenService) -> No
 
 
 def test_revoked_tokens_fail_at_once_here_and_within_a_second_elsewhere(
-        tokens: TokenService, open_service_vault: Callable[..., Vault], make_tokens: Callable[..., TokenService],
-        clock: FakeClock, vault: Vault) -> None:
+    tokens: TokenService,
+    open_service_vault: Callable[..., Vault],
+    make_tokens: Callable[..., TokenService],
+    clock: FakeClock,
+    vault: Vault,
+) -> None:
     """Revocation is immediate in the revoking process; another process (its own vault and service) sees it
     once its snapshot is revocation_refresh_seconds old. Other tokens are unaffected."""
     other = make_tokens(open_service_vault())
@@ -208,8 +227,12 @@ def test_revocations_survive_the_deletion_of_their_tenant(tokens: TokenService, 
 
 
 def test_a_token_dies_with_its_tenant_within_a_second_elsewhere(
-        tokens: TokenService, open_service_vault: Callable[..., Vault], make_tokens: Callable[..., TokenService],
-        clock: FakeClock, vault: Vault) -> None:
+    tokens: TokenService,
+    open_service_vault: Callable[..., Vault],
+    make_tokens: Callable[..., TokenService],
+    clock: FakeClock,
+    vault: Vault,
+) -> None:
     """Another process learns a tenant's id on its first token, then re-reads it with its revocation snapshot:
     a token of a deleted tenant fails there within revocation_refresh_seconds, even when the name is reused."""
     other = make_tokens(open_service_vault())

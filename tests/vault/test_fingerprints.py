@@ -32,8 +32,13 @@ def rows_of(known: KnownFingerprints) -> list[tuple[str, str, int, int]]:
 
 def key_texts(key: bytes) -> list[str]:
     """The ways key bytes could show up in text."""
-    return [key.hex(), key.hex().upper(), base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode(),
-            repr(key)[2:-1]]
+    return [
+        key.hex(),
+        key.hex().upper(),
+        base64.b64encode(key).decode(),
+        base64.urlsafe_b64encode(key).decode(),
+        repr(key)[2:-1],
+    ]
 
 
 @pytest.fixture
@@ -56,8 +61,9 @@ def test_one_entry_per_version_with_tenant_name_version_and_length(two_tenants: 
     """After puts in two tenants, known_fingerprints has one entry per version, with the value's byte length."""
     vault, values = two_tenants
     known = vault.known_fingerprints()
-    expected = sorted((t, n, v, len(value.encode() if isinstance(value, str) else value))
-                      for (t, n, v), value in values.items())
+    expected = sorted(
+        (t, n, v, len(value.encode() if isinstance(value, str) else value)) for (t, n, v), value in values.items()
+    )
     assert sorted(rows_of(known)) == expected
     assert known.missing == 0
     assert all(e.tenant != SCAN_TENANT for e in known.entries)
@@ -71,8 +77,10 @@ def test_fingerprint_is_hmac_sha256_of_the_plaintext_under_the_key(two_tenants: 
     by_version = {(e.tenant, e.name, e.version): e.fingerprint for e in known.entries}
     assert by_version == {where: hmac_hex(known.key, value) for where, value in values.items()}
     # keyed: not the plain hash of the value
-    assert all(hashlib.sha256(v.encode() if isinstance(v, str) else v).hexdigest() not in by_version.values()
-               for v in values.values())
+    assert all(
+        hashlib.sha256(v.encode() if isinstance(v, str) else v).hexdigest() not in by_version.values()
+        for v in values.values()
+    )
 
 
 def test_same_value_in_two_tenants_has_the_same_fingerprint(open_vault: Open, make_canary: Canary) -> None:
@@ -118,8 +126,9 @@ def test_purged_and_shredded_versions_leave_the_list(open_vault: Open, make_cana
     vault.delete_tenant("globex")
     known = vault.known_fingerprints()
     assert rows_of(known) == [("acme", name, 1, len(values["acme", name])) for name in ("deleted", "kept")]
-    assert [e.fingerprint for e in known.entries] == [hmac_hex(known.key, values["acme", name])
-                                                      for name in ("deleted", "kept")]
+    assert [e.fingerprint for e in known.entries] == [
+        hmac_hex(known.key, values["acme", name]) for name in ("deleted", "kept")
+    ]
 
 
 # --- the reserved _scan tenant ------------------------------------------------------------------------------
@@ -150,12 +159,14 @@ def test_scan_tenant_cannot_hold_or_give_secrets(open_vault: Open, make_canary: 
     with pytest.raises(NotFound) as put_error:
         vault.put(SCAN_TENANT, "k", value)
     assert_not_leaked([value], put_error.value)
-    for attempt in (lambda: vault.use(SCAN_TENANT, "k", purpose="test"),
-                    lambda: vault.list(SCAN_TENANT),
-                    lambda: vault.versions(SCAN_TENANT, "k"),
-                    lambda: vault.delete(SCAN_TENANT, "k"),
-                    lambda: vault.purge(SCAN_TENANT, "k"),
-                    lambda: vault.rotate_data_key(SCAN_TENANT)):
+    for attempt in (
+        lambda: vault.use(SCAN_TENANT, "k", purpose="test"),
+        lambda: vault.list(SCAN_TENANT),
+        lambda: vault.versions(SCAN_TENANT, "k"),
+        lambda: vault.delete(SCAN_TENANT, "k"),
+        lambda: vault.purge(SCAN_TENANT, "k"),
+        lambda: vault.rotate_data_key(SCAN_TENANT),
+    ):
         with pytest.raises(NotFound):
             attempt()
     assert [(e.tenant, e.name) for e in vault.known_fingerprints().entries] == [("acme", "k")]
@@ -178,8 +189,9 @@ def test_key_is_stable_across_vault_instances(open_vault: Open, make_canary: Can
     assert by_name["b"] == hmac_hex(key, value)
 
 
-def test_key_survives_rewrap_under_a_new_kek_version(open_vault: Open, key_provider: LocalKeyProvider,
-                                                     store_url: str, make_canary: Canary) -> None:
+def test_key_survives_rewrap_under_a_new_kek_version(
+    open_vault: Open, key_provider: LocalKeyProvider, store_url: str, make_canary: Canary
+) -> None:
     """After a new KEK version and rewrap_data_keys (the `_scan` key included) the key and fingerprints hold."""
     vault = open_vault()
     vault.create_tenant("acme")

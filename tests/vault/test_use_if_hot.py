@@ -7,8 +7,9 @@ from collections.abc import Callable
 from strongroom.vault import Vault
 
 
-def test_a_cold_secret_gives_none_and_a_hot_one_its_value(open_vault: Callable[..., Vault],
-                                                          make_canary: Callable[[str], str]) -> None:
+def test_a_cold_secret_gives_none_and_a_hot_one_its_value(
+    open_vault: Callable[..., Vault], make_canary: Callable[[str], str]
+) -> None:
     """Before any use nothing is cached (None); after one use() the same call returns the value, audited."""
     vault = open_vault()
     vault.create_tenant("t")

@@ -95,8 +95,10 @@ def test_processes_on_postgres(postgres_url: str, key_provider: LocalKeyProvider
     """Eight processes doing check-and-set puts on one PostgreSQL secret: every write lands once, versions 1..N."""
     setup = Vault.open(postgres_url, key_provider=key_provider)
     setup.create_tenant("t")
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, postgres_url, str(key_provider.path), str(i),
-                               str(WRITES_EACH)]) for i in range(WRITERS)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, postgres_url, str(key_provider.path), str(i), str(WRITES_EACH)])
+        for i in range(WRITERS)
+    ]
     assert [proc.wait(timeout=120) for proc in procs] == [0] * WRITERS
     _assert_no_update_lost(setup)
     setup.close()

@@ -35,11 +35,17 @@ def test_rolled_back_data_key_is_never_cached(open_vault: Callable[..., Vault]) 
         assert secret.reveal() == "written-after"
 
 
-@pytest.mark.parametrize(("field", "value"), [("request_id", "x" * 129), ("request_id", "nul\x00"),
-                                              ("request_id", "lone\ud800"), ("actor", "a" * 129),
-                                              ("actor", "tab\tbed")])
-def test_unwritable_audit_labels_are_refused_up_front(open_vault: Callable[..., Vault], field: str,
-                                                      value: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("request_id", "x" * 129),
+        ("request_id", "nul\x00"),
+        ("request_id", "lone\ud800"),
+        ("actor", "a" * 129),
+        ("actor", "tab\tbed"),
+    ],
+)
+def test_unwritable_audit_labels_are_refused_up_front(open_vault: Callable[..., Vault], field: str, value: str) -> None:
     """Actors and request ids the audit log could not store are refused by use() and put(), cached or not."""
     vault = open_vault()
     vault.create_tenant("t")
@@ -65,8 +71,9 @@ def test_purpose_must_be_printable(open_vault: Callable[..., Vault]) -> None:
             vault.use("t", "k", purpose=purpose)
 
 
-def test_an_event_the_database_refuses_does_not_block_the_others(store_url: str, open_vault: Callable[..., Vault]
-                                                                 ) -> None:
+def test_an_event_the_database_refuses_does_not_block_the_others(
+    store_url: str, open_vault: Callable[..., Vault]
+) -> None:
     """An unwritable queued event is written escaped; the events after it and later writes still go through."""
     vault = open_vault()
     vault.create_tenant("t")
@@ -122,8 +129,9 @@ def test_closed_vault_refuses_work(open_vault: Callable[..., Vault]) -> None:
         vault.put("t", "k", "v2")
 
 
-def test_a_load_that_raced_a_write_is_not_cached(open_vault: Callable[..., Vault],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_load_that_raced_a_write_is_not_cached(
+    open_vault: Callable[..., Vault], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """If this Vault writes while a cold load is reading, the load's older version is not cached."""
     vault = open_vault()
     vault.create_tenant("t")

@@ -21,15 +21,26 @@ def _rows(vault: Vault, table: Any) -> list[dict[str, Any]]:
 
 
 def _version_row(vault: Vault, tenant_id: str, name: str, version: int) -> dict[str, Any]:
-    return next(r for r in _rows(vault, secret_versions)
-                if (r["tenant_id"], r["name"], r["version"]) == (tenant_id, name, version))
+    return next(
+        r
+        for r in _rows(vault, secret_versions)
+        if (r["tenant_id"], r["name"], r["version"]) == (tenant_id, name, version)
+    )
 
 
 def _set_ciphertext(vault: Vault, tenant_id: str, name: str, version: int, blob: bytes) -> None:
     with vault.store.engine.begin() as conn:
-        conn.execute(update(secret_versions).where(and_(
-            secret_versions.c.tenant_id == tenant_id, secret_versions.c.name == name,
-            secret_versions.c.version == version)).values(ciphertext=blob))
+        conn.execute(
+            update(secret_versions)
+            .where(
+                and_(
+                    secret_versions.c.tenant_id == tenant_id,
+                    secret_versions.c.name == name,
+                    secret_versions.c.version == version,
+                )
+            )
+            .values(ciphertext=blob)
+        )
 
 
 @pytest.fixture
@@ -142,8 +153,7 @@ def test_tenant_deleted_through_this_vault_is_gone_from_its_caches(open_vault: C
         vault.use("t", "k", purpose="t")
 
 
-def test_tenant_deleted_by_another_process_is_refused_after_the_cache_ttl(
-        open_vault: Callable[..., Vault]) -> None:
+def test_tenant_deleted_by_another_process_is_refused_after_the_cache_ttl(open_vault: Callable[..., Vault]) -> None:
     """A tenant deleted (and re-created) elsewhere is refused here once the cached entry expires."""
     now = [10_000.0]
     reader = open_vault(clock=lambda: now[0], cache_ttl_seconds=5)
@@ -183,8 +193,7 @@ def test_wrong_key_is_also_caught_at_unwrap(open_vault: Callable[..., Vault], tm
     stranger.close()
 
 
-def test_kek_rotation_rewraps_data_keys(open_vault: Callable[..., Vault],
-                                       key_provider: LocalKeyProvider) -> None:
+def test_kek_rotation_rewraps_data_keys(open_vault: Callable[..., Vault], key_provider: LocalKeyProvider) -> None:
     """After a new KEK version and rewrap, every data key is under it and values still decrypt."""
     vault = open_vault(cache_ttl_seconds=0)
     vault.create_tenant("t")

@@ -21,8 +21,18 @@ GENESIS = "0" * 64
 
 # The fields an event's hash covers, in order: the ones that repeat from event to event first, so the
 # writer can encode that prefix once per distinct combination, then the ones that change every time.
-PREFIX_FIELDS = ("chain", "environment", "actor", "tenant", "action", "secret_name", "version", "purpose",
-                 "outcome", "detail")
+PREFIX_FIELDS = (
+    "chain",
+    "environment",
+    "actor",
+    "tenant",
+    "action",
+    "secret_name",
+    "version",
+    "purpose",
+    "outcome",
+    "detail",
+)
 HASHED_FIELDS = (*PREFIX_FIELDS, "seq", "at", "request_id", "prev_hash")
 """A stored row holds these followed by ``hash``."""
 
@@ -70,8 +80,18 @@ def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
             seq += 1
             # float() and int(): the hash must cover what the columns give back when verified.
             version = None if e.version is None else int(e.version)
-            prefix = (chain, e.environment, e.actor, e.tenant, e.action, e.secret_name, version, e.purpose,
-                      e.outcome, e.detail)
+            prefix = (
+                chain,
+                e.environment,
+                e.actor,
+                e.tenant,
+                e.action,
+                e.secret_name,
+                version,
+                e.purpose,
+                e.outcome,
+                e.detail,
+            )
             at = float(e.at)
             digest = _hasher(prefix, seq, at, e.request_id, prev)
             rows.append((*prefix, seq, at, e.request_id, prev, digest))
@@ -130,8 +150,9 @@ def _verify_chain(chain: str, records: Iterable[AuditRecord], head: tuple[int, s
         count += 1
         values = [getattr(record, name) for name in HASHED_FIELDS]
         if record.seq != expected_seq:
-            return count, Break(chain, record.id, record.seq,
-                                f"expected seq {expected_seq}: an event was deleted or reordered")
+            return count, Break(
+                chain, record.id, record.seq, f"expected seq {expected_seq}: an event was deleted or reordered"
+            )
         if record.prev_hash != prev:
             return count, Break(chain, record.id, record.seq, "previous-hash link broken: reordered or replaced")
         if event_hash(values) != record.hash:
@@ -140,6 +161,10 @@ def _verify_chain(chain: str, records: Iterable[AuditRecord], head: tuple[int, s
         expected_seq += 1
     head_seq, head_hash = head
     if (expected_seq - 1, prev) != (head_seq, head_hash):
-        return count, Break(chain, None, None,
-                            f"chain ends at seq {expected_seq - 1} but its head says {head_seq}: newest events removed")
+        return count, Break(
+            chain,
+            None,
+            None,
+            f"chain ends at seq {expected_seq - 1} but its head says {head_seq}: newest events removed",
+        )
     return count, None

@@ -28,8 +28,14 @@ log = logging.getLogger("strongroom.audit")
 
 
 class AuditLog:
-    def __init__(self, store: Store, *, mode: AuditMode = "async", flush_interval_seconds: float = 0.2,
-                 max_pending: int = 100_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        mode: AuditMode = "async",
+        flush_interval_seconds: float = 0.2,
+        max_pending: int = 100_000,
+    ) -> None:
         if mode not in ("async", "sync"):
             raise ValueError(f"audit mode must be 'async' or 'sync', not {mode!r}")
         self._store = store
@@ -168,14 +174,24 @@ class AuditLog:
             self.submit = self._submit_bounded if self._failing or long_queue else self._queue.append
 
 
-def use_event(at: float, key: tuple[str, str, str, int], actor: str, purpose: str,
-              request_id: str | None) -> tuple[Any, ...]:
+def use_event(
+    at: float, key: tuple[str, str, str, int], actor: str, purpose: str, request_id: str | None
+) -> tuple[Any, ...]:
     """The hot path's compact form of a successful use; ``key`` is (environment, tenant, name, version)."""
     return (at, key, actor, purpose, request_id)
 
 
-_LIMITS = {"environment": 32, "actor": 128, "tenant": 128, "action": 32, "secret_name": 128, "purpose": 256,
-           "outcome": 32, "request_id": 128, "detail": 512}
+_LIMITS = {
+    "environment": 32,
+    "actor": 128,
+    "tenant": 128,
+    "action": 32,
+    "secret_name": 128,
+    "purpose": 256,
+    "outcome": 32,
+    "request_id": 128,
+    "detail": 512,
+}
 
 
 def escaped(event: AuditEvent) -> AuditEvent:
@@ -192,6 +208,7 @@ def escaped(event: AuditEvent) -> AuditEvent:
 def expand(event: tuple[Any, ...]) -> AuditEvent:
     if len(event) == 5:
         at, (environment, tenant, name, version), actor, purpose, request_id = event
-        return AuditEvent(at, environment, actor, tenant, Action.SECRET_USE, name, version, purpose, Outcome.OK,
-                          request_id)
+        return AuditEvent(
+            at, environment, actor, tenant, Action.SECRET_USE, name, version, purpose, Outcome.OK, request_id
+        )
     return AuditEvent._make(event)

@@ -39,10 +39,23 @@ OPERATION_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 HEADER_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")
 QUERY_NAME = re.compile(r"[A-Za-z0-9_.~\-]{1,128}")
 # Headers the broker itself controls: a credential may not be placed in them.
-RESERVED_HEADERS = frozenset({
-    "host", "content-length", "content-type", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
-    "upgrade", "expect", "cookie", "proxy-authorization", "proxy-connection",
-})
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "cookie",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -170,8 +183,10 @@ def _operation_problems(op: Operation) -> list[str]:
     if op.method not in METHODS:
         problems.append(f"field 'method' must be one of {', '.join(METHODS)}")
     problems += [f"field 'path': {p}" for p in template_problems(op.path)]
-    for what, value, limit, required in (("summary", op.summary, MAX_SUMMARY_CHARS, True),
-                                         ("description", op.description, MAX_DESCRIPTION_CHARS, False)):
+    for what, value, limit, required in (
+        ("summary", op.summary, MAX_SUMMARY_CHARS, True),
+        ("description", op.description, MAX_DESCRIPTION_CHARS, False),
+    ):
         problem = _text_problem(what, value, limit=limit, required=required, multiline=what == "description")
         if problem:
             problems.append(problem)
@@ -199,8 +214,13 @@ def _placement_problems(p: CredentialPlacement) -> list[str]:
     if p.username is not None:
         if p.kind != "basic":
             problems.append("field 'username' is only for kind 'basic'")
-        elif not isinstance(p.username, str) or not p.username or ":" in p.username or len(p.username) > 256 \
-                or not p.username.isprintable():
+        elif (
+            not isinstance(p.username, str)
+            or not p.username
+            or ":" in p.username
+            or len(p.username) > 256
+            or not p.username.isprintable()
+        ):
             problems.append("field 'username' must be 1-256 printable characters without ':'")
     return problems
 
@@ -251,14 +271,23 @@ def _connector_problems(c: Connector) -> list[str]:
         problems.append(problem)
     if not isinstance(c.credential, CredentialPlacement):
         problems.append("field 'credential' must be a CredentialPlacement")
-    if isinstance(c.timeout_seconds, bool) or not isinstance(c.timeout_seconds, int | float) \
-            or not 0 < c.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+    if (
+        isinstance(c.timeout_seconds, bool)
+        or not isinstance(c.timeout_seconds, int | float)
+        or not 0 < c.timeout_seconds <= MAX_TIMEOUT_SECONDS
+    ):
         problems.append(f"field 'timeout_seconds' must be a number in (0, {MAX_TIMEOUT_SECONDS:g}]")
-    if isinstance(c.max_response_bytes, bool) or not isinstance(c.max_response_bytes, int) \
-            or not 1 <= c.max_response_bytes <= MAX_RESPONSE_BYTES_LIMIT:
+    if (
+        isinstance(c.max_response_bytes, bool)
+        or not isinstance(c.max_response_bytes, int)
+        or not 1 <= c.max_response_bytes <= MAX_RESPONSE_BYTES_LIMIT
+    ):
         problems.append(f"field 'max_response_bytes' must be an integer in [1, {MAX_RESPONSE_BYTES_LIMIT}]")
-    if not isinstance(c.operations, tuple) or not c.operations \
-            or not all(isinstance(op, Operation) for op in c.operations):
+    if (
+        not isinstance(c.operations, tuple)
+        or not c.operations
+        or not all(isinstance(op, Operation) for op in c.operations)
+    ):
         problems.append("field 'operations' must hold at least one Operation")
         return problems
     seen_ids: set[str] = set()
@@ -273,15 +302,26 @@ def _connector_problems(c: Connector) -> list[str]:
         if other is not op:
             problems.append(f"operations {other.id!r} and {op.id!r} both match {op.method} {compiled.shape}")
         if names_of_shape.setdefault(compiled.shape, compiled.names) != compiled.names:
-            problems.append(f"operation {op.id!r}: path {op.path!r} names its placeholders differently from "
-                            "another operation on the same path")
+            problems.append(
+                f"operation {op.id!r}: path {op.path!r} names its placeholders differently from "
+                "another operation on the same path"
+            )
     return problems
 
 
 # -- dicts and TOML ---------------------------------------------------------------------------------------
 
-_CONNECTOR_FIELDS = {"name", "base_url", "description", "operations", "operation", "credential", "timeout_seconds",
-                     "max_response_bytes", "allow_private_network"}
+_CONNECTOR_FIELDS = {
+    "name",
+    "base_url",
+    "description",
+    "operations",
+    "operation",
+    "credential",
+    "timeout_seconds",
+    "max_response_bytes",
+    "allow_private_network",
+}
 _OPERATION_FIELDS = {"id", "method", "path", "summary", "description", "consequential"}
 _PLACEMENT_FIELDS = {"kind", "secret", "name", "username"}
 
@@ -324,8 +364,9 @@ def _placement_from_dict(data: object, where: str, problems: list[str]) -> Crede
     if local:
         problems += [f"{where}: credential: {p}" for p in local]
         return None
-    placement, found = _checked(CredentialPlacement, _placement_problems,
-                                {k: data[k] for k in _PLACEMENT_FIELDS if k in data})
+    placement, found = _checked(
+        CredentialPlacement, _placement_problems, {k: data[k] for k in _PLACEMENT_FIELDS if k in data}
+    )
     problems += [f"{where}: credential: {p}" for p in found]
     return cast(CredentialPlacement | None, placement)
 
@@ -354,9 +395,12 @@ def _connector_or_problems(data: object, where: str) -> tuple[Connector | None, 
     problems += [f"{label}: field {k!r} is missing" for k in ("name", "base_url", "description") if k not in data]
     # Stand-ins for what is missing or broken (already reported), so every other field is still checked.
     given = ("name", "base_url", "description", "timeout_seconds", "max_response_bytes", "allow_private_network")
-    kwargs = {**_STAND_INS, **{k: data[k] for k in given if k in data},
-              "operations": tuple(operations) or (_STAND_IN_OPERATION,),
-              "credential": credential or _STAND_IN_CREDENTIAL}
+    kwargs = {
+        **_STAND_INS,
+        **{k: data[k] for k in given if k in data},
+        "operations": tuple(operations) or (_STAND_IN_OPERATION,),
+        "credential": credential or _STAND_IN_CREDENTIAL,
+    }
     connector, found = _checked(Connector, _connector_problems, kwargs)
     problems += [f"{label}: {p}" for p in found]
     return (None, problems) if problems else (cast(Connector, connector), [])
@@ -395,10 +439,16 @@ def connector_to_dict(connector: Connector) -> dict[str, Any]:
         if op.consequential is not None:
             item["consequential"] = op.consequential
         operations.append(item)
-    return {"name": connector.name, "base_url": connector.base_url, "description": connector.description,
-            "timeout_seconds": connector.timeout_seconds, "max_response_bytes": connector.max_response_bytes,
-            "allow_private_network": connector.allow_private_network, "credential": credential,
-            "operations": operations}
+    return {
+        "name": connector.name,
+        "base_url": connector.base_url,
+        "description": connector.description,
+        "timeout_seconds": connector.timeout_seconds,
+        "max_response_bytes": connector.max_response_bytes,
+        "allow_private_network": connector.allow_private_network,
+        "credential": credential,
+        "operations": operations,
+    }
 
 
 def load_connectors(path: Path) -> list[Connector]:

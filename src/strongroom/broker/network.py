@@ -44,9 +44,15 @@ async def default_resolve(host: str) -> list[str]:
 
 
 def _reason(ip: IPAddress) -> str | None:
-    checks = (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-              ("multicast", ip.is_multicast), ("private", ip.is_private), ("reserved", ip.is_reserved),
-              ("non-global", not ip.is_global))
+    checks = (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+        ("non-global", not ip.is_global),
+    )
     return next((name for name, hit in checks if hit), None)
 
 
@@ -70,8 +76,9 @@ def forbidden_reason(address: str) -> str | None:
     return _reason(ip)
 
 
-async def checked_addresses(host: str, resolve: Resolver, *, allow_private: bool,
-                            timeout: float | None = None) -> list[str]:
+async def checked_addresses(
+    host: str, resolve: Resolver, *, allow_private: bool, timeout: float | None = None
+) -> list[str]:
     """The addresses of ``host`` the broker may connect to: all of them, or ``AccessDenied`` if any is refused.
 
     A mixed answer (one public address, one private) is refused whole: it is what a rebinding attack looks like.
@@ -89,8 +96,10 @@ async def checked_addresses(host: str, resolve: Resolver, *, allow_private: bool
         for address in addresses:
             reason = forbidden_reason(address)
             if reason is not None:
-                raise AccessDenied(f"upstream host {host!r} resolves to a {reason} address: refused "
-                                   "(allow_private_network is off for this connector)")
+                raise AccessDenied(
+                    f"upstream host {host!r} resolves to a {reason} address: refused "
+                    "(allow_private_network is off for this connector)"
+                )
     return addresses
 
 
@@ -102,21 +111,30 @@ class PinningBackend(httpcore.AsyncNetworkBackend):
         self._allow_private = allow_private
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await checked_addresses(host, self._resolve, allow_private=self._allow_private, timeout=timeout)
         failure: httpcore.ConnectError | None = None
         for address in addresses:
             try:
-                return _SocketStream(await self._inner.connect_tcp(address, port, timeout=timeout,
-                                                                   local_address=local_address,
-                                                                   socket_options=socket_options))
+                return _SocketStream(
+                    await self._inner.connect_tcp(
+                        address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                    )
+                )
             except httpcore.ConnectError as exc:
                 failure = exc
         raise failure or httpcore.ConnectError(f"upstream host {host!r} has no address")
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("the broker does not connect to unix sockets")
 
     async def sleep(self, seconds: float) -> None:
@@ -144,8 +162,9 @@ class _SocketStream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         await self._inner.aclose()
 
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
         return _SocketStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> Any:
@@ -186,5 +205,4 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
         )
 
 
-__all__ = ["PinnedTransport", "PinningBackend", "Resolver", "checked_addresses", "default_resolve",
-           "forbidden_reason"]
+__all__ = ["PinnedTransport", "PinningBackend", "Resolver", "checked_addresses", "default_resolve", "forbidden_reason"]

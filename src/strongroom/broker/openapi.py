@@ -51,24 +51,36 @@ def _operation(connector: Connector, op: Operation, operation_id: str) -> dict[s
         "description": _short(op.description or f"{op.summary} ({connector.name})"),
         "x-openai-isConsequential": op.is_consequential,
         "responses": {
-            "200": {"description": "The upstream API's response, passed through (the credential masked).",
-                    "content": {"application/json": {"schema": {}}}},
+            "200": {
+                "description": "The upstream API's response, passed through (the credential masked).",
+                "content": {"application/json": {"schema": {}}},
+            },
             "default": {"description": "An error: from the upstream API, or from the broker (4xx, 502, 504)."},
         },
     }
     names = template(op.path).names
     if names:
-        doc["parameters"] = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"},
-                              "description": _short(f"The {name.replace('_', ' ')} (one path segment).")}
-                             for name in names]
+        doc["parameters"] = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": _short(f"The {name.replace('_', ' ')} (one path segment)."),
+            }
+            for name in names
+        ]
     if op.method != "GET":
-        doc["requestBody"] = {"required": False, "content": {"application/json": {
-            "schema": {"type": "object", "additionalProperties": True}}}}
+        doc["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+        }
     return doc
 
 
-def gpt_actions_document(connectors: Sequence[Connector], *, server_url: str, tenant: str,
-                         title: str = "strongroom actions") -> dict[str, Any]:
+def gpt_actions_document(
+    connectors: Sequence[Connector], *, server_url: str, tenant: str, title: str = "strongroom actions"
+) -> dict[str, Any]:
     """An OpenAPI 3.1.0 document for a custom GPT: one operation per connector operation, on the broker.
 
     ``server_url`` is the broker's public base URL; ``tenant`` is the tenant whose credentials the calls

@@ -34,7 +34,7 @@ class Template:
         self.names = tuple(m.group(1) for m in PLACEHOLDER.finditer(text))
         pattern, position = [], 0
         for m in PLACEHOLDER.finditer(text):
-            pattern += [re.escape(text[position:m.start()]), f"(?P<{m.group(1)}>[^/]+?)"]
+            pattern += [re.escape(text[position : m.start()]), f"(?P<{m.group(1)}>[^/]+?)"]
             position = m.end()
         pattern.append(re.escape(text[position:]))
         self.regex = re.compile("".join(pattern))
@@ -65,8 +65,11 @@ def template_problems(text: object) -> list[str]:
         return [f"must start with '/' and be at most {MAX_TEMPLATE_CHARS} characters"]
     problems: list[str] = []
     names = [m.group(1) for m in PLACEHOLDER.finditer(text)]
-    problems += [f"placeholder {{{n[:40]}}} must be named [a-z_][a-z0-9_]*" for n in names
-                 if PLACEHOLDER_NAME.fullmatch(n) is None]
+    problems += [
+        f"placeholder {{{n[:40]}}} must be named [a-z_][a-z0-9_]*"
+        for n in names
+        if PLACEHOLDER_NAME.fullmatch(n) is None
+    ]
     if len(set(names)) != len(names):
         problems.append("a placeholder appears twice")
     if TEMPLATE_LITERAL.fullmatch(PLACEHOLDER.sub("", text)) is None:

@@ -41,14 +41,31 @@ SCRUBBERS_KEPT = 512  # credentials whose scrubbing redactor is kept ready
 BROKER_CALL = Action.BROKER_CALL
 # Never passed back: cookies would let the agent act as the tenant's session; the rest describe one hop,
 # or a body that is no longer what the upstream sent (decoded, cut, masked).
-DROPPED_RESPONSE_HEADERS = frozenset({
-    "set-cookie", "set-cookie2", "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-    "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade", "content-length",
-    "content-encoding",
-})
-_OUTCOMES: dict[type[Exception], str] = {InvalidInput: Outcome.INVALID, NotFound: Outcome.NOT_FOUND,
-                                         AccessDenied: Outcome.DENIED, Expired: Outcome.EXPIRED,
-                                         TamperedError: Outcome.TAMPERED}
+DROPPED_RESPONSE_HEADERS = frozenset(
+    {
+        "set-cookie",
+        "set-cookie2",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "content-encoding",
+    }
+)
+_OUTCOMES: dict[type[Exception], str] = {
+    InvalidInput: Outcome.INVALID,
+    NotFound: Outcome.NOT_FOUND,
+    AccessDenied: Outcome.DENIED,
+    Expired: Outcome.EXPIRED,
+    TamperedError: Outcome.TAMPERED,
+}
 
 
 class UpstreamError(StrongroomError):
@@ -95,11 +112,18 @@ def _credential_text(value: str | bytes, placement: CredentialPlacement, tenant:
     else:
         text = value
     in_header = placement.kind in ("bearer", "header")
-    if text is None or len(text) < MIN_CHARS or not text.isprintable() or (in_header and not text.isascii()) \
-            or text != text.strip():
-        raise InvalidInput(f"secret {placement.secret!r} of tenant {tenant!r} cannot be sent as a {placement.kind} "
-                           f"credential: it must be at least {MIN_CHARS} printable characters without surrounding "
-                           "spaces (ASCII in a header)")
+    if (
+        text is None
+        or len(text) < MIN_CHARS
+        or not text.isprintable()
+        or (in_header and not text.isascii())
+        or text != text.strip()
+    ):
+        raise InvalidInput(
+            f"secret {placement.secret!r} of tenant {tenant!r} cannot be sent as a {placement.kind} "
+            f"credential: it must be at least {MIN_CHARS} printable characters without surrounding "
+            "spaces (ASCII in a header)"
+        )
     return text
 
 
@@ -127,7 +151,7 @@ def _b64_cores(value: str) -> list[str]:
     for shift in range(3):
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             encoded = encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
-            core = encoded[4 if shift else 0: -4]
+            core = encoded[4 if shift else 0 : -4]
             if len(core) >= 12:
                 cores.append(core)
     return cores
@@ -214,15 +238,22 @@ class Broker:
     so a connection opened for one never serves a connector without it.
     """
 
-    def __init__(self, vault: Vault, *, transport: httpx.AsyncBaseTransport | None = None,
-                 resolve: Callable[[str], Awaitable[list[str]]] | None = None, max_connections: int = 100) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolve: Callable[[str], Awaitable[list[str]]] | None = None,
+        max_connections: int = 100,
+    ) -> None:
         if max_connections < 1:
             raise InvalidInput("max_connections must be at least 1")
         self._vault = vault
         self._custom = transport
         self._resolve: Resolver = resolve or default_resolve
-        self._limits = httpx.Limits(max_connections=max_connections,
-                                    max_keepalive_connections=min(20, max_connections), keepalive_expiry=5.0)
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=min(20, max_connections), keepalive_expiry=5.0
+        )
         self._transports: dict[bool, httpx.AsyncBaseTransport] = {}
         # Scrubbing redactors by (secret name, credential): building one costs about 0.1 ms, most of a call's
         # own overhead. Keyed by a keyed hash (the key lives and dies with this broker), so the dict's keys
@@ -232,8 +263,11 @@ class Broker:
 
     def _scrubber(self, connector: Connector, credential: _Injected) -> Redactor:
         name = connector.credential.secret
-        key = hashlib.blake2b("\0".join((name, *credential.forms)).encode("utf-8", "surrogatepass"),
-                              key=self._scrubber_key, digest_size=16).digest()
+        key = hashlib.blake2b(
+            "\0".join((name, *credential.forms)).encode("utf-8", "surrogatepass"),
+            key=self._scrubber_key,
+            digest_size=16,
+        ).digest()
         found = self._scrubbers.get(key)
         if found is not None:
             self._scrubbers.move_to_end(key)
@@ -268,10 +302,20 @@ class Broker:
             self._transports[allow] = PinnedTransport(self._resolve, allow_private=allow, limits=self._limits)
         return self._transports[allow]
 
-    async def call(self, *, tenant: str, connector: Connector, method: str, path: str,
-                   query: Sequence[tuple[str, str]] = (), body: bytes = b"", content_type: str | None = None,
-                   headers: Sequence[tuple[str, str]] = (), actor: str,
-                   request_id: str | None = None) -> BrokerResponse:
+    async def call(
+        self,
+        *,
+        tenant: str,
+        connector: Connector,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+        actor: str,
+        request_id: str | None = None,
+    ) -> BrokerResponse:
         """Call ``method path`` of ``connector`` for ``tenant``; ``path`` is raw (percent-encoded) and query-free.
 
         ``headers`` are the agent's own; credentials, cookies, proxy and hop-by-hop headers among them are
@@ -287,22 +331,32 @@ class Broker:
         try:
             operation, params = match_operation(connector, method, path)
             label = f"{connector.name}.{operation.id} {operation.method}"
-            parts = agent_parts(connector, operation, params, query=query, headers=headers, body=body,
-                                content_type=content_type)
+            parts = agent_parts(
+                connector, operation, params, query=query, headers=headers, body=body, content_type=content_type
+            )
             purpose = f"broker:{connector.name}"
-            secret = self._vault.use_if_hot(tenant, connector.credential.secret, purpose=purpose, actor=actor,
-                                            request_id=request_id)
+            secret = self._vault.use_if_hot(
+                tenant, connector.credential.secret, purpose=purpose, actor=actor, request_id=request_id
+            )
             if secret is None:  # a cold read does I/O: off the event loop
-                secret = await asyncio.to_thread(self._vault.use, tenant, connector.credential.secret,
-                                                 purpose=purpose, actor=actor, request_id=request_id)
+                secret = await asyncio.to_thread(
+                    self._vault.use,
+                    tenant,
+                    connector.credential.secret,
+                    purpose=purpose,
+                    actor=actor,
+                    request_id=request_id,
+                )
             with secret:
                 version = secret.version
                 value = _credential_text(secret.reveal(), connector.credential, tenant)
-                response = await self._forward(connector, operation.method, parts,
-                                               _inject(connector.credential, value), started=started)
+                response = await self._forward(
+                    connector, operation.method, parts, _inject(connector.credential, value), started=started
+                )
             outcome = Outcome.OK
             detail = f"{label} -> {response.status} in {response.latency_ms:.0f} ms" + (
-                " (truncated)" if response.truncated else "")
+                " (truncated)" if response.truncated else ""
+            )
             return response
         except StrongroomError as exc:
             outcome = _OUTCOMES.get(type(exc), Outcome.ERROR)
@@ -310,10 +364,21 @@ class Broker:
             detail = f"{label} -> {type(exc).__name__}{status} after {(time.perf_counter() - started) * 1000:.0f} ms"
             raise
         finally:
-            await self._audit(AuditEvent(
-                at=time.time(), environment=self._vault.environment, actor=actor, tenant=tenant, action=BROKER_CALL,
-                secret_name=connector.credential.secret, version=version, purpose=f"broker:{connector.name}",
-                outcome=outcome, request_id=request_id, detail=detail[:512]))
+            await self._audit(
+                AuditEvent(
+                    at=time.time(),
+                    environment=self._vault.environment,
+                    actor=actor,
+                    tenant=tenant,
+                    action=BROKER_CALL,
+                    secret_name=connector.credential.secret,
+                    version=version,
+                    purpose=f"broker:{connector.name}",
+                    outcome=outcome,
+                    request_id=request_id,
+                    detail=detail[:512],
+                )
+            )
 
     async def _audit(self, event: AuditEvent) -> None:
         audit = self._vault.audit
@@ -322,22 +387,28 @@ class Broker:
         else:
             audit.submit(event)
 
-    async def _forward(self, connector: Connector, method: str, parts: OutgoingParts, credential: _Injected, *,
-                       started: float) -> BrokerResponse:
+    async def _forward(
+        self, connector: Connector, method: str, parts: OutgoingParts, credential: _Injected, *, started: float
+    ) -> BrokerResponse:
         redactor = self._scrubber(connector, credential)
         url = parts.url(connector, credential.query)
         timeout = connector.timeout_seconds
-        request = httpx.Request(method, url, headers=[*parts.headers, *credential.headers],
-                                content=parts.body if parts.body or method != "GET" else None,
-                                extensions={"timeout": httpx.Timeout(timeout).as_dict()})
+        request = httpx.Request(
+            method,
+            url,
+            headers=[*parts.headers, *credential.headers],
+            content=parts.body if parts.body or method != "GET" else None,
+            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+        )
         failure: tuple[str, int] | None = None
         denied: str | None = None
         raw, truncated = b"", False
         try:
             async with asyncio.timeout(timeout):
                 if self._custom is not None:  # a foreign transport: check the addresses, unpinned
-                    await checked_addresses(connector.host, self._resolve,
-                                            allow_private=connector.allow_private_network, timeout=timeout)
+                    await checked_addresses(
+                        connector.host, self._resolve, allow_private=connector.allow_private_network, timeout=timeout
+                    )
                 response = await self._transport(connector).handle_async_request(request)
                 try:
                     failure = self._redirect_problem(request.url, response)
@@ -359,8 +430,9 @@ class Broker:
         if denied is not None:
             raise AccessDenied(f"connector {connector.name!r}: {denied}")
         if failure is not None:
-            raise UpstreamError(f"connector {connector.name!r}: the upstream {failure[0]}", status=failure[1],
-                                connector=connector.name)
+            raise UpstreamError(
+                f"connector {connector.name!r}: the upstream {failure[0]}", status=failure[1], connector=connector.name
+            )
         return self._answer(connector, response, (raw, truncated), credential, redactor=redactor, started=started)
 
     @staticmethod
@@ -378,21 +450,35 @@ class Broker:
         return None
 
     @staticmethod
-    def _answer(connector: Connector, response: httpx.Response, read: tuple[bytes, bool], credential: _Injected, *,
-                redactor: Redactor, started: float) -> BrokerResponse:
+    def _answer(
+        connector: Connector,
+        response: httpx.Response,
+        read: tuple[bytes, bool],
+        credential: _Injected,
+        *,
+        redactor: Redactor,
+        started: float,
+    ) -> BrokerResponse:
         raw, truncated = read
         listed = {t.strip().lower() for t in response.headers.get("connection", "").split(",")}
-        headers = tuple((redactor.redact(name), redactor.redact(value))
-                        for name, value in response.headers.multi_items()
-                        if name.lower() not in DROPPED_RESPONSE_HEADERS and name.lower() not in listed)
+        headers = tuple(
+            (redactor.redact(name), redactor.redact(value))
+            for name, value in response.headers.multi_items()
+            if name.lower() not in DROPPED_RESPONSE_HEADERS and name.lower() not in listed
+        )
         text = raw.decode("utf-8", "surrogateescape")
         if truncated:
             text = _cut_partial_value(text, [f for v in _masked_forms(credential.forms) for f in encodings(v)])
         body = redactor.redact(text).encode("utf-8", "surrogateescape")
         if len(body) > connector.max_response_bytes:  # masks can be longer than what they hide
             body, truncated = body[: connector.max_response_bytes], True
-        return BrokerResponse(status=response.status_code, headers=headers, body=body, truncated=truncated,
-                              latency_ms=(time.perf_counter() - started) * 1000)
+        return BrokerResponse(
+            status=response.status_code,
+            headers=headers,
+            body=body,
+            truncated=truncated,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
 
 
 def _describe(exc: Exception) -> str:

@@ -25,19 +25,40 @@ MAX_FIELD_CHARS = 8192
 MAX_REQUEST_BODY_BYTES = 1_048_576
 # Agent headers never forwarded: credentials and cookies (the broker speaks for the tenant), what describes
 # this one hop or the framing (the broker's own business), and client-address claims.
-NEVER_FORWARDED = frozenset({
-    "authorization", "cookie", "cookie2", "host", "content-length", "content-type", "transfer-encoding",
-    "connection", "keep-alive", "te", "trailer", "trailers", "upgrade", "expect", "accept-encoding", "forwarded",
-    "via", "x-real-ip",
-})
+NEVER_FORWARDED = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "cookie2",
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "trailers",
+        "upgrade",
+        "expect",
+        "accept-encoding",
+        "forwarded",
+        "via",
+        "x-real-ip",
+    }
+)
 NEVER_FORWARDED_PREFIXES = ("proxy-", "x-forwarded-")
 USER_AGENT = "strongroom-broker/1"
 
 
 def _value_ok(text: object) -> bool:
     """Printable ASCII (tab allowed), at most ``MAX_FIELD_CHARS``: no CR, LF, NUL or other control character."""
-    return isinstance(text, str) and len(text) <= MAX_FIELD_CHARS and text.isascii() \
+    return (
+        isinstance(text, str)
+        and len(text) <= MAX_FIELD_CHARS
+        and text.isascii()
         and text.replace("\t", " ").isprintable()
+    )
 
 
 @dataclass(frozen=True)
@@ -59,8 +80,11 @@ class OutgoingParts:
         # One parse of the whole URL (the base URL's origin, then the path): parsing the base URL and then
         # replacing its path parsed twice (64 against 36 µs per call).
         url = httpx.URL(f"{connector.scheme}://{host}{port}{self.path}" + (f"?{query}" if query else ""))
-        if (url.scheme, url.host, url.port or default_port) != (connector.scheme, connector.host, connector.port) \
-                or not url.raw_path.decode("ascii").startswith(connector.base_path):
+        if (url.scheme, url.host, url.port or default_port) != (
+            connector.scheme,
+            connector.host,
+            connector.port,
+        ) or not url.raw_path.decode("ascii").startswith(connector.base_path):
             raise InvalidInput(f"connector {connector.name!r}: the request would leave the connector's base URL")
         return url
 
@@ -72,30 +96,52 @@ def _agent_headers(connector: Connector, headers: Sequence[tuple[str, str]]) -> 
         if not isinstance(name, str) or HEADER_TOKEN.fullmatch(name) is None:
             raise InvalidInput("a header name is not a valid HTTP token")
         if not _value_ok(value):
-            raise InvalidInput(f"header {name!r} holds a control character (CR, LF, NUL...), non-ASCII text "
-                               f"or over {MAX_FIELD_CHARS} characters")
+            raise InvalidInput(
+                f"header {name!r} holds a control character (CR, LF, NUL...), non-ASCII text "
+                f"or over {MAX_FIELD_CHARS} characters"
+            )
     listed = {t.strip().lower() for name, value in headers if name.lower() == "connection" for t in value.split(",")}
     credential_header = (connector.credential.name or "").lower() if connector.credential.kind == "header" else ""
-    return [(name, value) for name, value in headers
-            if (low := name.lower()) not in NEVER_FORWARDED and not low.startswith(NEVER_FORWARDED_PREFIXES)
-            and low not in listed and low != credential_header]
+    return [
+        (name, value)
+        for name, value in headers
+        if (low := name.lower()) not in NEVER_FORWARDED
+        and not low.startswith(NEVER_FORWARDED_PREFIXES)
+        and low not in listed
+        and low != credential_header
+    ]
 
 
 def _agent_query(connector: Connector, query: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     if len(query) > MAX_QUERY_PAIRS:
         raise InvalidInput(f"at most {MAX_QUERY_PAIRS} query parameters may be passed on")
     for name, value in query:
-        if not isinstance(name, str) or not name or not isinstance(value, str) \
-                or not (name + value).replace("\t", " ").isprintable() or len(name) + len(value) > MAX_FIELD_CHARS:
-            raise InvalidInput("a query parameter is empty-named, holds a control character (CR, LF, NUL...) "
-                               f"or is over {MAX_FIELD_CHARS} characters")
+        if (
+            not isinstance(name, str)
+            or not name
+            or not isinstance(value, str)
+            or not (name + value).replace("\t", " ").isprintable()
+            or len(name) + len(value) > MAX_FIELD_CHARS
+        ):
+            raise InvalidInput(
+                "a query parameter is empty-named, holds a control character (CR, LF, NUL...) "
+                f"or is over {MAX_FIELD_CHARS} characters"
+            )
         if connector.credential.kind == "query" and name == connector.credential.name:
             raise InvalidInput(f"query parameter {name!r} is set by the broker")
     return list(query)
 
 
-def agent_parts(connector: Connector, operation: Operation, params: dict[str, str], *, query: Sequence[tuple[str, str]],
-                headers: Sequence[tuple[str, str]], body: bytes, content_type: str | None) -> OutgoingParts:
+def agent_parts(
+    connector: Connector,
+    operation: Operation,
+    params: dict[str, str],
+    *,
+    query: Sequence[tuple[str, str]],
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    content_type: str | None,
+) -> OutgoingParts:
     """The agent's query, headers and body, checked; ``InvalidInput`` names the problem, never the value."""
     if not isinstance(body, bytes) or len(body) > MAX_REQUEST_BODY_BYTES:
         raise InvalidInput(f"the request body must be bytes, at most {MAX_REQUEST_BODY_BYTES} of them")

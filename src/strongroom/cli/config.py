@@ -30,8 +30,11 @@ def _days(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def check(schema: str = SCHEMA, environment: str | None = ENV,
-          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def check(
+    schema: str = SCHEMA,
+    environment: str | None = ENV,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Validate a schema's secrets for an environment; exit 1 listing every problem (never a value)."""
     env = environment or common.settings().environment
     try:
@@ -47,16 +50,42 @@ def check(schema: str = SCHEMA, environment: str | None = ENV,
     now = time.time()
     rows = report(settings)
     if as_json:
-        common.print_json({"ok": True, "environment": env, "fields": [
-            {"name": r.name, "env": r.env, "secret": r.is_secret, "source": r.source, "version": r.version,
-             "updated_at": iso(r.updated_at), "rotation_due_in_seconds": r.rotation_due(now), "status": r.status}
-            for r in rows]})
+        common.print_json(
+            {
+                "ok": True,
+                "environment": env,
+                "fields": [
+                    {
+                        "name": r.name,
+                        "env": r.env,
+                        "secret": r.is_secret,
+                        "source": r.source,
+                        "version": r.version,
+                        "updated_at": iso(r.updated_at),
+                        "rotation_due_in_seconds": r.rotation_due(now),
+                        "status": r.status,
+                    }
+                    for r in rows
+                ],
+            }
+        )
         return
-    common.print_table(f"{cls.__name__} in {env}: all required values present",
-                       ["name", "variable", "source", "version", "age", "rotation due", "status"],
-                       [(r.name, r.env, r.source or "-", r.version or "",
-                         _days(now - r.updated_at) if r.updated_at else "", _rotation(r.rotation_due(now)), r.status)
-                        for r in rows])
+    common.print_table(
+        f"{cls.__name__} in {env}: all required values present",
+        ["name", "variable", "source", "version", "age", "rotation due", "status"],
+        [
+            (
+                r.name,
+                r.env,
+                r.source or "-",
+                r.version or "",
+                _days(now - r.updated_at) if r.updated_at else "",
+                _rotation(r.rotation_due(now)),
+                r.status,
+            )
+            for r in rows
+        ],
+    )
 
 
 def _rotation(due: float | None) -> str:
@@ -65,11 +94,14 @@ def _rotation(due: float | None) -> str:
     return f"OVERDUE by {_days(-due)}" if due < 0 else f"in {_days(due)}"
 
 
-def run(command: list[str] = typer.Argument(..., help="The command to run, after --."),
-        schema: str = SCHEMA, environment: str | None = ENV,
-        redact: bool = typer.Option(False, "--redact",
-                                    help="Pass the command's output through the redactor: its secrets are masked.")
-        ) -> None:
+def run(
+    command: list[str] = typer.Argument(..., help="The command to run, after --."),
+    schema: str = SCHEMA,
+    environment: str | None = ENV,
+    redact: bool = typer.Option(
+        False, "--redact", help="Pass the command's output through the redactor: its secrets are masked."
+    ),
+) -> None:
     """Validate, then run COMMAND with the schema's values as environment variables; exits with its code."""
     if not command:
         raise InvalidInput("give the command to run after --")
@@ -105,8 +137,9 @@ def _pump(source: IO[bytes], target: IO[bytes], redactor: Redactor) -> None:
         target.flush()
 
 
-_WITHHELD_FROM_CHILD = frozenset({"STRONGROOM_MASTER_KEY", "STRONGROOM_MASTER_KEY_ID", "STRONGROOM_URL",
-                                  "STRONGROOM_HOME"})
+_WITHHELD_FROM_CHILD = frozenset(
+    {"STRONGROOM_MASTER_KEY", "STRONGROOM_MASTER_KEY_ID", "STRONGROOM_URL", "STRONGROOM_HOME"}
+)
 
 
 def _run_child(command: list[str], env: dict[str, str], redactor: Redactor | None = None) -> int:
@@ -117,8 +150,10 @@ def _run_child(command: list[str], env: dict[str, str], redactor: Redactor | Non
         raise InvalidInput(f"cannot start {command[0]!r}: {exc.strerror}") from None
     pumps = []
     if redactor is not None and child.stdout is not None and child.stderr is not None:
-        pumps = [threading.Thread(target=_pump, args=(stream, target, redactor), daemon=True)
-                 for stream, target in ((child.stdout, sys.stdout.buffer), (child.stderr, sys.stderr.buffer))]
+        pumps = [
+            threading.Thread(target=_pump, args=(stream, target, redactor), daemon=True)
+            for stream, target in ((child.stdout, sys.stdout.buffer), (child.stderr, sys.stderr.buffer))
+        ]
         for pump in pumps:
             pump.start()
     previous_int = signal.getsignal(signal.SIGINT)
@@ -147,8 +182,10 @@ def _run_child(command: list[str], env: dict[str, str], redactor: Redactor | Non
     return 128 - code if code < 0 else code  # a child killed by signal N exits 128+N, as shells report it
 
 
-def doctor(schema: str | None = typer.Option(None, "--schema", help="Also check a schema across environments."),
-           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def doctor(
+    schema: str | None = typer.Option(None, "--schema", help="Also check a schema across environments."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Report secret-hygiene problems of this repository (and schema); exit 1 on any high-severity finding."""
     from pathlib import Path
 
@@ -160,8 +197,9 @@ def doctor(schema: str | None = typer.Option(None, "--schema", help="Also check 
     if as_json:
         common.print_json([{"severity": f.severity, "check": f.check, "message": f.message} for f in findings])
     elif findings:
-        common.print_table("strongroom doctor", ["severity", "check", "finding"],
-                           [(f.severity, f.check, f.message) for f in findings])
+        common.print_table(
+            "strongroom doctor", ["severity", "check", "finding"], [(f.severity, f.check, f.message) for f in findings]
+        )
     else:
         common.out.print("strongroom doctor: no findings")
     if any(f.severity == HIGH for f in findings):

@@ -16,8 +16,10 @@ def _run(add_version: bool, as_json: bool) -> None:
     with Progress(console=common.err, transient=True) as progress:
         task = progress.add_task("rewrapping data keys", total=None)
         result = rotate_kek(
-            common.settings(), add_version=add_version,
-            progress=lambda done, total: progress.update(task, completed=done, total=total))
+            common.settings(),
+            add_version=add_version,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if as_json:
         common.print_json({"key_id": result.key_id, "primary": result.primary, "rewrapped": result.rewrapped})
     else:

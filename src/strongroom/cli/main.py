@@ -14,8 +14,12 @@ import typer
 from strongroom.cli import audit, common, config, key, scan, secret, serve, tenant
 from strongroom.errors import InvalidInput, StrongroomError
 
-app = typer.Typer(help="strongroom: secrets for multi-tenant SaaS and AI-agent backends.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="strongroom: secrets for multi-tenant SaaS and AI-agent backends.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(secret.app, name="secret")
 app.add_typer(audit.app, name="audit")
@@ -28,8 +32,9 @@ app.command("run", context_settings={"allow_interspersed_args": False})(config.r
 
 
 @app.callback()
-def root(environment: str | None = typer.Option(None, "--env", help="Environment (default: $STRONGROOM_ENV or dev)."),
-         ) -> None:
+def root(
+    environment: str | None = typer.Option(None, "--env", help="Environment (default: $STRONGROOM_ENV or dev)."),
+) -> None:
     common.set_environment(environment)
 
 

@@ -30,20 +30,24 @@ from strongroom.scan.settings import ScanSettings, check_severity, load_settings
 from strongroom.scan.targets import Skipped
 
 
-def scan(paths: list[Path] = typer.Argument(None, help="Files or directories (default: the current directory)."),
-         stdin: bool = typer.Option(False, "--stdin", help="Scan standard input (a log piped in, say)."),
-         history: bool = typer.Option(False, "--git", help="Scan every commit's added lines in the repository."),
-         staged: bool = typer.Option(False, "--staged", help="Scan the changes staged for commit (pre-commit)."),
-         known: bool = typer.Option(False, "--known",
-                                    help="Also find exact copies of values stored in the vault (by fingerprint)."),
-         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-         sarif: Path | None = typer.Option(None, "--sarif", help="Also write a SARIF 2.1.0 report to this file."),
-         baseline_path: Path | None = typer.Option(None, "--baseline", help="Report only findings not in this file."),
-         update_baseline: bool = typer.Option(False, "--update-baseline",
-                                              help="Write every current finding into --baseline, then exit 0."),
-         fail_on: str | None = typer.Option(None, "--fail-on", help="Lowest severity that fails (low..critical)."),
-         max_file_bytes: int | None = typer.Option(None, help="Skip files found in directories above this size."),
-         prefilter: str = typer.Option("auto", help=f"Prefilter: auto, {', '.join(PREFILTERS)}.")) -> None:
+def scan(
+    paths: list[Path] = typer.Argument(None, help="Files or directories (default: the current directory)."),
+    stdin: bool = typer.Option(False, "--stdin", help="Scan standard input (a log piped in, say)."),
+    history: bool = typer.Option(False, "--git", help="Scan every commit's added lines in the repository."),
+    staged: bool = typer.Option(False, "--staged", help="Scan the changes staged for commit (pre-commit)."),
+    known: bool = typer.Option(
+        False, "--known", help="Also find exact copies of values stored in the vault (by fingerprint)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    sarif: Path | None = typer.Option(None, "--sarif", help="Also write a SARIF 2.1.0 report to this file."),
+    baseline_path: Path | None = typer.Option(None, "--baseline", help="Report only findings not in this file."),
+    update_baseline: bool = typer.Option(
+        False, "--update-baseline", help="Write every current finding into --baseline, then exit 0."
+    ),
+    fail_on: str | None = typer.Option(None, "--fail-on", help="Lowest severity that fails (low..critical)."),
+    max_file_bytes: int | None = typer.Option(None, help="Skip files found in directories above this size."),
+    prefilter: str = typer.Option("auto", help=f"Prefilter: auto, {', '.join(PREFILTERS)}."),
+) -> None:
     """Scan for credentials (respecting .gitignore); exit 1 if any is found."""
     if sum((stdin, history, staged)) > 1:
         raise InvalidInput("choose at most one of --stdin, --git and --staged")
@@ -107,14 +111,26 @@ def _attach_known_values(scanner: Scanner, report: ScanReport) -> None:
         known = vault.known_fingerprints()
     scanner.known = KnownValues(known.key, known.entries, fingerprint_key=scanner.fingerprint_key)
     if known.missing:
-        report.errors.append(Skipped("<vault>", f"{known.missing} stored version(s) have no fingerprint (written "
-                                                "before schema 0002; write them again to cover them)"))
+        report.errors.append(
+            Skipped(
+                "<vault>",
+                f"{known.missing} stored version(s) have no fingerprint (written "
+                "before schema 0002; write them again to cover them)",
+            )
+        )
     if not known.entries:
         common.err.print("note: the vault holds no values to look for")
 
 
-def _scan_git(scanner: Scanner, settings: ScanSettings, paths: list[Path] | None, *, history: bool,
-              report: ScanReport, advance: Callable[[int], None]) -> None:
+def _scan_git(
+    scanner: Scanner,
+    settings: ScanSettings,
+    paths: list[Path] | None,
+    *,
+    history: bool,
+    report: ScanReport,
+    advance: Callable[[int], None],
+) -> None:
     if paths and len(paths) > 1:
         raise InvalidInput("--git and --staged take one repository path")
     repo = paths[0] if paths else Path(".")
@@ -122,8 +138,9 @@ def _scan_git(scanner: Scanner, settings: ScanSettings, paths: list[Path] | None
     report.findings += _findings_in_added(scanner, settings, repo, added, advance)
 
 
-def _findings_in_added(scanner: Scanner, settings: ScanSettings, repo: Path, added: Iterable[git.AddedText],
-                       advance: Callable[[int], None]) -> Iterator[Finding]:
+def _findings_in_added(
+    scanner: Scanner, settings: ScanSettings, repo: Path, added: Iterable[git.AddedText], advance: Callable[[int], None]
+) -> Iterator[Finding]:
     for piece in added:
         relative = settings.relative(repo / piece.path, repo)
         if settings.excludes(relative):
@@ -132,9 +149,13 @@ def _findings_in_added(scanner: Scanner, settings: ScanSettings, repo: Path, add
         advance(len(data))
         for finding in scanner.scan_bytes(data, piece.path, skip_rules=settings.rules_skipped_for(relative)):
             commit = piece.commit
-            yield replace(finding, line=piece.lines[finding.line - 1],
-                          commit=commit.id if commit else None, author=commit.author if commit else None,
-                          date=commit.date if commit else None)
+            yield replace(
+                finding,
+                line=piece.lines[finding.line - 1],
+                commit=commit.id if commit else None,
+                author=commit.author if commit else None,
+                date=commit.date if commit else None,
+            )
 
 
 @contextmanager
@@ -145,21 +166,33 @@ def _progress(*, enabled: bool) -> Iterator[Callable[[int], None]]:
         return
     from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("scanning"), DownloadColumn(), TransferSpeedColumn(),
-                  console=common.err, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("scanning"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=common.err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("scan", total=None)
         yield lambda n: progress.advance(task, n)
 
 
 def _print(report: ScanReport, findings: list[Finding], scanner: Scanner, *, as_json: bool, baselined: int) -> None:
     if as_json:
-        common.print_json({
-            "findings": [f.to_dict() for f in findings],
-            "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped if s.reason != "binary"],
-            "errors": [{"path": s.path, "reason": s.reason} for s in report.errors],
-            "complete": report.complete, "files": report.files, "bytes": report.bytes,
-            "baselined": baselined, "rules": len(scanner.rules), "prefilter": scanner.prefilter,
-        })
+        common.print_json(
+            {
+                "findings": [f.to_dict() for f in findings],
+                "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped if s.reason != "binary"],
+                "errors": [{"path": s.path, "reason": s.reason} for s in report.errors],
+                "complete": report.complete,
+                "files": report.files,
+                "bytes": report.bytes,
+                "baselined": baselined,
+                "rules": len(scanner.rules),
+                "prefilter": scanner.prefilter,
+            }
+        )
         return
     if findings and not common.out.is_terminal:
         # One finding per line, like a compiler's diagnostics: greppable, and never cut to a column width.
@@ -168,9 +201,20 @@ def _print(report: ScanReport, findings: list[Finding], scanner: Scanner, *, as_
             what = f" {f.description}:" if f.rule_id == KNOWN_RULE else ""
             common.out.print(f"{f.path}:{f.line}:{f.column}: {f.rule_id} ({f.severity}){commit}{what} {f.masked}")
     elif findings:
-        common.print_table(f"{len(findings)} secret(s) found", ["rule", "severity", "where", "commit", "secret"],
-                           [(f"{f.rule_id}: {f.description}" if f.rule_id == KNOWN_RULE else f.rule_id, f.severity,
-                             f"{f.path}:{f.line}:{f.column}", (f.commit or "")[:12], f.masked) for f in findings])
+        common.print_table(
+            f"{len(findings)} secret(s) found",
+            ["rule", "severity", "where", "commit", "secret"],
+            [
+                (
+                    f"{f.rule_id}: {f.description}" if f.rule_id == KNOWN_RULE else f.rule_id,
+                    f.severity,
+                    f"{f.path}:{f.line}:{f.column}",
+                    (f.commit or "")[:12],
+                    f.masked,
+                )
+                for f in findings
+            ],
+        )
     for item in report.skipped:
         if item.reason != "binary":
             common.err.print(f"skipped {item.path}: {item.reason}")

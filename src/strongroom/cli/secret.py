@@ -66,8 +66,16 @@ def put(
         )
     with common.vault() as vault:
         value = read_value(from_file, keep_newline, vault.max_value_bytes)
-        info = vault.put(tenant, name, value, kind=kind, sensitivity=sensitivity, description=description,
-                         expected_version=expected_version, ttl_seconds=ttl)
+        info = vault.put(
+            tenant,
+            name,
+            value,
+            kind=kind,
+            sensitivity=sensitivity,
+            description=description,
+            expected_version=expected_version,
+            ttl_seconds=ttl,
+        )
     if as_json:
         common.print_json(info.to_dict())
     else:
@@ -75,8 +83,11 @@ def put(
 
 
 @app.command("list")
-def list_(tenant: str, include_deleted: bool = typer.Option(False, "--all", help="Include soft-deleted secrets."),
-          as_json: bool = JSON) -> None:
+def list_(
+    tenant: str,
+    include_deleted: bool = typer.Option(False, "--all", help="Include soft-deleted secrets."),
+    as_json: bool = JSON,
+) -> None:
     """List a tenant's secrets (metadata only)."""
     with common.vault() as vault:
         infos = vault.list(tenant, include_deleted=include_deleted)
@@ -86,10 +97,20 @@ def list_(tenant: str, include_deleted: bool = typer.Option(False, "--all", help
     rows = []
     for info in infos:
         d = info.to_dict()
-        rows.append((info.name, info.kind, info.sensitivity, info.version, d["updated_at"],
-                     d["expires_at"] or "", "deleted" if info.deleted_at else ""))
-    common.print_table(f"secrets of {tenant}", ["name", "kind", "sensitivity", "version", "updated", "expires", ""],
-                       rows)
+        rows.append(
+            (
+                info.name,
+                info.kind,
+                info.sensitivity,
+                info.version,
+                d["updated_at"],
+                d["expires_at"] or "",
+                "deleted" if info.deleted_at else "",
+            )
+        )
+    common.print_table(
+        f"secrets of {tenant}", ["name", "kind", "sensitivity", "version", "updated", "expires", ""], rows
+    )
 
 
 @app.command("versions")
@@ -100,14 +121,26 @@ def versions(tenant: str, name: str, as_json: bool = JSON) -> None:
     if as_json:
         common.print_json([i.to_dict() for i in infos])
         return
-    common.print_table(f"versions of {tenant}/{name}", ["version", "current", "created", "by", "expires"],
-                       [(i.version, "*" if i.current else "", i.to_dict()["created_at"], i.created_by,
-                         i.to_dict()["expires_at"] or "") for i in infos])
+    common.print_table(
+        f"versions of {tenant}/{name}",
+        ["version", "current", "created", "by", "expires"],
+        [
+            (
+                i.version,
+                "*" if i.current else "",
+                i.to_dict()["created_at"],
+                i.created_by,
+                i.to_dict()["expires_at"] or "",
+            )
+            for i in infos
+        ],
+    )
 
 
 @app.command("delete")
-def delete(tenant: str, name: str,
-           purge: bool = typer.Option(False, "--purge", help="Remove every version for good.")) -> None:
+def delete(
+    tenant: str, name: str, purge: bool = typer.Option(False, "--purge", help="Remove every version for good.")
+) -> None:
     """Soft-delete a secret (versions kept), or with --purge remove it for good."""
     with common.vault() as vault:
         if purge:

@@ -13,11 +13,12 @@ from strongroom.cli import common
 ADMIN_KEY_FILE = "bootstrap-admin-key"
 
 
-def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-          port: int = typer.Option(8200, help="Port to listen on."),
-          connectors: Path | None = typer.Option(None, help="TOML file of connectors for the action broker."),
-          public_url: str | None = typer.Option(None, help="The URL agents reach this service at (token issuer).")
-          ) -> None:
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8200, help="Port to listen on."),
+    connectors: Path | None = typer.Option(None, help="TOML file of connectors for the action broker."),
+    public_url: str | None = typer.Option(None, help="The URL agents reach this service at (token issuer)."),
+) -> None:
     """Serve the API (initialising $STRONGROOM_HOME on first run); print the admin key once."""
     import uvicorn
 
@@ -31,8 +32,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     vault = open_vault(settings, migrate=True)
     _bootstrap_admin(vault, settings.home)
     strongroom.redact.install()
-    app = create_app(vault, public_url=public_url or f"http://{host}:{port}", connectors_file=connectors,
-                     close_vault=True)
+    app = create_app(
+        vault, public_url=public_url or f"http://{host}:{port}", connectors_file=connectors, close_vault=True
+    )
     common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} (store {vault.store!r})")
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)

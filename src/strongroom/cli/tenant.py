@@ -29,8 +29,11 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     if as_json:
         common.print_json([t.to_dict() for t in tenants])
         return
-    common.print_table(f"tenants ({common.settings().environment})", ["name", "id", "created"],
-                       [(t.name, t.id, t.to_dict()["created_at"]) for t in tenants])
+    common.print_table(
+        f"tenants ({common.settings().environment})",
+        ["name", "id", "created"],
+        [(t.name, t.id, t.to_dict()["created_at"]) for t in tenants],
+    )
 
 
 @app.command("delete")

@@ -30,9 +30,19 @@ class CachedValue:
     source no longer has the value, or it expired) ends the value at once: it is not served stale.
     """
 
-    def __init__(self, field: str, found: Found, fetch: Fetch | None, *, ttl_seconds: float,
-                 max_stale_seconds: float, overlap_seconds: float, clock: Clock = time.time,
-                 refresh_timeout_seconds: float = 10.0, environment_scoped: bool = False) -> None:
+    def __init__(
+        self,
+        field: str,
+        found: Found,
+        fetch: Fetch | None,
+        *,
+        ttl_seconds: float,
+        max_stale_seconds: float,
+        overlap_seconds: float,
+        clock: Clock = time.time,
+        refresh_timeout_seconds: float = 10.0,
+        environment_scoped: bool = False,
+    ) -> None:
         self.field = field
         self.environment_scoped = environment_scoped
         self._fetch = fetch
@@ -44,8 +54,8 @@ class CachedValue:
         self._lock = threading.Lock()
         self._inflight: threading.Event | None = None
         self._inflight_started = 0.0
-        self._generation = 0   # of the newest fetch started
-        self._applied = 0      # of the fetch whose result is cached
+        self._generation = 0  # of the newest fetch started
+        self._applied = 0  # of the fetch whose result is cached
         self._last_error: str | None = None
         self._gone: str | None = None
         self._apply(found, clock())
@@ -74,8 +84,10 @@ class CachedValue:
             if self._gone is not None:
                 raise ConfigError(self._gone)
             if self._clock() > self.fetched_at + self._ttl_seconds + self._max_stale_seconds:
-                raise ConfigError(f"{self.field}: value from {self.found.source} is older than its TTL plus "
-                                  f"max_stale and cannot be refreshed ({self._last_error or 'timed out'})")
+                raise ConfigError(
+                    f"{self.field}: value from {self.found.source} is older than its TTL plus "
+                    f"max_stale and cannot be refreshed ({self._last_error or 'timed out'})"
+                )
         return self.found.value
 
     def refresh(self) -> None:
@@ -99,8 +111,9 @@ class CachedValue:
             self._generation += 1
             generation, done = self._generation, threading.Event()
             self._inflight, self._inflight_started = done, now
-        threading.Thread(target=self._run_fetch, args=(generation, done), daemon=True,
-                         name=f"strongroom-refresh-{self.field}").start()
+        threading.Thread(
+            target=self._run_fetch, args=(generation, done), daemon=True, name=f"strongroom-refresh-{self.field}"
+        ).start()
         return done
 
     def _run_fetch(self, generation: int, done: threading.Event) -> None:
@@ -119,8 +132,9 @@ class CachedValue:
             error = type(exc).__name__
         with self._lock:
             if gone and generation > self._applied:
-                self._gone = f"{self.field}: no longer present in {self.found.source}" + (f" ({error})" if error
-                                                                                          else "")
+                self._gone = f"{self.field}: no longer present in {self.found.source}" + (
+                    f" ({error})" if error else ""
+                )
                 self._fresh_until = float("-inf")
             elif found is not None and generation > self._applied:
                 self._applied = generation
@@ -129,8 +143,10 @@ class CachedValue:
             elif found is None:
                 self._last_error = error
                 # Keep serving the stale value; try again after a short back-off, within the staleness bound.
-                self._fresh_until = min(self._clock() + min(30.0, self._ttl_seconds / 10),
-                                        self.fetched_at + self._ttl_seconds + self._max_stale_seconds)
+                self._fresh_until = min(
+                    self._clock() + min(30.0, self._ttl_seconds / 10),
+                    self.fetched_at + self._ttl_seconds + self._max_stale_seconds,
+                )
             if self._inflight is done:
                 self._inflight = None
         done.set()
@@ -141,8 +157,11 @@ class CachedValue:
         found = self.found  # read once: a refresh landing now must not mix two versions
         if found.previous is not None:
             LIVE.note(found.previous, self.field, self)
-        if found.previous is not None and found.previous_replaced_at is not None and \
-                self._clock() < found.previous_replaced_at + self._overlap_seconds:
+        if (
+            found.previous is not None
+            and found.previous_replaced_at is not None
+            and self._clock() < found.previous_replaced_at + self._overlap_seconds
+        ):
             return [found.value, found.previous]
         return [found.value]
 

@@ -35,8 +35,13 @@ class Finding:
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # Fixed git subcommands; only the repository path varies.
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False,  # noqa: S603, S607
-                          timeout=30)
+    return subprocess.run(  # noqa: S603
+        ["git", "-C", str(root), *args],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
 
 
 _TEMPLATES = (".env.example", ".env.sample", ".env.template", ".env.dist")
@@ -58,19 +63,38 @@ def repository_findings(start: Path) -> list[Finding]:
     for path in sorted(tracked):
         name = Path(path).name
         if _is_env_file(name):
-            findings.append(Finding(HIGH, "env-file-tracked", f"{path} is committed: remove it from git "
-                                    "(git rm --cached) and rotate every value it held"))
+            findings.append(
+                Finding(
+                    HIGH,
+                    "env-file-tracked",
+                    f"{path} is committed: remove it from git (git rm --cached) and rotate every value it held",
+                )
+            )
         if any(part in STRONGROOM_ARTIFACTS for part in Path(path).parts) or name.startswith("strongroom.db"):
-            findings.append(Finding(HIGH, "strongroom-file-tracked",
-                                    f"{path} is committed: strongroom keys and databases never belong in git"))
+            findings.append(
+                Finding(
+                    HIGH,
+                    "strongroom-file-tracked",
+                    f"{path} is committed: strongroom keys and databases never belong in git",
+                )
+            )
         elif _is_key_file(root / path):
             findings.append(Finding(HIGH, "key-file-tracked", f"{path} is a strongroom key file and is committed"))
     for path in sorted(exposed):
         parts = Path(path).parts
-        if _is_env_file(parts[-1]) or any(part in STRONGROOM_ARTIFACTS for part in parts) \
-                or parts[-1].startswith("strongroom.db") or _is_key_file(root / path):
-            findings.append(Finding(HIGH, "not-ignored", f"{path} is not ignored by git: one `git add .` from "
-                                    "being committed (add it to .gitignore)"))
+        if (
+            _is_env_file(parts[-1])
+            or any(part in STRONGROOM_ARTIFACTS for part in parts)
+            or parts[-1].startswith("strongroom.db")
+            or _is_key_file(root / path)
+        ):
+            findings.append(
+                Finding(
+                    HIGH,
+                    "not-ignored",
+                    f"{path} is not ignored by git: one `git add .` from being committed (add it to .gitignore)",
+                )
+            )
     return findings
 
 
@@ -93,8 +117,9 @@ def schema_findings(schema: type[Settings], sources: list[Source] | None = None)
     findings: list[Finding] = []
     for environment in schema.environments:
         if sources is None and not _has_key(environment):
-            findings.append(Finding(INFO, "schema", f"[{environment}] skipped: no key for {environment} on this "
-                                    "machine"))
+            findings.append(
+                Finding(INFO, "schema", f"[{environment}] skipped: no key for {environment} on this machine")
+            )
             continue
         try:
             settings = load(schema, environment=environment, sources=sources)
@@ -117,8 +142,14 @@ def schema_findings(schema: type[Settings], sources: list[Source] | None = None)
             seen.setdefault(digest, []).append(environment)
         for environments in seen.values():
             if len(environments) > 1:
-                findings.append(Finding(HIGH, "shared-value", f"{name} has the same value in "
-                                        f"{' and '.join(environments)}: give each environment its own credential"))
+                findings.append(
+                    Finding(
+                        HIGH,
+                        "shared-value",
+                        f"{name} has the same value in "
+                        f"{' and '.join(environments)}: give each environment its own credential",
+                    )
+                )
     return findings
 
 

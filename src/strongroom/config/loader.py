@@ -82,14 +82,22 @@ class FieldReport:
 def resolve_environment(schema: type[Settings], environment: str | None) -> str:
     environment = environment or os.environ.get(ENVIRONMENT_ENV) or "dev"
     if environment not in schema.environments:
-        raise ConfigError(f"unknown environment {environment!r}: {schema.__name__} declares "
-                          f"{', '.join(schema.environments)}")
+        raise ConfigError(
+            f"unknown environment {environment!r}: {schema.__name__} declares {', '.join(schema.environments)}"
+        )
     return environment
 
 
-def load(schema: type[S], *, environment: str | None = None, sources: Sequence[Source] | None = None,
-         ttl_seconds: float = DEFAULT_TTL_SECONDS, max_stale_seconds: float = DEFAULT_MAX_STALE_SECONDS,
-         overlap_seconds: float | None = None, clock: Clock = time.time) -> S:
+def load(
+    schema: type[S],
+    *,
+    environment: str | None = None,
+    sources: Sequence[Source] | None = None,
+    ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    max_stale_seconds: float = DEFAULT_MAX_STALE_SECONDS,
+    overlap_seconds: float | None = None,
+    clock: Clock = time.time,
+) -> S:
     environment = resolve_environment(schema, environment)
     owned = sources is None  # sources we create are ours to close (Settings.close())
     chosen = list(sources) if sources is not None else _schema_sources(schema)
@@ -115,24 +123,42 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
                 problems.append(problem)
                 status = "problem"
             elif spec.is_secret:
-                fetch = (lambda source=source, key=key: source.get(key)) if source is not None and source.dynamic \
-                    else None
-                cached = CachedValue(spec.name, found, fetch, ttl_seconds=ttl_seconds,
-                                     max_stale_seconds=max_stale_seconds, overlap_seconds=overlap, clock=clock,
-                                     environment_scoped=bool(getattr(source, "environment_scoped", False)))
+                fetch = (
+                    (lambda source=source, key=key: source.get(key)) if source is not None and source.dynamic else None
+                )
+                cached = CachedValue(
+                    spec.name,
+                    found,
+                    fetch,
+                    ttl_seconds=ttl_seconds,
+                    max_stale_seconds=max_stale_seconds,
+                    overlap_seconds=overlap,
+                    clock=clock,
+                    environment_scoped=bool(getattr(source, "environment_scoped", False)),
+                )
                 values[spec.name] = LiveSecret(spec.name, cached)
             else:
                 values[spec.name] = converted
         if found is None and problem is None and notes:
             status += f" ({'; '.join(notes)})"
-        reports.append(FieldReport(spec.name, spec.env, spec.is_secret, found.source if found else None,
-                                   found.version if found else None, found.updated_at if found else None,
-                                   spec.rotate_seconds, status))
+        reports.append(
+            FieldReport(
+                spec.name,
+                spec.env,
+                spec.is_secret,
+                found.source if found else None,
+                found.version if found else None,
+                found.updated_at if found else None,
+                spec.rotate_seconds,
+                status,
+            )
+        )
     if problems:
         if owned:
             _close(chosen)
-        raise ConfigError(f"configuration of {schema.__name__} for {environment} has {len(problems)} problem(s)",
-                          problems)
+        raise ConfigError(
+            f"configuration of {schema.__name__} for {environment} has {len(problems)} problem(s)", problems
+        )
     instance = object.__new__(schema)
     for name, value in values.items():
         object.__setattr__(instance, name, value)
@@ -145,8 +171,10 @@ def load(schema: type[S], *, environment: str | None = None, sources: Sequence[S
 def _check_sources(schema: type[Settings], sources: Sequence[object]) -> None:
     for position, candidate in enumerate(sources, 1):
         if not isinstance(candidate, Source):
-            raise ConfigError(f"source {position} of {schema.__name__} ({type(candidate).__name__}) is not a "
-                              "strongroom source: it needs name, dynamic and get(key)")
+            raise ConfigError(
+                f"source {position} of {schema.__name__} ({type(candidate).__name__}) is not a "
+                "strongroom source: it needs name, dynamic and get(key)"
+            )
 
 
 def _close(sources: Sequence[Source]) -> None:
@@ -162,8 +190,15 @@ def _default(spec: FieldSpec, ttl_seconds: float, max_stale_seconds: float, over
     if not spec.is_secret:
         return spec.default
     # A secret's default is still a masked, live handle (a static one).
-    cached = CachedValue(spec.name, Found(str(spec.default), "default"), None, ttl_seconds=ttl_seconds,
-                         max_stale_seconds=max_stale_seconds, overlap_seconds=overlap, clock=clock)
+    cached = CachedValue(
+        spec.name,
+        Found(str(spec.default), "default"),
+        None,
+        ttl_seconds=ttl_seconds,
+        max_stale_seconds=max_stale_seconds,
+        overlap_seconds=overlap,
+        clock=clock,
+    )
     return LiveSecret(spec.name, cached)
 
 
@@ -172,8 +207,11 @@ def _schema_sources(schema: type[Settings]) -> list[Source]:
     return list(custom()) if callable(custom) else default_sources()
 
 
-def _resolve(spec: FieldSpec, key: SourceKey, sources: Sequence[Source]  # noqa: PLR0911 -- one return per outcome
-             ) -> tuple[Found | None, Source | None, list[str], str | None]:
+def _resolve(  # noqa: PLR0911 -- one return per outcome
+    spec: FieldSpec,
+    key: SourceKey,
+    sources: Sequence[Source],
+) -> tuple[Found | None, Source | None, list[str], str | None]:
     notes: list[str] = []
     for source in sources:
         try:

@@ -38,8 +38,13 @@ def _shared_store() -> StoreSource:
 
 
 class StrongroomSettingsSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], *, sources: Sequence[Source] | None = None,
-                 environment: str | None = None) -> None:
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *,
+        sources: Sequence[Source] | None = None,
+        environment: str | None = None,
+    ) -> None:
         super().__init__(settings_cls)
         self._sources = list(sources) if sources is not None else [_shared_store()]
         self._environment = environment or os.environ.get("STRONGROOM_ENV") or "dev"

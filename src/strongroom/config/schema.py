@@ -76,8 +76,16 @@ class _Declared:
     description: str
 
 
-def secret(*, sensitivity: str = "high", rotate: str | None = None, required_in: tuple[str, ...] | None = None,
-           kind: str = "platform", description: str = "", env: str | None = None, default: Any = _MISSING) -> Any:
+def secret(
+    *,
+    sensitivity: str = "high",
+    rotate: str | None = None,
+    required_in: tuple[str, ...] | None = None,
+    kind: str = "platform",
+    description: str = "",
+    env: str | None = None,
+    default: Any = _MISSING,
+) -> Any:
     """Declare a secret field. ``required_in=None`` means required in every environment."""
     if sensitivity not in SENSITIVITIES:
         raise ConfigError(f"invalid sensitivity {sensitivity!r}: use one of {', '.join(SENSITIVITIES)}")
@@ -86,21 +94,41 @@ def secret(*, sensitivity: str = "high", rotate: str | None = None, required_in:
     if rotate is not None:
         parse_duration(rotate)
     _check_required_in(required_in)
-    return _Declared(True, env, default, tuple(required_in) if required_in is not None else None, kind,
-                     sensitivity, rotate, description)
+    return _Declared(
+        True,
+        env,
+        default,
+        tuple(required_in) if required_in is not None else None,
+        kind,
+        sensitivity,
+        rotate,
+        description,
+    )
 
 
-def setting(*, default: Any = _MISSING, env: str | None = None, required_in: tuple[str, ...] | None = None,
-            description: str = "") -> Any:
+def setting(
+    *,
+    default: Any = _MISSING,
+    env: str | None = None,
+    required_in: tuple[str, ...] | None = None,
+    description: str = "",
+) -> Any:
     """Declare a plain (non-secret) setting with options; a bare default (``level: str = "info"``) also works."""
     _check_required_in(required_in)
-    return _Declared(False, env, default, tuple(required_in) if required_in is not None else None, "platform",
-                     "low", None, description)
+    return _Declared(
+        False,
+        env,
+        default,
+        tuple(required_in) if required_in is not None else None,
+        "platform",
+        "low",
+        None,
+        description,
+    )
 
 
 def _check_required_in(required_in: object) -> None:
-    if required_in is not None and (isinstance(required_in, str) or not all(
-            isinstance(e, str) for e in required_in)):  # type: ignore[attr-defined]
+    if required_in is not None and (isinstance(required_in, str) or not all(isinstance(e, str) for e in required_in)):  # type: ignore[attr-defined]
         raise ConfigError("required_in must be a tuple of environment names, as in required_in=('prod',)")
 
 
@@ -151,8 +179,10 @@ def _own_hints(cls: type) -> dict[str, Any]:
     """The annotations written in ``cls`` itself, evaluated in its module (as typing.get_type_hints does)."""
     module = sys.modules.get(cls.__module__)
     namespace = {"Secret": Secret, **(vars(module) if module else {})}
-    return {name: eval(written, namespace, dict(vars(cls))) if isinstance(written, str) else written  # noqa: S307
-            for name, written in inspect.get_annotations(cls).items()}
+    return {
+        name: eval(written, namespace, dict(vars(cls))) if isinstance(written, str) else written  # noqa: S307
+        for name, written in inspect.get_annotations(cls).items()
+    }
 
 
 def _collect(cls: type) -> dict[str, FieldSpec]:
@@ -170,8 +200,10 @@ def _collect(cls: type) -> dict[str, FieldSpec]:
         if name.startswith("_") or typing.get_origin(hint) is typing.ClassVar or name == "environments":
             continue
         if name in _RESERVED:
-            problems.append(f"{name}: reserved by Settings ({', '.join(sorted(_RESERVED))}); "
-                            "name the field otherwise and map it with env=")
+            problems.append(
+                f"{name}: reserved by Settings ({', '.join(sorted(_RESERVED))}); "
+                "name the field otherwise and map it with env="
+            )
             continue
         is_secret, value_type = _classify(hint)
         if value_type is None:
@@ -181,15 +213,22 @@ def _collect(cls: type) -> dict[str, FieldSpec]:
         if not isinstance(declared, _Declared):
             declared = _Declared(is_secret, None, declared, None, "platform", "high" if is_secret else "low", None, "")
         elif declared.is_secret != is_secret:
-            problems.append(f"{name}: declared with {'secret' if declared.is_secret else 'setting'}() "
-                            f"but annotated {'Secret[str]' if is_secret else value_type.__name__}")
+            problems.append(
+                f"{name}: declared with {'secret' if declared.is_secret else 'setting'}() "
+                f"but annotated {'Secret[str]' if is_secret else value_type.__name__}"
+            )
             continue
         unknown = set(declared.required_in or ()) - set(getattr(cls, "environments", DEFAULT_ENVIRONMENTS))
         if unknown:
             problems.append(f"{name}: required_in names unknown environments {sorted(unknown)}")
         specs[name] = FieldSpec(
-            name=name, env=declared.env or name.upper(), is_secret=is_secret, type=value_type,
-            default=declared.default, required_in=declared.required_in, kind=declared.kind,
+            name=name,
+            env=declared.env or name.upper(),
+            is_secret=is_secret,
+            type=value_type,
+            default=declared.default,
+            required_in=declared.required_in,
+            kind=declared.kind,
             sensitivity=declared.sensitivity,
             rotate_seconds=parse_duration(declared.rotate) if declared.rotate else None,
             description=declared.description,
@@ -206,8 +245,11 @@ _RESERVED = frozenset({"environment", "environments", "fields", "load", "sources
 
 def _classify(hint: Any) -> tuple[bool, type | None]:
     args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and \
-            type(None) in args and len(args) == 2:
+    if (
+        typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None))
+        and type(None) in args
+        and len(args) == 2
+    ):
         hint = next(a for a in args if a is not type(None))
         args = typing.get_args(hint)
     if hint is Secret or typing.get_origin(hint) is Secret:

@@ -125,5 +125,9 @@ AuthenticationFailure = InvalidTag
 
 def prepare(cipher: AESGCM, blob: bytes, binding: Binding) -> Prepared:
     dek_version = dek_version_of(blob)
-    return Prepared(cipher.decrypt, blob[HEADER.size : HEADER.size + NONCE_BYTES], blob[HEADER.size + NONCE_BYTES :],
-                    binding.associated_data(dek_version))
+    return Prepared(
+        cipher.decrypt,
+        blob[HEADER.size : HEADER.size + NONCE_BYTES],
+        blob[HEADER.size + NONCE_BYTES :],
+        binding.associated_data(dek_version),
+    )

@@ -17,9 +17,35 @@ _KEY_WORDS = (
     r"|client[_-]?secret|credentials?|dsn|session[_-]?id|signature"
 )
 # ...but not the names of metadata about a secret: `secret_name`, `token_type`, `api_key_id`, `expires_at`.
-_METADATA = "".join(f"(?<![_.-]{suffix})" for suffix in (
-    "name", "names", "id", "ids", "type", "count", "at", "version", "kind", "length", "prefix", "scope", "scopes",
-    "hint", "format", "path", "file", "url", "uri", "ttl", "policy", "rotation", "source", "env"))
+_METADATA = "".join(
+    f"(?<![_.-]{suffix})"
+    for suffix in (
+        "name",
+        "names",
+        "id",
+        "ids",
+        "type",
+        "count",
+        "at",
+        "version",
+        "kind",
+        "length",
+        "prefix",
+        "scope",
+        "scopes",
+        "hint",
+        "format",
+        "path",
+        "file",
+        "url",
+        "uri",
+        "ttl",
+        "policy",
+        "rotation",
+        "source",
+        "env",
+    )
+)
 _KEY = rf"[\w.-]*(?:{_KEY_WORDS})[\w.-]*{_METADATA}"
 _FIELD_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "credential", "dsn", "session", "signature")
 # A value: double- or single-quoted (escapes allowed), or bare up to a delimiter of logs, URLs and forms.
@@ -28,7 +54,7 @@ _VALUE = r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>(?:[^'\\\n]|\\.)*)'|(?P<bare
 FIELD_RULES: tuple[Rule, ...] = (
     Rule(
         id="secret-field",
-        description="a value assigned to a secret-named key (key=value, key: value, \"key\": \"value\", ?key=value)",
+        description='a value assigned to a secret-named key (key=value, key: value, "key": "value", ?key=value)',
         pattern=rf"""(?i)(?<![\w.-])["']?{_KEY}["']?\s*(?:=>|[=:])\s*{_VALUE}""",
         keywords=_FIELD_KEYWORDS,
         severity="high",
@@ -37,7 +63,7 @@ FIELD_RULES: tuple[Rule, ...] = (
         id="auth-header",
         description="an Authorization, Proxy-Authorization, Cookie or Set-Cookie header value",
         pattern=r"""(?i)(?<![\w-])["']?(?:proxy-)?(?:authorization|set-cookie|cookie)["']?\s*[:=]\s*["']?"""
-                r"""(?P<secret>[^"'\r\n]+)""",
+        r"""(?P<secret>[^"'\r\n]+)""",
         keywords=("authorization", "cookie"),
         severity="high",
     ),

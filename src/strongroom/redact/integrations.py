@@ -61,8 +61,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _format_exception(kind: type[BaseException] | None, value: BaseException | None,
-                      tb: TracebackType | None) -> str:
+def _format_exception(kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> str:
     return "".join(traceback.format_exception(kind, value, tb)).rstrip("\n")
 
 

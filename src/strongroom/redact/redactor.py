@@ -43,16 +43,23 @@ def encodings(value: Value) -> set[str]:
     """The forms a value takes in logs, URLs, JSON and headers; each one is masked."""
     raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
     # As `redact_bytes` sees bytes (surrogateescape), and as `%r`, a dict or a traceback's locals show it.
-    forms: set[str] = {raw.decode("utf-8", "surrogateescape"),
-                       repr(value)[1:-1] if isinstance(value, str) else repr(value)[2:-1]}
+    forms: set[str] = {
+        raw.decode("utf-8", "surrogateescape"),
+        repr(value)[1:-1] if isinstance(value, str) else repr(value)[2:-1],
+    }
     try:
         text = value if isinstance(value, str) else raw.decode("utf-8")
     except UnicodeDecodeError:
         text = None
     if text is not None:
-        forms |= {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1],
-                  quote(text, safe="", errors="surrogatepass"), quote(text, errors="surrogatepass"),
-                  quote_plus(text, safe="", errors="surrogatepass")}
+        forms |= {
+            text,
+            json.dumps(text)[1:-1],
+            json.dumps(text, ensure_ascii=False)[1:-1],
+            quote(text, safe="", errors="surrogatepass"),
+            quote(text, errors="surrogatepass"),
+            quote_plus(text, safe="", errors="surrogatepass"),
+        }
     # Unpadded base64 only: the padded form starts with it, and the mask then covers all but the "=".
     forms |= {base64.b64encode(raw).rstrip(b"=").decode(), base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
     forms.add(raw.hex())
@@ -105,8 +112,14 @@ class Redactor:
     ``rules`` defaults to the secret-shaped fields plus every provider rule.
     """
 
-    def __init__(self, *, follow_live: bool = True, rules: Sequence[Rule] | None = None,
-                 prefilter: str = "auto", live: LiveValues = LIVE) -> None:
+    def __init__(
+        self,
+        *,
+        follow_live: bool = True,
+        rules: Sequence[Rule] | None = None,
+        prefilter: str = "auto",
+        live: LiveValues = LIVE,
+    ) -> None:
         self._live = live if follow_live else LiveValues()
         self._rules = tuple(rules) if rules is not None else (*FIELD_RULES, *RULES)
         self._prefilter = make_prefilter(self._rules, prefilter)
@@ -214,9 +227,12 @@ class Redactor:
         if isinstance(data, bytes | bytearray):
             return self.redact_bytes(bytes(data))
         if isinstance(data, dict):
-            return {self.redact(key) if isinstance(key, str) else key:
-                    self.redact_data(value, _label(key) if _secret_key(key) else _under)
-                    for key, value in data.items()}
+            return {
+                self.redact(key) if isinstance(key, str) else key: self.redact_data(
+                    value, _label(key) if _secret_key(key) else _under
+                )
+                for key, value in data.items()
+            }
         if isinstance(data, list):
             return [self.redact_data(item, _under) for item in data]
         if isinstance(data, tuple):

@@ -93,6 +93,12 @@ __all__ = [
 ]
 
 
-RULE = Rule(id="strongroom-api-key", description="strongroom API key (srk_ + public id + random + CRC32 checksum)",
-            pattern=API_KEY_PATTERN, keywords=(API_KEY_PREFIX,), validate=api_key_checksum_ok, severity="critical")
+RULE = Rule(
+    id="strongroom-api-key",
+    description="strongroom API key (srk_ + public id + random + CRC32 checksum)",
+    pattern=API_KEY_PATTERN,
+    keywords=(API_KEY_PREFIX,),
+    validate=api_key_checksum_ok,
+    severity="critical",
+)
 """The scanner's and the redactor's rule for leaked strongroom API keys: no false positives, by checksum."""

@@ -46,8 +46,10 @@ def _keyword_index(rules: Sequence[Rule]) -> dict[str, list[int]]:
     for index, rule in enumerate(rules):
         for keyword in rule.keywords:
             by_keyword.setdefault(keyword, []).append(index)
-    return {keyword: sorted({i for other, indexes in by_keyword.items() if other in keyword for i in indexes})
-            for keyword in by_keyword}
+    return {
+        keyword: sorted({i for other, indexes in by_keyword.items() if other in keyword for i in indexes})
+        for keyword in by_keyword
+    }
 
 
 class RegexPrefilter:
@@ -149,8 +151,7 @@ class HyperscanPrefilter:
         except (OSError, hs.error):
             pass  # unreadable or stale: compile afresh below
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
-        db.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions),
-                   flags=flags)
+        db.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags)
         try:
             cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             partial = cached.with_suffix(f".{os.getpid()}.tmp")

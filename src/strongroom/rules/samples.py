@@ -177,8 +177,9 @@ def _labelled(body: tuple[_Piece, ...], *names: str, wrong: tuple[str, ...] = ("
 
 
 def _conn_string_spec(before: str, body: tuple[_Piece, ...], after: str, wrong: Callable[[str], list[str]]) -> _Spec:
-    return _Spec(body, before=(before,), after=(after,) if after else (), names=("connection_string",),
-                 extra_negatives=wrong)
+    return _Spec(
+        body, before=(before,), after=(after,) if after else (), names=("connection_string",), extra_negatives=wrong
+    )
 
 
 _SAS_QUERY = "sv=2022-11-02&ss=b&srt=sco&sp=rl&se=2031-01-01T00:00:00Z&spr=https&sig="
@@ -187,7 +188,10 @@ _SPECS: dict[str, _Spec] = {
     # --- AWS, Google Cloud, Azure ------------------------------------------------------------------------
     "aws-access-key-id": _prefixed("AKIA", B32, 16),
     "aws-secret-access-key": _labelled(
-        (_R(B64, 40),), "aws_secret_access_key", "SecretAccessKey", "secret-access-key",
+        (_R(B64, 40),),
+        "aws_secret_access_key",
+        "SecretAccessKey",
+        "secret-access-key",
         wrong=("aws_region_checksum",),
     ),
     "aws-session-token": _labelled(
@@ -235,7 +239,10 @@ _SPECS: dict[str, _Spec] = {
     "gitlab-agent-token": _gitlab("glagent-"),
     "gitlab-runner-registration-token": _prefixed("GR1348941", B64URL, 20),
     "bitbucket-app-password": _labelled(
-        (_R(ALNUM, 20),), "bitbucket_app_password", "BitbucketPassword", "bitbucket.token",
+        (_R(ALNUM, 20),),
+        "bitbucket_app_password",
+        "BitbucketPassword",
+        "bitbucket.token",
         wrong=("gitea_app_password",),
     ),
     "atlassian-api-token": _prefixed("ATATT3", B64URL, 180, 150),
@@ -278,7 +285,10 @@ _SPECS: dict[str, _Spec] = {
     ),
     "alibaba-access-key-id": _prefixed("LTAI", ALNUM, 20, 12),
     "alibaba-access-key-secret": _labelled(
-        (_R(ALNUM, 30),), "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "aliyun_secret", "alicloudSecretKey",
+        (_R(ALNUM, 30),),
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "aliyun_secret",
+        "alicloudSecretKey",
         wrong=("access_key_secret",),
     ),
     "tencent-secret-id": _prefixed("AKID", ALNUM, 32),
@@ -315,12 +325,8 @@ _SPECS: dict[str, _Spec] = {
     "tailscale-key": _Spec(("tskey-auth-", _R(ALNUM, 17, 8), "-", _R(ALNUM, 33, 24))),
     # --- chat ------------------------------------------------------------------------------------------------
     "slack-bot-token": _Spec(("xoxb-", _R(DIGITS, 12), "-", _R(DIGITS, 13), "-", _R(ALNUM, 24, 20))),
-    "slack-user-token": _Spec(
-        ("xoxp-", _R(DIGITS, 12), "-", _R(DIGITS, 12), "-", _R(DIGITS, 13), "-", _R(HEX, 32))
-    ),
-    "slack-workspace-access-token": _Spec(
-        ("xoxa-2-", _R(DIGITS, 12), "-", _R(DIGITS, 12), "-", _R(ALNUM, 32, 20))
-    ),
+    "slack-user-token": _Spec(("xoxp-", _R(DIGITS, 12), "-", _R(DIGITS, 12), "-", _R(DIGITS, 13), "-", _R(HEX, 32))),
+    "slack-workspace-access-token": _Spec(("xoxa-2-", _R(DIGITS, 12), "-", _R(DIGITS, 12), "-", _R(ALNUM, 32, 20))),
     "slack-refresh-token": _Spec(("xoxr-", _R(DIGITS, 12), "-", _R(DIGITS, 12), "-", _R(ALNUM, 32, 20))),
     "slack-app-level-token": _Spec(("xapp-1-A", _R(UPNUM, 10), "-", _R(DIGITS, 13), "-", _R(HEX, 64))),
     "slack-webhook-url": _Spec(
@@ -331,7 +337,13 @@ _SPECS: dict[str, _Spec] = {
     "slack-workflow-webhook-url": _Spec(
         (_R(ALNUM, 24, 20),),
         before=(
-            "https://hooks.slack.com/workflows/T", _R(UPNUM, 10), "/A", _R(UPNUM, 10), "/", _R(DIGITS, 18), "/",
+            "https://hooks.slack.com/workflows/T",
+            _R(UPNUM, 10),
+            "/A",
+            _R(UPNUM, 10),
+            "/",
+            _R(DIGITS, 18),
+            "/",
         ),
         names=("webhook_url",),
     ),
@@ -347,7 +359,12 @@ _SPECS: dict[str, _Spec] = {
     "teams-incoming-webhook-url": _Spec(
         (_R(HEX, 32),),
         before=(
-            "https://", _R(LOWNUM, 8), ".webhook.office.com/webhookb2/", *_uuid(), "@", *_uuid(),
+            "https://",
+            _R(LOWNUM, 8),
+            ".webhook.office.com/webhookb2/",
+            *_uuid(),
+            "@",
+            *_uuid(),
             "/IncomingWebhook/",
         ),
         after=("/", *_uuid()),
@@ -356,7 +373,8 @@ _SPECS: dict[str, _Spec] = {
     "teams-workflow-webhook-url": _Spec(
         (_R(B64URL, 43),),
         before=(
-            "https://prod-12.westus.logic.azure.com:443/workflows/", _R(HEX, 32),
+            "https://prod-12.westus.logic.azure.com:443/workflows/",
+            _R(HEX, 32),
             "/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=",
         ),
         names=("webhook_url",),
@@ -555,8 +573,20 @@ _DB_SCHEMES = {
     "mssql-url-password": ("mssql", "sqlserver", "mssql+pyodbc"),
 }
 _PLACEHOLDER_PASSWORDS = (
-    "password", "pass", "PASSWORD", "changeme", "***", "********", "${DB_PASSWORD}", "$DB_PASSWORD",
-    "<password>", "{{ db_password }}", "%(password)s", "xxxxxx", "your_password_here", "secret",
+    "password",
+    "pass",
+    "PASSWORD",
+    "changeme",
+    "***",
+    "********",
+    "${DB_PASSWORD}",
+    "$DB_PASSWORD",
+    "<password>",
+    "{{ db_password }}",
+    "%(password)s",
+    "xxxxxx",
+    "your_password_here",
+    "secret",
 )
 _PASSWORD_CHARS = ALNUM + "!#%^*~-_"
 
@@ -671,15 +701,44 @@ def generic_placeholders(rng: random.Random) -> list[str]:
     word = rng.choice(("db_password", "api_key", "github_token", "client_secret", "auth_token"))
     upper = word.upper()
     return [
-        "changeme", "change_me_please", "<your-api-key>", f"<{word}>", f"${{{upper}}}", f"${upper}",
-        f"{{{{{word}}}}}", f"%({word})s", f"your_{word}_here", "xxxxxxxxxxxxxxxx", "****************",
-        f"example-{word}", f"dummy-{word}-value", "None", "null", "true", "false", "undefined",
-        "00000000-0000-0000-0000-000000000000", _uuid_text(rng), _draw(rng, HEX, 32), _draw(rng, HEX, 40),
-        _draw(rng, HEX, 64), "sha512-" + base64.b64encode(rng.randbytes(64)).decode(),
-        "sha256-" + base64.b64encode(rng.randbytes(32)).decode(), f"settings.{upper}", f"self.{word}",
-        f"config.secrets.{word}", f"os.environ.{word}", "/run/secrets/db_password", "./certs/server.key",
-        "~/.config/app/token.json", "https://vault.example.com/v1/secret/data/app", "tok-second", "read-only-user",
-        "aaaaaaaaaaaa", "abcabcabcabc", "SecretStr",
+        "changeme",
+        "change_me_please",
+        "<your-api-key>",
+        f"<{word}>",
+        f"${{{upper}}}",
+        f"${upper}",
+        f"{{{{{word}}}}}",
+        f"%({word})s",
+        f"your_{word}_here",
+        "xxxxxxxxxxxxxxxx",
+        "****************",
+        f"example-{word}",
+        f"dummy-{word}-value",
+        "None",
+        "null",
+        "true",
+        "false",
+        "undefined",
+        "00000000-0000-0000-0000-000000000000",
+        _uuid_text(rng),
+        _draw(rng, HEX, 32),
+        _draw(rng, HEX, 40),
+        _draw(rng, HEX, 64),
+        "sha512-" + base64.b64encode(rng.randbytes(64)).decode(),
+        "sha256-" + base64.b64encode(rng.randbytes(32)).decode(),
+        f"settings.{upper}",
+        f"self.{word}",
+        f"config.secrets.{word}",
+        f"os.environ.{word}",
+        "/run/secrets/db_password",
+        "./certs/server.key",
+        "~/.config/app/token.json",
+        "https://vault.example.com/v1/secret/data/app",
+        "tok-second",
+        "read-only-user",
+        "aaaaaaaaaaaa",
+        "abcabcabcabc",
+        "SecretStr",
     ]
 
 
@@ -714,9 +773,11 @@ def _strongroom_api_key(rule: Rule, rng: random.Random) -> Sample:
     body = "srk_" + "".join(rng.choice(BASE62) for _ in range(8)) + "_" + "".join(rng.choice(BASE62) for _ in range(32))
     key = body + checksum(body)
     wrong = "A" if key[-1] != "A" else "B"
-    negatives = (f'api_key = "{key[:-1]}{wrong}"\n',  # a one-character change breaks the checksum
-                 f'api_key = "{key[:-2]}"\n',  # too short
-                 f'api_key = "srx_{key[4:]}"\n')  # another prefix
+    negatives = (
+        f'api_key = "{key[:-1]}{wrong}"\n',  # a one-character change breaks the checksum
+        f'api_key = "{key[:-2]}"\n',  # too short
+        f'api_key = "srx_{key[4:]}"\n',
+    )  # another prefix
     return Sample(rule.id, key, tuple(generic_contexts(key)), negatives)
 
 

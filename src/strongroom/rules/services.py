@@ -35,8 +35,25 @@ def _near(label: str, value: str) -> str:
 
 _PLACEHOLDER_WORDS = frozenset(
     {
-        "pass", "passwd", "pwd", "pw", "secret", "changeme", "change-me", "change_me", "changeit",
-        "example", "placeholder", "redacted", "dummy", "null", "none", "todo", "xxx", "user", "username",
+        "pass",
+        "passwd",
+        "pwd",
+        "pw",
+        "secret",
+        "changeme",
+        "change-me",
+        "change_me",
+        "changeit",
+        "example",
+        "placeholder",
+        "redacted",
+        "dummy",
+        "null",
+        "none",
+        "todo",
+        "xxx",
+        "user",
+        "username",
     }
 )
 _PLACEHOLDER_SHAPE = re.compile(r"[a-z_\-]*(?:password|passwd|secret|changeme)[a-z_\-]*")
@@ -546,9 +563,7 @@ _DATABASES: tuple[Rule, ...] = (
     _db_rule("mongodb-url-password", "MongoDB", r"mongodb(?:\+srv)?", ("mongodb",)),
     _db_rule("redis-url-password", "Redis", r"rediss?", ("redis",)),
     _db_rule("amqp-url-password", "AMQP (RabbitMQ)", r"amqps?", ("amqp",)),
-    _db_rule(
-        "mssql-url-password", "SQL Server", r"(?:mssql|sqlserver)(?:\+[a-z0-9_]+)?", ("mssql", "sqlserver")
-    ),
+    _db_rule("mssql-url-password", "SQL Server", r"(?:mssql|sqlserver)(?:\+[a-z0-9_]+)?", ("mssql", "sqlserver")),
 )
 
 _CRYPTO: tuple[Rule, ...] = (

@@ -82,8 +82,9 @@ class Baseline:
         except UnicodeDecodeError:
             raise InvalidInput(f"baseline {path}: not UTF-8 text") from None
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"baseline {path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") \
-                from None
+            raise InvalidInput(
+                f"baseline {path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            ) from None
         return cls(_key_of(path, document), _entries_of(path, document))
 
     def __len__(self) -> int:
@@ -132,8 +133,10 @@ class Baseline:
 def _row(finding: Finding) -> tuple[str, str, str, int]:
     if not finding.fingerprint:
         # An entry without a fingerprint could never match (see knows); refusing says why instead.
-        raise InvalidInput(f"finding {finding.rule_id} at {finding.path}:{finding.line} has no fingerprint; "
-                           "scan with Scanner(fingerprint_key=baseline.key) to record it")
+        raise InvalidInput(
+            f"finding {finding.rule_id} at {finding.path}:{finding.line} has no fingerprint; "
+            "scan with Scanner(fingerprint_key=baseline.key) to record it"
+        )
     return (finding.rule_id, _normal_path(finding.path), finding.fingerprint, finding.line)
 
 
@@ -168,8 +171,9 @@ def _key_of(path: Path, document: Any) -> bytes:
             raise InvalidInput(f"baseline {path}: missing '{name}'")
     version = document["version"]
     if version != FORMAT_VERSION or isinstance(version, bool):
-        raise InvalidInput(f"baseline {path}: unsupported version {version!r} (this strongroom reads version "
-                           f"{FORMAT_VERSION})")
+        raise InvalidInput(
+            f"baseline {path}: unsupported version {version!r} (this strongroom reads version {FORMAT_VERSION})"
+        )
     key = document["key"]
     if not isinstance(key, str):
         raise InvalidInput(f"baseline {path}: 'key' must be a base64 string, got {_json_type(key)}")

@@ -81,8 +81,14 @@ class Scanner:
     apart but mean nothing across runs. A baseline supplies its own key so they stay comparable.
     """
 
-    def __init__(self, rules: Sequence[Rule] = RULES, *, fingerprint_key: bytes | None = None,
-                 prefilter: str = "auto", known: ValueMatcher | None = None) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule] = RULES,
+        *,
+        fingerprint_key: bytes | None = None,
+        prefilter: str = "auto",
+        known: ValueMatcher | None = None,
+    ) -> None:
         self.rules = tuple(rules)
         self.fingerprint_key = fingerprint_key or os.urandom(32)
         self.known = known
@@ -92,8 +98,9 @@ class Scanner:
     def prefilter(self) -> str:
         return self._prefilter.name
 
-    def scan_bytes(self, data: bytes, path: str = "<bytes>", *, skip_rules: frozenset[str] = frozenset()
-                   ) -> list[Finding]:
+    def scan_bytes(
+        self, data: bytes, path: str = "<bytes>", *, skip_rules: frozenset[str] = frozenset()
+    ) -> list[Finding]:
         """Every rule match in ``data`` whose secret passes the rule's entropy floor and checksum, and every
         exact stored value if the scanner was given ``known`` values."""
         findings = self._rule_findings(data, path, skip_rules)
@@ -128,8 +135,18 @@ class Scanner:
                     if not secret or not rule.accepts(secret):
                         continue
                     column = match.start("secret" if "secret" in rule.regex.groupindex else 0) + 1
-                    findings.append(Finding(rule.id, rule.description, rule.severity, path, line_number, column,
-                                            len(secret), fingerprint(self.fingerprint_key, rule.id, secret)))
+                    findings.append(
+                        Finding(
+                            rule.id,
+                            rule.description,
+                            rule.severity,
+                            path,
+                            line_number,
+                            column,
+                            len(secret),
+                            fingerprint(self.fingerprint_key, rule.id, secret),
+                        )
+                    )
         for index, starts in spanning.items():
             findings += self._spanning_findings(self.rules[index], data, starts, path)
         return _without_generic_duplicates(findings)
@@ -140,21 +157,31 @@ class Scanner:
         for start in starts:
             low = max(0, start - SPAN_WINDOW)
             low = data.rfind(b"\n", 0, low) + 1 if low else 0  # whole lines, so offsets decode cleanly
-            window = data[low:start + SPAN_WINDOW].decode("utf-8", "replace")
+            window = data[low : start + SPAN_WINDOW].decode("utf-8", "replace")
             for match in rule.regex.finditer(window):
                 secret = rule.secret_of(match)
                 if not secret or not rule.accepts(secret):
                     continue
-                where = low + len(window[:match.start("secret" if "secret" in rule.regex.groupindex else 0)]
-                                  .encode("utf-8", "surrogatepass"))
+                where = low + len(
+                    window[: match.start("secret" if "secret" in rule.regex.groupindex else 0)].encode(
+                        "utf-8", "surrogatepass"
+                    )
+                )
                 line_start = data.rfind(b"\n", 0, where) + 1
                 line_end = data.find(b"\n", where)
-                if where in found or _ALLOW_BYTES in data[line_start:line_end if line_end != -1 else None]:
+                if where in found or _ALLOW_BYTES in data[line_start : line_end if line_end != -1 else None]:
                     continue
                 column = len(data[line_start:where].decode("utf-8", "replace")) + 1
-                found[where] = Finding(rule.id, rule.description, rule.severity, path,
-                                       data.count(b"\n", 0, where) + 1, column, len(secret),
-                                       fingerprint(self.fingerprint_key, rule.id, secret))
+                found[where] = Finding(
+                    rule.id,
+                    rule.description,
+                    rule.severity,
+                    path,
+                    data.count(b"\n", 0, where) + 1,
+                    column,
+                    len(secret),
+                    fingerprint(self.fingerprint_key, rule.id, secret),
+                )
         return list(found.values())
 
     def scan_text(self, text: str, path: str = "<text>") -> list[Finding]:

@@ -25,15 +25,29 @@ from strongroom.errors import InvalidInput
 # Config overrides that make the patch text parseable whatever the user's git config says. ``-c`` is used
 # rather than newer command-line switches because an older git ignores an unknown key but rejects an option.
 _CONFIG = (
-    "-c", "core.quotePath=false",      # non-ASCII names as raw UTF-8 bytes instead of octal escapes
-    "-c", "diff.noprefix=false",       # keep the b/ prefix the +++ line is parsed with
-    "-c", "diff.mnemonicPrefix=false",
-    "-c", "diff.relative=false",       # whole-repository paths even when run from a subdirectory
-    "-c", "log.showSignature=false",   # gpg output would be interleaved with the patch
+    "-c",
+    "core.quotePath=false",  # non-ASCII names as raw UTF-8 bytes instead of octal escapes
+    "-c",
+    "diff.noprefix=false",  # keep the b/ prefix the +++ line is parsed with
+    "-c",
+    "diff.mnemonicPrefix=false",
+    "-c",
+    "diff.relative=false",  # whole-repository paths even when run from a subdirectory
+    "-c",
+    "log.showSignature=false",  # gpg output would be interleaved with the patch
 )
 # --full-index: whole blob ids, so "already scanned" is exact; --no-textconv: the stored bytes, not a filter's view.
-_DIFF_OPTIONS = ("-p", "-U0", "--no-color", "--no-ext-diff", "--no-textconv", "-M", "--full-index",
-                 "--src-prefix=a/", "--dst-prefix=b/")
+_DIFF_OPTIONS = (
+    "-p",
+    "-U0",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "-M",
+    "--full-index",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+)
 # A NUL-led header line: no patch line can start with NUL (patch lines start with "+", "-", " ", "@", a
 # keyword or "\"), and sha, date and author cannot contain NUL, so a commit boundary is unambiguous.
 _LOG_FORMAT = "--format=%x00%H%x00%aI%x00%an <%ae>"
@@ -46,23 +60,32 @@ _HUNK = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _SUBMODULE_MODE = b" 160000"
 _READ_BUFFER = 1 << 16
 _CHECK_TIMEOUT_SECONDS = 60
-_C_ESCAPES = {ord("a"): 7, ord("b"): 8, ord("t"): 9, ord("n"): 10, ord("v"): 11, ord("f"): 12, ord("r"): 13,
-              ord('"'): ord('"'), ord("\\"): ord("\\")}
+_C_ESCAPES = {
+    ord("a"): 7,
+    ord("b"): 8,
+    ord("t"): 9,
+    ord("n"): 10,
+    ord("v"): 11,
+    ord("f"): 12,
+    ord("r"): 13,
+    ord('"'): ord('"'),
+    ord("\\"): ord("\\"),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Commit:
-    id: str        # full sha
-    author: str    # "Name <email>"
-    date: str      # ISO 8601 author date (%aI)
+    id: str  # full sha
+    author: str  # "Name <email>"
+    date: str  # ISO 8601 author date (%aI)
 
 
 @dataclass(frozen=True, slots=True)
 class AddedText:
-    path: str               # path in the repository (post-image path)
-    text: str               # the added lines of this file in this commit, each ending in "\n"
+    path: str  # path in the repository (post-image path)
+    text: str  # the added lines of this file in this commit, each ending in "\n"
     lines: tuple[int, ...]  # lines[i] = the line number in the new file of the i-th line of `text`
-    commit: Commit | None   # None for staged changes
+    commit: Commit | None  # None for staged changes
 
 
 def is_repository(path: Path) -> bool:
@@ -74,16 +97,26 @@ def is_repository(path: Path) -> bool:
     return done.returncode == 0
 
 
-def history(repo: Path, *, revisions: Sequence[str] = ("--all",),
-            on_commit: Callable[[], None] | None = None) -> Iterator[AddedText]:
+def history(
+    repo: Path, *, revisions: Sequence[str] = ("--all",), on_commit: Callable[[], None] | None = None
+) -> Iterator[AddedText]:
     """The lines added by every commit reachable from ``revisions``, oldest commit first, one item per file.
 
     Checks the repository and the revisions now (raising :class:`InvalidInput`), then streams lazily;
     ``on_commit`` is called once per commit, merges and empty commits included.
     """
     _require_repository(repo)
-    argv = ["log", "--reverse", "--date-order", "--root", "--encoding=UTF-8", _LOG_FORMAT, *_DIFF_OPTIONS,
-            *_checked_revisions(revisions), "--"]
+    argv = [
+        "log",
+        "--reverse",
+        "--date-order",
+        "--root",
+        "--encoding=UTF-8",
+        _LOG_FORMAT,
+        *_DIFF_OPTIONS,
+        *_checked_revisions(revisions),
+        "--",
+    ]
     return _added_text(repo, argv, seen=set(), on_commit=on_commit)
 
 
@@ -98,16 +131,21 @@ def _checked_revisions(revisions: Sequence[str]) -> list[str]:
     if isinstance(revisions, str):  # a lone string would otherwise be split into one-letter revisions
         raise InvalidInput("revisions must be a sequence of revision strings, not a single string")
     for revision in revisions:
-        if revision.startswith("-") and not (revision in _REF_SELECTORS
-                                             or revision.startswith(_REF_SELECTOR_PREFIXES)):
-            raise InvalidInput(f"unsupported revision option {revision!r}: only ref selectors such as --all, "
-                               "--branches[=<pattern>], --tags, --remotes, --glob=, --exclude= and --not")
+        if revision.startswith("-") and not (revision in _REF_SELECTORS or revision.startswith(_REF_SELECTOR_PREFIXES)):
+            raise InvalidInput(
+                f"unsupported revision option {revision!r}: only ref selectors such as --all, "
+                "--branches[=<pattern>], --tags, --remotes, --glob=, --exclude= and --not"
+            )
     return list(revisions)
 
 
 def _run_check(path: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(path), "rev-parse", "--git-dir"],  # noqa: S603, S607
-                          capture_output=True, timeout=_CHECK_TIMEOUT_SECONDS, check=False)
+    return subprocess.run(  # noqa: S603
+        ["git", "-C", str(path), "rev-parse", "--git-dir"],  # noqa: S607
+        capture_output=True,
+        timeout=_CHECK_TIMEOUT_SECONDS,
+        check=False,
+    )
 
 
 def _require_repository(repo: Path) -> None:
@@ -130,15 +168,21 @@ def _first_line(stderr: bytes) -> str:
     return ""
 
 
-def _added_text(repo: Path, argv: list[str], *, seen: set[bytes] | None,
-                on_commit: Callable[[], None] | None) -> Iterator[AddedText]:
+def _added_text(
+    repo: Path, argv: list[str], *, seen: set[bytes] | None, on_commit: Callable[[], None] | None
+) -> Iterator[AddedText]:
     """Run ``git <argv>`` and parse its patch output as it arrives; the process never outlives the iterator."""
     command = ["git", "-C", str(repo), *_CONFIG, *argv]
     # stderr goes to a file, not a pipe: a pipe nobody reads while stdout is drained could fill and hang git.
     with tempfile.TemporaryFile() as errors:
         try:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # noqa: S603
-                                       stderr=errors, bufsize=_READ_BUFFER)
+            process = subprocess.Popen(  # noqa: S603
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                bufsize=_READ_BUFFER,
+            )
         except OSError as exc:
             raise InvalidInput(f"{repo} is not a git repository (git could not be run: {exc})") from None
         finished = False
@@ -172,8 +216,8 @@ def _read_all(handle: IO[bytes]) -> bytes:
 class _FileDiff:
     """One file's section of a patch while it is being read."""
 
-    path: str | None = None       # from the "+++ b/..." line; None until seen or for a deletion
-    skip: bool = False            # post-image already scanned, or a submodule pointer
+    path: str | None = None  # from the "+++ b/..." line; None until seen or for a deletion
+    skip: bool = False  # post-image already scanned, or a submodule pointer
     texts: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
 
@@ -190,8 +234,7 @@ class _Hunk:
         return self.old_left > 0 or self.new_left > 0
 
 
-def _parse(stream: IO[bytes], *, seen: set[bytes] | None,
-           on_commit: Callable[[], None] | None) -> Iterator[AddedText]:
+def _parse(stream: IO[bytes], *, seen: set[bytes] | None, on_commit: Callable[[], None] | None) -> Iterator[AddedText]:
     """Patch text (``git log -p`` with :data:`_LOG_FORMAT`, or ``git diff``) to one AddedText per file."""
     commit: Commit | None = None
     current = _FileDiff()
@@ -245,8 +288,11 @@ def _hunk_header(line: bytes) -> _Hunk:
         return _Hunk()
     old_count, new_start, new_count = match.group(2), int(match.group(3)), match.group(4)
     # A missing count means 1 ("@@ -3 +3 @@").
-    return _Hunk(old_left=1 if old_count is None else int(old_count),
-                 new_left=1 if new_count is None else int(new_count), new_line=new_start)
+    return _Hunk(
+        old_left=1 if old_count is None else int(old_count),
+        new_left=1 if new_count is None else int(new_count),
+        new_line=new_start,
+    )
 
 
 def _file_header(line: bytes, current: _FileDiff, seen: set[bytes] | None) -> None:
@@ -265,7 +311,7 @@ def _file_header(line: bytes, current: _FileDiff, seen: set[bytes] | None) -> No
 
 def _new_blob(line: bytes) -> bytes | None:
     """The post-image blob id of ``index <old>..<new>[ <mode>]``; None for a deletion (all zeros)."""
-    ids = line[len(b"index "):].split(b" ", 1)[0]
+    ids = line[len(b"index ") :].split(b" ", 1)[0]
     _, _, new = ids.partition(b"..")
     if not new or not new.strip(b"0"):
         return None
@@ -309,5 +355,6 @@ def _commit(header: bytes) -> Commit:
 
 def _finish(current: _FileDiff, commit: Commit | None) -> Iterator[AddedText]:
     if current.path is not None and current.texts and not current.skip:
-        yield AddedText(path=current.path, text="\n".join(current.texts) + "\n", lines=tuple(current.lines),
-                        commit=commit)
+        yield AddedText(
+            path=current.path, text="\n".join(current.texts) + "\n", lines=tuple(current.lines), commit=commit
+        )

@@ -69,7 +69,8 @@ class KnownValues:
         for entry in entries:
             if entry.fingerprint is not None:
                 self._by_digest.setdefault(bytes.fromhex(entry.fingerprint), []).append(
-                    KnownSecret(entry.tenant, entry.name, entry.version))
+                    KnownSecret(entry.tenant, entry.name, entry.version)
+                )
         self._lengths = frozenset(e.length for e in entries if e.fingerprint is not None and e.length > 0)
         self._shortest = min(self._lengths, default=0)
 
@@ -109,8 +110,16 @@ class KnownValues:
                 line_start = data.rfind(b"\n", 0, offset) + 1
                 column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
                 names = ", ".join(str(owner) for owner in owners)
-                findings.append(Finding(
-                    RULE_ID, f"stored secret {names}", "critical", path, data.count(b"\n", 0, offset) + 1, column,
-                    len(candidate.decode("utf-8", "replace")),
-                    fingerprint(self._report_key, RULE_ID, candidate.decode("utf-8", "surrogateescape"))))
+                findings.append(
+                    Finding(
+                        RULE_ID,
+                        f"stored secret {names}",
+                        "critical",
+                        path,
+                        data.count(b"\n", 0, offset) + 1,
+                        column,
+                        len(candidate.decode("utf-8", "replace")),
+                        fingerprint(self._report_key, RULE_ID, candidate.decode("utf-8", "surrogateescape")),
+                    )
+                )
         return findings

@@ -46,8 +46,15 @@ class ScanReport:
         self.bytes += other.bytes
 
 
-def scan_stream(scanner: Scanner, handle: BinaryIO, path: str, *, skip_rules: frozenset[str] = frozenset(),
-                block: int = STREAM_BLOCK, on_bytes: Callable[[int], None] | None = None) -> Iterator[Finding]:
+def scan_stream(
+    scanner: Scanner,
+    handle: BinaryIO,
+    path: str,
+    *,
+    skip_rules: frozenset[str] = frozenset(),
+    block: int = STREAM_BLOCK,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[Finding]:
     """Scan a file of any size in blocks of whole lines; line numbers stay those of the file.
 
     A single line longer than ``block`` is read on until its end, so a minified file costs memory for its
@@ -113,8 +120,9 @@ class FileScanner:
                     if self.on_bytes is not None:
                         self.on_bytes(len(data))
                 else:
-                    report.findings += scan_stream(self.scanner, handle, where, skip_rules=skip_rules,
-                                                   on_bytes=self.on_bytes)
+                    report.findings += scan_stream(
+                        self.scanner, handle, where, skip_rules=skip_rules, on_bytes=self.on_bytes
+                    )
                 report.files, report.bytes = 1, size
         except OSError as exc:
             report.errors.append(Skipped(where, f"unreadable ({exc.strerror or type(exc).__name__})"))
@@ -135,8 +143,14 @@ def _targets(paths: Iterable[Path], settings: ScanSettings) -> Iterator[tuple[Pa
             yield Skipped(str(root), "no such file or directory")
 
 
-def scan_paths(scanner: Scanner, paths: Iterable[Path], settings: ScanSettings, *,
-               workers: int | None = None, on_bytes: Callable[[int], None] | None = None) -> ScanReport:
+def scan_paths(
+    scanner: Scanner,
+    paths: Iterable[Path],
+    settings: ScanSettings,
+    *,
+    workers: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> ScanReport:
     """Scan every file under ``paths``; findings come back in file order, whatever thread found them."""
     report = ScanReport()
     files = FileScanner(scanner, settings, on_bytes)
@@ -146,8 +160,9 @@ def scan_paths(scanner: Scanner, paths: Iterable[Path], settings: ScanSettings, 
             for item in batch:
                 if isinstance(item, Skipped):
                     report.errors.append(item)
-            jobs = [(p, rel, explicit) for item in batch if not isinstance(item, Skipped)
-                    for p, rel, explicit in [item]]
+            jobs = [
+                (p, rel, explicit) for item in batch if not isinstance(item, Skipped) for p, rel, explicit in [item]
+            ]
             for result in pool.map(lambda job: files.scan(job[0], job[1], explicit=job[2]), jobs):
                 report.add(result)
     return report

@@ -41,14 +41,17 @@ LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "not
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 TAGS = ("security", "secret")
 
-HELP = ("A credential is committed in plain text. Revoke or rotate it at the provider first (removing it "
-        "from the file does not remove it from history or from anyone who has copied it), then delete it "
-        "from the file and load it from the vault. To accept a known finding, record it in the baseline "
-        "(strongroom scan --update-baseline) or put 'strongroom:allow' on the line.")
+HELP = (
+    "A credential is committed in plain text. Revoke or rotate it at the provider first (removing it "
+    "from the file does not remove it from history or from anyone who has copied it), then delete it "
+    "from the file and load it from the vault. To accept a known finding, record it in the baseline "
+    "(strongroom scan --update-baseline) or put 'strongroom:allow' on the line."
+)
 
 
-def to_sarif(findings: Sequence[Finding], rules: Sequence[Rule], *, tool_version: str,
-             information_uri: str = INFORMATION_URI) -> dict[str, Any]:
+def to_sarif(
+    findings: Sequence[Finding], rules: Sequence[Rule], *, tool_version: str, information_uri: str = INFORMATION_URI
+) -> dict[str, Any]:
     """A SARIF 2.1.0 log with one run holding ``findings`` (in the order given) as results."""
     known = {rule.id: rule for rule in rules}
     used = {finding.rule_id for finding in findings}
@@ -138,5 +141,4 @@ def _result(finding: Finding, rule_index: int, rule: Rule | None) -> dict[str, A
     return result
 
 
-__all__ = ["INFORMATION_URI", "LEVELS", "SCHEMA_URI", "SECURITY_SEVERITY", "artifact_location", "rule_name",
-           "to_sarif"]
+__all__ = ["INFORMATION_URI", "LEVELS", "SCHEMA_URI", "SECURITY_SEVERITY", "artifact_location", "rule_name", "to_sarif"]

@@ -121,8 +121,10 @@ def load_settings(start: Path) -> ScanSettings:
     known = {"exclude_paths", "exclude_rules", "max_file_bytes", "fail_on"}
     unknown = sorted(set(table) - known)
     if unknown:
-        raise InvalidInput(f"{source}: unknown key(s) in [tool.strongroom.scan]: {', '.join(unknown)} "
-                           f"(known: {', '.join(sorted(known))})")
+        raise InvalidInput(
+            f"{source}: unknown key(s) in [tool.strongroom.scan]: {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
     max_bytes = table.get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
         raise InvalidInput(f"{source}: [tool.strongroom.scan] max_file_bytes must be a positive integer")

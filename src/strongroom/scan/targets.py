@@ -19,8 +19,21 @@ class Skipped:
 
 def _git_files(root: Path) -> list[Path] | None:
     try:
-        done = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",  # noqa: S603, S607
-                               "--exclude-standard"], capture_output=True, timeout=120, check=False)
+        done = subprocess.run(  # noqa: S603
+            [  # noqa: S607
+                "git",
+                "-C",
+                str(root),
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:

@@ -63,7 +63,7 @@ class ActionsEndpoint:
 
     async def _call(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         state = self.state
-        name, slash, rest = scope["path"][len(PREFIX):].partition("/")
+        name, slash, rest = scope["path"][len(PREFIX) :].partition("/")
         if not name or not slash:
             raise ApiError(404, "not_found", "Not Found")
         method: str = scope["method"]
@@ -72,34 +72,53 @@ class ActionsEndpoint:
         headers = _headers(scope)
         request_id = checked_request_id(headers.get("x-request-id"))
         client = scope.get("client")
-        caller = await authenticate_header(state, headers.get("authorization", ""),
-                                           client=client[0] if client else "?", request_id=request_id)
+        caller = await authenticate_header(
+            state, headers.get("authorization", ""), client=client[0] if client else "?", request_id=request_id
+        )
         caller.require("actions:invoke")
         if caller.tenant is None:
             raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")
         # A declared connector needs no database read (tenants cannot shadow its name); a tenant's own is
         # read off the event loop.
         found = state.declared_connectors.get(name) or (
-            await asyncio.to_thread(tenant_connectors, state, caller.tenant)).get(name)
+            await asyncio.to_thread(tenant_connectors, state, caller.tenant)
+        ).get(name)
         if found is None:
             raise NotFound(f"connector {name!r} is not available to tenant {caller.tenant!r}")
         body = await _body(receive)
         # The broker matches the raw, still percent-encoded path: an encoded "/" stays inside one segment.
         raw = scope.get("raw_path", b"").decode("latin-1")
         prefix = PREFIX + name
-        upstream_path = raw[len(prefix):] if raw.startswith(prefix) else "/" + rest
+        upstream_path = raw[len(prefix) :] if raw.startswith(prefix) else "/" + rest
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         answer = await state.broker.call(
-            tenant=caller.tenant, connector=found, method=method, path=upstream_path or "/", query=query, body=body,
-            content_type=headers.get("content-type"), actor=actor(caller), request_id=request_id)
+            tenant=caller.tenant,
+            connector=found,
+            method=method,
+            path=upstream_path or "/",
+            query=query,
+            body=body,
+            content_type=headers.get("content-type"),
+            actor=actor(caller),
+            request_id=request_id,
+        )
         if answer.truncated or len(answer.body) > GPT_BODY_LIMIT:
-            raise ApiError(502, "upstream_response_too_large",
-                           f"connector {name!r} answered more than {min(found.max_response_bytes, GPT_BODY_LIMIT)} "
-                           "bytes; GPT Actions accept at most 100,000 characters: narrow the request")
+            raise ApiError(
+                502,
+                "upstream_response_too_large",
+                f"connector {name!r} answered more than {min(found.max_response_bytes, GPT_BODY_LIMIT)} "
+                "bytes; GPT Actions accept at most 100,000 characters: narrow the request",
+            )
         kind = next((v for k, v in answer.headers if k.lower() == "content-type"), "application/octet-stream")
-        return answer.status, [(b"content-type", kind.encode("latin-1")),
-                               (b"content-length", str(len(answer.body)).encode()),
-                               (b"x-strongroom-latency-ms", f"{answer.latency_ms:.1f}".encode())], answer.body
+        return (
+            answer.status,
+            [
+                (b"content-type", kind.encode("latin-1")),
+                (b"content-length", str(len(answer.body)).encode()),
+                (b"x-strongroom-latency-ms", f"{answer.latency_ms:.1f}".encode()),
+            ],
+            answer.body,
+        )
 
 
 def tenant_connectors(state: ServiceState, tenant: str) -> dict[str, Connector]:
@@ -110,8 +129,9 @@ def tenant_connectors(state: ServiceState, tenant: str) -> dict[str, Connector]:
         if record is None:
             raise NotFound(f"tenant {tenant!r} not found in {state.vault.environment}")
         for stored in tx.connectors(record.id):
-            found.setdefault(stored.name, connector_from_dict(json.loads(stored.definition),
-                                                              where=f"connector {stored.name!r}"))
+            found.setdefault(
+                stored.name, connector_from_dict(json.loads(stored.definition), where=f"connector {stored.name!r}")
+            )
     return found
 
 
@@ -137,11 +157,21 @@ async def _body(receive: Receive) -> bytes:
 def openapi_path_item() -> dict[str, Any]:
     """The endpoint's entry in the service's OpenAPI document: one operation (and operationId) per method."""
     parameters = [
-        {"name": "connector", "in": "path", "required": True, "schema": {"type": "string"},
-         "description": "The connector's name"},
-        {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
-         "description": "The operation's path on the upstream, below the connector's base URL; any query "
-                        "string is passed on"},
+        {
+            "name": "connector",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "The connector's name",
+        },
+        {
+            "name": "path",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "The operation's path on the upstream, below the connector's base URL; any query "
+            "string is passed on",
+        },
     ]
     item: dict[str, Any] = {}
     for method in METHODS:
@@ -149,12 +179,14 @@ def openapi_path_item() -> dict[str, Any]:
             "tags": ["actions"],
             "summary": "Call a connector operation with the tenant's credential (never shown to the caller)",
             "description": "Needs a tenant's agent token or API key with the scope `actions:invoke`. The "
-                           "upstream's status, content type and body come back, the credential masked in them.",
+            "upstream's status, content type and body come back, the credential masked in them.",
             "operationId": f"call_action_{method.lower()}",
             "parameters": parameters,
             "responses": {
-                "200": {"description": "The upstream's answer (its own status, which may be any)",
-                        "content": {"*/*": {"schema": {}}}},
+                "200": {
+                    "description": "The upstream's answer (its own status, which may be any)",
+                    "content": {"*/*": {"schema": {}}},
+                },
                 **errors.openapi_responses(400, 401, 403, 404, 405, 413, 429, 502, 504),
             },
         }

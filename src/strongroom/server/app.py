@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from strongroom.tokens.shares import Shares
     from strongroom.vault import Vault
 
+
 @dataclass
 class ServiceState:
     vault: Vault
@@ -44,8 +45,15 @@ class ServiceState:
     failures: FailureLimiter = field(default_factory=FailureLimiter)
 
 
-def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", connectors_file: Path | None = None,
-               broker: Broker | None = None, tokens: TokenService | None = None, close_vault: bool = False) -> FastAPI:
+def create_app(
+    vault: Vault,
+    *,
+    public_url: str = "http://127.0.0.1:8200",
+    connectors_file: Path | None = None,
+    broker: Broker | None = None,
+    tokens: TokenService | None = None,
+    close_vault: bool = False,
+) -> FastAPI:
     """The service on ``vault``; ``close_vault``: the app owns the vault and closes it when it shuts down."""
     from strongroom.broker import Broker, load_connectors
     from strongroom.server.routes import actions, audit, health, secrets, shares, tenants, tokens_routes
@@ -53,10 +61,16 @@ def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", conne
     from strongroom.tokens.shares import Shares
 
     declared = {c.name: c for c in load_connectors(connectors_file)} if connectors_file else {}
-    state = ServiceState(vault=vault, api_keys=ApiKeys(vault),
-                         tokens=tokens or TokenService(vault, issuer=public_url),
-                         broker=broker or Broker(vault), audience=public_url, public_url=public_url,
-                         shares=Shares(vault), declared_connectors=declared)
+    state = ServiceState(
+        vault=vault,
+        api_keys=ApiKeys(vault),
+        tokens=tokens or TokenService(vault, issuer=public_url),
+        broker=broker or Broker(vault),
+        audience=public_url,
+        public_url=public_url,
+        shares=Shares(vault),
+        declared_connectors=declared,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,9 +81,13 @@ def create_app(vault: Vault, *, public_url: str = "http://127.0.0.1:8200", conne
             state.vault.close()
 
     state.tokens.rotate_if_due(actor="strongroom-serve")  # a signing key (and a JWKS) from the first request on
-    app = ServiceApp(title="strongroom", version=_version(), lifespan=lifespan,
-                  description="Multi-tenant secrets API: write-only tenant secrets, short-lived agent tokens, and an "
-                              "action broker that uses tenant credentials so agents never see them.")
+    app = ServiceApp(
+        title="strongroom",
+        version=_version(),
+        lifespan=lifespan,
+        description="Multi-tenant secrets API: write-only tenant secrets, short-lived agent tokens, and an "
+        "action broker that uses tenant credentials so agents never see them.",
+    )
     app.state.strongroom = state
     errors.install(app)
     app.add_middleware(LimitsAndRedaction, state=state)

@@ -77,8 +77,12 @@ class FailureLimiter:
         now = time.monotonic()
         with self._lock:
             if any(len(self._recent(key, now)) > self.limit for key in keys):
-                raise ApiError(429, "too_many_failures", "too many failed authentications; try again later",
-                               {"Retry-After": str(int(self.window))})
+                raise ApiError(
+                    429,
+                    "too_many_failures",
+                    "too many failed authentications; try again later",
+                    {"Retry-After": str(int(self.window))},
+                )
 
     def failed(self, *keys: str) -> None:
         now = time.monotonic()
@@ -107,9 +111,12 @@ def _key_id_of(credential: str) -> str:
 
 async def authenticate(request: Request) -> Principal:
     """The caller of this request, or 401/403/429 (the routes' dependency)."""
-    return await authenticate_header(request.app.state.strongroom, request.headers.get("authorization", ""),
-                                     client=request.client.host if request.client else "?",
-                                     request_id=request_id(request))
+    return await authenticate_header(
+        request.app.state.strongroom,
+        request.headers.get("authorization", ""),
+        client=request.client.host if request.client else "?",
+        request_id=request_id(request),
+    )
 
 
 async def authenticate_header(state: ServiceState, header: str, *, client: str, request_id: str | None) -> Principal:
@@ -121,8 +128,9 @@ async def authenticate_header(state: ServiceState, header: str, *, client: str, 
     """
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
-        raise ApiError(401, "unauthenticated", "send Authorization: Bearer <API key or token>",
-                       {"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401, "unauthenticated", "send Authorization: Bearer <API key or token>", {"WWW-Authenticate": "Bearer"}
+        )
     credential = credential.strip()
     key_id = _key_id_of(credential)
     limits = (f"key:{key_id}", f"addr:{client}")
@@ -139,8 +147,16 @@ async def authenticate_header(state: ServiceState, header: str, *, client: str, 
         # is answered 429 instead of 401.
         state.failures.failed(*limits)
         state.failures.check(*limits)
-        state.vault.audit.enqueue(AuditEvent(
-            at=time.time(), environment=state.vault.environment, actor=f"key:{key_id}", tenant="-",
-            action=Action.AUTH_FAIL, outcome=Outcome.DENIED, request_id=request_id,
-            detail=type(exc).__name__))
+        state.vault.audit.enqueue(
+            AuditEvent(
+                at=time.time(),
+                environment=state.vault.environment,
+                actor=f"key:{key_id}",
+                tenant="-",
+                action=Action.AUTH_FAIL,
+                outcome=Outcome.DENIED,
+                request_id=request_id,
+                detail=type(exc).__name__,
+            )
+        )
         raise ApiError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"}) from None

@@ -102,8 +102,13 @@ def install(app: FastAPI) -> None:
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message"],
-                             "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
 }
 
 # What each status means when the service itself refuses; bodies are ``ERROR_SCHEMA``.
@@ -127,5 +132,7 @@ STATUS_MEANINGS = {
 
 def openapi_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI response objects for the service's own refusals with these statuses."""
-    return {str(status): {"description": STATUS_MEANINGS[status],
-                          "content": {"application/json": {"schema": ERROR_SCHEMA}}} for status in statuses}
+    return {
+        str(status): {"description": STATUS_MEANINGS[status], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for status in statuses
+    }

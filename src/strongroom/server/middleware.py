@@ -33,8 +33,9 @@ class LimitsAndRedaction:
             return
         declared = dict(scope.get("headers", ())).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            refusal = errors.error_response(413, "body_too_large",
-                                            f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+            refusal = errors.error_response(
+                413, "body_too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"
+            )
             await refusal(scope, receive, send)
             return
         scope.setdefault("state", {})  # request.state writes here; the send wrapper reads it back
@@ -83,8 +84,9 @@ class LimitsAndRedaction:
         except BodyTooLarge:
             if started:
                 raise
-            await errors.error_response(413, "body_too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"
-                                        )(scope, receive, send)
+            await errors.error_response(413, "body_too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes")(
+                scope, receive, send
+            )
 
 
 class BodyTooLarge(HTTPException):

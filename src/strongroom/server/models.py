@@ -94,8 +94,11 @@ class TokenOut(BaseModel):
 
 
 class RevokeIn(Strict):
-    token: str = Field(min_length=16, max_length=4096,
-                       description="The token to revoke: presenting it proves it is this tenant's to revoke.")
+    token: str = Field(
+        min_length=16,
+        max_length=4096,
+        description="The token to revoke: presenting it proves it is this tenant's to revoke.",
+    )
 
 
 class AuditOut(BaseModel):

@@ -24,7 +24,7 @@ def normalise_url(url: str) -> str:
     """Accept the spellings users paste (``postgres://``, ``postgresql://``) and pick our drivers."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -19,8 +19,9 @@ def upgrade(store: Store) -> str:
     if revision == SCHEMA_REVISION:
         return revision
     if revision is not None and revision > SCHEMA_REVISION:
-        raise StoreError(f"database schema {revision} is newer than this strongroom ({SCHEMA_REVISION}): "
-                         "upgrade strongroom")
+        raise StoreError(
+            f"database schema {revision} is newer than this strongroom ({SCHEMA_REVISION}): upgrade strongroom"
+        )
     return migrate_to(store, SCHEMA_REVISION)
 
 

@@ -108,8 +108,10 @@ class Store:
     def check_current(self) -> None:
         revision = self.schema_revision()
         if revision is None:
-            raise StoreError(f"{engines.safe_url(self.url)} has no strongroom schema: "
-                             "run `strongroom init` or `strongroom db upgrade`")
+            raise StoreError(
+                f"{engines.safe_url(self.url)} has no strongroom schema: "
+                "run `strongroom init` or `strongroom db upgrade`"
+            )
         if revision > SCHEMA_REVISION:
             raise StoreError(
                 f"database schema {revision} is newer than this strongroom ({SCHEMA_REVISION}): upgrade strongroom"
@@ -137,9 +139,7 @@ class Tx:
     # -- tenants ----------------------------------------------------------------------------------
 
     def tenant(self, environment: str, name: str, *, lock: bool = False) -> TenantRecord | None:
-        row = self._one(
-            select(tenants).where(and_(tenants.c.environment == environment, tenants.c.name == name)), lock
-        )
+        row = self._one(select(tenants).where(and_(tenants.c.environment == environment, tenants.c.name == name)), lock)
         return TenantRecord(**row) if row else None
 
     def tenant_ids(self, environment: str, names: Iterable[str]) -> dict[str, str]:
@@ -148,7 +148,8 @@ class Tx:
         if not wanted:
             return {}
         stmt = select(tenants.c.name, tenants.c.id).where(
-            and_(tenants.c.environment == environment, tenants.c.name.in_(wanted)))
+            and_(tenants.c.environment == environment, tenants.c.name.in_(wanted))
+        )
         return {str(name): str(tenant_id) for name, tenant_id in self.conn.execute(stmt)}
 
     def tenants(self, environment: str) -> list[TenantRecord]:
@@ -192,8 +193,12 @@ class Tx:
 
     def kek_ids(self, environment: str) -> set[str]:
         """The keyrings that wrap this environment's data keys (one, unless a rotation is half done)."""
-        stmt = (select(data_keys.c.kek_id).distinct()
-                .join(tenants, tenants.c.id == data_keys.c.tenant_id).where(tenants.c.environment == environment))
+        stmt = (
+            select(data_keys.c.kek_id)
+            .distinct()
+            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
+            .where(tenants.c.environment == environment)
+        )
         return set(self.conn.execute(stmt).scalars())
 
     def all_data_keys(self) -> list[DataKeyRecord]:
@@ -226,9 +231,14 @@ class Tx:
         """Expiry of each secret's current version (ephemeral secrets have one)."""
         stmt = (
             select(secret_versions.c.name, secret_versions.c.expires_at)
-            .join(secrets, and_(secrets.c.tenant_id == secret_versions.c.tenant_id,
-                                secrets.c.name == secret_versions.c.name,
-                                secrets.c.current_version == secret_versions.c.version))
+            .join(
+                secrets,
+                and_(
+                    secrets.c.tenant_id == secret_versions.c.tenant_id,
+                    secrets.c.name == secret_versions.c.name,
+                    secrets.c.current_version == secret_versions.c.version,
+                ),
+            )
             .where(secret_versions.c.tenant_id == tenant_id)
         )
         return {row.name: row.expires_at for row in self.conn.execute(stmt)}
@@ -237,8 +247,11 @@ class Tx:
         """Move the secret to a new version only if nobody else did first (check-and-set)."""
         result = self.conn.execute(
             update(secrets)
-            .where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name,
-                        secrets.c.current_version == from_version))
+            .where(
+                and_(
+                    secrets.c.tenant_id == tenant_id, secrets.c.name == name, secrets.c.current_version == from_version
+                )
+            )
             .values(**values)
         )
         if result.rowcount != 1:
@@ -262,8 +275,9 @@ class Tx:
         )
         return int(count)
 
-    def for_use(self, environment: str, tenant: str, name: str, version: int | None) -> tuple[
-            TenantRecord, SecretRecord | None, VersionRecord | None, DataKeyRecord | None] | None:
+    def for_use(
+        self, environment: str, tenant: str, name: str, version: int | None
+    ) -> tuple[TenantRecord, SecretRecord | None, VersionRecord | None, DataKeyRecord | None] | None:
         """Everything a decrypt needs in one query: tenant, secret, the version (current unless pinned) and its
         data key. ``None`` when the tenant does not exist; later parts are ``None`` when missing."""
         stmt = _for_use_statement(pinned=version is not None)
@@ -276,8 +290,12 @@ class Tx:
             fields = {f: row[prefix + f] for f in record.__slots__}
             return None if all(v is None for v in fields.values()) else record(**fields)
 
-        return (part(TenantRecord, "t_"), part(SecretRecord, "s_"), part(VersionRecord, "v_"),
-                part(DataKeyRecord, "k_"))
+        return (
+            part(TenantRecord, "t_"),
+            part(SecretRecord, "s_"),
+            part(VersionRecord, "v_"),
+            part(DataKeyRecord, "k_"),
+        )
 
     # -- versions -----------------------------------------------------------------------------------
 
@@ -298,8 +316,13 @@ class Tx:
     def fingerprints(self, environment: str) -> list[tuple[str, str, int, str | None, int]]:
         """(tenant name, secret name, version, fingerprint, ciphertext length) of every stored version."""
         stmt = (
-            select(tenants.c.name, secret_versions.c.name, secret_versions.c.version, secret_versions.c.fingerprint,
-                   func.length(secret_versions.c.ciphertext))
+            select(
+                tenants.c.name,
+                secret_versions.c.name,
+                secret_versions.c.version,
+                secret_versions.c.fingerprint,
+                func.length(secret_versions.c.ciphertext),
+            )
             .select_from(tenants.join(secret_versions, secret_versions.c.tenant_id == tenants.c.id))
             .where(tenants.c.environment == environment)
             .order_by(tenants.c.name, secret_versions.c.name, secret_versions.c.version)
@@ -316,9 +339,11 @@ class Tx:
 
     def api_key(self, key_id: str) -> tuple[ApiKeyRecord, TenantRecord | None] | None:
         """The key and its tenant (``None`` for an operator key), in one query; ``None`` if unknown."""
-        stmt = (select(*[c.label("k_" + c.name) for c in api_keys.c], *[c.label("t_" + c.name) for c in tenants.c])
-                .select_from(api_keys.outerjoin(tenants, tenants.c.id == api_keys.c.tenant_id))
-                .where(api_keys.c.id == key_id))
+        stmt = (
+            select(*[c.label("k_" + c.name) for c in api_keys.c], *[c.label("t_" + c.name) for c in tenants.c])
+            .select_from(api_keys.outerjoin(tenants, tenants.c.id == api_keys.c.tenant_id))
+            .where(api_keys.c.id == key_id)
+        )
         row = self.conn.execute(stmt).mappings().first()
         if row is None:
             return None
@@ -329,22 +354,28 @@ class Tx:
     def api_keys(self, environment: str, tenant_id: str | None) -> list[ApiKeyRecord]:
         """A tenant's keys, or with ``None`` the environment's operator keys, oldest first."""
         owner = api_keys.c.tenant_id.is_(None) if tenant_id is None else api_keys.c.tenant_id == tenant_id
-        stmt = (select(api_keys).where(and_(api_keys.c.environment == environment, owner))
-                .order_by(api_keys.c.created_at, api_keys.c.id))
+        stmt = (
+            select(api_keys)
+            .where(and_(api_keys.c.environment == environment, owner))
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+        )
         return [ApiKeyRecord(**r) for r in self.conn.execute(stmt).mappings()]
 
     def revoke_api_key(self, key_id: str, at: float) -> bool:
         """Mark the key revoked; False if it already was (the first revocation time is kept)."""
-        stmt = (update(api_keys).where(and_(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)))
-                .values(revoked_at=at).returning(api_keys.c.id))
+        stmt = (
+            update(api_keys)
+            .where(and_(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)))
+            .values(revoked_at=at)
+            .returning(api_keys.c.id)
+        )
         return self.conn.execute(stmt).scalar() is not None
 
     def touch_api_key(self, key_id: str, at: float) -> None:
         """Record a use; never moves ``last_used_at`` backwards (writers' clocks differ)."""
         self.conn.execute(
             update(api_keys)
-            .where(and_(api_keys.c.id == key_id,
-                        (api_keys.c.last_used_at.is_(None)) | (api_keys.c.last_used_at < at)))
+            .where(and_(api_keys.c.id == key_id, (api_keys.c.last_used_at.is_(None)) | (api_keys.c.last_used_at < at)))
             .values(last_used_at=at)
         )
 
@@ -352,20 +383,28 @@ class Tx:
 
     def insert_token_revocation(self, record: TokenRevocationRecord) -> bool:
         """Persist a revocation; False if that jti was already revoked (the first row is kept)."""
-        stmt = (self._insert(token_revocations).values(**_fields(record)).on_conflict_do_nothing()
-                .returning(token_revocations.c.jti))
+        stmt = (
+            self._insert(token_revocations)
+            .values(**_fields(record))
+            .on_conflict_do_nothing()
+            .returning(token_revocations.c.jti)
+        )
         return self.conn.execute(stmt).scalar() is not None
 
     def token_revocations(self, environment: str, *, expiring_after: float) -> dict[str, float]:
         """jti -> token expiry of the environment's revocations that still matter (expiring after the time)."""
         stmt = select(token_revocations.c.jti, token_revocations.c.expires_at).where(
-            and_(token_revocations.c.environment == environment, token_revocations.c.expires_at > expiring_after))
+            and_(token_revocations.c.environment == environment, token_revocations.c.expires_at > expiring_after)
+        )
         return {jti: float(expires_at) for jti, expires_at in self.conn.execute(stmt)}
 
     def prune_token_revocations(self, environment: str, *, expired_before: float) -> int:
         """Delete revocations of tokens that expired before the time: they fail verification on their own."""
-        result = self.conn.execute(delete(token_revocations).where(
-            and_(token_revocations.c.environment == environment, token_revocations.c.expires_at < expired_before)))
+        result = self.conn.execute(
+            delete(token_revocations).where(
+                and_(token_revocations.c.environment == environment, token_revocations.c.expires_at < expired_before)
+            )
+        )
         return int(result.rowcount)
 
     # -- connectors -------------------------------------------------------------------------------
@@ -381,8 +420,7 @@ class Tx:
         return ConnectorRecord(**self.conn.execute(stmt).mappings().one())
 
     def connector(self, tenant_id: str, name: str) -> ConnectorRecord | None:
-        row = self._one(select(connectors).where(and_(connectors.c.tenant_id == tenant_id,
-                                                      connectors.c.name == name)))
+        row = self._one(select(connectors).where(and_(connectors.c.tenant_id == tenant_id, connectors.c.name == name)))
         return ConnectorRecord(**row) if row else None
 
     def connectors(self, tenant_id: str) -> list[ConnectorRecord]:
@@ -391,8 +429,11 @@ class Tx:
 
     def delete_connector(self, tenant_id: str, name: str) -> bool:
         """True if the connector existed."""
-        stmt = (delete(connectors).where(and_(connectors.c.tenant_id == tenant_id, connectors.c.name == name))
-                .returning(connectors.c.name))
+        stmt = (
+            delete(connectors)
+            .where(and_(connectors.c.tenant_id == tenant_id, connectors.c.name == name))
+            .returning(connectors.c.name)
+        )
         return self.conn.execute(stmt).scalar() is not None
 
     # -- one-time shares --------------------------------------------------------------------------
@@ -410,14 +451,19 @@ class Tx:
 
     def mark_share_used(self, share_id: str, at: float) -> bool:
         """Mark the share used if nobody has yet; True only for the one call that did (check-and-set)."""
-        stmt = (update(shares).where(and_(shares.c.id == share_id, shares.c.used_at.is_(None)))
-                .values(used_at=at).returning(shares.c.id))
+        stmt = (
+            update(shares)
+            .where(and_(shares.c.id == share_id, shares.c.used_at.is_(None)))
+            .values(used_at=at)
+            .returning(shares.c.id)
+        )
         return self.conn.execute(stmt).scalar() is not None
 
     def prune_shares(self, environment: str, *, expired_before: float) -> int:
         """Delete the environment's shares that expired before the time (used or not)."""
-        result = self.conn.execute(delete(shares).where(
-            and_(shares.c.environment == environment, shares.c.expires_at < expired_before)))
+        result = self.conn.execute(
+            delete(shares).where(and_(shares.c.environment == environment, shares.c.expires_at < expired_before))
+        )
         return int(result.rowcount)
 
     # -- audit --------------------------------------------------------------------------------------
@@ -448,9 +494,10 @@ class Tx:
         if self.conn.dialect.name == "postgresql":
             # COPY: one round trip for the batch (executemany sends a statement per row).
             driver = self.conn.connection.driver_connection
-            with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-                f"COPY audit_events ({', '.join(columns)}) FROM STDIN"
-            ) as copy:
+            with (
+                driver.cursor() as cursor,  # type: ignore[union-attr]
+                cursor.copy(f"COPY audit_events ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
             return
@@ -465,14 +512,30 @@ class Tx:
         rows = self.conn.execute(select(audit_chains)).mappings()
         return {r["chain"]: (int(r["head_seq"]), str(r["head_hash"])) for r in rows}
 
-    def audit_events(self, *, chain: str | None = None, tenant: str | None = None, environment: str | None = None,
-                     limit: int | None = None, newest_first: bool = False, secret_name: str | None = None,
-                     actor: str | None = None, action: str | None = None, since: float | None = None,
-                     until: float | None = None) -> list[AuditRecord]:
+    def audit_events(
+        self,
+        *,
+        chain: str | None = None,
+        tenant: str | None = None,
+        environment: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        secret_name: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[AuditRecord]:
         stmt = select(audit_events)
         c = audit_events.c
-        for column, wanted in ((c.chain, chain), (c.tenant, tenant), (c.environment, environment),
-                               (c.secret_name, secret_name), (c.actor, actor), (c.action, action)):
+        for column, wanted in (
+            (c.chain, chain),
+            (c.tenant, tenant),
+            (c.environment, environment),
+            (c.secret_name, secret_name),
+            (c.actor, actor),
+            (c.action, action),
+        ):
             if wanted is not None:
                 stmt = stmt.where(column == wanted)
         if since is not None:
@@ -491,9 +554,17 @@ class Tx:
             yield AuditRecord(**r)
 
     def count(self, table_name: str) -> int:
-        table = {"tenants": tenants, "secrets": secrets, "secret_versions": secret_versions,
-                 "data_keys": data_keys, "audit_events": audit_events, "api_keys": api_keys,
-                 "token_revocations": token_revocations, "connectors": connectors, "shares": shares}[table_name]
+        table = {
+            "tenants": tenants,
+            "secrets": secrets,
+            "secret_versions": secret_versions,
+            "data_keys": data_keys,
+            "audit_events": audit_events,
+            "api_keys": api_keys,
+            "token_revocations": token_revocations,
+            "connectors": connectors,
+            "shares": shares,
+        }[table_name]
         return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
@@ -508,11 +579,21 @@ def _for_use_statement(*, pinned: bool) -> Any:
         select(*[c.label(prefix + c.name) for table, prefix in _FOR_USE_PARTS for c in table.c])
         .select_from(
             tenants.outerjoin(secrets, and_(secrets.c.tenant_id == tenants.c.id, secrets.c.name == bindparam("name")))
-            .outerjoin(secret_versions, and_(secret_versions.c.tenant_id == secrets.c.tenant_id,
-                                             secret_versions.c.name == secrets.c.name,
-                                             secret_versions.c.version == wanted))
-            .outerjoin(data_keys, and_(data_keys.c.tenant_id == secret_versions.c.tenant_id,
-                                       data_keys.c.version == secret_versions.c.dek_version))
+            .outerjoin(
+                secret_versions,
+                and_(
+                    secret_versions.c.tenant_id == secrets.c.tenant_id,
+                    secret_versions.c.name == secrets.c.name,
+                    secret_versions.c.version == wanted,
+                ),
+            )
+            .outerjoin(
+                data_keys,
+                and_(
+                    data_keys.c.tenant_id == secret_versions.c.tenant_id,
+                    data_keys.c.version == secret_versions.c.dek_version,
+                ),
+            )
         )
         .where(and_(tenants.c.environment == bindparam("environment"), tenants.c.name == bindparam("tenant")))
     )

@@ -92,7 +92,9 @@ secret_versions = Table(
     # exact leaks without holding any value. NULL for versions written before schema 0002.
     Column("fingerprint", String(64), nullable=True),
     ForeignKeyConstraint(
-        ["tenant_id", "name"], ["secrets.tenant_id", "secrets.name"], ondelete="CASCADE",
+        ["tenant_id", "name"],
+        ["secrets.tenant_id", "secrets.name"],
+        ondelete="CASCADE",
         name="fk_secret_versions_secret",
     ),
 )

@@ -17,9 +17,15 @@ if TYPE_CHECKING:
     from strongroom.tokens.verify import TokenClaims
 
 _WHERE = {
-    "ADMIN_SCOPE": "api_keys", "SCOPES": "api_keys", "ApiKeyInfo": "api_keys", "ApiKeys": "api_keys",
-    "IssuedToken": "issue", "API_KEY_PATTERN": "api_key_format", "api_key_checksum_ok": "api_key_format",
-    "TokenService": "service", "TokenClaims": "verify",
+    "ADMIN_SCOPE": "api_keys",
+    "SCOPES": "api_keys",
+    "ApiKeyInfo": "api_keys",
+    "ApiKeys": "api_keys",
+    "IssuedToken": "issue",
+    "API_KEY_PATTERN": "api_key_format",
+    "api_key_checksum_ok": "api_key_format",
+    "TokenService": "service",
+    "TokenClaims": "verify",
 }
 
 
@@ -30,5 +36,14 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"strongroom.tokens.{module}"), name)
 
 
-__all__ = ["ADMIN_SCOPE", "API_KEY_PATTERN", "SCOPES", "ApiKeyInfo", "ApiKeys", "IssuedToken", "TokenClaims",
-           "TokenService", "api_key_checksum_ok"]
+__all__ = [
+    "ADMIN_SCOPE",
+    "API_KEY_PATTERN",
+    "SCOPES",
+    "ApiKeyInfo",
+    "ApiKeys",
+    "IssuedToken",
+    "TokenClaims",
+    "TokenService",
+    "api_key_checksum_ok",
+]

@@ -40,10 +40,19 @@ from strongroom.store import ApiKeyRecord, TenantRecord
 from strongroom.tokens.common import audited_write, check_tenant_name, check_text, event, find_tenant
 from strongroom.vault import Vault
 
-SCOPES: frozenset[str] = frozenset({
-    "secrets:write", "secrets:read-metadata", "secrets:delete", "actions:invoke", "tokens:issue",
-    "connectors:write", "connectors:read", "audit:read", "shares:create",
-})
+SCOPES: frozenset[str] = frozenset(
+    {
+        "secrets:write",
+        "secrets:read-metadata",
+        "secrets:delete",
+        "actions:invoke",
+        "tokens:issue",
+        "connectors:write",
+        "connectors:read",
+        "audit:read",
+        "shares:create",
+    }
+)
 ADMIN_SCOPE = "admin"
 """Operator keys only (``tenant=None``): every scope, for every tenant, including creating tenants."""
 
@@ -89,16 +98,25 @@ class ApiKeyInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready metadata (ISO-8601 UTC times, sorted scopes)."""
-        return {"id": self.id, "prefix": self.prefix, "tenant": self.tenant, "name": self.name,
-                "scopes": sorted(self.scopes), "created_at": iso(self.created_at), "expires_at": iso(self.expires_at),
-                "revoked_at": iso(self.revoked_at), "last_used_at": iso(self.last_used_at)}
+        return {
+            "id": self.id,
+            "prefix": self.prefix,
+            "tenant": self.tenant,
+            "name": self.name,
+            "scopes": sorted(self.scopes),
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
+            "last_used_at": iso(self.last_used_at),
+        }
 
 
 class ApiKeys:
     """Create, authenticate, list and revoke API keys of one vault's environment."""
 
-    def __init__(self, vault: Vault, *, clock: Clock = system_clock,
-                 last_used_resolution_seconds: float = 60.0) -> None:
+    def __init__(
+        self, vault: Vault, *, clock: Clock = system_clock, last_used_resolution_seconds: float = 60.0
+    ) -> None:
         self._vault = vault
         self._clock = clock
         # last_used_at is written at most this often per key: a write per request would serialise readers.
@@ -109,8 +127,9 @@ class ApiKeys:
     def __repr__(self) -> str:
         return f"ApiKeys({self._vault!r})"
 
-    def create(self, *, tenant: str | None, name: str, scopes: Iterable[str], ttl_seconds: float | None = None,
-               actor: str) -> tuple[Secret[str], ApiKeyInfo]:
+    def create(
+        self, *, tenant: str | None, name: str, scopes: Iterable[str], ttl_seconds: float | None = None, actor: str
+    ) -> tuple[Secret[str], ApiKeyInfo]:
         """A new key, returned once as a ``Secret``, and its metadata. Audited."""
         if tenant is not None:
             check_tenant_name(tenant)
@@ -123,11 +142,25 @@ class ApiKeys:
         for attempt in range(3):
             key, key_id = new_api_key()
             record = ApiKeyRecord(
-                id=key_id, environment=self._vault.environment, tenant_id=None, name=name, key_hash=key_hash(key),
-                scopes=" ".join(sorted(granted)), created_at=now,
-                expires_at=None if ttl_seconds is None else now + ttl_seconds, revoked_at=None, last_used_at=None)
-            created = event(self._vault, tenant, Action.API_KEY_CREATE, actor=actor, at=now,
-                            detail=f"{API_KEY_PREFIX}{key_id} {name!r} scopes {record.scopes}")
+                id=key_id,
+                environment=self._vault.environment,
+                tenant_id=None,
+                name=name,
+                key_hash=key_hash(key),
+                scopes=" ".join(sorted(granted)),
+                created_at=now,
+                expires_at=None if ttl_seconds is None else now + ttl_seconds,
+                revoked_at=None,
+                last_used_at=None,
+            )
+            created = event(
+                self._vault,
+                tenant,
+                Action.API_KEY_CREATE,
+                actor=actor,
+                at=now,
+                detail=f"{API_KEY_PREFIX}{key_id} {name!r} scopes {record.scopes}",
+            )
             try:
                 with self._refusals_audited(created), audited_write(self._vault) as tx:
                     if tenant is not None:
@@ -192,8 +225,9 @@ class ApiKeys:
         """
         parsed = self._parse_id(key_id, tenant)
         now = self._clock()
-        revoked = event(self._vault, tenant, Action.API_KEY_REVOKE, actor=actor, at=now,
-                        detail=f"{API_KEY_PREFIX}{parsed}")
+        revoked = event(
+            self._vault, tenant, Action.API_KEY_REVOKE, actor=actor, at=now, detail=f"{API_KEY_PREFIX}{parsed}"
+        )
         with self._refusals_audited(revoked), audited_write(self._vault) as tx:
             self._owned(tx.api_key(parsed), parsed, tenant)
             if tx.revoke_api_key(parsed, now):
@@ -209,8 +243,9 @@ class ApiKeys:
             raise InvalidInput("an API key id is 8 letters and digits, optionally after srk_")
         return parsed
 
-    def _owned(self, found: tuple[ApiKeyRecord, TenantRecord | None] | None, key_id: str,
-               tenant: str | None) -> ApiKeyRecord:
+    def _owned(
+        self, found: tuple[ApiKeyRecord, TenantRecord | None] | None, key_id: str, tenant: str | None
+    ) -> ApiKeyRecord:
         # The same NotFound for a missing key and for another tenant's: no probing which ids exist.
         owner = None if found is None or found[1] is None else found[1].name
         if found is None or found[0].environment != self._vault.environment or owner != tenant:
@@ -218,8 +253,7 @@ class ApiKeys:
             raise NotFound(f"API key {API_KEY_PREFIX}{parse_key_id(key_id)} not found among the {whose} keys")
         return found[0]
 
-    def _refused(self, record: ApiKeyRecord, tenant: TenantRecord | None, outcome: str, why: str,
-                 now: float) -> None:
+    def _refused(self, record: ApiKeyRecord, tenant: TenantRecord | None, outcome: str, why: str, now: float) -> None:
         """Audit a dead key's use, at most once a minute per key (a client retrying must not flood the log)."""
         with self._lock:
             if now - self._refusal_audited_at.get(record.id, float("-inf")) < _REFUSAL_AUDIT_SECONDS:
@@ -228,8 +262,17 @@ class ApiKeys:
                 self._refusal_audited_at.clear()
             self._refusal_audited_at[record.id] = now
         shown = API_KEY_PREFIX + record.id
-        self._vault.audit.record_now(event(self._vault, tenant.name if tenant else None, Action.API_KEY_REFUSED,
-                                           actor=shown, at=now, outcome=outcome, detail=f"{shown} {why}"))
+        self._vault.audit.record_now(
+            event(
+                self._vault,
+                tenant.name if tenant else None,
+                Action.API_KEY_REFUSED,
+                actor=shown,
+                at=now,
+                outcome=outcome,
+                detail=f"{shown} {why}",
+            )
+        )
 
     @contextmanager
     def _refusals_audited(self, change: AuditEvent) -> Iterator[None]:
@@ -242,9 +285,16 @@ class ApiKeys:
 
 
 def _info(record: ApiKeyRecord, tenant: str | None) -> ApiKeyInfo:
-    return ApiKeyInfo(id=record.id, tenant=tenant, name=record.name, scopes=frozenset(record.scopes.split()),
-                      created_at=record.created_at, expires_at=record.expires_at, revoked_at=record.revoked_at,
-                      last_used_at=record.last_used_at)
+    return ApiKeyInfo(
+        id=record.id,
+        tenant=tenant,
+        name=record.name,
+        scopes=frozenset(record.scopes.split()),
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        revoked_at=record.revoked_at,
+        last_used_at=record.last_used_at,
+    )
 
 
 __all__ = ["ADMIN_SCOPE", "API_KEY_PATTERN", "SCOPES", "ApiKeyInfo", "ApiKeys", "api_key_checksum_ok", "check_scopes"]

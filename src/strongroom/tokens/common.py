@@ -31,12 +31,30 @@ def audited_write(vault: Vault) -> Iterator[Tx]:
         yield tx
 
 
-def event(vault: Vault, tenant: str | None, action: str, *, actor: str, at: float, detail: str | None = None,
-          outcome: str = Outcome.OK, name: str | None = None, version: int | None = None) -> AuditEvent:
+def event(
+    vault: Vault,
+    tenant: str | None,
+    action: str,
+    *,
+    actor: str,
+    at: float,
+    detail: str | None = None,
+    outcome: str = Outcome.OK,
+    name: str | None = None,
+    version: int | None = None,
+) -> AuditEvent:
     check_text("actor", actor, 128)
-    return AuditEvent(at=at, environment=vault.environment, actor=actor, tenant=tenant or NO_TENANT,
-                      action=action, secret_name=name, version=version, outcome=outcome,
-                      detail=None if detail is None else detail[:512])
+    return AuditEvent(
+        at=at,
+        environment=vault.environment,
+        actor=actor,
+        tenant=tenant or NO_TENANT,
+        action=action,
+        secret_name=name,
+        version=version,
+        outcome=outcome,
+        detail=None if detail is None else detail[:512],
+    )
 
 
 def check_text(what: str, value: object, max_chars: int) -> str:

@@ -40,13 +40,32 @@ def new_jti() -> str:
     return secrets.token_urlsafe(16)
 
 
-def claims_for(*, issuer: str, tenant: str, subject: str, audience: str, scopes: frozenset[str], now: float,
-               ttl_seconds: float, jti: str, tenant_id: str) -> dict[str, Any]:
+def claims_for(
+    *,
+    issuer: str,
+    tenant: str,
+    subject: str,
+    audience: str,
+    scopes: frozenset[str],
+    now: float,
+    ttl_seconds: float,
+    jti: str,
+    tenant_id: str,
+) -> dict[str, Any]:
     """The claim set. Times are whole seconds; ``exp`` is rounded down so a token never outlives its TTL."""
     issued_at = math.floor(now)
-    return {"iss": issuer, "sub": subject, "aud": audience, "iat": issued_at, "nbf": issued_at,
-            "exp": math.floor(now + ttl_seconds), "jti": jti, "tenant": tenant, "tid": tenant_id,
-            "scope": " ".join(sorted(scopes))}
+    return {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": math.floor(now + ttl_seconds),
+        "jti": jti,
+        "tenant": tenant,
+        "tid": tenant_id,
+        "scope": " ".join(sorted(scopes)),
+    }
 
 
 def sign(claims: dict[str, Any], signer: Ed25519PrivateKey, kid: str) -> str:

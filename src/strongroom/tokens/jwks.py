@@ -34,8 +34,14 @@ def thumbprint(public_key: Ed25519PublicKey) -> str:
 
 def public_jwk(public_key: Ed25519PublicKey, kid: str) -> dict[str, Any]:
     """The verification key as a JWK: never a private member (``d``)."""
-    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw_public_bytes(public_key)), "kid": kid, "use": "sig",
-            "alg": "EdDSA"}
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64url(raw_public_bytes(public_key)),
+        "kid": kid,
+        "use": "sig",
+        "alg": "EdDSA",
+    }
 
 
 def jwks_document(keys: list[tuple[str, Ed25519PublicKey]]) -> dict[str, Any]:

@@ -38,8 +38,9 @@ class RefreshAhead(Generic[K, V]):
                 start = key not in self._pending
                 self._pending.add(key)
             if start:
-                threading.Thread(target=self._load_ahead, args=(key, now), name="strongroom-refresh",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=self._load_ahead, args=(key, now), name="strongroom-refresh", daemon=True
+                ).start()
         return cached[0]
 
     def _load(self, key: K, now: float) -> V:

@@ -31,8 +31,9 @@ MAX_WATCHED = 10_000  # tenant names whose ids a snapshot carries; past it the s
 
 
 class Revocations:
-    def __init__(self, vault: Vault, *, clock: Clock, refresh_seconds: float, leeway_seconds: float,
-                 max_ttl_seconds: float) -> None:
+    def __init__(
+        self, vault: Vault, *, clock: Clock, refresh_seconds: float, leeway_seconds: float, max_ttl_seconds: float
+    ) -> None:
         self._vault = vault
         self._clock = clock
         self._refresh_seconds = refresh_seconds
@@ -81,9 +82,13 @@ class Revocations:
         keep_until = min(float(expires_at), now + self._max_ttl_seconds + self._leeway_seconds)
         revoked = event(self._vault, tenant, Action.TOKEN_REVOKE, actor=actor, at=now, detail=f"jti {jti}")
         with audited_write(self._vault) as tx:
-            record = TokenRevocationRecord(jti=jti, environment=self._vault.environment,
-                                           tenant_id=find_tenant(tx, self._vault, tenant).id,
-                                           expires_at=keep_until, revoked_at=now)
+            record = TokenRevocationRecord(
+                jti=jti,
+                environment=self._vault.environment,
+                tenant_id=find_tenant(tx, self._vault, tenant).id,
+                expires_at=keep_until,
+                revoked_at=now,
+            )
             if tx.insert_token_revocation(record):
                 self._vault.audit.record(tx, revoked)
             tx.prune_token_revocations(self._vault.environment, expired_before=now - self._leeway_seconds)

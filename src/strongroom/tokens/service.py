@@ -33,9 +33,19 @@ VERIFIED_KEPT = 100_000  # verified tokens remembered (about 300 bytes each); th
 class TokenService:
     """Issue, verify and revoke agent tokens of one vault's environment."""
 
-    def __init__(self, vault: Vault, *, issuer: str, clock: Clock = system_clock, default_ttl_seconds: float = 900,
-                 max_ttl_seconds: float = 3600, rotation_seconds: float = 86400, leeway_seconds: float = 30,
-                 revocation_refresh_seconds: float = 1.0, key_refresh_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        issuer: str,
+        clock: Clock = system_clock,
+        default_ttl_seconds: float = 900,
+        max_ttl_seconds: float = 3600,
+        rotation_seconds: float = 86400,
+        leeway_seconds: float = 30,
+        revocation_refresh_seconds: float = 1.0,
+        key_refresh_seconds: float = 5.0,
+    ) -> None:
         """``revocation_refresh_seconds``: a revocation made by another process is seen within this long (one
         read per interval); ``key_refresh_seconds``: how often the signing-key versions are re-read for verifying
         (an unknown kid triggers a read at once, at most once a second)."""
@@ -50,17 +60,36 @@ class TokenService:
         self.default_ttl_seconds = default_ttl_seconds
         self.max_ttl_seconds = max_ttl_seconds
         self.leeway_seconds = leeway_seconds
-        self._keys = SigningKeys(vault, clock=clock, max_ttl_seconds=max_ttl_seconds, leeway_seconds=leeway_seconds,
-                                 rotation_seconds=rotation_seconds, refresh_seconds=key_refresh_seconds)
-        self._revocations = Revocations(vault, clock=clock, refresh_seconds=revocation_refresh_seconds,
-                                        leeway_seconds=leeway_seconds, max_ttl_seconds=max_ttl_seconds)
+        self._keys = SigningKeys(
+            vault,
+            clock=clock,
+            max_ttl_seconds=max_ttl_seconds,
+            leeway_seconds=leeway_seconds,
+            rotation_seconds=rotation_seconds,
+            refresh_seconds=key_refresh_seconds,
+        )
+        self._revocations = Revocations(
+            vault,
+            clock=clock,
+            refresh_seconds=revocation_refresh_seconds,
+            leeway_seconds=leeway_seconds,
+            max_ttl_seconds=max_ttl_seconds,
+        )
         self._verified: dict[tuple[bytes, str], TokenClaims] = {}  # (token digest, audience) -> its claims
 
     def __repr__(self) -> str:
         return f"TokenService(issuer={self.issuer!r}, environment={self._vault.environment!r}, keys={self._keys!r})"
 
-    def issue(self, *, tenant: str, subject: str, audience: str, scopes: Iterable[str],
-              ttl_seconds: float | None = None, actor: str) -> IssuedToken:
+    def issue(
+        self,
+        *,
+        tenant: str,
+        subject: str,
+        audience: str,
+        scopes: Iterable[str],
+        ttl_seconds: float | None = None,
+        actor: str,
+    ) -> IssuedToken:
         """Sign a token for ``subject`` acting in ``tenant`` towards ``audience``. Audited (not the token).
 
         ``NotFound`` for an unknown tenant; ``InvalidInput`` for unknown scopes or a TTL <= 0 or above
@@ -80,16 +109,40 @@ class TokenService:
         key, private_key = self._keys.signer(live, actor=actor)
         now = self._clock()
         jti = new_jti()
-        claims = claims_for(issuer=self.issuer, tenant=tenant, subject=subject, audience=audience, scopes=granted,
-                            now=now, ttl_seconds=ttl, jti=jti, tenant_id=tenant_id)
+        claims = claims_for(
+            issuer=self.issuer,
+            tenant=tenant,
+            subject=subject,
+            audience=audience,
+            scopes=granted,
+            now=now,
+            ttl_seconds=ttl,
+            jti=jti,
+            tenant_id=tenant_id,
+        )
         token = sign(claims, private_key, key.kid)
-        self._vault.audit.record_now(event(
-            self._vault, tenant, Action.TOKEN_ISSUE, actor=actor, at=now,
-            detail=f"jti {jti} kid {key.kid} sub {subject!r} aud {audience!r} scope {claims['scope']} "
-                   f"ttl {claims['exp'] - claims['iat']}s"))
-        return IssuedToken(token=Secret(f"token {jti}", token), jti=jti, kid=key.kid,
-                           expires_at=float(claims["exp"]), scopes=granted, tenant=tenant, subject=subject,
-                           audience=audience, issued_at=float(claims["iat"]))
+        self._vault.audit.record_now(
+            event(
+                self._vault,
+                tenant,
+                Action.TOKEN_ISSUE,
+                actor=actor,
+                at=now,
+                detail=f"jti {jti} kid {key.kid} sub {subject!r} aud {audience!r} scope {claims['scope']} "
+                f"ttl {claims['exp'] - claims['iat']}s",
+            )
+        )
+        return IssuedToken(
+            token=Secret(f"token {jti}", token),
+            jti=jti,
+            kid=key.kid,
+            expires_at=float(claims["exp"]),
+            scopes=granted,
+            tenant=tenant,
+            subject=subject,
+            audience=audience,
+            issued_at=float(claims["iat"]),
+        )
 
     def verify(self, token: str, *, audience: str, tenant: str | None = None) -> TokenClaims:
         """The claims of a valid token for ``audience`` (and ``tenant``, if given).
@@ -122,8 +175,9 @@ class TokenService:
         key = self._keys.verification_key(kid, now)
         if key is None:
             raise AccessDenied(f"token is signed by an unknown or retired key {kid!r}")
-        return verify_token(token, key.public_key, kid=kid, issuer=self.issuer, audience=audience, now=now,
-                            leeway=self.leeway_seconds)
+        return verify_token(
+            token, key.public_key, kid=kid, issuer=self.issuer, audience=audience, now=now, leeway=self.leeway_seconds
+        )
 
     def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
         """Revoke a token by its ``jti`` (from verified claims). Fails at once in this process and within

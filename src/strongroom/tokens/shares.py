@@ -44,8 +44,9 @@ class Shares:
         self._vault = vault
         self._clock = clock
 
-    def create(self, tenant: str, value: str, *, ttl_seconds: float | None = None,
-               actor: str) -> tuple[Secret[str], ShareInfo]:
+    def create(
+        self, tenant: str, value: str, *, ttl_seconds: float | None = None, actor: str
+    ) -> tuple[Secret[str], ShareInfo]:
         """Store ``value`` for one redemption; returns the link token (once) and the share's metadata."""
         check_tenant_name(tenant)
         ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else ttl_seconds
@@ -54,17 +55,36 @@ class Shares:
         token = SHARE_PREFIX + secrets.token_urlsafe(32)
         digest = _hash(token)
         name = f"share.{digest[:24]}"
-        stored = self._vault.put(tenant, name, value, kind="ephemeral", ttl_seconds=ttl, sensitivity="critical",
-                                 description="one-time delivery", actor=actor)
+        stored = self._vault.put(
+            tenant,
+            name,
+            value,
+            kind="ephemeral",
+            ttl_seconds=ttl,
+            sensitivity="critical",
+            description="one-time delivery",
+            actor=actor,
+        )
         now = self._clock()
         expires_at = stored.expires_at or now + ttl
         with audited_write(self._vault) as tx:
             record = find_tenant(tx, self._vault, tenant)
-            tx.insert_share(ShareRecord(id=digest, environment=self._vault.environment, tenant_id=record.id,
-                                        secret_name=name, version=stored.version, created_at=now,
-                                        expires_at=expires_at, used_at=None, created_by=actor))
-            self._vault.audit.record(tx, event(self._vault, tenant, CREATE, actor=actor, at=now, name=name,
-                                               detail=f"share {digest[:12]}"))
+            tx.insert_share(
+                ShareRecord(
+                    id=digest,
+                    environment=self._vault.environment,
+                    tenant_id=record.id,
+                    secret_name=name,
+                    version=stored.version,
+                    created_at=now,
+                    expires_at=expires_at,
+                    used_at=None,
+                    created_by=actor,
+                )
+            )
+            self._vault.audit.record(
+                tx, event(self._vault, tenant, CREATE, actor=actor, at=now, name=name, detail=f"share {digest[:12]}")
+            )
         return Secret("share link", token), ShareInfo(digest[:12], tenant, expires_at)
 
     def redeem(self, token: str, *, actor: str = "share-link") -> Secret[str]:
@@ -82,8 +102,19 @@ class Shares:
                 raise NotFound("no such share link (or it was used)")
             expired = share.expires_at <= now
             outcome = Outcome.EXPIRED if expired else Outcome.OK
-            self._vault.audit.record(tx, event(self._vault, tenant, REDEEM, actor=actor, at=now,
-                                               name=share.secret_name, outcome=outcome, detail=f"share {digest[:12]}"))
+            self._vault.audit.record(
+                tx,
+                event(
+                    self._vault,
+                    tenant,
+                    REDEEM,
+                    actor=actor,
+                    at=now,
+                    name=share.secret_name,
+                    outcome=outcome,
+                    detail=f"share {digest[:12]}",
+                ),
+            )
         if expired:
             self._vault.purge(tenant, share.secret_name, actor=actor)
             raise Expired("this share link has expired")

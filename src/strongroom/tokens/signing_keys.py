@@ -65,8 +65,16 @@ _EMPTY = _Ring(keys=(), signer=None, read_at=float("-inf"))
 class SigningKeys:
     """The environment's token-signing keys, as this process knows them."""
 
-    def __init__(self, vault: Vault, *, clock: Clock, max_ttl_seconds: float, leeway_seconds: float,
-                 rotation_seconds: float, refresh_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        clock: Clock,
+        max_ttl_seconds: float,
+        leeway_seconds: float,
+        rotation_seconds: float,
+        refresh_seconds: float = 5.0,
+    ) -> None:
         self._vault = vault
         self._clock = clock
         self._max_ttl_seconds = max_ttl_seconds
@@ -137,15 +145,29 @@ class SigningKeys:
                 live = self.live_version(tx)
             private = Ed25519PrivateKey.generate()
             info = self._vault.put(
-                PLATFORM_TENANT, KEY_NAME, private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
-                kind="platform", sensitivity="critical", expected_version=live, actor=actor,
+                PLATFORM_TENANT,
+                KEY_NAME,
+                private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
+                kind="platform",
+                sensitivity="critical",
+                expected_version=live,
+                actor=actor,
                 description="Ed25519 keys that sign agent tokens (strongroom.tokens); one key per version",
             )
             kid = thumbprint(private.public_key())
             self._public[info.version] = private.public_key()
-            self._vault.audit.record_now(event(self._vault, PLATFORM_TENANT, Action.TOKEN_KEY_ROTATE, actor=actor,
-                                               at=info.updated_at, name=KEY_NAME, version=info.version,
-                                               detail=f"kid {kid}"))
+            self._vault.audit.record_now(
+                event(
+                    self._vault,
+                    PLATFORM_TENANT,
+                    Action.TOKEN_KEY_ROTATE,
+                    actor=actor,
+                    at=info.updated_at,
+                    name=KEY_NAME,
+                    version=info.version,
+                    detail=f"kid {kid}",
+                )
+            )
             self._reload(self._clock(), signer=(info.version, private))
         log.info("token-signing key rotated: version %d, kid %s", info.version, kid)
         return kid
@@ -175,8 +197,9 @@ class SigningKeys:
             private: Ed25519PrivateKey | None = None
             for index, (version, created_at) in enumerate(versions):
                 newest = index == len(versions) - 1
-                verify_until = (float("inf") if newest else
-                                versions[index + 1][1] + self._max_ttl_seconds + self._leeway_seconds)
+                verify_until = (
+                    float("inf") if newest else versions[index + 1][1] + self._max_ttl_seconds + self._leeway_seconds
+                )
                 if now >= verify_until:
                     self._public.pop(version, None)
                     continue
@@ -189,8 +212,15 @@ class SigningKeys:
                     self._public[version] = loaded.public_key()
                     private = loaded if newest else None
                 public = self._public[version]
-                keys.append(VerificationKey(version=version, kid=thumbprint(public), created_at=created_at,
-                                            verify_until=verify_until, public_key=public))
+                keys.append(
+                    VerificationKey(
+                        version=version,
+                        kid=thumbprint(public),
+                        created_at=created_at,
+                        verify_until=verify_until,
+                        public_key=public,
+                    )
+                )
             self._ring = _Ring(keys=tuple(reversed(keys)), signer=private, read_at=now)
             return self._ring
 

@@ -70,8 +70,9 @@ def unverified_kid(token: object) -> str:
     return kid
 
 
-def verify_token(token: str, public_key: Ed25519PublicKey, *, kid: str, issuer: str, audience: str, now: float,
-                 leeway: float) -> TokenClaims:
+def verify_token(
+    token: str, public_key: Ed25519PublicKey, *, kid: str, issuer: str, audience: str, now: float, leeway: float
+) -> TokenClaims:
     """The claims of ``token`` if ``public_key`` signed it for ``issuer`` and ``audience`` and it is valid at
     ``now``; raises ``AccessDenied`` or ``Expired``."""
     import jwt
@@ -85,9 +86,14 @@ def verify_token(token: str, public_key: Ed25519PublicKey, *, kid: str, issuer: 
         failure = "malformed token: non-canonical signature encoding"
     else:
         try:
-            payload = jwt.decode(token, public_key, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
-                                 options={"require": list(REQUIRED), "verify_exp": False, "verify_nbf": False,
-                                          "verify_iat": False})
+            payload = jwt.decode(
+                token,
+                public_key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=issuer,
+                options={"require": list(REQUIRED), "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+            )
         except jwt.InvalidSignatureError:
             failure = "token signature does not verify"
         except jwt.InvalidAudienceError:
@@ -126,8 +132,17 @@ def _claims(payload: dict[str, Any], *, kid: str, audience: str, now: float, lee
         raise Expired(f"token {jti[:64]!r} expired")
     if nbf > now + leeway or iat > now + leeway:
         raise AccessDenied(f"token {jti[:64]!r} is not valid yet (nbf or iat in the future)")
-    return TokenClaims(tenant=tenant, subject=sub, audience=audience, scopes=frozenset(scope.split()), jti=jti,
-                       expires_at=exp, kid=kid, issued_at=iat, tenant_id=tid)
+    return TokenClaims(
+        tenant=tenant,
+        subject=sub,
+        audience=audience,
+        scopes=frozenset(scope.split()),
+        jti=jti,
+        expires_at=exp,
+        kid=kid,
+        issued_at=iat,
+        tenant_id=tid,
+    )
 
 
 def _b64decode(segment: str) -> bytes:

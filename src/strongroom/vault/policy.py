@@ -30,8 +30,12 @@ def check_sensitivity(sensitivity: str) -> str:
 
 
 def check_purpose(purpose: object) -> str:
-    if (not isinstance(purpose, str) or not purpose.strip() or len(purpose) > MAX_PURPOSE_CHARS
-            or not purpose.isprintable()):
+    if (
+        not isinstance(purpose, str)
+        or not purpose.strip()
+        or len(purpose) > MAX_PURPOSE_CHARS
+        or not purpose.isprintable()
+    ):
         raise InvalidInput(f"a purpose of 1-{MAX_PURPOSE_CHARS} printable characters is required to use a secret")
     return purpose
 

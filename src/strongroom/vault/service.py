@@ -80,9 +80,19 @@ class _Hot(NamedTuple):
 class Vault:
     """Envelope-encrypted, audited secrets for many tenants in one environment."""
 
-    def __init__(self, store: Store, key_provider: KeyProvider, *, environment: str = "dev", actor: str = "local",
-                 audit_mode: AuditMode = "async", clock: Clock = time.time, cache_ttl_seconds: float = 5.0,
-                 dek_cache_ttl_seconds: float = 300.0, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
+    def __init__(
+        self,
+        store: Store,
+        key_provider: KeyProvider,
+        *,
+        environment: str = "dev",
+        actor: str = "local",
+        audit_mode: AuditMode = "async",
+        clock: Clock = time.time,
+        cache_ttl_seconds: float = 5.0,
+        dek_cache_ttl_seconds: float = 300.0,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+    ) -> None:
         self._store = store
         self._keys = key_provider
         self.environment = check_environment(environment)
@@ -101,9 +111,17 @@ class Vault:
         self.max_value_bytes = max_value_bytes
 
     @classmethod
-    def open(cls, url: str | None = None, *, key_provider: KeyProvider | None = None, environment: str | None = None,
-             home: str | Path | None = None, migrate: bool = True, actor: str | None = None,
-             **options: Any) -> Vault:
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        key_provider: KeyProvider | None = None,
+        environment: str | None = None,
+        home: str | Path | None = None,
+        migrate: bool = True,
+        actor: str | None = None,
+        **options: Any,
+    ) -> Vault:
         """Open (and, with ``migrate``, create or upgrade) the store at ``url``.
 
         Unset arguments come from ``STRONGROOM_URL``, ``STRONGROOM_ENV``, ``STRONGROOM_HOME`` and the
@@ -200,14 +218,26 @@ class Vault:
 
     # -- secrets ------------------------------------------------------------------------------------
 
-    def put(self, tenant: str, name: str, value: str | bytes | Secret[Any], *, kind: str | None = None,
-            sensitivity: str | None = None, description: str | None = None, expected_version: int | None = None,
-            ttl_seconds: float | None = None, actor: str | None = None, request_id: str | None = None) -> SecretInfo:
+    def put(
+        self,
+        tenant: str,
+        name: str,
+        value: str | bytes | Secret[Any],
+        *,
+        kind: str | None = None,
+        sensitivity: str | None = None,
+        description: str | None = None,
+        expected_version: int | None = None,
+        ttl_seconds: float | None = None,
+        actor: str | None = None,
+        request_id: str | None = None,
+    ) -> SecretInfo:
         """Store a new version of a secret; ``expected_version`` makes it a check-and-set (0: must not exist)."""
         check_name("tenant name", tenant)
         check_name("secret name", name)
-        plaintext, value_type = to_bytes(name, value.reveal() if isinstance(value, Secret) else value,
-                                         self.max_value_bytes)
+        plaintext, value_type = to_bytes(
+            name, value.reveal() if isinstance(value, Secret) else value, self.max_value_bytes
+        )
         for what, given in (("kind", kind), ("sensitivity", sensitivity)):
             if given is not None:
                 (check_kind if what == "kind" else check_sensitivity)(given)
@@ -221,20 +251,53 @@ class Vault:
         event = self._event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
         with self._refusals_audited(event):
             with self._write() as tx:
-                info = self._put(tx, tenant, name, plaintext, value_type=value_type, kind=kind,
-                                 sensitivity=sensitivity, description=description,
-                                 expected_version=expected_version, ttl_seconds=ttl_seconds, event=event, now=now)
+                info = self._put(
+                    tx,
+                    tenant,
+                    name,
+                    plaintext,
+                    value_type=value_type,
+                    kind=kind,
+                    sensitivity=sensitivity,
+                    description=description,
+                    expected_version=expected_version,
+                    ttl_seconds=ttl_seconds,
+                    event=event,
+                    now=now,
+                )
             self._hot.pop((tenant, name), None)
             return info
 
-    def _put(self, tx: Tx, tenant_name: str, name: str, plaintext: bytes, *, value_type: str, kind: str | None,
-             sensitivity: str | None, description: str | None, expected_version: int | None,
-             ttl_seconds: float | None, event: AuditEvent, now: float) -> SecretInfo:
+    def _put(
+        self,
+        tx: Tx,
+        tenant_name: str,
+        name: str,
+        plaintext: bytes,
+        *,
+        value_type: str,
+        kind: str | None,
+        sensitivity: str | None,
+        description: str | None,
+        expected_version: int | None,
+        ttl_seconds: float | None,
+        event: AuditEvent,
+        now: float,
+    ) -> SecretInfo:
         tenant = self._tenant(tx, tenant_name)
-        tx.ensure_secret(SecretRecord(
-            tenant_id=tenant.id, name=name, kind=kind or "tenant", sensitivity=sensitivity or "high",
-            description=description or "", current_version=0, created_at=now, updated_at=now, deleted_at=None,
-        ))
+        tx.ensure_secret(
+            SecretRecord(
+                tenant_id=tenant.id,
+                name=name,
+                kind=kind or "tenant",
+                sensitivity=sensitivity or "high",
+                description=description or "",
+                current_version=0,
+                created_at=now,
+                updated_at=now,
+                deleted_at=None,
+            )
+        )
         row = tx.secret(tenant.id, name, lock=True)
         assert row is not None  # noqa: S101 -- ensured just above, in this transaction
         live_version = 0 if row.deleted_at is not None else row.current_version
@@ -250,21 +313,44 @@ class Vault:
             raise NotFound(f"tenant {tenant_name!r} has no data key: it was deleted")
         cipher = self._cipher(dek, tenant)
         binding = Binding(self.environment, tenant.id, name, version)
-        tx.insert_version(VersionRecord(
-            tenant_id=tenant.id, name=name, version=version, dek_version=dek.version, value_type=value_type,
-            ciphertext=encrypt(cipher, dek.version, plaintext, binding), created_at=now,
-            created_by=event.actor, expires_at=expires_at,
-            fingerprint=value_fingerprint(self._fingerprint_key(tx, now), plaintext),
-        ))
-        changes: dict[str, Any] = {"current_version": version, "updated_at": now, "deleted_at": None, "purged_at": None,
-                                   "kind": new_kind, "sensitivity": sensitivity or row.sensitivity}
+        tx.insert_version(
+            VersionRecord(
+                tenant_id=tenant.id,
+                name=name,
+                version=version,
+                dek_version=dek.version,
+                value_type=value_type,
+                ciphertext=encrypt(cipher, dek.version, plaintext, binding),
+                created_at=now,
+                created_by=event.actor,
+                expires_at=expires_at,
+                fingerprint=value_fingerprint(self._fingerprint_key(tx, now), plaintext),
+            )
+        )
+        changes: dict[str, Any] = {
+            "current_version": version,
+            "updated_at": now,
+            "deleted_at": None,
+            "purged_at": None,
+            "kind": new_kind,
+            "sensitivity": sensitivity or row.sensitivity,
+        }
         if description is not None:
             changes["description"] = description
         tx.advance_secret(tenant.id, name, row.current_version, changes)
         self._audit.record(tx, event._replace(version=version))
-        return SecretInfo(tenant=tenant_name, name=name, kind=new_kind, sensitivity=changes["sensitivity"],
-                          description=changes.get("description", row.description), version=version,
-                          created_at=row.created_at, updated_at=now, deleted_at=None, expires_at=expires_at)
+        return SecretInfo(
+            tenant=tenant_name,
+            name=name,
+            kind=new_kind,
+            sensitivity=changes["sensitivity"],
+            description=changes.get("description", row.description),
+            version=version,
+            created_at=row.created_at,
+            updated_at=now,
+            deleted_at=None,
+            expires_at=expires_at,
+        )
 
     def list(self, tenant: str, *, include_deleted: bool = False) -> builtins.list[SecretInfo]:
         """Metadata of a tenant's secrets; never values."""
@@ -283,9 +369,16 @@ class Vault:
             row = tx.secret(record.id, name)
             if row is None or row.purged_at is not None:
                 raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
-            return [VersionInfo(version=v.version, current=v.version == row.current_version, created_at=v.created_at,
-                                created_by=v.created_by, expires_at=v.expires_at)
-                    for v in tx.versions(record.id, name)]
+            return [
+                VersionInfo(
+                    version=v.version,
+                    current=v.version == row.current_version,
+                    created_at=v.created_at,
+                    created_by=v.created_by,
+                    expires_at=v.expires_at,
+                )
+                for v in tx.versions(record.id, name)
+            ]
 
     def delete(self, tenant: str, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
         """Soft delete: ``use()`` refuses it, versions stay until ``purge``; a new ``put`` revives it."""
@@ -309,8 +402,11 @@ class Vault:
             with self._write() as tx:
                 record = self._tenant(tx, tenant)
                 row = tx.secret(record.id, name, lock=True)
-                if row is None or row.purged_at is not None or (
-                        action == Action.SECRET_DELETE and row.deleted_at is not None):
+                if (
+                    row is None
+                    or row.purged_at is not None
+                    or (action == Action.SECRET_DELETE and row.deleted_at is not None)
+                ):
                     raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
                 if action == Action.SECRET_DELETE:
                     tx.mark_deleted(record.id, name, event.at)
@@ -322,8 +418,16 @@ class Vault:
 
     # -- the one narrow path ------------------------------------------------------------------------
 
-    def use(self, tenant: str, name: str, *, purpose: str, version: int | None = None, actor: str | None = None,
-            request_id: str | None = None) -> Secret[Any]:
+    def use(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        purpose: str,
+        version: int | None = None,
+        actor: str | None = None,
+        request_id: str | None = None,
+    ) -> Secret[Any]:
         """Decrypt a secret for one purpose, audited: ``with vault.use(t, n, purpose="…") as secret:``.
 
         The ``Secret`` is its own context manager and stops revealing when the ``with`` block ends.
@@ -350,8 +454,9 @@ class Vault:
             raw = value = None
         if value is None:  # raised outside the except block, so no exception context carries plaintext
             self._hot.pop((tenant, name), None)
-            self._refuse(tenant, name, hot_version, Outcome.TAMPERED, purpose=purpose, actor=actor,
-                         request_id=request_id)
+            self._refuse(
+                tenant, name, hot_version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id
+            )
             raise TamperedError(f"ciphertext of {what} failed authentication")
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
         self._audit.submit((now, audit_key, actor or self.actor, purpose, request_id))
@@ -359,8 +464,9 @@ class Vault:
             LIVE.note(value, name, self)
         return _noted_elsewhere(name, value, hot_version)
 
-    def use_if_hot(self, tenant: str, name: str, *, purpose: str, actor: str | None = None,
-                   request_id: str | None = None) -> Secret[Any] | None:
+    def use_if_hot(
+        self, tenant: str, name: str, *, purpose: str, actor: str | None = None, request_id: str | None = None
+    ) -> Secret[Any] | None:
         """``use()`` when it needs no I/O (the current version is cached and the audit is asynchronous), else
         ``None``: an event loop calls this inline and hands only a miss to a thread."""
         hot = self._hot.get((tenant, name))
@@ -368,8 +474,17 @@ class Vault:
             return None
         return self.use(tenant, name, purpose=purpose, actor=actor, request_id=request_id)
 
-    def _load(self, tenant: str, name: str, version: int | None, *, purpose: str, actor: str | None,
-              request_id: str | None, now: float) -> _Hot:
+    def _load(
+        self,
+        tenant: str,
+        name: str,
+        version: int | None,
+        *,
+        purpose: str,
+        actor: str | None,
+        request_id: str | None,
+        now: float,
+    ) -> _Hot:
         check_name("tenant name", tenant)
         check_name("secret name", name)
         self._remember_purpose(purpose)
@@ -389,8 +504,10 @@ class Vault:
             if dek_version_of(stored.ciphertext) != stored.dek_version:
                 raise TamperedError(f"ciphertext header of {name!r} v{stored.version} does not match its row")
             if dek is None:
-                raise NotFound(f"data key v{stored.dek_version} of tenant {tenant!r} was destroyed: "
-                               "this ciphertext can no longer be decrypted")
+                raise NotFound(
+                    f"data key v{stored.dek_version} of tenant {tenant!r} was destroyed: "
+                    "this ciphertext can no longer be decrypted"
+                )
             cipher = self._cipher(dek, record)
         except NotFound:
             self._refuse(tenant, name, version, Outcome.NOT_FOUND, purpose=purpose, actor=actor, request_id=request_id)
@@ -399,17 +516,25 @@ class Vault:
             self._refuse(tenant, name, version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id)
             raise
         if stored.expires_at is not None and stored.expires_at <= now:
-            self._refuse(tenant, name, stored.version, Outcome.EXPIRED, purpose=purpose, actor=actor,
-                         request_id=request_id)
+            self._refuse(
+                tenant, name, stored.version, Outcome.EXPIRED, purpose=purpose, actor=actor, request_id=request_id
+            )
             raise Expired(f"secret {name!r} of tenant {tenant!r} expired")
         prepared = prepare(cipher, stored.ciphertext, Binding(self.environment, record.id, name, stored.version))
         cached_until = now + self._cache_ttl_seconds
         if stored.expires_at is not None:  # an expiring secret leaves the cache when it expires
             cached_until = min(cached_until, stored.expires_at)
-        hot = _Hot(cached_until=cached_until, decrypt=prepared.decrypt, nonce=prepared.nonce,
-                   body=prepared.body, aad=prepared.aad, version=stored.version, is_text=stored.value_type == "str",
-                   audit_key=(self.environment, tenant, name, stored.version),
-                   what=f"{name!r} v{stored.version}")
+        hot = _Hot(
+            cached_until=cached_until,
+            decrypt=prepared.decrypt,
+            nonce=prepared.nonce,
+            body=prepared.body,
+            aad=prepared.aad,
+            version=stored.version,
+            is_text=stored.value_type == "str",
+            audit_key=(self.environment, tenant, name, stored.version),
+            what=f"{name!r} v{stored.version}",
+        )
         if version is None and self._cache_ttl_seconds > 0 and writes_before == self._writes:
             if len(self._hot) >= self._hot_max_entries:
                 self._hot.pop(next(iter(self._hot)))  # oldest first: bounded, and so are the ciphers it holds
@@ -427,13 +552,13 @@ class Vault:
             latest = tx.latest_data_key(record.id)
             version = (latest.version if latest else 0) + 1
             key = self._new_data_key(tx, record.id, version, now)
-            self._audit.record(tx, self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now,
-                                               detail=f"new data key v{version}"))
+            self._audit.record(
+                tx, self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now, detail=f"new data key v{version}")
+            )
         self._dek_cache.put(record.id, version, key)
         return version
 
-    def rewrap_data_keys(self, *, actor: str | None = None,
-                         progress: Callable[[int, int], None] | None = None) -> int:
+    def rewrap_data_keys(self, *, actor: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
         """Re-wrap every data key of this environment under the key provider's current KEK version.
 
         One transaction: a failure leaves every key as it was. ``progress(done, total)`` is called per key.
@@ -447,16 +572,16 @@ class Vault:
                 if progress is not None:
                     progress(done, len(keys))
                 tenant = tenants.get(dek.tenant_id)
-                if tenant is None or (dek.kek_id, dek.kek_version) == (self._keys.key_id,
-                                                                       self._keys.current_version()):
+                if tenant is None or (dek.kek_id, dek.kek_version) == (self._keys.key_id, self._keys.current_version()):
                     continue
                 key = self._unwrap(dek, tenant)
                 context = wrap_context(self.environment, tenant.id, dek.version, self._keys.key_id)
                 kek_version, wrapped = self._keys.wrap(key, context)
                 tx.rewrap_data_key(tenant.id, dek.version, self._keys.key_id, kek_version, wrapped)
                 count += 1
-            self._audit.record(tx, self._event("-", Action.KEY_REWRAP, actor=actor, at=now,
-                                               detail=f"{count} data keys rewrapped"))
+            self._audit.record(
+                tx, self._event("-", Action.KEY_REWRAP, actor=actor, at=now, detail=f"{count} data keys rewrapped")
+            )
         return count
 
     # -- known-value fingerprints -------------------------------------------------------------------
@@ -473,9 +598,14 @@ class Vault:
         self._audit.enqueue(self._event("-", Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
         # Without a key (nothing written since schema 0002) every version still counts, as missing.
         overhead = MIN_LENGTH
-        return KnownFingerprints(key=key or b"", entries=tuple(
-            StoredFingerprint(tenant, name, version, fingerprint, size - overhead)
-            for tenant, name, version, fingerprint, size in rows if tenant not in RESERVED_TENANTS))
+        return KnownFingerprints(
+            key=key or b"",
+            entries=tuple(
+                StoredFingerprint(tenant, name, version, fingerprint, size - overhead)
+                for tenant, name, version, fingerprint, size in rows
+                if tenant not in RESERVED_TENANTS
+            ),
+        )
 
     def _stored_fingerprint_key(self, tx: Tx) -> bytes | None:
         if self._fingerprint_key_cache is not None:
@@ -503,14 +633,32 @@ class Vault:
 
     # -- audit --------------------------------------------------------------------------------------
 
-    def audit_events(self, *, tenant: str | None = None, limit: int | None = None, newest_first: bool = False,
-                     secret_name: str | None = None, actor: str | None = None, action: str | None = None,
-                     since: float | None = None, until: float | None = None) -> builtins.list[AuditRecord]:
+    def audit_events(
+        self,
+        *,
+        tenant: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        secret_name: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> builtins.list[AuditRecord]:
         """This environment's audit events, filtered; ``since`` inclusive, ``until`` exclusive (epoch seconds)."""
         self._audit.flush()
         with self._store.read() as tx:
-            return tx.audit_events(tenant=tenant, environment=self.environment, limit=limit, newest_first=newest_first,
-                                   secret_name=secret_name, actor=actor, action=action, since=since, until=until)
+            return tx.audit_events(
+                tenant=tenant,
+                environment=self.environment,
+                limit=limit,
+                newest_first=newest_first,
+                secret_name=secret_name,
+                actor=actor,
+                action=action,
+                since=since,
+                until=until,
+            )
 
     def audit_heads(self) -> dict[str, tuple[int, str]]:
         """Each chain's newest (seq, hash), to anchor outside the database."""
@@ -536,8 +684,16 @@ class Vault:
         key = new_key()
         context = wrap_context(self.environment, tenant_id, version, self._keys.key_id)
         kek_version, wrapped = self._keys.wrap(key, context)
-        tx.insert_data_key(DataKeyRecord(tenant_id=tenant_id, version=version, kek_id=self._keys.key_id,
-                                         kek_version=kek_version, wrapped=wrapped, created_at=now))
+        tx.insert_data_key(
+            DataKeyRecord(
+                tenant_id=tenant_id,
+                version=version,
+                kek_id=self._keys.key_id,
+                kek_version=kek_version,
+                wrapped=wrapped,
+                created_at=now,
+            )
+        )
         return key
 
     def _unwrap(self, dek: DataKeyRecord, tenant: TenantRecord) -> bytes:
@@ -555,16 +711,41 @@ class Vault:
             cipher = self._dek_cache.put(tenant.id, dek.version, self._unwrap(dek, tenant))
         return cipher
 
-    def _event(self, tenant: str, action: str, name: str | None = None, *, actor: str | None = None,
-               request_id: str | None = None, at: float | None = None, detail: str | None = None) -> AuditEvent:
+    def _event(
+        self,
+        tenant: str,
+        action: str,
+        name: str | None = None,
+        *,
+        actor: str | None = None,
+        request_id: str | None = None,
+        at: float | None = None,
+        detail: str | None = None,
+    ) -> AuditEvent:
         check_label("actor", actor)
         check_label("request_id", request_id)
-        return AuditEvent(at=self._clock() if at is None else at, environment=self.environment,
-                          actor=actor or self.actor, tenant=tenant, action=action, secret_name=name,
-                          request_id=request_id, detail=detail)
+        return AuditEvent(
+            at=self._clock() if at is None else at,
+            environment=self.environment,
+            actor=actor or self.actor,
+            tenant=tenant,
+            action=action,
+            secret_name=name,
+            request_id=request_id,
+            detail=detail,
+        )
 
-    def _refuse(self, tenant: str, name: str, version: int | None, outcome: str, *, purpose: str | None,
-                actor: str | None, request_id: str | None) -> None:
+    def _refuse(
+        self,
+        tenant: str,
+        name: str,
+        version: int | None,
+        outcome: str,
+        *,
+        purpose: str | None,
+        actor: str | None,
+        request_id: str | None,
+    ) -> None:
         event = self._event(tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id)
         self._audit.record_now(event._replace(version=version, purpose=purpose, outcome=outcome))
 
@@ -587,8 +768,12 @@ class Vault:
         try:
             yield
         except (NotFound, Conflict, TamperedError, KeyProviderError, InvalidInput) as exc:
-            outcome = {NotFound: Outcome.NOT_FOUND, Conflict: Outcome.CONFLICT, TamperedError: Outcome.TAMPERED,
-                       InvalidInput: Outcome.INVALID}.get(type(exc), Outcome.ERROR)
+            outcome = {
+                NotFound: Outcome.NOT_FOUND,
+                Conflict: Outcome.CONFLICT,
+                TamperedError: Outcome.TAMPERED,
+                InvalidInput: Outcome.INVALID,
+            }.get(type(exc), Outcome.ERROR)
             self._audit.record_now(event._replace(outcome=outcome, detail=type(exc).__name__))
             raise
 
@@ -604,6 +789,15 @@ def _tenant_info(record: TenantRecord) -> TenantInfo:
 
 
 def _secret_info(tenant: str, row: SecretRecord, expires_at: float | None) -> SecretInfo:
-    return SecretInfo(tenant=tenant, name=row.name, kind=row.kind, sensitivity=row.sensitivity,
-                      description=row.description, version=row.current_version, created_at=row.created_at,
-                      updated_at=row.updated_at, deleted_at=row.deleted_at, expires_at=expires_at)
+    return SecretInfo(
+        tenant=tenant,
+        name=row.name,
+        kind=row.kind,
+        sensitivity=row.sensitivity,
+        description=row.description,
+        version=row.current_version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        deleted_at=row.deleted_at,
+        expires_at=expires_at,
+    )

@@ -27,9 +27,9 @@ class SourceUnavailable(ConfigError):
 class SourceKey:
     """How a field is looked up: by its environment-variable name or by its schema name."""
 
-    name: str           # the schema field, e.g. "database_url" (store and cloud adapters use this)
-    env: str            # the environment variable, e.g. "DATABASE_URL" (env, dotenv, secrets dir use this)
-    environment: str    # dev, preview, prod, …
+    name: str  # the schema field, e.g. "database_url" (store and cloud adapters use this)
+    env: str  # the environment variable, e.g. "DATABASE_URL" (env, dotenv, secrets dir use this)
+    environment: str  # dev, preview, prod, …
 
 
 @dataclass(frozen=True, slots=True)

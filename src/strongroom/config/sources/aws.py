@@ -28,8 +28,15 @@ class AwsSecretsManagerSource(RemoteSource):
     dynamic = True
     environment_scoped = True
 
-    def __init__(self, prefix: str = "strongroom/", *, region: str | None = None, endpoint_url: str | None = None,
-                 client: Any = None, timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        prefix: str = "strongroom/",
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        client: Any = None,
+        timeout_seconds: float = 5.0,
+    ) -> None:
         """``client``: a ready boto3 ``secretsmanager`` client (its own timeouts then apply, not ``timeout_seconds``).
 
         Each attempt may take ``timeout_seconds`` to connect and as long to read; one retry is made.
@@ -50,15 +57,25 @@ class AwsSecretsManagerSource(RemoteSource):
     def _connect(self) -> tuple[Any, tuple[Any, ...]]:
         exceptions, config, boto3 = import_optional(("botocore.exceptions", "botocore.config", "boto3"), INSTALL_HINT)
         # (client errors, network errors: lower sources are tried, "not set up here", anything else)
-        errors = (exceptions.ClientError, (exceptions.ConnectionError, exceptions.HTTPClientError),
-                  (exceptions.NoCredentialsError, exceptions.NoRegionError), exceptions.BotoCoreError)
+        errors = (
+            exceptions.ClientError,
+            (exceptions.ConnectionError, exceptions.HTTPClientError),
+            (exceptions.NoCredentialsError, exceptions.NoRegionError),
+            exceptions.BotoCoreError,
+        )
         if self._client is not None:
             return self._client, errors
         try:
             client = boto3.session.Session().client(
-                "secretsmanager", region_name=self._region, endpoint_url=self._endpoint_url,
-                config=config.Config(connect_timeout=self._timeout, read_timeout=self._timeout,
-                                     retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}))
+                "secretsmanager",
+                region_name=self._region,
+                endpoint_url=self._endpoint_url,
+                config=config.Config(
+                    connect_timeout=self._timeout,
+                    read_timeout=self._timeout,
+                    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+                ),
+            )
         except exceptions.BotoCoreError as exc:
             problem = type(exc).__name__
         else:
@@ -113,5 +130,11 @@ class AwsSecretsManagerSource(RemoteSource):
         old = self._fetch(secret_id, "AWSPREVIOUS")
         if old is not None and old.get("VersionId") != version:  # same id: rotated again between the two reads
             previous = self._value(secret_id, old)
-        return Found(value, f"aws:{secret_id}", version=version, updated_at=updated_at, previous=previous,
-                     previous_replaced_at=updated_at if previous is not None else None)
+        return Found(
+            value,
+            f"aws:{secret_id}",
+            version=version,
+            updated_at=updated_at,
+            previous=previous,
+            previous_replaced_at=updated_at if previous is not None else None,
+        )

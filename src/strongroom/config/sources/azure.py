@@ -30,8 +30,15 @@ class AzureKeyVaultSource(RemoteSource):
     dynamic = True
     environment_scoped = True  # the environment is part of every secret's name
 
-    def __init__(self, vault_url: str, *, credential: Any = None, prefix: str = "strongroom-", client: Any = None,
-                 timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        vault_url: str,
+        *,
+        credential: Any = None,
+        prefix: str = "strongroom-",
+        client: Any = None,
+        timeout_seconds: float = 5.0,
+    ) -> None:
         """``credential``: an azure-core ``TokenCredential``; default ``DefaultAzureCredential()`` on first use.
 
         ``client``: a ready ``azure.keyvault.secrets.SecretClient`` (its own transport, retry and timeouts then
@@ -59,13 +66,17 @@ class AzureKeyVaultSource(RemoteSource):
         modules = import_optional(("azure.core.exceptions", "azure.keyvault.secrets", *identity), INSTALL_HINT)
         exceptions, secrets = modules[:2]
         # (HTTP errors, network errors: lower sources are tried, anything else from azure-core)
-        errors = (exceptions.HttpResponseError,
-                  (exceptions.ServiceRequestError, exceptions.ServiceResponseError), exceptions.AzureError)
+        errors = (
+            exceptions.HttpResponseError,
+            (exceptions.ServiceRequestError, exceptions.ServiceResponseError),
+            exceptions.AzureError,
+        )
         if self._client is not None:
             return self._client, errors
         credential = self._credential if self._credential is not None else modules[2].DefaultAzureCredential()
-        return secrets.SecretClient(self.vault_url, credential, retry_total=0,
-                                    connection_timeout=self._timeout, read_timeout=self._timeout), errors
+        return secrets.SecretClient(
+            self.vault_url, credential, retry_total=0, connection_timeout=self._timeout, read_timeout=self._timeout
+        ), errors
 
     def get(self, key: SourceKey) -> Found | None:
         client, (http_error, network, azure_error) = self._setup()
@@ -99,6 +110,10 @@ class AzureKeyVaultSource(RemoteSource):
                 raise ConfigError(f"{what}: the secret has no value")
             properties = secret.properties
             created = properties.created_on
-            return Found(value, f"azure:{name}", version=properties.version,
-                         updated_at=created.timestamp() if created is not None else None)
+            return Found(
+                value,
+                f"azure:{name}",
+                version=properties.version,
+                updated_at=created.timestamp() if created is not None else None,
+            )
         raise failure(what, code, unavailable=unavailable)

@@ -34,7 +34,7 @@ def _unquote(raw: str, where: str) -> str:
         end = raw.find(quote, 1) if quote == "'" else _closing_double_quote(raw)
         if end == -1:
             raise ConfigError(f"{where}: unterminated {quote} quote")
-        rest = raw[end + 1:].strip()
+        rest = raw[end + 1 :].strip()
         if rest and not rest.startswith("#"):
             raise ConfigError(f"{where}: text after the closing quote")
         inner = raw[1:end]

@@ -53,8 +53,16 @@ class GcpSecretManagerSource(RemoteSource):
     dynamic = True
     environment_scoped = True  # the environment is part of every secret's name
 
-    def __init__(self, project: str, *, prefix: str = "strongroom-", client: Any = None, timeout_seconds: float = 5.0,
-                 api_endpoint: str | None = None, credentials: Any = None) -> None:
+    def __init__(
+        self,
+        project: str,
+        *,
+        prefix: str = "strongroom-",
+        client: Any = None,
+        timeout_seconds: float = 5.0,
+        api_endpoint: str | None = None,
+        credentials: Any = None,
+    ) -> None:
         """``client``: a ready ``SecretManagerServiceClient`` (``timeout_seconds`` still applies to each call).
 
         ``api_endpoint``: host, or URL with scheme (``http://127.0.0.1:8085`` for a test server), of the REST API.
@@ -80,17 +88,27 @@ class GcpSecretManagerSource(RemoteSource):
 
     def _connect(self) -> tuple[Any, tuple[Any, ...]]:
         api, auth, requests, secretmanager = import_optional(
-            ("google.api_core.exceptions", "google.auth.exceptions", "requests.exceptions",
-             "google.cloud.secretmanager_v1"), INSTALL_HINT)
+            (
+                "google.api_core.exceptions",
+                "google.auth.exceptions",
+                "requests.exceptions",
+                "google.cloud.secretmanager_v1",
+            ),
+            INSTALL_HINT,
+        )
         # (API errors, network errors: lower sources are tried, credentials that cannot be refreshed)
-        errors = (api.GoogleAPICallError, (requests.ConnectionError, requests.Timeout, auth.TransportError),
-                  auth.GoogleAuthError)
+        errors = (
+            api.GoogleAPICallError,
+            (requests.ConnectionError, requests.Timeout, auth.TransportError),
+            auth.GoogleAuthError,
+        )
         if self._client is not None:
             return self._client, errors
         options = {"api_endpoint": self._api_endpoint} if self._api_endpoint else None
         try:
             client = secretmanager.SecretManagerServiceClient(
-                credentials=self._credentials, transport="rest", client_options=options)
+                credentials=self._credentials, transport="rest", client_options=options
+            )
         except auth.DefaultCredentialsError:
             problem = "no credentials (DefaultCredentialsError: set up Application Default Credentials)"
         except auth.GoogleAuthError as exc:
@@ -150,13 +168,20 @@ class GcpSecretManagerSource(RemoteSource):
         if number.isdigit():
             # secretmanager.versions.get is not in the Secret Accessor role: without it (403) there is no age and,
             # as the overlap window cannot be placed, no previous value either
-            meta = self._call(f"{what} (version {number})", "get_secret_version", f"{secret}/versions/{number}",
-                              (404, 403))
+            meta = self._call(
+                f"{what} (version {number})", "get_secret_version", f"{secret}/versions/{number}", (404, 403)
+            )
             created = getattr(meta, "create_time", None) if meta is not None else None
             updated_at = created.timestamp() if created is not None else None
             if int(number) > 1 and updated_at is not None:
                 old_what = f"{what} (version {int(number) - 1})"
                 old = self._call(old_what, "access_secret_version", f"{secret}/versions/{int(number) - 1}", GONE)
                 previous = self._text(old_what, old) if old is not None else None
-        return Found(value, f"gcp:{secret}", version=number or None, updated_at=updated_at, previous=previous,
-                     previous_replaced_at=updated_at if previous is not None else None)
+        return Found(
+            value,
+            f"gcp:{secret}",
+            version=number or None,
+            updated_at=updated_at,
+            previous=previous,
+            previous_replaced_at=updated_at if previous is not None else None,
+        )

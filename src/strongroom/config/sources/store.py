@@ -23,8 +23,9 @@ class StoreSource:
     dynamic = True
     environment_scoped = True
 
-    def __init__(self, vault: Vault | None = None, *, url: str | None = None, tenant: str = PLATFORM_TENANT,
-                 **open_options: Any) -> None:
+    def __init__(
+        self, vault: Vault | None = None, *, url: str | None = None, tenant: str = PLATFORM_TENANT, **open_options: Any
+    ) -> None:
         self._given = vault
         self._url = url
         self._tenant = tenant
@@ -42,7 +43,8 @@ class StoreSource:
         if self._given is not None:
             if self._given.environment != environment:
                 raise SourceUnavailable(
-                    f"store source holds a {self._given.environment} vault, not one for {environment}")
+                    f"store source holds a {self._given.environment} vault, not one for {environment}"
+                )
             return self._given
         with self._lock:
             vault = self._vaults.get(environment)
@@ -73,14 +75,20 @@ class StoreSource:
         earlier = [v for v in history if version is not None and v.version < version]
         if earlier:
             try:
-                with vault.use(self._tenant, key.name, purpose=purpose + ":previous",
-                               version=earlier[-1].version) as old:
+                with vault.use(
+                    self._tenant, key.name, purpose=purpose + ":previous", version=earlier[-1].version
+                ) as old:
                     previous_value = _text(old.reveal())
             except (NotFound, Expired):  # an expired or purged previous version is simply not a candidate
                 previous_value = None
-        return Found(_text(value), f"store:{key.environment}", version=None if version is None else str(version),
-                     updated_at=current.created_at if current else None, previous=previous_value,
-                     previous_replaced_at=current.created_at if current and previous_value is not None else None)
+        return Found(
+            _text(value),
+            f"store:{key.environment}",
+            version=None if version is None else str(version),
+            updated_at=current.created_at if current else None,
+            previous=previous_value,
+            previous_replaced_at=current.created_at if current and previous_value is not None else None,
+        )
 
     def close(self) -> None:
         for vault in self._vaults.values():

@@ -25,9 +25,17 @@ VALUE_FIELD = "value"
 # hvac's exception per HTTP status: these mean "Vault cannot answer now" (429, 500, 501 not initialised,
 # 502, 503 sealed or standby); every other status is a problem of the field (403 permission denied, 400 ...).
 UNAVAILABLE = ("RateLimitExceeded", "InternalServerError", "VaultNotInitialized", "BadGateway", "VaultDown")
-STATUS = {"InvalidRequest": 400, "Unauthorized": 401, "Forbidden": 403, "InvalidPath": 404,
-          "RateLimitExceeded": 429, "InternalServerError": 500, "VaultNotInitialized": 501, "BadGateway": 502,
-          "VaultDown": 503}
+STATUS = {
+    "InvalidRequest": 400,
+    "Unauthorized": 401,
+    "Forbidden": 403,
+    "InvalidPath": 404,
+    "RateLimitExceeded": 429,
+    "InternalServerError": 500,
+    "VaultNotInitialized": 501,
+    "BadGateway": 502,
+    "VaultDown": 503,
+}
 
 
 class VaultKvSource(RemoteSource):
@@ -36,8 +44,16 @@ class VaultKvSource(RemoteSource):
     dynamic = True
     environment_scoped = True  # the environment is part of every secret's name
 
-    def __init__(self, url: str, *, token: str | None = None, mount: str = "secret", prefix: str = "strongroom/",
-                 timeout_seconds: float = 5.0, client: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        mount: str = "secret",
+        prefix: str = "strongroom/",
+        timeout_seconds: float = 5.0,
+        client: Any = None,
+    ) -> None:
         """``token``: default ``VAULT_TOKEN`` from the environment, read on first use.
 
         ``client``: a ready ``hvac.Client`` (its own URL, token and timeout then apply). Each request may take
@@ -63,8 +79,12 @@ class VaultKvSource(RemoteSource):
     def _connect(self) -> tuple[Any, tuple[Any, ...]]:
         hvac, exceptions, requests = import_optional(("hvac", "hvac.exceptions", "requests.exceptions"), INSTALL_HINT)
         # (not found, Vault errors by status, network errors: lower sources are tried, other request errors)
-        errors = (exceptions.InvalidPath, exceptions.VaultError,
-                  (requests.ConnectionError, requests.Timeout), requests.RequestException)
+        errors = (
+            exceptions.InvalidPath,
+            exceptions.VaultError,
+            (requests.ConnectionError, requests.Timeout),
+            requests.RequestException,
+        )
         if self._client is not None:
             return self._client, errors
         token = self._token if self._token is not None else os.environ.get("VAULT_TOKEN")
@@ -80,7 +100,8 @@ class VaultKvSource(RemoteSource):
         unavailable = False
         try:
             response = client.secrets.kv.v2.read_secret_version(
-                path=path, version=version, mount_point=self.mount, raise_on_deleted_version=True)
+                path=path, version=version, mount_point=self.mount, raise_on_deleted_version=True
+            )
         except not_found:
             return None  # absent, or this version deleted or destroyed: Vault answers 404 for all three
         except vault_error as exc:
@@ -139,6 +160,11 @@ class VaultKvSource(RemoteSource):
             old_live = self._live(old) if old is not None else None
             if old_live is not None and isinstance(old_live[0].get(VALUE_FIELD), str):
                 previous = old_live[0][VALUE_FIELD]
-        return Found(value, f"vault:{self.mount}/{path}", version=str(number) if number is not None else None,
-                     updated_at=updated_at, previous=previous,
-                     previous_replaced_at=updated_at if previous is not None else None)
+        return Found(
+            value,
+            f"vault:{self.mount}/{path}",
+            version=str(number) if number is not None else None,
+            updated_at=updated_at,
+            previous=previous,
+            previous_replaced_at=updated_at if previous is not None else None,
+        )

@@ -51,8 +51,9 @@ def _decode_key(text: str, where: str) -> bytes:
 class LocalKeyProvider:
     """KEKs held in this process, loaded from a key file or the environment."""
 
-    def __init__(self, keys: dict[int, bytes], *, primary: int | None = None, key_id: str | None = None,
-                 path: Path | None = None) -> None:
+    def __init__(
+        self, keys: dict[int, bytes], *, primary: int | None = None, key_id: str | None = None, path: Path | None = None
+    ) -> None:
         if not keys:
             raise KeyProviderError("a key provider needs at least one key")
         for version, key in keys.items():
@@ -156,8 +157,13 @@ class LocalKeyProvider:
         path = Path(path)
         key = new_key()
         key_id = "local:" + fingerprint(key)
-        doc = {"strongroom_keyfile": KEYFILE_FORMAT, "environment": environment, "key_id": key_id,
-               "primary": 1, "keys": {"1": base64.b64encode(key).decode()}}
+        doc = {
+            "strongroom_keyfile": KEYFILE_FORMAT,
+            "environment": environment,
+            "key_id": key_id,
+            "primary": 1,
+            "keys": {"1": base64.b64encode(key).decode()},
+        }
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

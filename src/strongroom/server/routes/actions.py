@@ -25,10 +25,18 @@ from strongroom.store import ConnectorRecord
 router = APIRouter(tags=["actions"])
 
 
-def _event(state: ServiceState, tenant: str, action: str, caller: Principal, request: Request, name: str,
-           at: float) -> AuditEvent:
-    return AuditEvent(at=at, environment=state.vault.environment, actor=actor(caller), tenant=tenant, action=action,
-                      request_id=request_id(request), detail=f"connector {name}")
+def _event(
+    state: ServiceState, tenant: str, action: str, caller: Principal, request: Request, name: str, at: float
+) -> AuditEvent:
+    return AuditEvent(
+        at=at,
+        environment=state.vault.environment,
+        actor=actor(caller),
+        tenant=tenant,
+        action=action,
+        request_id=request_id(request),
+        detail=f"connector {name}",
+    )
 
 
 def enabled_connectors(state: ServiceState, tenant: str) -> list[Connector]:
@@ -64,8 +72,16 @@ async def put_connector(tenant: str, name: str, request: Request, caller: Caller
         record = tx.tenant(state.vault.environment, tenant)
         if record is None:
             raise NotFound(f"tenant {tenant!r} not found in {state.vault.environment}")
-        tx.put_connector(ConnectorRecord(environment=state.vault.environment, tenant_id=record.id, name=name,
-                                         definition=definition, created_at=now, updated_at=now))
+        tx.put_connector(
+            ConnectorRecord(
+                environment=state.vault.environment,
+                tenant_id=record.id,
+                name=name,
+                definition=definition,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         state.vault.audit.record(tx, _event(state, tenant, Action.CONNECTOR_PUT, caller, request, name, now))
     return connector_to_dict(connector)
 
@@ -77,15 +93,17 @@ def delete_connector(tenant: str, name: str, caller: Caller, state: State, reque
         record = tx.tenant(state.vault.environment, tenant)
         if record is None or not tx.delete_connector(record.id, name):
             raise NotFound(f"connector {name!r} not found for tenant {tenant!r}")
-        state.vault.audit.record(tx, _event(state, tenant, Action.CONNECTOR_DELETE, caller, request, name,
-                                            time.time()))
+        state.vault.audit.record(tx, _event(state, tenant, Action.CONNECTOR_DELETE, caller, request, name, time.time()))
     return Response(status_code=204)
 
 
-@router.get("/v1/tenants/{tenant}/gpt/openapi.json",
-            summary="OpenAPI 3.1 document of the tenant's enabled connectors, to import into a custom GPT")
+@router.get(
+    "/v1/tenants/{tenant}/gpt/openapi.json",
+    summary="OpenAPI 3.1 document of the tenant's enabled connectors, to import into a custom GPT",
+)
 def gpt_openapi(tenant: str, caller: Caller, state: State) -> dict[str, Any]:
     caller.require("connectors:read", tenant)
-    document: dict[str, Any] = gpt_actions_document(enabled_connectors(state, tenant), server_url=state.public_url,
-                                                    tenant=tenant)
+    document: dict[str, Any] = gpt_actions_document(
+        enabled_connectors(state, tenant), server_url=state.public_url, tenant=tenant
+    )
     return document

@@ -13,27 +13,59 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
 @router.get("", summary="Audit events, newest first, filtered by tenant, secret, actor, action and time")
-def query(caller: Caller, state: State,
-          tenant: Annotated[str | None, Query(max_length=128)] = None,
-          secret: Annotated[str | None, Query(max_length=128)] = None,
-          actor: Annotated[str | None, Query(max_length=128)] = None,
-          action: Annotated[str | None, Query(max_length=32)] = None,
-          since: Annotated[float | None, Query(ge=0)] = None,
-          until: Annotated[float | None, Query(ge=0)] = None,
-          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditOut]:
+def query(
+    caller: Caller,
+    state: State,
+    tenant: Annotated[str | None, Query(max_length=128)] = None,
+    secret: Annotated[str | None, Query(max_length=128)] = None,
+    actor: Annotated[str | None, Query(max_length=128)] = None,
+    action: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[float | None, Query(ge=0)] = None,
+    until: Annotated[float | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditOut]:
     if not caller.is_admin:
         caller.require("audit:read", tenant)
         tenant = caller.tenant  # a tenant sees its own chain only
-    events = state.vault.audit_events(tenant=tenant, newest_first=True, secret_name=secret, actor=actor,
-                                      action=action, since=since, until=until, limit=limit)
-    return [AuditOut(id=e.id, chain=e.chain, seq=e.seq, at=e.at, environment=e.environment, actor=e.actor,
-                     tenant=e.tenant, action=e.action, secret_name=e.secret_name, version=e.version, purpose=e.purpose,
-                     outcome=e.outcome, request_id=e.request_id, detail=e.detail, hash=e.hash) for e in events]
+    events = state.vault.audit_events(
+        tenant=tenant,
+        newest_first=True,
+        secret_name=secret,
+        actor=actor,
+        action=action,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    return [
+        AuditOut(
+            id=e.id,
+            chain=e.chain,
+            seq=e.seq,
+            at=e.at,
+            environment=e.environment,
+            actor=e.actor,
+            tenant=e.tenant,
+            action=e.action,
+            secret_name=e.secret_name,
+            version=e.version,
+            purpose=e.purpose,
+            outcome=e.outcome,
+            request_id=e.request_id,
+            detail=e.detail,
+            hash=e.hash,
+        )
+        for e in events
+    ]
 
 
 @router.get("/verify", summary="Verify every hash chain (admin)")
 def verify(caller: Caller, state: State) -> VerifyOut:
     caller.require_admin()
     report = state.vault.verify_audit()
-    return VerifyOut(ok=report.ok, events=report.events, chains=report.chains,
-                     problems=[] if report.broken is None else [str(report.broken)])
+    return VerifyOut(
+        ok=report.ok,
+        events=report.events,
+        chains=report.chains,
+        problems=[] if report.broken is None else [str(report.broken)],
+    )

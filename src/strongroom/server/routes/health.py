@@ -26,5 +26,6 @@ def readyz(state: State) -> JSONResponse:
         except StrongroomError as exc:
             checks[name] = type(exc).__name__
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+    )

@@ -16,9 +16,18 @@ router = APIRouter(prefix="/v1/tenants/{tenant}/secrets", tags=["secrets"])
 
 
 def _out(info: SecretInfo) -> SecretOut:
-    return SecretOut(tenant=info.tenant, name=info.name, kind=info.kind, sensitivity=info.sensitivity,
-                     description=info.description, version=info.version, created_at=info.created_at,
-                     updated_at=info.updated_at, deleted_at=info.deleted_at, expires_at=info.expires_at)
+    return SecretOut(
+        tenant=info.tenant,
+        name=info.name,
+        kind=info.kind,
+        sensitivity=info.sensitivity,
+        description=info.description,
+        version=info.version,
+        created_at=info.created_at,
+        updated_at=info.updated_at,
+        deleted_at=info.deleted_at,
+        expires_at=info.expires_at,
+    )
 
 
 def _expected_version(if_match: str | None, if_none_match: str | None) -> int | None:
@@ -35,21 +44,40 @@ def _expected_version(if_match: str | None, if_none_match: str | None) -> int | 
     return int(tag)
 
 
-@router.put("/{name}", summary="Write a new version of a secret (write-only)",
-            responses={412: {"description": "If-Match did not match the current version"}})
-def put_secret(tenant: str, name: str, body: SecretIn, caller: Caller, state: State, request: Request,
-               response: Response,
-               if_match: Annotated[str | None, Header()] = None,
-               if_none_match: Annotated[str | None, Header()] = None) -> SecretOut:
+@router.put(
+    "/{name}",
+    summary="Write a new version of a secret (write-only)",
+    responses={412: {"description": "If-Match did not match the current version"}},
+)
+def put_secret(
+    tenant: str,
+    name: str,
+    body: SecretIn,
+    caller: Caller,
+    state: State,
+    request: Request,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> SecretOut:
     caller.require("secrets:write", tenant)
     expected = _expected_version(if_match, if_none_match)
     kind = body.kind or ("ephemeral" if body.ttl_seconds is not None else None)
     if kind == "platform" and not caller.is_admin:
         raise InvalidInput("platform secrets are the operator's: a tenant key writes tenant or ephemeral secrets")
     try:
-        info = state.vault.put(tenant, name, body.value, kind=kind, sensitivity=body.sensitivity,
-                               description=body.description, expected_version=expected, ttl_seconds=body.ttl_seconds,
-                               actor=actor(caller), request_id=request_id(request))
+        info = state.vault.put(
+            tenant,
+            name,
+            body.value,
+            kind=kind,
+            sensitivity=body.sensitivity,
+            description=body.description,
+            expected_version=expected,
+            ttl_seconds=body.ttl_seconds,
+            actor=actor(caller),
+            request_id=request_id(request),
+        )
     except Conflict as exc:
         if expected is None:
             raise
@@ -59,8 +87,9 @@ def put_secret(tenant: str, name: str, body: SecretIn, caller: Caller, state: St
 
 
 @router.get("", summary="List a tenant's secrets (metadata only)")
-def list_secrets(tenant: str, caller: Caller, state: State,
-                 include_deleted: Annotated[bool, Query()] = False) -> list[SecretOut]:
+def list_secrets(
+    tenant: str, caller: Caller, state: State, include_deleted: Annotated[bool, Query()] = False
+) -> list[SecretOut]:
     caller.require("secrets:read-metadata", tenant)
     return [_out(info) for info in state.vault.list(tenant, include_deleted=include_deleted)]
 
@@ -73,15 +102,24 @@ def get_secret(tenant: str, name: str, caller: Caller, state: State, response: R
         from strongroom.errors import NotFound
 
         raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
-    versions = [VersionOut(version=v.version, current=v.current, created_at=v.created_at, created_by=v.created_by,
-                           expires_at=v.expires_at) for v in state.vault.versions(tenant, name)]
+    versions = [
+        VersionOut(
+            version=v.version,
+            current=v.current,
+            created_at=v.created_at,
+            created_by=v.created_by,
+            expires_at=v.expires_at,
+        )
+        for v in state.vault.versions(tenant, name)
+    ]
     response.headers["ETag"] = f'"{found[0].version}"'
     return SecretDetail(**_out(found[0]).model_dump(), versions=versions)
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a secret (soft; purge=true removes every version)")
-def delete_secret(tenant: str, name: str, caller: Caller, state: State, request: Request,
-                  purge: Annotated[bool, Query()] = False) -> Response:
+def delete_secret(
+    tenant: str, name: str, caller: Caller, state: State, request: Request, purge: Annotated[bool, Query()] = False
+) -> Response:
     caller.require("secrets:delete", tenant)
     remove = state.vault.purge if purge else state.vault.delete
     remove(tenant, name, actor=actor(caller), request_id=request_id(request))

@@ -11,8 +11,11 @@ from strongroom.server.models import ShareIn, ShareOut
 router = APIRouter(tags=["shares"])
 
 
-@router.post("/v1/tenants/{tenant}/shares", status_code=201,
-             summary="Store a value behind a link that works once and expires (response wrapping)")
+@router.post(
+    "/v1/tenants/{tenant}/shares",
+    status_code=201,
+    summary="Store a value behind a link that works once and expires (response wrapping)",
+)
 def create_share(tenant: str, body: ShareIn, caller: Caller, state: State, request: Request) -> ShareOut:
     caller.require("shares:create", tenant)
     token, info = state.shares.create(tenant, body.value, ttl_seconds=body.ttl_seconds, actor=actor(caller))
@@ -21,10 +24,16 @@ def create_share(tenant: str, body: ShareIn, caller: Caller, state: State, reque
     return ShareOut(id=info.id, url=f"{state.public_url}/v1/shares/{link}", token=link, expires_at=info.expires_at)
 
 
-@router.get("/v1/shares/{token}", response_class=PlainTextResponse,
-            summary="Redeem a share link: the value, once (404 after, 410 once expired)",
-            responses={200: {"content": {"text/plain": {}}}, 404: {"description": "unknown or used"},
-                       410: {"description": "expired"}})
+@router.get(
+    "/v1/shares/{token}",
+    response_class=PlainTextResponse,
+    summary="Redeem a share link: the value, once (404 after, 410 once expired)",
+    responses={
+        200: {"content": {"text/plain": {}}},
+        404: {"description": "unknown or used"},
+        410: {"description": "expired"},
+    },
+)
 def redeem_share(token: str, state: State, request: Request) -> PlainTextResponse:
     value = state.shares.redeem(token)
     request.state.returns_credential = True

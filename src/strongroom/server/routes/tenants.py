@@ -20,8 +20,10 @@ def create_tenant(body: TenantIn, caller: Caller, state: State, request: Request
 @router.get("", summary="List tenants (admin)")
 def list_tenants(caller: Caller, state: State) -> list[TenantOut]:
     caller.require_admin()
-    return [TenantOut(name=t.name, id=t.id, environment=t.environment, created_at=t.created_at)
-            for t in state.vault.list_tenants()]
+    return [
+        TenantOut(name=t.name, id=t.id, environment=t.environment, created_at=t.created_at)
+        for t in state.vault.list_tenants()
+    ]
 
 
 @router.delete("/{tenant}", status_code=204, summary="Delete a tenant and destroy its keys (admin)")
@@ -42,8 +44,9 @@ def _key_out(info: object) -> dict[str, object]:
 def create_api_key(tenant: str, body: ApiKeyIn, caller: Caller, state: State, request: Request) -> ApiKeyCreated:
     caller.require_admin()
     state.vault.list(tenant)  # NotFound for an unknown tenant, before anything is written
-    key, info = state.api_keys.create(tenant=tenant, name=body.name, scopes=body.scopes,
-                                      ttl_seconds=body.ttl_seconds, actor=actor(caller))
+    key, info = state.api_keys.create(
+        tenant=tenant, name=body.name, scopes=body.scopes, ttl_seconds=body.ttl_seconds, actor=actor(caller)
+    )
     request.state.returns_credential = True
     return ApiKeyCreated(key=key.reveal(), **_key_out(info))  # type: ignore[arg-type]
 

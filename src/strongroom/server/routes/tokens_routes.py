@@ -23,12 +23,22 @@ def issue_token(body: TokenIn, caller: Caller, state: State, request: Request) -
     wanted = set(body.scopes)
     if not wanted <= caller.scopes:
         raise InvalidInput(f"a token cannot carry scopes its key lacks: {', '.join(sorted(wanted - caller.scopes))}")
-    issued = state.tokens.issue(tenant=caller.tenant, subject=body.subject or caller.subject,
-                                audience=body.audience or state.audience, scopes=wanted,
-                                ttl_seconds=body.ttl_seconds, actor=actor(caller))
+    issued = state.tokens.issue(
+        tenant=caller.tenant,
+        subject=body.subject or caller.subject,
+        audience=body.audience or state.audience,
+        scopes=wanted,
+        ttl_seconds=body.ttl_seconds,
+        actor=actor(caller),
+    )
     request.state.returns_credential = True
-    return TokenOut(access_token=issued.token.reveal(), expires_in=max(0, math.floor(issued.expires_at - time.time())),
-                    expires_at=issued.expires_at, jti=issued.jti, scope=" ".join(sorted(issued.scopes)))
+    return TokenOut(
+        access_token=issued.token.reveal(),
+        expires_in=max(0, math.floor(issued.expires_at - time.time())),
+        expires_at=issued.expires_at,
+        jti=issued.jti,
+        scope=" ".join(sorted(issued.scopes)),
+    )
 
 
 @router.post("/v1/tokens/revoke", status_code=204, summary="Revoke a token before it expires")

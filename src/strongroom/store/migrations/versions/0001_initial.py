@@ -66,7 +66,9 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(128), nullable=False),
         sa.Column("expires_at", sa.Float, nullable=True),
         sa.ForeignKeyConstraint(
-            ["tenant_id", "name"], ["secrets.tenant_id", "secrets.name"], ondelete="CASCADE",
+            ["tenant_id", "name"],
+            ["secrets.tenant_id", "secrets.name"],
+            ondelete="CASCADE",
             name="fk_secret_versions_secret",
         ),
     )
@@ -101,6 +103,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("audit_events", "audit_chains", "secret_versions", "secrets", "data_keys", "tenants",
-                 "strongroom_meta"):
+    for name in (
+        "audit_events",
+        "audit_chains",
+        "secret_versions",
+        "secrets",
+        "data_keys",
+        "tenants",
+        "strongroom_meta",
+    ):
         op.drop_table(name)
