@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from strongroom.caching import Refresher
 from strongroom.clock import Clock
 from strongroom.config.sources import Found
 from strongroom.errors import ConfigError, Expired, NotFound, StrongroomError
@@ -52,8 +53,9 @@ class CachedValue:
         self._refresh_timeout_seconds = refresh_timeout_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._inflight: threading.Event | None = None
-        self._inflight_started = 0.0
+        self._refresher: Refresher[str] = Refresher(
+            f"strongroom-refresh-{field}", stuck_after_seconds=refresh_timeout_seconds, clock=clock
+        )
         self._generation = 0  # of the newest fetch started
         self._applied = 0  # of the fetch whose result is cached
         self._last_error: str | None = None
@@ -78,7 +80,7 @@ class CachedValue:
         if self._gone is not None:
             raise ConfigError(self._gone)
         too_stale = now > self.fetched_at + self._ttl_seconds + self._max_stale_seconds
-        done = self._start_fetch(now)
+        done = self._start_fetch()
         if too_stale:  # refuse to serve it any longer unless a fetch succeeds within its deadline
             done.wait(self._refresh_timeout_seconds)
             if self._gone is not None:
@@ -95,7 +97,7 @@ class CachedValue:
         if self._fetch is None:
             return
         generation_before = self._applied
-        done = self._start_fetch(self._clock(), force=True)
+        done = self._start_fetch(force=True)
         if not done.wait(self._refresh_timeout_seconds):
             raise ConfigError(f"{self.field}: refresh from {self.found.source} timed out")
         if self._gone is not None:
@@ -103,21 +105,15 @@ class CachedValue:
         if self._applied == generation_before:
             raise ConfigError(f"{self.field}: refresh from {self.found.source} failed: {self._last_error}")
 
-    def _start_fetch(self, now: float, *, force: bool = False) -> threading.Event:
-        with self._lock:
-            stuck = now - self._inflight_started > self._refresh_timeout_seconds
-            if self._inflight is not None and not force and not stuck:
-                return self._inflight
-            self._generation += 1
-            generation, done = self._generation, threading.Event()
-            self._inflight, self._inflight_started = done, now
-        threading.Thread(
-            target=self._run_fetch, args=(generation, done), daemon=True, name=f"strongroom-refresh-{self.field}"
-        ).start()
-        return done
+    def _start_fetch(self, *, force: bool = False) -> threading.Event:
+        # One fetch at a time; a fetch past its deadline no longer blocks the next (a hung source).
+        return self._refresher.start(self.field, self._run_fetch, force=force)
 
-    def _run_fetch(self, generation: int, done: threading.Event) -> None:
+    def _run_fetch(self) -> None:
         assert self._fetch is not None  # noqa: S101 -- only dynamic values start fetches
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
         found: Found | None = None
         error: str | None = None
         gone = False
@@ -147,9 +143,6 @@ class CachedValue:
                     self._clock() + min(30.0, self._ttl_seconds / 10),
                     self.fetched_at + self._ttl_seconds + self._max_stale_seconds,
                 )
-            if self._inflight is done:
-                self._inflight = None
-        done.set()
 
     def candidates(self) -> list[str]:
         """The current value, then the one it replaced while the rotation overlap window is open."""
