@@ -104,6 +104,12 @@ class LiveValues:
                 del self._entries[value]
             return self.generation, [(v, name) for v, (name, _) in self._entries.items()]
 
+    def clear(self) -> None:
+        """Forget every value, pinned ones included (a reset for tests and embedding applications)."""
+        with self._lock:
+            self._entries.clear()
+            self.generation += 1
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -74,33 +74,19 @@ class Installed:
 
 @pytest.fixture
 def installed() -> Iterator[Installed]:
-    """Saves and restores what install() changes: Logger.addHandler, both excepthooks and the module's state."""
-    saved = (
-        logging.Logger.addHandler,
-        sys.excepthook,
-        threading.excepthook,
-        integrations._State.filter,
-        integrations._State.original_add_handler,
-    )
+    """install() undone after the test by its public inverse, uninstall(), which the test checks."""
+    before = (logging.Logger.addHandler, sys.excepthook, threading.excepthook)
     state = Installed()
     try:
         yield state
     finally:
-        (
-            logging.Logger.addHandler,
-            sys.excepthook,
-            threading.excepthook,  # type: ignore[method-assign]
-            integrations._State.filter,
-            integrations._State.original_add_handler,
-        ) = saved
+        integrations.uninstall()
+        assert (logging.Logger.addHandler, sys.excepthook, threading.excepthook) == before
         for logger, handler in state.added:
+            assert _filters(handler) == 0, logger.name
             logger.removeHandler(handler)
         for logger, level in state.levels.items():
             logger.setLevel(level)
-        for logger in integrations._every_logger():
-            for handler in logger.handlers:
-                for filter_ in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
-                    handler.removeFilter(filter_)
 
 
 def _filters(handler: logging.Handler) -> int:

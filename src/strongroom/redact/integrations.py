@@ -75,6 +75,7 @@ def format_exception(exc: BaseException, redactor: Redactor, *, with_locals: boo
 class _State:
     filter: RedactingFilter | None = None
     original_add_handler: Callable[..., None] | None = None
+    original_excepthooks: tuple[Any, Any] | None = None
 
 
 def _attach(handler: logging.Handler, filter_: RedactingFilter) -> None:
@@ -118,6 +119,22 @@ def install(redactor: Redactor, *, excepthook: bool = True) -> RedactingFilter:
     return filter_
 
 
+def uninstall() -> None:
+    """Undo ``install()``: the filter comes off every handler; ``Logger.addHandler`` and the excepthooks are
+    what they were before. For tests, and for applications that reconfigure logging; idempotent."""
+    if _State.original_add_handler is not None:
+        logging.Logger.addHandler = _State.original_add_handler  # type: ignore[method-assign]
+    if _State.original_excepthooks is not None:
+        sys.excepthook, threading.excepthook = _State.original_excepthooks
+    handlers = [handler for logger in _every_logger() for handler in logger.handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        for filter_ in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(filter_)
+    _State.filter = _State.original_add_handler = _State.original_excepthooks = None
+
+
 def _install_excepthooks(redactor: Redactor) -> None:
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         sys.stderr.write(redactor.redact(_format_exception(kind, value, tb)) + "\n")
@@ -129,6 +146,8 @@ def _install_excepthooks(redactor: Redactor) -> None:
         text = _format_exception(args.exc_type, args.exc_value, args.exc_traceback)
         sys.stderr.write(f"Exception in thread {name}:\n" + redactor.redact(text) + "\n")
 
+    if _State.original_excepthooks is None:
+        _State.original_excepthooks = (sys.excepthook, threading.excepthook)
     sys.excepthook = hook
     threading.excepthook = thread_hook
 
