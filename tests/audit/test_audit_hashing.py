@@ -59,11 +59,10 @@ def test_compact_use_event_expands_to_a_full_event() -> None:
 
 
 def test_queue_is_bounded_by_back_pressure(tmp_path: Path) -> None:
-    """Once the queue is long, a submit at the bound writes the backlog itself instead of growing the queue."""
+    """A submit that finds the queue at its bound writes the backlog itself instead of growing the queue."""
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
     upgrade(store)
     log = AuditLog(store, max_pending=8, flush_interval_seconds=3600)
-    log.submit = log._submit_bounded  # what the writer switches to once the queue is long
     for i in range(50):
         log.submit(use_event(float(i), ("dev", "t", "k", 1), "a", "p", None))
         assert log.pending <= 8

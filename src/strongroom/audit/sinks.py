@@ -15,7 +15,7 @@ import atexit
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from strongroom.audit import chain
@@ -42,20 +42,16 @@ class AuditLog:
         self.mode: AuditMode = mode
         self._flush_interval_seconds = flush_interval_seconds
         self._max_pending = max_pending
-        self._queue: deque[tuple[Any, ...]] = deque()
+        self._queue: deque[AuditEvent | UseEvent] = deque()
         self._write_lock = threading.Lock()
         self._flush_lock = threading.RLock()
         self._stop = threading.Event()
         self._failing = False
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.submit: Callable[[tuple[Any, ...]], None]
-        """Hand over one event: an ``AuditEvent``, or the hot path's ``use_event`` tuple (it builds no object).
-
-        In async mode this is ``deque.append`` while the queue is short; once it is long (or the writer
-        is failing) it becomes ``_submit_bounded``, so the queue never grows past ``max_pending``.
-        """
-        self.submit = self._write_one if mode == "sync" else self._first_submit
+        # True while submit() may simply append: async, writer started, not closed. One flag keeps the
+        # hot path to a length check and an append.
+        self._appending = False
 
     def record(self, tx: Tx, *events: AuditEvent) -> None:
         """Write events in the caller's transaction: they commit with the change or not at all."""
@@ -72,15 +68,26 @@ class AuditLog:
         for event in events:
             self.submit(event)
 
-    def _first_submit(self, event: tuple[Any, ...]) -> None:
-        self._start()
-        self.submit = self._queue.append
-        self._queue.append(event)
+    def submit(self, event: AuditEvent | UseEvent) -> None:
+        """Hand over one event: an ``AuditEvent``, or the hot path's ``use_event`` tuple (no object built).
 
-    def _write_one(self, event: tuple[Any, ...]) -> None:
-        self._write((event,))
+        Async: appended to the queue; at ``max_pending`` the caller writes the backlog itself first
+        (back-pressure), or is refused while the writer is failing, so the queue never grows past it.
+        Sync: written before this returns.
+        """
+        if self._appending and len(self._queue) < self._max_pending:
+            self._queue.append(event)
+        else:
+            self._submit_slow(event)
 
-    def _submit_bounded(self, event: tuple[Any, ...]) -> None:
+    def _submit_slow(self, event: AuditEvent | UseEvent) -> None:
+        if self._closed:
+            raise AuditError("the audit log is closed: no use without a record")
+        if self.mode == "sync":
+            self._write((event,))
+            return
+        if self._thread is None:
+            self._start()
         if len(self._queue) >= self._max_pending:
             if self._failing:
                 raise AuditError("audit log is not being written and its queue is full; refusing to serve")
@@ -102,7 +109,7 @@ class AuditLog:
             except AuditError:
                 self._write_each(batch)
 
-    def _write_each(self, batch: list[tuple[Any, ...]]) -> None:
+    def _write_each(self, batch: list[AuditEvent | UseEvent]) -> None:
         # A batch failed: one event the database refuses must not hold every later event (and every
         # write of this process) hostage. Write one by one; an event refused alone is written with its
         # text fields escaped; if even that fails the database is down: keep the rest queued and raise.
@@ -120,6 +127,7 @@ class AuditLog:
         if self._closed:
             return
         self._closed = True
+        self._appending = False
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -127,24 +135,20 @@ class AuditLog:
             self.flush()
         except StrongroomError as exc:
             log.error("audit events could not be written at close: %s", exc)
-        self.submit = self._refuse_closed
-
-    def _refuse_closed(self, event: tuple[Any, ...]) -> None:
-        raise AuditError("the audit log is closed: no use without a record")
 
     @property
     def pending(self) -> int:
         return len(self._queue)
 
-    def _drain(self) -> list[tuple[Any, ...]]:
-        batch: list[tuple[Any, ...]] = []
+    def _drain(self) -> list[AuditEvent | UseEvent]:
+        batch: list[AuditEvent | UseEvent] = []
         try:
             while True:
                 batch.append(self._queue.popleft())
         except IndexError:
             return batch
 
-    def _write(self, events: Iterable[tuple[Any, ...]]) -> None:
+    def _write(self, events: Iterable[AuditEvent | UseEvent]) -> None:
         with self._write_lock:
             try:
                 with self._store.write() as tx:
@@ -160,6 +164,7 @@ class AuditLog:
                 self._thread = threading.Thread(target=self._run, name="strongroom-audit", daemon=True)
                 self._thread.start()
                 atexit.register(self.close)
+                self._appending = True
 
     def _run(self) -> None:
         while not self._stop.wait(self._flush_interval_seconds):
@@ -170,14 +175,14 @@ class AuditLog:
                 if not self._failing:
                     log.error("audit writer failing, events kept in memory: %s", exc)
                 self._failing = True
-            long_queue = len(self._queue) >= self._max_pending // 4
-            self.submit = self._submit_bounded if self._failing or long_queue else self._queue.append
 
 
-def use_event(
-    at: float, key: tuple[str, str, str, int], actor: str, purpose: str, request_id: str | None
-) -> tuple[Any, ...]:
-    """The hot path's compact form of a successful use; ``key`` is (environment, tenant, name, version)."""
+UseEvent = tuple[float, tuple[str, str, str, int], str, str, str | None]
+"""The hot path's compact form of a successful use: (at, (environment, tenant, name, version), actor,
+purpose, request_id). The writer expands it to an ``AuditEvent``; the hot path builds no object."""
+
+
+def use_event(at: float, key: tuple[str, str, str, int], actor: str, purpose: str, request_id: str | None) -> UseEvent:
     return (at, key, actor, purpose, request_id)
 
 
@@ -205,10 +210,8 @@ def escaped(event: AuditEvent) -> AuditEvent:
     return event._replace(**fields)
 
 
-def expand(event: tuple[Any, ...]) -> AuditEvent:
-    if len(event) == 5:
-        at, (environment, tenant, name, version), actor, purpose, request_id = event
-        return AuditEvent(
-            at, environment, actor, tenant, Action.SECRET_USE, name, version, purpose, Outcome.OK, request_id
-        )
-    return AuditEvent._make(event)
+def expand(event: AuditEvent | UseEvent) -> AuditEvent:
+    if isinstance(event, AuditEvent):
+        return event
+    at, (environment, tenant, name, version), actor, purpose, request_id = event
+    return AuditEvent(at, environment, actor, tenant, Action.SECRET_USE, name, version, purpose, Outcome.OK, request_id)
