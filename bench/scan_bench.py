@@ -4,7 +4,7 @@
 The tree is built at run time in a temporary directory (nothing of it is committed): real source text
 (``.py``, ``.json``, ``.md``, ... files of this interpreter's standard library and site-packages) copied until
 it holds at least ``--mb`` megabytes, then one planted credential per rule and seed
-(``strongroom.rules.samples.sample``) written as a realistic line (a Python/YAML/JSON/env assignment or
+(``strongroom.testing.samples.sample``) written as a realistic line (a Python/YAML/JSON/env assignment or
 header) at a random place in a random file. The planted set is the ground truth.
 
 Both tools scan the whole tree as a command a user would run, wall time measured around the process:
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strongroom.rules import RULES
-from strongroom.rules.samples import sample
+from strongroom.testing.samples import sample
 
 TEXT_SUFFIXES = {".py", ".json", ".md", ".rst", ".txt", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".js", ".html"}
 MAX_SOURCE_FILE = 1 << 20

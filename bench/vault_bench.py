@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import make_url
 
 from strongroom.audit import Action, AuditEvent, Outcome
-from strongroom.crypto import Binding, LocalKeyProvider
+from strongroom.crypto import LocalKeyProvider
+from strongroom.crypto.hazmat import Binding
 from strongroom.secret import Secret
 from strongroom.vault import Vault
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from strongroom.errors import (
     AccessDenied,
@@ -22,20 +22,27 @@ from strongroom.errors import (
 )
 from strongroom.secret import Secret
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from strongroom.vault import SecretInfo, TenantInfo, Vault, VersionInfo
 
 __version__ = "0.1.0"
 
-_LAZY = {"Vault", "SecretInfo", "TenantInfo", "VersionInfo"}
+# Public names resolved on first access, from strongroom.vault (which loads SQLAlchemy).
+_LAZY = frozenset({"SecretInfo", "TenantInfo", "Vault", "VersionInfo"})
+
+# Hidden from type checkers: with a visible module __getattr__, a misspelt name would type as Any.
+if not _typing.TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        if name in _LAZY:
+            from strongroom import vault
+
+            return getattr(vault, name)
+        raise AttributeError(f"module 'strongroom' has no attribute {name!r}")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from strongroom import vault
-
-        return getattr(vault, name)
-    raise AttributeError(f"module 'strongroom' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

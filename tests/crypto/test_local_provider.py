@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.crypto import KeyProvider, wrap_context
+from strongroom.crypto import KeyProvider
 from strongroom.crypto.envelope import new_key
+from strongroom.crypto.hazmat import wrap_context
 from strongroom.crypto.providers.local import (
     MASTER_KEY_ENV,
     LocalKeyProvider,

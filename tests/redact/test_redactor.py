@@ -20,7 +20,7 @@ from strongroom.live_values import LiveValues
 from strongroom.redact import MASK, Redactor
 from strongroom.redact.redactor import PENDING_LIMIT
 from strongroom.rules import RULES
-from strongroom.rules.samples import sample
+from strongroom.testing.samples import sample
 
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 ALNUM = string.ascii_letters + string.digits

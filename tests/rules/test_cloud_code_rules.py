@@ -1,6 +1,6 @@
 """Cloud, code-host and developer-platform rules, on examples from the shared generator.
 
-No token-like literal lives in this file: tokens come from ``strongroom.rules.samples`` (a prefix plus
+No token-like literal lives in this file: tokens come from ``strongroom.testing.samples`` (a prefix plus
 random characters, checksums computed) or are assembled here the same way.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from strongroom.rules.base import Rule
 from strongroom.rules.cloud_code import RULES, crc32_base62_checksum_ok, crc32_hex_checksum_ok
-from strongroom.rules.samples import sample
+from strongroom.testing.samples import sample
 
 BY_ID = {rule.id: rule for rule in RULES}
 SEEDS = (1, 2, 3)

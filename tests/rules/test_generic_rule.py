@@ -1,6 +1,6 @@
 """The generic rule: high-entropy values under secret-named labels are found, what users expect ignored is not.
 
-Values are generated (hypothesis, and the shared generator in ``strongroom.rules.samples``); no
+Values are generated (hypothesis, and the shared generator in ``strongroom.testing.samples``); no
 credential-like literal is stored here.
 """
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from strongroom.rules import PROVIDER_RULES, RULES
 from strongroom.rules.base import shannon_entropy
 from strongroom.rules.generic import RULE, looks_like_secret
-from strongroom.rules.samples import generic_contexts, generic_placeholders, generic_secret, sample
+from strongroom.testing.samples import generic_contexts, generic_placeholders, generic_secret, sample
 
 CONSONANTS = "bcdfghjklmnpqrstvwz"
 SECRETISH = CONSONANTS + CONSONANTS.upper() + "0123456789"

@@ -1,4 +1,4 @@
-"""The shared generator (``strongroom.rules.samples``) against every rule: each sample is found, no near miss is.
+"""The shared generator (``strongroom.testing.samples``) against every rule: each sample is found, no near miss is.
 
 Samples are generated at test time from a prefix and random characters; nothing token-like is stored in
 the repository.
@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 
 from strongroom.rules import RULES, Rule
-from strongroom.rules.samples import Sample, sample, supported_rule_ids
+from strongroom.testing.samples import Sample, sample, supported_rule_ids
 
 SEEDS = range(5)
 

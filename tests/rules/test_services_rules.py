@@ -1,7 +1,7 @@
 """Chat, mail, payment, AI, database and crypto rules, on examples from the shared generator, plus the
 checks over the whole rule set (count, ids, quiet on the project's own text).
 
-Nothing in this file looks like a live credential: examples come from ``strongroom.rules.samples`` or are
+Nothing in this file looks like a live credential: examples come from ``strongroom.testing.samples`` or are
 assembled here from a prefix and characters drawn from ``random.Random(seed)``.
 """
 
@@ -19,8 +19,8 @@ import pytest
 from strongroom.rules import PROVIDER_RULES
 from strongroom.rules import RULES as ALL_RULES
 from strongroom.rules.base import Rule
-from strongroom.rules.samples import sample
 from strongroom.rules.services import RULES
+from strongroom.testing.samples import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 BY_ID = {rule.id: rule for rule in RULES}

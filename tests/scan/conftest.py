@@ -1,9 +1,9 @@
-"""Fake credentials for the scan CLI tests, generated like every rule test's (strongroom.rules.samples)."""
+"""Fake credentials for the scan CLI tests, generated like every rule test's (strongroom.testing.samples)."""
 
 from __future__ import annotations
 
 from strongroom.rules import RULES
-from strongroom.rules.samples import sample
+from strongroom.testing.samples import sample
 
 _RULES = {rule.id: rule for rule in RULES}
 

@@ -1,6 +1,6 @@
 """The three prefilters (Hyperscan, Aho-Corasick, keyword regex) lead to the same findings; Hyperscan's cache.
 
-Fake credentials are made at run time (``strongroom.rules.samples`` when it is there, else drawn from each
+Fake credentials are made at run time (``strongroom.testing.samples`` when it is there, else drawn from each
 rule's own regex), never written into this file.
 """
 
@@ -57,7 +57,7 @@ NON_ASCII_FILLER = (
 
 
 def _xeger(pattern: str, rng: random.Random) -> str:
-    """A string the pattern matches, ignoring lookarounds (the fallback when rules.samples is missing)."""
+    """A string the pattern matches, ignoring lookarounds (the fallback when testing.samples is missing)."""
     printable = string.ascii_letters + string.digits + "_-./+="
     categories = {
         sre_constants.CATEGORY_DIGIT: string.digits,
@@ -107,7 +107,7 @@ def _xeger(pattern: str, rng: random.Random) -> str:
 def _positives(rule: Rule, seed: int) -> tuple[list[str], bool]:
     """Texts holding a positive of ``rule``, and whether they are known to be real positives."""
     try:
-        from strongroom.rules.samples import sample
+        from strongroom.testing.samples import sample
 
         made = sample(rule, seed)
     except (ImportError, KeyError):

@@ -13,12 +13,20 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import time
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast, overload
 
 from strongroom.errors import ConfigError
 from strongroom.secret import Secret
+
+if TYPE_CHECKING:
+    from strongroom.clock import Clock
+    from strongroom.config.sources import Source
+
+V = TypeVar("V")
 
 DEFAULT_ENVIRONMENTS = ("dev", "preview", "prod")
 SENSITIVITIES = ("low", "medium", "high", "critical")
@@ -44,7 +52,7 @@ class FieldSpec:
     env: str
     is_secret: bool
     type: type
-    default: Any = field(repr=False)  # a secret's default is a value
+    default: object = field(repr=False)  # a secret's default is a value
     required_in: tuple[str, ...] | None
     kind: str = "platform"
     sensitivity: str = "high"
@@ -84,9 +92,13 @@ def secret(
     kind: str = "platform",
     description: str = "",
     env: str | None = None,
-    default: Any = _MISSING,
-) -> Any:
-    """Declare a secret field. ``required_in=None`` means required in every environment."""
+    default: str | None = _MISSING,
+) -> Secret[str]:
+    """Declare a secret field. ``required_in=None`` means required in every environment.
+
+    Typed as the field's value (``Secret[str]``), as ``dataclasses.field()`` is: the declaration stands in
+    for the value in the class body, and ``port: int = secret()`` is a type error.
+    """
     if sensitivity not in SENSITIVITIES:
         raise ConfigError(f"invalid sensitivity {sensitivity!r}: use one of {', '.join(SENSITIVITIES)}")
     if kind not in KINDS:
@@ -94,7 +106,7 @@ def secret(
     if rotate is not None:
         parse_duration(rotate)
     _check_required_in(required_in)
-    return _Declared(
+    declared = _Declared(
         True,
         env,
         default,
@@ -104,16 +116,40 @@ def secret(
         rotate,
         description,
     )
+    return cast("Secret[str]", declared)
+
+
+@overload
+def setting(
+    *,
+    default: V,
+    env: str | None = None,
+    required_in: tuple[str, ...] | None = None,
+    description: str = "",
+) -> V: ...
+
+
+@overload
+def setting(
+    *,
+    env: str | None = None,
+    required_in: tuple[str, ...] | None = None,
+    description: str = "",
+) -> Any: ...  # no default to infer from: the annotation gives the type, as with dataclasses.field()
 
 
 def setting(
     *,
-    default: Any = _MISSING,
+    default: object = _MISSING,
     env: str | None = None,
     required_in: tuple[str, ...] | None = None,
     description: str = "",
-) -> Any:
-    """Declare a plain (non-secret) setting with options; a bare default (``level: str = "info"``) also works."""
+) -> object:
+    """Declare a plain (non-secret) setting with options; a bare default (``level: str = "info"``) also works.
+
+    With ``default=`` it is typed as the default's type, so ``port: int = setting(default="80")`` is a type
+    error.
+    """
     _check_required_in(required_in)
     return _Declared(
         False,
@@ -153,11 +189,29 @@ class Settings:
         return dict(cls.__fields__)
 
     @classmethod
-    def load(cls, environment: str | None = None, **options: Any) -> Any:
-        """Resolve, validate and return an instance; raises one ``ConfigError`` listing every problem."""
-        from strongroom.config.loader import load
+    def load(
+        cls,
+        environment: str | None = None,
+        *,
+        sources: Sequence[Source] | None = None,
+        ttl_seconds: float | None = None,
+        max_stale_seconds: float | None = None,
+        overlap_seconds: float | None = None,
+        clock: Clock | None = None,
+    ) -> Self:
+        """Resolve, validate and return an instance of this class; raises one ``ConfigError`` listing every
+        problem. Unset options take ``strongroom.config.load``'s defaults."""
+        from strongroom.config import loader
 
-        return load(cls, environment=environment, **options)
+        return loader.load(
+            cls,
+            environment=environment,
+            sources=sources,
+            ttl_seconds=loader.DEFAULT_TTL_SECONDS if ttl_seconds is None else ttl_seconds,
+            max_stale_seconds=loader.DEFAULT_MAX_STALE_SECONDS if max_stale_seconds is None else max_stale_seconds,
+            overlap_seconds=overlap_seconds,
+            clock=clock or time.time,
+        )
 
     @property
     def environment(self) -> str:

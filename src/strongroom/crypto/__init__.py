@@ -1,18 +1,11 @@
-"""Envelope encryption: AES-256-GCM data keys per tenant, wrapped by a key provider's KEK."""
+"""Key providers: where the key-encryption keys (KEKs) live that wrap each tenant's data keys.
 
-from strongroom.crypto.envelope import Binding, decrypt, encrypt, new_key
-from strongroom.crypto.keys import DataKeyCache, wrap_context
+The envelope primitives (``encrypt``, ``decrypt``, ``new_key``, ``Binding``, ``DataKeyCache``,
+``wrap_context``) are in ``strongroom.crypto.hazmat``, apart from this safe surface: ``Vault`` is the
+supported way to encrypt and decrypt.
+"""
+
 from strongroom.crypto.providers import KeyProvider
-from strongroom.crypto.providers.local import MASTER_KEY_ENV, LocalKeyProvider
+from strongroom.crypto.providers.local import MASTER_KEY_ENV, MASTER_KEY_ID_ENV, LocalKeyProvider
 
-__all__ = [
-    "MASTER_KEY_ENV",
-    "Binding",
-    "DataKeyCache",
-    "KeyProvider",
-    "LocalKeyProvider",
-    "decrypt",
-    "encrypt",
-    "new_key",
-    "wrap_context",
-]
+__all__ = ["MASTER_KEY_ENV", "MASTER_KEY_ID_ENV", "KeyProvider", "LocalKeyProvider"]

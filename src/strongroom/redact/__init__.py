@@ -13,13 +13,21 @@ is masked while it lives. ``register()`` adds values that never were a ``Secret`
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+import typing as _typing
 
-from strongroom.live_values import Value
 from strongroom.redact import integrations
 from strongroom.redact.integrations import RedactingFilter, format_exception
 from strongroom.redact.redactor import MASK, Redactor, encodings
-from strongroom.secret import Secret
+
+if _typing.TYPE_CHECKING:
+    from collections.abc import MutableMapping
+    from typing import Any, TextIO, TypeVar
+
+    from strongroom.live_values import Value
+    from strongroom.secret import Secret
+
+    _K = TypeVar("_K")
+    _V = TypeVar("_V")
 
 _default: Redactor | None = None
 
@@ -40,22 +48,42 @@ def install(*, excepthook: bool = True) -> RedactingFilter:
     return integrations.install(default(), excepthook=excepthook)
 
 
-def register(value: Value | Secret[Any], name: str | None = None) -> bool:
+def register(value: Value | Secret[str] | Secret[bytes], name: str | None = None) -> bool:
     """Mask ``value`` (and its encodings) everywhere from now on; False, with a warning, if too short."""
     return default().register(value, name)
 
 
 def redact(text: str) -> str:
+    """``text`` with every known value, secret-shaped field and provider credential masked."""
     return default().redact(text)
 
 
-def redact_data(data: Any) -> Any:
-    return default().redact_data(data)
+@_typing.overload
+def redact_data(data: str) -> str: ...
+@_typing.overload
+def redact_data(data: bytes | bytearray) -> bytes: ...
+@_typing.overload
+def redact_data(data: Secret[str] | Secret[bytes]) -> str: ...
+@_typing.overload
+def redact_data(data: dict[_K, _V]) -> dict[_K, Any]: ...
+@_typing.overload
+def redact_data(data: list[_V]) -> list[Any]: ...
+@_typing.overload
+def redact_data(data: object) -> object: ...
+def redact_data(data: object) -> object:
+    """A redacted copy of ``data``: strings redacted, secret-named keys' values masked, structure kept.
+
+    Typed by kind: a ``str`` stays ``str``, bytes become ``bytes``, a ``Secret`` becomes its mask, a dict
+    keeps its keys' type (a value under a secret-named key becomes a mask, so values are ``Any``).
+    """
+    redacted: object = default().redact_data(data)
+    return redacted
 
 
-def structlog_processor(logger: Any, method_name: str, event_dict: Any) -> Any:
+def structlog_processor(logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """A structlog processor with the process-wide redactor: the event dict, redacted as data."""
-    return default().redact_data(dict(event_dict))
+    redacted: dict[str, Any] = default().redact_data(dict(event_dict))
+    return redacted
 
 
 def sentry_before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:

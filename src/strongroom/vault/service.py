@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from strongroom.audit import Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
 from strongroom.clock import Clock
-from strongroom.crypto import Binding, DataKeyCache, KeyProvider, encrypt, new_key, wrap_context
+from strongroom.crypto import KeyProvider
 from strongroom.crypto.envelope import MIN_LENGTH, AuthenticationFailure, dek_version_of, prepare
+from strongroom.crypto.hazmat import Binding, DataKeyCache, encrypt, new_key, wrap_context
 from strongroom.crypto.providers.local import default_provider
 from strongroom.errors import (
     Conflict,

@@ -1,4 +1,9 @@
-"""Fake credentials for every detector rule, made at run time: the one generator the rule tests share.
+"""Fake credentials for every detector rule, made at run time: public test data, for strongroom and its users.
+
+Published on purpose, as part of ``strongroom.testing``: strongroom's rule tests and benchmarks use it, and
+so can a user's tests, to prove that their logs, error reports and responses mask every credential format
+strongroom knows, without committing a real-looking token. It lives outside ``strongroom.rules`` so that
+the scanner and the redactor never import it (``tests/test_layers.py``: only entry points may).
 
 ``sample(rule, seed)`` returns a :class:`Sample`: a secret in the rule's format, realistic places it sits
 (Python, YAML, JSON, .env, TOML, a log line, a URL, an HTTP header, a connection string, a key file), and

@@ -1,8 +1,15 @@
-"""Helpers for tests, strongroom's and its users': prove a secret value did not leak."""
+"""Helpers for tests, strongroom's and its users': prove a secret value did not leak.
+
+``strongroom.testing.samples`` (imported on its own, it loads the rule set) makes fake credentials in
+every format the scanner and the redactor detect, to test that a log pipeline masks them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 def leak_texts(thing: object) -> list[str]:
