@@ -7,11 +7,10 @@ the object is all the hot path needs.
 from __future__ import annotations
 
 import struct
-import threading
-from collections import OrderedDict
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.caching import BoundedCache
 from strongroom.clock import Clock, system_clock
 from strongroom.crypto.envelope import length_prefixed
 
@@ -24,44 +23,24 @@ def wrap_context(environment: str, tenant_id: str, dek_version: int, kek_id: str
 
 
 class DataKeyCache:
-    """LRU of (tenant id, DEK version) -> cipher, bounded in size and in age."""
+    """(tenant id, DEK version) -> cipher, bounded in size (least recently used first) and in age."""
 
     def __init__(self, *, max_entries: int = 4096, ttl_seconds: float = 300.0, clock: Clock = system_clock):
-        self._entries: OrderedDict[tuple[str, int], tuple[float, AESGCM]] = OrderedDict()
-        self._max_entries = max_entries
-        self._ttl_seconds = ttl_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
+        self._entries: BoundedCache[tuple[str, int], AESGCM] = BoundedCache(
+            max_entries, ttl_seconds=ttl_seconds, clock=clock
+        )
 
     def get(self, tenant_id: str, version: int) -> AESGCM | None:
-        key = (tenant_id, version)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
+        return self._entries.get((tenant_id, version))
 
     def put(self, tenant_id: str, version: int, key: bytes) -> AESGCM:
-        cipher = AESGCM(key)
-        with self._lock:
-            self._entries[(tenant_id, version)] = (self._clock() + self._ttl_seconds, cipher)
-            self._entries.move_to_end((tenant_id, version))
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-        return cipher
+        return self._entries.put((tenant_id, version), AESGCM(key))
 
     def forget_tenant(self, tenant_id: str) -> None:
-        with self._lock:
-            for key in [k for k in self._entries if k[0] == tenant_id]:
-                del self._entries[key]
+        self._entries.discard_if(lambda entry: entry[0] == tenant_id)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
