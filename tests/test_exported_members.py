@@ -73,6 +73,7 @@ PUBLIC: dict[str, set[str]] = {
         "register",
         "sentry_before_send",
         "structlog_processor",
+        "uninstall",
     },
     "strongroom.scan": {"Finding", "Scanner"},
     "strongroom.testing": {"assert_not_leaked", "leak_texts"},

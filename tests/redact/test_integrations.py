@@ -21,7 +21,7 @@ import pytest
 import strongroom.redact
 from strongroom import Secret
 from strongroom.live_values import LiveValues
-from strongroom.redact import MASK, RedactingFilter, Redactor, format_exception, integrations
+from strongroom.redact import MASK, RedactingFilter, Redactor, format_exception
 from strongroom.testing import assert_not_leaked
 
 
@@ -80,13 +80,21 @@ def installed() -> Iterator[Installed]:
     try:
         yield state
     finally:
-        integrations.uninstall()
+        strongroom.redact.uninstall()
         assert (logging.Logger.addHandler, sys.excepthook, threading.excepthook) == before
         for logger, handler in state.added:
             assert _filters(handler) == 0, logger.name
             logger.removeHandler(handler)
         for logger, level in state.levels.items():
             logger.setLevel(level)
+
+
+def test_uninstall_drops_the_process_wide_redactor(installed: Installed) -> None:
+    """After uninstall(), default() is a new redactor: a reset leaves nothing of the old one in use."""
+    first = strongroom.redact.install().redactor
+    strongroom.redact.uninstall()
+    assert strongroom.redact.default() is not first
+    strongroom.redact.uninstall()  # idempotent
 
 
 def _filters(handler: logging.Handler) -> int:

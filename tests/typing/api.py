@@ -196,6 +196,7 @@ def redact_usage(exc: Exception) -> None:
 
     assert_type(strongroom.redact.default(), Redactor)
     assert_type(strongroom.redact.install(excepthook=False), RedactingFilter)
+    assert_type(strongroom.redact.uninstall(), None)
     assert_type(strongroom.redact.register(Secret("name", "value")), bool)
     assert_type(strongroom.redact.redact("text"), str)
     assert_type(strongroom.redact.redact_data("text"), str)

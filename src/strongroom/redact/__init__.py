@@ -48,6 +48,14 @@ def install(*, excepthook: bool = True) -> RedactingFilter:
     return integrations.install(default(), excepthook=excepthook)
 
 
+def uninstall() -> None:
+    """Undo ``install()`` and drop the process-wide redactor (values pinned by ``register`` stay pinned):
+    for tests, and for applications that reconfigure logging. Idempotent."""
+    global _default  # noqa: PLW0603 -- the one process-wide redactor, reset
+    integrations.uninstall()
+    _default = None
+
+
 def register(value: Value | Secret[str] | Secret[bytes], name: str | None = None) -> bool:
     """Mask ``value`` (and its encodings) everywhere from now on; False, with a warning, if too short."""
     return default().register(value, name)
@@ -111,4 +119,5 @@ __all__ = [
     "register",
     "sentry_before_send",
     "structlog_processor",
+    "uninstall",
 ]
