@@ -9,7 +9,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "strongroom"
 
-LEAF = {"errors", "secret", "clock", "names", "defaults", "rules", "live_values"}
+LEAF = {"errors", "secret", "clock", "names", "defaults", "rules", "live_values", "vocabulary"}
 LAYER_OF = {
     **dict.fromkeys(LEAF, "leaf"),
     "crypto": "crypto",

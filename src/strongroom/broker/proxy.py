@@ -326,7 +326,8 @@ class Broker:
         check_label("request_id", request_id)
         started = time.perf_counter()
         shown_method = method.upper() if isinstance(method, str) and method.upper().isalpha() else "?"
-        label, version, outcome = f"{connector.name}.? {shown_method[:10]}", None, Outcome.ERROR
+        label, version = f"{connector.name}.? {shown_method[:10]}", None
+        outcome: str = Outcome.ERROR
         detail = "failed"
         try:
             operation, params = match_operation(connector, method, path)

@@ -19,11 +19,10 @@ from fastapi import Request
 from strongroom.audit import Action, AuditEvent, Outcome
 from strongroom.errors import AccessDenied, Expired
 from strongroom.server.errors import ApiError
+from strongroom.vocabulary import ADMIN_SCOPE, NO_TENANT
 
 if TYPE_CHECKING:
     from strongroom.server.app import ServiceState
-
-ADMIN_SCOPE = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +151,7 @@ async def authenticate_header(state: ServiceState, header: str, *, client: str, 
                 at=time.time(),
                 environment=state.vault.environment,
                 actor=f"key:{key_id}",
-                tenant="-",
+                tenant=NO_TENANT,
                 action=Action.AUTH_FAIL,
                 outcome=Outcome.DENIED,
                 request_id=request_id,

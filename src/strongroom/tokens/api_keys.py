@@ -39,22 +39,7 @@ from strongroom.secret import Secret
 from strongroom.store import ApiKeyRecord, TenantRecord
 from strongroom.tokens.common import audited_write, check_tenant_name, check_text, event, find_tenant
 from strongroom.vault import Vault
-
-SCOPES: frozenset[str] = frozenset(
-    {
-        "secrets:write",
-        "secrets:read-metadata",
-        "secrets:delete",
-        "actions:invoke",
-        "tokens:issue",
-        "connectors:write",
-        "connectors:read",
-        "audit:read",
-        "shares:create",
-    }
-)
-ADMIN_SCOPE = "admin"
-"""Operator keys only (``tenant=None``): every scope, for every tenant, including creating tenants."""
+from strongroom.vocabulary import ADMIN_SCOPE, MAX_LABEL_CHARS, SCOPES
 
 _REFUSAL_AUDIT_SECONDS = 60.0
 
@@ -133,11 +118,11 @@ class ApiKeys:
         """A new key, returned once as a ``Secret``, and its metadata. Audited."""
         if tenant is not None:
             check_tenant_name(tenant)
-        check_text("API key name", name, 128)
+        check_text("API key name", name, MAX_LABEL_CHARS)
         granted = check_scopes(scopes, operator=tenant is None)
         if ttl_seconds is not None and not ttl_seconds > 0:
             raise InvalidInput("ttl_seconds of an API key must be positive (or None: no expiry)")
-        check_text("actor", actor, 128)
+        check_text("actor", actor, MAX_LABEL_CHARS)
         now = self._clock()
         for attempt in range(3):
             key, key_id = new_api_key()

@@ -14,14 +14,17 @@ from strongroom.errors import InvalidInput, NotFound
 from strongroom.names import check_name
 from strongroom.store import TenantRecord, Tx
 from strongroom.vault import Vault
-from strongroom.vault.fingerprints import RESERVED_TENANTS
+from strongroom.vocabulary import INTERNAL_TENANTS, MAX_DETAIL_CHARS, MAX_LABEL_CHARS, NO_TENANT, PLATFORM_TENANT
 
-PLATFORM_TENANT = "_platform"
-"""The tenant that holds platform secrets (config/sources/store.py uses the same name)."""
-INTERNAL_TENANTS = RESERVED_TENANTS | {PLATFORM_TENANT}
-"""Tenants no API key or agent token may be issued for."""
-NO_TENANT = "-"
-"""The audit chain of environment-wide events (operator keys), as ``Vault.rewrap_data_keys`` uses it."""
+__all__ = [
+    "INTERNAL_TENANTS",
+    "NO_TENANT",
+    "PLATFORM_TENANT",
+    "audited_write",
+    "check_tenant_name",
+    "check_text",
+    "event",
+]
 
 
 @contextmanager
@@ -43,7 +46,7 @@ def event(
     name: str | None = None,
     version: int | None = None,
 ) -> AuditEvent:
-    check_text("actor", actor, 128)
+    check_text("actor", actor, MAX_LABEL_CHARS)
     return AuditEvent(
         at=at,
         environment=vault.environment,
@@ -53,7 +56,7 @@ def event(
         secret_name=name,
         version=version,
         outcome=outcome,
-        detail=None if detail is None else detail[:512],
+        detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
     )
 
 

@@ -20,6 +20,7 @@ from strongroom.secret import Secret
 from strongroom.store import ShareRecord
 from strongroom.tokens.common import audited_write, check_tenant_name, event, find_tenant
 from strongroom.vault import Vault
+from strongroom.vocabulary import SHARE_SECRET_PREFIX, Kind, Sensitivity
 
 SHARE_PREFIX = "srs_"
 DEFAULT_TTL_SECONDS = 3600.0
@@ -54,14 +55,14 @@ class Shares:
             raise InvalidInput(f"a share lives between 1 second and {int(MAX_TTL_SECONDS)} seconds")
         token = SHARE_PREFIX + secrets.token_urlsafe(32)
         digest = _hash(token)
-        name = f"share.{digest[:24]}"
+        name = f"{SHARE_SECRET_PREFIX}{digest[:24]}"
         stored = self._vault.put(
             tenant,
             name,
             value,
-            kind="ephemeral",
+            kind=Kind.EPHEMERAL,
             ttl_seconds=ttl,
-            sensitivity="critical",
+            sensitivity=Sensitivity.CRITICAL,
             description="one-time delivery",
             actor=actor,
         )

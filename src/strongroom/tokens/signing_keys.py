@@ -31,6 +31,7 @@ from strongroom.store import Tx
 from strongroom.tokens.common import PLATFORM_TENANT, event
 from strongroom.tokens.jwks import thumbprint
 from strongroom.vault import Vault
+from strongroom.vocabulary import Kind, Sensitivity
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -148,8 +149,8 @@ class SigningKeys:
                 PLATFORM_TENANT,
                 KEY_NAME,
                 private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
-                kind="platform",
-                sensitivity="critical",
+                kind=Kind.PLATFORM,
+                sensitivity=Sensitivity.CRITICAL,
                 expected_version=live,
                 actor=actor,
                 description="Ed25519 keys that sign agent tokens (strongroom.tokens); one key per version",

@@ -39,8 +39,6 @@ from strongroom.names import check_environment, check_name
 from strongroom.secret import Secret, _noted_elsewhere
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
 from strongroom.vault.fingerprints import (
-    RESERVED_TENANTS,
-    SCAN_TENANT,
     KnownFingerprints,
     StoredFingerprint,
     derive_fingerprint_key,
@@ -48,7 +46,6 @@ from strongroom.vault.fingerprints import (
 )
 from strongroom.vault.policy import (
     DEFAULT_MAX_VALUE_BYTES,
-    MAX_LABEL_CHARS,
     SecretInfo,
     TenantInfo,
     VersionInfo,
@@ -57,6 +54,16 @@ from strongroom.vault.policy import (
     check_purpose,
     check_sensitivity,
     to_bytes,
+)
+from strongroom.vocabulary import (
+    DEFAULT_KIND,
+    DEFAULT_SENSITIVITY,
+    HIDDEN_TENANTS,
+    MAX_DETAIL_CHARS,
+    MAX_LABEL_CHARS,
+    NO_TENANT,
+    SCAN_TENANT,
+    Kind,
 )
 
 if TYPE_CHECKING:
@@ -201,7 +208,7 @@ class Vault:
 
     def list_tenants(self) -> builtins.list[TenantInfo]:
         with self._store.read() as tx:
-            return [_tenant_info(t) for t in tx.tenants(self.environment) if t.name not in RESERVED_TENANTS]
+            return [_tenant_info(t) for t in tx.tenants(self.environment) if t.name not in HIDDEN_TENANTS]
 
     def delete_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
         """Delete a tenant and destroy its data keys in one transaction (crypto-shredding)."""
@@ -243,8 +250,8 @@ class Vault:
                 (check_kind if what == "kind" else check_sensitivity)(given)
         if expected_version is not None and expected_version < 0:
             raise InvalidInput("expected_version must be 0 (create only) or a positive version")
-        if description is not None and len(description) > 512:
-            raise InvalidInput(f"description of secret {name!r} is over 512 characters")
+        if description is not None and len(description) > MAX_DETAIL_CHARS:
+            raise InvalidInput(f"description of secret {name!r} is over {MAX_DETAIL_CHARS} characters")
         if ttl_seconds is not None and ttl_seconds <= 0:
             raise InvalidInput(f"ttl_seconds of secret {name!r} must be positive")
         now = self._clock()
@@ -289,8 +296,8 @@ class Vault:
             SecretRecord(
                 tenant_id=tenant.id,
                 name=name,
-                kind=kind or "tenant",
-                sensitivity=sensitivity or "high",
+                kind=kind or DEFAULT_KIND,
+                sensitivity=sensitivity or DEFAULT_SENSITIVITY,
                 description=description or "",
                 current_version=0,
                 created_at=now,
@@ -304,7 +311,7 @@ class Vault:
         if expected_version is not None and expected_version != live_version:
             raise Conflict(f"secret {name!r} is at version {live_version}, not {expected_version}")
         new_kind = kind or row.kind
-        if (new_kind == "ephemeral") != (ttl_seconds is not None):
+        if (new_kind == Kind.EPHEMERAL) != (ttl_seconds is not None):
             raise InvalidInput(f"secret {name!r}: kind 'ephemeral' needs ttl_seconds, and only it takes one")
         expires_at = None if ttl_seconds is None else now + ttl_seconds
         version = row.current_version + 1
@@ -493,7 +500,7 @@ class Vault:
         writes_before = self._writes
         try:
             with self._store.read() as tx:
-                found = None if tenant in RESERVED_TENANTS else tx.for_use(self.environment, tenant, name, version)
+                found = None if tenant in HIDDEN_TENANTS else tx.for_use(self.environment, tenant, name, version)
             if found is None:
                 raise NotFound(f"tenant {tenant!r} not found in {self.environment}")
             record, row, stored, dek = found
@@ -580,7 +587,8 @@ class Vault:
                 tx.rewrap_data_key(tenant.id, dek.version, self._keys.key_id, kek_version, wrapped)
                 count += 1
             self._audit.record(
-                tx, self._event("-", Action.KEY_REWRAP, actor=actor, at=now, detail=f"{count} data keys rewrapped")
+                tx,
+                self._event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now, detail=f"{count} data keys rewrapped"),
             )
         return count
 
@@ -595,7 +603,7 @@ class Vault:
         with self._store.read() as tx:
             key = self._stored_fingerprint_key(tx)
             rows = tx.fingerprints(self.environment)
-        self._audit.enqueue(self._event("-", Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
+        self._audit.enqueue(self._event(NO_TENANT, Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
         # Without a key (nothing written since schema 0002) every version still counts, as missing.
         overhead = MIN_LENGTH
         return KnownFingerprints(
@@ -603,7 +611,7 @@ class Vault:
             entries=tuple(
                 StoredFingerprint(tenant, name, version, fingerprint, size - overhead)
                 for tenant, name, version, fingerprint, size in rows
-                if tenant not in RESERVED_TENANTS
+                if tenant not in HIDDEN_TENANTS
             ),
         )
 
@@ -674,7 +682,7 @@ class Vault:
     # -- helpers ------------------------------------------------------------------------------------
 
     def _tenant(self, tx: Tx, name: str, *, lock: bool = False) -> TenantRecord:
-        record = None if name in RESERVED_TENANTS else tx.tenant(self.environment, name, lock=lock)
+        record = None if name in HIDDEN_TENANTS else tx.tenant(self.environment, name, lock=lock)
         if record is None:
             raise NotFound(f"tenant {name!r} not found in {self.environment}")
         return record
@@ -780,7 +788,7 @@ class Vault:
 
 def _check_tenant_name(name: str) -> None:
     check_name("tenant name", name)
-    if name in RESERVED_TENANTS:
+    if name in HIDDEN_TENANTS:
         raise InvalidInput(f"tenant name {name!r} is reserved for strongroom's own use")
 
 
