@@ -146,7 +146,7 @@ async def authenticate_header(state: ServiceState, header: str, *, client: str, 
         # is answered 429 instead of 401.
         state.failures.failed(*limits)
         state.failures.check(*limits)
-        state.vault.audit.enqueue(
+        state.vault.enqueue_event(
             AuditEvent(
                 at=time.time(),
                 environment=state.vault.environment,

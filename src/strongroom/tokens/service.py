@@ -19,11 +19,11 @@ from strongroom.clock import Clock, system_clock
 from strongroom.errors import AccessDenied, InvalidInput
 from strongroom.secret import Secret
 from strongroom.tokens.api_keys import check_scopes
-from strongroom.tokens.common import check_tenant_name, check_text, event, find_tenant
+from strongroom.tokens.common import check_tenant_name, check_text, event
 from strongroom.tokens.issue import IssuedToken, claims_for, new_jti, sign
 from strongroom.tokens.jwks import jwks_document
 from strongroom.tokens.revocations import Revocations
-from strongroom.tokens.signing_keys import SigningKeys
+from strongroom.tokens.signing_keys import KEY_NAME, SigningKeys
 from strongroom.tokens.verify import TokenClaims, unverified_kid, verify_token
 from strongroom.vault import Vault
 from strongroom.vocabulary import MAX_CLAIM_CHARS, MAX_LABEL_CHARS
@@ -104,9 +104,7 @@ class TokenService:
         ttl = self.default_ttl_seconds if ttl_seconds is None else ttl_seconds
         if not 0 < ttl <= self.max_ttl_seconds:
             raise InvalidInput(f"ttl_seconds of a token must be > 0 and at most {self.max_ttl_seconds:g}")
-        with self._vault.store.read() as tx:
-            tenant_id = find_tenant(tx, self._vault, tenant).id
-            live = self._keys.live_version(tx)
+        tenant_id, live = self._vault.token_repo.issue_context(tenant, KEY_NAME)
         key, private_key = self._keys.signer(live, actor=actor)
         now = self._clock()
         jti = new_jti()
@@ -122,7 +120,7 @@ class TokenService:
             tenant_id=tenant_id,
         )
         token = sign(claims, private_key, key.kid)
-        self._vault.audit.record_now(
+        self._vault.record_event(
             event(
                 self._vault,
                 tenant,

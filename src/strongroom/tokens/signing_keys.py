@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from strongroom.audit import Action
 from strongroom.clock import Clock
 from strongroom.errors import Conflict, NotFound, StrongroomError, TamperedError
-from strongroom.store import Tx
 from strongroom.tokens.common import PLATFORM_TENANT, event
 from strongroom.tokens.jwks import thumbprint
 from strongroom.vault import Vault
@@ -92,11 +91,9 @@ class SigningKeys:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def live_version(self, tx: Tx) -> int:
-        """The current key version as stored (0: none), read in the caller's transaction."""
-        tenant = tx.tenant(self._vault.environment, PLATFORM_TENANT)
-        row = None if tenant is None else tx.secret(tenant.id, KEY_NAME)
-        return 0 if row is None or row.deleted_at is not None else row.current_version
+    def live_version(self) -> int:
+        """The current key version as stored (0: none)."""
+        return self._vault.token_repo.platform_secret_version(KEY_NAME)
 
     def verification_keys(self, now: float) -> list[VerificationKey]:
         """The keys inside their verification window at ``now``, newest first."""
@@ -142,8 +139,7 @@ class SigningKeys:
 
         with self._lock:
             self._ensure_platform_tenant(actor)
-            with self._vault.store.read() as tx:
-                live = self.live_version(tx)
+            live = self.live_version()
             private = Ed25519PrivateKey.generate()
             info = self._vault.put(
                 PLATFORM_TENANT,
@@ -157,7 +153,7 @@ class SigningKeys:
             )
             kid = thumbprint(private.public_key())
             self._public[info.version] = private.public_key()
-            self._vault.audit.record_now(
+            self._vault.record_event(
                 event(
                     self._vault,
                     PLATFORM_TENANT,
@@ -237,8 +233,6 @@ class SigningKeys:
         return key
 
     def _ensure_platform_tenant(self, actor: str) -> None:
-        with self._vault.store.read() as tx:
-            exists = tx.tenant(self._vault.environment, PLATFORM_TENANT) is not None
-        if not exists:
+        if not self._vault.token_repo.platform_tenant_exists():
             with contextlib.suppress(Conflict):  # created concurrently
                 self._vault.create_tenant(PLATFORM_TENANT, actor=actor)
