@@ -226,8 +226,7 @@ class SigningKeys:
 
         with self._vault.use(PLATFORM_TENANT, KEY_NAME, purpose=PURPOSE, version=version) as secret:
             raw = secret.reveal()
-            valid = isinstance(raw, bytes) and len(raw) == 32
-            key = Ed25519PrivateKey.from_private_bytes(raw) if valid else None
+            key = Ed25519PrivateKey.from_private_bytes(raw) if isinstance(raw, bytes) and len(raw) == 32 else None
         if key is None:
             raise TamperedError(f"{KEY_NAME} v{version} is not a 32-byte Ed25519 private key")
         return key

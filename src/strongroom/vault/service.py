@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from strongroom.audit import Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
 from strongroom.clock import Clock
@@ -73,6 +73,9 @@ from strongroom.vocabulary import (
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+_V = TypeVar("_V", str, bytes)
 
 
 class _Hot(NamedTuple):
@@ -132,12 +135,23 @@ class Vault:
         home: str | Path | None = None,
         migrate: bool = True,
         actor: str | None = None,
-        **options: Any,
+        audit_mode: AuditMode = "async",
+        clock: Clock = time.time,
+        cache_ttl_seconds: float = 5.0,
+        dek_cache_ttl_seconds: float = 300.0,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> Vault:
         """Open (and, with ``migrate``, create or upgrade) the store at ``url``.
 
         Unset arguments come from ``STRONGROOM_URL``, ``STRONGROOM_ENV``, ``STRONGROOM_HOME`` and the
         key provider from ``STRONGROOM_MASTER_KEY`` or ``$STRONGROOM_HOME/keys/<env>.json``.
+
+        ``audit_mode``: ``"async"`` queues use events for a background writer (every 200 ms, and before any
+        write); ``"sync"`` writes each before the value is returned and refuses to serve if it cannot.
+        ``clock``: seconds since the epoch (tests inject one). ``cache_ttl_seconds``: how long a decryptable
+        current version is kept in process (0: never; writes by other processes are seen within it).
+        ``dek_cache_ttl_seconds``: how long an unwrapped data key is kept. ``max_value_bytes``: the largest
+        value ``put`` accepts.
         """
         from strongroom import defaults
         from strongroom.store.migrate import upgrade
@@ -151,7 +165,17 @@ class Vault:
                 upgrade(store)
             else:
                 store.check_current()
-            vault = cls(store, provider, environment=environment, actor=actor or defaults.actor(), **options)
+            vault = cls(
+                store,
+                provider,
+                environment=environment,
+                actor=actor or defaults.actor(),
+                audit_mode=audit_mode,
+                clock=clock,
+                cache_ttl_seconds=cache_ttl_seconds,
+                dek_cache_ttl_seconds=dek_cache_ttl_seconds,
+                max_value_bytes=max_value_bytes,
+            )
             vault.check_key_provider()
         except BaseException:
             store.close()
@@ -503,6 +527,7 @@ class Vault:
 
     # -- the one narrow path ------------------------------------------------------------------------
 
+    @overload
     def use(
         self,
         tenant: str,
@@ -512,10 +537,39 @@ class Vault:
         version: int | None = None,
         actor: str | None = None,
         request_id: str | None = None,
+        type: None = None,
+    ) -> Secret[str] | Secret[bytes]: ...
+
+    @overload
+    def use(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        purpose: str,
+        version: int | None = None,
+        actor: str | None = None,
+        request_id: str | None = None,
+        type: builtins.type[_V],
+    ) -> Secret[_V]: ...
+
+    def use(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        purpose: str,
+        version: int | None = None,
+        actor: str | None = None,
+        request_id: str | None = None,
+        type: builtins.type[Any] | None = None,
     ) -> Secret[Any]:
         """Decrypt a secret for one purpose, audited: ``with vault.use(t, n, purpose="…") as secret:``.
 
-        The ``Secret`` is its own context manager and stops revealing when the ``with`` block ends.
+        The ``Secret`` is its own context manager and stops revealing when the ``with`` block ends. A value
+        put as ``str`` comes back as ``str``, one put as ``bytes`` as ``bytes``: ``Secret[str] | Secret[bytes]``.
+        ``type=str`` or ``type=bytes`` types it as ``Secret[str]`` / ``Secret[bytes]`` and raises
+        ``InvalidInput`` (nothing is revealed or audited) if the stored value is of the other type.
         """
         now = self._clock()
         hot = self._hot.get((tenant, name)) if version is None else None
@@ -543,6 +597,9 @@ class Vault:
                 tenant, name, hot_version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id
             )
             raise TamperedError(f"ciphertext of {what} failed authentication")
+        if type is not None and not isinstance(value, type):
+            raw = value = None
+            _wrong_type(name, is_text, type)
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
         self._audit.submit((now, audit_key, actor or self.actor, purpose, request_id))
         if cold:  # the redactor masks the value while this vault lives; the hot path has noted it already
@@ -551,7 +608,7 @@ class Vault:
 
     def use_if_hot(
         self, tenant: str, name: str, *, purpose: str, actor: str | None = None, request_id: str | None = None
-    ) -> Secret[Any] | None:
+    ) -> Secret[str] | Secret[bytes] | None:
         """``use()`` when it needs no I/O (the current version is cached and the audit is asynchronous), else
         ``None``: an event loop calls this inline and hands only a miss to a thread."""
         hot = self._hot.get((tenant, name))
@@ -897,6 +954,14 @@ class Vault:
         finally:
             self._writes += 1
         work._committed()
+
+
+def _wrong_type(name: str, is_text: bool, wanted: type[str] | type[bytes]) -> NoReturn:
+    stored = "str" if is_text else "bytes"
+    raise InvalidInput(
+        f"secret {name!r} holds a {stored} value, not {wanted.__name__}: "
+        f"call use(..., type={stored}) or leave type= out to get str | bytes"
+    )
 
 
 def _check_tenant_name(name: str) -> None:
