@@ -24,13 +24,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from strongroom.audit import Action
 from strongroom.clock import Clock
 from strongroom.errors import Conflict, NotFound, StrongroomError, TamperedError
-from strongroom.tokens.common import PLATFORM_TENANT, event
+from strongroom.tokens.common import PLATFORM_TENANT
 from strongroom.tokens.jwks import thumbprint
 from strongroom.vault import Vault
-from strongroom.vocabulary import Kind, Sensitivity
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -141,32 +139,19 @@ class SigningKeys:
             self._ensure_platform_tenant(actor)
             live = self.live_version()
             private = Ed25519PrivateKey.generate()
-            info = self._vault.put(
-                PLATFORM_TENANT,
+            kid = thumbprint(private.public_key())
+            # The new version and its token.key_rotate event commit together (one unit of work of the vault).
+            version, _ = self._vault.token_repo.rotate_signing_key(
                 KEY_NAME,
                 private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
-                kind=Kind.PLATFORM,
-                sensitivity=Sensitivity.CRITICAL,
                 expected_version=live,
-                actor=actor,
                 description="Ed25519 keys that sign agent tokens (strongroom.tokens); one key per version",
+                actor=actor,
+                detail=f"kid {kid}",
             )
-            kid = thumbprint(private.public_key())
-            self._public[info.version] = private.public_key()
-            self._vault.record_event(
-                event(
-                    self._vault,
-                    PLATFORM_TENANT,
-                    Action.TOKEN_KEY_ROTATE,
-                    actor=actor,
-                    at=info.updated_at,
-                    name=KEY_NAME,
-                    version=info.version,
-                    detail=f"kid {kid}",
-                )
-            )
-            self._reload(self._clock(), signer=(info.version, private))
-        log.info("token-signing key rotated: version %d, kid %s", info.version, kid)
+            self._public[version] = private.public_key()
+            self._reload(self._clock(), signer=(version, private))
+        log.info("token-signing key rotated: version %d, kid %s", version, kid)
         return kid
 
     def rotate_if_due(self, actor: str) -> str | None:

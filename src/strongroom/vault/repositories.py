@@ -107,6 +107,44 @@ class TokenRepository:
         with self._vault._store.read() as tx:
             return _live_version(self._vault, tx, name)
 
+    def rotate_signing_key(
+        self, name: str, raw: bytes, *, expected_version: int, description: str, actor: str, detail: str
+    ) -> tuple[int, float]:
+        """Write ``raw`` as the next version of the platform secret ``name`` with its ``secret.put`` and
+        ``token.key_rotate`` events, in one transaction; (version, created_at). ``Conflict`` (audited) if
+        the stored version is not ``expected_version``: another process rotated first."""
+        vault = self._vault
+        plaintext, value_type = vault._check_put(
+            PLATFORM_TENANT,
+            name,
+            raw,
+            kind=Kind.PLATFORM,
+            sensitivity=Sensitivity.CRITICAL,
+            description=description,
+            expected_version=expected_version,
+            ttl_seconds=None,
+        )
+        now = vault._clock()
+        put = vault._event(PLATFORM_TENANT, Action.SECRET_PUT, name, actor=actor, at=now)
+        rotated = vault._event(PLATFORM_TENANT, Action.TOKEN_KEY_ROTATE, name, actor=actor, at=now, detail=detail)
+        with vault._unit_of_work(put) as work:
+            info = vault._put(
+                work,
+                PLATFORM_TENANT,
+                name,
+                plaintext,
+                value_type=value_type,
+                kind=Kind.PLATFORM,
+                sensitivity=Sensitivity.CRITICAL,
+                description=description,
+                expected_version=expected_version,
+                ttl_seconds=None,
+                event=put,
+                now=now,
+            )
+            work.record(rotated._replace(version=info.version))
+        return info.version, info.updated_at
+
     def platform_tenant_exists(self) -> bool:
         with self._vault._store.read() as tx:
             return tx.tenant(self._vault.environment, PLATFORM_TENANT) is not None
