@@ -214,9 +214,9 @@ def put_loop(vault: Vault, n: int, value: str) -> Callable[[], int]:
 
 def timed_flush(vault: Vault) -> tuple[int, int]:
     """(events that were pending, ns that ``audit.flush()`` took to make them durable)."""
-    pending = vault.audit.pending
+    pending = vault.pending_audit_events
     t0 = time.perf_counter_ns()
-    vault.audit.flush()
+    vault.flush_audit()
     return pending, time.perf_counter_ns() - t0
 
 
@@ -224,7 +224,7 @@ def warm(vault: Vault, times: int = 200) -> None:
     for _ in range(times):
         with vault.use(TENANT, NAME, purpose=PURPOSE) as s:
             s.reveal()
-    vault.audit.flush()
+    vault.flush_audit()
 
 
 # -- setup ----------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ def pause_writer(vault: Vault) -> bool:
     only by the explicit ``flush()`` between rounds (untimed). It shows what ``use()`` costs without
     the writer competing for the GIL. Reaches into a private attribute; skipped if that changes.
     """
-    audit = vault.audit
+    audit = vault._audit
     if audit.pending or not isinstance(getattr(audit, "_flush_interval_seconds", None), float):
         return False
     audit._flush_interval_seconds = 3600.0
@@ -303,7 +303,7 @@ def bench_hot_async(vault: Vault, sz: Sizes, baseline: Baseline) -> tuple[Row, R
     flushed = flush_ns = 0
     for _ in range(sz.rounds):
         baseline.sample()
-        vault.audit.flush()  # start each round with an empty queue
+        vault.flush_audit()  # start each round with an empty queue
         gc.collect()
         elapsed = run()
         pending, took = timed_flush(vault)  # includes waiting for a batch the writer thread holds
@@ -326,7 +326,7 @@ def bench_flush(vault: Vault, store: str, n: int, rounds: int) -> Row:
     run = use_loop(vault, n)
     flushed = flush_ns = 0
     for _ in range(rounds):
-        vault.audit.flush()
+        vault.flush_audit()
         run()
         pending, took = timed_flush(vault)
         flushed += pending
@@ -340,10 +340,10 @@ def bench_use(vault: Vault, what: str, store: str, n: int, rounds: int, *, basel
     def between() -> None:
         if baseline is not None:
             baseline.sample()
-        vault.audit.flush()
+        vault.flush_audit()
 
     best, mid = best_of(rounds, use_loop(vault, n), between=between)
-    vault.audit.flush()
+    vault.flush_audit()
     return Row(what, store, best / n, "call", n, rounds, mid / n)
 
 
@@ -368,7 +368,7 @@ def breakdown(vault: Vault, n: int) -> list[tuple[str, float | None]]:
     clock = vault._clock
     table = vault._hot
     purposes = vault._purposes
-    audit = vault.audit
+    audit = vault._audit
     submit = getattr(audit, "submit", None)
     env, actor, version = vault.environment, vault.actor, hot.version
     plaintext = decrypt(nonce, body, aad)
@@ -467,9 +467,9 @@ def profile_hot(vault: Vault, n: int) -> str:
     out.write(f"cProfile of {n} hot use() statements (async audit; the profiler inflates small calls):\n")
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(12)
     prof = cProfile.Profile()
-    pending = vault.audit.pending
+    pending = vault.pending_audit_events
     prof.enable()
-    vault.audit.flush()
+    vault.flush_audit()
     prof.disable()
     out.write(f"cProfile of audit.flush() of {pending} queued events:\n")
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)

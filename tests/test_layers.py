@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "strongroom"
 
-LEAF = {"errors", "secret", "clock", "names", "defaults", "rules", "live_values", "caching"}
+LEAF = {"errors", "secret", "clock", "names", "defaults", "rules", "live_values", "vocabulary", "caching"}
 LAYER_OF = {
     **dict.fromkeys(LEAF, "leaf"),
     "crypto": "crypto",
@@ -22,7 +23,7 @@ LAYER_OF = {
     "tokens": "on-vault",
     "broker": "on-vault",
     "config": "on-vault",
-    "server": "entry",
+    "server": "server",
     "cli": "cli",
     "bootstrap": "entry",
     "testing": "entry",
@@ -36,10 +37,13 @@ MAY_IMPORT = {
     "redact": {"leaf"},
     "scan": {"leaf"},
     "vault": {"crypto", "store", "audit", "leaf"},
-    "on-vault": {"vault", "crypto", "store", "audit", "redact", "leaf"},
-    "entry": {"entry", "on-vault", "vault", "crypto", "store", "audit", "redact", "scan", "leaf", "api"},
+    # Nothing above vault/ touches the store: writes go through the vault's unit of work, reads through its
+    # methods and repositories (which re-export the record types). Only the composition root may.
+    "on-vault": {"vault", "crypto", "audit", "redact", "leaf"},
+    "server": {"server", "on-vault", "vault", "crypto", "audit", "redact", "scan", "leaf", "api"},
+    "entry": {"entry", "server", "on-vault", "vault", "crypto", "store", "audit", "redact", "scan", "leaf", "api"},
     # The CLI goes through vault/ and the composition root, never to store/ or crypto/ directly.
-    "cli": {"cli", "entry", "on-vault", "vault", "audit", "redact", "scan", "leaf", "api"},
+    "cli": {"cli", "entry", "server", "on-vault", "vault", "audit", "redact", "scan", "leaf", "api"},
     "api": {"leaf", "vault"},
 }
 
@@ -81,8 +85,29 @@ def test_module_imports_only_allowed_layers(path: Path) -> None:
         assert target in MAY_IMPORT[layer], f"{path.relative_to(SRC)} ({layer}) may not import {module} ({target})"
 
 
+ABOVE_VAULT = ("tokens", "broker", "config", "rotation", "server", "cli")
+BYPASS = re.compile(r"\.store\.(read|write)\(|vault\._?(store|audit)\b|\baudited_write\b")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules() if p.relative_to(SRC).parts[0] in ABOVE_VAULT],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_nothing_above_the_vault_writes_around_it(path: Path) -> None:
+    """Above vault/ no module opens a store transaction or reaches the vault's store or audit log: every
+    change goes through the vault's unit of work (docs/architecture.md, "The write path")."""
+    text = path.read_text()
+    found = [m.group(0) for m in BYPASS.finditer(text)]
+    assert not found, f"{path.relative_to(SRC)} bypasses the vault: {found}"
+
+
 def test_the_check_catches_a_violation(tmp_path: Path) -> None:
-    """The import walker sees a forbidden import (so the layer test can fail)."""
+    """The import walker sees a forbidden import, and the bypass pattern a store write (so the tests can fail)."""
+    assert BYPASS.search("with state.vault.store.write() as tx:")
+    assert BYPASS.search("self._vault._audit.record(tx, e)")
+    assert BYPASS.search("vault._audit.flush()")
+    assert BYPASS.search("self._audit(event)") is None
     bad = tmp_path / "bad.py"
     bad.write_text("from strongroom.vault import Vault\nimport strongroom.store.tables\n")
     assert _strongroom_imports(bad) == {"strongroom.vault", "strongroom.store.tables"}

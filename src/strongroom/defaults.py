@@ -6,11 +6,19 @@ import os
 from pathlib import Path
 
 from strongroom.names import check_environment
+from strongroom.vocabulary import ACTOR_ENV, ENVIRONMENT_ENV, HOME_ENV, URL_ENV
 
-HOME_ENV = "STRONGROOM_HOME"
-URL_ENV = "STRONGROOM_URL"
-ENVIRONMENT_ENV = "STRONGROOM_ENV"
-ACTOR_ENV = "STRONGROOM_ACTOR"
+__all__ = [
+    "ACTOR_ENV",
+    "ENVIRONMENT_ENV",
+    "HOME_ENV",
+    "URL_ENV",
+    "actor",
+    "environment_name",
+    "home_dir",
+    "key_file",
+    "store_url",
+]
 DEFAULT_HOME = ".strongroom"
 DEFAULT_ENVIRONMENT = "dev"
 DATABASE_FILE = "strongroom.db"

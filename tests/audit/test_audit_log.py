@@ -25,7 +25,7 @@ def busy(vault: Vault) -> Vault:
 
 
 def _ids(vault: Vault) -> list[int]:
-    with vault.store.engine.connect() as conn:
+    with vault._store.engine.connect() as conn:
         return list(conn.execute(select(audit_events.c.id).order_by(audit_events.c.id)).scalars())
 
 
@@ -85,7 +85,7 @@ def test_sync_mode_writes_before_returning(open_vault: Callable[..., Vault]) -> 
     vault.create_tenant("t")
     vault.put("t", "k", "v")
     with vault.use("t", "k", purpose="now"):
-        with vault.store.engine.connect() as conn:
+        with vault._store.engine.connect() as conn:
             actions = list(conn.execute(select(audit_events.c.action)).scalars())
         assert actions[-1] == "secret.use"
 
@@ -95,7 +95,7 @@ def test_sync_mode_refuses_to_serve_when_the_audit_log_fails(open_vault: Callabl
     vault = open_vault(audit_mode="sync")
     vault.create_tenant("t")
     vault.put("t", "k", "v")
-    with vault.store.engine.begin() as conn:
+    with vault._store.engine.begin() as conn:
         conn.execute(text("DROP TABLE audit_events"))
     with pytest.raises(AuditError, match="could not be written"):
         vault.use("t", "k", purpose="x")
@@ -104,7 +104,7 @@ def test_sync_mode_refuses_to_serve_when_the_audit_log_fails(open_vault: Callabl
 def test_verify_finds_an_edited_event(busy: Vault) -> None:
     """Changing any field of an event is reported at that event."""
     target = _ids(busy)[2]
-    with busy.store.engine.begin() as conn:
+    with busy._store.engine.begin() as conn:
         conn.execute(update(audit_events).where(audit_events.c.id == target).values(actor="someone-else"))
     report = busy.verify_audit()
     assert not report.ok
@@ -116,7 +116,7 @@ def test_verify_finds_an_edited_event(busy: Vault) -> None:
 def test_verify_finds_a_deleted_event(busy: Vault) -> None:
     """Removing an event from the middle is reported at the event after the gap."""
     ids = _ids(busy)
-    with busy.store.engine.begin() as conn:
+    with busy._store.engine.begin() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == ids[2]))
     report = busy.verify_audit()
     assert report.broken is not None
@@ -127,7 +127,7 @@ def test_verify_finds_reordered_events(busy: Vault) -> None:
     """Swapping two events' contents is reported at the first of them."""
     ids = _ids(busy)
     cols = [c for c in audit_events.c if c.name != "id"]
-    with busy.store.engine.begin() as conn:
+    with busy._store.engine.begin() as conn:
         first, second = (
             dict(conn.execute(select(*cols).where(audit_events.c.id == i)).mappings().one()) for i in (ids[1], ids[2])
         )
@@ -141,7 +141,7 @@ def test_verify_finds_reordered_events(busy: Vault) -> None:
 
 def test_verify_finds_removed_newest_events(busy: Vault) -> None:
     """Cutting off the newest events no longer matches the chain head."""
-    with busy.store.engine.begin() as conn:
+    with busy._store.engine.begin() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == _ids(busy)[-1]))
     report = busy.verify_audit()
     assert report.broken is not None

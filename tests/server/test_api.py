@@ -536,7 +536,7 @@ def test_failed_authentication_is_audited_without_the_credential(service: Any) -
     bad_token = s.a.token[:-4] + "AAAA"
     for credential in (forged, mistyped, bad_token):
         s.assert_error(s.client.get("/v1/audit", headers={**s.auth(credential), "X-Request-Id": "req-auth-1"}), 401)
-    s.vault.audit.flush()
+    s.vault.flush_audit()
     events = s.vault.audit_events(action="auth.fail")
     assert len(events) == 3
     assert {e.actor for e in events} == {f"key:{s.a.key_id}", f"key:{s.b.key_id}", "key:token"}

@@ -121,7 +121,7 @@ def test_the_call_is_audited_as_a_secret_use_and_a_broker_call(agent: Any) -> No
     assert (
         s.client.get("/v1/actions/echo/anything?q=1", headers={**s.agent, "X-Request-Id": "req-42"}).status_code == 200
     )
-    s.vault.audit.flush()
+    s.vault.flush_audit()
     uses = s.vault.audit_events(tenant=s.a.name, action="secret.use")
     assert [(e.secret_name, e.purpose, e.outcome) for e in uses] == [("echo_api_key", "broker:echo", "ok")]
     assert uses[0].actor == "token:agent-session-1"

@@ -74,7 +74,7 @@ def world(service_on_store: Any, make_canary: Any) -> Any:
 def _snapshot(s: Any) -> dict[str, Any]:
     """Everything of A's, read from the vault itself (not through the API under test)."""
     vault, a = s.vault, s.a.name
-    with vault.store.read() as tx:
+    with vault._store.read() as tx:
         record = tx.tenant(vault.environment, a)
         connectors = sorted((c.name, c.definition) for c in tx.connectors(record.id))
     values = {}

@@ -129,7 +129,7 @@ def test_old_versions_stay_readable_after_upgrade(
     """After the upgrade (Vault.open migrates) both old versions decrypt through use()."""
     url, values = old_database
     with Vault.open(url, key_provider=key_provider, actor="test") as vault:
-        assert vault.store.schema_revision() == SCHEMA_REVISION
+        assert vault._store.schema_revision() == SCHEMA_REVISION
         with vault.use("acme", "api_key", purpose="test") as secret:
             assert (secret.version, secret.reveal()) == (2, values[2])
         with vault.use("acme", "api_key", purpose="test", version=1) as secret:

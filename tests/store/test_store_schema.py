@@ -55,7 +55,7 @@ def migrated(url: str, key_provider: Keys) -> None:
 def test_open_migrates_an_empty_database(store_url: str, key_provider: Keys) -> None:
     """Vault.open on an empty database creates every strongroom table at the current schema revision."""
     with Vault.open(store_url, key_provider=key_provider, actor="test") as vault:
-        assert vault.store.schema_revision() == SCHEMA_REVISION
+        assert vault._store.schema_revision() == SCHEMA_REVISION
     assert table_names(store_url) >= STRONGROOM_TABLES
 
 
@@ -65,7 +65,7 @@ def test_reopening_is_idempotent(store_url: str, key_provider: Keys) -> None:
         vault.create_tenant("acme")
     for _ in range(2):
         with Vault.open(store_url, key_provider=key_provider, actor="test") as vault:
-            assert vault.store.schema_revision() == SCHEMA_REVISION
+            assert vault._store.schema_revision() == SCHEMA_REVISION
             assert [t.name for t in vault.list_tenants()] == ["acme"]
     with engine_for(store_url) as engine, engine.connect() as conn:
         versions = conn.execute(sa.text("select version_num from alembic_version")).scalars().all()

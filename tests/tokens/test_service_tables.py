@@ -45,7 +45,7 @@ def share(vault: Vault, tenant: str, link: str, *, expires_at: float) -> ShareRe
 def test_connectors_are_stored_as_given(vault: Vault) -> None:
     acme = tenant_id(vault, "acme")
     definition = '{"base_url": "https://api.example.test", "auth": {"type": "bearer"}}'
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         stored = tx.put_connector(
             ConnectorRecord(
                 environment="dev", tenant_id=acme, name="stripe", definition=definition, created_at=1.0, updated_at=1.0
@@ -58,35 +58,35 @@ def test_connectors_are_stored_as_given(vault: Vault) -> None:
         )
     assert stored.definition == definition
     assert stored.created_at == 1.0
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         replaced = tx.put_connector(
             ConnectorRecord(
                 environment="dev", tenant_id=acme, name="stripe", definition='{"v": 2}', created_at=5.0, updated_at=5.0
             )
         )
     assert (replaced.definition, replaced.created_at, replaced.updated_at) == ('{"v": 2}', 1.0, 5.0)
-    with vault.store.read() as tx:
+    with vault._store.read() as tx:
         assert [c.name for c in tx.connectors(acme)] == ["github", "stripe"]
         assert tx.connector(acme, "stripe") == replaced
         assert tx.connector(tenant_id(vault, "globex"), "stripe") is None
         assert tx.connectors(tenant_id(vault, "globex")) == []
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         assert tx.delete_connector(acme, "stripe") is True
         assert tx.delete_connector(acme, "stripe") is False
-    with vault.store.read() as tx:
+    with vault._store.read() as tx:
         assert [c.name for c in tx.connectors(acme)] == ["github"]
 
 
 def test_a_share_is_used_once(vault: Vault) -> None:
     record = share(vault, "acme", "link-one", expires_at=100.0)
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         tx.insert_share(record)
-    with vault.store.write() as tx, pytest.raises(Conflict):
+    with vault._store.write() as tx, pytest.raises(Conflict):
         tx.insert_share(record)
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         assert tx.share(record.id, lock=True) == record
         assert tx.mark_share_used(record.id, 50.0) is True
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         assert tx.mark_share_used(record.id, 60.0) is False
         used = tx.share(record.id)
         assert used is not None
@@ -100,7 +100,7 @@ def test_concurrent_share_redemptions_let_exactly_one_through(
 ) -> None:
     """Eight writers (each its own vault, as separate processes would be) race for one link: one wins."""
     record = share(vault, "acme", "link-race", expires_at=100.0)
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         tx.insert_share(record)
     vaults = [open_service_vault() for _ in range(8)]
     wins: list[bool] = []
@@ -108,7 +108,7 @@ def test_concurrent_share_redemptions_let_exactly_one_through(
 
     def redeem(v: Vault) -> None:
         barrier.wait()
-        with v.store.write() as tx:
+        with v._store.write() as tx:
             found = tx.share(record.id, lock=True)
             wins.append(found is not None and found.used_at is None and tx.mark_share_used(record.id, 1.0))
 
@@ -122,10 +122,10 @@ def test_concurrent_share_redemptions_let_exactly_one_through(
 
 def test_expired_shares_are_pruned(vault: Vault) -> None:
     old, new = share(vault, "acme", "old", expires_at=10.0), share(vault, "acme", "new", expires_at=1000.0)
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         tx.insert_share(old)
         tx.insert_share(new)
-    with vault.store.write() as tx:
+    with vault._store.write() as tx:
         assert tx.prune_shares("dev", expired_before=500.0) == 1
         assert tx.share(old.id) is None
         assert tx.share(new.id) is not None
@@ -138,7 +138,7 @@ def test_deleting_a_tenant_removes_its_service_rows_in_one_transaction(vault: Va
     tokens = TokenService(vault, issuer="https://strongroom.test", clock=clock)
     for tenant in ("acme", "globex"):
         keys.create(tenant=tenant, name="ci", scopes=["secrets:write"], actor="ops")
-        with vault.store.write() as tx:
+        with vault._store.write() as tx:
             tx.put_connector(
                 ConnectorRecord(
                     environment="dev",
@@ -154,7 +154,7 @@ def test_deleting_a_tenant_removes_its_service_rows_in_one_transaction(vault: Va
     tokens.revoke(issued.jti, tenant="acme", expires_at=issued.expires_at, actor="ops")
     acme = tenant_id(vault, "acme")
     vault.delete_tenant("acme")
-    with vault.store.read() as tx:
+    with vault._store.read() as tx:
         counts = {name: tx.count(name) for name in ("api_keys", "connectors", "shares", "token_revocations")}
         assert tx.api_keys("dev", acme) == []
         assert tx.connectors(acme) == []

@@ -61,7 +61,7 @@ def test_only_the_hash_of_the_link_is_stored(
     """The shares table holds the link's SHA-256, never the link."""
     vault, links, _ = setup
     token, _ = links.create("acme", make_canary("hash"), actor="op")
-    with vault.store.engine.connect() as conn:
+    with vault._store.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(select(shares)).mappings()]
     assert len(rows) == 1
     assert_not_leaked([token.reveal()], repr(rows))

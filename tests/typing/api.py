@@ -73,9 +73,19 @@ def vault_usage(home: Path) -> None:
     assert_type(keys, LocalKeyProvider)
     with Vault.open(f"sqlite:///{home / 'db'}", key_provider=keys, environment="dev", actor="svc") as vault:
         assert_type(vault, Vault)
-        # Vault.open(): its explicit-keyword signature (no **options: Any) arrives from another change
-        # of issue 11. When it lands, add here the misuse it must catch:
-        #     Vault.open(f"sqlite:///{home / 'db'}", cache_ttl=5)  # type: ignore[call-arg]
+        # Vault.open() takes explicit keywords: a misspelt option is a type error, not a runtime surprise.
+        Vault.open(f"sqlite:///{home / 'db'}", cache_ttl=5)  # type: ignore[call-arg]
+        assert_type(
+            Vault.open(
+                f"sqlite:///{home / 'db'}",
+                key_provider=keys,
+                audit_mode="sync",
+                cache_ttl_seconds=0.0,
+                dek_cache_ttl_seconds=60.0,
+                max_value_bytes=4096,
+            ),
+            Vault,
+        )
         assert_type(vault.create_tenant("acme"), TenantInfo)
         info = vault.put("acme", "stripe", "value", sensitivity="critical", expected_version=0)
         assert_type(info, SecretInfo)
@@ -87,12 +97,12 @@ def vault_usage(home: Path) -> None:
         with vault.use("acme", "stripe", purpose="charge", request_id="r1") as used:
             assert_type(used.name, str)
             assert_type(used.version, int | None)
-            # Vault.use() still returns Secret[Any] (vault/service.py, another engineer's file), so
-            # reveal() is Any. This line pins that: when use() is typed it fails, and the two lines
-            # after it must become `assert_type(used.reveal(), str | bytes)`.
-            assert_type(used, Secret[Any])
-            value: str | bytes = used.reveal()
-            del value
+            assert_type(used.reveal(), str | bytes)
+        with vault.use("acme", "stripe", purpose="charge", type=str) as text:
+            assert_type(text, Secret[str])
+            assert_type(text.reveal(), str)
+        with vault.use("acme", "stripe", purpose="charge", version=1, type=bytes) as raw:
+            assert_type(raw.reveal(), bytes)
         vault.delete("acme", "stripe")
         vault.delete_tenant("acme")
 

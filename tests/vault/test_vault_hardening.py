@@ -20,11 +20,11 @@ def test_rolled_back_data_key_is_never_cached(open_vault: Callable[..., Vault]) 
     """A rotate_data_key whose transaction fails leaves no key behind that a later put could encrypt under."""
     vault = open_vault()
     tenant_id = vault.create_tenant("t").id
-    with vault.store.engine.begin() as conn:
+    with vault._store.engine.begin() as conn:
         conn.execute(text("ALTER TABLE audit_chains RENAME TO audit_chains_gone"))
     with pytest.raises(Exception):  # noqa: B017, PT011 -- any failure inside the transaction will do
         vault.rotate_data_key("t")
-    with vault.store.engine.begin() as conn:
+    with vault._store.engine.begin() as conn:
         conn.execute(text("ALTER TABLE audit_chains_gone RENAME TO audit_chains"))
     assert vault._dek_cache.get(tenant_id, 2) is None
     other = open_vault()
@@ -77,7 +77,7 @@ def test_an_event_the_database_refuses_does_not_block_the_others(
     """An unwritable queued event is written escaped; the events after it and later writes still go through."""
     vault = open_vault()
     vault.create_tenant("t")
-    log: AuditLog = vault.audit
+    log: AuditLog = vault._audit
     bad = AuditEvent(1.0, "dev", "actor", "t", "secret.use", "k", 1, "p", "ok", "lone\ud800")
     good = AuditEvent(2.0, "dev", "actor", "t", "secret.use", "k", 1, "p", "ok", "fine")
     log.enqueue(bad, good)
@@ -106,7 +106,7 @@ def test_type_confusion_tamper_keeps_plaintext_out_of_the_error(open_vault: Call
     vault = open_vault()
     vault.create_tenant("t")
     vault.put("t", "k", b"\xffplaintext-canary-0123456789")
-    with vault.store.engine.begin() as conn:
+    with vault._store.engine.begin() as conn:
         conn.execute(update(secret_versions).values(value_type="str"))
     with pytest.raises(TamperedError) as info:
         vault.use("t", "k", purpose="t")
@@ -136,7 +136,7 @@ def test_a_load_that_raced_a_write_is_not_cached(
     vault = open_vault()
     vault.create_tenant("t")
     vault.put("t", "k", "old")
-    read = vault.store.read
+    read = vault._store.read
     raced = []
 
     @contextmanager
@@ -147,10 +147,10 @@ def test_a_load_that_raced_a_write_is_not_cached(
             raced.append(True)
             vault.put("t", "k", "new")  # lands between the load's query and its caching
 
-    monkeypatch.setattr(vault.store, "read", read_then_write)
+    monkeypatch.setattr(vault._store, "read", read_then_write)
     with vault.use("t", "k", purpose="t") as secret:
         assert secret.reveal() == "old"
-    monkeypatch.setattr(vault.store, "read", read)
+    monkeypatch.setattr(vault._store, "read", read)
     with vault.use("t", "k", purpose="t") as secret:
         assert secret.reveal() == "new"
 

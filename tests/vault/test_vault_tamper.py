@@ -16,7 +16,7 @@ from strongroom.vault import Vault
 
 
 def _rows(vault: Vault, table: Any) -> list[dict[str, Any]]:
-    with vault.store.engine.connect() as conn:
+    with vault._store.engine.connect() as conn:
         return [dict(r) for r in conn.execute(select(table)).mappings()]
 
 
@@ -29,7 +29,7 @@ def _version_row(vault: Vault, tenant_id: str, name: str, version: int) -> dict[
 
 
 def _set_ciphertext(vault: Vault, tenant_id: str, name: str, version: int, blob: bytes) -> None:
-    with vault.store.engine.begin() as conn:
+    with vault._store.engine.begin() as conn:
         conn.execute(
             update(secret_versions)
             .where(
@@ -90,7 +90,7 @@ def test_ciphertext_moved_to_another_environment_fails(open_vault: Callable[...,
     prod.create_tenant("t")
     dev.put("t", "k", "dev-value")
     # Re-home the dev tenant's rows into prod under the same id and data keys.
-    with dev.store.engine.begin() as conn:
+    with dev._store.engine.begin() as conn:
         conn.execute(update(tenants).where(tenants.c.environment == "prod").values(name="t-old"))
         conn.execute(update(tenants).where(tenants.c.id == dev_id).values(environment="prod"))
     with pytest.raises(TamperedError):
@@ -133,7 +133,7 @@ def test_deleted_tenant_cannot_be_decrypted_after_restoring_its_rows(open_vault:
     vault.delete_tenant("gone")
     assert owned(data_keys) == []
     assert all(owned(table) == [] for table in backup)
-    with vault.store.engine.begin() as conn:
+    with vault._store.engine.begin() as conn:
         for table in (tenants, secrets, secret_versions):
             conn.execute(insert(table), backup[table])
     fresh = open_vault(cache_ttl_seconds=0)  # no data key cached anywhere
@@ -187,7 +187,7 @@ def test_wrong_key_is_also_caught_at_unwrap(open_vault: Callable[..., Vault], tm
     vault.create_tenant("t")
     vault.put("t", "k", "v")
     other = LocalKeyProvider.create_file(tmp_path / "other" / "dev.json", "dev")
-    stranger = Vault(vault.store, other, cache_ttl_seconds=0)
+    stranger = Vault(vault._store, other, cache_ttl_seconds=0)
     with pytest.raises(KeyProviderError, match="wrong key file"):
         stranger.use("t", "k", purpose="t")
     stranger.close()

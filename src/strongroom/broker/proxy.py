@@ -326,7 +326,8 @@ class Broker:
         check_label("request_id", request_id)
         started = time.perf_counter()
         shown_method = method.upper() if isinstance(method, str) and method.upper().isalpha() else "?"
-        label, version, outcome = f"{connector.name}.? {shown_method[:10]}", None, Outcome.ERROR
+        label, version = f"{connector.name}.? {shown_method[:10]}", None
+        outcome: str = Outcome.ERROR
         detail = "failed"
         try:
             operation, params = match_operation(connector, method, path)
@@ -381,11 +382,11 @@ class Broker:
             )
 
     async def _audit(self, event: AuditEvent) -> None:
-        audit = self._vault.audit
-        if audit.mode == "sync":  # a database write: not on the event loop
-            await asyncio.to_thread(audit.submit, event)
+        vault = self._vault
+        if vault.audit_mode == "sync":  # a database write: not on the event loop
+            await asyncio.to_thread(vault.submit_event, event)
         else:
-            audit.submit(event)
+            vault.submit_event(event)
 
     async def _forward(
         self, connector: Connector, method: str, parts: OutgoingParts, credential: _Injected, *, started: float

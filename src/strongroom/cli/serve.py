@@ -35,7 +35,7 @@ def serve(
     app = create_app(
         vault, public_url=public_url or f"http://{host}:{port}", connectors_file=connectors, close_vault=True
     )
-    common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} (store {vault.store!r})")
+    common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} ({vault!r})")
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
     finally:

@@ -124,14 +124,10 @@ class ActionsEndpoint:
 def tenant_connectors(state: ServiceState, tenant: str) -> dict[str, Connector]:
     """The operator's declared connectors, then the tenant's own (which may not shadow a declared name)."""
     found = dict(state.declared_connectors)
-    with state.vault.store.read() as tx:
-        record = tx.tenant(state.vault.environment, tenant)
-        if record is None:
-            raise NotFound(f"tenant {tenant!r} not found in {state.vault.environment}")
-        for stored in tx.connectors(record.id):
-            found.setdefault(
-                stored.name, connector_from_dict(json.loads(stored.definition), where=f"connector {stored.name!r}")
-            )
+    for stored in state.vault.connector_repo.definitions(tenant):
+        found.setdefault(
+            stored.name, connector_from_dict(json.loads(stored.definition), where=f"connector {stored.name!r}")
+        )
     return found
 
 

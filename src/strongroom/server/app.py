@@ -76,7 +76,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await state.broker.aclose()
-        state.vault.audit.flush()  # uvicorn may end the process after this: no queued event is lost
+        state.vault.flush_audit()  # uvicorn may end the process after this: no queued event is lost
         if close_vault:  # on SIGTERM uvicorn re-raises the signal after the lifespan: no `finally` runs later
             state.vault.close()
 

@@ -19,11 +19,10 @@ from fastapi import Request
 from strongroom.audit import Action, AuditEvent, Outcome
 from strongroom.errors import AccessDenied, Expired
 from strongroom.server.errors import ApiError
+from strongroom.vocabulary import ADMIN_SCOPE, NO_TENANT
 
 if TYPE_CHECKING:
     from strongroom.server.app import ServiceState
-
-ADMIN_SCOPE = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +146,12 @@ async def authenticate_header(state: ServiceState, header: str, *, client: str, 
         # is answered 429 instead of 401.
         state.failures.failed(*limits)
         state.failures.check(*limits)
-        state.vault.audit.enqueue(
+        state.vault.enqueue_event(
             AuditEvent(
                 at=time.time(),
                 environment=state.vault.environment,
                 actor=f"key:{key_id}",
-                tenant="-",
+                tenant=NO_TENANT,
                 action=Action.AUTH_FAIL,
                 outcome=Outcome.DENIED,
                 request_id=request_id,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from strongroom.vocabulary import MAX_DETAIL_CHARS, Kind, Sensitivity
+
 NAME = r"^[A-Za-z0-9_.-]{1,128}$"
 
 
@@ -46,17 +48,17 @@ class ApiKeyCreated(ApiKeyOut):
 
 class SecretIn(Strict):
     value: str = Field(min_length=1, max_length=65536, description="The value. Write-only: never returned.")
-    sensitivity: str | None = Field(default=None, pattern="^(low|medium|high|critical)$")
-    description: str | None = Field(default=None, max_length=512)
-    kind: str | None = Field(default=None, pattern="^(tenant|platform|ephemeral)$")
+    sensitivity: Sensitivity | None = None
+    description: str | None = Field(default=None, max_length=MAX_DETAIL_CHARS)
+    kind: Kind | None = None
     ttl_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
 
 
 class SecretOut(BaseModel):
     tenant: str
     name: str
-    kind: str
-    sensitivity: str
+    kind: Kind
+    sensitivity: Sensitivity
     description: str
     version: int
     created_at: float

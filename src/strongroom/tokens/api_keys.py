@@ -19,12 +19,11 @@ import builtins
 import hashlib
 import hmac
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from strongroom.audit import Action, AuditEvent, Outcome
+from strongroom.audit import Action, Outcome
 from strongroom.clock import Clock, iso, system_clock
 from strongroom.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from strongroom.rules.api_key_format import (
@@ -36,25 +35,10 @@ from strongroom.rules.api_key_format import (
     public_id,
 )
 from strongroom.secret import Secret
-from strongroom.store import ApiKeyRecord, TenantRecord
-from strongroom.tokens.common import audited_write, check_tenant_name, check_text, event, find_tenant
+from strongroom.tokens.common import check_tenant_name, check_text, event
 from strongroom.vault import Vault
-
-SCOPES: frozenset[str] = frozenset(
-    {
-        "secrets:write",
-        "secrets:read-metadata",
-        "secrets:delete",
-        "actions:invoke",
-        "tokens:issue",
-        "connectors:write",
-        "connectors:read",
-        "audit:read",
-        "shares:create",
-    }
-)
-ADMIN_SCOPE = "admin"
-"""Operator keys only (``tenant=None``): every scope, for every tenant, including creating tenants."""
+from strongroom.vault.repositories import ApiKeyRecord, TenantRecord
+from strongroom.vocabulary import ADMIN_SCOPE, MAX_LABEL_CHARS, SCOPES
 
 _REFUSAL_AUDIT_SECONDS = 60.0
 
@@ -133,11 +117,11 @@ class ApiKeys:
         """A new key, returned once as a ``Secret``, and its metadata. Audited."""
         if tenant is not None:
             check_tenant_name(tenant)
-        check_text("API key name", name, 128)
+        check_text("API key name", name, MAX_LABEL_CHARS)
         granted = check_scopes(scopes, operator=tenant is None)
         if ttl_seconds is not None and not ttl_seconds > 0:
             raise InvalidInput("ttl_seconds of an API key must be positive (or None: no expiry)")
-        check_text("actor", actor, 128)
+        check_text("actor", actor, MAX_LABEL_CHARS)
         now = self._clock()
         for attempt in range(3):
             key, key_id = new_api_key()
@@ -162,11 +146,7 @@ class ApiKeys:
                 detail=f"{API_KEY_PREFIX}{key_id} {name!r} scopes {record.scopes}",
             )
             try:
-                with self._refusals_audited(created), audited_write(self._vault) as tx:
-                    if tenant is not None:
-                        record = replace(record, tenant_id=find_tenant(tx, self._vault, tenant).id)
-                    tx.insert_api_key(record)
-                    self._vault.audit.record(tx, created)
+                record = self._vault.api_key_repo.insert(record, tenant, created)
             except Conflict:  # a public id collision (1 in 2e14 per pair): draw again
                 if attempt == 2:
                     raise
@@ -186,8 +166,7 @@ class ApiKeys:
         shown = API_KEY_PREFIX + key_id
         if not api_key_checksum_ok(presented):
             raise AccessDenied(f"API key {shown}: checksum mismatch (mistyped or not a strongroom key)")
-        with self._vault.store.read() as tx:
-            found = tx.api_key(key_id)
+        found = self._vault.api_key_repo.lookup(key_id)
         if found is None or found[0].environment != self._vault.environment:
             raise AccessDenied(f"API key {shown} is unknown in {self._vault.environment}")
         record, tenant = found
@@ -201,22 +180,20 @@ class ApiKeys:
             self._refused(record, tenant, Outcome.EXPIRED, "expired", now)
             raise AccessDenied(f"API key {shown} expired")
         if record.last_used_at is None or now - record.last_used_at >= self._last_used_resolution_seconds:
-            with self._vault.store.write() as tx:
-                tx.touch_api_key(record.id, now)
+            self._vault.api_key_repo.touch(record.id, now)
             record = replace(record, last_used_at=now)
         return _info(record, tenant.name if tenant else None)
 
     def get(self, key_id: str, *, tenant: str | None) -> ApiKeyInfo:
         """One key's metadata; ``NotFound`` unless it is ``tenant``'s (``None``: an operator key)."""
-        with self._vault.store.read() as tx:
-            record = self._owned(tx.api_key(self._parse_id(key_id, tenant)), key_id, tenant)
+        record = self._owned(self._vault.api_key_repo.lookup(self._parse_id(key_id, tenant)), key_id, tenant)
         return _info(record, tenant)
 
     def list(self, tenant: str | None) -> builtins.list[ApiKeyInfo]:
         """Metadata of the tenant's keys (``None``: the operator keys), oldest first; never a key or its hash."""
-        with self._vault.store.read() as tx:
-            tenant_id = None if tenant is None else find_tenant(tx, self._vault, check_tenant_name(tenant)).id
-            return [_info(r, tenant) for r in tx.api_keys(self._vault.environment, tenant_id)]
+        if tenant is not None:
+            check_tenant_name(tenant)
+        return [_info(r, tenant) for r in self._vault.api_key_repo.list(tenant)]
 
     def revoke(self, key_id: str, *, tenant: str | None, actor: str) -> None:
         """Revoke a key of ``tenant`` (``None``: an operator key). ``NotFound`` for anyone else's key. Audited.
@@ -228,10 +205,7 @@ class ApiKeys:
         revoked = event(
             self._vault, tenant, Action.API_KEY_REVOKE, actor=actor, at=now, detail=f"{API_KEY_PREFIX}{parsed}"
         )
-        with self._refusals_audited(revoked), audited_write(self._vault) as tx:
-            self._owned(tx.api_key(parsed), parsed, tenant)
-            if tx.revoke_api_key(parsed, now):
-                self._vault.audit.record(tx, revoked)
+        self._vault.api_key_repo.revoke(parsed, lambda found: self._owned(found, parsed, tenant), revoked)
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -262,7 +236,7 @@ class ApiKeys:
                 self._refusal_audited_at.clear()
             self._refusal_audited_at[record.id] = now
         shown = API_KEY_PREFIX + record.id
-        self._vault.audit.record_now(
+        self._vault.record_event(
             event(
                 self._vault,
                 tenant.name if tenant else None,
@@ -273,15 +247,6 @@ class ApiKeys:
                 detail=f"{shown} {why}",
             )
         )
-
-    @contextmanager
-    def _refusals_audited(self, change: AuditEvent) -> Iterator[None]:
-        try:
-            yield
-        except (NotFound, InvalidInput) as exc:
-            outcome = Outcome.NOT_FOUND if isinstance(exc, NotFound) else Outcome.INVALID
-            self._vault.audit.record_now(change._replace(outcome=outcome, detail=type(exc).__name__))
-            raise
 
 
 def _info(record: ApiKeyRecord, tenant: str | None) -> ApiKeyInfo:

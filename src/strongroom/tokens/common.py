@@ -1,34 +1,26 @@
-"""What the token modules share: their audited write transaction, event building, input checks.
+"""What the token modules share: event building and input checks.
 
-Writes follow ``Vault``'s rule: queued use events are flushed first (so one process's events are chained
-in the order they happened), then the change and its audit event commit in one transaction.
+They write only through the vault's repositories (``vault.api_key_repo``, ``vault.token_repo``,
+``vault.share_repo``), each write one unit of work of the vault: queued use events flushed first, the
+change and its audit event committed in one transaction, a refusal audited.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from strongroom.audit import AuditEvent, Outcome
-from strongroom.errors import InvalidInput, NotFound
+from strongroom.errors import InvalidInput
 from strongroom.names import check_name
-from strongroom.store import TenantRecord, Tx
 from strongroom.vault import Vault
-from strongroom.vault.fingerprints import RESERVED_TENANTS
+from strongroom.vocabulary import INTERNAL_TENANTS, MAX_DETAIL_CHARS, MAX_LABEL_CHARS, NO_TENANT, PLATFORM_TENANT
 
-PLATFORM_TENANT = "_platform"
-"""The tenant that holds platform secrets (config/sources/store.py uses the same name)."""
-INTERNAL_TENANTS = RESERVED_TENANTS | {PLATFORM_TENANT}
-"""Tenants no API key or agent token may be issued for."""
-NO_TENANT = "-"
-"""The audit chain of environment-wide events (operator keys), as ``Vault.rewrap_data_keys`` uses it."""
-
-
-@contextmanager
-def audited_write(vault: Vault) -> Iterator[Tx]:
-    vault.audit.flush()
-    with vault.store.write() as tx:
-        yield tx
+__all__ = [
+    "INTERNAL_TENANTS",
+    "NO_TENANT",
+    "PLATFORM_TENANT",
+    "check_tenant_name",
+    "check_text",
+    "event",
+]
 
 
 def event(
@@ -43,7 +35,7 @@ def event(
     name: str | None = None,
     version: int | None = None,
 ) -> AuditEvent:
-    check_text("actor", actor, 128)
+    check_text("actor", actor, MAX_LABEL_CHARS)
     return AuditEvent(
         at=at,
         environment=vault.environment,
@@ -53,7 +45,7 @@ def event(
         secret_name=name,
         version=version,
         outcome=outcome,
-        detail=None if detail is None else detail[:512],
+        detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
     )
 
 
@@ -69,10 +61,3 @@ def check_tenant_name(tenant: str) -> str:
     if tenant in INTERNAL_TENANTS:
         raise InvalidInput(f"tenant {tenant!r} is internal to strongroom: no keys or tokens are issued for it")
     return tenant
-
-
-def find_tenant(tx: Tx, vault: Vault, tenant: str) -> TenantRecord:
-    record = tx.tenant(vault.environment, tenant)
-    if record is None:
-        raise NotFound(f"tenant {tenant!r} not found in {vault.environment}")
-    return record

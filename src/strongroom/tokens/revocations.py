@@ -21,8 +21,7 @@ from strongroom.audit import Action
 from strongroom.clock import Clock
 from strongroom.errors import InvalidInput
 from strongroom.names import check_name
-from strongroom.store import TokenRevocationRecord
-from strongroom.tokens.common import audited_write, event, find_tenant
+from strongroom.tokens.common import event
 from strongroom.tokens.refresh import RefreshAhead
 from strongroom.vault import Vault
 
@@ -59,8 +58,7 @@ class Revocations:
         if first is not None and now - first[1] < self._refresh_seconds:
             return first[0]
         # The first token of this tenant here: read its id now; the next snapshots carry it.
-        with self._vault.store.read() as tx:
-            found = tx.tenant_ids(self._vault.environment, [tenant]).get(tenant)
+        found = self._vault.token_repo.tenant_ids([tenant]).get(tenant)
         with self._local_lock:
             if len(self._watched) >= MAX_WATCHED:
                 self._watched.clear()
@@ -81,26 +79,16 @@ class Revocations:
         # to keep a row forever).
         keep_until = min(float(expires_at), now + self._max_ttl_seconds + self._leeway_seconds)
         revoked = event(self._vault, tenant, Action.TOKEN_REVOKE, actor=actor, at=now, detail=f"jti {jti}")
-        with audited_write(self._vault) as tx:
-            record = TokenRevocationRecord(
-                jti=jti,
-                environment=self._vault.environment,
-                tenant_id=find_tenant(tx, self._vault, tenant).id,
-                expires_at=keep_until,
-                revoked_at=now,
-            )
-            if tx.insert_token_revocation(record):
-                self._vault.audit.record(tx, revoked)
-            tx.prune_token_revocations(self._vault.environment, expired_before=now - self._leeway_seconds)
+        self._vault.token_repo.revoke(
+            jti, tenant=tenant, keep_until=keep_until, revoked=revoked, prune_before=now - self._leeway_seconds
+        )
         with self._local_lock:
             self._local[jti] = keep_until
 
     def _read(self, environment: str, now: float) -> _Snapshot:
         with self._local_lock:
             names = frozenset(self._watched)
-        with self._vault.store.read() as tx:
-            live = tx.token_revocations(environment, expiring_after=now - self._leeway_seconds)
-            ids = tx.tenant_ids(environment, names)
+        live, ids = self._vault.token_repo.snapshot(expiring_after=now - self._leeway_seconds, names=names)
         with self._local_lock:
             for jti in [j for j, until in self._local.items() if until < now - self._leeway_seconds]:
                 del self._local[jti]

@@ -19,13 +19,14 @@ from strongroom.clock import Clock, system_clock
 from strongroom.errors import AccessDenied, InvalidInput
 from strongroom.secret import Secret
 from strongroom.tokens.api_keys import check_scopes
-from strongroom.tokens.common import check_tenant_name, check_text, event, find_tenant
+from strongroom.tokens.common import check_tenant_name, check_text, event
 from strongroom.tokens.issue import IssuedToken, claims_for, new_jti, sign
 from strongroom.tokens.jwks import jwks_document
 from strongroom.tokens.revocations import Revocations
-from strongroom.tokens.signing_keys import SigningKeys
+from strongroom.tokens.signing_keys import KEY_NAME, SigningKeys
 from strongroom.tokens.verify import TokenClaims, unverified_kid, verify_token
 from strongroom.vault import Vault
+from strongroom.vocabulary import MAX_CLAIM_CHARS, MAX_LABEL_CHARS
 
 VERIFIED_KEPT = 100_000  # verified tokens remembered (about 300 bytes each); the set restarts when full
 
@@ -49,7 +50,7 @@ class TokenService:
         """``revocation_refresh_seconds``: a revocation made by another process is seen within this long (one
         read per interval); ``key_refresh_seconds``: how often the signing-key versions are re-read for verifying
         (an unknown kid triggers a read at once, at most once a second)."""
-        check_text("issuer", issuer, 256)
+        check_text("issuer", issuer, MAX_CLAIM_CHARS)
         if not 0 < default_ttl_seconds <= max_ttl_seconds:
             raise InvalidInput("token TTLs: need 0 < default_ttl_seconds <= max_ttl_seconds")
         if leeway_seconds < 0 or rotation_seconds <= 0 or revocation_refresh_seconds < 0 or key_refresh_seconds < 0:
@@ -96,16 +97,14 @@ class TokenService:
         ``max_ttl_seconds``. The first call in an environment creates the first signing key.
         """
         check_tenant_name(tenant)
-        check_text("subject", subject, 256)
-        check_text("audience", audience, 256)
-        check_text("actor", actor, 128)
+        check_text("subject", subject, MAX_CLAIM_CHARS)
+        check_text("audience", audience, MAX_CLAIM_CHARS)
+        check_text("actor", actor, MAX_LABEL_CHARS)
         granted = check_scopes(scopes, operator=False)
         ttl = self.default_ttl_seconds if ttl_seconds is None else ttl_seconds
         if not 0 < ttl <= self.max_ttl_seconds:
             raise InvalidInput(f"ttl_seconds of a token must be > 0 and at most {self.max_ttl_seconds:g}")
-        with self._vault.store.read() as tx:
-            tenant_id = find_tenant(tx, self._vault, tenant).id
-            live = self._keys.live_version(tx)
+        tenant_id, live = self._vault.token_repo.issue_context(tenant, KEY_NAME)
         key, private_key = self._keys.signer(live, actor=actor)
         now = self._clock()
         jti = new_jti()
@@ -121,7 +120,7 @@ class TokenService:
             tenant_id=tenant_id,
         )
         token = sign(claims, private_key, key.kid)
-        self._vault.audit.record_now(
+        self._vault.record_event(
             event(
                 self._vault,
                 tenant,
@@ -182,7 +181,7 @@ class TokenService:
     def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
         """Revoke a token by its ``jti`` (from verified claims). Fails at once in this process and within
         ``revocation_refresh_seconds`` in the others. Audited; ``NotFound`` for an unknown tenant."""
-        check_text("actor", actor, 128)
+        check_text("actor", actor, MAX_LABEL_CHARS)
         self._revocations.revoke(jti, tenant=tenant, expires_at=expires_at, actor=actor)
 
     def jwks(self) -> dict[str, Any]:
@@ -192,7 +191,7 @@ class TokenService:
 
     def rotate(self, actor: str) -> str:
         """A new signing key, which signs from now on; the old one verifies through the overlap. Its kid."""
-        check_text("actor", actor, 128)
+        check_text("actor", actor, MAX_LABEL_CHARS)
         return self._keys.rotate(actor)
 
     def rotate_if_due(self, actor: str | None = None) -> str | None:

@@ -2,9 +2,12 @@
 
 The value is stored as an *ephemeral* secret of the tenant (``share.<id>``, expiring with the link), so
 it is encrypted like any other; the link carries a random token of which only the SHA-256 is stored.
-Redeeming marks the link used in the same transaction that checks it (one caller wins a race), reads
-the value through ``Vault.use(..., purpose="share")`` and purges it. A second redemption, or one after
-expiry, finds nothing. Creation and redemption are audited; the token and the value never are.
+Creation is one transaction: the ephemeral version, the share row and the ``secret.put`` and
+``share.create`` events commit together or not at all. Redemption is one transaction too: it marks the
+link used (one caller wins a race), decrypts the value (``secret.use``, purpose ``share``) and purges it,
+with its events; if any step fails nothing changes and the link still works. A second redemption, or
+one after expiry, finds nothing. Creation and redemption are audited; the token and the value never are.
+See ``strongroom.vault.repositories.ShareRepository``.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from strongroom.audit import Action, Outcome
+from strongroom.audit import Action
 from strongroom.clock import Clock, system_clock
-from strongroom.errors import Expired, InvalidInput, NotFound
+from strongroom.errors import InvalidInput, NotFound
 from strongroom.secret import Secret
-from strongroom.store import ShareRecord
-from strongroom.tokens.common import audited_write, check_tenant_name, event, find_tenant
+from strongroom.tokens.common import check_tenant_name
 from strongroom.vault import Vault
+from strongroom.vocabulary import SHARE_SECRET_PREFIX
 
 SHARE_PREFIX = "srs_"
 DEFAULT_TTL_SECONDS = 3600.0
@@ -54,71 +57,15 @@ class Shares:
             raise InvalidInput(f"a share lives between 1 second and {int(MAX_TTL_SECONDS)} seconds")
         token = SHARE_PREFIX + secrets.token_urlsafe(32)
         digest = _hash(token)
-        name = f"share.{digest[:24]}"
-        stored = self._vault.put(
-            tenant,
-            name,
-            value,
-            kind="ephemeral",
-            ttl_seconds=ttl,
-            sensitivity="critical",
-            description="one-time delivery",
-            actor=actor,
+        name = f"{SHARE_SECRET_PREFIX}{digest[:24]}"
+        expires_at = self._vault.share_repo.create(
+            tenant, name, value, share_id=digest, ttl_seconds=ttl, actor=actor, now=self._clock()
         )
-        now = self._clock()
-        expires_at = stored.expires_at or now + ttl
-        with audited_write(self._vault) as tx:
-            record = find_tenant(tx, self._vault, tenant)
-            tx.insert_share(
-                ShareRecord(
-                    id=digest,
-                    environment=self._vault.environment,
-                    tenant_id=record.id,
-                    secret_name=name,
-                    version=stored.version,
-                    created_at=now,
-                    expires_at=expires_at,
-                    used_at=None,
-                    created_by=actor,
-                )
-            )
-            self._vault.audit.record(
-                tx, event(self._vault, tenant, CREATE, actor=actor, at=now, name=name, detail=f"share {digest[:12]}")
-            )
         return Secret("share link", token), ShareInfo(digest[:12], tenant, expires_at)
 
     def redeem(self, token: str, *, actor: str = "share-link") -> Secret[str]:
         """The value, once. ``NotFound`` for an unknown or used link, ``Expired`` for an expired one."""
         if not isinstance(token, str) or not token.startswith(SHARE_PREFIX) or len(token) > 128:
             raise NotFound("no such share link (or it was used)")
-        digest = _hash(token)
-        now = self._clock()
-        with audited_write(self._vault) as tx:
-            share = tx.share(digest, lock=True)
-            if share is None or share.used_at is not None or not tx.mark_share_used(digest, now):
-                raise NotFound("no such share link (or it was used)")
-            tenant = next((t.name for t in tx.tenants(self._vault.environment) if t.id == share.tenant_id), None)
-            if tenant is None:
-                raise NotFound("no such share link (or it was used)")
-            expired = share.expires_at <= now
-            outcome = Outcome.EXPIRED if expired else Outcome.OK
-            self._vault.audit.record(
-                tx,
-                event(
-                    self._vault,
-                    tenant,
-                    REDEEM,
-                    actor=actor,
-                    at=now,
-                    name=share.secret_name,
-                    outcome=outcome,
-                    detail=f"share {digest[:12]}",
-                ),
-            )
-        if expired:
-            self._vault.purge(tenant, share.secret_name, actor=actor)
-            raise Expired("this share link has expired")
-        with self._vault.use(tenant, share.secret_name, purpose="share", version=share.version, actor=actor) as secret:
-            value = secret.reveal()
-        self._vault.purge(tenant, share.secret_name, actor=actor)
-        return Secret("shared value", value)
+        value = self._vault.share_repo.redeem(_hash(token), actor=actor, now=self._clock())
+        return Secret("shared value", value if isinstance(value, str) else value.decode("utf-8", "surrogateescape"))

@@ -24,11 +24,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from strongroom.audit import Action
 from strongroom.clock import Clock
 from strongroom.errors import Conflict, NotFound, StrongroomError, TamperedError
-from strongroom.store import Tx
-from strongroom.tokens.common import PLATFORM_TENANT, event
+from strongroom.tokens.common import PLATFORM_TENANT
 from strongroom.tokens.jwks import thumbprint
 from strongroom.vault import Vault
 
@@ -91,11 +89,9 @@ class SigningKeys:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def live_version(self, tx: Tx) -> int:
-        """The current key version as stored (0: none), read in the caller's transaction."""
-        tenant = tx.tenant(self._vault.environment, PLATFORM_TENANT)
-        row = None if tenant is None else tx.secret(tenant.id, KEY_NAME)
-        return 0 if row is None or row.deleted_at is not None else row.current_version
+    def live_version(self) -> int:
+        """The current key version as stored (0: none)."""
+        return self._vault.token_repo.platform_secret_version(KEY_NAME)
 
     def verification_keys(self, now: float) -> list[VerificationKey]:
         """The keys inside their verification window at ``now``, newest first."""
@@ -141,35 +137,21 @@ class SigningKeys:
 
         with self._lock:
             self._ensure_platform_tenant(actor)
-            with self._vault.store.read() as tx:
-                live = self.live_version(tx)
+            live = self.live_version()
             private = Ed25519PrivateKey.generate()
-            info = self._vault.put(
-                PLATFORM_TENANT,
+            kid = thumbprint(private.public_key())
+            # The new version and its token.key_rotate event commit together (one unit of work of the vault).
+            version, _ = self._vault.token_repo.rotate_signing_key(
                 KEY_NAME,
                 private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
-                kind="platform",
-                sensitivity="critical",
                 expected_version=live,
-                actor=actor,
                 description="Ed25519 keys that sign agent tokens (strongroom.tokens); one key per version",
+                actor=actor,
+                detail=f"kid {kid}",
             )
-            kid = thumbprint(private.public_key())
-            self._public[info.version] = private.public_key()
-            self._vault.audit.record_now(
-                event(
-                    self._vault,
-                    PLATFORM_TENANT,
-                    Action.TOKEN_KEY_ROTATE,
-                    actor=actor,
-                    at=info.updated_at,
-                    name=KEY_NAME,
-                    version=info.version,
-                    detail=f"kid {kid}",
-                )
-            )
-            self._reload(self._clock(), signer=(info.version, private))
-        log.info("token-signing key rotated: version %d, kid %s", info.version, kid)
+            self._public[version] = private.public_key()
+            self._reload(self._clock(), signer=(version, private))
+        log.info("token-signing key rotated: version %d, kid %s", version, kid)
         return kid
 
     def rotate_if_due(self, actor: str) -> str | None:
@@ -229,15 +211,12 @@ class SigningKeys:
 
         with self._vault.use(PLATFORM_TENANT, KEY_NAME, purpose=PURPOSE, version=version) as secret:
             raw = secret.reveal()
-            valid = isinstance(raw, bytes) and len(raw) == 32
-            key = Ed25519PrivateKey.from_private_bytes(raw) if valid else None
+            key = Ed25519PrivateKey.from_private_bytes(raw) if isinstance(raw, bytes) and len(raw) == 32 else None
         if key is None:
             raise TamperedError(f"{KEY_NAME} v{version} is not a 32-byte Ed25519 private key")
         return key
 
     def _ensure_platform_tenant(self, actor: str) -> None:
-        with self._vault.store.read() as tx:
-            exists = tx.tenant(self._vault.environment, PLATFORM_TENANT) is not None
-        if not exists:
+        if not self._vault.token_repo.platform_tenant_exists():
             with contextlib.suppress(Conflict):  # created concurrently
                 self._vault.create_tenant(PLATFORM_TENANT, actor=actor)

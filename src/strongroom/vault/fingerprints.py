@@ -14,8 +14,19 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-SCAN_TENANT = "_scan"
-RESERVED_TENANTS = frozenset({SCAN_TENANT})
+from strongroom.vocabulary import HIDDEN_TENANTS, SCAN_TENANT
+
+__all__ = [
+    "RESERVED_TENANTS",
+    "SCAN_TENANT",
+    "KnownFingerprints",
+    "StoredFingerprint",
+    "derive_fingerprint_key",
+    "value_fingerprint",
+]
+
+RESERVED_TENANTS = HIDDEN_TENANTS
+"""Tenants the vault never serves (kept under this name for older imports; see ``strongroom.vocabulary``)."""
 _INFO = b"strongroom known-value fingerprint key v1"
 
 

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 from strongroom.clock import iso
 from strongroom.errors import InvalidInput
+from strongroom.vocabulary import KINDS, MAX_LABEL_CHARS, MAX_PURPOSE_CHARS, SENSITIVITIES, Kind, Sensitivity
 
-Kind = Literal["platform", "tenant", "ephemeral"]
-Sensitivity = Literal["low", "medium", "high", "critical"]
-KINDS: tuple[str, ...] = ("platform", "tenant", "ephemeral")
-SENSITIVITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
-MAX_PURPOSE_CHARS = 256
-MAX_LABEL_CHARS = 128
+
+__all__ = [
+    "DEFAULT_MAX_VALUE_BYTES",
+    "KINDS",
+    "MAX_LABEL_CHARS",
+    "MAX_PURPOSE_CHARS",
+    "SENSITIVITIES",
+    "Kind",
+    "SecretInfo",
+    "Sensitivity",
+    "TenantInfo",
+    "VersionInfo",
+    "check_kind",
+    "check_label",
+    "check_purpose",
+    "check_sensitivity",
+    "to_bytes",
+]
 
 
 def check_kind(kind: str) -> str:

@@ -17,8 +17,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from strongroom.audit import Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
 from strongroom.clock import Clock
@@ -40,8 +41,6 @@ from strongroom.names import check_environment, check_name
 from strongroom.secret import Secret, _noted_elsewhere
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
 from strongroom.vault.fingerprints import (
-    RESERVED_TENANTS,
-    SCAN_TENANT,
     KnownFingerprints,
     StoredFingerprint,
     derive_fingerprint_key,
@@ -49,7 +48,6 @@ from strongroom.vault.fingerprints import (
 )
 from strongroom.vault.policy import (
     DEFAULT_MAX_VALUE_BYTES,
-    MAX_LABEL_CHARS,
     SecretInfo,
     TenantInfo,
     VersionInfo,
@@ -59,9 +57,26 @@ from strongroom.vault.policy import (
     check_sensitivity,
     to_bytes,
 )
+from strongroom.vault.repositories import ApiKeyRepository, ConnectorRepository, ShareRepository, TokenRepository
+from strongroom.vault.unit_of_work import REFUSALS, UnitOfWork, refusal_outcome
+from strongroom.vocabulary import (
+    DEFAULT_KIND,
+    DEFAULT_SENSITIVITY,
+    HIDDEN_TENANTS,
+    INTERNAL_TENANTS,
+    MAX_DETAIL_CHARS,
+    MAX_LABEL_CHARS,
+    NO_TENANT,
+    SCAN_TENANT,
+    Kind,
+    is_internal_secret,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+_V = TypeVar("_V", str, bytes)
 
 
 class _Hot(NamedTuple):
@@ -121,12 +136,23 @@ class Vault:
         home: str | Path | None = None,
         migrate: bool = True,
         actor: str | None = None,
-        **options: Any,
+        audit_mode: AuditMode = "async",
+        clock: Clock = time.time,
+        cache_ttl_seconds: float = 5.0,
+        dek_cache_ttl_seconds: float = 300.0,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> Vault:
         """Open (and, with ``migrate``, create or upgrade) the store at ``url``.
 
         Unset arguments come from ``STRONGROOM_URL``, ``STRONGROOM_ENV``, ``STRONGROOM_HOME`` and the
         key provider from ``STRONGROOM_MASTER_KEY`` or ``$STRONGROOM_HOME/keys/<env>.json``.
+
+        ``audit_mode``: ``"async"`` queues use events for a background writer (every 200 ms, and before any
+        write); ``"sync"`` writes each before the value is returned and refuses to serve if it cannot.
+        ``clock``: seconds since the epoch (tests inject one). ``cache_ttl_seconds``: how long a decryptable
+        current version is kept in process (0: never; writes by other processes are seen within it).
+        ``dek_cache_ttl_seconds``: how long an unwrapped data key is kept. ``max_value_bytes``: the largest
+        value ``put`` accepts.
         """
         from strongroom import defaults
         from strongroom.store.migrate import upgrade
@@ -140,7 +166,17 @@ class Vault:
                 upgrade(store)
             else:
                 store.check_current()
-            vault = cls(store, provider, environment=environment, actor=actor or defaults.actor(), **options)
+            vault = cls(
+                store,
+                provider,
+                environment=environment,
+                actor=actor or defaults.actor(),
+                audit_mode=audit_mode,
+                clock=clock,
+                cache_ttl_seconds=cache_ttl_seconds,
+                dek_cache_ttl_seconds=dek_cache_ttl_seconds,
+                max_value_bytes=max_value_bytes,
+            )
             vault.check_key_provider()
         except BaseException:
             store.close()
@@ -178,13 +214,58 @@ class Vault:
         self._dek_cache.clear()
         self._store.close()
 
-    @property
-    def store(self) -> Store:
-        return self._store
+    # -- narrow doors for the layers above (they never see the store or the audit log) ---------------
 
     @property
-    def audit(self) -> AuditLog:
-        return self._audit
+    def audit_mode(self) -> AuditMode:
+        """``"async"`` (use events are queued) or ``"sync"`` (written before the value is returned)."""
+        return self._audit.mode
+
+    def record_event(self, *events: AuditEvent) -> None:
+        """Audit events that go with no state change (a refusal, an issued token): queued in async mode,
+        written at once in sync mode."""
+        self._audit.record_now(*events)
+
+    def enqueue_event(self, *events: AuditEvent) -> None:
+        """Queue events for the background writer whatever the mode (the service's door: failed logins)."""
+        self._audit.enqueue(*events)
+
+    def submit_event(self, event: AuditEvent) -> None:
+        """The audit log's ``submit``: a queue append in async mode, a write in sync mode (call it off the
+        event loop then)."""
+        self._audit.submit(event)
+
+    def flush_audit(self) -> None:
+        """Write every queued use event now."""
+        self._audit.flush()
+
+    @property
+    def pending_audit_events(self) -> int:
+        return self._audit.pending
+
+    def check_store(self) -> None:
+        """``StoreError`` unless the database is reachable and at this code's schema revision (``/readyz``)."""
+        self._store.check_current()
+
+    @cached_property
+    def api_key_repo(self) -> ApiKeyRepository:
+        """API key rows of this environment (``strongroom.tokens.api_keys``)."""
+        return ApiKeyRepository(self)
+
+    @cached_property
+    def token_repo(self) -> TokenRepository:
+        """Token revocations and the reads the token service needs (``strongroom.tokens``)."""
+        return TokenRepository(self)
+
+    @cached_property
+    def connector_repo(self) -> ConnectorRepository:
+        """Tenants' own connector definitions (``strongroom.server``)."""
+        return ConnectorRepository(self)
+
+    @cached_property
+    def share_repo(self) -> ShareRepository:
+        """One-time share links, created and redeemed atomically (``strongroom.tokens.shares``)."""
+        return ShareRepository(self)
 
     # -- tenants ------------------------------------------------------------------------------------
 
@@ -193,29 +274,33 @@ class Vault:
         now = self._clock()
         record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=name, created_at=now)
         event = self._event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
-        with self._refusals_audited(event), self._write() as tx:
-            tx.insert_tenant(record)
-            key = self._new_data_key(tx, record.id, 1, now)
-            self._audit.record(tx, event)
-        self._dek_cache.put(record.id, 1, key)  # only once committed: a rolled-back key must never encrypt
+        with self._unit_of_work(event) as work:
+            work.tx.insert_tenant(record)
+            key = self._new_data_key(work.tx, record.id, 1, now)
+            work.record(event)
+            # only once committed: a rolled-back key must never encrypt
+            work.after_commit(lambda: self._dek_cache.put(record.id, 1, key))
         return _tenant_info(record)
 
     def list_tenants(self) -> builtins.list[TenantInfo]:
+        """This environment's tenants, by name; never the internal ones (``_platform``, ``_scan``)."""
         with self._store.read() as tx:
-            return [_tenant_info(t) for t in tx.tenants(self.environment) if t.name not in RESERVED_TENANTS]
+            return [_tenant_info(t) for t in tx.tenants(self.environment) if t.name not in INTERNAL_TENANTS]
 
     def delete_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
         """Delete a tenant and destroy its data keys in one transaction (crypto-shredding)."""
         _check_tenant_name(name)
         event = self._event(name, Action.TENANT_DELETE, actor=actor, request_id=request_id)
-        with self._refusals_audited(event):
-            with self._write() as tx:
-                tenant = self._tenant(tx, name, lock=True)
-                tx.delete_tenant(tenant.id)
-                self._audit.record(tx, event)
-            self._dek_cache.forget_tenant(tenant.id)
-            for key in [k for k in self._hot if k[0] == name]:
-                self._hot.pop(key, None)
+        with self._unit_of_work(event) as work:
+            tenant = self._tenant(work.tx, name, lock=True)
+            work.tx.delete_tenant(tenant.id)
+            work.record(event)
+            work.after_commit(lambda: self._forget_tenant(tenant.id, name))
+
+    def _forget_tenant(self, tenant_id: str, name: str) -> None:
+        self._dek_cache.forget_tenant(tenant_id)
+        for key in [k for k in self._hot if k[0] == name]:
+            self._hot.pop(key, None)
 
     # -- secrets ------------------------------------------------------------------------------------
 
@@ -234,6 +319,47 @@ class Vault:
         request_id: str | None = None,
     ) -> SecretInfo:
         """Store a new version of a secret; ``expected_version`` makes it a check-and-set (0: must not exist)."""
+        plaintext, value_type = self._check_put(
+            tenant,
+            name,
+            value,
+            kind=kind,
+            sensitivity=sensitivity,
+            description=description,
+            expected_version=expected_version,
+            ttl_seconds=ttl_seconds,
+        )
+        now = self._clock()
+        event = self._event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
+        with self._unit_of_work(event) as work:
+            return self._put(
+                work,
+                tenant,
+                name,
+                plaintext,
+                value_type=value_type,
+                kind=kind,
+                sensitivity=sensitivity,
+                description=description,
+                expected_version=expected_version,
+                ttl_seconds=ttl_seconds,
+                event=event,
+                now=now,
+            )
+
+    def _check_put(
+        self,
+        tenant: str,
+        name: str,
+        value: str | bytes | Secret[Any],
+        *,
+        kind: str | None,
+        sensitivity: str | None,
+        description: str | None,
+        expected_version: int | None,
+        ttl_seconds: float | None,
+    ) -> tuple[bytes, str]:
+        """``put``'s checks before any I/O; the value as bytes and its type."""
         check_name("tenant name", tenant)
         check_name("secret name", name)
         plaintext, value_type = to_bytes(
@@ -244,34 +370,15 @@ class Vault:
                 (check_kind if what == "kind" else check_sensitivity)(given)
         if expected_version is not None and expected_version < 0:
             raise InvalidInput("expected_version must be 0 (create only) or a positive version")
-        if description is not None and len(description) > 512:
-            raise InvalidInput(f"description of secret {name!r} is over 512 characters")
+        if description is not None and len(description) > MAX_DETAIL_CHARS:
+            raise InvalidInput(f"description of secret {name!r} is over {MAX_DETAIL_CHARS} characters")
         if ttl_seconds is not None and ttl_seconds <= 0:
             raise InvalidInput(f"ttl_seconds of secret {name!r} must be positive")
-        now = self._clock()
-        event = self._event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
-        with self._refusals_audited(event):
-            with self._write() as tx:
-                info = self._put(
-                    tx,
-                    tenant,
-                    name,
-                    plaintext,
-                    value_type=value_type,
-                    kind=kind,
-                    sensitivity=sensitivity,
-                    description=description,
-                    expected_version=expected_version,
-                    ttl_seconds=ttl_seconds,
-                    event=event,
-                    now=now,
-                )
-            self._hot.pop((tenant, name), None)
-            return info
+        return plaintext, value_type
 
     def _put(
         self,
-        tx: Tx,
+        work: UnitOfWork,
         tenant_name: str,
         name: str,
         plaintext: bytes,
@@ -285,13 +392,15 @@ class Vault:
         event: AuditEvent,
         now: float,
     ) -> SecretInfo:
+        """Write a new version inside ``work`` (audited in it; the hot cache entry is dropped on commit)."""
+        tx = work.tx
         tenant = self._tenant(tx, tenant_name)
         tx.ensure_secret(
             SecretRecord(
                 tenant_id=tenant.id,
                 name=name,
-                kind=kind or "tenant",
-                sensitivity=sensitivity or "high",
+                kind=kind or DEFAULT_KIND,
+                sensitivity=sensitivity or DEFAULT_SENSITIVITY,
                 description=description or "",
                 current_version=0,
                 created_at=now,
@@ -305,7 +414,7 @@ class Vault:
         if expected_version is not None and expected_version != live_version:
             raise Conflict(f"secret {name!r} is at version {live_version}, not {expected_version}")
         new_kind = kind or row.kind
-        if (new_kind == "ephemeral") != (ttl_seconds is not None):
+        if (new_kind == Kind.EPHEMERAL) != (ttl_seconds is not None):
             raise InvalidInput(f"secret {name!r}: kind 'ephemeral' needs ttl_seconds, and only it takes one")
         expires_at = None if ttl_seconds is None else now + ttl_seconds
         version = row.current_version + 1
@@ -339,7 +448,8 @@ class Vault:
         if description is not None:
             changes["description"] = description
         tx.advance_secret(tenant.id, name, row.current_version, changes)
-        self._audit.record(tx, event._replace(version=version))
+        work.record(event._replace(version=version))
+        work.after_commit(lambda: self._hot.pop((tenant_name, name), None))
         return SecretInfo(
             tenant=tenant_name,
             name=name,
@@ -354,13 +464,13 @@ class Vault:
         )
 
     def list(self, tenant: str, *, include_deleted: bool = False) -> builtins.list[SecretInfo]:
-        """Metadata of a tenant's secrets; never values."""
+        """Metadata of a tenant's secrets; never values, and never strongroom's own (a share's value)."""
         check_name("tenant name", tenant)
         with self._store.read() as tx:
             record = self._tenant(tx, tenant)
             expiries = tx.current_expiries(record.id)
             rows = tx.secrets(record.id, include_deleted=include_deleted)
-        return [_secret_info(tenant, r, expiries.get(r.name)) for r in rows]
+        return [_secret_info(tenant, r, expiries.get(r.name)) for r in rows if not is_internal_secret(r.name)]
 
     def versions(self, tenant: str, name: str) -> builtins.list[VersionInfo]:
         check_name("tenant name", tenant)
@@ -399,25 +509,50 @@ class Vault:
         check_name("tenant name", tenant)
         check_name("secret name", name)
         event = self._event(tenant, action, name, actor=actor, request_id=request_id)
-        with self._refusals_audited(event):
-            with self._write() as tx:
-                record = self._tenant(tx, tenant)
-                row = tx.secret(record.id, name, lock=True)
-                if (
-                    row is None
-                    or row.purged_at is not None
-                    or (action == Action.SECRET_DELETE and row.deleted_at is not None)
-                ):
-                    raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
-                if action == Action.SECRET_DELETE:
-                    tx.mark_deleted(record.id, name, event.at)
-                    detail = None
-                else:
-                    detail = f"{tx.purge_secret(record.id, name, event.at)} versions"
-                self._audit.record(tx, event._replace(version=row.current_version, detail=detail))
-            self._hot.pop((tenant, name), None)
+        with self._unit_of_work(event) as work:
+            self._remove_in(work, self._tenant(work.tx, tenant), name, event)
+
+    def _remove_in(self, work: UnitOfWork, record: TenantRecord, name: str, event: AuditEvent) -> None:
+        """Delete (``event.action`` ``secret.delete``) or purge a secret inside ``work``, audited in it."""
+        tx = work.tx
+        row = tx.secret(record.id, name, lock=True)
+        if row is None or row.purged_at is not None or (event.action == Action.SECRET_DELETE and row.deleted_at):
+            raise NotFound(f"secret {name!r} not found in tenant {record.name!r}")
+        if event.action == Action.SECRET_DELETE:
+            tx.mark_deleted(record.id, name, event.at)
+            detail = None
+        else:
+            detail = f"{tx.purge_secret(record.id, name, event.at)} versions"
+        work.record(event._replace(version=row.current_version, detail=detail))
+        work.after_commit(lambda: self._hot.pop((record.name, name), None))
 
     # -- the one narrow path ------------------------------------------------------------------------
+
+    @overload
+    def use(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        purpose: str,
+        version: int | None = None,
+        actor: str | None = None,
+        request_id: str | None = None,
+        type: None = None,
+    ) -> Secret[str] | Secret[bytes]: ...
+
+    @overload
+    def use(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        purpose: str,
+        version: int | None = None,
+        actor: str | None = None,
+        request_id: str | None = None,
+        type: builtins.type[_V],
+    ) -> Secret[_V]: ...
 
     def use(
         self,
@@ -428,10 +563,14 @@ class Vault:
         version: int | None = None,
         actor: str | None = None,
         request_id: str | None = None,
+        type: builtins.type[Any] | None = None,
     ) -> Secret[Any]:
         """Decrypt a secret for one purpose, audited: ``with vault.use(t, n, purpose="…") as secret:``.
 
-        The ``Secret`` is its own context manager and stops revealing when the ``with`` block ends.
+        The ``Secret`` is its own context manager and stops revealing when the ``with`` block ends. A value
+        put as ``str`` comes back as ``str``, one put as ``bytes`` as ``bytes``: ``Secret[str] | Secret[bytes]``.
+        ``type=str`` or ``type=bytes`` types it as ``Secret[str]`` / ``Secret[bytes]`` and raises
+        ``InvalidInput`` (nothing is revealed or audited) if the stored value is of the other type.
         """
         now = self._clock()
         hot = self._hot.get((tenant, name)) if version is None else None
@@ -459,6 +598,9 @@ class Vault:
                 tenant, name, hot_version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id
             )
             raise TamperedError(f"ciphertext of {what} failed authentication")
+        if type is not None and not isinstance(value, type):
+            raw = value = None
+            _wrong_type(name, is_text, type)
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
         self._audit.submit((now, audit_key, actor or self.actor, purpose, request_id))
         if cold:  # the redactor masks the value while this vault lives; the hot path has noted it already
@@ -467,7 +609,7 @@ class Vault:
 
     def use_if_hot(
         self, tenant: str, name: str, *, purpose: str, actor: str | None = None, request_id: str | None = None
-    ) -> Secret[Any] | None:
+    ) -> Secret[str] | Secret[bytes] | None:
         """``use()`` when it needs no I/O (the current version is cached and the audit is asynchronous), else
         ``None``: an event loop calls this inline and hands only a miss to a thread."""
         hot = self._hot.get((tenant, name))
@@ -494,7 +636,7 @@ class Vault:
         writes_before = self._writes
         try:
             with self._store.read() as tx:
-                found = None if tenant in RESERVED_TENANTS else tx.for_use(self.environment, tenant, name, version)
+                found = None if tenant in HIDDEN_TENANTS else tx.for_use(self.environment, tenant, name, version)
             if found is None:
                 raise NotFound(f"tenant {tenant!r} not found in {self.environment}")
             record, row, stored, dek = found
@@ -542,21 +684,58 @@ class Vault:
             self._hot[(tenant, name)] = hot
         return hot
 
+    def _decrypt_in(
+        self,
+        work: UnitOfWork,
+        tenant: TenantRecord,
+        name: str,
+        version: int,
+        *,
+        purpose: str,
+        actor: str | None,
+        now: float,
+    ) -> str | bytes:
+        """Decrypt one version inside a write (a share's redemption), its ``secret.use`` event recorded in it.
+
+        A refusal raises and so rolls the whole unit of work back. The value is never cached.
+        """
+        found = work.tx.for_use(self.environment, tenant.name, name, version)
+        _, row, stored, dek = found if found is not None else (None, None, None, None)
+        if row is None or row.deleted_at is not None or stored is None:
+            raise NotFound(f"secret {name!r} of tenant {tenant.name!r} has no version {version}")
+        if dek_version_of(stored.ciphertext) != stored.dek_version:
+            raise TamperedError(f"ciphertext header of {name!r} v{stored.version} does not match its row")
+        if dek is None:
+            raise NotFound(f"data key v{stored.dek_version} of tenant {tenant.name!r} was destroyed")
+        if stored.expires_at is not None and stored.expires_at <= now:
+            raise Expired(f"secret {name!r} of tenant {tenant.name!r} expired")
+        cipher = self._cipher(dek, tenant)
+        prepared = prepare(cipher, stored.ciphertext, Binding(self.environment, tenant.id, name, stored.version))
+        value: str | bytes | None
+        try:
+            raw = prepared.decrypt(prepared.nonce, prepared.body, prepared.aad)
+            value = raw.decode() if stored.value_type == "str" else raw
+        except (AuthenticationFailure, UnicodeDecodeError):
+            value = None
+        if value is None:  # raised outside the except block, so no exception context carries plaintext
+            raise TamperedError(f"ciphertext of {name!r} v{stored.version} failed authentication")
+        used = self._event(tenant.name, Action.SECRET_USE, name, actor=actor, at=now)
+        work.record(used._replace(version=stored.version, purpose=purpose))
+        return value
+
     # -- key management -----------------------------------------------------------------------------
 
     def rotate_data_key(self, tenant: str, *, actor: str | None = None) -> int:
         """Give a tenant a new data key for new writes; existing values keep decrypting under the old one."""
         check_name("tenant name", tenant)
         now = self._clock()
-        with self._write() as tx:
-            record = self._tenant(tx, tenant, lock=True)
-            latest = tx.latest_data_key(record.id)
+        with self._unit_of_work() as work:
+            record = self._tenant(work.tx, tenant, lock=True)
+            latest = work.tx.latest_data_key(record.id)
             version = (latest.version if latest else 0) + 1
-            key = self._new_data_key(tx, record.id, version, now)
-            self._audit.record(
-                tx, self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now, detail=f"new data key v{version}")
-            )
-        self._dek_cache.put(record.id, version, key)
+            key = self._new_data_key(work.tx, record.id, version, now)
+            work.record(self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now, detail=f"new data key v{version}"))
+            work.after_commit(lambda: self._dek_cache.put(record.id, version, key))
         return version
 
     def rewrap_data_keys(self, *, actor: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
@@ -566,7 +745,8 @@ class Vault:
         """
         count = 0
         now = self._clock()
-        with self._write() as tx:
+        with self._unit_of_work() as work:
+            tx = work.tx
             tenants = {t.id: t for t in tx.tenants(self.environment)}
             keys = [dek for dek in tx.all_data_keys() if dek.tenant_id in tenants]
             for done, dek in enumerate(keys, 1):
@@ -580,8 +760,8 @@ class Vault:
                 kek_version, wrapped = self._keys.wrap(key, context)
                 tx.rewrap_data_key(tenant.id, dek.version, self._keys.key_id, kek_version, wrapped)
                 count += 1
-            self._audit.record(
-                tx, self._event("-", Action.KEY_REWRAP, actor=actor, at=now, detail=f"{count} data keys rewrapped")
+            work.record(
+                self._event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now, detail=f"{count} data keys rewrapped")
             )
         return count
 
@@ -596,7 +776,7 @@ class Vault:
         with self._store.read() as tx:
             key = self._stored_fingerprint_key(tx)
             rows = tx.fingerprints(self.environment)
-        self._audit.enqueue(self._event("-", Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
+        self._audit.enqueue(self._event(NO_TENANT, Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
         # Without a key (nothing written since schema 0002) every version still counts, as missing.
         overhead = MIN_LENGTH
         return KnownFingerprints(
@@ -604,7 +784,7 @@ class Vault:
             entries=tuple(
                 StoredFingerprint(tenant, name, version, fingerprint, size - overhead)
                 for tenant, name, version, fingerprint, size in rows
-                if tenant not in RESERVED_TENANTS
+                if tenant not in HIDDEN_TENANTS
             ),
         )
 
@@ -675,7 +855,7 @@ class Vault:
     # -- helpers ------------------------------------------------------------------------------------
 
     def _tenant(self, tx: Tx, name: str, *, lock: bool = False) -> TenantRecord:
-        record = None if name in RESERVED_TENANTS else tx.tenant(self.environment, name, lock=lock)
+        record = None if name in HIDDEN_TENANTS else tx.tenant(self.environment, name, lock=lock)
         if record is None:
             raise NotFound(f"tenant {name!r} not found in {self.environment}")
         return record
@@ -751,37 +931,43 @@ class Vault:
         self._audit.record_now(event._replace(version=version, purpose=purpose, outcome=outcome))
 
     @contextmanager
-    def _write(self) -> Iterator[Tx]:
+    def _unit_of_work(self, refused: AuditEvent | None = None, *, flush: bool = True) -> Iterator[UnitOfWork]:
+        """The one write path (``strongroom.vault.unit_of_work`` says what it does, in order).
+
+        ``refused``: the event to record, with the exception's outcome, when the change is refused.
+        ``flush=False`` only for a write that records no event (an API key's ``last_used_at``): it has
+        nothing to order against the queued use events, and the auth path should not wait for them.
+        """
         if self._closed:
             raise StrongroomError("this vault is closed")
-        # Queued use events go first, so each process's events are chained in the order they happened.
-        self._audit.flush()
+        if flush:
+            # Queued use events go first, so each process's events are chained in the order they happened.
+            self._audit.flush()
         self._writes += 1
         try:
             with self._store.write() as tx:
-                yield tx
+                work = UnitOfWork(tx, self._audit)
+                yield work
+        except REFUSALS as exc:
+            if refused is not None:
+                self._audit.record_now(refused._replace(outcome=refusal_outcome(exc), detail=type(exc).__name__))
+            raise
         finally:
             self._writes += 1
+        work._committed()
 
-    @contextmanager
-    def _refusals_audited(self, event: AuditEvent) -> Iterator[None]:
-        """Run a change; if it is refused, record the refusal (the change itself rolled back)."""
-        try:
-            yield
-        except (NotFound, Conflict, TamperedError, KeyProviderError, InvalidInput) as exc:
-            outcome = {
-                NotFound: Outcome.NOT_FOUND,
-                Conflict: Outcome.CONFLICT,
-                TamperedError: Outcome.TAMPERED,
-                InvalidInput: Outcome.INVALID,
-            }.get(type(exc), Outcome.ERROR)
-            self._audit.record_now(event._replace(outcome=outcome, detail=type(exc).__name__))
-            raise
+
+def _wrong_type(name: str, is_text: bool, wanted: type[str] | type[bytes]) -> NoReturn:
+    stored = "str" if is_text else "bytes"
+    raise InvalidInput(
+        f"secret {name!r} holds a {stored} value, not {wanted.__name__}: "
+        f"call use(..., type={stored}) or leave type= out to get str | bytes"
+    )
 
 
 def _check_tenant_name(name: str) -> None:
     check_name("tenant name", name)
-    if name in RESERVED_TENANTS:
+    if name in HIDDEN_TENANTS:
         raise InvalidInput(f"tenant name {name!r} is reserved for strongroom's own use")
 
 

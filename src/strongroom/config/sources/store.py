@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom.config.sources import Found, SourceKey, SourceUnavailable
 from strongroom.errors import Expired, NotFound, StrongroomError
+from strongroom.vocabulary import PLATFORM_TENANT
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
 
-PLATFORM_TENANT = "_platform"
+__all__ = ["PLATFORM_TENANT", "StoreSource"]
 
 
 class StoreSource:

@@ -1,8 +1,9 @@
 """A tenant's connectors and its GPT Actions document.
 
 Connectors come from the operator's TOML file (available to every tenant that holds the credential they
-name) and from the tenant's own, written through the API. The agents' calls through them,
-``/v1/actions/{connector}/{path}``, are served by ``strongroom.server.actions_endpoint``.
+name) and from the tenant's own, written through the API (``vault.connector_repo``: one unit of work of the
+vault each, so queued use events are chained before the change, and a refusal is audited). The agents'
+calls through them, ``/v1/actions/{connector}/{path}``, are served by ``strongroom.server.actions_endpoint``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from fastapi import APIRouter, Request, Response
 
 from strongroom.audit import Action, AuditEvent
 from strongroom.broker import Connector, connector_from_dict, connector_to_dict, gpt_actions_document
-from strongroom.errors import InvalidInput, NotFound
+from strongroom.errors import InvalidInput
 from strongroom.server.actions_endpoint import tenant_connectors
 from strongroom.server.app import ServiceState
 from strongroom.server.auth import Principal
 from strongroom.server.deps import Caller, State, actor, request_id
-from strongroom.store import ConnectorRecord
 
 router = APIRouter(tags=["actions"])
 
@@ -67,33 +67,16 @@ async def put_connector(tenant: str, name: str, request: Request, caller: Caller
         raise InvalidInput("allow_private_network is for connectors the operator declares, not a tenant's own")
     connector = connector_from_dict({**data, "name": name}, where=f"connector {name!r}")
     definition = json.dumps(connector_to_dict(connector), sort_keys=True)
-    now = time.time()
-    with state.vault.store.write() as tx:
-        record = tx.tenant(state.vault.environment, tenant)
-        if record is None:
-            raise NotFound(f"tenant {tenant!r} not found in {state.vault.environment}")
-        tx.put_connector(
-            ConnectorRecord(
-                environment=state.vault.environment,
-                tenant_id=record.id,
-                name=name,
-                definition=definition,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        state.vault.audit.record(tx, _event(state, tenant, Action.CONNECTOR_PUT, caller, request, name, now))
+    event = _event(state, tenant, Action.CONNECTOR_PUT, caller, request, name, time.time())
+    state.vault.connector_repo.put(tenant, name, definition, event)
     return connector_to_dict(connector)
 
 
 @router.delete("/v1/tenants/{tenant}/connectors/{name}", status_code=204, summary="Remove a tenant's connector")
 def delete_connector(tenant: str, name: str, caller: Caller, state: State, request: Request) -> Response:
     caller.require("connectors:write", tenant)
-    with state.vault.store.write() as tx:
-        record = tx.tenant(state.vault.environment, tenant)
-        if record is None or not tx.delete_connector(record.id, name):
-            raise NotFound(f"connector {name!r} not found for tenant {tenant!r}")
-        state.vault.audit.record(tx, _event(state, tenant, Action.CONNECTOR_DELETE, caller, request, name, time.time()))
+    event = _event(state, tenant, Action.CONNECTOR_DELETE, caller, request, name, time.time())
+    state.vault.connector_repo.delete(tenant, name, event)
     return Response(status_code=204)
 
 

@@ -19,7 +19,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Store and key provider reachable", responses={503: {"description": "not ready"}})
 def readyz(state: State) -> JSONResponse:
     checks: dict[str, str] = {}
-    for name, check in (("store", state.vault.store.check_current), ("key_provider", state.vault.check_key_provider)):
+    for name, check in (("store", state.vault.check_store), ("key_provider", state.vault.check_key_provider)):
         try:
             check()
             checks[name] = "ok"

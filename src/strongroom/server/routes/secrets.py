@@ -11,6 +11,7 @@ from strongroom.server.deps import Caller, State, actor, request_id
 from strongroom.server.errors import ApiError
 from strongroom.server.models import SecretDetail, SecretIn, SecretOut, VersionOut
 from strongroom.vault import SecretInfo
+from strongroom.vocabulary import Kind, Sensitivity
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/secrets", tags=["secrets"])
 
@@ -19,8 +20,8 @@ def _out(info: SecretInfo) -> SecretOut:
     return SecretOut(
         tenant=info.tenant,
         name=info.name,
-        kind=info.kind,
-        sensitivity=info.sensitivity,
+        kind=Kind(info.kind),
+        sensitivity=Sensitivity(info.sensitivity),
         description=info.description,
         version=info.version,
         created_at=info.created_at,
@@ -62,8 +63,8 @@ def put_secret(
 ) -> SecretOut:
     caller.require("secrets:write", tenant)
     expected = _expected_version(if_match, if_none_match)
-    kind = body.kind or ("ephemeral" if body.ttl_seconds is not None else None)
-    if kind == "platform" and not caller.is_admin:
+    kind = body.kind or (Kind.EPHEMERAL if body.ttl_seconds is not None else None)
+    if kind == Kind.PLATFORM and not caller.is_admin:
         raise InvalidInput("platform secrets are the operator's: a tenant key writes tenant or ephemeral secrets")
     try:
         info = state.vault.put(

@@ -1,0 +1,139 @@
+"""The domain's words, in one place: kinds, sensitivities, scopes, audit actions and outcomes, reserved
+names, environment variables and label limits.
+
+A leaf module (it imports nothing from strongroom), so every layer can take its words from here. The
+enums are ``StrEnum``: a member *is* its string (``Action.SECRET_PUT == "secret.put"``, same hash, same
+JSON), so the database and the audit chain keep storing the plain strings they always stored, and an
+existing event's hash does not change. The API models take their enums from here, so the OpenAPI
+document lists the allowed values.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+# -- secrets ------------------------------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    """What a secret is for. ``ephemeral`` secrets expire (they need a TTL, and only they take one)."""
+
+    PLATFORM = "platform"
+    TENANT = "tenant"
+    EPHEMERAL = "ephemeral"
+
+
+class Sensitivity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+KINDS: Final[tuple[str, ...]] = tuple(k.value for k in Kind)
+SENSITIVITIES: Final[tuple[str, ...]] = tuple(s.value for s in Sensitivity)
+DEFAULT_KIND: Final = Kind.TENANT
+DEFAULT_SENSITIVITY: Final = Sensitivity.HIGH
+
+SHARE_SECRET_PREFIX: Final = "share."  # noqa: S105 -- a name prefix
+"""Secrets named so hold a one-time share's value: internal, never listed (``strongroom.tokens.shares``)."""
+INTERNAL_SECRET_PREFIXES: Final[tuple[str, ...]] = (SHARE_SECRET_PREFIX,)
+
+
+def is_internal_secret(name: str) -> bool:
+    """Whether a secret is strongroom's own bookkeeping (a share's value), hidden from listings."""
+    return name.startswith(INTERNAL_SECRET_PREFIXES)
+
+
+# -- tenants ------------------------------------------------------------------------------------------
+
+PLATFORM_TENANT: Final = "_platform"
+"""Platform secrets (config store source, token-signing keys). Readable through the vault, never listed."""
+SCAN_TENANT: Final = "_scan"
+"""Holds the known-value fingerprint key only. The vault refuses every use or change of it."""
+HIDDEN_TENANTS: Final[frozenset[str]] = frozenset({SCAN_TENANT})
+"""Tenants the vault refuses to serve or change through its public methods."""
+INTERNAL_TENANTS: Final[frozenset[str]] = HIDDEN_TENANTS | {PLATFORM_TENANT}
+"""Tenants that never show in ``list_tenants()`` and that no API key or agent token may be issued for."""
+NO_TENANT: Final = "-"
+"""The audit chain of environment-wide events (operator keys, rewraps)."""
+
+# -- the service: API-key and token scopes ------------------------------------------------------------
+
+
+class Scope(StrEnum):
+    SECRETS_WRITE = "secrets:write"
+    SECRETS_READ_METADATA = "secrets:read-metadata"
+    SECRETS_DELETE = "secrets:delete"
+    ACTIONS_INVOKE = "actions:invoke"
+    TOKENS_ISSUE = "tokens:issue"
+    CONNECTORS_WRITE = "connectors:write"
+    CONNECTORS_READ = "connectors:read"
+    AUDIT_READ = "audit:read"
+    SHARES_CREATE = "shares:create"
+
+
+SCOPES: Final[frozenset[str]] = frozenset(s.value for s in Scope)
+ADMIN_SCOPE: Final = "admin"
+"""Operator keys only (``tenant=None``): every scope, for every tenant, including creating tenants."""
+
+# -- audit --------------------------------------------------------------------------------------------
+
+
+class Action(StrEnum):
+    # S105 reads SECRET_* as passwords; these are action names.
+    TENANT_CREATE = "tenant.create"
+    TENANT_DELETE = "tenant.delete"
+    SECRET_PUT = "secret.put"  # noqa: S105
+    SECRET_USE = "secret.use"  # noqa: S105
+    SECRET_DELETE = "secret.delete"  # noqa: S105
+    SECRET_PURGE = "secret.purge"  # noqa: S105
+    KEY_REWRAP = "key.rewrap"
+    # The service (strongroom.tokens): API keys and short-lived agent tokens. Values never appear.
+    API_KEY_CREATE = "api_key.create"
+    API_KEY_REVOKE = "api_key.revoke"
+    API_KEY_REFUSED = "api_key.refused"  # a known key presented after revocation or expiry
+    TOKEN_ISSUE = "token.issue"  # noqa: S105
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105
+    TOKEN_KEY_ROTATE = "token.key_rotate"  # noqa: S105
+    AUTH_FAIL = "auth.fail"  # a credential refused at the service's door (its public id only)
+    BROKER_CALL = "broker.call"  # one brokered upstream call: connector, operation, status, latency
+    CONNECTOR_PUT = "connector.put"
+    CONNECTOR_DELETE = "connector.delete"
+    SHARE_CREATE = "share.create"
+    SHARE_REDEEM = "share.redeem"
+    FINGERPRINTS_READ = "fingerprints.read"  # `scan --known` loaded the fingerprint key (no value is read)
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    DENIED = "denied"
+    NOT_FOUND = "not_found"
+    EXPIRED = "expired"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    TAMPERED = "tampered"
+    ERROR = "error"
+
+
+# -- labels: text that goes into audit rows and token claims ------------------------------------------
+
+MAX_LABEL_CHARS: Final = 128
+"""Actors, request ids, tenant and secret names in audit rows, API key names."""
+MAX_PURPOSE_CHARS: Final = 256
+MAX_CLAIM_CHARS: Final = 256
+"""Token subjects, audiences and issuers."""
+MAX_DETAIL_CHARS: Final = 512
+"""An audit event's ``detail``; also a secret's description."""
+
+# -- environment variables ----------------------------------------------------------------------------
+
+HOME_ENV: Final = "STRONGROOM_HOME"
+URL_ENV: Final = "STRONGROOM_URL"
+ENVIRONMENT_ENV: Final = "STRONGROOM_ENV"
+ACTOR_ENV: Final = "STRONGROOM_ACTOR"
+MASTER_KEY_ENV: Final = "STRONGROOM_MASTER_KEY"
+MASTER_KEY_ID_ENV: Final = "STRONGROOM_MASTER_KEY_ID"
+SECRETS_DIR_ENV: Final = "STRONGROOM_SECRETS_DIR"
+DEBUG_ENV: Final = "STRONGROOM_DEBUG"
