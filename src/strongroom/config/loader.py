@@ -23,12 +23,12 @@ from strongroom.config.sources.dotenv import DotEnvSource
 from strongroom.config.sources.env import EnvSource
 from strongroom.config.sources.files import SecretsDirSource
 from strongroom.config.sources.store import StoreSource
+from strongroom.defaults import DEFAULT_ENVIRONMENT
 from strongroom.errors import ConfigError, Expired, StrongroomError
+from strongroom.vocabulary import ENVIRONMENT_ENV, SECRETS_DIR_ENV
 
 S = TypeVar("S", bound=Settings)
 
-ENVIRONMENT_ENV = "STRONGROOM_ENV"
-SECRETS_DIR_ENV = "STRONGROOM_SECRETS_DIR"
 DEFAULT_TTL_SECONDS = 300.0
 DEFAULT_MAX_STALE_SECONDS = 3600.0
 
@@ -80,7 +80,7 @@ class FieldReport:
 
 
 def resolve_environment(schema: type[Settings], environment: str | None) -> str:
-    environment = environment or os.environ.get(ENVIRONMENT_ENV) or "dev"
+    environment = environment or os.environ.get(ENVIRONMENT_ENV) or DEFAULT_ENVIRONMENT
     if environment not in schema.environments:
         raise ConfigError(
             f"unknown environment {environment!r}: {schema.__name__} declares {', '.join(schema.environments)}"

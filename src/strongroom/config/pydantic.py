@@ -24,7 +24,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from strongroom.config.sources import Source, SourceKey, SourceUnavailable
 from strongroom.config.sources.store import StoreSource
+from strongroom.defaults import DEFAULT_ENVIRONMENT
 from strongroom.errors import ConfigError, StrongroomError
+from strongroom.vocabulary import ENVIRONMENT_ENV
 
 _STORE: StoreSource | None = None
 
@@ -47,7 +49,7 @@ class StrongroomSettingsSource(PydanticBaseSettingsSource):
     ) -> None:
         super().__init__(settings_cls)
         self._sources = list(sources) if sources is not None else [_shared_store()]
-        self._environment = environment or os.environ.get("STRONGROOM_ENV") or "dev"
+        self._environment = environment or os.environ.get(ENVIRONMENT_ENV) or DEFAULT_ENVIRONMENT
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         name = field.alias or field_name

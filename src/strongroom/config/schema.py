@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast, overload
 
 from strongroom.errors import ConfigError
 from strongroom.secret import Secret
+from strongroom.vocabulary import KINDS, SENSITIVITIES
 
 if TYPE_CHECKING:
     from strongroom.clock import Clock
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 V = TypeVar("V")
 
 DEFAULT_ENVIRONMENTS = ("dev", "preview", "prod")
-SENSITIVITIES = ("low", "medium", "high", "critical")
-KINDS = ("platform", "tenant", "ephemeral")
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MISSING: Any = object()

@@ -27,10 +27,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto.envelope import KEY_BYTES, NONCE_BYTES, new_key
 from strongroom.errors import KeyProviderError, TamperedError
+from strongroom.vocabulary import MASTER_KEY_ENV, MASTER_KEY_ID_ENV
 
 KEYFILE_FORMAT = 1
-MASTER_KEY_ENV = "STRONGROOM_MASTER_KEY"
-MASTER_KEY_ID_ENV = "STRONGROOM_MASTER_KEY_ID"
 
 
 def fingerprint(key: bytes) -> str:
