@@ -8,6 +8,7 @@ the whole table and its head, so anchor ``strongroom audit head`` somewhere else
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -48,18 +49,17 @@ def event_hash(values: Sequence[Any]) -> str:
     return hashlib.sha256(_CANONICAL.encode(list(values)).encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=_MAX_PREFIXES)
+def _encoded_prefix(prefix: tuple[Any, ...]) -> str:
+    """The JSON of an event's repeating fields, without the closing bracket (memoised: it repeats)."""
+    return _CANONICAL.encode(list(prefix))[:-1]
+
+
 class _Hasher:
     """``event_hash`` with the JSON of the repeating prefix memoised (bounded)."""
 
-    def __init__(self) -> None:
-        self._prefixes: dict[tuple[Any, ...], str] = {}
-
     def __call__(self, prefix: tuple[Any, ...], seq: int, at: float, request_id: str | None, prev: str) -> str:
-        encoded = self._prefixes.get(prefix)
-        if encoded is None:
-            if len(self._prefixes) >= _MAX_PREFIXES:
-                self._prefixes.clear()
-            encoded = self._prefixes[prefix] = _CANONICAL.encode(list(prefix))[:-1]
+        encoded = _encoded_prefix(prefix)
         # JSON renders ints and floats with repr(), so these pieces equal _CANONICAL.encode of the whole list.
         rid = "null" if request_id is None else _CANONICAL.encode(request_id)
         return hashlib.sha256(f'{encoded},{seq!r},{at!r},{rid},"{prev}"]'.encode()).hexdigest()

@@ -19,7 +19,6 @@ import hashlib
 import os
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from strongroom.audit import Action, AuditEvent, Outcome
 from strongroom.broker.connectors import Connector, CredentialPlacement, match_operation
 from strongroom.broker.network import PinnedTransport, Resolver, checked_addresses, default_resolve
 from strongroom.broker.request import OutgoingParts, agent_parts
+from strongroom.caching import BoundedCache
 from strongroom.errors import AccessDenied, Expired, InvalidInput, NotFound, StrongroomError, TamperedError
 from strongroom.live_values import MIN_CHARS
 from strongroom.names import check_name
@@ -258,7 +258,7 @@ class Broker:
         # Scrubbing redactors by (secret name, credential): building one costs about 0.1 ms, most of a call's
         # own overhead. Keyed by a keyed hash (the key lives and dies with this broker), so the dict's keys
         # hold no credential; the redactors do, as the vault's hot cache holds its ciphertext, bounded.
-        self._scrubbers: OrderedDict[bytes, Redactor] = OrderedDict()
+        self._scrubbers: BoundedCache[bytes, Redactor] = BoundedCache(SCRUBBERS_KEPT)
         self._scrubber_key = os.urandom(32)
 
     def _scrubber(self, connector: Connector, credential: _Injected) -> Redactor:
@@ -270,15 +270,11 @@ class Broker:
         ).digest()
         found = self._scrubbers.get(key)
         if found is not None:
-            self._scrubbers.move_to_end(key)
             return found
         redactor = Redactor(follow_live=False, rules=())  # only this credential: upstream data stays intact
         for form in _masked_forms(credential.forms):
             redactor.register(form, name)
-        self._scrubbers[key] = redactor
-        if len(self._scrubbers) > SCRUBBERS_KEPT:
-            self._scrubbers.popitem(last=False)
-        return redactor
+        return self._scrubbers.put(key, redactor)
 
     async def __aenter__(self) -> Broker:
         return self

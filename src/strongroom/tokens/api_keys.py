@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from strongroom.audit import Action, Outcome
+from strongroom.caching import BoundedCache
 from strongroom.clock import Clock, iso, system_clock
 from strongroom.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from strongroom.rules.api_key_format import (
@@ -105,7 +106,10 @@ class ApiKeys:
         self._clock = clock
         # last_used_at is written at most this often per key: a write per request would serialise readers.
         self._last_used_resolution_seconds = last_used_resolution_seconds
-        self._refusal_audited_at: dict[str, float] = {}
+        # Keys whose refusal was audited in the last minute: a client retrying must not flood the log.
+        self._refusal_audited: BoundedCache[str, bool] = BoundedCache(
+            4096, ttl_seconds=_REFUSAL_AUDIT_SECONDS, clock=clock
+        )
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -230,11 +234,9 @@ class ApiKeys:
     def _refused(self, record: ApiKeyRecord, tenant: TenantRecord | None, outcome: str, why: str, now: float) -> None:
         """Audit a dead key's use, at most once a minute per key (a client retrying must not flood the log)."""
         with self._lock:
-            if now - self._refusal_audited_at.get(record.id, float("-inf")) < _REFUSAL_AUDIT_SECONDS:
+            if record.id in self._refusal_audited:
                 return
-            if len(self._refusal_audited_at) >= 4096:
-                self._refusal_audited_at.clear()
-            self._refusal_audited_at[record.id] = now
+            self._refusal_audited.put(record.id, True)
         shown = API_KEY_PREFIX + record.id
         self._vault.record_event(
             event(

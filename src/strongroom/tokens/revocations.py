@@ -18,15 +18,15 @@ import threading
 from dataclasses import dataclass
 
 from strongroom.audit import Action
+from strongroom.caching import BoundedCache, RefreshAhead
 from strongroom.clock import Clock
 from strongroom.errors import InvalidInput
 from strongroom.names import check_name
 from strongroom.tokens.common import event
-from strongroom.tokens.refresh import RefreshAhead
 from strongroom.vault import Vault
 
 _JTI = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_WATCHED = 10_000  # tenant names whose ids a snapshot carries; past it the set starts over
+MAX_WATCHED = 10_000  # tenant names whose ids a snapshot carries, least recently seen first out
 
 
 class Revocations:
@@ -43,8 +43,10 @@ class Revocations:
         self._local: dict[str, float] = {}
         self._local_lock = threading.Lock()
         # Tenants whose ids the next snapshot reads, and ids read before a snapshot carried them.
-        self._watched: set[str] = set()
-        self._first_reads: dict[str, tuple[str | None, float]] = {}
+        self._watched: BoundedCache[str, bool] = BoundedCache(MAX_WATCHED)
+        self._first_reads: BoundedCache[str, tuple[str | None]] = BoundedCache(
+            MAX_WATCHED, ttl_seconds=refresh_seconds, clock=clock
+        )
 
     def is_revoked(self, jti: str, now: float) -> bool:
         return jti in self._local or jti in self._live.get(self._vault.environment, now).revoked
@@ -55,16 +57,12 @@ class Revocations:
         if tenant in snapshot.names:
             return snapshot.tenant_ids.get(tenant)
         first = self._first_reads.get(tenant)
-        if first is not None and now - first[1] < self._refresh_seconds:
+        if first is not None:
             return first[0]
         # The first token of this tenant here: read its id now; the next snapshots carry it.
         found = self._vault.token_repo.tenant_ids([tenant]).get(tenant)
-        with self._local_lock:
-            if len(self._watched) >= MAX_WATCHED:
-                self._watched.clear()
-                self._first_reads.clear()
-            self._watched.add(tenant)
-            self._first_reads[tenant] = (found, now)
+        self._watched.put(tenant, True)
+        self._first_reads.put(tenant, (found,))
         return found
 
     def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
@@ -86,8 +84,7 @@ class Revocations:
             self._local[jti] = keep_until
 
     def _read(self, environment: str, now: float) -> _Snapshot:
-        with self._local_lock:
-            names = frozenset(self._watched)
+        names = frozenset(self._watched)
         live, ids = self._vault.token_repo.snapshot(expiring_after=now - self._leeway_seconds, names=names)
         with self._local_lock:
             for jti in [j for j, until in self._local.items() if until < now - self._leeway_seconds]:

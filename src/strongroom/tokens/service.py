@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from strongroom.audit import Action
+from strongroom.caching import BoundedCache
 from strongroom.clock import Clock, system_clock
 from strongroom.errors import AccessDenied, InvalidInput
 from strongroom.secret import Secret
@@ -28,7 +29,7 @@ from strongroom.tokens.verify import TokenClaims, unverified_kid, verify_token
 from strongroom.vault import Vault
 from strongroom.vocabulary import MAX_CLAIM_CHARS, MAX_LABEL_CHARS
 
-VERIFIED_KEPT = 100_000  # verified tokens remembered (about 300 bytes each); the set restarts when full
+VERIFIED_KEPT = 100_000  # verified tokens remembered (about 300 bytes each), least recently used first out
 
 
 class TokenService:
@@ -76,7 +77,8 @@ class TokenService:
             leeway_seconds=leeway_seconds,
             max_ttl_seconds=max_ttl_seconds,
         )
-        self._verified: dict[tuple[bytes, str], TokenClaims] = {}  # (token digest, audience) -> its claims
+        # (token digest, audience) -> its claims, kept until the token expires (plus leeway)
+        self._verified: BoundedCache[tuple[bytes, str], TokenClaims] = BoundedCache(VERIFIED_KEPT, clock=clock)
 
     def __repr__(self) -> str:
         return f"TokenService(issuer={self.issuer!r}, environment={self._vault.environment!r}, keys={self._keys!r})"
@@ -154,11 +156,9 @@ class TokenService:
             raise AccessDenied("malformed token: not text")
         digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         claims = self._verified.get((digest, audience))
-        if claims is None or now >= claims.expires_at + self.leeway_seconds:
+        if claims is None:
             claims = self._verify_signature(token, audience, now)
-            if len(self._verified) >= VERIFIED_KEPT:
-                self._verified.clear()
-            self._verified[(digest, audience)] = claims
+            self._verified.put((digest, audience), claims, expires_at=claims.expires_at + self.leeway_seconds)
         if tenant is not None and claims.tenant != tenant:
             raise AccessDenied(f"token {claims.jti!r} is for another tenant, not {tenant!r}")
         if self._revocations.is_revoked(claims.jti, now):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from strongroom.tokens.refresh import RefreshAhead
+from strongroom.caching import RefreshAhead
 
 
 class Source:
