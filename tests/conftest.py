@@ -2,14 +2,21 @@
 
 PostgreSQL tests need ``STRONGROOM_TEST_POSTGRES_URL`` (for example
 ``postgresql://postgres@127.0.0.1:5432/postgres``); each test gets a database of its own, dropped after.
+
+Stores are cheap: each test process (each xdist worker) migrates one template per backend once, and a test
+that opens a vault (``open_vault``, ``vault``) gets a copy of it: the SQLite file copied, or a PostgreSQL
+``CREATE DATABASE ... TEMPLATE``. A test that does not open a vault through these fixtures (the migration
+tests) still gets an empty store.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,31 +40,119 @@ def _with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test."""
+def _conninfo(admin: str) -> str:
+    return admin.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _migrate(url: str) -> None:
+    """Bring an empty store to this code's schema with the project's own migrations (what Vault.open does)."""
+    from strongroom.store.migrate import upgrade
+    from strongroom.store.repository import Store
+
+    store = Store(url)
+    try:
+        upgrade(store)
+    finally:
+        store.close()
+
+
+class _Dropper:
+    """Drops test databases in the background. Each DROP DATABASE waits for a checkpoint (0.3 s here), which no test
+    needs to wait for; concurrent drops share checkpoints. ``close`` waits until every database handed over is gone."""
+
+    def __init__(self, conninfo: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.conninfo = conninfo
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-test-database")
+        self.pending: list[Future[None]] = []
+
+    def _drop(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=30) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def drop(self, name: str) -> None:
+        self.pending.append(self.pool.submit(self._drop, name))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        for done in self.pending:
+            done.result()  # a failed drop fails the session's teardown, naming the error
+
+
+@pytest.fixture(scope="session")
+def _postgres() -> Iterator[tuple[str, str, _Dropper] | None]:
+    """This process's PostgreSQL: the admin URL, the name of its migrated template database, and its dropper."""
     admin = postgres_admin_url()
     if admin is None:
+        yield None
+        return
+    import psycopg
+
+    conninfo = _conninfo(admin)
+    # One template per test process (xdist worker), unique so concurrent sessions never share or race on one.
+    template = f"strongroom_tpl_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{template}"')
+    dropper = _Dropper(conninfo)
+    try:
+        _migrate(_with_database(admin, template))
+        yield admin, template, dropper
+    finally:
+        dropper.drop(template)
+        dropper.close()
+
+
+def _new_postgres_database(request: pytest.FixtureRequest, *, migrated: bool) -> Iterator[str]:
+    state = request.getfixturevalue("_postgres")
+    if state is None:
         pytest.skip(PG_SKIP)
     import psycopg
 
+    admin, template, dropper = state
     name = "strongroom_test_" + uuid.uuid4().hex[:12]
-    conninfo = admin.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"' if migrated else f'CREATE DATABASE "{name}"')
     try:
         yield _with_database(admin, name)
     finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        dropper.drop(name)
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    yield from _new_postgres_database(request, migrated=False)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
+    """``copy_to(path)``: a SQLite store at ``path`` at this code's schema (a copy of one migrated file)."""
+    template = tmp_path_factory.mktemp("template") / "strongroom.db"
+    _migrate(f"sqlite:///{template}")
+
+    def copy_to(path: Path) -> str:
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+
+    return copy_to
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty store: a SQLite file, or a PostgreSQL database of this test's own."""
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a store of this test's own: a SQLite file, or a PostgreSQL database.
+
+    Empty, unless the test opens vaults through ``open_vault``: then it is already at this code's schema, as the
+    first ``Vault.open`` would leave it (migrating it per test is what made the suite slow).
+    """
+    migrated = "open_vault" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'strongroom.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+        path = tmp_path / "strongroom.db"
+        yield request.getfixturevalue("migrated_sqlite")(path) if migrated else f"sqlite:///{path}"
+        return
+    yield from _new_postgres_database(request, migrated=migrated)
 
 
 @pytest.fixture
