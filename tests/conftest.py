@@ -6,16 +6,19 @@ PostgreSQL tests need ``STRONGROOM_TEST_POSTGRES_URL`` (for example
 Stores are cheap: each test process (each xdist worker) migrates one template per backend once, and a test
 that opens a vault (``open_vault``, ``vault``) gets a copy of it: the SQLite file copied, or a PostgreSQL
 ``CREATE DATABASE ... TEMPLATE``. A test that does not open a vault through these fixtures (the migration
-tests) still gets an empty store.
+tests) still gets an empty store. ``invoke_cli`` runs ``strongroom`` in this process, through its real ``main()``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -218,3 +221,71 @@ def start_http_server() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], int
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+class _StrongroomMain:
+    """``strongroom``'s real entry point, ``main()`` with its error handling and exit codes, as CliRunner calls it."""
+
+    name = "strongroom"
+
+    def main(self, args: Sequence[str], prog_name: str | None = None, **_: Any) -> None:
+        from strongroom.cli.main import main
+
+        main(list(args))
+
+
+def invoke_cli(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    stdin: str | bytes = b"",
+) -> subprocess.CompletedProcess[str]:
+    """Run ``strongroom ARGS`` in this process, as a subprocess with exactly ``env`` in ``cwd`` would run it.
+
+    stdout and stderr are captured at the file descriptors, so a child started by ``strongroom run`` is captured
+    too (its stdin is not ``stdin``: tests of what a child reads run ``strongroom`` as a real process). What one
+    invocation leaves behind in this process is undone: the environment, the working directory, and the schema
+    modules ``--schema`` imported (``sys.modules``, ``sys.path``).
+    """
+    from click.testing import CliRunner
+
+    from strongroom.cli.common import reset_state
+
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    overrides.update(env)
+    modules, path, where, argv = set(sys.modules), list(sys.path), Path.cwd(), sys.argv
+    importlib.invalidate_caches()  # a schema module written by this test must be found
+    sys.argv = ["strongroom", *args]
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner(capture="fd").invoke(
+            _StrongroomMain(),  # type: ignore[arg-type]
+            list(args),
+            input=stdin,
+            env=overrides,
+            catch_exceptions=False,
+            prog_name="strongroom",
+        )
+    finally:
+        os.chdir(where)
+        sys.argv = argv
+        sys.path[:] = path
+        for name in set(sys.modules) - modules:
+            module_file = getattr(sys.modules[name], "__file__", None) or ""
+            if cwd is not None and module_file.startswith(str(cwd)):
+                del sys.modules[name]
+        reset_state()
+    return subprocess.CompletedProcess(
+        ["strongroom", *args],
+        result.exit_code,
+        result.stdout_bytes.decode(errors="replace"),
+        result.stderr_bytes.decode(errors="replace"),
+    )
+
+
+@pytest.fixture
+def cli_invoke() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``invoke_cli``: ``strongroom`` in-process (fixtures are how test modules reach it under importlib mode)."""
+    return invoke_cli

@@ -1,4 +1,9 @@
-"""``strongroom check`` and ``strongroom run`` as real subprocesses, with canary values that must never be printed."""
+"""``strongroom check`` and ``strongroom run``, with canary values that must never be printed.
+
+Most tests invoke ``strongroom`` in-process through its real ``main()`` (``invoke_cli``: the environment, working
+directory and exit code a subprocess would have; a child of ``run`` writes to the captured descriptors). What only a
+real process proves stays one: the child reading run's stdin, and signals sent to run.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,7 +48,8 @@ def _digest(value: str) -> str:
 class App:
     """A working directory with a schema module and a .env, and a clean environment to run the CLI in."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, invoke: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+        self.invoke = invoke
         self.cwd = root / "app"
         self.cwd.mkdir()
         self.secrets_dir = root / "secrets"
@@ -79,8 +86,13 @@ class App:
         *args: str,
         stdin: str = "",
         env: dict[str, str] | None = None,
+        real_process: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         self.write_dotenv()
+        if not real_process:
+            result = self.invoke(args, env={**self.env, **(env or {})}, cwd=self.cwd, stdin=stdin)
+            self.transcript += [result.stdout, result.stderr]
+            return result
         proc = subprocess.run(
             self.command(*args),
             input=stdin,
@@ -102,8 +114,8 @@ class App:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> App:
-    return App(tmp_path)
+def app(tmp_path: Path, cli_invoke: Callable[..., subprocess.CompletedProcess[str]]) -> App:
+    return App(tmp_path, cli_invoke)
 
 
 SCHEMA = ("--schema", "appschema:AppSettings")
@@ -239,7 +251,7 @@ def test_run_passes_stdin_through(app: App) -> None:
     """The child reads the stdin given to strongroom run."""
     child = "import sys, hashlib; data = sys.stdin.read(); print(len(data), hashlib.sha256(data.encode()).hexdigest())"
     payload = "line one\nline two\n" * 100
-    result = app.run("run", *SCHEMA, "--", sys.executable, "-c", child, stdin=payload)
+    result = app.run("run", *SCHEMA, "--", sys.executable, "-c", child, stdin=payload, real_process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(len(payload)), _digest(payload)]
 
@@ -281,8 +293,7 @@ def _start_waiting_child(app: App, child: str) -> subprocess.Popen[str]:
 
 def _signal_and_wait(app: App, proc: subprocess.Popen[str], ready: Path, signum: int) -> tuple[str, str]:
     try:
-        _wait_for(ready, proc)
-        time.sleep(0.1)  # the child is up, so run has installed its forwarding handlers
+        _wait_for(ready, proc)  # run installs its forwarding handlers before it starts the child
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=30)
     finally:

@@ -26,6 +26,12 @@ def set_environment(environment: str | None) -> None:
     _state["environment"] = environment
 
 
+def reset_state() -> None:
+    """Forget what one invocation set in this process (``--env``): for running several commands in one process,
+    as the tests do; ``strongroom`` itself runs one command per process."""
+    _state["environment"] = None
+
+
 def settings() -> Settings:
     from strongroom.bootstrap import settings_from_env
 
