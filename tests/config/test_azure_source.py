@@ -74,7 +74,9 @@ class KeyVaultServer(ThreadingHTTPServer):
 
     def __init__(self, token: str, context: ssl.SSLContext) -> None:
         super().__init__(("127.0.0.1", 0), KeyVaultHandler)
-        self.socket = context.wrap_socket(self.socket, server_side=True)
+        # The handshake happens in the request's thread, not in accept(): a client that stalls in it must not
+        # hold up every other connection.
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
         self.token = token
         self.secrets: dict[str, list[dict[str, Any]]] = {}  # name -> versions, newest last
         self.denied: set[str] = set()  # names the identity has no "get" permission on
@@ -235,9 +237,20 @@ def prefix() -> str:
 
 
 def _client(vault_url: str, ca: tuple[Path, Path], credential: Any) -> Any:
+    # Timeouts of its own: azure-core's default read timeout is 300 s, so one stalled exchange under load hung
+    # the test for five minutes instead of failing it.
     return secrets_sdk.SecretClient(
-        vault_url, credential, connection_verify=str(ca[0]), retry_total=0, verify_challenge_resource=False
+        vault_url,
+        credential,
+        connection_verify=str(ca[0]),
+        retry_total=0,
+        verify_challenge_resource=False,
+        connection_timeout=CLIENT_TIMEOUT_SECONDS,
+        read_timeout=CLIENT_TIMEOUT_SECONDS,
     )
+
+
+CLIENT_TIMEOUT_SECONDS = 15
 
 
 def _source(vault_url: str, ca: tuple[Path, Path], token: str, prefix: str) -> AzureKeyVaultSource:
