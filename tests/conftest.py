@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -22,13 +23,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from strongroom.crypto import LocalKeyProvider
 from strongroom.vault import Vault
 
+T = TypeVar("T")
 PG_ENV = "STRONGROOM_TEST_POSTGRES_URL"
 PG_SKIP = f"PostgreSQL tests are off: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/postgres to run them"
 
@@ -289,3 +291,42 @@ def invoke_cli(
 def cli_invoke() -> Callable[..., subprocess.CompletedProcess[str]]:
     """``invoke_cli``: ``strongroom`` in-process (fixtures are how test modules reach it under importlib mode)."""
     return invoke_cli
+
+
+def finishes(call: Callable[[], T], *, within: float) -> T:
+    """``call()``'s result (or its exception), once a ``threading.Event`` says it returned.
+
+    For code that must not hang or wait out a library's default timeout of minutes: ``within`` is a bound far above
+    what the call should take, so load on the machine cannot fail the test. What a test expects of the call's speed
+    it asserts by counting (connections, requests, processes), not by measuring elapsed time.
+    """
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="finishes", daemon=True).start()
+    assert done.wait(within), f"did not finish within {within} s"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def connections_received(listener: socket.socket) -> int:
+    """How many connections a listening socket that never accepted any has received (accepts and closes them)."""
+    listener.setblocking(False)
+    count = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1

@@ -45,6 +45,8 @@ from strongroom.config.sources.azure import INSTALL_HINT, AzureKeyVaultSource  #
 from strongroom.config.sources.env import EnvSource  # noqa: E402
 from strongroom.testing import assert_not_leaked  # noqa: E402
 
+from ..conftest import connections_received, finishes  # noqa: E402, TID252 -- pytest's importlib mode resolves the package
+
 RESOURCE = "https://vault.azure.net"
 KEY = SourceKey("api_key", "API_KEY", "prod")
 
@@ -421,12 +423,10 @@ def test_unreachable_vault_is_unavailable_within_seconds(prefix: str) -> None:
     """A closed port gives SourceUnavailable naming vault, secret and error; later fields fail fast (own client)."""
     vault_url = f"https://127.0.0.1:{_free_port()}"
     source = AzureKeyVaultSource(vault_url, prefix=prefix, credential=StaticCredential("unused"), timeout_seconds=0.5)
-    started = time.monotonic()
     with pytest.raises(SourceUnavailable) as direct:
-        source.get(KEY)
+        finishes(lambda: source.get(KEY), within=30)
     with pytest.raises(ConfigError) as loaded:
-        AzureSettings.load(environment="prod", sources=[source])
-    elapsed = time.monotonic() - started
+        finishes(lambda: AzureSettings.load(environment="prod", sources=[source]), within=30)
     assert (
         str(direct.value) == f"Azure Key Vault {vault_url} secret {prefix}prod-api-key: "
         f"ServiceRequestError at {vault_url}"
@@ -435,7 +435,6 @@ def test_unreachable_vault_is_unavailable_within_seconds(prefix: str) -> None:
     problems = loaded.value.problems
     assert [p.split(":")[0] for p in problems] == ["API_KEY", "WEBHOOK_SECRET"], problems
     assert all("azure unavailable" in p for p in problems), problems
-    assert elapsed < 5, f"the failed lookups took {elapsed:.1f}s"
 
 
 def test_silent_vault_times_out_once_per_load(prefix: str) -> None:
@@ -447,15 +446,14 @@ def test_silent_vault_times_out_once_per_load(prefix: str) -> None:
         source = AzureKeyVaultSource(
             vault_url, prefix=prefix, credential=StaticCredential("unused"), timeout_seconds=1.0
         )
-        started = time.monotonic()
         with pytest.raises(ConfigError) as caught:
-            AzureSettings.load(environment="prod", sources=[source])
-        elapsed = time.monotonic() - started
+            finishes(lambda: AzureSettings.load(environment="prod", sources=[source]), within=60)
+        attempts = connections_received(silent)
     first = caught.value.problems[0]
     assert first.startswith("API_KEY: missing"), first
     assert f"at {vault_url}" in first
     assert "not tried" in caught.value.problems[1]
-    assert elapsed < 3.0, f"the load took {elapsed:.1f}s"
+    assert attempts == 1, attempts  # one timed-out lookup for the whole load
 
 
 def test_missing_sdk_asks_for_the_extra(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
