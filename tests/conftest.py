@@ -231,8 +231,10 @@ class _StrongroomMain:
     name = "strongroom"
 
     def main(self, args: Sequence[str], prog_name: str | None = None, **_: Any) -> None:
+        from strongroom.cli.common import reset_state
         from strongroom.cli.main import main
 
+        reset_state()  # inside the runner's isolation: the consoles see this invocation's environment ($COLUMNS)
         main(list(args))
 
 

@@ -68,7 +68,7 @@ class App:
             STRONGROOM_SECRETS_DIR=str(root / "secrets"),
             STRONGROOM_ACTOR="test:config-cli",
             NO_COLOR="1",
-            COLUMNS="250",
+            COLUMNS="1000",  # wide enough for a table row holding a pytest tmp path (longer under xdist)
             PYTHONUNBUFFERED="1",
         )
         self.env.pop("FORCE_COLOR", None)
