@@ -154,3 +154,61 @@ def test_sigterm_while_run_starts_its_child_never_orphans_it(tmp_path: Path) -> 
         assert result["recorded"] in (None, *result["children"]), result
         assert result["survivors"] == [], f"run left its child running: {result}"
         assert result["exit_code"] == 128 + signal.SIGTERM, result  # the child died of the forwarded SIGTERM
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_child_once(tmp_path: Path) -> None:
+    """At a terminal, Ctrl-C (SIGINT to the foreground process group) reaches the child from the terminal alone: run
+    does not forward a second one, and the child does not inherit an ignored SIGINT. run exits with its code."""
+    (tmp_path / "raceschema.py").write_text(SCHEMA, encoding="utf-8")
+    child = textwrap.dedent("""
+        import signal, sys, threading
+        start = "ignored" if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else "not-ignored"
+        got, done = [], threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: got.append("INT"))
+        signal.signal(signal.SIGUSR1, lambda *_: done.set())
+        print("ready", start, flush=True)
+        done.wait()
+        print("sigints", len(got), flush=True)
+        sys.exit(7)
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    env["STRONGROOM_HOME"] = str(tmp_path / "home")
+    controller, terminal = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "strongroom.cli.main",
+                "run",
+                "--schema",
+                "raceschema:RaceSettings",
+                "--",
+                sys.executable,
+                "-c",
+                child,
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdin=terminal,  # a terminal: run takes Ctrl-C as already delivered to the child
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a process group of its own, as a shell's foreground job
+        )
+    finally:
+        os.close(terminal)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready not-ignored\n"  # the child's handlers are set
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        # SIGUSR1, forwarded by run, ends the child; a second SIGINT forwarded by run would have been handled first
+        proc.send_signal(signal.SIGUSR1)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        os.close(controller)
+    assert proc.returncode == 7, stderr
+    assert stdout == "sigints 1\n"
