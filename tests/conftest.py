@@ -2,23 +2,35 @@
 
 PostgreSQL tests need ``STRONGROOM_TEST_POSTGRES_URL`` (for example
 ``postgresql://postgres@127.0.0.1:5432/postgres``); each test gets a database of its own, dropped after.
+
+Stores are cheap: each test process (each xdist worker) migrates one template per backend once, and a test
+that opens a vault (``open_vault``, ``vault``) gets a copy of it: the SQLite file copied, or a PostgreSQL
+``CREATE DATABASE ... TEMPLATE``. A test that does not open a vault through these fixtures (the migration
+tests) still gets an empty store. ``invoke_cli`` runs ``strongroom`` in this process, through its real ``main()``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
+import socket
+import subprocess
+import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from strongroom.crypto import LocalKeyProvider
 from strongroom.vault import Vault
 
+T = TypeVar("T")
 PG_ENV = "STRONGROOM_TEST_POSTGRES_URL"
 PG_SKIP = f"PostgreSQL tests are off: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/postgres to run them"
 
@@ -33,31 +45,119 @@ def _with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test."""
+def _conninfo(admin: str) -> str:
+    return admin.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _migrate(url: str) -> None:
+    """Bring an empty store to this code's schema with the project's own migrations (what Vault.open does)."""
+    from strongroom.store.migrate import upgrade
+    from strongroom.store.repository import Store
+
+    store = Store(url)
+    try:
+        upgrade(store)
+    finally:
+        store.close()
+
+
+class _Dropper:
+    """Drops test databases in the background. Each DROP DATABASE waits for a checkpoint (0.3 s here), which no test
+    needs to wait for; concurrent drops share checkpoints. ``close`` waits until every database handed over is gone."""
+
+    def __init__(self, conninfo: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.conninfo = conninfo
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-test-database")
+        self.pending: list[Future[None]] = []
+
+    def _drop(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=30) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def drop(self, name: str) -> None:
+        self.pending.append(self.pool.submit(self._drop, name))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        for done in self.pending:
+            done.result()  # a failed drop fails the session's teardown, naming the error
+
+
+@pytest.fixture(scope="session")
+def _postgres() -> Iterator[tuple[str, str, _Dropper] | None]:
+    """This process's PostgreSQL: the admin URL, the name of its migrated template database, and its dropper."""
     admin = postgres_admin_url()
     if admin is None:
+        yield None
+        return
+    import psycopg
+
+    conninfo = _conninfo(admin)
+    # One template per test process (xdist worker), unique so concurrent sessions never share or race on one.
+    template = f"strongroom_tpl_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{template}"')
+    dropper = _Dropper(conninfo)
+    try:
+        _migrate(_with_database(admin, template))
+        yield admin, template, dropper
+    finally:
+        dropper.drop(template)
+        dropper.close()
+
+
+def _new_postgres_database(request: pytest.FixtureRequest, *, migrated: bool) -> Iterator[str]:
+    state = request.getfixturevalue("_postgres")
+    if state is None:
         pytest.skip(PG_SKIP)
     import psycopg
 
+    admin, template, dropper = state
     name = "strongroom_test_" + uuid.uuid4().hex[:12]
-    conninfo = admin.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"' if migrated else f'CREATE DATABASE "{name}"')
     try:
         yield _with_database(admin, name)
     finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        dropper.drop(name)
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    yield from _new_postgres_database(request, migrated=False)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
+    """``copy_to(path)``: a SQLite store at ``path`` at this code's schema (a copy of one migrated file)."""
+    template = tmp_path_factory.mktemp("template") / "strongroom.db"
+    _migrate(f"sqlite:///{template}")
+
+    def copy_to(path: Path) -> str:
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+
+    return copy_to
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty store: a SQLite file, or a PostgreSQL database of this test's own."""
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a store of this test's own: a SQLite file, or a PostgreSQL database.
+
+    Empty, unless the test opens vaults through ``open_vault``: then it is already at this code's schema, as the
+    first ``Vault.open`` would leave it (migrating it per test is what made the suite slow).
+    """
+    migrated = "open_vault" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'strongroom.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+        path = tmp_path / "strongroom.db"
+        yield request.getfixturevalue("migrated_sqlite")(path) if migrated else f"sqlite:///{path}"
+        return
+    yield from _new_postgres_database(request, migrated=migrated)
 
 
 @pytest.fixture
@@ -123,3 +223,112 @@ def start_http_server() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], int
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+class _StrongroomMain:
+    """``strongroom``'s real entry point, ``main()`` with its error handling and exit codes, as CliRunner calls it."""
+
+    name = "strongroom"
+
+    def main(self, args: Sequence[str], prog_name: str | None = None, **_: Any) -> None:
+        from strongroom.cli.common import reset_state
+        from strongroom.cli.main import main
+
+        reset_state()  # inside the runner's isolation: the consoles see this invocation's environment ($COLUMNS)
+        main(list(args))
+
+
+def invoke_cli(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    stdin: str | bytes = b"",
+) -> subprocess.CompletedProcess[str]:
+    """Run ``strongroom ARGS`` in this process, as a subprocess with exactly ``env`` in ``cwd`` would run it.
+
+    stdout and stderr are captured at the file descriptors, so a child started by ``strongroom run`` is captured
+    too (its stdin is not ``stdin``: tests of what a child reads run ``strongroom`` as a real process). What one
+    invocation leaves behind in this process is undone: the environment, the working directory, and the schema
+    modules ``--schema`` imported (``sys.modules``, ``sys.path``).
+    """
+    from click.testing import CliRunner
+
+    from strongroom.cli.common import reset_state
+
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    overrides.update(env)
+    modules, path, where, argv = set(sys.modules), list(sys.path), Path.cwd(), sys.argv
+    importlib.invalidate_caches()  # a schema module written by this test must be found
+    sys.argv = ["strongroom", *args]
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner(capture="fd").invoke(
+            _StrongroomMain(),  # type: ignore[arg-type]
+            list(args),
+            input=stdin,
+            env=overrides,
+            catch_exceptions=False,
+            prog_name="strongroom",
+        )
+    finally:
+        os.chdir(where)
+        sys.argv = argv
+        sys.path[:] = path
+        for name in set(sys.modules) - modules:
+            module_file = getattr(sys.modules[name], "__file__", None) or ""
+            if cwd is not None and module_file.startswith(str(cwd)):
+                del sys.modules[name]
+        reset_state()
+    return subprocess.CompletedProcess(
+        ["strongroom", *args],
+        result.exit_code,
+        result.stdout_bytes.decode(errors="replace"),
+        result.stderr_bytes.decode(errors="replace"),
+    )
+
+
+@pytest.fixture
+def cli_invoke() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``invoke_cli``: ``strongroom`` in-process (fixtures are how test modules reach it under importlib mode)."""
+    return invoke_cli
+
+
+def finishes(call: Callable[[], T], *, within: float) -> T:
+    """``call()``'s result (or its exception), once a ``threading.Event`` says it returned.
+
+    For code that must not hang or wait out a library's default timeout of minutes: ``within`` is a bound far above
+    what the call should take, so load on the machine cannot fail the test. What a test expects of the call's speed
+    it asserts by counting (connections, requests, processes), not by measuring elapsed time.
+    """
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="finishes", daemon=True).start()
+    assert done.wait(within), f"did not finish within {within} s"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def connections_received(listener: socket.socket) -> int:
+    """How many connections a listening socket that never accepted any has received (accepts and closes them)."""
+    listener.setblocking(False)
+    count = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1

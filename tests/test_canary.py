@@ -11,7 +11,6 @@ import base64
 import logging
 import os
 import subprocess
-import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -122,8 +121,12 @@ def _database_bytes(store_url: str, tmp_path: Path) -> bytes:
     return "\n".join(dump).encode()
 
 
-def test_no_canary_in_cli_output(tmp_path: Path, make_canary: Callable[[str], str]) -> None:
-    """The CLI, fed canaries on stdin and in files, never prints them (stdout or stderr) nor stores them in clear."""
+def test_no_canary_in_cli_output(
+    tmp_path: Path, make_canary: Callable[[str], str], cli_invoke: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """The CLI, fed canaries on stdin and in files, never prints them (stdout or stderr) nor stores them in clear.
+
+    In-process through the real ``main()`` (``invoke_cli``), with the environment a subprocess would get."""
     value, file_value = make_canary("stdin"), make_canary("file")
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     env["STRONGROOM_HOME"] = str(tmp_path / "home")
@@ -132,15 +135,7 @@ def test_no_canary_in_cli_output(tmp_path: Path, make_canary: Callable[[str], st
     outputs: list[str] = []
 
     def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "strongroom.cli.main", *args],
-            input=stdin,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = cli_invoke(args, env=env, cwd=tmp_path, stdin=stdin)
         outputs.extend((done.stdout, done.stderr))
         return done
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -39,12 +38,12 @@ def primed(at: float) -> tuple[Source, RefreshAhead[str, str]]:
     return source, cache
 
 
-def wait_for(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
+def wait_for(condition: object, timeout: float = 30.0) -> None:
+    """Wait until the background reads (threads named ``strongroom-refresh``) have finished, then check."""
+    for thread in [t for t in threading.enumerate() if t.name == "strongroom-refresh"]:
+        thread.join(timeout)
+        assert not thread.is_alive(), "a background read never finished"
+    assert condition(), "condition not reached"  # type: ignore[operator]
 
 
 def test_a_fresh_value_is_served_without_reading() -> None:

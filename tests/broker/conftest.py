@@ -119,6 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route_hang(self, record: dict[str, Any]) -> None:
         self.upstream.release.wait(10)
+        self.close_connection = True  # then hang up unanswered: a client still waiting sees a close, not a timeout
 
     def _route_garbage(self, record: dict[str, Any]) -> None:
         self.wfile.write(b"\x00\x01this is not HTTP at all\r\n\r\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -154,10 +153,10 @@ def test_a_hanging_upstream_times_out_with_504_within_the_connector_timeout(
     call: Call, make_connector: Callable[..., Connector], token: str
 ) -> None:
     connector = make_connector(timeout_seconds=0.5)
-    started = time.monotonic()
+    # /hang gives up after 10 s by closing the connection (a 502): a 504 "timed out after 0.5 s" is the
+    # connector's timeout firing, which is what the elapsed-time assertion here used to prove less reliably.
     with pytest.raises(UpstreamError, match=r"timed out after 0\.5 s") as info:
         call("/hang", connector=connector)
-    assert time.monotonic() - started < 1.5
     assert info.value.status == 504
     assert_not_leaked([token], info.value)
 

@@ -1,4 +1,6 @@
-"""The ``strongroom`` command run as a real subprocess, against a throwaway ``$STRONGROOM_HOME``.
+"""The ``strongroom`` command against a throwaway ``$STRONGROOM_HOME``: in-process through its real ``main()``
+(``invoke_cli``, with exactly the environment a subprocess would get), and as a real process for the smoke test
+of what only a process proves (the installed entry point, exit codes, stdin).
 
 Every secret value here is a canary: the ``Cli`` runner keeps every stdout and stderr it captured and
 each test checks that no canary was ever printed.
@@ -58,10 +60,16 @@ AUDIT_FIELDS = {
 }
 
 
-class Cli:
-    """Runs ``python -m strongroom.cli.main`` with a clean environment and remembers every output."""
+Invoke = Callable[..., subprocess.CompletedProcess[str]]
 
-    def __init__(self, home: Path, cwd: Path, url: str | None = None) -> None:
+
+class Cli:
+    """Runs ``strongroom`` (in-process, or ``python -m strongroom.cli.main`` with ``real_process``) with a clean
+    environment and remembers every output."""
+
+    def __init__(self, home: Path, cwd: Path, invoke: Invoke, url: str | None = None) -> None:
+        self.invoke = invoke
+        self.real_process = False
         self.home = home
         self.cwd = cwd
         self.url = url
@@ -87,6 +95,10 @@ class Cli:
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         data = stdin.encode() if isinstance(stdin, str) else stdin
+        if not self.real_process:
+            result = self.invoke(args, env={**self.env, **(env or {})}, cwd=self.cwd, stdin=data)
+            self.transcript += [result.stdout, result.stderr]
+            return result
         proc = subprocess.run(
             [sys.executable, "-m", "strongroom.cli.main", *args],
             input=data,
@@ -139,9 +151,9 @@ def assert_refused(result: subprocess.CompletedProcess[str], *phrases: str, code
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
+def cli(tmp_path: Path, cli_invoke: Invoke) -> Cli:
     """A runner on a home that does not exist yet (default SQLite database inside it)."""
-    return Cli(tmp_path / "home", tmp_path)
+    return Cli(tmp_path / "home", tmp_path, cli_invoke)
 
 
 @pytest.fixture
@@ -153,9 +165,9 @@ def ready(cli: Cli) -> Cli:
 
 
 @pytest.fixture
-def backend(store_url: str, tmp_path: Path) -> Cli:
+def backend(store_url: str, tmp_path: Path, cli_invoke: Invoke) -> Cli:
     """An initialised runner whose database is ``store_url`` (SQLite file or PostgreSQL), with tenant ``acme``."""
-    runner = Cli(tmp_path / "home", tmp_path, url=store_url)
+    runner = Cli(tmp_path / "home", tmp_path, cli_invoke, url=store_url)
     runner.ok("init")
     runner.ok("tenant", "create", "acme")
     return runner
@@ -358,9 +370,9 @@ def test_every_listing_command_supports_json(
     ready.assert_never_printed(value)
 
 
-def test_db_upgrade_creates_and_keeps_the_schema(store_url: str, tmp_path: Path) -> None:
+def test_db_upgrade_creates_and_keeps_the_schema(store_url: str, tmp_path: Path, cli_invoke: Invoke) -> None:
     """db upgrade creates the schema in an empty $STRONGROOM_URL and is a no-op when run again."""
-    runner = Cli(tmp_path / "home", tmp_path, url=store_url)
+    runner = Cli(tmp_path / "home", tmp_path, cli_invoke, url=store_url)
     for _ in range(2):
         assert f"database at schema {SCHEMA_REVISION}" in runner.ok("db", "upgrade").stdout
     assert not runner.key_file.exists()
@@ -616,3 +628,22 @@ def test_failed_init_leaves_no_key_file(cli: Cli, tmp_path: Path) -> None:
     assert_refused(cli.run("init", env={"STRONGROOM_URL": url}), "not a strongroom database", code=1)
     assert not cli.key_file.exists()
     cli.ok("init")
+
+
+# -- as a real process -----------------------------------------------------------------------------------
+
+
+def test_real_process_reads_stdin_and_exits_with_the_documented_codes(
+    cli: Cli, make_canary: Callable[[str], str]
+) -> None:
+    """What only a process proves, once: ``python -m strongroom.cli.main`` runs, a piped value is stored from the
+    process's stdin (one trailing newline stripped), and the exit codes are 0, 1 (refused) and 2 (bad usage)."""
+    cli.real_process = True
+    value = make_canary("v")
+    cli.ok("init")
+    cli.ok("tenant", "create", "acme")
+    cli.ok("secret", "put", "acme", "api_key", stdin=value + "\n")
+    assert cli.reveal("acme", "api_key") == value
+    assert_refused(cli.run("tenant", "create", "acme"), "exists", code=1)
+    assert_refused(cli.run("tenant", "frobnicate"), code=2)
+    cli.assert_never_printed(value)

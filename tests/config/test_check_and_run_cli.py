@@ -1,4 +1,9 @@
-"""``strongroom check`` and ``strongroom run`` as real subprocesses, with canary values that must never be printed."""
+"""``strongroom check`` and ``strongroom run``, with canary values that must never be printed.
+
+Most tests invoke ``strongroom`` in-process through its real ``main()`` (``invoke_cli``: the environment, working
+directory and exit code a subprocess would have; a child of ``run`` writes to the captured descriptors). What only a
+real process proves stays one: the child reading run's stdin, and signals sent to run.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,7 +47,8 @@ def _digest(value: str) -> str:
 class App:
     """A working directory with a schema module and a .env, and a clean environment to run the CLI in."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, invoke: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+        self.invoke = invoke
         self.cwd = root / "app"
         self.cwd.mkdir()
         self.secrets_dir = root / "secrets"
@@ -61,7 +67,7 @@ class App:
             STRONGROOM_SECRETS_DIR=str(root / "secrets"),
             STRONGROOM_ACTOR="test:config-cli",
             NO_COLOR="1",
-            COLUMNS="250",
+            COLUMNS="1000",  # wide enough for a table row holding a pytest tmp path (longer under xdist)
             PYTHONUNBUFFERED="1",
         )
         self.env.pop("FORCE_COLOR", None)
@@ -79,8 +85,13 @@ class App:
         *args: str,
         stdin: str = "",
         env: dict[str, str] | None = None,
+        real_process: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         self.write_dotenv()
+        if not real_process:
+            result = self.invoke(args, env={**self.env, **(env or {})}, cwd=self.cwd, stdin=stdin)
+            self.transcript += [result.stdout, result.stderr]
+            return result
         proc = subprocess.run(
             self.command(*args),
             input=stdin,
@@ -102,8 +113,8 @@ class App:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> App:
-    return App(tmp_path)
+def app(tmp_path: Path, cli_invoke: Callable[..., subprocess.CompletedProcess[str]]) -> App:
+    return App(tmp_path, cli_invoke)
 
 
 SCHEMA = ("--schema", "appschema:AppSettings")
@@ -239,7 +250,7 @@ def test_run_passes_stdin_through(app: App) -> None:
     """The child reads the stdin given to strongroom run."""
     child = "import sys, hashlib; data = sys.stdin.read(); print(len(data), hashlib.sha256(data.encode()).hexdigest())"
     payload = "line one\nline two\n" * 100
-    result = app.run("run", *SCHEMA, "--", sys.executable, "-c", child, stdin=payload)
+    result = app.run("run", *SCHEMA, "--", sys.executable, "-c", child, stdin=payload, real_process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(len(payload)), _digest(payload)]
 
@@ -257,16 +268,6 @@ def test_run_reports_death_by_signal_as_128_plus_n(app: App) -> None:
     assert result.returncode == 128 + signal.SIGKILL
 
 
-def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            raise AssertionError(f"process exited {proc.returncode} before {path.name} appeared")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path.name} did not appear")
-        time.sleep(0.02)
-
-
 def _start_waiting_child(app: App, child: str) -> subprocess.Popen[str]:
     app.write_dotenv()
     return subprocess.Popen(
@@ -279,11 +280,13 @@ def _start_waiting_child(app: App, child: str) -> subprocess.Popen[str]:
     )
 
 
-def _signal_and_wait(app: App, proc: subprocess.Popen[str], ready: Path, signum: int) -> tuple[str, str]:
+def _signal_and_wait(app: App, proc: subprocess.Popen[str], signum: int) -> tuple[str, str]:
+    """Once the child says "ready" (on stdout, which is run's), signal run and wait for it to exit."""
+    assert proc.stdout is not None
     try:
-        _wait_for(ready, proc)
-        time.sleep(0.1)  # the child is up, so run has installed its forwarding handlers
-        proc.send_signal(signum)
+        ready = proc.stdout.readline()  # a line, or "" if run exited first: no polling, no sleeping
+        assert ready == "ready\n", (ready, proc.poll())
+        proc.send_signal(signum)  # run installs its forwarding handlers before it starts the child
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -300,30 +303,29 @@ def _signal_and_wait(app: App, proc: subprocess.Popen[str], ready: Path, signum:
 )
 def test_run_forwards_signals_to_the_child(app: App, tmp_path: Path, signum: int) -> None:
     """A signal sent to strongroom run reaches the child, whose handler runs; run exits with the child's code."""
-    ready, marker = tmp_path / "ready", tmp_path / "got-signal"
+    marker = tmp_path / "got-signal"
     child = textwrap.dedent(f"""
         import pathlib, signal, sys, time
         def on_signal(signum, frame):
             pathlib.Path({str(marker)!r}).write_text(signal.Signals(signum).name)
             sys.exit(0)
         signal.signal({int(signum)}, on_signal)
-        pathlib.Path({str(ready)!r}).write_text("ready")
-        time.sleep(60)
+        print("ready", flush=True)
+        time.sleep(60)  # the child's wait for the signal; the test waits on its "ready" line, not on time
         sys.exit(5)
     """)
     proc = _start_waiting_child(app, child)
-    _, stderr = _signal_and_wait(app, proc, ready, signum)
+    _, stderr = _signal_and_wait(app, proc, signum)
     assert marker.read_text() == signal.Signals(signum).name
     assert proc.returncode == 0, stderr
     app.assert_no_value_printed()
 
 
-def test_run_child_killed_by_forwarded_sigterm_exits_143(app: App, tmp_path: Path) -> None:
+def test_run_child_killed_by_forwarded_sigterm_exits_143(app: App) -> None:
     """A child without a handler dies of the forwarded SIGTERM, and run exits 128+15."""
-    ready = tmp_path / "ready"
-    child = f"import pathlib, time; pathlib.Path({str(ready)!r}).write_text('ready'); time.sleep(60)"
+    child = "import time; print('ready', flush=True); time.sleep(60)"
     proc = _start_waiting_child(app, child)
-    _signal_and_wait(app, proc, ready, signal.SIGTERM)
+    _signal_and_wait(app, proc, signal.SIGTERM)
     assert proc.returncode == 128 + signal.SIGTERM
 
 

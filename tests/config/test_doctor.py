@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from strongroom.crypto import LocalKeyProvider
 from strongroom.vault import Vault
+
+from ..conftest import invoke_cli  # noqa: TID252 -- pytest's importlib mode resolves the package
 
 SCHEMA = """
 from strongroom import Secret
@@ -32,15 +33,7 @@ def _git(repo: Path, *args: str) -> None:
 def _doctor(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     base["STRONGROOM_HOME"] = str(repo / ".strongroom")
-    return subprocess.run(
-        [sys.executable, "-m", "strongroom.cli.main", "doctor", "--json", *args],
-        cwd=repo,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return invoke_cli(["doctor", "--json", *args], env={**base, **(env or {})}, cwd=repo)
 
 
 def _repo(tmp_path: Path) -> Path:

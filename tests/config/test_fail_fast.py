@@ -175,32 +175,38 @@ def test_placeholder_value_fails_load_for_secrets_and_settings(placeholder: str)
     assert info.value.problems == ["API_KEY: looks like a placeholder, not a real value (from env)"]
 
 
-def _real_values() -> list[str]:
-    return [
-        uuid.uuid4().hex,
-        str(uuid.uuid4()),
-        pysecrets.token_urlsafe(32),
-        "sk-" + pysecrets.token_hex(24),
-        f"postgresql://app:{pysecrets.token_urlsafe(18)}@db.internal:5432/app?sslmode=require",
-        f"redis://:{pysecrets.token_hex(16)}@cache:6379/0",
-        "https://hooks.slack.com/services/T000/B000/" + pysecrets.token_hex(12),
-        "info",
-        "8080",
-        "true",
-        "eu-west-1",
-        "0.25",
-        "xx",
-        "max",
-        "todos-service",
-        "example.com",
-        "my-secret-store",
-    ]
+# Generated at test time, not collection time: every xdist worker must collect the same test ids.
+_REAL_VALUES: dict[str, Callable[[], str]] = {
+    "uuid-hex": lambda: uuid.uuid4().hex,
+    "uuid": lambda: str(uuid.uuid4()),
+    "token-urlsafe": lambda: pysecrets.token_urlsafe(32),
+    "sk-token": lambda: "sk-" + pysecrets.token_hex(24),
+    "postgres-url": lambda: f"postgresql://app:{pysecrets.token_urlsafe(18)}@db.internal:5432/app?sslmode=require",
+    "redis-url": lambda: f"redis://:{pysecrets.token_hex(16)}@cache:6379/0",
+    "slack-webhook": lambda: "https://hooks.slack.com/services/T000/B000/" + pysecrets.token_hex(12),
+}
+_ORDINARY_VALUES = [
+    "info",
+    "8080",
+    "true",
+    "eu-west-1",
+    "0.25",
+    "xx",
+    "max",
+    "todos-service",
+    "example.com",
+    "my-secret-store",
+]
 
 
-@pytest.mark.parametrize("value", _real_values())
-def test_real_looking_values_are_not_placeholders(value: str) -> None:
+@pytest.mark.parametrize(
+    "make_value",
+    [pytest.param(make, id=name) for name, make in _REAL_VALUES.items()]
+    + [pytest.param(lambda v=v: v, id=v) for v in _ORDINARY_VALUES],
+)
+def test_real_looking_values_are_not_placeholders(make_value: Callable[[], str]) -> None:
     """Random tokens, URLs with random passwords and ordinary settings are not flagged."""
-    assert not looks_like_placeholder(value)
+    assert not looks_like_placeholder(make_value())
 
 
 def test_real_values_load_and_convert() -> None:

@@ -39,6 +39,8 @@ from strongroom.config.sources.env import EnvSource  # noqa: E402
 from strongroom.config.sources.gcp import INSTALL_HINT, GcpSecretManagerSource, crc32c  # noqa: E402
 from strongroom.testing import assert_not_leaked  # noqa: E402
 
+from ..conftest import connections_received, finishes  # noqa: E402, TID252 -- pytest's importlib mode resolves the package
+
 PROJECT = "acme-test"
 PROJECT_NUMBER = "123456789012"  # the API answers with the project number in resource names
 
@@ -353,10 +355,10 @@ def test_unavailable_service_is_unavailable_and_lower_sources_answer(
     server.add(f"{prefix}prod-api_key", canary.encode())
     server.unavailable = True
     source = _source(endpoint, prefix)
-    started = time.monotonic()
+    asked = len(server.requests)
     with pytest.raises(SourceUnavailable) as direct:
-        source.get(KEY)
-    assert time.monotonic() - started < 2
+        finishes(lambda: source.get(KEY), within=30)
+    assert len(server.requests) == asked + 1  # one request: no retry
     assert str(direct.value).endswith("(latest): ServiceUnavailable (HTTP 503)")
     assert direct.value.__context__ is None
     settings = GcpSettings.load(
@@ -389,12 +391,10 @@ def test_unreachable_endpoint_is_unavailable_within_seconds(prefix: str) -> None
     """A closed port gives SourceUnavailable naming the secret, the error and the endpoint; later fields fail fast."""
     endpoint = f"http://127.0.0.1:{_free_port()}"
     source = _source(endpoint, prefix, timeout_seconds=0.5)
-    started = time.monotonic()
     with pytest.raises(SourceUnavailable) as direct:
-        source.get(KEY)
+        finishes(lambda: source.get(KEY), within=30)
     with pytest.raises(ConfigError) as loaded:
-        GcpSettings.load(environment="prod", sources=[source])
-    elapsed = time.monotonic() - started
+        finishes(lambda: GcpSettings.load(environment="prod", sources=[source]), within=30)
     assert str(direct.value) == (
         f"GCP Secret Manager secret projects/{PROJECT}/secrets/{prefix}prod-api_key (latest):"
         f" ConnectionError at {endpoint}"
@@ -403,7 +403,6 @@ def test_unreachable_endpoint_is_unavailable_within_seconds(prefix: str) -> None
     problems = loaded.value.problems
     assert [p.split(":")[0] for p in problems] == ["API_KEY", "WEBHOOK_SECRET"], problems
     assert all("gcp unavailable" in p for p in problems), problems
-    assert elapsed < 5, f"the failed lookups took {elapsed:.1f}s"
 
 
 def test_silent_endpoint_times_out_once_per_load(prefix: str) -> None:
@@ -413,15 +412,14 @@ def test_silent_endpoint_times_out_once_per_load(prefix: str) -> None:
         silent.listen(16)
         endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
         source = _source(endpoint, prefix, timeout_seconds=1.0)
-        started = time.monotonic()
         with pytest.raises(ConfigError) as caught:
-            GcpSettings.load(environment="prod", sources=[source])
-        elapsed = time.monotonic() - started
+            finishes(lambda: GcpSettings.load(environment="prod", sources=[source]), within=60)
+        attempts = connections_received(silent)
     first = caught.value.problems[0]
     assert first.startswith("API_KEY: missing"), first
     assert f"(latest): ReadTimeout at {endpoint}" in first
     assert "not tried, ReadTimeout" in caught.value.problems[1]
-    assert elapsed < 3.0, f"the load took {elapsed:.1f}s"
+    assert attempts == 1, attempts  # one timed-out lookup for the whole load
 
 
 def test_no_credentials_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, prefix: str) -> None:

@@ -35,6 +35,8 @@ from strongroom.config.sources.env import EnvSource  # noqa: E402
 from strongroom.config.sources.vault_kv import INSTALL_HINT, VaultKvSource  # noqa: E402
 from strongroom.testing import assert_not_leaked  # noqa: E402
 
+from ..conftest import connections_received, finishes  # noqa: E402, TID252 -- pytest's importlib mode resolves the package
+
 MOUNT = "secret"
 PLACEHOLDER = "placeholder"  # a token for a server that never checks it
 
@@ -377,18 +379,15 @@ def test_unreachable_vault_is_unavailable_within_seconds(prefix: str) -> None:
     """A closed port gives SourceUnavailable naming the path, the error and the URL; later fields fail fast."""
     url = f"http://127.0.0.1:{_free_port()}"
     source = VaultKvSource(url, token=PLACEHOLDER, prefix=prefix, timeout_seconds=0.5)
-    started = time.monotonic()
     with pytest.raises(SourceUnavailable) as direct:
-        source.get(SourceKey("api_key", "API_KEY", "prod"))
+        finishes(lambda: source.get(SourceKey("api_key", "API_KEY", "prod")), within=30)
     with pytest.raises(ConfigError) as loaded:
-        VaultSettings.load(environment="prod", sources=[source])
-    elapsed = time.monotonic() - started
+        finishes(lambda: VaultSettings.load(environment="prod", sources=[source]), within=30)
     assert str(direct.value) == f"Vault KV secret secret/{prefix}prod/api_key: ConnectionError at {url}"
     assert direct.value.__context__ is None
     problems = loaded.value.problems
     assert [p.split(":")[0] for p in problems] == ["API_KEY", "WEBHOOK_SECRET"], problems
     assert all("vault unavailable" in p and "ConnectionError" in p for p in problems), problems
-    assert elapsed < 5, f"the failed lookups took {elapsed:.1f}s"
 
 
 def test_silent_vault_times_out_once_per_load(prefix: str) -> None:
@@ -398,15 +397,14 @@ def test_silent_vault_times_out_once_per_load(prefix: str) -> None:
         silent.listen(16)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         source = VaultKvSource(url, token=PLACEHOLDER, prefix=prefix, timeout_seconds=1.0)
-        started = time.monotonic()
         with pytest.raises(ConfigError) as caught:
-            VaultSettings.load(environment="prod", sources=[source])
-        elapsed = time.monotonic() - started
+            finishes(lambda: VaultSettings.load(environment="prod", sources=[source]), within=60)
+        attempts = connections_received(silent)
     first = caught.value.problems[0]
     assert first.startswith("API_KEY: missing"), first
     assert f"secret/{prefix}prod/api_key: ReadTimeout at {url}" in first
     assert "not tried, ReadTimeout" in caught.value.problems[1]
-    assert elapsed < 3.0, f"the load took {elapsed:.1f}s"
+    assert attempts == 1, attempts  # one timed-out lookup for the whole load
 
 
 def test_no_token_is_unavailable_and_lower_sources_answer(

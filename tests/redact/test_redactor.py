@@ -259,12 +259,12 @@ def test_a_two_megabyte_line_with_a_value_near_the_end_is_masked(make_canary: Ca
     canary = make_canary("big")
     redactor = _redactor((canary, "big"))
     filler = _random(5, 2_000_000, string.ascii_lowercase + " ")
-    start = time.perf_counter()
+    start = time.thread_time()  # this thread's CPU time: what the work costs, not how busy the machine is
     out = redactor.redact(filler + canary + " tail")
-    elapsed = time.perf_counter() - start
+    cpu = time.thread_time() - start
     assert canary not in out
     assert out == filler + "[REDACTED:big] tail"
-    assert elapsed < 10
+    assert cpu < 10, f"masking one 2 MB line cost {cpu:.1f} s of CPU"
 
 
 def test_binary_data_with_nul_bytes(make_canary: Callable[[str], str]) -> None:

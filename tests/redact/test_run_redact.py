@@ -1,5 +1,8 @@
 """``strongroom run --redact``: the child's stdout and stderr pass through the redactor, which knows the schema's
-secret values; the child still gets the real values and its exit code is kept."""
+secret values; the child still gets the real values and its exit code is kept.
+
+``strongroom`` runs in-process through its real ``main()`` (``invoke_cli``); the child is a real process whose
+output reaches the captured descriptors."""
 
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ CHILD = textwrap.dedent("""
 
 
 class Runner:
-    def __init__(self, root: Path, value: str) -> None:
+    def __init__(self, root: Path, value: str, invoke: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+        self.invoke = invoke
         self.cwd = root / "app"
         self.cwd.mkdir()
         (self.cwd / "appschema.py").write_text(SCHEMA_MODULE, encoding="utf-8")
@@ -56,9 +60,6 @@ class Runner:
 
     def run(self, *options: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         command = [
-            sys.executable,
-            "-m",
-            "strongroom.cli.main",
             "run",
             *options,
             "--schema",
@@ -69,9 +70,7 @@ class Runner:
             CHILD,
             str(code),
         ]
-        return subprocess.run(
-            command, capture_output=True, text=True, cwd=self.cwd, env=self.env, timeout=60, check=False
-        )
+        return self.invoke(command, env=self.env, cwd=self.cwd)
 
 
 @pytest.fixture
@@ -80,8 +79,8 @@ def value(make_canary: Callable[[str], str]) -> str:
 
 
 @pytest.fixture
-def runner(tmp_path: Path, value: str) -> Runner:
-    return Runner(tmp_path, value)
+def runner(tmp_path: Path, value: str, cli_invoke: Callable[..., subprocess.CompletedProcess[str]]) -> Runner:
+    return Runner(tmp_path, value, cli_invoke)
 
 
 @pytest.mark.parametrize("code", [0, 3])

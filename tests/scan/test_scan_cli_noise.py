@@ -1,5 +1,5 @@
-"""``strongroom scan`` as a real subprocess on what keeps its output useful: baselines, inline allows, the
-``[tool.strongroom.scan]`` settings, SARIF and JSON reports, and lock files.
+"""``strongroom scan`` (in-process through its real ``main()``, see ``invoke_cli``) on what keeps its output useful:
+baselines, inline allows, the ``[tool.strongroom.scan]`` settings, SARIF and JSON reports, and lock files.
 
 Every credential-shaped value is assembled at test time from a seeded generator, so nothing in this file looks
 like a credential to the project's own scanner.
@@ -14,7 +14,6 @@ import random
 import shutil
 import string
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from sarif import loader  # type: ignore[import-untyped]  # sarif-tools ships no
 
 from strongroom.testing import assert_not_leaked
 
+from ..conftest import invoke_cli  # noqa: TID252 -- pytest's importlib mode resolves the package
 from .conftest import aws_key_id, gcp_api_key, github_pat, stripe_live_key  # noqa: TID252 -- pytest's importlib mode resolves the package
 
 ALNUM = string.ascii_letters + string.digits
@@ -57,24 +57,10 @@ def _env(cwd: Path) -> dict[str, str]:
 
 
 def scan_many(*jobs: tuple[Path, Sequence[str]]) -> list[subprocess.CompletedProcess[str]]:
-    """Independent ``strongroom scan`` runs, started together (each is mostly interpreter start-up)."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "strongroom.cli.main", "scan", *args],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_env(cwd),
-        )
-        for cwd, args in jobs
-    ]
+    """Independent ``strongroom scan`` runs, one after the other, in-process through its real ``main()``."""
     results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        result = subprocess.CompletedProcess(
-            proc.args, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-        )
+    for cwd, args in jobs:
+        result = invoke_cli(["scan", *args], env=_env(cwd), cwd=cwd)
         assert "Traceback" not in result.stderr, result.stderr
         assert "internal error" not in result.stderr, result.stderr
         results.append(result)

@@ -1,5 +1,6 @@
-"""``strongroom scan`` as a real subprocess on what it reads: vault values (--known), git history and the index,
-standard input, very large and very long-lined files, symlinks, binary and broken text, and each prefilter.
+"""``strongroom scan`` (in-process through its real ``main()``, see ``invoke_cli``) on what it reads: vault values
+(--known), git history and the index, standard input, very large and very long-lined files, symlinks, binary and
+broken text, and each prefilter.
 
 Every credential-shaped value is assembled at test time from a seeded generator (or, for vault values, from
 ``secrets``), so nothing in this file looks like a credential to the project's own scanner.
@@ -14,7 +15,6 @@ import random
 import secrets
 import string
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from strongroom.crypto import LocalKeyProvider
 from strongroom.testing import assert_not_leaked
 from strongroom.vault import Vault
 
+from ..conftest import invoke_cli  # noqa: TID252 -- pytest's importlib mode resolves the package
 from .conftest import aws_key_id, gcp_api_key, github_pat, stripe_live_key  # noqa: TID252 -- pytest's importlib mode resolves the package
 
 ALNUM = string.ascii_letters + string.digits
@@ -68,19 +69,7 @@ def _env(cwd: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
 def strongroom(
     cwd: Path, *args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    data = stdin.encode() if isinstance(stdin, str) else stdin
-    done = subprocess.run(
-        [sys.executable, "-m", "strongroom.cli.main", *args],
-        cwd=cwd,
-        input=data,
-        capture_output=True,
-        env=_env(cwd, env),
-        timeout=120,
-        check=False,
-    )
-    result = subprocess.CompletedProcess(
-        done.args, done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
-    )
+    result = invoke_cli(args, env=_env(cwd, env), cwd=cwd, stdin=stdin or b"")
     assert "Traceback" not in result.stderr, result.stderr
     assert "internal error" not in result.stderr, result.stderr
     return result
@@ -95,28 +84,8 @@ def scan(
 def scan_many(
     *jobs: tuple[Path, Sequence[str]], env: dict[str, str] | None = None
 ) -> list[subprocess.CompletedProcess[str]]:
-    """Several independent ``strongroom scan`` runs at once (each is mostly interpreter start-up)."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "strongroom.cli.main", "scan", *args],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_env(cwd, env),
-        )
-        for cwd, args in jobs
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        result = subprocess.CompletedProcess(
-            proc.args, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-        )
-        assert "Traceback" not in result.stderr, result.stderr
-        assert "internal error" not in result.stderr, result.stderr
-        results.append(result)
-    return results
+    """Several independent ``strongroom scan`` runs, one after the other."""
+    return [scan(cwd, *args, env=env) for cwd, args in jobs]
 
 
 def findings(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:

@@ -261,9 +261,11 @@ def build_service(
 
 
 @pytest.fixture
-def sqlite_vault(tmp_path: Path, key_provider: LocalKeyProvider) -> Iterator[Vault]:
-    """A vault on a fresh SQLite file (for the tests where PostgreSQL adds nothing)."""
-    vault = Vault.open(f"sqlite:///{tmp_path / 'server.db'}", key_provider=key_provider, actor="test")
+def sqlite_vault(
+    tmp_path: Path, key_provider: LocalKeyProvider, migrated_sqlite: Callable[[Path], str]
+) -> Iterator[Vault]:
+    """A vault on a fresh SQLite file (for the tests where PostgreSQL adds nothing), copied from the migrated one."""
+    vault = Vault.open(migrated_sqlite(tmp_path / "server.db"), key_provider=key_provider, actor="test")
     try:
         yield vault
     finally:

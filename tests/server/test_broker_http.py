@@ -7,7 +7,6 @@ Tenant A stores a canary as the ``echo`` connector's credential; A's agent token
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -75,12 +74,12 @@ def test_post_body_and_path_placeholders_reach_the_upstream(agent: Any) -> None:
 def test_a_hanging_upstream_is_504_within_the_connector_timeout(agent: Any) -> None:
     """An upstream that never answers gives the agent a 504 JSON error once the connector's timeout passes."""
     s = agent
-    started = time.monotonic()
     answer = s.client.get("/v1/actions/echo/hang", headers=s.agent)
-    elapsed = time.monotonic() - started
     error = s.assert_error(answer, 504, code="upstream_error")
-    assert "timed out" in error["message"]
-    assert ECHO_TIMEOUT_SECONDS - 0.1 <= elapsed < ECHO_TIMEOUT_SECONDS + 2.0
+    # The connector's timeout, not a clock reading: /hang gives up after 10 s by closing the connection, which
+    # would be a 502 naming the close, so a 504 "timed out after 1.5 s" is the broker's own timeout firing.
+    assert f"timed out after {ECHO_TIMEOUT_SECONDS:g} s" in error["message"]
+    assert s.upstream.seen[-1]["path"] == "/hang"
     assert_not_leaked([s.credential], *_texts(answer))
 
 

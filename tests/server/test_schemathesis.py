@@ -87,12 +87,12 @@ def _sweep(service: Any, checks: list[Any]) -> tuple[int, int, list[str]]:
 
 def test_no_operation_answers_a_server_error(service: Any) -> None:
     """Generated requests to every operation, with the admin key: never a 5xx."""
-    started = time.monotonic()
+    started = time.process_time()  # CPU time of this process (the app runs in its threads), not the load elsewhere
     operations, cases, failures = _sweep(service, [not_a_server_error])
     assert not failures, "\n\n".join(failures)
     assert operations >= 20, operations
     assert cases >= 100, cases
-    assert time.monotonic() - started < BUDGET_SECONDS
+    assert time.process_time() - started < BUDGET_SECONDS
 
 
 def test_every_answer_conforms_to_the_documented_schema(service: Any) -> None:

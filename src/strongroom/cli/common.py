@@ -15,15 +15,29 @@ if TYPE_CHECKING:  # the vault pulls in SQLAlchemy: imported by the commands tha
     from strongroom.bootstrap import Settings
     from strongroom.vault import Vault
 
-# markup off: messages carry user-chosen names, and "[...]" in them must print as typed.
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+def _console(*, stderr: bool = False) -> Console:
+    # markup off: messages carry user-chosen names, and "[...]" in them must print as typed.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False)
+
+
+out = _console()
+err = _console(stderr=True)
 
 _state: dict[str, str | None] = {"environment": None}
 
 
 def set_environment(environment: str | None) -> None:
     _state["environment"] = environment
+
+
+def reset_state() -> None:
+    """Start afresh for the next command run in this process, as the tests do (``strongroom`` itself runs one
+    command per process): forget ``--env``, and make new consoles, since a console fixes the terminal's width
+    from ``$COLUMNS`` when it is made."""
+    global out, err
+    _state["environment"] = None
+    out, err = _console(), _console(stderr=True)
 
 
 def settings() -> Settings:

@@ -143,42 +143,54 @@ _WITHHELD_FROM_CHILD = frozenset(
 
 
 def _run_child(command: list[str], env: dict[str, str], redactor: Redactor | None = None) -> int:
-    pipe = subprocess.PIPE if redactor is not None else None
-    try:
-        child = subprocess.Popen(command, env=env, stdout=pipe, stderr=pipe)  # noqa: S603 -- the user's command
-    except OSError as exc:
-        raise InvalidInput(f"cannot start {command[0]!r}: {exc.strerror}") from None
-    pumps = []
-    if redactor is not None and child.stdout is not None and child.stderr is not None:
-        pumps = [
-            threading.Thread(target=_pump, args=(stream, target, redactor), daemon=True)
-            for stream, target in ((child.stdout, sys.stdout.buffer), (child.stderr, sys.stderr.buffer))
-        ]
-        for pump in pumps:
-            pump.start()
-    previous_int = signal.getsignal(signal.SIGINT)
+    # The forwarding handlers are installed before the child is started: a signal that arrives while it starts
+    # (before Popen returns) is held and forwarded once the child exists, instead of killing us and orphaning it.
     forwarded = [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2]
     # At a terminal, Ctrl-C already reaches the child (same process group); forwarding it would be a
     # second SIGINT, which many servers read as "force quit". Otherwise (a supervisor signalling us) forward it.
+    # (At a terminal SIGINT is caught and dropped, not SIG_IGN: an ignored signal stays ignored in the child.)
     if not sys.stdin.isatty():
         forwarded.append(signal.SIGINT)
-    else:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    previous: dict[int, Any] = {}
+    started: list[subprocess.Popen[bytes]] = []
+    held: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
-        child.send_signal(signum)
+        if started:
+            started[0].send_signal(signum)
+        else:
+            held.append(signum)
 
+    def ignore(_signum: int, _frame: Any) -> None:
+        pass
+
+    previous: dict[int, Any] = {signal.SIGINT: signal.getsignal(signal.SIGINT)}
     for signum in forwarded:
         previous[signum] = signal.signal(signum, forward)
+    if signal.SIGINT not in forwarded:
+        signal.signal(signal.SIGINT, ignore)
     try:
+        pipe = subprocess.PIPE if redactor is not None else None
+        try:
+            child = subprocess.Popen(command, env=env, stdout=pipe, stderr=pipe)  # noqa: S603 -- the user's command
+        except OSError as exc:
+            raise InvalidInput(f"cannot start {command[0]!r}: {exc.strerror}") from None
+        started.append(child)
+        while held:  # what arrived while the child was starting; a handler now forwards directly
+            child.send_signal(held.pop(0))
+        pumps = []
+        if redactor is not None and child.stdout is not None and child.stderr is not None:
+            pumps = [
+                threading.Thread(target=_pump, args=(stream, target, redactor), daemon=True)
+                for stream, target in ((child.stdout, sys.stdout.buffer), (child.stderr, sys.stderr.buffer))
+            ]
+            for pump in pumps:
+                pump.start()
         code = child.wait()
         for pump in pumps:
             pump.join()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        signal.signal(signal.SIGINT, previous_int)
     return 128 - code if code < 0 else code  # a child killed by signal N exits 128+N, as shells report it
 
 
