@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, assert_type
+from typing import Any, Literal, assert_type
 
 import structlog
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -269,8 +269,8 @@ def crypto_usage(path: Path) -> None:
     assert_type(provider.current_version(), int)
     assert_type(provider.wrap(b"key", b"context"), tuple[int, bytes])
     assert_type(provider.unwrap(b"wrapped", 1, b"context"), bytes)
-    assert_type(MASTER_KEY_ENV, str)
-    assert_type(MASTER_KEY_ID_ENV, str)
+    assert_type(MASTER_KEY_ENV, Literal["STRONGROOM_MASTER_KEY"])
+    assert_type(MASTER_KEY_ID_ENV, Literal["STRONGROOM_MASTER_KEY_ID"])
 
     key = new_key()
     assert_type(key, bytes)
