@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from strongroom.store import engines
 from strongroom.tokens import ApiKeys, TokenService
 from strongroom.vault import Vault
-
-StatementCounter = Callable[[Vault], AbstractContextManager[list[str]]]
 
 ISSUER = "https://strongroom.test"
 AUDIENCE = "https://api.strongroom.test"
@@ -76,24 +74,20 @@ def tokens(vault: Vault, make_tokens: Callable[..., TokenService]) -> TokenServi
     return make_tokens(vault)
 
 
-@pytest.fixture
-def count_statements() -> StatementCounter:
-    """``with count_statements(vault) as seen:`` collects every SQL statement the vault's engine runs."""
+@contextmanager
+def count_statements(vault: Vault) -> Iterator[list[str]]:
+    """Every SQL statement the vault's engine runs inside the block (the vault's own engine: a test may look)."""
+    seen: list[str] = []
 
-    @contextmanager
-    def _counted(vault: Vault) -> Iterator[list[str]]:
-        seen: list[str] = []
+    def _note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
 
-        def _note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            seen.append(statement)
-
-        sa.event.listen(vault.store.engine, "before_cursor_execute", _note)
-        try:
-            yield seen
-        finally:
-            sa.event.remove(vault.store.engine, "before_cursor_execute", _note)
-
-    return _counted
+    engine = vault._store.engine
+    sa.event.listen(engine, "before_cursor_execute", _note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", _note)
 
 
 @pytest.fixture

@@ -6,13 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from strongroom.audit import Action, Outcome
 from strongroom.crypto import LocalKeyProvider
@@ -22,23 +19,7 @@ from strongroom.testing import assert_not_leaked
 from strongroom.tokens import ADMIN_SCOPE, SCOPES, ApiKeyInfo, ApiKeys
 from strongroom.vault import Vault
 
-from .conftest import FakeClock  # noqa: TID252 -- pytest's importlib mode resolves the package
-
-
-@contextmanager
-def count_statements(vault: Vault) -> Iterator[list[str]]:
-    """Every SQL statement the vault's engine runs inside the block (the vault's own engine: a test may look)."""
-    seen: list[str] = []
-
-    def _note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = vault._store.engine
-    sa.event.listen(engine, "before_cursor_execute", _note)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", _note)
+from .conftest import FakeClock, count_statements  # noqa: TID252 -- pytest's importlib mode resolves the package
 
 
 def forms(key: str) -> list[str]:

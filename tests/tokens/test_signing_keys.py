@@ -10,13 +10,10 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
 
 import jwt
 import pytest
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,24 +26,7 @@ from strongroom.tokens.jwks import b64url, raw_public_bytes, thumbprint
 from strongroom.tokens.signing_keys import KEY_NAME, PURPOSE
 from strongroom.vault import Vault
 
-from .conftest import AUDIENCE, ISSUER, FakeClock  # noqa: TID252 -- pytest's importlib mode resolves the package
-
-
-@contextmanager
-def count_statements(vault: Vault) -> Iterator[list[str]]:
-    """Every SQL statement the vault's engine runs inside the block (the vault's own engine: a test may look)."""
-    seen: list[str] = []
-
-    def _note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = vault._store.engine
-    sa.event.listen(engine, "before_cursor_execute", _note)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", _note)
-
+from .conftest import AUDIENCE, ISSUER, FakeClock, count_statements  # noqa: TID252 -- pytest's importlib mode resolves the package
 
 PLATFORM = "_platform"
 
