@@ -1,8 +1,15 @@
-"""The composition root: settings in, a ready ``Vault`` out. Nothing here runs at import time."""
+"""The composition root: settings in; a ready ``Vault``, the service on it, and the process-wide resets.
+
+The CLI and the server are built here and nowhere else: ``open_vault`` (key provider, store, schema,
+``Vault`` with its audit log and caches, through ``Vault.open``, which a library user calls directly),
+``service_state`` (API keys, token service, broker, shares, the response redactor and the failure
+limiter on that vault) and ``build_app``. Nothing here runs at import time.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +21,12 @@ from strongroom.errors import KeyProviderError
 from strongroom.names import check_environment
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from strongroom.broker import Broker
     from strongroom.crypto.providers import KeyProvider
+    from strongroom.server.app import ServiceState
+    from strongroom.tokens import TokenService
     from strongroom.vault import Vault
 
 
@@ -117,3 +129,65 @@ def rotate_kek(
     with open_vault(settings, key_provider=provider) as vault:
         count = vault.rewrap_data_keys(progress=progress)
     return RotationResult(key_id=provider.key_id, primary=provider.current_version(), rewrapped=count)
+
+
+def service_state(
+    vault: Vault,
+    *,
+    public_url: str = "http://127.0.0.1:8200",
+    connectors_file: Path | None = None,
+    broker: Broker | None = None,
+    tokens: TokenService | None = None,
+) -> ServiceState:
+    """Everything the HTTP service runs on ``vault``: tokens issued for ``public_url``, the broker (with the
+    connectors declared in ``connectors_file``), API keys and shares. ``broker``/``tokens`` replace the
+    defaults (tests hand in a broker with a loopback transport, a token service with a fixed clock)."""
+    from strongroom.broker import Broker, load_connectors
+    from strongroom.server.app import ServiceState
+    from strongroom.tokens import ApiKeys, TokenService
+    from strongroom.tokens.shares import Shares
+
+    declared = {c.name: c for c in load_connectors(connectors_file)} if connectors_file else {}
+    return ServiceState(
+        vault=vault,
+        api_keys=ApiKeys(vault),
+        tokens=tokens or TokenService(vault, issuer=public_url),
+        broker=broker or Broker(vault),
+        audience=public_url,
+        public_url=public_url,
+        shares=Shares(vault),
+        declared_connectors=declared,
+    )
+
+
+def build_app(
+    vault: Vault,
+    *,
+    public_url: str = "http://127.0.0.1:8200",
+    connectors_file: Path | None = None,
+    broker: Broker | None = None,
+    tokens: TokenService | None = None,
+    close_vault: bool = False,
+) -> FastAPI:
+    """The FastAPI service on ``vault`` (``close_vault``: the app closes the vault when it shuts down)."""
+    from strongroom.server import create_app
+
+    state = service_state(vault, public_url=public_url, connectors_file=connectors_file, broker=broker, tokens=tokens)
+    return create_app(state, close_vault=close_vault)
+
+
+def reset_process_state() -> None:
+    """Put strongroom's process-wide state back as a fresh import has it, for tests and for applications
+    that embed strongroom and reconfigure themselves: redaction uninstalled (logging filters,
+    ``Logger.addHandler``, excepthooks) and its default redactor dropped; every noted secret value
+    forgotten (pinned ones too); the pydantic-settings source's shared store closed. Vaults and apps the
+    caller opened are theirs to close. The CLI resets its own state on every invocation."""
+    import strongroom.redact
+    from strongroom.live_values import LIVE
+
+    strongroom.redact.uninstall()
+    LIVE.clear()
+    if "strongroom.config.pydantic" in sys.modules:  # never imported: nothing to close (and pydantic optional)
+        from strongroom.config.pydantic import close_shared_store
+
+        close_shared_store()

@@ -248,9 +248,9 @@ def build_service(
     vault: Vault, upstream: Upstream, connectors_file: Path, *, tokens: TokenService | None = None
 ) -> Iterator[Service]:
     """The app on ``vault`` inside a TestClient (lifespan on), with an admin key and tenants A and B."""
-    from strongroom.server import create_app
+    from strongroom.bootstrap import build_app
 
-    app = create_app(vault, public_url=PUBLIC_URL, connectors_file=connectors_file, tokens=tokens)
+    app = build_app(vault, public_url=PUBLIC_URL, connectors_file=connectors_file, tokens=tokens)
     admin, _ = ApiKeys(vault).create(tenant=None, name="test-admin", scopes=["admin"], actor="test:setup")
     # raise_server_exceptions=False: a bug that escapes as a 500 must show up as a 500 response, not an exception.
     with TestClient(app, base_url=PUBLIC_URL, raise_server_exceptions=False) as client:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from strongroom.bootstrap import build_app
 from strongroom.config.sources import SourceKey
 from strongroom.config.sources.store import StoreSource
 from strongroom.errors import Conflict, InvalidInput, NotFound, StrongroomError
-from strongroom.server import create_app
 from strongroom.tokens import ApiKeys, TokenService
 from strongroom.tokens.shares import Shares
 from strongroom.vault import Vault
@@ -99,7 +99,7 @@ def test_listings_show_no_internal_tenants_or_secrets(open_vault: Callable[..., 
 
 @pytest.fixture
 def admin_client(vault: Vault, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    app = create_app(vault, public_url="http://testserver")
+    app = build_app(vault, public_url="http://testserver")
     admin, _ = ApiKeys(vault).create(tenant=None, name="admin", scopes=["admin"], actor="test")
     with TestClient(app, base_url="http://testserver") as client:
         yield client, {"Authorization": f"Bearer {admin.reveal()}"}

@@ -23,8 +23,7 @@ def serve(
     import uvicorn
 
     import strongroom.redact
-    from strongroom.bootstrap import initialise, open_vault
-    from strongroom.server import create_app
+    from strongroom.bootstrap import build_app, initialise, open_vault
 
     settings = common.settings()
     if not settings.key_file.exists() and not os.environ.get("STRONGROOM_MASTER_KEY"):
@@ -32,7 +31,7 @@ def serve(
     vault = open_vault(settings, migrate=True)
     _bootstrap_admin(vault, settings.home)
     strongroom.redact.install()
-    app = create_app(
+    app = build_app(
         vault, public_url=public_url or f"http://{host}:{port}", connectors_file=connectors, close_vault=True
     )
     common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} ({vault!r})")

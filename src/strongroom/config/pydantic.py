@@ -39,6 +39,14 @@ def _shared_store() -> StoreSource:
     return _STORE
 
 
+def close_shared_store() -> None:
+    """Close the process's shared store source (its vaults); the next settings class opens a new one."""
+    global _STORE  # noqa: PLW0603
+    if _STORE is not None:
+        _STORE.close()
+        _STORE = None
+
+
 class StrongroomSettingsSource(PydanticBaseSettingsSource):
     def __init__(
         self,

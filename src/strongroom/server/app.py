@@ -1,4 +1,5 @@
-"""The application factory: a ``Vault`` and its services in, a FastAPI app out.
+"""The application factory: a ``ServiceState`` (the vault and the services the composition root,
+``strongroom.bootstrap``, built on it) in, a FastAPI app out.
 
 Nothing here holds business logic: routes call the vault, ``strongroom.tokens`` and ``strongroom.broker``.
 Every response body passes through the redactor on its way out, as a last line of defence.
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -45,32 +45,10 @@ class ServiceState:
     failures: FailureLimiter = field(default_factory=FailureLimiter)
 
 
-def create_app(
-    vault: Vault,
-    *,
-    public_url: str = "http://127.0.0.1:8200",
-    connectors_file: Path | None = None,
-    broker: Broker | None = None,
-    tokens: TokenService | None = None,
-    close_vault: bool = False,
-) -> FastAPI:
-    """The service on ``vault``; ``close_vault``: the app owns the vault and closes it when it shuts down."""
-    from strongroom.broker import Broker, load_connectors
+def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
+    """The service on ``state`` (built by ``strongroom.bootstrap.service_state``); ``close_vault``: the app
+    owns the vault and closes it when it shuts down."""
     from strongroom.server.routes import actions, audit, health, secrets, shares, tenants, tokens_routes
-    from strongroom.tokens import ApiKeys, TokenService
-    from strongroom.tokens.shares import Shares
-
-    declared = {c.name: c for c in load_connectors(connectors_file)} if connectors_file else {}
-    state = ServiceState(
-        vault=vault,
-        api_keys=ApiKeys(vault),
-        tokens=tokens or TokenService(vault, issuer=public_url),
-        broker=broker or Broker(vault),
-        audience=public_url,
-        public_url=public_url,
-        shares=Shares(vault),
-        declared_connectors=declared,
-    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
