@@ -887,7 +887,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rate",
         type=float,
         default=0.0,
-        help=f"open-loop requests/s (default: {OPEN_LOOP_SHARE:.0%} of the slower closed-loop rate)",
+        help=f"open-loop requests/s (default: {OPEN_LOOP_SHARE * 100:.0f}%% of the slower closed-loop rate)",
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured load per service first (default 3)")
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
