@@ -80,7 +80,7 @@ class Sizes:
 FULL = Sizes(
     rounds=5,
     bare=500_000,
-    hot_async=200_000,
+    hot_async=80_000,  # under the audit queue's bound (100,000): past it a use writes the backlog itself
     hot_paused=100_000,
     hot_sync=2_000,
     cold_sqlite=3_000,

@@ -116,6 +116,7 @@ class Vault:
         self.actor = actor
         self._clock = clock
         self._audit = AuditLog(store, mode=audit_mode)
+        self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
         self._hot: dict[tuple[str, str], _Hot] = {}
         self._fingerprint_key_cache: bytes | None = None
@@ -602,7 +603,7 @@ class Vault:
             raw = value = None
             _wrong_type(name, is_text, type)
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
-        self._audit.submit((now, audit_key, actor or self.actor, purpose, request_id))
+        self._submit_use((now, audit_key, actor or self.actor, purpose, request_id))
         if cold:  # the redactor masks the value while this vault lives; the hot path has noted it already
             LIVE.note(value, name, self)
         return _noted_elsewhere(name, value, hot_version)
