@@ -72,6 +72,22 @@ def test_committed_env_file_and_unignored_home_are_high(tmp_path: Path, make_can
     assert value not in done.stdout + done.stderr
 
 
+def test_key_files_are_recognised_by_content_not_by_mention(tmp_path: Path) -> None:
+    """A committed key file under any name is high; code and docs that name the key-file format are not."""
+    repo = _repo(tmp_path)
+    (repo / ".gitignore").write_text(".strongroom/\n")
+    LocalKeyProvider.create_file(repo / "config" / "backup.json", "dev")
+    (repo / "loader.py").write_text('FORMAT_FIELD = "strongroom_keyfile"  # the key file names its format\n')
+    (repo / "notes.md").write_text('A key file starts with {"strongroom_keyfile": 1, ...}\n')
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "keys")
+    done = _doctor(repo)
+    assert done.returncode == 1
+    flagged = [f["message"] for f in json.loads(done.stdout) if f["check"] == "key-file-tracked"]
+    assert len(flagged) == 1
+    assert "backup.json" in flagged[0]
+
+
 def test_same_value_in_two_environments_is_found(tmp_path: Path, make_canary: Callable[[str], str]) -> None:
     """With --schema, a store secret whose value is identical in dev and prod is reported, without the value."""
     repo = _repo(tmp_path)

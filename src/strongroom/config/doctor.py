@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import subprocess
 from dataclasses import dataclass
@@ -104,9 +105,16 @@ def _is_key_file(path: Path) -> bool:
         if path.stat().st_size > 64 * 1024:
             return False
         with path.open("rb") as handle:
-            return b'"strongroom_keyfile"' in handle.read(4096)
+            head = handle.read(64 * 1024)
     except OSError:
         return False
+    if b'"strongroom_keyfile"' not in head:  # cheap test first: most files are not JSON at all
+        return False
+    try:
+        document = json.loads(head)
+    except ValueError:  # source code or docs that name the format, not a key file
+        return False
+    return isinstance(document, dict) and "strongroom_keyfile" in document and "key_id" in document
 
 
 def schema_findings(schema: type[Settings], sources: list[Source] | None = None) -> list[Finding]:
