@@ -68,6 +68,7 @@ from strongroom.vocabulary import (
     MAX_LABEL_CHARS,
     NO_TENANT,
     SCAN_TENANT,
+    SHARE_SECRET_PREFIX,
     Kind,
     is_internal_secret,
 )
@@ -319,6 +320,10 @@ class Vault:
         request_id: str | None = None,
     ) -> SecretInfo:
         """Store a new version of a secret; ``expected_version`` makes it a check-and-set (0: must not exist)."""
+        if isinstance(name, str) and is_internal_secret(name):
+            raise InvalidInput(
+                f"secret name {name[:40]!r}: names starting with {SHARE_SECRET_PREFIX!r} are strongroom's own"
+            )
         plaintext, value_type = self._check_put(
             tenant,
             name,
@@ -510,6 +515,8 @@ class Vault:
         check_name("secret name", name)
         event = self._event(tenant, action, name, actor=actor, request_id=request_id)
         with self._unit_of_work(event) as work:
+            if is_internal_secret(name):  # a share's value: only its redemption removes it
+                raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
             self._remove_in(work, self._tenant(work.tx, tenant), name, event)
 
     def _remove_in(self, work: UnitOfWork, record: TenantRecord, name: str, event: AuditEvent) -> None:
@@ -640,7 +647,7 @@ class Vault:
             if found is None:
                 raise NotFound(f"tenant {tenant!r} not found in {self.environment}")
             record, row, stored, dek = found
-            if row is None or row.deleted_at is not None or row.current_version == 0:
+            if row is None or is_internal_secret(name) or row.deleted_at is not None or row.current_version == 0:
                 raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
             if stored is None:
                 raise NotFound(f"secret {name!r} of tenant {tenant!r} has no version {version}")
