@@ -941,7 +941,8 @@ class Vault:
     def _unit_of_work(self, refused: AuditEvent | None = None, *, flush: bool = True) -> Iterator[UnitOfWork]:
         """The one write path (``strongroom.vault.unit_of_work`` says what it does, in order).
 
-        ``refused``: the event to record, with the exception's outcome, when the change is refused.
+        ``refused``: the event to record, with the exception's outcome, when the change is refused (the caller
+        may set ``work.refused`` once it knows it).
         ``flush=False`` only for a write that records no event (an API key's ``last_used_at``): it has
         nothing to order against the queued use events, and the auth path should not wait for them.
         """
@@ -951,11 +952,13 @@ class Vault:
             # Queued use events go first, so each process's events are chained in the order they happened.
             self._audit.flush()
         self._writes += 1
+        work: UnitOfWork | None = None
         try:
             with self._store.write() as tx:
-                work = UnitOfWork(tx, self._audit)
+                work = UnitOfWork(tx, self._audit, refused)
                 yield work
         except REFUSALS as exc:
+            refused = refused if work is None else work.refused
             if refused is not None:
                 self._audit.record_now(refused._replace(outcome=refusal_outcome(exc), detail=type(exc).__name__))
             raise
