@@ -11,9 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from strongroom.audit import AuditEvent, AuditLog
-from strongroom.errors import AuditError
+from strongroom.errors import AuditError, StrongroomError
 from strongroom.store import Store
 from strongroom.vault import Vault
 
@@ -70,6 +73,39 @@ def test_a_failing_writer_keeps_the_queue_bounded_and_every_accepted_event(open_
         with store.engine.connect() as conn:
             written = conn.exec_driver_sql("SELECT count(*) FROM audit_events WHERE tenant = 'acme'").scalar_one()
         assert written == accepted[0]
+    finally:
+        log.close()
+        store.close()
+
+
+def test_events_queued_while_the_database_is_unreachable_are_kept(
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
+) -> None:
+    """A store that cannot be reached at all raises ``StoreError`` (not a refused write): the drained batch must
+    go back on the queue, as the writer's log line says ("events kept in memory"), not be dropped."""
+    path = tmp_path / "not-yet" / "strongroom.db"  # its directory does not exist: every connect fails
+    store = Store(f"sqlite:///{path}")
+    log = AuditLog(store, flush_interval_seconds=3600)
+    try:
+        for _ in range(5):
+            log.submit(
+                AuditEvent(
+                    at=time.time(),
+                    environment="dev",
+                    actor="t",
+                    tenant="acme",
+                    action="secret.use",
+                    secret_name="k",  # noqa: S106 -- a name
+                )
+            )
+        with pytest.raises(StrongroomError):
+            log.flush()
+        assert log.pending == 5
+        path.parent.mkdir()
+        migrated_sqlite(path)  # the database is back
+        log.flush()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM audit_events").scalar_one() == 5
     finally:
         log.close()
         store.close()

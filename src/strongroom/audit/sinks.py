@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from strongroom.audit import chain
 from strongroom.audit.events import Action, AuditEvent, Outcome
-from strongroom.errors import AuditError, StrongroomError
+from strongroom.errors import AuditError, StoreError, StrongroomError
 from strongroom.store import Store, Tx
 
 AuditMode = Literal["async", "sync"]
@@ -161,6 +161,8 @@ class AuditLog:
             try:
                 with self._store.write() as tx:
                     chain.append(tx, [expand(e) for e in events])
+            except StoreError as exc:  # unreachable: a failed write too, so flush keeps the batch queued
+                raise AuditError(f"audit events could not be written: {exc}") from None
             except StrongroomError:
                 raise
             except Exception as exc:  # any driver failure means the sink failed
