@@ -736,7 +736,7 @@ class Vault:
         """Give a tenant a new data key for new writes; existing values keep decrypting under the old one."""
         check_name("tenant name", tenant)
         now = self._clock()
-        with self._unit_of_work() as work:
+        with self._unit_of_work(self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now)) as work:
             record = self._tenant(work.tx, tenant, lock=True)
             latest = work.tx.latest_data_key(record.id)
             version = (latest.version if latest else 0) + 1
@@ -752,7 +752,7 @@ class Vault:
         """
         count = 0
         now = self._clock()
-        with self._unit_of_work() as work:
+        with self._unit_of_work(self._event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now)) as work:
             tx = work.tx
             tenants = {t.id: t for t in tx.tenants(self.environment)}
             keys = [dek for dek in tx.all_data_keys() if dek.tenant_id in tenants]
