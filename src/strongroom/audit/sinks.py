@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from strongroom.audit import chain
 from strongroom.audit.events import Action, AuditEvent, Outcome
-from strongroom.errors import AuditError, StrongroomError
+from strongroom.errors import AuditError, StoreError, StrongroomError
 from strongroom.store import Store, Tx
 
 AuditMode = Literal["async", "sync"]
@@ -42,6 +42,9 @@ class AuditLog:
         self.mode: AuditMode = mode
         self._flush_interval_seconds = flush_interval_seconds
         self._max_pending = max_pending
+        # How many events the queue may take now: max_pending less the batch a flush is writing (drained from
+        # the queue, but back on it if the write fails). Changed under the flush lock only.
+        self._room = max_pending
         self._queue: deque[AuditEvent | UseEvent] = deque()
         self._write_lock = threading.Lock()
         self._flush_lock = threading.RLock()
@@ -75,7 +78,7 @@ class AuditLog:
         (back-pressure), or is refused while the writer is failing, so the queue never grows past it.
         Sync: written before this returns.
         """
-        if self._appending and len(self._queue) < self._max_pending:
+        if self._appending and len(self._queue) < self._room:
             self._queue.append(event)
         else:
             self._submit_slow(event)
@@ -88,7 +91,7 @@ class AuditLog:
             return
         if self._thread is None:
             self._start()
-        if len(self._queue) >= self._max_pending:
+        if len(self._queue) >= self._room:
             if self._failing:
                 raise AuditError("audit log is not being written and its queue is full; refusing to serve")
             self.flush()  # back-pressure: the caller does the writer's work before adding more
@@ -104,10 +107,15 @@ class AuditLog:
             batch = self._drain()
             if not batch:
                 return
+            # The batch still counts against max_pending while it is written: if the write fails it goes back.
+            self._room = max(self._max_pending - len(batch), 0)
             try:
-                self._write(batch)
-            except AuditError:
-                self._write_each(batch)
+                try:
+                    self._write(batch)
+                except AuditError:
+                    self._write_each(batch)
+            finally:
+                self._room = self._max_pending
 
     def _write_each(self, batch: list[AuditEvent | UseEvent]) -> None:
         # A batch failed: one event the database refuses must not hold every later event (and every
@@ -153,6 +161,8 @@ class AuditLog:
             try:
                 with self._store.write() as tx:
                     chain.append(tx, [expand(e) for e in events])
+            except StoreError as exc:  # unreachable: a failed write too, so flush keeps the batch queued
+                raise AuditError(f"audit events could not be written: {exc}") from None
             except StrongroomError:
                 raise
             except Exception as exc:  # any driver failure means the sink failed

@@ -282,7 +282,8 @@ class ShareRepository:
 
         Atomic: marking the link used (the conditional update one caller wins), decrypting the value, purging
         it and the audit events (``share.redeem``, ``secret.use``, ``secret.purge``) are one transaction. If
-        anything fails (a key provider down, a tampered row) nothing changes and the link still works. An
+        anything fails (a key provider down, a tampered row) nothing changes, the link still works and the
+        refusal is audited (``share.redeem`` with the failure's outcome). An
         expired link is marked used, purged and audited in one transaction, then ``Expired`` is raised.
         """
         vault = self._vault
@@ -298,6 +299,8 @@ class ShareRepository:
             name = share.secret_name
             redeemed = vault._event(tenant.name, Action.SHARE_REDEEM, name, actor=actor, at=now)
             redeemed = redeemed._replace(detail=f"share {share_id[:12]}")
+            # From here a refusal (a tampered value, the key service down) rolls back and is audited as this.
+            work.refused = redeemed
             expired = share.expires_at <= now
             value: str | bytes | None = None
             if expired:

@@ -68,6 +68,7 @@ from strongroom.vocabulary import (
     MAX_LABEL_CHARS,
     NO_TENANT,
     SCAN_TENANT,
+    SHARE_SECRET_PREFIX,
     Kind,
     is_internal_secret,
 )
@@ -320,6 +321,10 @@ class Vault:
         request_id: str | None = None,
     ) -> SecretInfo:
         """Store a new version of a secret; ``expected_version`` makes it a check-and-set (0: must not exist)."""
+        if isinstance(name, str) and is_internal_secret(name):
+            raise InvalidInput(
+                f"secret name {name[:40]!r}: names starting with {SHARE_SECRET_PREFIX!r} are strongroom's own"
+            )
         plaintext, value_type = self._check_put(
             tenant,
             name,
@@ -511,6 +516,8 @@ class Vault:
         check_name("secret name", name)
         event = self._event(tenant, action, name, actor=actor, request_id=request_id)
         with self._unit_of_work(event) as work:
+            if is_internal_secret(name):  # a share's value: only its redemption removes it
+                raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
             self._remove_in(work, self._tenant(work.tx, tenant), name, event)
 
     def _remove_in(self, work: UnitOfWork, record: TenantRecord, name: str, event: AuditEvent) -> None:
@@ -641,7 +648,7 @@ class Vault:
             if found is None:
                 raise NotFound(f"tenant {tenant!r} not found in {self.environment}")
             record, row, stored, dek = found
-            if row is None or row.deleted_at is not None or row.current_version == 0:
+            if row is None or is_internal_secret(name) or row.deleted_at is not None or row.current_version == 0:
                 raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
             if stored is None:
                 raise NotFound(f"secret {name!r} of tenant {tenant!r} has no version {version}")
@@ -730,7 +737,7 @@ class Vault:
         """Give a tenant a new data key for new writes; existing values keep decrypting under the old one."""
         check_name("tenant name", tenant)
         now = self._clock()
-        with self._unit_of_work() as work:
+        with self._unit_of_work(self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now)) as work:
             record = self._tenant(work.tx, tenant, lock=True)
             latest = work.tx.latest_data_key(record.id)
             version = (latest.version if latest else 0) + 1
@@ -746,7 +753,7 @@ class Vault:
         """
         count = 0
         now = self._clock()
-        with self._unit_of_work() as work:
+        with self._unit_of_work(self._event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now)) as work:
             tx = work.tx
             tenants = {t.id: t for t in tx.tenants(self.environment)}
             keys = [dek for dek in tx.all_data_keys() if dek.tenant_id in tenants]
@@ -935,7 +942,8 @@ class Vault:
     def _unit_of_work(self, refused: AuditEvent | None = None, *, flush: bool = True) -> Iterator[UnitOfWork]:
         """The one write path (``strongroom.vault.unit_of_work`` says what it does, in order).
 
-        ``refused``: the event to record, with the exception's outcome, when the change is refused.
+        ``refused``: the event to record, with the exception's outcome, when the change is refused (the caller
+        may set ``work.refused`` once it knows it).
         ``flush=False`` only for a write that records no event (an API key's ``last_used_at``): it has
         nothing to order against the queued use events, and the auth path should not wait for them.
         """
@@ -945,11 +953,13 @@ class Vault:
             # Queued use events go first, so each process's events are chained in the order they happened.
             self._audit.flush()
         self._writes += 1
+        work: UnitOfWork | None = None
         try:
             with self._store.write() as tx:
-                work = UnitOfWork(tx, self._audit)
+                work = UnitOfWork(tx, self._audit, refused)
                 yield work
         except REFUSALS as exc:
+            refused = refused if work is None else work.refused
             if refused is not None:
                 self._audit.record_now(refused._replace(outcome=refusal_outcome(exc), detail=type(exc).__name__))
             raise

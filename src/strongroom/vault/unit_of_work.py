@@ -47,12 +47,15 @@ def refusal_outcome(exc: Exception) -> str:
 class UnitOfWork:
     """One open write: the transaction, the audit events recorded in it, and what to do after commit."""
 
-    __slots__ = ("_after", "_audit", "tx")
+    __slots__ = ("_after", "_audit", "refused", "tx")
 
-    def __init__(self, tx: Tx, audit: AuditLog) -> None:
+    def __init__(self, tx: Tx, audit: AuditLog, refused: AuditEvent | None = None) -> None:
         self.tx = tx
         self._audit = audit
         self._after: list[Callable[[], object]] = []
+        # The event audited (with the exception's outcome) if the change is refused; a change that learns its
+        # tenant inside the transaction (a share's redemption) sets it then.
+        self.refused = refused
 
     def record(self, *events: AuditEvent) -> None:
         """Chain audit events in this transaction: they commit with the change or not at all."""

@@ -8,6 +8,7 @@ calls through them, ``/v1/actions/{connector}/{path}``, are served by ``strongro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -68,7 +69,8 @@ async def put_connector(tenant: str, name: str, request: Request, caller: Caller
     connector = connector_from_dict({**data, "name": name}, where=f"connector {name!r}")
     definition = json.dumps(connector_to_dict(connector), sort_keys=True)
     event = _event(state, tenant, Action.CONNECTOR_PUT, caller, request, name, time.time())
-    state.vault.connector_repo.put(tenant, name, definition, event)
+    # A unit of work blocks (it flushes queued use events, then waits for the write lock): not on the event loop.
+    await asyncio.to_thread(state.vault.connector_repo.put, tenant, name, definition, event)
     return connector_to_dict(connector)
 
 

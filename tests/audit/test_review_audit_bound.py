@@ -1,0 +1,111 @@
+"""While the database refuses audit writes, the queue stays bounded by ``max_pending`` and loses nothing.
+
+``AuditLog.submit`` promises the queue never grows past ``max_pending``: at the bound a caller flushes itself
+(back-pressure) or is refused. A flush drains the queue before it writes; if the write fails the batch goes
+back on top of whatever was appended meanwhile, so while the database is down each failed flush could add up
+to another ``max_pending`` events.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from strongroom.audit import AuditEvent, AuditLog
+from strongroom.errors import AuditError, StrongroomError
+from strongroom.store import Store
+from strongroom.vault import Vault
+
+MAX_PENDING = 200
+THREADS = 8
+SUBMITS = 2500
+
+
+def _rename(store: Store, old: str, new: str) -> None:
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+
+
+def test_a_failing_writer_keeps_the_queue_bounded_and_every_accepted_event(open_vault: Callable[..., Vault]) -> None:
+    vault = open_vault()
+    url = vault._store.engine.url.render_as_string(hide_password=False)
+    vault.close()
+    store = Store(url)
+    log = AuditLog(store, max_pending=MAX_PENDING, flush_interval_seconds=0.05)
+    event = AuditEvent(
+        at=time.time(),
+        environment="dev",
+        actor="t",
+        tenant="acme",
+        action="secret.use",
+        secret_name="k",  # noqa: S106 -- a name
+    )
+    peak, accepted, lock = [0], [0], threading.Lock()
+
+    def submitter() -> None:
+        mine = 0
+        for _ in range(SUBMITS):
+            try:
+                log.submit(event)
+                mine += 1
+            except AuditError:
+                pass
+            peak[0] = max(peak[0], log.pending)
+        with lock:
+            accepted[0] += mine
+
+    _rename(store, "audit_events", "audit_events_away")  # the database refuses every audit write
+    try:
+        threads = [threading.Thread(target=submitter) for _ in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        _rename(store, "audit_events_away", "audit_events")
+    try:
+        assert peak[0] <= MAX_PENDING + THREADS, f"queue reached {peak[0]} events (max_pending {MAX_PENDING})"
+        log.flush()
+        with store.engine.connect() as conn:
+            written = conn.exec_driver_sql("SELECT count(*) FROM audit_events WHERE tenant = 'acme'").scalar_one()
+        assert written == accepted[0]
+    finally:
+        log.close()
+        store.close()
+
+
+def test_events_queued_while_the_database_is_unreachable_are_kept(
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
+) -> None:
+    """A store that cannot be reached at all raises ``StoreError`` (not a refused write): the drained batch must
+    go back on the queue, as the writer's log line says ("events kept in memory"), not be dropped."""
+    path = tmp_path / "not-yet" / "strongroom.db"  # its directory does not exist: every connect fails
+    store = Store(f"sqlite:///{path}")
+    log = AuditLog(store, flush_interval_seconds=3600)
+    try:
+        for _ in range(5):
+            log.submit(
+                AuditEvent(
+                    at=time.time(),
+                    environment="dev",
+                    actor="t",
+                    tenant="acme",
+                    action="secret.use",
+                    secret_name="k",  # noqa: S106 -- a name
+                )
+            )
+        with pytest.raises(StrongroomError):
+            log.flush()
+        assert log.pending == 5
+        path.parent.mkdir()
+        migrated_sqlite(path)  # the database is back
+        log.flush()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM audit_events").scalar_one() == 5
+    finally:
+        log.close()
+        store.close()

@@ -1,0 +1,52 @@
+"""Refused key changes are audited like every other refused change of the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from strongroom.crypto import LocalKeyProvider
+from strongroom.errors import KeyProviderError, NotFound
+from strongroom.vault import Vault
+from strongroom.vocabulary import NO_TENANT, Action, Outcome
+
+
+class _DownKeys:
+    """A key provider that can neither wrap nor unwrap: a KMS outage, through the public seam."""
+
+    def __init__(self, inner: LocalKeyProvider) -> None:
+        self.key_id = inner.key_id
+        self._inner = inner
+
+    def current_version(self) -> int:
+        return self._inner.current_version() + 1  # a newer KEK version: every data key needs rewrapping
+
+    def wrap(self, key: bytes, context: bytes) -> tuple[int, bytes]:
+        raise KeyProviderError("the key service is unreachable (injected)")
+
+    def unwrap(self, wrapped: bytes, kek_version: int, context: bytes) -> bytes:
+        raise KeyProviderError("the key service is unreachable (injected)")
+
+
+def _outcomes(vault: Vault, tenant: str) -> list[str]:
+    return [e.outcome for e in vault.audit_events(tenant=tenant, action=Action.KEY_REWRAP)]
+
+
+def test_a_refused_data_key_rotation_is_audited(
+    open_vault: Callable[..., Vault], key_provider: LocalKeyProvider
+) -> None:
+    vault = open_vault()
+    vault.create_tenant("acme")
+    with pytest.raises(NotFound):
+        vault.rotate_data_key("nobody")
+    assert _outcomes(vault, "nobody") == [Outcome.NOT_FOUND]
+    down = open_vault(key_provider=_DownKeys(key_provider))
+    with pytest.raises(KeyProviderError):
+        down.rotate_data_key("acme")
+    with pytest.raises(KeyProviderError):
+        down.rewrap_data_keys()
+    down.flush_audit()
+    assert _outcomes(vault, "acme") == [Outcome.ERROR]
+    assert _outcomes(vault, NO_TENANT) == [Outcome.ERROR]
+    assert vault.verify_audit().ok
