@@ -40,6 +40,7 @@ from strongroom import (
     Vault,
     VersionInfo,
 )
+from strongroom.audit import AuditEvent
 from strongroom.config import (
     DEFAULT_ENVIRONMENTS,
     FieldReport,
@@ -105,6 +106,7 @@ def vault_usage(home: Path) -> None:
             assert_type(raw.reveal(), bytes)
         vault.delete("acme", "stripe")
         vault.delete_tenant("acme")
+        assert_type(vault.audit_event("acme", "secret.use", "stripe", detail="checked"), AuditEvent)
 
 
 def secret_usage() -> None:

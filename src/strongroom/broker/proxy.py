@@ -362,18 +362,16 @@ class Broker:
             raise
         finally:
             await self._audit(
-                AuditEvent(
-                    at=time.time(),
-                    environment=self._vault.environment,
+                self._vault.audit_event(
+                    tenant,
+                    BROKER_CALL,
+                    connector.credential.secret,
                     actor=actor,
-                    tenant=tenant,
-                    action=BROKER_CALL,
-                    secret_name=connector.credential.secret,
+                    request_id=request_id,
+                    detail=detail,
+                    outcome=outcome,
                     version=version,
                     purpose=f"broker:{connector.name}",
-                    outcome=outcome,
-                    request_id=request_id,
-                    detail=detail[:512],
                 )
             )
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from strongroom.audit import Action, AuditEvent, Outcome
+from strongroom.audit import Action, Outcome
 from strongroom.errors import AccessDenied, Expired
 from strongroom.server.errors import ApiError
-from strongroom.vocabulary import ADMIN_SCOPE, NO_TENANT
+from strongroom.vocabulary import ADMIN_SCOPE
 
 if TYPE_CHECKING:
     from strongroom.server.app import ServiceState
@@ -147,12 +147,10 @@ async def authenticate_header(state: ServiceState, header: str, *, client: str, 
         state.failures.failed(*limits)
         state.failures.check(*limits)
         state.vault.enqueue_event(
-            AuditEvent(
-                at=time.time(),
-                environment=state.vault.environment,
+            state.vault.audit_event(
+                None,
+                Action.AUTH_FAIL,
                 actor=f"key:{key_id}",
-                tenant=NO_TENANT,
-                action=Action.AUTH_FAIL,
                 outcome=Outcome.DENIED,
                 request_id=request_id,
                 detail=type(exc).__name__,

@@ -11,7 +11,8 @@ from strongroom.audit import AuditEvent, Outcome
 from strongroom.errors import InvalidInput
 from strongroom.names import check_name
 from strongroom.vault import Vault
-from strongroom.vocabulary import INTERNAL_TENANTS, MAX_DETAIL_CHARS, MAX_LABEL_CHARS, NO_TENANT, PLATFORM_TENANT
+from strongroom.vault.policy import check_text
+from strongroom.vocabulary import INTERNAL_TENANTS, MAX_LABEL_CHARS, NO_TENANT, PLATFORM_TENANT
 
 __all__ = [
     "INTERNAL_TENANTS",
@@ -35,25 +36,11 @@ def event(
     name: str | None = None,
     version: int | None = None,
 ) -> AuditEvent:
+    """``Vault.audit_event`` with the actor required (the service always names who acted)."""
     check_text("actor", actor, MAX_LABEL_CHARS)
-    return AuditEvent(
-        at=at,
-        environment=vault.environment,
-        actor=actor,
-        tenant=tenant or NO_TENANT,
-        action=action,
-        secret_name=name,
-        version=version,
-        outcome=outcome,
-        detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
+    return vault.audit_event(
+        tenant or None, action, name, actor=actor, at=at, detail=detail, outcome=outcome, version=version
     )
-
-
-def check_text(what: str, value: object, max_chars: int) -> str:
-    """Printable text of 1..max_chars characters: it goes into audit rows and JWT claims."""
-    if not isinstance(value, str) or not value or len(value) > max_chars or not value.isprintable():
-        raise InvalidInput(f"{what} must be 1-{max_chars} printable characters")
-    return value
 
 
 def check_tenant_name(tenant: str) -> str:

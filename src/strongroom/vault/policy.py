@@ -53,15 +53,20 @@ def check_purpose(purpose: object) -> str:
     return purpose
 
 
-def check_label(what: str, value: object) -> None:
-    """Actors and request ids go into the audit log: printable text that fits its column, or None.
+def check_text(what: str, value: object, max_chars: int) -> str:
+    """Printable text of 1..max_chars characters: what goes into audit rows and token claims.
 
     ``isprintable`` rejects NUL, control characters and lone surrogates, which no database column takes.
     """
-    if value is None:
-        return
-    if not isinstance(value, str) or not value or len(value) > MAX_LABEL_CHARS or not value.isprintable():
-        raise InvalidInput(f"{what} must be 1-{MAX_LABEL_CHARS} printable characters")
+    if not isinstance(value, str) or not value or len(value) > max_chars or not value.isprintable():
+        raise InvalidInput(f"{what} must be 1-{max_chars} printable characters")
+    return value
+
+
+def check_label(what: str, value: object) -> None:
+    """Actors and request ids go into the audit log: printable text that fits its column, or None."""
+    if value is not None:
+        check_text(what, value, MAX_LABEL_CHARS)
 
 
 def to_bytes(name: str, value: str | bytes, max_bytes: int) -> tuple[bytes, str]:

@@ -900,9 +900,9 @@ class Vault:
             cipher = self._dek_cache.put(tenant.id, dek.version, self._unwrap(dek, tenant))
         return cipher
 
-    def _event(
+    def audit_event(
         self,
-        tenant: str,
+        tenant: str | None,
         action: str,
         name: str | None = None,
         *,
@@ -910,19 +910,30 @@ class Vault:
         request_id: str | None = None,
         at: float | None = None,
         detail: str | None = None,
+        outcome: str = Outcome.OK,
+        version: int | None = None,
+        purpose: str | None = None,
     ) -> AuditEvent:
+        """An audit event of this environment, the one way events are built: ``tenant=None`` is the
+        environment-wide chain, the actor defaults to the vault's, ``detail`` is cut to its column, and
+        actor and request id are checked (``InvalidInput``) so the database never refuses the row."""
         check_label("actor", actor)
         check_label("request_id", request_id)
         return AuditEvent(
             at=self._clock() if at is None else at,
             environment=self.environment,
             actor=actor or self.actor,
-            tenant=tenant,
+            tenant=NO_TENANT if tenant is None else tenant,
             action=action,
             secret_name=name,
+            version=version,
+            purpose=purpose,
+            outcome=outcome,
             request_id=request_id,
-            detail=detail,
+            detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
         )
+
+    _event = audit_event
 
     def _refuse(
         self,

@@ -29,14 +29,8 @@ router = APIRouter(tags=["actions"])
 def _event(
     state: ServiceState, tenant: str, action: str, caller: Principal, request: Request, name: str, at: float
 ) -> AuditEvent:
-    return AuditEvent(
-        at=at,
-        environment=state.vault.environment,
-        actor=actor(caller),
-        tenant=tenant,
-        action=action,
-        request_id=request_id(request),
-        detail=f"connector {name}",
+    return state.vault.audit_event(
+        tenant, action, actor=actor(caller), request_id=request_id(request), at=at, detail=f"connector {name}"
     )
 
 
