@@ -241,9 +241,8 @@ def test_silent_endpoint_times_out_once_per_load(prefix: str) -> None:
     assert first.startswith("API_KEY: missing"), first
     assert f"{prefix}prod/api_key (AWSCURRENT): ReadTimeoutError at {endpoint}" in first
     assert "not tried, ReadTimeoutError" in caught.value.problems[1]
-    # One lookup for the whole load. Its attempts: botocore's legacy "max_attempts" key counts retries, so
-    # MAX_ATTEMPTS = 2 gives 3 connections; a lookup per field would be 6.
-    assert 1 <= attempts <= 3, attempts
+    # One lookup for the whole load, of MAX_ATTEMPTS (2) attempts in all; a lookup per field would be 4.
+    assert attempts == 2, attempts
 
 
 def test_binary_secret_that_is_not_utf8_is_named_not_shown(

@@ -73,7 +73,7 @@ class AwsSecretsManagerSource(RemoteSource):
                 config=config.Config(
                     connect_timeout=self._timeout,
                     read_timeout=self._timeout,
-                    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+                    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
                 ),
             )
         except exceptions.BotoCoreError as exc:
