@@ -45,7 +45,7 @@ def test_a_refused_write_records_a_refusal_event(vault: Vault) -> None:
     assert [v.version for v in vault.versions("acme", "k")] == [1]
     with pytest.raises(NotFound):
         vault.connector_repo.delete(
-            "acme", "none", vault._event("acme", Action.CONNECTOR_DELETE, actor="op", detail="connector none")
+            "acme", "none", vault.audit_event("acme", Action.CONNECTOR_DELETE, actor="op", detail="connector none")
         )
     assert _outcomes(vault, "acme", Action.CONNECTOR_DELETE) == [Outcome.NOT_FOUND]
     assert vault.verify_audit().ok

@@ -125,8 +125,8 @@ class TokenRepository:
             ttl_seconds=None,
         )
         now = vault._clock()
-        put = vault._event(PLATFORM_TENANT, Action.SECRET_PUT, name, actor=actor, at=now)
-        rotated = vault._event(PLATFORM_TENANT, Action.TOKEN_KEY_ROTATE, name, actor=actor, at=now, detail=detail)
+        put = vault.audit_event(PLATFORM_TENANT, Action.SECRET_PUT, name, actor=actor, at=now)
+        rotated = vault.audit_event(PLATFORM_TENANT, Action.TOKEN_KEY_ROTATE, name, actor=actor, at=now, detail=detail)
         with vault._unit_of_work(put) as work:
             info = vault._put(
                 work,
@@ -243,8 +243,10 @@ class ShareRepository:
             expected_version=None,
             ttl_seconds=ttl_seconds,
         )
-        put = vault._event(tenant, Action.SECRET_PUT, name, actor=actor, at=now)
-        created = vault._event(tenant, Action.SHARE_CREATE, name, actor=actor, at=now, detail=f"share {share_id[:12]}")
+        put = vault.audit_event(tenant, Action.SECRET_PUT, name, actor=actor, at=now)
+        created = vault.audit_event(
+            tenant, Action.SHARE_CREATE, name, actor=actor, at=now, detail=f"share {share_id[:12]}"
+        )
         with vault._unit_of_work(created) as work:
             info = vault._put(
                 work,
@@ -297,7 +299,7 @@ class ShareRepository:
             if tenant is None:
                 raise NotFound(gone)
             name = share.secret_name
-            redeemed = vault._event(tenant.name, Action.SHARE_REDEEM, name, actor=actor, at=now)
+            redeemed = vault.audit_event(tenant.name, Action.SHARE_REDEEM, name, actor=actor, at=now)
             redeemed = redeemed._replace(detail=f"share {share_id[:12]}")
             # From here a refusal (a tampered value, the key service down) rolls back and is audited as this.
             work.refused = redeemed
@@ -309,7 +311,7 @@ class ShareRepository:
                 work.record(redeemed)
                 value = vault._decrypt_in(work, tenant, name, share.version, purpose=purpose, actor=actor, now=now)
             vault._remove_in(
-                work, tenant, name, vault._event(tenant.name, Action.SECRET_PURGE, name, actor=actor, at=now)
+                work, tenant, name, vault.audit_event(tenant.name, Action.SECRET_PURGE, name, actor=actor, at=now)
             )
         if value is None:
             raise Expired("this share link has expired")

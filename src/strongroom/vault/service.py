@@ -275,7 +275,7 @@ class Vault:
         _check_tenant_name(name)
         now = self._clock()
         record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=name, created_at=now)
-        event = self._event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
+        event = self.audit_event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
         with self._unit_of_work(event) as work:
             work.tx.insert_tenant(record)
             key = self._new_data_key(work.tx, record.id, 1, now)
@@ -292,7 +292,7 @@ class Vault:
     def delete_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
         """Delete a tenant and destroy its data keys in one transaction (crypto-shredding)."""
         _check_tenant_name(name)
-        event = self._event(name, Action.TENANT_DELETE, actor=actor, request_id=request_id)
+        event = self.audit_event(name, Action.TENANT_DELETE, actor=actor, request_id=request_id)
         with self._unit_of_work(event) as work:
             tenant = self._tenant(work.tx, name, lock=True)
             work.tx.delete_tenant(tenant.id)
@@ -336,7 +336,7 @@ class Vault:
             ttl_seconds=ttl_seconds,
         )
         now = self._clock()
-        event = self._event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
+        event = self.audit_event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
         with self._unit_of_work(event) as work:
             return self._put(
                 work,
@@ -514,7 +514,7 @@ class Vault:
     def _remove(self, tenant: str, name: str, action: str, actor: str | None, request_id: str | None) -> None:
         check_name("tenant name", tenant)
         check_name("secret name", name)
-        event = self._event(tenant, action, name, actor=actor, request_id=request_id)
+        event = self.audit_event(tenant, action, name, actor=actor, request_id=request_id)
         with self._unit_of_work(event) as work:
             if is_internal_secret(name):  # a share's value: only its redemption removes it
                 raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
@@ -650,15 +650,7 @@ class Vault:
             record, row, stored, dek = found
             if row is None or is_internal_secret(name) or row.deleted_at is not None or row.current_version == 0:
                 raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
-            if stored is None:
-                raise NotFound(f"secret {name!r} of tenant {tenant!r} has no version {version}")
-            if dek_version_of(stored.ciphertext) != stored.dek_version:
-                raise TamperedError(f"ciphertext header of {name!r} v{stored.version} does not match its row")
-            if dek is None:
-                raise NotFound(
-                    f"data key v{stored.dek_version} of tenant {tenant!r} was destroyed: "
-                    "this ciphertext can no longer be decrypted"
-                )
+            stored, dek = _decryptable(stored, dek, tenant, name, version)
             cipher = self._cipher(dek, record)
         except NotFound:
             self._refuse(tenant, name, version, Outcome.NOT_FOUND, purpose=purpose, actor=actor, request_id=request_id)
@@ -709,12 +701,9 @@ class Vault:
         """
         found = work.tx.for_use(self.environment, tenant.name, name, version)
         _, row, stored, dek = found if found is not None else (None, None, None, None)
-        if row is None or row.deleted_at is not None or stored is None:
+        if row is None or row.deleted_at is not None:
             raise NotFound(f"secret {name!r} of tenant {tenant.name!r} has no version {version}")
-        if dek_version_of(stored.ciphertext) != stored.dek_version:
-            raise TamperedError(f"ciphertext header of {name!r} v{stored.version} does not match its row")
-        if dek is None:
-            raise NotFound(f"data key v{stored.dek_version} of tenant {tenant.name!r} was destroyed")
+        stored, dek = _decryptable(stored, dek, tenant.name, name, version)
         if stored.expires_at is not None and stored.expires_at <= now:
             raise Expired(f"secret {name!r} of tenant {tenant.name!r} expired")
         cipher = self._cipher(dek, tenant)
@@ -727,7 +716,7 @@ class Vault:
             value = None
         if value is None:  # raised outside the except block, so no exception context carries plaintext
             raise TamperedError(f"ciphertext of {name!r} v{stored.version} failed authentication")
-        used = self._event(tenant.name, Action.SECRET_USE, name, actor=actor, at=now)
+        used = self.audit_event(tenant.name, Action.SECRET_USE, name, actor=actor, at=now)
         work.record(used._replace(version=stored.version, purpose=purpose))
         return value
 
@@ -737,12 +726,14 @@ class Vault:
         """Give a tenant a new data key for new writes; existing values keep decrypting under the old one."""
         check_name("tenant name", tenant)
         now = self._clock()
-        with self._unit_of_work(self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now)) as work:
+        with self._unit_of_work(self.audit_event(tenant, Action.KEY_REWRAP, actor=actor, at=now)) as work:
             record = self._tenant(work.tx, tenant, lock=True)
             latest = work.tx.latest_data_key(record.id)
             version = (latest.version if latest else 0) + 1
             key = self._new_data_key(work.tx, record.id, version, now)
-            work.record(self._event(tenant, Action.KEY_REWRAP, actor=actor, at=now, detail=f"new data key v{version}"))
+            work.record(
+                self.audit_event(tenant, Action.KEY_REWRAP, actor=actor, at=now, detail=f"new data key v{version}")
+            )
             work.after_commit(lambda: self._dek_cache.put(record.id, version, key))
         return version
 
@@ -753,7 +744,7 @@ class Vault:
         """
         count = 0
         now = self._clock()
-        with self._unit_of_work(self._event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now)) as work:
+        with self._unit_of_work(self.audit_event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now)) as work:
             tx = work.tx
             tenants = {t.id: t for t in tx.tenants(self.environment)}
             keys = [dek for dek in tx.all_data_keys() if dek.tenant_id in tenants]
@@ -769,7 +760,9 @@ class Vault:
                 tx.rewrap_data_key(tenant.id, dek.version, self._keys.key_id, kek_version, wrapped)
                 count += 1
             work.record(
-                self._event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now, detail=f"{count} data keys rewrapped")
+                self.audit_event(
+                    NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now, detail=f"{count} data keys rewrapped"
+                )
             )
         return count
 
@@ -784,7 +777,7 @@ class Vault:
         with self._store.read() as tx:
             key = self._stored_fingerprint_key(tx)
             rows = tx.fingerprints(self.environment)
-        self._audit.enqueue(self._event(NO_TENANT, Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
+        self._audit.enqueue(self.audit_event(NO_TENANT, Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
         # Without a key (nothing written since schema 0002) every version still counts, as missing.
         overhead = MIN_LENGTH
         return KnownFingerprints(
@@ -933,8 +926,6 @@ class Vault:
             detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
         )
 
-    _event = audit_event
-
     def _refuse(
         self,
         tenant: str,
@@ -946,7 +937,7 @@ class Vault:
         actor: str | None,
         request_id: str | None,
     ) -> None:
-        event = self._event(tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id)
+        event = self.audit_event(tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id)
         self._audit.record_now(event._replace(version=version, purpose=purpose, outcome=outcome))
 
     @contextmanager
@@ -977,6 +968,22 @@ class Vault:
         finally:
             self._writes += 1
         work._committed()
+
+
+def _decryptable(
+    stored: VersionRecord | None, dek: DataKeyRecord | None, tenant: str, name: str, version: int | None
+) -> tuple[VersionRecord, DataKeyRecord]:
+    """The version and its data key, or the refusal a read of them gets (shared by ``use`` and redemption)."""
+    if stored is None:
+        raise NotFound(f"secret {name!r} of tenant {tenant!r} has no version {version}")
+    if dek_version_of(stored.ciphertext) != stored.dek_version:
+        raise TamperedError(f"ciphertext header of {name!r} v{stored.version} does not match its row")
+    if dek is None:
+        raise NotFound(
+            f"data key v{stored.dek_version} of tenant {tenant!r} was destroyed: "
+            "this ciphertext can no longer be decrypted"
+        )
+    return stored, dek
 
 
 def _wrong_type(name: str, is_text: bool, wanted: type[str] | type[bytes]) -> NoReturn:
