@@ -179,8 +179,9 @@ def build_app(
 def reset_process_state() -> None:
     """Put strongroom's process-wide state back as a fresh import has it, for tests and for applications
     that embed strongroom and reconfigure themselves: redaction uninstalled (logging filters,
-    ``Logger.addHandler``, excepthooks) and its default redactor dropped; every noted secret value
-    forgotten (pinned ones too); the pydantic-settings source's shared store closed. Vaults and apps the
+    ``Logger.addHandler``, excepthooks) and its default redactor dropped; the values pinned by
+    ``redact.register`` forgotten (values a live ``Secret`` carries stay masked); the pydantic-settings
+    source's shared store closed. Vaults and apps the
     caller opened are theirs to close. The CLI resets its own state on every invocation."""
     import strongroom.redact
     from strongroom.live_values import LIVE

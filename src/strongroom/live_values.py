@@ -105,9 +105,14 @@ class LiveValues:
             return self.generation, [(v, name) for v, (name, _) in self._entries.items()]
 
     def clear(self) -> None:
-        """Forget every value, pinned ones included (a reset for tests and embedding applications)."""
+        """Forget the values pinned for the life of the process (a reset for tests and embedding applications).
+
+        Values a live ``Secret`` still carries stay: they are still in memory, so they must stay masked (a
+        config handle notes its value again only when the value changes).
+        """
         with self._lock:
-            self._entries.clear()
+            for value in [v for v, (_, owners) in self._entries.items() if owners is None or not owners.refs]:
+                del self._entries[value]
             self.generation += 1
 
     def __len__(self) -> int:
