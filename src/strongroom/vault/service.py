@@ -917,11 +917,13 @@ class Vault:
             environment=self.environment,
             actor=actor or self.actor,
             tenant=NO_TENANT if tenant is None else tenant,
-            action=action,
+            # Plain strings, not the vocabulary's enum members: the database driver binds an exact str
+            # without adapting it (docs/benchmarks.md: the audit writer's cost per event).
+            action=str(action),
             secret_name=name,
             version=version,
             purpose=purpose,
-            outcome=outcome,
+            outcome=str(outcome),
             request_id=request_id,
             detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
         )
