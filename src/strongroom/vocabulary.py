@@ -59,6 +59,14 @@ INTERNAL_TENANTS: Final[frozenset[str]] = HIDDEN_TENANTS | {PLATFORM_TENANT}
 NO_TENANT: Final = "-"
 """The audit chain of environment-wide events (operator keys, rewraps)."""
 
+
+def is_reserved_tenant_name(name: str) -> bool:
+    """Whether ``name`` is of a form strongroom uses itself (``_platform``, ``_scan``, the environment-wide
+    audit chain ``-``): such a tenant can never be created, so no tenant can address what they hold.
+    The one check of it; every door that creates or addresses a tenant by name asks here."""
+    return name.startswith("_") or name == NO_TENANT or name.strip("-.") == ""
+
+
 # -- the service: API-key and token scopes ------------------------------------------------------------
 
 
@@ -72,9 +80,15 @@ class Scope(StrEnum):
     CONNECTORS_READ = "connectors:read"
     AUDIT_READ = "audit:read"
     SHARES_CREATE = "shares:create"
+    # Held by API keys only, never by an agent token: an agent must not be able to widen where a secret
+    # may go (a secret's destination policy, a connector's base URL) nor manage the keys that mint tokens.
+    KEYS_MANAGE = "keys:manage"
+    DESTINATIONS_WRITE = "destinations:write"
 
 
 SCOPES: Final[frozenset[str]] = frozenset(s.value for s in Scope)
+KEY_ONLY_SCOPES: Final[frozenset[str]] = frozenset({Scope.KEYS_MANAGE, Scope.DESTINATIONS_WRITE})
+"""Scopes an API key may hold but a token never carries (``TokenService.issue`` refuses them)."""
 ADMIN_SCOPE: Final = "admin"
 """Operator keys only (``tenant=None``): every scope, for every tenant, including creating tenants."""
 
@@ -89,6 +103,7 @@ class Action(StrEnum):
     SECRET_USE = "secret.use"  # noqa: S105
     SECRET_DELETE = "secret.delete"  # noqa: S105
     SECRET_PURGE = "secret.purge"  # noqa: S105
+    SECRET_POLICY = "secret.policy"  # noqa: S105 -- a secret's destination policy set or changed
     KEY_REWRAP = "key.rewrap"
     # The service (strongroom.tokens): API keys and short-lived agent tokens. Values never appear.
     API_KEY_CREATE = "api_key.create"
@@ -97,7 +112,9 @@ class Action(StrEnum):
     TOKEN_ISSUE = "token.issue"  # noqa: S105
     TOKEN_REVOKE = "token.revoke"  # noqa: S105
     TOKEN_KEY_ROTATE = "token.key_rotate"  # noqa: S105
-    AUTH_FAIL = "auth.fail"  # a credential refused at the service's door (its public id only)
+    AUTH_FAIL = "auth.fail"  # a credential refused at the service's door (its public id only): 401
+    AUTH_DENIED = "auth.denied"  # a valid credential refused a route (scope or tenant): 403
+    AUTH_LIMITED = "auth.limited"  # refused by the rate limit before any lookup: 429 (counted when flooding)
     BROKER_CALL = "broker.call"  # one brokered upstream call: connector, operation, status, latency
     CONNECTOR_PUT = "connector.put"
     CONNECTOR_DELETE = "connector.delete"
@@ -114,6 +131,7 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"
     INVALID = "invalid"
     TAMPERED = "tampered"
+    LIMITED = "limited"
     ERROR = "error"
 
 
