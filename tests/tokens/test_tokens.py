@@ -209,7 +209,9 @@ def test_expired_revocations_are_pruned(tokens: TokenService, clock: FakeClock, 
     _second, second_jti = issue(tokens)
     tokens.revoke(second_jti, tenant="acme", expires_at=clock.now + 900, actor="x")
     with vault._store.read() as tx:
-        assert set(tx.token_revocations(vault.environment, expiring_after=0)) == {second_jti}
+        assert set(tx.token_revocations(vault.environment, expiring_after=0)) == {
+            f"{vault.token_repo.tenant_ids(['acme'])['acme']}:{second_jti}"
+        }
     with pytest.raises(InvalidInput, match="jti"):
         tokens.revoke("not a jti!", tenant="acme", expires_at=clock.now, actor="x")
     with pytest.raises(NotFound):
