@@ -235,6 +235,32 @@ def test_deleted_tenant_secrets_are_gone(backend: Cli, make_canary: Callable[[st
     backend.assert_never_printed(value)
 
 
+# -- admin keys ---------------------------------------------------------------------------------------
+
+
+def test_admin_key_create_list_revoke(ready: Cli) -> None:
+    """create prints the key once (stdout, nothing else there); list shows metadata only; revoke takes the id
+    with or without srk_; the last live one is refused; unknown and malformed ids are refused cleanly."""
+    assert ready.json("admin-key", "list") == []
+    made = json.loads(ready.ok("admin-key", "create", "--name", "ops", "--json").stdout)
+    assert made["scopes"] == ["admin"]
+    assert made["tenant"] is None
+    plain = ready.ok("admin-key", "create", "--ttl", "3600")
+    second = plain.stdout.strip()
+    assert second.startswith("srk_")
+    assert second not in plain.stderr
+    listed = ready.json("admin-key", "list")
+    assert [k["name"] for k in listed] == ["ops", "admin"]
+    assert listed[1]["expires_at"] is not None
+    ready.ok("admin-key", "revoke", made["prefix"])
+    assert_refused(ready.run("admin-key", "revoke", listed[1]["id"]), "last admin key", "create another", code=1)
+    ready.ok("admin-key", "revoke", made["id"])  # again: no change, no error
+    assert_refused(ready.run("admin-key", "revoke", "zzzzzzzz"), "not found", code=1)
+    assert_refused(ready.run("admin-key", "revoke", "not-an-id"), "8 letters and digits", code=2)
+    assert made["key"] not in json.dumps(listed)
+    assert second not in json.dumps(listed)
+
+
 # -- secret put ---------------------------------------------------------------------------------------
 
 

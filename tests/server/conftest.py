@@ -31,6 +31,7 @@ from fastapi.testclient import TestClient
 from strongroom.crypto import LocalKeyProvider
 from strongroom.tokens import SCOPES, ApiKeys, TokenService
 from strongroom.vault import Vault
+from strongroom.vocabulary import KEY_ONLY_SCOPES
 
 PUBLIC_URL = "http://testserver"  # TestClient's base URL: the tokens' issuer and audience
 ECHO_SECRET = "echo_api_key"  # noqa: S105 -- a secret's name, not a value
@@ -187,7 +188,7 @@ class Tenant:
     name: str
     key: str  # a full-scope API key of this tenant
     key_id: str
-    token: str  # a full-scope agent token of this tenant
+    token: str  # an agent token of this tenant with every scope a token may carry
     jti: str
 
 
@@ -206,7 +207,8 @@ class Service:
         return {"Authorization": f"Bearer {credential}"}
 
     def new_tenant(self, name: str, scopes: list[str] | None = None) -> Tenant:
-        """A tenant created over HTTP, with an API key (all scopes unless given) and a token of the same scopes."""
+        """A tenant created over HTTP, with an API key (all scopes unless given) and a token of the same scopes
+        but those only keys may hold (``KEY_ONLY_SCOPES``)."""
         created = self.client.post("/v1/tenants", json={"name": name}, headers=self.auth(self.admin))
         assert created.status_code == 201, created.text
         scopes = scopes or FULL_SCOPES
@@ -217,8 +219,9 @@ class Service:
         )
         assert made.status_code == 201, made.text
         key = made.json()["key"]
+        token_scopes = [s for s in scopes if s not in KEY_ONLY_SCOPES]  # a token never carries keys:manage
         issued = self.client.post(
-            "/v1/tokens", json={"scopes": scopes, "subject": f"agent-of-{name}"}, headers=self.auth(key)
+            "/v1/tokens", json={"scopes": token_scopes, "subject": f"agent-of-{name}"}, headers=self.auth(key)
         )
         assert issued.status_code == 201, issued.text
         return Tenant(

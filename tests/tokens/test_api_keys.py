@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from strongroom.audit import Action, Outcome
 from strongroom.crypto import LocalKeyProvider
-from strongroom.errors import AccessDenied, InvalidInput, NotFound
+from strongroom.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from strongroom.rules.api_key_format import checksum, new_api_key, random_base62
 from strongroom.testing import assert_not_leaked
 from strongroom.tokens import ADMIN_SCOPE, SCOPES, ApiKeyInfo, ApiKeys
@@ -229,3 +230,62 @@ def test_last_use_is_written_at_most_once_a_minute(api_keys: ApiKeys, vault: Vau
     assert not [s for s in seen if s.lstrip().upper().startswith("UPDATE")]
     clock.advance(60)
     assert api_keys.authenticate(key.reveal()).last_used_at == clock.now
+
+
+# -- admin keys: revocable, never the last one (issue 12, finding 4) -----------------------------------------
+
+
+def test_the_last_live_admin_key_cannot_be_revoked(api_keys: ApiKeys, vault: Vault, clock: FakeClock) -> None:
+    """An expired admin key does not count as another; the refusal is a Conflict naming the fix, audited."""
+    first, first_info = api_keys.create(tenant=None, name="first", scopes=[ADMIN_SCOPE], actor="ops")
+    _, spent = api_keys.create(tenant=None, name="spent", scopes=[ADMIN_SCOPE], ttl_seconds=60, actor="ops")
+    _, reader = api_keys.create(tenant=None, name="reader", scopes=["audit:read"], actor="ops")
+    clock.advance(61)
+    with pytest.raises(Conflict, match="last admin key: create another, then revoke this one"):
+        api_keys.revoke(first_info.id, tenant=None, actor="ops")
+    api_keys.authenticate(first.reveal())
+    api_keys.revoke(spent.id, tenant=None, actor="ops")  # not the last live one
+    api_keys.revoke(reader.id, tenant=None, actor="ops")  # not an admin key
+    refusals = [e for e in vault.audit_events() if e.action == Action.API_KEY_REVOKE and e.outcome != Outcome.OK]
+    assert [(e.outcome, e.detail) for e in refusals] == [(Outcome.CONFLICT, "Conflict")]
+    assert vault.verify_audit().broken is None
+
+
+def test_revoking_the_last_two_admin_keys_at_once_leaves_one(
+    open_service_vault: Callable[..., Vault], clock: FakeClock
+) -> None:
+    """Two processes each revoke one of the two admin keys at the same moment: exactly one succeeds (the
+    check runs under the environment chain's lock), so one admin key is left whatever the interleaving."""
+    vaults = [open_service_vault(), open_service_vault()]
+    keys = [ApiKeys(v, clock=clock) for v in vaults]
+    made = [keys[0].create(tenant=None, name=f"admin-{i}", scopes=[ADMIN_SCOPE], actor="ops")[1] for i in (0, 1)]
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def revoke(index: int) -> None:
+        start.wait()
+        try:
+            keys[index].revoke(made[index].id, tenant=None, actor=f"ops-{index}")
+            outcomes.append("revoked")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=revoke, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict", "revoked"]
+    assert sum(k.revoked_at is None for k in keys[0].list(None)) == 1
+
+
+def test_revoking_a_tenant_key_writes_the_revocation_of_its_tokens(api_keys: ApiKeys, vault: Vault) -> None:
+    """One transaction: the key's revoked_at, its event, and the ``key:<id>`` row the token verifiers read."""
+    _, info = api_keys.create(tenant="acme", name="ci", scopes=["tokens:issue"], actor="ops")
+    assert api_keys.revoke(info.prefix, tenant="acme", actor="ops") == info.id
+    with vault._store.read() as tx:
+        rows = tx.token_revocations(vault.environment, expiring_after=0)
+    assert f"key:{info.id}" in rows
+    api_keys.revoke(info.id, tenant="acme", actor="ops")  # again: nothing more written
+    with vault._store.read() as tx:
+        assert tx.count("token_revocations") == 1

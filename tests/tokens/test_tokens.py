@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from strongroom.audit import Action
 from strongroom.errors import AccessDenied, Expired, InvalidInput, NotFound
 from strongroom.testing import assert_not_leaked
-from strongroom.tokens import TokenService
+from strongroom.tokens import ApiKeys, TokenService
 from strongroom.vault import Vault
 
 from .conftest import AUDIENCE, ISSUER, FakeClock  # noqa: TID252 -- pytest's importlib mode resolves the package
@@ -209,7 +209,9 @@ def test_expired_revocations_are_pruned(tokens: TokenService, clock: FakeClock, 
     _second, second_jti = issue(tokens)
     tokens.revoke(second_jti, tenant="acme", expires_at=clock.now + 900, actor="x")
     with vault._store.read() as tx:
-        assert set(tx.token_revocations(vault.environment, expiring_after=0)) == {second_jti}
+        assert set(tx.token_revocations(vault.environment, expiring_after=0)) == {
+            f"{vault.token_repo.tenant_ids(['acme'])['acme']}:{second_jti}"
+        }
     with pytest.raises(InvalidInput, match="jti"):
         tokens.revoke("not a jti!", tenant="acme", expires_at=clock.now, actor="x")
     with pytest.raises(NotFound):
@@ -248,3 +250,100 @@ def test_a_token_dies_with_its_tenant_within_a_second_elsewhere(
         other.verify(text, audience=AUDIENCE)
     with pytest.raises(AccessDenied, match="no longer exists"):
         tokens.verify(text, audience=AUDIENCE)
+
+
+# -- a token names its key and dies with it (issue 12, finding 3) --------------------------------------------
+
+
+def test_a_token_names_its_key_and_dies_with_it_here_and_within_a_second_elsewhere(
+    tokens: TokenService,
+    api_keys: ApiKeys,
+    open_service_vault: Callable[..., Vault],
+    make_tokens: Callable[..., TokenService],
+    clock: FakeClock,
+) -> None:
+    """The ``key`` claim is the minting key's public id; revoking the key fails its tokens at once in a service
+    told so, within revocation_refresh_seconds in another, and leaves other keys' tokens alone."""
+    _, info = api_keys.create(tenant="acme", name="backend", scopes=["tokens:issue", *SCOPES], actor="ops")
+    _, other_info = api_keys.create(tenant="acme", name="other", scopes=SCOPES, actor="ops")
+    text = tokens.issue(tenant="acme", subject="a", audience=AUDIENCE, scopes=SCOPES, actor="b", key=info).token
+    keep = tokens.issue(tenant="acme", subject="a", audience=AUDIENCE, scopes=SCOPES, actor="b", key=other_info)
+    assert segments(text.reveal())[1]["key"] == info.id
+    assert tokens.verify(text.reveal(), audience=AUDIENCE).key_id == info.id
+    elsewhere = make_tokens(open_service_vault())
+    elsewhere.verify(text.reveal(), audience=AUDIENCE)
+    api_keys.revoke(info.id, tenant="acme", actor="ops")
+    tokens.key_revoked(info.id)
+    with pytest.raises(AccessDenied, match=f"API key srk_{info.id}"):
+        tokens.verify(text.reveal(), audience=AUDIENCE)
+    elsewhere.verify(text.reveal(), audience=AUDIENCE)  # documented: up to revocation_refresh_seconds late
+    clock.advance(1.0)
+    with pytest.raises(AccessDenied, match="revoked"):
+        elsewhere.verify(text.reveal(), audience=AUDIENCE)
+    elsewhere.verify(keep.token.reveal(), audience=AUDIENCE)
+
+
+def test_issuing_with_a_key_checks_it_and_never_outlives_it(
+    tokens: TokenService, api_keys: ApiKeys, clock: FakeClock
+) -> None:
+    """Another tenant's key, a revoked key, scopes the key lacks: refused. A key expiring in 60 s mints a
+    token that expires with it."""
+    _, short = api_keys.create(tenant="acme", name="short", scopes=SCOPES, ttl_seconds=60, actor="ops")
+    _, globex = api_keys.create(tenant="globex", name="g", scopes=SCOPES, actor="ops")
+    base = {"subject": "a", "audience": AUDIENCE, "actor": "b"}
+    issued = tokens.issue(tenant="acme", scopes=SCOPES, key=short, **base)  # type: ignore[arg-type]
+    assert issued.expires_at == clock.now + 60
+    with pytest.raises(AccessDenied, match="not a key of tenant"):
+        tokens.issue(tenant="acme", scopes=SCOPES, key=globex, **base)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="lacks: audit:read"):
+        tokens.issue(tenant="acme", scopes=["audit:read"], key=short, **base)  # type: ignore[arg-type]
+    api_keys.revoke(short.id, tenant="acme", actor="ops")
+    with pytest.raises(AccessDenied, match="revoked or expired"):
+        tokens.issue(tenant="acme", scopes=SCOPES, key=api_keys.get(short.id, tenant="acme"), **base)  # type: ignore[arg-type]
+
+
+def test_key_only_scopes_are_never_issued(tokens: TokenService) -> None:
+    for scope in ("keys:manage", "destinations:write"):
+        with pytest.raises(InvalidInput, match=f"cannot carry {scope}: only API keys"):
+            issue(tokens, scopes=["actions:invoke", scope])
+
+
+def test_claims_to_revoke_ignore_the_audience_but_not_the_signature(tokens: TokenService, clock: FakeClock) -> None:
+    """A token for another audience yields its claims for revocation; a forged one is refused; an expired
+    one has nothing left to revoke (None)."""
+    text, jti = issue(tokens, audience="https://other.test", ttl_seconds=60)
+    claims = tokens.claims_to_revoke(text)
+    assert claims is not None
+    assert (claims.jti, claims.audience) == (jti, "https://other.test")
+    header, _payload, signature = text.split(".")
+    with pytest.raises(AccessDenied, match="signature"):
+        tokens.claims_to_revoke(f"{header}.{b64(b'{}')}.{signature}")
+    tokens.revoke(jti, tenant="acme", actor="ops")  # by id, expiry unknown
+    with pytest.raises(AccessDenied, match="revoked"):
+        tokens.verify(text, audience="https://other.test")
+    clock.advance(60 + tokens.leeway_seconds)
+    assert tokens.claims_to_revoke(text) is None
+
+
+def test_a_revocation_by_id_reaches_only_the_named_tenants_token(tokens: TokenService) -> None:
+    """globex revoking acme's jti (it learnt it somehow) revokes globex's token of that id: acme's lives."""
+    text, jti = issue(tokens)
+    tokens.revoke(jti, tenant="globex", actor="globex-admin")
+    tokens.verify(text, audience=AUDIENCE)
+    tokens.revoke(jti, tenant="acme", actor="acme-admin")
+    with pytest.raises(AccessDenied, match="revoked"):
+        tokens.verify(text, audience=AUDIENCE)
+
+
+def test_the_verifier_bounds_a_signed_tokens_lifetime(
+    tokens: TokenService, vault: Vault, make_tokens: Callable[..., TokenService]
+) -> None:
+    """A token signed by a service with a longer maximum (same key, same issuer) is refused by one whose
+    maximum is shorter; no service may be configured beyond a day."""
+    long_lived = make_tokens(vault, max_ttl_seconds=7200)
+    text, _ = issue(long_lived, ttl_seconds=7200)
+    long_lived.verify(text, audience=AUDIENCE)
+    with pytest.raises(AccessDenied, match="lifetime of 7200 s"):
+        tokens.verify(text, audience=AUDIENCE)
+    with pytest.raises(InvalidInput, match="at most 86400"):
+        make_tokens(vault, max_ttl_seconds=86400)

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from strongroom.cli import audit, common, config, key, scan, secret, serve, tenant
+from strongroom.cli import admin_key, audit, common, config, key, scan, secret, serve, tenant
 from strongroom.errors import InvalidInput, StrongroomError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.add_typer(tenant.app, name="tenant")
 app.add_typer(secret.app, name="secret")
 app.add_typer(audit.app, name="audit")
 app.add_typer(key.app, name="key")
+app.add_typer(admin_key.app, name="admin-key")
 app.command("scan")(scan.scan)
 app.command("serve")(serve.serve)
 app.command("check")(config.check)

@@ -48,7 +48,7 @@ class ServiceState:
 def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
     """The service on ``state`` (built by ``strongroom.bootstrap.service_state``); ``close_vault``: the app
     owns the vault and closes it when it shuts down."""
-    from strongroom.server.routes import actions, audit, health, secrets, shares, tenants, tokens_routes
+    from strongroom.server.routes import actions, admin_keys, audit, health, secrets, shares, tenants, tokens_routes
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -72,7 +72,7 @@ def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
     app.include_router(health.router, responses=errors.openapi_responses(503))
     # Every other route's refusals, in our error shape (422 too: FastAPI would document its own shape).
     refusals = errors.openapi_responses(400, 401, 403, 404, 413, 422, 429, 503)
-    for module in (tenants, secrets, tokens_routes, actions, shares, audit):
+    for module in (tenants, secrets, tokens_routes, actions, shares, audit, admin_keys):
         app.include_router(module.router, responses=refusals)
     app.actions = LimitsAndRedaction(ActionsEndpoint(state), state=state)
     return app

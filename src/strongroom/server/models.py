@@ -96,11 +96,27 @@ class TokenOut(BaseModel):
 
 
 class RevokeIn(Strict):
-    token: str = Field(
+    token: str | None = Field(
+        default=None,
         min_length=16,
         max_length=4096,
-        description="The token to revoke: presenting it proves it is this tenant's to revoke.",
+        description="The token to revoke (any audience). Give this or `jti`.",
     )
+    jti: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,31}$",
+        description="The id of the token to revoke (`jti` of `POST /v1/tokens`); needs `keys:manage` or the admin key.",
+    )
+    tenant: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="With `jti` and the admin key: the tenant the token was issued to.",
+    )
+
+
+class AdminKeyIn(Strict):
+    name: str = Field(pattern=NAME, description="What the admin key is for (shown in listings).")
+    ttl_seconds: float | None = Field(default=None, gt=0, le=366 * 86400, description="Default: no expiry.")
 
 
 class AuditOut(BaseModel):

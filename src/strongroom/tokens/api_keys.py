@@ -11,6 +11,10 @@ then compared in constant time. The checksum rejects mistyped and made-up keys b
 Operator keys (``tenant=None``) may carry ``ADMIN_SCOPE`` (everything, including creating tenants);
 tenant keys never can. Creation and revocation are audited in the transaction that makes them; a
 revoked or expired key that is presented again is audited as a refusal (at most once a minute per key).
+Revoking a tenant's key revokes every agent token it minted, in the same transaction (a row the token
+verifiers' revocation snapshot carries, ``vault.repositories.key_revocation_id``). The last live admin
+key cannot be revoked: create another first (``strongroom admin-key create`` on the host recovers a lost
+one).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from strongroom.rules.api_key_format import (
     public_id,
 )
 from strongroom.secret import Secret
-from strongroom.tokens.common import check_tenant_name, check_text, event
+from strongroom.tokens.common import KEY_REVOCATION_KEPT_SECONDS, check_tenant_name, check_text, event
 from strongroom.vault import Vault
 from strongroom.vault.repositories import ApiKeyRecord, TenantRecord
 from strongroom.vocabulary import ADMIN_SCOPE, MAX_LABEL_CHARS, SCOPES
@@ -199,17 +203,27 @@ class ApiKeys:
             check_tenant_name(tenant)
         return [_info(r, tenant) for r in self._vault.api_key_repo.list(tenant)]
 
-    def revoke(self, key_id: str, *, tenant: str | None, actor: str) -> None:
-        """Revoke a key of ``tenant`` (``None``: an operator key). ``NotFound`` for anyone else's key. Audited.
+    def revoke(self, key_id: str, *, tenant: str | None, actor: str) -> str:
+        """Revoke a key of ``tenant`` (``None``: an operator key) and every token it minted; its public id.
+        ``NotFound`` for anyone else's key; ``Conflict`` for the last live admin key. Audited.
 
-        Revoking a revoked key changes nothing and succeeds.
+        Revoking a revoked key changes nothing and succeeds. The key is refused at once everywhere (each
+        request reads it); its tokens at once in a ``TokenService`` told so (``TokenService.key_revoked``) and
+        within the revocation refresh (1 s by default) in every other process.
         """
         parsed = self._parse_id(key_id, tenant)
         now = self._clock()
         revoked = event(
             self._vault, tenant, Action.API_KEY_REVOKE, actor=actor, at=now, detail=f"{API_KEY_PREFIX}{parsed}"
         )
-        self._vault.api_key_repo.revoke(parsed, lambda found: self._owned(found, parsed, tenant), revoked)
+        self._vault.api_key_repo.revoke(
+            parsed,
+            lambda found: self._owned(found, parsed, tenant),
+            revoked,
+            tokens_until=now + KEY_REVOCATION_KEPT_SECONDS,
+            others=self._keep_an_admin,
+        )
+        return parsed
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -230,6 +244,20 @@ class ApiKeys:
             whose = "operator" if tenant is None else f"tenant {tenant!r}"
             raise NotFound(f"API key {API_KEY_PREFIX}{parse_key_id(key_id)} not found among the {whose} keys")
         return found[0]
+
+    def _keep_an_admin(self, key: ApiKeyRecord, operator_keys: builtins.list[ApiKeyRecord]) -> None:
+        """Refuse to revoke the last live admin key: nobody could manage the service over HTTP after it."""
+        if ADMIN_SCOPE not in key.scopes.split():
+            return
+        now = self._clock()
+        if not any(
+            k.id != key.id
+            and ADMIN_SCOPE in k.scopes.split()
+            and k.revoked_at is None
+            and (k.expires_at is None or k.expires_at > now)
+            for k in operator_keys
+        ):
+            raise Conflict(f"{API_KEY_PREFIX}{key.id} is the last admin key: create another, then revoke this one")
 
     def _refused(self, record: ApiKeyRecord, tenant: TenantRecord | None, outcome: str, why: str, now: float) -> None:
         """Audit a dead key's use, at most once a minute per key (a client retrying must not flood the log)."""

@@ -16,12 +16,20 @@ from strongroom.vocabulary import INTERNAL_TENANTS, MAX_LABEL_CHARS, NO_TENANT, 
 
 __all__ = [
     "INTERNAL_TENANTS",
+    "KEY_REVOCATION_KEPT_SECONDS",
+    "MAX_TOKEN_LIFETIME_SECONDS",
     "NO_TENANT",
     "PLATFORM_TENANT",
     "check_tenant_name",
     "check_text",
     "event",
 ]
+
+MAX_TOKEN_LIFETIME_SECONDS = 86400.0
+"""No ``TokenService`` may be configured to issue or accept a token living longer (TTL plus leeway)."""
+KEY_REVOCATION_KEPT_SECONDS = MAX_TOKEN_LIFETIME_SECONDS + 3600.0
+"""How long a revoked API key stays in the revocation snapshot: longer than any token it minted can live
+(one raced past the revocation included), so ``ApiKeys`` needs no token settings to know it."""
 
 
 def event(

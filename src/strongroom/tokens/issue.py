@@ -1,8 +1,10 @@
 """Signing an agent token: a JWT (RFC 7519), EdDSA over Ed25519, with the key's ``kid`` in its header.
 
 Claims: ``iss``, ``sub`` (the agent), ``aud`` (the service it may call), ``iat``, ``nbf``, ``exp`` (whole
-seconds), ``jti`` (random, the handle for revocation), ``tenant`` and ``scope`` (space-separated, as
-RFC 8693 writes it). A token carries no secret of its own beyond its signature.
+seconds), ``jti`` (random, the handle for revocation), ``tenant``, ``tid`` (the tenant's id), ``scope``
+(space-separated, as RFC 8693 writes it) and ``key``: the public id of the API key that minted it, so
+revoking the key revokes the token (absent from a token minted without a key, through the library). A
+token carries no secret of its own beyond its signature.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class IssuedToken:
     subject: str
     audience: str
     issued_at: float
+    key_id: str | None = None  # the API key that minted it (revoking the key revokes the token)
 
 
 def new_jti() -> str:
@@ -51,10 +54,11 @@ def claims_for(
     ttl_seconds: float,
     jti: str,
     tenant_id: str,
+    key_id: str | None = None,
 ) -> dict[str, Any]:
     """The claim set. Times are whole seconds; ``exp`` is rounded down so a token never outlives its TTL."""
     issued_at = math.floor(now)
-    return {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "sub": subject,
         "aud": audience,
@@ -66,6 +70,9 @@ def claims_for(
         "tid": tenant_id,
         "scope": " ".join(sorted(scopes)),
     }
+    if key_id is not None:
+        claims["key"] = key_id
+    return claims
 
 
 def sign(claims: dict[str, Any], signer: Ed25519PrivateKey, kid: str) -> str:

@@ -7,6 +7,10 @@ would carry one valid signature). Every failure is ``AccessDenied`` except a gen
 past its expiry, which is ``Expired``. Messages name the claim or the ``kid`` that failed, never the token,
 and are raised outside any ``except`` block so no exception context carries token text.
 
+Whoever signed it, a token is refused when it claims a lifetime (``exp - iat``) above the verifier's
+maximum, or a scope only API keys may hold (``KEY_ONLY_SCOPES``): a leaked or misused signing key still
+cannot mint a year-long token nor one that manages keys.
+
 Times are checked here against the caller's clock (``now``), with ``leeway`` seconds for clock skew;
 PyJWT's own time checks (which read the system clock) are switched off.
 """
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from strongroom.errors import AccessDenied, Expired
 from strongroom.tokens.issue import ALGORITHM
 from strongroom.tokens.jwks import b64url
+from strongroom.vocabulary import KEY_ONLY_SCOPES
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -31,6 +36,7 @@ if TYPE_CHECKING:
 MAX_TOKEN_CHARS = 8192
 _SHAPE = re.compile(r"([A-Za-z0-9_-]{1,2048})\.[A-Za-z0-9_-]{1,6000}\.([A-Za-z0-9_-]{86})")
 _KID = re.compile(r"[A-Za-z0-9_-]{43}")  # a base64url SHA-256 thumbprint
+_KEY_ID = re.compile(r"[A-Za-z0-9]{8}")  # an API key's public id (rules/api_key_format.py)
 REQUIRED = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti", "tenant", "tid", "scope")
 
 
@@ -47,6 +53,7 @@ class TokenClaims:
     kid: str
     issued_at: float
     tenant_id: str = ""  # the tenant's random id: a token dies with its tenant, even if the name comes back
+    key_id: str | None = None  # the API key that minted it: a token dies with its key (None: minted without one)
 
 
 def unverified_kid(token: object) -> str:
@@ -71,10 +78,19 @@ def unverified_kid(token: object) -> str:
 
 
 def verify_token(
-    token: str, public_key: Ed25519PublicKey, *, kid: str, issuer: str, audience: str, now: float, leeway: float
+    token: str,
+    public_key: Ed25519PublicKey,
+    *,
+    kid: str,
+    issuer: str,
+    audience: str | None,
+    now: float,
+    leeway: float,
+    max_lifetime: float,
 ) -> TokenClaims:
-    """The claims of ``token`` if ``public_key`` signed it for ``issuer`` and ``audience`` and it is valid at
-    ``now``; raises ``AccessDenied`` or ``Expired``."""
+    """The claims of ``token`` if ``public_key`` signed it for ``issuer`` and ``audience`` (``None``: any
+    audience, for revoking a token minted for another service) and it is valid at ``now`` and lives at most
+    ``max_lifetime`` seconds; raises ``AccessDenied`` or ``Expired``."""
     import jwt
 
     signature = token.rsplit(".", 1)[-1] if isinstance(token, str) else ""
@@ -92,7 +108,13 @@ def verify_token(
                 algorithms=[ALGORITHM],
                 audience=audience,
                 issuer=issuer,
-                options={"require": list(REQUIRED), "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+                options={
+                    "require": list(REQUIRED),
+                    "verify_aud": audience is not None,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.InvalidSignatureError:
             failure = "token signature does not verify"
@@ -107,11 +129,13 @@ def verify_token(
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, UnicodeError, RecursionError):
             failure = "malformed token"
     if failure is None:
-        return _claims(payload, kid=kid, audience=audience, now=now, leeway=leeway)
+        return _claims(payload, kid=kid, audience=audience, now=now, leeway=leeway, max_lifetime=max_lifetime)
     raise AccessDenied(failure)
 
 
-def _claims(payload: dict[str, Any], *, kid: str, audience: str, now: float, leeway: float) -> TokenClaims:
+def _claims(
+    payload: dict[str, Any], *, kid: str, audience: str | None, now: float, leeway: float, max_lifetime: float
+) -> TokenClaims:
     def text(name: str) -> str | None:
         value = payload.get(name)
         return value if isinstance(value, str) else None
@@ -124,24 +148,48 @@ def _claims(payload: dict[str, Any], *, kid: str, audience: str, now: float, lee
 
     sub, jti, tenant, scope, tid = text("sub"), text("jti"), text("tenant"), text("scope"), text("tid")
     iat, nbf, exp = number("iat"), number("nbf"), number("exp")
-    if not sub or not jti or not tenant or not tid or scope is None or iat is None or nbf is None or exp is None:
+    key_id = text("key")
+    bad_key = "key" in payload and (key_id is None or _KEY_ID.fullmatch(key_id) is None)
+    if (
+        not sub
+        or not jti
+        or not tenant
+        or not tid
+        or scope is None
+        or iat is None
+        or nbf is None
+        or exp is None
+        or bad_key
+    ):
         wrong = [n for n in ("sub", "jti", "tenant", "tid") if not text(n)] + ["scope"] * (scope is None)
-        wrong += [n for n in ("iat", "nbf", "exp") if number(n) is None]
+        wrong += [n for n in ("iat", "nbf", "exp") if number(n) is None] + ["key"] * bad_key
         raise AccessDenied(f"token claims of the wrong type: {', '.join(wrong)}")
+    # Whole seconds at issue: floor(now + ttl) - floor(now) is at most ceil(ttl).
+    if exp - iat > math.ceil(max_lifetime):
+        raise AccessDenied(
+            f"token {jti[:64]!r} claims a lifetime of {exp - iat:g} s, above this service's maximum {max_lifetime:g} s"
+        )
+    scopes = frozenset(scope.split())
+    if scopes & KEY_ONLY_SCOPES:
+        raise AccessDenied(
+            f"token {jti[:64]!r} carries a scope only API keys may hold ({', '.join(sorted(scopes & KEY_ONLY_SCOPES))})"
+        )
     if now >= exp + leeway:
         raise Expired(f"token {jti[:64]!r} expired")
     if nbf > now + leeway or iat > now + leeway:
         raise AccessDenied(f"token {jti[:64]!r} is not valid yet (nbf or iat in the future)")
+    aud = payload.get("aud")
     return TokenClaims(
         tenant=tenant,
         subject=sub,
-        audience=audience,
-        scopes=frozenset(scope.split()),
+        audience=audience if audience is not None else aud if isinstance(aud, str) else "",
+        scopes=scopes,
         jti=jti,
         expires_at=exp,
         kid=kid,
         issued_at=iat,
         tenant_id=tid,
+        key_id=key_id,
     )
 
 

@@ -35,7 +35,26 @@ __all__ = [
     "TenantRecord",
     "TokenRepository",
     "TokenRevocationRecord",
+    "key_revocation_id",
+    "token_revocation_id",
 ]
+
+KEY_REVOCATION_PREFIX = "key:"
+
+
+def key_revocation_id(key_id: str) -> str:
+    """The ``token_revocations`` row that revokes every token an API key minted: ``key:<public id>``. A real
+    jti never holds a ``:`` (``tokens.issue.new_jti``, and revocation by jti refuses one), so the two never
+    meet; the row rides the revocation snapshot every verifier already re-reads."""
+    return KEY_REVOCATION_PREFIX + key_id
+
+
+def token_revocation_id(tenant_id: str, jti: str) -> str:
+    """The ``token_revocations`` row of one token: its tenant's id and its jti (32 + 1 + at most 31
+    characters), so a revocation by id made by one tenant can never touch another tenant's token. Rows
+    written before it named the jti alone; verifiers check both forms."""
+    return f"{tenant_id}:{jti}"
+
 
 # The repositories are the vault's own parts: they use its private unit of work and helpers.
 
@@ -79,15 +98,48 @@ class ApiKeyRepository:
         key_id: str,
         owned: Callable[[tuple[ApiKeyRecord, TenantRecord | None] | None], object],
         revoked: AuditEvent,
+        *,
+        tokens_until: float,
+        others: Callable[[ApiKeyRecord, builtins.list[ApiKeyRecord]], object] | None = None,
     ) -> bool:
-        """Revoke a key after ``owned(found)`` accepted it (it raises ``NotFound`` otherwise); audited when
-        it changed something. False if it was revoked already."""
-        with self._vault._unit_of_work(revoked) as work:
-            owned(work.tx.api_key(key_id))
-            if not work.tx.revoke_api_key(key_id, revoked.at):
-                return False
-            work.record(revoked)
+        """Revoke a key after ``owned(found)`` accepted it (it raises ``NotFound`` otherwise), with its audit
+        event and, for a tenant's key, the revocation of every token it minted (``key_revocation_id``, kept
+        until ``tokens_until``), in one transaction. False (nothing written) if it was revoked already.
+
+        ``others(key, operator_keys)``, for an operator key, may refuse (``Conflict``: the last admin key). It
+        runs after the event is chained, so under the environment chain's lock: two revocations of the last
+        two admin keys run one after the other, and the second sees the first.
+        """
+        vault = self._vault
+        try:
+            with vault._unit_of_work(revoked) as work:
+                found = work.tx.api_key(key_id)
+                owned(found)
+                if found is None or found[0].revoked_at is not None:
+                    return False
+                record, tenant = found
+                work.record(revoked)
+                if others is not None and tenant is None:
+                    others(record, work.tx.api_keys(vault.environment, None))
+                if not work.tx.revoke_api_key(key_id, revoked.at):
+                    raise _AlreadyRevoked  # by a concurrent request: roll our event back, report no change
+                if tenant is not None:
+                    work.tx.insert_token_revocation(
+                        TokenRevocationRecord(
+                            jti=key_revocation_id(key_id),
+                            environment=vault.environment,
+                            tenant_id=tenant.id,
+                            expires_at=tokens_until,
+                            revoked_at=revoked.at,
+                        )
+                    )
+        except _AlreadyRevoked:
+            return False
         return True
+
+
+class _AlreadyRevoked(Exception):
+    """Not a refusal (the unit of work rolls back without auditing one): the key was revoked meanwhile."""
 
 
 class TokenRepository:
@@ -162,20 +214,23 @@ class TokenRepository:
                 vault.environment, names
             )
 
-    def revoke(self, jti: str, *, tenant: str, keep_until: float, revoked: AuditEvent, prune_before: float) -> None:
-        """Persist a revocation (audited if new) and prune those whose token has expired, in one transaction."""
+    def revoke(self, jti: str, *, tenant: str, keep_until: float, revoked: AuditEvent, prune_before: float) -> str:
+        """Persist a revocation of ``tenant``'s token ``jti`` (audited if new) and prune those whose token has
+        expired, in one transaction; the row's id (``token_revocation_id``)."""
         vault = self._vault
         with vault._unit_of_work(revoked) as work:
+            tenant_id = vault._tenant(work.tx, tenant).id
             record = TokenRevocationRecord(
-                jti=jti,
+                jti=token_revocation_id(tenant_id, jti),
                 environment=vault.environment,
-                tenant_id=vault._tenant(work.tx, tenant).id,
+                tenant_id=tenant_id,
                 expires_at=keep_until,
                 revoked_at=revoked.at,
             )
             if work.tx.insert_token_revocation(record):
                 work.record(revoked)
             work.tx.prune_token_revocations(vault.environment, expired_before=prune_before)
+        return record.jti
 
 
 class ConnectorRepository:

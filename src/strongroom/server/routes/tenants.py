@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from strongroom.server.deps import Caller, State, actor, request_id
 from strongroom.server.models import ApiKeyCreated, ApiKeyIn, ApiKeyOut, TenantIn, TenantOut
+from strongroom.vocabulary import Scope
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
@@ -33,7 +34,8 @@ def delete_tenant(tenant: str, caller: Caller, state: State, request: Request) -
     return Response(status_code=204)
 
 
-def _key_out(info: object) -> dict[str, object]:
+def key_out(info: object) -> dict[str, object]:
+    """An API key's metadata as the models take it (shared with the admin-key routes)."""
     fields = ("id", "prefix", "tenant", "name", "created_at", "expires_at", "revoked_at", "last_used_at")
     out: dict[str, object] = {f: getattr(info, f) for f in fields}
     out["scopes"] = sorted(getattr(info, "scopes"))  # noqa: B009 -- typed loosely on purpose: one helper
@@ -48,17 +50,20 @@ def create_api_key(tenant: str, body: ApiKeyIn, caller: Caller, state: State, re
         tenant=tenant, name=body.name, scopes=body.scopes, ttl_seconds=body.ttl_seconds, actor=actor(caller)
     )
     request.state.returns_credential = True
-    return ApiKeyCreated(key=key.reveal(), **_key_out(info))  # type: ignore[arg-type]
+    return ApiKeyCreated(key=key.reveal(), **key_out(info))  # type: ignore[arg-type]
 
 
-@router.get("/{tenant}/api-keys", summary="List a tenant's API keys (metadata only)")
+@router.get("/{tenant}/api-keys", summary="List a tenant's API keys (metadata only; keys:manage)")
 def list_api_keys(tenant: str, caller: Caller, state: State) -> list[ApiKeyOut]:
-    caller.require("secrets:read-metadata", tenant)
-    return [ApiKeyOut(**_key_out(info)) for info in state.api_keys.list(tenant)]  # type: ignore[arg-type]
+    caller.require(Scope.KEYS_MANAGE, tenant)
+    return [ApiKeyOut(**key_out(info)) for info in state.api_keys.list(tenant)]  # type: ignore[arg-type]
 
 
-@router.delete("/{tenant}/api-keys/{key_id}", status_code=204, summary="Revoke an API key")
+@router.delete(
+    "/{tenant}/api-keys/{key_id}", status_code=204, summary="Revoke an API key and every token it minted (keys:manage)"
+)
 def revoke_api_key(tenant: str, key_id: str, caller: Caller, state: State) -> Response:
-    caller.require("secrets:write", tenant)
-    state.api_keys.revoke(key_id, tenant=tenant, actor=actor(caller))
+    caller.require(Scope.KEYS_MANAGE, tenant)
+    revoked = state.api_keys.revoke(key_id, tenant=tenant, actor=actor(caller))
+    state.tokens.key_revoked(revoked)  # its tokens fail here at once; other processes within the refresh
     return Response(status_code=204)

@@ -1,0 +1,75 @@
+"""``strongroom admin-key create|list|revoke``: the operator's admin keys, on the host.
+
+This is also how a lost admin key is recovered: whoever holds the environment's key file and database
+runs ``strongroom admin-key create`` (never over HTTP), then revokes the lost key by its id. The last
+live admin key cannot be revoked: create another first.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from strongroom.cli import common
+
+app = typer.Typer(help="Create, list and revoke the operator's admin keys.", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+@app.command("create")
+def create(
+    name: str = typer.Option("admin", help="What the key is for (shown in listings)."),
+    ttl: float | None = typer.Option(None, "--ttl", help="Seconds until the key expires (default: never)."),
+    as_json: bool = JSON,
+) -> None:
+    """Create an admin key and print it once (store it now: only its hash is kept)."""
+    from strongroom.tokens import ADMIN_SCOPE, ApiKeys
+
+    with common.vault() as vault:
+        key, info = ApiKeys(vault).create(
+            tenant=None, name=name, scopes=[ADMIN_SCOPE], ttl_seconds=ttl, actor=vault.actor
+        )
+    if as_json:
+        common.print_json({**info.to_dict(), "key": key.reveal()})
+        return
+    common.err.print(f"admin key {info.prefix} created; shown once, store it now:")
+    common.out.print(key.reveal())
+
+
+@app.command("list")
+def list_(as_json: bool = JSON) -> None:
+    """List the operator's keys (metadata only: never a key)."""
+    from strongroom.tokens import ApiKeys
+
+    with common.vault() as vault:
+        keys = ApiKeys(vault).list(None)
+    if as_json:
+        common.print_json([k.to_dict() for k in keys])
+        return
+    common.print_table(
+        f"operator keys ({common.settings().environment})",
+        ["id", "name", "scopes", "created", "expires", "revoked", "last used"],
+        [
+            (
+                k.prefix,
+                k.name,
+                " ".join(sorted(k.scopes)),
+                d["created_at"],
+                d["expires_at"],
+                d["revoked_at"],
+                d["last_used_at"],
+            )
+            for k in keys
+            for d in [k.to_dict()]
+        ],
+    )
+
+
+@app.command("revoke")
+def revoke(key_id: str = typer.Argument(..., help="The key's id (srk_XXXXXXXX or its 8 characters).")) -> None:
+    """Revoke an admin key at once (refused for the last live one: create another first)."""
+    from strongroom.tokens import ApiKeys
+
+    with common.vault() as vault:
+        revoked = ApiKeys(vault).revoke(key_id, tenant=None, actor=vault.actor)
+    common.out.print(f"revoked admin key srk_{revoked}")
