@@ -73,8 +73,13 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, ApiError)  # noqa: S101 -- registered for ApiError only
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
-    async def on_strongroom(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_strongroom(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StrongroomError)  # noqa: S101
+        if isinstance(exc, AccessDenied):  # every 403 is an audit event: who, which route, what it lacked
+            from strongroom.server.auth import audit_denied, request_id, route_of
+
+            principal = getattr(request.state, "principal", None)
+            audit_denied(request.app.state.strongroom, principal, route_of(request), exc, request_id(request))
         return strongroom_response(exc)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
