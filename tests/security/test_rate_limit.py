@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from strongroom.bootstrap import build_app
 from strongroom.rules.api_key_format import checksum, random_base62
-from strongroom.vocabulary import RATE_LIMIT_STORAGE_ENV, Action
+from strongroom.vocabulary import Action
 
 PUBLIC_URL = "http://testserver"
 REDIS_ENV = "STRONGROOM_TEST_REDIS_URL"
@@ -142,6 +142,8 @@ def _redis_up(url: str) -> bool:
 
 def test_processes_sharing_a_redis_count_failures_together(service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two apps (two processes of the service) given the same Redis: 20 failures at one, 429 at the other."""
+    from strongroom.vocabulary import RATE_LIMIT_STORAGE_ENV
+
     if not _redis_up(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}: start one or set {REDIS_ENV}=redis://host:port/db")
     s = service
@@ -161,6 +163,7 @@ def test_processes_sharing_a_redis_count_failures_together(service: Any, monkeyp
 def test_an_unknown_rate_limit_storage_is_refused_clearly(service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A storage URL strongroom does not support is a clear error naming the setting, not a crash later."""
     from strongroom.errors import InvalidInput
+    from strongroom.vocabulary import RATE_LIMIT_STORAGE_ENV
 
     monkeypatch.setenv(RATE_LIMIT_STORAGE_ENV, "memcached://127.0.0.1:11211")
     with pytest.raises(InvalidInput, match=RATE_LIMIT_STORAGE_ENV):
