@@ -128,7 +128,7 @@ STATUS_MEANINGS = {
     412: "`If-Match` names another version than the current one",
     413: "The request body is over the limit (1 MiB)",
     422: "The body or a parameter does not match its schema: the message names the field",
-    429: "Too many failed authentications from this key id or address (`Retry-After`)",
+    429: "Too many failed authentications for this key id, token subject or address (`Retry-After`)",
     502: "The upstream failed: unreachable, not HTTP, a redirect to another host, or an answer too large",
     503: "The store, the key provider or the audit log is unavailable",
     504: "The upstream did not answer within the connector's timeout",
