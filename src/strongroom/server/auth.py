@@ -289,8 +289,9 @@ async def authenticate_header(
             401, "unauthenticated", "send Authorization: Bearer <API key or token>", {"WWW-Authenticate": "Bearer"}
         )
     door, environment = state.door, state.vault.environment
-    seen = presented(credential)
-    if not door.vouched(credential):
+    vouched = door.vouched(credential)
+    seen = presented(credential) if not vouched else None  # the hot path reads nothing more
+    if seen is not None:
         over = (
             door.over(environment, seen.bucket, client)
             if door.inline
@@ -306,11 +307,13 @@ async def authenticate_header(
             claims = state.tokens.verify(credential, audience=state.audience)
             principal = Principal("token", claims.jti, claims.tenant, frozenset(claims.scopes), claims.subject)
     except (AccessDenied, Expired) as exc:
+        seen = seen or presented(credential)
         await asyncio.to_thread(
             _failed, state, credential, seen, exc, client=client, request_id=request_id, route=route
         )
         raise ApiError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"}) from None
-    door.remember(credential)
+    if not vouched:  # remembered from its first success for remember_seconds, not renewed per request
+        door.remember(credential)
     return principal
 
 

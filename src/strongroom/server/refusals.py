@@ -78,7 +78,8 @@ class RefusalAudit:
         request_id: str | None = None,
     ) -> None:
         """One refusal: written now if it is its group's first in the interval, else counted."""
-        actor = actor[:MAX_LABEL_CHARS]
+        # An address forwarded by a trusted proxy is text from outside: keep the audit row's label printable.
+        actor = "".join(c if c.isprintable() else "?" for c in actor[:MAX_LABEL_CHARS])
         now = self._clock()
         writes: list[_Write] = []
         with self._lock:
