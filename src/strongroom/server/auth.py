@@ -383,6 +383,7 @@ def audit_denied(
         tenant=principal.tenant if principal is not None else None,
         detail=f"{route}: {exc}",
         request_id=request_id,
+        subgroup=route,
     )
 
 

@@ -1,9 +1,10 @@
 """Every 401, 403 and 429 of the service is an audit event; a flood of them becomes counter events.
 
-The first refusal of a group (one action and one actor: a key id, a token subject, a rate-limit bucket) in
-an interval is written at once; the next ones in that interval are counted, and the count is written as one
-event, ``"<n> refusals since <time>; last: <detail>"``, when the interval ends (a background task of the
-app), when the group's next refusal comes after it, and when the app shuts down. Nothing is dropped: past
+The first refusal of a group (one action and one actor: a key id, a token subject, a rate-limit bucket;
+for a 403, one route too) in an interval is written at once; the next ones in that interval are counted,
+and the count is written as one event, ``"<n> refusals since <time>; last: <detail>"``, when the interval
+ends (a background task of the app), when the group's next refusal comes after it, and when the app shuts
+down. Nothing is dropped: past
 ``max_groups`` groups in one interval, further actors share one overflow group per action (actor
 ``many``) whose count is written the same way.
 
@@ -64,7 +65,7 @@ class RefusalAudit:
         self.interval = interval_seconds
         self._max_groups = max_groups
         self._clock = clock
-        self._groups: dict[tuple[str, str, str], _Group] = {}
+        self._groups: dict[tuple[str, str, str, str], _Group] = {}
         self._lock = threading.Lock()
 
     def record(
@@ -76,19 +77,22 @@ class RefusalAudit:
         outcome: str = Outcome.DENIED,
         detail: str | None = None,
         request_id: str | None = None,
+        subgroup: str = "",
     ) -> None:
-        """One refusal: written now if it is its group's first in the interval, else counted."""
+        """One refusal: written now if it is its group's first in the interval, else counted. A group is one
+        action, outcome and actor, and ``subgroup`` (a 403's route: one actor probing many routes leaves an event
+        per route)."""
         # An address forwarded by a trusted proxy is text from outside: keep the audit row's label printable.
         actor = "".join(c if c.isprintable() else "?" for c in actor[:MAX_LABEL_CHARS])
         now = self._clock()
         writes: list[_Write] = []
         with self._lock:
-            key = (action, outcome, actor)
+            key = (action, outcome, actor, subgroup)
             group = self._groups.get(key)
             if group is None and len(self._groups) >= self._max_groups:
                 writes += self._due(now)  # make room from the groups whose interval is over
                 if len(self._groups) >= self._max_groups:
-                    key = (action, outcome, "many")
+                    key = (action, outcome, "many", "")
                     group = self._groups.get(key)
                     tenant = None  # many actors: the environment-wide chain
             if group is not None and now - group.started >= self.interval:
@@ -125,10 +129,10 @@ class RefusalAudit:
         return writes
 
     @staticmethod
-    def _take(key: tuple[str, str, str], group: _Group) -> list[_Write]:
+    def _take(key: tuple[str, str, str, str], group: _Group) -> list[_Write]:
         if not group.pending:
             return []
-        action, outcome, actor = key
+        action, outcome, actor, _ = key
         detail = COUNTER_DETAIL.format(count=group.pending, since=iso(group.since), detail=group.detail or "-")
         group.pending = 0
         return [_Write(group.tenant, action, outcome, actor, detail, group.request_id)]
