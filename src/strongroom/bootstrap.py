@@ -2,8 +2,8 @@
 
 The CLI and the server are built here and nowhere else: ``open_vault`` (key provider, store, schema,
 ``Vault`` with its audit log and caches, through ``Vault.open``, which a library user calls directly),
-``service_state`` (API keys, token service, broker, shares, the response redactor and the failure
-limiter on that vault) and ``build_app``. Nothing here runs at import time.
+``service_state`` (API keys, token service, broker, shares, the response redactor and the door's rate
+limit on that vault) and ``build_app``. Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -138,12 +138,16 @@ def service_state(
     connectors_file: Path | None = None,
     broker: Broker | None = None,
     tokens: TokenService | None = None,
+    rate_limit_storage: str | None = None,
 ) -> ServiceState:
     """Everything the HTTP service runs on ``vault``: tokens issued for ``public_url``, the broker (with the
-    connectors declared in ``connectors_file``), API keys and shares. ``broker``/``tokens`` replace the
-    defaults (tests hand in a broker with a loopback transport, a token service with a fixed clock)."""
+    connectors declared in ``connectors_file``), API keys, shares and the door's rate limit (counted in
+    ``rate_limit_storage``, default ``$STRONGROOM_RATE_LIMIT_STORAGE`` or ``memory://``). ``broker``/``tokens``
+    replace the defaults (tests hand in a broker with a loopback transport, a token service with a fixed
+    clock)."""
     from strongroom.broker import Broker, load_connectors
     from strongroom.server.app import ServiceState
+    from strongroom.server.auth import DoorLimiter
     from strongroom.tokens import ApiKeys, TokenService
     from strongroom.tokens.shares import Shares
 
@@ -157,7 +161,22 @@ def service_state(
         public_url=public_url,
         shares=Shares(vault),
         declared_connectors=declared,
+        door=DoorLimiter(storage=rate_limit_storage_url(rate_limit_storage)),
     )
+
+
+def rate_limit_storage_url(given: str | None = None) -> str:
+    """Where failed authentications are counted: ``given``, else ``$STRONGROOM_RATE_LIMIT_STORAGE``, else
+    this process's memory. ``InvalidInput`` for a scheme other than ``memory://`` or ``redis(s)://``."""
+    from strongroom.errors import InvalidInput
+    from strongroom.vocabulary import RATE_LIMIT_STORAGE_ENV
+
+    url = given or os.environ.get(RATE_LIMIT_STORAGE_ENV) or "memory://"
+    if not url.startswith(("memory://", "redis://", "rediss://")):
+        raise InvalidInput(
+            f"{RATE_LIMIT_STORAGE_ENV}: use memory:// or redis://host:port/db, not {url.split(':')[0][:20]!r}"
+        )
+    return url
 
 
 def build_app(
@@ -168,11 +187,19 @@ def build_app(
     broker: Broker | None = None,
     tokens: TokenService | None = None,
     close_vault: bool = False,
+    rate_limit_storage: str | None = None,
 ) -> FastAPI:
     """The FastAPI service on ``vault`` (``close_vault``: the app closes the vault when it shuts down)."""
     from strongroom.server import create_app
 
-    state = service_state(vault, public_url=public_url, connectors_file=connectors_file, broker=broker, tokens=tokens)
+    state = service_state(
+        vault,
+        public_url=public_url,
+        connectors_file=connectors_file,
+        broker=broker,
+        tokens=tokens,
+        rate_limit_storage=rate_limit_storage,
+    )
     return create_app(state, close_vault=close_vault)
 
 

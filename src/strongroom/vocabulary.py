@@ -64,7 +64,7 @@ def is_reserved_tenant_name(name: str) -> bool:
     """Whether ``name`` is of a form strongroom uses itself (``_platform``, ``_scan``, the environment-wide
     audit chain ``-``): such a tenant can never be created, so no tenant can address what they hold.
     The one check of it; every door that creates or addresses a tenant by name asks here."""
-    return name.startswith("_") or name == NO_TENANT or name.strip("-.") == ""
+    return name.startswith(("_", NO_TENANT)) or name.strip("-.") == ""
 
 
 # -- the service: API-key and token scopes ------------------------------------------------------------
@@ -155,3 +155,5 @@ MASTER_KEY_ENV: Final = "STRONGROOM_MASTER_KEY"
 MASTER_KEY_ID_ENV: Final = "STRONGROOM_MASTER_KEY_ID"
 SECRETS_DIR_ENV: Final = "STRONGROOM_SECRETS_DIR"
 DEBUG_ENV: Final = "STRONGROOM_DEBUG"
+RATE_LIMIT_STORAGE_ENV: Final = "STRONGROOM_RATE_LIMIT_STORAGE"
+"""Where the service counts failed authentications: ``memory://`` (default) or ``redis://host:port/db``."""

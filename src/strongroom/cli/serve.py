@@ -18,12 +18,24 @@ def serve(
     port: int = typer.Option(8200, help="Port to listen on."),
     connectors: Path | None = typer.Option(None, help="TOML file of connectors for the action broker."),
     public_url: str | None = typer.Option(None, help="The URL agents reach this service at (token issuer)."),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        help="Comma-separated addresses of the proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+        "trusted (default: none; every peer is counted under its own address).",
+    ),
 ) -> None:
-    """Serve the API (initialising $STRONGROOM_HOME on first run); print the admin key once."""
+    """Serve the API (initialising $STRONGROOM_HOME on first run); print the admin key once.
+
+    Failed authentications are counted in this process unless STRONGROOM_RATE_LIMIT_STORAGE names a Redis
+    (redis://host:port/db) that every process of the service shares.
+    """
     import uvicorn
 
     import strongroom.redact
-    from strongroom.bootstrap import build_app, initialise, open_vault
+    from strongroom.bootstrap import build_app, initialise, open_vault, rate_limit_storage_url
+    from strongroom.server import access_log
+
+    storage = rate_limit_storage_url()  # a bad setting is refused before anything starts
 
     settings = common.settings()
     if not settings.key_file.exists() and not os.environ.get("STRONGROOM_MASTER_KEY"):
@@ -31,12 +43,27 @@ def serve(
     vault = open_vault(settings, migrate=True)
     _bootstrap_admin(vault, settings.home)
     strongroom.redact.install()
+    access_log.install()  # one-time link tokens never reach the access log
     app = build_app(
-        vault, public_url=public_url or f"http://{host}:{port}", connectors_file=connectors, close_vault=True
+        vault,
+        public_url=public_url or f"http://{host}:{port}",
+        connectors_file=connectors,
+        close_vault=True,
+        rate_limit_storage=storage,
     )
     common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} ({vault!r})")
+    trusted = forwarded_allow_ips.strip() if forwarded_allow_ips else ""
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: only the proxies named here.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=True,
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or None,
+        )
     finally:
         vault.close()
 

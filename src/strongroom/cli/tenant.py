@@ -12,7 +12,10 @@ app = typer.Typer(help="Create, list and delete tenants.", no_args_is_help=True)
 
 @app.command("create")
 def create(name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Create a tenant and its first data key."""
+    """Create a tenant and its first data key.
+
+    Names starting with _ or - are strongroom's own and refused, but _platform (platform secrets).
+    """
     with common.vault() as vault:
         info = vault.create_tenant(name)
     if as_json:

@@ -22,9 +22,9 @@ from urllib.parse import parse_qsl
 from starlette.types import Message, Receive, Scope, Send
 
 from strongroom.broker import Connector, connector_from_dict
-from strongroom.errors import InvalidInput, NotFound, StrongroomError
+from strongroom.errors import AccessDenied, InvalidInput, NotFound, StrongroomError
 from strongroom.server import errors
-from strongroom.server.auth import actor, authenticate_header, checked_request_id
+from strongroom.server.auth import actor, audit_denied, authenticate_header, checked_request_id
 from strongroom.server.errors import ApiError
 from strongroom.server.middleware import BodyTooLarge
 
@@ -52,6 +52,9 @@ class ActionsEndpoint:
             await errors.error_response(exc.status, exc.code, exc.message, exc.headers)(scope, receive, send)
             return
         except StrongroomError as exc:
+            if isinstance(exc, AccessDenied):  # every 403 is an audit event
+                state = scope.get("state") or {}
+                audit_denied(self.state, state.get("principal"), _route(scope), exc, state.get("request_id"))
             await errors.strongroom_response(exc)(scope, receive, send)
             return
         except Exception as exc:
@@ -73,8 +76,13 @@ class ActionsEndpoint:
         request_id = checked_request_id(headers.get("x-request-id"))
         client = scope.get("client")
         caller = await authenticate_header(
-            state, headers.get("authorization", ""), client=client[0] if client else "?", request_id=request_id
+            state,
+            headers.get("authorization", ""),
+            client=client[0] if client else "?",
+            request_id=request_id,
+            route=_route(scope),
         )
+        scope.setdefault("state", {}).update(principal=caller, request_id=request_id)  # for a 403's audit event
         caller.require("actions:invoke")
         if caller.tenant is None:
             raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")
@@ -119,6 +127,10 @@ class ActionsEndpoint:
             ],
             answer.body,
         )
+
+
+def _route(scope: Scope) -> str:
+    return f"{scope['method']} {PREFIX}{{connector}}/{{path}}"
 
 
 def tenant_connectors(state: ServiceState, tenant: str) -> dict[str, Connector]:

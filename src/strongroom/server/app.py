@@ -7,6 +7,8 @@ Every response body passes through the redactor on its way out, as a last line o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,8 +22,9 @@ from strongroom.rules import RULES
 from strongroom.server import errors
 from strongroom.server.actions_endpoint import PREFIX as ACTIONS_PREFIX
 from strongroom.server.actions_endpoint import ActionsEndpoint, openapi_path_item
-from strongroom.server.auth import FailureLimiter
+from strongroom.server.auth import DoorLimiter
 from strongroom.server.middleware import LimitsAndRedaction
+from strongroom.server.refusals import RefusalAudit
 
 if TYPE_CHECKING:
     from strongroom.broker import Broker, Connector
@@ -42,7 +45,12 @@ class ServiceState:
     declared_connectors: dict[str, Connector] = field(default_factory=dict)  # from the TOML file
     # Known values and provider token shapes: field rules would mask our own metadata (`secret_name`) and prose.
     redactor: Redactor = field(default_factory=lambda: Redactor(rules=RULES))
-    failures: FailureLimiter = field(default_factory=FailureLimiter)
+    # The door: failed authentications counted before any lookup; every 401/403/429 audited (counted in floods).
+    door: DoorLimiter = field(default_factory=DoorLimiter)
+    refusals: RefusalAudit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refusals = RefusalAudit(self.vault)
 
 
 def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
@@ -52,7 +60,12 @@ def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        counts = asyncio.create_task(_write_refusal_counts(state.refusals))
         yield
+        counts.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await counts
+        state.refusals.flush()  # the refusals counted in a flood: written, never dropped
         await state.broker.aclose()
         state.vault.flush_audit()  # uvicorn may end the process after this: no queued event is lost
         if close_vault:  # on SIGTERM uvicorn re-raises the signal after the lifespan: no `finally` runs later
@@ -76,6 +89,13 @@ def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
         app.include_router(module.router, responses=refusals)
     app.actions = LimitsAndRedaction(ActionsEndpoint(state), state=state)
     return app
+
+
+async def _write_refusal_counts(refusals: RefusalAudit) -> None:
+    """Write the counts of refusal floods as their intervals end, even if no refusal follows."""
+    while True:
+        await asyncio.sleep(refusals.interval)
+        await asyncio.to_thread(refusals.flush_due)
 
 
 class ServiceApp(FastAPI):

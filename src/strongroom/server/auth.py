@@ -1,28 +1,57 @@
 """Who is calling: an API key (``srk_...``) or a short-lived token, from ``Authorization: Bearer``.
 
-Failed attempts are counted per presented key id and per client address over a sliding minute; past
-the limit the caller gets 429 before any lookup. Every failure is audited (outcome ``denied``), naming
-the key's public id when the credential was well-formed, never the credential.
+The door, in order: the credential's rate-limit buckets are read from it without any lookup (an API key's
+public id; a token's unverified ``kid``, ``tenant`` and ``sub``; the client's address), and past the limit
+the caller gets 429 before any lookup or signature check, unless the credential authenticated recently
+(a keyed hash of it is remembered: a valid credential is not locked out by someone failing under its key
+id). Then the credential is checked; a failure is counted in its buckets and answered 401. Failures are
+counted with the ``limits`` library (moving window; in memory, or in Redis shared by every process).
+
+Every 401, 403 and 429 is an audit event (``strongroom.server.refusals``: counted when flooding), naming
+the key's public id, the token's subject or the bucket, never the credential; in the chain of the tenant
+whose key was aimed at when that is known.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections import deque
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from strongroom.audit import Action, Outcome
-from strongroom.errors import AccessDenied, Expired
+from strongroom.caching import BoundedCache
+from strongroom.clock import Clock, system_clock
+from strongroom.errors import AccessDenied, Expired, NotFound
+from strongroom.rules.api_key_format import API_KEY_PREFIX, public_id
 from strongroom.server.errors import ApiError
-from strongroom.vocabulary import ADMIN_SCOPE
+from strongroom.server.refusals import RefusalAudit, TenantRef
+from strongroom.vocabulary import ADMIN_SCOPE, is_reserved_tenant_name
 
 if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.strategies import RateLimiter
+
     from strongroom.server.app import ServiceState
+    from strongroom.vault import Vault
+
+log = logging.getLogger("strongroom.server")
+
+MEMORY_STORAGE = "memory://"
+
+
+def check_tenant_door(tenant: str | None) -> None:
+    """``NotFound`` for a tenant name of the form strongroom uses itself (``_platform``, ``-``, ...): no
+    caller, the operator included, addresses one through the service (``vocabulary.is_reserved_tenant_name``)."""
+    if tenant is not None and is_reserved_tenant_name(tenant):
+        raise NotFound(f"tenant {tenant[:64]!r} not found: names starting with '_' or '-' are strongroom's own")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +69,9 @@ class Principal:
         return self.tenant is None and ADMIN_SCOPE in self.scopes
 
     def require(self, scope: str, tenant: str | None = None) -> None:
-        """Refuse unless this caller holds ``scope`` (admin holds all) and, if given, acts for ``tenant``."""
+        """Refuse unless this caller holds ``scope`` (admin holds all) and, if given, acts for ``tenant``.
+        A reserved tenant name is not found, for everyone."""
+        check_tenant_door(tenant)
         if self.is_admin:
             return
         if tenant is not None and self.tenant != tenant:
@@ -48,7 +79,8 @@ class Principal:
         if scope not in self.scopes:
             raise AccessDenied(f"this credential lacks the scope {scope!r}")
 
-    def require_admin(self) -> None:
+    def require_admin(self, tenant: str | None = None) -> None:
+        check_tenant_door(tenant)
         if not self.is_admin:
             raise AccessDenied("this needs the operator's admin key")
 
@@ -58,38 +90,130 @@ def actor(principal: Principal) -> str:
     return f"key:{principal.id}" if principal.kind == "api_key" else f"token:{principal.subject}"[:128]
 
 
-class FailureLimiter:
-    """Failed authentications per key id and per client address, in a sliding window."""
+# -- the credential, read without a lookup --------------------------------------------------------------------
 
-    def __init__(self, *, limit: int = 20, window_seconds: float = 60.0) -> None:
-        self.limit, self.window = limit, window_seconds
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """What a presented credential says about itself, unverified: enough to pick its rate-limit bucket."""
 
-    def check(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if any(len(self._recent(key, now)) > self.limit for key in keys):
-                raise ApiError(
-                    429,
-                    "too_many_failures",
-                    "too many failed authentications; try again later",
-                    {"Retry-After": str(int(self.window))},
-                )
+    bucket: str | None  # "key:<id>" or "token:<digest of kid, tenant, sub>"; None when it names nothing
+    key_id: str | None  # an API key's public id
+    claimed_tenant: str | None  # a token's tenant, tenant id and subject claims (trusted once it verified)
+    claimed_tid: str | None = None
+    claimed_sub: str | None = None
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
-            if len(self._failures) > 100_000:  # bound memory under a spray of random key ids
-                self._failures.clear()
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}" if self.key_id else "key:token"
+
+
+def presented(credential: str) -> Presented:
+    if credential.startswith(API_KEY_PREFIX):
+        key_id = public_id(credential)
+        return Presented(f"key:{key_id}" if key_id else None, key_id, None, None)
+    parts = credential.split(".")
+    if len(parts) != 3 or len(credential) > 8192:
+        return Presented(None, None, None, None)
+    try:
+        header = json.loads(_b64(parts[0]))
+        claims = json.loads(_b64(parts[1]))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return Presented(None, None, None, None)
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return Presented(None, None, None, None)
+    kid, tenant, tid, sub = (header.get("kid"), claims.get("tenant"), claims.get("tid"), claims.get("sub"))
+    if not all(isinstance(v, str) for v in (kid, tenant, sub)):
+        return Presented(None, None, None, None)
+    digest = hashlib.sha256(json.dumps([kid, tenant, sub]).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return Presented(f"token:{digest}", None, str(tenant), tid if isinstance(tid, str) else None, str(sub))
+
+
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+# -- the limit ---------------------------------------------------------------------------------------------------
+
+
+class DoorLimiter:
+    """Failed authentications per credential bucket (``limit``) and per client address (``address_limit``)
+    in a moving window of ``window_seconds``, with the ``limits`` library: in memory (this process), or in
+    Redis (``storage="redis://..."``: every process of the service counts together). Credentials that
+    authenticated within ``remember_seconds`` (at most ``remember_max`` of them, as keyed hashes) pass
+    whatever the count."""
+
+    def __init__(
+        self,
+        *,
+        storage: str = MEMORY_STORAGE,
+        limit: int = 20,
+        address_limit: int = 200,
+        window_seconds: int = 60,
+        namespace: str = "strongroom-door",
+        remember_max: int = 16_384,
+        remember_seconds: float = 900.0,
+        clock: Clock = system_clock,
+    ) -> None:
+        from limits import RateLimitItemPerSecond
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
+        self.storage = storage
+        self.window = window_seconds
+        self.inline = storage.startswith(MEMORY_STORAGE)  # no I/O: checked on the event loop
+        self._limiter: RateLimiter = MovingWindowRateLimiter(storage_from_string(storage, wrap_exceptions=True))
+        self._per_credential = RateLimitItemPerSecond(limit, window_seconds, namespace=namespace)
+        self._per_address = RateLimitItemPerSecond(address_limit, window_seconds, namespace=namespace)
+        self._good: BoundedCache[bytes, bool] = BoundedCache(remember_max, ttl_seconds=remember_seconds, clock=clock)
+        self._hash_key = secrets.token_bytes(32)  # this process's: the remembered hashes are useless elsewhere
+
+    def __repr__(self) -> str:
+        return f"DoorLimiter({self.storage.split('://')[0]}://...)"
+
+    def _items(self, environment: str, bucket: str | None, client: str) -> list[tuple[RateLimitItem, str, str]]:
+        found: list[tuple[RateLimitItem, str, str]] = []
+        if bucket is not None:
+            found.append((self._per_credential, environment, bucket))
+        found.append((self._per_address, environment, f"addr:{client}"))
+        return found
+
+    def _digest(self, credential: str) -> bytes:
+        return hmac.digest(self._hash_key, credential.encode("utf-8", "surrogatepass"), "sha256")
+
+    def vouched(self, credential: str) -> bool:
+        """Whether ``credential`` authenticated within ``remember_seconds``."""
+        return self._good.get(self._digest(credential)) is not None
+
+    def remember(self, credential: str) -> None:
+        self._good.put(self._digest(credential), True)
+
+    def over(self, environment: str, bucket: str | None, client: str) -> str | None:
+        """The first bucket past its limit (credential's first, then the address), or None. A storage
+        failure (Redis down) lets the caller through to the credential check: logged, never a 500."""
+        from limits.errors import StorageError
+
+        try:
+            for item, env, name in self._items(environment, bucket, client):
+                if not self._limiter.test(item, env, name):
+                    return name
+        except StorageError as exc:
+            log.warning("rate-limit storage unavailable (%s): not limiting", type(exc).__name__)
+        return None
+
+    def failed(self, credential: str, environment: str, bucket: str | None, client: str) -> None:
+        """Count a failure in every bucket of the credential; it is no longer remembered as good."""
+        from limits.errors import StorageError
+
+        self._good.pop(self._digest(credential))
+        try:
+            for item, env, name in self._items(environment, bucket, client):
+                self._limiter.hit(item, env, name)
+        except StorageError as exc:
+            log.warning("rate-limit storage unavailable (%s): failure not counted", type(exc).__name__)
+
+
+# -- the door ----------------------------------------------------------------------------------------------------
 
 
 def request_id(request: Request) -> str | None:
@@ -101,59 +225,177 @@ def checked_request_id(value: str | None) -> str | None:
     return value[:128] if value and value.isprintable() else None
 
 
-def _key_id_of(credential: str) -> str:
-    """The public part of a presented credential, safe to count and to audit: an API key's id only."""
-    if credential.startswith("srk_") and len(credential) > 12:
-        return credential[4:12]
-    return "token"
+def route_of(request: Request) -> str:
+    """``METHOD /route/{template}``: never the path itself, which may hold a link token."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    return f"{request.method} {template if isinstance(template, str) else '(no route)'}"
 
 
 async def authenticate(request: Request) -> Principal:
-    """The caller of this request, or 401/403/429 (the routes' dependency)."""
-    return await authenticate_header(
+    """The caller of this request, or 401/429; a reserved tenant in the path is not found (the routes'
+    dependency)."""
+    principal = await authenticate_header(
         request.app.state.strongroom,
         request.headers.get("authorization", ""),
         client=request.client.host if request.client else "?",
         request_id=request_id(request),
+        route=route_of(request),
     )
+    request.state.principal = principal  # for the audit event of a 403 (server.errors)
+    tenant = request.path_params.get("tenant")
+    check_tenant_door(tenant if isinstance(tenant, str) else None)
+    return principal
 
 
-async def authenticate_header(state: ServiceState, header: str, *, client: str, request_id: str | None) -> Principal:
-    """The caller presenting ``header`` (``Authorization``), or 401/403/429.
+def key_tenant(state: ServiceState, key_id: str) -> str | None:
+    """The tenant of the API key ``key_id`` (None: unknown, another environment's, or an operator key):
+    the chain a failure aimed at that key belongs in. One read; the failure path only."""
+    found = state.vault.api_key_repo.lookup(key_id)
+    if found is None or found[0].environment != state.vault.environment or found[1] is None:
+        return None
+    return found[1].name
+
+
+def _token_tenant(vault: Vault, seen: Presented) -> str | None:
+    """The tenant of a genuine token whose tenant still exists with the id it names."""
+    if seen.claimed_tenant is None or seen.claimed_tid is None:
+        return None
+    ids = vault.token_repo.tenant_ids([seen.claimed_tenant])
+    return seen.claimed_tenant if ids.get(seen.claimed_tenant) == seen.claimed_tid else None
+
+
+async def authenticate_header(
+    state: ServiceState, header: str, *, client: str, request_id: str | None, route: str = "?"
+) -> Principal:
+    """The caller presenting ``header`` (``Authorization``), or 401/429.
 
     Async on purpose: a token is verified on the event loop (CPU only, the key and revocation sets are
     cached), an API key in a worker thread (it reads the store); a sync dependency would cost every request
     a thread hop.
     """
     scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        await asyncio.to_thread(
+            state.refusals.record,
+            Action.AUTH_FAIL,
+            actor=f"addr:{client}"[:128],
+            tenant=None,
+            detail=f"{route}: no bearer credential, from {client}",
+            request_id=request_id,
+        )
         raise ApiError(
             401, "unauthenticated", "send Authorization: Bearer <API key or token>", {"WWW-Authenticate": "Bearer"}
         )
-    credential = credential.strip()
-    key_id = _key_id_of(credential)
-    limits = (f"key:{key_id}", f"addr:{client}")
+    door, environment = state.door, state.vault.environment
+    vouched = door.vouched(credential)
+    seen = presented(credential) if not vouched else None  # the hot path reads nothing more
+    if seen is not None:
+        over = (
+            door.over(environment, seen.bucket, client)
+            if door.inline
+            else await asyncio.to_thread(door.over, environment, seen.bucket, client)
+        )
+        if over is not None:
+            await _limited(state, seen, over, client=client, request_id=request_id, route=route)
     try:
-        if credential.startswith("srk_"):
+        if credential.startswith(API_KEY_PREFIX):
             info = await asyncio.to_thread(state.api_keys.authenticate, credential)
-            scopes = frozenset(info.scopes)
-            return Principal("api_key", info.id, info.tenant, scopes, f"key:{info.id}")
-        claims = state.tokens.verify(credential, audience=state.audience)
-        return Principal("token", claims.jti, claims.tenant, frozenset(claims.scopes), claims.subject)
+            principal = Principal("api_key", info.id, info.tenant, frozenset(info.scopes), f"key:{info.id}")
+        else:
+            claims = state.tokens.verify(credential, audience=state.audience)
+            principal = Principal("token", claims.jti, claims.tenant, frozenset(claims.scopes), claims.subject)
     except (AccessDenied, Expired) as exc:
-        # Counted after the check, so a valid credential always passes (a neighbour behind the same proxy,
-        # or someone forging keys with a known public id, cannot lock it out); past the limit a failure
-        # is answered 429 instead of 401.
-        state.failures.failed(*limits)
-        state.failures.check(*limits)
-        state.vault.enqueue_event(
-            state.vault.audit_event(
-                None,
-                Action.AUTH_FAIL,
-                actor=f"key:{key_id}",
-                outcome=Outcome.DENIED,
-                request_id=request_id,
-                detail=type(exc).__name__,
-            )
+        seen = seen or presented(credential)
+        await asyncio.to_thread(
+            _failed, state, credential, seen, exc, client=client, request_id=request_id, route=route
         )
         raise ApiError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"}) from None
+    if not vouched:  # remembered from its first success for remember_seconds, not renewed per request
+        door.remember(credential)
+    return principal
+
+
+def _failed(
+    state: ServiceState,
+    credential: str,
+    seen: Presented,
+    exc: Exception,
+    *,
+    client: str,
+    request_id: str | None,
+    route: str,
+) -> None:
+    """Count a failed authentication and audit it: in the chain of the tenant whose key id (or genuine,
+    expired token) it was, else the environment-wide chain."""
+    state.door.failed(credential, state.vault.environment, seen.bucket, client)
+    tenant: str | None = None
+    actor = seen.actor
+    if seen.key_id is not None:
+        tenant = key_tenant(state, seen.key_id)
+    elif isinstance(exc, Expired):  # raised only once the signature verified: its claims are the issuer's
+        tenant = _token_tenant(state.vault, seen)
+        if tenant is not None and seen.claimed_sub and seen.claimed_sub.isprintable():
+            actor = f"token:{seen.claimed_sub}"[:128]
+    state.refusals.record(
+        Action.AUTH_FAIL,
+        actor=actor,
+        tenant=tenant,
+        detail=f"{route}: {type(exc).__name__}, from {client}",
+        request_id=request_id,
+    )
+
+
+async def _limited(
+    state: ServiceState, seen: Presented, bucket: str, *, client: str, request_id: str | None, route: str
+) -> None:
+    """Audit a 429 (counted per bucket when flooding) and raise it: before any lookup of the credential."""
+    tenant: TenantRef = None
+    key_id = seen.key_id
+    if key_id is not None and bucket == seen.bucket:
+        # Read only if this group's event is written (at most twice an interval): the key's own chain.
+        tenant = lambda: key_tenant(state, key_id)  # noqa: E731
+    await asyncio.to_thread(
+        state.refusals.record,
+        Action.AUTH_LIMITED,
+        actor=bucket[:128],
+        tenant=tenant,
+        outcome=Outcome.LIMITED,
+        detail=f"{route}: too many failed authentications for {bucket}, from {client}",
+        request_id=request_id,
+    )
+    raise ApiError(
+        429,
+        "too_many_failures",
+        "too many failed authentications; try again later",
+        {"Retry-After": str(state.door.window)},
+    )
+
+
+def audit_denied(
+    state: ServiceState, principal: Principal | None, route: str, exc: Exception, request_id: str | None
+) -> None:
+    """A 403: the caller (in its own tenant's chain), the route template and what it lacked."""
+    state.refusals.record(
+        Action.AUTH_DENIED,
+        actor=actor(principal) if principal is not None else "unknown",
+        tenant=principal.tenant if principal is not None else None,
+        detail=f"{route}: {exc}",
+        request_id=request_id,
+        subgroup=route,
+    )
+
+
+__all__ = [
+    "DoorLimiter",
+    "Principal",
+    "RefusalAudit",
+    "actor",
+    "audit_denied",
+    "authenticate",
+    "authenticate_header",
+    "check_tenant_door",
+    "checked_request_id",
+    "request_id",
+]

@@ -73,8 +73,13 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, ApiError)  # noqa: S101 -- registered for ApiError only
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
-    async def on_strongroom(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_strongroom(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StrongroomError)  # noqa: S101
+        if isinstance(exc, AccessDenied):  # every 403 is an audit event: who, which route, what it lacked
+            from strongroom.server.auth import audit_denied, request_id, route_of
+
+            principal = getattr(request.state, "principal", None)
+            audit_denied(request.app.state.strongroom, principal, route_of(request), exc, request_id(request))
         return strongroom_response(exc)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
@@ -123,7 +128,7 @@ STATUS_MEANINGS = {
     412: "`If-Match` names another version than the current one",
     413: "The request body is over the limit (1 MiB)",
     422: "The body or a parameter does not match its schema: the message names the field",
-    429: "Too many failed authentications from this key id or address (`Retry-After`)",
+    429: "Too many failed authentications for this key id, token subject or address (`Retry-After`)",
     502: "The upstream failed: unreachable, not HTTP, a redirect to another host, or an answer too large",
     503: "The store, the key provider or the audit log is unavailable",
     504: "The upstream did not answer within the connector's timeout",

@@ -190,6 +190,7 @@ def _conn_string_spec(before: str, body: tuple[_Piece, ...], after: str, wrong: 
 _SAS_QUERY = "sv=2022-11-02&ss=b&srt=sco&sp=rl&se=2031-01-01T00:00:00Z&spr=https&sig="
 
 _SPECS: dict[str, _Spec] = {
+    "strongroom-share-link": _prefixed("srs_", B64URL, 43),
     # --- AWS, Google Cloud, Azure ------------------------------------------------------------------------
     "aws-access-key-id": _prefixed("AKIA", B32, 16),
     "aws-secret-access-key": _labelled(

@@ -37,7 +37,7 @@ from strongroom.errors import (
     TamperedError,
 )
 from strongroom.live_values import LIVE
-from strongroom.names import check_environment, check_name
+from strongroom.names import check_environment, check_name, check_new_tenant_name
 from strongroom.secret import Secret, _noted_elsewhere
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
 from strongroom.vault.fingerprints import (
@@ -67,6 +67,7 @@ from strongroom.vocabulary import (
     MAX_DETAIL_CHARS,
     MAX_LABEL_CHARS,
     NO_TENANT,
+    PLATFORM_TENANT,
     SCAN_TENANT,
     SHARE_SECRET_PREFIX,
     Kind,
@@ -272,7 +273,10 @@ class Vault:
     # -- tenants ------------------------------------------------------------------------------------
 
     def create_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> TenantInfo:
+        """A new tenant and its first data key. Reserved names are refused (``InvalidInput``), but for the
+        platform tenant, which holds the environment's own secrets (``vocabulary.is_reserved_tenant_name``)."""
         _check_tenant_name(name)
+        check_new_tenant_name(name, allowed=frozenset({PLATFORM_TENANT}))
         now = self._clock()
         record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=name, created_at=now)
         event = self.audit_event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)

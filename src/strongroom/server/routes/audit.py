@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from strongroom.server.auth import check_tenant_door
 from strongroom.server.deps import Caller, State
 from strongroom.server.models import AuditOut, VerifyOut
 
@@ -24,6 +25,7 @@ def query(
     until: Annotated[float | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
+    check_tenant_door(tenant)  # no reserved name addresses a chain (the environment-wide one is "-")
     if not caller.is_admin:
         caller.require("audit:read", tenant)
         tenant = caller.tenant  # a tenant sees its own chain only

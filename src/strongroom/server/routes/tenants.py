@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from strongroom.names import check_new_tenant_name
 from strongroom.server.deps import Caller, State, actor, request_id
 from strongroom.server.models import ApiKeyCreated, ApiKeyIn, ApiKeyOut, TenantIn, TenantOut
 from strongroom.vocabulary import Scope
@@ -14,6 +15,7 @@ router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 @router.post("", status_code=201, summary="Create a tenant (admin)")
 def create_tenant(body: TenantIn, caller: Caller, state: State, request: Request) -> TenantOut:
     caller.require_admin()
+    check_new_tenant_name(body.name)  # no reserved name over HTTP, the platform tenant's included
     info = state.vault.create_tenant(body.name, actor=actor(caller), request_id=request_id(request))
     return TenantOut(name=info.name, id=info.id, environment=info.environment, created_at=info.created_at)
 
@@ -29,7 +31,7 @@ def list_tenants(caller: Caller, state: State) -> list[TenantOut]:
 
 @router.delete("/{tenant}", status_code=204, summary="Delete a tenant and destroy its keys (admin)")
 def delete_tenant(tenant: str, caller: Caller, state: State, request: Request) -> Response:
-    caller.require_admin()
+    caller.require_admin(tenant)  # a reserved name (_platform, _scan, -) is not found
     state.vault.delete_tenant(tenant, actor=actor(caller), request_id=request_id(request))
     return Response(status_code=204)
 
