@@ -75,6 +75,7 @@ class ActionsEndpoint:
         caller = await authenticate_header(
             state, headers.get("authorization", ""), client=client[0] if client else "?", request_id=request_id
         )
+        scope["state"]["tenant"] = caller.tenant  # whose values the answer's redaction masks (middleware.py)
         caller.require("actions:invoke")
         if caller.tenant is None:
             raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")

@@ -110,12 +110,14 @@ def _key_id_of(credential: str) -> str:
 
 async def authenticate(request: Request) -> Principal:
     """The caller of this request, or 401/403/429 (the routes' dependency)."""
-    return await authenticate_header(
+    principal = await authenticate_header(
         request.app.state.strongroom,
         request.headers.get("authorization", ""),
         client=request.client.host if request.client else "?",
         request_id=request_id(request),
     )
+    request.state.tenant = principal.tenant  # whose values the answer's redaction masks (server/middleware.py)
+    return principal
 
 
 async def authenticate_header(state: ServiceState, header: str, *, client: str, request_id: str | None) -> Principal:
