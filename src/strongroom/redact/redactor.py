@@ -354,8 +354,10 @@ class Redactor:
             return text
         self._refresh()
         spans = self._spans(text, tenant)
-        short = self._short_below and any(form in text for form, _, _ in self._short_forms(tenant))
-        if not spans and not short:
+        marks = [(start, end) for start, _, end, _ in spans]
+        if self._short_below:
+            marks += _occurrences(text, self._short_forms(tenant))
+        if not marks:
             return text
         if text.lstrip()[:1] in _JSON_START:
             try:
@@ -363,15 +365,22 @@ class Redactor:
             except ValueError:
                 pass
             else:
-                return self._redact_json(text, tenant)
+                return self._redact_json(text, tenant, sorted(marks))
         if not spans:
             return text
         return self._finish(_apply(text, spans), tenant, MASK.format("text"))
 
-    def _redact_json(self, text: str, tenant: Scope) -> str:
+    def _redact_json(self, text: str, tenant: Scope, marks: list[tuple[int, int]]) -> str:
+        """Each token of the document that a mark (a match found in the whole text) touches, redacted."""
         out: list[str] = []
         at = 0
+        reach, consumed = -1, 0  # the furthest end of the marks starting before the current token's end
         for match in _JSON_TOKEN.finditer(text):
+            while consumed < len(marks) and marks[consumed][0] < match.end():
+                reach = max(reach, marks[consumed][1])
+                consumed += 1
+            if reach <= match.start():
+                continue
             token = match.group()
             if token[0] == '"':
                 inner = token[1:-1]
@@ -432,6 +441,16 @@ class Redactor:
             return MASK.format(_under)
         # Anything else (an exception, a custom object) is rendered by the logger with its repr anyway.
         return self.redact(repr(data))
+
+
+def _occurrences(text: str, forms: list[Entry]) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for form, _, _ in forms:
+        start = text.find(form)
+        while start != -1:
+            found.append((start, start + len(form)))
+            start = text.find(form, start + 1)
+    return found
 
 
 def _secret_key(key: object) -> bool:
