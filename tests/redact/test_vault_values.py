@@ -34,6 +34,6 @@ def test_hot_uses_do_not_grow_the_registry(open_vault: Callable[..., Vault], mak
     for _ in range(1000):
         with vault.use("t", "k", purpose="test"):
             pass
-    owners = LIVE._entries[value][1]
+    owners = LIVE._entries[value, "t"][1]
     assert owners is not None
     assert len(owners.refs) == 1

@@ -34,6 +34,7 @@ from strongroom.errors import AccessDenied, Expired, InvalidInput, NotFound, Str
 from strongroom.live_values import MIN_CHARS
 from strongroom.names import check_name
 from strongroom.redact import Redactor, encodings
+from strongroom.redact.views import lower, normalise
 from strongroom.vault import Vault
 from strongroom.vault.policy import check_label
 
@@ -152,7 +153,7 @@ def _b64_cores(value: str) -> list[str]:
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             encoded = encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
             core = encoded[4 if shift else 0 : -4]
-            if len(core) >= 12:
+            if len(core) >= 8:  # six bytes of the credential: no chance match, and a 12-character one is covered
                 cores.append(core)
     return cores
 
@@ -162,14 +163,31 @@ def _masked_forms(forms: Sequence[str]) -> list[str]:
 
 
 def _cut_partial_value(text: str, forms: Sequence[str]) -> str:
-    """``text`` without a trailing start of a masked value: cutting a body may leave half a credential."""
+    """``text`` without a trailing start of a masked value: cutting a body may leave half a credential.
+
+    Compared without case, and in the decoded view too (``strongroom.redact.views``): half a credential
+    may have been cut in any of the spellings the scrubbing finds whole.
+    """
+    tail = text[-(8 * max(map(len, forms), default=0)) :]  # a spelling is at most 6 characters a byte
+    cut = len(text) - _partial_suffix(lower(tail), [lower(form) for form in forms])
+    decoded, view = normalise(tail)
+    found = _partial_suffix(decoded, [normalise(form)[0] for form in forms])
+    if found:
+        start = len(decoded) - found
+        start = view.source_span(start, start + 1)[0] if view is not None else start
+        cut = min(cut, len(text) - len(tail) + start)
+    return text[:cut]
+
+
+def _partial_suffix(text: str, forms: Sequence[str]) -> int:
+    """The length of the longest end of ``text`` that starts one of ``forms`` (and is shorter than it)."""
     longest = 0
     for form in forms:
         for k in range(min(len(form) - 1, len(text)), longest, -1):
             if text.endswith(form[:k]):
                 longest = k
                 break
-    return text[: len(text) - longest]
+    return longest
 
 
 class _Undecodable(Exception):
@@ -271,7 +289,8 @@ class Broker:
         found = self._scrubbers.get(key)
         if found is not None:
             return found
-        redactor = Redactor(follow_live=False, rules=())  # only this credential: upstream data stays intact
+        # Only this credential (upstream data stays intact), in any spelling: escaped, re-cased, wrapped, UTF-16.
+        redactor = Redactor(follow_live=False, rules=(), normalise=True)
         for form in _masked_forms(credential.forms):
             redactor.register(form, name)
         return self._scrubbers.put(key, redactor)
@@ -464,7 +483,7 @@ class Broker:
         text = raw.decode("utf-8", "surrogateescape")
         if truncated:
             text = _cut_partial_value(text, [f for v in _masked_forms(credential.forms) for f in encodings(v)])
-        body = redactor.redact(text).encode("utf-8", "surrogateescape")
+        body = redactor.redact_document(text).encode("utf-8", "surrogateescape")  # JSON stays JSON
         if len(body) > connector.max_response_bytes:  # masks can be longer than what they hide
             body, truncated = body[: connector.max_response_bytes], True
         return BrokerResponse(

@@ -19,14 +19,17 @@ contains a registered value, whatever the input.
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, quote_plus
 
-from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Value
+from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Owner, Value
 from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, value_span
+from strongroom.redact.views import lower, normalise
 from strongroom.rules import RULES
 from strongroom.rules.base import Rule
 from strongroom.rules.prefilter import make_prefilter
@@ -39,8 +42,28 @@ MASK = "[REDACTED:{}]"
 Span = tuple[int, int, int, str]
 
 
+class _Every:
+    """Whose values to mask: every owner's (logs, tracebacks: the process's own output)."""
+
+    def __repr__(self) -> str:
+        return "EVERY"
+
+
+EVERY: Final = _Every()
+"""``tenant=EVERY``: mask the values of every owner (the default). ``tenant=None``: the platform's only;
+``tenant="acme"``: acme's and the platform's."""
+Scope = str | None | _Every
+
+
+def _visible(owner: Owner, tenant: Scope) -> bool:
+    return owner is None or tenant is EVERY or owner == tenant
+
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
 def encodings(value: Value) -> set[str]:
-    """The forms a value takes in logs, URLs, JSON and headers; each one is masked."""
+    """The forms a value takes in logs, URLs, JSON, HTML and headers; each one is masked."""
     raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
     # As `redact_bytes` sees bytes (surrogateescape), and as `%r`, a dict or a traceback's locals show it.
     forms: set[str] = {
@@ -52,18 +75,44 @@ def encodings(value: Value) -> set[str]:
     except UnicodeDecodeError:
         text = None
     if text is not None:
-        forms |= {
-            text,
-            json.dumps(text)[1:-1],
-            json.dumps(text, ensure_ascii=False)[1:-1],
+        quoted = {
             quote(text, safe="", errors="surrogatepass"),
             quote(text, errors="surrogatepass"),
             quote_plus(text, safe="", errors="surrogatepass"),
         }
+        escaped = json.dumps(text)[1:-1]
+        forms |= {
+            text,
+            escaped,
+            escaped.replace("/", "\\/"),  # JSON as PHP and some Java encoders write it
+            json.dumps(text, ensure_ascii=False)[1:-1],
+            html.escape(text),
+            *quoted,
+            *(_PERCENT_ESCAPE.sub(lambda m: m.group().lower(), form) for form in quoted),  # `%2f`
+        }
     # Unpadded base64 only: the padded form starts with it, and the mask then covers all but the "=".
     forms |= {base64.b64encode(raw).rstrip(b"=").decode(), base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
-    forms.add(raw.hex())
+    forms |= {raw.hex(), raw.hex().upper()}
     return {form for form in forms if len(form) >= MIN_CHARS}
+
+
+def _utf16_forms(value: Value) -> set[str]:
+    """A text value's UTF-16 bytes (both byte orders) as a UTF-8 reader sees them: NULs and stray bytes."""
+    if not isinstance(value, str):
+        return set()
+    return {
+        value.encode(codec, "surrogatepass").decode("utf-8", "surrogateescape") for codec in ("utf-16-le", "utf-16-be")
+    }
+
+
+def _search_forms(value: Value, normalised: bool) -> set[str]:
+    """What to search for: the value's encodings, or in normalising mode their lower-cased, decoded forms."""
+    forms = encodings(value)
+    if not normalised:
+        return forms
+    forms |= _utf16_forms(value)
+    keys = {lower(form) for form in forms} | {normalise(form)[0] for form in forms}
+    return {key for key in keys if len(key) >= MIN_CHARS}
 
 
 def _label(name: str) -> str:
@@ -71,23 +120,29 @@ def _label(name: str) -> str:
 
 
 PREFIX = 12  # characters of each form in the automaton; the rest is checked with startswith
+Entry = tuple[str, str, Owner]  # (form, mask label, owner)
 
 
 class _Automaton:
     """An immutable Aho-Corasick automaton over the first ``PREFIX`` characters of every encoded value.
 
     Indexing prefixes, not whole forms, keeps the trie (build time and memory) proportional to the number
-    of values rather than their length; a prefix hit is confirmed with one ``startswith``.
+    of values rather than their length; a prefix hit is confirmed with one ``startswith``. Values shorter
+    than ``short_below`` are not in the trie: they match only whole tokens (``short``).
     """
 
-    def __init__(self, values: Iterable[tuple[Value, str]]) -> None:
+    def __init__(self, values: Iterable[tuple[Value, str, Owner]], *, normalised: bool, short_below: int) -> None:
         import ahocorasick  # type: ignore[import-not-found]  # a dependency (no type stubs)
 
-        by_prefix: dict[str, list[tuple[str, str]]] = {}
-        for value, name in values:
+        by_prefix: dict[str, list[Entry]] = {}
+        self.short: list[Entry] = []
+        for value, name, owner in values:
             label = _label(name)
-            for form in encodings(value):
-                by_prefix.setdefault(form[:PREFIX], []).append((form, label))
+            if len(value) < short_below:
+                self.short += [(form, label, owner) for form in encodings(value)]
+                continue
+            for form in _search_forms(value, normalised):
+                by_prefix.setdefault(form[:PREFIX], []).append((form, label, owner))
         self.automaton: Any = ahocorasick.Automaton()
         for prefix, forms in by_prefix.items():
             self.automaton.add_word(prefix, (len(prefix), tuple(forms)))
@@ -95,14 +150,24 @@ class _Automaton:
         if not self.empty:
             self.automaton.make_automaton()
 
-    def spans(self, text: str) -> list[Span]:
+    def spans(self, text: str, tenant: Scope) -> list[Span]:
         if self.empty:
             return []
         spans: list[Span] = []
         for end, (length, forms) in self.automaton.iter(text):
             start = end - length + 1
-            spans += [(start, 0, start + len(form), label) for form, label in forms if text.startswith(form, start)]
+            spans += [
+                (start, 0, start + len(form), label)
+                for form, label, owner in forms
+                if text.startswith(form, start) and _visible(owner, tenant)
+            ]
         return spans
+
+
+_NO_VALUES = _Automaton((), normalised=False, short_below=0)
+# In a JSON document: a string literal, or a run of anything else but structure and space (a number, a word).
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s\[\]{}:,"]+', re.DOTALL)
+_JSON_START = frozenset('{["-0123456789tfnNI')
 
 
 class Redactor:
@@ -110,6 +175,19 @@ class Redactor:
 
     ``follow_live=True`` (the default) also masks every value a live ``Secret`` carries in this process.
     ``rules`` defaults to the secret-shaped fields plus every provider rule.
+
+    ``short_below``: a value shorter than this many characters masks only a whole token equal to it (a
+    whitespace-delimited word, a whole JSON string or number), never a part of a longer text: masking a
+    three-character value like ``","`` everywhere it occurs would mangle every text. 0 (the default):
+    every value is masked wherever it occurs.
+
+    ``normalise``: also find the values behind escapes and case changes (``strongroom.redact.views``):
+    JSON ``\\uXXXX``, HTML entities, percent-escapes, wrapped base64, UTF-16, upper or lower case. Costs a
+    pass per escape kind present; the broker's scrubbing uses it for the one credential it injected.
+
+    Every method takes ``tenant``: whose values to mask (``EVERY``, the default: all of them; ``None``:
+    the platform's only; a tenant's name: that tenant's and the platform's). A value of another tenant is
+    left as it is, so a mask never tells one tenant that another's value is in use.
     """
 
     def __init__(
@@ -119,15 +197,20 @@ class Redactor:
         rules: Sequence[Rule] | None = None,
         prefilter: str = "auto",
         live: LiveValues = LIVE,
+        short_below: int = 0,
+        normalise: bool = False,
     ) -> None:
         self._live = live if follow_live else LiveValues()
         self._rules = tuple(rules) if rules is not None else (*FIELD_RULES, *RULES)
         self._prefilter = make_prefilter(self._rules, prefilter)
         self._lock = threading.Lock()
-        self._automaton = _Automaton(())
+        self._short_below = short_below
+        self._normalised = normalise
+        self._automaton = _NO_VALUES
         self._built_generation = -1
-        self._built_values: set[Value] = set()
-        self._pending: list[tuple[str, str]] = []  # (form, label) of values not yet in the automaton
+        self._built_values: set[tuple[Value, Owner]] = set()
+        self._pending: list[Entry] = []  # forms of values not yet in the automaton
+        self._pending_short: list[Entry] = []
         self._pending_generation = -1
 
     # -- registration ------------------------------------------------------------------------------
@@ -149,25 +232,72 @@ class Redactor:
             generation, values = self._live.snapshot()
             if generation == self._pending_generation:
                 return
-            fresh = [(v, n) for v, n in values if v not in self._built_values]
+            fresh = [(v, n, o) for v, n, o in values if (v, o) not in self._built_values]
             if len(fresh) > PENDING_LIMIT or self._built_generation < 0:
-                self._automaton = _Automaton(values)
-                self._built_values = {v for v, _ in values}
+                self._automaton = _Automaton(values, normalised=self._normalised, short_below=self._short_below)
+                self._built_values = {(v, o) for v, _, o in values}
                 self._built_generation = generation
-                self._pending = []
+                self._pending, self._pending_short = [], []
             else:
-                self._pending = [(form, _label(n)) for v, n in fresh for form in encodings(v)]
+                short = self._short_below
+                self._pending = [
+                    (form, _label(n), o)
+                    for v, n, o in fresh
+                    if len(v) >= short
+                    for form in _search_forms(v, self._normalised)
+                ]
+                self._pending_short = [
+                    (form, _label(n), o) for v, n, o in fresh if len(v) < short for form in encodings(v)
+                ]
             self._pending_generation = generation
 
     # -- text --------------------------------------------------------------------------------------
 
-    def _spans(self, text: str) -> list[Span]:
-        spans = self._automaton.spans(text)
-        for form, label in self._pending:
+    def _value_spans(self, text: str, tenant: Scope) -> list[Span]:
+        """Where a known value (not a short one) is, in any form: in ``text`` and, normalising, in its view."""
+        if not self._normalised:
+            return self._find(text, tenant)
+        lowered = lower(text)
+        spans = self._find(lowered, tenant)
+        decoded, view = normalise(text)
+        if view is not None:
+            for start, rank, end, label in self._find(decoded, tenant):
+                source_start, source_end = view.source_span(start, end)
+                spans.append((source_start, rank, source_end, label))
+        return spans
+
+    def _find(self, text: str, tenant: Scope) -> list[Span]:
+        spans = self._automaton.spans(text, tenant)
+        for form, label, owner in self._pending:
+            if _visible(owner, tenant):
+                start = text.find(form)
+                while start != -1:
+                    spans.append((start, 0, start + len(form), label))
+                    start = text.find(form, start + 1)
+        return spans
+
+    def _short_forms(self, tenant: Scope) -> list[Entry]:
+        found = self._automaton.short
+        if self._pending_short:
+            found = found + self._pending_short
+        return [entry for entry in found if _visible(entry[2], tenant)] if found else found
+
+    def _token_spans(self, text: str, tenant: Scope) -> list[Span]:
+        """Short values, where one is a whole token: bounded by the text's ends or by white space."""
+        spans: list[Span] = []
+        for form, label, _ in self._short_forms(tenant):
             start = text.find(form)
             while start != -1:
-                spans.append((start, 0, start + len(form), label))
+                end = start + len(form)
+                if (start == 0 or text[start - 1].isspace()) and (end == len(text) or text[end].isspace()):
+                    spans.append((start, 0, end, label))
                 start = text.find(form, start + 1)
+        return spans
+
+    def _spans(self, text: str, tenant: Scope = EVERY) -> list[Span]:
+        spans = self._value_spans(text, tenant)
+        if self._short_below:
+            spans += self._token_spans(text, tenant)
         candidates = self._prefilter.candidates(text.encode("utf-8", "surrogatepass"))
         if candidates:
             spans += self._rule_spans(text, set().union(*candidates.values()))
@@ -185,27 +315,92 @@ class Redactor:
                     spans.append((start, rank, end, rule.id))
         return spans
 
-    def redact(self, text: str) -> str:
+    def redact(self, text: str, *, tenant: Scope = EVERY) -> str:
         """``text`` with every known value, secret-shaped field and provider token masked."""
         if not text:
             return text
         self._refresh()
-        spans = self._spans(text)
+        spans = self._spans(text, tenant)
         if not spans:
             return text
-        out = _apply(text, spans)
-        if self._still_holds_a_value(out):
-            out = MASK.format("text")
+        return self._finish(_apply(text, spans), tenant, MASK.format("text"))
+
+    def _finish(self, out: str, tenant: Scope, whole: str) -> str:
+        """``out``, unless a value survived masking (made of the mask's letters and its neighbours): ``whole``."""
+        if self._still_holds_a_value(out, tenant):
             # A registered value made of the mask's own letters: nothing of the text can be shown.
-            return "" if self._still_holds_a_value(out) else out
+            return "" if self._still_holds_a_value(whole, tenant) else whole
         return out
 
-    def _still_holds_a_value(self, text: str) -> bool:
-        return bool(self._automaton.spans(text)) or any(form in text for form, _ in self._pending)
+    def _still_holds_a_value(self, text: str, tenant: Scope) -> bool:
+        return bool(self._value_spans(text, tenant))
 
-    def redact_bytes(self, data: bytes) -> bytes:
+    def redact_bytes(self, data: bytes, *, tenant: Scope = EVERY) -> bytes:
         """Bytes in, bytes out; invalid UTF-8 survives unchanged outside the masks (surrogateescape)."""
-        return self.redact(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+        return self.redact(data.decode("utf-8", "surrogateescape"), tenant=tenant).encode("utf-8", "surrogateescape")
+
+    # -- documents ---------------------------------------------------------------------------------
+
+    def redact_document(self, text: str, *, tenant: Scope = EVERY) -> str:
+        """``text`` redacted; a JSON document stays a JSON document with the same structure.
+
+        In JSON, each string literal that holds something to mask is decoded, redacted and encoded again
+        (and a number or word equal to a value becomes the mask, as a string), so a mask can never cut an
+        escape or a quote; what holds nothing is left byte for byte. A text that is not JSON is redacted as
+        text. Should a value survive (spelt across the document's structure), the whole document becomes
+        one mask, as a JSON string.
+        """
+        if not text:
+            return text
+        self._refresh()
+        spans = self._spans(text, tenant)
+        marks = [(start, end) for start, _, end, _ in spans]
+        if self._short_below:
+            marks += _occurrences(text, self._short_forms(tenant))
+        if not marks:
+            return text
+        if text.lstrip()[:1] in _JSON_START:
+            try:
+                json.loads(text)
+            except ValueError:
+                pass
+            else:
+                return self._redact_json(text, tenant, sorted(marks))
+        if not spans:
+            return text
+        return self._finish(_apply(text, spans), tenant, MASK.format("text"))
+
+    def _redact_json(self, text: str, tenant: Scope, marks: list[tuple[int, int]]) -> str:
+        """Each token of the document that a mark (a match found in the whole text) touches, redacted."""
+        out: list[str] = []
+        at = 0
+        reach, consumed = -1, 0  # the furthest end of the marks starting before the current token's end
+        for match in _JSON_TOKEN.finditer(text):
+            while consumed < len(marks) and marks[consumed][0] < match.end():
+                reach = max(reach, marks[consumed][1])
+                consumed += 1
+            if reach <= match.start():
+                continue
+            token = match.group()
+            if token[0] == '"':
+                inner = token[1:-1]
+                decoded: str = json.loads(token) if "\\" in inner else inner
+            else:
+                decoded = token
+            spans = self._spans(decoded, tenant)
+            if not spans:
+                continue
+            masked = _apply(decoded, spans)
+            out += [text[at : match.start()], json.dumps(masked, ensure_ascii=False)]
+            at = match.end()
+        out.append(text[at:])
+        return self._finish("".join(out), tenant, json.dumps(MASK.format("text")))
+
+    def redact_body(self, data: bytes, *, tenant: Scope = EVERY) -> bytes:
+        """``redact_document`` on bytes (UTF-8; invalid bytes survive unchanged outside the masks)."""
+        text = data.decode("utf-8", "surrogateescape")
+        redacted = self.redact_document(text, tenant=tenant)
+        return data if redacted is text else redacted.encode("utf-8", "surrogateescape")
 
     # -- structured data ---------------------------------------------------------------------------
 
@@ -246,6 +441,16 @@ class Redactor:
             return MASK.format(_under)
         # Anything else (an exception, a custom object) is rendered by the logger with its repr anyway.
         return self.redact(repr(data))
+
+
+def _occurrences(text: str, forms: list[Entry]) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for form, _, _ in forms:
+        start = text.find(form)
+        while start != -1:
+            found.append((start, start + len(form)))
+            start = text.find(form, start + 1)
+    return found
 
 
 def _secret_key(key: object) -> bool:

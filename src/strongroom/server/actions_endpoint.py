@@ -82,7 +82,8 @@ class ActionsEndpoint:
             request_id=request_id,
             route=_route(scope),
         )
-        scope.setdefault("state", {}).update(principal=caller, request_id=request_id)  # for a 403's audit event
+        # The caller, for a 403's audit event; its tenant, whose values the answer's redaction masks.
+        scope.setdefault("state", {}).update(principal=caller, request_id=request_id, tenant=caller.tenant)
         caller.require("actions:invoke")
         if caller.tenant is None:
             raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")

@@ -23,7 +23,7 @@ from strongroom.server import errors
 from strongroom.server.actions_endpoint import PREFIX as ACTIONS_PREFIX
 from strongroom.server.actions_endpoint import ActionsEndpoint, openapi_path_item
 from strongroom.server.auth import DoorLimiter
-from strongroom.server.middleware import LimitsAndRedaction
+from strongroom.server.middleware import SHORT_VALUE_CHARS, LimitsAndRedaction
 from strongroom.server.refusals import RefusalAudit
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ class ServiceState:
     shares: Shares
     declared_connectors: dict[str, Connector] = field(default_factory=dict)  # from the TOML file
     # Known values and provider token shapes: field rules would mask our own metadata (`secret_name`) and prose.
-    redactor: Redactor = field(default_factory=lambda: Redactor(rules=RULES))
+    # Each answer is redacted for its caller's tenant (middleware.LimitsAndRedaction); short values only
+    # as whole tokens, so a three-character credential cannot mangle an answer.
+    redactor: Redactor = field(default_factory=lambda: Redactor(rules=RULES, short_below=SHORT_VALUE_CHARS))
     # The door: failed authentications counted before any lookup; every 401/403/429 audited (counted in floods).
     door: DoorLimiter = field(default_factory=DoorLimiter)
     refusals: RefusalAudit = field(init=False)

@@ -243,6 +243,7 @@ async def authenticate(request: Request) -> Principal:
         route=route_of(request),
     )
     request.state.principal = principal  # for the audit event of a 403 (server.errors)
+    request.state.tenant = principal.tenant  # whose values the answer's redaction masks (server/middleware.py)
     tenant = request.path_params.get("tenant")
     check_tenant_door(tenant if isinstance(tenant, str) else None)
     return principal

@@ -13,11 +13,20 @@ if TYPE_CHECKING:
     from strongroom.server.app import ServiceState
 
 MAX_BODY_BYTES = 1 << 20  # documented in docs/service.md: larger requests get 413
+# A value shorter than this masks only a whole token equal to it in an answer (a JSON string or number, a
+# word): real credentials are longer, and masking `","` inside every text would mangle it.
+SHORT_VALUE_CHARS = 8
 
 
 class LimitsAndRedaction:
     """Pure ASGI middleware: refuse oversize bodies (413) before reading them, and redact every JSON or
     text response body on its way out.
+
+    The redaction is the caller's: the values of the caller's own tenant (recorded as ``tenant`` in the
+    request's state once it is authenticated) and the platform's, plus provider token shapes. Another
+    tenant's value is never masked in an answer, so no answer tells whether a guess of it is right, and
+    no tenant's short value can mangle another tenant's answer. A JSON body stays valid JSON (strings are
+    redacted decoded, then encoded again); values under ``SHORT_VALUE_CHARS`` mask only whole tokens.
 
     Plain ASGI rather than ``@app.middleware("http")``: that form runs the app in a second task with
     memory streams and rebuilds each response, which cost a fifth of a brokered request's CPU.
@@ -73,7 +82,9 @@ class LimitsAndRedaction:
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            body = self.state.redactor.redact_bytes(b"".join(chunks))
+            # Unauthenticated (or the operator): no tenant's values, only the platform's and the shapes.
+            tenant = scope["state"].get("tenant")
+            body = self.state.redactor.redact_body(b"".join(chunks), tenant=tenant)
             headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(body)).encode()))
             await send({**start, "headers": headers})

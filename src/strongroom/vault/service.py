@@ -616,7 +616,7 @@ class Vault:
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
         self._submit_use((now, audit_key, actor or self.actor, purpose, request_id))
         if cold:  # the redactor masks the value while this vault lives; the hot path has noted it already
-            LIVE.note(value, name, self)
+            LIVE.note(value, name, self, tenant)  # owned by the tenant: masked in its answers only
         return _noted_elsewhere(name, value, hot_version)
 
     def use_if_hot(
