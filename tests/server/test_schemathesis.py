@@ -1,5 +1,10 @@
 """ACCEPTANCE 7: the whole API under schemathesis, with the admin key: no 5xx, answers match the document.
 
+The no-5xx sweep runs the way an attacker would want it: tenants A and B each hold a short credential
+that breaks JSON when substituted into it (quotes, commas, brackets), and brokered calls of both are in
+flight the whole time (their credentials are live in the process). Every JSON answer must still parse:
+the service's last-line redaction is per tenant and JSON-safe (issue 12, finding 2).
+
 Every operation of ``/openapi.json`` gets up to ``EXAMPLES_PER_OPERATION`` generated requests (a few hundred
 in all), sent in-process through ASGI with ``Authorization: Bearer <admin key>``. It runs in the normal test
 command whenever schemathesis is installed (a dev dependency) and is skipped otherwise.
@@ -12,7 +17,11 @@ reported together.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -27,6 +36,43 @@ from schemathesis.specs.openapi.checks import response_schema_conformance  # noq
 EXAMPLES_PER_OPERATION = 15
 BUDGET_SECONDS = 90.0
 CHECKS = [not_a_server_error, response_schema_conformance]
+# Three characters (the shortest credential the broker sends), each one that ends a JSON string or value.
+JSON_BREAKING = {"a": '","', "b": '"}]'}
+
+
+@schemathesis.check
+def valid_json(ctx: Any, response: Any, case: Any) -> bool | None:
+    """An answer that says it is JSON parses as JSON (masking must never break it)."""
+    if response.headers.get("content-type", [""])[0].startswith("application/json") and response.content:
+        try:
+            json.loads(response.content)
+        except ValueError:
+            raise AssertionError(f"invalid JSON from {case.operation.label}: {response.content[:200]!r}") from None
+    return None
+
+
+@contextmanager
+def _brokered_calls_in_flight(service: Any) -> Iterator[list[int]]:
+    """Tenants A and B each keep a brokered call open (the upstream's ``/hang``) until the block ends."""
+    stop = threading.Event()
+    started = threading.Barrier(3)
+    statuses: list[int] = []
+
+    def call_forever(token: str) -> None:
+        started.wait()
+        while not stop.is_set():
+            statuses.append(service.client.get("/v1/actions/echo/hang", headers=service.auth(token)).status_code)
+
+    callers = [threading.Thread(target=call_forever, args=(t,)) for t in (service.a.token, service.b.token)]
+    for caller in callers:
+        caller.start()
+    started.wait()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for caller in callers:
+            caller.join()
 
 
 def _pin(service: Any, operation: Any, case: Any) -> None:
@@ -66,13 +112,14 @@ def _run(service: Any, operation: Any, checks: list[Any]) -> int:
     return ran
 
 
-def _sweep(service: Any, checks: list[Any]) -> tuple[int, int, list[str]]:
+def _store(service: Any, tenant: Any, value: str) -> None:
     stored = service.client.put(
-        f"/v1/tenants/{service.a.name}/secrets/echo_api_key",
-        json={"value": "fuzz-credential-" + service.a.jti},
-        headers=service.auth(service.a.key),
+        f"/v1/tenants/{tenant.name}/secrets/echo_api_key", json={"value": value}, headers=service.auth(tenant.key)
     )
-    assert stored.status_code == 200
+    assert stored.status_code == 200, stored.text
+
+
+def _sweep(service: Any, checks: list[Any]) -> tuple[int, int, list[str]]:
     schema = schemathesis.openapi.from_asgi("/openapi.json", service.app)
     operations, cases, failures = 0, 0, []
     for result in schema.get_all_operations():
@@ -86,10 +133,16 @@ def _sweep(service: Any, checks: list[Any]) -> tuple[int, int, list[str]]:
 
 
 def test_no_operation_answers_a_server_error(service: Any) -> None:
-    """Generated requests to every operation, with the admin key: never a 5xx."""
+    """Generated requests to every operation, with the admin key, while both tenants' short, JSON-breaking
+    credentials are in use by the broker: never a 5xx, never invalid JSON."""
+    _store(service, service.a, JSON_BREAKING["a"])
+    _store(service, service.b, JSON_BREAKING["b"])
     started = time.process_time()  # CPU time of this process (the app runs in its threads), not the load elsewhere
-    operations, cases, failures = _sweep(service, [not_a_server_error])
+    with _brokered_calls_in_flight(service) as statuses:
+        operations, cases, failures = _sweep(service, [not_a_server_error, valid_json])
     assert not failures, "\n\n".join(failures)
+    assert statuses, "no brokered call was made during the sweep"
+    assert set(statuses) <= {504}, statuses  # each waited on the upstream until the connector's timeout
     assert operations >= 20, operations
     assert cases >= 100, cases
     assert time.process_time() - started < BUDGET_SECONDS
@@ -97,6 +150,7 @@ def test_no_operation_answers_a_server_error(service: Any) -> None:
 
 def test_every_answer_conforms_to_the_documented_schema(service: Any) -> None:
     """Generated requests to every operation: each answer's status and body match the OpenAPI document."""
+    _store(service, service.a, "fuzz-credential-" + service.a.jti)
     operations, cases, failures = _sweep(service, CHECKS)
     assert not failures, "\n\n".join(failures)
     assert operations >= 20, operations
