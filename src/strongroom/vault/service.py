@@ -1101,7 +1101,9 @@ class Vault:
         except REFUSALS as exc:
             refused = refused if work is None else work.refused
             if refused is not None:
-                self._audit.record_now(refused._replace(outcome=refusal_outcome(exc), detail=type(exc).__name__))
+                # The refused event's own detail (what was tried: an origin, a policy) stays, before the reason.
+                why = type(exc).__name__ if refused.detail is None else f"{refused.detail} ({type(exc).__name__})"
+                self._audit.record_now(refused._replace(outcome=refusal_outcome(exc), detail=why))
             raise
         finally:
             self._writes += 1
