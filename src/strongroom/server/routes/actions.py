@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from typing import Any
 
@@ -23,31 +22,38 @@ from strongroom.server.actions_endpoint import tenant_connectors
 from strongroom.server.app import ServiceState
 from strongroom.server.auth import Principal
 from strongroom.server.deps import Caller, State, actor, request_id
+from strongroom.vault.destinations import allowed
 from strongroom.vocabulary import Scope
 
 router = APIRouter(tags=["actions"])
 
-MAX_JSON_DEPTH = 16  # a connector definition nests 3 deep; json.loads recurses, so bound it before parsing
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+MAX_JSON_DEPTH = 16  # a connector definition nests 3 deep
 
 
-def _json_depth(raw: bytes) -> int:
-    """How deep a JSON text's arrays and objects nest (strings skipped), without parsing it."""
-    depth = deepest = 0
-    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
-        depth += 1 if byte in b"[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
+def _deeper_than(data: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` deep (walked level by level: no recursion)."""
+    level, depth = [data], 1
+    while level:
+        if depth > limit:
+            return True
+        below: list[object] = []
+        for value in level:
+            children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+            below += [child for child in children if isinstance(child, dict | list)]
+        level, depth = below, depth + 1
+    return False
 
 
 def _connector_body(raw: bytes) -> dict[str, Any]:
-    if _json_depth(raw) > MAX_JSON_DEPTH:
-        raise InvalidInput(f"the connector definition nests more than {MAX_JSON_DEPTH} levels deep")
+    too_deep = f"the connector definition nests more than {MAX_JSON_DEPTH} levels deep"
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except RecursionError:  # json.loads recurses per level: past ~1,000 it gives up, and so do we
+        raise InvalidInput(too_deep) from None
+    except (ValueError, UnicodeDecodeError):
         raise InvalidInput("the body must be a JSON connector definition") from None
+    if _deeper_than(data, MAX_JSON_DEPTH):
+        raise InvalidInput(too_deep)
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     return data
@@ -91,9 +97,13 @@ def _origin_kept(name: str, origin: str, allowed: bool) -> Any:
 
 
 def enabled_connectors(state: ServiceState, tenant: str) -> list[Connector]:
-    """Connectors whose credential the tenant holds: the ones an agent can actually call."""
-    held = {info.name for info in state.vault.list(tenant)}
-    return [c for c in tenant_connectors(state, tenant).values() if c.credential.secret in held]
+    """Connectors whose credential the tenant holds and may send there: the ones an agent can actually call."""
+    held = {info.name: info.destinations for info in state.vault.list(tenant)}
+    return [
+        c
+        for c in tenant_connectors(state, tenant).values()
+        if c.credential.secret in held and allowed(held[c.credential.secret], c.destination)
+    ]
 
 
 @router.get("/v1/tenants/{tenant}/connectors", summary="Connectors available to a tenant")
@@ -105,7 +115,7 @@ def list_connectors(tenant: str, caller: Caller, state: State) -> list[dict[str,
 @router.put("/v1/tenants/{tenant}/connectors/{name}", summary="Declare a tenant's own connector")
 async def put_connector(tenant: str, name: str, request: Request, caller: Caller, state: State) -> dict[str, Any]:
     caller.require("connectors:write", tenant)
-    data = _connector_body(await request.body())
+    data = await asyncio.to_thread(_connector_body, await request.body())  # up to 1 MiB: off the event loop
     if name in state.declared_connectors:
         raise InvalidInput(f"connector {name!r} is declared by the operator and cannot be replaced")
     if data.get("allow_private_network") and not caller.is_admin:
