@@ -19,10 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("secrets") as batch:
-        batch.add_column(sa.Column("destinations", sa.Text, nullable=True))
+    # ADD COLUMN in place on both backends (a batch "move and copy" of secrets would cascade to its versions).
+    op.add_column("secrets", sa.Column("destinations", sa.Text, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("secrets") as batch:
-        batch.drop_column("destinations")
+    # In place too (SQLite 3.35+ has DROP COLUMN): recreating the table would delete every version with it.
+    op.execute("ALTER TABLE secrets DROP COLUMN destinations")
