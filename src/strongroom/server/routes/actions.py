@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -79,7 +80,7 @@ def _may_write_destinations(caller: Principal) -> bool:
     return caller.is_admin or Scope.DESTINATIONS_WRITE in caller.scopes
 
 
-def _origin_kept(name: str, origin: str, allowed: bool) -> Any:
+def _origin_kept(name: str, origin: str, may_move: bool) -> Callable[[str], None]:
     """``check_replace`` for ``connector_repo.put``: a new base URL origin needs ``destinations:write``."""
 
     def check(old_definition: str) -> None:
@@ -87,7 +88,7 @@ def _origin_kept(name: str, origin: str, allowed: bool) -> Any:
             old = connector_from_dict(json.loads(old_definition), where=f"connector {name!r}").origin
         except (InvalidInput, ValueError, RecursionError):
             old = None  # an unreadable stored definition: replacing it is a change of origin
-        if old != origin and not allowed:
+        if old != origin and not may_move:
             raise AccessDenied(
                 f"connector {name!r} sends its credential to {old or 'another origin'}: moving it to {origin} "
                 "needs the scope destinations:write (an API key's, never an agent token's)"
