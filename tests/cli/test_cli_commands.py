@@ -316,6 +316,26 @@ def test_put_json_output_has_metadata_only(backend: Cli, make_canary: Callable[[
     backend.assert_never_printed(value)
 
 
+def test_put_and_change_where_a_secret_may_be_sent(ready: Cli, make_canary: Callable[[str], str]) -> None:
+    """secret put --destination sets the policy, a new version keeps it, secret destinations changes it."""
+    value = make_canary("destinations")
+    put = ready.ok(
+        "secret", "put", "acme", "db", "--json", "--destination", "https://API.x.example=bearer,basic", stdin=value
+    )
+    info = json.loads(put.stdout)
+    assert info["destinations"] == [{"origin": "https://api.x.example", "placements": ["basic", "bearer"]}]
+    again = json.loads(ready.ok("secret", "put", "acme", "db", "--json", stdin=value).stdout)
+    assert again["destinations"] == info["destinations"]
+    changed = ready.json("secret", "destinations", "acme", "db", "--destination", "https://x.example:8443=query:key")
+    assert changed["version"] == 2
+    assert changed["destinations"] == [{"origin": "https://x.example:8443", "placements": ["query:key"]}]
+    assert ready.json("secret", "destinations", "acme", "db", "--none")["destinations"] is None
+    refused = ready.run("secret", "put", "acme", "db", "--destination", "https://x.example/v1=bearer", stdin=value)
+    assert refused.returncode != 0
+    assert "no path" in refused.stdout + refused.stderr
+    ready.assert_never_printed(value)
+
+
 def test_database_never_holds_the_plaintext(ready: Cli, make_canary: Callable[[str], str]) -> None:
     """The SQLite files (database and WAL) hold only ciphertext, never the value put."""
     value = make_canary("at-rest")

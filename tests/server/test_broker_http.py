@@ -209,8 +209,17 @@ def test_a_tenant_connector_without_private_network_cannot_reach_loopback(agent:
     }
     put = s.client.put(f"/v1/tenants/{s.a.name}/connectors/sneaky", json=definition, headers=s.auth(s.a.key))
     assert put.status_code == 200, put.text
+    # The secret's policy lets it go there, so what refuses the call is the SSRF check, not the policy.
+    allowed = [{"origin": f"https://localhost:{s.upstream.port}", "placements": ["header:X-Api-Key"]}]
+    policy = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/echo_api_key/destinations",
+        json={"destinations": allowed},
+        headers=s.auth(s.a.key),
+    )
+    assert policy.status_code == 200, policy.text
     answer = s.client.get("/v1/actions/sneaky/anything", headers=s.agent)
-    s.assert_error(answer, 403, 502)
+    error = s.assert_error(answer, 403, 502)
+    assert "may not be sent" not in error["message"], error
     assert s.upstream.seen == []
     assert_not_leaked([s.credential], *_texts(answer))
 

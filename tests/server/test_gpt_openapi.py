@@ -37,14 +37,15 @@ def _own_connector(secret: str) -> dict[str, Any]:
 
 @pytest.fixture
 def documented(service: Any, make_canary: Any) -> Any:
-    """A holds the echo credential and its own CRM's; it also declared a connector whose credential it lacks."""
+    """A holds the echo credential and its own CRM's (which it may send to the CRM); it also declared a
+    connector whose credential it lacks."""
     s = service
     s.values = [make_canary("echo"), make_canary("crm")]
+    crm_only = [{"origin": "https://api.tenant-a.example", "placements": ["bearer"]}]
     for name, value in zip(("echo_api_key", "crm_key"), s.values, strict=True):
+        body = {"value": value, **({"destinations": crm_only} if name == "crm_key" else {})}
         assert (
-            s.client.put(
-                f"/v1/tenants/{s.a.name}/secrets/{name}", json={"value": value}, headers=s.auth(s.a.key)
-            ).status_code
+            s.client.put(f"/v1/tenants/{s.a.name}/secrets/{name}", json=body, headers=s.auth(s.a.key)).status_code
             == 200
         )
     for name, secret in (("crm", "crm_key"), ("unused", "missing_key")):
@@ -56,8 +57,13 @@ def documented(service: Any, make_canary: Any) -> Any:
 
 
 def test_gpt_document_lists_only_connectors_whose_credential_the_tenant_holds(documented: Any) -> None:
-    """A's document has echo and crm operations (credentials held), not ``other`` or ``unused`` (not held)."""
+    """A's document has echo and crm operations (credentials held), not ``other`` or ``unused`` (not held)
+    nor ``mine`` (held, but its policy does not let it go there)."""
     s = documented
+    mine = {**_own_connector("echo_api_key"), "base_url": "https://mine.tenant-a.example"}
+    assert (
+        s.client.put(f"/v1/tenants/{s.a.name}/connectors/mine", json=mine, headers=s.auth(s.a.key)).status_code == 200
+    )
     answer = s.client.get(GPT_DOC.format(s.a.name), headers=s.auth(s.a.key))
     assert answer.status_code == 200
     document = answer.json()

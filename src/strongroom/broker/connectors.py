@@ -17,7 +17,7 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal, cast
@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 from strongroom.broker.paths import TEMPLATE_LITERAL, checked_path, decoded_values, template, template_problems
 from strongroom.errors import InvalidInput, NotFound
 from strongroom.names import NAME_PATTERN
+from strongroom.vault.destinations import Destination, origin_of, placement_of
+from strongroom.vocabulary import INTERNAL_SECRET_PREFIXES, is_internal_secret
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PLACEMENT_KINDS = ("bearer", "header", "basic", "query")
@@ -118,7 +120,11 @@ class Connector:
     timeout_seconds: float = 30.0
     max_response_bytes: int = 100_000
     allow_private_network: bool = False  # loopback and private addresses, and plain http: tests and internal APIs
+    # Whether the operator declared it (its TOML file, or code): a secret without a destination policy goes
+    # only to those. ``connector_from_dict`` (a tenant's JSON) always makes it False; no JSON field sets it.
+    declared: bool = field(default=True, compare=False)
     _origin: tuple[str, str, int, str] = field(init=False, repr=False, compare=False)
+    _destination: Destination = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.operations, list):
@@ -130,6 +136,9 @@ class Connector:
         scheme, host = split.scheme.lower(), cast(str, split.hostname)
         port = split.port or (443 if scheme == "https" else 80)
         object.__setattr__(self, "_origin", (scheme, host, port, split.path.rstrip("/")))
+        placement = placement_of(self.credential.kind, self.credential.name)
+        destination = Destination(origin_of(scheme, host, port), placement, self.name, self.declared is True)
+        object.__setattr__(self, "_destination", destination)
 
     @property
     def scheme(self) -> str:
@@ -143,6 +152,16 @@ class Connector:
     @property
     def port(self) -> int:
         return self._origin[2]
+
+    @property
+    def origin(self) -> str:
+        """Scheme, host and port in the spelling destination policies use (``https://api.example.com``)."""
+        return self._destination.origin
+
+    @property
+    def destination(self) -> Destination:
+        """Where this connector sends its credential: what the vault checks the secret's policy against."""
+        return self._destination
 
     @property
     def base_path(self) -> str:
@@ -201,6 +220,11 @@ def _placement_problems(p: CredentialPlacement) -> list[str]:
         problems.append(f"field 'kind' must be one of {', '.join(PLACEMENT_KINDS)}")
     if not isinstance(p.secret, str) or NAME_PATTERN.fullmatch(p.secret) is None:
         problems.append("field 'secret' must be a secret name (1-128 of A-Z a-z 0-9 _ . -)")
+    elif is_internal_secret(p.secret):
+        problems.append(
+            f"field 'secret': names starting with {' or '.join(map(repr, INTERNAL_SECRET_PREFIXES))} are "
+            "strongroom's own (a share's value) and cannot be a connector's credential"
+        )
     if p.kind == "header":
         if not isinstance(p.name, str) or HEADER_TOKEN.fullmatch(p.name) is None:
             problems.append("field 'name' must be a header name for kind 'header'")
@@ -263,6 +287,8 @@ def _connector_problems(c: Connector) -> list[str]:
     problems: list[str] = []
     if not isinstance(c.name, str) or CONNECTOR_NAME.fullmatch(c.name) is None:
         problems.append("field 'name' must match [a-z][a-z0-9-]{0,63}")
+    if not isinstance(c.declared, bool):
+        problems.append("field 'declared' must be true or false")
     if not isinstance(c.allow_private_network, bool):
         problems.append("field 'allow_private_network' must be true or false")
     problems += [f"field 'base_url' {p}" for p in _base_url_problems(c.base_url, c.allow_private_network is True)]
@@ -422,7 +448,8 @@ def connector_from_dict(data: Mapping[str, Any], *, where: str) -> Connector:
     connector, problems = _connector_or_problems(data, where)
     if connector is None:
         _raise_problems(where, problems)
-    return cast(Connector, connector)
+    # Plain data is a tenant's definition (the operator's come from ``load_connectors``): never declared.
+    return replace(cast(Connector, connector), declared=False)
 
 
 def connector_to_dict(connector: Connector) -> dict[str, Any]:

@@ -351,8 +351,16 @@ class Broker:
                 connector, operation, params, query=query, headers=headers, body=body, content_type=content_type
             )
             purpose = f"broker:{connector.name}"
+            # The vault checks the secret's destination policy against where this connector sends it (its
+            # origin and placement, and whether the operator declared it) before it decrypts anything.
+            destination = connector.destination
             secret = self._vault.use_if_hot(
-                tenant, connector.credential.secret, purpose=purpose, actor=actor, request_id=request_id
+                tenant,
+                connector.credential.secret,
+                purpose=purpose,
+                actor=actor,
+                request_id=request_id,
+                destination=destination,
             )
             if secret is None:  # a cold read does I/O: off the event loop
                 secret = await asyncio.to_thread(
@@ -362,6 +370,7 @@ class Broker:
                     purpose=purpose,
                     actor=actor,
                     request_id=request_id,
+                    destination=destination,
                 )
             with secret:
                 version = secret.version

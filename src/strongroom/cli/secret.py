@@ -14,10 +14,21 @@ import typer
 
 from strongroom.cli import common
 from strongroom.errors import InvalidInput
+from strongroom.vault.destinations import DestinationPolicy, parse_option
 
 app = typer.Typer(help="Write secrets and read their metadata (never their values).", no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print JSON.")
+DESTINATION_HELP = (
+    "Where the broker may send it: ORIGIN=PLACEMENT[,PLACEMENT], e.g. "
+    "https://api.stripe.com=basic or https://api.example.com=header:X-Api-Key. Repeat for more origins."
+)
+
+
+def _policy(destinations: list[str] | None) -> DestinationPolicy | None:
+    if not destinations:
+        return None
+    return DestinationPolicy(tuple(parse_option(d) for d in destinations))
 
 
 def read_value(from_file: Path | None, keep_newline: bool, max_bytes: int) -> str | bytes:
@@ -56,14 +67,20 @@ def put(
     expected_version: int | None = typer.Option(None, help="Check-and-set: fail unless at this version (0: new)."),
     ttl: float | None = typer.Option(None, "--ttl", help="Seconds an ephemeral secret stays usable."),
     keep_newline: bool = typer.Option(False, help="Keep a trailing newline of the input."),
+    destination: list[str] | None = typer.Option(None, "--destination", help=DESTINATION_HELP),
     as_json: bool = JSON,
 ) -> None:
-    """Store a new version of a secret, reading the value from stdin or --from-file."""
+    """Store a new version of a secret, reading the value from stdin or --from-file.
+
+    Without --destination the stored policy is kept; a new secret then has none, and only the operator's
+    declared connectors may use it.
+    """
     if value_on_command_line is not None:
         raise InvalidInput(
             "refusing a secret value given on the command line: every user of this machine can read argv. "
             "Pipe it on stdin or use --from-file."
         )
+    policy = _policy(destination)
     with common.vault() as vault:
         value = read_value(from_file, keep_newline, vault.max_value_bytes)
         info = vault.put(
@@ -75,11 +92,33 @@ def put(
             description=description,
             expected_version=expected_version,
             ttl_seconds=ttl,
+            destinations=policy,
         )
     if as_json:
         common.print_json(info.to_dict())
     else:
         common.out.print(f"stored {info.tenant}/{info.name} version {info.version}")
+
+
+@app.command("destinations")
+def destinations(
+    tenant: str,
+    name: str,
+    destination: list[str] | None = typer.Option(None, "--destination", help=DESTINATION_HELP),
+    none: bool = typer.Option(False, "--none", help="Remove the policy: declared connectors only."),
+    as_json: bool = JSON,
+) -> None:
+    """Set where the broker may send a secret, without a new version (audited)."""
+    if none == bool(destination):
+        raise InvalidInput("give --destination ORIGIN=PLACEMENT (repeatable) or --none")
+    with common.vault() as vault:
+        info = vault.set_destinations(tenant, name, _policy(destination))
+    if as_json:
+        common.print_json(info.to_dict())
+    elif info.destinations is None:
+        common.out.print(f"{tenant}/{name}: only the operator's declared connectors")
+    else:
+        common.out.print(f"{tenant}/{name}: {info.destinations.describe()}")
 
 
 @app.command("list")

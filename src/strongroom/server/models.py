@@ -46,12 +46,56 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The API key. Shown this once: only its hash is stored.")
 
 
+class DestinationIn(Strict):
+    """One place a secret may be sent: ``origin`` with ``placements`` (and optionally ``connectors``), or
+    ``connector`` alone, resolved when written to that connector's origin and placement (both kept)."""
+
+    origin: str | None = Field(
+        default=None, max_length=300, description="Scheme, host and port, no path: https://api.example.com"
+    )
+    placements: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Where the credential may go there: bearer, basic, header:<Name>, query:<name>.",
+    )
+    connectors: list[str] | None = Field(
+        default=None, min_length=1, max_length=32, description="Only these connectors may send it there."
+    )
+    connector: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9-]{0,63}$",
+        description="Shortcut: only this connector, at the origin and placement it has now.",
+    )
+
+
+class DestinationOut(BaseModel):
+    origin: str
+    placements: list[str]
+    connectors: list[str] | None = None
+
+
+DESTINATIONS_HELP = (
+    "Where the broker may send the value. Left out: the stored policy is kept (a new secret has none, and "
+    "then only the operator's declared connectors may use it). Changing a live secret's policy needs the "
+    "scope destinations:write."
+)
+
+
 class SecretIn(Strict):
     value: str = Field(min_length=1, max_length=65536, description="The value. Write-only: never returned.")
     sensitivity: Sensitivity | None = None
     description: str | None = Field(default=None, max_length=MAX_DETAIL_CHARS)
     kind: Kind | None = None
     ttl_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
+    destinations: list[DestinationIn] | None = Field(default=None, max_length=32, description=DESTINATIONS_HELP)
+
+
+class DestinationsIn(Strict):
+    destinations: list[DestinationIn] | None = Field(
+        max_length=32,
+        description="The new policy; null: only the operator's declared connectors; []: no connector at all.",
+    )
 
 
 class SecretOut(BaseModel):
@@ -65,6 +109,9 @@ class SecretOut(BaseModel):
     updated_at: float
     deleted_at: float | None
     expires_at: float | None
+    destinations: list[DestinationOut] | None = Field(
+        default=None, description="Where the broker may send it; null: only the operator's declared connectors."
+    )
 
 
 class VersionOut(BaseModel):

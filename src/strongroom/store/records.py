@@ -35,6 +35,7 @@ class SecretRecord:
     updated_at: float
     deleted_at: float | None
     purged_at: float | None = None
+    destinations: str | None = None  # canonical JSON of the destination policy (schema 0004)
 
 
 @dataclass(frozen=True, slots=True)

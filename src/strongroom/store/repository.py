@@ -257,6 +257,14 @@ class Tx:
         if result.rowcount != 1:
             raise Conflict(f"secret {name!r} changed concurrently; retry with the new version")
 
+    def set_destinations(self, tenant_id: str, name: str, destinations: str | None, at: float) -> None:
+        """Replace a secret's destination policy (canonical JSON, or NULL), without a new version."""
+        self.conn.execute(
+            update(secrets)
+            .where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name))
+            .values(destinations=destinations, updated_at=at)
+        )
+
     def mark_deleted(self, tenant_id: str, name: str, at: float) -> None:
         self.conn.execute(
             update(secrets)

@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The Alembic head this code expects; bump with every migration."""
 
 metadata = MetaData()
@@ -73,6 +73,9 @@ secrets = Table(
     # A purged secret keeps this row (no versions) so a later put continues its version numbers:
     # restarting at 1 would let a purged ciphertext restored from a backup pass as the new version 1.
     Column("purged_at", Float, nullable=True),
+    # Schema 0004: where the broker may send the value (``vault.destinations``, canonical JSON); NULL: only
+    # to the operator's declared connectors.
+    Column("destinations", Text, nullable=True),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_secrets_tenant"),
 )
 

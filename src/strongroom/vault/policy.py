@@ -7,6 +7,7 @@ from typing import Any
 
 from strongroom.clock import iso
 from strongroom.errors import InvalidInput
+from strongroom.vault.destinations import DestinationPolicy
 from strongroom.vocabulary import KINDS, MAX_LABEL_CHARS, MAX_PURPOSE_CHARS, SENSITIVITIES, Kind, Sensitivity
 
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
@@ -122,6 +123,12 @@ class SecretInfo(_Info):
     updated_at: float
     deleted_at: float | None
     expires_at: float | None
+    destinations: DestinationPolicy | None = None  # where the broker may send it (None: declared connectors)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super(SecretInfo, self).to_dict()
+        out["destinations"] = None if self.destinations is None else self.destinations.to_data()
+        return out
 
 
 @dataclass(frozen=True, slots=True)

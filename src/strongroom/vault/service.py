@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
@@ -28,6 +29,7 @@ from strongroom.crypto.envelope import MIN_LENGTH, AuthenticationFailure, dek_ve
 from strongroom.crypto.hazmat import Binding, DataKeyCache, encrypt, new_key, wrap_context
 from strongroom.crypto.providers.local import default_provider
 from strongroom.errors import (
+    AccessDenied,
     Conflict,
     Expired,
     InvalidInput,
@@ -40,6 +42,7 @@ from strongroom.live_values import LIVE
 from strongroom.names import check_environment, check_name, check_new_tenant_name
 from strongroom.secret import Secret, _noted_elsewhere
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
+from strongroom.vault.destinations import Destination, DestinationPolicy, allowed, parse_stored, refusal
 from strongroom.vault.fingerprints import (
     KnownFingerprints,
     StoredFingerprint,
@@ -93,6 +96,7 @@ class _Hot(NamedTuple):
     version: int
     audit_key: tuple[str, str, str, int]
     what: str
+    destinations: DestinationPolicy | None  # where the broker may send it (read in the same row)
 
 
 class Vault:
@@ -321,10 +325,21 @@ class Vault:
         description: str | None = None,
         expected_version: int | None = None,
         ttl_seconds: float | None = None,
+        destinations: DestinationPolicy | None = None,
+        may_change_destinations: bool = True,
         actor: str | None = None,
         request_id: str | None = None,
     ) -> SecretInfo:
-        """Store a new version of a secret; ``expected_version`` makes it a check-and-set (0: must not exist)."""
+        """Store a new version of a secret; ``expected_version`` makes it a check-and-set (0: must not exist).
+
+        ``destinations``: where the broker may send it (``strongroom.vault.destinations``); ``None`` keeps the
+        stored policy (a new secret then has none: only the operator's declared connectors may use it). Setting
+        or changing it is audited (``secret.policy``) with the put. ``may_change_destinations=False`` (a caller
+        without ``destinations:write``) refuses, with ``AccessDenied``, a put that would change the policy of
+        a live secret; a new secret, or one re-created after deletion, may be given one.
+        """
+        if destinations is not None and not isinstance(destinations, DestinationPolicy):
+            raise InvalidInput("destinations must be a DestinationPolicy (DestinationPolicy.from_data([...]))")
         if isinstance(name, str) and is_internal_secret(name):
             raise InvalidInput(
                 f"secret name {name[:40]!r}: names starting with {SHARE_SECRET_PREFIX!r} are strongroom's own"
@@ -355,6 +370,8 @@ class Vault:
                 ttl_seconds=ttl_seconds,
                 event=event,
                 now=now,
+                destinations=destinations,
+                may_change_destinations=may_change_destinations,
             )
 
     def _check_put(
@@ -401,6 +418,8 @@ class Vault:
         ttl_seconds: float | None,
         event: AuditEvent,
         now: float,
+        destinations: DestinationPolicy | None = None,
+        may_change_destinations: bool = True,
     ) -> SecretInfo:
         """Write a new version inside ``work`` (audited in it; the hot cache entry is dropped on commit)."""
         tx = work.tx
@@ -423,6 +442,19 @@ class Vault:
         live_version = 0 if row.deleted_at is not None else row.current_version
         if expected_version is not None and expected_version != live_version:
             raise Conflict(f"secret {name!r} is at version {live_version}, not {expected_version}")
+        policy_text = row.destinations
+        policy_event: AuditEvent | None = None
+        if destinations is not None and destinations.to_json() != row.destinations:
+            policy_text = destinations.to_json()
+            policy_event = event._replace(action=str(Action.SECRET_POLICY), detail=destinations.describe())
+            if live_version and not may_change_destinations:
+                # Only a live secret's policy guards a value the caller did not write: a new or re-created
+                # secret's value is the caller's own, so any policy it is given exposes nothing.
+                work.refused = policy_event
+                raise AccessDenied(
+                    f"changing where secret {name!r} may be sent needs the scope destinations:write "
+                    "(an API key's, never an agent token's)"
+                )
         new_kind = kind or row.kind
         if (new_kind == Kind.EPHEMERAL) != (ttl_seconds is not None):
             raise InvalidInput(f"secret {name!r}: kind 'ephemeral' needs ttl_seconds, and only it takes one")
@@ -454,11 +486,14 @@ class Vault:
             "purged_at": None,
             "kind": new_kind,
             "sensitivity": sensitivity or row.sensitivity,
+            "destinations": policy_text,
         }
         if description is not None:
             changes["description"] = description
         tx.advance_secret(tenant.id, name, row.current_version, changes)
         work.record(event._replace(version=version))
+        if policy_event is not None:
+            work.record(policy_event._replace(version=version))
         work.after_commit(lambda: self._hot.pop((tenant_name, name), None))
         return SecretInfo(
             tenant=tenant_name,
@@ -471,7 +506,45 @@ class Vault:
             updated_at=now,
             deleted_at=None,
             expires_at=expires_at,
+            destinations=parse_stored(policy_text),
         )
+
+    def set_destinations(
+        self,
+        tenant: str,
+        name: str,
+        destinations: DestinationPolicy | None,
+        *,
+        actor: str | None = None,
+        request_id: str | None = None,
+    ) -> SecretInfo:
+        """Replace where a live secret may be sent, without a new version (``None``: declared connectors only).
+
+        Audited (``secret.policy``); the caller checks ``destinations:write``. Takes effect in this process at
+        once, in others within the hot cache's TTL.
+        """
+        check_name("tenant name", tenant)
+        check_name("secret name", name)
+        if destinations is not None and not isinstance(destinations, DestinationPolicy):
+            raise InvalidInput("destinations must be a DestinationPolicy (DestinationPolicy.from_data([...]))")
+        now = self._clock()
+        detail = (
+            "destinations: none set (declared connectors only)" if destinations is None else destinations.describe()
+        )
+        event = self.audit_event(
+            tenant, Action.SECRET_POLICY, name, actor=actor, request_id=request_id, at=now, detail=detail
+        )
+        with self._unit_of_work(event) as work:
+            record = self._tenant(work.tx, tenant)
+            row = work.tx.secret(record.id, name, lock=True)
+            if row is None or row.deleted_at is not None or row.current_version == 0 or is_internal_secret(name):
+                raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
+            text = None if destinations is None else destinations.to_json()
+            work.tx.set_destinations(record.id, name, text, now)
+            work.record(event._replace(version=row.current_version))
+            work.after_commit(lambda: self._hot.pop((tenant, name), None))
+            expiries = work.tx.current_expiries(record.id)
+        return _secret_info(tenant, replace(row, destinations=text, updated_at=now), expiries.get(name))
 
     def list(self, tenant: str, *, include_deleted: bool = False) -> builtins.list[SecretInfo]:
         """Metadata of a tenant's secrets; never values, and never strongroom's own (a share's value)."""
@@ -551,6 +624,7 @@ class Vault:
         actor: str | None = None,
         request_id: str | None = None,
         type: None = None,
+        destination: Destination | None = None,
     ) -> Secret[str] | Secret[bytes]: ...
 
     @overload
@@ -564,6 +638,7 @@ class Vault:
         actor: str | None = None,
         request_id: str | None = None,
         type: builtins.type[_V],
+        destination: Destination | None = None,
     ) -> Secret[_V]: ...
 
     def use(
@@ -576,6 +651,7 @@ class Vault:
         actor: str | None = None,
         request_id: str | None = None,
         type: builtins.type[Any] | None = None,
+        destination: Destination | None = None,
     ) -> Secret[Any]:
         """Decrypt a secret for one purpose, audited: ``with vault.use(t, n, purpose="…") as secret:``.
 
@@ -583,12 +659,25 @@ class Vault:
         put as ``str`` comes back as ``str``, one put as ``bytes`` as ``bytes``: ``Secret[str] | Secret[bytes]``.
         ``type=str`` or ``type=bytes`` types it as ``Secret[str]`` / ``Secret[bytes]`` and raises
         ``InvalidInput`` (nothing is revealed or audited) if the stored value is of the other type.
+
+        ``destination``: where the caller (the broker) will send the value; checked against the secret's
+        destination policy before anything is decrypted or unwrapped, and refused with ``AccessDenied``
+        (audited, outcome ``denied``) when the policy does not allow it.
         """
         now = self._clock()
         hot = self._hot.get((tenant, name)) if version is None else None
         cold = hot is None or hot.cached_until <= now
         if hot is None or cold:
-            hot = self._load(tenant, name, version, purpose=purpose, actor=actor, request_id=request_id, now=now)
+            hot = self._load(
+                tenant,
+                name,
+                version,
+                purpose=purpose,
+                actor=actor,
+                request_id=request_id,
+                now=now,
+                destination=destination,
+            )
         else:  # _load checks these on a miss
             if purpose not in self._purposes:
                 self._remember_purpose(purpose)
@@ -596,7 +685,18 @@ class Vault:
                 check_label("request_id", request_id)
             if actor is not None:
                 check_label("actor", actor)
-        _, decrypt, nonce, body, aad, is_text, hot_version, audit_key, what = hot
+            if destination is not None and not allowed(hot.destinations, destination):
+                self._refuse_destination(
+                    tenant,
+                    name,
+                    hot.version,
+                    hot.destinations,
+                    destination,
+                    purpose=purpose,
+                    actor=actor,
+                    request_id=request_id,
+                )
+        _, decrypt, nonce, body, aad, is_text, hot_version, audit_key, what, _ = hot
         raw: bytes | None
         try:
             raw = decrypt(nonce, body, aad)
@@ -620,14 +720,36 @@ class Vault:
         return _noted_elsewhere(name, value, hot_version)
 
     def use_if_hot(
-        self, tenant: str, name: str, *, purpose: str, actor: str | None = None, request_id: str | None = None
+        self,
+        tenant: str,
+        name: str,
+        *,
+        purpose: str,
+        actor: str | None = None,
+        request_id: str | None = None,
+        destination: Destination | None = None,
     ) -> Secret[str] | Secret[bytes] | None:
         """``use()`` when it needs no I/O (the current version is cached and the audit is asynchronous), else
         ``None``: an event loop calls this inline and hands only a miss to a thread."""
         hot = self._hot.get((tenant, name))
         if hot is None or hot.cached_until <= self._clock() or self._audit.mode == "sync":
             return None
-        return self.use(tenant, name, purpose=purpose, actor=actor, request_id=request_id)
+        return self.use(tenant, name, purpose=purpose, actor=actor, request_id=request_id, destination=destination)
+
+    def _refuse_destination(
+        self,
+        tenant: str,
+        name: str,
+        version: int | None,
+        policy: DestinationPolicy | None,
+        destination: Destination,
+        *,
+        purpose: str,
+        actor: str | None,
+        request_id: str | None,
+    ) -> NoReturn:
+        self._refuse(tenant, name, version, Outcome.DENIED, purpose=purpose, actor=actor, request_id=request_id)
+        raise AccessDenied(refusal(tenant, name, policy, destination))
 
     def _load(
         self,
@@ -639,6 +761,7 @@ class Vault:
         actor: str | None,
         request_id: str | None,
         now: float,
+        destination: Destination | None = None,
     ) -> _Hot:
         check_name("tenant name", tenant)
         check_name("secret name", name)
@@ -655,6 +778,18 @@ class Vault:
             if row is None or is_internal_secret(name) or row.deleted_at is not None or row.current_version == 0:
                 raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
             stored, dek = _decryptable(stored, dek, tenant, name, version)
+            policy = parse_stored(row.destinations)
+            if destination is not None and not allowed(policy, destination):  # before any key is unwrapped
+                self._refuse_destination(
+                    tenant,
+                    name,
+                    stored.version,
+                    policy,
+                    destination,
+                    purpose=purpose,
+                    actor=actor,
+                    request_id=request_id,
+                )
             cipher = self._cipher(dek, record)
         except NotFound:
             self._refuse(tenant, name, version, Outcome.NOT_FOUND, purpose=purpose, actor=actor, request_id=request_id)
@@ -681,6 +816,7 @@ class Vault:
             is_text=stored.value_type == "str",
             audit_key=(self.environment, tenant, name, stored.version),
             what=f"{name!r} v{stored.version}",
+            destinations=policy,
         )
         if version is None and self._cache_ttl_seconds > 0 and writes_before == self._writes:
             if len(self._hot) >= self._hot_max_entries:
@@ -969,7 +1105,9 @@ class Vault:
         except REFUSALS as exc:
             refused = refused if work is None else work.refused
             if refused is not None:
-                self._audit.record_now(refused._replace(outcome=refusal_outcome(exc), detail=type(exc).__name__))
+                # The refused event's own detail (what was tried: an origin, a policy) stays, before the reason.
+                why = type(exc).__name__ if refused.detail is None else f"{refused.detail} ({type(exc).__name__})"
+                self._audit.record_now(refused._replace(outcome=refusal_outcome(exc), detail=why))
             raise
         finally:
             self._writes += 1
@@ -1022,4 +1160,5 @@ def _secret_info(tenant: str, row: SecretRecord, expires_at: float | None) -> Se
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
         expires_at=expires_at,
+        destinations=parse_stored(row.destinations),
     )

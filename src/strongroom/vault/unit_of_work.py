@@ -21,14 +21,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from strongroom.errors import Conflict, InvalidInput, KeyProviderError, NotFound, TamperedError
+from strongroom.errors import AccessDenied, Conflict, InvalidInput, KeyProviderError, NotFound, TamperedError
 from strongroom.vocabulary import Outcome
 
 if TYPE_CHECKING:
     from strongroom.audit import AuditEvent, AuditLog
     from strongroom.store import Tx
 
-REFUSALS: tuple[type[Exception], ...] = (NotFound, Conflict, TamperedError, KeyProviderError, InvalidInput)
+REFUSALS: tuple[type[Exception], ...] = (
+    NotFound,
+    Conflict,
+    TamperedError,
+    KeyProviderError,
+    InvalidInput,
+    AccessDenied,
+)
 """A change refused for one of these rolls back and is audited as a refusal."""
 
 _OUTCOMES: dict[type[Exception], str] = {
@@ -36,6 +43,7 @@ _OUTCOMES: dict[type[Exception], str] = {
     Conflict: Outcome.CONFLICT,
     TamperedError: Outcome.TAMPERED,
     InvalidInput: Outcome.INVALID,
+    AccessDenied: Outcome.DENIED,
 }
 
 

@@ -7,11 +7,23 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from strongroom.errors import Conflict, InvalidInput
+from strongroom.server.actions_endpoint import tenant_connectors
+from strongroom.server.app import ServiceState
+from strongroom.server.auth import Principal
 from strongroom.server.deps import Caller, State, actor, request_id
 from strongroom.server.errors import ApiError
-from strongroom.server.models import SecretDetail, SecretIn, SecretOut, VersionOut
+from strongroom.server.models import (
+    DestinationIn,
+    DestinationOut,
+    DestinationsIn,
+    SecretDetail,
+    SecretIn,
+    SecretOut,
+    VersionOut,
+)
 from strongroom.vault import SecretInfo
-from strongroom.vocabulary import Kind, Sensitivity
+from strongroom.vault.destinations import AllowedDestination, DestinationPolicy
+from strongroom.vocabulary import Kind, Scope, Sensitivity
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/secrets", tags=["secrets"])
 
@@ -28,7 +40,45 @@ def _out(info: SecretInfo) -> SecretOut:
         updated_at=info.updated_at,
         deleted_at=info.deleted_at,
         expires_at=info.expires_at,
+        destinations=None
+        if info.destinations is None
+        else [DestinationOut(**entry) for entry in info.destinations.to_data()],
     )
+
+
+def _policy(state: ServiceState, tenant: str, entries: list[DestinationIn]) -> DestinationPolicy:
+    """The policy the body gives; a ``connector`` entry is resolved now to that connector's origin and
+    placement, and all three are kept, so re-creating the connector elsewhere does not move the secret."""
+    known = tenant_connectors(state, tenant) if any(e.connector is not None for e in entries) else {}
+    allowed: list[AllowedDestination] = []
+    for i, entry in enumerate(entries, 1):
+        if entry.connector is None:
+            if entry.origin is None or entry.placements is None:
+                raise InvalidInput(
+                    f"destination #{i}: give 'origin' and 'placements' (or 'connector' alone), e.g. "
+                    '{"origin": "https://api.example.com", "placements": ["bearer"]}'
+                )
+            allowed.append(
+                AllowedDestination(
+                    entry.origin, tuple(entry.placements), None if entry.connectors is None else tuple(entry.connectors)
+                )
+            )
+            continue
+        if entry.origin is not None or entry.placements is not None or entry.connectors is not None:
+            raise InvalidInput(f"destination #{i}: give 'connector' alone, or 'origin' and 'placements' without it")
+        connector = known.get(entry.connector)
+        if connector is None:
+            raise InvalidInput(
+                f"destination #{i}: tenant {tenant!r} has no connector {entry.connector!r}: "
+                "define it first, or give its origin and placements"
+            )
+        target = connector.destination
+        allowed.append(AllowedDestination(target.origin, (target.placement,), (connector.name,)))
+    return DestinationPolicy(tuple(allowed))
+
+
+def _may_write_destinations(caller: Principal) -> bool:
+    return caller.is_admin or Scope.DESTINATIONS_WRITE in caller.scopes
 
 
 def _expected_version(if_match: str | None, if_none_match: str | None) -> int | None:
@@ -66,6 +116,7 @@ def put_secret(
     kind = body.kind or (Kind.EPHEMERAL if body.ttl_seconds is not None else None)
     if kind == Kind.PLATFORM and not caller.is_admin:
         raise InvalidInput("platform secrets are the operator's: a tenant key writes tenant or ephemeral secrets")
+    policy = None if body.destinations is None else _policy(state, tenant, body.destinations)
     try:
         info = state.vault.put(
             tenant,
@@ -76,6 +127,8 @@ def put_secret(
             description=body.description,
             expected_version=expected,
             ttl_seconds=body.ttl_seconds,
+            destinations=policy,
+            may_change_destinations=_may_write_destinations(caller),
             actor=actor(caller),
             request_id=request_id(request),
         )
@@ -84,6 +137,19 @@ def put_secret(
             raise
         raise ApiError(412, "precondition_failed", str(exc)) from None
     response.headers["ETag"] = f'"{info.version}"'
+    return _out(info)
+
+
+@router.put(
+    "/{name}/destinations",
+    summary="Set where the broker may send a secret (needs destinations:write; no new version)",
+)
+def put_destinations(
+    tenant: str, name: str, body: DestinationsIn, caller: Caller, state: State, request: Request
+) -> SecretOut:
+    caller.require(Scope.DESTINATIONS_WRITE, tenant)
+    policy = None if body.destinations is None else _policy(state, tenant, body.destinations)
+    info = state.vault.set_destinations(tenant, name, policy, actor=actor(caller), request_id=request_id(request))
     return _out(info)
 
 
