@@ -154,3 +154,51 @@ def test_events_never_hold_values(busy: Vault) -> None:
     for event in busy.audit_events():
         fields = {getattr(event, name) for name in event.__slots__}
         assert not (fields & values)
+
+
+def test_events_are_chained_by_tenant_id(busy: Vault) -> None:
+    """Every event of tenant t, the hot path's use included, is stored under t's id in ``<env>/tenant:<id>``;
+    environment-wide events and refusals aimed at no tenant go to ``<env>/*environment*``, with no id."""
+    [tenant] = [t for t in busy.list_tenants() if t.name == "t"]
+    busy.put("t", "k2", "v3")  # k is purged: another secret
+    for _ in range(2):  # the second use is the hot path's (cached version, compact event)
+        with busy.use("t", "k2", purpose="hot"):
+            pass
+    with pytest.raises(NotFound):
+        busy.use("ghost", "k", purpose="probe")
+    busy.rewrap_data_keys()
+    events = busy.audit_events()
+    own = [e for e in events if e.tenant == "t"]
+    assert {(e.chain, e.tenant_id) for e in own} == {(f"dev/tenant:{tenant.id}", tenant.id)}
+    assert [e.purpose for e in own if e.action == "secret.use"][-2:] == ["hot", "hot"]
+    others = [e for e in events if e.tenant != "t"]
+    assert {e.tenant for e in others} == {"ghost", "-"}
+    assert {(e.chain, e.tenant_id) for e in others} == {("dev/*environment*", None)}
+    assert busy.verify_audit().ok
+
+
+def test_a_new_tenant_with_an_old_name_starts_a_new_history(busy: Vault) -> None:
+    old = [e.id for e in busy.audit_events(tenant="t")]
+    busy.delete_tenant("t")
+    assert [e.action for e in busy.audit_events(tenant="t")] == []  # no tenant holds the name now
+    busy.create_tenant("t")
+    busy.put("t", "k", "v4")
+    again = busy.audit_events(tenant="t")
+    assert [e.action for e in again] == ["tenant.create", "secret.put"]
+    assert set(old).isdisjoint(e.id for e in again)
+    first_chain = busy.audit_events()[0].chain
+    assert [e.chain for e in busy.audit_events(action="tenant.delete")] == [first_chain]
+    assert first_chain != again[0].chain
+    assert busy.verify_audit().ok
+
+
+def test_verify_finds_an_event_moved_to_another_tenant(busy: Vault) -> None:
+    """The tenant id is not hashed on its own but its chain's name is: an event whose id no longer matches
+    its chain was moved (to show it in another tenant's history) and is reported."""
+    target = _ids(busy)[2]
+    with busy._store.engine.begin() as conn:
+        conn.execute(update(audit_events).where(audit_events.c.id == target).values(tenant_id="f" * 32))
+    report = busy.verify_audit()
+    assert report.broken is not None
+    assert report.broken.event_id == target
+    assert "moved" in report.broken.reason

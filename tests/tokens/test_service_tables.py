@@ -200,13 +200,13 @@ def test_upgrade_from_0002_adds_the_tables_and_keeps_the_data(
     with pytest.raises(StoreError, match=rf"older than {SCHEMA_REVISION}: run `strongroom db upgrade`"):
         Vault.open(store_url, key_provider=key_provider, actor="test", migrate=False)
     value = make_canary("v")
-    with Vault.open(store_url, key_provider=key_provider, actor="test") as vault:  # migrates to 0003
+    with Vault.open(store_url, key_provider=key_provider, actor="test") as vault:  # migrates to the head
         assert [t.name for t in vault.list_tenants()] == ["older"]
         vault.create_tenant("acme")
         vault.put("acme", "api_key", value)
     store = Store(store_url)
     try:
-        assert store.schema_revision() == SCHEMA_REVISION == "0003"
+        assert store.schema_revision() == SCHEMA_REVISION
         assert upgrade(store) == SCHEMA_REVISION
     finally:
         store.close()
