@@ -85,10 +85,16 @@ def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, list[tuple[Audi
             wanted.setdefault(e.environment, set()).add(e.tenant)
     ids = {(env, name): tid for env, names in wanted.items() for name, tid in tx.tenant_ids(env, names).items()}
     by_chain: dict[str, list[tuple[AuditEvent, str | None]]] = {}
+    chains: dict[tuple[str, str], tuple[list[tuple[AuditEvent, str | None]], str | None]] = {}
     for e in pending:
         key = e.tenant_id if e.tenant_id is not None else ids.get((e.environment, e.tenant), ENVIRONMENT_CHAIN)
-        stored = None if key == ENVIRONMENT_CHAIN else key
-        by_chain.setdefault(chain_name(e.environment, key), []).append((e, stored))
+        found = chains.get((e.environment, key))
+        if found is None:  # once per chain of the batch, not per event: the writer's cost is per event
+            found = chains[e.environment, key] = (
+                by_chain.setdefault(chain_name(e.environment, key), []),
+                None if key == ENVIRONMENT_CHAIN else key,
+            )
+        found[0].append((e, found[1]))
     return by_chain
 
 
