@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -202,3 +203,30 @@ def test_verify_finds_an_event_moved_to_another_tenant(busy: Vault) -> None:
     assert report.broken is not None
     assert report.broken.event_id == target
     assert "moved" in report.broken.reason
+
+
+def test_a_hot_use_event_carries_its_tenant_id_without_a_query(vault: Vault) -> None:
+    """The id comes with the cached version: a hot use() sends no statement, and its event is the tenant's."""
+    from sqlalchemy import event as sa_event
+
+    tenant = vault.create_tenant("t")
+    vault.put("t", "k", "v")
+    with vault.use("t", "k", purpose="warm"):
+        pass
+    vault.flush_audit()
+    statements: list[str] = []
+    caller = threading.get_ident()
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if threading.get_ident() == caller:  # the audit writer's thread may flush meanwhile: not the use's
+            statements.append(statement)
+
+    sa_event.listen(vault._store.engine, "before_cursor_execute", seen)
+    try:
+        with vault.use("t", "k", purpose="hot"):
+            pass
+    finally:
+        sa_event.remove(vault._store.engine, "before_cursor_execute", seen)
+    assert statements == []
+    [hot] = [e for e in vault.audit_events(tenant="t") if e.purpose == "hot"]
+    assert (hot.tenant_id, hot.chain) == (tenant.id, f"dev/tenant:{tenant.id}")
