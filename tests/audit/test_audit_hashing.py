@@ -40,14 +40,16 @@ def test_fast_hash_equals_the_json_definition(
 
 
 def test_compact_use_event_expands_to_a_full_event() -> None:
-    """The hot path's 5-field tuple becomes the AuditEvent of a successful use."""
-    event = expand(use_event(12.5, ("dev", "acme", "stripe", 3), "agent", "charge", "r1"))
-    assert (event.at, event.environment, event.tenant, event.secret_name, event.version) == (
+    """The hot path's 5-field tuple becomes the AuditEvent of a successful use, with the tenant's id it carries."""
+    tenant_id = "0" * 31 + "1"
+    event = expand(use_event(12.5, ("dev", "acme", "stripe", 3, tenant_id), "agent", "charge", "r1"))
+    assert (event.at, event.environment, event.tenant, event.secret_name, event.version, event.tenant_id) == (
         12.5,
         "dev",
         "acme",
         "stripe",
         3,
+        tenant_id,
     )
     assert (event.action, event.outcome, event.actor, event.purpose, event.request_id) == (
         "secret.use",
@@ -64,7 +66,7 @@ def test_queue_is_bounded_by_back_pressure(tmp_path: Path) -> None:
     upgrade(store)
     log = AuditLog(store, max_pending=8, flush_interval_seconds=3600)
     for i in range(50):
-        log.submit(use_event(float(i), ("dev", "t", "k", 1), "a", "p", None))
+        log.submit(use_event(float(i), ("dev", "t", "k", 1, "0" * 32), "a", "p", None))
         assert log.pending <= 8
     log.close()
     with store.read() as tx:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -154,3 +155,78 @@ def test_events_never_hold_values(busy: Vault) -> None:
     for event in busy.audit_events():
         fields = {getattr(event, name) for name in event.__slots__}
         assert not (fields & values)
+
+
+def test_events_are_chained_by_tenant_id(busy: Vault) -> None:
+    """Every event of tenant t, the hot path's use included, is stored under t's id in ``<env>/tenant:<id>``;
+    environment-wide events and refusals aimed at no tenant go to ``<env>/*environment*``, with no id."""
+    [tenant] = [t for t in busy.list_tenants() if t.name == "t"]
+    busy.put("t", "k2", "v3")  # k is purged: another secret
+    for _ in range(2):  # the second use is the hot path's (cached version, compact event)
+        with busy.use("t", "k2", purpose="hot"):
+            pass
+    with pytest.raises(NotFound):
+        busy.use("ghost", "k", purpose="probe")
+    busy.rewrap_data_keys()
+    events = busy.audit_events()
+    own = [e for e in events if e.tenant == "t"]
+    assert {(e.chain, e.tenant_id) for e in own} == {(f"dev/tenant:{tenant.id}", tenant.id)}
+    assert [e.purpose for e in own if e.action == "secret.use"][-2:] == ["hot", "hot"]
+    others = [e for e in events if e.tenant != "t"]
+    assert {e.tenant for e in others} == {"ghost", "-"}
+    assert {(e.chain, e.tenant_id) for e in others} == {("dev/*environment*", None)}
+    assert busy.verify_audit().ok
+
+
+def test_a_new_tenant_with_an_old_name_starts_a_new_history(busy: Vault) -> None:
+    old = [e.id for e in busy.audit_events(tenant="t")]
+    busy.delete_tenant("t")
+    assert [e.action for e in busy.audit_events(tenant="t")] == []  # no tenant holds the name now
+    busy.create_tenant("t")
+    busy.put("t", "k", "v4")
+    again = busy.audit_events(tenant="t")
+    assert [e.action for e in again] == ["tenant.create", "secret.put"]
+    assert set(old).isdisjoint(e.id for e in again)
+    first_chain = busy.audit_events()[0].chain
+    assert [e.chain for e in busy.audit_events(action="tenant.delete")] == [first_chain]
+    assert first_chain != again[0].chain
+    assert busy.verify_audit().ok
+
+
+def test_verify_finds_an_event_moved_to_another_tenant(busy: Vault) -> None:
+    """The tenant id is not hashed on its own but its chain's name is: an event whose id no longer matches
+    its chain was moved (to show it in another tenant's history) and is reported."""
+    target = _ids(busy)[2]
+    with busy._store.engine.begin() as conn:
+        conn.execute(update(audit_events).where(audit_events.c.id == target).values(tenant_id="f" * 32))
+    report = busy.verify_audit()
+    assert report.broken is not None
+    assert report.broken.event_id == target
+    assert "moved" in report.broken.reason
+
+
+def test_a_hot_use_event_carries_its_tenant_id_without_a_query(vault: Vault) -> None:
+    """The id comes with the cached version: a hot use() sends no statement, and its event is the tenant's."""
+    from sqlalchemy import event as sa_event
+
+    tenant = vault.create_tenant("t")
+    vault.put("t", "k", "v")
+    with vault.use("t", "k", purpose="warm"):
+        pass
+    vault.flush_audit()
+    statements: list[str] = []
+    caller = threading.get_ident()
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if threading.get_ident() == caller:  # the audit writer's thread may flush meanwhile: not the use's
+            statements.append(statement)
+
+    sa_event.listen(vault._store.engine, "before_cursor_execute", seen)
+    try:
+        with vault.use("t", "k", purpose="hot"):
+            pass
+    finally:
+        sa_event.remove(vault._store.engine, "before_cursor_execute", seen)
+    assert statements == []
+    [hot] = [e for e in vault.audit_events(tenant="t") if e.purpose == "hot"]
+    assert (hot.tenant_id, hot.chain) == (tenant.id, f"dev/tenant:{tenant.id}")

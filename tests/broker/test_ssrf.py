@@ -39,7 +39,57 @@ def test_non_public_addresses_have_a_reason(address: str) -> None:
     assert forbidden_reason(address) is not None
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+# Every special-purpose block of the IANA registries that is not globally reachable, with the deprecated
+# ones (site-local), and the IPv6 forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo).
+SPECIAL_PURPOSE = {
+    "fec0::1": "site-local",
+    "feff::1": "site-local",
+    "64:ff9b:1::808:808": "local-use IPv4/IPv6 translation",
+    "100::1": "discard-only",
+    "100:0:0:1::1": "dummy prefix",
+    "2001:db8::1": "documentation",
+    "3fff::1": "documentation",
+    "2001:2::1": "IETF protocol assignment",
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe": "Teredo",  # Teredo client 10.0.0.1
+    "2002:7f00:1::1": "6to4",  # 6to4 of 127.0.0.1
+    "2002:808:808::1": "6to4",  # deprecated even around a public address: the relay decides where it goes
+    "64:ff9b::7f00:1": "loopback (IPv4 inside NAT64)",
+    "64:ff9b::a9fe:a9fe": "link-local (IPv4 inside NAT64)",
+    "::ffff:127.0.0.1": "loopback (IPv4-mapped)",
+    "::ffff:192.168.0.1": "private (IPv4-mapped)",
+    "::7f00:1": "IPv4-compatible",
+    "::ffff:0:a00:1": "IPv4-translated",
+    "5f00::1": "segment routing",
+    "4000::1": "outside 2000::/3",
+    "fe80::1%eth0": "scoped",
+    "192.0.0.1": "IETF protocol assignment",
+    "192.0.2.1": "documentation",
+    "192.88.99.1": "6to4 relay",
+    "198.18.0.1": "benchmarking",
+    "198.51.100.1": "documentation",
+    "203.0.113.1": "documentation",
+    "255.255.255.255": "reserved",
+    "0.1.2.3": "this-network",
+}
+
+
+@pytest.mark.parametrize(("address", "reason"), SPECIAL_PURPOSE.items())
+def test_special_purpose_addresses_are_refused_naming_the_block(address: str, reason: str) -> None:
+    assert reason in (forbidden_reason(address) or "")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "8.8.8.8",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",  # NAT64 of a public address: what a DNS64 network answers for every public host
+        "192.0.0.9",  # PCP anycast: globally reachable inside 192.0.0.0/24
+        "2620:4f:8000::1",  # AS112 direct delegation: globally reachable
+    ],
+)
 def test_public_addresses_pass(address: str) -> None:
     assert forbidden_reason(address) is None
 
@@ -58,7 +108,16 @@ def _public_connector(**options: Any) -> Connector:
 
 @pytest.mark.parametrize(
     "answer",
-    [["127.0.0.1"], ["10.0.0.1"], ["::1"], ["169.254.169.254"], ["::ffff:10.0.0.1"], ["93.184.215.14", "10.0.0.1"]],
+    [
+        ["127.0.0.1"],
+        ["10.0.0.1"],
+        ["::1"],
+        ["169.254.169.254"],
+        ["::ffff:10.0.0.1"],
+        ["93.184.215.14", "10.0.0.1"],
+        ["fec0::1"],
+        ["2606:4700:4700::1111", "fec0::1"],
+    ],
 )
 def test_a_host_resolving_to_a_non_public_address_is_refused(
     answer: list[str], run_broker: Callable[..., Any], fixed_resolver: Callable[..., Any], token: str, broker_vault: Any

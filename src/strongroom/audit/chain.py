@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strongroom.audit.events import AuditEvent
+from strongroom.audit.events import ENVIRONMENT_CHAIN, AuditEvent, chain_name, tenant_id_of_chain
 from strongroom.store import AuditRecord, Tx
 
 GENESIS = "0" * 64
@@ -35,7 +35,11 @@ PREFIX_FIELDS = (
     "detail",
 )
 HASHED_FIELDS = (*PREFIX_FIELDS, "seq", "at", "request_id", "prev_hash")
-"""A stored row holds these followed by ``hash``."""
+"""A stored row holds these followed by ``hash`` and ``tenant_id``.
+
+``tenant_id`` is not hashed on its own: the chain name, which is, holds it (``dev/tenant:<id>``), and
+``verify`` checks that the two agree. Events written before schema 0005 (chains keyed by tenant name) had
+their ``tenant_id`` filled in by the migration, outside any hash."""
 
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
 _MAX_PREFIXES = 4096
@@ -68,15 +72,39 @@ class _Hasher:
 _hasher = _Hasher()
 
 
+def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, list[tuple[AuditEvent, str | None]]]:
+    """Events by chain, each with the tenant id it is stored under (``None``: environment-wide).
+
+    An event without a tenant id belongs to the tenant holding its name now, in this transaction (one query
+    for every such name of the batch); a name no tenant holds puts it in the environment's chain.
+    """
+    pending = list(events)
+    wanted: dict[str, set[str]] = {}
+    for e in pending:
+        if e.tenant_id is None:
+            wanted.setdefault(e.environment, set()).add(e.tenant)
+    ids = {(env, name): tid for env, names in wanted.items() for name, tid in tx.tenant_ids(env, names).items()}
+    by_chain: dict[str, list[tuple[AuditEvent, str | None]]] = {}
+    chains: dict[tuple[str, str], tuple[list[tuple[AuditEvent, str | None]], str | None]] = {}
+    for e in pending:
+        key = e.tenant_id if e.tenant_id is not None else ids.get((e.environment, e.tenant), ENVIRONMENT_CHAIN)
+        found = chains.get((e.environment, key))
+        if found is None:  # once per chain of the batch, not per event: the writer's cost is per event
+            found = chains[e.environment, key] = (
+                by_chain.setdefault(chain_name(e.environment, key), []),
+                None if key == ENVIRONMENT_CHAIN else key,
+            )
+        found[0].append((e, found[1]))
+    return by_chain
+
+
 def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
     """Chain and insert events inside ``tx``, holding each chain's head lock until it commits."""
-    by_chain: dict[str, list[AuditEvent]] = {}
-    for event in events:
-        by_chain.setdefault(event.chain, []).append(event)
+    by_chain = _resolved(tx, events)
     rows: list[tuple[Any, ...]] = []
     for chain in sorted(by_chain):  # a fixed lock order: two writers can never deadlock on chains
         seq, prev = tx.lock_chain(chain, GENESIS)
-        for e in by_chain[chain]:
+        for e, tenant_id in by_chain[chain]:
             seq += 1
             # float() and int(): the hash must cover what the columns give back when verified.
             version = None if e.version is None else int(e.version)
@@ -94,10 +122,10 @@ def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
             )
             at = float(e.at)
             digest = _hasher(prefix, seq, at, e.request_id, prev)
-            rows.append((*prefix, seq, at, e.request_id, prev, digest))
+            rows.append((*prefix, seq, at, e.request_id, prev, digest, tenant_id))
             prev = digest
         tx.set_chain_head(chain, seq, prev)
-    tx.insert_audit_events((*HASHED_FIELDS, "hash"), rows)
+    tx.insert_audit_events((*HASHED_FIELDS, "hash", "tenant_id"), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +174,10 @@ def verify(tx: Tx) -> VerifyReport:
 def _verify_chain(chain: str, records: Iterable[AuditRecord], head: tuple[int, str]) -> tuple[int, Break | None]:
     expected_seq, prev = 1, GENESIS
     count = 0
+    # Chains keyed by tenant id (schema 0005) name the id every event of theirs must carry; older chains,
+    # keyed by name, carry the id the migration attributed, which no hash covers.
+    keyed = tenant_id_of_chain(chain)
+    owner = None if keyed == ENVIRONMENT_CHAIN else keyed
     for record in records:
         count += 1
         values = [getattr(record, name) for name in HASHED_FIELDS]
@@ -157,6 +189,8 @@ def _verify_chain(chain: str, records: Iterable[AuditRecord], head: tuple[int, s
             return count, Break(chain, record.id, record.seq, "previous-hash link broken: reordered or replaced")
         if event_hash(values) != record.hash:
             return count, Break(chain, record.id, record.seq, "hash mismatch: the event was edited")
+        if keyed is not None and record.tenant_id != owner:
+            return count, Break(chain, record.id, record.seq, "tenant id is not its chain's: the event was moved")
         prev = record.hash
         expected_seq += 1
     head_seq, head_hash = head

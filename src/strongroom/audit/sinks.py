@@ -187,12 +187,15 @@ class AuditLog:
                 self._failing = True
 
 
-UseEvent = tuple[float, tuple[str, str, str, int], str, str, str | None]
-"""The hot path's compact form of a successful use: (at, (environment, tenant, name, version), actor,
-purpose, request_id). The writer expands it to an ``AuditEvent``; the hot path builds no object."""
+UseKey = tuple[str, str, str, int, str]
+"""(environment, tenant name, secret name, version, tenant id): what a cached version's use events share."""
+UseEvent = tuple[float, UseKey, str, str, str | None]
+"""The hot path's compact form of a successful use: (at, (environment, tenant, name, version, tenant_id),
+actor, purpose, request_id). The writer expands it to an ``AuditEvent``; the hot path builds no object, and
+the tenant id comes with the cached version, so no use looks a tenant up."""
 
 
-def use_event(at: float, key: tuple[str, str, str, int], actor: str, purpose: str, request_id: str | None) -> UseEvent:
+def use_event(at: float, key: UseKey, actor: str, purpose: str, request_id: str | None) -> UseEvent:
     return (at, key, actor, purpose, request_id)
 
 
@@ -229,5 +232,7 @@ _OK: str = Outcome.OK.value
 def expand(event: AuditEvent | UseEvent) -> AuditEvent:
     if isinstance(event, AuditEvent):
         return event
-    at, (environment, tenant, name, version), actor, purpose, request_id = event
-    return AuditEvent(at, environment, actor, tenant, _SECRET_USE, name, version, purpose, _OK, request_id)
+    at, (environment, tenant, name, version, tenant_id), actor, purpose, request_id = event
+    return AuditEvent(
+        at, environment, actor, tenant, _SECRET_USE, name, version, purpose, _OK, request_id, None, tenant_id
+    )

@@ -273,14 +273,71 @@ def _base_url_problems(url: object, allow_private: bool) -> list[str]:
         problems.append("path holds characters a URL path cannot carry as is")
     if port == 0:
         problems.append("port 0 is not a port")
-    if split.hostname and not allow_private:
-        try:
-            address = ipaddress.ip_address(split.hostname)
-        except ValueError:
-            address = None
-        if address is not None and not address.is_global:
-            problems.append("points at a non-public address (allowed only with allow_private_network)")
+    if split.hostname and not problems:
+        problems += _host_problems(url, scheme, split.hostname, port)
+    if split.hostname and not allow_private and _is_non_public(split.hostname):
+        problems.append("points at a non-public address (allowed only with allow_private_network)")
     return problems
+
+
+def _is_non_public(hostname: str) -> bool:
+    """Whether the host is an IP address the broker's guard refuses (every special-purpose block, fec0::/10 too),
+    so a definition and its calls agree."""
+    from strongroom.broker.network import forbidden_reason  # it loads httpx: only when a connector is defined
+
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return not address.is_global or forbidden_reason(str(address)) is not None
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
+
+
+def _host_problems(url: str, scheme: str, hostname: str, port: int | None) -> list[str]:
+    """What keeps the broker's HTTP client (httpx) or a resolver from reaching exactly this host, if anything.
+
+    The base URL is parsed again with the parser the broker sends with, ``httpx.URL``, and both parsers must
+    agree on the origin: a URL only ``urlsplit`` accepts would fail on every call (a 500), and one they read
+    differently would be refused on every call. A host name must be one DNS can hold (labels of 1-63
+    letters, digits, '-' or '_', 253 characters in all) and must not end in a number: resolvers read
+    ``1.2.3`` or ``0x7f.1`` as IPv4 addresses (127.0.0.1).
+    """
+    import httpx  # loaded only when a connector is defined: the rest of this module is HTTP-free
+
+    if "%" in hostname:
+        return ["host must not carry an IPv6 zone id (it names an interface of the broker's own machine)"]
+    default = 443 if scheme == "https" else 80
+    try:
+        parsed = httpx.URL(url)
+        parsed.host  # noqa: B018 -- decodes punycode: idna raises here for a label that decodes badly
+    except Exception as exc:  # httpx.InvalidURL, idna.IDNAError
+        return [f"is not a URL the broker's HTTP client accepts ({type(exc).__name__}): check the host and port"]
+    raw_host = parsed.raw_host.decode("ascii").lower()
+    if (parsed.scheme, raw_host, parsed.port or default) != (scheme, hostname, port or default):
+        return ["is read differently by the broker's HTTP client: check the host and port"]
+    return _dns_name_problems(hostname)
+
+
+def _dns_name_problems(hostname: str) -> list[str]:
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        pass
+    else:
+        return []
+    name = hostname[:-1] if hostname.endswith(".") else hostname
+    labels = name.split(".")
+    if len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        return [
+            "host must be a DNS name (labels of 1-63 letters, digits, '-' or '_'; at most 253 characters; "
+            "punycode for an international name) or an IP address"
+        ]
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        return ["host ends in a number but is not an IP address (resolvers would read it as one): write the address"]
+    return []
 
 
 def _connector_problems(c: Connector) -> list[str]:

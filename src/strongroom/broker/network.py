@@ -3,8 +3,10 @@
 An agent chooses a connector and fills path placeholders; it never chooses a host. The remaining way to
 reach an internal service is DNS: a connector's host (or a rebinding attacker's answer for it) resolving
 to a loopback, private, link-local (cloud metadata, 169.254.169.254), multicast, reserved or unspecified
-address, or an IPv6 form embedding one (``::ffff:10.0.0.1``, 6to4, NAT64). Those are refused unless the
-connector sets ``allow_private_network``.
+address, any other special-purpose block of the IANA registries (site-local ``fec0::/10``, documentation,
+discard, benchmarking, 6to4, Teredo), or an IPv6 form embedding a non-public IPv4 address
+(``::ffff:10.0.0.1``, NAT64 ``64:ff9b::a00:1``). Those are refused unless the connector sets
+``allow_private_network``.
 
 Pinning, and why it is done in the network backend: the check runs inside httpcore's connect step. The
 host is resolved once, every address is checked, and the socket connects to one of exactly those
@@ -34,7 +36,58 @@ from strongroom.errors import AccessDenied
 Resolver = Callable[[str], Awaitable[list[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: the translator reaches the IPv4 inside
+
+# The IANA special-purpose address registries (iana-ipv4-special-registry, iana-ipv6-special-registry, as of
+# 2025), every block not marked globally reachable, with the deprecated and non-unicast blocks beside them.
+# Listed here rather than left to ``ipaddress``'s properties: those miss blocks (fec0::/10, 3fff::/20) and
+# change from one Python version to the next. The properties are still asked too, so either can refuse.
+_SPECIAL_V4 = tuple(
+    (ipaddress.IPv4Network(net), what)
+    for net, what in (
+        ("0.0.0.0/8", "this-network"),
+        ("10.0.0.0/8", "private"),
+        ("100.64.0.0/10", "shared (carrier-grade NAT)"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("172.16.0.0/12", "private"),
+        ("192.0.0.0/24", "IETF protocol assignment"),
+        ("192.0.2.0/24", "documentation"),
+        ("192.88.99.0/24", "6to4 relay anycast (deprecated)"),
+        ("192.168.0.0/16", "private"),
+        ("198.18.0.0/15", "benchmarking"),
+        ("198.51.100.0/24", "documentation"),
+        ("203.0.113.0/24", "documentation"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved"),
+    )
+)
+# 192.0.0.9 and 192.0.0.10 (PCP and TURN anycast) are globally reachable inside 192.0.0.0/24.
+_GLOBAL_V4 = (ipaddress.IPv4Network("192.0.0.9/32"), ipaddress.IPv4Network("192.0.0.10/32"))
+_SPECIAL_V6 = tuple(
+    (ipaddress.IPv6Network(net), what)
+    for net, what in (
+        ("::/128", "unspecified"),
+        ("::1/128", "loopback"),
+        ("::/96", "IPv4-compatible (deprecated)"),
+        ("::ffff:0:0:0/96", "IPv4-translated"),
+        ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"),
+        ("100::/64", "discard-only"),
+        ("100:0:0:1::/64", "dummy prefix"),
+        # Teredo (2001::/32, which embeds an IPv4 address), benchmarking, ORCHID and the rest: the few
+        # anycast services in here are never an upstream API, so the whole block is refused.
+        ("2001::/23", "IETF protocol assignment (Teredo, benchmarking, ORCHID)"),
+        ("2001:db8::/32", "documentation"),
+        ("2002::/16", "6to4 (deprecated; it embeds an IPv4 address)"),
+        ("3fff::/20", "documentation"),
+        ("5f00::/16", "segment routing (SRv6 SIDs)"),
+        ("fc00::/7", "unique-local (private)"),
+        ("fe80::/10", "link-local"),
+        ("fec0::/10", "site-local (deprecated, private)"),
+        ("ff00::/8", "multicast"),
+    )
+)
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
 
 
 async def default_resolve(host: str) -> list[str]:
@@ -44,6 +97,16 @@ async def default_resolve(host: str) -> list[str]:
 
 
 def _reason(ip: IPAddress) -> str | None:
+    if isinstance(ip, ipaddress.IPv4Address):
+        special = next((what for net, what in _SPECIAL_V4 if ip in net), None)
+        if special is not None and not any(ip in net for net in _GLOBAL_V4):
+            return special
+    else:
+        special = next((what for net, what in _SPECIAL_V6 if ip in net), None)
+        if special is not None:
+            return special
+        if ip not in _GLOBAL_UNICAST_V6:
+            return "not global unicast (outside 2000::/3)"
     checks = (
         ("unspecified", ip.is_unspecified),
         ("loopback", ip.is_loopback),
@@ -51,28 +114,33 @@ def _reason(ip: IPAddress) -> str | None:
         ("multicast", ip.is_multicast),
         ("private", ip.is_private),
         ("reserved", ip.is_reserved),
-        ("non-global", not ip.is_global),
+        ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
+        ("non-global", not ip.is_global and not any(ip in net for net in _GLOBAL_V4)),
     )
     return next((name for name, hit in checks if hit), None)
 
 
 def forbidden_reason(address: str) -> str | None:
-    """Why the broker may not connect to ``address`` without ``allow_private_network``, or None if it is public."""
+    """Why the broker may not connect to ``address`` without ``allow_private_network``, or None if it is public.
+
+    An address is public when no special-purpose block holds it (``_SPECIAL_V4``, ``_SPECIAL_V6``; IPv6 only
+    inside 2000::/3) and ``ipaddress`` calls it global. An IPv4-mapped (``::ffff:a.b.c.d``) or NAT64
+    (``64:ff9b::a.b.c.d``) address is judged by the IPv4 address inside, the one the packets reach.
+    A zone id (``fe80::1%eth0``) only ever names a non-global address: refused.
+    """
+    if "%" in address:
+        return "scoped (zone id)"
     try:
-        ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
+        ip: IPAddress = ipaddress.ip_address(address)
     except ValueError:
         return "unparseable"
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:  # the socket reaches the IPv4 address: judge that one alone
             inner = _reason(ip.ipv4_mapped)
             return None if inner is None else f"{inner} (IPv4-mapped)"
-        embedded = ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            inner = _reason(embedded)
-            if inner is not None:
-                return f"{inner} (IPv4 inside 6to4 or NAT64)"
+        if ip in _NAT64:
+            inner = _reason(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+            return None if inner is None else f"{inner} (IPv4 inside NAT64)"
     return _reason(ip)
 
 

@@ -330,11 +330,15 @@ class Broker:
         headers: Sequence[tuple[str, str]] = (),
         actor: str,
         request_id: str | None = None,
+        check: Callable[[BrokerResponse], None] | None = None,
     ) -> BrokerResponse:
         """Call ``method path`` of ``connector`` for ``tenant``; ``path`` is raw (percent-encoded) and query-free.
 
         ``headers`` are the agent's own; credentials, cookies, proxy and hop-by-hop headers among them are
         dropped. One ``broker.call`` audit event is recorded for every call past argument checks, refused or not.
+        ``check``: the caller's last look at the answer before the event is recorded (a size limit of its own,
+        whether it can send it): a ``StrongroomError`` it raises is the call's outcome, so the one event says
+        what the agent got.
         """
         check_name("tenant name", tenant)
         check_label("actor", actor)
@@ -378,6 +382,8 @@ class Broker:
                 response = await self._forward(
                     connector, operation.method, parts, _inject(connector.credential, value), started=started
                 )
+            if check is not None:
+                check(response)
             outcome = Outcome.OK
             detail = f"{label} -> {response.status} in {response.latency_ms:.0f} ms" + (
                 " (truncated)" if response.truncated else ""
@@ -485,9 +491,11 @@ class Broker:
         raw, truncated = read
         listed = {t.strip().lower() for t in response.headers.get("connection", "").split(",")}
         headers = tuple(
-            (redactor.redact(name), redactor.redact(value))
+            (masked_name, masked_value)
             for name, value in response.headers.multi_items()
             if name.lower() not in DROPPED_RESPONSE_HEADERS and name.lower() not in listed
+            for masked_name, masked_value in ((redactor.redact(name), redactor.redact(value)),)
+            if _sendable_header(masked_name, masked_value)
         )
         text = raw.decode("utf-8", "surrogateescape")
         if truncated:
@@ -502,6 +510,19 @@ class Broker:
             truncated=truncated,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+
+def _sendable_header(name: str, value: str) -> bool:
+    """Whether a response header can be passed back as it is: printable ASCII (a tab allowed in the value).
+
+    Others are dropped, not re-encoded. HTTP header text is ASCII (RFC 9110 5.5: other bytes are opaque);
+    httpx guesses one encoding (ASCII, else UTF-8, else Latin-1) for all of a response's headers, so the
+    broker cannot know what such bytes meant, an ASGI server sends headers as Latin-1 and fails on anything
+    past it (a ``Content-Type`` holding a "€" was a 500), and re-encoding would hand the agent bytes the
+    upstream never sent. The body is the answer; a dropped ``Content-Type`` reads as
+    ``application/octet-stream``.
+    """
+    return name.isascii() and value.isascii() and name.isprintable() and value.replace("\t", " ").isprintable()
 
 
 def _describe(exc: Exception) -> str:

@@ -21,7 +21,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive, Scope, Send
 
-from strongroom.broker import Connector, connector_from_dict
+from strongroom.audit import Action, Outcome
+from strongroom.broker import BrokerResponse, Connector, UpstreamError, connector_from_dict
 from strongroom.errors import AccessDenied, InvalidInput, NotFound, StrongroomError
 from strongroom.server import errors
 from strongroom.server.auth import actor, audit_denied, authenticate_header, checked_request_id
@@ -37,8 +38,18 @@ GPT_BODY_LIMIT = 100_000  # GPT Actions refuse bodies over 100,000 characters
 log = logging.getLogger("strongroom.server")
 
 
+class ResponseTooLarge(UpstreamError):
+    """The upstream's answer is over what the agent accepts (502 ``upstream_response_too_large``)."""
+
+
 class ActionsEndpoint:
-    """The ASGI app serving every path under ``PREFIX``."""
+    """The ASGI app serving every path under ``PREFIX``.
+
+    One ``broker.call`` audit event per call, with the outcome the caller got: the broker records it once the
+    call ends, and this endpoint's own checks of the answer (its size, headers it can send) run inside the
+    call (``Broker.call(check=...)``), so a 502 from them is the recorded outcome, not an ``ok`` beside it.
+    What is left after the call is only sending prepared bytes.
+    """
 
     def __init__(self, state: ServiceState) -> None:
         self.state = state
@@ -48,6 +59,9 @@ class ActionsEndpoint:
             status, headers, body = await self._call(scope, receive)
         except BodyTooLarge:
             raise  # the middleware answers 413
+        except ResponseTooLarge as exc:
+            await errors.error_response(502, "upstream_response_too_large", str(exc))(scope, receive, send)
+            return
         except ApiError as exc:
             await errors.error_response(exc.status, exc.code, exc.message, exc.headers)(scope, receive, send)
             return
@@ -89,9 +103,23 @@ class ActionsEndpoint:
             raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")
         # A declared connector needs no database read (tenants cannot shadow its name); a tenant's own is
         # read off the event loop.
-        found = state.declared_connectors.get(name) or (
-            await asyncio.to_thread(tenant_connectors, state, caller.tenant)
-        ).get(name)
+        try:
+            found = state.declared_connectors.get(name) or await asyncio.to_thread(
+                _tenant_connector, state, caller.tenant, name
+            )
+        except InvalidInput as exc:  # a stored definition that no longer passes the checks: the call is refused
+            state.vault.enqueue_event(
+                state.vault.audit_event(
+                    caller.tenant,
+                    Action.BROKER_CALL,
+                    actor=actor(caller),
+                    request_id=request_id,
+                    outcome=Outcome.INVALID,
+                    purpose=f"broker:{name}",
+                    detail=f"{name}.? {method} -> InvalidInput: {exc}",
+                )
+            )
+            raise
         if found is None:
             raise NotFound(f"connector {name!r} is not available to tenant {caller.tenant!r}")
         body = await _body(receive)
@@ -100,7 +128,8 @@ class ActionsEndpoint:
         prefix = PREFIX + name
         upstream_path = raw[len(prefix) :] if raw.startswith(prefix) else "/" + rest
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        answer = await state.broker.call(
+        sent: list[tuple[int, list[tuple[bytes, bytes]], bytes]] = []
+        await state.broker.call(
             tenant=caller.tenant,
             connector=found,
             method=method,
@@ -110,24 +139,46 @@ class ActionsEndpoint:
             content_type=headers.get("content-type"),
             actor=actor(caller),
             request_id=request_id,
+            check=lambda answer: sent.append(_response(found, answer)),
         )
-        if answer.truncated or len(answer.body) > GPT_BODY_LIMIT:
-            raise ApiError(
-                502,
-                "upstream_response_too_large",
-                f"connector {name!r} answered more than {min(found.max_response_bytes, GPT_BODY_LIMIT)} "
-                "bytes; GPT Actions accept at most 100,000 characters: narrow the request",
-            )
-        kind = next((v for k, v in answer.headers if k.lower() == "content-type"), "application/octet-stream")
-        return (
-            answer.status,
-            [
-                (b"content-type", kind.encode("latin-1")),
-                (b"content-length", str(len(answer.body)).encode()),
-                (b"x-strongroom-latency-ms", f"{answer.latency_ms:.1f}".encode()),
-            ],
-            answer.body,
+        return sent[0]
+
+
+def _response(connector: Connector, answer: BrokerResponse) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The ASGI status, headers and body of the broker's answer, or the ``UpstreamError`` that replaces it."""
+    if answer.truncated or len(answer.body) > GPT_BODY_LIMIT:
+        raise ResponseTooLarge(
+            f"connector {connector.name!r} answered more than "
+            f"{min(connector.max_response_bytes, GPT_BODY_LIMIT)} bytes; GPT Actions accept at most 100,000 "
+            "characters: narrow the request",
+            connector=connector.name,
         )
+    kind = next((v for k, v in answer.headers if k.lower() == "content-type"), "application/octet-stream")
+    try:
+        content_type = kind.encode("ascii")  # the broker passes back ASCII headers only; checked again here
+    except UnicodeEncodeError:
+        raise UpstreamError(
+            f"connector {connector.name!r}: the upstream answered a Content-Type that cannot be sent",
+            connector=connector.name,
+        ) from None
+    return (
+        answer.status,
+        [
+            (b"content-type", content_type),
+            (b"content-length", str(len(answer.body)).encode()),
+            (b"x-strongroom-latency-ms", f"{answer.latency_ms:.1f}".encode()),
+        ],
+        answer.body,
+    )
+
+
+def _tenant_connector(state: ServiceState, tenant: str, name: str) -> Connector | None:
+    """The tenant's own connector ``name``, parsed alone: a stored definition that no longer passes the checks
+    (stored before a check was added) refuses its own calls (400, naming the problem), not every connector's."""
+    for stored in state.vault.connector_repo.definitions(tenant):
+        if stored.name == name:
+            return connector_from_dict(json.loads(stored.definition), where=f"connector {stored.name!r}")
+    return None
 
 
 def _route(scope: Scope) -> str:

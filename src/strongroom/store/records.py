@@ -70,6 +70,7 @@ class AuditRecord:
     detail: str | None
     prev_hash: str
     hash: str
+    tenant_id: str | None  # whose history it is (schema 0005); None: the environment's, or no tenant's
 
 
 @dataclass(frozen=True, slots=True)

@@ -525,6 +525,8 @@ class Tx:
         *,
         chain: str | None = None,
         tenant: str | None = None,
+        tenant_id: str | None = None,
+        unattributed: bool = False,
         environment: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
@@ -534,11 +536,15 @@ class Tx:
         since: float | None = None,
         until: float | None = None,
     ) -> list[AuditRecord]:
+        """Events matching every filter given; ``unattributed``: only those of no tenant (``tenant_id`` NULL)."""
         stmt = select(audit_events)
         c = audit_events.c
+        if unattributed:
+            stmt = stmt.where(c.tenant_id.is_(None))
         for column, wanted in (
             (c.chain, chain),
             (c.tenant, tenant),
+            (c.tenant_id, tenant_id),
             (c.environment, environment),
             (c.secret_name, secret_name),
             (c.actor, actor),

@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The Alembic head this code expects; bump with every migration."""
 
 metadata = MetaData()
@@ -129,8 +129,12 @@ audit_events = Table(
     Column("detail", String(512), nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # Schema 0005: whose history the event is, by tenant id (NULL: the environment's, or no tenant's). No
+    # foreign key: a tenant's history outlives it, and a new tenant with its name never reads it.
+    Column("tenant_id", String(32), nullable=True),
     UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),
     Index("ix_audit_events_tenant_at", "tenant", "at"),
+    Index("ix_audit_events_tenant_id_at", "tenant_id", "at"),
 )
 
 # -- schema 0003: the service (API keys, agent-token revocations, API-defined connectors, one-time shares) --------

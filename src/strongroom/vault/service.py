@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
-from strongroom.audit import Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
+from strongroom.audit import ENVIRONMENT_CHAIN, Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
 from strongroom.clock import Clock
 from strongroom.crypto import KeyProvider
 from strongroom.crypto.envelope import MIN_LENGTH, AuthenticationFailure, dek_version_of, prepare
@@ -94,7 +94,7 @@ class _Hot(NamedTuple):
     aad: bytes
     is_text: bool
     version: int
-    audit_key: tuple[str, str, str, int]
+    audit_key: tuple[str, str, str, int, str]  # audit.sinks.UseKey: the tenant's id comes with it
     what: str
     destinations: DestinationPolicy | None  # where the broker may send it (read in the same row)
 
@@ -304,7 +304,7 @@ class Vault:
         with self._unit_of_work(event) as work:
             tenant = self._tenant(work.tx, name, lock=True)
             work.tx.delete_tenant(tenant.id)
-            work.record(event)
+            work.record(event._replace(tenant_id=tenant.id))  # by id: once the row is gone its name resolves to none
             work.after_commit(lambda: self._forget_tenant(tenant.id, name))
 
     def _forget_tenant(self, tenant_id: str, name: str) -> None:
@@ -814,7 +814,7 @@ class Vault:
             aad=prepared.aad,
             version=stored.version,
             is_text=stored.value_type == "str",
-            audit_key=(self.environment, tenant, name, stored.version),
+            audit_key=(self.environment, tenant, name, stored.version, record.id),
             what=f"{name!r} v{stored.version}",
             destinations=policy,
         )
@@ -967,11 +967,20 @@ class Vault:
         since: float | None = None,
         until: float | None = None,
     ) -> builtins.list[AuditRecord]:
-        """This environment's audit events, filtered; ``since`` inclusive, ``until`` exclusive (epoch seconds)."""
+        """This environment's audit events, filtered; ``since`` inclusive, ``until`` exclusive (epoch seconds).
+
+        ``tenant``: the history of the tenant that holds this name now, selected by its id, so a tenant created
+        with a deleted one's name sees none of its predecessor's events. A name no tenant holds selects the
+        events recorded under it that belong to no tenant: refusals aimed at it, the environment-wide events
+        (under ``-``), events of tenants deleted before schema 0005.
+        """
         self._audit.flush()
         with self._store.read() as tx:
+            holder = None if tenant is None else tx.tenant(self.environment, tenant)
             return tx.audit_events(
-                tenant=tenant,
+                tenant=tenant if holder is None else None,
+                tenant_id=None if holder is None else holder.id,
+                unattributed=tenant is not None and holder is None,
                 environment=self.environment,
                 limit=limit,
                 newest_first=newest_first,
@@ -1046,12 +1055,20 @@ class Vault:
         outcome: str = Outcome.OK,
         version: int | None = None,
         purpose: str | None = None,
+        tenant_id: str | None = None,
     ) -> AuditEvent:
-        """An audit event of this environment, the one way events are built: ``tenant=None`` is the
+        """An audit event of this environment, the one way events are built: ``tenant=None`` (or ``-``) is the
         environment-wide chain, the actor defaults to the vault's, ``detail`` is cut to its column, and
-        actor and request id are checked (``InvalidInput``) so the database never refuses the row."""
+        actor and request id are checked (``InvalidInput``) so the database never refuses the row.
+
+        A tenant's event is chained by the tenant's id: ``tenant_id`` when the caller has it, else the id of the
+        tenant holding the name when the event is written, looked up by the audit writer in its own
+        transaction (one query a batch; never here, so building an event does no I/O on an event loop).
+        """
         check_label("actor", actor)
         check_label("request_id", request_id)
+        if tenant is None or tenant == NO_TENANT:
+            tenant_id = ENVIRONMENT_CHAIN
         return AuditEvent(
             at=self._clock() if at is None else at,
             environment=self.environment,
@@ -1066,6 +1083,7 @@ class Vault:
             outcome=str(outcome),
             request_id=request_id,
             detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
+            tenant_id=tenant_id,
         )
 
     def _refuse(
