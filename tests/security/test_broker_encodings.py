@@ -30,8 +30,13 @@ from hypothesis import strategies as st
 
 from strongroom.broker import Broker, connector_from_dict
 from strongroom.vault import Vault
+from strongroom.vault.destinations import DestinationPolicy
 
 SECRET = "enc_key"  # noqa: S105 -- the secret's name, not a value
+# The tenant's own connector may send the credential only where its policy says (issue 12, finding 1).
+PROPERTY_DESTINATIONS = DestinationPolicy.from_data(
+    [{"origin": "https://api.example.com", "placements": ["header:X-Api-Key"]}]
+)
 
 
 def _wrapped_base64(credential: str, width: int, eol: str) -> str:
@@ -245,7 +250,7 @@ def test_any_credential_in_any_listed_encoding_is_scrubbed(
     encoding = BY_NAME[name]
     if "t" not in {tenant.name for tenant in sqlite_vault.list_tenants()}:
         sqlite_vault.create_tenant("t")
-    sqlite_vault.put("t", SECRET, credential)
+    sqlite_vault.put("t", SECRET, credential, destinations=PROPERTY_DESTINATIONS)
     sent: list[bytes] = []
 
     def upstream(request: httpx.Request) -> httpx.Response:

@@ -69,7 +69,10 @@ def weird(service: Service, canary_credential: str, start_http_server: Callable[
     assert put.status_code == 200, put.text
     stored = s.client.put(
         f"/v1/tenants/{s.a.name}/secrets/{CREDENTIAL_SECRET}",
-        json={"value": canary_credential},
+        json={
+            "value": canary_credential,
+            "destinations": [{"origin": f"http://127.0.0.1:{port}", "placements": ["header:X-Api-Key"]}],
+        },
         headers=s.auth(s.a.key),
     )
     assert stored.status_code == 200, stored.text
