@@ -189,9 +189,13 @@ def tenant_connectors(state: ServiceState, tenant: str) -> dict[str, Connector]:
     """The operator's declared connectors, then the tenant's own (which may not shadow a declared name)."""
     found = dict(state.declared_connectors)
     for stored in state.vault.connector_repo.definitions(tenant):
-        found.setdefault(
-            stored.name, connector_from_dict(json.loads(stored.definition), where=f"connector {stored.name!r}")
-        )
+        try:
+            connector = connector_from_dict(json.loads(stored.definition), where=f"connector {stored.name!r}")
+        except InvalidInput:
+            # Stored before a check it now fails (a share's secret, an unparseable base URL): a call to it is
+            # refused and audited (above); it must not hide the tenant's other connectors from their listing.
+            continue
+        found.setdefault(stored.name, connector)
     return found
 
 
