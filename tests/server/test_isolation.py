@@ -18,6 +18,12 @@ Exceptions, listed here on purpose:
   to API keys only, a valid token is not "unauthenticated", so not 401);
 - ``KNOWN_BUGS``: routes that let B act on A today; each has a strict xfail test below, and is skipped in
   the sweep so the sweep still checks every other route.
+
+The sweep runs with every credential kind B can hold: its full-scope key and token, then a key and a
+token for each single scope (a token never for a key-only scope), and every 403 among the answers must
+be an ``auth.denied`` audit event in B's history naming B's credential and the route. The operator's
+key is swept too: it may act on A, but a revoked one is refused (401) on every route, each refusal
+audited.
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ import base64
 import itertools
 import json
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
 
+from strongroom.server.refusals import RefusalAudit
 from strongroom.tokens import ApiKeys
+from strongroom.vocabulary import KEY_ONLY_SCOPES, SCOPES, Action
 
 PUBLIC = {
     ("get", "/healthz"),
@@ -40,9 +49,7 @@ PUBLIC = {
 }  # a one-time link: the link itself is the credential
 PUBLIC_OUTSIDE_DOCUMENT = ["/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"]
 SELF_SCOPED = {("post", "/v1/tokens"): {"api_key": {201}, "token": {400}}}
-KNOWN_BUGS = {
-    ("post", "/v1/tokens/revoke"): "test_tenant_b_cannot_revoke_tenant_a_token",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}  # none left: revocation by another tenant's token is refused
 A_SECRET = "a_private_key"  # noqa: S105 -- a secret's name, not a value
 A_CONNECTOR = "a-private"
 
@@ -303,3 +310,97 @@ def test_a_deleted_tenant_token_does_not_open_a_new_tenant_of_the_same_name(worl
         "/v1/tenants/tenant-c/secrets/planted", json={"value": make_canary("planted")}, headers=s.auth(old.token)
     )
     s.assert_error(write, 401, 403)
+
+
+def _single_scope_credentials(s: Any) -> list[tuple[str, str, str]]:
+    """(label, credential, its audit actor): a key of B's for each scope, and a token for each a token may carry."""
+    found = []
+    for scope in sorted(SCOPES):
+        label = scope.replace(":", "-")
+        made = s.client.post(
+            f"/v1/tenants/{s.b.name}/api-keys", json={"name": f"b-{label}", "scopes": [scope]}, headers=s.auth(s.admin)
+        )
+        assert made.status_code == 201, made.text
+        found.append((f"key {scope}", made.json()["key"], f"key:{made.json()['id']}"))
+        if scope in KEY_ONLY_SCOPES:
+            continue
+        minter = s.client.post(
+            f"/v1/tenants/{s.b.name}/api-keys",
+            json={"name": f"b-mint-{label}", "scopes": sorted({scope, "tokens:issue"})},
+            headers=s.auth(s.admin),
+        )
+        assert minter.status_code == 201, minter.text
+        issued = s.client.post(
+            "/v1/tokens", json={"scopes": [scope], "subject": f"b-agent-{label}"}, headers=s.auth(minter.json()["key"])
+        )
+        assert issued.status_code == 201, issued.text
+        found.append((f"token {scope}", issued.json()["access_token"], f"token:b-agent-{label}"))
+    return found
+
+
+def _audited_routes(s: Any, tenant: str, action: str, who: str) -> Counter[str]:
+    """How many refusals of ``who`` the audit log holds, by route (``METHOD /template``)."""
+    s.app.state.strongroom.refusals.flush()
+    s.vault.flush_audit()
+    events = s.vault.audit_events(tenant=tenant, action=action, actor=who)
+    return Counter((e.detail or "").split(": ", 1)[0] for e in events)
+
+
+def test_every_single_scope_credential_of_b_is_refused_on_a_and_each_refusal_is_audited(world: Any) -> None:
+    """B's key and token for each scope, on every route with A's values: 403/404 only, never a write to A;
+    each 403 is one ``auth.denied`` event of that credential for that route, in B's own history."""
+    s = world
+    s.app.state.strongroom.refusals = RefusalAudit(s.vault, interval_seconds=0)  # one event per refusal
+    before = _snapshot(s)
+    calls = _requests(s)
+    problems = []
+    refusals = 0
+    for label, credential, who in _single_scope_credentials(s):
+        denied: Counter[str] = Counter()
+        for method, route, url, query, body in calls:
+            answer = s.client.request(method.upper(), url, params=query, json=body, headers=s.auth(credential))
+            # POST /v1/tokens issues for the caller's own tenant: 201 with tokens:issue, 400 for scopes it lacks.
+            expected = {201, 400, 403} if (method, route) == ("post", "/v1/tokens") else {403, 404}
+            if answer.status_code not in expected:
+                problems.append(f"{label}: {method.upper()} {url} -> {answer.status_code} {answer.text[:160]}")
+            elif answer.status_code == 403:
+                denied[f"{method.upper()} {route}"] += 1
+        refusals += denied.total()
+        audited = _audited_routes(s, s.b.name, Action.AUTH_DENIED, who)
+        if audited != denied:
+            problems.append(f"{label}: 403s {dict(denied)} but audited {dict(audited)}")
+    assert not problems, "\n".join(problems)
+    assert refusals > 300, refusals  # 20 credentials, each refused on most of some 40 calls
+    assert _snapshot(s) == before
+    assert s.upstream.seen == [], "a call of B's reached the upstream"
+    _a_still_works(s)
+
+
+def test_the_operator_reaches_every_route_and_a_revoked_operator_key_is_refused_and_audited(world: Any) -> None:
+    """The admin key is never 401/403/5xx on A's routes (actions answer 400: they run for a tenant); once
+    revoked (another admin key remains), it is 401 on every route, and every refusal is an audit event."""
+    s = world
+    s.app.state.strongroom.refusals = RefusalAudit(s.vault, interval_seconds=0)
+    spare = s.client.post("/v1/admin-keys", json={"name": "spare"}, headers=s.auth(s.admin))
+    assert spare.status_code == 201, spare.text
+    reads = [c for c in _requests(s) if c[0] == "get"]  # reads only: the operator's writes would change A
+    for method, _route, url, query, body in reads:
+        answer = s.client.request(method.upper(), url, params=query, json=body, headers=s.auth(s.admin))
+        assert answer.status_code not in (401, 403), (url, answer.text[:200])
+        assert answer.status_code < 500, (url, answer.text[:200])
+    [mine] = [k for k in ApiKeys(s.vault).list(None) if k.name == "test-admin"]
+    revoked = s.client.delete(f"/v1/admin-keys/{mine.id}", headers=s.auth(spare.json()["key"]))
+    assert revoked.status_code == 204, revoked.text
+    before = len(s.vault.audit_events(action=Action.AUTH_FAIL))
+    refused = 0
+    for method, _route, url, query, body in _requests(s)[:40]:  # under the door's 20 failures a minute per key id
+        if refused == 20:
+            break
+        answer = s.client.request(method.upper(), url, params=query, json=body, headers=s.auth(s.admin))
+        s.assert_error(answer, 401, code="unauthenticated")
+        refused += 1
+    s.app.state.strongroom.refusals.flush()
+    s.vault.flush_audit()
+    failures = s.vault.audit_events(action=Action.AUTH_FAIL)[before:]
+    assert len(failures) == refused, [(e.actor, e.detail) for e in failures]
+    assert {e.actor for e in failures} == {f"key:{mine.id}"}
