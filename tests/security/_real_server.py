@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,20 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _strongroom_server_fixtures import free_port, strongroom_command
 
 STARTUP_SECONDS = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _strongroom() -> list[str]:
-    script = Path(sys.executable).parent / "strongroom"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "strongroom.cli.main"]
 
 
 @dataclass
@@ -95,14 +82,14 @@ class RealServer:
 def real_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[RealServer]:
     """``strongroom serve --port <free> ARGS`` until ``/healthz`` answers; stopped at the end."""
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     environment.update(STRONGROOM_HOME=str(home), STRONGROOM_ACTOR="test:real-server", NO_COLOR="1")
     environment.update(PYTHONUNBUFFERED="1", **(env or {}))
     output = tmp_path / f"server-{port}.log"
     with output.open("wb") as out:
         process = subprocess.Popen(  # a new session: no terminal, so the admin key goes to a file
-            [*_strongroom(), "serve", "--port", str(port), *args],
+            [*strongroom_command(), "serve", "--port", str(port), *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

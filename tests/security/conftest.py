@@ -10,13 +10,20 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_SERVER_CONFTEST = Path(__file__).resolve().parent.parent / "server" / "conftest.py"
-_name = "_strongroom_server_fixtures"
-if _name not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_name, _SERVER_CONFTEST)
-    assert _spec is not None
-    assert _spec.loader is not None
-    sys.modules[_name] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules[_name])
+_HERE = Path(__file__).resolve().parent
+
+
+def _load(name: str, path: Path) -> None:
+    """Import ``path`` as module ``name`` once (the suite imports in importlib mode: no package imports)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+
+
+_load("_strongroom_server_fixtures", _HERE.parent / "server" / "conftest.py")
+_load("_strongroom_real_server", _HERE / "_real_server.py")  # `strongroom serve` as a subprocess
 
 from _strongroom_server_fixtures import *  # noqa: E402, F403 -- the fixtures, registered for this folder

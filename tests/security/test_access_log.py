@@ -8,32 +8,21 @@ Run against the real server, whose log is read after it stopped.
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
-import sys
 from pathlib import Path
 from typing import Any
+
+import _strongroom_real_server
 
 from strongroom.redact import Redactor
 from strongroom.rules import RULES
 from strongroom.scan import Scanner
 
 
-def _load_real_server() -> Any:
-    name = "_strongroom_real_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_real_server.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
 def test_share_links_and_credentials_never_reach_the_access_log(tmp_path: Path, make_canary: Any) -> None:
     """Create a share, redeem it, redeem it again, try a mistyped link and a link in a query string: the
     log shows each request, with the token masked, and holds no token, key or value."""
-    real = _load_real_server()
+    real = _strongroom_real_server
     value = make_canary("shared")
     with real.real_server(tmp_path) as server:
         admin = server.admin

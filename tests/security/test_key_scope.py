@@ -19,16 +19,6 @@ SIGNING_KEY = "strongroom.token-signing-key"  # the platform secret that holds t
 KEY_ONLY = ("keys:manage", "destinations:write")
 
 
-def _key(s: Any, tenant: str, scopes: list[str]) -> tuple[str, str]:
-    made = s.client.post(
-        f"/v1/tenants/{tenant}/api-keys",
-        json={"name": f"k-{secrets.token_hex(3)}", "scopes": scopes},
-        headers=s.auth(s.admin),
-    )
-    assert made.status_code == 201, made.text
-    return made.json()["key"], made.json()["id"]
-
-
 def _works(s: Any, credential: str) -> bool:
     answer = s.client.get(f"/v1/tenants/{s.a.name}/secrets", headers=s.auth(credential))
     return bool(answer.status_code == 200)
@@ -38,13 +28,13 @@ def test_a_secrets_write_key_cannot_list_or_revoke_the_tenants_keys(service: Any
     """A CI key holding secrets:write (and the read scopes) tries to list the tenant's keys and to revoke
     the tenant's main key: 403 naming keys:manage, and the main key keeps working."""
     s = service
-    writer, _ = _key(s, s.a.name, ["secrets:write", "secrets:read-metadata", "secrets:delete"])
+    writer, _ = s.new_key(s.a.name, ["secrets:write", "secrets:read-metadata", "secrets:delete"])
     listed = s.client.get(f"/v1/tenants/{s.a.name}/api-keys", headers=s.auth(writer))
     assert "keys:manage" in s.assert_error(listed, 403, code="forbidden")["message"]
     revoked = s.client.delete(f"/v1/tenants/{s.a.name}/api-keys/{s.a.key_id}", headers=s.auth(writer))
     assert "keys:manage" in s.assert_error(revoked, 403, code="forbidden")["message"]
     assert _works(s, s.a.key)
-    manager, _ = _key(s, s.a.name, ["keys:manage"])
+    manager, _ = s.new_key(s.a.name, ["keys:manage"])
     listed = s.client.get(f"/v1/tenants/{s.a.name}/api-keys", headers=s.auth(manager))
     assert listed.status_code == 200, listed.text
     assert s.a.key_id in {k["id"] for k in listed.json()}

@@ -11,15 +11,14 @@ named by ``strongroom serve --forwarded-allow-ips``.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import secrets
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
+import _strongroom_real_server
 import pytest
 from fastapi.testclient import TestClient
 
@@ -30,17 +29,6 @@ from strongroom.vocabulary import Action
 PUBLIC_URL = "http://testserver"
 REDIS_ENV = "STRONGROOM_TEST_REDIS_URL"
 REDIS_URL = os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/0")
-
-
-def _load_real_server() -> Any:
-    name = "_strongroom_real_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_real_server.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
 
 
 def _forged_key(key_id: str | None = None) -> str:
@@ -182,7 +170,7 @@ def _auth_fail_details(server: Any) -> str:
 def test_x_forwarded_for_from_loopback_is_ignored_by_default(tmp_path: Path) -> None:
     """A loopback peer rotating X-Forwarded-For and key ids is still one address: its 201st failure in a
     minute is 429, and the audit and the access log name 127.0.0.1, never the address it claimed."""
-    real = _load_real_server()
+    real = _strongroom_real_server
     with real.real_server(tmp_path) as server:
         assert _auth_fail_details(server) == ""  # the admin key, used once: it passes whatever the count
         statuses = [
@@ -204,7 +192,7 @@ def test_x_forwarded_for_from_loopback_is_ignored_by_default(tmp_path: Path) -> 
 
 def test_x_forwarded_for_is_trusted_from_a_configured_proxy(tmp_path: Path) -> None:
     """With --forwarded-allow-ips naming the proxy (here loopback), the address it forwards is the client's."""
-    real = _load_real_server()
+    real = _strongroom_real_server
     with real.real_server(tmp_path, "--forwarded-allow-ips", "127.0.0.1") as server:
         status, _ = server.call("GET", "/v1/audit", credential=_forged_key(), headers={"X-Forwarded-For": SPOOFED})
         assert status == 401

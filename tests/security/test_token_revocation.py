@@ -26,17 +26,6 @@ PLATFORM = "_platform"
 SIGNING_KEY = "strongroom.token-signing-key"  # the platform secret that holds the token-signing keys
 
 
-def _key(s: Any, tenant: str, scopes: list[str]) -> tuple[str, str]:
-    """A new API key of ``tenant`` (made by the operator): (key, public id)."""
-    made = s.client.post(
-        f"/v1/tenants/{tenant}/api-keys",
-        json={"name": f"backend-{secrets.token_hex(3)}", "scopes": scopes},
-        headers=s.auth(s.admin),
-    )
-    assert made.status_code == 201, made.text
-    return made.json()["key"], made.json()["id"]
-
-
 def _token(s: Any, key: str, scopes: list[str], **extra: Any) -> dict[str, Any]:
     issued = s.client.post("/v1/tokens", json={"scopes": scopes, **extra}, headers=s.auth(key))
     assert issued.status_code == 201, issued.text
@@ -85,7 +74,7 @@ def test_a_token_stops_working_when_the_key_that_minted_it_is_revoked(service: A
     """A leaked backend key mints a 1-hour token; the tenant revokes the key: the token is refused at once,
     writes and reads alike, while tokens of the tenant's other keys keep working."""
     s = service
-    key, key_id = _key(s, s.a.name, ["tokens:issue", "secrets:write", "secrets:read-metadata"])
+    key, key_id = s.new_key(s.a.name, ["tokens:issue", "secrets:write", "secrets:read-metadata"])
     token = _token(s, key, ["secrets:write", "secrets:read-metadata"], ttl_seconds=3600)["access_token"]
     assert _write(s, s.a.name, token).status_code in (200, 201)
     revoked = s.client.delete(f"/v1/tenants/{s.a.name}/api-keys/{key_id}", headers=s.auth(s.a.key))
@@ -106,7 +95,7 @@ def test_a_key_revoked_by_another_process_kills_its_tokens_within_the_refresh(
     this process refuses the key's tokens once its revocation snapshot is 1 s old, the same bound as a
     revocation by jti. The injected clock moves; nothing sleeps."""
     s = service_with_clock
-    key, key_id = _key(s, s.a.name, ["tokens:issue", "secrets:write", "secrets:read-metadata"])
+    key, key_id = s.new_key(s.a.name, ["tokens:issue", "secrets:write", "secrets:read-metadata"])
     token = _token(s, key, ["secrets:write", "secrets:read-metadata"])["access_token"]
     assert _reads(s, s.a.name, token) == 200
     ApiKeys(s.vault).revoke(key_id, tenant=s.a.name, actor="ops:another-process")
@@ -126,7 +115,7 @@ def test_the_tenants_key_manager_revokes_a_token_by_its_jti(service: Any) -> Non
     a key that only mints tokens cannot revoke by id; the revocation is audited."""
     s = service
     minted = _token(s, s.a.key, ["secrets:read-metadata"])
-    minter, _ = _key(s, s.a.name, ["tokens:issue"])
+    minter, _ = s.new_key(s.a.name, ["tokens:issue"])
     refused = s.client.post("/v1/tokens/revoke", json={"jti": minted["jti"]}, headers=s.auth(minter))
     s.assert_error(refused, 403, code="forbidden")
     assert _reads(s, s.a.name, minted["access_token"]) == 200

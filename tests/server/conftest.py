@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -206,6 +208,16 @@ class Service:
     def auth(credential: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {credential}"}
 
+    def new_key(self, tenant: str, scopes: list[str]) -> tuple[str, str]:
+        """A new API key of ``tenant``, made by the operator: (the key, its public id)."""
+        made = self.client.post(
+            f"/v1/tenants/{tenant}/api-keys",
+            json={"name": f"key-{secrets.token_hex(3)}", "scopes": scopes},
+            headers=self.auth(self.admin),
+        )
+        assert made.status_code == 201, made.text
+        return made.json()["key"], made.json()["id"]
+
     def new_tenant(self, name: str, scopes: list[str] | None = None) -> Tenant:
         """A tenant created over HTTP, with an API key (all scopes unless given) and a token of the same scopes
         but those only keys may hold (``KEY_ONLY_SCOPES``)."""
@@ -318,3 +330,22 @@ def service_with_clock(
 def canary_credential(make_canary: Callable[[str], str]) -> str:
     """An upstream credential made now: it appears nowhere unless strongroom leaked it."""
     return make_canary("upstream-credential") + secrets.token_hex(4)
+
+
+def free_port() -> int:
+    """A loopback port free now, for a real server a test starts."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def strongroom_command() -> list[str]:
+    """How to run this checkout's ``strongroom`` CLI in a subprocess."""
+    script = Path(sys.executable).parent / "strongroom"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "strongroom.cli.main"]
+
+
+# Test modules (here and in tests/security) import these helpers by this name: the suite imports in
+# importlib mode, where a conftest is not importable as a package module.
+sys.modules.setdefault("_strongroom_server_fixtures", sys.modules[__name__])

@@ -316,25 +316,15 @@ def _single_scope_credentials(s: Any) -> list[tuple[str, str, str]]:
     """(label, credential, its audit actor): a key of B's for each scope, and a token for each a token may carry."""
     found = []
     for scope in sorted(SCOPES):
-        label = scope.replace(":", "-")
-        made = s.client.post(
-            f"/v1/tenants/{s.b.name}/api-keys", json={"name": f"b-{label}", "scopes": [scope]}, headers=s.auth(s.admin)
-        )
-        assert made.status_code == 201, made.text
-        found.append((f"key {scope}", made.json()["key"], f"key:{made.json()['id']}"))
+        key, key_id = s.new_key(s.b.name, [scope])
+        found.append((f"key {scope}", key, f"key:{key_id}"))
         if scope in KEY_ONLY_SCOPES:
             continue
-        minter = s.client.post(
-            f"/v1/tenants/{s.b.name}/api-keys",
-            json={"name": f"b-mint-{label}", "scopes": sorted({scope, "tokens:issue"})},
-            headers=s.auth(s.admin),
-        )
-        assert minter.status_code == 201, minter.text
-        issued = s.client.post(
-            "/v1/tokens", json={"scopes": [scope], "subject": f"b-agent-{label}"}, headers=s.auth(minter.json()["key"])
-        )
+        minter, _ = s.new_key(s.b.name, sorted({scope, "tokens:issue"}))
+        subject = "b-agent-" + scope.replace(":", "-")
+        issued = s.client.post("/v1/tokens", json={"scopes": [scope], "subject": subject}, headers=s.auth(minter))
         assert issued.status_code == 201, issued.text
-        found.append((f"token {scope}", issued.json()["access_token"], f"token:b-agent-{label}"))
+        found.append((f"token {scope}", issued.json()["access_token"], f"token:{subject}"))
     return found
 
 

@@ -14,10 +14,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _strongroom_server_fixtures import free_port, strongroom_command
 
 from strongroom.broker import load_connectors
 from strongroom.testing import assert_not_leaked
@@ -35,18 +34,6 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "docs" / "quickstart.md"
 STARTUP_SECONDS = 30.0
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the quickstart is run with the real curl")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _strongroom() -> list[str]:
-    script = Path(sys.executable).parent / "strongroom"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "strongroom.cli.main"]
 
 
 @dataclass
@@ -85,13 +72,13 @@ class Server:
 def server(tmp_path: Path, connectors_file: Path) -> Iterator[Server]:
     """``strongroom serve --port <free> --connectors <file>``, without a terminal, until /healthz answers."""
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     env.update(STRONGROOM_HOME=str(home), STRONGROOM_ACTOR="test:quickstart", NO_COLOR="1", PYTHONUNBUFFERED="1")
     stdout, stderr = tmp_path / "server.out", tmp_path / "server.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(  # a new session: no controlling terminal, so no /dev/tty for the admin key
-            [*_strongroom(), "serve", "--port", str(port), "--connectors", str(connectors_file)],
+            [*strongroom_command(), "serve", "--port", str(port), "--connectors", str(connectors_file)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
