@@ -121,7 +121,13 @@ def test_a_connector_to_the_attackers_host_gets_nothing(service: Service, canary
         json=_connector(ATTACKER, "stripe_key"),
         headers=s.auth(credential),
     )
-    assert put.status_code == 200, put.text  # defining a connector stays connectors:write: the policy guards
+    if who == "token":  # setting where a connector sends its credential needs destinations:write: a key's
+        s.assert_error(put, 403, code="forbidden")
+        s.assert_error(s.client.get(f"/v1/actions/{name}/anything", headers=s.auth(credential)), 404)
+        assert s.upstream.seen == [], "the broker contacted the attacker's host"
+        assert [e["outcome"] for e in _events(s, "connector.put")] == ["denied"]
+        return
+    assert put.status_code == 200, put.text  # the key may define it: the secret's policy guards the value
 
     answer = s.client.get(f"/v1/actions/{name}/anything", headers=s.auth(credential))
 
@@ -217,11 +223,12 @@ def test_a_token_cannot_change_a_secrets_policy(service: Service, canary_credent
     assert [e["secret_name"] for e in denied] == ["stripe_key"], denied
     assert fresh_value not in json.dumps(_events(s, "secret.policy"))
 
-    # With its policy unchanged, the token's connector to its own host is refused.
-    s.client.put(
+    # With its policy unchanged, the token can neither define a connector to its own host nor call one.
+    exfil = s.client.put(
         f"/v1/tenants/{s.a.name}/connectors/exfil", json=_connector(ATTACKER, "stripe_key"), headers=s.auth(token)
     )
-    s.assert_error(s.client.get("/v1/actions/exfil/anything", headers=s.auth(token)), 403)
+    s.assert_error(exfil, 403)
+    s.assert_error(s.client.get("/v1/actions/exfil/anything", headers=s.auth(token)), 404)
     assert not _leaked(s, canary_credential)
 
 
@@ -320,11 +327,15 @@ def test_deleting_and_recreating_a_named_connector_elsewhere_is_refused(
     again = s.client.put(
         f"/v1/tenants/{s.a.name}/connectors/crm", json=_connector(ATTACKER, "crm_key"), headers=s.auth(token)
     )
-    assert again.status_code == 200, again.text  # a new connector: the secret's policy guards it
+    s.assert_error(again, 403)  # defining a connector is setting an origin: destinations:write
     seen = len(s.upstream.seen)
-    answer = s.client.get("/v1/actions/crm/anything", headers=s.auth(token))
-
-    s.assert_error(answer, 403)
+    s.assert_error(s.client.get("/v1/actions/crm/anything", headers=s.auth(token)), 404)
+    # Re-created there by a key that may (destinations:write), the secret still refuses to follow it.
+    moved = s.client.put(
+        f"/v1/tenants/{s.a.name}/connectors/crm", json=_connector(ATTACKER, "crm_key"), headers=s.auth(s.a.key)
+    )
+    assert moved.status_code == 200, moved.text
+    s.assert_error(s.client.get("/v1/actions/crm/anything", headers=s.auth(token)), 403)
     assert len(s.upstream.seen) == seen
 
 

@@ -231,28 +231,33 @@ def test_a_new_version_keeps_the_policy_and_a_change_is_audited(
     assert "https://api.other.example" in (events[-1].detail or "")
 
 
-def test_a_caller_without_destinations_write_cannot_change_a_live_policy(
+def test_a_caller_without_destinations_write_cannot_set_or_change_any_policy(
     open_vault: Callable[..., Vault], make_canary: Callable[[str], str]
 ) -> None:
     vault = open_vault()
     vault.create_tenant("t")
     attacker = DestinationPolicy((AllowedDestination("https://attacker.example", ("bearer",)),))
-    # A new secret may be given a policy: its value is the writer's own.
-    vault.put("t", "new", make_canary("new"), destinations=attacker, may_change_destinations=False)
+    # Not on a new secret either: the owner's next version, written without a policy, would keep it.
+    with pytest.raises(AccessDenied, match="destinations:write"):
+        vault.put("t", "new", make_canary("new"), destinations=attacker, may_change_destinations=False)
+    assert "new" not in {i.name for i in vault.list("t")}
     vault.put("t", "k", make_canary("v1"), destinations=STRIPE_BEARER)
     with pytest.raises(AccessDenied, match="destinations:write"):
         vault.put("t", "k", make_canary("v2"), destinations=attacker, may_change_destinations=False)
     [info] = [i for i in vault.list("t") if i.name == "k"]
     assert (info.version, info.destinations) == (1, STRIPE_BEARER)  # rolled back whole
     refused = [e for e in vault.audit_events(tenant="t") if e.outcome == "denied"]
-    assert [(e.action, e.secret_name) for e in refused] == [("secret.policy", "k")]
+    assert [(e.action, e.secret_name) for e in refused] == [("secret.policy", "new"), ("secret.policy", "k")]
     # The same policy again, or none, is no change.
     vault.put("t", "k", make_canary("v2"), destinations=STRIPE_BEARER, may_change_destinations=False)
     vault.put("t", "k", make_canary("v3"), may_change_destinations=False)
-    # Re-created after deletion, the value is the writer's again: a new policy is allowed.
+    # Deleted (or purged) and written again: the policy stays, and only destinations:write changes it.
     vault.delete("t", "k")
-    recreated = vault.put("t", "k", make_canary("v4"), destinations=attacker, may_change_destinations=False)
-    assert recreated.destinations == attacker
+    with pytest.raises(AccessDenied, match="destinations:write"):
+        vault.put("t", "k", make_canary("v4"), destinations=attacker, may_change_destinations=False)
+    vault.purge("t", "k")
+    recreated = vault.put("t", "k", make_canary("v5"), may_change_destinations=False)
+    assert recreated.destinations == STRIPE_BEARER
 
 
 def test_set_destinations_applies_at_once_and_is_audited(

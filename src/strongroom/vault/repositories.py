@@ -246,20 +246,20 @@ class ConnectorRepository:
         definition: str,
         event: AuditEvent,
         *,
-        check_replace: Callable[[str], None] | None = None,
+        check_replace: Callable[[str | None], None] | None = None,
     ) -> None:
         """Create or replace a tenant's connector, audited (``connector.put``).
 
-        ``check_replace(old_definition)`` runs in the same transaction when a connector of that name exists;
-        what it raises (``AccessDenied``: a base URL changed without ``destinations:write``) refuses the put,
-        audited with the exception's outcome.
+        ``check_replace(old_definition)`` runs in the same transaction, with ``None`` when no connector of that
+        name exists; what it raises (``AccessDenied``: a base URL set or changed without ``destinations:write``)
+        refuses the put, audited with the exception's outcome.
         """
         vault = self._vault
         with vault._unit_of_work(event) as work:
             record = vault._tenant(work.tx, tenant)
-            existing = work.tx.connector(record.id, name) if check_replace is not None else None
-            if existing is not None and check_replace is not None:
-                check_replace(existing.definition)
+            if check_replace is not None:
+                existing = work.tx.connector(record.id, name)
+                check_replace(None if existing is None else existing.definition)
             work.tx.put_connector(
                 ConnectorRecord(
                     environment=vault.environment,

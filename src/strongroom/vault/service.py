@@ -335,8 +335,9 @@ class Vault:
         ``destinations``: where the broker may send it (``strongroom.vault.destinations``); ``None`` keeps the
         stored policy (a new secret then has none: only the operator's declared connectors may use it). Setting
         or changing it is audited (``secret.policy``) with the put. ``may_change_destinations=False`` (a caller
-        without ``destinations:write``) refuses, with ``AccessDenied``, a put that would change the policy of
-        a live secret; a new secret, or one re-created after deletion, may be given one.
+        without ``destinations:write``) refuses, with ``AccessDenied``, a put that would set or change a policy,
+        of a new, live or deleted secret alike: a policy set by such a caller on a name the owner writes later
+        would send the owner's value where the caller chose.
         """
         if destinations is not None and not isinstance(destinations, DestinationPolicy):
             raise InvalidInput("destinations must be a DestinationPolicy (DestinationPolicy.from_data([...]))")
@@ -447,9 +448,9 @@ class Vault:
         if destinations is not None and destinations.to_json() != row.destinations:
             policy_text = destinations.to_json()
             policy_event = event._replace(action=str(Action.SECRET_POLICY), detail=destinations.describe())
-            if live_version and not may_change_destinations:
-                # Only a live secret's policy guards a value the caller did not write: a new or re-created
-                # secret's value is the caller's own, so any policy it is given exposes nothing.
+            if not may_change_destinations:
+                # New and re-created secrets too: a policy outlives the version it was written with (the next
+                # version written without one keeps it), so whoever may set one decides where later values go.
                 work.refused = policy_event
                 raise AccessDenied(
                     f"changing where secret {name!r} may be sent needs the scope destinations:write "

@@ -80,19 +80,30 @@ def _may_write_destinations(caller: Principal) -> bool:
     return caller.is_admin or Scope.DESTINATIONS_WRITE in caller.scopes
 
 
-def _origin_kept(name: str, origin: str, may_move: bool) -> Callable[[str], None]:
-    """``check_replace`` for ``connector_repo.put``: a new base URL origin needs ``destinations:write``."""
+def _origin_kept(name: str, origin: str, may_move: bool) -> Callable[[str | None], None]:
+    """``check_replace`` for ``connector_repo.put``: setting a base URL origin, on a new connector or a
+    changed one, needs ``destinations:write``. A new one too: a policy that names a connector
+    (``{"connector": X}``) binds to the origin X has when the policy is written, so an agent that could
+    delete X and define it anew elsewhere would choose where that secret goes."""
 
-    def check(old_definition: str) -> None:
-        try:
-            old = connector_from_dict(json.loads(old_definition), where=f"connector {name!r}").origin
-        except (InvalidInput, ValueError, RecursionError):
-            old = None  # an unreadable stored definition: replacing it is a change of origin
-        if old != origin and not may_move:
+    def check(old_definition: str | None) -> None:
+        old: str | None = None
+        if old_definition is not None:
+            try:
+                old = connector_from_dict(json.loads(old_definition), where=f"connector {name!r}").origin
+            except (InvalidInput, ValueError, RecursionError):
+                old = None  # an unreadable stored definition: replacing it is a change of origin
+        if old == origin or may_move:
+            return
+        if old_definition is None:
             raise AccessDenied(
-                f"connector {name!r} sends its credential to {old or 'another origin'}: moving it to {origin} "
-                "needs the scope destinations:write (an API key's, never an agent token's)"
+                f"defining connector {name!r}, which sends a credential to {origin}, needs the scope "
+                "destinations:write (an API key's, never an agent token's)"
             )
+        raise AccessDenied(
+            f"connector {name!r} sends its credential to {old or 'another origin'}: moving it to {origin} "
+            "needs the scope destinations:write (an API key's, never an agent token's)"
+        )
 
     return check
 
