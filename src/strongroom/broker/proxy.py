@@ -462,7 +462,11 @@ class Broker:
             raise UpstreamError(
                 f"connector {connector.name!r}: the upstream {failure[0]}", status=failure[1], connector=connector.name
             )
-        return self._answer(connector, response, (raw, truncated), credential, redactor=redactor, started=started)
+        try:
+            return self._answer(connector, response, (raw, truncated), credential, redactor=redactor, started=started)
+        except (ValueError, RecursionError, UnicodeError):
+            problem = "answered with a body the broker could not scrub"  # never passed on unscrubbed
+        raise UpstreamError(f"connector {connector.name!r}: the upstream {problem}", connector=connector.name)
 
     @staticmethod
     def _redirect_problem(url: httpx.URL, response: httpx.Response) -> tuple[str, int] | None:

@@ -362,7 +362,7 @@ class Redactor:
         if text.lstrip()[:1] in _JSON_START:
             try:
                 json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses: text
                 pass
             else:
                 return self._redact_json(text, tenant, sorted(marks))
@@ -391,7 +391,7 @@ class Redactor:
             if not spans:
                 continue
             masked = _apply(decoded, spans)
-            out += [text[at : match.start()], json.dumps(masked, ensure_ascii=False)]
+            out += [text[at : match.start()], _json_string(masked)]
             at = match.end()
         out.append(text[at:])
         return self._finish("".join(out), tenant, json.dumps(MASK.format("text")))
@@ -455,6 +455,16 @@ def _occurrences(text: str, forms: list[Entry]) -> list[tuple[int, int]]:
 
 def _secret_key(key: object) -> bool:
     return isinstance(key, str) and SECRET_KEY.fullmatch(key) is not None
+
+
+def _json_string(text: str) -> str:
+    """``text`` as a JSON string literal: as it is where it can be UTF-8, with escapes where it holds a lone
+    surrogate (a decoded ``\\ud800``), which no encoder could write into the answer's bytes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(text)
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _apply(text: str, spans: list[Span]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
@@ -11,6 +12,8 @@ from strongroom.server import errors
 
 if TYPE_CHECKING:
     from strongroom.server.app import ServiceState
+
+log = logging.getLogger("strongroom.server")
 
 MAX_BODY_BYTES = 1 << 20  # documented in docs/service.md: larger requests get 413
 # A value shorter than this masks only a whole token equal to it in an answer (a JSON string or number, a
@@ -84,7 +87,12 @@ class LimitsAndRedaction:
                 return
             # Unauthenticated (or the operator): no tenant's values, only the platform's and the shapes.
             tenant = scope["state"].get("tenant")
-            body = self.state.redactor.redact_body(b"".join(chunks), tenant=tenant)
+            try:
+                body = self.state.redactor.redact_body(b"".join(chunks), tenant=tenant)
+            except Exception as exc:  # a body the redactor cannot handle is never sent as it is
+                log.error("an answer could not be redacted (%s): a JSON 500 was sent instead", type(exc).__name__)
+                await errors.error_response(500, "internal_error", "internal error")(scope, receive, send)
+                return
             headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(body)).encode()))
             await send({**start, "headers": headers})
