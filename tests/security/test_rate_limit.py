@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from strongroom.bootstrap import build_app
 from strongroom.rules.api_key_format import checksum, random_base62
+from strongroom.server.auth import DoorLimiter
 from strongroom.vocabulary import Action
 
 PUBLIC_URL = "http://testserver"
@@ -197,3 +198,24 @@ def test_x_forwarded_for_is_trusted_from_a_configured_proxy(tmp_path: Path) -> N
         status, _ = server.call("GET", "/v1/audit", credential=_forged_key(), headers={"X-Forwarded-For": SPOOFED})
         assert status == 401
         assert f"from {SPOOFED}" in _auth_fail_details(server)
+
+
+@pytest.mark.parametrize("fill", [0, 33])
+def test_a_tenant_minting_tokens_cannot_evict_another_tenants_good_credential(service: Any, fill: int) -> None:
+    """Found by an attack on the door: tenant A's key mints and uses fresh tokens until the door's memory
+    of good credentials has no room, then floods B's address with failures. Each tenant's tokens (and each
+    key) have their own share of that memory, so B's key, used a moment ago, still passes."""
+    s = service
+    s.app.state.strongroom.door = DoorLimiter(remember_per_owner=32)  # 4,096 by default: same mechanism
+    assert s.client.get(f"/v1/tenants/{s.b.name}/secrets", headers=s.auth(s.b.key)).status_code == 200
+    for i in range(fill):
+        issued = s.client.post(
+            "/v1/tokens", json={"scopes": ["secrets:read-metadata"], "subject": f"filler-{i}"}, headers=s.auth(s.a.key)
+        )
+        token = issued.json()["access_token"]
+        assert s.client.get(f"/v1/tenants/{s.a.name}/secrets", headers=s.auth(token)).status_code == 200
+    for i in range(200):  # the address B shares (a NAT, an agent platform's egress) is now past its limit
+        s.client.get(f"/v1/tenants/{s.a.name}/secrets", headers=s.auth(f"garbage-{i}"))
+    assert s.client.get(f"/v1/tenants/{s.a.name}/secrets", headers=s.auth("garbage-last")).status_code == 429
+    again = s.client.get(f"/v1/tenants/{s.b.name}/secrets", headers=s.auth(s.b.key))
+    assert again.status_code == 200, again.text

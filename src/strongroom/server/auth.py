@@ -107,6 +107,14 @@ class Presented:
     def actor(self) -> str:
         return f"key:{self.key_id}" if self.key_id else "key:token"
 
+    @property
+    def owner(self) -> str | None:
+        """Whose share of the remembered good credentials this one would use: its key, or its token's
+        tenant. Only a credential that authenticated is remembered, so no caller can fill another's share."""
+        if self.key_id is not None:
+            return f"key:{self.key_id}"
+        return None if self.claimed_tenant is None else f"tenant:{self.claimed_tenant}"
+
 
 def presented(credential: str) -> Presented:
     if credential.startswith(API_KEY_PREFIX):
@@ -140,8 +148,9 @@ class DoorLimiter:
     """Failed authentications per credential bucket (``limit``) and per client address (``address_limit``)
     in a moving window of ``window_seconds``, with the ``limits`` library: in memory (this process), or in
     Redis (``storage="redis://..."``: every process of the service counts together). Credentials that
-    authenticated within ``remember_seconds`` (at most ``remember_max`` of them, as keyed hashes) pass
-    whatever the count."""
+    authenticated within ``remember_seconds`` pass whatever the count: kept as keyed hashes, at most
+    ``remember_per_owner`` per API key or per tenant's tokens, for at most ``remember_owners`` owners, so a
+    tenant minting tokens by the thousand evicts only its own."""
 
     def __init__(
         self,
@@ -151,7 +160,8 @@ class DoorLimiter:
         address_limit: int = 200,
         window_seconds: int = 60,
         namespace: str = "strongroom-door",
-        remember_max: int = 16_384,
+        remember_owners: int = 16_384,
+        remember_per_owner: int = 4_096,
         remember_seconds: float = 900.0,
         clock: Clock = system_clock,
     ) -> None:
@@ -165,7 +175,8 @@ class DoorLimiter:
         self._limiter: RateLimiter = MovingWindowRateLimiter(storage_from_string(storage, wrap_exceptions=True))
         self._per_credential = RateLimitItemPerSecond(limit, window_seconds, namespace=namespace)
         self._per_address = RateLimitItemPerSecond(address_limit, window_seconds, namespace=namespace)
-        self._good: BoundedCache[bytes, bool] = BoundedCache(remember_max, ttl_seconds=remember_seconds, clock=clock)
+        self._good: BoundedCache[str, BoundedCache[bytes, bool]] = BoundedCache(remember_owners)
+        self._remember = (remember_per_owner, remember_seconds, clock)
         self._hash_key = secrets.token_bytes(32)  # this process's: the remembered hashes are useless elsewhere
 
     def __repr__(self) -> str:
@@ -181,12 +192,19 @@ class DoorLimiter:
     def _digest(self, credential: str) -> bytes:
         return hmac.digest(self._hash_key, credential.encode("utf-8", "surrogatepass"), "sha256")
 
-    def vouched(self, credential: str) -> bool:
-        """Whether ``credential`` authenticated within ``remember_seconds``."""
-        return self._good.get(self._digest(credential)) is not None
+    def vouched(self, credential: str, owner: str | None) -> bool:
+        """Whether ``credential`` (of ``owner``: ``Presented.owner``) authenticated within ``remember_seconds``."""
+        share = None if owner is None else self._good.get(owner)
+        return share is not None and share.get(self._digest(credential)) is not None
 
-    def remember(self, credential: str) -> None:
-        self._good.put(self._digest(credential), True)
+    def remember(self, credential: str, owner: str | None) -> None:
+        if owner is None:
+            return
+        share = self._good.get(owner)
+        if share is None:
+            size, seconds, clock = self._remember
+            share = self._good.put(owner, BoundedCache(size, ttl_seconds=seconds, clock=clock))
+        share.put(self._digest(credential), True)
 
     def over(self, environment: str, bucket: str | None, client: str) -> str | None:
         """The first bucket past its limit (credential's first, then the address), or None. A storage
@@ -201,11 +219,13 @@ class DoorLimiter:
             log.warning("rate-limit storage unavailable (%s): not limiting", type(exc).__name__)
         return None
 
-    def failed(self, credential: str, environment: str, bucket: str | None, client: str) -> None:
+    def failed(self, credential: str, owner: str | None, environment: str, bucket: str | None, client: str) -> None:
         """Count a failure in every bucket of the credential; it is no longer remembered as good."""
         from limits.errors import StorageError
 
-        self._good.pop(self._digest(credential))
+        share = None if owner is None else self._good.get(owner)
+        if share is not None:
+            share.pop(self._digest(credential))
         try:
             for item, env, name in self._items(environment, bucket, client):
                 self._limiter.hit(item, env, name)
@@ -290,9 +310,9 @@ async def authenticate_header(
             401, "unauthenticated", "send Authorization: Bearer <API key or token>", {"WWW-Authenticate": "Bearer"}
         )
     door, environment = state.door, state.vault.environment
-    vouched = door.vouched(credential)
-    seen = presented(credential) if not vouched else None  # the hot path reads nothing more
-    if seen is not None:
+    seen = presented(credential)  # its buckets and owner, read from it without a lookup
+    vouched = door.vouched(credential, seen.owner)
+    if not vouched:
         over = (
             door.over(environment, seen.bucket, client)
             if door.inline
@@ -308,13 +328,12 @@ async def authenticate_header(
             claims = state.tokens.verify(credential, audience=state.audience)
             principal = Principal("token", claims.jti, claims.tenant, frozenset(claims.scopes), claims.subject)
     except (AccessDenied, Expired) as exc:
-        seen = seen or presented(credential)
         await asyncio.to_thread(
             _failed, state, credential, seen, exc, client=client, request_id=request_id, route=route
         )
         raise ApiError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"}) from None
     if not vouched:  # remembered from its first success for remember_seconds, not renewed per request
-        door.remember(credential)
+        door.remember(credential, seen.owner)
     return principal
 
 
@@ -330,7 +349,7 @@ def _failed(
 ) -> None:
     """Count a failed authentication and audit it: in the chain of the tenant whose key id (or genuine,
     expired token) it was, else the environment-wide chain."""
-    state.door.failed(credential, state.vault.environment, seen.bucket, client)
+    state.door.failed(credential, seen.owner, state.vault.environment, seen.bucket, client)
     tenant: str | None = None
     actor = seen.actor
     if seen.key_id is not None:
