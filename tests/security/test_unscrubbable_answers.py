@@ -35,6 +35,11 @@ class _Odd(_Handler):
     credential; everything else as the suite's upstream."""
 
     def _odd(self) -> None:
+        if self.path.startswith("/anything/items/raw-"):  # a status line of the test's choosing
+            status = self.path.rsplit("-", 1)[1]
+            self.wfile.write(f"HTTP/1.1 {status} Odd\r\nContent-Length: 2\r\n\r\n{{}}".encode())
+            self.close_connection = True
+            return
         if self.path.startswith("/anything/items/"):
             kind, what = self.path.rsplit("/", 1)[1].split("-")
             inner = TOKEN_SHAPE if what == "shape" else self.headers.get("X-Api-Key", "")
@@ -81,3 +86,16 @@ def test_an_answer_the_redactor_must_rewrite_is_never_a_500(
     [call] = s.vault.audit_events(tenant=s.a.name, action="broker.call")
     assert (call.outcome == "ok") == (answer.status_code == 200), (call.outcome, call.detail)
     assert str(answer.status_code) in (call.detail or ""), call.detail
+
+
+@pytest.mark.parametrize("status", [600, 999])
+def test_an_upstream_status_outside_http_is_a_502(service: Service, canary_credential: str, status: int) -> None:
+    """Found by the same attack: a status line of 600 or 999 was passed on to the agent as it was."""
+    s = service
+    put = s.client.put(
+        f"/v1/tenants/{s.a.name}/secrets/{ECHO_SECRET}", json={"value": canary_credential}, headers=s.auth(s.a.key)
+    )
+    assert put.status_code == 200, put.text
+    answer = s.client.get(f"/v1/actions/echo/anything/items/raw-{status}", headers=s.auth(s.a.token))
+    error = s.assert_error(answer, 502, code="upstream_error")
+    assert "not HTTP" in error["message"], error

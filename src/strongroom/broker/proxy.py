@@ -470,7 +470,10 @@ class Broker:
 
     @staticmethod
     def _redirect_problem(url: httpx.URL, response: httpx.Response) -> tuple[str, int] | None:
-        """A redirect is passed back, not followed; one to another origin is refused (it may be a lure)."""
+        """A redirect is passed back, not followed; one to another origin is refused (it may be a lure). A
+        status outside 100-599 is not HTTP's: passed on, it would be an invalid answer to the agent."""
+        if not 100 <= response.status_code <= 599:
+            return ("answered with a status that is not HTTP's (outside 100-599)", 502)
         location = response.headers.get("location")
         if not 300 <= response.status_code < 400 or location is None:
             return None

@@ -62,7 +62,7 @@ def unverified_kid(token: object) -> str:
     kid: object = None
     match = _SHAPE.fullmatch(token) if isinstance(token, str) and len(token) <= MAX_TOKEN_CHARS else None
     if match is None:
-        failure = "malformed token: expected a compact JWS (three base64url segments, an Ed25519 signature)"
+        failure = "the token is malformed: expected a compact JWS (three base64url segments, an Ed25519 signature)"
     else:
         try:
             header = json.loads(_b64decode(match.group(1)))
@@ -99,7 +99,7 @@ def verify_token(
     if unverified_kid(token) != kid:
         failure = "token names another signing key"
     elif b64url(_b64decode(signature)) != signature:
-        failure = "malformed token: non-canonical signature encoding"
+        failure = "the token is malformed: its signature encoding is not canonical"
     else:
         try:
             payload = jwt.decode(
