@@ -72,29 +72,32 @@ class _Hasher:
 _hasher = _Hasher()
 
 
-def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, list[tuple[AuditEvent, str | None]]]:
-    """Events by chain, each with the tenant id it is stored under (``None``: environment-wide).
+def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, tuple[str | None, list[AuditEvent]]]:
+    """Events by chain, in the order they came, each chain with the tenant id its events are stored under
+    (``None``: environment-wide).
 
     An event without a tenant id belongs to the tenant holding its name now, in this transaction (one query
     for every such name of the batch); a name no tenant holds puts it in the environment's chain.
     """
-    pending = list(events)
+    pending = events if isinstance(events, list) else list(events)
     wanted: dict[str, set[str]] = {}
     for e in pending:
         if e.tenant_id is None:
             wanted.setdefault(e.environment, set()).add(e.tenant)
     ids = {(env, name): tid for env, names in wanted.items() for name, tid in tx.tenant_ids(env, names).items()}
-    by_chain: dict[str, list[tuple[AuditEvent, str | None]]] = {}
-    chains: dict[tuple[str, str], tuple[list[tuple[AuditEvent, str | None]], str | None]] = {}
+    by_chain: dict[str, tuple[str | None, list[AuditEvent]]] = {}
+    # The writer's cost is per event: one tuple and one dict lookup each; the chain is worked out once per
+    # (environment, tenant id, tenant name) of the batch.
+    chains: dict[tuple[str, str | None, str], list[AuditEvent]] = {}
     for e in pending:
-        key = e.tenant_id if e.tenant_id is not None else ids.get((e.environment, e.tenant), ENVIRONMENT_CHAIN)
-        found = chains.get((e.environment, key))
-        if found is None:  # once per chain of the batch, not per event: the writer's cost is per event
-            found = chains[e.environment, key] = (
-                by_chain.setdefault(chain_name(e.environment, key), []),
-                None if key == ENVIRONMENT_CHAIN else key,
-            )
-        found[0].append((e, found[1]))
+        group = chains.get((e.environment, e.tenant_id, e.tenant))
+        if group is None:
+            key = e.tenant_id if e.tenant_id is not None else ids.get((e.environment, e.tenant), ENVIRONMENT_CHAIN)
+            owner = None if key == ENVIRONMENT_CHAIN else key
+            group = chains[e.environment, e.tenant_id, e.tenant] = by_chain.setdefault(
+                chain_name(e.environment, key), (owner, [])
+            )[1]
+        group.append(e)
     return by_chain
 
 
@@ -104,7 +107,8 @@ def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
     rows: list[tuple[Any, ...]] = []
     for chain in sorted(by_chain):  # a fixed lock order: two writers can never deadlock on chains
         seq, prev = tx.lock_chain(chain, GENESIS)
-        for e, tenant_id in by_chain[chain]:
+        tenant_id, chained = by_chain[chain]
+        for e in chained:
             seq += 1
             # float() and int(): the hash must cover what the columns give back when verified.
             version = None if e.version is None else int(e.version)
