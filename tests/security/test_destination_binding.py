@@ -16,57 +16,20 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from _strongroom_server_fixtures import PUBLIC_URL, Service, Upstream
-from fastapi.testclient import TestClient
-
-from strongroom.broker import Broker
-from strongroom.tokens import ApiKeys
-from strongroom.vault import Vault
+from _strongroom_server_fixtures import PUBLIC_URL, Service
 
 ATTACKER = "https://attacker.example"
 STRIPE = "https://api.stripe.example"
 CRM = "https://api.crm.example"
-PUBLIC_ADDRESS = "93.184.215.14"  # what every host resolves to here: public, so the SSRF guard lets it by
-
-
-class _ToLoopback(httpx.AsyncBaseTransport):
-    """Sends every request, whatever its host, to the test's loopback listener (path and query kept)."""
-
-    def __init__(self, port: int) -> None:
-        self._port = port
-        self._inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self._port)
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-async def _public(host: str) -> list[str]:
-    return [PUBLIC_ADDRESS]
 
 
 @pytest.fixture
-def service(sqlite_vault: Vault, upstream: Upstream, connectors_file: Path) -> Iterator[Service]:
-    """The service, with tenants A and B, whose broker reaches "any host" at the loopback upstream."""
-    from strongroom.bootstrap import build_app
-
-    broker = Broker(sqlite_vault, transport=_ToLoopback(upstream.port), resolve=_public)
-    app = build_app(sqlite_vault, public_url=PUBLIC_URL, connectors_file=connectors_file, broker=broker)
-    admin, _ = ApiKeys(sqlite_vault).create(tenant=None, name="test-admin", scopes=["admin"], actor="test:setup")
-    with TestClient(app, base_url=PUBLIC_URL, raise_server_exceptions=False) as client:
-        s = Service(vault=sqlite_vault, client=client, upstream=upstream, admin=admin.reveal(), a=None, b=None, app=app)  # type: ignore[arg-type]
-        s.a = s.new_tenant("tenant-a")
-        s.b = s.new_tenant("tenant-b")
-        yield s
+def service(any_host_service: Service) -> Service:
+    """The attack runs against a broker that reaches "any host" at the loopback upstream (the conftest)."""
+    return any_host_service
 
 
 def _connector(base_url: str, secret: str, credential: dict[str, str] | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from strongroom.broker import Broker
 from strongroom.crypto import LocalKeyProvider
 from strongroom.tokens import SCOPES, ApiKeys, TokenService
 from strongroom.vault import Vault
@@ -260,12 +261,17 @@ class Service:
 
 
 def build_service(
-    vault: Vault, upstream: Upstream, connectors_file: Path, *, tokens: TokenService | None = None
+    vault: Vault,
+    upstream: Upstream,
+    connectors_file: Path,
+    *,
+    tokens: TokenService | None = None,
+    broker: Broker | None = None,
 ) -> Iterator[Service]:
     """The app on ``vault`` inside a TestClient (lifespan on), with an admin key and tenants A and B."""
     from strongroom.bootstrap import build_app
 
-    app = build_app(vault, public_url=PUBLIC_URL, connectors_file=connectors_file, tokens=tokens)
+    app = build_app(vault, public_url=PUBLIC_URL, connectors_file=connectors_file, tokens=tokens, broker=broker)
     admin, _ = ApiKeys(vault).create(tenant=None, name="test-admin", scopes=["admin"], actor="test:setup")
     # raise_server_exceptions=False: a bug that escapes as a 500 must show up as a 500 response, not an exception.
     with TestClient(app, base_url=PUBLIC_URL, raise_server_exceptions=False) as client:
