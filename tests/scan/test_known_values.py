@@ -265,7 +265,9 @@ def test_each_entry_is_matched_under_its_own_tenant_key_only() -> None:
         "stored secret globex/token v3",
     ]
     # the same digest filed under the wrong key (index 0 instead of 1) matches nothing
-    misfiled = KnownValues([VAULT_KEY, other_key], [dataclasses.replace(under_other, key_ref=0)], fingerprint_key=REPORT_KEY)
+    misfiled = KnownValues(
+        [VAULT_KEY, other_key], [dataclasses.replace(under_other, key_ref=0)], fingerprint_key=REPORT_KEY
+    )
     assert found(misfiled, f"b={theirs}\n") == []
     # an entry naming a key that was not handed over is ignored, not an IndexError
     assert len(KnownValues([VAULT_KEY], [under_other], fingerprint_key=REPORT_KEY)) == 0
