@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -32,6 +33,7 @@ class Entry:
     version: int
     fingerprint: str | None
     length: int
+    key_ref: int = 0
 
 
 def entry(value: str | bytes, tenant: str = "acme", name: str = "api_key", version: int = 1) -> Entry:
@@ -45,7 +47,7 @@ def value_of(seed: int, length: int = 32, alphabet: str = ALNUM) -> str:
 
 
 def known(*entries: Entry, report_key: bytes = REPORT_KEY) -> KnownValues:
-    return KnownValues(VAULT_KEY, entries, fingerprint_key=report_key)
+    return KnownValues([VAULT_KEY], entries, fingerprint_key=report_key)
 
 
 def found(values: KnownValues, text: str | bytes) -> list[Finding]:
@@ -249,3 +251,23 @@ def test_scanner_reports_known_values_beside_the_rules_and_can_skip_them() -> No
     data = f"nothing here\nsee {V}\n".encode()
     assert [(f.rule_id, f.line) for f in scanner.scan_bytes(data)] == [(RULE_ID, 2)]
     assert scanner.scan_bytes(data, skip_rules=frozenset({RULE_ID})) == []
+
+
+def test_each_entry_is_matched_under_its_own_tenant_key_only() -> None:
+    """Two tenants' keys: a value is found under the key its entry names, never under another tenant's."""
+    other_key = hashlib.sha256(b"another tenant's fingerprint key").digest()
+    mine, theirs = value_of(41), value_of(42)
+    under_other = Entry("globex", "token", 3, hmac.new(other_key, theirs.encode(), hashlib.sha256).hexdigest(), 32, 1)
+    values = KnownValues([VAULT_KEY, other_key], [entry(mine), under_other], fingerprint_key=REPORT_KEY)
+    assert len(values) == 2
+    assert [f.description for f in found(values, f"a={mine} b={theirs}\n")] == [
+        "stored secret acme/api_key v1",
+        "stored secret globex/token v3",
+    ]
+    # the same digest filed under the wrong key (index 0 instead of 1) matches nothing
+    misfiled = KnownValues(
+        [VAULT_KEY, other_key], [dataclasses.replace(under_other, key_ref=0)], fingerprint_key=REPORT_KEY
+    )
+    assert found(misfiled, f"b={theirs}\n") == []
+    # an entry naming a key that was not handed over is ignored, not an IndexError
+    assert len(KnownValues([VAULT_KEY], [under_other], fingerprint_key=REPORT_KEY)) == 0

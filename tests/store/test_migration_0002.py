@@ -148,7 +148,8 @@ def test_old_versions_are_listed_as_missing_once_the_key_exists(
         known = vault.known_fingerprints()
     assert [(e.version, e.fingerprint is None) for e in known.entries] == [(1, True), (2, True), (3, False)]
     assert known.missing == 2
-    assert known.entries[2].fingerprint == hmac.new(known.key, value.encode(), hashlib.sha256).hexdigest()
+    key = known.keys[known.entries[2].key_ref]
+    assert known.entries[2].fingerprint == hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
 def test_missing_counts_old_versions_right_after_upgrade(

@@ -15,7 +15,7 @@ from strongroom.crypto import LocalKeyProvider
 from strongroom.store import engines
 from strongroom.testing import assert_not_leaked
 from strongroom.vault import Vault
-from strongroom.vault.fingerprints import SCAN_TENANT, KnownFingerprints
+from strongroom.vault.fingerprints import SCAN_TENANT, KnownFingerprints, StoredFingerprint
 
 Open = Callable[..., Vault]
 Canary = Callable[[str], str]
@@ -24,6 +24,10 @@ Canary = Callable[[str], str]
 def hmac_hex(key: bytes, value: str | bytes) -> str:
     raw = value.encode() if isinstance(value, str) else value
     return hmac.new(key, raw, hashlib.sha256).hexdigest()
+
+
+def key_of(known: KnownFingerprints, entry: StoredFingerprint) -> bytes:
+    return known.keys[entry.key_ref]
 
 
 def rows_of(known: KnownFingerprints) -> list[tuple[str, str, int, int]]:
@@ -70,12 +74,15 @@ def test_one_entry_per_version_with_tenant_name_version_and_length(two_tenants: 
 
 
 def test_fingerprint_is_hmac_sha256_of_the_plaintext_under_the_key(two_tenants: tuple[Vault, dict]) -> None:
-    """Each fingerprint is HMAC-SHA256(fingerprint key, plaintext bytes), computed here independently."""
+    """Each fingerprint is HMAC-SHA256(its tenant's fingerprint key, plaintext bytes), computed here independently."""
     vault, values = two_tenants
     known = vault.known_fingerprints()
-    assert len(known.key) == 32
+    assert len(known.keys) == 2  # one per tenant data key
+    assert all(len(key) == 32 for key in known.keys)
     by_version = {(e.tenant, e.name, e.version): e.fingerprint for e in known.entries}
-    assert by_version == {where: hmac_hex(known.key, value) for where, value in values.items()}
+    keys = {(e.tenant, e.name, e.version): key_of(known, e) for e in known.entries}
+    assert by_version == {where: hmac_hex(keys[where], value) for where, value in values.items()}
+    assert len({keys["acme", "api_key", 1], keys["globex", "api_key", 1]}) == 2
     # keyed: not the plain hash of the value
     assert all(
         hashlib.sha256(v.encode() if isinstance(v, str) else v).hexdigest() not in by_version.values()
@@ -83,15 +90,17 @@ def test_fingerprint_is_hmac_sha256_of_the_plaintext_under_the_key(two_tenants: 
     )
 
 
-def test_same_value_in_two_tenants_has_the_same_fingerprint(open_vault: Open, make_canary: Canary) -> None:
-    """One fingerprint key per environment: equal values in different tenants have equal fingerprints."""
+def test_same_value_in_two_tenants_has_unrelated_fingerprints(open_vault: Open, make_canary: Canary) -> None:
+    """One fingerprint key per tenant: equal values in different tenants have different fingerprints."""
     vault = open_vault()
     value = make_canary("shared")
     for tenant in ("acme", "globex"):
         vault.create_tenant(tenant)
         vault.put(tenant, "k", value)
-    first, second = vault.known_fingerprints().entries
-    assert first.fingerprint == second.fingerprint
+    known = vault.known_fingerprints()
+    first, second = known.entries
+    assert first.fingerprint != second.fingerprint
+    assert key_of(known, first) != key_of(known, second)
 
 
 def test_no_value_or_key_in_any_repr(two_tenants: tuple[Vault, dict]) -> None:
@@ -101,7 +110,8 @@ def test_no_value_or_key_in_any_repr(two_tenants: tuple[Vault, dict]) -> None:
     shown_values = [v if isinstance(v, str) else v.decode("utf-8", "replace") for v in values.values()]
     shown_values += [v.decode("latin-1") for v in values.values() if isinstance(v, bytes)]
     assert "key=" not in repr(known)
-    assert_not_leaked([*key_texts(known.key), *shown_values], known, *known.entries, known.entries, vault)
+    texts = [text for key in known.keys for text in key_texts(key)]
+    assert_not_leaked([*texts, *shown_values], known, *known.entries, known.entries, vault)
 
 
 def test_empty_vault_has_no_key_and_no_entries(open_vault: Open) -> None:
@@ -109,7 +119,7 @@ def test_empty_vault_has_no_key_and_no_entries(open_vault: Open) -> None:
     vault = open_vault()
     vault.create_tenant("acme")
     known = vault.known_fingerprints()
-    assert (known.key, known.entries, known.missing) == (b"", (), 0)
+    assert (known.keys, known.entries, known.missing) == ((), (), 0)
 
 
 def test_purged_and_shredded_versions_leave_the_list(open_vault: Open, make_canary: Canary) -> None:
@@ -127,7 +137,7 @@ def test_purged_and_shredded_versions_leave_the_list(open_vault: Open, make_cana
     known = vault.known_fingerprints()
     assert rows_of(known) == [("acme", name, 1, len(values["acme", name])) for name in ("deleted", "kept")]
     assert [e.fingerprint for e in known.entries] == [
-        hmac_hex(known.key, values["acme", name]) for name in ("deleted", "kept")
+        hmac_hex(key_of(known, e), values["acme", e.name]) for e in known.entries
     ]
 
 
@@ -135,7 +145,7 @@ def test_purged_and_shredded_versions_leave_the_list(open_vault: Open, make_cana
 
 
 def test_scan_tenant_is_hidden_and_cannot_be_created_or_deleted(open_vault: Open, make_canary: Canary) -> None:
-    """`_scan` exists after the first put but never shows in list_tenants; creating or deleting it is refused."""
+    """`_scan` (the legacy holder of the environment-wide key) stays reserved: never created, refused by name."""
     vault = open_vault()
     with pytest.raises(InvalidInput, match="reserved"):
         vault.create_tenant(SCAN_TENANT)  # before it exists
@@ -146,7 +156,7 @@ def test_scan_tenant_is_hidden_and_cannot_be_created_or_deleted(open_vault: Open
         vault.create_tenant(SCAN_TENANT)
     with pytest.raises(InvalidInput, match="reserved"):
         vault.delete_tenant(SCAN_TENANT)
-    assert vault.known_fingerprints().key  # still there, still usable
+    assert vault.known_fingerprints().keys  # the tenant's own key
     assert [t.name for t in open_vault().list_tenants()] == ["acme"]
 
 
@@ -176,13 +186,13 @@ def test_scan_tenant_cannot_hold_or_give_secrets(open_vault: Open, make_canary: 
 
 
 def test_key_is_stable_across_vault_instances(open_vault: Open, make_canary: Canary) -> None:
-    """A second Vault on the same store sees the same key and fingerprints new values under it."""
+    """A second Vault on the same store sees the same tenant key and fingerprints new values under it."""
     first = open_vault()
     first.create_tenant("acme")
     first.put("acme", "a", make_canary())
-    key = first.known_fingerprints().key
+    (key,) = first.known_fingerprints().keys
     second = open_vault()
-    assert second.known_fingerprints().key == key
+    assert second.known_fingerprints().keys == (key,)
     value = make_canary("later")
     second.put("acme", "b", value)
     by_name = {e.name: e.fingerprint for e in first.known_fingerprints().entries}
@@ -192,14 +202,14 @@ def test_key_is_stable_across_vault_instances(open_vault: Open, make_canary: Can
 def test_key_survives_rewrap_under_a_new_kek_version(
     open_vault: Open, key_provider: LocalKeyProvider, store_url: str, make_canary: Canary
 ) -> None:
-    """After a new KEK version and rewrap_data_keys (the `_scan` key included) the key and fingerprints hold."""
+    """After a new KEK version and rewrap_data_keys the tenant's fingerprint key and fingerprints hold."""
     vault = open_vault()
     vault.create_tenant("acme")
     value = make_canary()
     vault.put("acme", "k", value)
     before = vault.known_fingerprints()
     assert key_provider.add_version() == 2
-    assert vault.rewrap_data_keys() == 2  # acme's data key and _scan's
+    assert vault.rewrap_data_keys() == 1  # acme's data key: there is no environment-wide key any more
     engine = sa.create_engine(engines.normalise_url(store_url))
     try:
         with engine.connect() as conn:
@@ -208,11 +218,11 @@ def test_key_survives_rewrap_under_a_new_kek_version(
         engine.dispose()
     reopened = open_vault(key_provider=LocalKeyProvider.from_file(key_provider.path))  # type: ignore[arg-type]
     after = reopened.known_fingerprints()
-    assert after.key == before.key
+    assert after.keys == before.keys
     assert after.entries == before.entries
     newer = make_canary("after-rewrap")
     reopened.put("acme", "k", newer)
-    assert reopened.known_fingerprints().entries[-1].fingerprint == hmac_hex(before.key, newer)
+    assert reopened.known_fingerprints().entries[-1].fingerprint == hmac_hex(before.keys[0], newer)
 
 
 def test_other_environment_has_another_key(open_vault: Open, make_canary: Canary) -> None:
@@ -224,10 +234,10 @@ def test_other_environment_has_another_key(open_vault: Open, make_canary: Canary
         vault.create_tenant("acme")
         vault.put("acme", "k", value)
     dev_known, prod_known = dev.known_fingerprints(), prod.known_fingerprints()
-    assert dev_known.key != prod_known.key
+    assert dev_known.keys != prod_known.keys
     assert dev_known.entries[0].fingerprint != prod_known.entries[0].fingerprint
     assert len(dev_known.entries) == len(prod_known.entries) == 1
-    assert prod_known.entries[0].fingerprint == hmac_hex(prod_known.key, value)
+    assert prod_known.entries[0].fingerprint == hmac_hex(prod_known.keys[0], value)
 
 
 def test_database_never_holds_a_plaintext(open_vault: Open, store_url: str, make_canary: Canary) -> None:
@@ -261,5 +271,5 @@ def test_database_never_holds_a_plaintext(open_vault: Open, store_url: str, make
         engine.dispose()
     assert cells > 20
     assert len(fingerprints) == 3
-    assert all(f is not None and len(f) == 64 and int(f, 16) >= 0 for f in fingerprints)
+    assert all(f is not None and f.startswith("v2:") and len(f) == 46 for f in fingerprints)
     assert fingerprints.count(fingerprints[0]) in (1, 2)

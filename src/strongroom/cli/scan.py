@@ -106,16 +106,16 @@ def _baseline(path: Path | None, update: bool) -> Baseline | None:
 
 
 def _attach_known_values(scanner: Scanner, report: ScanReport) -> None:
-    """Give the scanner the vault's fingerprints; no value is decrypted, so none is ever in this process."""
+    """Give the scanner the vault's per-tenant fingerprints; no value is decrypted, so none is ever here."""
     with common.vault() as vault:
         known = vault.known_fingerprints()
-    scanner.known = KnownValues(known.key, known.entries, fingerprint_key=scanner.fingerprint_key)
+    scanner.known = KnownValues(known.keys, known.entries, fingerprint_key=scanner.fingerprint_key)
     if known.missing:
         report.errors.append(
             Skipped(
                 "<vault>",
-                f"{known.missing} stored version(s) have no fingerprint (written "
-                "before schema 0002; write them again to cover them)",
+                f"{known.missing} stored version(s) have no per-tenant fingerprint "
+                "(written before it existed; write them again to cover them)",
             )
         )
     if not known.entries:

@@ -1,9 +1,10 @@
 """Exact leaks of stored values, found by keyed fingerprint: the scanner never holds a plaintext.
 
-The vault gives the fingerprint key and, per stored version, HMAC-SHA256(key, value) and the value's
-length (``Vault.known_fingerprints``; this module takes them as plain data, so the scanner stays free of
-the vault's imports). Scanning cuts the text into candidate strings of exactly those
-lengths and tests each one's HMAC against the set.
+The vault gives one fingerprint key per tenant data key and, per stored version, HMAC-SHA256(its
+tenant's key, value), which key that is (``key_ref``) and the value's length (``Vault.known_fingerprints``;
+this module takes them as plain data, so the scanner stays free of the vault's imports). Scanning cuts the
+text into candidate strings of exactly those lengths and tests each one's HMAC, under every key that has a
+value of that length, against that key's own set: keys x candidates HMACs (docs/scanning.md).
 
 Candidates are the runs of text between whitespace, quotes and brackets, and the pieces of a run between
 the separators that surround values in logs, URLs and configs (``= : @ / & ? # , .``): so a value is found in
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,32 +51,40 @@ class StoredValue(Protocol):
     def fingerprint(self) -> str | None: ...
     @property
     def length(self) -> int: ...
+    @property
+    def key_ref(self) -> int: ...
 
 
 class KnownValues:
     """The stored values' fingerprints, ready to test candidate strings against.
 
-    ``key`` is the vault's fingerprint key; ``fingerprint_key`` is the scanner's own key for the
-    fingerprints it reports, so that report fingerprints are comparable with the other rules' ones.
+    ``keys`` are the vault's fingerprint keys (one per tenant data key; an entry names its own by
+    ``key_ref``); ``fingerprint_key`` is the scanner's own key for the fingerprints it reports, so that
+    report fingerprints are comparable with the other rules' ones.
     """
 
     rule_id = RULE_ID
 
-    def __init__(self, key: bytes, entries: Iterable[StoredValue], *, fingerprint_key: bytes) -> None:
-        entries = list(entries)
-        self._key = key
+    def __init__(self, keys: Sequence[bytes], entries: Iterable[StoredValue], *, fingerprint_key: bytes) -> None:
         self._report_key = fingerprint_key
-        self._by_digest: dict[bytes, list[KnownSecret]] = {}
+        # per key: its digests; per length: the keys that have a value of that length (only those are tried)
+        by_key: dict[int, dict[bytes, list[KnownSecret]]] = {}
+        lengths: dict[int, set[int]] = {}
         for entry in entries:
-            if entry.fingerprint is not None:
-                self._by_digest.setdefault(bytes.fromhex(entry.fingerprint), []).append(
-                    KnownSecret(entry.tenant, entry.name, entry.version)
-                )
-        self._lengths = frozenset(e.length for e in entries if e.fingerprint is not None and e.length > 0)
+            if entry.fingerprint is None or entry.length <= 0 or not 0 <= entry.key_ref < len(keys):
+                continue
+            owners = by_key.setdefault(entry.key_ref, {}).setdefault(bytes.fromhex(entry.fingerprint), [])
+            owners.append(KnownSecret(entry.tenant, entry.name, entry.version))
+            lengths.setdefault(entry.length, set()).add(entry.key_ref)
+        self._count = sum(len(digests) for digests in by_key.values())
+        self._by_length: dict[int, list[tuple[bytes, dict[bytes, list[KnownSecret]]]]] = {
+            length: [(keys[ref], by_key[ref]) for ref in sorted(refs)] for length, refs in lengths.items()
+        }
+        self._lengths = frozenset(lengths)
         self._shortest = min(self._lengths, default=0)
 
     def __len__(self) -> int:
-        return len(self._by_digest)
+        return self._count
 
     def _spans(self, run: bytes) -> Iterable[tuple[int, int]]:
         size = len(run)
@@ -94,7 +103,7 @@ class KnownValues:
                     yield start, start + length
 
     def scan_bytes(self, data: bytes, path: str) -> list[Finding]:
-        if not self._by_digest:
+        if not self._count:
             return []
         findings: list[Finding] = []
         for run in _RUN.finditer(data):
@@ -103,8 +112,12 @@ class KnownValues:
                 continue
             for start, end in self._spans(text):
                 candidate = text[start:end]
-                owners = self._by_digest.get(hmac.digest(self._key, candidate, "sha256"))
-                if owners is None:
+                owners = [
+                    owner
+                    for key, digests in self._by_length[end - start]
+                    for owner in digests.get(hmac.digest(key, candidate, "sha256"), ())
+                ]
+                if not owners:
                     continue
                 offset = run.start() + start
                 line_start = data.rfind(b"\n", 0, offset) + 1

@@ -321,8 +321,9 @@ class Tx:
         )
         return [VersionRecord(**r) for r in self.conn.execute(stmt).mappings()]
 
-    def fingerprints(self, environment: str) -> list[tuple[str, str, int, str | None, int]]:
-        """(tenant name, secret name, version, fingerprint, ciphertext length) of every stored version."""
+    def fingerprints(self, environment: str) -> list[tuple[str, str, int, str | None, int, str, int]]:
+        """(tenant name, secret name, version, fingerprint, ciphertext length, tenant id, data key version)
+        of every stored version."""
         stmt = (
             select(
                 tenants.c.name,
@@ -330,12 +331,30 @@ class Tx:
                 secret_versions.c.version,
                 secret_versions.c.fingerprint,
                 func.length(secret_versions.c.ciphertext),
+                tenants.c.id,
+                secret_versions.c.dek_version,
             )
             .select_from(tenants.join(secret_versions, secret_versions.c.tenant_id == tenants.c.id))
             .where(tenants.c.environment == environment)
             .order_by(tenants.c.name, secret_versions.c.name, secret_versions.c.version)
         )
-        return [(t, n, v, f, size) for t, n, v, f, size in self.conn.execute(stmt)]
+        return [(t, n, v, f, size, tid, dv) for t, n, v, f, size, tid, dv in self.conn.execute(stmt)]
+
+    def drop_fingerprints_except(self, environment: str, prefix: str) -> int:
+        """NULL every fingerprint of the environment's versions that does not start with ``prefix``."""
+        in_environment = select(tenants.c.id).where(tenants.c.environment == environment).scalar_subquery()
+        stmt = (
+            update(secret_versions)
+            .where(
+                and_(
+                    secret_versions.c.tenant_id.in_(in_environment),
+                    secret_versions.c.fingerprint.is_not(None),
+                    secret_versions.c.fingerprint.not_like(prefix + "%"),
+                )
+            )
+            .values(fingerprint=None)
+        )
+        return int(self.conn.execute(stmt).rowcount or 0)
 
     # -- API keys (schema 0003) ----------------------------------------------------------------------
 

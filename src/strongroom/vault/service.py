@@ -44,9 +44,11 @@ from strongroom.secret import Secret, _noted_elsewhere
 from strongroom.store import AuditRecord, DataKeyRecord, SecretRecord, Store, TenantRecord, Tx, VersionRecord
 from strongroom.vault.destinations import Destination, DestinationPolicy, allowed, parse_stored, refusal
 from strongroom.vault.fingerprints import (
+    FINGERPRINT_PREFIX,
     KnownFingerprints,
     StoredFingerprint,
     derive_fingerprint_key,
+    stored_digest,
     value_fingerprint,
 )
 from strongroom.vault.policy import (
@@ -125,7 +127,8 @@ class Vault:
         self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
         self._hot: dict[tuple[str, str], _Hot] = {}
-        self._fingerprint_key_cache: bytes | None = None
+        # (tenant id, data key version) -> that data key's fingerprint key; dropped with the tenant
+        self._fingerprint_keys: dict[tuple[str, int], bytes] = {}
         self._hot_max_entries = 4096
         self._writes = 0  # bumped by every write through this Vault; a cold load that raced one is not cached
         self._purposes: set[str] = set()
@@ -185,6 +188,8 @@ class Vault:
                 max_value_bytes=max_value_bytes,
             )
             vault.check_key_provider()
+            if migrate:
+                vault.drop_legacy_fingerprints()  # once, after an upgrade: see docs/scanning.md
         except BaseException:
             store.close()
             raise
@@ -309,6 +314,8 @@ class Vault:
 
     def _forget_tenant(self, tenant_id: str, name: str) -> None:
         self._dek_cache.forget_tenant(tenant_id)
+        for ref in [r for r in self._fingerprint_keys if r[0] == tenant_id]:
+            del self._fingerprint_keys[ref]
         for key in [k for k in self._hot if k[0] == name]:
             self._hot.pop(key, None)
 
@@ -477,7 +484,7 @@ class Vault:
                 created_at=now,
                 created_by=event.actor,
                 expires_at=expires_at,
-                fingerprint=value_fingerprint(self._fingerprint_key(tx, now), plaintext),
+                fingerprint=value_fingerprint(self._fingerprint_key(work, dek, tenant), plaintext),
             )
         )
         changes: dict[str, Any] = {
@@ -910,49 +917,79 @@ class Vault:
     # -- known-value fingerprints -------------------------------------------------------------------
 
     def known_fingerprints(self) -> KnownFingerprints:
-        """Every stored version's fingerprint and the key they are made under: what ``scan --known`` needs.
+        """Every stored version's fingerprint and the per-tenant keys they are made under: what
+        ``scan --known`` needs.
 
-        No value is decrypted. The key is key material (it lets its holder test guesses), so callers keep
-        it in memory only.
+        No value is decrypted; each tenant's data keys are unwrapped to derive its fingerprint keys, which
+        are key material (they let their holder test guesses against that tenant), so callers keep them in
+        memory only. A legacy (environment-wide) fingerprint is never handed out: it counts as missing.
         """
         with self._store.read() as tx:
-            key = self._stored_fingerprint_key(tx)
             rows = tx.fingerprints(self.environment)
-        self._audit.enqueue(self.audit_event(NO_TENANT, Action.FINGERPRINTS_READ, detail=f"{len(rows)} versions"))
-        # Without a key (nothing written since schema 0002) every version still counts, as missing.
-        overhead = MIN_LENGTH
-        return KnownFingerprints(
-            key=key or b"",
-            entries=tuple(
-                StoredFingerprint(tenant, name, version, fingerprint, size - overhead)
-                for tenant, name, version, fingerprint, size in rows
-                if tenant not in HIDDEN_TENANTS
-            ),
+            tenants = {t.id: t for t in tx.tenants(self.environment) if t.name not in HIDDEN_TENANTS}
+            needed = {(tid, dv) for _, _, _, f, _, tid, dv in rows if tid in tenants and stored_digest(f)}
+            data_keys = {(d.tenant_id, d.version): d for d in tx.all_data_keys() if (d.tenant_id, d.version) in needed}
+            keys: list[bytes] = []
+            refs: dict[tuple[str, int], int] = {}
+            for ref in sorted(data_keys):
+                refs[ref] = len(keys)
+                keys.append(self._fingerprint_key_of(data_keys[ref], tenants[ref[0]]))
+        self._audit.enqueue(
+            self.audit_event(
+                NO_TENANT,
+                Action.FINGERPRINTS_READ,
+                detail=f"{len(rows)} versions, {len({r[0] for r in refs})} tenants, {len(keys)} keys",
+            )
         )
+        overhead = MIN_LENGTH
+        entries: list[StoredFingerprint] = []
+        for tenant, name, version, stored, size, tenant_id, dek_version in rows:
+            if tenant_id not in tenants:
+                continue
+            key_ref = refs.get((tenant_id, dek_version))
+            digest = stored_digest(stored) if key_ref is not None else None
+            entries.append(StoredFingerprint(tenant, name, version, digest, size - overhead, key_ref or 0))
+        return KnownFingerprints(keys=tuple(keys), entries=tuple(entries))
 
-    def _stored_fingerprint_key(self, tx: Tx) -> bytes | None:
-        if self._fingerprint_key_cache is not None:
-            return self._fingerprint_key_cache
-        tenant = tx.tenant(self.environment, SCAN_TENANT)
-        dek = tx.latest_data_key(tenant.id) if tenant is not None else None
-        if tenant is None or dek is None:
-            return None
-        # Only a committed key is cached: it was read, not created, by this transaction.
-        self._fingerprint_key_cache = derive_fingerprint_key(self._unwrap(dek, tenant))
-        return self._fingerprint_key_cache
+    def drop_legacy_fingerprints(self, *, actor: str | None = None) -> int:
+        """NULL the environment-wide (schema 0002) fingerprints and delete the ``_scan`` tenant holding their key.
 
-    def _fingerprint_key(self, tx: Tx, now: float) -> bytes:
-        """The environment's fingerprint key, creating the reserved tenant that holds it on first use."""
-        key = self._stored_fingerprint_key(tx)
-        if key is not None:
-            return key
-        record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=SCAN_TENANT, created_at=now)
-        if tx.ensure_tenant(record):
-            return derive_fingerprint_key(self._new_data_key(tx, record.id, 1, now))
-        key = self._stored_fingerprint_key(tx)  # a concurrent writer created it first
+        Those fingerprints let anyone holding that key test a guess against every tenant at once; they are
+        dropped, not recomputed (that would decrypt every stored value): a value gets a per-tenant
+        fingerprint again when its next version is written. Returns how many were dropped; a no-op (one
+        query, nothing written or audited) once done.
+        """
+        with self._store.read() as tx:
+            if tx.tenant(self.environment, SCAN_TENANT) is None:
+                return 0
+        event = self.audit_event(NO_TENANT, Action.KEY_REWRAP, actor=actor)
+        with self._unit_of_work(event) as work:
+            scan = work.tx.tenant(self.environment, SCAN_TENANT, lock=True)
+            if scan is None:  # another process did it meanwhile
+                return 0
+            dropped = work.tx.drop_fingerprints_except(self.environment, FINGERPRINT_PREFIX)
+            work.tx.delete_tenant(scan.id)
+            work.record(event._replace(detail=f"{dropped} environment-wide fingerprints dropped, their key destroyed"))
+            work.after_commit(lambda: self._forget_tenant(scan.id, SCAN_TENANT))
+        return dropped
+
+    def _fingerprint_key(self, work: UnitOfWork, dek: DataKeyRecord, tenant: TenantRecord) -> bytes:
+        """The fingerprint key of the versions encrypted under ``dek`` (cached once the write commits)."""
+        ref = (tenant.id, dek.version)
+        key = self._fingerprint_keys.get(ref)
         if key is None:
-            raise StrongroomError(f"the {SCAN_TENANT} tenant of {self.environment} has no data key")
+            key = self._fingerprint_key_of(dek, tenant)
+            work.after_commit(lambda: self._cache_fingerprint_key(ref, key))
         return key
+
+    def _cache_fingerprint_key(self, ref: tuple[str, int], key: bytes) -> None:
+        if len(self._fingerprint_keys) >= self._hot_max_entries:
+            self._fingerprint_keys.clear()  # bounded: a busy writer re-derives, never grows without end
+        self._fingerprint_keys[ref] = key
+
+    def _fingerprint_key_of(self, dek: DataKeyRecord, tenant: TenantRecord) -> bytes:
+        """Derived from the data key (never cached here: ``known_fingerprints`` reads every tenant's)."""
+        return self._fingerprint_keys.get((tenant.id, dek.version)) or derive_fingerprint_key(self._unwrap(dek, tenant))
 
     # -- audit --------------------------------------------------------------------------------------
 
