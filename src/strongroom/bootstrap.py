@@ -70,7 +70,8 @@ class InitResult:
 
 
 def initialise(settings: Settings) -> InitResult:
-    """Create ``$STRONGROOM_HOME`` (0700), the environment's key file (never overwritten) and the schema."""
+    """Create ``$STRONGROOM_HOME`` (0700), the environment's key file (never overwritten), the schema, and the
+    key's check value in the database (so a key file changed later under the same key id is refused)."""
     from strongroom.store import Store
     from strongroom.store.migrate import upgrade
 
@@ -89,6 +90,8 @@ def initialise(settings: Settings) -> InitResult:
             key_path = settings.key_file
         try:
             revision = upgrade(store)
+            with open_vault(settings):  # stores the key's check value; a wrong key for this database fails here
+                pass
         except BaseException:
             if key_path is not None:
                 key_path.unlink(missing_ok=True)  # a key that protects nothing yet; let a retry start clean
@@ -118,15 +121,26 @@ class RotationResult:
 
 
 def rotate_kek(
-    settings: Settings, *, add_version: bool, progress: Callable[[int, int], None] | None = None
+    settings: Settings,
+    *,
+    add_version: bool,
+    progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[Path], object] | None = None,
 ) -> RotationResult:
-    """Optionally add a KEK version to the key file, then rewrap every data key under the primary version."""
+    """Optionally add a KEK version to the key file, then rewrap every data key under the primary version.
+
+    The key file is checked against the database first (a wrong key is refused before it gains a version);
+    adding the version holds the key file's lock (``on_wait(lock_path)`` if another rotation holds it), and
+    the new version's check value is stored before any data key is wrapped under it.
+    """
     if add_version:
         provider = LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
-        provider.add_version()
     else:
         provider = default_provider(settings.key_file, settings.environment)
     with open_vault(settings, key_provider=provider) as vault:
+        if add_version:
+            provider.add_version(on_wait=on_wait)
+            vault.check_key_provider()
         count = vault.rewrap_data_keys(progress=progress)
     return RotationResult(key_id=provider.key_id, primary=provider.current_version(), rewrapped=count)
 

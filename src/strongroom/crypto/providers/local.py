@@ -19,7 +19,10 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -59,6 +62,8 @@ class LocalKeyProvider:
             if len(key) != KEY_BYTES or version < 1:
                 raise KeyProviderError(f"key version {version} must be a positive version of {KEY_BYTES} bytes")
         self._ciphers = {version: AESGCM(key) for version, key in keys.items()}
+        # Public identifiers of the material, so add_version() can tell a key file replaced under it.
+        self._fingerprints = {version: fingerprint(key) for version, key in keys.items()}
         self._primary = max(keys) if primary is None else primary
         if self._primary not in keys:
             raise KeyProviderError(f"primary key version {self._primary} is not in the keyring")
@@ -173,30 +178,94 @@ class LocalKeyProvider:
             out.write("\n")
         return cls({1: key}, key_id=key_id, path=path)
 
-    def add_version(self) -> int:
-        """Add a fresh KEK version to the key file and make it primary (old versions still unwrap)."""
+    def add_version(self, *, on_wait: Callable[[Path], object] | None = None) -> int:
+        """Add a fresh KEK version to the key file and make it primary (old versions still unwrap).
+
+        Concurrent rotations are serialised: an exclusive ``flock`` on ``<key file>.lock`` is held from reading
+        the file to replacing it (atomically: a 0600 temporary file, fsync, rename, fsync of the directory).
+        ``on_wait(lock_path)`` is called if another process holds the lock, before waiting for it. The new
+        version is one above the highest in the file *as read under the lock*, and this provider takes every
+        version the file then holds, so a rotation that finished meanwhile is kept, never overwritten.
+        """
         if self._path is None:
             raise KeyProviderError(f"keys from {MASTER_KEY_ENV} cannot be rotated in place: set a new value")
-        doc = json.loads(self._path.read_text())
-        version = max(int(v) for v in doc["keys"]) + 1
-        key = new_key()
-        doc["keys"][str(version)] = base64.b64encode(key).decode()
-        doc["primary"] = version
-        # mkstemp: a fresh 0600 file that no stale or planted temp file can stand in for.
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(doc, out, indent=2)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self._path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self._ciphers[version] = AESGCM(key)
+        path = self._path
+        with _exclusive_lock(path.with_name(path.name + ".lock"), on_wait):
+            try:
+                doc = json.loads(path.read_text())
+                keys = {int(v): _decode_key(k, f"{path} version {v}") for v, k in doc["keys"].items()}
+                file_key_id = str(doc["key_id"])
+            except KeyProviderError:
+                raise
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                raise KeyProviderError(f"{path} is not a readable strongroom key file") from None
+            if file_key_id != self._key_id:
+                raise KeyProviderError(
+                    f"key file {path} now holds key {file_key_id}, not {self._key_id}: it was replaced; not rotated"
+                )
+            changed = [
+                v for v, key in keys.items() if v in self._fingerprints and fingerprint(key) != self._fingerprints[v]
+            ]
+            if changed:
+                raise KeyProviderError(
+                    f"key file {path}: version {changed[0]} is not the key this process loaded; not rotated"
+                )
+            version = max(keys) + 1
+            key = new_key()
+            keys[version] = key
+            doc["keys"][str(version)] = base64.b64encode(key).decode()
+            doc["primary"] = version
+            _replace_atomically(path, doc)
+        self._ciphers = {v: AESGCM(k) for v, k in keys.items()}
+        self._fingerprints = {v: fingerprint(k) for v, k in keys.items()}
         self._primary = version
         return version
+
+
+@contextmanager
+def _exclusive_lock(lock_path: Path, on_wait: Callable[[Path], object] | None) -> Iterator[None]:
+    """An exclusive OS lock on ``lock_path`` (created 0600, never deleted: deleting a lock file races)."""
+    if sys.platform == "win32":  # pragma: no cover - no flock on Windows: rotations there are not serialised
+        yield
+        return
+    import fcntl
+
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(lock_path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _replace_atomically(path: Path, doc: object) -> None:
+    """Write ``doc`` as JSON to ``path``: a 0600 temporary file beside it, fsync, rename, fsync the directory."""
+    # mkstemp: a fresh 0600 file that no stale or planted temp file can stand in for.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(doc, out, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if sys.platform != "win32":  # the rename itself survives a crash once the directory is synced
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def default_provider(key_file: Path, environment: str | None = None) -> LocalKeyProvider:
