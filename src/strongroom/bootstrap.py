@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strongroom import defaults
-from strongroom.crypto.providers.local import MASTER_KEY_ENV, LocalKeyProvider, default_provider
+from strongroom.crypto.providers.local import MASTER_KEY_ENV, LocalKeyProvider, default_provider, key_file_lock
 from strongroom.errors import KeyProviderError
 from strongroom.names import check_environment
 
@@ -129,19 +130,24 @@ def rotate_kek(
 ) -> RotationResult:
     """Optionally add a KEK version to the key file, then rewrap every data key under the primary version.
 
-    The key file is checked against the database first (a wrong key is refused before it gains a version);
-    adding the version holds the key file's lock (``on_wait(lock_path)`` if another rotation holds it), and
-    the new version's check value is stored before any data key is wrapped under it.
+    The whole rotation holds the key file's lock (``on_wait(lock_path)`` if another rotation holds it), so
+    concurrent rotations run one after the other. The key file is checked against the database before it gains
+    a version (a wrong key is refused first), and the new version's check value is stored before any data key
+    is wrapped under it.
     """
-    if add_version:
-        provider = LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
-    else:
-        provider = default_provider(settings.key_file, settings.environment)
-    with open_vault(settings, key_provider=provider) as vault:
+    uses_file = add_version or not os.environ.get(MASTER_KEY_ENV)
+    with key_file_lock(settings.key_file, on_wait=on_wait) if uses_file else nullcontext():
+        # Under the key file's lock: a concurrent rotation has finished (its version is in the file we load and
+        # its rewrap committed) or has not begun; it waits for this one in turn.
         if add_version:
-            provider.add_version(on_wait=on_wait)
-            vault.check_key_provider()
-        count = vault.rewrap_data_keys(progress=progress)
+            provider = LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
+        else:
+            provider = default_provider(settings.key_file, settings.environment)
+        with open_vault(settings, key_provider=provider) as vault:
+            if add_version:
+                provider.add_version()
+                vault.check_key_provider()
+            count = vault.rewrap_data_keys(progress=progress)
     return RotationResult(key_id=provider.key_id, primary=provider.current_version(), rewrapped=count)
 
 

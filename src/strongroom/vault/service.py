@@ -914,8 +914,10 @@ class Vault:
                 if progress is not None:
                     progress(done, len(keys))
                 tenant = tenants.get(dek.tenant_id)
-                if tenant is None or (dek.kek_id, dek.kek_version) == (self._keys.key_id, self._keys.current_version()):
-                    continue
+                if tenant is None or (
+                    dek.kek_id == self._keys.key_id and dek.kek_version >= self._keys.current_version()
+                ):
+                    continue  # already under the current version, or a newer one a later rotation added
                 key = self._unwrap(dek, tenant)
                 context = wrap_context(self.environment, tenant.id, dek.version, self._keys.key_id)
                 kek_version, wrapped = self._keys.wrap(key, context)

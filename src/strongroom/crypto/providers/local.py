@@ -21,6 +21,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -181,7 +182,7 @@ class LocalKeyProvider:
     def add_version(self, *, on_wait: Callable[[Path], object] | None = None) -> int:
         """Add a fresh KEK version to the key file and make it primary (old versions still unwrap).
 
-        Concurrent rotations are serialised: an exclusive ``flock`` on ``<key file>.lock`` is held from reading
+        Concurrent rotations are serialised: the key file's lock (``key_file_lock``) is held from reading
         the file to replacing it (atomically: a 0600 temporary file, fsync, rename, fsync of the directory).
         ``on_wait(lock_path)`` is called if another process holds the lock, before waiting for it. The new
         version is one above the highest in the file *as read under the lock*, and this provider takes every
@@ -190,7 +191,7 @@ class LocalKeyProvider:
         if self._path is None:
             raise KeyProviderError(f"keys from {MASTER_KEY_ENV} cannot be rotated in place: set a new value")
         path = self._path
-        with _exclusive_lock(path.with_name(path.name + ".lock"), on_wait):
+        with key_file_lock(path, on_wait=on_wait):
             try:
                 doc = json.loads(path.read_text())
                 keys = {int(v): _decode_key(k, f"{path} version {v}") for v, k in doc["keys"].items()}
@@ -222,28 +223,53 @@ class LocalKeyProvider:
         return version
 
 
+_registry = threading.Lock()
+_thread_locks: dict[str, threading.RLock] = {}
+_held: dict[str, int] = {}
+
+
 @contextmanager
-def _exclusive_lock(lock_path: Path, on_wait: Callable[[Path], object] | None) -> Iterator[None]:
-    """An exclusive OS lock on ``lock_path`` (created 0600, never deleted: deleting a lock file races)."""
-    if sys.platform == "win32":  # pragma: no cover - no flock on Windows: rotations there are not serialised
+def key_file_lock(key_file: Path, *, on_wait: Callable[[Path], object] | None = None) -> Iterator[None]:
+    """Hold the exclusive OS lock of a key file: ``flock`` on ``<key file>.lock`` (created 0600, never deleted:
+    deleting a lock file races). ``on_wait(lock_path)`` is called before waiting for another process's lock.
+
+    Re-entrant within a process (``key rotate`` holds it across the whole rotation, and ``add_version`` inside
+    takes it again); threads of one process wait for each other. It serialises rotations on one machine:
+    copies of a key file on other machines are not covered. On Windows there is no ``flock`` and no lock.
+    """
+    lock_path = key_file.with_name(key_file.name + ".lock")
+    if sys.platform == "win32":  # pragma: no cover - documented: rotations are not serialised on Windows
         yield
         return
     import fcntl
 
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    name = os.path.abspath(lock_path)
+    with _registry:
+        thread_lock = _thread_locks.setdefault(name, threading.RLock())
+    with thread_lock:
+        if _held.get(name):
+            _held[name] += 1
+            try:
+                yield
+            finally:
+                _held[name] -= 1
+            return
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait is not None:
-                on_wait(lock_path)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait(lock_path)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            _held[name] = 1
+            try:
+                yield
+            finally:
+                _held[name] = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+            os.close(fd)
 
 
 def _replace_atomically(path: Path, doc: object) -> None:
@@ -280,4 +306,11 @@ def default_provider(key_file: Path, environment: str | None = None) -> LocalKey
     return LocalKeyProvider.from_file(key_file, expected_environment=environment)
 
 
-__all__ = ["MASTER_KEY_ENV", "MASTER_KEY_ID_ENV", "LocalKeyProvider", "default_provider", "fingerprint"]
+__all__ = [
+    "MASTER_KEY_ENV",
+    "MASTER_KEY_ID_ENV",
+    "LocalKeyProvider",
+    "default_provider",
+    "fingerprint",
+    "key_file_lock",
+]
