@@ -71,7 +71,7 @@ def _assert_wrong_key_message(error: BaseException, key_id: str, version: int) -
     assert f"{key_id} version {version}" in text  # the database's expected key and the provider's
     assert text.count(key_id) == 2
     assert "Fix:" in text
-    assert all(len("error: " + line) <= 80 for line in text.splitlines())
+    assert all(len(line) <= 80 for line in ("error: " + text).splitlines())  # as the CLI prints it
     assert "tamper" not in text.lower()
 
 

@@ -49,15 +49,17 @@ def wrong_key_message(
 ) -> str:
     """The one message a wrong key gets: the key ids and versions the database expects, the provider's, the
     fix. Lines fit 80 columns after the CLI's ``error: `` (a local key id is 22 characters)."""
-    same_key = [(provider_key_id, provider_version)] == expected
     expects = ", ".join(f"{kid} version {version}" for kid, version in expected[:3])
-    holds = f"{provider_key_id} version {provider_version}" + (" differs" if same_key else "")
+    same = [(provider_key_id, provider_version)] == expected
     return (
-        f"wrong key for this database (environment {environment!r}):\n"
-        f"the database expects key {expects};\n"
-        f"the key provider's key {holds}.\n"
-        f"Nothing was written. Fix: use the key file (or {MASTER_KEY_ENV})\n"
-        "this database was created with (wrong key file or environment?)."
+        "wrong key for this database.\n"
+        f"environment: {environment!r}\n"
+        f"database expects key: {expects}\n"
+        f"key provider holds:   {provider_key_id} version {provider_version}"
+        + (" (other key material)\n" if same else "\n")
+        + "Nothing was written with it.\n"
+        f"Fix: use the key file (or {MASTER_KEY_ENV}) this database was created\n"
+        "with (wrong key file or environment?)."
     )
 
 

@@ -7,8 +7,11 @@ Key file (JSON, mode 0600, refused if group or others can read it)::
 
 ``STRONGROOM_MASTER_KEY`` holds either one base64 key (version 1) or ``1:<b64>,2:<b64>``; the highest
 version is primary. The key id is a fingerprint of the lowest version (``STRONGROOM_MASTER_KEY_ID``
-pins it), so the same keys give the same id in either form and a database knows when it is opened
-with the wrong keys.
+pins it), so the same keys give the same id in either form. The id names the keyring, not its bytes: the
+database's key check values (docs/crypto.md, "Wrong keys") tell other material under the same id apart.
+
+``add_version`` (``strongroom key rotate``) holds ``key_file_lock``, an ``flock`` on ``<key file>.lock``,
+across the key file's read-modify-write, and replaces the file atomically.
 """
 
 from __future__ import annotations
