@@ -207,16 +207,6 @@ class Tx:
         )
         return DataKeyRecord(**row) if row else None
 
-    def kek_ids(self, environment: str) -> set[str]:
-        """The keyrings that wrap this environment's data keys (one, unless a rotation is half done)."""
-        stmt = (
-            select(data_keys.c.kek_id)
-            .distinct()
-            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
-            .where(tenants.c.environment == environment)
-        )
-        return set(self.conn.execute(stmt).scalars())
-
     def kek_versions(self, environment: str) -> set[tuple[str, int]]:
         """(key id, key version) of every key that wraps one of this environment's data keys."""
         stmt = (
