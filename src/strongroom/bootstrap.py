@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strongroom import defaults
-from strongroom.crypto.providers.local import MASTER_KEY_ENV, LocalKeyProvider, default_provider
+from strongroom.crypto.providers.local import MASTER_KEY_ENV, LocalKeyProvider, default_provider, key_file_lock
 from strongroom.errors import KeyProviderError
 from strongroom.names import check_environment
 
@@ -70,7 +71,8 @@ class InitResult:
 
 
 def initialise(settings: Settings) -> InitResult:
-    """Create ``$STRONGROOM_HOME`` (0700), the environment's key file (never overwritten) and the schema."""
+    """Create ``$STRONGROOM_HOME`` (0700), the environment's key file (never overwritten), the schema, and the
+    key's check value in the database (so a key file changed later under the same key id is refused)."""
     from strongroom.store import Store
     from strongroom.store.migrate import upgrade
 
@@ -89,6 +91,8 @@ def initialise(settings: Settings) -> InitResult:
             key_path = settings.key_file
         try:
             revision = upgrade(store)
+            with open_vault(settings):  # stores the key's check value; a wrong key for this database fails here
+                pass
         except BaseException:
             if key_path is not None:
                 key_path.unlink(missing_ok=True)  # a key that protects nothing yet; let a retry start clean
@@ -118,16 +122,32 @@ class RotationResult:
 
 
 def rotate_kek(
-    settings: Settings, *, add_version: bool, progress: Callable[[int, int], None] | None = None
+    settings: Settings,
+    *,
+    add_version: bool,
+    progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[Path], object] | None = None,
 ) -> RotationResult:
-    """Optionally add a KEK version to the key file, then rewrap every data key under the primary version."""
-    if add_version:
-        provider = LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
-        provider.add_version()
-    else:
-        provider = default_provider(settings.key_file, settings.environment)
-    with open_vault(settings, key_provider=provider) as vault:
-        count = vault.rewrap_data_keys(progress=progress)
+    """Optionally add a KEK version to the key file, then rewrap every data key under the primary version.
+
+    The whole rotation holds the key file's lock (``on_wait(lock_path)`` if another rotation holds it), so
+    concurrent rotations run one after the other. The key file is checked against the database before it gains
+    a version (a wrong key is refused first), and the new version's check value is stored before any data key
+    is wrapped under it.
+    """
+    uses_file = add_version or not os.environ.get(MASTER_KEY_ENV)
+    with key_file_lock(settings.key_file, on_wait=on_wait) if uses_file else nullcontext():
+        # Under the key file's lock: a concurrent rotation has finished (its version is in the file we load and
+        # its rewrap committed) or has not begun; it waits for this one in turn.
+        if add_version:
+            provider = LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
+        else:
+            provider = default_provider(settings.key_file, settings.environment)
+        with open_vault(settings, key_provider=provider) as vault:
+            if add_version:
+                provider.add_version()
+                vault.check_key_provider()
+            count = vault.rewrap_data_keys(progress=progress)
     return RotationResult(key_id=provider.key_id, primary=provider.current_version(), rewrapped=count)
 
 

@@ -7,6 +7,7 @@ secret value, key material or an upstream body, so it is safe to log and to show
     ├── InvalidInput      bad name, empty or over-large value, malformed option   (also a ValueError)
     ├── ConfigError       missing or malformed configuration; lists every problem
     ├── KeyProviderError  key file missing, too open, wrong or unknown key version
+    │   └── WrongKeyError  the key provider's key is not the one this database's keys are under
     ├── StoreError        unreachable database, not a strongroom database, schema too new
     ├── NotFound          unknown tenant, secret or version
     ├── Conflict          check-and-set lost, or the thing already exists
@@ -39,6 +40,12 @@ class ConfigError(StrongroomError):
 
 class KeyProviderError(StrongroomError):
     """A key-encryption key could not be loaded or does not have the requested version."""
+
+
+class WrongKeyError(KeyProviderError):
+    """The key provider's key is not the key this database was written with (another key id, or other
+    material under the same key id and version, caught by its key check value). Never tampering: nothing
+    was written, and the fix is the right key."""
 
 
 class StoreError(StrongroomError):
@@ -81,4 +88,5 @@ __all__ = [
     "StoreError",
     "StrongroomError",
     "TamperedError",
+    "WrongKeyError",
 ]

@@ -177,6 +177,7 @@ def test_a_refused_destination_is_audited_before_any_key_is_unwrapped(
     writer.put("t", "k", make_canary("policy"), destinations=STRIPE_BEARER)
     counting = _CountingKeys(key_provider)
     reader = open_vault(key_provider=counting)  # another process: nothing cached
+    counting.unwraps = 0  # opening unwraps the key's check value (docs/crypto.md, "Wrong keys"): no data key
 
     with pytest.raises(AccessDenied) as refused:
         reader.use("t", "k", purpose="broker:exfil", destination=TO_ATTACKER)

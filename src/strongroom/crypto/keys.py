@@ -1,25 +1,74 @@
-"""Data keys: wrapping context and the bounded, expiring cache of unwrapped data-key ciphers.
+"""Data keys: wrapping context, key check values, and the bounded, expiring cache of unwrapped data-key ciphers.
 
 The cache holds ``AESGCM`` objects, not raw keys: building one costs about as much as a decrypt, and
 the object is all the hot path needs.
+
+A key check value ties a key id and version to its material (docs/crypto.md, "Wrong keys"): the
+provider wraps ``KEY_CHECK_BLOCK`` (32 zero bytes) under that version with ``key_check_context``, through
+its own ``wrap``; checking is the provider's own ``unwrap`` of it, whose authentication tag fails under
+any other material. No cryptography of our own is involved, and the context's label differs from a data
+key's, so a check value can never pass for a wrapped data key, nor the other way round.
 """
 
 from __future__ import annotations
 
+import hmac
 import struct
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.caching import BoundedCache
 from strongroom.clock import Clock, system_clock
-from strongroom.crypto.envelope import length_prefixed
+from strongroom.crypto.envelope import KEY_BYTES, length_prefixed
+from strongroom.errors import KeyProviderError, TamperedError
+
+if TYPE_CHECKING:
+    from strongroom.crypto.providers import KeyProvider
 
 _U32 = struct.Struct(">I")
+
+KEY_CHECK_BLOCK = bytes(KEY_BYTES)
+"""What a key check value wraps: 32 zero bytes (public; the check is the tag, not the block)."""
 
 
 def wrap_context(environment: str, tenant_id: str, dek_version: int, kek_id: str) -> bytes:
     """What a wrapped data key is bound to: it unwraps for this tenant, version and keyring only."""
     return b"strongroom-dek/1\x00" + length_prefixed(environment, tenant_id, kek_id) + _U32.pack(dek_version)
+
+
+def key_check_context(environment: str, kek_id: str, kek_version: int) -> bytes:
+    """What a key check value is bound to: one environment, key id and key version."""
+    return b"strongroom-kcv/1\x00" + length_prefixed(environment, kek_id) + _U32.pack(kek_version)
+
+
+def make_key_check(provider: KeyProvider, environment: str) -> tuple[int, bytes]:
+    """(version, check value) for the provider's current version, made by the provider's own ``wrap``."""
+    version = provider.current_version()
+    wrapped_version, wrapped = provider.wrap(KEY_CHECK_BLOCK, key_check_context(environment, provider.key_id, version))
+    if wrapped_version != version:  # the primary moved between the two calls: the context names the wrong one
+        raise KeyProviderError(
+            f"key {provider.key_id} changed its current version while a key check value was made; try again"
+        )
+    return version, wrapped
+
+
+def key_check_matches(provider: KeyProvider, environment: str, kek_version: int, check_value: bytes) -> bool:
+    """Whether the provider's key ``kek_version`` is the material ``check_value`` was made with.
+
+    ``KeyProviderError`` (provider down, version missing) is not an answer and propagates.
+    """
+    try:
+        block = provider.unwrap(check_value, kek_version, key_check_context(environment, provider.key_id, kek_version))
+    except TamperedError:
+        return False
+    return hmac.compare_digest(block, KEY_CHECK_BLOCK)
+
+
+def provider_holds(provider: KeyProvider, kek_version: int) -> bool:
+    """Whether the provider has ``kek_version`` (a provider that cannot list its versions is asked anyway)."""
+    versions = getattr(provider, "versions", None)
+    return versions is None or kek_version in versions()
 
 
 class DataKeyCache:

@@ -180,6 +180,22 @@ class Tx:
             self.conn.execute(delete(table).where(table.c.tenant_id == tenant_id))
         self.conn.execute(delete(tenants).where(tenants.c.id == tenant_id))
 
+    # -- metadata (strongroom_meta) ------------------------------------------------------------------
+
+    def meta_value(self, key: str) -> str | None:
+        value = self.conn.execute(select(strongroom_meta.c.value).where(strongroom_meta.c.key == key)).scalar()
+        return None if value is None else str(value)
+
+    def insert_meta(self, key: str, value: str) -> bool:
+        """Insert ``key`` unless it exists; True if this transaction wrote it (safe against a racing writer)."""
+        stmt = (
+            self._insert(strongroom_meta)
+            .values(key=key, value=value)
+            .on_conflict_do_nothing()
+            .returning(strongroom_meta.c.key)
+        )
+        return self.conn.execute(stmt).scalar() is not None
+
     # -- data keys ----------------------------------------------------------------------------------
 
     def insert_data_key(self, record: DataKeyRecord) -> None:
@@ -191,15 +207,44 @@ class Tx:
         )
         return DataKeyRecord(**row) if row else None
 
-    def kek_ids(self, environment: str) -> set[str]:
-        """The keyrings that wrap this environment's data keys (one, unless a rotation is half done)."""
+    def kek_versions(self, environment: str) -> set[tuple[str, int]]:
+        """(key id, key version) of every key that wraps one of this environment's data keys."""
         stmt = (
-            select(data_keys.c.kek_id)
+            select(data_keys.c.kek_id, data_keys.c.kek_version)
             .distinct()
             .join(tenants, tenants.c.id == data_keys.c.tenant_id)
             .where(tenants.c.environment == environment)
         )
-        return set(self.conn.execute(stmt).scalars())
+        return {(str(kek_id), int(version)) for kek_id, version in self.conn.execute(stmt)}
+
+    def data_keys_under(
+        self, environment: str, kek_id: str, kek_version: int, *, limit: int
+    ) -> list[tuple[DataKeyRecord, TenantRecord]]:
+        """Up to ``limit`` of this environment's data keys wrapped under one key version, with their tenants."""
+        stmt = (
+            select(data_keys, tenants.c.environment, tenants.c.name, tenants.c.created_at.label("tenant_created_at"))
+            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
+            .where(
+                and_(
+                    tenants.c.environment == environment,
+                    data_keys.c.kek_id == kek_id,
+                    data_keys.c.kek_version == kek_version,
+                )
+            )
+            .order_by(data_keys.c.created_at, data_keys.c.tenant_id, data_keys.c.version)
+            .limit(limit)
+        )
+        found = []
+        for row in self.conn.execute(stmt).mappings():
+            tenant = TenantRecord(
+                id=row["tenant_id"],
+                environment=row["environment"],
+                name=row["name"],
+                created_at=row["tenant_created_at"],
+            )
+            key = DataKeyRecord(**{c.name: row[c.name] for c in data_keys.columns})
+            found.append((key, tenant))
+        return found
 
     def all_data_keys(self) -> list[DataKeyRecord]:
         return [DataKeyRecord(**r) for r in self.conn.execute(select(data_keys)).mappings()]

@@ -37,6 +37,7 @@ from strongroom.errors import (
     NotFound,
     StrongroomError,
     TamperedError,
+    WrongKeyError,
 )
 from strongroom.live_values import LIVE
 from strongroom.names import check_environment, check_name, check_new_tenant_name
@@ -51,6 +52,7 @@ from strongroom.vault.fingerprints import (
     stored_digest,
     value_fingerprint,
 )
+from strongroom.vault.key_check import KeyCheck, wrong_key_message
 from strongroom.vault.policy import (
     DEFAULT_MAX_VALUE_BYTES,
     SecretInfo,
@@ -126,6 +128,7 @@ class Vault:
         self._audit = AuditLog(store, mode=audit_mode)
         self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
+        self._key_check = KeyCheck(key_provider, self.environment, self._unwrap)
         self._hot: dict[tuple[str, str], _Hot] = {}
         # (tenant id, data key version) -> that data key's fingerprint key; dropped with the tenant
         self._fingerprint_keys: dict[tuple[str, int], bytes] = {}
@@ -187,7 +190,7 @@ class Vault:
                 dek_cache_ttl_seconds=dek_cache_ttl_seconds,
                 max_value_bytes=max_value_bytes,
             )
-            vault.check_key_provider()
+            vault._check_key_unless_unreachable()
             if migrate:
                 vault.drop_legacy_fingerprints()  # once, after an upgrade: see docs/scanning.md
         except BaseException:
@@ -196,18 +199,33 @@ class Vault:
         return vault
 
     def check_key_provider(self) -> None:
-        """Refuse a key provider whose keyring is not the one this environment's data keys are wrapped under.
+        """``WrongKeyError`` unless the key provider holds this database's keys: the key ids its data keys are
+        wrapped under, and the material of each version, by its key check value (``vault/key_check.py``).
 
-        Checked at open, so a wrong key file fails at once instead of creating tenants under a second keyring.
+        Checked at open and before a write wraps a new data key, so a wrong key fails before anything is
+        written instead of creating tenants under the wrong key. The current version's check value is stored
+        on first use (its only write; no audit event: nothing a tenant owns changed).
         """
         with self._store.read() as tx:
-            kek_ids = tx.kek_ids(self.environment)
-        strangers = kek_ids - {self._keys.key_id}
-        if strangers:
-            raise KeyProviderError(
-                f"data keys of environment {self.environment!r} are wrapped under {', '.join(sorted(strangers))}, "
-                f"but this key provider holds {self._keys.key_id}: wrong key file or environment for this database?"
-            )
+            values = self._key_check.verify(tx)
+        if values:
+            with self._unit_of_work(flush=False) as work:
+                self._key_check.store(work.tx, values)
+
+    def _check_key_unless_unreachable(self) -> None:
+        """``check_key_provider``, but a provider that cannot answer (down, a wrong PIN) is left to fail the
+        operation that needs it, as before, and ``/readyz`` to report; only a wrong key is refused here."""
+        try:
+            self.check_key_provider()
+        except WrongKeyError:
+            raise
+        except KeyProviderError:
+            pass
+
+    def _check_key_before_wrapping(self) -> None:
+        """Before a write that wraps a data key: the provider's current version verified, or checked now."""
+        if not self._key_check.current_verified():
+            self._check_key_unless_unreachable()
 
     def __repr__(self) -> str:
         return f"Vault({self._store!r}, environment={self.environment!r}, key_id={self._keys.key_id!r})"
@@ -289,6 +307,7 @@ class Vault:
         now = self._clock()
         record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=name, created_at=now)
         event = self.audit_event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
+        self._check_key_before_wrapping()
         with self._unit_of_work(event) as work:
             work.tx.insert_tenant(record)
             key = self._new_data_key(work.tx, record.id, 1, now)
@@ -874,6 +893,7 @@ class Vault:
         """Give a tenant a new data key for new writes; existing values keep decrypting under the old one."""
         check_name("tenant name", tenant)
         now = self._clock()
+        self._check_key_before_wrapping()
         with self._unit_of_work(self.audit_event(tenant, Action.KEY_REWRAP, actor=actor, at=now)) as work:
             record = self._tenant(work.tx, tenant, lock=True)
             latest = work.tx.latest_data_key(record.id)
@@ -892,6 +912,7 @@ class Vault:
         """
         count = 0
         now = self._clock()
+        self._check_key_before_wrapping()
         with self._unit_of_work(self.audit_event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now)) as work:
             tx = work.tx
             tenants = {t.id: t for t in tx.tenants(self.environment)}
@@ -900,8 +921,10 @@ class Vault:
                 if progress is not None:
                     progress(done, len(keys))
                 tenant = tenants.get(dek.tenant_id)
-                if tenant is None or (dek.kek_id, dek.kek_version) == (self._keys.key_id, self._keys.current_version()):
-                    continue
+                if tenant is None or (
+                    dek.kek_id == self._keys.key_id and dek.kek_version >= self._keys.current_version()
+                ):
+                    continue  # already under the current version, or a newer one a later rotation added
                 key = self._unwrap(dek, tenant)
                 context = wrap_context(self.environment, tenant.id, dek.version, self._keys.key_id)
                 kek_version, wrapped = self._keys.wrap(key, context)
@@ -1050,6 +1073,8 @@ class Vault:
 
     def _new_data_key(self, tx: Tx, tenant_id: str, version: int, now: float) -> bytes:
         """Insert a fresh wrapped DEK; the caller caches the returned key once its transaction commits."""
+        if not self._key_check.current_verified():  # callers check first; this catches a primary that moved
+            self._key_check.store(tx, self._key_check.verify(tx))
         key = new_key()
         context = wrap_context(self.environment, tenant_id, version, self._keys.key_id)
         kek_version, wrapped = self._keys.wrap(key, context)
@@ -1067,9 +1092,10 @@ class Vault:
 
     def _unwrap(self, dek: DataKeyRecord, tenant: TenantRecord) -> bytes:
         if dek.kek_id != self._keys.key_id:
-            raise KeyProviderError(
-                f"data keys of tenant {tenant.name!r} are wrapped under {dek.kek_id}, but this key provider holds "
-                f"{self._keys.key_id}: wrong key file or environment for this database?"
+            raise WrongKeyError(
+                wrong_key_message(
+                    self.environment, [(dek.kek_id, dek.kek_version)], self._keys.key_id, self._keys.current_version()
+                )
             )
         context = wrap_context(self.environment, tenant.id, dek.version, dek.kek_id)
         return self._keys.unwrap(dek.wrapped, dek.kek_version, context)

@@ -7,8 +7,11 @@ Key file (JSON, mode 0600, refused if group or others can read it)::
 
 ``STRONGROOM_MASTER_KEY`` holds either one base64 key (version 1) or ``1:<b64>,2:<b64>``; the highest
 version is primary. The key id is a fingerprint of the lowest version (``STRONGROOM_MASTER_KEY_ID``
-pins it), so the same keys give the same id in either form and a database knows when it is opened
-with the wrong keys.
+pins it), so the same keys give the same id in either form. The id names the keyring, not its bytes: the
+database's key check values (docs/crypto.md, "Wrong keys") tell other material under the same id apart.
+
+``add_version`` (``strongroom key rotate``) holds ``key_file_lock``, an ``flock`` on ``<key file>.lock``,
+across the key file's read-modify-write, and replaces the file atomically.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -59,6 +66,8 @@ class LocalKeyProvider:
             if len(key) != KEY_BYTES or version < 1:
                 raise KeyProviderError(f"key version {version} must be a positive version of {KEY_BYTES} bytes")
         self._ciphers = {version: AESGCM(key) for version, key in keys.items()}
+        # Public identifiers of the material, so add_version() can tell a key file replaced under it.
+        self._fingerprints = {version: fingerprint(key) for version, key in keys.items()}
         self._primary = max(keys) if primary is None else primary
         if self._primary not in keys:
             raise KeyProviderError(f"primary key version {self._primary} is not in the keyring")
@@ -173,30 +182,119 @@ class LocalKeyProvider:
             out.write("\n")
         return cls({1: key}, key_id=key_id, path=path)
 
-    def add_version(self) -> int:
-        """Add a fresh KEK version to the key file and make it primary (old versions still unwrap)."""
+    def add_version(self, *, on_wait: Callable[[Path], object] | None = None) -> int:
+        """Add a fresh KEK version to the key file and make it primary (old versions still unwrap).
+
+        Concurrent rotations are serialised: the key file's lock (``key_file_lock``) is held from reading
+        the file to replacing it (atomically: a 0600 temporary file, fsync, rename, fsync of the directory).
+        ``on_wait(lock_path)`` is called if another process holds the lock, before waiting for it. The new
+        version is one above the highest in the file *as read under the lock*, and this provider takes every
+        version the file then holds, so a rotation that finished meanwhile is kept, never overwritten.
+        """
         if self._path is None:
             raise KeyProviderError(f"keys from {MASTER_KEY_ENV} cannot be rotated in place: set a new value")
-        doc = json.loads(self._path.read_text())
-        version = max(int(v) for v in doc["keys"]) + 1
-        key = new_key()
-        doc["keys"][str(version)] = base64.b64encode(key).decode()
-        doc["primary"] = version
-        # mkstemp: a fresh 0600 file that no stale or planted temp file can stand in for.
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(doc, out, indent=2)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self._path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self._ciphers[version] = AESGCM(key)
+        path = self._path
+        with key_file_lock(path, on_wait=on_wait):
+            try:
+                doc = json.loads(path.read_text())
+                keys = {int(v): _decode_key(k, f"{path} version {v}") for v, k in doc["keys"].items()}
+                file_key_id = str(doc["key_id"])
+            except KeyProviderError:
+                raise
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                raise KeyProviderError(f"{path} is not a readable strongroom key file") from None
+            if file_key_id != self._key_id:
+                raise KeyProviderError(
+                    f"key file {path} now holds key {file_key_id}, not {self._key_id}: it was replaced; not rotated"
+                )
+            changed = [
+                v for v, key in keys.items() if v in self._fingerprints and fingerprint(key) != self._fingerprints[v]
+            ]
+            if changed:
+                raise KeyProviderError(
+                    f"key file {path}: version {changed[0]} is not the key this process loaded; not rotated"
+                )
+            version = max(keys) + 1
+            key = new_key()
+            keys[version] = key
+            doc["keys"][str(version)] = base64.b64encode(key).decode()
+            doc["primary"] = version
+            _replace_atomically(path, doc)
+        self._ciphers = {v: AESGCM(k) for v, k in keys.items()}
+        self._fingerprints = {v: fingerprint(k) for v, k in keys.items()}
         self._primary = version
         return version
+
+
+_registry = threading.Lock()
+_thread_locks: dict[str, threading.RLock] = {}
+_held: dict[str, int] = {}
+
+
+@contextmanager
+def key_file_lock(key_file: Path, *, on_wait: Callable[[Path], object] | None = None) -> Iterator[None]:
+    """Hold the exclusive OS lock of a key file: ``flock`` on ``<key file>.lock`` (created 0600, never deleted:
+    deleting a lock file races). ``on_wait(lock_path)`` is called before waiting for another process's lock.
+
+    Re-entrant within a process (``key rotate`` holds it across the whole rotation, and ``add_version`` inside
+    takes it again); threads of one process wait for each other. It serialises rotations on one machine:
+    copies of a key file on other machines are not covered. On Windows there is no ``flock`` and no lock.
+    """
+    lock_path = key_file.with_name(key_file.name + ".lock")
+    if sys.platform == "win32":  # pragma: no cover - documented: rotations are not serialised on Windows
+        yield
+        return
+    import fcntl
+
+    name = os.path.abspath(lock_path)
+    with _registry:
+        thread_lock = _thread_locks.setdefault(name, threading.RLock())
+    with thread_lock:
+        if _held.get(name):
+            _held[name] += 1
+            try:
+                yield
+            finally:
+                _held[name] -= 1
+            return
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait(lock_path)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            _held[name] = 1
+            try:
+                yield
+            finally:
+                _held[name] = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _replace_atomically(path: Path, doc: object) -> None:
+    """Write ``doc`` as JSON to ``path``: a 0600 temporary file beside it, fsync, rename, fsync the directory."""
+    # mkstemp: a fresh 0600 file that no stale or planted temp file can stand in for.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(doc, out, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if sys.platform != "win32":  # the rename itself survives a crash once the directory is synced
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def default_provider(key_file: Path, environment: str | None = None) -> LocalKeyProvider:
@@ -211,4 +309,11 @@ def default_provider(key_file: Path, environment: str | None = None) -> LocalKey
     return LocalKeyProvider.from_file(key_file, expected_environment=environment)
 
 
-__all__ = ["MASTER_KEY_ENV", "MASTER_KEY_ID_ENV", "LocalKeyProvider", "default_provider", "fingerprint"]
+__all__ = [
+    "MASTER_KEY_ENV",
+    "MASTER_KEY_ID_ENV",
+    "LocalKeyProvider",
+    "default_provider",
+    "fingerprint",
+    "key_file_lock",
+]
