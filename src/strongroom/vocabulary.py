@@ -51,7 +51,8 @@ def is_internal_secret(name: str) -> bool:
 PLATFORM_TENANT: Final = "_platform"
 """Platform secrets (config store source, token-signing keys). Readable through the vault, never listed."""
 SCAN_TENANT: Final = "_scan"
-"""Holds the known-value fingerprint key only. The vault refuses every use or change of it."""
+"""Held the environment-wide fingerprint key before fingerprints were keyed per tenant (dropped on open
+since); the name stays reserved. The vault refuses every use or change of it."""
 HIDDEN_TENANTS: Final[frozenset[str]] = frozenset({SCAN_TENANT})
 """Tenants the vault refuses to serve or change through its public methods."""
 INTERNAL_TENANTS: Final[frozenset[str]] = HIDDEN_TENANTS | {PLATFORM_TENANT}
