@@ -121,7 +121,8 @@ class Action(StrEnum):
     CONNECTOR_DELETE = "connector.delete"
     SHARE_CREATE = "share.create"
     SHARE_REDEEM = "share.redeem"
-    FINGERPRINTS_READ = "fingerprints.read"  # `scan --known` loaded the fingerprint key (no value is read)
+    FINGERPRINTS_READ = "fingerprints.read"  # `scan --known` loaded the fingerprint keys (no value is read)
+    FINGERPRINTS_DROP = "fingerprints.drop"  # the environment-wide fingerprints of schema 0002 dropped
 
 
 class Outcome(StrEnum):

@@ -186,12 +186,12 @@ def test_legacy_environment_wide_fingerprints_are_dropped_on_open(open_vault: Op
     known = reopened.known_fingerprints()
     assert known.missing == 1
     reopened.flush_audit()
-    assert [e.detail for e in reopened.audit_events(action="key.rewrap")] == [
-        "1 environment-wide fingerprints dropped, their key destroyed"
+    assert [e.detail for e in reopened.audit_events(action="fingerprints.drop")] == [
+        "1 environment-wide fingerprints dropped, their key's row deleted"
     ]
     open_vault().close()  # a second open finds nothing left to do
     reopened.flush_audit()
-    assert len(reopened.audit_events(action="key.rewrap")) == 1
+    assert len(reopened.audit_events(action="fingerprints.drop")) == 1
 
 
 # -- scan --known over a real git repository ------------------------------------------------------------------

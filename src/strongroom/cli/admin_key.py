@@ -66,7 +66,11 @@ def list_(as_json: bool = JSON) -> None:
 
 
 @app.command("revoke")
-def revoke(key_id: str = typer.Argument(..., help="The key's id (srk_XXXXXXXX or its 8 characters).")) -> None:
+def revoke(
+    key_id: str = typer.Argument(
+        ..., help="The key's id, as `admin-key list` shows it (srk_ and 8 characters), or the 8 characters."
+    ),
+) -> None:
     """Revoke an admin key at once (refused for the last live one: create another first)."""
     from strongroom.tokens import ApiKeys
 

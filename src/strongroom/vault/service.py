@@ -985,14 +985,17 @@ class Vault:
         with self._store.read() as tx:
             if tx.tenant(self.environment, SCAN_TENANT) is None:
                 return 0
-        event = self.audit_event(NO_TENANT, Action.KEY_REWRAP, actor=actor)
+        event = self.audit_event(NO_TENANT, Action.FINGERPRINTS_DROP, actor=actor)
         with self._unit_of_work(event) as work:
             scan = work.tx.tenant(self.environment, SCAN_TENANT, lock=True)
             if scan is None:  # another process did it meanwhile
                 return 0
             dropped = work.tx.drop_fingerprints_except(self.environment, FINGERPRINT_PREFIX)
             work.tx.delete_tenant(scan.id)
-            work.record(event._replace(detail=f"{dropped} environment-wide fingerprints dropped, their key destroyed"))
+            # Deleting the key's row does not destroy the key (its pages may survive: issue 13's shredding).
+            work.record(
+                event._replace(detail=f"{dropped} environment-wide fingerprints dropped, their key's row deleted")
+            )
             work.after_commit(lambda: self._forget_tenant(scan.id, SCAN_TENANT))
         return dropped
 
