@@ -139,13 +139,15 @@ def rotate_kek(
     with key_file_lock(settings.key_file, on_wait=on_wait) if uses_file else nullcontext():
         # Under the key file's lock: a concurrent rotation has finished (its version is in the file we load and
         # its rewrap committed) or has not begun; it waits for this one in turn.
-        if add_version:
-            provider = LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
-        else:
-            provider = default_provider(settings.key_file, settings.environment)
+        local = (
+            LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
+            if add_version
+            else None
+        )
+        provider = local or default_provider(settings.key_file, settings.environment)
         with open_vault(settings, key_provider=provider) as vault:
-            if add_version:
-                provider.add_version()
+            if local is not None:
+                local.add_version()
                 vault.check_key_provider()
             count = vault.rewrap_data_keys(progress=progress)
     return RotationResult(key_id=provider.key_id, primary=provider.current_version(), rewrapped=count)

@@ -28,13 +28,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto.envelope import KEY_BYTES, NONCE_BYTES, new_key
 from strongroom.errors import KeyProviderError, TamperedError
-from strongroom.vocabulary import MASTER_KEY_ENV, MASTER_KEY_ID_ENV
+from strongroom.vocabulary import KEK_ENV, MASTER_KEY_ENV, MASTER_KEY_ID_ENV
+
+if TYPE_CHECKING:
+    from strongroom.crypto.providers import KeyProvider
 
 KEYFILE_FORMAT = 1
 
@@ -297,12 +301,18 @@ def _replace_atomically(path: Path, doc: object) -> None:
             os.close(dir_fd)
 
 
-def default_provider(key_file: Path, environment: str | None = None) -> LocalKeyProvider:
-    """``STRONGROOM_MASTER_KEY`` when set (serverless), else the environment's key file.
+def default_provider(key_file: Path, environment: str | None = None) -> KeyProvider:
+    """The provider ``STRONGROOM_KEK`` names (a URI: ``strongroom.crypto.providers.uri``); else
+    ``STRONGROOM_MASTER_KEY`` when set (serverless); else the environment's key file.
 
     ``STRONGROOM_MASTER_KEY_ID`` pins the key id, so version 1 can be dropped from the variable after
     a rotation (the id defaults to the fingerprint of the lowest version present).
     """
+    uri = os.environ.get(KEK_ENV)
+    if uri:
+        from strongroom.crypto.providers.uri import provider_from_uri
+
+        return provider_from_uri(uri, environment=environment or "dev", key_file=key_file)
     value = os.environ.get(MASTER_KEY_ENV)
     if value:
         return LocalKeyProvider.from_env(value, key_id=os.environ.get(MASTER_KEY_ID_ENV) or None)
