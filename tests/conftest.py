@@ -132,6 +132,56 @@ def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield from _new_postgres_database(request, migrated=False)
 
 
+def write_pre_0006_layout(url: str, provider: LocalKeyProvider, environment: str = "dev") -> int:
+    """Rewrite a store's data keys as strongroom wrote them before schema 0006 (by the provider itself, no root
+    keys), as an attacker or an old release would leave them; returns how many were rewritten. Tests of
+    migrations and of ``key migrate`` start from such a store."""
+    import sqlalchemy as sa
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from strongroom.crypto.keys import open_key, root_context, wrap_context
+    from strongroom.store import engines
+
+    engine = sa.create_engine(engines.normalise_url(url))
+    count = 0
+    try:
+        with engine.begin() as conn:
+            roots = {
+                version: AESGCM(provider.unwrap(wrapped, pv, root_context(environment, pid, version)))
+                for version, pid, pv, wrapped in conn.execute(
+                    sa.text(
+                        "SELECT version, provider_id, provider_version, wrapped FROM root_keys "
+                        "WHERE environment = :e AND wrapped IS NOT NULL"
+                    ),
+                    {"e": environment},
+                )
+            }
+            rows = conn.execute(
+                sa.text(
+                    "SELECT d.tenant_id, d.version, d.kek_version, d.wrapped FROM data_keys d "
+                    "JOIN tenants t ON t.id = d.tenant_id WHERE t.environment = :e AND d.kek_id = 'root'"
+                ),
+                {"e": environment},
+            ).all()
+            for tenant_id, version, root_version, wrapped in rows:
+                key = open_key(roots[root_version], wrapped, wrap_context(environment, tenant_id, version, "root"))
+                kek_version, rewrapped = provider.wrap(
+                    key, wrap_context(environment, tenant_id, version, provider.key_id)
+                )
+                conn.execute(
+                    sa.text(
+                        "UPDATE data_keys SET kek_id = :k, kek_version = :v, wrapped = :w "
+                        "WHERE tenant_id = :t AND version = :n"
+                    ),
+                    {"k": provider.key_id, "v": kek_version, "w": rewrapped, "t": tenant_id, "n": version},
+                )
+                count += 1
+            conn.execute(sa.text("DELETE FROM root_keys WHERE environment = :e"), {"e": environment})
+    finally:
+        engine.dispose()
+    return count
+
+
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
     """``copy_to(path)``: a SQLite store at ``path`` at this code's schema (a copy of one migrated file)."""

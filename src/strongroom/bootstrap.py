@@ -114,43 +114,58 @@ def upgrade_schema(settings: Settings) -> str:
         store.close()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RotationResult:
     key_id: str
-    primary: int
+    primary: int  # the provider's current version
     rewrapped: int
+    root_version: int
+    staged_only: bool = False
+
+
+def key_provider_at(settings: Settings, uri: str) -> KeyProvider:
+    """The key provider ``uri`` names (``STRONGROOM_KEK``'s syntax), for this settings' environment."""
+    from strongroom.crypto.providers.uri import provider_from_uri
+
+    return provider_from_uri(uri, environment=settings.environment, key_file=settings.key_file)
 
 
 def rotate_kek(
     settings: Settings,
     *,
     add_version: bool,
+    stage_only: bool = False,
+    batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_wait: Callable[[Path], object] | None = None,
 ) -> RotationResult:
-    """Optionally add a KEK version to the key file, then rewrap every data key under the primary version.
+    """``add_version``: a new root key (under a new provider version when the provider can add one), promoted
+    once staged, then every data key rewrapped under it in batches; otherwise only the rewrap (resuming an
+    interrupted rotation). ``stage_only``: add the root key decrypt-only and stop (the next run promotes it).
 
-    The whole rotation holds the key file's lock (``on_wait(lock_path)`` if another rotation holds it), so
-    concurrent rotations run one after the other. The key file is checked against the database before it gains
-    a version (a wrong key is refused first), and the new version's check value is stored before any data key
-    is wrapped under it.
+    A key file's lock is held throughout (``on_wait(lock_path)`` if another rotation holds it), and the
+    database's rotation lock inside it, so concurrent rotations run one after the other. The provider is
+    checked against the database before it gains a version (a wrong key is refused first).
     """
-    uses_file = add_version or not os.environ.get(MASTER_KEY_ENV)
-    with key_file_lock(settings.key_file, on_wait=on_wait) if uses_file else nullcontext():
-        # Under the key file's lock: a concurrent rotation has finished (its version is in the file we load and
-        # its rewrap committed) or has not begun; it waits for this one in turn.
-        local = (
-            LocalKeyProvider.from_file(settings.key_file, expected_environment=settings.environment)
-            if add_version
-            else None
-        )
-        provider = local or default_provider(settings.key_file, settings.environment)
+    from strongroom.vault.key_lifecycle import DEFAULT_BATCH
+
+    provider = default_provider(settings.key_file, settings.environment)
+    path = provider.path if isinstance(provider, LocalKeyProvider) else None
+    with key_file_lock(path, on_wait=on_wait) if path is not None else nullcontext():
+        # Under the key file's lock: a concurrent rotation has finished (its version is in the file, its rewrap
+        # committed) or has not begun; it waits for this one in turn.
+        if isinstance(provider, LocalKeyProvider):
+            provider.reload()
         with open_vault(settings, key_provider=provider) as vault:
-            if local is not None:
-                local.add_version()
-                vault.check_key_provider()
-            count = vault.rewrap_data_keys(progress=progress)
-    return RotationResult(key_id=provider.key_id, primary=provider.current_version(), rewrapped=count)
+            waiting = (lambda: on_wait(path or settings.key_file)) if on_wait is not None else None
+            batch = batch_size or DEFAULT_BATCH
+            if add_version:
+                report = vault.keys.rotate(stage_only=stage_only, batch_size=batch, progress=progress, on_wait=waiting)
+                root, rewrapped, staged = report.root_version, report.rewrapped, report.staged_only
+            else:
+                rewrapped = vault.keys.rewrap(batch_size=batch, progress=progress, on_wait=waiting)
+                root, staged = vault.keys.status().primary or 0, False
+    return RotationResult(provider.key_id, provider.current_version(), rewrapped, root, staged)
 
 
 def service_state(

@@ -106,6 +106,10 @@ class Action(StrEnum):
     SECRET_PURGE = "secret.purge"  # noqa: S105
     SECRET_POLICY = "secret.policy"  # noqa: S105 -- a secret's destination policy set or changed
     KEY_REWRAP = "key.rewrap"
+    KEY_ROTATE = "key.rotate"  # a root key added (decrypt-only) or promoted
+    KEY_RETIRE = "key.retire"  # a root key destroyed, or a provider version destroyed
+    KEY_SHRED = "key.shred"  # a shred completed: deleted tenants' keys unrecoverable
+    KEY_MIGRATE = "key.migrate"  # the root keys moved to another key provider
     # The service (strongroom.tokens): API keys and short-lived agent tokens. Values never appear.
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
@@ -123,6 +127,19 @@ class Action(StrEnum):
     SHARE_REDEEM = "share.redeem"
     FINGERPRINTS_READ = "fingerprints.read"  # `scan --known` loaded the fingerprint keys (no value is read)
     FINGERPRINTS_DROP = "fingerprints.drop"  # the environment-wide fingerprints of schema 0002 dropped
+
+
+class RootState(StrEnum):
+    """A root key's state (Tink's key states, for one environment's keyring)."""
+
+    DECRYPT_ONLY = "decrypt-only"  # added; unwraps, wraps nothing yet (running processes learn it first)
+    PRIMARY = "primary"  # wraps every new data key
+    ACTIVE = "active"  # an older root: still unwraps data keys not yet rewrapped
+    RETIRED = "retired"  # destroyed: its row keeps no key
+
+
+ROOT_KEYRING: Final = "root"
+"""``data_keys.kek_id`` of a data key wrapped under one of the environment's root keys."""
 
 
 class Outcome(StrEnum):

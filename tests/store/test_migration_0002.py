@@ -19,6 +19,8 @@ from strongroom.store.migrate import upgrade
 from strongroom.store.tables import SCHEMA_REVISION
 from strongroom.vault import Vault
 
+from ..conftest import write_pre_0006_layout  # noqa: TID252 -- pytest's importlib mode resolves the package
+
 COPIED_TABLES = ("tenants", "data_keys", "secrets", "secret_versions")
 
 
@@ -77,6 +79,7 @@ def old_database(
         source.create_tenant("acme")
         for value in values.values():
             source.put("acme", "api_key", value)
+    write_pre_0006_layout(source_url, key_provider)  # data keys as 0001 wrote them: by the provider
     migrate_to(store_url, "0001")
     assert "fingerprint" not in columns(store_url, "secret_versions")
     assert copy_tenant(source_url, store_url, "acme") == 1 + 1 + 1 + 2

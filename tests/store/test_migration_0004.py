@@ -16,6 +16,8 @@ from strongroom.store import migrate as migrations
 from strongroom.vault import Vault
 from strongroom.vault.destinations import AllowedDestination, Destination, DestinationPolicy
 
+from ..conftest import write_pre_0006_layout  # noqa: TID252 -- pytest's importlib mode resolves the package
+
 ORIGIN = "https://a.example"
 POLICY = DestinationPolicy((AllowedDestination(ORIGIN, ("bearer",)),))
 
@@ -49,6 +51,7 @@ def test_an_upgrade_from_0003_keeps_every_value_and_sends_it_only_to_declared_co
     with Vault.open(store_url, key_provider=key_provider, actor="test") as vault:
         vault.create_tenant("t")
         vault.put("t", "k", value, destinations=POLICY)
+    write_pre_0006_layout(store_url, key_provider)  # data keys as 0003 wrote them: by the provider
     _downgrade_to_0003(store_url)  # a database as 0003 left it: no column, no policy
     assert "destinations" not in _columns(store_url, "secrets")
     with pytest.raises(StoreError, match="older than 00"):

@@ -194,13 +194,15 @@ def test_wrong_key_is_also_caught_at_unwrap(open_vault: Callable[..., Vault], tm
 
 
 def test_kek_rotation_rewraps_data_keys(open_vault: Callable[..., Vault], key_provider: LocalKeyProvider) -> None:
-    """After a new KEK version and rewrap, every data key is under it and values still decrypt."""
+    """After a rotation (a new provider version and root key), every data key is under the new root and values
+    still decrypt."""
     vault = open_vault(cache_ttl_seconds=0)
     vault.create_tenant("t")
     vault.put("t", "k", "survives-rotation")
-    new_version = key_provider.add_version()
-    assert vault.rewrap_data_keys() == 1  # the tenant's data key: fingerprint keys are derived from it
-    assert {r["kek_version"] for r in _rows(vault, data_keys)} == {new_version}
+    report = vault.keys.rotate()
+    assert report.rewrapped == 1  # the tenant's data key: fingerprint keys are derived from it
+    assert (report.root_version, report.provider_version) == (2, 2)
+    assert {(r["kek_id"], r["kek_version"]) for r in _rows(vault, data_keys)} == {("root", 2)}
     reloaded = LocalKeyProvider.from_file(key_provider.path)  # type: ignore[arg-type]
     fresh = open_vault(key_provider=reloaded, cache_ttl_seconds=0)
     with fresh.use("t", "k", purpose="t") as secret:

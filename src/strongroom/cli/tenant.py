@@ -51,4 +51,7 @@ def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask 
         typer.confirm(f"Delete tenant {name!r} and destroy its keys for good?", abort=True)
     with common.vault() as vault:
         vault.delete_tenant(name)
-    common.out.print(f"deleted tenant {name}; its data keys are destroyed (older backups: see docs/crypto.md)")
+    common.out.print(
+        f"deleted tenant {name}; its data keys are deleted.\n"
+        "`strongroom key shred` makes them unrecoverable from every copy."
+    )

@@ -13,14 +13,16 @@ key's, so a check value can never pass for a wrapped data key, nor the other way
 from __future__ import annotations
 
 import hmac
+import os
 import struct
 from typing import TYPE_CHECKING
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.caching import BoundedCache
 from strongroom.clock import Clock, system_clock
-from strongroom.crypto.envelope import KEY_BYTES, length_prefixed
+from strongroom.crypto.envelope import KEY_BYTES, NONCE_BYTES, length_prefixed
 from strongroom.errors import KeyProviderError, TamperedError
 
 if TYPE_CHECKING:
@@ -35,6 +37,28 @@ KEY_CHECK_BLOCK = bytes(KEY_BYTES)
 def wrap_context(environment: str, tenant_id: str, dek_version: int, kek_id: str) -> bytes:
     """What a wrapped data key is bound to: it unwraps for this tenant, version and keyring only."""
     return b"strongroom-dek/1\x00" + length_prefixed(environment, tenant_id, kek_id) + _U32.pack(dek_version)
+
+
+def root_context(environment: str, provider_id: str, root_version: int) -> bytes:
+    """What a root key wrapped by the provider is bound to: one environment, provider keyring and root version."""
+    return b"strongroom-root/1\x00" + length_prefixed(environment, provider_id) + _U32.pack(root_version)
+
+
+def seal_key(cipher: AESGCM, key: bytes, context: bytes) -> bytes:
+    """``key`` wrapped under ``cipher``: a fresh 96-bit nonce, then AES-256-GCM of the key and its tag, with
+    ``context`` as associated data (60 bytes for a 32-byte key)."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + cipher.encrypt(nonce, key, context)
+
+
+def open_key(cipher: AESGCM, wrapped: bytes, context: bytes) -> bytes:
+    """The key ``seal_key`` wrapped; ``TamperedError`` (no cause) if it does not authenticate."""
+    if len(wrapped) < NONCE_BYTES + 16:
+        raise TamperedError("a wrapped key is truncated")
+    try:
+        return cipher.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
+    except InvalidTag:
+        raise TamperedError("a wrapped key failed authentication") from None
 
 
 def key_check_context(environment: str, kek_id: str, kek_version: int) -> bytes:

@@ -24,6 +24,18 @@ class DataKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RootKeyRecord:
+    environment: str
+    version: int
+    state: str  # vocabulary.RootState
+    provider_id: str
+    provider_version: int
+    wrapped: bytes | None  # None once retired: the key is gone
+    created_at: float
+    retired_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class SecretRecord:
     tenant_id: str
     name: str

@@ -7,11 +7,15 @@ a change and the audit event that records it commit or roll back together.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+import hashlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, inspect, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, inspect, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -22,6 +26,7 @@ from strongroom.store.records import (
     AuditRecord,
     ConnectorRecord,
     DataKeyRecord,
+    RootKeyRecord,
     SecretRecord,
     ShareRecord,
     TenantRecord,
@@ -35,6 +40,7 @@ from strongroom.store.tables import (
     audit_events,
     connectors,
     data_keys,
+    root_keys,
     secret_versions,
     secrets,
     shares,
@@ -43,6 +49,9 @@ from strongroom.store.tables import (
     tenants,
     token_revocations,
 )
+from strongroom.vocabulary import ROOT_KEYRING
+
+_process_locks: dict[str, threading.RLock] = {}
 
 
 class Store:
@@ -81,6 +90,48 @@ class Store:
             raise StoreError(f"cannot connect to {engines.safe_url(self.url)}: {reason}") from None
         with conn:
             yield conn
+
+    @contextmanager
+    def exclusive(self, name: str, *, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+        """A lock named ``name`` held across many transactions, between processes and machines sharing this
+        database: PostgreSQL's session advisory lock on a connection of its own; for SQLite an ``flock`` on a
+        file beside the database (``<file>.<name digest>.lock``). ``on_wait()`` is called before waiting."""
+        key = int.from_bytes(hashlib.sha256(f"strongroom/{name}".encode()).digest()[:8], "big", signed=True)
+        if self.backend == "postgresql":
+            with self._connect() as conn:
+                if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                    if on_wait is not None:
+                        on_wait()
+                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:" or sys.platform == "win32":
+            with _process_locks.setdefault(name, threading.RLock()):
+                yield
+            return
+        import fcntl
+
+        path = f"{database}.{key & 0xFFFFFFFF:08x}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -208,14 +259,19 @@ class Tx:
         return DataKeyRecord(**row) if row else None
 
     def kek_versions(self, environment: str) -> set[tuple[str, int]]:
-        """(key id, key version) of every key that wraps one of this environment's data keys."""
+        """(key id, key version) of every provider key this environment's keys need: those wrapping its live
+        root keys, and those wrapping data keys directly (written before schema 0006)."""
         stmt = (
             select(data_keys.c.kek_id, data_keys.c.kek_version)
             .distinct()
             .join(tenants, tenants.c.id == data_keys.c.tenant_id)
-            .where(tenants.c.environment == environment)
+            .where(and_(tenants.c.environment == environment, data_keys.c.kek_id != ROOT_KEYRING))
         )
-        return {(str(kek_id), int(version)) for kek_id, version in self.conn.execute(stmt)}
+        found = {(str(kek_id), int(version)) for kek_id, version in self.conn.execute(stmt)}
+        roots = select(root_keys.c.provider_id, root_keys.c.provider_version).where(
+            and_(root_keys.c.environment == environment, root_keys.c.wrapped.is_not(None))
+        )
+        return found | {(str(kek_id), int(version)) for kek_id, version in self.conn.execute(roots)}
 
     def data_keys_under(
         self, environment: str, kek_id: str, kek_version: int, *, limit: int
@@ -255,6 +311,150 @@ class Tx:
             .where(and_(data_keys.c.tenant_id == tenant_id, data_keys.c.version == version))
             .values(kek_id=kek_id, kek_version=kek_version, wrapped=wrapped)
         )
+
+    def data_key(self, tenant_id: str, version: int) -> DataKeyRecord | None:
+        row = self._one(
+            select(data_keys).where(and_(data_keys.c.tenant_id == tenant_id, data_keys.c.version == version))
+        )
+        return DataKeyRecord(**row) if row else None
+
+    def data_keys_page(
+        self, environment: str, *, not_under: tuple[str, int], after: tuple[str, int] | None, limit: int
+    ) -> list[tuple[DataKeyRecord, TenantRecord]]:
+        """Up to ``limit`` of this environment's data keys not wrapped under ``not_under`` (key id, version), in
+        key order after ``after`` (keyset paging: a batch costs the same at the millionth key as at the first)."""
+        kek_id, kek_version = not_under
+        stmt = (
+            select(data_keys, tenants.c.name, tenants.c.created_at.label("tenant_created_at"))
+            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
+            .where(
+                and_(
+                    tenants.c.environment == environment,
+                    or_(data_keys.c.kek_id != kek_id, data_keys.c.kek_version != kek_version),
+                )
+            )
+            .order_by(data_keys.c.tenant_id, data_keys.c.version)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(tuple_(data_keys.c.tenant_id, data_keys.c.version) > tuple_(*after))
+        found = []
+        for row in self.conn.execute(stmt).mappings():
+            key = DataKeyRecord(**{c.name: row[c.name] for c in data_keys.columns})
+            tenant = TenantRecord(
+                id=key.tenant_id, environment=environment, name=row["name"], created_at=row["tenant_created_at"]
+            )
+            found.append((key, tenant))
+        return found
+
+    def rewrap_data_keys(self, rows: Sequence[tuple[str, int, str, int, bytes]]) -> None:
+        """Many ``rewrap_data_key`` in one statement: (tenant id, version, kek id, kek version, wrapped)."""
+        if not rows:
+            return
+        stmt = (
+            update(data_keys)
+            .where(and_(data_keys.c.tenant_id == bindparam("t"), data_keys.c.version == bindparam("v")))
+            .values(kek_id=bindparam("k"), kek_version=bindparam("kv"), wrapped=bindparam("w"))
+        )
+        self.conn.execute(stmt, [{"t": t, "v": v, "k": k, "kv": kv, "w": w} for t, v, k, kv, w in rows])
+
+    def data_key_counts(self, environment: str) -> dict[tuple[str, int], int]:
+        """How many of this environment's data keys each (key id, key version) wraps."""
+        stmt = (
+            select(data_keys.c.kek_id, data_keys.c.kek_version, func.count())
+            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
+            .where(tenants.c.environment == environment)
+            .group_by(data_keys.c.kek_id, data_keys.c.kek_version)
+        )
+        return {(str(k), int(v)): int(n) for k, v, n in self.conn.execute(stmt)}
+
+    def count_data_keys_under(self, environment: str, kek_id: str, kek_version: int) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(data_keys.join(tenants, tenants.c.id == data_keys.c.tenant_id))
+            .where(
+                and_(
+                    tenants.c.environment == environment,
+                    data_keys.c.kek_id == kek_id,
+                    data_keys.c.kek_version == kek_version,
+                )
+            )
+        )
+        return int(self.conn.execute(stmt).scalar() or 0)
+
+    # -- root keys (schema 0006) ------------------------------------------------------------------
+
+    def root_keys(self, environment: str) -> list[RootKeyRecord]:
+        stmt = select(root_keys).where(root_keys.c.environment == environment).order_by(root_keys.c.version)
+        return [RootKeyRecord(**r) for r in self.conn.execute(stmt).mappings()]
+
+    def root_key(self, environment: str, version: int, *, lock: bool = False) -> RootKeyRecord | None:
+        row = self._one(
+            select(root_keys).where(and_(root_keys.c.environment == environment, root_keys.c.version == version)),
+            lock=lock,
+        )
+        return RootKeyRecord(**row) if row else None
+
+    def root_key_in(self, environment: str, state: str, *, share_lock: bool = False) -> RootKeyRecord | None:
+        """The newest root key in ``state``; ``share_lock``: held (FOR SHARE) until the transaction ends, so the
+        key cannot be demoted or retired under a writer wrapping with it."""
+        stmt = (
+            select(root_keys)
+            .where(and_(root_keys.c.environment == environment, root_keys.c.state == state))
+            .order_by(root_keys.c.version.desc())
+            .limit(1)
+        )
+        if share_lock and self._lock_rows:
+            stmt = stmt.with_for_update(read=True)
+        row = self.conn.execute(stmt).mappings().first()
+        return RootKeyRecord(**row) if row else None
+
+    def insert_root_key(self, record: RootKeyRecord) -> bool:
+        """Insert unless that version exists (a racing process added it); True if this transaction did."""
+        stmt = self._insert(root_keys).values(**_fields(record)).on_conflict_do_nothing().returning(root_keys.c.version)
+        return self.conn.execute(stmt).scalar() is not None
+
+    def set_root_state(self, environment: str, version: int, state: str) -> None:
+        self.conn.execute(
+            update(root_keys)
+            .where(and_(root_keys.c.environment == environment, root_keys.c.version == version))
+            .values(state=state)
+        )
+
+    def rewrap_root_key(
+        self, environment: str, version: int, provider_id: str, provider_version: int, wrapped: bytes
+    ) -> None:
+        self.conn.execute(
+            update(root_keys)
+            .where(and_(root_keys.c.environment == environment, root_keys.c.version == version))
+            .values(provider_id=provider_id, provider_version=provider_version, wrapped=wrapped)
+        )
+
+    def retire_root_key(self, environment: str, version: int, state: str, at: float) -> None:
+        """The key itself is deleted from the row (what the database keeps is only that it existed)."""
+        self.conn.execute(
+            update(root_keys)
+            .where(and_(root_keys.c.environment == environment, root_keys.c.version == version))
+            .values(state=state, wrapped=None, retired_at=at)
+        )
+
+    def bump_meta_counter(self, key: str) -> int:
+        """Add one to the integer kept under ``key`` (created at 1); the row stays locked until commit."""
+        current = self._one(select(strongroom_meta.c.value).where(strongroom_meta.c.key == key), lock=True)
+        if current is None and self.insert_meta(key, "1"):
+            return 1
+        if current is None:  # a racing transaction created it: lock it now
+            current = self._one(select(strongroom_meta.c.value).where(strongroom_meta.c.key == key), lock=True)
+        value = int(current["value"]) + 1
+        self.set_meta(key, str(value))
+        return value
+
+    def set_meta(self, key: str, value: str) -> None:
+        stmt = self._insert(strongroom_meta).values(key=key, value=value)
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=[strongroom_meta.c.key], set_={"value": value}))
+
+    def delete_meta(self, key: str) -> None:
+        self.conn.execute(delete(strongroom_meta).where(strongroom_meta.c.key == key))
 
     # -- secrets ------------------------------------------------------------------------------------
 

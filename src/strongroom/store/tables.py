@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The Alembic head this code expects; bump with every migration."""
 
 metadata = MetaData()
@@ -56,6 +56,22 @@ data_keys = Table(
     Column("wrapped", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_data_keys_tenant"),
+)
+
+root_keys = Table(
+    # Schema 0006: each environment's root keys, wrapped by the key provider; they wrap the data keys
+    # (data_keys.kek_id = "root", kek_version = the root version). A retired root keeps its row, with no
+    # key: state "retired", wrapped NULL (docs/crypto.md, "Key hierarchy").
+    "root_keys",
+    metadata,
+    Column("environment", String(32), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("provider_id", String(128), nullable=False),
+    Column("provider_version", Integer, nullable=False),
+    Column("wrapped", LargeBinary, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("retired_at", Float, nullable=True),
 )
 
 secrets = Table(
@@ -204,6 +220,7 @@ STRONGROOM_TABLES = frozenset(metadata.tables)
 TABLE_ADDED_IN: dict[str, str] = {
     **dict.fromkeys(STRONGROOM_TABLES, "0001"),
     **dict.fromkeys(("api_keys", "token_revocations", "connectors", "shares"), "0003"),
+    "root_keys": "0006",
 }
 """The revision that created each table: a database at an older revision is not "damaged" for lacking it."""
 

@@ -30,6 +30,7 @@ from strongroom.crypto.envelope import length_prefixed
 from strongroom.crypto.keys import key_check_matches, make_key_check, provider_holds
 from strongroom.errors import KeyProviderError, TamperedError, WrongKeyError
 from strongroom.store import DataKeyRecord, TenantRecord, Tx
+from strongroom.vault.keyring import Keyring
 from strongroom.vocabulary import MASTER_KEY_ENV
 
 SAMPLE = 3
@@ -67,11 +68,16 @@ class KeyCheck:
     """The check values of one environment's database, and which versions this process has verified."""
 
     def __init__(
-        self, provider: KeyProvider, environment: str, unwrap: Callable[[DataKeyRecord, TenantRecord], bytes]
+        self,
+        provider: KeyProvider,
+        environment: str,
+        unwrap: Callable[[DataKeyRecord, TenantRecord], bytes],
+        keyring: Keyring,
     ) -> None:
         self._keys = provider
         self._environment = environment
         self._unwrap = unwrap
+        self._keyring = keyring
         self._verified: set[tuple[str, int]] = set()
 
     def current_verified(self) -> bool:
@@ -93,13 +99,22 @@ class KeyCheck:
             stored = tx.meta_value(check_value_key(self._environment, key_id, version))
             if stored is not None:
                 self._check(version, stored)
-            elif (key_id, version) in used and not self._unwraps_a_data_key(tx, key_id, version):
+            elif (key_id, version) in used and not self._unwraps_a_key(tx, key_id, version):
                 raise WrongKeyError(wrong_key_message(self._environment, [(key_id, version)], key_id, version))
             elif version == current:
                 to_store.append(self._make())
                 continue  # verified once stored
             self._verified.add((key_id, version))
         return to_store
+
+    def verify_current(self, tx: Tx) -> list[tuple[str, str]]:
+        """Only the provider's current version, against its own check value (made if missing): for a provider
+        the root keys are being migrated to, whose key id this database does not use yet."""
+        stored = tx.meta_value(check_value_key(self._environment, self._keys.key_id, self._keys.current_version()))
+        if stored is None:
+            return [self._make()]
+        self._check(self._keys.current_version(), stored)
+        return []
 
     def store(self, tx: Tx, values: list[tuple[str, str]]) -> None:
         """Write check values made by ``verify``; one a racing process stored first is checked instead."""
@@ -132,7 +147,14 @@ class KeyCheck:
             raise WrongKeyError(wrong_key_message(self._environment, [(key_id, version)], key_id, version))
         self._verified.add((key_id, version))
 
-    def _unwraps_a_data_key(self, tx: Tx, key_id: str, version: int) -> bool:
+    def _unwraps_a_key(self, tx: Tx, key_id: str, version: int) -> bool:
+        for root in tx.root_keys(self._environment):
+            if root.wrapped is not None and (root.provider_id, root.provider_version) == (key_id, version):
+                try:
+                    self._keyring.unwrap_root(root)
+                except TamperedError:
+                    continue
+                return True
         for dek, tenant in tx.data_keys_under(self._environment, key_id, version, limit=SAMPLE):
             try:
                 self._unwrap(dek, tenant)

@@ -53,6 +53,8 @@ from strongroom.vault.fingerprints import (
     value_fingerprint,
 )
 from strongroom.vault.key_check import KeyCheck, wrong_key_message
+from strongroom.vault.key_lifecycle import KeyLifecycle, deletions_key
+from strongroom.vault.keyring import Keyring, RootKeyGone
 from strongroom.vault.policy import (
     DEFAULT_MAX_VALUE_BYTES,
     SecretInfo,
@@ -75,6 +77,7 @@ from strongroom.vocabulary import (
     MAX_LABEL_CHARS,
     NO_TENANT,
     PLATFORM_TENANT,
+    ROOT_KEYRING,
     SCAN_TENANT,
     SHARE_SECRET_PREFIX,
     Kind,
@@ -120,7 +123,7 @@ class Vault:
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         self._store = store
-        self._keys = key_provider
+        self._provider = key_provider
         self.environment = check_environment(environment)
         check_label("actor", actor)
         self.actor = actor
@@ -128,7 +131,8 @@ class Vault:
         self._audit = AuditLog(store, mode=audit_mode)
         self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
-        self._key_check = KeyCheck(key_provider, self.environment, self._unwrap)
+        self._keyring = Keyring(key_provider, self.environment, store.read, clock)
+        self._key_check = KeyCheck(key_provider, self.environment, self._unwrap, self._keyring)
         self._hot: dict[tuple[str, str], _Hot] = {}
         # (tenant id, data key version) -> that data key's fingerprint key; dropped with the tenant
         self._fingerprint_keys: dict[tuple[str, int], bytes] = {}
@@ -222,13 +226,19 @@ class Vault:
         except KeyProviderError:
             pass
 
+    def _use_provider(self, provider: KeyProvider) -> None:
+        """Switch this vault to another key provider (``keys.migrate`` moved the root keys to it)."""
+        self._provider = provider
+        self._keyring.use_provider(provider)
+        self._key_check = KeyCheck(provider, self.environment, self._unwrap, self._keyring)
+
     def _check_key_before_wrapping(self) -> None:
         """Before a write that wraps a data key: the provider's current version verified, or checked now."""
         if not self._key_check.current_verified():
             self._check_key_unless_unreachable()
 
     def __repr__(self) -> str:
-        return f"Vault({self._store!r}, environment={self.environment!r}, key_id={self._keys.key_id!r})"
+        return f"Vault({self._store!r}, environment={self.environment!r}, key_id={self._provider.key_id!r})"
 
     def __enter__(self) -> Vault:
         return self
@@ -242,6 +252,7 @@ class Vault:
         self._audit.close()
         self._hot.clear()
         self._dek_cache.clear()
+        self._keyring.forget()
         self._store.close()
 
     # -- narrow doors for the layers above (they never see the store or the audit log) ---------------
@@ -328,6 +339,7 @@ class Vault:
         with self._unit_of_work(event) as work:
             tenant = self._tenant(work.tx, name, lock=True)
             work.tx.delete_tenant(tenant.id)
+            work.tx.bump_meta_counter(deletions_key(self.environment))  # a shred is pending (``key shred``)
             work.record(event._replace(tenant_id=tenant.id))  # by id: once the row is gone its name resolves to none
             work.after_commit(lambda: self._forget_tenant(tenant.id, name))
 
@@ -906,36 +918,13 @@ class Vault:
         return version
 
     def rewrap_data_keys(self, *, actor: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
-        """Re-wrap every data key of this environment under the key provider's current KEK version.
+        """Rewrap every data key not yet under the primary root key (``keys.rewrap``: batched, resumable)."""
+        return self.keys.rewrap(actor=actor, progress=progress)
 
-        One transaction: a failure leaves every key as it was. ``progress(done, total)`` is called per key.
-        """
-        count = 0
-        now = self._clock()
-        self._check_key_before_wrapping()
-        with self._unit_of_work(self.audit_event(NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now)) as work:
-            tx = work.tx
-            tenants = {t.id: t for t in tx.tenants(self.environment)}
-            keys = [dek for dek in tx.all_data_keys() if dek.tenant_id in tenants]
-            for done, dek in enumerate(keys, 1):
-                if progress is not None:
-                    progress(done, len(keys))
-                tenant = tenants.get(dek.tenant_id)
-                if tenant is None or (
-                    dek.kek_id == self._keys.key_id and dek.kek_version >= self._keys.current_version()
-                ):
-                    continue  # already under the current version, or a newer one a later rotation added
-                key = self._unwrap(dek, tenant)
-                context = wrap_context(self.environment, tenant.id, dek.version, self._keys.key_id)
-                kek_version, wrapped = self._keys.wrap(key, context)
-                tx.rewrap_data_key(tenant.id, dek.version, self._keys.key_id, kek_version, wrapped)
-                count += 1
-            work.record(
-                self.audit_event(
-                    NO_TENANT, Action.KEY_REWRAP, actor=actor, at=now, detail=f"{count} data keys rewrapped"
-                )
-            )
-        return count
+    @cached_property
+    def keys(self) -> KeyLifecycle:
+        """Root keys and provider versions: status, rotate, retire, shred, migrate (``vault/key_lifecycle.py``)."""
+        return KeyLifecycle(self)
 
     # -- known-value fingerprints -------------------------------------------------------------------
 
@@ -1075,18 +1064,19 @@ class Vault:
         return record
 
     def _new_data_key(self, tx: Tx, tenant_id: str, version: int, now: float) -> bytes:
-        """Insert a fresh wrapped DEK; the caller caches the returned key once its transaction commits."""
+        """Insert a fresh data key wrapped under the primary root key (held FOR SHARE by ``tx``: no rotation
+        demotes or retires it meanwhile); the caller caches the returned key once its transaction commits."""
         if not self._key_check.current_verified():  # callers check first; this catches a primary that moved
             self._key_check.store(tx, self._key_check.verify(tx))
         key = new_key()
-        context = wrap_context(self.environment, tenant_id, version, self._keys.key_id)
-        kek_version, wrapped = self._keys.wrap(key, context)
+        root = self._keyring.ensure_primary(tx)
+        wrapped = self._keyring.wrap(root, key, wrap_context(self.environment, tenant_id, version, ROOT_KEYRING))
         tx.insert_data_key(
             DataKeyRecord(
                 tenant_id=tenant_id,
                 version=version,
-                kek_id=self._keys.key_id,
-                kek_version=kek_version,
+                kek_id=ROOT_KEYRING,
+                kek_version=root.version,
                 wrapped=wrapped,
                 created_at=now,
             )
@@ -1094,14 +1084,32 @@ class Vault:
         return key
 
     def _unwrap(self, dek: DataKeyRecord, tenant: TenantRecord) -> bytes:
-        if dek.kek_id != self._keys.key_id:
+        """A data key's bytes: under a root key (read from the store if this process has not loaded it), or, for
+        a key written before schema 0006, by the provider itself."""
+        context = wrap_context(self.environment, tenant.id, dek.version, dek.kek_id)
+        if dek.kek_id == ROOT_KEYRING:
+            try:
+                return self._keyring.unwrap(dek.wrapped, dek.kek_version, context)
+            except RootKeyGone:
+                # Retired after this row was read: a retirement rewraps first, so the row has moved on.
+                with self._store.read() as tx:
+                    fresh = tx.data_key(dek.tenant_id, dek.version)
+                if fresh is None or (fresh.kek_id, fresh.kek_version) == (dek.kek_id, dek.kek_version):
+                    raise KeyProviderError(
+                        f"data key v{dek.version} of tenant {tenant.name!r} is wrapped under retired root key "
+                        f"v{dek.kek_version}: it cannot be unwrapped"
+                    ) from None
+                return self._unwrap(fresh, tenant)
+        if dek.kek_id != self._provider.key_id:
             raise WrongKeyError(
                 wrong_key_message(
-                    self.environment, [(dek.kek_id, dek.kek_version)], self._keys.key_id, self._keys.current_version()
+                    self.environment,
+                    [(dek.kek_id, dek.kek_version)],
+                    self._provider.key_id,
+                    self._provider.current_version(),
                 )
             )
-        context = wrap_context(self.environment, tenant.id, dek.version, dek.kek_id)
-        return self._keys.unwrap(dek.wrapped, dek.kek_version, context)
+        return self._provider.unwrap(dek.wrapped, dek.kek_version, context)
 
     def _cipher(self, dek: DataKeyRecord, tenant: TenantRecord) -> AESGCM:
         cipher = self._dek_cache.get(tenant.id, dek.version)

@@ -28,12 +28,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto.envelope import KEY_BYTES, NONCE_BYTES, new_key
+from strongroom.crypto.keys import open_key, seal_key
 from strongroom.errors import KeyProviderError, TamperedError
 from strongroom.vocabulary import KEK_ENV, MASTER_KEY_ENV, MASTER_KEY_ID_ENV
 
@@ -96,8 +96,7 @@ class LocalKeyProvider:
         return self._primary
 
     def wrap(self, key: bytes, context: bytes) -> tuple[int, bytes]:
-        nonce = os.urandom(NONCE_BYTES)
-        return self._primary, nonce + self._ciphers[self._primary].encrypt(nonce, key, context)
+        return self._primary, seal_key(self._ciphers[self._primary], key, context)
 
     def unwrap(self, wrapped: bytes, kek_version: int, context: bytes) -> bytes:
         cipher = self._ciphers.get(kek_version)
@@ -108,10 +107,69 @@ class LocalKeyProvider:
                 f"key {self._key_id} has no version {kek_version} (have {self.versions()}): "
                 "was an old key version removed before its data keys were rewrapped?"
             )
+        return open_key(cipher, wrapped, context)
+
+    # -- the lifecycle the vault drives (ManagedKeyProvider) --------------------------------------
+
+    @property
+    def uri(self) -> str:
+        return f"file:{self._path}" if self._path is not None else f"env:{MASTER_KEY_ENV}"
+
+    def check(self) -> None:
+        if self._path is not None and not self._path.exists():
+            raise KeyProviderError(f"key file {self._path} is gone: restore it from your backup")
+
+    def reload(self) -> None:
+        """Re-read the key file (another process added or destroyed a version); a no-op for the environment."""
+        if self._path is None:
+            return
+        fresh = LocalKeyProvider.from_file(self._path)
+        if fresh.key_id != self._key_id:
+            raise KeyProviderError(f"key file {self._path} now holds key {fresh.key_id}, not {self._key_id}")
+        changed = [v for v, f in fresh._fingerprints.items() if self._fingerprints.get(v, f) != f]
+        if changed:
+            raise KeyProviderError(f"key file {self._path}: version {changed[0]} changed under this process")
+        self._ciphers, self._fingerprints, self._primary = fresh._ciphers, fresh._fingerprints, fresh._primary
+
+    def destroy_version(self, version: int) -> None:
+        """Remove ``version`` from the key file (under its lock, atomically). Copies and backups of the file
+        still hold it: destroy those too (docs/crypto.md, "Shredding")."""
+        if self._path is None:
+            raise KeyProviderError(
+                f"keys from {MASTER_KEY_ENV} cannot be destroyed in place: remove version {version} from it"
+            )
+        path = self._path
+        with key_file_lock(path):
+            doc, keys = self._read_locked(path)
+            if version == int(doc["primary"]):
+                raise KeyProviderError(f"key file {path}: version {version} is current; it cannot be destroyed")
+            if version in keys:
+                del keys[version]
+                doc["keys"].pop(str(version), None)
+                _replace_atomically(path, doc)
+        self._ciphers.pop(version, None)
+        self._fingerprints.pop(version, None)
+
+    def _read_locked(self, path: Path) -> tuple[dict[str, Any], dict[int, bytes]]:
+        """The key file as it is now (the caller holds its lock), checked to be this provider's keyring."""
         try:
-            return cipher.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
-        except InvalidTag:
-            raise TamperedError("a wrapped data key failed authentication") from None
+            doc = json.loads(path.read_text())
+            keys = {int(v): _decode_key(k, f"{path} version {v}") for v, k in doc["keys"].items()}
+            file_key_id = str(doc["key_id"])
+        except KeyProviderError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise KeyProviderError(f"{path} is not a readable strongroom key file") from None
+        if file_key_id != self._key_id:
+            raise KeyProviderError(
+                f"key file {path} now holds key {file_key_id}, not {self._key_id}: it was replaced; not changed"
+            )
+        changed = [
+            v for v, key in keys.items() if v in self._fingerprints and fingerprint(key) != self._fingerprints[v]
+        ]
+        if changed:
+            raise KeyProviderError(f"key file {path}: version {changed[0]} is not the key this process loaded")
+        return doc, keys
 
     # -- loading and creating -------------------------------------------------------------------
 
@@ -199,25 +257,7 @@ class LocalKeyProvider:
             raise KeyProviderError(f"keys from {MASTER_KEY_ENV} cannot be rotated in place: set a new value")
         path = self._path
         with key_file_lock(path, on_wait=on_wait):
-            try:
-                doc = json.loads(path.read_text())
-                keys = {int(v): _decode_key(k, f"{path} version {v}") for v, k in doc["keys"].items()}
-                file_key_id = str(doc["key_id"])
-            except KeyProviderError:
-                raise
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                raise KeyProviderError(f"{path} is not a readable strongroom key file") from None
-            if file_key_id != self._key_id:
-                raise KeyProviderError(
-                    f"key file {path} now holds key {file_key_id}, not {self._key_id}: it was replaced; not rotated"
-                )
-            changed = [
-                v for v, key in keys.items() if v in self._fingerprints and fingerprint(key) != self._fingerprints[v]
-            ]
-            if changed:
-                raise KeyProviderError(
-                    f"key file {path}: version {changed[0]} is not the key this process loaded; not rotated"
-                )
+            doc, keys = self._read_locked(path)
             version = max(keys) + 1
             key = new_key()
             keys[version] = key
