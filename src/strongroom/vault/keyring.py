@@ -19,7 +19,7 @@ Running processes learn rotations from the database, with no restart:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,6 +36,13 @@ class RootKeyGone(StrongroomError):
     """The root key a data key row named is retired: the row was rewrapped since it was read."""
 
 
+class _VersionTaken(KeyProviderError):
+    """Another process inserted this root version first."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"another process added root key v{version} meanwhile; run the command again")
+
+
 class Keyring:
     """The root keys of one environment that this process has unwrapped, by version."""
 
@@ -50,7 +57,10 @@ class Keyring:
         self._environment = environment
         self._read = read
         self._clock = clock
-        self._ciphers: dict[int, AESGCM] = {}
+        # version -> (cipher, the provider-wrapped root it came from). The wrapped bytes tell a cached cipher
+        # from another root of the same version: one this process added in a transaction that rolled back
+        # while another process's root took the version number.
+        self._ciphers: dict[int, tuple[AESGCM, bytes]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -69,19 +79,19 @@ class Keyring:
 
     def ensure_primary(self, tx: Tx) -> RootKeyRecord:
         """The primary root key, held FOR SHARE by ``tx``; created (version 1) if the environment has none."""
-        for _ in range(2):  # a rotation promoting meanwhile: the second read sees the new primary
+        for attempt in range(3):  # a rotation promoting, or another process creating the first root, meanwhile
             row = tx.root_key_in(self._environment, RootState.PRIMARY, share_lock=True)
             if row is not None:
                 return row
-        if any(r.state != RootState.RETIRED for r in tx.root_keys(self._environment)):
-            raise KeyProviderError(
-                f"environment {self._environment!r} has root keys but none is primary: "
-                "an interrupted `strongroom key rotate`; run it again"
-            )
-        self.add(tx, RootState.PRIMARY)
-        row = tx.root_key_in(self._environment, RootState.PRIMARY, share_lock=True)
-        assert row is not None  # noqa: S101 -- inserted by this transaction
-        return row
+            if attempt == 0 and not any(r.state != RootState.RETIRED for r in tx.root_keys(self._environment)):
+                try:
+                    self.add(tx, RootState.PRIMARY)
+                except _VersionTaken:
+                    continue  # another process's first root committed: read it
+        raise KeyProviderError(
+            f"environment {self._environment!r} has root keys but none is primary: "
+            "an interrupted `strongroom key rotate`; run it again"
+        )
 
     def add(self, tx: Tx, state: RootState) -> RootKeyRecord:
         """A new root key (the next version), wrapped by the provider's current version, inserted in ``state``."""
@@ -101,10 +111,9 @@ class Keyring:
             retired_at=None,
         )
         if not tx.insert_root_key(record):
-            raise KeyProviderError(f"another process added root key v{version} meanwhile; try again")
-        cipher = AESGCM(key)
+            raise _VersionTaken(version)
         with self._lock:
-            self._ciphers[version] = cipher
+            self._ciphers[version] = (AESGCM(key), wrapped)
         return record
 
     def wrap(self, root: RootKeyRecord, key: bytes, context: bytes) -> bytes:
@@ -113,24 +122,29 @@ class Keyring:
     # -- reading ----------------------------------------------------------------------------------
 
     def unwrap(self, wrapped: bytes, root_version: int, context: bytes) -> bytes:
+        cached = root_version in self._ciphers
+        try:
+            return open_key(self._cipher(root_version), wrapped, context)
+        except TamperedError:
+            if not cached:
+                raise
+        # A cipher cached from a root of this version that is not the stored one (see __init__): read it again.
+        with self._lock:
+            self._ciphers.pop(root_version, None)
         return open_key(self._cipher(root_version), wrapped, context)
 
-    def holds(self, root_version: int) -> bool:
-        return root_version in self._ciphers
-
     def _cipher(self, version: int, row: RootKeyRecord | None = None) -> AESGCM:
-        cipher = self._ciphers.get(version)
-        if cipher is not None:
-            return cipher
+        cached = self._ciphers.get(version)
+        if cached is not None and (row is None or row.wrapped == cached[1]):
+            return cached[0]
         if row is None:
             with self._read() as tx:
                 row = tx.root_key(self._environment, version)
         if row is None or row.wrapped is None:
             raise RootKeyGone(f"root key v{version} of {self._environment!r} is retired")
-        key = self._unwrap_root(row)
-        cipher = AESGCM(key)
+        cipher = AESGCM(self._unwrap_root(row))
         with self._lock:
-            self._ciphers[version] = cipher
+            self._ciphers[version] = (cipher, row.wrapped)
         return cipher
 
     def unwrap_root(self, row: RootKeyRecord) -> bytes:
@@ -163,6 +177,3 @@ class Keyring:
             return provider.unwrap(row.wrapped, row.provider_version, context)
         except TamperedError:
             raise TamperedError(f"root key v{row.version} of {self._environment!r} failed authentication") from None
-
-    def loaded(self) -> Iterator[int]:
-        return iter(sorted(self._ciphers))

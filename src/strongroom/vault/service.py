@@ -208,8 +208,12 @@ class Vault:
 
         Checked at open and before a write wraps a new data key, so a wrong key fails before anything is
         written instead of creating tenants under the wrong key. The current version's check value is stored
-        on first use (its only write; no audit event: nothing a tenant owns changed).
+        on first use (its only write; no audit event: nothing a tenant owns changed). A provider that can
+        check itself (``ManagedKeyProvider.check``: reachable, PIN accepted, key enabled) is asked first.
         """
+        check = getattr(self._provider, "check", None)
+        if callable(check):
+            check()
         with self._store.read() as tx:
             values = self._key_check.verify(tx)
         if values:
@@ -225,6 +229,12 @@ class Vault:
             raise
         except KeyProviderError:
             pass
+
+    @property
+    def key_provider_kind(self) -> str:
+        """The provider's URI scheme (``file``, ``env``, ``pkcs11``, ``aws-kms``, ...): what ``/readyz`` names."""
+        uri = str(getattr(self._provider, "uri", self._provider.key_id))
+        return uri.split(":", 1)[0]
 
     def _use_provider(self, provider: KeyProvider) -> None:
         """Switch this vault to another key provider (``keys.migrate`` moved the root keys to it)."""
@@ -981,7 +991,8 @@ class Vault:
                 return 0
             dropped = work.tx.drop_fingerprints_except(self.environment, FINGERPRINT_PREFIX)
             work.tx.delete_tenant(scan.id)
-            # Deleting the key's row does not destroy the key (its pages may survive: issue 13's shredding).
+            work.tx.bump_meta_counter(deletions_key(self.environment))  # its key is shredded with the next shred
+            # Deleting the key's row does not destroy the key (its pages may survive): `key shred` does.
             work.record(
                 event._replace(detail=f"{dropped} environment-wide fingerprints dropped, their key's row deleted")
             )

@@ -1,6 +1,12 @@
-"""``/healthz`` (the process is alive) and ``/readyz`` (store and key provider reachable)."""
+"""``/healthz`` (the process is alive) and ``/readyz`` (store and key provider reachable).
+
+``/readyz`` names the kind of key provider (``pkcs11``, ``aws-kms``, ...) and, when it is not ready, the
+error's type; the message (which names the provider's URI and the fix) goes to the server's log, not to an
+unauthenticated caller."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -9,6 +15,7 @@ from strongroom.errors import StrongroomError
 from strongroom.server.deps import State
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("strongroom.server")
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -25,7 +32,11 @@ def readyz(state: State) -> JSONResponse:
             checks[name] = "ok"
         except StrongroomError as exc:
             checks[name] = type(exc).__name__
+            log.warning("not ready: %s: %s", name, exc)
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
-    )
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": checks,
+        "key_provider": state.vault.key_provider_kind,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
