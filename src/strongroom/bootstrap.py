@@ -20,6 +20,7 @@ from strongroom import defaults
 from strongroom.crypto.providers.local import MASTER_KEY_ENV, LocalKeyProvider, default_provider, key_file_lock
 from strongroom.errors import KeyProviderError
 from strongroom.names import check_environment
+from strongroom.vocabulary import KEK_ENV
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -78,17 +79,19 @@ def initialise(settings: Settings) -> InitResult:
 
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_path: Path | None = None
-    using_env_key = bool(os.environ.get(MASTER_KEY_ENV))
-    if using_env_key:
-        LocalKeyProvider.from_env(os.environ[MASTER_KEY_ENV])  # validate it before touching the database
-    elif settings.key_file.exists():
-        raise KeyProviderError(f"key file {settings.key_file} already exists; refusing to overwrite a key")
+    kek_uri = os.environ.get(KEK_ENV) or ""
+    new_key_file = _key_file_to_create(settings, kek_uri)
+    if new_key_file is None:
+        # keys given elsewhere (STRONGROOM_MASTER_KEY, an HSM, a KMS): validated before touching the database
+        default_provider(settings.key_file, settings.environment)
+    elif new_key_file.exists():
+        raise KeyProviderError(f"key file {new_key_file} already exists; refusing to overwrite a key")
     store = Store(settings.url)
     try:
         store.schema_revision()  # refuses a database that is not strongroom's before any key is written
-        if not using_env_key:
-            LocalKeyProvider.create_file(settings.key_file, settings.environment)
-            key_path = settings.key_file
+        if new_key_file is not None:
+            LocalKeyProvider.create_file(new_key_file, settings.environment)
+            key_path = new_key_file
         try:
             revision = upgrade(store)
             with open_vault(settings):  # stores the key's check value; a wrong key for this database fails here
@@ -100,6 +103,16 @@ def initialise(settings: Settings) -> InitResult:
     finally:
         store.close()
     return InitResult(key_file=key_path, url=settings.url, revision=revision)
+
+
+def _key_file_to_create(settings: Settings, kek_uri: str) -> Path | None:
+    """The key file ``init`` creates: ``STRONGROOM_KEK=file:<path>`` or the default one; none when the keys are
+    given elsewhere (``STRONGROOM_KEK`` of another scheme, or ``STRONGROOM_MASTER_KEY``)."""
+    if kek_uri:
+        if not kek_uri.startswith("file:"):
+            return None
+        return Path(kek_uri[len("file:") :]) if kek_uri != "file:" else settings.key_file
+    return None if os.environ.get(MASTER_KEY_ENV) else settings.key_file
 
 
 def upgrade_schema(settings: Settings) -> str:
