@@ -163,3 +163,26 @@ def test_the_cli_shows_status_and_shreds(store_url: str, tmp_path: Path, cli_inv
     after = json.loads(run(["key", "status", "--json"], env=env).stdout)  # type: ignore[attr-defined]
     assert after["deletions_pending_shred"] == 0
     assert after["provider_versions"] == [2]
+
+
+def test_a_provider_key_shared_by_two_environments_is_never_destroyed_under_the_other(
+    store_url: str, key_provider: LocalKeyProvider
+) -> None:
+    """Shredding dev must not destroy the provider version prod's root key needs: it refuses, naming prod."""
+    dev = Vault.open(store_url, key_provider=key_provider, environment="dev", actor="test", cache_ttl_seconds=0)
+    prod = Vault.open(store_url, key_provider=key_provider, environment="prod", actor="test", cache_ttl_seconds=0)
+    try:
+        dev_values, prod_values = _fill(dev, 2), _fill(prod, 2)
+        dev.delete_tenant("t1")
+        with pytest.raises(KeyProviderError, match=r"still needed by environments \['prod'\]"):
+            dev.keys.shred()
+        assert 1 in key_provider.versions()
+        _reads_back(prod, prod_values)
+        _reads_back(dev, {k: v for k, v in dev_values.items() if k[0] != "t1"})
+        prod.keys.shred(force=True)  # prod moves off version 1, which nothing needs any more
+        assert 1 not in key_provider.versions()
+        assert dev.keys.shred(force=True).root_version is not None  # dev's shred now completes
+        _reads_back(prod, prod_values)
+    finally:
+        dev.close()
+        prod.close()

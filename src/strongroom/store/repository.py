@@ -273,6 +273,31 @@ class Tx:
         )
         return found | {(str(kek_id), int(version)) for kek_id, version in self.conn.execute(roots)}
 
+    def provider_versions_in_use(self, provider_id: str) -> set[int]:
+        """The versions of provider key ``provider_id`` that anything in this database needs, in every
+        environment: those wrapping a live root key, and those wrapping a data key directly (before 0006)."""
+        roots = select(root_keys.c.provider_version).where(
+            and_(root_keys.c.provider_id == provider_id, root_keys.c.wrapped.is_not(None))
+        )
+        direct = select(data_keys.c.kek_version).where(data_keys.c.kek_id == provider_id)
+        return {int(v) for v in self.conn.execute(roots.union(direct)).scalars()}
+
+    def environments_using(self, provider_id: str, versions: Sequence[int]) -> list[str]:
+        """The environments whose live root keys (or pre-0006 data keys) need these provider versions."""
+        roots = select(root_keys.c.environment).where(
+            and_(
+                root_keys.c.provider_id == provider_id,
+                root_keys.c.provider_version.in_(versions),
+                root_keys.c.wrapped.is_not(None),
+            )
+        )
+        direct = (
+            select(tenants.c.environment)
+            .join(data_keys, data_keys.c.tenant_id == tenants.c.id)
+            .where(and_(data_keys.c.kek_id == provider_id, data_keys.c.kek_version.in_(versions)))
+        )
+        return sorted({str(e) for e in self.conn.execute(roots.union(direct)).scalars()})
+
     def data_keys_under(
         self, environment: str, kek_id: str, kek_version: int, *, limit: int
     ) -> list[tuple[DataKeyRecord, TenantRecord]]:

@@ -364,8 +364,8 @@ class KeyLifecycle:
         if not isinstance(provider, ManagedKeyProvider) or not _can_add_versions(provider):
             return ()
         provider.reload()
-        with vault._store.read() as tx:
-            needed = {v for kid, v in tx.kek_versions(self._env) if kid == provider.key_id}
+        with vault._store.read() as tx:  # every environment's: one provider key may serve several
+            needed = tx.provider_versions_in_use(provider.key_id)
         current = provider.current_version()
         destroyed: list[int] = []
         for version in provider.versions():
@@ -428,12 +428,20 @@ class KeyLifecycle:
             else:
                 raise KeyProviderError("root keys stayed in use during the shred; run `strongroom key shred` again")
             with vault._store.read() as tx:
-                live = [r.version for r in tx.root_keys(self._env) if r.state != RootState.RETIRED]
+                roots = tx.root_keys(self._env)
                 covered = int(tx.meta_value(_covers_key(self._env, report.root_version)) or 0)
-            if live != [report.root_version] or provider.versions() != [provider.current_version()]:
+                live = [r.version for r in roots if r.state != RootState.RETIRED]
+                # Every provider version that ever wrapped one of this environment's older roots must be gone.
+                surviving = sorted(
+                    {r.provider_version for r in roots if r.version in retired} & set(provider.versions())
+                )
+                users = tx.environments_using(provider.key_id, surviving) if surviving else []
+            if live != [report.root_version] or surviving:
                 raise KeyProviderError(
-                    f"the shred left older keys (root {live}, provider {provider.versions()}): "
-                    "run `strongroom key shred --force` again"
+                    f"the shred could not destroy every older key: live root keys {live}, provider versions "
+                    f"{surviving} of {provider.key_id} still needed by environments {users}. Shred those too "
+                    "(STRONGROOM_ENV=<env> strongroom key shred --force), or give each environment its own "
+                    "provider key"
                 )
             event = vault.audit_event(NO_TENANT, Action.KEY_SHRED, actor=actor)
             with vault._unit_of_work(event) as work:
