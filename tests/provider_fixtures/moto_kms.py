@@ -54,7 +54,7 @@ class MotoServer:
 
     def new_uri(self, name: str | None = None) -> str:
         """An ``aws-kms:`` URI on this server for an alias of its own (``name``, or a fresh one)."""
-        name = name or f"strongroom-test/{uuid.uuid4().hex[:16]}"
+        name = name or f"t/{uuid.uuid4().hex[:12]}"
         return f"aws-kms:alias/{name}?region={REGION}&endpoint={self.endpoint}"
 
     def stop(self) -> None:

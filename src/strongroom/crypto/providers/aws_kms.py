@@ -255,7 +255,7 @@ class AwsKmsKeyProvider:
             if version == self._current:
                 raise KeyProviderError(
                     _message(
-                        f"{self._shown}: version {version} is the current version; not destroyed",
+                        f"{self._shown}: version {version} is current; not destroyed",
                         "add a version and rewrap under it first",
                     )
                 )
@@ -282,9 +282,8 @@ class AwsKmsKeyProvider:
         state = str(metadata.get("KeyState", "unknown"))
         if state != "Enabled":
             raise KeyProviderError(self._state_message(version, state, str(metadata.get("KeyId", "?"))))
-        if metadata.get("KeyUsage") != "ENCRYPT_DECRYPT" or metadata.get("KeySpec", "SYMMETRIC_DEFAULT") != (
-            "SYMMETRIC_DEFAULT"
-        ):
+        usage = metadata.get("KeyUsage") or "ENCRYPT_DECRYPT"  # AWS's default, which moto leaves out
+        if usage != "ENCRYPT_DECRYPT" or (metadata.get("KeySpec") or "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
             raise KeyProviderError(
                 _message(
                     f"{self._where(version)} is not a symmetric encryption key",
@@ -428,7 +427,7 @@ class AwsKmsKeyProvider:
     def _client_failure(self, operation: str, version: int, code: str) -> StrongroomError:
         where = self._where(version)
         if operation == "decrypt" and code in _TAMPERED:
-            return TamperedError(f"a wrapped key failed authentication under {where}")
+            return TamperedError(_message(f"a wrapped key failed authentication under {where}"))
         if code in _KEY_STATE or (code == "NotFoundException" and operation in ("encrypt", "decrypt", "describe_key")):
             state, key = self._state_of(version)  # for NotFound: the alias is gone; is the key we knew destroyed?
             if state not in ("unknown", "Enabled") or code in _KEY_STATE:
