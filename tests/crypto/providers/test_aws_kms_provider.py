@@ -233,6 +233,37 @@ def test_current_alias_on_a_foreign_key_is_refused_naming_the_fix(uri: str, kms:
     _assert_readable(caught.value, uri)
 
 
+def test_open_repairs_a_missing_current_alias_and_reload_names_the_fix(uri: str, kms: Any) -> None:
+    """Without ``alias/<name>`` (a first open stopped half-way), opening points it at the newest version;
+    reload() only reports it, with the command that fixes it."""
+    first = AwsKmsKeyProvider(uri)
+    first.add_version()
+    kms.delete_alias(AliasName=_alias(uri))
+
+    with pytest.raises(KeyProviderError) as caught:
+        first.reload()
+    assert f"alias {_alias(uri)} does not exist (versions: [1, 2])" in _flat(caught.value)
+    assert "aws kms update-alias (or create-alias)" in _flat(caught.value)
+    _assert_readable(caught.value, uri)
+
+    second = AwsKmsKeyProvider(uri)
+    assert (second.versions(), second.current_version()) == ([1, 2], 2)
+    assert _key_of(kms, _alias(uri))["KeyId"] == _key_of(kms, f"{_alias(uri)}/v2")["KeyId"]
+
+
+def test_a_version_sharing_the_current_key_is_not_destroyed(uri: str, kms: Any) -> None:
+    """A version alias an operator pointed at the current key: destroying it would destroy the current key."""
+    provider = AwsKmsKeyProvider(uri)
+    kms.create_alias(AliasName=f"{_alias(uri)}/v2", TargetKeyId=_key_of(kms, f"{_alias(uri)}/v1")["KeyId"])
+    provider.reload()
+    assert provider.versions() == [1, 2]
+    assert provider.current_version() == 2  # both name the key alias/<name> points at: the higher is current
+    with pytest.raises(KeyProviderError) as caught:
+        provider.destroy_version(1)
+    assert "is the key of current version 2" in _flat(caught.value)
+    assert _key_of(kms, _alias(uri))["KeyState"] == "Enabled"
+
+
 def test_disabled_key_is_named_by_state_with_the_fix(uri: str, kms: Any) -> None:
     """check() on a disabled current key raises KeyProviderError naming the state and enable-key."""
     provider = AwsKmsKeyProvider(uri)

@@ -262,6 +262,14 @@ class AwsKmsKeyProvider:
             key = self._versions.get(version)
             if key is None:
                 raise KeyProviderError(self._no_version(version))
+            if key == self._versions[self._current]:
+                raise KeyProviderError(
+                    _message(
+                        f"{self._shown}: version {version} is the key of current version {self._current}; "
+                        "not destroyed",
+                        f"point alias {alias}/v{version} at its own key, or leave it",
+                    )
+                )
             metadata = self._call("describe_key", version, KeyId=key)["KeyMetadata"]
             if metadata.get("KeyState") != "PendingDeletion":  # a retry after a failed alias deletion
                 self._call("schedule_key_deletion", version, KeyId=key, PendingWindowInDays=self._target.pending_days)
@@ -310,6 +318,11 @@ class AwsKmsKeyProvider:
                 self._current = version
                 return
             self._call("create_alias", 1, AliasName=f"{alias}/v1", TargetKeyId=current_key, tolerate="AlreadyExists")
+            versions, current_key = self._list(alias)
+        if versions and current_key is None and create:
+            # A first open that stopped between the version alias and alias/<name> (or one running now).
+            newest = max(versions)
+            self._call("create_alias", newest, AliasName=alias, TargetKeyId=versions[newest], tolerate="AlreadyExists")
             versions, current_key = self._list(alias)
         if not versions:
             raise KeyProviderError(
