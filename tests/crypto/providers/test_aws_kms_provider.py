@@ -98,6 +98,8 @@ def test_open_creates_version_1_and_round_trips(uri: str, kms: Any) -> None:
     assert version == 1
     assert ROOT_KEY not in wrapped
     assert provider.unwrap(wrapped, version, CONTEXT) == ROOT_KEY
+    with pytest.raises(KeyProviderError, match=r"has\s+no\s+version\s+0"):
+        provider.unwrap(wrapped, 0, CONTEXT)
 
     alias = _alias(uri)
     key = _key_of(kms, f"{alias}/v1")

@@ -220,7 +220,7 @@ class AwsKmsKeyProvider:
     def unwrap(self, wrapped: bytes, kek_version: int, context: bytes) -> bytes:
         if not wrapped:
             raise TamperedError("a wrapped key is empty")
-        if self._target.fixed_key is not None and kek_version != 1:
+        if kek_version < 1 or (self._target.fixed_key is not None and kek_version != 1):
             raise KeyProviderError(self._no_version(kek_version))
         response = self._call(
             "decrypt",
