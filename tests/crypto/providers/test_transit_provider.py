@@ -379,3 +379,18 @@ def test_provider_from_uri_opens_it_and_reports_an_unreachable_vault(
         provider.check()
     assert uri in str(caught.value)
     assert_not_leaked([token], provider, caught.value)
+
+
+def test_destroy_never_lowers_an_operators_min_decryption_version(
+    provider: TransitKeyProvider, vault: FakeTransit
+) -> None:
+    """Versions 1..3 with min_decryption_version 3 set by an operator: destroying 1 must not revive 2."""
+    provider.add_version()
+    provider.add_version()
+    vault.keys["roots"]["min_decryption"] = 3
+    provider.reload()
+    assert provider.versions() == [3]
+    provider.destroy_version(1)
+    assert vault.keys["roots"]["min_decryption"] == 3
+    assert provider.versions() == [3]
+    assert sorted(vault.keys["roots"]["versions"]) == [2, 3]

@@ -277,10 +277,12 @@ class TransitKeyProvider:
                     name=name, min_encryption_version=state.latest, mount_point=self._mount
                 ),
             )
+            # never lowered: a higher min_decryption_version set by an operator stays
+            min_decryption = max(version + 1, state.min_decryption)
             self._call(
                 "configure the key",
                 lambda t: t.update_key_configuration(
-                    name=name, min_decryption_version=version + 1, mount_point=self._mount
+                    name=name, min_decryption_version=min_decryption, mount_point=self._mount
                 ),
             )
             self._call(
