@@ -7,7 +7,7 @@ request gets 401 with ``WWW-Authenticate: Bearer authorization=..., resource=...
 for a token and retries), request serialization, the CryptographyClient's local RSA-OAEP-256 wrap with the
 downloaded public key, and error mapping. The double implements the documented keys REST methods the provider
 calls (``GET keys/{name}/versions``, ``GET keys/{name}/{version}``, ``POST keys/{name}/create``, ``PATCH
-keys/{name}/{version}``, ``POST .../wrapkey`` and ``.../unwrapkey``) with real RSA-OAEP-256 and AES key wrap
+keys/{name}/{version}``, ``POST .../wrapkey`` and ``.../unwrapkey``) with real RSA-OAEP-256
 (``cryptography``), per-version ``enabled`` and ``tags``, and Key Vault's JSON error bodies (401, 403 with
 ``KeyDisabled`` / ``ForbiddenByPolicy``, 404 ``KeyNotFound``, 400 ``BadParameter``, 503). The credential is a
 small ``TokenCredential`` handing out a fixed token. Not tested against a live Key Vault.
@@ -37,7 +37,6 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest, HttpResponse
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from strongroom.crypto.providers import ManagedKeyProvider
 from strongroom.crypto.providers.azure_keyvault import AzureKeyVaultKeyProvider, open_provider
@@ -330,11 +329,9 @@ class FakeKeyVault(HttpTransport):
                     if op == "wrapkey"
                     else material.decrypt(value, OAEP_256)
                 )
-            elif body["alg"] == "A256KW" and entry["kty"].startswith("oct"):
-                out = aes_key_wrap(material, value) if op == "wrapkey" else aes_key_unwrap(material, value)
             else:
                 return self._error(400, "BadParameter", "Invalid algorithm for this key type.")
-        except (ValueError, InvalidUnwrap):
+        except ValueError:
             return self._error(400, "BadParameter", "Bad Request: the ciphertext could not be decrypted.")
         return 200, {"kid": f"{VAULT}/keys/{name}/{entry['version']}", "value": _b64url(out)}, {}
 
@@ -431,10 +428,13 @@ def test_a_process_that_cached_the_version_is_refused_by_key_vault(vault: FakeKe
     assert provider.versions() == [2]
 
 
-def test_managed_hsm_oct_keys_use_aes_key_wrap(token: str) -> None:
+def test_managed_hsm_rsa_keys_work_and_oct_keys_are_refused(token: str) -> None:
+    """RSA-HSM in a Managed HSM wraps as in a vault. An oct-HSM key is refused: the SDK would wrap locally under
+    a random key (Key Vault never returns ``k``), which nothing could unwrap."""
     hsm = "https://strongroom-test.managedhsm.azure.net"
     fake = FakeKeyVault(token)
-    fake.create("roots", kty="oct-HSM", tags={"strongroom-version": "1"})
+    fake.create("roots", kty="RSA-HSM", tags={"strongroom-version": "1"})
+    fake.create("aes", kty="oct-HSM", tags={"strongroom-version": "1"})
     provider = open_provider(
         f"azure-keyvault:{hsm}/keys/roots", environment="prod", credential=StaticCredential(token), transport=fake
     )
@@ -442,9 +442,12 @@ def test_managed_hsm_oct_keys_use_aes_key_wrap(token: str) -> None:
     _, blob = provider.wrap(key, b"ctx")
     assert provider.unwrap(blob, 1, b"ctx") == key
     assert provider.add_version() == 2
-    assert fake.keys["roots"][1]["kty"] == "oct-HSM"
-    with pytest.raises(TamperedError):
-        provider.unwrap(blob, 1, b"other")
+    assert fake.keys["roots"][1]["kty"] == "RSA-HSM"
+    oct_uri = f"azure-keyvault:{hsm}/keys/aes"
+    oct_provider = open_provider(oct_uri, environment="prod", credential=StaticCredential(token), transport=fake)
+    with pytest.raises(KeyProviderError, match="oct-HSM") as caught:
+        oct_provider.wrap(key, b"ctx")
+    assert oct_uri in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -512,3 +515,17 @@ def test_provider_from_uri_opens_it_with_the_default_credential() -> None:
     assert isinstance(provider, AzureKeyVaultKeyProvider)
     assert isinstance(provider, ManagedKeyProvider)
     assert provider.uri == URI
+
+
+def test_wrap_after_another_process_rotated_and_destroyed(vault: FakeKeyVault, token: str) -> None:
+    """A cached current version that another process disabled is not wrapped under (nothing could unwrap it):
+    Key Vault refuses it, and the provider reloads and wraps under the new current version."""
+    provider = _open(vault, token)
+    key = os.urandom(32)
+    provider.wrap(key, b"ctx")
+    other = _open(vault, token)
+    other.add_version()
+    other.destroy_version(1)
+    version, blob = provider.wrap(key, b"ctx")
+    assert version == 2
+    assert other.unwrap(blob, 2, b"ctx") == key

@@ -386,3 +386,15 @@ def test_provider_from_uri_opens_it_and_reports_missing_credentials(
     with pytest.raises(KeyProviderError, match="credentials") as caught:
         provider.check()
     assert uri in str(caught.value)
+
+
+def test_wrap_after_another_process_rotated_and_destroyed(kms: FakeKms, key_name: str) -> None:
+    provider = _open(kms, key_name)
+    key = os.urandom(32)
+    provider.wrap(key, b"ctx")
+    other = _open(kms, key_name)
+    other.add_version()
+    other.destroy_version(1)
+    version, blob = provider.wrap(key, b"ctx")
+    assert version == 2
+    assert other.unwrap(blob, 2, b"ctx") == key

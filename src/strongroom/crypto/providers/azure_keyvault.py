@@ -5,8 +5,8 @@ URI: ``azure-keyvault:https://<vault>.vault.azure.net/keys/<name>`` (or ``https:
 keys/<name>``). Credentials: ``azure.identity.DefaultAzureCredential`` (environment, workload identity, managed
 identity, Azure CLI).
 
-Binding the context. Key Vault's ``wrapKey`` / ``unwrapKey`` (RSA-OAEP-256 for RSA keys, AES key wrap ``A256KW``
-for Managed HSM ``oct`` keys) take no associated data, so a wrapped key could be moved to another context
+Binding the context. Key Vault's ``wrapKey`` / ``unwrapKey`` (RSA-OAEP-256 with the vault's RSA or RSA-HSM
+key) take no associated data, so a wrapped key could be moved to another context
 unnoticed. So each ``wrap`` draws a fresh random 32-byte key-wrapping key (KWK), wraps *the KWK* under the Key
 Vault key, and seals the root key locally with AES-256-GCM under the KWK, with associated data
 ``b"strongroom azure-keyvault v1\\0" + version + b"\\0" + context``. Blob: 2-byte big-endian length of the
@@ -18,6 +18,10 @@ Versions. Key Vault versions are opaque ids; strongroom's integer versions are t
 tagged version adopts its newest enabled version as version 1 (tagging it). Versions are the tagged, enabled
 ones; the current version is the highest. ``add_version`` creates a new version of the same key (same type and
 size), tagged ``N + 1``; a version created outside strongroom (untagged) is ignored.
+
+Key types: RSA and RSA-HSM, in a vault or a Managed HSM. ``oct`` / ``oct-HSM`` keys are refused: azure-keyvault-keys
+(4.11) performs a symmetric wrap locally once it has read the key, and as Key Vault never returns ``k`` it does so
+under a random key of its own, so the blob could never be unwrapped.
 
 Destroying. Key Vault cannot delete one version of a key: ``destroy_version`` *disables* the version
 (``update_key_properties(enabled=False)``). It is unusable at once for every operation, but **the material
@@ -155,8 +159,15 @@ class AzureKeyVaultKeyProvider:
             state.key_type = str(getattr(current.key_type, "value", current.key_type))
             n = getattr(current.key, "n", None)
             state.key_size = len(n) * 8 if n else None
+            if state.key_type in ("oct", "oct-HSM"):
+                # azure-keyvault-keys (4.11) wraps a symmetric key locally when it has read the key, and with no
+                # key material ("k" never leaves the HSM) it does so under a random key: nothing could unwrap it
+                self._fail(
+                    f"is an {state.key_type} key, which the Azure SDK cannot wrap with safely",
+                    "use an RSA-HSM key (Managed HSM supports it) or an RSA key",
+                )
             if self._algorithm(state) is None:
-                self._fail(f"is a {state.key_type} key; wrapping needs RSA or oct", "create an RSA key")
+                self._fail(f"is a {state.key_type} key; wrapping needs an RSA key", "create an RSA key")
         with self._lock:
             old = self._state
             if old is not None:  # keep initialised crypto clients of versions that did not change
@@ -180,8 +191,6 @@ class AzureKeyVaultKeyProvider:
     def _algorithm(state: _KeyState) -> str | None:
         if state.key_type in ("RSA", "RSA-HSM"):
             return "RSA-OAEP-256"
-        if state.key_type in ("oct", "oct-HSM"):
-            return "A256KW"
         return None
 
     def versions(self) -> list[int]:
@@ -201,7 +210,7 @@ class AzureKeyVaultKeyProvider:
         self.reload()
         self.current_version()
 
-    def _crypto(self, version: int) -> tuple[Any, Any]:
+    def _crypto(self, version: int, *, fresh: bool = False) -> tuple[Any, Any]:
         state = self._key_state()
         version_id = state.ids.get(version)
         if version_id is None:
@@ -216,17 +225,31 @@ class AzureKeyVaultKeyProvider:
             self._fail("has no usable key type", "reload")
         algorithm = importlib.import_module("azure.keyvault.keys.crypto").KeyWrapAlgorithm(name)
         with self._lock:
-            client = state.crypto.get(version_id)
+            client = None if fresh else state.crypto.get(version_id)
             if client is None:
                 client = self._client.get_cryptography_client(self._name, key_version=version_id)
-                state.crypto[version_id] = client
+                if not fresh:
+                    state.crypto[version_id] = client
         return client, algorithm
 
     # -- wrap / unwrap ------------------------------------------------------------------------------
 
     def wrap(self, key: bytes, context: bytes) -> tuple[int, bytes]:
+        """Wrap under the current version this provider knows; if Key Vault refuses it (another process rotated
+        and disabled it), reload once and wrap under the new current version."""
         version = self.current_version()
-        crypto, algorithm = self._crypto(version)
+        try:
+            return self._wrap_under(version, key, context)
+        except KeyProviderError:
+            self.reload()
+            if self.current_version() == version:
+                raise
+        return self._wrap_under(self.current_version(), key, context)
+
+    def _wrap_under(self, version: int, key: bytes, context: bytes) -> tuple[int, bytes]:
+        # A fresh CryptographyClient: it reads the version first, so a version disabled meanwhile is refused by
+        # Key Vault (a cached client would wrap locally with the public key, under a version nothing can unwrap).
+        crypto, algorithm = self._crypto(version, fresh=True)
         kwk = AESGCM.generate_key(bit_length=KWK_BYTES * 8)
         result = self._call("wrap", lambda _: crypto.wrap_key(algorithm, kwk))
         wrapped_kwk = bytes(result.encrypted_key)
@@ -256,14 +279,12 @@ class AzureKeyVaultKeyProvider:
             state = self._key_state()
             version = max(state.ids, default=0) + 1
             tags = {TAG: str(version)}
-            key_type = state.key_type or "RSA"
-            if key_type in ("oct", "oct-HSM"):
-                create = functools.partial(self._client.create_oct_key, size=256, hardware_protected=True)
-            else:
-                create = functools.partial(
-                    self._client.create_rsa_key, size=state.key_size or 3072, hardware_protected=key_type == "RSA-HSM"
-                )
-            self._call("create a version", lambda _: create(self._name, tags=tags))
+            self._call(
+                "create a version",
+                lambda c: c.create_rsa_key(
+                    self._name, size=state.key_size or 3072, hardware_protected=state.key_type == "RSA-HSM", tags=tags
+                ),
+            )
             self.reload()
             if version not in self._key_state().live:
                 self._fail(f"did not list the new version {version}", "check the key's versions in the portal")

@@ -186,7 +186,18 @@ class GcpKmsKeyProvider:
     # -- wrap / unwrap ------------------------------------------------------------------------------
 
     def wrap(self, key: bytes, context: bytes) -> tuple[int, bytes]:
+        """Wrap under the primary version this provider knows; if Cloud KMS refuses it (another process
+        rotated and destroyed it), reload once and wrap under the new primary."""
         version = self.current_version()
+        try:
+            return self._wrap_under(version, key, context)
+        except KeyProviderError:
+            self.reload()
+            if self.current_version() == version:
+                raise
+        return self._wrap_under(self.current_version(), key, context)
+
+    def _wrap_under(self, version: int, key: bytes, context: bytes) -> tuple[int, bytes]:
         response = self._call(
             "encrypt",
             lambda c: c.encrypt(
