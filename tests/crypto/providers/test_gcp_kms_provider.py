@@ -371,19 +371,20 @@ def test_malformed_uris_are_refused(uri: str) -> None:
         open_provider(uri, environment="prod")
 
 
-def test_provider_from_uri_opens_it_and_reports_missing_credentials(
+def test_provider_from_uri_opens_it_and_reports_unusable_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The default path: Application Default Credentials. With none (no file, no gcloud config, no metadata
-    server checked), the first use says how to get some."""
-    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # an empty gcloud config directory
-    monkeypatch.setenv("NO_GCE_CHECK", "True")  # google-auth: do not probe the GCE metadata server
+    """The default path: Application Default Credentials. GOOGLE_APPLICATION_CREDENTIALS names a file that is
+    not a credential, so google-auth fails at once (it never goes on to probe a metadata server); the first use
+    says how to get credentials."""
+    not_a_credential = tmp_path / "adc.json"
+    not_a_credential.write_text("{}")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(not_a_credential))
     uri = f"gcp-kms:{RING}/cryptoKeys/roots"
     provider = provider_from_uri(uri, environment="dev", key_file=Path("unused"))
     assert isinstance(provider, GcpKmsKeyProvider)
     assert isinstance(provider, ManagedKeyProvider)
-    with pytest.raises(KeyProviderError, match="credentials") as caught:
+    with pytest.raises(KeyProviderError, match="Application Default Credentials") as caught:
         provider.check()
     assert uri in str(caught.value)
 

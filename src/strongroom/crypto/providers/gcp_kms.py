@@ -125,7 +125,7 @@ class GcpKmsKeyProvider:
                         credentials=self._credentials, transport="rest", client_options=options
                     )
                 except auth.DefaultCredentialsError:
-                    problem = "has no credentials (no Application Default Credentials)"
+                    problem = "has no usable Application Default Credentials"
                 except auth.GoogleAuthError as exc:
                     problem = f"cannot load credentials ({type(exc).__name__})"
                 if problem:
