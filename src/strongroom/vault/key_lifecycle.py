@@ -240,6 +240,8 @@ class KeyLifecycle:
         if staged:  # an interrupted rotation: resume it
             return staged[-1]
         provider = vault._provider
+        if isinstance(provider, ManagedKeyProvider):
+            provider.reload()  # versions another process added or destroyed since this one loaded them
         if new_provider_version or (new_provider_version is None and _can_add_versions(provider)):
             if not isinstance(provider, ManagedKeyProvider):
                 raise KeyProviderError(f"key provider {provider.key_id} cannot add versions")
