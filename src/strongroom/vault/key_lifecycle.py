@@ -356,6 +356,7 @@ class KeyLifecycle:
                     continue
                 work.tx.retire_root_key(self._env, row.version, RootState.RETIRED, vault._clock())
                 work.record(event._replace(detail=f"root key v{row.version} destroyed"))
+            vault._keyring.discard(row.version)
             retired.append(row.version)
         destroyed = self._destroy_provider_versions(actor)
         return RetireReport(tuple(retired), tuple(in_use), destroyed)

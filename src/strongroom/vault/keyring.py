@@ -31,6 +31,10 @@ from strongroom.errors import KeyProviderError, StrongroomError, TamperedError, 
 from strongroom.store import RootKeyRecord, Tx
 from strongroom.vocabulary import RootState
 
+ROOT_RECHECK_SECONDS = 5.0
+"""How long a process trusts a root key it loaded before reading its row again: a root retired by another
+process (a shred) stops unwrapping here within this time; in the retiring process, at once."""
+
 
 class RootKeyGone(StrongroomError):
     """The root key a data key row named is retired: the row was rewrapped since it was read."""
@@ -57,10 +61,11 @@ class Keyring:
         self._environment = environment
         self._read = read
         self._clock = clock
-        # version -> (cipher, the provider-wrapped root it came from). The wrapped bytes tell a cached cipher
-        # from another root of the same version: one this process added in a transaction that rolled back
-        # while another process's root took the version number.
-        self._ciphers: dict[int, tuple[AESGCM, bytes]] = {}
+        # version -> (cipher, the provider-wrapped root it came from, when its row was last read). The wrapped
+        # bytes tell a cached cipher from another root of the same version (one this process added in a
+        # transaction that rolled back while another process's root took the number); the time makes a root
+        # that another process retired stop unwrapping here (data keys restored from a dump after a shred).
+        self._ciphers: dict[int, tuple[AESGCM, bytes, float]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -113,7 +118,7 @@ class Keyring:
         if not tx.insert_root_key(record):
             raise _VersionTaken(version)
         with self._lock:
-            self._ciphers[version] = (AESGCM(key), wrapped)
+            self._ciphers[version] = (AESGCM(key), wrapped, self._clock())
         return record
 
     def wrap(self, root: RootKeyRecord, key: bytes, context: bytes) -> bytes:
@@ -133,18 +138,25 @@ class Keyring:
             self._ciphers.pop(root_version, None)
         return open_key(self._cipher(root_version), wrapped, context)
 
+    def discard(self, version: int) -> None:
+        """Forget a root key this process retired: nothing may unwrap with it from now on."""
+        with self._lock:
+            self._ciphers.pop(version, None)
+
     def _cipher(self, version: int, row: RootKeyRecord | None = None) -> AESGCM:
         cached = self._ciphers.get(version)
-        if cached is not None and (row is None or row.wrapped == cached[1]):
+        now = self._clock()
+        if cached is not None and row is None and now - cached[2] < ROOT_RECHECK_SECONDS:
             return cached[0]
         if row is None:
             with self._read() as tx:
                 row = tx.root_key(self._environment, version)
         if row is None or row.wrapped is None:
+            self.discard(version)
             raise RootKeyGone(f"root key v{version} of {self._environment!r} is retired")
-        cipher = AESGCM(self._unwrap_root(row))
+        cipher = cached[0] if cached is not None and row.wrapped == cached[1] else AESGCM(self._unwrap_root(row))
         with self._lock:
-            self._ciphers[version] = (cipher, row.wrapped)
+            self._ciphers[version] = (cipher, row.wrapped, now)
         return cipher
 
     def unwrap_root(self, row: RootKeyRecord) -> bytes:
