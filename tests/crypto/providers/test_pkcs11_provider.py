@@ -416,3 +416,13 @@ def test_provider_from_uri_opens_a_managed_provider(opened: list[Any], uri: str)
     assert isinstance(provider, ManagedKeyProvider)
     version, blob = provider.wrap(ROOT_KEY, CONTEXT)
     assert provider.unwrap(blob, version, CONTEXT) == ROOT_KEY
+
+
+def test_a_provider_recovers_when_the_module_restarts_under_it(provider: Any, softhsm: SoftHsmToken) -> None:
+    import pkcs11
+
+    version, blob = provider.wrap(ROOT_KEY, CONTEXT)
+    # C_Finalize + C_Initialize: every session handle and the process's login are gone, as after an HSM restart.
+    pkcs11.lib(softhsm.module_path).reinitialize()
+    assert provider.unwrap(blob, version, CONTEXT) == ROOT_KEY
+    provider.check()

@@ -574,8 +574,8 @@ class Pkcs11KeyProvider:
                     self._keys = self._list_keys(session)  # a key was destroyed meanwhile: look again
                     continue
             except _SESSION_LOST as exc:
-                if isinstance(exc, ck.UserNotLoggedIn):
-                    self._forget_login()
+                # The login went with the session (a logout, a restarted module or token): log in afresh.
+                self._forget_login()
                 self._disconnect()
                 if attempt == 2:
                     raise self._error(
@@ -616,7 +616,7 @@ class Pkcs11KeyProvider:
             _close_quietly(record.session)  # the last user: C_Logout and close
 
     def _forget_login(self) -> None:
-        """The token logged this process out (someone called C_Logout): the next connect logs in afresh."""
+        """The process's login to the token is gone: the next connect of any provider logs in afresh."""
         if self._login is not None:
             key, record = self._login
             with _LOGINS_LOCK:
@@ -630,7 +630,7 @@ class Pkcs11KeyProvider:
             return library.get_token(token_label=location.token, token_serial=serial)
         except ck.NoSuchToken:
             try:
-                present = sorted({token.label for token in library.get_tokens()})
+                present = sorted({token.label for token in library.get_tokens() if token.label})
             except ck.PKCS11Error:
                 present = []
             shown = ", ".join(repr(label) for label in present[:8]) or "none"
