@@ -359,7 +359,7 @@ def test_the_pin_is_never_shown(
         ("pkcs11:token=t;object=k", "user PIN is needed"),
         ("pkcs11:token=t;token=u?pin-value=secret-canary", "repeated"),
         ("pkcs11:token=t;slot-id=1?pin-value=secret-canary", "unsupported path attribute 'slot-id'"),
-        ("pkcs11:token=t?module-name=softhsm2&pin-value=secret-canary", "unsupported query attribute"),
+        ("pkcs11:token=t;object=k?module-name=softhsm2&pin-value=secret-canary", "unsupported query attribute"),
         ("pkcs11:token=t%ZZ?pin-value=secret-canary", "bad %-escape"),
         ("pkcs11:token=t;object?pin-value=secret-canary", "not name=value"),
         ("pkcs11:token=t;type=private-key?pin-value=secret-canary", "type= must be secret-key"),

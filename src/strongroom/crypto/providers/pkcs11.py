@@ -51,7 +51,7 @@ import stat
 import textwrap
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast
@@ -348,8 +348,8 @@ class _Login:
     """One process's login to one token, shared by its providers (PKCS#11 login state is per process)."""
 
     session: Session | None  # the session C_Login ran on; None if someone else in this process logged in
-    pin_digest: bytes
-    users: int
+    pin_digest: bytes = field(repr=False)
+    users: int = 1
 
 
 _LOGINS: dict[tuple[str, bytes, str], _Login] = {}
