@@ -426,3 +426,35 @@ def test_a_provider_recovers_when_the_module_restarts_under_it(provider: Any, so
     pkcs11.lib(softhsm.module_path).reinitialize()
     assert provider.unwrap(blob, version, CONTEXT) == ROOT_KEY
     provider.check()
+
+
+def test_keys_labelled_alike_resolve_to_the_lowest_cka_id(
+    open_provider: Any, softhsm: SoftHsmToken, uri: str, label: str
+) -> None:
+    """Two processes that add the same version at once leave two keys with its label: every provider takes the
+    one with the lowest CKA_ID."""
+    import pkcs11
+    from pkcs11.constants import Attribute, MechanismFlag
+    from pkcs11.mechanisms import GCMParams, KeyType, Mechanism
+
+    first = open_provider(uri)  # logs the process in and creates v1 (with a random CKA_ID)
+    session = pkcs11.lib(softhsm.module_path).get_token(token_label=softhsm.label).open(rw=True)
+    lowest = None
+    for key_id in (b"\xff" * 16, b"\x00" * 16):
+        lowest = session.generate_key(
+            KeyType.AES,
+            256,
+            id=key_id,
+            label=f"{label}/v1",
+            store=True,
+            capabilities=MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT,
+            template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+        )
+    assert lowest is not None
+    first.reload()
+    second = open_provider(uri)
+    for provider in (first, second):
+        version, blob = provider.wrap(ROOT_KEY, CONTEXT)
+        assert version == 1
+        plain = lowest.decrypt(blob[12:], mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(blob[:12], CONTEXT))
+        assert plain == ROOT_KEY
