@@ -611,8 +611,13 @@ class Pkcs11KeyProvider:
                 record.users -= 1
                 if record.users > 0:
                     return
-                if _LOGINS.get(key) is record:
+                current = _LOGINS.get(key)
+                if current is record:
                     del _LOGINS[key]
+                elif current is not None:
+                    # A newer login replaced this forgotten one. C_Logout acts on the whole process, so closing
+                    # the old login session would log the newer login out: leave it to C_Finalize.
+                    return
             _close_quietly(record.session)  # the last user: C_Logout and close
 
     def _forget_login(self) -> None:
