@@ -1,5 +1,5 @@
 """The vault suite runs over the key providers a deployment chooses between: ``file:`` (the key file),
-``aws-kms:`` (moto's server on loopback) and ``pkcs11:`` (a SoftHSM2 token made for the test run).
+``pkcs11:`` (a SoftHSM2 token made for the test run) and ``aws-kms:`` (moto's server on loopback).
 
 ``key_provider`` is parametrised here; ``open_vault`` and ``vault`` (tests/conftest.py) take it. A test
 that asks for ``key_provider`` itself uses the key file's own API (its path, ``add_version``) and runs
@@ -20,8 +20,14 @@ import pytest
 from strongroom.crypto import KeyProvider, LocalKeyProvider
 
 from ..provider_fixtures.moto_kms import MotoServer, start_moto_server, use_fake_credentials  # noqa: TID252
+from ..provider_fixtures.softhsm import (  # noqa: TID252
+    SKIP_REASON,
+    SoftHsmToken,
+    softhsm_available,
+    start_softhsm_token,
+)
 
-PROVIDERS = ("file", "aws-kms")
+PROVIDERS = ("file", "pkcs11", "aws-kms")
 HERE = Path(__file__).parent
 
 
@@ -32,6 +38,14 @@ def moto_kms() -> Iterator[MotoServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmToken:
+    """The process's one SoftHSM2 token (SoftHSM reads its token list once per process)."""
+    if not softhsm_available():
+        pytest.skip(SKIP_REASON)
+    return start_softhsm_token(tmp_path_factory.mktemp("softhsm"))
+
+
 @pytest.fixture(params=PROVIDERS)
 def key_provider(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyProvider]:
     kind = request.param
@@ -40,7 +54,10 @@ def key_provider(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Key
         return
     from strongroom.crypto.providers.uri import provider_from_uri
 
-    if kind == "aws-kms":
+    if kind == "pkcs11":
+        token: SoftHsmToken = request.getfixturevalue("softhsm_token")
+        uri = token.uri_for(f"vault-suite-{uuid.uuid4().hex[:12]}")
+    elif kind == "aws-kms":
         server: MotoServer = request.getfixturevalue("moto_kms")
         use_fake_credentials(request.getfixturevalue("monkeypatch"))
         uri = server.new_uri(f"vault-suite/{uuid.uuid4().hex[:12]}")
