@@ -366,7 +366,9 @@ class Tx:
             .limit(limit)
         )  # fmt: skip
         if after is not None:
-            stmt = stmt.where(tuple_(d.tenant_id, d.version) > tuple_(*after))
+            # The bound on tenants.id is implied by the join, but spelled out: PostgreSQL merge-joins the two
+            # primary keys, and without it would scan tenants from the first one at every page (quadratic).
+            stmt = stmt.where(tuple_(d.tenant_id, d.version) > tuple_(*after), tenants.c.id >= after[0])
         return [
             (DataKeyRecord(tid, version, kid, kv, wrapped, at), TenantRecord(tid, environment, name, tenant_at))
             for tid, version, kid, kv, wrapped, at, name, tenant_at in self.conn.execute(stmt)
