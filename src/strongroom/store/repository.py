@@ -371,7 +371,7 @@ class Tx:
             stmt = stmt.where(tuple_(d.tenant_id, d.version) > tuple_(*after), tenants.c.id >= after[0])
         return [
             (DataKeyRecord(tid, version, kid, kv, wrapped, at), TenantRecord(tid, environment, name, tenant_at))
-            for tid, version, kid, kv, wrapped, at, name, tenant_at in self.conn.execute(stmt)
+            for tid, version, kid, kv, wrapped, at, name, tenant_at in self.conn.execute(stmt).all()  # one fetchall
         ]
 
     def rewrap_data_keys(self, rows: Sequence[tuple[str, int, str, int, bytes]]) -> None:
