@@ -130,6 +130,8 @@ def run_cli(home: Path, url: str, *args: str, profile: Path | None = None) -> tu
         err.seek(0)
         if child.returncode != 0:
             raise SystemExit(f"strongroom {' '.join(args)} failed: {err.read().decode(errors='replace')[-2000:]}")
+        cpu = usage.ru_utime + usage.ru_stime
+        print(f"  (strongroom {args[0]} {args[1]}: {cpu:.1f} s of CPU in the strongroom process, {elapsed:.1f} s wall)")
         return elapsed, usage.ru_maxrss / 1024, json.loads(out.read())
 
 
