@@ -39,7 +39,7 @@ from strongroom.crypto import LocalKeyProvider
 from strongroom.crypto.envelope import new_key
 from strongroom.crypto.keys import open_key, root_context, seal_key, wrap_context
 from strongroom.store import engines
-from strongroom.store.tables import data_keys, root_keys, tenants
+from strongroom.store.tables import data_keys, root_keys
 from strongroom.vault import Vault
 
 BOUND = 300.0  # seconds: only how long a broken run may hang before it fails; nothing is timed
@@ -112,29 +112,29 @@ def _populate(
             for i in range(count):
                 tenant_id, key = uuid.uuid4().hex, new_key()
                 found.keys[tenant_id] = key
-                tenant_rows.append({"id": tenant_id, "environment": ENV, "name": f"b{i:06d}", "created_at": now})
-                key_rows.append(
-                    {
-                        "tenant_id": tenant_id,
-                        "version": 1,
-                        "kek_id": "root",
-                        "kek_version": root_version,
-                        "wrapped": seal_key(root, key, wrap_context(ENV, tenant_id, 1, "root")),
-                        "created_at": now,
-                    }
-                )
-            conn.execute(tenants.insert(), tenant_rows)
-            conn.execute(data_keys.insert(), key_rows)
+                tenant_rows.append((tenant_id, ENV, f"b{i:06d}", now))
+                wrapped_key = seal_key(root, key, wrap_context(ENV, tenant_id, 1, "root"))
+                key_rows.append((tenant_id, 1, "root", root_version, wrapped_key, now))
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # the driver's executemany: fast
+            conn.exec_driver_sql(
+                f"INSERT INTO tenants (id, environment, name, created_at) VALUES ({', '.join([mark] * 4)})",
+                tenant_rows,
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO data_keys (tenant_id, version, kek_id, kek_version, wrapped, created_at) "
+                f"VALUES ({', '.join([mark] * 6)})",
+                key_rows,
+            )
     finally:
         engine.dispose()
     rng = random.Random(count)  # noqa: S311 -- test data
-    chosen = rng.sample(range(count), 600)
+    chosen = rng.sample(range(count), 450)
     with Vault.open(url, key_provider=provider, actor="test") as vault:
-        for i in chosen[:300]:  # the vault unwraps the bulk data key to encrypt: it was wrapped right
+        for i in chosen[:200]:  # the vault unwraps the bulk data key to encrypt: it was wrapped right
             value = f"value-b{i}-{os.urandom(8).hex()}"
             vault.put(f"b{i:06d}", "s", value)
             found.secrets.append((f"b{i:06d}", "s", value))
-    found.bare_tenants = [f"b{i:06d}" for i in chosen[300:]]
+    found.bare_tenants = [f"b{i:06d}" for i in chosen[200:]]
     return found
 
 
@@ -202,10 +202,12 @@ def _under_newer_root(engine: sa.Engine, than: int) -> tuple[int, bool]:
 
 
 def _newest_root(url: str) -> int:
+    """The newest root key that is not merely staged (a rotation killed before promoting one resumes it)."""
     engine = sa.create_engine(engines.normalise_url(url))
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.max(root_keys.c.version))).scalar() or 0)
+            newest = sa.select(sa.func.max(root_keys.c.version)).where(root_keys.c.state != "decrypt-only")
+            return int(conn.execute(newest).scalar() or 0)
     finally:
         engine.dispose()
 
@@ -236,7 +238,7 @@ def _kill_at_random_points(store: Populated, total: int, batch: int) -> None:
     seed = int.from_bytes(os.urandom(4), "big")
     print(f"kill points: random seed {seed}")
     rng = random.Random(seed)  # noqa: S311 -- test data
-    points = [rng.randrange(0, int(total * 0.8)) for _ in range(3)]
+    points = [rng.randrange(0, total // 2) for _ in range(3)]
     outcomes = []
     engine = sa.create_engine(engines.normalise_url(store.url))
     try:
