@@ -379,9 +379,10 @@ class Tx:
         if not rows:
             return
         if self.conn.dialect.name == "postgresql":
-            # The batch COPYed into a temporary table (emptied at commit), then one UPDATE joined to it: two
-            # round trips per batch. An executemany sends an UPDATE per row, and arrays of parameters are dumped
-            # element by element in Python: either was most of a rotation's time.
+            # The batch COPYed into a temporary table (emptied at commit; it holds wrapped keys only), then one
+            # UPDATE joined to it: four short statements per batch, whatever its size. An executemany sends an
+            # UPDATE per row, and arrays of parameters are dumped element by element in Python: either was most
+            # of a rotation's time (docs/benchmarks-rekey.md).
             driver = self.conn.connection.driver_connection
             with driver.cursor() as cursor:  # type: ignore[union-attr]
                 cursor.execute(
