@@ -349,39 +349,59 @@ class Tx:
         """Up to ``limit`` of this environment's data keys not wrapped under ``not_under`` (key id, version), in
         key order after ``after`` (keyset paging: a batch costs the same at the millionth key as at the first)."""
         kek_id, kek_version = not_under
+        # On SQLite the environment is compared as an expression, not the bare column: else SQLite (no
+        # statistics) drives the join from tenants' (environment, name) index and sorts every key of the
+        # environment for each page, which made a rotation quadratic; this way it walks data_keys' primary key
+        # from ``after`` and stops at ``limit``, as PostgreSQL does by its statistics (to which the expression
+        # would look rare: it would drive the join from tenants instead).
+        on_sqlite = self.conn.dialect.name == "sqlite"
+        env_column = tenants.c.environment.concat("") if on_sqlite else tenants.c.environment
+        d = data_keys.c
         stmt = (
-            select(data_keys, tenants.c.name, tenants.c.created_at.label("tenant_created_at"))
-            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
-            .where(
-                and_(
-                    tenants.c.environment == environment,
-                    or_(data_keys.c.kek_id != kek_id, data_keys.c.kek_version != kek_version),
-                )
-            )
-            .order_by(data_keys.c.tenant_id, data_keys.c.version)
+            select(d.tenant_id, d.version, d.kek_id, d.kek_version, d.wrapped, d.created_at, tenants.c.name,
+                   tenants.c.created_at)
+            .join(tenants, tenants.c.id == d.tenant_id)
+            .where(and_(env_column == environment, or_(d.kek_id != kek_id, d.kek_version != kek_version)))
+            .order_by(d.tenant_id, d.version)
             .limit(limit)
-        )
+        )  # fmt: skip
         if after is not None:
-            stmt = stmt.where(tuple_(data_keys.c.tenant_id, data_keys.c.version) > tuple_(*after))
-        found = []
-        for row in self.conn.execute(stmt).mappings():
-            key = DataKeyRecord(**{c.name: row[c.name] for c in data_keys.columns})
-            tenant = TenantRecord(
-                id=key.tenant_id, environment=environment, name=row["name"], created_at=row["tenant_created_at"]
-            )
-            found.append((key, tenant))
-        return found
+            # The bound on tenants.id is implied by the join, but spelled out: PostgreSQL merge-joins the two
+            # primary keys, and without it would scan tenants from the first one at every page (quadratic).
+            stmt = stmt.where(tuple_(d.tenant_id, d.version) > tuple_(*after), tenants.c.id >= after[0])
+        return [
+            (DataKeyRecord(tid, version, kid, kv, wrapped, at), TenantRecord(tid, environment, name, tenant_at))
+            for tid, version, kid, kv, wrapped, at, name, tenant_at in self.conn.execute(stmt).all()  # one fetchall
+        ]
 
     def rewrap_data_keys(self, rows: Sequence[tuple[str, int, str, int, bytes]]) -> None:
         """Many ``rewrap_data_key`` in one statement: (tenant id, version, kek id, kek version, wrapped)."""
         if not rows:
             return
-        stmt = (
-            update(data_keys)
-            .where(and_(data_keys.c.tenant_id == bindparam("t"), data_keys.c.version == bindparam("v")))
-            .values(kek_id=bindparam("k"), kek_version=bindparam("kv"), wrapped=bindparam("w"))
+        if self.conn.dialect.name == "postgresql":
+            # The batch COPYed into a temporary table (emptied at commit; it holds wrapped keys only), then one
+            # UPDATE joined to it: four short statements per batch, whatever its size. An executemany sends an
+            # UPDATE per row, and arrays of parameters are dumped element by element in Python: either was most
+            # of a rotation's time (docs/benchmarks-rekey.md).
+            driver = self.conn.connection.driver_connection
+            with driver.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS strongroom_rewrap (tenant_id varchar(32), version int, "
+                    "kek_id varchar(128), kek_version int, wrapped bytea) ON COMMIT DELETE ROWS"
+                )
+                with cursor.copy("COPY strongroom_rewrap FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(
+                    "UPDATE data_keys AS d SET kek_id = r.kek_id, kek_version = r.kek_version, wrapped = r.wrapped "
+                    "FROM strongroom_rewrap AS r WHERE d.tenant_id = r.tenant_id AND d.version = r.version"
+                )
+                cursor.execute("DELETE FROM strongroom_rewrap")  # for a second batch in the same transaction
+            return
+        self.conn.exec_driver_sql(  # the driver's own executemany: no per-row parameter processing
+            "UPDATE data_keys SET kek_id = ?, kek_version = ?, wrapped = ? WHERE tenant_id = ? AND version = ?",
+            [(k, kv, w, t, v) for t, v, k, kv, w in rows],
         )
-        self.conn.execute(stmt, [{"t": t, "v": v, "k": k, "kv": kv, "w": w} for t, v, k, kv, w in rows])
 
     def data_key_counts(self, environment: str) -> dict[tuple[str, int], int]:
         """How many of this environment's data keys each (key id, key version) wraps."""
