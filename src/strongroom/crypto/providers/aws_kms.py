@@ -92,22 +92,28 @@ class _Target:
             if name not in _OPTIONS:
                 raise provider_error(shown, f"unknown URI option {name!r}", "use only: " + ", ".join(_OPTIONS))
             if name in options:
-                raise provider_error(shown, f"URI option {name!r} is given twice")
+                raise provider_error(shown, f"URI option {name!r} is given twice", "give it once")
             options[name] = value
         self.region: str | None = options.get("region") or None
         self.endpoint: str | None = options.get("endpoint") or None
         if self.endpoint is not None and urlsplit(self.endpoint).scheme not in ("http", "https"):
-            raise provider_error(shown, "endpoint= must be an http(s) URL")
+            raise provider_error(shown, "endpoint= must be an http(s) URL", "use endpoint=https://<host>")
         days_text = options.get("pending-days", str(DEFAULT_PENDING_DAYS))
         if not (days_text.isascii() and days_text.isdigit() and 7 <= int(days_text) <= 30):
-            raise provider_error(shown, "pending-days= must be a whole number from 7 to 30")
+            raise provider_error(
+                shown,
+                "pending-days= must be a whole number from 7 to 30",
+                f"use 7 to 30, or leave it out ({DEFAULT_PENDING_DAYS})",
+            )
         self.pending_days = int(days_text)
         self.alias: str | None = None  # "alias/<name>" when versions are managed
         self.fixed_key: str | None = None  # a key id or key ARN otherwise
         arn = _ARN.fullmatch(target)
         if arn is not None:
             if self.region is not None and self.region != arn["region"]:
-                raise provider_error(shown, f"region={self.region} differs from the ARN's region")
+                raise provider_error(
+                    shown, f"region={self.region} differs from the ARN's region", "drop region= or make it the same"
+                )
             self.region = arn["region"]
             target = arn["rest"]
             if target.startswith("key/") and _KEY_ID.fullmatch(target[4:]):
@@ -127,11 +133,13 @@ class _Target:
                 f"use {SCHEME}:alias/<name> (letters, digits, '/', '_', '-')",
             )
         if name.startswith("aws/"):
-            raise provider_error(shown, "alias/aws/ names belong to AWS managed keys")
+            raise provider_error(
+                shown, "alias/aws/ names belong to AWS managed keys", f"use an alias of your own: {SCHEME}:alias/<name>"
+            )
         if _VERSION_SEGMENT.fullmatch(name.rsplit("/", 1)[-1]):
             raise provider_error(shown, "the name may not end in /v<N>: those are the version aliases", "drop /v<N>")
         if len(target) + len("/v99999") > _MAX_ALIAS:
-            raise provider_error(shown, "the alias name is too long")
+            raise provider_error(shown, "the alias name is too long", "use a shorter name")
         return target
 
 
@@ -431,6 +439,7 @@ class AwsKmsKeyProvider:
             problem, fix = f"AWS KMS is unavailable ({code})", "retry later"
         else:
             problem = f"AWS KMS {operation} of {which} failed ({code})"
+            fix = "see docs/providers/aws-kms.md"
         return provider_error(self._shown, problem, fix)
 
     def _transport_failure(self, operation: str, exc: BaseException) -> StrongroomError:
@@ -449,7 +458,9 @@ class AwsKmsKeyProvider:
                 f"cannot reach AWS KMS at {endpoint} ({name})",
                 "check the network, the region and endpoint= of the URI",
             )
-        return provider_error(self._shown, f"AWS KMS {operation} failed ({name})")
+        return provider_error(
+            self._shown, f"AWS KMS {operation} failed ({name})", "retry; if it persists, check the network"
+        )
 
     def _state_of(self, version: int) -> tuple[str, str]:
         """The key state and key id of ``version``, for an error message; ``unknown`` if KMS cannot say."""

@@ -41,6 +41,7 @@ def provider_error(shown: str, problem: str, fix: str | None = None) -> KeyProvi
 
 
 def _sentence(text: str) -> str:
+    text = text.rstrip()
     return text if text.endswith((".", "?", "!")) else text + "."
 
 

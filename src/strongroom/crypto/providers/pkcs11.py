@@ -199,7 +199,9 @@ def _quote(value: str) -> str:
 
 
 def _malformed(uri: str, problem: str) -> KeyProviderError:
-    return provider_error(shown_uri(uri), f"the key provider URI is malformed: {problem}")
+    return provider_error(
+        shown_uri(uri), f"malformed URI: {problem}", "write it as pkcs11:token=<label>?pin-source=file:/path/to/pin"
+    )
 
 
 def _attributes(uri: str, text: str, separator: str, allowed: tuple[str, ...], where: str) -> dict[str, str]:
