@@ -327,7 +327,7 @@ def test_down_endpoint_fails_fast_naming_the_provider() -> None:
         finishes(lambda: AwsKmsKeyProvider(uri), within=60)
     assert str(caught.value).startswith("aws-kms:alias/down: cannot reach AWS KMS at http://127.0.0.1:")
     assert "EndpointConnectionError" in _flat(caught.value)
-    assert "fix: check the network" in _flat(caught.value)
+    assert "Fix: check the network" in _flat(caught.value)
     assert all(len(line) <= 80 for line in str(caught.value).splitlines())
     assert caught.value.__context__ is None
 

@@ -28,11 +28,11 @@ import base64
 import contextlib
 import importlib
 import re
-import textwrap
 import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from strongroom.crypto.providers.messages import provider_error, shown_uri
 from strongroom.errors import KeyProviderError, StrongroomError, TamperedError
 
 SCHEME = "aws-kms"
@@ -71,21 +71,6 @@ _ACTIONS = {
 }
 
 
-def _message(what: str, fix: str | None = None) -> str:
-    """An error message in lines of at most 80 columns: what went wrong, then the fix."""
-    lines = textwrap.wrap(what, 80, break_long_words=False, break_on_hyphens=False)
-    if fix:
-        lines += textwrap.wrap(
-            "fix: " + fix, 80, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
-        )
-    return "\n".join(lines)
-
-
-def _shown(uri: str) -> str:
-    """The URI as errors show it: no query."""
-    return uri.split("?", 1)[0]
-
-
 def _endpoint_shown(endpoint: str) -> str:
     """An endpoint URL without any user info, path or query."""
     parts = urlsplit(endpoint)
@@ -97,34 +82,38 @@ class _Target:
     """What the URI names: an alias name (versions managed) or one fixed key (key id or key ARN)."""
 
     def __init__(self, uri: str) -> None:
-        shown = _shown(uri)
+        shown = shown_uri(uri)
         scheme, sep, rest = uri.partition(":")
         if scheme != SCHEME or not sep:
-            raise KeyProviderError(_message(f"{shown!r} is not an {SCHEME}: URI", f"use {SCHEME}:alias/<name>"))
+            raise provider_error(shown, f"is not an {SCHEME}: URI", f"use {SCHEME}:alias/<name>")
         target, _, query = rest.partition("?")
         options: dict[str, str] = {}
         for name, value in parse_qsl(query, keep_blank_values=True):
             if name not in _OPTIONS:
-                raise KeyProviderError(
-                    _message(f"{shown}: unknown URI option {name!r}", "use only: " + ", ".join(_OPTIONS))
-                )
+                raise provider_error(shown, f"unknown URI option {name!r}", "use only: " + ", ".join(_OPTIONS))
             if name in options:
-                raise KeyProviderError(_message(f"{shown}: URI option {name!r} is given twice"))
+                raise provider_error(shown, f"URI option {name!r} is given twice", "give it once")
             options[name] = value
         self.region: str | None = options.get("region") or None
         self.endpoint: str | None = options.get("endpoint") or None
         if self.endpoint is not None and urlsplit(self.endpoint).scheme not in ("http", "https"):
-            raise KeyProviderError(_message(f"{shown}: endpoint= must be an http(s) URL"))
+            raise provider_error(shown, "endpoint= must be an http(s) URL", "use endpoint=https://<host>")
         days_text = options.get("pending-days", str(DEFAULT_PENDING_DAYS))
         if not (days_text.isascii() and days_text.isdigit() and 7 <= int(days_text) <= 30):
-            raise KeyProviderError(_message(f"{shown}: pending-days= must be a whole number from 7 to 30"))
+            raise provider_error(
+                shown,
+                "pending-days= must be a whole number from 7 to 30",
+                f"use 7 to 30, or leave it out ({DEFAULT_PENDING_DAYS})",
+            )
         self.pending_days = int(days_text)
         self.alias: str | None = None  # "alias/<name>" when versions are managed
         self.fixed_key: str | None = None  # a key id or key ARN otherwise
         arn = _ARN.fullmatch(target)
         if arn is not None:
             if self.region is not None and self.region != arn["region"]:
-                raise KeyProviderError(_message(f"{shown}: region={self.region} differs from the ARN's region"))
+                raise provider_error(
+                    shown, f"region={self.region} differs from the ARN's region", "drop region= or make it the same"
+                )
             self.region = arn["region"]
             target = arn["rest"]
             if target.startswith("key/") and _KEY_ID.fullmatch(target[4:]):
@@ -138,20 +127,19 @@ class _Target:
     def _alias(target: str, shown: str) -> str:
         name = target.removeprefix("alias/")
         if not target.startswith("alias/") or not _NAME.fullmatch(name):
-            raise KeyProviderError(
-                _message(
-                    f"{shown}: name an alias, a key id or a key ARN",
-                    f"use {SCHEME}:alias/<name> (letters, digits, '/', '_', '-')",
-                )
+            raise provider_error(
+                shown,
+                "name an alias, a key id or a key ARN",
+                f"use {SCHEME}:alias/<name> (letters, digits, '/', '_', '-')",
             )
         if name.startswith("aws/"):
-            raise KeyProviderError(_message(f"{shown}: alias/aws/ names belong to AWS managed keys"))
-        if _VERSION_SEGMENT.fullmatch(name.rsplit("/", 1)[-1]):
-            raise KeyProviderError(
-                _message(f"{shown}: the name may not end in /v<N>: those are the version aliases", "drop /v<N>")
+            raise provider_error(
+                shown, "alias/aws/ names belong to AWS managed keys", f"use an alias of your own: {SCHEME}:alias/<name>"
             )
+        if _VERSION_SEGMENT.fullmatch(name.rsplit("/", 1)[-1]):
+            raise provider_error(shown, "the name may not end in /v<N>: those are the version aliases", "drop /v<N>")
         if len(target) + len("/v99999") > _MAX_ALIAS:
-            raise KeyProviderError(_message(f"{shown}: the alias name is too long"))
+            raise provider_error(shown, "the alias name is too long", "use a shorter name")
         return target
 
 
@@ -169,7 +157,7 @@ class AwsKmsKeyProvider:
         ``client``: a ready boto3 ``kms`` client (its own region, endpoint and timeouts then apply).
         """
         self._uri = uri
-        self._shown = _shown(uri)
+        self._shown = shown_uri(uri)
         self._target = _Target(uri)
         self._environment = environment
         self._lock = threading.RLock()
@@ -221,7 +209,7 @@ class AwsKmsKeyProvider:
         if not wrapped:
             raise TamperedError("a wrapped key is empty")
         if kek_version < 1 or (self._target.fixed_key is not None and kek_version != 1):
-            raise KeyProviderError(self._no_version(kek_version))
+            raise self._no_version(kek_version)
         response = self._call(
             "decrypt",
             kek_version,
@@ -253,22 +241,19 @@ class AwsKmsKeyProvider:
         with self._lock:
             self._load(create=False)
             if version == self._current:
-                raise KeyProviderError(
-                    _message(
-                        f"{self._shown}: version {version} is current; not destroyed",
-                        "add a version and rewrap under it first",
-                    )
+                raise provider_error(
+                    self._shown,
+                    f"version {version} is current; not destroyed",
+                    "add a version and rewrap under it first",
                 )
             key = self._versions.get(version)
             if key is None:
-                raise KeyProviderError(self._no_version(version))
+                raise self._no_version(version)
             if key == self._versions[self._current]:
-                raise KeyProviderError(
-                    _message(
-                        f"{self._shown}: version {version} is the key of current version {self._current}; "
-                        "not destroyed",
-                        f"point alias {alias}/v{version} at its own key, or leave it",
-                    )
+                raise provider_error(
+                    self._shown,
+                    f"version {version} is the key of current version {self._current}; not destroyed",
+                    f"point alias {alias}/v{version} at its own key, or leave it",
                 )
             metadata = self._call("describe_key", version, KeyId=key)["KeyMetadata"]
             if metadata.get("KeyState") != "PendingDeletion":  # a retry after a failed alias deletion
@@ -289,14 +274,13 @@ class AwsKmsKeyProvider:
         metadata = self._call("describe_key", version, KeyId=self._key_ref(version))["KeyMetadata"]
         state = str(metadata.get("KeyState", "unknown"))
         if state != "Enabled":
-            raise KeyProviderError(self._state_message(version, state, str(metadata.get("KeyId", "?"))))
+            raise self._state_error(version, state, str(metadata.get("KeyId", "?")))
         usage = metadata.get("KeyUsage") or "ENCRYPT_DECRYPT"  # AWS's default, which moto leaves out
         if usage != "ENCRYPT_DECRYPT" or (metadata.get("KeySpec") or "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
-            raise KeyProviderError(
-                _message(
-                    f"{self._where(version)} is not a symmetric encryption key",
-                    "use a SYMMETRIC_DEFAULT key with usage ENCRYPT_DECRYPT",
-                )
+            raise provider_error(
+                self._shown,
+                f"{self._which(version)} is not a symmetric encryption key",
+                "use a SYMMETRIC_DEFAULT key with usage ENCRYPT_DECRYPT",
             )
 
     # -- versions -------------------------------------------------------------------------------
@@ -325,22 +309,20 @@ class AwsKmsKeyProvider:
             self._call("create_alias", newest, AliasName=alias, TargetKeyId=versions[newest], tolerate="AlreadyExists")
             versions, current_key = self._list(alias)
         if not versions:
-            raise KeyProviderError(
-                _message(
-                    f"{self._shown}: AWS KMS has no alias {alias} nor any {prefix}<N>",
-                    "were they deleted? open the provider once to create version 1",
-                )
+            raise provider_error(
+                self._shown,
+                f"AWS KMS has no alias {alias} nor any {prefix}<N>",
+                "were they deleted? open the provider once to create version 1",
             )
         current = [v for v, key in versions.items() if key == current_key]
         if not current:
             newest = max(versions)
             what = "does not exist" if current_key is None else "points at no version alias"
-            raise KeyProviderError(
-                _message(
-                    f"{self._shown}: alias {alias} {what} (versions: {sorted(versions)})",
-                    f"point it at a version: aws kms update-alias (or create-alias) --alias-name {alias} "
-                    f"--target-key-id {versions[newest]}",
-                )
+            raise provider_error(
+                self._shown,
+                f"alias {alias} {what} (versions: {sorted(versions)})",
+                f"point it at a version: aws kms update-alias (or create-alias) --alias-name {alias} "
+                f"--target-key-id {versions[newest]}",
             )
         self._versions = versions
         self._current = max(current)
@@ -393,9 +375,7 @@ class AwsKmsKeyProvider:
             # Another process made this version meanwhile: our key wrapped nothing; take the next number.
             self._discard(key)
             self._versions, _ = self._list(alias)
-        raise KeyProviderError(
-            _message(f"{self._shown}: other processes kept adding versions; none added", "try again")
-        )
+        raise provider_error(self._shown, "other processes kept adding versions; none added", "try again")
 
     def _point_current(self, alias: str, version: int) -> None:
         key = self._versions[version]
@@ -438,48 +418,49 @@ class AwsKmsKeyProvider:
         raise problem
 
     def _client_failure(self, operation: str, version: int, code: str) -> StrongroomError:
-        where = self._where(version)
+        which = self._which(version)
         if operation == "decrypt" and code in _TAMPERED:
-            return TamperedError(_message(f"a wrapped key failed authentication under {where}"))
+            return TamperedError(f"{self._shown}: a wrapped key failed authentication under {which}")
         if code in _KEY_STATE or (code == "NotFoundException" and operation in ("encrypt", "decrypt", "describe_key")):
             state, key = self._state_of(version)  # for NotFound: the alias is gone; is the key we knew destroyed?
             if state not in ("unknown", "Enabled") or code in _KEY_STATE:
-                return KeyProviderError(self._state_message(version, state, key))
-            return KeyProviderError(self._no_version(version))
+                return self._state_error(version, state, key)
+            return self._no_version(version)
         fix: str | None = None
         if code == "NotFoundException":
-            what, fix = f"{where}: AWS KMS {operation} found no such key or alias", "reload and try again"
+            problem, fix = f"AWS KMS {operation} of {which} found no such key or alias", "reload and try again"
         elif code == "AccessDeniedException":
-            what = f"{where}: AWS KMS denied {operation} (AccessDeniedException)"
+            problem = f"AWS KMS denied {operation} of {which} (AccessDeniedException)"
             fix = f"grant {_ACTIONS.get(operation, operation)} to this role (docs/providers/aws-kms.md)"
         elif code in _BAD_CREDENTIALS:
-            what = f"{where}: AWS rejected the credentials ({code})"
+            problem = f"AWS rejected the credentials ({code})"
             fix = "check AWS_PROFILE, the role, or renew expired credentials"
         elif code in _UNAVAILABLE:
-            what, fix = f"{where}: AWS KMS is unavailable ({code})", "retry later"
+            problem, fix = f"AWS KMS is unavailable ({code})", "retry later"
         else:
-            what = f"{where}: AWS KMS {operation} failed ({code})"
-        return KeyProviderError(_message(what, fix))
+            problem = f"AWS KMS {operation} of {which} failed ({code})"
+            fix = "see docs/providers/aws-kms.md"
+        return provider_error(self._shown, problem, fix)
 
     def _transport_failure(self, operation: str, exc: BaseException) -> StrongroomError:
         errors = self._errors
         name = type(exc).__name__
         if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
-            return KeyProviderError(
-                _message(
-                    f"{self._shown}: no AWS credentials for KMS ({name})",
-                    "set AWS_PROFILE or AWS_ACCESS_KEY_ID, or run with an IAM role",
-                )
+            return provider_error(
+                self._shown,
+                f"no AWS credentials for KMS ({name})",
+                "set AWS_PROFILE or AWS_ACCESS_KEY_ID, or run with an IAM role",
             )
         if isinstance(exc, errors.ConnectionError | errors.HTTPClientError):
             endpoint = _endpoint_shown(str(self._client.meta.endpoint_url))
-            return KeyProviderError(
-                _message(
-                    f"{self._shown}: cannot reach AWS KMS at {endpoint} ({name})",
-                    "check the network, the region and endpoint= of the URI",
-                )
+            return provider_error(
+                self._shown,
+                f"cannot reach AWS KMS at {endpoint} ({name})",
+                "check the network, the region and endpoint= of the URI",
             )
-        return KeyProviderError(_message(f"{self._shown}: AWS KMS {operation} failed ({name})"))
+        return provider_error(
+            self._shown, f"AWS KMS {operation} failed ({name})", "retry; if it persists, check the network"
+        )
 
     def _state_of(self, version: int) -> tuple[str, str]:
         """The key state and key id of ``version``, for an error message; ``unknown`` if KMS cannot say."""
@@ -494,8 +475,7 @@ class AwsKmsKeyProvider:
             return str(metadata.get("KeyState", "unknown")), str(metadata.get("KeyId", "?"))
         return "unknown", known or "?"
 
-    def _state_message(self, version: int, state: str, key: str) -> str:
-        where = self._where(version)
+    def _state_error(self, version: int, state: str, key: str) -> KeyProviderError:
         if state == "Disabled":
             fix = f"enable it: aws kms enable-key --key-id {key}"
         elif state == "PendingDeletion":
@@ -505,18 +485,22 @@ class AwsKmsKeyProvider:
             )
         else:
             fix = f"see key {key} in the AWS KMS console; it must be Enabled"
-        return _message(f"{where} is {state} (key state): AWS KMS refuses to use it", fix)
+        return provider_error(
+            self._shown, f"{self._which(version)} is {state} (key state): AWS KMS refuses to use it", fix
+        )
 
-    def _no_version(self, version: int) -> str:
-        return _message(
-            f"{self._shown} has no version {version} (have {self.versions()})",
+    def _no_version(self, version: int) -> KeyProviderError:
+        return provider_error(
+            self._shown,
+            f"has no version {version} (have {self.versions()})",
             "was the version destroyed before its keys were rewrapped? otherwise reload",
         )
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _where(self, version: int) -> str:
-        return f"{self._shown} v{version}" if self._target.alias is not None else self._shown
+    def _which(self, version: int) -> str:
+        """``version`` as messages name it after the provider: ``v<N>``, or ``the key`` if the URI names one key."""
+        return f"v{version}" if self._target.alias is not None else "the key"
 
     def _key_ref(self, version: int) -> str:
         """What KMS calls take as KeyId for ``version``: its version alias, or the fixed key."""
@@ -530,11 +514,10 @@ class AwsKmsKeyProvider:
 
     def _managed(self, action: str) -> str:
         if self._target.alias is None:
-            raise KeyProviderError(
-                _message(
-                    f"{self._shown} names one fixed key: strongroom cannot {action} of it",
-                    f"use the alias form {SCHEME}:alias/<name> for rotation and shredding",
-                )
+            raise provider_error(
+                self._shown,
+                f"names one fixed key: strongroom cannot {action} of it",
+                f"use the alias form {SCHEME}:alias/<name> for rotation and shredding",
             )
         return self._target.alias
 
@@ -548,7 +531,7 @@ class AwsKmsKeyProvider:
         except ImportError:
             pass
         # raised outside `except`: no ImportError rides along as context
-        raise KeyProviderError(_message(f"{self._shown} needs boto3", "pip install 'strongroom[aws]'"))
+        raise provider_error(self._shown, "needs boto3", "pip install 'strongroom[aws]'")
 
     def _new_client(self) -> Any:
         boto3 = self._import("boto3")
@@ -574,7 +557,7 @@ class AwsKmsKeyProvider:
         except errors.BotoCoreError as exc:
             problem = type(exc).__name__
         fix = "add ?region=<region> to the URI, or set AWS_DEFAULT_REGION" if problem == "NoRegionError" else None
-        raise KeyProviderError(_message(f"{self._shown}: cannot create an AWS KMS client ({problem})", fix))
+        raise provider_error(self._shown, f"cannot create an AWS KMS client ({problem})", fix)
 
 
 def open_provider(uri: str, *, environment: str) -> AwsKmsKeyProvider:

@@ -39,11 +39,9 @@ error mapping) runs for real over it.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import re
-import textwrap
 import threading
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -52,6 +50,7 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.crypto.providers.messages import provider_error, shown_uri
 from strongroom.errors import KeyProviderError, TamperedError
 
 SCHEME = "azure-keyvault"
@@ -63,25 +62,19 @@ HOSTS = (".vault.azure.net", ".managedhsm.azure.net", ".vault.azure.cn", ".vault
 NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 
 
-def explain(uri: str, problem: str, fix: str) -> str:
-    """An error message: the provider and the problem, then the fix, wrapped at 80 columns."""
-    fill = functools.partial(textwrap.fill, width=80, break_long_words=False, break_on_hyphens=False)
-    return fill(f"{uri} {problem}.") + "\n" + fill(f"Fix: {fix}.", subsequent_indent="  ")
-
-
 def parse_uri(uri: str) -> tuple[str, str]:
     """(vault URL, key name) of an ``azure-keyvault:`` URI."""
     rest = uri[len(SCHEME) + 1 :] if uri.startswith(SCHEME + ":") else ""
     url = urlsplit(rest)
-    shown = f"{SCHEME}:{url.scheme}://{url.hostname or ''}{url.path}"[:160]
+    shown = shown_uri(uri)
     parts = url.path.strip("/").split("/")
     form = "azure-keyvault:https://<vault>.vault.azure.net/keys/<name>"
     if url.scheme != "https" or not url.hostname or len(parts) != 2 or parts[0] != "keys" or not NAME.match(parts[1]):
-        raise KeyProviderError(explain(shown, "is not a Key Vault key URI", f"use {form} (no key version)"))
+        raise provider_error(shown, "is not a Key Vault key URI", f"use {form} (no key version)")
     if url.query or url.username or url.password:
-        raise KeyProviderError(explain(shown, "has parameters or credentials", "remove them"))
+        raise provider_error(shown, "has parameters or credentials", "remove them")
     if not url.hostname.endswith(HOSTS):
-        raise KeyProviderError(explain(shown, "is not a Key Vault host", f"use {form}"))
+        raise provider_error(shown, "is not a Key Vault host", f"use {form}")
     return f"https://{url.netloc}", parts[1]
 
 
@@ -313,7 +306,7 @@ class AzureKeyVaultKeyProvider:
     # -- errors -------------------------------------------------------------------------------------
 
     def _fail(self, problem: str, fix: str) -> NoReturn:
-        raise KeyProviderError(explain(self.uri, problem, fix))
+        raise provider_error(self.uri, problem, fix)
 
     def _call(self, what: str, call: Any, *, unwrapping: bool = False) -> Any:
         """``call(key_client)``, every failure mapped to ``KeyProviderError`` (or, for unwrap, a refused
@@ -354,7 +347,7 @@ class AzureKeyVaultKeyProvider:
             )
         if problem is None:
             raise TamperedError("a wrapped data key failed authentication (Key Vault unwrapKey)")
-        raise KeyProviderError(explain(self.uri, *problem))
+        raise provider_error(self.uri, *problem)
 
 
 def _error_code(exc: Any) -> str:

@@ -33,15 +33,14 @@ builds, sends and maps every request for real.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import re
-import textwrap
 import threading
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qs
 
+from strongroom.crypto.providers.messages import provider_error, shown_uri
 from strongroom.errors import KeyProviderError, TamperedError
 
 SCHEME = "gcp-kms"
@@ -50,25 +49,19 @@ AAD_LABEL = b"strongroom gcp-kms v1\x00"
 TIMEOUT_SECONDS = 10.0
 
 
-def explain(uri: str, problem: str, fix: str) -> str:
-    """An error message: the provider and the problem, then the fix, wrapped at 80 columns."""
-    fill = functools.partial(textwrap.fill, width=80, break_long_words=False, break_on_hyphens=False)
-    return fill(f"{uri} {problem}.") + "\n" + fill(f"Fix: {fix}.", subsequent_indent="  ")
-
-
 def parse_uri(uri: str) -> tuple[str, str | None]:
     """(CryptoKey resource name, endpoint or None) of a ``gcp-kms:`` URI."""
     rest = uri[len(SCHEME) + 1 :] if uri.startswith(SCHEME + ":") else ""
     name, _, query = rest.partition("?")
-    shown = uri.split("?", 1)[0][:160]
+    shown = shown_uri(uri)
     if not KEY_NAME.match(name):
-        raise KeyProviderError(
-            explain(shown, "is not a Cloud KMS key URI", "use gcp-kms:projects/P/locations/L/keyRings/R/cryptoKeys/K")
+        raise provider_error(
+            shown, "is not a Cloud KMS key URI", "use gcp-kms:projects/P/locations/L/keyRings/R/cryptoKeys/K"
         )
     params = parse_qs(query, keep_blank_values=True)
     unknown = set(params) - {"endpoint"}
     if unknown:
-        raise KeyProviderError(explain(shown, f"has an unknown parameter {sorted(unknown)[0]!r}", "use endpoint"))
+        raise provider_error(shown, f"has an unknown parameter {sorted(unknown)[0]!r}", "use endpoint")
     endpoint = params.get("endpoint", [""])[-1] or None
     return name, endpoint
 
@@ -281,7 +274,7 @@ class GcpKmsKeyProvider:
     # -- errors -------------------------------------------------------------------------------------
 
     def _fail(self, problem: str, fix: str) -> NoReturn:
-        raise KeyProviderError(explain(self.uri, problem, fix))
+        raise provider_error(self.uri, problem, fix)
 
     def _call(self, what: str, call: Any, *, version: int | None = None) -> Any:
         """``call(client)``, every failure mapped to ``KeyProviderError`` (or, for decrypt, ``TamperedError``)
@@ -311,7 +304,7 @@ class GcpKmsKeyProvider:
             )
         if problem == ("", ""):
             raise TamperedError("a wrapped data key failed authentication (Cloud KMS decrypt)")
-        raise KeyProviderError(explain(self.uri, *problem))
+        raise provider_error(self.uri, *problem)
 
     def _explain_status(self, what: str, status: str, exc: Any, version: int | None) -> tuple[str, str]:
         code = f"{status or type(exc).__name__}"

@@ -48,7 +48,6 @@ import hmac
 import os
 import re
 import stat
-import textwrap
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +62,7 @@ from pkcs11.constants import Attribute, MechanismFlag, ObjectClass
 from pkcs11.mechanisms import GCMParams, KeyType, Mechanism
 from pkcs11.types import DecryptMixin, EncryptMixin, SecretKey, Session, Token
 
+from strongroom.crypto.providers.messages import provider_error, shown_uri
 from strongroom.errors import KeyProviderError, TamperedError
 
 if TYPE_CHECKING:
@@ -143,11 +143,6 @@ def _ckr(exc: ck.PKCS11Error) -> str:
     return _CKR_NAMES.get(type(exc), type(exc).__name__)
 
 
-def _fill(text: str) -> str:
-    """Error messages in lines of at most 80 columns (a URI is never broken)."""
-    return textwrap.fill(text, width=80, break_long_words=False, break_on_hyphens=False, subsequent_indent="  ")
-
-
 class _Pin:
     """The user PIN: shown as ``<pin>`` by repr and str, and never pickled."""
 
@@ -204,8 +199,9 @@ def _quote(value: str) -> str:
 
 
 def _malformed(uri: str, problem: str) -> KeyProviderError:
-    shown = uri.split("?", 1)[0][:80]
-    return KeyProviderError(_fill(f"key provider URI {shown!r} is malformed: {problem}"))
+    return provider_error(
+        shown_uri(uri), f"malformed URI: {problem}", "write it as pkcs11:token=<label>?pin-source=file:/path/to/pin"
+    )
 
 
 def _attributes(uri: str, text: str, separator: str, allowed: tuple[str, ...], where: str) -> dict[str, str]:
@@ -295,26 +291,31 @@ def _read_pin(parsed: Pkcs11Uri) -> _Pin:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise KeyProviderError(_fill(f"{shown}: pin-source file {path} does not exist")) from None
+        raise provider_error(
+            shown, f"pin-source file {path} does not exist", "write the user PIN in it (mode 0600)"
+        ) from None
     except OSError:
-        raise KeyProviderError(_fill(f"{shown}: pin-source file {path} cannot be read")) from None
+        raise provider_error(
+            shown, f"pin-source file {path} cannot be read", "let this process's user read it (mode 0600)"
+        ) from None
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyProviderError(
-            _fill(
-                f"{shown}: pin-source file {path} is accessible by group or others "
-                f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {path}"
-            )
+        raise provider_error(
+            shown,
+            f"pin-source file {path} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):04o})",
+            f"run: chmod 600 {path}",
         )
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
-        raise KeyProviderError(_fill(f"{shown}: pin-source file {path} is not a readable UTF-8 file")) from None
+        raise provider_error(
+            shown, f"pin-source file {path} is not a readable UTF-8 file", "write the user PIN in it as UTF-8 text"
+        ) from None
     if text.endswith("\r\n"):
         text = text[:-2]
     elif text.endswith("\n"):
         text = text[:-1]
     if not text:
-        raise KeyProviderError(_fill(f"{shown}: pin-source file {path} is empty; write the user PIN in it"))
+        raise provider_error(shown, f"pin-source file {path} is empty", "write the user PIN in it")
     return _Pin(text)
 
 
@@ -325,21 +326,20 @@ _MODULES_LOCK = threading.Lock()
 
 def _load_module(shown: str, module_path: str) -> Pkcs11Library:
     if not Path(module_path).is_file():
-        raise KeyProviderError(
-            _fill(
-                f"{shown}: the PKCS#11 module {module_path} does not exist; install the HSM's PKCS#11 library "
-                f"(SoftHSM2: apt-get install softhsm2) or name it with ?module-path= or {MODULE_ENV}"
-            )
+        raise provider_error(
+            shown,
+            f"the PKCS#11 module {module_path} does not exist",
+            "install the HSM's PKCS#11 library (SoftHSM2: apt-get install softhsm2) "
+            f"or name it with ?module-path= or {MODULE_ENV}",
         )
     with _MODULES_LOCK:  # pkcs11.lib() caches per path, but is not safe against two first calls at once
         try:
             return pkcs11.lib(module_path)
         except ck.PKCS11Error:
-            raise KeyProviderError(
-                _fill(
-                    f"{shown}: {module_path} could not be loaded and initialised as a PKCS#11 module; "
-                    "check module-path names the HSM vendor's PKCS#11 library"
-                )
+            raise provider_error(
+                shown,
+                f"{module_path} could not be loaded and initialised as a PKCS#11 module",
+                "check module-path names the HSM vendor's PKCS#11 library",
             ) from None
 
 
@@ -436,7 +436,8 @@ class Pkcs11KeyProvider:
                 self._keys = self._list_keys(session)
                 secret_key = self._keys.get(kek_version)
             if secret_key is None:
-                raise self._error(
+                raise provider_error(
+                    self._shown,
                     f"key {self._key_id} has no version {kek_version} (the token holds {sorted(self._keys)})",
                     "was the version destroyed before the keys it wrapped were rewrapped?",
                 )
@@ -477,13 +478,15 @@ class Pkcs11KeyProvider:
                 raise self._no_key()
             current = max(self._keys)
             if version == current:
-                raise self._error(
+                raise provider_error(
+                    self._shown,
                     f"refusing to destroy version {version}: it is the current version",
                     "add a version and rewrap its keys first",
                 )
             if version not in self._keys:
                 if version > current or version < 1:
-                    raise self._error(
+                    raise provider_error(
+                        self._shown,
                         f"key {self._key_id} has no version {version} (the token holds {sorted(self._keys)})",
                         "name a version the token holds",
                     )
@@ -514,7 +517,7 @@ class Pkcs11KeyProvider:
             assert isinstance(sealed, bytes)  # noqa: S101 -- one-part encrypt returns bytes
             plain = secret_key.decrypt(sealed, mechanism=Mechanism.AES_GCM, mechanism_param=_gcm(iv, _CHECK_CONTEXT))
             if plain != probe:
-                raise self._error("the current key does not round-trip AES-GCM", "check the HSM")
+                raise provider_error(self._shown, "the current key does not round-trip AES-GCM", "check the HSM")
 
         with self._lock:
             self._run("check the key", check_in)
@@ -539,11 +542,9 @@ class Pkcs11KeyProvider:
 
     # -- internals (the caller holds self._lock) --------------------------------------------------------
 
-    def _error(self, problem: str, fix: str) -> KeyProviderError:
-        return KeyProviderError(_fill(f"{self._shown}: {problem}; {fix}"))
-
     def _no_key(self) -> KeyProviderError:
-        return self._error(
+        return provider_error(
+            self._shown,
             f"the token holds no key labelled {self._location.object}/v<N>",
             "open the provider once to create v1, or fix object= in the URI",
         )
@@ -578,12 +579,15 @@ class Pkcs11KeyProvider:
                 self._forget_login()
                 self._disconnect()
                 if attempt == 2:
-                    raise self._error(
+                    raise provider_error(
+                        self._shown,
                         f"could not {action}: the token stopped answering ({_ckr(exc)})",
                         "check the HSM is up and the token present",
                     ) from None
             except ck.PKCS11Error as exc:
-                raise self._error(f"could not {action}: the token answered {_ckr(exc)}", _fix_for(exc)) from None
+                raise provider_error(
+                    self._shown, f"could not {action}: the token answered {_ckr(exc)}", _fix_for(exc)
+                ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _connect(self) -> Session:
@@ -639,13 +643,14 @@ class Pkcs11KeyProvider:
             except ck.PKCS11Error:
                 present = []
             shown = ", ".join(repr(label) for label in present[:8]) or "none"
-            raise self._error(
+            raise provider_error(
+                self._shown,
                 f"no token labelled {location.token!r} in {location.module_path} (tokens present: {shown})",
                 "fix token= in the URI or initialise the token",
             ) from None
         except ck.MultipleTokensReturned:
-            raise self._error(
-                f"several tokens are labelled {location.token!r}", "add serial=<token serial> to the URI"
+            raise provider_error(
+                self._shown, f"several tokens are labelled {location.token!r}", "add serial=<token serial> to the URI"
             ) from None
 
     def _acquire_login(self, token: Token) -> tuple[tuple[str, bytes, str], _Login]:
@@ -655,7 +660,8 @@ class Pkcs11KeyProvider:
             record = _LOGINS.get(key)
             if record is not None:
                 if not hmac.compare_digest(record.pin_digest, digest):
-                    raise self._error(
+                    raise provider_error(
+                        self._shown,
                         "the PIN is not the one this process is logged in to the token with (a wrong PIN)",
                         "fix the PIN in pin-source",
                     )
@@ -674,13 +680,18 @@ class Pkcs11KeyProvider:
                 _LOGINS[key] = record
                 return key, record
         if isinstance(refused, ck.PinIncorrect | ck.PinInvalid | ck.PinLenRange):
-            raise self._error(
+            raise provider_error(
+                self._shown,
                 f"the token refused the PIN ({_ckr(refused)})",
                 "fix the PIN in pin-source; repeated wrong PINs can lock the token",
             )
         if isinstance(refused, ck.PinLocked):
-            raise self._error("the token's user PIN is locked (CKR_PIN_LOCKED)", "the security officer must unlock it")
-        raise self._error(f"could not log in to the token: it answered {_ckr(refused)}", _fix_for(refused))
+            raise provider_error(
+                self._shown, "the token's user PIN is locked (CKR_PIN_LOCKED)", "the security officer must unlock it"
+            )
+        raise provider_error(
+            self._shown, f"could not log in to the token: it answered {_ckr(refused)}", _fix_for(refused)
+        )
 
     def _list_keys(self, session: Session) -> dict[int, _TokenKey]:
         prefix = self._location.object + "/v"
@@ -728,7 +739,8 @@ class Pkcs11KeyProvider:
             for key in same:
                 if _key_id_of(key) == own_id:
                     key.destroy()
-        raise self._error(
+        raise provider_error(
+            self._shown,
             f"could not add a version after {_MAX_ADD_ATTEMPTS} attempts: others kept adding the same versions",
             "retry the rotation",
         )

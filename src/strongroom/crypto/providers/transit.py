@@ -34,18 +34,17 @@ request and maps every response.
 from __future__ import annotations
 
 import base64
-import functools
 import importlib
 import os
 import re
-import textwrap
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
-from strongroom.errors import KeyProviderError, TamperedError
+from strongroom.crypto.providers.messages import provider_error, shown_uri
+from strongroom.errors import TamperedError
 
 SCHEME = "transit"
 AEAD_TYPES = ("aes256-gcm96", "aes128-gcm96", "chacha20-poly1305")
@@ -71,24 +70,20 @@ class TransitAddress:
 
 def parse_uri(uri: str) -> TransitAddress:
     """Split a ``transit:`` URI; ``KeyProviderError`` naming the expected form if it is malformed."""
-    shown = re.sub(r"//[^/@]*@", "//", uri.split("?", 1)[0])[:120]
+    shown = shown_uri(uri)
     form = "transit:https://vault.example:8200/transit/keys/<name>"
     if not uri.startswith(SCHEME + ":"):
-        raise KeyProviderError(explain(shown, "is not a transit: URI", f"use {form}"))
+        raise provider_error(shown, "is not a transit: URI", f"use {form}")
     url = urlsplit(uri[len(SCHEME) + 1 :])
     mount, sep, name = url.path.strip("/").rpartition("/keys/")
     if url.scheme not in ("http", "https") or not url.netloc or not sep or not mount or not name or "/" in name:
-        raise KeyProviderError(explain(shown, "is not a transit key URI", f"use {form}"))
+        raise provider_error(shown, "is not a transit key URI", f"use {form}")
     if "@" in url.netloc:
-        raise KeyProviderError(
-            explain(shown, "has credentials in its URL", f"remove them; set {TOKEN_ENV} or ?token-file=")
-        )
+        raise provider_error(shown, "has credentials in its URL", f"remove them; set {TOKEN_ENV} or ?token-file=")
     query = parse_qs(url.query, keep_blank_values=True)
     unknown = set(query) - {"token-file", "namespace"}
     if unknown:
-        raise KeyProviderError(
-            explain(shown, f"has an unknown parameter {sorted(unknown)[0]!r}", "use token-file or namespace")
-        )
+        raise provider_error(shown, f"has an unknown parameter {sorted(unknown)[0]!r}", "use token-file or namespace")
     return TransitAddress(
         url=f"{url.scheme}://{url.netloc}",
         mount=mount,
@@ -96,13 +91,6 @@ def parse_uri(uri: str) -> TransitAddress:
         namespace=query.get("namespace", [None])[-1] or None,
         token_file=query.get("token-file", [None])[-1] or None,
     )
-
-
-def explain(uri: str, problem: str, fix: str) -> str:
-    """An error message: the provider and the problem, then the fix, wrapped at 80 columns (a URI is never
-    split)."""
-    fill = functools.partial(textwrap.fill, width=80, break_long_words=False, break_on_hyphens=False)
-    return fill(f"{uri} {problem}.") + "\n" + fill(f"Fix: {fix}.", subsequent_indent="  ")
 
 
 def _b64(data: bytes) -> str:
@@ -294,7 +282,7 @@ class TransitKeyProvider:
     # -- errors -------------------------------------------------------------------------------------
 
     def _fail(self, problem: str, fix: str) -> NoReturn:
-        raise KeyProviderError(explain(self.uri, problem, fix))
+        raise provider_error(self.uri, problem, fix)
 
     def _call(self, what: str, call: Any, *, version: int | None = None) -> Any:
         """``call(client.secrets.transit)``, mapping every failure to ``KeyProviderError`` or ``TamperedError``
@@ -345,7 +333,7 @@ class TransitKeyProvider:
             problem = (f"cannot {what}: {type(exc).__name__}", f"check the address {self._address.url}")
         if tampered or problem is None:
             raise TamperedError("a wrapped data key failed authentication (transit decrypt)")
-        raise KeyProviderError(explain(self.uri, *problem))
+        raise provider_error(self.uri, *problem)
 
 
 def _token(address: TransitAddress) -> str:
@@ -359,13 +347,11 @@ def _token(address: TransitAddress) -> str:
             if token:
                 return token
             problem = "empty"
-        raise KeyProviderError(
-            explain(address.shown, f"cannot use its token file ({problem})", f"write the token to {path}")
-        )
+        raise provider_error(address.shown, f"cannot use its token file ({problem})", f"write the token to {path}")
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise KeyProviderError(
-            explain(address.shown, "has no Vault token", f"set {TOKEN_ENV} or add ?token-file=/path to the URI")
+        raise provider_error(
+            address.shown, "has no Vault token", f"set {TOKEN_ENV} or add ?token-file=/path to the URI"
         )
     return token
 

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from strongroom.crypto.providers import KeyProvider
-from strongroom.errors import KeyProviderError
+from strongroom.crypto.providers.messages import provider_error, shown_uri
 from strongroom.vocabulary import MASTER_KEY_ENV, MASTER_KEY_ID_ENV
 
 _MODULES = {
@@ -36,8 +36,10 @@ SCHEMES = ("file", "env", *_MODULES)
 def scheme_of(uri: str) -> str:
     scheme, sep, _ = uri.partition(":")
     if not sep or scheme not in SCHEMES:
-        raise KeyProviderError(
-            f"key provider URI {_shown(uri)!r} has no known scheme; use one of: " + ", ".join(f"{s}:" for s in SCHEMES)
+        raise provider_error(
+            shown_uri(uri),
+            "the key provider URI has no known scheme",
+            "use one of: " + ", ".join(f"{s}:" for s in SCHEMES),
         )
     return scheme
 
@@ -54,22 +56,23 @@ def provider_from_uri(uri: str, *, environment: str, key_file: Path) -> KeyProvi
         variable = rest or MASTER_KEY_ENV
         value = os.environ.get(variable)
         if not value:
-            raise KeyProviderError(f"{uri}: environment variable {variable} is not set")
+            raise provider_error(
+                shown_uri(uri),
+                f"{variable} is not set",
+                f"set {variable}, or name another variable: env:NAME",
+            )
         return LocalKeyProvider.from_env(value, key_id=os.environ.get(MASTER_KEY_ID_ENV) or None)
     module_name, extra = _MODULES[scheme]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise KeyProviderError(
-            f"the {scheme}: key provider needs an extra: pip install 'strongroom[{extra}]' ({exc.name} is missing)"
+        raise provider_error(
+            shown_uri(uri),
+            f"this key provider needs an extra ({exc.name} is missing)",
+            f"pip install 'strongroom[{extra}]'",
         ) from None
     provider: KeyProvider = module.open_provider(uri, environment=environment)
     return provider
-
-
-def _shown(uri: str) -> str:
-    """A URI as errors may show it: query parameters (a PIN, a token) are never echoed."""
-    return uri.split("?", 1)[0][:80]
 
 
 __all__ = ["SCHEMES", "provider_from_uri", "scheme_of"]
