@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import os
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
@@ -28,6 +29,7 @@ from strongroom.errors import KeyProviderError, TamperedError
 if TYPE_CHECKING:
     from strongroom.crypto.providers import KeyProvider
 
+_U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 
 KEY_CHECK_BLOCK = bytes(KEY_BYTES)
@@ -36,7 +38,23 @@ KEY_CHECK_BLOCK = bytes(KEY_BYTES)
 
 def wrap_context(environment: str, tenant_id: str, dek_version: int, kek_id: str) -> bytes:
     """What a wrapped data key is bound to: it unwraps for this tenant, version and keyring only."""
-    return b"strongroom-dek/1\x00" + length_prefixed(environment, tenant_id, kek_id) + _U32.pack(dek_version)
+    return wrap_contexts(environment, kek_id)(tenant_id, dek_version)
+
+
+def wrap_contexts(environment: str, kek_id: str) -> Callable[[str, int], bytes]:
+    """``wrap_context`` for one environment and keyring, as a function of (tenant id, data key version): the
+    fixed parts are encoded once, since a rewrap builds a context per data key (millions)."""
+    head = b"strongroom-dek/1\x00" + length_prefixed(environment)
+    tail = length_prefixed(kek_id)
+    u16, u32 = _U16.pack, _U32.pack
+
+    def context(tenant_id: str, dek_version: int) -> bytes:
+        raw = tenant_id.encode()
+        if len(raw) > 0xFFFF:
+            raise ValueError("a bound field is longer than 65535 bytes")
+        return head + u16(len(raw)) + raw + tail + u32(dek_version)
+
+    return context
 
 
 def root_context(environment: str, provider_id: str, root_version: int) -> bytes:

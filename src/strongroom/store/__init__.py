@@ -12,13 +12,14 @@ from strongroom.store.records import (
     TokenRevocationRecord,
     VersionRecord,
 )
-from strongroom.store.repository import Store, Tx
+from strongroom.store.repository import DataKeyRow, Store, Tx, data_key_row_records
 
 __all__ = [
     "ApiKeyRecord",
     "AuditRecord",
     "ConnectorRecord",
     "DataKeyRecord",
+    "DataKeyRow",
     "RootKeyRecord",
     "SecretRecord",
     "ShareRecord",
@@ -27,4 +28,5 @@ __all__ = [
     "TokenRevocationRecord",
     "Tx",
     "VersionRecord",
+    "data_key_row_records",
 ]

@@ -15,20 +15,26 @@ PostgreSQL, an ``flock`` beside a SQLite file), so two rotations never interleav
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from strongroom.audit import Action
 from strongroom.crypto import KeyProvider
-from strongroom.crypto.keys import root_context, wrap_context
+from strongroom.crypto.keys import open_key, root_context, seal_key, wrap_contexts
 from strongroom.crypto.providers import ManagedKeyProvider
-from strongroom.errors import KeyProviderError
+from strongroom.errors import KeyProviderError, TamperedError
+from strongroom.store import data_key_row_records
 from strongroom.vault.key_check import KeyCheck, check_value_key
+from strongroom.vault.keyring import RootKeyGone
 from strongroom.vocabulary import NO_TENANT, ROOT_KEYRING, RootState
 
 if TYPE_CHECKING:
-    from strongroom.store import RootKeyRecord, Tx
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from strongroom.store import DataKeyRow, RootKeyRecord, Tx
     from strongroom.vault.service import Vault
 
 DEFAULT_BATCH = 2000
@@ -295,29 +301,30 @@ class KeyLifecycle:
             counts = tx.data_key_counts(self._env)
         total = sum(n for ref, n in counts.items() if ref != (ROOT_KEYRING, primary.version))
         done = 0
-        after: tuple[str, int] | None = None
         if progress is not None:
             progress(0, total)
-        while True:
-            with vault._unit_of_work(flush=False) as work:
-                root = vault._keyring.ensure_primary(work.tx)  # held FOR SHARE: no promotion mid-batch
-                page = work.tx.data_keys_page(
-                    self._env, not_under=(ROOT_KEYRING, root.version), after=after, limit=batch_size
-                )
-                rows = []
-                for dek, tenant in page:
-                    key = vault._unwrap(dek, tenant)
-                    context = wrap_context(self._env, tenant.id, dek.version, ROOT_KEYRING)
-                    rows.append(
-                        (tenant.id, dek.version, ROOT_KEYRING, root.version, vault._keyring.wrap(root, key, context))
-                    )
-                work.tx.rewrap_data_keys(rows)
-            if not page:
-                break
-            after = (page[-1][0].tenant_id, page[-1][0].version)
-            done += len(page)
-            if progress is not None:
-                progress(done, max(total, done))
+        seal = partial(seal_key, vault._keyring.cipher(primary))
+        # Three stages overlap: the store reads the next page and writes the last batch (one thread each way,
+        # waiting on the database without the GIL) while this thread rewraps the current page. Keyset paging
+        # needs only the last key of a page to read the next, so reads never wait for writes; at most one page
+        # and one batch are pending, so memory stays bounded by the batch size.
+        with ThreadPoolExecutor(2, thread_name_prefix="strongroom-rewrap") as pool:
+            reading = pool.submit(self._page, primary.version, None, batch_size)
+            writing: Future[int] | None = None
+            while page := reading.result():
+                last = page[-1]
+                reading = pool.submit(self._page, primary.version, (last[0], last[1]), batch_size)
+                rows = [(row[0], row[1], ROOT_KEYRING, primary.version, seal(key, context))
+                        for row, key, context in self._unwrapped(page)]  # fmt: skip
+                if writing is not None:
+                    done += writing.result()
+                    if progress is not None:
+                        progress(done, max(total, done))
+                writing = pool.submit(self._write_batch, primary.version, rows)
+            if writing is not None:
+                done += writing.result()
+                if progress is not None:
+                    progress(done, max(total, done))
         event = vault.audit_event(
             NO_TENANT,
             Action.KEY_REWRAP,
@@ -326,6 +333,46 @@ class KeyLifecycle:
         )
         vault.record_event(event)
         return done
+
+    def _page(self, primary: int, after: tuple[str, int] | None, limit: int) -> Sequence[DataKeyRow]:
+        with self._vault._store.read() as tx:
+            return tx.data_keys_page(self._env, not_under=(ROOT_KEYRING, primary), after=after, limit=limit)
+
+    def _write_batch(self, primary: int, rows: list[tuple[str, int, str, int, bytes]]) -> int:
+        vault = self._vault
+        with vault._unit_of_work(flush=False) as work:
+            # Held FOR SHARE until the batch commits; no other rotation can promote meanwhile (this one holds
+            # the rotation lock), so a change here is a bug or a hand-edited keyring, never a race to retry.
+            root = vault._keyring.ensure_primary(work.tx)
+            if root.version != primary:
+                raise KeyProviderError(
+                    f"the primary root key of {self._env!r} changed from v{primary} to v{root.version} during "
+                    "a rewrap; run `strongroom key rewrap` again"
+                )
+            work.tx.rewrap_data_keys(rows)
+        return len(rows)
+
+    def _unwrapped(self, page: Sequence[DataKeyRow]) -> Iterator[tuple[DataKeyRow, bytes, bytes]]:
+        """(row, key bytes, wrap context under the root keyring) for each data key of a page. The root ciphers
+        are looked up once per page and the context's fixed parts encoded once, not per key: a rewrap is
+        little else, and it runs over every tenant."""
+        vault = self._vault
+        context_of = wrap_contexts(self._env, ROOT_KEYRING)
+        ciphers: dict[int, AESGCM] = {}
+        for row in page:
+            tenant_id, version, kek_id, kek_version, wrapped = row[:5]
+            context = context_of(tenant_id, version)
+            cipher = ciphers.get(kek_version) if kek_id == ROOT_KEYRING else None
+            try:
+                if cipher is None and kek_id == ROOT_KEYRING:
+                    cipher = ciphers[kek_version] = vault._keyring.cipher_of(kek_version)
+                if cipher is not None:
+                    yield row, open_key(cipher, wrapped, context), context
+                    continue
+            except (TamperedError, RootKeyGone):
+                pass  # a stale cached root, or one retired meanwhile (see Keyring.unwrap): the vault's own path
+            # reads the row or the root again, says what is wrong if it still fails, and unwraps legacy keys.
+            yield row, vault._unwrap(*data_key_row_records(row, self._env)), context
 
     # -- retire -----------------------------------------------------------------------------------
 

@@ -122,7 +122,16 @@ class Keyring:
         return record
 
     def wrap(self, root: RootKeyRecord, key: bytes, context: bytes) -> bytes:
-        return seal_key(self._cipher(root.version, root), key, context)
+        return seal_key(self.cipher(root), key, context)
+
+    def cipher(self, root: RootKeyRecord) -> AESGCM:
+        """The cipher of ``root``, a row the caller's transaction read (and holds): to wrap many keys."""
+        return self._cipher(root.version, root)
+
+    def cipher_of(self, version: int) -> AESGCM:
+        """The cipher of root version ``version`` (read from the store if not loaded, or loaded over
+        ``ROOT_RECHECK_SECONDS`` ago): to unwrap many keys; ``RootKeyGone`` if it is retired."""
+        return self._cipher(version)
 
     # -- reading ----------------------------------------------------------------------------------
 
