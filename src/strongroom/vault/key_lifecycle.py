@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING
 
 from strongroom.audit import Action
 from strongroom.crypto import KeyProvider
-from strongroom.crypto.keys import open_key, root_context, seal_key, wrap_contexts
+from strongroom.crypto.keys import open_key, root_context, seal_keys, wrap_contexts
 from strongroom.crypto.providers import ManagedKeyProvider
 from strongroom.errors import KeyProviderError, TamperedError
 from strongroom.store import data_key_row_records
@@ -303,7 +302,7 @@ class KeyLifecycle:
         done = 0
         if progress is not None:
             progress(0, total)
-        seal = partial(seal_key, vault._keyring.cipher(primary))
+        cipher = vault._keyring.cipher(primary)
         # Three stages overlap: the store reads the next page and writes the last batch (one thread each way,
         # waiting on the database without the GIL) while this thread rewraps the current page. Keyset paging
         # needs only the last key of a page to read the next, so reads never wait for writes; at most one page
@@ -314,8 +313,10 @@ class KeyLifecycle:
             while page := reading.result():
                 last = page[-1]
                 reading = pool.submit(self._page, primary.version, (last[0], last[1]), batch_size)
-                rows = [(row[0], row[1], ROOT_KEYRING, primary.version, seal(key, context))
-                        for row, key, context in self._unwrapped(page)]  # fmt: skip
+                unwrapped = list(self._unwrapped(page))
+                sealed = seal_keys(cipher, [(key, context) for _, key, context in unwrapped])
+                rows = [(row[0], row[1], ROOT_KEYRING, primary.version, wrapped)
+                        for (row, _, _), wrapped in zip(unwrapped, sealed, strict=True)]  # fmt: skip
                 if writing is not None:
                     done += writing.result()
                     if progress is not None:
