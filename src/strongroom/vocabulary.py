@@ -140,6 +140,8 @@ class RootState(StrEnum):
 
 ROOT_KEYRING: Final = "root"
 """``data_keys.kek_id`` of a data key wrapped under one of the environment's root keys."""
+KEY_ID_MAX: Final = 128
+"""The longest key id the store holds (``data_keys.kek_id``, ``root_keys.provider_id``)."""
 
 
 class Outcome(StrEnum):

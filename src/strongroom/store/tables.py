@@ -21,6 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from strongroom.vocabulary import KEY_ID_MAX
+
 SCHEMA_REVISION = "0007"
 """The Alembic head this code expects; bump with every migration."""
 
@@ -52,7 +54,7 @@ data_keys = Table(
     metadata,
     Column("tenant_id", String(32), primary_key=True),
     Column("version", Integer, primary_key=True),
-    Column("kek_id", String(128), nullable=False),
+    Column("kek_id", String(KEY_ID_MAX), nullable=False),
     Column("kek_version", Integer, nullable=False),
     Column("wrapped", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
@@ -68,7 +70,7 @@ root_keys = Table(
     Column("environment", String(32), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("state", String(16), nullable=False),
-    Column("provider_id", String(128), nullable=False),
+    Column("provider_id", String(KEY_ID_MAX), nullable=False),
     Column("provider_version", Integer, nullable=False),
     Column("wrapped", LargeBinary, nullable=True),
     Column("created_at", Float, nullable=False),

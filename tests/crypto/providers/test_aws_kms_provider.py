@@ -439,3 +439,14 @@ def _b64(data: bytes) -> str:
     import base64
 
     return base64.b64encode(data).decode()
+
+
+def test_a_key_id_longer_than_the_store_holds_is_refused_before_a_key_is_made(moto_kms: MotoServer, kms: Any) -> None:
+    """``aws-kms:`` key ids embed the alias (up to 256 characters in AWS): one the store's key id columns
+    cannot hold is refused when the provider opens, before it creates a key, not when a root is written."""
+    name = "long/" + "a" * 130
+    with pytest.raises(KeyProviderError, match=r"the store holds at most 128") as caught:
+        provider_from_uri(moto_kms.new_uri(name), environment="dev", key_file=Path("unused.json"))
+    assert "shorter alias" in str(caught.value)
+    aliases = [a["AliasName"] for a in kms.list_aliases()["Aliases"]]
+    assert not [a for a in aliases if name in a]

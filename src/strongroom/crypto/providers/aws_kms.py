@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from strongroom.crypto.providers.messages import provider_error, shown_uri
 from strongroom.errors import KeyProviderError, StrongroomError, TamperedError
+from strongroom.vocabulary import KEY_ID_MAX
 
 SCHEME = "aws-kms"
 DEFAULT_PENDING_DAYS = 7  # the shortest deletion window AWS KMS allows (and the longest is 30)
@@ -169,6 +170,12 @@ class AwsKmsKeyProvider:
         region = self._target.region or str(self._client.meta.region_name)
         self._target.region = region
         self._key_id = f"{SCHEME}:{region}:" + (self._target.alias or self._fixed_key_name())
+        if len(self._key_id) > KEY_ID_MAX:  # before a key is made for it
+            raise provider_error(
+                self._shown,
+                f"its key id is {len(self._key_id)} characters; the store holds at most {KEY_ID_MAX}",
+                "use a shorter alias",
+            )
         if self._target.alias is not None:
             with self._lock:
                 self._load(create=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from strongroom.crypto.providers import KeyProvider
 from strongroom.crypto.providers.messages import provider_error, shown_uri
-from strongroom.vocabulary import MASTER_KEY_ENV, MASTER_KEY_ID_ENV
+from strongroom.vocabulary import KEY_ID_MAX, MASTER_KEY_ENV, MASTER_KEY_ID_ENV
 
 _MODULES = {
     "pkcs11": ("strongroom.crypto.providers.pkcs11", "hsm"),
@@ -72,6 +72,12 @@ def provider_from_uri(uri: str, *, environment: str, key_file: Path) -> KeyProvi
             f"pip install 'strongroom[{extra}]'",
         ) from None
     provider: KeyProvider = module.open_provider(uri, environment=environment)
+    if len(provider.key_id) > KEY_ID_MAX:  # stored in root_keys.provider_id and data_keys.kek_id
+        raise provider_error(
+            shown_uri(uri),
+            f"its key id is {len(provider.key_id)} characters; the store holds at most {KEY_ID_MAX}",
+            "use a shorter key name or alias",
+        )
     return provider
 
 
