@@ -69,13 +69,13 @@ def seal_key(cipher: AESGCM, key: bytes, context: bytes) -> bytes:
     return nonce + cipher.encrypt(nonce, key, context)
 
 
-def seal_keys(cipher: AESGCM, keys: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
-    """``seal_key`` of each (key, context), the nonces drawn in one ``os.urandom`` call: a rewrap seals
+def seal_keys(cipher: AESGCM, keys: Sequence[bytes], contexts: Sequence[bytes]) -> list[bytes]:
+    """``seal_key`` of each key with its context, the nonces drawn in one ``os.urandom`` call: a rewrap seals
     thousands of keys a batch, and each call releases the GIL to the threads reading and writing the store
     (the profile showed it costing more than the AES-GCM)."""
     nonces = os.urandom(NONCE_BYTES * len(keys))
     sealed = []
-    for i, (key, context) in enumerate(keys):
+    for i, (key, context) in enumerate(zip(keys, contexts, strict=True)):
         nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
         sealed.append(nonce + cipher.encrypt(nonce, key, context))
     return sealed
