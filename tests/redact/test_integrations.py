@@ -456,16 +456,18 @@ def test_writer_masks_a_value_split_across_writes(make_canary: Callable[[str], s
     assert target.getvalue() == "token [REDACTED:split_key] done\nnext"
 
 
-def test_writer_flushes_a_final_partial_line_on_close(make_canary: Callable[[str], str]) -> None:
-    """The last line, with no newline, is written (redacted) when the writer is closed."""
+def test_writer_lets_a_partial_line_out_on_flush_and_close(make_canary: Callable[[str], str]) -> None:
+    """A line with no newline waits for it, goes out (redacted) on flush() (a prompt must show) and on close()."""
     canary = make_canary("tail")
     target = io.StringIO()
     writer = strongroom.redact.RedactingWriter(target, _redactor((canary, "tail_key")))
-    writer.write(f"last words {canary}")
-    writer.flush()
+    writer.write(f"prompt {canary}")
     assert target.getvalue() == ""
+    writer.flush()
+    assert target.getvalue() == "prompt [REDACTED:tail_key]"
+    writer.write(f"last words {canary}")
     writer.close()
-    assert target.getvalue() == "last words [REDACTED:tail_key]"
+    assert target.getvalue() == "prompt [REDACTED:tail_key]last words [REDACTED:tail_key]"
     assert writer.closed
 
 
