@@ -27,7 +27,7 @@ import warnings as _warnings
 import weakref
 from collections.abc import Callable, Mapping, MutableMapping
 from types import TracebackType
-from typing import Any, BinaryIO, TextIO
+from typing import IO, Any, TextIO
 
 from strongroom.redact.redactor import Redactor, encodings
 
@@ -524,7 +524,7 @@ class _StdWriter(RedactingWriter):
     def __init__(self, target: TextIO, redactor: Redactor) -> None:
         super().__init__(target, redactor, flush_lines=False)
         raw = getattr(target, "buffer", None)
-        self._binary = _BinaryWriter(raw, redactor, self) if raw is not None else None
+        self._binary = RedactingBinaryWriter(raw, redactor, self) if raw is not None else None
 
     def write(self, text: str) -> int:
         if getattr(_HANDLING, "on", False) and isinstance(text, str):
@@ -562,7 +562,7 @@ class _StdWriter(RedactingWriter):
             self._finish()
 
     @property
-    def buffer(self) -> _BinaryWriter:
+    def buffer(self) -> RedactingBinaryWriter:
         if self._binary is None:
             raise AttributeError("buffer")
         return self._binary
@@ -597,13 +597,14 @@ class _StdWriter(RedactingWriter):
         return getattr(self._target, name)
 
 
-class _BinaryWriter(io.RawIOBase):
-    """Bytes to ``target``, redacted like text (decoded with ``encoding``, undecodable bytes kept as they
-    are). With ``text``, it is the ``.buffer`` of that wrapped stream: each lets out the other's waiting
-    text first, so output keeps its order."""
+class RedactingBinaryWriter(io.RawIOBase):
+    """Bytes to ``target``, redacted like ``RedactingWriter``'s text (decoded with ``encoding``, undecodable
+    bytes kept as they are); ``strongroom run --redact`` copies a child's output through one. With
+    ``text``, it is the ``.buffer`` of that wrapped stream: each lets out the other's waiting text first, so
+    output keeps its order."""
 
     def __init__(
-        self, target: BinaryIO, redactor: Redactor, text: _StdWriter | None = None, *, encoding: str = "utf-8"
+        self, target: IO[bytes], redactor: Redactor, text: _StdWriter | None = None, *, encoding: str = "utf-8"
     ) -> None:
         super().__init__()
         self._target = target
