@@ -182,17 +182,52 @@ def _filters(handler: logging.Handler) -> int:
     return sum(isinstance(f, RedactingFilter) for f in handler.filters)
 
 
+class OwnHandle(logging.Handler):
+    """A handler class that overrides ``handle``: the wrapped ``Handler.handle`` never runs for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if self.filter(record):
+            self.seen.append(record.getMessage())
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        raise AssertionError("not called")
+
+
 def test_install_is_idempotent(installed: Installed) -> None:
-    """Two install() calls leave one redacting filter per handler and wrap Logger.addHandler only once."""
+    """Two install() calls wrap Handler.handle and Logger.addHandler once; a handler class that overrides
+    handle() gets one redacting filter (before or after install), an ordinary handler none (it needs none)."""
     installed.handler(logging.getLogger("redact.idem.before"))
+    own_before = OwnHandle()
+    installed.add(logging.getLogger("redact.idem.before"), own_before)
     first = strongroom.redact.install()
-    wrapped = logging.Logger.addHandler
+    wrapped = (logging.Logger.addHandler, logging.Handler.handle)
     second = strongroom.redact.install()
     assert first is second
-    assert logging.Logger.addHandler is wrapped
+    assert (logging.Logger.addHandler, logging.Handler.handle) == wrapped
     installed.handler(logging.getLogger("redact.idem.after"))
+    own_after = OwnHandle()
+    installed.add(logging.getLogger("redact.idem.after"), own_after)
     for logger, handler in installed.added:
-        assert _filters(handler) == 1, logger.name
+        assert _filters(handler) == (1 if isinstance(handler, OwnHandle) else 0), logger.name
+
+
+def test_a_handler_that_overrides_handle_gets_redacted_records(
+    installed: Installed, make_canary: Callable[[str], str]
+) -> None:
+    """The filter covers a handler class with its own handle(), added after install()."""
+    canary = make_canary("own")
+    strongroom.redact.register(canary, "own_key")
+    strongroom.redact.install(streams=False, children=False)
+    handler = OwnHandle()
+    logger = logging.getLogger("redact.own")
+    installed.add(logger, handler)
+    logger.info("with %s", canary)
+    assert handler.seen == ["with [REDACTED:own_key]"]
 
 
 def test_install_covers_handlers_added_before_and_after(

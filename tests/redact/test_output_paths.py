@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import secrets
+import site
 import subprocess
 import sys
 import textwrap
@@ -257,6 +258,9 @@ CASES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+CHILD_PYTHONS = frozenset({"multiprocessing_spawn", "subprocess_python"})  # need the .pth installed
+
+
 def pem_canary() -> str:
     """A PEM-shaped private key made of random bytes (split so the repository's scanner sees no key)."""
     body = base64.b64encode(secrets.token_bytes(48 * 6)).decode()
@@ -300,6 +304,8 @@ def test_output_path_leaks_nothing(
     case: str, values: dict[str, str], results: dict[str, subprocess.CompletedProcess[str]]
 ) -> None:
     """The path's output arrived (with its masks) and holds neither key, nor any line of the PEM key."""
+    if case in CHILD_PYTHONS and not any((Path(p) / "strongroom_redact.pth").exists() for p in site.getsitepackages()):
+        pytest.fail("strongroom_redact.pth is not in site-packages: reinstall (pip install -e .) to get it")
     result = results[case]
     output = result.stdout + result.stderr
     assert "Error processing line" not in result.stderr, result.stderr  # the .pth failed

@@ -154,6 +154,7 @@ class _State:
     filter: RedactingFilter | None = None
     original_add_handler: Callable[..., None] | None = None
     original_handle: Callable[..., Any] | None = None
+    wrapped_handle: Callable[..., Any] | None = None
     original_excepthooks: tuple[Any, Any, Any] | None = None
     original_showwarning: Callable[..., None] | None = None
     showwarning: Callable[..., None] | None = None
@@ -161,6 +162,10 @@ class _State:
 
 
 def _attach(handler: logging.Handler, filter_: RedactingFilter) -> None:
+    """The filter, on a handler whose class overrides ``handle`` (so the wrapped one never runs for it).
+    Every other handler is covered by the wrapped ``Handler.handle`` alone: one call less per record."""
+    if type(handler).handle is _State.wrapped_handle:
+        return
     if not any(isinstance(f, RedactingFilter) for f in handler.filters):
         handler.addFilter(filter_)
 
@@ -182,14 +187,15 @@ def install(
     uncaught exceptions.
 
     Idempotent. Records: ``logging.Handler.handle`` is wrapped once, so a handler attached in any way is
-    covered (assigned to ``logger.handlers``, held by a ``QueueListener``); the filter is also put on every
-    handler of every logger, now and later (``Logger.addHandler`` is wrapped), for a handler class that
-    overrides ``handle``.
+    covered (assigned to ``logger.handlers``, held by a ``QueueListener``); a handler whose class overrides
+    ``handle`` gets the filter instead, now and when added later (``Logger.addHandler`` is wrapped).
     """
     if _State.filter is None:
         _State.filter = RedactingFilter(redactor)
     filter_ = _State.filter
     filter_.redactor = redactor
+    if _State.original_handle is None:
+        _State.original_handle = _wrap_handle()
     for logger in _every_logger():
         for handler in logger.handlers:
             _attach(handler, filter_)
@@ -205,8 +211,6 @@ def install(
                 _attach(handler, _State.filter)
 
         logging.Logger.addHandler = add_handler  # type: ignore[method-assign,assignment]
-    if _State.original_handle is None:
-        _State.original_handle = _wrap_handle()
     if excepthook:
         _install_excepthooks(redactor)
     if warnings:
@@ -222,9 +226,12 @@ def _wrap_handle() -> Callable[..., Any]:
     original = logging.Handler.handle
 
     def handle(self: logging.Handler, record: logging.LogRecord) -> Any:
-        filter_ = _State.filter
-        if filter_ is not None and not getattr(record, _DONE, False):
-            filter_.filter(record)
+        if not getattr(record, _DONE, False):
+            filter_ = _State.filter
+            if filter_ is not None:
+                filter_.filter(record)
+        if not _State.streams:
+            return original(self, record)
         outer = getattr(_HANDLING, "on", False)
         _HANDLING.on = True
         try:
@@ -233,6 +240,7 @@ def _wrap_handle() -> Callable[..., Any]:
             _HANDLING.on = outer
 
     logging.Handler.handle = handle  # type: ignore[method-assign]
+    _State.wrapped_handle = handle
     return original
 
 
@@ -259,7 +267,7 @@ def uninstall() -> None:
     for handler in handlers:
         for filter_ in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
             handler.removeFilter(filter_)
-    _State.filter = _State.original_add_handler = _State.original_handle = None
+    _State.filter = _State.original_add_handler = _State.original_handle = _State.wrapped_handle = None
     _State.original_excepthooks = _State.original_showwarning = _State.showwarning = None
     _State.streams = {}
 
@@ -453,6 +461,9 @@ _WRITERS: weakref.WeakSet[RedactingWriter] = weakref.WeakSet()
 def _after_fork() -> None:
     for writer in list(_WRITERS):  # a lock held by another thread at fork() is never released in the child
         writer._lock = threading.RLock()
+        binary = getattr(writer, "_binary", None)
+        if binary is not None:
+            binary._lock = writer._lock
 
 
 if hasattr(os, "register_at_fork"):
