@@ -105,6 +105,7 @@ def _process_state() -> tuple[object, ...]:
         warnings.showwarning,
         sys.stdout,
         sys.stderr,
+        subprocess.Popen._execute_child,  # type: ignore[attr-defined]
         os.environ.get("STRONGROOM_REDACT"),
         os.environ.get("STRONGROOM_REDACT_VALUES"),
     )

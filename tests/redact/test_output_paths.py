@@ -24,7 +24,7 @@ PRELUDE = """
 import json, logging, os, sys, threading, traceback, warnings
 import strongroom.redact
 
-VALUES = json.loads(os.environ.pop("TEST_VALUES_FILE_CONTENT", '{"pem": "", "key": ""}'))  # spawned: none
+VALUES = json.loads(os.environ.pop("TEST_VALUES_FILE_CONTENT", '{"pem": "", "key": "", "late": ""}'))  # spawned: none
 PEM, KEY = VALUES["pem"], VALUES["key"]
 
 
@@ -243,13 +243,15 @@ CASES: dict[str, tuple[str, tuple[str, ...]]] = {
             "import os, stat, sys; v = sys.stdin.read(); "
             "print('MARK env clean', all(v not in x and sys.argv[1] not in x for x in os.environ.values())); "
             "print('MARK file mode', oct(stat.S_IMODE(os.stat(os.environ['STRONGROOM_REDACT_VALUES']).st_mode))); "
+            "print('MARK late', sys.argv[1]); "
             "print('MARK child printed', v); raise ValueError('MARK child failed ' + v)"
         )
-        strongroom.redact.register(KEY + "-late", "late_key")  # known after install(): the file is rewritten
-        subprocess.run([sys.executable, "-c", code, KEY + "-late"], input=PEM, text=True, check=False)
+        strongroom.redact.register(VALUES["late"], "late_key")  # known after install(): the file is rewritten
+        subprocess.run([sys.executable, "-c", code, VALUES["late"]], input=PEM, text=True, check=False)
         """,
         (
             "MARK env clean True",
+            "MARK late [REDACTED:late_key]",
             "MARK file mode 0o600",
             "MARK child printed [REDACTED:pem_key]",
             "ValueError: MARK child failed [REDACTED:pem_key]",
@@ -270,7 +272,7 @@ def pem_canary() -> str:
 
 @pytest.fixture(scope="module")
 def values() -> dict[str, str]:
-    return {"pem": pem_canary(), "key": "k" + secrets.token_urlsafe(30)[:39]}
+    return {"pem": pem_canary(), "key": "k" + secrets.token_urlsafe(30)[:39], "late": "l" + secrets.token_hex(16)}
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +296,7 @@ def results(
 
 
 def _leaks(values: dict[str, str], text: str) -> list[str]:
-    pieces = [values["pem"], values["pem"].strip(), values["key"]]
+    pieces = [values["pem"], values["pem"].strip(), values["key"], values["late"]]
     pieces += [line for line in values["pem"].splitlines() if len(line) >= 8]
     return [piece[:20] + "..." for piece in pieces if piece in text]
 
