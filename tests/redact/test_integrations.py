@@ -123,7 +123,12 @@ def test_install_changes_each_path_and_uninstall_undoes_each(installed: Installe
     after = _process_state()
     assert [new is not old for new, old in zip(after, before, strict=True)] == [True] * len(before)
     values_file = Path(os.environ["STRONGROOM_REDACT_VALUES"])
+    assert not values_file.exists()  # written only when a child starts
+    code = "import sys; print(type(sys.stdout).__name__)"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert child.stdout == "_StdWriter\n", child.stderr  # the child installed redaction at start-up
     assert values_file.stat().st_mode & 0o777 == 0o600
+    assert values_file.parent.stat().st_mode & 0o777 == 0o700
     assert isinstance(sys.stdout, io.TextIOBase)
     strongroom.redact.uninstall()
     assert not values_file.exists()

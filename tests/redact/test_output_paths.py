@@ -242,12 +242,13 @@ CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         code = (
             "import os, stat, sys; v = sys.stdin.read(); "
             "print('MARK env clean', all(v not in x and sys.argv[1] not in x for x in os.environ.values())); "
-            "print('MARK file mode', oct(stat.S_IMODE(os.stat(os.environ['STRONGROOM_REDACT_VALUES']).st_mode))); "
+            "print('MARK file mode', oct(stat.S_IMODE(os.stat(sys.argv[2]).st_mode))); "
             "print('MARK late', sys.argv[1]); "
             "print('MARK child printed', v); raise ValueError('MARK child failed ' + v)"
         )
         strongroom.redact.register(VALUES["late"], "late_key")  # known after install(): the file is rewritten
-        subprocess.run([sys.executable, "-c", code, VALUES["late"]], input=PEM, text=True, check=False)
+        shared = os.environ["STRONGROOM_REDACT_VALUES"]  # the child's own install() points it at its own
+        subprocess.run([sys.executable, "-c", code, VALUES["late"], shared], input=PEM, text=True, check=False)
         """,
         (
             "MARK env clean True",

@@ -7,10 +7,12 @@ imports this module and calls ``start()``, which runs ``install()`` in the child
 
 The child must also know the values the parent knows (registered, or carried by a live ``Secret``). They
 never go into the environment: the parent writes them to a file only its user can read (0600, in a 0700
-directory under ``/dev/shm`` where there is one, so never on disk), rewritten just before each child
-starts (``subprocess.Popen``, ``multiprocessing``'s spawn) when they changed, removed when the parent exits
-or uninstalls. The environment carries the file's path (``STRONGROOM_REDACT_VALUES``). A child started
-by other means (``os.exec*``, ``os.posix_spawn``, ``os.system``) reads the values as of the last rewrite.
+directory it makes under ``/dev/shm`` where there is one, so never on disk), written just before a child
+starts (``subprocess.Popen``, ``multiprocessing``'s spawn) if they changed, removed when the parent exits
+or uninstalls; a process that starts no child writes none. The environment carries only the file's path
+(``STRONGROOM_REDACT_VALUES``). A child started by other means (``os.exec*``, ``os.posix_spawn``,
+``os.system``) reads the values as of the last write, or only its own if none was made. A parent killed
+by SIGKILL leaves the file behind (in memory, 0600) until the next reboot.
 
 Where the ``.pth`` file is not installed (``python -S``, another interpreter), run the program through
 ``python -m strongroom.redact.startup script.py ARGS`` or ``-m module ARGS``, or ``strongroom run --redact``.
@@ -22,6 +24,7 @@ import atexit
 import base64
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -42,20 +45,25 @@ class _Shared:
     path: str | None = None
     pid = 0
     generation = -1
+    made = False  # the directory exists, made by us
     environment: dict[str, str | None] = {}  # noqa: RUF012 -- what the variables were before share()
     patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012 -- (owner, attribute, original)
     exit_hook = False
 
 
 def share(redactor: Redactor) -> None:
-    """Make child processes redact too (``install(children=True)``); idempotent."""
+    """Make child processes redact too (``install(children=True)``); idempotent.
+
+    The file's path is chosen now (the environment must carry it before any copy of it is made), but the
+    directory and file are made only when a child starts: a process that starts none writes nothing.
+    """
     _Shared.redactor = redactor
     if _Shared.path is None or _Shared.pid != os.getpid():  # a forked child writes its own file
         shm = "/dev/shm"  # noqa: S108 -- memory-backed and private to us by mode: values never touch disk
-        base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-        _Shared.directory = tempfile.mkdtemp(prefix="strongroom-redact-", dir=base)
+        base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
+        _Shared.directory = os.path.join(base, f"strongroom-redact-{secrets.token_hex(12)}")
         _Shared.path = os.path.join(_Shared.directory, "values.json")
-        _Shared.pid, _Shared.generation = os.getpid(), -1
+        _Shared.pid, _Shared.generation, _Shared.made = os.getpid(), -1, False
         if not _Shared.exit_hook:
             atexit.register(_remove)
             _Shared.exit_hook = True
@@ -63,7 +71,6 @@ def share(redactor: Redactor) -> None:
         _Shared.environment = {name: os.environ.get(name) for name in (ENABLE, VALUES)}
     os.environ[ENABLE] = "1"
     os.environ[VALUES] = _Shared.path
-    refresh()
     if not _Shared.patched:
         _patch_spawners()
 
@@ -89,6 +96,13 @@ def refresh() -> None:
     live = getattr(redactor, "_live", None)
     if live is None or path is None or _Shared.pid != os.getpid() or live.generation == _Shared.generation:
         return
+    if not _Shared.made:
+        try:
+            os.mkdir(_Shared.directory or "", 0o700)  # never one that exists: someone else's could be read
+        except OSError:
+            _Shared.path = None  # children learn the rules and their own secrets only
+            return
+        _Shared.made = True
     generation, values = live.snapshot()
     entries = [
         [name, "s", value] if isinstance(value, str) else [name, "b", base64.b64encode(value).decode()]
@@ -106,7 +120,8 @@ def refresh() -> None:
 
 def _remove() -> None:
     directory = _Shared.directory
-    if directory is None or _Shared.pid != os.getpid():  # never the parent's file, from a forked child
+    if directory is None or _Shared.pid != os.getpid() or not _Shared.made:  # never the parent's, nor another's
+        _Shared.directory = _Shared.path = None
         return
     shutil.rmtree(directory, ignore_errors=True)
     _Shared.directory = _Shared.path = None
