@@ -37,8 +37,15 @@ _DONE = "_strongroom_redacted"
 # Loggers whose formatters read `record.args` themselves (uvicorn's access formatter unpacks a 5-tuple):
 # their arguments are redacted one by one and kept, instead of being merged into the message.
 KEEP_ARGS_LOGGERS = frozenset({"uvicorn.access"})
-# Set while a handler handles a redacted record: what it writes to a wrapped stream is redacted already.
-_HANDLING = threading.local()
+
+
+class _Handling(threading.local):
+    """Set while a handler handles a redacted record: what it writes to a wrapped stream is redacted already."""
+
+    on = False
+
+
+_HANDLING = _Handling()
 
 
 class RedactingFilter(logging.Filter):
@@ -232,7 +239,7 @@ def _wrap_handle() -> Callable[..., Any]:
                 filter_.filter(record)
         if not _State.streams:
             return original(self, record)
-        outer = getattr(_HANDLING, "on", False)
+        outer = _HANDLING.on
         _HANDLING.on = True
         try:
             return original(self, record)
@@ -497,7 +504,11 @@ class RedactingWriter(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         with self._lock:
-            ready = self._stream.feed(text)
+            stream = self._stream
+            if "\n" not in text and len(stream.pending) + len(text) <= stream.max_pending:
+                stream.pending += text  # the rest of a line (print() writes each argument apart): wait
+                return len(text)
+            ready = stream.feed(text)
             if ready:
                 self._target.write(ready)
                 if self._flush_lines:
@@ -538,23 +549,27 @@ class _StdWriter(RedactingWriter):
         self._binary = RedactingBinaryWriter(raw, redactor, self) if raw is not None else None
 
     def write(self, text: str) -> int:
-        if getattr(_HANDLING, "on", False) and isinstance(text, str):
-            # A handler writing a record it has just redacted: redacting it again would only cost time.
-            with self._lock:
-                self._drain()
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        with self._lock:  # RedactingWriter.write, inlined: print() calls this once per argument
+            binary = self._binary
+            if binary is not None and binary._stream.pending:  # bytes written before this text go first
+                binary.drain()
+            stream = self._stream
+            if _HANDLING.on:
+                # A handler writing a record it has just redacted: redacting it again would only cost time.
+                if stream.pending:
+                    ready = stream.feed("", partial=True)
+                    if ready:
+                        self._target.write(ready)
                 self._target.write(text)
-            return len(text)
-        with self._lock:
-            if self._binary is not None:
-                self._binary.drain()
-            return super().write(text)
-
-    def _drain(self) -> None:
-        if self._binary is not None:
-            self._binary.drain()
-        ready = self._stream.feed("", partial=True)
-        if ready:
-            self._target.write(ready)
+            elif "\n" not in text and len(stream.pending) + len(text) <= stream.max_pending:
+                stream.pending += text
+            else:
+                ready = stream.feed(text)
+                if ready:
+                    self._target.write(ready)
+        return len(text)
 
     def flush(self) -> None:
         with self._lock:
