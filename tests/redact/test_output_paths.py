@@ -326,3 +326,20 @@ def test_a_control_without_install_does_leak(values: dict[str, str], tmp_path: P
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False, env=env)
     assert values["pem"] in result.stdout
     assert _leaks(values, result.stderr)
+
+
+def test_the_startup_module_runs_a_script_with_redaction_on(tmp_path: Path) -> None:
+    """``python -m strongroom.redact.startup script.py ARGS``, the fallback where the .pth is not installed, runs
+    the script as ``__main__`` with its arguments, after install()."""
+    script = tmp_path / "app.py"
+    script.write_text("import sys\nprint(__name__, type(sys.stdout).__name__, sys.argv[1:])\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_REDACT")}
+    result = subprocess.run(
+        [sys.executable, "-m", "strongroom.redact.startup", str(script), "one", "two"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "__main__ _StdWriter ['one', 'two']\n"
