@@ -692,3 +692,12 @@ def test_writer_holds_an_unregistered_pem_block_until_its_end_line() -> None:
     assert len(target.writes) == 1
     assert target.writes[0].startswith("[REDACTED:") or "-----BEGIN" in target.writes[0]
     assert "-----END" in target.writes[0] or target.writes[0].endswith("]\n")
+
+
+def test_writer_lets_a_certificate_out_line_by_line() -> None:
+    """A PEM block that is no private key (a certificate) is not held: each line goes out as it comes."""
+    target = Writes()
+    writer = strongroom.redact.RedactingWriter(target, _redactor())
+    writer.write("-----BEGIN " + "CERTIFICATE-----\n")
+    writer.write(_random(21, 64) + "\n")
+    assert target.writes == ["-----BEGIN " + "CERTIFICATE-----\n", _random(21, 64) + "\n"]

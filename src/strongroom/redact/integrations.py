@@ -378,10 +378,10 @@ def sentry_before_send(redactor: Redactor) -> Callable[[dict[str, Any], dict[str
     return before_send
 
 
-# A PEM block: held from its BEGIN line until its END line (up to _HOLD_LIMIT characters), so the
-# field and provider rules see an unregistered key whole even when it is written line by line.
+# A PEM private key block: held from its BEGIN line until its END line (up to _HOLD_LIMIT characters: an
+# RSA-4096 key is 3.3 kB), so the provider rules see an unregistered key whole even written line by line.
 _PEM_BEGIN, _PEM_END = "-----BEGIN ", "-----END "
-_HOLD_LIMIT = 1 << 16
+_HOLD_LIMIT = 1 << 14
 _MASKED = re.compile(r"(\[REDACTED:[\w.-]{1,64}\])")
 
 
@@ -442,7 +442,7 @@ class _Stream:
                         break
                     at = pending.find(head[0], at + 1)
         begin = pending.rfind(_PEM_BEGIN, max(0, end - _HOLD_LIMIT), hold)
-        if begin != -1:
+        if begin != -1 and "PRIVATE" in pending[begin : begin + 64]:  # a certificate may go line by line
             closing = pending.find(_PEM_END, begin)
             if closing == -1 or closing >= hold or pending.find("-----", closing + len(_PEM_END)) == -1:
                 hold = begin
