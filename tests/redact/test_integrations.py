@@ -3,16 +3,20 @@ structlog, Sentry's ``before_send`` and ``RedactingWriter``."""
 
 from __future__ import annotations
 
+import base64
 import gc
 import io
 import json
 import logging
+import os
 import random
 import string
 import subprocess
 import sys
 import textwrap
 import threading
+import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -76,18 +80,100 @@ class Installed:
 @pytest.fixture
 def installed() -> Iterator[Installed]:
     """install() undone after the test by its public inverse, uninstall(), which the test checks."""
-    before = (logging.Logger.addHandler, sys.excepthook, threading.excepthook)
+    before = _process_state()
     state = Installed()
     try:
         yield state
     finally:
         strongroom.redact.uninstall()
-        assert (logging.Logger.addHandler, sys.excepthook, threading.excepthook) == before
+        assert _process_state() == before
         for logger, handler in state.added:
             assert _filters(handler) == 0, logger.name
             logger.removeHandler(handler)
         for logger, level in state.levels.items():
             logger.setLevel(level)
+
+
+def _process_state() -> tuple[object, ...]:
+    """Everything install() changes in the process."""
+    return (
+        logging.Logger.addHandler,
+        logging.Handler.handle,
+        sys.excepthook,
+        threading.excepthook,
+        sys.unraisablehook,
+        warnings.showwarning,
+        sys.stdout,
+        sys.stderr,
+        subprocess.Popen._execute_child,  # type: ignore[attr-defined]
+        os.environ.get("STRONGROOM_REDACT"),
+        os.environ.get("STRONGROOM_REDACT_VALUES"),
+    )
+
+
+def test_install_changes_each_path_and_uninstall_undoes_each(installed: Installed) -> None:
+    """install() replaces every hook and stream it covers (each option turns its part off), and uninstall()
+    restores them all (the fixture checks), removing the values file children would read."""
+    before = _process_state()
+    strongroom.redact.install(streams=False, warnings=False, excepthook=False, children=False)
+    after = _process_state()
+    assert after[2:] == before[2:]  # only logging's own two methods
+    strongroom.redact.uninstall()
+    strongroom.redact.install()
+    after = _process_state()
+    assert [new is not old for new, old in zip(after, before, strict=True)] == [True] * len(before)
+    values_file = Path(os.environ["STRONGROOM_REDACT_VALUES"])
+    assert not values_file.exists()  # written only when a child starts
+    code = "import sys; print(type(sys.stdout).__name__)"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert child.stdout == "_StdWriter\n", child.stderr  # the child installed redaction at start-up
+    assert values_file.stat().st_mode & 0o777 == 0o600
+    assert values_file.parent.stat().st_mode & 0o777 == 0o700
+    assert isinstance(sys.stdout, io.TextIOBase)
+    strongroom.redact.uninstall()
+    assert not values_file.exists()
+
+
+def test_a_handler_assigned_to_logger_handlers_gets_redacted_records(
+    installed: Installed, make_canary: Callable[[str], str]
+) -> None:
+    """``logger.handlers = [...]`` bypasses addHandler (no filter); the record is redacted anyway, once, and
+    ``exc_info`` is a stand-in with the type's name and a redacted message, chained like the original."""
+    canary = make_canary("assigned")
+    strongroom.redact.register(canary, "assigned_key")
+    strongroom.redact.install(streams=False, children=False)
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("redact.assigned")
+    installed.levels.setdefault(logger, logger.level)
+    logger.handlers = [Keep(), Keep()]
+    try:
+        try:
+            try:
+                raise KeyError(canary)
+            except KeyError as cause:
+                raise ValueError(f"refused {canary}") from cause
+        except ValueError:
+            logger.error("calling with %s", canary, exc_info=True)
+    finally:
+        logger.handlers = []
+    first, second = records
+    assert first is second
+    assert first.getMessage() == "calling with [REDACTED:assigned_key]"
+    kind, value, tb = first.exc_info or (None, None, None)
+    assert kind is not None
+    assert (kind.__name__, kind.__module__) == ("ValueError", "builtins")
+    assert str(value) == "refused [REDACTED:assigned_key]"
+    assert value is not None
+    assert str(value.__cause__) == "'[REDACTED:assigned_key]'"
+    assert tb is not None
+    rendered = "".join(traceback.format_exception(kind, value, tb))
+    assert "The above exception was the direct cause" in rendered
+    assert_not_leaked([canary], rendered, first.exc_text or "")
 
 
 def test_uninstall_drops_the_process_wide_redactor(installed: Installed) -> None:
@@ -102,17 +188,52 @@ def _filters(handler: logging.Handler) -> int:
     return sum(isinstance(f, RedactingFilter) for f in handler.filters)
 
 
+class OwnHandle(logging.Handler):
+    """A handler class that overrides ``handle``: the wrapped ``Handler.handle`` never runs for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if self.filter(record):
+            self.seen.append(record.getMessage())
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        raise AssertionError("not called")
+
+
 def test_install_is_idempotent(installed: Installed) -> None:
-    """Two install() calls leave one redacting filter per handler and wrap Logger.addHandler only once."""
+    """Two install() calls wrap Handler.handle and Logger.addHandler once; a handler class that overrides
+    handle() gets one redacting filter (before or after install), an ordinary handler none (it needs none)."""
     installed.handler(logging.getLogger("redact.idem.before"))
+    own_before = OwnHandle()
+    installed.add(logging.getLogger("redact.idem.before"), own_before)
     first = strongroom.redact.install()
-    wrapped = logging.Logger.addHandler
+    wrapped = (logging.Logger.addHandler, logging.Handler.handle)
     second = strongroom.redact.install()
     assert first is second
-    assert logging.Logger.addHandler is wrapped
+    assert (logging.Logger.addHandler, logging.Handler.handle) == wrapped
     installed.handler(logging.getLogger("redact.idem.after"))
+    own_after = OwnHandle()
+    installed.add(logging.getLogger("redact.idem.after"), own_after)
     for logger, handler in installed.added:
-        assert _filters(handler) == 1, logger.name
+        assert _filters(handler) == (1 if isinstance(handler, OwnHandle) else 0), logger.name
+
+
+def test_a_handler_that_overrides_handle_gets_redacted_records(
+    installed: Installed, make_canary: Callable[[str], str]
+) -> None:
+    """The filter covers a handler class with its own handle(), added after install()."""
+    canary = make_canary("own")
+    strongroom.redact.register(canary, "own_key")
+    strongroom.redact.install(streams=False, children=False)
+    handler = OwnHandle()
+    logger = logging.getLogger("redact.own")
+    installed.add(logger, handler)
+    logger.info("with %s", canary)
+    assert handler.seen == ["with [REDACTED:own_key]"]
 
 
 def test_install_covers_handlers_added_before_and_after(
@@ -456,16 +577,18 @@ def test_writer_masks_a_value_split_across_writes(make_canary: Callable[[str], s
     assert target.getvalue() == "token [REDACTED:split_key] done\nnext"
 
 
-def test_writer_flushes_a_final_partial_line_on_close(make_canary: Callable[[str], str]) -> None:
-    """The last line, with no newline, is written (redacted) when the writer is closed."""
+def test_writer_lets_a_partial_line_out_on_flush_and_close(make_canary: Callable[[str], str]) -> None:
+    """A line with no newline waits for it, goes out (redacted) on flush() (a prompt must show) and on close()."""
     canary = make_canary("tail")
     target = io.StringIO()
     writer = strongroom.redact.RedactingWriter(target, _redactor((canary, "tail_key")))
-    writer.write(f"last words {canary}")
-    writer.flush()
+    writer.write(f"prompt {canary}")
     assert target.getvalue() == ""
+    writer.flush()
+    assert target.getvalue() == "prompt [REDACTED:tail_key]"
+    writer.write(f"last words {canary}")
     writer.close()
-    assert target.getvalue() == "last words [REDACTED:tail_key]"
+    assert target.getvalue() == "prompt [REDACTED:tail_key]last words [REDACTED:tail_key]"
     assert writer.closed
 
 
@@ -490,3 +613,91 @@ def test_writer_is_thread_safe(make_canary: Callable[[str], str]) -> None:
     assert sorted(lines) == sorted(
         f"thread {n} line {i} [REDACTED:t]" for n in range(threads_n) for i in range(lines_n)
     )
+
+
+def _pem(seed: int) -> str:
+    """A PEM-shaped key of random bytes (the marker split so the repository's scanner sees no key)."""
+    body = base64.b64encode(random.Random(seed).randbytes(200)).decode()  # noqa: S311 -- test data
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN " + "PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END " + "PRIVATE KEY-----\n"
+
+
+class Writes(io.StringIO):
+    """A target that remembers each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def _pem_lines(pem: str) -> list[str]:
+    return [pem, *(line for line in pem.splitlines() if len(line) >= 8)]
+
+
+def test_writer_holds_a_multi_line_value_until_it_is_whole() -> None:
+    """A registered PEM key written a line at a time, flushed after each, comes out as one mask; the line
+    before it is not held back, and the line after goes out with it."""
+    pem = _pem(1)
+    target = Writes()
+    writer = strongroom.redact.RedactingWriter(target, _redactor((pem, "pem_key")))
+    writer.write("starting\n")
+    assert target.getvalue() == "starting\n"
+    for line in pem.splitlines(keepends=True):
+        writer.write(line)
+        writer.flush()
+    writer.write("done\n")
+    assert target.getvalue() == "starting\n[REDACTED:pem_key]done\n"
+    assert_not_leaked(_pem_lines(pem), target.getvalue())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_writer_masks_a_multi_line_value_cut_anywhere(seed: int) -> None:
+    """The PEM key inside other output, written in pieces cut at random places, never shows."""
+    pem = _pem(seed)
+    text = f"key follows: {pem}and more\nlast line\n"
+    rng = random.Random(seed)  # noqa: S311 -- test data
+    cuts = sorted(rng.sample(range(1, len(text)), 12))
+    target = io.StringIO()
+    writer = strongroom.redact.RedactingWriter(target, _redactor((pem, "pem_key")))
+    for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True):
+        writer.write(text[start:end])
+    writer.close()
+    assert target.getvalue() == "key follows: [REDACTED:pem_key]and more\nlast line\n"
+
+
+def test_writer_lets_out_a_look_alike_once_it_diverges() -> None:
+    """Lines that begin like a registered multi-line value but then differ are let out as soon as they differ."""
+    value = "\n".join(_random(seed, 30) for seed in (11, 12, 13))
+    first, second, _ = value.splitlines(keepends=True)
+    target = io.StringIO()
+    writer = strongroom.redact.RedactingWriter(target, _redactor((value, "multi_key")))
+    writer.write(first + second)
+    writer.flush()
+    assert target.getvalue() == ""
+    writer.write("not the rest of it\n")
+    assert target.getvalue() == first + second + "not the rest of it\n"
+
+
+def test_writer_holds_an_unregistered_pem_block_until_its_end_line() -> None:
+    """A private key nobody registered is let out in one piece, BEGIN to END, so the rules see it whole."""
+    pem = _pem(9)
+    target = Writes()
+    writer = strongroom.redact.RedactingWriter(target, _redactor())
+    for line in pem.splitlines(keepends=True):
+        writer.write(line)
+    assert len(target.writes) == 1
+    assert target.writes[0].startswith("[REDACTED:") or "-----BEGIN" in target.writes[0]
+    assert "-----END" in target.writes[0] or target.writes[0].endswith("]\n")
+
+
+def test_writer_lets_a_certificate_out_line_by_line() -> None:
+    """A PEM block that is no private key (a certificate) is not held: each line goes out as it comes."""
+    target = Writes()
+    writer = strongroom.redact.RedactingWriter(target, _redactor())
+    writer.write("-----BEGIN " + "CERTIFICATE-----\n")
+    writer.write(_random(21, 64) + "\n")
+    assert target.writes == ["-----BEGIN " + "CERTIFICATE-----\n", _random(21, 64) + "\n"]

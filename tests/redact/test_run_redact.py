@@ -6,6 +6,7 @@ output reaches the captured descriptors."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -105,3 +106,29 @@ def test_run_without_redact_passes_the_value_through(runner: Runner, value: str)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == value
     assert f"err {value}" in result.stderr
+
+
+PEM_CHILD = textwrap.dedent("""
+    import os, sys
+    value = os.environ["API_TOKEN"]
+    print("before")
+    for line in value.splitlines(keepends=True):  # a line at a time, each flushed: the pump sees them apart
+        sys.stdout.write(line)
+        sys.stdout.flush()
+    print("after", flush=True)
+""")
+
+
+def test_run_redact_masks_a_multi_line_value_written_a_line_at_a_time(
+    runner: Runner, make_canary: Callable[[str], str]
+) -> None:
+    """A PEM-shaped secret the child writes line by line is masked whole: no line of it reaches the output."""
+    body = base64.b64encode(os.urandom(144)).decode()
+    pem = "-----BEGIN " + "PRIVATE KEY-----\n" + body[:64] + "\n" + body[64:128] + "\n" + body[128:]
+    pem += "\n-----END " + "PRIVATE KEY-----\n"
+    runner.env["API_TOKEN"] = pem
+    command = ["run", "--redact", "--schema", "appschema:AppSettings", "--", sys.executable, "-c", PEM_CHILD]
+    result = runner.invoke(command, env=runner.env, cwd=runner.cwd)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["before", "[REDACTED:API_TOKEN]after"]
+    assert_not_leaked([pem, *(line for line in pem.splitlines() if len(line) >= 8)], result.stdout, result.stderr)

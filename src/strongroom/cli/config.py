@@ -131,10 +131,18 @@ def _redactor_for(settings: Any, values: dict[str, str]) -> Redactor:
 
 
 def _pump(source: IO[bytes], target: IO[bytes], redactor: Redactor) -> None:
-    """Copy the child's output line by line, redacted; a line is held until its newline (or the end)."""
-    for line in iter(source.readline, b""):
-        target.write(redactor.redact_bytes(line))
-        target.flush()
+    """Copy the child's output redacted, as it comes: the writer of ``strongroom.redact`` lets each line out
+    once its newline arrives, and holds lines that may begin a multi-line secret (a PEM key) until it is
+    whole; a last line without a newline goes out when the child closes the stream."""
+    from strongroom.redact.integrations import RedactingBinaryWriter
+
+    writer = RedactingBinaryWriter(target, redactor)
+    read = getattr(source, "read1", source.read)
+    try:
+        for chunk in iter(lambda: read(1 << 16), b""):
+            writer.write(chunk)
+    finally:
+        writer.close()
 
 
 _WITHHELD_FROM_CHILD = frozenset(

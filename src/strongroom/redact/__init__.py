@@ -1,7 +1,7 @@
 """Redaction: every known secret value and secret-shaped field masked in logs, tracebacks and outputs.
 
     import strongroom.redact
-    strongroom.redact.install()          # every logging handler, now and later; uncaught exceptions
+    strongroom.redact.install()          # logging, stdout/stderr, warnings, uncaught exceptions, children
 
 Values need no registration: every ``Secret`` loaded in this process (from the vault or the config layer)
 is masked while it lives. ``register()`` adds values that never were a ``Secret``.
@@ -40,18 +40,32 @@ def default() -> Redactor:
     return _default
 
 
-def install(*, excepthook: bool = True) -> RedactingFilter:
-    """Redact every log record on every handler (including handlers added later) and uncaught exceptions.
+def install(
+    *, excepthook: bool = True, streams: bool = True, warnings: bool = True, children: bool = True
+) -> RedactingFilter:
+    """Redact everything this process writes, from now on.
 
-    Idempotent: calling it again changes nothing.
+    Every log record on every handler (however attached); with ``excepthook``, uncaught exceptions
+    (``sys``, ``threading``, unraisable); with ``streams``, ``sys.stdout`` and ``sys.stderr`` (``print``,
+    tracebacks, their ``.buffer``); with ``warnings``, warnings; with ``children``, child Python
+    processes (``strongroom.redact.startup``). Idempotent: calling it again changes nothing.
     """
-    return integrations.install(default(), excepthook=excepthook)
+    redactor = default()
+    installed = integrations.install(redactor, excepthook=excepthook, streams=streams, warnings=warnings)
+    if children:
+        from strongroom.redact import startup
+
+        startup.share(redactor)
+    return installed
 
 
 def uninstall() -> None:
     """Undo ``install()`` and drop the process-wide redactor (values pinned by ``register`` stay pinned):
     for tests, and for applications that reconfigure logging. Idempotent."""
     global _default  # noqa: PLW0603 -- the one process-wide redactor, reset
+    from strongroom.redact import startup
+
+    startup.unshare()
     integrations.uninstall()
     _default = None
 
@@ -101,7 +115,8 @@ def sentry_before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str,
 
 
 def RedactingWriter(target: TextIO, redactor: Redactor | None = None) -> integrations.RedactingWriter:  # noqa: N802
-    """A text stream that writes ``target`` whole lines at a time, redacted (``strongroom run --redact``)."""
+    """A text stream that writes to ``target`` redacted, a line at a time; a known multi-line value (a PEM key)
+    written in pieces is held until it is whole (``strongroom run --redact`` uses the same logic)."""
     return integrations.RedactingWriter(target, redactor or default())
 
 

@@ -1,22 +1,35 @@
 """Where redaction plugs in: stdlib logging, structlog, tracebacks, Sentry, uvicorn and text streams.
 
-Each is one line to install. ``install()`` does the ones that need no third-party package: a filter on
-every logging handler (those that exist and those added later), and ``sys.excepthook`` /
-``threading.excepthook`` for uncaught exceptions.
+``install()`` does the ones that need no third-party package, for every output path of the process:
+
+- every log record, on any handler however it was attached (``addHandler``, assignment to
+  ``logger.handlers``, a ``QueueListener``'s handlers, logging's last resort): ``logging.Handler.handle``
+  redacts the record once before the first handler formats it; ``exc_info`` becomes a redacted stand-in;
+- ``sys.stdout`` and ``sys.stderr`` (``print``, ``traceback.print_exc``, structlog's default
+  ``PrintLogger``, writes to their ``.buffer``): wrapped by a writer that redacts across lines, so a
+  multi-line value (a PEM key) printed in pieces is seen whole;
+- warnings, and uncaught exceptions: ``sys``, ``threading`` and unraisable (``__del__``) hooks;
+- child Python processes: ``strongroom.redact.startup``.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import io
 import logging
+import os
+import re
 import sys
 import threading
 import traceback
+import warnings as _warnings
+import weakref
 from collections.abc import Callable, Mapping, MutableMapping
 from types import TracebackType
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
-from strongroom.redact.redactor import Redactor
+from strongroom.redact.redactor import Redactor, encodings
 
 # LogRecord attributes that logging itself sets; anything else on a record came from `extra=`.
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -26,9 +39,23 @@ _DONE = "_strongroom_redacted"
 KEEP_ARGS_LOGGERS = frozenset({"uvicorn.access"})
 
 
+class _Handling(threading.local):
+    """Set while a handler handles a redacted record: what it writes to a wrapped stream is redacted already."""
+
+    on = False
+
+
+_HANDLING = _Handling()
+
+
 class RedactingFilter(logging.Filter):
-    """Masks a record's message, arguments, ``extra`` fields, exception text and stack before any handler
-    formats it. Runs once per record, however many handlers carry it."""
+    """Masks a record's message, arguments, ``extra`` fields, exception and stack before any handler
+    formats it. Runs once per record, however many handlers carry it.
+
+    ``exc_info`` is replaced by a stand-in of the same type name whose message is redacted (and whose
+    frames are the original's), so a formatter that renders ``exc_info`` itself (a JSON formatter) shows
+    no secret either; ``exc_text`` holds the redacted traceback.
+    """
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__("strongroom.redact")
@@ -48,10 +75,8 @@ class RedactingFilter(logging.Filter):
             except Exception:  # a broken %-format is logging's to report; mask what we have
                 message = f"{record.msg!s} {record.args!r}"
             record.msg, record.args = redact.redact(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact.redact(_format_exception(*record.exc_info))
-        elif record.exc_text:
-            record.exc_text = redact.redact(record.exc_text)
+        if record.exc_info or record.exc_text:
+            _redact_exception(redact, record)
         if record.stack_info:
             record.stack_info = redact.redact(record.stack_info)
         for key in record.__dict__.keys() - _RECORD_ATTRIBUTES:  # the `extra=` fields, found in C
@@ -61,8 +86,68 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _format_exception(kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> str:
-    return "".join(traceback.format_exception(kind, value, tb)).rstrip("\n")
+def _redact_exception(redact: Redactor, record: logging.LogRecord) -> None:
+    if record.exc_info:
+        if not record.exc_text:
+            record.exc_text = _traceback_text(redact, *record.exc_info)
+        else:
+            record.exc_text = redact.redact(record.exc_text)
+        if record.exc_info[1] is not None:
+            record.exc_info = _stand_in_info(redact, record.exc_info[1])
+    elif record.exc_text:
+        record.exc_text = redact.redact(record.exc_text)
+
+
+def _traceback_text(
+    redactor: Redactor, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+) -> str:
+    """The traceback as ``logging.Formatter.formatException`` gives it (no final newline), redacted.
+
+    Redacted before the final newline is cut: a value that ends in a newline (a PEM key) is then whole.
+    """
+    return redactor.redact("".join(traceback.format_exception(kind, value, tb))).removesuffix("\n")
+
+
+class RedactedException(Exception):
+    """The stand-in for an exception on a log record: its message redacted; its type name, module, frames,
+    cause, context and notes those of the original (redacted too)."""
+
+
+_STAND_IN_TYPES: weakref.WeakKeyDictionary[type[BaseException], type[RedactedException]] = weakref.WeakKeyDictionary()
+
+
+def _stand_in_type(kind: type[BaseException]) -> type[RedactedException]:
+    made = _STAND_IN_TYPES.get(kind)
+    if made is None:
+        attributes = {"__module__": kind.__module__, "__qualname__": kind.__qualname__}
+        made = _STAND_IN_TYPES[kind] = type(kind.__name__, (RedactedException,), attributes)
+    return made
+
+
+def _stand_in(redactor: Redactor, exc: BaseException, made: dict[int, RedactedException]) -> RedactedException:
+    if id(exc) in made:  # a cycle in the chain of causes
+        return made[id(exc)]
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<exception str() failed>"
+    kind = _stand_in_type(type(exc))
+    copy = made[id(exc)] = kind(redactor.redact(text)) if text else kind()
+    copy.__traceback__ = exc.__traceback__
+    copy.__suppress_context__ = exc.__suppress_context__
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        copy.__notes__ = [redactor.redact(str(note)) for note in notes]
+    if exc.__cause__ is not None:
+        copy.__cause__ = _stand_in(redactor, exc.__cause__, made)
+    if exc.__context__ is not None:
+        copy.__context__ = _stand_in(redactor, exc.__context__, made)
+    return copy
+
+
+def _stand_in_info(redactor: Redactor, exc: BaseException) -> tuple[type[BaseException], BaseException, Any]:
+    copy = _stand_in(redactor, exc, {})
+    return type(copy), copy, exc.__traceback__
 
 
 def format_exception(exc: BaseException, redactor: Redactor, *, with_locals: bool = False) -> str:
@@ -75,10 +160,19 @@ def format_exception(exc: BaseException, redactor: Redactor, *, with_locals: boo
 class _State:
     filter: RedactingFilter | None = None
     original_add_handler: Callable[..., None] | None = None
-    original_excepthooks: tuple[Any, Any] | None = None
+    original_handle: Callable[..., Any] | None = None
+    wrapped_handle: Callable[..., Any] | None = None
+    original_excepthooks: tuple[Any, Any, Any] | None = None
+    original_showwarning: Callable[..., None] | None = None
+    showwarning: Callable[..., None] | None = None
+    streams: dict[str, tuple[Any, _StdWriter]] = {}  # noqa: RUF012 -- process-wide state, on purpose
 
 
 def _attach(handler: logging.Handler, filter_: RedactingFilter) -> None:
+    """The filter, on a handler whose class overrides ``handle`` (so the wrapped one never runs for it).
+    Every other handler is covered by the wrapped ``Handler.handle`` alone: one call less per record."""
+    if type(handler).handle is _State.wrapped_handle:
+        return
     if not any(isinstance(f, RedactingFilter) for f in handler.filters):
         handler.addFilter(filter_)
 
@@ -89,16 +183,26 @@ def _every_logger() -> list[logging.Logger]:
     return loggers
 
 
-def install(redactor: Redactor, *, excepthook: bool = True) -> RedactingFilter:
-    """Put the redacting filter on every handler of every logger, now and for handlers added later.
+def install(
+    redactor: Redactor,
+    *,
+    excepthook: bool = True,
+    streams: bool = True,
+    warnings: bool = True,
+) -> RedactingFilter:
+    """Redact every log record, and (each on by default) ``sys.stdout``/``sys.stderr``, warnings and
+    uncaught exceptions.
 
-    Idempotent. Handlers added later are covered by wrapping ``logging.Logger.addHandler`` once, which is
-    how uvicorn's access and error handlers (configured by ``dictConfig`` at start-up) are reached too.
+    Idempotent. Records: ``logging.Handler.handle`` is wrapped once, so a handler attached in any way is
+    covered (assigned to ``logger.handlers``, held by a ``QueueListener``); a handler whose class overrides
+    ``handle`` gets the filter instead, now and when added later (``Logger.addHandler`` is wrapped).
     """
     if _State.filter is None:
         _State.filter = RedactingFilter(redactor)
     filter_ = _State.filter
     filter_.redactor = redactor
+    if _State.original_handle is None:
+        _State.original_handle = _wrap_handle()
     for logger in _every_logger():
         for handler in logger.handlers:
             _attach(handler, filter_)
@@ -116,40 +220,141 @@ def install(redactor: Redactor, *, excepthook: bool = True) -> RedactingFilter:
         logging.Logger.addHandler = add_handler  # type: ignore[method-assign,assignment]
     if excepthook:
         _install_excepthooks(redactor)
+    if warnings:
+        _install_showwarning(redactor)
+    if streams:
+        _wrap_streams(redactor)
     return filter_
 
 
+def _wrap_handle() -> Callable[..., Any]:
+    """Wrap ``logging.Handler.handle``: the record is redacted (once) before any handler's filters,
+    formatter or ``emit`` see it; logging has called it only for records at the handler's level."""
+    original = logging.Handler.handle
+
+    def handle(self: logging.Handler, record: logging.LogRecord) -> Any:
+        if not getattr(record, _DONE, False):
+            filter_ = _State.filter
+            if filter_ is not None:
+                filter_.filter(record)
+        if not _State.streams:
+            return original(self, record)
+        outer = _HANDLING.on
+        _HANDLING.on = True
+        try:
+            return original(self, record)
+        finally:
+            _HANDLING.on = outer
+
+    logging.Handler.handle = handle  # type: ignore[method-assign]
+    _State.wrapped_handle = handle
+    return original
+
+
 def uninstall() -> None:
-    """Undo ``install()``: the filter comes off every handler; ``Logger.addHandler`` and the excepthooks are
-    what they were before. For tests, and for applications that reconfigure logging; idempotent."""
+    """Undo ``install()``: the filter comes off every handler; ``Logger.addHandler``, ``Handler.handle``,
+    the hooks, ``warnings.showwarning``, ``sys.stdout`` and ``sys.stderr`` are what they were before (a
+    stream replaced since by someone else is left alone). For tests, and for applications that reconfigure
+    logging; idempotent."""
     if _State.original_add_handler is not None:
         logging.Logger.addHandler = _State.original_add_handler  # type: ignore[method-assign]
+    if _State.original_handle is not None:
+        logging.Handler.handle = _State.original_handle  # type: ignore[method-assign]
     if _State.original_excepthooks is not None:
-        sys.excepthook, threading.excepthook = _State.original_excepthooks
+        sys.excepthook, threading.excepthook, sys.unraisablehook = _State.original_excepthooks
+    if _State.showwarning is not None and _warnings.showwarning is _State.showwarning:
+        _warnings.showwarning = _State.original_showwarning  # type: ignore[assignment]
+    for name, (original_stream, wrapper) in _State.streams.items():
+        wrapper.finish()
+        if getattr(sys, name) is wrapper:
+            setattr(sys, name, original_stream)
     handlers = [handler for logger in _every_logger() for handler in logger.handlers]
     if logging.lastResort is not None:
         handlers.append(logging.lastResort)
     for handler in handlers:
         for filter_ in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
             handler.removeFilter(filter_)
-    _State.filter = _State.original_add_handler = _State.original_excepthooks = None
+    _State.filter = _State.original_add_handler = _State.original_handle = _State.wrapped_handle = None
+    _State.original_excepthooks = _State.original_showwarning = _State.showwarning = None
+    _State.streams = {}
+
+
+def _write_stderr(text: str) -> None:
+    stream = sys.stderr
+    if stream is None:  # pythonw, or a daemon that closed it: nowhere to write, as the default hooks do
+        return
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _install_excepthooks(redactor: Redactor) -> None:
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-        sys.stderr.write(redactor.redact(_format_exception(kind, value, tb)) + "\n")
+        _write_stderr(_traceback_text(redactor, kind, value, tb) + "\n")
 
     def thread_hook(args: threading.ExceptHookArgs) -> None:
         name = args.thread.name if args.thread is not None else "?"
         if args.exc_type is SystemExit:
             return
-        text = _format_exception(args.exc_type, args.exc_value, args.exc_traceback)
-        sys.stderr.write(f"Exception in thread {name}:\n" + redactor.redact(text) + "\n")
+        text = _traceback_text(redactor, args.exc_type, args.exc_value, args.exc_traceback)
+        _write_stderr(f"Exception in thread {name}:\n{text}\n")
+
+    def unraisable_hook(unraisable: Any) -> None:  # sys.UnraisableHookArgs, which typeshed does not export
+        head = unraisable.err_msg or "Exception ignored in"
+        if unraisable.object is not None:
+            try:
+                head = f"{head}: {unraisable.object!r}"
+            except Exception:
+                head = f"{head}: <object repr() failed>"
+        text = head + "\n"
+        if unraisable.exc_type is not None:
+            text += "".join(
+                traceback.format_exception(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback)
+            )
+        _write_stderr(redactor.redact(text))
 
     if _State.original_excepthooks is None:
-        _State.original_excepthooks = (sys.excepthook, threading.excepthook)
+        _State.original_excepthooks = (sys.excepthook, threading.excepthook, sys.unraisablehook)
     sys.excepthook = hook
     threading.excepthook = thread_hook
+    sys.unraisablehook = unraisable_hook
+
+
+def _install_showwarning(redactor: Redactor) -> None:
+    """Wrap ``warnings.showwarning``: whatever shows a warning (the default, ``logging.captureWarnings``,
+    an application's own) gets its message and source line redacted."""
+    if _State.showwarning is not None:
+        return
+    previous = _warnings.showwarning
+
+    def showwarning(  # noqa: PLR0917 -- warnings.showwarning's own signature
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if line is None:
+            import linecache
+
+            line = linecache.getline(filename, lineno)
+        previous(redactor.redact(str(message)), category, filename, lineno, file, redactor.redact(line))
+
+    _State.original_showwarning, _State.showwarning = previous, showwarning
+    _warnings.showwarning = showwarning
+
+
+def _wrap_streams(redactor: Redactor) -> None:
+    for name in ("stdout", "stderr"):
+        current = getattr(sys, name)
+        if current is None or isinstance(current, RedactingWriter) or name in _State.streams:
+            continue
+        wrapper = _StdWriter(current, redactor)
+        _State.streams[name] = (current, wrapper)
+        setattr(sys, name, wrapper)
 
 
 def structlog_processor(redactor: Redactor) -> Callable[[Any, str, MutableMapping[str, Any]], Mapping[str, Any]]:
@@ -173,43 +378,319 @@ def sentry_before_send(redactor: Redactor) -> Callable[[dict[str, Any], dict[str
     return before_send
 
 
-class RedactingWriter(io.TextIOBase):
-    """A text stream that writes whole lines, redacted, to ``target``.
+# A PEM private key block: held from its BEGIN line until its END line (up to _HOLD_LIMIT characters: an
+# RSA-4096 key is 3.3 kB), so the provider rules see an unregistered key whole even written line by line.
+_PEM_BEGIN, _PEM_END = "-----BEGIN ", "-----END "
+_HOLD_LIMIT = 1 << 14
+_MASKED = re.compile(r"(\[REDACTED:[\w.-]{1,64}\])")
 
-    A partial line waits for its newline (or ``close()``), so a secret written in two pieces is still seen
-    whole; a line is forced out once it exceeds ``max_pending`` characters.
+
+class _Stream:
+    """Redaction of a stream of text that arrives in pieces: the text is let out a line at a time, except
+    what could still be the first part of a known value that spans lines (a registered PEM key, any
+    multi-line value), which is held until it is complete or can no longer be one. One implementation
+    for ``RedactingWriter``, the wrapped ``sys.stdout``/``sys.stderr`` and ``strongroom run --redact``.
     """
 
-    def __init__(self, target: TextIO, redactor: Redactor, *, max_pending: int = 1 << 20) -> None:
+    def __init__(self, redactor: Redactor, *, max_pending: int = 1 << 20) -> None:
+        self.redactor = redactor
+        self.pending = ""
+        self.max_pending = max_pending
+        self._generation = -1
+        self._forms: list[tuple[str, str]] = []  # (multi-line form, its text up to its first newline)
+
+    def feed(self, text: str, *, partial: bool = False, final: bool = False) -> str:
+        """Take ``text``; return what may go out now, redacted. ``partial``: also a last line with no
+        newline yet (a prompt, a progress bar), unless it may begin a multi-line value; ``final``: all."""
+        pending = self.pending + text if self.pending else text
+        if final:
+            cut = len(pending)
+        else:
+            cut = len(pending) if partial else pending.rfind("\n") + 1
+            if cut:
+                cut = min(cut, self._hold(pending, cut, partial))
+            if len(pending) - cut > self.max_pending:  # too long to be anything whole: let it go
+                cut = len(pending)
+        if not cut:
+            self.pending = pending
+            return ""
+        ready, self.pending = pending[:cut], pending[cut:]
+        if "[REDACTED:" not in ready:
+            return self.redactor.redact(ready)
+        # Text already redacted upstream (a record's handler, a child with redaction on): its masks stay as
+        # they are, and only the text between them is redacted, so `token = '[REDACTED:key]'` keeps its label.
+        parts = _MASKED.split(ready)
+        parts[::2] = [self.redactor.redact(part) for part in parts[::2]]
+        return "".join(parts)
+
+    def _hold(self, pending: str, cut: int, partial: bool) -> int:
+        """Where the text that must wait starts (the start of its line), or ``cut``."""
+        hold = cut
+        end = len(pending)
+        for form, head in self._multiline_forms():
+            at = pending.find(head, max(0, end - len(form) + 1))
+            while at != -1 and at < hold:
+                if form.startswith(pending[at:]):  # the value's first lines, its end yet to come
+                    hold = at
+                    break
+                at = pending.find(head, at + 1)
+            if partial:  # a last line that may be the start of the value's first line
+                at = pending.find(head[0], max(0, end - len(head) + 1))
+                while at != -1 and at < hold:
+                    if head.startswith(pending[at:]):
+                        hold = at
+                        break
+                    at = pending.find(head[0], at + 1)
+        begin = pending.rfind(_PEM_BEGIN, max(0, end - _HOLD_LIMIT), hold)
+        if begin != -1 and "PRIVATE" in pending[begin : begin + 64]:  # a certificate may go line by line
+            closing = pending.find(_PEM_END, begin)
+            if closing == -1 or closing >= hold or pending.find("-----", closing + len(_PEM_END)) == -1:
+                hold = begin
+        return hold if hold == cut else pending.rfind("\n", 0, hold) + 1
+
+    def _multiline_forms(self) -> list[tuple[str, str]]:
+        live = getattr(self.redactor, "_live", None)  # the registry the redactor follows
+        if live is None:
+            return self._forms
+        if live.generation != self._generation:
+            generation, values = live.snapshot()
+            forms: list[tuple[str, str]] = []
+            for value, _, _ in values:
+                if ("\n" if isinstance(value, str) else b"\n") in value:
+                    forms += [(form, form[: form.index("\n") + 1]) for form in encodings(value) if "\n" in form]
+            self._forms, self._generation = forms, generation
+        return self._forms
+
+
+_WRITERS: weakref.WeakSet[RedactingWriter] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for writer in list(_WRITERS):  # a lock held by another thread at fork() is never released in the child
+        writer._lock = threading.RLock()
+        binary = getattr(writer, "_binary", None)
+        if binary is not None:
+            binary._lock = writer._lock
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+class RedactingWriter(io.TextIOBase):
+    """A text stream that writes to ``target`` redacted, a line at a time.
+
+    A partial line waits for its newline, so a secret written in two pieces is still seen whole; lines
+    that may be the start of a known multi-line value (a PEM key) wait until the value is complete.
+    ``flush()`` lets out a waiting partial line too (a prompt), but never the start of a multi-line
+    value; ``close()`` lets out everything. A line is forced out once it exceeds ``max_pending``
+    characters. ``flush_lines``: flush ``target`` after each write that let text out.
+    """
+
+    def __init__(
+        self, target: TextIO, redactor: Redactor, *, max_pending: int = 1 << 20, flush_lines: bool = True
+    ) -> None:
         super().__init__()
         self._target = target
-        self._redactor = redactor
-        self._pending = ""
-        self._max_pending = max_pending
-        self._lock = threading.Lock()
+        self._stream = _Stream(redactor, max_pending=max_pending)
+        self._flush_lines = flush_lines
+        self._lock = threading.RLock()
+        _WRITERS.add(self)
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         with self._lock:
-            self._pending += text
-            cut = self._pending.rfind("\n") + 1
-            if cut == 0 and len(self._pending) > self._max_pending:
-                cut = len(self._pending)
-            if cut:
-                ready, self._pending = self._pending[:cut], self._pending[cut:]
-                self._target.write(self._redactor.redact(ready))
-                self._target.flush()
+            stream = self._stream
+            if "\n" not in text and len(stream.pending) + len(text) <= stream.max_pending:
+                stream.pending += text  # the rest of a line (print() writes each argument apart): wait
+                return len(text)
+            ready = stream.feed(text)
+            if ready:
+                self._target.write(ready)
+                if self._flush_lines:
+                    self._target.flush()
         return len(text)
 
     def flush(self) -> None:
-        self._target.flush()
+        with self._lock:
+            ready = self._stream.feed("", partial=True)
+            if ready:
+                self._target.write(ready)
+            self._target.flush()
+
+    def finish(self) -> None:
+        """Let out everything still waiting (redacted), without closing."""
+        with self._lock:
+            ready = self._stream.feed("", final=True)
+            if ready:
+                self._target.write(ready)
+            self._target.flush()
 
     def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.finish()
+        finally:
+            super().close()
+
+
+class _StdWriter(RedactingWriter):
+    """``sys.stdout`` or ``sys.stderr`` after ``install()``: redacted, with the original's ``fileno``,
+    ``isatty``, ``encoding`` and the rest; ``.buffer`` takes bytes, redacted the same way."""
+
+    def __init__(self, target: TextIO, redactor: Redactor) -> None:
+        super().__init__(target, redactor, flush_lines=False)
+        raw = getattr(target, "buffer", None)
+        self._binary = RedactingBinaryWriter(raw, redactor, self) if raw is not None else None
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        with self._lock:  # RedactingWriter.write, inlined: print() calls this once per argument
+            binary = self._binary
+            if binary is not None and binary._stream.pending:  # bytes written before this text go first
+                binary.drain()
+            stream = self._stream
+            if _HANDLING.on:
+                # A handler writing a record it has just redacted: redacting it again would only cost time.
+                if stream.pending:
+                    ready = stream.feed("", partial=True)
+                    if ready:
+                        self._target.write(ready)
+                self._target.write(text)
+            elif "\n" not in text and len(stream.pending) + len(text) <= stream.max_pending:
+                stream.pending += text
+            else:
+                ready = stream.feed(text)
+                if ready:
+                    self._target.write(ready)
+        return len(text)
+
+    def flush(self) -> None:
         with self._lock:
-            if self._pending:
-                self._target.write(self._redactor.redact(self._pending))
-                self._pending = ""
+            if self._binary is not None:
+                self._binary.flush()
+            super().flush()
+
+    def _finish(self) -> None:
+        with self._lock:
+            if self._binary is not None:
+                self._binary.finish()
+            super().finish()
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # at interpreter exit the real stream may be closed
+            self._finish()
+
+    @property
+    def buffer(self) -> RedactingBinaryWriter:
+        if self._binary is None:
+            raise AttributeError("buffer")
+        return self._binary
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._target.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._target.errors
+
+    @property
+    def newlines(self) -> Any:  # type: ignore[override]
+        return self._target.newlines
+
+    def fileno(self) -> int:
+        return self._target.fileno()
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:  # name, mode, line_buffering, reconfigure, ...
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._target, name)
+
+
+class RedactingBinaryWriter(io.RawIOBase):
+    """Bytes to ``target``, redacted like ``RedactingWriter``'s text (decoded with ``encoding``, undecodable
+    bytes kept as they are); ``strongroom run --redact`` copies a child's output through one. With
+    ``text``, it is the ``.buffer`` of that wrapped stream: each lets out the other's waiting text first, so
+    output keeps its order."""
+
+    def __init__(
+        self, target: IO[bytes], redactor: Redactor, text: _StdWriter | None = None, *, encoding: str = "utf-8"
+    ) -> None:
+        super().__init__()
+        self._target = target
+        self._text = text
+        self._encoding = (getattr(text._target, "encoding", None) if text is not None else None) or encoding
+        self._decoder = codecs.getincrementaldecoder(self._encoding)("surrogateescape")
+        self._stream = _Stream(redactor)
+        self._lock = text._lock if text is not None else threading.RLock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data).cast("B"))
+        with self._lock:
+            if self._text is not None:
+                ready_text = self._text._stream.feed("", partial=True)
+                if ready_text:
+                    self._text._target.write(ready_text)
+                self._text._target.flush()  # what the text layer buffered goes first
+            self._emit(self._stream.feed(self._decoder.decode(bytes(data))))
+        return size
+
+    def _emit(self, ready: str, *, flush: bool = False) -> None:
+        if ready:
+            self._target.write(ready.encode(self._encoding, "surrogateescape"))
+        if flush or (ready and self._text is None):
             self._target.flush()
-        super().close()
+
+    def drain(self) -> None:
+        """Let out a waiting partial line (before text is written after it)."""
+        with self._lock:
+            ready = self._stream.feed("", partial=True)
+            if ready:
+                self._target.write(ready.encode(self._encoding, "surrogateescape"))
+                self._target.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._emit(self._stream.feed("", partial=True), flush=True)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._emit(self._stream.feed(self._decoder.decode(b"", final=True), final=True), flush=True)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.finish()
+        finally:
+            super().close()
+
+    def fileno(self) -> int:
+        return self._target.fileno()
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    def __getattr__(self, name: str) -> Any:  # raw, mode, name, ...
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._target, name)
