@@ -34,6 +34,25 @@ T = TypeVar("T")
 PG_ENV = "STRONGROOM_TEST_POSTGRES_URL"
 PG_SKIP = f"PostgreSQL tests are off: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/postgres to run them"
 
+# The modules that take longest (real `strongroom` processes over many tenants), started first: with
+# `--dist loadfile` a module runs whole on one worker, and one started last would leave the other idle.
+LONGEST_FIRST = (
+    "tests/crypto/test_rekey_crash.py",
+    "tests/crypto/test_online_rekey.py",
+    "tests/redact/test_leak_matrix.py",
+    "tests/config/test_run_signal_race.py",
+    "tests/vault/test_vault_concurrency.py",
+    "tests/server/test_schemathesis.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
 
 def postgres_admin_url() -> str | None:
     return os.environ.get(PG_ENV) or None
