@@ -386,15 +386,15 @@ class Tx:
             stmt = stmt.where(tuple_(d.tenant_id, d.version) > tuple_(*after), tenants.c.id >= after[0])
         return self.conn.execute(stmt).all()  # the 8 columns above, in one fetchall
 
-    def rewrap_data_keys(self, rows: Sequence[tuple[str, int, str, int, bytes]]) -> None:
-        """Many ``rewrap_data_key`` in one statement: (tenant id, version, kek id, kek version, wrapped)."""
+    def rewrap_data_keys(self, kek_id: str, kek_version: int, rows: Sequence[tuple[str, int, bytes]]) -> None:
+        """Many ``rewrap_data_key`` under one key in one statement: rows of (tenant id, version, wrapped)."""
         if not rows:
             return
         if self.conn.dialect.name == "postgresql":
-            # The batch COPYed into a temporary table (emptied at commit; it holds wrapped keys only), then one
-            # UPDATE joined to it: four short statements per batch, whatever its size. An executemany sends an
-            # UPDATE per row, and arrays of parameters are dumped element by element in Python: either was most
-            # of a rotation's time (docs/benchmarks-rekey.md).
+            # The batch COPYed (binary: no hex text of each key) into a temporary table emptied at commit (it
+            # holds wrapped keys only), then one UPDATE joined to it: a few short statements per batch, whatever
+            # its size. An executemany sends an UPDATE per row, and arrays of parameters are dumped element by
+            # element in Python: either was most of a rotation's time (docs/benchmarks.md, "Re-keying").
             driver = self.conn.connection.driver_connection
             with driver.cursor() as cursor:  # type: ignore[union-attr]
                 # No wait for the WAL flush at commit: a batch a crash loses is still under its old root key,
@@ -403,20 +403,25 @@ class Tx:
                 cursor.execute("SET LOCAL synchronous_commit = off")
                 cursor.execute(
                     "CREATE TEMPORARY TABLE IF NOT EXISTS strongroom_rewrap (tenant_id varchar(32), version int, "
-                    "kek_id varchar(128), kek_version int, wrapped bytea) ON COMMIT DELETE ROWS"
+                    "wrapped bytea) ON COMMIT DELETE ROWS"
                 )
-                with cursor.copy("COPY strongroom_rewrap FROM STDIN") as copy:
+                with cursor.copy("COPY strongroom_rewrap FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["varchar", "int4", "bytea"])
                     for row in rows:
                         copy.write_row(row)
+                # The batch's key range spelled out: the planner knows nothing of the temporary table, and
+                # without a bound on data_keys it may hash-join it against a scan of every data key.
                 cursor.execute(
-                    "UPDATE data_keys AS d SET kek_id = r.kek_id, kek_version = r.kek_version, wrapped = r.wrapped "
-                    "FROM strongroom_rewrap AS r WHERE d.tenant_id = r.tenant_id AND d.version = r.version"
+                    "UPDATE data_keys AS d SET kek_id = %s, kek_version = %s, wrapped = r.wrapped "
+                    "FROM strongroom_rewrap AS r WHERE d.tenant_id = r.tenant_id AND d.version = r.version "
+                    "AND d.tenant_id BETWEEN %s AND %s",
+                    (kek_id, kek_version, min(row[0] for row in rows), max(row[0] for row in rows)),
                 )
                 cursor.execute("DELETE FROM strongroom_rewrap")  # for a second batch in the same transaction
             return
         self.conn.exec_driver_sql(  # the driver's own executemany: no per-row parameter processing
             "UPDATE data_keys SET kek_id = ?, kek_version = ?, wrapped = ? WHERE tenant_id = ? AND version = ?",
-            [(k, kv, w, t, v) for t, v, k, kv, w in rows],
+            [(kek_id, kek_version, w, t, v) for t, v, w in rows],
         )
 
     def data_key_counts(self, environment: str) -> dict[tuple[str, int], int]:

@@ -318,8 +318,7 @@ class KeyLifecycle:
                 reading = pool.submit(self._page, primary.version, (last[0], last[1]), batch_size)
                 keys, contexts = self._unwrap_page(page)
                 sealed = seal_keys(cipher, keys, contexts)
-                rows = [(row[0], row[1], ROOT_KEYRING, primary.version, wrapped)
-                        for row, wrapped in zip(page, sealed, strict=True)]  # fmt: skip
+                rows = [(row[0], row[1], wrapped) for row, wrapped in zip(page, sealed, strict=True)]
                 if writing is not None:
                     done += writing.result()
                     if progress is not None:
@@ -342,7 +341,7 @@ class KeyLifecycle:
         with self._vault._store.read() as tx:
             return tx.data_keys_page(self._env, not_under=(ROOT_KEYRING, primary), after=after, limit=limit)
 
-    def _write_batch(self, primary: int, rows: list[tuple[str, int, str, int, bytes]]) -> int:
+    def _write_batch(self, primary: int, rows: list[tuple[str, int, bytes]]) -> int:
         vault = self._vault
         with vault._unit_of_work(flush=False) as work:
             # Held FOR SHARE until the batch commits; no other rotation can promote meanwhile (this one holds
@@ -353,7 +352,7 @@ class KeyLifecycle:
                     f"the primary root key of {self._env!r} changed from v{primary} to v{root.version} during "
                     "a rewrap; run `strongroom key rewrap` again"
                 )
-            work.tx.rewrap_data_keys(rows)
+            work.tx.rewrap_data_keys(ROOT_KEYRING, primary, rows)
         return len(rows)
 
     def _unwrap_page(self, page: Sequence[DataKeyRow]) -> tuple[list[bytes], list[bytes]]:
