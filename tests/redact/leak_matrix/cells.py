@@ -1,13 +1,13 @@
 """The output paths: each is a snippet run in a fresh process after the value became known, with ``V`` (the value),
 ``MARK`` (printed beside it, so the path's output is known to have arrived), ``OUT`` (a directory for log files,
-searched too), ``WORK`` (the working directory, not searched) and ``install`` (``strongroom.redact.install``) in its globals.
+searched too), ``WORK`` (the working directory, not searched) and ``install`` (``strongroom.redact.install``) in
+its globals.
 
 Kept light at import: ``multiprocessing`` spawn children import this module again.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 WAYS = ("register", "secret", "config")
@@ -50,51 +50,74 @@ def child_pool_task(value: str) -> str:
     raise ValueError(f"{MARK} pool task failed {value}")
 
 
-PATHS: list[Path] = []
+GROUPS = {
+    "logging": "logging",
+    "structlog": "structlog",
+    "stdout": "stdout/stderr",
+    "hooks": "tracebacks/hooks/warnings",
+    "children": "child processes",
+    "writers": "writers/run",
+}
 
+# `strongroom run --redact` in the cell's process: the CLI's own `run` command (the child it starts is real), in an
+# app of its own (the whole CLI would double the server's size, and each fork's cost). Only a value from the config
+# layer reaches it, so its paths have the "config" way only.
+RUN_SETUP = r"""
+import typer
+import strongroom.cli.config
+sys.path.insert(0, WORK)
+with open(os.path.join(WORK, "leakschema.py"), "w") as f:
+    f.write("from strongroom import Secret\nfrom strongroom.config import Settings, secret\n"
+            "class LeakSettings(Settings):\n    leak_value: Secret[str] = secret()\n")
+os.environ.update(LEAK_VALUE=V, STRONGROOM_HOME=os.path.join(WORK, "home"), STRONGROOM_SECRETS_DIR=WORK)
+cli = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+cli.callback()(lambda: None)
+cli.command("run", context_settings={"allow_interspersed_args": False})(strongroom.cli.config.run)
+def run(*command):
+    try:
+        cli(args=["run", "--redact", "--schema", "leakschema:LeakSettings", "--", *command])
+    except SystemExit:
+        pass
+"""
 
-def path(name: str, group: str, code: str, *, ways: tuple[str, ...] = WAYS, marks: int = 1) -> None:
-    PATHS.append(Path(name, group, code, ways, marks))
-
-
-# --- logging -------------------------------------------------------------------------------------------------------
-L = "logging"
-path("log_percent_arg", L, """
+# One path per "## name group [ways=a,b] [marks=n]" header; "#include run_setup" stands for RUN_SETUP.
+SNIPPETS = r'''
+## log_percent_arg logging
 install(); logging.basicConfig(format="%(levelname)s %(message)s")
 logging.getLogger("app").warning("%s connecting with %s", MARK, V)
-""")
-path("log_fstring", L, """
+
+## log_fstring logging
 install(); logging.basicConfig(format="%(levelname)s %(message)s")
 logging.getLogger("app").error(f"{MARK} connecting with {V}")
-""")
-path("log_dict_arg_repr", L, """
+
+## log_dict_arg_repr logging
 install(); logging.basicConfig()
 logging.getLogger("app").error("%s config %r", MARK, {"password": V, "tuple": (V,)})
-""")
-path("log_mapping_args", L, """
+
+## log_mapping_args logging
 install(); logging.basicConfig()
 logging.getLogger("app").error("%(mark)s %(value)s", {"mark": MARK, "value": V})
-""")
-path("log_exception", L, """
+
+## log_exception logging
 install(); logging.basicConfig()
 try:
     raise ValueError("bad key " + V)
 except ValueError:
     logging.getLogger("app").exception("%s failed", MARK)
-""")
-path("log_exc_info_true", L, """
+
+## log_exc_info_true logging
 install(); logging.basicConfig()
 try:
     raise RuntimeError(V)
 except RuntimeError:
     logging.getLogger("app").error("%s failed", MARK, exc_info=True)
-""")
-path("log_exc_info_instance", L, """
+
+## log_exc_info_instance logging
 install(); logging.basicConfig()
 error = KeyError(V)
 logging.getLogger("app").error("%s failed", MARK, exc_info=error)
-""")
-path("log_exception_chained", L, """
+
+## log_exception_chained logging
 install(); logging.basicConfig()
 try:
     try:
@@ -103,8 +126,8 @@ try:
         raise ValueError("wrapped " + V) from cause
 except ValueError:
     logging.getLogger("app").exception("%s failed", MARK)
-""")
-path("log_exception_notes", L, """
+
+## log_exception_notes logging
 install(); logging.basicConfig()
 try:
     error = ValueError("plain")
@@ -112,42 +135,42 @@ try:
     raise error
 except ValueError:
     logging.getLogger("app").exception("%s failed", MARK)
-""")
-path("log_exception_group", L, """
+
+## log_exception_group logging
 install(); logging.basicConfig()
 try:
     raise ExceptionGroup("group", [ValueError(V), KeyError(V)])
 except ExceptionGroup:
     logging.getLogger("app").exception("%s failed", MARK)
-""")
-path("log_stack_info", L, """
+
+## log_stack_info logging
 install(); logging.basicConfig()
 logging.getLogger("app").error("%s at %s", MARK, V, stack_info=True)
-""")
-path("log_extra_formatter_field", L, """
+
+## log_extra_formatter_field logging
 install(); logging.basicConfig(format="%(message)s token=%(token)s")
 logging.getLogger("app").error("%s extra", MARK, extra={"token": V})
-""")
-path("log_extra_nested", L, """
+
+## log_extra_nested logging
 install(); logging.basicConfig(format="%(message)s ctx=%(ctx)s")
 logging.getLogger("app").error("%s extra", MARK, extra={"ctx": {"db": {"url_part": V}}})
-""")
-path("log_logger_adapter", L, """
+
+## log_logger_adapter logging
 install(); logging.basicConfig(format="%(message)s user=%(user)s")
 adapter = logging.LoggerAdapter(logging.getLogger("app"), {"user": V})
 adapter.error("%s adapted", MARK)
-""")
-path("log_file_handler", L, """
+
+## log_file_handler logging
 install()
 handler = logging.FileHandler(os.path.join(OUT, "app.log"))
 logging.getLogger().addHandler(handler)
 logging.getLogger("app").error("%s to file %s", MARK, V)
-""")
-path("log_basicconfig_filename", L, """
+
+## log_basicconfig_filename logging
 install(); logging.basicConfig(filename=os.path.join(OUT, "basic.log"))
 logging.getLogger("app").error("%s to file %s", MARK, V)
-""")
-path("log_rotating_file", L, """
+
+## log_rotating_file logging
 import logging.handlers
 install()
 handler = logging.handlers.RotatingFileHandler(os.path.join(OUT, "rot.log"), maxBytes=1 << 20)
@@ -156,31 +179,31 @@ try:
     raise ValueError(V)
 except ValueError:
     logging.getLogger("app").exception("%s rotated", MARK)
-""")
-path("log_handler_before_install", L, """
+
+## log_handler_before_install logging
 logging.basicConfig(stream=sys.stderr)
 install()
 logging.getLogger("app").error("%s configured first %s", MARK, V)
-""")
-path("log_handlers_assigned", L, """
+
+## log_handlers_assigned logging
 install()
 logger = logging.getLogger("assigned")
 logger.handlers = [logging.StreamHandler(sys.__stderr__)]
 logger.propagate = False
 logger.error("%s assigned %s", MARK, V)
-""")
-path("log_dictconfig", L, """
+
+## log_dictconfig logging
 import logging.config
 install()
 logging.config.dictConfig({"version": 1, "handlers": {"h": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
                            "root": {"handlers": ["h"], "level": "INFO"}})
 logging.getLogger("app").info("%s dictconfig %s", MARK, V)
-""")
-path("log_last_resort", L, """
+
+## log_last_resort logging
 install()
 logging.getLogger("nohandlers").error("%s last resort %s", MARK, V)
-""")
-path("log_handle_override", L, """
+
+## log_handle_override logging
 install()
 class Handler(logging.StreamHandler):
     def handle(self, record):
@@ -190,18 +213,18 @@ logger = logging.getLogger("custom")
 logger.addHandler(Handler(sys.__stderr__))
 logger.propagate = False
 logger.error("%s custom handle %s", MARK, V)
-""")
-path("log_custom_emit_raw_args", L, """
+
+## log_custom_emit_raw_args logging
 install()
 class Handler(logging.Handler):
     def emit(self, record):
-        sys.__stderr__.write(f"{record.msg} {record.args}\\n")
+        sys.__stderr__.write(f"{record.msg} {record.args}\n")
 logger = logging.getLogger("custom")
 logger.addHandler(Handler())
 logger.propagate = False
 logger.error("%s raw %s", MARK, V)
-""")
-path("log_handler_filter_injects", L, """
+
+## log_handler_filter_injects logging
 install()
 class Inject(logging.Filter):
     def filter(self, record):
@@ -212,8 +235,8 @@ handler.addFilter(Inject())
 handler.setFormatter(logging.Formatter("%(message)s %(context)s"))
 logging.getLogger().addHandler(handler)
 logging.getLogger("app").error("%s injected", MARK)
-""")
-path("log_queue_listener", L, """
+
+## log_queue_listener logging
 import logging.handlers, queue
 install()
 q = queue.Queue()
@@ -227,8 +250,8 @@ try:
 except ValueError:
     logger.exception("%s queued %s", MARK, V)
 listener.stop()
-""")
-path("log_queue_handler_before_install", L, """
+
+## log_queue_handler_before_install logging
 import logging.handlers, queue
 q = queue.Queue()
 listener = logging.handlers.QueueListener(q, logging.StreamHandler(sys.__stderr__))
@@ -239,8 +262,8 @@ install()
 listener.start()
 logger.error("%s queued %s", MARK, V)
 listener.stop()
-""")
-path("log_memory_handler", L, """
+
+## log_memory_handler logging
 import logging.handlers
 install()
 target = logging.StreamHandler(sys.__stderr__)
@@ -250,8 +273,8 @@ logger.addHandler(memory)
 logger.propagate = False
 logger.error("%s buffered %s", MARK, V)
 memory.close()
-""")
-path("log_json_formatter_exc_info", L, """
+
+## log_json_formatter_exc_info logging
 class Json(logging.Formatter):
     def format(self, record):
         kind, value, tb = record.exc_info
@@ -265,8 +288,8 @@ try:
     raise ValueError("bad key " + V)
 except ValueError:
     logging.getLogger("json").exception("%s json", MARK)
-""")
-path("log_json_formatter_record_dict", L, """
+
+## log_json_formatter_record_dict logging
 class Json(logging.Formatter):
     def format(self, record):
         fields = {k: v for k, v in record.__dict__.items() if k not in ("exc_info", "args")}
@@ -277,8 +300,8 @@ handler = logging.StreamHandler(sys.__stdout__)
 handler.setFormatter(Json())
 logging.getLogger("json").addHandler(handler)
 logging.getLogger("json").error("%s json %s", MARK, V, extra={"secret_ref": V})
-""")
-path("log_json_ensure_ascii_false", L, """
+
+## log_json_ensure_ascii_false logging
 class Json(logging.Formatter):
     def format(self, record):
         return json.dumps({"msg": record.getMessage()}, ensure_ascii=False)
@@ -287,24 +310,24 @@ handler = logging.StreamHandler(sys.__stdout__)
 handler.setFormatter(Json())
 logging.getLogger("json").addHandler(handler)
 logging.getLogger("json").error("%s json %s", MARK, V)
-""")
-path("log_capture_warnings", L, """
+
+## log_capture_warnings logging
 install(); logging.basicConfig(); logging.captureWarnings(True)
 warnings.warn(f"{MARK} deprecated {V}", stacklevel=1)
-""")
-path("log_to_stdout_handler", L, """
+
+## log_to_stdout_handler logging
 install()
 logging.basicConfig(stream=sys.stdout)
 logging.getLogger("app").error("%s to stdout %s", MARK, V)
-""")
-path("log_asyncio_exception_handler", L, """
+
+## log_asyncio_exception_handler logging
 import asyncio
 install()
 async def main():
     asyncio.get_running_loop().call_exception_handler({"message": f"{MARK} asyncio {V}", "exception": ValueError(V)})
 asyncio.run(main())
-""")
-path("log_asyncio_task_never_retrieved", L, """
+
+## log_asyncio_task_never_retrieved logging
 import asyncio, gc
 install()
 async def fail():
@@ -316,8 +339,8 @@ async def main():
     del task
 asyncio.run(main())
 gc.collect()
-""")
-path("log_uvicorn_error", L, """
+
+## log_uvicorn_error logging
 import logging.config
 from uvicorn.config import LOGGING_CONFIG
 install()
@@ -326,48 +349,46 @@ try:
     raise ValueError("bad key " + V)
 except ValueError:
     logging.getLogger("uvicorn.error").exception("%s uvicorn", MARK)
-""")
-path("log_uvicorn_access_percent", L, """
+
+## log_uvicorn_access_percent logging marks=2
 import logging.config
 from urllib.parse import quote
 from uvicorn.config import LOGGING_CONFIG
 install()
 logging.config.dictConfig(LOGGING_CONFIG)
 access = logging.getLogger("uvicorn.access")
-access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000 " + MARK, "GET", "/cb?token=" + quote(V, safe=""), "1.1", 200)
-access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000 " + MARK, "GET", "/cb?token=" + quote(V, safe="").lower(), "1.1", 200)
-""", marks=2)
+client = "127.0.0.1:5000 " + MARK
+access.info('%s - "%s %s HTTP/%s" %d', client, "GET", "/cb?token=" + quote(V, safe=""), "1.1", 200)
+access.info('%s - "%s %s HTTP/%s" %d', client, "GET", "/cb?token=" + quote(V, safe="").lower(), "1.1", 200)
 
-# --- structlog -----------------------------------------------------------------------------------------------------
-S = "structlog"
-path("structlog_default", S, """
+## structlog_default structlog
 import structlog
 install()
 structlog.get_logger().info(f"{MARK} event", key=V)
-""")
-path("structlog_default_exception", S, """
+
+## structlog_default_exception structlog
 import structlog
 install()
 try:
     raise ValueError(V)
 except ValueError:
     structlog.get_logger().exception(f"{MARK} failed")
-""")
-path("structlog_json_renderer", S, """
+
+## structlog_json_renderer structlog
 import structlog
 install()
 structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()])
 structlog.get_logger().error(f"{MARK} event", value=V)
-""")
-path("structlog_stdlib", S, """
+
+## structlog_stdlib structlog
 import structlog
 install()
 logging.basicConfig(format="%(message)s")
 structlog.configure(processors=[structlog.stdlib.add_log_level, structlog.processors.KeyValueRenderer()],
                     logger_factory=structlog.stdlib.LoggerFactory(), wrapper_class=structlog.stdlib.BoundLogger)
 structlog.get_logger("app").error(f"{MARK} event", value=V)
-""")
-path("structlog_stdlib_processor_formatter", S, """
+
+## structlog_stdlib_processor_formatter structlog
 import structlog
 install()
 handler = logging.StreamHandler(sys.__stderr__)
@@ -376,249 +397,240 @@ logging.getLogger().addHandler(handler)
 structlog.configure(processors=[structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
                     logger_factory=structlog.stdlib.LoggerFactory())
 structlog.get_logger("app").error(f"{MARK} event", value=V)
-""")
-path("structlog_with_processor", S, """
+
+## structlog_with_processor structlog
 import structlog, strongroom.redact
 structlog.configure(processors=[strongroom.redact.structlog_processor, structlog.processors.JSONRenderer()],
                     logger_factory=structlog.PrintLoggerFactory(sys.__stdout__))
 structlog.get_logger().error(f"{MARK} event", value=V, nested={"v": V})
-""")
 
-# --- stdout and stderr ---------------------------------------------------------------------------------------------
-O = "stdout/stderr"
-path("print_stdout", O, """
+## print_stdout stdout
 install()
 print(MARK, V)
-""")
-path("print_stderr", O, """
+
+## print_stderr stdout
 install()
 print(MARK, V, file=sys.stderr)
-""")
-path("print_flush_each_line", O, """
+
+## print_flush_each_line stdout
 install()
 print(MARK)
 for line in V.splitlines(keepends=True):
     sys.stdout.write(line)
     sys.stdout.flush()
 print()
-""")
-path("stdout_write_in_pieces", O, """
+
+## stdout_write_in_pieces stdout
 install()
 sys.stdout.write(MARK + " " + V[:3])
 sys.stdout.flush()
 sys.stdout.write(V[3:7])
-sys.stdout.write(V[7:] + "\\n")
-""")
-path("stdout_write_char_by_char", O, """
+sys.stdout.write(V[7:] + "\n")
+
+## stdout_write_char_by_char stdout
 install()
 print(MARK, end=" ")
 for ch in V:
     sys.stdout.write(ch)
     sys.stdout.flush()
 print()
-""")
-path("stderr_write_in_pieces", O, """
+
+## stderr_write_in_pieces stdout
 install()
 half = len(V) // 2
 sys.stderr.write(MARK + " " + V[:half])
 sys.stderr.flush()
-sys.stderr.write(V[half:] + "\\n")
-""")
-path("stdout_writelines", O, """
+sys.stderr.write(V[half:] + "\n")
+
+## stdout_writelines stdout
 install()
-sys.stdout.writelines([MARK, " ", V, "\\n"])
-""")
-path("print_no_newline_at_exit", O, """
+sys.stdout.writelines([MARK, " ", V, "\n"])
+
+## print_no_newline_at_exit stdout
 install()
 print(MARK, V, end="")
-""")
-path("print_bytes_repr", O, """
+
+## print_bytes_repr stdout
 install()
 print(MARK, V.encode())
-""")
-path("print_repr_and_ascii", O, """
+
+## print_repr_and_ascii stdout
 install()
 print(MARK, repr(V), ascii(V), [V])
-""")
-path("print_json_dumps", O, """
+
+## print_json_dumps stdout
 install()
 print(MARK, json.dumps({"v": V}), json.dumps({"v": V}, ensure_ascii=False))
-""")
-path("print_pprint", O, """
+
+## print_pprint stdout
 import pprint
 install()
 print(MARK)
 pprint.pprint({"config": {"value": V}})
-""")
-path("stdout_buffer_write", O, """
+
+## stdout_buffer_write stdout
 install()
-sys.stdout.buffer.write((MARK + " " + V + "\\n").encode())
-""")
-path("stdout_buffer_in_pieces", O, """
+sys.stdout.buffer.write((MARK + " " + V + "\n").encode())
+
+## stdout_buffer_in_pieces stdout
 install()
-data = (MARK + " " + V + "\\n").encode()
+data = (MARK + " " + V + "\n").encode()
 for i in range(0, len(data), 5):
     sys.stdout.buffer.write(data[i:i + 5])
     sys.stdout.buffer.flush()
-""")
-path("stdout_buffer_utf16", O, """
+
+## stdout_buffer_utf16 stdout
 install()
 print(MARK, flush=True)
-sys.stdout.buffer.write(V.encode("utf-16-le") + b"\\n")
-""")
-path("sys_dunder_stdout", O, """
+sys.stdout.buffer.write(V.encode("utf-16-le") + b"\n")
+
+## sys_dunder_stdout stdout
 install()
-sys.__stdout__.write(MARK + " " + V + "\\n")
-""")
-path("sys_dunder_stderr", O, """
+sys.__stdout__.write(MARK + " " + V + "\n")
+
+## sys_dunder_stderr stdout
 install()
-sys.__stderr__.write(MARK + " " + V + "\\n")
-""")
-path("os_write_fd1", O, """
+sys.__stderr__.write(MARK + " " + V + "\n")
+
+## os_write_fd1 stdout
 install()
-os.write(1, (MARK + " " + V + "\\n").encode())
-""")
-path("open_fd1_directly", O, """
+os.write(1, (MARK + " " + V + "\n").encode())
+
+## open_fd1_directly stdout
 install()
 with open(1, "w", closefd=False) as out:
-    out.write(MARK + " " + V + "\\n")
-""")
-path("print_before_install_flushed_after", O, """
+    out.write(MARK + " " + V + "\n")
+
+## print_before_install_flushed_after stdout
 sys.stdout.write(MARK + " " + V)
 install()
 print()
-""")
-path("contextlib_redirect_then_print", O, """
+
+## contextlib_redirect_then_print stdout
 import contextlib, io
 install()
 buffer = io.StringIO()
 with contextlib.redirect_stdout(buffer):
     print(MARK, V)
 print(buffer.getvalue(), end="")
-""")
-path("input_prompt", O, """
+
+## input_prompt stdout
 install()
 sys.stdin = open(os.devnull)
 try:
     input(MARK + " " + V + "> ")
 except EOFError:
     pass
-""")
 
-# --- tracebacks, hooks, warnings -----------------------------------------------------------------------------------
-T = "tracebacks/hooks/warnings"
-path("traceback_print_exc", T, """
+## traceback_print_exc hooks
 install()
 try:
     raise ValueError(MARK + " bad " + V)
 except ValueError:
     traceback.print_exc()
-""")
-path("traceback_print_exception", T, """
+
+## traceback_print_exception hooks
 install()
 traceback.print_exception(ValueError(MARK + " bad " + V))
-""")
-path("traceback_format_exc_printed", T, """
+
+## traceback_format_exc_printed hooks
 install()
 try:
     raise KeyError(V)
 except KeyError:
     text = traceback.format_exc()
 print(MARK, text)
-""")
-path("uncaught_exception", T, """
+
+## uncaught_exception hooks
 install()
 raise ValueError(MARK + " uncaught " + V)
-""")
-path("uncaught_exception_hook_only", T, """
+
+## uncaught_exception_hook_only hooks
 install(streams=False)
 raise ValueError(MARK + " uncaught " + V)
-""")
-path("uncaught_chained", T, """
+
+## uncaught_chained hooks
 install()
 try:
     raise KeyError(V)
 except KeyError as cause:
     raise RuntimeError(MARK + " wrapped") from cause
-""")
-path("uncaught_with_notes", T, """
+
+## uncaught_with_notes hooks
 install()
 error = ValueError(MARK)
 error.add_note(V)
 raise error
-""")
-path("uncaught_exception_group", T, """
+
+## uncaught_exception_group hooks
 install()
 raise ExceptionGroup(MARK, [ValueError(V), TypeError(V)])
-""")
-path("uncaught_in_thread", T, """
+
+## uncaught_in_thread hooks
 install()
 def work():
     raise ValueError(MARK + " thread " + V)
 thread = threading.Thread(target=work, name="worker")
 thread.start()
 thread.join()
-""")
-path("uncaught_in_thread_hook_only", T, """
+
+## uncaught_in_thread_hook_only hooks
 install(streams=False)
 def work():
     raise ValueError(MARK + " thread " + V)
 thread = threading.Thread(target=work)
 thread.start()
 thread.join()
-""")
-path("unraisable_del", T, """
+
+## unraisable_del hooks
 install()
 class Holder:
     def __del__(self):
         raise ValueError(MARK + " in del " + V)
 Holder()
-""")
-path("unraisable_del_hook_only", T, """
+
+## unraisable_del_hook_only hooks
 install(streams=False)
 class Holder:
     def __del__(self):
         raise ValueError(MARK + " in del " + V)
 Holder()
-""")
-path("asyncio_run_uncaught", T, """
+
+## asyncio_run_uncaught hooks
 import asyncio
 install()
 async def main():
     raise ValueError(MARK + " async " + V)
 asyncio.run(main())
-""")
-path("warnings_warn", T, """
+
+## warnings_warn hooks
 install()
 warnings.warn(MARK + " warned " + V, stacklevel=1)
-""")
-path("warnings_warn_explicit", T, """
+
+## warnings_warn_explicit hooks
 install()
 warnings.warn_explicit(MARK + " explicit " + V, UserWarning, "config.py", 7)
-""")
-path("warnings_hook_only", T, """
+
+## warnings_hook_only hooks
 install(streams=False)
 warnings.warn(MARK + " warned " + V, stacklevel=1)
-""")
 
-# --- child processes -----------------------------------------------------------------------------------------------
-C = "child processes"
-path("mp_fork_print", C, """
+## mp_fork_print children
 import multiprocessing
 install()
 p = multiprocessing.get_context("fork").Process(target=cells.child_print, args=(V,)); p.start(); p.join()
-""")
-path("mp_fork_log", C, """
+
+## mp_fork_log children
 import multiprocessing
 install(); logging.basicConfig()
 p = multiprocessing.get_context("fork").Process(target=cells.child_log, args=(V,)); p.start(); p.join()
-""")
-path("mp_fork_uncaught", C, """
+
+## mp_fork_uncaught children
 import multiprocessing
 install()
 p = multiprocessing.get_context("fork").Process(target=cells.child_raise, args=(V,)); p.start(); p.join()
-""")
-path("mp_fork_pool_error_logged", C, """
+
+## mp_fork_pool_error_logged children
 import multiprocessing
 install(); logging.basicConfig()
 with multiprocessing.get_context("fork").Pool(1) as pool:
@@ -626,64 +638,56 @@ with multiprocessing.get_context("fork").Pool(1) as pool:
         pool.apply(cells.child_pool_task, (V,))
     except ValueError:
         logging.getLogger("app").exception("pool task failed")
-""")
-path("mp_spawn_print_log_raise", C, """
+
+## mp_spawn_print_log_raise children marks=2
 import multiprocessing
 install(); logging.basicConfig()
 p = multiprocessing.get_context("spawn").Process(target=cells.child_print_log_raise, args=(V,)); p.start(); p.join()
-""", marks=2)  # printed and raised (a spawned child starts with logging unconfigured: its log goes to last resort)
-path("mp_forkserver_print_raise", C, """
-import multiprocessing
-install()
-p = multiprocessing.get_context("forkserver").Process(target=cells.child_print_log_raise, args=(V,)); p.start(); p.join()
-""", marks=2)
-path("subprocess_python_print_raise", C, """
+
+## subprocess_python_print_log_raise children marks=3
 import subprocess
 install()
-code = "import sys; v = sys.stdin.read(); print('LEAKMARK child', v, flush=True); raise ValueError('LEAKMARK ' + v)"
+code = """import logging, sys
+v = sys.stdin.read()
+print("LEAKMARK child printed", v, flush=True)
+logging.basicConfig()
+logging.error("LEAKMARK child logged %s", v)
+raise ValueError("LEAKMARK child failed " + v)
+"""
 subprocess.run([sys.executable, "-c", code], input=V, text=True, check=False)
-""", marks=2)
-path("subprocess_python_logging", C, """
-import subprocess
-install()
-code = "import logging, sys; logging.basicConfig(); logging.error('LEAKMARK child %s', sys.stdin.read())"
-subprocess.run([sys.executable, "-c", code], input=V, text=True, check=False)
-""")
-path("subprocess_captured_then_printed", C, """
+
+## subprocess_captured_then_printed children
 import subprocess
 install()
 code = "import sys; sys.stdout.write(sys.stdin.read())"
 result = subprocess.run([sys.executable, "-S", "-c", code], input=V, capture_output=True, text=True, check=False)
 print(MARK, result.stdout)
-""")
-path("subprocess_shell_child", C, """
+
+## subprocess_shell_child children
 import subprocess
 install()
-subprocess.run(["sh", "-c", 'printf "LEAKMARK %s\\\\n" "$(cat)"'], input=V, text=True, check=False)
-""")
-path("os_system_shell", C, """
+subprocess.run(["sh", "-c", 'printf "LEAKMARK %s\\n" "$(cat)"'], input=V, text=True, check=False)
+
+## os_system_shell children
 install()
 with open(os.path.join(WORK, "value.in"), "w") as f:
     f.write(V)
 os.system("printf 'LEAKMARK '; cat " + os.path.join(WORK, "value.in"))
-""")
-path("subprocess_python_no_site", C, """
+
+## subprocess_python_no_site children
 import subprocess
 install()
 code = "import sys; print('LEAKMARK child', sys.stdin.read())"
 subprocess.run([sys.executable, "-S", "-c", code], input=V, text=True, check=False)
-""")
 
-# --- writers and `strongroom run --redact` -------------------------------------------------------------------------
-W = "writers/run"
-path("redacting_writer_whole", W, """
+## redacting_writer_whole writers
 import strongroom.redact
 with open(os.path.join(OUT, "writer.log"), "w") as target:
     writer = strongroom.redact.RedactingWriter(target)
-    writer.write(MARK + " " + V + "\\n")
+    writer.write(MARK + " " + V + "\n")
     writer.close()
-""")
-path("redacting_writer_in_pieces", W, """
+
+## redacting_writer_in_pieces writers
 import strongroom.redact
 with open(os.path.join(OUT, "writer.log"), "w") as target:
     writer = strongroom.redact.RedactingWriter(target)
@@ -692,50 +696,55 @@ with open(os.path.join(OUT, "writer.log"), "w") as target:
         writer.write(V[i:i + 3])
         writer.flush()
     writer.close()
-""")
-path("redacting_writer_lines_flushed", W, """
+
+## redacting_writer_lines_flushed writers
 import strongroom.redact
 with open(os.path.join(OUT, "writer.log"), "w") as target:
     writer = strongroom.redact.RedactingWriter(target)
-    writer.write(MARK + "\\n")
+    writer.write(MARK + "\n")
     for line in V.splitlines(keepends=True):
         writer.write(line)
         writer.flush()
     writer.close()
-""")
-RUN_SETUP = """
-import strongroom.cli.main
-sys.path.insert(0, WORK)
-with open(os.path.join(WORK, "leakschema.py"), "w") as f:
-    f.write("from strongroom import Secret\\nfrom strongroom.config import Settings, secret\\n"
-            "class LeakSettings(Settings):\\n    leak_value: Secret[str] = secret()\\n")
-os.environ.update(LEAK_VALUE=V, STRONGROOM_HOME=os.path.join(WORK, "home"), STRONGROOM_SECRETS_DIR=WORK)
-def run(*command):
-    try:
-        strongroom.cli.main.main(["run", "--redact", "--schema", "leakschema:LeakSettings", "--", *command])
-    except SystemExit:
-        pass
-"""
-path("run_redact_shell_printf", W, RUN_SETUP + """
-run("sh", "-c", 'printf "LEAKMARK %s\\\\n" "$LEAK_VALUE"; printf "LEAKMARK %s\\\\n" "$LEAK_VALUE" >&2')
-""", ways=("config",), marks=2)
-path("run_redact_python_lines", W, RUN_SETUP + """
-run(sys.executable, "-S", "-c", "import os, sys\\nprint('LEAKMARK', flush=True)\\n"
-    "for line in os.environ['LEAK_VALUE'].splitlines(True):\\n    sys.stdout.write(line); sys.stdout.flush()\\nprint()")
-""", ways=("config",))
-path("run_redact_python_pieces", W, RUN_SETUP + """
-run(sys.executable, "-S", "-c", "import os, sys\\nv = os.environ['LEAK_VALUE']\\nsys.stdout.write('LEAKMARK ')\\n"
-    "for i in range(0, len(v), 4):\\n    sys.stdout.write(v[i:i + 4]); sys.stdout.flush()\\nprint()")
-""", ways=("config",))
-path("run_redact_python_traceback", W, RUN_SETUP + """
-run(sys.executable, "-S", "-c", "import os\\nraise ValueError('LEAKMARK ' + os.environ['LEAK_VALUE'])")
-""", ways=("config",))
+
+## run_redact_shell_printf writers ways=config marks=2
+#include run_setup
+
+run("sh", "-c", 'printf "LEAKMARK %s\\n" "$LEAK_VALUE"; printf "LEAKMARK %s\\n" "$LEAK_VALUE" >&2')
+
+## run_redact_python_lines writers ways=config
+#include run_setup
+
+run(sys.executable, "-S", "-c", "import os, sys\nprint('LEAKMARK', flush=True)\n"
+    "for line in os.environ['LEAK_VALUE'].splitlines(True):\n    sys.stdout.write(line); sys.stdout.flush()\nprint()")
+
+## run_redact_python_pieces writers ways=config
+#include run_setup
+
+run(sys.executable, "-S", "-c", "import os, sys\nv = os.environ['LEAK_VALUE']\nsys.stdout.write('LEAKMARK ')\n"
+    "for i in range(0, len(v), 4):\n    sys.stdout.write(v[i:i + 4]); sys.stdout.flush()\nprint()")
+
+## run_redact_python_traceback writers ways=config
+#include run_setup
+
+run(sys.executable, "-S", "-c", "import os\nraise ValueError('LEAKMARK ' + os.environ['LEAK_VALUE'])")
+'''
+
+
+def _parse(text: str) -> list[Path]:
+    paths = []
+    for block in text.split("\n## ")[1:]:
+        header, _, code = block.partition("\n")
+        name, group, *options = header.split()
+        settings = dict(option.split("=", 1) for option in options)
+        ways = tuple(settings["ways"].split(",")) if "ways" in settings else WAYS
+        code = code.replace("#include run_setup\n", RUN_SETUP.lstrip("\n"))
+        paths.append(Path(name, GROUPS[group], code, ways, int(settings.get("marks", "1"))))
+    return paths
+
+
+PATHS: list[Path] = _parse("\n" + SNIPPETS)
 
 
 def by_name() -> dict[str, Path]:
     return {p.name: p for p in PATHS}
-
-
-if __name__ == "__main__":  # pragma: no cover -- a listing for humans
-    for p in PATHS:
-        sys.stdout.write(f"{p.group:28} {p.name}\n")

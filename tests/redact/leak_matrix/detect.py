@@ -12,7 +12,6 @@ percent-escaped JSON string).
 from __future__ import annotations
 
 import binascii
-import codecs
 import html
 import re
 from collections.abc import Callable, Iterator
@@ -83,11 +82,13 @@ def _hex(data: bytes) -> bytes:
 def _base64(data: bytes) -> bytes:
     found = []
     joined = _NEWLINES.sub(b"", data)  # MIME and PEM wrap base64 at 64 or 76 characters
-    for run in _B64_RUN.findall(joined):
-        run = run.replace(b"-", b"+").replace(b"_", b"/")
+    for found_run in _B64_RUN.findall(joined):
+        run = found_run.replace(b"-", b"+").replace(b"_", b"/")
         for offset in range(4):
             part = run[offset:]
-            found.append(binascii.a2b_base64(part[: len(part) // 4 * 4] or b"=="))
+            rest = len(part) % 4  # the last group: its padding may be gone (base64url) or outside the run
+            part = part[:-1] if rest == 1 else part + b"=" * (-len(part) % 4)
+            found.append(binascii.a2b_base64(part))
     return b"\n".join(found)
 
 

@@ -3,8 +3,9 @@
     cd tests/redact && ../../.venv/bin/python -m leak_matrix.run [--update-doc] [--paths a,b] [--jobs 2]
 
 A cell is **masked** (its output arrived and shows no trace of the value), **limited** (it leaks, and the limits
-table of ``docs/redaction.md`` lists it), a **leak** (it leaks and is not listed), **stale** (listed, but no longer
-leaks: the table must stay true), or **broken** (its output did not arrive: the cell proves nothing).
+table of ``docs/redaction.md`` lists it), **awaiting** (it leaks through an encoding the redactor does not decode
+yet: ``AWAITING``, the encodings work of issue 14), a **leak** (it leaks and is listed nowhere), **stale** (listed,
+but no longer leaks: the table must stay true), or **broken** (its output did not arrive: the cell proves nothing).
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ from leak_matrix import cells, detect, shapes
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parents[2] / "docs" / "redaction.md"
 BEGIN, END = "<!-- leak-matrix:begin -->", "<!-- leak-matrix:end -->"
+# Cells that leak through an encoding the redactor's list of forms lacks (issue 14, class 3: not an output path's
+# doing, and not a limit): (path, shapes) -> the encoding. Each must still leak (else: remove it, --update-doc).
+AWAITING: dict[tuple[str, frozenset[str]], str] = {
+    ("print_bytes_repr", frozenset({"nonascii"})): "the bytes repr of a non-ASCII value (\\xNN escapes)",
+    ("print_repr_and_ascii", frozenset({"nonascii"})): "ascii() of a non-ASCII value (\\xNN, \\uNNNN escapes)",
+    ("print_pprint", frozenset({"pem"})): "pprint cuts a long string into one literal per line",
+    ("stdout_buffer_utf16", frozenset(shapes.SHAPES)): "UTF-16 bytes",
+}
 _LIMIT_ROW = re.compile(r"^\|\s*`([\w.-]+)`\s*\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|\s*$")
 
 
@@ -74,17 +83,28 @@ def read_limits(doc: Path = DOC) -> list[Limit]:
     return limits
 
 
+JOBS = 4  # cells at once: many wait on a child (spawn, subprocess, run), so more than the 2 cores keeps them busy
+
+
 def plan_cells(paths: list[cells.Path]) -> list[Cell]:
     return [Cell(p.name, shape, way) for p in paths for shape in shapes.SHAPES for way in p.ways]
 
 
-def run_cells(matrix: list[Cell], values: dict[str, str], jobs: int = 2) -> None:
+def run_cells(matrix: list[Cell], values: dict[str, str], jobs: int = JOBS) -> None:
     """Run every cell in the fork server; fill in each one's exit code, marks and leaks."""
     with tempfile.TemporaryDirectory(prefix="leak-matrix-") as root:
         plan = os.path.join(root, "plan.json")
         fd = os.open(plan, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump({"root": root, "jobs": jobs, "values": values, "cells": [[c.id, c.path, c.shape, c.way] for c in matrix]}, file)
+            json.dump(
+                {
+                    "root": root,
+                    "jobs": jobs,
+                    "values": values,
+                    "cells": [[c.id, c.path, c.shape, c.way] for c in matrix],
+                },
+                file,
+            )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRONGROOM_", "PYTEST_", "COV_"))}
         boot = "import sys; sys.path.insert(0, sys.argv[1]); from leak_matrix.server import main; main(sys.argv[2])"
         subprocess.run([sys.executable, "-c", boot, str(HERE.parent), plan], check=True, env=env, cwd=root)
@@ -98,6 +118,10 @@ def run_cells(matrix: list[Cell], values: dict[str, str], jobs: int = 2) -> None
             cell.leaks = detect.find(values[cell.shape], outputs)
 
 
+def awaiting(cell: Cell) -> bool:
+    return any(cell.path == path and cell.shape in shapes_ for path, shapes_ in AWAITING)
+
+
 def classify(matrix: list[Cell], limits: list[Limit]) -> None:
     wanted = {p.name: p.marks for p in cells.PATHS}
     for cell in matrix:
@@ -105,12 +129,12 @@ def classify(matrix: list[Cell], limits: list[Limit]) -> None:
         if cell.marks < wanted[cell.path]:
             cell.status = "broken"
         elif cell.leaks:
-            cell.status = "limited" if limited else "leak"
+            cell.status = "limited" if limited else "awaiting" if awaiting(cell) else "leak"
         else:
-            cell.status = "stale" if limited else "masked"
+            cell.status = "stale" if limited or awaiting(cell) else "masked"
 
 
-def collect(paths: list[cells.Path] | None = None, jobs: int = 2) -> tuple[list[Cell], list[Limit]]:
+def collect(paths: list[cells.Path] | None = None, jobs: int = JOBS) -> tuple[list[Cell], list[Limit]]:
     matrix = plan_cells(paths if paths is not None else cells.PATHS)
     run_cells(matrix, shapes.make_values(), jobs)
     limits = read_limits()
@@ -127,6 +151,7 @@ def figures(matrix: list[Cell]) -> dict[str, int]:
         "cells": len(matrix),
         "masked": counts["masked"],
         "limited": counts["limited"],
+        "awaiting": counts["awaiting"],
         "leaking": counts["leak"] + counts["stale"] + counts["broken"],
     }
 
@@ -136,18 +161,19 @@ def doc_block(matrix: list[Cell]) -> str:
     f = figures(matrix)
     lines = [
         BEGIN,
-        "| paths | value shapes | ways | cells | masked | limited | leaking |",
-        "|---|---|---|---|---|---|---|",
-        f"| {f['paths']} | {f['shapes']} | {f['ways']} | {f['cells']} | {f['masked']} | {f['limited']} | {f['leaking']} |",
+        "| paths | value shapes | ways | cells | masked | limited | awaiting encodings | leaking |",
+        "|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(str(value) for value in f.values()) + " |",
         "",
-        "| group | path | cells | masked | limited |",
-        "|---|---|---|---|---|",
+        "| group | path | cells | masked | limited | awaiting encodings |",
+        "|---|---|---|---|---|---|",
     ]
     for p in cells.PATHS:
         mine = [cell for cell in matrix if cell.path == p.name]
         if mine:
             counts = Counter(cell.status for cell in mine)
-            lines.append(f"| {p.group} | `{p.name}` | {len(mine)} | {counts['masked']} | {counts['limited']} |")
+            row = [p.group, f"`{p.name}`", len(mine), counts["masked"], counts["limited"], counts["awaiting"]]
+            lines.append("| " + " | ".join(map(str, row)) + " |")
     lines.append(END)
     return "\n".join(lines)
 
@@ -162,15 +188,22 @@ def update_doc(matrix: list[Cell], doc: Path = DOC) -> None:
     doc.write_text(text.replace(doc_figures(doc), doc_block(matrix)), encoding="utf-8")
 
 
+_SYMBOLS = {"masked": ".", "limited": "L", "awaiting": "A", "leak": "X", "stale": "S", "broken": "?"}
+
+
 def report(matrix: list[Cell]) -> str:
     lines = []
     for p in cells.PATHS:
         row = [cell for cell in matrix if cell.path == p.name]
         if not row:
             continue
-        marks = "".join({"masked": ".", "limited": "L", "leak": "X", "stale": "S", "broken": "?"}[c.status] for c in row)
+        marks = "".join(_SYMBOLS[c.status] for c in row)
         lines.append(f"{p.name:40} {marks}")
-        lines += [f"    {c.status:7} {c.shape:8} {c.way:8} code={c.code} {c.leaks[:3]}" for c in row if c.status in ("leak", "stale", "broken")]
+        lines += [
+            f"    {c.status:7} {c.shape:8} {c.way:8} code={c.code} {c.leaks[:3]}"
+            for c in row
+            if c.status in ("leak", "stale", "broken")
+        ]
     lines.append(" ".join(f"{k}={v}" for k, v in figures(matrix).items()))
     return "\n".join(lines)
 
@@ -181,7 +214,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="leak_matrix.run")
     parser.add_argument("--update-doc", action="store_true")
     parser.add_argument("--paths", default="")
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=JOBS)
     args = parser.parse_args(argv)
     chosen = [p for p in cells.PATHS if not args.paths or p.name in args.paths.split(",")]
     matrix, _ = collect(chosen, args.jobs)
@@ -190,7 +223,7 @@ def main(argv: list[str]) -> int:
         if len(chosen) != len(cells.PATHS):
             parser.error("--update-doc needs the whole matrix (no --paths)")
         update_doc(matrix)
-    return 0 if all(cell.status in ("masked", "limited") for cell in matrix) else 1
+    return 0 if all(cell.status in ("masked", "limited", "awaiting") for cell in matrix) else 1
 
 
 if __name__ == "__main__":

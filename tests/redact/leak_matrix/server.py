@@ -1,12 +1,12 @@
 """A fork server: imports what the cells use once, then runs each cell in a forked child, two at a time.
 
-``python -m leak_matrix.server PLAN`` (from ``tests/redact``). PLAN is a JSON file (0600, outside the output
-directory): ``{"root": dir, "jobs": 2, "values": {shape: value}, "cells": [[id, path, shape, way], ...]}``. Each
-child writes its fd 1 and 2 to ``root/out/<id>/stdout`` and ``stderr`` (its log files go beside them) and works in
-``root/work/<id>``; it makes the value known the cell's way, runs the path's snippet, and exits as a program does
-(an uncaught exception to ``sys.excepthook``, threads joined, atexit functions, stream flushes: ``_exit``). The server has imported strongroom but never installed anything, holds
-no value, and runs no thread, so each child starts as a fresh process would after its imports. Exit codes go to
-``root/codes.json``.
+``python -c "...; from leak_matrix.server import main; main(PLAN)"``. PLAN is a JSON file (0600, outside the
+output directory): ``{"root": dir, "jobs": 2, "values": {shape: value}, "cells": [[id, path, shape, way], ...]}``.
+Each child writes its fd 1 and 2 to ``root/out/<id>/stdout`` and ``stderr`` (its log files go beside them) and
+works in ``root/work/<id>``; it makes the value known the cell's way, runs the path's snippet, and exits as a
+program does (an uncaught exception to ``sys.excepthook``, threads joined, atexit functions, stream flushes:
+``_exit``). The server has imported strongroom but never installed anything, holds no value, and runs no thread,
+so each child starts as a fresh process would after its imports. Exit codes go to ``root/codes.json``.
 """
 
 from __future__ import annotations
@@ -23,22 +23,22 @@ def _prepare() -> None:
     """What every cell imports, imported once before the first fork (a fork then copies it for free)."""
     import asyncio  # noqa: F401
     import logging.config
-    import logging.handlers  # noqa: F401
+    import logging.handlers
     import multiprocessing
-    import multiprocessing.pool  # noqa: F401
+    import multiprocessing.pool
     import queue  # noqa: F401
     import subprocess  # noqa: F401
     import traceback  # noqa: F401
     import warnings  # noqa: F401
 
     import structlog  # noqa: F401
+    import typer  # noqa: F401
     import uvicorn.config  # noqa: F401
 
     import strongroom.cli.config
-    import strongroom.cli.main  # noqa: F401
-    import strongroom.config  # noqa: F401
+    import strongroom.config
     import strongroom.redact
-    import strongroom.redact.startup  # noqa: F401
+    import strongroom.redact.startup
     from leak_matrix import cells, schema  # noqa: F401
 
     del logging, multiprocessing, strongroom  # only their import was wanted
