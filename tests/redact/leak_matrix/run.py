@@ -53,6 +53,7 @@ class Cell:
     shape: str
     way: str
     code: int = 0
+    cpu: float = 0.0
     marks: int = 0
     leaks: list[str] = field(default_factory=list)
     status: str = ""
@@ -109,11 +110,12 @@ def run_cells(matrix: list[Cell], values: dict[str, str], jobs: int = JOBS) -> N
         boot = "import sys; sys.path.insert(0, sys.argv[1]); from leak_matrix.server import main; main(sys.argv[2])"
         subprocess.run([sys.executable, "-c", boot, str(HERE.parent), plan], check=True, env=env, cwd=root)
         with open(os.path.join(root, "codes.json"), encoding="utf-8") as file:
-            codes = json.load(file)
+            finished = json.load(file)
         for cell in matrix:
             out = Path(root, "out", cell.id)
             outputs = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-            cell.code = codes.get(cell.id, -1)
+            cell.code = finished["codes"].get(cell.id, -1)
+            cell.cpu = finished["cpu"].get(cell.id, 0.0)
             cell.marks = sum(data.count(cells.MARK.encode()) for data in outputs.values())
             cell.leaks = detect.find(values[cell.shape], outputs)
 
@@ -205,6 +207,11 @@ def report(matrix: list[Cell]) -> str:
             if c.status in ("leak", "stale", "broken")
         ]
     lines.append(" ".join(f"{k}={v}" for k, v in figures(matrix).items()))
+    by_path = Counter[str]()
+    for cell in matrix:
+        by_path[cell.path] += cell.cpu
+    costly = ", ".join(f"{name} {seconds:.1f}" for name, seconds in by_path.most_common(8))
+    lines.append(f"CPU seconds in cells: {sum(by_path.values()):.1f}; most: {costly}")
     return "\n".join(lines)
 
 
