@@ -639,7 +639,7 @@ with multiprocessing.get_context("fork").Pool(1) as pool:
     except ValueError:
         logging.getLogger("app").exception("pool task failed")
 
-## mp_spawn_print_log_raise children marks=2
+## mp_spawn_print_log_raise children marks=3
 import multiprocessing
 install(); logging.basicConfig()
 p = multiprocessing.get_context("spawn").Process(target=cells.child_print_log_raise, args=(V,)); p.start(); p.join()
