@@ -506,6 +506,37 @@ sys.stdout.write(MARK + " " + V)
 install()
 print()
 
+## app_file_write stdout
+install()
+with open(os.path.join(OUT, "app.txt"), "w") as f:
+    f.write(MARK + " " + V + "\n")
+
+## os_fork_child_print stdout
+install()
+pid = os.fork()
+if pid == 0:
+    print(MARK, "forked", V)
+    sys.stdout.flush()
+    os._exit(0)
+os.waitpid(pid, 0)
+
+## atexit_print stdout
+import atexit
+atexit.register(lambda: print(MARK, "at exit", V))
+install()
+
+## click_echo stdout
+import click
+install()
+click.echo(MARK + " " + V)
+click.echo(MARK + " " + V, err=True)
+
+## rich_console_print stdout marks=2
+import rich.console
+install()
+rich.console.Console().print(MARK, V)
+rich.console.Console(stderr=True).log(MARK, V)
+
 ## contextlib_redirect_then_print stdout
 import contextlib, io
 install()
@@ -532,6 +563,10 @@ except ValueError:
 ## traceback_print_exception hooks
 install()
 traceback.print_exception(ValueError(MARK + " bad " + V))
+
+## traceback_print_exception_group hooks
+install()
+traceback.print_exception(ExceptionGroup(MARK, [ValueError(V)]))
 
 ## traceback_format_exc_printed hooks
 install()
