@@ -45,9 +45,14 @@ from leak_matrix import cells, detect, run, shapes  # noqa: E402 -- after the pa
 
 
 @pytest.fixture(scope="module")
-def matrix() -> list[run.Cell]:
-    cells_run, _ = run.collect()
-    return cells_run
+def collected() -> tuple[list[run.Cell], list[run.Cell]]:
+    matrix, _, controls = run.collect()
+    return matrix, controls
+
+
+@pytest.fixture(scope="module")
+def matrix(collected: tuple[list[run.Cell], list[run.Cell]]) -> list[run.Cell]:
+    return collected[0]
 
 
 def test_every_cell_is_masked_or_a_documented_limit(matrix: list[run.Cell]) -> None:
@@ -56,6 +61,14 @@ def test_every_cell_is_masked_or_a_documented_limit(matrix: list[run.Cell]) -> N
     wrong = [cell for cell in matrix if cell.status not in ("masked", "limited", "awaiting")]
     assert not wrong, run.report([cell for cell in matrix if cell.path in {w.path for w in wrong}])
     assert len(matrix) == sum(len(shapes.SHAPES) * len(p.ways) for p in cells.PATHS)
+
+
+def test_without_install_every_path_shows_the_value(collected: tuple[list[run.Cell], list[run.Cell]]) -> None:
+    """Control: each path that calls install(), run with install() doing nothing, shows the value, so what the
+    matrix finds masked was masked by redaction, not by a path that never wrote the value."""
+    controls = collected[1]
+    assert len(controls) > 80
+    assert [cell.path for cell in controls if cell.status != "control"] == []
 
 
 def test_the_limits_table_names_paths_of_the_matrix_with_a_reason() -> None:

@@ -139,12 +139,23 @@ def classify(matrix: list[Cell], limits: list[Limit]) -> None:
             cell.status = "stale" if limited or awaiting(cell) else "masked"
 
 
-def collect(paths: list[cells.Path] | None = None, jobs: int = JOBS) -> tuple[list[Cell], list[Limit]]:
-    matrix = plan_cells(paths if paths is not None else cells.PATHS)
-    run_cells(matrix, shapes.make_values(), jobs)
+def plan_controls(paths: list[cells.Path]) -> list[Cell]:
+    """One control cell per path that calls ``install()``: the same snippet with ``install`` doing nothing (the
+    value registered, a 40-character key). It must leak: the path carries the value, so its masking is
+    redaction's doing, not a path that never wrote it."""
+    return [Cell(p.name, "key40", "control") for p in paths if "install(" in p.code]
+
+
+def collect(paths: list[cells.Path] | None = None, jobs: int = JOBS) -> tuple[list[Cell], list[Limit], list[Cell]]:
+    """The matrix (classified), the limits table, and the control cells (run in the same server)."""
+    chosen = paths if paths is not None else cells.PATHS
+    matrix, controls = plan_cells(chosen), plan_controls(chosen)
+    run_cells(matrix + controls, shapes.make_values(), jobs)
     limits = read_limits()
     classify(matrix, limits)
-    return matrix, limits
+    for cell in controls:
+        cell.status = "control" if cell.leaks and cell.marks >= 1 else "vacuous"
+    return matrix, limits, controls
 
 
 def figures(matrix: list[Cell]) -> dict[str, int]:
@@ -227,13 +238,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int, default=JOBS)
     args = parser.parse_args(argv)
     chosen = [p for p in cells.PATHS if not args.paths or p.name in args.paths.split(",")]
-    matrix, _ = collect(chosen, args.jobs)
+    matrix, _, controls = collect(chosen, args.jobs)
     print(report(matrix))
+    vacuous = [cell.path for cell in controls if cell.status == "vacuous"]
+    print(f"controls: {len(controls)} paths run without install(), {len(vacuous)} showed no value {vacuous}")
     if args.update_doc:
         if len(chosen) != len(cells.PATHS):
             parser.error("--update-doc needs the whole matrix (no --paths)")
         update_doc(matrix)
-    return 0 if all(cell.status in ("masked", "limited", "awaiting") for cell in matrix) else 1
+    ok = all(cell.status in ("masked", "limited", "awaiting") for cell in matrix) and not vacuous
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

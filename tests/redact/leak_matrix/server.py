@@ -53,7 +53,7 @@ def _known(way: str, value: str) -> tuple[str, object]:
     import strongroom.redact
     from leak_matrix.schema import LeakSettings
 
-    if way == "register":
+    if way in ("register", "control"):
         strongroom.redact.register(value, "leak_value")
         return value, None
     if way == "secret":
@@ -102,7 +102,7 @@ def _child(cell: list[str], plan: dict[str, object], root: str) -> None:
         "OUT": out,
         "WORK": work,
         "HELD": held,
-        "install": strongroom.redact.install,
+        "install": strongroom.redact.install if way != "control" else _no_install,
         "cells": cells,
         "sys": sys,
         "os": os,
@@ -125,6 +125,10 @@ def _child(cell: list[str], plan: dict[str, object], root: str) -> None:
         sys.excepthook(*sys.exc_info())
         _exit(1)
     _exit(0)
+
+
+def _no_install(**_options: object) -> None:
+    """``install`` in a control cell: redaction left off, so the path must show the value."""
 
 
 def _exit(code: int) -> None:
