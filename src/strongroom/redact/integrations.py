@@ -290,7 +290,7 @@ def _wrap_handle() -> Callable[..., Any]:
         filter_ = _State.filter
         if filter_ is not None and not getattr(record, _DONE, False):
             filter_.filter(record)
-        run = original if filter_ is None or not self.filters else _filtered
+        run = original if filter_ is None or not _own_filters(self) else _filtered
         if not _State.streams:
             return run(self, record)
         outer = _HANDLING.on
@@ -320,6 +320,12 @@ def _wrap_handle() -> Callable[..., Any]:
     logging.Handler.handle = handle  # type: ignore[method-assign]
     _State.wrapped_handle = handle
     return original
+
+
+def _own_filters(handler: logging.Handler) -> bool:
+    """Whether the handler has filters besides ours (which may add to a record after it was redacted)."""
+    filters = handler.filters
+    return bool(filters) and not (len(filters) == 1 and isinstance(filters[0], RedactingFilter))
 
 
 def _wrap_call_handlers() -> Callable[..., Any]:
