@@ -274,6 +274,11 @@ logger.propagate = False
 logger.error("%s buffered %s", MARK, V)
 memory.close()
 
+## log_basicconfig_force_after_install logging
+install()
+logging.basicConfig(force=True, format="%(levelname)s %(message)s")
+logging.getLogger("app").error("%s forced %s", MARK, V)
+
 ## log_json_formatter_exc_info logging
 class Json(logging.Formatter):
     def format(self, record):
@@ -638,6 +643,13 @@ async def main():
     raise ValueError(MARK + " async " + V)
 asyncio.run(main())
 
+## app_excepthook_after_install hooks
+install()
+def hook(kind, value, tb):
+    sys.stderr.write("app hook: " + "".join(traceback.format_exception(kind, value, tb)))
+sys.excepthook = hook
+raise ValueError(MARK + " own hook " + V)
+
 ## warnings_warn hooks
 install()
 warnings.warn(MARK + " warned " + V, stacklevel=1)
@@ -673,6 +685,21 @@ with multiprocessing.get_context("fork").Pool(1) as pool:
         pool.apply(cells.child_pool_task, (V,))
     except ValueError:
         logging.getLogger("app").exception("pool task failed")
+
+## mp_fork_queue_logging children
+import logging.handlers, multiprocessing
+install()
+context = multiprocessing.get_context("fork")
+q = context.Queue()
+listener = logging.handlers.QueueListener(q, logging.StreamHandler(sys.stderr))
+listener.start()
+def work(value):
+    logger = logging.getLogger("worker")
+    logger.addHandler(logging.handlers.QueueHandler(q))
+    logger.propagate = False
+    logger.error("%s from a worker %s", MARK, value)
+p = context.Process(target=work, args=(V,)); p.start(); p.join()
+listener.stop()
 
 ## mp_spawn_print_log_raise children marks=3
 import multiprocessing
