@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import contextlib
 import io
@@ -85,6 +86,31 @@ class RedactingFilter(logging.Filter):
         setattr(record, _DONE, True)
         return True
 
+    def refresh(self, record: logging.LogRecord, before: dict[str, Any]) -> None:
+        """Redact again what a handler's own filters changed or added on an already redacted record (a filter
+        that adds context to the record runs after the record was redacted, just before the handler formats)."""
+        fields = record.__dict__
+        changed = [key for key, value in fields.items() if before.get(key, _MISSING) is not value]
+        if not changed:
+            return
+        redact = self.redactor
+        if "msg" in changed or "args" in changed:
+            try:
+                message = record.getMessage()
+            except Exception:
+                message = f"{record.msg!s} {record.args!r}"
+            record.msg, record.args = redact.redact(message), None
+        if "exc_info" in changed or "exc_text" in changed:
+            _redact_exception(redact, record)
+        if "stack_info" in changed and record.stack_info:
+            record.stack_info = redact.redact(record.stack_info)
+        for key in changed:
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                fields[key] = redact.redact_data({key: fields[key]})[key]
+
+
+_MISSING = object()
+
 
 def _redact_exception(redact: Redactor, record: logging.LogRecord) -> None:
     if record.exc_info:
@@ -103,14 +129,32 @@ def _traceback_text(
 ) -> str:
     """The traceback as ``logging.Formatter.formatException`` gives it (no final newline), redacted.
 
-    Redacted before the final newline is cut: a value that ends in a newline (a PEM key) is then whole.
+    Redacted before the final newline is cut: a value that ends in a newline (a PEM key) is then whole. An
+    exception group indents its members' lines (``  | ``), which would cut a multi-line value into lines no
+    longer found whole: with a group in the chain, each message is redacted first (the stand-ins), then all.
     """
+    if value is not None and _has_group(value, set()):
+        value = _stand_in(redactor, value, {})
+        kind = type(value)
     return redactor.redact("".join(traceback.format_exception(kind, value, tb))).removesuffix("\n")
+
+
+def _has_group(exc: BaseException, seen: set[int]) -> bool:
+    if id(exc) in seen:
+        return False
+    seen.add(id(exc))
+    if isinstance(exc, BaseExceptionGroup):
+        return True
+    return any(linked is not None and _has_group(linked, seen) for linked in (exc.__cause__, exc.__context__))
 
 
 class RedactedException(Exception):
     """The stand-in for an exception on a log record: its message redacted; its type name, module, frames,
     cause, context and notes those of the original (redacted too)."""
+
+
+class RedactedExceptionGroup(ExceptionGroup[Exception], RedactedException):
+    """The stand-in for an exception group: its message redacted, its members stand-ins too."""
 
 
 _STAND_IN_TYPES: weakref.WeakKeyDictionary[type[BaseException], type[RedactedException]] = weakref.WeakKeyDictionary()
@@ -120,7 +164,8 @@ def _stand_in_type(kind: type[BaseException]) -> type[RedactedException]:
     made = _STAND_IN_TYPES.get(kind)
     if made is None:
         attributes = {"__module__": kind.__module__, "__qualname__": kind.__qualname__}
-        made = _STAND_IN_TYPES[kind] = type(kind.__name__, (RedactedException,), attributes)
+        base = RedactedExceptionGroup if issubclass(kind, BaseExceptionGroup) else RedactedException
+        made = _STAND_IN_TYPES[kind] = type(kind.__name__, (base,), attributes)
     return made
 
 
@@ -132,7 +177,11 @@ def _stand_in(redactor: Redactor, exc: BaseException, made: dict[int, RedactedEx
     except Exception:
         text = "<exception str() failed>"
     kind = _stand_in_type(type(exc))
-    copy = made[id(exc)] = kind(redactor.redact(text)) if text else kind()
+    if isinstance(exc, BaseExceptionGroup):
+        members = [_stand_in(redactor, member, made) for member in exc.exceptions]
+        copy = made[id(exc)] = kind(redactor.redact(exc.message), members)
+    else:
+        copy = made[id(exc)] = kind(redactor.redact(text)) if text else kind()
     copy.__traceback__ = exc.__traceback__
     copy.__suppress_context__ = exc.__suppress_context__
     notes = getattr(exc, "__notes__", None)
@@ -161,6 +210,7 @@ class _State:
     filter: RedactingFilter | None = None
     original_add_handler: Callable[..., None] | None = None
     original_handle: Callable[..., Any] | None = None
+    original_call_handlers: Callable[..., Any] | None = None
     wrapped_handle: Callable[..., Any] | None = None
     original_excepthooks: tuple[Any, Any, Any] | None = None
     original_showwarning: Callable[..., None] | None = None
@@ -195,7 +245,9 @@ def install(
 
     Idempotent. Records: ``logging.Handler.handle`` is wrapped once, so a handler attached in any way is
     covered (assigned to ``logger.handlers``, held by a ``QueueListener``); a handler whose class overrides
-    ``handle`` gets the filter instead, now and when added later (``Logger.addHandler`` is wrapped).
+    ``handle`` gets the filter too, now and when added later (``Logger.addHandler`` is wrapped), and since
+    such a ``handle`` may never call the filters, ``Logger.callHandlers`` redacts every record a logger
+    dispatches before any handler sees it.
     """
     if _State.filter is None:
         _State.filter = RedactingFilter(redactor)
@@ -203,6 +255,8 @@ def install(
     filter_.redactor = redactor
     if _State.original_handle is None:
         _State.original_handle = _wrap_handle()
+    if _State.original_call_handlers is None:
+        _State.original_call_handlers = _wrap_call_handlers()
     for logger in _every_logger():
         for handler in logger.handlers:
             _attach(handler, filter_)
@@ -233,21 +287,59 @@ def _wrap_handle() -> Callable[..., Any]:
     original = logging.Handler.handle
 
     def handle(self: logging.Handler, record: logging.LogRecord) -> Any:
-        if not getattr(record, _DONE, False):
-            filter_ = _State.filter
-            if filter_ is not None:
-                filter_.filter(record)
+        filter_ = _State.filter
+        if filter_ is not None and not getattr(record, _DONE, False):
+            filter_.filter(record)
+        run = original if filter_ is None or not _own_filters(self) else _filtered
         if not _State.streams:
-            return original(self, record)
+            return run(self, record)
         outer = _HANDLING.on
         _HANDLING.on = True
         try:
-            return original(self, record)
+            return run(self, record)
         finally:
             _HANDLING.on = outer
 
+    def _filtered(self: logging.Handler, record: logging.LogRecord) -> Any:
+        """``Handler.handle`` for a handler with filters of its own: what they add to the (redacted) record
+        is redacted too, before the handler formats it."""
+        before = dict(record.__dict__)
+        result = self.filter(record)
+        if isinstance(result, logging.LogRecord):  # Python 3.12: a filter may return a replacement record
+            record = result
+        if result:
+            if _State.filter is not None:
+                _State.filter.refresh(record, before)
+            self.acquire()
+            try:
+                self.emit(record)
+            finally:
+                self.release()
+        return result
+
     logging.Handler.handle = handle  # type: ignore[method-assign]
     _State.wrapped_handle = handle
+    return original
+
+
+def _own_filters(handler: logging.Handler) -> bool:
+    """Whether the handler has filters besides ours (which may add to a record after it was redacted)."""
+    filters = handler.filters
+    return bool(filters) and not (len(filters) == 1 and isinstance(filters[0], RedactingFilter))
+
+
+def _wrap_call_handlers() -> Callable[..., Any]:
+    """Wrap ``logging.Logger.callHandlers``: a record is redacted before any handler of any logger gets it,
+    even one whose class overrides ``handle`` and never calls its filters."""
+    original = logging.Logger.callHandlers
+
+    def call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+        filter_ = _State.filter
+        if filter_ is not None and not getattr(record, _DONE, False):
+            filter_.filter(record)
+        original(self, record)
+
+    logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign]
     return original
 
 
@@ -260,14 +352,17 @@ def uninstall() -> None:
         logging.Logger.addHandler = _State.original_add_handler  # type: ignore[method-assign]
     if _State.original_handle is not None:
         logging.Handler.handle = _State.original_handle  # type: ignore[method-assign]
+    if _State.original_call_handlers is not None:
+        logging.Logger.callHandlers = _State.original_call_handlers  # type: ignore[method-assign]
     if _State.original_excepthooks is not None:
         sys.excepthook, threading.excepthook, sys.unraisablehook = _State.original_excepthooks
     if _State.showwarning is not None and _warnings.showwarning is _State.showwarning:
         _warnings.showwarning = _State.original_showwarning  # type: ignore[assignment]
     for name, (original_stream, wrapper) in _State.streams.items():
         wrapper.finish()
-        if getattr(sys, name) is wrapper:
-            setattr(sys, name, original_stream)
+        for attribute in (name, f"__{name}__"):
+            if getattr(sys, attribute, None) is wrapper:
+                setattr(sys, attribute, original_stream)
     handlers = [handler for logger in _every_logger() for handler in logger.handlers]
     if logging.lastResort is not None:
         handlers.append(logging.lastResort)
@@ -275,6 +370,7 @@ def uninstall() -> None:
         for filter_ in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
             handler.removeFilter(filter_)
     _State.filter = _State.original_add_handler = _State.original_handle = _State.wrapped_handle = None
+    _State.original_call_handlers = None
     _State.original_excepthooks = _State.original_showwarning = _State.showwarning = None
     _State.streams = {}
 
@@ -355,6 +451,9 @@ def _wrap_streams(redactor: Redactor) -> None:
         wrapper = _StdWriter(current, redactor)
         _State.streams[name] = (current, wrapper)
         setattr(sys, name, wrapper)
+        dunder = f"__{name}__"
+        if getattr(sys, dunder, None) is current:  # code that writes to `sys.__stdout__` is covered too
+            setattr(sys, dunder, wrapper)
 
 
 def structlog_processor(redactor: Redactor) -> Callable[[Any, str, MutableMapping[str, Any]], Mapping[str, Any]]:
@@ -398,6 +497,9 @@ class _Stream:
         self.max_pending = max_pending
         self._generation = -1
         self._forms: list[tuple[str, str]] = []  # (multi-line form, its text up to its first newline)
+        self._sorted: list[str] = []
+        self._longest = 0
+        self._sorted_generation = -1
 
     def feed(self, text: str, *, partial: bool = False, final: bool = False) -> str:
         """Take ``text``; return what may go out now, redacted. ``partial``: also a last line with no
@@ -446,7 +548,50 @@ class _Stream:
             closing = pending.find(_PEM_END, begin)
             if closing == -1 or closing >= hold or pending.find("-----", closing + len(_PEM_END)) == -1:
                 hold = begin
-        return hold if hold == cut else pending.rfind("\n", 0, hold) + 1
+        if hold != cut:
+            return pending.rfind("\n", 0, hold) + 1
+        if partial:  # a flushed partial line: its end may be the first part of a value written in pieces
+            start = self._value_start(pending, pending.rfind("\n") + 1)
+            if start != -1:
+                return start  # the text before it may go now: the value begins there
+        return cut
+
+    def _value_start(self, pending: str, line: int) -> int:
+        """The first offset of the last line (from ``line``) where the rest of ``pending`` is the beginning of
+        a known value's form (and not all of it), or -1. A sorted list of the forms: one bisection each.
+
+        An offset inside a value already whole (its last characters may begin another value) is no place to
+        cut: the text before it, redacted alone, must be what it is in the whole text redacted."""
+        forms = self._sorted_forms()
+        if not forms or line >= len(pending):
+            return -1
+        whole: str | None = None
+        for at in range(max(line, len(pending) - self._longest), len(pending)):
+            piece = pending[at:]
+            index = bisect.bisect_left(forms, piece)
+            while index < len(forms) and forms[index].startswith(piece):
+                if len(forms[index]) > len(piece):
+                    if whole is None:
+                        whole = self.redactor.redact(pending)
+                    if whole.startswith(self.redactor.redact(pending[:at])):
+                        return at
+                    break
+                index += 1
+        return -1
+
+    def _sorted_forms(self) -> list[str]:
+        """Every known value's single-line forms, sorted; made on the first flush of a partial line after the
+        values changed (a process that never flushes one never makes it)."""
+        live = getattr(self.redactor, "_live", None)
+        if live is None:
+            return []
+        if live.generation != self._sorted_generation:
+            generation, values = live.snapshot()
+            forms = {form for value, _, _ in values for form in encodings(value) if "\n" not in form}
+            self._sorted = sorted(forms)
+            self._longest = max(map(len, forms), default=0)
+            self._sorted_generation = generation
+        return self._sorted
 
     def _multiline_forms(self) -> list[tuple[str, str]]:
         live = getattr(self.redactor, "_live", None)  # the registry the redactor follows
@@ -483,8 +628,9 @@ class RedactingWriter(io.TextIOBase):
     A partial line waits for its newline, so a secret written in two pieces is still seen whole; lines
     that may be the start of a known multi-line value (a PEM key) wait until the value is complete.
     ``flush()`` lets out a waiting partial line too (a prompt), but never the start of a multi-line
-    value; ``close()`` lets out everything. A line is forced out once it exceeds ``max_pending``
-    characters. ``flush_lines``: flush ``target`` after each write that let text out.
+    value, nor a last part of the line that may be the beginning of a known value (written in pieces);
+    ``close()`` lets out everything. A line is forced out once it exceeds ``max_pending`` characters.
+    ``flush_lines``: flush ``target`` after each write that let text out.
     """
 
     def __init__(
