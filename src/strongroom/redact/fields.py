@@ -46,16 +46,29 @@ _METADATA = "".join(
         "env",
     )
 )
-_KEY = rf"[\w.-]*(?:{_KEY_WORDS})[\w.-]*{_METADATA}"
-_FIELD_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "credential", "dsn", "session", "signature")
-# A value: double- or single-quoted (escapes allowed), or bare up to a delimiter of logs, URLs and forms.
-_VALUE = r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>(?:[^'\\\n]|\\.)*)'|(?P<bare>[^\s"'&,;<>)\]}]+))"""
+# Session identifiers: `session_id`, `sessionid`, `PHPSESSID`, `JSESSIONID`, `sid`, `connect.sid`.
+_SESSION = r"(?:[\w.-]*session[_.-]?id|[\w.-]*sessid|(?:[\w-]*[_.-])?sid)"
+_KEY = rf"(?:[\w.-]*(?:{_KEY_WORDS})[\w.-]*{_METADATA}|{_SESSION})"
+_FIELD_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "credential", "dsn", "session", "signature", "sid")
+# A value: double- or single-quoted (escapes allowed), or bare up to white space or a quote (a password may
+# hold `;,&<>)]}`: cutting there would show its tail).
+_VALUE = r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>(?:[^'\\\n]|\\.)*)'|(?P<bare>[^\s"']+))"""
+# In a URL's query (`?token=abc&next=1`, `&sid=...#top`), `&` and `#` end the value.
+_QUERY = rf"""(?<=[?&]){_KEY}=(?P<query>[^\s"'&#]+)"""
+# An already masked value (`password=[REDACTED:x]`, redacted twice) stays as it is, label and all.
+_MASKED = re.compile(r"\[REDACTED:[\w.-]*\]")
+# Counts, not tokens: `prompt_tokens=123`, `max_tokens: 4096`, `"total_tokens": 77`.
+_COUNTED_KEY = re.compile(r"(?i)[\w.-]*tokens")
+_NUMBER = re.compile(r"-?[0-9][0-9_.,]*")
+# The working directory (`pwd=/home/x`, `PWD=~/src`, `OLDPWD=...`), not a password.
+_PATH_KEY = re.compile(r"(?i)(?:old)?pwd")
+_KEY_AT = re.compile(rf"""(?i)["']?(?P<key>{_KEY})["']?\s*(?:=>|[=:])""")
 
 FIELD_RULES: tuple[Rule, ...] = (
     Rule(
         id="secret-field",
         description='a value assigned to a secret-named key (key=value, key: value, "key": "value", ?key=value)',
-        pattern=rf"""(?i)(?<![\w.-])["']?{_KEY}["']?\s*(?:=>|[=:])\s*{_VALUE}""",
+        pattern=rf"""(?i){_QUERY}|(?<![\w.-])["']?{_KEY}["']?\s*(?:=>|[=:])\s*{_VALUE}""",
         keywords=_FIELD_KEYWORDS,
         severity="high",
     ),
@@ -74,13 +87,43 @@ FIELD_RULES: tuple[Rule, ...] = (
         keywords=("://",),
         severity="high",
     ),
+    Rule(
+        id="private-key-block",
+        description="the body of a PEM private key block, from its BEGIN line to its END line, over lines",
+        # The body up to the END line; with no END line (a cut key), the base64 and header lines that follow.
+        pattern=r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?P<secret>(?:[^-]|-(?!----))+)"
+        r"(?=-----END )|(?P<tail>(?:\r?\n(?:[A-Za-z0-9+/=:, ]|-(?!----))*)+))",
+        keywords=("private key",),
+        severity="critical",
+    ),
 )
+
+
+def benign(rule: Rule, match: re.Match[str], value: str) -> bool:
+    """A field match that is not a secret: a mask already, a token count, or a working directory."""
+    masked = _MASKED.match(value)
+    if masked is not None and not any(ch.isalnum() for ch in value[masked.end() :]):
+        return True
+    if rule.id != "secret-field":
+        return False
+    key = _KEY_AT.match(match.group().lstrip("?&"))
+    if key is None:
+        return False
+    name = key.group("key")
+    if _COUNTED_KEY.fullmatch(name) and _NUMBER.fullmatch(value):
+        return True
+    return _PATH_KEY.fullmatch(name) is not None and value[:1] in ("/", "~")
+
+
+def counted(key: str) -> bool:
+    """A key whose numbers are counts (``prompt_tokens``): a number under it stays a number."""
+    return _COUNTED_KEY.fullmatch(key) is not None
 
 
 def value_span(rule: Rule, match: re.Match[str]) -> tuple[int, int]:
     """Where the secret part of a field match is: the quoted or bare value, or the rule's ``secret`` group."""
     groups = rule.regex.groupindex
-    for name in ("dq", "sq", "bare", "secret"):
+    for name in ("query", "dq", "sq", "bare", "secret", "tail"):
         if name in groups and match.group(name) is not None:
             return match.span(name)
     return match.span()

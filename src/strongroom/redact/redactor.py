@@ -28,8 +28,8 @@ from typing import Any, Final
 from urllib.parse import quote, quote_plus
 
 from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Owner, Value
-from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, value_span
-from strongroom.redact.views import lower, normalise
+from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, benign, counted, value_span
+from strongroom.redact.views import decode, lower, triggered
 from strongroom.rules import RULES
 from strongroom.rules.base import Rule
 from strongroom.rules.prefilter import make_prefilter
@@ -60,111 +60,203 @@ def _visible(owner: Owner, tenant: Scope) -> bool:
 
 
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+_URI_COMPONENT_SAFE = "-_.!~*'()"  # what JavaScript's encodeURIComponent leaves as it is
+_CORE_START = (0, 2, 3)  # base64 characters that hold bits of the bytes before the value, per alignment
+_MIN_CORE = 6  # characters of a base64 core inside a blob (36 bits): shorter ones would match by chance
 
 
-def encodings(value: Value) -> set[str]:
-    """The forms a value takes in logs, URLs, JSON, HTML and headers; each one is masked."""
+def _b64_cores(raw: bytes) -> list[str]:
+    """Base64 and base64url of ``raw`` as they appear inside a longer blob, at each of the three alignments.
+
+    Preceded by k bytes (k = 0, 1, 2), the first characters also encode those bytes and the last one the
+    bytes after: the stable middle is what every blob holding the value contains. The value's own base64
+    (unpadded, the value at the end of a blob) is kept whole too.
+    """
+    cores: list[str] = []
+    for shift in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
+            end = len(encoded) - (1 if (shift + len(raw)) % 3 else 0)
+            core = encoded[_CORE_START[shift] : end]
+            if shift == 0:
+                cores.append(encoded)
+            if len(core) >= _MIN_CORE or (shift == 0 and core):
+                cores.append(core)
+    return cores
+
+
+def _forms(value: Value) -> dict[str, bool]:
+    """Every literal form of ``value`` and whether case may differ in it (escapes and hex: ``%2F``, ``%2f``).
+
+    Only the lower-case spelling of a case-insensitive form is listed. Spellings no list covers (any
+    character as ``\\uXXXX`` or ``&#...;``, base64 wrapped over lines, UTF-16 of ASCII text) are found by
+    the decoded view (``strongroom.redact.views``) instead.
+    """
     raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-    # As `redact_bytes` sees bytes (surrogateescape), and as `%r`, a dict or a traceback's locals show it.
-    forms: set[str] = {
-        raw.decode("utf-8", "surrogateescape"),
+    exact = {raw.decode("utf-8", "surrogateescape"), *_b64_cores(raw)}
+    folded = {
         repr(value)[1:-1] if isinstance(value, str) else repr(value)[2:-1],
+        repr(raw)[2:-1],  # the bytes repr of a non-ASCII value: b'\xc3\xa9...'
+        raw.hex(),
     }
     try:
         text = value if isinstance(value, str) else raw.decode("utf-8")
     except UnicodeDecodeError:
         text = None
     if text is not None:
-        quoted = {
-            quote(text, safe="", errors="surrogatepass"),
-            quote(text, errors="surrogatepass"),
-            quote_plus(text, safe="", errors="surrogatepass"),
-        }
+        exact.add(text)
         escaped = json.dumps(text)[1:-1]
-        forms |= {
-            text,
+        unescaped = json.dumps(text, ensure_ascii=False)[1:-1]
+        folded |= {
             escaped,
             escaped.replace("/", "\\/"),  # JSON as PHP and some Java encoders write it
-            json.dumps(text, ensure_ascii=False)[1:-1],
+            unescaped,
+            json.dumps(escaped)[1:-1],  # JSON inside JSON
+            json.dumps(unescaped, ensure_ascii=False)[1:-1],
             html.escape(text),
-            *quoted,
-            *(_PERCENT_ESCAPE.sub(lambda m: m.group().lower(), form) for form in quoted),  # `%2f`
+            html.escape(text, quote=False),
+            quote(text, safe="", errors="surrogatepass"),
+            quote(text, errors="surrogatepass"),
+            quote(text, safe=_URI_COMPONENT_SAFE, errors="surrogatepass"),
+            quote_plus(text, safe="", errors="surrogatepass"),
         }
-    # Unpadded base64 only: the padded form starts with it, and the mask then covers all but the "=".
-    forms |= {base64.b64encode(raw).rstrip(b"=").decode(), base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
-    forms |= {raw.hex(), raw.hex().upper()}
-    return {form for form in forms if len(form) >= MIN_CHARS}
+        if not text.isascii():  # UTF-16 as a UTF-8 reader sees it; of ASCII text, the view drops the NULs
+            exact |= {
+                text.encode(codec, "surrogatepass").decode("utf-8", "surrogateescape")
+                for codec in ("utf-16-le", "utf-16-be")
+            }
+    forms = {lower(form): True for form in folded}
+    forms.update((form, False) for form in exact)  # a form both exact and folded is checked exactly
+    return {form: fold for form, fold in forms.items() if len(form) >= MIN_CHARS}
 
 
-def _utf16_forms(value: Value) -> set[str]:
-    """A text value's UTF-16 bytes (both byte orders) as a UTF-8 reader sees them: NULs and stray bytes."""
-    if not isinstance(value, str):
-        return set()
-    return {
-        value.encode(codec, "surrogatepass").decode("utf-8", "surrogateescape") for codec in ("utf-16-le", "utf-16-be")
-    }
+def encodings(value: Value) -> set[str]:
+    """The literal forms a value takes in logs, URLs, JSON, HTML and headers; each one is masked.
+
+    Escapes and hex in both cases; base64 also as the stable middle of a longer blob at each alignment.
+    """
+    found: set[str] = set()
+    for form, fold in _forms(value).items():
+        found.add(form)
+        if fold:
+            found |= {form.upper() if _HEX.fullmatch(form) else form, _PERCENT_ESCAPE_LOWER.sub(_upper, form)}
+    return {form for form in found if len(form) >= MIN_CHARS}
 
 
-def _search_forms(value: Value, normalised: bool) -> set[str]:
-    """What to search for: the value's encodings, or in normalising mode their lower-cased, decoded forms."""
-    forms = encodings(value)
-    if not normalised:
-        return forms
-    forms |= _utf16_forms(value)
-    keys = {lower(form) for form in forms} | {normalise(form)[0] for form in forms}
-    return {key for key in keys if len(key) >= MIN_CHARS}
+_HEX = re.compile(r"[0-9a-f]+")
+_PERCENT_ESCAPE_LOWER = re.compile(r"%[0-9a-f]{2}")
+
+
+def _upper(match: re.Match[str]) -> str:
+    return match.group().upper()
 
 
 def _label(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in name)[:64] or "secret"
 
 
-PREFIX = 12  # characters of each form in the automaton; the rest is checked with startswith
+KEY_CHARS = 6  # the last characters of each lower-cased form are the automaton's key; the rest is verified
+KEYWORD_BASE = 1 << 30  # automaton entries from here on are rule keywords, not values (32-bit ints)
 Entry = tuple[str, str, Owner]  # (form, mask label, owner)
+Hits = tuple[list[Span], set[int]]  # (value spans, indexes of rules whose keywords occur)
 
 
 class _Automaton:
-    """An immutable Aho-Corasick automaton over the first ``PREFIX`` characters of every encoded value.
+    """An immutable Aho-Corasick automaton over the last ``KEY_CHARS`` characters of every value's forms.
 
-    Indexing prefixes, not whole forms, keeps the trie (build time and memory) proportional to the number
-    of values rather than their length; a prefix hit is confirmed with one ``startswith``. Values shorter
-    than ``short_below`` are not in the trie: they match only whole tokens (``short``).
+    Memory is what bounds it: the automaton stores integers only (a value's index, a rule keyword's, or a
+    group of them when keys collide), and a value's forms are computed again when its key is seen, which is
+    rare. Keys are the forms' ends, lower-cased: a value's end is its most random part (provider tokens
+    share their prefixes), and lower case lets one key serve ``%2F`` and ``%2f``, hex in either case. A key
+    hit is confirmed with ``startswith`` on the text, exactly or (for escapes and hex) without case. Rule
+    keywords ride in the same automaton, so one pass over a line finds values and says which rules to run.
+    Values shorter than ``short_below`` are not in the trie: they match only whole tokens (``short``).
     """
 
-    def __init__(self, values: Iterable[tuple[Value, str, Owner]], *, normalised: bool, short_below: int) -> None:
+    def __init__(
+        self,
+        values: Iterable[tuple[Value, str, Owner]],
+        *,
+        fold_all: bool,
+        short_below: int,
+        keywords: Sequence[tuple[str, tuple[int, ...]]] = (),
+    ) -> None:
         import ahocorasick  # type: ignore[import-not-found]  # a dependency (no type stubs)
 
-        by_prefix: dict[str, list[Entry]] = {}
+        self.values: list[tuple[Value, str, Owner]] = []
         self.short: list[Entry] = []
+        self.fold_all = fold_all
+        self.keyword_rules = [rules for _, rules in keywords]
+        self.groups: list[tuple[int, ...]] = []
+        self._forms: dict[int, tuple[tuple[str, str, bool], ...]] = {}
+        keys: dict[str, int] = {}
+        for index, (keyword, _) in enumerate(keywords):
+            self._key(keys, keyword, KEYWORD_BASE + index)
         for value, name, owner in values:
             label = _label(name)
             if len(value) < short_below:
                 self.short += [(form, label, owner) for form in encodings(value)]
                 continue
-            for form in _search_forms(value, normalised):
-                by_prefix.setdefault(form[:PREFIX], []).append((form, label, owner))
-        self.automaton: Any = ahocorasick.Automaton()
-        for prefix, forms in by_prefix.items():
-            self.automaton.add_word(prefix, (len(prefix), tuple(forms)))
-        self.empty = not by_prefix
+            index = len(self.values)
+            self.values.append((value, label, owner))
+            for form in _forms(value):
+                self._key(keys, lower(form)[-KEY_CHARS:], index)
+        self.automaton: Any = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for key, ident in keys.items():
+            self.automaton.add_word(key, ident)
+        self.empty = not keys
         if not self.empty:
             self.automaton.make_automaton()
 
-    def spans(self, text: str, tenant: Scope) -> list[Span]:
+    def _key(self, keys: dict[str, int], key: str, ident: int) -> None:
+        held = keys.setdefault(key, ident)
+        if held == ident:
+            return
+        if held >= 0:
+            self.groups.append((held, ident))
+            keys[key] = -len(self.groups)
+        elif ident not in self.groups[-held - 1]:
+            self.groups[-held - 1] += (ident,)
+
+    def forms(self, index: int) -> tuple[tuple[str, str, bool], ...]:
+        """(lower-cased form, form, whether case may differ) of the value at ``index``, computed on first use."""
+        found = self._forms.get(index)
+        if found is None:
+            fold_all = self.fold_all
+            items = _forms(self.values[index][0]).items()
+            found = self._forms[index] = tuple((lower(form), form, fold or fold_all) for form, fold in items)
+        return found
+
+    def scan(self, text: str, lowered: str, tenant: Scope, spans: list[Span], rules: set[int] | None) -> None:
+        """Add to ``spans`` every value found in ``text`` (``lowered`` is its ``lower()``), and to ``rules``
+        the rules whose keywords occur."""
         if self.empty:
-            return []
-        spans: list[Span] = []
-        for end, (length, forms) in self.automaton.iter(text):
-            start = end - length + 1
-            spans += [
-                (start, 0, start + len(form), label)
-                for form, label, owner in forms
-                if text.startswith(form, start) and _visible(owner, tenant)
-            ]
-        return spans
+            return
+        for end, ident in self.automaton.iter(lowered):
+            for one in (ident,) if ident >= 0 else self.groups[-ident - 1]:
+                if one >= KEYWORD_BASE:
+                    if rules is not None:
+                        rules.update(self.keyword_rules[one - KEYWORD_BASE])
+                    continue
+                _, label, owner = self.values[one]
+                if not _visible(owner, tenant):
+                    continue
+                stop = end + 1
+                for low, form, fold in self.forms(one):
+                    start = stop - len(low)
+                    if start >= 0 and lowered.endswith(low, start, stop) and (fold or text.endswith(form, start, stop)):
+                        spans.append((start, 0, stop, label))
 
 
-_NO_VALUES = _Automaton((), normalised=False, short_below=0)
+def _keywords(rules: Sequence[Rule]) -> list[tuple[str, tuple[int, ...]]]:
+    by_keyword: dict[str, list[int]] = {}
+    for index, rule in enumerate(rules):
+        for keyword in rule.keywords:
+            by_keyword.setdefault(keyword, []).append(index)
+    return [(keyword, tuple(indexes)) for keyword, indexes in by_keyword.items()]
+
+
+_NO_VALUES = _Automaton((), fold_all=False, short_below=0)
 # In a JSON document: a string literal, or a run of anything else but structure and space (a number, a word).
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s\[\]{}:,"]+', re.DOTALL)
 _JSON_START = frozenset('{["-0123456789tfnNI')
@@ -181,9 +273,11 @@ class Redactor:
     three-character value like ``","`` everywhere it occurs would mangle every text. 0 (the default):
     every value is masked wherever it occurs.
 
-    ``normalise``: also find the values behind escapes and case changes (``strongroom.redact.views``):
-    JSON ``\\uXXXX``, HTML entities, percent-escapes, wrapped base64, UTF-16, upper or lower case. Costs a
-    pass per escape kind present; the broker's scrubbing uses it for the one credential it injected.
+    Escapes no list of forms covers (any character as JSON ``\\uXXXX`` or an HTML entity, percent-escapes
+    of any case, base64 wrapped over lines, UTF-16 of ASCII text) are decoded into a view
+    (``strongroom.redact.views``) when the text holds a trigger character (``\\ & % \\n \\r NUL``), and
+    the values are searched for in it too. ``normalise=True`` also matches every form without case (the
+    broker's scrubbing, for the one credential it injected).
 
     Every method takes ``tenant``: whose values to mask (``EVERY``, the default: all of them; ``None``:
     the platform's only; a tenant's name: that tenant's and the platform's). A value of another tenant is
@@ -202,15 +296,19 @@ class Redactor:
     ) -> None:
         self._live = live if follow_live else LiveValues()
         self._rules = tuple(rules) if rules is not None else (*FIELD_RULES, *RULES)
-        self._prefilter = make_prefilter(self._rules, prefilter)
+        self._field_rules = frozenset(i for i, rule in enumerate(self._rules) if rule in FIELD_RULES)
+        # "auto": the rules' keywords ride in the values' automaton (one pass per line); otherwise the
+        # scanner's prefilter of that name runs as a second pass.
+        self._prefilter = None if prefilter == "auto" else make_prefilter(self._rules, prefilter)
+        self._keywords = _keywords(self._rules) if self._prefilter is None else []
         self._lock = threading.Lock()
         self._short_below = short_below
-        self._normalised = normalise
-        self._automaton = _NO_VALUES
+        self._fold_all = normalise
+        self._automaton = _Automaton((), fold_all=normalise, short_below=0, keywords=self._keywords)
         self._built_generation = -1
         self._built_values: set[tuple[Value, Owner]] = set()
-        self._pending: list[Entry] = []  # forms of values not yet in the automaton
-        self._pending_short: list[Entry] = []
+        self._pending: list[tuple[Value, str, Owner]] = []  # values not yet in the automaton
+        self._pending_automaton = _NO_VALUES
         self._pending_generation = -1
 
     # -- registration ------------------------------------------------------------------------------
@@ -225,7 +323,7 @@ class Redactor:
         return len(self._live)
 
     def _refresh(self) -> None:
-        """Bring the automaton and the pending list up to the registry's generation."""
+        """Bring the automaton and the pending values up to the registry's generation."""
         if self._live.generation == self._pending_generation:
             return
         with self._lock:
@@ -234,52 +332,47 @@ class Redactor:
                 return
             fresh = [(v, n, o) for v, n, o in values if (v, o) not in self._built_values]
             if len(fresh) > PENDING_LIMIT or self._built_generation < 0:
-                self._automaton = _Automaton(values, normalised=self._normalised, short_below=self._short_below)
+                self._automaton = _Automaton(
+                    values, fold_all=self._fold_all, short_below=self._short_below, keywords=self._keywords
+                )
                 self._built_values = {(v, o) for v, _, o in values}
                 self._built_generation = generation
-                self._pending, self._pending_short = [], []
+                self._pending, self._pending_automaton = [], _NO_VALUES
             else:
-                short = self._short_below
-                self._pending = [
-                    (form, _label(n), o)
-                    for v, n, o in fresh
-                    if len(v) >= short
-                    for form in _search_forms(v, self._normalised)
-                ]
-                self._pending_short = [
-                    (form, _label(n), o) for v, n, o in fresh if len(v) < short for form in encodings(v)
-                ]
+                self._pending = fresh
+                self._pending_automaton = _Automaton(fresh, fold_all=self._fold_all, short_below=self._short_below)
             self._pending_generation = generation
 
     # -- text --------------------------------------------------------------------------------------
 
-    def _value_spans(self, text: str, tenant: Scope) -> list[Span]:
-        """Where a known value (not a short one) is, in any form: in ``text`` and, normalising, in its view."""
-        if not self._normalised:
-            return self._find(text, tenant)
+    def _scan(self, text: str, tenant: Scope, rules: set[int] | None) -> list[Span]:
+        """Where a known value (not a short one) is, in any form: in ``text`` and in its decoded view."""
+        spans: list[Span] = []
         lowered = lower(text)
-        spans = self._find(lowered, tenant)
-        decoded, view = normalise(text)
-        if view is not None:
-            for start, rank, end, label in self._find(decoded, tenant):
-                source_start, source_end = view.source_span(start, end)
-                spans.append((source_start, rank, source_end, label))
+        self._automaton.scan(text, lowered, tenant, spans, rules)
+        pending = self._pending_automaton
+        if not pending.empty:
+            pending.scan(text, lowered, tenant, spans, None)
+        if triggered(text):
+            decoded, view = decode(text)
+            if view is not None:
+                found: list[Span] = []
+                lowered = lower(decoded)
+                self._automaton.scan(decoded, lowered, tenant, found, None)
+                if not pending.empty:
+                    pending.scan(decoded, lowered, tenant, found, None)
+                for start, rank, end, label in found:
+                    source_start, source_end = view.source_span(start, end)
+                    spans.append((source_start, rank, source_end, label))
         return spans
 
-    def _find(self, text: str, tenant: Scope) -> list[Span]:
-        spans = self._automaton.spans(text, tenant)
-        for form, label, owner in self._pending:
-            if _visible(owner, tenant):
-                start = text.find(form)
-                while start != -1:
-                    spans.append((start, 0, start + len(form), label))
-                    start = text.find(form, start + 1)
-        return spans
+    def _value_spans(self, text: str, tenant: Scope) -> list[Span]:
+        return self._scan(text, tenant, None)
 
     def _short_forms(self, tenant: Scope) -> list[Entry]:
         found = self._automaton.short
-        if self._pending_short:
-            found = found + self._pending_short
+        if self._pending_automaton.short:
+            found = found + self._pending_automaton.short
         return [entry for entry in found if _visible(entry[2], tenant)] if found else found
 
     def _token_spans(self, text: str, tenant: Scope) -> list[Span]:
@@ -295,25 +388,27 @@ class Redactor:
         return spans
 
     def _spans(self, text: str, tenant: Scope = EVERY) -> list[Span]:
-        spans = self._value_spans(text, tenant)
+        rules: set[int] = set()
+        spans = self._scan(text, tenant, rules)
         if self._short_below:
             spans += self._token_spans(text, tenant)
-        candidates = self._prefilter.candidates(text.encode("utf-8", "surrogatepass"))
-        if candidates:
-            spans += self._rule_spans(text, set().union(*candidates.values()))
+        if self._prefilter is not None:
+            candidates = self._prefilter.candidates(text.encode("utf-8", "surrogatepass"))
+            if candidates:
+                rules.update(*candidates.values())
+        if rules:
+            self._rule_spans(text, rules, spans)
         return spans
 
-    def _rule_spans(self, text: str, indexes: set[int]) -> list[Span]:
-        """Rule matches over the whole text (a log line, usually): the prefilter said which rules to try."""
-        spans: list[Span] = []
+    def _rule_spans(self, text: str, indexes: set[int], spans: list[Span]) -> None:
+        """Rule matches over the whole text (a log line, usually): the keywords said which rules to try."""
         for index in sorted(indexes):
             rule = self._rules[index]
-            rank = 1 if rule in FIELD_RULES else 2
+            field = index in self._field_rules
             for match in rule.regex.finditer(text):
                 start, end = value_span(rule, match)
-                if end > start:
-                    spans.append((start, rank, end, rule.id))
-        return spans
+                if end > start and not (field and benign(rule, match, text[start:end])):
+                    spans.append((start, 1 if field else 2, end, rule.id))
 
     def redact(self, text: str, *, tenant: Scope = EVERY) -> str:
         """``text`` with every known value, secret-shaped field and provider token masked."""
@@ -416,6 +511,8 @@ class Redactor:
         if isinstance(data, Secret):
             return MASK.format(_label(data.name))
         if _under is not None and isinstance(data, str | bytes | bytearray | int | float | complex):
+            if isinstance(data, int | float) and counted(_under):  # `prompt_tokens`: a count, kept a number
+                return data
             return MASK.format(_under)
         if isinstance(data, str):
             return self.redact(data)

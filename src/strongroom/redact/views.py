@@ -138,13 +138,24 @@ def lower(text: str) -> str:
     return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
 
 
-def normalise(text: str) -> tuple[str, View | None]:
-    """``text`` decoded by every stage and lower-cased, and the view that maps it back (None: same offsets)."""
+def triggered(text: str) -> bool:
+    """Whether any stage could change ``text``: most log lines hold none of the trigger characters."""
+    return "%" in text or "&" in text or "\\" in text or "\n" in text or "\r" in text or "\x00" in text
+
+
+def decode(text: str) -> tuple[str, View | None]:
+    """``text`` decoded by every stage (case kept), and the view that maps it back (None: nothing decoded)."""
     view: View | None = None
     current = text
-    for triggers, pattern, decode in _STAGES:
+    for triggers, pattern, stage in _STAGES:
         if any(trigger in current for trigger in triggers):
-            decoded = _stage(current, pattern, decode, view)
+            decoded = _stage(current, pattern, stage, view)
             if decoded is not None:
                 view, current = decoded, decoded.text
-    return lower(current), view
+    return current, view
+
+
+def normalise(text: str) -> tuple[str, View | None]:
+    """``text`` decoded by every stage and lower-cased, and the view that maps it back (None: same offsets)."""
+    decoded, view = decode(text)
+    return lower(decoded), view
