@@ -28,7 +28,8 @@ from typing import Any, Final
 from urllib.parse import quote, quote_plus
 
 from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Owner, Value
-from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, benign, counted, value_span
+from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, counted, value_span
+from strongroom.redact.fields import spans as field_spans
 from strongroom.redact.views import decode, lower, triggered
 from strongroom.rules import RULES
 from strongroom.rules.base import Rule
@@ -65,35 +66,42 @@ _CORE_START = (0, 2, 3)  # base64 characters that hold bits of the bytes before 
 _MIN_CORE = 6  # characters of a base64 core inside a blob (36 bits): shorter ones would match by chance
 
 
-def _b64_cores(raw: bytes) -> list[str]:
+def _b64_cores(raw: bytes) -> tuple[list[str], list[str]]:
     """Base64 and base64url of ``raw`` as they appear inside a longer blob, at each of the three alignments.
 
     Preceded by k bytes (k = 0, 1, 2), the first characters also encode those bytes and the last one the
-    bytes after: the stable middle is what every blob holding the value contains. The value's own base64
-    (unpadded, the value at the end of a blob) is kept whole too.
+    bytes after: the stable middle is what every blob holding the value contains. Returns (cores, the
+    value's own base64 unpadded: a core and its last character, masked whole where the core is found).
     """
     cores: list[str] = []
+    whole: list[str] = []
     for shift in range(3):
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             encoded = encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
             end = len(encoded) - (1 if (shift + len(raw)) % 3 else 0)
             core = encoded[_CORE_START[shift] : end]
-            if shift == 0:
-                cores.append(encoded)
+            if shift == 0 and core != encoded:
+                whole.append(encoded)
             if len(core) >= _MIN_CORE or (shift == 0 and core):
                 cores.append(core)
-    return cores
+    return cores, whole
 
 
-def _forms(value: Value) -> dict[str, bool]:
-    """Every literal form of ``value`` and whether case may differ in it (escapes and hex: ``%2F``, ``%2f``).
+FOLD = 1  # a form in which case may differ (escapes and hex: `%2F`, `%2f`)
+EXTEND = 2  # a form not in the automaton: checked where a form of the same value starts (own base64)
+
+
+def _forms(value: Value) -> dict[str, int]:
+    """Every literal form of ``value``, with its flags: ``FOLD``, ``EXTEND``.
 
     Only the lower-case spelling of a case-insensitive form is listed. Spellings no list covers (any
     character as ``\\uXXXX`` or ``&#...;``, base64 wrapped over lines, UTF-16 of ASCII text) are found by
     the decoded view (``strongroom.redact.views``) instead.
     """
     raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-    exact = {raw.decode("utf-8", "surrogateescape"), *_b64_cores(raw)}
+    cores, whole = _b64_cores(raw)
+    itself = raw.decode("utf-8", "surrogateescape")
+    exact = {itself, *cores}
     folded = {
         repr(value)[1:-1] if isinstance(value, str) else repr(value)[2:-1],
         repr(raw)[2:-1],  # the bytes repr of a non-ASCII value: b'\xc3\xa9...'
@@ -125,9 +133,11 @@ def _forms(value: Value) -> dict[str, bool]:
                 text.encode(codec, "surrogatepass").decode("utf-8", "surrogateescape")
                 for codec in ("utf-16-le", "utf-16-be")
             }
-    forms = {lower(form): True for form in folded}
-    forms.update((form, False) for form in exact)  # a form both exact and folded is checked exactly
-    return {form: fold for form, fold in forms.items() if len(form) >= MIN_CHARS}
+    forms = {lower(form): FOLD for form in folded}
+    forms.update((form, 0) for form in exact)  # a form both exact and folded is checked exactly
+    forms.update((form, EXTEND) for form in whole if form not in forms)
+    # The value itself stays, however few characters its bytes decode to (`MIN_CHARS` counted its length).
+    return {form: flags for form, flags in forms.items() if len(form) >= MIN_CHARS or form == itself}
 
 
 def encodings(value: Value) -> set[str]:
@@ -136,9 +146,9 @@ def encodings(value: Value) -> set[str]:
     Escapes and hex in both cases; base64 also as the stable middle of a longer blob at each alignment.
     """
     found: set[str] = set()
-    for form, fold in _forms(value).items():
+    for form, flags in _forms(value).items():
         found.add(form)
-        if fold:
+        if flags & FOLD:
             found |= {form.upper() if _HEX.fullmatch(form) else form, _PERCENT_ESCAPE_LOWER.sub(_upper, form)}
     return {form for form in found if len(form) >= MIN_CHARS}
 
@@ -155,7 +165,11 @@ def _label(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in name)[:64] or "secret"
 
 
-KEY_CHARS = 6  # the last characters of each lower-cased form are the automaton's key; the rest is verified
+# The last characters of each lower-cased form are its key in the automaton; the rest is verified. Five
+# of 36 or more letters make a chance hit rare (one in tens of millions per key and position), as six of
+# hex's 16 do; each character less saves about 1.5 MB for 10,000 values.
+KEY_CHARS = 5
+HEX_KEY_CHARS = 6
 KEYWORD_BASE = 1 << 30  # automaton entries from here on are rule keywords, not values (32-bit ints)
 Entry = tuple[str, str, Owner]  # (form, mask label, owner)
 Hits = tuple[list[Span], set[int]]  # (value spans, indexes of rules whose keywords occur)
@@ -183,24 +197,27 @@ class _Automaton:
     ) -> None:
         import ahocorasick  # type: ignore[import-not-found]  # a dependency (no type stubs)
 
-        self.values: list[tuple[Value, str, Owner]] = []
+        self.values: list[tuple[Value, str, Owner]] = []  # (value, name, owner): the registry's own tuples
         self.short: list[Entry] = []
         self.fold_all = fold_all
         self.keyword_rules = [rules for _, rules in keywords]
         self.groups: list[tuple[int, ...]] = []
-        self._forms: dict[int, tuple[tuple[str, str, bool], ...]] = {}
+        self._forms: dict[int, tuple[tuple[str, str, int], ...]] = {}
         keys: dict[str, int] = {}
         for index, (keyword, _) in enumerate(keywords):
             self._key(keys, keyword, KEYWORD_BASE + index)
-        for value, name, owner in values:
-            label = _label(name)
+        for entry in values:
+            value, name, owner = entry
             if len(value) < short_below:
+                label = _label(name)
                 self.short += [(form, label, owner) for form in encodings(value)]
                 continue
             index = len(self.values)
-            self.values.append((value, label, owner))
-            for form in _forms(value):
-                self._key(keys, lower(form)[-KEY_CHARS:], index)
+            self.values.append(entry)
+            for form, flags in _forms(value).items():
+                if not flags & EXTEND:
+                    low = lower(form)
+                    self._key(keys, low[-HEX_KEY_CHARS if _HEX.fullmatch(low) else -KEY_CHARS :], index)
         self.automaton: Any = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         for key, ident in keys.items():
             self.automaton.add_word(key, ident)
@@ -218,13 +235,13 @@ class _Automaton:
         elif ident not in self.groups[-held - 1]:
             self.groups[-held - 1] += (ident,)
 
-    def forms(self, index: int) -> tuple[tuple[str, str, bool], ...]:
-        """(lower-cased form, form, whether case may differ) of the value at ``index``, computed on first use."""
+    def forms(self, index: int) -> tuple[tuple[str, str, int], ...]:
+        """(lower-cased form, form, flags) of the value at ``index``, computed on first use."""
         found = self._forms.get(index)
         if found is None:
-            fold_all = self.fold_all
+            fold = FOLD if self.fold_all else 0
             items = _forms(self.values[index][0]).items()
-            found = self._forms[index] = tuple((lower(form), form, fold or fold_all) for form, fold in items)
+            found = self._forms[index] = tuple((lower(form), form, flags | fold) for form, flags in items)
         return found
 
     def scan(self, text: str, lowered: str, tenant: Scope, spans: list[Span], rules: set[int] | None) -> None:
@@ -238,14 +255,26 @@ class _Automaton:
                     if rules is not None:
                         rules.update(self.keyword_rules[one - KEYWORD_BASE])
                     continue
-                _, label, owner = self.values[one]
-                if not _visible(owner, tenant):
-                    continue
-                stop = end + 1
-                for low, form, fold in self.forms(one):
-                    start = stop - len(low)
-                    if start >= 0 and lowered.endswith(low, start, stop) and (fold or text.endswith(form, start, stop)):
-                        spans.append((start, 0, stop, label))
+                _, name, owner = self.values[one]
+                if _visible(owner, tenant):
+                    self._verify(text, lowered, end + 1, self.forms(one), _label(name), spans)
+
+    @staticmethod
+    def _verify(  # noqa: PLR0917 -- the hot path: no keyword arguments
+        text: str, lowered: str, stop: int, forms: tuple[tuple[str, str, int], ...], label: str, spans: list[Span]
+    ) -> None:
+        """The forms that end at ``stop``, and the longer forms (``EXTEND``) that start where they start."""
+        for low, form, flags in forms:
+            if flags & EXTEND:
+                continue
+            start = stop - len(low)
+            if start >= 0 and lowered.endswith(low, start, stop) and (flags & FOLD or text.endswith(form, start, stop)):
+                spans.append((start, 0, stop, label))
+                spans += [
+                    (start, 0, start + len(longer), label)
+                    for _, longer, longer_flags in forms
+                    if longer_flags & EXTEND and text.startswith(longer, start)
+                ]
 
 
 def _keywords(rules: Sequence[Rule]) -> list[tuple[str, tuple[int, ...]]]:
@@ -306,7 +335,7 @@ class Redactor:
         self._fold_all = normalise
         self._automaton = _Automaton((), fold_all=normalise, short_below=0, keywords=self._keywords)
         self._built_generation = -1
-        self._built_values: set[tuple[Value, Owner]] = set()
+        self._built_values: set[Value] = set()  # a value held by a new owner waits for the next rebuild
         self._pending: list[tuple[Value, str, Owner]] = []  # values not yet in the automaton
         self._pending_automaton = _NO_VALUES
         self._pending_generation = -1
@@ -330,12 +359,12 @@ class Redactor:
             generation, values = self._live.snapshot()
             if generation == self._pending_generation:
                 return
-            fresh = [(v, n, o) for v, n, o in values if (v, o) not in self._built_values]
+            fresh = [entry for entry in values if entry[0] not in self._built_values]
             if len(fresh) > PENDING_LIMIT or self._built_generation < 0:
                 self._automaton = _Automaton(
                     values, fold_all=self._fold_all, short_below=self._short_below, keywords=self._keywords
                 )
-                self._built_values = {(v, o) for v, _, o in values}
+                self._built_values = {v for v, _, _ in values}
                 self._built_generation = generation
                 self._pending, self._pending_automaton = [], _NO_VALUES
             else:
@@ -404,11 +433,13 @@ class Redactor:
         """Rule matches over the whole text (a log line, usually): the keywords said which rules to try."""
         for index in sorted(indexes):
             rule = self._rules[index]
-            field = index in self._field_rules
+            if index in self._field_rules:
+                spans += [(start, 1, end, rule.id) for start, end in field_spans(rule, text)]
+                continue
             for match in rule.regex.finditer(text):
                 start, end = value_span(rule, match)
-                if end > start and not (field and benign(rule, match, text[start:end])):
-                    spans.append((start, 1 if field else 2, end, rule.id))
+                if end > start:
+                    spans.append((start, 2, end, rule.id))
 
     def redact(self, text: str, *, tenant: Scope = EVERY) -> str:
         """``text`` with every known value, secret-shaped field and provider token masked."""
