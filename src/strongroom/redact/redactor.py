@@ -61,6 +61,7 @@ def _visible(owner: Owner, tenant: Scope) -> bool:
 
 
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+_BREAKS = re.compile(r"[\r\n]+")
 _URI_COMPONENT_SAFE = "-_.!~*'()"  # what JavaScript's encodeURIComponent leaves as it is
 _CORE_START = (0, 2, 3)  # base64 characters that hold bits of the bytes before the value, per alignment
 _MIN_CORE = 6  # characters of a base64 core inside a blob (36 bits): shorter ones would match by chance
@@ -102,6 +103,8 @@ def _forms(value: Value) -> dict[str, int]:
     cores, whole = _b64_cores(raw)
     itself = raw.decode("utf-8", "surrogateescape")
     exact = {itself, *cores}
+    if "\n" in itself or "\r" in itself:  # as the decoded view sees it: line breaks dropped (a PEM key)
+        exact.add(_BREAKS.sub("", itself))
     folded = {
         repr(value)[1:-1] if isinstance(value, str) else repr(value)[2:-1],
         repr(raw)[2:-1],  # the bytes repr of a non-ASCII value: b'\xc3\xa9...'

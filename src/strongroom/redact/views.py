@@ -23,7 +23,10 @@ from collections.abc import Callable
 Piece = tuple[str, int, int]
 
 _NUL = re.compile("\x00+")
-_JSON = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))", re.DOTALL)
+# A surrogate pair first: `\ud83d\ude00` is one character (JSON's escape of a character beyond the BMP).
+_JSON = re.compile(
+    r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|(.))", re.DOTALL
+)
 _JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _HTML = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 _PERCENT = re.compile(r"(?:%[0-9a-fA-F]{2})+")
@@ -90,7 +93,10 @@ def _drop(match: re.Match[str]) -> list[Piece]:
 
 
 def _json(match: re.Match[str]) -> list[Piece] | None:
-    code, simple = match.groups()
+    high, low, code, simple = match.groups()
+    if high is not None:
+        pair = chr(int(high, 16)) + chr(int(low, 16))
+        return [(pair.encode("utf-16", "surrogatepass").decode("utf-16"), match.start(), match.end())]
     if code is not None:
         return [(chr(int(code, 16)), match.start(), match.end())]
     found = _JSON_SIMPLE.get(simple)
@@ -99,6 +105,9 @@ def _json(match: re.Match[str]) -> list[Piece] | None:
 
 def _html(match: re.Match[str]) -> list[Piece] | None:
     entity = match.group()
+    if entity[1] == "#":  # the code point the encoder wrote, even one HTML would replace (a control character)
+        number = int(entity[3:].rstrip(";"), 16) if entity[2] in "xX" else int(entity[2:].rstrip(";"))
+        return [(chr(number), match.start(), match.end())] if number <= 0x10FFFF else None
     decoded = html.unescape(entity)
     return None if decoded == entity else [(decoded, match.start(), match.end())]
 
