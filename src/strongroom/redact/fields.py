@@ -59,7 +59,7 @@ _QUERY = rf"""(?<=[?&]){_KEY}=(?P<query>[^\s"'&#]+)"""
 _MASKED = re.compile(r"\[REDACTED:[\w.-]*\]")
 # Counts, not tokens: `prompt_tokens=123`, `max_tokens: 4096`, `"total_tokens": 77`.
 _COUNTED_KEY = re.compile(r"(?i)[\w.-]*tokens")
-_NUMBER = re.compile(r"-?[0-9][0-9_.,]*")
+_NUMBER = re.compile(r"-?[0-9][0-9_.,]*[;)\]}>]*")  # a bare value runs on: `"total_tokens": 77}}`
 # The working directory (`pwd=/home/x`, `PWD=~/src`, `OLDPWD=...`), not a password.
 _PATH_KEY = re.compile(r"(?i)(?:old)?pwd")
 
@@ -132,6 +132,16 @@ def spans(rule: Rule, text: str) -> list[tuple[int, int]]:
         if span[1] > span[0] and not _benign(name, text[span[0] : span[1]]):
             found.append(span)
     return found
+
+
+_ASSIGNED = re.compile(r"""(?P<key>[\w.-]+)["']?\s*(?:=>|[=:])\s*["']?$""")
+
+
+def assigned_benign(text: str, start: int, end: int) -> bool:
+    """A provider rule's match at ``text[start:end]`` that is the value of a benign field (``pwd=/home/x``,
+    ``max_tokens=4096``): the field rules' exceptions hold for the generic assignment rules too."""
+    assigned = _ASSIGNED.search(text, max(0, start - 80), start)
+    return assigned is not None and _benign(assigned.group("key"), text[start:end])
 
 
 def _masked(value: str) -> bool:

@@ -28,7 +28,7 @@ from typing import Any, Final
 from urllib.parse import quote, quote_plus
 
 from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Owner, Value
-from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, counted, value_span
+from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, assigned_benign, counted, value_span
 from strongroom.redact.fields import spans as field_spans
 from strongroom.redact.views import decode, lower, triggered
 from strongroom.rules import RULES
@@ -441,7 +441,7 @@ class Redactor:
                 continue
             for match in rule.regex.finditer(text):
                 start, end = value_span(rule, match)
-                if end > start:
+                if end > start and not assigned_benign(text, start, end):
                     spans.append((start, 2, end, rule.id))
 
     def redact(self, text: str, *, tenant: Scope = EVERY) -> str:
