@@ -30,10 +30,10 @@ from urllib.parse import quote, quote_plus
 from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Owner, Value
 from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, assigned_benign, counted, value_span
 from strongroom.redact.fields import spans as field_spans
-from strongroom.redact.views import decode, lower, triggered
+from strongroom.redact.views import decode, lower
 from strongroom.rules import RULES
 from strongroom.rules.base import Rule
-from strongroom.rules.prefilter import make_prefilter
+from strongroom.rules.prefilter import Prefilter, make_prefilter
 from strongroom.secret import Secret
 
 PENDING_LIMIT = 64  # new values searched for one by one before the automaton is rebuilt
@@ -333,6 +333,12 @@ class Redactor:
         # scanner's prefilter of that name runs as a second pass.
         self._prefilter = None if prefilter == "auto" else make_prefilter(self._rules, prefilter)
         self._keywords = _keywords(self._rules) if self._prefilter is None else []
+        # With "auto", a provider rule whose keyword occurs is first confirmed by Hyperscan (when installed),
+        # which runs every provider regex at once in about a microsecond: a generic rule's Python regex can
+        # take several on a line that merely says "secret". Loaded on first need (its database is cached).
+        self._providers = [i for i in range(len(self._rules)) if i not in self._field_rules]
+        self._confirm: Prefilter | None = None
+        self._confirm_tried = prefilter != "auto" or not self._providers
         self._lock = threading.Lock()
         self._short_below = short_below
         self._fold_all = normalise
@@ -380,12 +386,15 @@ class Redactor:
     def _scan(self, text: str, tenant: Scope, rules: set[int] | None) -> list[Span]:
         """Where a known value (not a short one) is, in any form: in ``text`` and in its decoded view."""
         spans: list[Span] = []
-        lowered = lower(text)
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a character whose lower case is longer (rare): kept as it is
+            lowered = lower(text)
         self._automaton.scan(text, lowered, tenant, spans, rules)
         pending = self._pending_automaton
         if not pending.empty:
             pending.scan(text, lowered, tenant, spans, None)
-        if triggered(text):
+        # views.triggered(), inline: this is every log line's path
+        if "%" in text or "&" in text or "\\" in text or "\n" in text or "\r" in text or "\x00" in text:
             decoded, view = decode(text)
             if view is not None:
                 found: list[Span] = []
@@ -429,8 +438,28 @@ class Redactor:
             if candidates:
                 rules.update(*candidates.values())
         if rules:
+            if not self._confirm_tried or self._confirm is not None:
+                rules = self._confirmed(text, rules)
             self._rule_spans(text, rules, spans)
         return spans
+
+    def _confirmed(self, text: str, rules: set[int]) -> set[int]:
+        """``rules``, less the provider rules Hyperscan says cannot match ``text``."""
+        if rules <= self._field_rules:
+            return rules
+        if not self._confirm_tried:
+            with self._lock:
+                if not self._confirm_tried:
+                    try:
+                        self._confirm = make_prefilter([self._rules[i] for i in self._providers], "hyperscan")
+                    except ImportError:
+                        self._confirm = None
+                    self._confirm_tried = True
+        if self._confirm is None:
+            return rules
+        found = self._confirm.candidates(text.encode("utf-8", "surrogatepass"))
+        providers = self._providers
+        return (rules & self._field_rules) | {providers[i] for lines in found.values() for i in lines}
 
     def _rule_spans(self, text: str, indexes: set[int], spans: list[Span]) -> None:
         """Rule matches over the whole text (a log line, usually): the keywords said which rules to try."""
@@ -448,7 +477,8 @@ class Redactor:
         """``text`` with every known value, secret-shaped field and provider token masked."""
         if not text:
             return text
-        self._refresh()
+        if self._live.generation != self._pending_generation:
+            self._refresh()
         spans = self._spans(text, tenant)
         if not spans:
             return text
