@@ -8,6 +8,7 @@ gets masked; the label around it stays, so a masked line still says what was the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 
 from strongroom.rules.base import Rule
 
@@ -109,21 +110,57 @@ _VALUE_AT = re.compile(_VALUE)
 _QUERY_VALUE_AT = re.compile(r"""[^\s"'&#]+""")
 
 
-def spans(rule: Rule, text: str) -> list[tuple[int, int]]:
-    """Where ``rule`` (a field rule) masks ``text``: its values, less those ``benign`` says are no secret."""
+ASSIGNMENT = "secret-field"
+# From the end of a secret word in a name (found by the redactor's automaton) to the start of the value.
+_NAME_REST = re.compile(r"""[\w.-]*+["']?\s*+(?P<op>=>|[=:])\s*+""")
+
+
+def _assignments(text: str, marks: Sequence[int] | None) -> Iterator[tuple[int, str, str, int]]:
+    """(name start, name, operator, value start) of the assignments in ``text`` with a secret-looking name.
+
+    ``marks``: where secret words end in ``text`` (the redactor's one pass found them); only the names
+    around them are looked at. None: every assignment in ``text``.
+    """
+    if marks is None:
+        for assign in _ASSIGN.finditer(text):
+            name = assign.group("key")
+            if _STEM.search(name) is not None:
+                yield assign.start("key"), name, assign.group("op"), assign.end()
+        return
+    done = -1
+    for mark in sorted(marks):
+        if mark <= done:
+            continue  # a second secret word in the same name (`client_secret_key`)
+        rest = _NAME_REST.match(text, mark)
+        if rest is None:
+            continue
+        start = mark
+        while start and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+            start -= 1
+        name_end = mark
+        while name_end < len(text) and (text[name_end].isalnum() or text[name_end] in "_.-"):
+            name_end += 1
+        done = name_end
+        yield start, text[start:name_end], rest.group("op"), rest.end()
+
+
+def spans(rule: Rule, text: str, marks: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """Where ``rule`` (a field rule) masks ``text``: its values, less those ``benign`` says are no secret.
+
+    ``marks`` (for ``secret-field``): where the secret words of names end in ``text``, if known.
+    """
     found: list[tuple[int, int]] = []
-    if rule.id != "secret-field":
+    if rule.id != ASSIGNMENT:
         for match in rule.regex.finditer(text):
             start, end = value_span(rule, match)
             if end > start and not _masked(text[start:end]):
                 found.append((start, end))
         return found
-    for assign in _ASSIGN.finditer(text):
-        name = assign.group("key")
-        if _STEM.search(name) is None or _SECRET_NAME.fullmatch(name) is None:
+    for name_start, name, op, at in _assignments(text, marks):
+        if _SECRET_NAME.fullmatch(name) is None:
             continue
-        at = assign.end()
-        if assign.start() and text[assign.start() - 1] in "?&" and assign.group("op") == "=":
+        quoted = name_start and text[name_start - 1] in "\"'"
+        if name_start and not quoted and text[name_start - 1] in "?&" and op == "=":
             value = _QUERY_VALUE_AT.match(text, at)  # a URL's query: `&` and `#` end the value
             span = value.span() if value is not None else (at, at)
         else:

@@ -28,7 +28,7 @@ from typing import Any, Final
 from urllib.parse import quote, quote_plus
 
 from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Owner, Value
-from strongroom.redact.fields import FIELD_RULES, SECRET_KEY, assigned_benign, counted, value_span
+from strongroom.redact.fields import ASSIGNMENT, FIELD_RULES, SECRET_KEY, assigned_benign, counted, value_span
 from strongroom.redact.fields import spans as field_spans
 from strongroom.redact.views import decode, lower
 from strongroom.rules import RULES
@@ -196,18 +196,19 @@ class _Automaton:
         *,
         fold_all: bool,
         short_below: int,
-        keywords: Sequence[tuple[str, tuple[int, ...]]] = (),
+        keywords: Sequence[tuple[str, tuple[int, ...], bool]] = (),
     ) -> None:
         import ahocorasick  # type: ignore[import-not-found]  # a dependency (no type stubs)
 
         self.values: list[tuple[Value, str, Owner]] = []  # (value, name, owner): the registry's own tuples
         self.short: list[Entry] = []
         self.fold_all = fold_all
-        self.keyword_rules = [rules for _, rules in keywords]
+        self.keyword_rules = [rules for _, rules, _ in keywords]
+        self.keyword_marks = [marked for _, _, marked in keywords]
         self.groups: list[tuple[int, ...]] = []
         self._forms: dict[int, tuple[tuple[str, str, int], ...]] = {}
         keys: dict[str, int] = {}
-        for index, (keyword, _) in enumerate(keywords):
+        for index, (keyword, _, _) in enumerate(keywords):
             self._key(keys, keyword, KEYWORD_BASE + index)
         for entry in values:
             value, name, owner = entry
@@ -247,16 +248,18 @@ class _Automaton:
             found = self._forms[index] = tuple((lower(form), form, flags | fold) for form, flags in items)
         return found
 
-    def scan(self, text: str, lowered: str, tenant: Scope, spans: list[Span], rules: set[int] | None) -> None:
-        """Add to ``spans`` every value found in ``text`` (``lowered`` is its ``lower()``), and to ``rules``
-        the rules whose keywords occur."""
+    def scan(self, text: str, lowered: str, tenant: Scope, spans: list[Span], keywords: _Keywords | None) -> None:
+        """Add to ``spans`` every value found in ``text`` (``lowered`` is its ``lower()``), and to ``keywords``
+        the rules whose keywords occur and where the secret words of names end."""
         if self.empty:
             return
         for end, ident in self.automaton.iter(lowered):
             for one in (ident,) if ident >= 0 else self.groups[-ident - 1]:
                 if one >= KEYWORD_BASE:
-                    if rules is not None:
-                        rules.update(self.keyword_rules[one - KEYWORD_BASE])
+                    if keywords is not None:
+                        keywords.rules.update(self.keyword_rules[one - KEYWORD_BASE])
+                        if self.keyword_marks[one - KEYWORD_BASE]:
+                            keywords.marks.append(end + 1)
                     continue
                 _, name, owner = self.values[one]
                 if _visible(owner, tenant):
@@ -280,12 +283,26 @@ class _Automaton:
                 ]
 
 
-def _keywords(rules: Sequence[Rule]) -> list[tuple[str, tuple[int, ...]]]:
+class _Keywords:
+    """What the keywords found in a text say: the rules to run, and where secret words of names end."""
+
+    __slots__ = ("marks", "rules")
+
+    def __init__(self) -> None:
+        self.rules: set[int] = set()
+        self.marks: list[int] = []
+
+
+def _keywords(rules: Sequence[Rule]) -> list[tuple[str, tuple[int, ...], bool]]:
+    """(keyword, the rules it stands for, whether its places are kept: the names of ``secret-field``)."""
     by_keyword: dict[str, list[int]] = {}
     for index, rule in enumerate(rules):
         for keyword in rule.keywords:
             by_keyword.setdefault(keyword, []).append(index)
-    return [(keyword, tuple(indexes)) for keyword, indexes in by_keyword.items()]
+    return [
+        (keyword, tuple(indexes), any(rules[i].id == ASSIGNMENT for i in indexes))
+        for keyword, indexes in by_keyword.items()
+    ]
 
 
 _NO_VALUES = _Automaton((), fold_all=False, short_below=0)
@@ -383,13 +400,13 @@ class Redactor:
 
     # -- text --------------------------------------------------------------------------------------
 
-    def _scan(self, text: str, tenant: Scope, rules: set[int] | None) -> list[Span]:
+    def _scan(self, text: str, tenant: Scope, keywords: _Keywords | None) -> list[Span]:
         """Where a known value (not a short one) is, in any form: in ``text`` and in its decoded view."""
         spans: list[Span] = []
         lowered = text.lower()
         if len(lowered) != len(text):  # a character whose lower case is longer (rare): kept as it is
             lowered = lower(text)
-        self._automaton.scan(text, lowered, tenant, spans, rules)
+        self._automaton.scan(text, lowered, tenant, spans, keywords)
         pending = self._pending_automaton
         if not pending.empty:
             pending.scan(text, lowered, tenant, spans, None)
@@ -429,8 +446,9 @@ class Redactor:
         return spans
 
     def _spans(self, text: str, tenant: Scope = EVERY) -> list[Span]:
-        rules: set[int] = set()
-        spans = self._scan(text, tenant, rules)
+        keywords = _Keywords()
+        spans = self._scan(text, tenant, keywords)
+        rules = keywords.rules
         if self._short_below:
             spans += self._token_spans(text, tenant)
         if self._prefilter is not None:
@@ -440,7 +458,8 @@ class Redactor:
         if rules:
             if not self._confirm_tried or self._confirm is not None:
                 rules = self._confirmed(text, rules)
-            self._rule_spans(text, rules, spans)
+            # Names' secret words are known from the automaton, unless another prefilter found the rules.
+            self._rule_spans(text, rules, spans, keywords.marks if self._prefilter is None else None)
         return spans
 
     def _confirmed(self, text: str, rules: set[int]) -> set[int]:
@@ -461,12 +480,12 @@ class Redactor:
         providers = self._providers
         return (rules & self._field_rules) | {providers[i] for lines in found.values() for i in lines}
 
-    def _rule_spans(self, text: str, indexes: set[int], spans: list[Span]) -> None:
+    def _rule_spans(self, text: str, indexes: set[int], spans: list[Span], marks: list[int] | None) -> None:
         """Rule matches over the whole text (a log line, usually): the keywords said which rules to try."""
         for index in sorted(indexes):
             rule = self._rules[index]
             if index in self._field_rules:
-                spans += [(start, 1, end, rule.id) for start, end in field_spans(rule, text)]
+                spans += [(start, 1, end, rule.id) for start, end in field_spans(rule, text, marks)]
                 continue
             for match in rule.regex.finditer(text):
                 start, end = value_span(rule, match)
