@@ -30,7 +30,7 @@ from urllib.parse import quote, quote_plus
 from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Owner, Value
 from strongroom.redact.fields import ASSIGNMENT, FIELD_RULES, SECRET_KEY, assigned_benign, counted, value_span
 from strongroom.redact.fields import spans as field_spans
-from strongroom.redact.views import decode, lower
+from strongroom.redact.views import decode, decoded_text, lower
 from strongroom.rules import RULES
 from strongroom.rules.base import Rule
 from strongroom.rules.prefilter import Prefilter, make_prefilter
@@ -411,14 +411,26 @@ class Redactor:
         if not pending.empty:
             pending.scan(text, lowered, tenant, spans, None)
         # views.triggered(), inline: this is every log line's path
-        if "%" in text or "&" in text or "\\" in text or "\n" in text or "\r" in text or "\x00" in text:
-            decoded, view = decode(text)
-            if view is not None:
-                found: list[Span] = []
+        if (
+            "%" in text
+            or ("&" in text and ";" in text)
+            or "\\" in text
+            or "\n" in text
+            or "\r" in text
+            or "\x00" in text
+        ):
+            # A first look at the decoded text; the view that maps it back is made only if it holds a value.
+            decoded = decoded_text(text)
+            found: list[Span] = []
+            if decoded != text:
                 lowered = lower(decoded)
                 self._automaton.scan(decoded, lowered, tenant, found, None)
                 if not pending.empty:
                     pending.scan(decoded, lowered, tenant, found, None)
+            if found:
+                decoded_again, view = decode(text)
+                assert view is not None  # noqa: S101 -- the same stages decoded it
+                assert decoded_again == decoded  # noqa: S101
                 for start, rank, end, label in found:
                     source_start, source_end = view.source_span(start, end)
                     spans.append((source_start, rank, source_end, label))

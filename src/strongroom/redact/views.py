@@ -130,12 +130,12 @@ def _percent(match: re.Match[str]) -> list[Piece]:
     return pieces
 
 
-_STAGES: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Piece] | None]], ...] = (
-    ("\x00", _NUL, _drop),  # UTF-16 of ASCII text, read as UTF-8: one NUL beside every character
-    ("\\", _JSON, _json),
-    ("&", _HTML, _html),
-    ("%", _PERCENT, _percent),
-    ("\r\n", _BREAKS, _drop),  # base64 (PEM, MIME) wrapped at any column
+_STAGES: tuple[tuple[Callable[[str], bool], re.Pattern[str], Callable[[re.Match[str]], list[Piece] | None]], ...] = (
+    (lambda text: "\x00" in text, _NUL, _drop),  # UTF-16 of ASCII text, read as UTF-8: a NUL by each character
+    (lambda text: "\\" in text, _JSON, _json),
+    (lambda text: "&" in text and ";" in text, _HTML, _html),  # encoders always write the `;`
+    (lambda text: "%" in text, _PERCENT, _percent),
+    (lambda text: "\n" in text or "\r" in text, _BREAKS, _drop),  # base64 (PEM, MIME) wrapped at any column
 )
 
 
@@ -148,20 +148,39 @@ def lower(text: str) -> str:
 
 
 def triggered(text: str) -> bool:
-    """Whether any stage could change ``text``: most log lines hold none of the trigger characters."""
-    return "%" in text or "&" in text or "\\" in text or "\n" in text or "\r" in text or "\x00" in text
+    """Whether any stage could change ``text``: most log lines hold none of the trigger characters.
+
+    An HTML entity needs its ``;`` too (encoders always write it): a URL's query is full of ``&`` alone.
+    """
+    return (
+        "%" in text or ("&" in text and ";" in text) or "\\" in text or "\n" in text or "\r" in text or "\x00" in text
+    )
 
 
 def decode(text: str) -> tuple[str, View | None]:
     """``text`` decoded by every stage (case kept), and the view that maps it back (None: nothing decoded)."""
     view: View | None = None
     current = text
-    for triggers, pattern, stage in _STAGES:
-        if any(trigger in current for trigger in triggers):
+    for wanted, pattern, stage in _STAGES:
+        if wanted(current):
             decoded = _stage(current, pattern, stage, view)
             if decoded is not None:
                 view, current = decoded, decoded.text
     return current, view
+
+
+def decoded_text(text: str) -> str:
+    """``decode(text)[0]``, without the map back: cheaper, for a first look (the map is made on a hit)."""
+    current = text
+    for wanted, pattern, stage in _STAGES:
+        if wanted(current):
+            current = pattern.sub(lambda match, stage=stage: _joined(match, stage), current)  # type: ignore[misc]
+    return current
+
+
+def _joined(match: re.Match[str], stage: Callable[[re.Match[str]], list[Piece] | None]) -> str:
+    pieces = stage(match)
+    return match.group() if pieces is None else "".join(piece for piece, _, _ in pieces)
 
 
 def normalise(text: str) -> tuple[str, View | None]:
