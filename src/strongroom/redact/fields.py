@@ -173,14 +173,32 @@ def spans(rule: Rule, text: str, marks: Sequence[int] | None = None) -> list[tup
     return found
 
 
-_ASSIGNED = re.compile(r"""(?P<key>[\w.-]+)["']?\s*(?:=>|[=:])\s*["']?$""")
-
-
 def assigned_benign(text: str, start: int, end: int) -> bool:
     """A provider rule's match at ``text[start:end]`` that is the value of a benign field (``pwd=/home/x``,
     ``max_tokens=4096``): the field rules' exceptions hold for the generic assignment rules too."""
-    assigned = _ASSIGNED.search(text, max(0, start - 80), start)
-    return assigned is not None and _benign(assigned.group("key"), text[start:end])
+    value = text[start:end]
+    if value[:1] not in _BENIGN_STARTS:  # only a mask, a number or a path can be benign: most matches end here
+        return False
+    at = start  # walk back over `name "= "`: a regex searching backwards would try every position
+    at -= at > 0 and text[at - 1] in "\"'"
+    while at and text[at - 1] in " \t":
+        at -= 1
+    if at > 1 and text[at - 2 : at] == "=>":
+        at -= 2
+    elif at and text[at - 1] in "=:":
+        at -= 1
+    else:
+        return False
+    while at and text[at - 1] in " \t":
+        at -= 1
+    at -= at > 0 and text[at - 1] in "\"'"
+    name_end = at
+    while at and (text[at - 1].isalnum() or text[at - 1] in "_.-"):
+        at -= 1
+    return at < name_end and _benign(text[at:name_end], value)
+
+
+_BENIGN_STARTS = frozenset("[/~-0123456789")
 
 
 def _masked(value: str) -> bool:
