@@ -3,13 +3,17 @@
 Three sources of spans, merged before anything is replaced, so overlapping and nested matches (a value
 that is a substring of another, a token inside a field) become one mask:
 
-1. **known values**, in every encoding a log might carry them (raw, JSON-escaped, URL-encoded, base64,
-   hex), matched by one Aho-Corasick automaton (pyahocorasick). Values come from every live ``Secret``
-   (``strongroom.live_values``) and from ``register()``. The automaton is rebuilt only when values were
-   added, never per line: up to ``PENDING_LIMIT`` new values are searched for directly until then;
+1. **known values**, in every encoding a log might carry them (``encodings()``: raw, hex, percent, JSON,
+   HTML, reprs, base64 at every alignment inside a blob, UTF-16), and behind any escape in the decoded
+   view (``strongroom.redact.views``) when a line holds a trigger character. One Aho-Corasick automaton
+   (pyahocorasick) holds the values and the rules' keywords, so one pass over a line finds both. Values
+   come from every live ``Secret`` (``strongroom.live_values``) and from ``register()``. The automaton is
+   rebuilt only when more than ``PENDING_LIMIT`` values were added, never per line: fewer new values go
+   in a second, small automaton until then;
 2. **secret-shaped fields** (``strongroom.redact.fields``): ``password=...``, ``"api_key": "..."``,
-   ``Authorization: ...``, ``scheme://user:password@host``;
-3. **provider token shapes**: the scanner's rules (``strongroom.rules``), behind the same prefilter.
+   ``session_id=...``, ``Authorization: ...``, ``scheme://user:password@host``, PEM private key blocks;
+3. **provider token shapes**: the scanner's rules (``strongroom.rules``), run only where a keyword occurs
+   (and, with Hyperscan installed, once it confirms the rule could match).
 
 After masking, the output is checked once more for every known value; should one reappear (a value made
 of mask characters and its neighbours), the whole text is replaced by a single mask. So the output never
