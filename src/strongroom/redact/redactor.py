@@ -365,7 +365,7 @@ class Redactor:
         self._fold_all = normalise
         self._automaton = _Automaton((), fold_all=normalise, short_below=0, keywords=self._keywords)
         self._built_generation = -1
-        self._built_values: set[Value] = set()  # a value held by a new owner waits for the next rebuild
+        self._built_values: set[tuple[Value, Owner]] = set()  # a value with a new owner is a new entry
         self._pending: list[tuple[Value, str, Owner]] = []  # values not yet in the automaton
         self._pending_automaton = _NO_VALUES
         self._pending_generation = -1
@@ -389,12 +389,12 @@ class Redactor:
             generation, values = self._live.snapshot()
             if generation == self._pending_generation:
                 return
-            fresh = [entry for entry in values if entry[0] not in self._built_values]
+            fresh = [entry for entry in values if (entry[0], entry[2]) not in self._built_values]
             if len(fresh) > PENDING_LIMIT or self._built_generation < 0:
                 self._automaton = _Automaton(
                     values, fold_all=self._fold_all, short_below=self._short_below, keywords=self._keywords
                 )
-                self._built_values = {v for v, _, _ in values}
+                self._built_values = {(v, o) for v, _, o in values}
                 self._built_generation = generation
                 self._pending, self._pending_automaton = [], _NO_VALUES
             else:
