@@ -69,3 +69,15 @@ def test_masking_never_breaks_a_json_document(document: object, value: str, comp
     for short_below in (0, 8):
         out = _redactor(live, short_below=short_below).redact_document(text, tenant="a")
         json.loads(out)
+
+
+def test_a_value_a_second_tenant_loads_after_the_build_is_masked_for_it_at_once() -> None:
+    """The same value, noted for another tenant once the automaton is built, is masked for that tenant
+    on the next line (a new owner is a new entry, not a value already known)."""
+    live, holder = LiveValues(), _Owner()
+    value = secrets.token_urlsafe(16)
+    live.note(value, "theirs", holder, "b")
+    redactor = _redactor(live)
+    assert redactor.redact(value, tenant="a") == value
+    live.note(value, "mine", holder, "a")
+    assert redactor.redact(value, tenant="a") == "[REDACTED:mine]"

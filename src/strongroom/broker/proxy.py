@@ -140,28 +140,6 @@ def _inject(placement: CredentialPlacement, value: str) -> _Injected:
     return _Injected((), ((str(placement.name), value),), (value,))
 
 
-def _b64_cores(value: str) -> list[str]:
-    """The base64 of ``value`` at each of the three byte alignments, minus the edge groups a neighbour changes.
-
-    Base64 of a longer text that contains the credential (``Bearer <credential>`` echoed encoded) does not
-    contain the credential's own base64 unless the credential starts on a multiple of three bytes; these
-    cores are what it contains at any offset, so masking them leaves at most two bytes of it on each side.
-    """
-    raw = value.encode("utf-8")
-    cores: list[str] = []
-    for shift in range(3):
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
-            encoded = encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
-            core = encoded[4 if shift else 0 : -4]
-            if len(core) >= 8:  # six bytes of the credential: no chance match, and a 12-character one is covered
-                cores.append(core)
-    return cores
-
-
-def _masked_forms(forms: Sequence[str]) -> list[str]:
-    return [*forms, *(core for form in forms for core in _b64_cores(form))]
-
-
 def _cut_partial_value(text: str, forms: Sequence[str]) -> str:
     """``text`` without a trailing start of a masked value: cutting a body may leave half a credential.
 
@@ -291,7 +269,7 @@ class Broker:
             return found
         # Only this credential (upstream data stays intact), in any spelling: escaped, re-cased, wrapped, UTF-16.
         redactor = Redactor(follow_live=False, rules=(), normalise=True)
-        for form in _masked_forms(credential.forms):
+        for form in credential.forms:  # `encodings` adds base64 at every alignment, the `Bearer ...` echo
             redactor.register(form, name)
         return self._scrubbers.put(key, redactor)
 
@@ -506,7 +484,7 @@ class Broker:
         )
         text = raw.decode("utf-8", "surrogateescape")
         if truncated:
-            text = _cut_partial_value(text, [f for v in _masked_forms(credential.forms) for f in encodings(v)])
+            text = _cut_partial_value(text, [f for v in credential.forms for f in encodings(v)])
         body = redactor.redact_document(text).encode("utf-8", "surrogateescape")  # JSON stays JSON
         if len(body) > connector.max_response_bytes:  # masks can be longer than what they hide
             body, truncated = body[: connector.max_response_bytes], True

@@ -23,7 +23,10 @@ from collections.abc import Callable
 Piece = tuple[str, int, int]
 
 _NUL = re.compile("\x00+")
-_JSON = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))", re.DOTALL)
+# A surrogate pair first: `\ud83d\ude00` is one character (JSON's escape of a character beyond the BMP).
+_JSON = re.compile(
+    r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|(.))", re.DOTALL
+)
 _JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _HTML = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 _PERCENT = re.compile(r"(?:%[0-9a-fA-F]{2})+")
@@ -90,7 +93,10 @@ def _drop(match: re.Match[str]) -> list[Piece]:
 
 
 def _json(match: re.Match[str]) -> list[Piece] | None:
-    code, simple = match.groups()
+    high, low, code, simple = match.groups()
+    if high is not None:
+        pair = chr(int(high, 16)) + chr(int(low, 16))
+        return [(pair.encode("utf-16", "surrogatepass").decode("utf-16"), match.start(), match.end())]
     if code is not None:
         return [(chr(int(code, 16)), match.start(), match.end())]
     found = _JSON_SIMPLE.get(simple)
@@ -99,6 +105,9 @@ def _json(match: re.Match[str]) -> list[Piece] | None:
 
 def _html(match: re.Match[str]) -> list[Piece] | None:
     entity = match.group()
+    if entity[1] == "#":  # the code point the encoder wrote, even one HTML would replace (a control character)
+        number = int(entity[3:].rstrip(";"), 16) if entity[2] in "xX" else int(entity[2:].rstrip(";"))
+        return [(chr(number), match.start(), match.end())] if number <= 0x10FFFF else None
     decoded = html.unescape(entity)
     return None if decoded == entity else [(decoded, match.start(), match.end())]
 
@@ -121,12 +130,12 @@ def _percent(match: re.Match[str]) -> list[Piece]:
     return pieces
 
 
-_STAGES: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], list[Piece] | None]], ...] = (
-    ("\x00", _NUL, _drop),  # UTF-16 of ASCII text, read as UTF-8: one NUL beside every character
-    ("\\", _JSON, _json),
-    ("&", _HTML, _html),
-    ("%", _PERCENT, _percent),
-    ("\r\n", _BREAKS, _drop),  # base64 (PEM, MIME) wrapped at any column
+_STAGES: tuple[tuple[Callable[[str], bool], re.Pattern[str], Callable[[re.Match[str]], list[Piece] | None]], ...] = (
+    (lambda text: "\x00" in text, _NUL, _drop),  # UTF-16 of ASCII text, read as UTF-8: a NUL by each character
+    (lambda text: "\\" in text, _JSON, _json),
+    (lambda text: "&" in text and ";" in text, _HTML, _html),  # encoders always write the `;`
+    (lambda text: "%" in text, _PERCENT, _percent),
+    (lambda text: "\n" in text or "\r" in text, _BREAKS, _drop),  # base64 (PEM, MIME) wrapped at any column
 )
 
 
@@ -138,13 +147,43 @@ def lower(text: str) -> str:
     return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
 
 
-def normalise(text: str) -> tuple[str, View | None]:
-    """``text`` decoded by every stage and lower-cased, and the view that maps it back (None: same offsets)."""
+def triggered(text: str) -> bool:
+    """Whether any stage could change ``text``: most log lines hold none of the trigger characters.
+
+    An HTML entity needs its ``;`` too (encoders always write it): a URL's query is full of ``&`` alone.
+    """
+    return (
+        "%" in text or ("&" in text and ";" in text) or "\\" in text or "\n" in text or "\r" in text or "\x00" in text
+    )
+
+
+def decode(text: str) -> tuple[str, View | None]:
+    """``text`` decoded by every stage (case kept), and the view that maps it back (None: nothing decoded)."""
     view: View | None = None
     current = text
-    for triggers, pattern, decode in _STAGES:
-        if any(trigger in current for trigger in triggers):
-            decoded = _stage(current, pattern, decode, view)
+    for wanted, pattern, stage in _STAGES:
+        if wanted(current):
+            decoded = _stage(current, pattern, stage, view)
             if decoded is not None:
                 view, current = decoded, decoded.text
-    return lower(current), view
+    return current, view
+
+
+def decoded_text(text: str) -> str:
+    """``decode(text)[0]``, without the map back: cheaper, for a first look (the map is made on a hit)."""
+    current = text
+    for wanted, pattern, stage in _STAGES:
+        if wanted(current):
+            current = pattern.sub(lambda match, stage=stage: _joined(match, stage), current)  # type: ignore[misc]
+    return current
+
+
+def _joined(match: re.Match[str], stage: Callable[[re.Match[str]], list[Piece] | None]) -> str:
+    pieces = stage(match)
+    return match.group() if pieces is None else "".join(piece for piece, _, _ in pieces)
+
+
+def normalise(text: str) -> tuple[str, View | None]:
+    """``text`` decoded by every stage and lower-cased, and the view that maps it back (None: same offsets)."""
+    decoded, view = decode(text)
+    return lower(decoded), view
