@@ -111,6 +111,7 @@ def _forms(value: Value) -> dict[str, int]:
         exact.add(_BREAKS.sub("", itself))
     folded = {
         repr(value)[1:-1] if isinstance(value, str) else repr(value)[2:-1],
+        ascii(value)[1:-1] if isinstance(value, str) else "",  # `ascii()`, `%a`: \xNN, \uNNNN escapes
         repr(raw)[2:-1],  # the bytes repr of a non-ASCII value: b'\xc3\xa9...'
         raw.hex(),
     }

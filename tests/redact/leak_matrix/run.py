@@ -3,9 +3,8 @@
     cd tests/redact && ../../.venv/bin/python -m leak_matrix.run [--update-doc] [--paths a,b] [--jobs 2]
 
 A cell is **masked** (its output arrived and shows no trace of the value), **limited** (it leaks, and the limits
-table of ``docs/redaction.md`` lists it), **awaiting** (it leaks through an encoding the redactor does not decode
-yet: ``AWAITING``, the encodings work of issue 14), a **leak** (it leaks and is listed nowhere), **stale** (listed,
-but no longer leaks: the table must stay true), or **broken** (its output did not arrive: the cell proves nothing).
+table of ``docs/redaction.md`` lists it), a **leak** (it leaks and is listed nowhere), **stale** (listed, but no
+longer leaks: the table must stay true), or **broken** (its output did not arrive: the cell proves nothing).
 """
 
 from __future__ import annotations
@@ -25,17 +24,6 @@ from leak_matrix import cells, detect, shapes
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parents[2] / "docs" / "redaction.md"
 BEGIN, END = "<!-- leak-matrix:begin -->", "<!-- leak-matrix:end -->"
-# Cells that leak through a spelling of the value the redactor does not know yet (issue 14, class 3, the encodings
-# work: not an output path's doing, and not a limit): (path, shapes) -> the spelling. Each must still leak, or the
-# test fails: then remove it here and run --update-doc.
-AWAITING: dict[tuple[str, frozenset[str]], str] = {
-    ("print_bytes_repr", frozenset({"nonascii"})): "the bytes repr of a non-ASCII value (\\xNN escapes)",
-    ("print_repr_and_ascii", frozenset({"nonascii"})): "ascii() of a non-ASCII value (\\xNN, \\uNNNN escapes)",
-    ("stdout_buffer_utf16", frozenset(shapes.SHAPES)): "UTF-16 bytes",
-    # The lines of a multi-line value set apart by the output's own layout: the redactor finds the value whole only.
-    ("print_pprint", frozenset({"pem"})): "pprint cuts a long string into one literal per line",
-    ("traceback_print_exception_group", frozenset({"pem"})): "a group printed by the application indents each line",
-}
 _LIMIT_ROW = re.compile(r"^\|\s*`([\w.-]+)`\s*\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|\s*$")
 
 
@@ -123,10 +111,6 @@ def run_cells(matrix: list[Cell], values: dict[str, str], jobs: int = JOBS) -> N
             cell.leaks = detect.find(values[cell.shape], outputs)
 
 
-def awaiting(cell: Cell) -> bool:
-    return any(cell.path == path and cell.shape in shapes_ for path, shapes_ in AWAITING)
-
-
 def classify(matrix: list[Cell], limits: list[Limit]) -> None:
     wanted = {p.name: p.marks for p in cells.PATHS}
     for cell in matrix:
@@ -134,9 +118,9 @@ def classify(matrix: list[Cell], limits: list[Limit]) -> None:
         if cell.marks < wanted[cell.path]:
             cell.status = "broken"
         elif cell.leaks:
-            cell.status = "limited" if limited else "awaiting" if awaiting(cell) else "leak"
+            cell.status = "limited" if limited else "leak"
         else:
-            cell.status = "stale" if limited or awaiting(cell) else "masked"
+            cell.status = "stale" if limited else "masked"
 
 
 def plan_controls(paths: list[cells.Path]) -> list[Cell]:
@@ -167,7 +151,6 @@ def figures(matrix: list[Cell]) -> dict[str, int]:
         "cells": len(matrix),
         "masked": counts["masked"],
         "limited": counts["limited"],
-        "awaiting": counts["awaiting"],
         "leaking": counts["leak"] + counts["stale"] + counts["broken"],
     }
 
@@ -177,18 +160,18 @@ def doc_block(matrix: list[Cell]) -> str:
     f = figures(matrix)
     lines = [
         BEGIN,
-        "| paths | value shapes | ways | cells | masked | limited | awaiting encodings | leaking |",
-        "|---|---|---|---|---|---|---|---|",
+        "| paths | value shapes | ways | cells | masked | limited | leaking |",
+        "|---|---|---|---|---|---|---|",
         "| " + " | ".join(str(value) for value in f.values()) + " |",
         "",
-        "| group | path | cells | masked | limited | awaiting encodings |",
-        "|---|---|---|---|---|---|",
+        "| group | path | cells | masked | limited |",
+        "|---|---|---|---|---|",
     ]
     for p in cells.PATHS:
         mine = [cell for cell in matrix if cell.path == p.name]
         if mine:
             counts = Counter(cell.status for cell in mine)
-            row = [p.group, f"`{p.name}`", len(mine), counts["masked"], counts["limited"], counts["awaiting"]]
+            row = [p.group, f"`{p.name}`", len(mine), counts["masked"], counts["limited"]]
             lines.append("| " + " | ".join(map(str, row)) + " |")
     lines.append(END)
     return "\n".join(lines)
@@ -204,7 +187,7 @@ def update_doc(matrix: list[Cell], doc: Path = DOC) -> None:
     doc.write_text(text.replace(doc_figures(doc), doc_block(matrix)), encoding="utf-8")
 
 
-_SYMBOLS = {"masked": ".", "limited": "L", "awaiting": "A", "leak": "X", "stale": "S", "broken": "?"}
+_SYMBOLS = {"masked": ".", "limited": "L", "leak": "X", "stale": "S", "broken": "?"}
 
 
 def report(matrix: list[Cell]) -> str:
@@ -246,7 +229,7 @@ def main(argv: list[str]) -> int:
         if len(chosen) != len(cells.PATHS):
             parser.error("--update-doc needs the whole matrix (no --paths)")
         update_doc(matrix)
-    ok = all(cell.status in ("masked", "limited", "awaiting") for cell in matrix) and not vacuous
+    ok = all(cell.status in ("masked", "limited") for cell in matrix) and not vacuous
     return 0 if ok else 1
 
 
