@@ -202,9 +202,11 @@ _BENIGN_STARTS = frozenset("[/~-0123456789")
 
 
 def _masked(value: str) -> bool:
-    """An already masked value (`password=[REDACTED:x]`, redacted twice) stays as it is, label and all."""
-    masked = _MASKED.match(value)
-    return masked is not None and not any(ch.isalnum() for ch in value[masked.end() :])
+    """An already masked value (`password=[REDACTED:x]`, redacted twice) stays as it is, label and all: one
+    that starts with a mask and holds nothing but masks, spaces and punctuation."""
+    if not value.startswith("[REDACTED:"):
+        return False
+    return not any(ch.isalnum() for ch in _MASKED.sub("", value))
 
 
 def _benign(name: str, value: str) -> bool:

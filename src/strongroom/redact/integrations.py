@@ -20,7 +20,6 @@ import contextlib
 import io
 import logging
 import os
-import re
 import sys
 import threading
 import traceback
@@ -481,7 +480,6 @@ def sentry_before_send(redactor: Redactor) -> Callable[[dict[str, Any], dict[str
 # RSA-4096 key is 3.3 kB), so the provider rules see an unregistered key whole even written line by line.
 _PEM_BEGIN, _PEM_END = "-----BEGIN ", "-----END "
 _HOLD_LIMIT = 1 << 14
-_MASKED = re.compile(r"(\[REDACTED:[\w.-]{1,64}\])")
 
 
 class _Stream:
@@ -517,13 +515,7 @@ class _Stream:
             self.pending = pending
             return ""
         ready, self.pending = pending[:cut], pending[cut:]
-        if "[REDACTED:" not in ready:
-            return self.redactor.redact(ready)
-        # Text already redacted upstream (a record's handler, a child with redaction on): its masks stay as
-        # they are, and only the text between them is redacted, so `token = '[REDACTED:key]'` keeps its label.
-        parts = _MASKED.split(ready)
-        parts[::2] = [self.redactor.redact(part) for part in parts[::2]]
-        return "".join(parts)
+        return self.redactor.redact(ready)  # masks made upstream stay as they are: no rule matches a mask
 
     def _hold(self, pending: str, cut: int, partial: bool) -> int:
         """Where the text that must wait starts (the start of its line), or ``cut``."""
