@@ -379,6 +379,39 @@ def cli_invoke() -> Callable[..., subprocess.CompletedProcess[str]]:
     return invoke_cli
 
 
+_SIGNAL_FIELDS = ("State", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+
+
+def describe_processes(pid: int) -> str:
+    """Where a process and its descendants stand, thread by thread: state, wait channel and signal masks (pending,
+    blocked, ignored, caught) from /proc. What a signal test prints when a process did not exit in time, so a rare
+    hang says which process held the signal, and where."""
+    lines: list[str] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop(0)
+        root = Path(f"/proc/{current}")
+        try:
+            command = (root / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
+            for task in sorted((root / "task").iterdir(), key=lambda t: int(t.name)):
+                fields = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line)
+                shown = " ".join(f"{name}={fields[name].strip()}" for name in _SIGNAL_FIELDS if name in fields)
+                wchan = (task / "wchan").read_text().strip()
+                lines.append(f"pid {current} tid {task.name} {shown} wchan={wchan} [{command}]")
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except OSError as exc:
+            lines.append(f"pid {current}: {exc.strerror}")
+    return "\n".join(lines)
+
+
+def communicate_or_describe(proc: subprocess.Popen[str], *, timeout: float) -> tuple[str, str]:
+    """``proc.communicate(timeout=...)``; if it does not exit in time, fail with ``describe_processes``."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the process did not exit within {timeout} s:\n{describe_processes(proc.pid)}")
+
+
 def finishes(call: Callable[[], T], *, within: float) -> T:
     """``call()``'s result (or its exception), once a ``threading.Event`` says it returned.
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import communicate_or_describe  # noqa: TID252 -- pytest importlib mode resolves the package
+
 SCHEMA_MODULE = textwrap.dedent("""
     from strongroom import Secret
     from strongroom.config import Settings, secret
@@ -287,7 +289,7 @@ def _signal_and_wait(app: App, proc: subprocess.Popen[str], signum: int) -> tupl
         ready = proc.stdout.readline()  # a line, or "" if run exited first: no polling, no sleeping
         assert ready == "ready\n", (ready, proc.poll())
         proc.send_signal(signum)  # run installs its forwarding handlers before it starts the child
-        stdout, stderr = proc.communicate(timeout=30)
+        stdout, stderr = communicate_or_describe(proc, timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

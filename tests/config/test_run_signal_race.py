@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import communicate_or_describe  # noqa: TID252 -- pytest importlib mode resolves the package
+
 TRIES_PER_HELPER = 25
 HELPERS = [False, False, True, True]  # with --redact or not: 4 x 25 = 100 tries
 
@@ -204,7 +206,7 @@ def test_ctrl_c_at_a_terminal_reaches_the_child_once(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         # SIGUSR1, forwarded by run, ends the child; a second SIGINT forwarded by run would have been handled first
         proc.send_signal(signal.SIGUSR1)
-        stdout, stderr = proc.communicate(timeout=30)
+        stdout, stderr = communicate_or_describe(proc, timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
