@@ -70,11 +70,7 @@ class RedactingFilter(logging.Filter):
             if isinstance(record.msg, str):
                 record.msg = redact.redact(record.msg)
         else:
-            try:
-                message = record.getMessage()
-            except Exception:  # a broken %-format is logging's to report; mask what we have
-                message = f"{record.msg!s} {record.args!r}"
-            record.msg, record.args = redact.redact(message), None
+            _redact_message(redact, record)
         if record.exc_info or record.exc_text:
             _redact_exception(redact, record)
         if record.stack_info:
@@ -94,11 +90,7 @@ class RedactingFilter(logging.Filter):
             return
         redact = self.redactor
         if "msg" in changed or "args" in changed:
-            try:
-                message = record.getMessage()
-            except Exception:
-                message = f"{record.msg!s} {record.args!r}"
-            record.msg, record.args = redact.redact(message), None
+            _redact_message(redact, record)
         if "exc_info" in changed or "exc_text" in changed:
             _redact_exception(redact, record)
         if "stack_info" in changed and record.stack_info:
@@ -109,6 +101,15 @@ class RedactingFilter(logging.Filter):
 
 
 _MISSING = object()
+
+
+def _redact_message(redact: Redactor, record: logging.LogRecord) -> None:
+    """The record's message, formatted with its arguments and redacted; the arguments are then spent."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken %-format is logging's to report; mask what we have
+        message = f"{record.msg!s} {record.args!r}"
+    record.msg, record.args = redact.redact(message), None
 
 
 def _redact_exception(redact: Redactor, record: logging.LogRecord) -> None:
