@@ -87,3 +87,21 @@ def test_a_cut_pem_private_key_is_masked_to_its_last_base64_line() -> None:
 def test_a_mask_is_not_masked_again(text: str) -> None:
     """Redacting redacted text (a record that reaches a wrapped stream) changes nothing, labels included."""
     assert _redact(text) == text
+
+
+def test_a_count_stays_a_number_but_a_registered_number_under_a_count_key_is_masked() -> None:
+    """``prompt_tokens`` holds counts, kept as numbers; a registered numeric secret is masked under any key."""
+    redactor = Redactor(follow_live=False, live=LiveValues())
+    pin = str(random.SystemRandom().randrange(10**7, 10**8))
+    redactor.register(pin, "pin")
+    out = redactor.redact_data({"prompt_tokens": 77, "login_tokens": int(pin)})
+    assert out["prompt_tokens"] == 77
+    assert pin not in str(out)
+
+
+def test_pwd_is_a_path_only_when_its_value_looks_like_one() -> None:
+    """``PWD=/home/x`` is the working directory; ``PWD=`` in an ODBC connection string is the password."""
+    redactor = Redactor(follow_live=False, live=LiveValues())
+    password = "/" + "".join(random.SystemRandom().choice(string.ascii_letters) for _ in range(10)) + "!9"
+    assert redactor.redact("PWD=/home/app/src OLDPWD=~/work") == "PWD=/home/app/src OLDPWD=~/work"
+    assert password not in redactor.redact(f"Driver={{ODBC}};UID=sa;PWD={password};")

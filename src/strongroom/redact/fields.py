@@ -63,6 +63,9 @@ _COUNTED_KEY = re.compile(r"(?i)[\w.-]*tokens")
 _NUMBER = re.compile(r"-?[0-9][0-9_.,]*[;)\]}>]*")  # a bare value runs on: `"total_tokens": 77}}`
 # The working directory (`pwd=/home/x`, `PWD=~/src`, `OLDPWD=...`), not a password.
 _PATH_KEY = re.compile(r"(?i)(?:old)?pwd")
+# ...and only a value that looks like one: `PWD=` is also ODBC's password field (`UID=sa;PWD=/p@ss!`), so a
+# value with characters no path name uses, or a single `/segment`, is still masked.
+_PATH_VALUE = re.compile(r"~(?:/[\w.@+-]*)*|(?:/[\w.@+-]+){2,}/?|/")
 
 FIELD_RULES: tuple[Rule, ...] = (
     Rule(
@@ -215,7 +218,7 @@ def _benign(name: str, value: str) -> bool:
         return True
     if _COUNTED_KEY.fullmatch(name) and _NUMBER.fullmatch(value):
         return True
-    return _PATH_KEY.fullmatch(name) is not None and value[:1] in ("/", "~")
+    return _PATH_KEY.fullmatch(name) is not None and _PATH_VALUE.fullmatch(value) is not None
 
 
 def counted(key: str) -> bool:

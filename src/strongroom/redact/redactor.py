@@ -611,8 +611,8 @@ class Redactor:
         if isinstance(data, Secret):
             return MASK.format(_label(data.name))
         if _under is not None and isinstance(data, str | bytes | bytearray | int | float | complex):
-            if isinstance(data, int | float) and counted(_under):  # `prompt_tokens`: a count, kept a number
-                return data
+            if isinstance(data, int | float) and counted(_under) and self.redact(str(data)) == str(data):
+                return data  # `prompt_tokens`: a count, kept a number (unless it is a registered value)
             return MASK.format(_under)
         if isinstance(data, str):
             return self.redact(data)
