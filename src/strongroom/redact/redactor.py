@@ -34,7 +34,7 @@ from urllib.parse import quote, quote_plus
 from strongroom.live_values import LIVE, MIN_CHARS, LiveValues, Owner, Value
 from strongroom.redact.fields import ASSIGNMENT, FIELD_RULES, SECRET_KEY, assigned_benign, counted, value_span
 from strongroom.redact.fields import spans as field_spans
-from strongroom.redact.views import decode, decoded_text, lower
+from strongroom.redact.views import decode, decoded_text, lower, triggered
 from strongroom.rules import RULES
 from strongroom.rules.base import Rule
 from strongroom.rules.prefilter import Prefilter, make_prefilter
@@ -65,7 +65,6 @@ def _visible(owner: Owner, tenant: Scope) -> bool:
 
 
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
-_BREAKS = re.compile(r"[\r\n]+")
 _URI_COMPONENT_SAFE = "-_.!~*'()"  # what JavaScript's encodeURIComponent leaves as it is
 _CORE_START = (0, 2, 3)  # base64 characters that hold bits of the bytes before the value, per alignment
 _MIN_CORE = 6  # characters of a base64 core inside a blob (36 bits): shorter ones would match by chance
@@ -107,8 +106,10 @@ def _forms(value: Value) -> dict[str, int]:
     cores, whole = _b64_cores(raw)
     itself = raw.decode("utf-8", "surrogateescape")
     exact = {itself, *cores}
-    if "\n" in itself or "\r" in itself:  # as the decoded view sees it: line breaks dropped (a PEM key)
-        exact.add(_BREAKS.sub("", itself))
+    # As the decoded view sees the value itself: its line breaks dropped (a PEM key), and any escape it holds
+    # decoded (a `\n` or `%41` that is part of the value), so it is found in a text that needed the view
+    # for another reason (UTF-16 of it: the NULs dropped, then the value's own `\n` read as an escape).
+    exact.add(decoded_text(itself))
     folded = {
         repr(value)[1:-1] if isinstance(value, str) else repr(value)[2:-1],
         ascii(value)[1:-1] if isinstance(value, str) else "",  # `ascii()`, `%a`: \xNN, \uNNNN escapes
@@ -415,15 +416,7 @@ class Redactor:
         pending = self._pending_automaton
         if not pending.empty:
             pending.scan(text, lowered, tenant, spans, None)
-        # views.triggered(), inline: this is every log line's path
-        if (
-            "%" in text
-            or ("&" in text and ";" in text)
-            or "\\" in text
-            or "\n" in text
-            or "\r" in text
-            or "\x00" in text
-        ):
+        if triggered(text):
             # A first look at the decoded text; the view that maps it back is made only if it holds a value.
             decoded = decoded_text(text)
             found: list[Span] = []
@@ -434,8 +427,9 @@ class Redactor:
                     pending.scan(decoded, lowered, tenant, found, None)
             if found:
                 decoded_again, view = decode(text)
-                assert view is not None  # noqa: S101 -- the same stages decoded it
-                assert decoded_again == decoded  # noqa: S101
+                if view is None or decoded_again != decoded:  # cannot be (the same stages); if it were: all of it
+                    spans.append((0, 0, len(text), found[0][3]))
+                    return spans
                 for start, rank, end, label in found:
                     source_start, source_end = view.source_span(start, end)
                     spans.append((source_start, rank, source_end, label))

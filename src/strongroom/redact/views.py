@@ -133,7 +133,7 @@ def _percent(match: re.Match[str]) -> list[Piece]:
 _STAGES: tuple[tuple[Callable[[str], bool], re.Pattern[str], Callable[[re.Match[str]], list[Piece] | None]], ...] = (
     (lambda text: "\x00" in text, _NUL, _drop),  # UTF-16 of ASCII text, read as UTF-8: a NUL by each character
     (lambda text: "\\" in text, _JSON, _json),
-    (lambda text: "&" in text and ";" in text, _HTML, _html),  # encoders always write the `;`
+    (lambda text: "&" in text and (";" in text or "&#" in text), _HTML, _html),  # `&#115` parses without `;`
     (lambda text: "%" in text, _PERCENT, _percent),
     (lambda text: "\n" in text or "\r" in text, _BREAKS, _drop),  # base64 (PEM, MIME) wrapped at any column
 )
@@ -150,10 +150,16 @@ def lower(text: str) -> str:
 def triggered(text: str) -> bool:
     """Whether any stage could change ``text``: most log lines hold none of the trigger characters.
 
-    An HTML entity needs its ``;`` too (encoders always write it): a URL's query is full of ``&`` alone.
+    A named HTML entity needs its ``;`` (a URL's query is full of ``&`` alone); a numeric one is decoded
+    without it, as browsers do, so an upstream cannot slip a credential past the broker as ``&#115&#107``.
     """
     return (
-        "%" in text or ("&" in text and ";" in text) or "\\" in text or "\n" in text or "\r" in text or "\x00" in text
+        "%" in text
+        or ("&" in text and (";" in text or "&#" in text))
+        or "\\" in text
+        or "\n" in text
+        or "\r" in text
+        or "\x00" in text
     )
 
 
