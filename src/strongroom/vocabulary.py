@@ -53,7 +53,10 @@ PLATFORM_TENANT: Final = "_platform"
 SCAN_TENANT: Final = "_scan"
 """Held the environment-wide fingerprint key before fingerprints were keyed per tenant (dropped on open
 since); the name stays reserved. The vault refuses every use or change of it."""
-HIDDEN_TENANTS: Final[frozenset[str]] = frozenset({SCAN_TENANT})
+AUDIT_TENANT: Final = "_audit"
+"""Holds the audit key: its data key (rewrapped, rotated and shredded with every other) is what the audit
+chain's MAC key and the checkpoint-signing key are derived from (``strongroom.audit.keys``)."""
+HIDDEN_TENANTS: Final[frozenset[str]] = frozenset({SCAN_TENANT, AUDIT_TENANT})
 """Tenants the vault refuses to serve or change through its public methods."""
 INTERNAL_TENANTS: Final[frozenset[str]] = HIDDEN_TENANTS | {PLATFORM_TENANT}
 """Tenants that never show in ``list_tenants()`` and that no API key or agent token may be issued for."""

@@ -1,14 +1,16 @@
-"""The writer's fast hashing equals the definition, and the async queue stays bounded."""
+"""The writer's fast linking equals the definition, and the async queue stays bounded."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from strongroom.audit import AuditLog
-from strongroom.audit.chain import HASHED_FIELDS, PREFIX_FIELDS, _Hasher, event_hash
+from strongroom.audit.chain import LINKED_FIELDS, PREFIX_FIELDS, _Linker, event_link
+from strongroom.audit.keys import derive_audit_keys
 from strongroom.audit.sinks import expand, use_event
 from strongroom.store import Store
 from strongroom.store.migrate import upgrade
@@ -25,18 +27,28 @@ times = st.floats(min_value=0, max_value=4e9, allow_nan=False) | st.integers(min
     seq=st.integers(1, 2**62),
     at=times,
     request_id=maybe_text,
+    context=maybe_text,
     prev=st.text("0123456789abcdef", min_size=64, max_size=64),
+    key=st.binary(min_size=32, max_size=32),
 )
-def test_fast_hash_equals_the_json_definition(
-    prefix: tuple[object, ...], seq: int, at: float, request_id: str | None, prev: str
+def test_fast_link_equals_the_json_definition(  # noqa: PLR0917 -- hypothesis draws each by name
+    prefix: tuple[object, ...],
+    seq: int,
+    at: float,
+    request_id: str | None,
+    context: str | None,
+    prev: str,
+    key: bytes,
 ) -> None:
-    """_Hasher gives exactly event_hash's SHA-256 of the canonical JSON, for any field values."""
+    """_Linker gives exactly event_link's HMAC of the canonical JSON, for any field values and key."""
     assert len(prefix) == len(PREFIX_FIELDS)
-    values = (*prefix, seq, at, request_id, prev)
-    assert len(values) == len(HASHED_FIELDS)
-    hasher = _Hasher()
-    assert hasher(prefix, seq, at, request_id, prev) == event_hash(values)
-    assert hasher(prefix, seq, at, request_id, prev) == event_hash(values)  # memoised prefix, same answer
+    values = (*prefix, seq, at, request_id, context, prev)
+    assert len(values) == len(LINKED_FIELDS)
+    link = _Linker(key)
+    assert link(prefix, (seq, at, request_id, context), prev) == event_link(key, values)
+    assert link(prefix, (seq, at, request_id, context), prev) == event_link(key, values)  # memoised prefix
+    other = bytes([key[0] ^ 1]) + key[1:]
+    assert _Linker(other)(prefix, (seq, at, request_id, context), prev) != event_link(key, values)
 
 
 def test_compact_use_event_expands_to_a_full_event() -> None:
@@ -64,7 +76,8 @@ def test_queue_is_bounded_by_back_pressure(tmp_path: Path) -> None:
     """A submit that finds the queue at its bound writes the backlog itself instead of growing the queue."""
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
     upgrade(store)
-    log = AuditLog(store, max_pending=8, flush_interval_seconds=3600)
+    keys = derive_audit_keys(os.urandom(32))
+    log = AuditLog(store, lambda: keys, max_pending=8, flush_interval_seconds=3600)
     for i in range(50):
         log.submit(use_event(float(i), ("dev", "t", "k", 1, "0" * 32), "a", "p", None))
         assert log.pending <= 8

@@ -8,6 +8,7 @@ to another ``max_pending`` events.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from strongroom.audit import AuditEvent, AuditLog
+from strongroom.audit.keys import derive_audit_keys
 from strongroom.errors import AuditError, StrongroomError
 from strongroom.store import Store
 from strongroom.vault import Vault
@@ -23,6 +25,7 @@ from strongroom.vault import Vault
 MAX_PENDING = 200
 THREADS = 8
 SUBMITS = 2500
+KEYS = derive_audit_keys(os.urandom(32))
 
 
 def _rename(store: Store, old: str, new: str) -> None:
@@ -35,7 +38,7 @@ def test_a_failing_writer_keeps_the_queue_bounded_and_every_accepted_event(open_
     url = vault._store.engine.url.render_as_string(hide_password=False)
     vault.close()
     store = Store(url)
-    log = AuditLog(store, max_pending=MAX_PENDING, flush_interval_seconds=0.05)
+    log = AuditLog(store, lambda: KEYS, max_pending=MAX_PENDING, flush_interval_seconds=0.05)
     event = AuditEvent(
         at=time.time(),
         environment="dev",
@@ -85,7 +88,7 @@ def test_events_queued_while_the_database_is_unreachable_are_kept(
     go back on the queue, as the writer's log line says ("events kept in memory"), not be dropped."""
     path = tmp_path / "not-yet" / "strongroom.db"  # its directory does not exist: every connect fails
     store = Store(f"sqlite:///{path}")
-    log = AuditLog(store, flush_interval_seconds=3600)
+    log = AuditLog(store, lambda: KEYS, flush_interval_seconds=3600)
     try:
         for _ in range(5):
             log.submit(

@@ -327,7 +327,7 @@ def test_rotations_killed_at_random_points_then_two_at_once_lose_no_key(
     sqlite = store_url.startswith("sqlite")
     count, batch = (50_000, 2_000) if sqlite else (2_000, 50)
     store = _populate(tmp_path, store_url, count, cli_invoke)
-    total = count + 10  # the bulk tenants' data keys and those of the ten made through the vault
+    total = count + 11  # the bulk tenants' data keys, those of the ten made through the vault, the audit key's
 
     _kill_at_random_points(store, total, batch)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from strongroom.audit.chain import GENESIS, HASHED_FIELDS, event_hash
+from strongroom.audit.chain import GENESIS, LEGACY_FIELDS, legacy_hash
 from strongroom.crypto import LocalKeyProvider
 from strongroom.store import Store, engines
 from strongroom.store import migrate as migrations
@@ -37,10 +37,10 @@ def _old_chain(environment: str, tenant: str, events: list[tuple[float, str]]) -
     """Rows of one name-keyed chain (``dev/acme``), hashed as strongroom 0003 hashed them."""
     chain, prev, rows = f"{environment}/{tenant}", GENESIS, []
     for seq, (at, action) in enumerate(events, 1):
-        values = dict.fromkeys(HASHED_FIELDS)
+        values = dict.fromkeys(LEGACY_FIELDS)
         values.update(chain=chain, environment=environment, actor="old", tenant=tenant, action=action)
         values.update(outcome="ok", seq=seq, at=at, prev_hash=prev)
-        digest = event_hash([values[name] for name in HASHED_FIELDS])
+        digest = legacy_hash([values[name] for name in LEGACY_FIELDS])
         rows.append({**values, "hash": digest})
         prev = digest
     return rows
@@ -129,6 +129,10 @@ def test_old_and_new_chains_verify_and_queries_go_by_tenant_id(
         vault.create_tenant("beta")
         vault.put("beta", "api_key", uuid.uuid4().hex)
         vault.rewrap_data_keys()
+        report = vault.verify_audit()  # schema 0008: the old chains are linked by an unkeyed hash
+        assert report.broken is not None
+        assert "strongroom audit rekey" in report.broken.reason
+        assert vault.rekey_audit() == 6  # dev/acme 4, dev/- 1, dev/ghost 1; prod/acme is under prod's key
         report = vault.verify_audit()
         assert report.ok, report.broken
         heads = vault.audit_heads()

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import and_, select, update
 
 from strongroom.crypto import LocalKeyProvider
-from strongroom.errors import KeyProviderError, TamperedError
+from strongroom.errors import AuditError, KeyProviderError, TamperedError
 from strongroom.store.tables import secret_versions, shares
 from strongroom.tokens.shares import Shares
 from strongroom.vault import Vault
@@ -26,6 +26,7 @@ class _DownKeys:
     def __init__(self, inner: LocalKeyProvider) -> None:
         self._inner = inner
         self.key_id = inner.key_id
+        self.down = True
 
     def current_version(self) -> int:
         return self._inner.current_version()
@@ -34,7 +35,9 @@ class _DownKeys:
         return self._inner.wrap(key, context)
 
     def unwrap(self, wrapped: bytes, kek_version: int, context: bytes) -> bytes:
-        raise KeyProviderError("the key service is unreachable (injected)")
+        if self.down:
+            raise KeyProviderError("the key service is unreachable (injected)")
+        return self._inner.unwrap(wrapped, kek_version, context)
 
 
 def _refusals(vault: Vault) -> list[tuple[str, str | None]]:
@@ -79,9 +82,13 @@ def test_a_redemption_refused_by_the_key_service_is_audited(
     vault.create_tenant("acme")
     value = make_canary("shared")
     token, _ = Shares(vault).create("acme", value, actor="op")
-    elsewhere = open_vault(key_provider=_DownKeys(key_provider))  # its data-key cache is empty
+    keys = _DownKeys(key_provider)
+    elsewhere = open_vault(key_provider=keys)  # its data-key cache is empty, and it has no audit key
     with pytest.raises(KeyProviderError):
         Shares(elsewhere).redeem(token.reveal())
+    with pytest.raises(AuditError, match="no audit key"):  # the refusal waits, queued, for the audit key
+        elsewhere.flush_audit()
+    keys.down = False
     elsewhere.flush_audit()
     assert _unused(vault)
     assert [outcome for outcome, _ in _refusals(vault)] == [Outcome.ERROR]

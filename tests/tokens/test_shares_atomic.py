@@ -89,10 +89,10 @@ def test_a_redemption_that_fails_changes_nothing_and_the_link_still_works(
     value = make_canary("shared")
     token, _ = Shares(vault).create("acme", value, actor="op")
     keys = FlakyKeys(key_provider)
-    elsewhere = open_vault(key_provider=keys)  # another process: its data-key cache is empty
+    keys.down = True
+    elsewhere = open_vault(key_provider=keys)  # another process: nothing unwrapped, its key provider down
     links = Shares(elsewhere)
 
-    keys.down = True
     with pytest.raises(KeyProviderError):
         links.redeem(token.reveal())
     with vault._store.engine.connect() as conn:

@@ -48,9 +48,10 @@ def test_rotation_stages_then_promotes_then_rewraps(open_vault: Open) -> None:
     assert staged.staged_only
     assert _states(vault) == {1: RootState.PRIMARY, 2: RootState.DECRYPT_ONLY}
     vault.create_tenant("during")  # wrapped under the primary, not the staged root
-    assert {r.version: r.data_keys for r in vault.keys.status().roots} == {1: 4, 2: 0}
+    # three tenants' data keys and the audit key's (the hidden _audit tenant), all under the primary
+    assert {r.version: r.data_keys for r in vault.keys.status().roots} == {1: 5, 2: 0}
     done = vault.keys.rotate()  # resumes the staged root instead of adding another
-    assert (done.root_version, done.rewrapped) == (2, 4)
+    assert (done.root_version, done.rewrapped) == (2, 5)
     assert _states(vault) == {1: RootState.ACTIVE, 2: RootState.PRIMARY}
     status = vault.keys.status()
     assert status.retirable == (1,)
@@ -91,7 +92,7 @@ def test_another_process_learns_a_rotation_from_the_store(open_vault: Open, key_
     server.create_tenant("new")
     server.put("new", "k", "fresh")
     counts = {r.version: r.data_keys for r in rotator.keys.status().roots}
-    assert counts == {1: 0, 2: 4}
+    assert counts == {1: 0, 2: 5}  # with the audit key's
 
 
 def test_a_shred_runs_only_when_a_deletion_is_pending(open_vault: Open, key_provider: LocalKeyProvider) -> None:
@@ -133,7 +134,7 @@ def test_migrate_moves_the_root_of_trust_and_old_layouts_come_along(
     vault = open_vault(cache_ttl_seconds=0)
     values = _fill(vault)
     vault.close()
-    assert write_pre_0006_layout(store_url, key_provider) == 3
+    assert write_pre_0006_layout(store_url, key_provider) == 4  # two tenants, _scan's, _audit's
     old = open_vault(cache_ttl_seconds=0)
     _reads_back(old, values)  # the old layout reads as before
     target = LocalKeyProvider.create_file(tmp_path / "other" / "dev.json", "dev")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from strongroom.crypto import LocalKeyProvider
-from strongroom.errors import KeyProviderError, NotFound
+from strongroom.errors import AuditError, KeyProviderError, NotFound
 from strongroom.vault import Vault
 from strongroom.vocabulary import NO_TENANT, Action, Outcome
 
@@ -18,6 +18,7 @@ class _DownKeys:
     def __init__(self, inner: LocalKeyProvider) -> None:
         self.key_id = inner.key_id
         self._inner = inner
+        self.down = True
 
     def current_version(self) -> int:
         return self._inner.current_version() + 1  # a newer KEK version: every data key needs rewrapping
@@ -26,7 +27,9 @@ class _DownKeys:
         raise KeyProviderError("the key service is unreachable (injected)")
 
     def unwrap(self, wrapped: bytes, kek_version: int, context: bytes) -> bytes:
-        raise KeyProviderError("the key service is unreachable (injected)")
+        if self.down:
+            raise KeyProviderError("the key service is unreachable (injected)")
+        return self._inner.unwrap(wrapped, kek_version, context)
 
 
 def _outcomes(vault: Vault, tenant: str, action: str = Action.KEY_REWRAP) -> list[str]:
@@ -41,9 +44,14 @@ def test_a_refused_data_key_rotation_is_audited(
     with pytest.raises(NotFound):
         vault.rotate_data_key("nobody")
     assert _outcomes(vault, "nobody") == [Outcome.NOT_FOUND]
-    down = open_vault(key_provider=_DownKeys(key_provider))
+    keys = _DownKeys(key_provider)
+    down = open_vault(key_provider=keys)  # down from its start: it never had the audit key
     with pytest.raises(KeyProviderError):
         down.rotate_data_key("acme")
+    with pytest.raises(AuditError, match="no audit key"):  # the refusal waits, queued, for the audit key
+        down.flush_audit()
+    assert down.pending_audit_events == 1
+    keys.down = False  # the provider unwraps again (it still cannot wrap)
     with pytest.raises(KeyProviderError):
         down.keys.rotate()  # a new root key must be wrapped by the provider
     down.flush_audit()

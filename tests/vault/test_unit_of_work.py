@@ -16,7 +16,7 @@ from strongroom.errors import Conflict, InvalidInput, NotFound, StrongroomError
 from strongroom.tokens import ApiKeys, TokenService
 from strongroom.tokens.shares import Shares
 from strongroom.vault import Vault
-from strongroom.vocabulary import INTERNAL_TENANTS, PLATFORM_TENANT, SCAN_TENANT, Action, Outcome
+from strongroom.vocabulary import AUDIT_TENANT, INTERNAL_TENANTS, PLATFORM_TENANT, SCAN_TENANT, Action, Outcome
 
 CONNECTOR = {
     "base_url": "https://api.example.invalid",
@@ -76,8 +76,9 @@ def test_a_closed_vault_refuses_every_write(open_vault: Callable[..., Vault]) ->
 
 
 def test_listings_show_no_internal_tenants_or_secrets(open_vault: Callable[..., Vault]) -> None:
-    """``_platform`` and ``_scan`` never show in ``list_tenants()``, a share's value never in a tenant's list (on
-    SQLite and PostgreSQL); platform secrets stay readable by name, through the config layer's store source."""
+    """``_platform``, ``_scan`` and ``_audit`` never show in ``list_tenants()``, a share's value never in a
+    tenant's list (on SQLite and PostgreSQL); platform secrets stay readable by name, through the config
+    layer's store source."""
     vault = open_vault()
     vault.create_tenant("acme")
     vault.put("acme", "stripe", "sk-value-1")  # creates _scan (the fingerprint key)
@@ -88,7 +89,7 @@ def test_listings_show_no_internal_tenants_or_secrets(open_vault: Callable[..., 
     assert [t.name for t in vault.list_tenants()] == ["acme"]
     assert [s.name for s in vault.list("acme")] == ["stripe"]
     assert [s.name for s in vault.list("acme", include_deleted=True)] == ["stripe"]
-    assert {SCAN_TENANT, PLATFORM_TENANT} == INTERNAL_TENANTS
+    assert {SCAN_TENANT, AUDIT_TENANT, PLATFORM_TENANT} == INTERNAL_TENANTS
     with vault.use(PLATFORM_TENANT, "database_url", purpose="config:database_url") as secret:
         assert secret.reveal() == "postgres://db-value"
     source = StoreSource(vault)

@@ -91,7 +91,7 @@ def test_ciphertext_moved_to_another_environment_fails(open_vault: Callable[...,
     dev.put("t", "k", "dev-value")
     # Re-home the dev tenant's rows into prod under the same id and data keys.
     with dev._store.engine.begin() as conn:
-        conn.execute(update(tenants).where(tenants.c.environment == "prod").values(name="t-old"))
+        conn.execute(update(tenants).where(tenants.c.environment == "prod", tenants.c.name == "t").values(name="t-old"))
         conn.execute(update(tenants).where(tenants.c.id == dev_id).values(environment="prod"))
     with pytest.raises(TamperedError):
         prod.use("t", "k", purpose="t")
@@ -200,7 +200,7 @@ def test_kek_rotation_rewraps_data_keys(open_vault: Callable[..., Vault], key_pr
     vault.create_tenant("t")
     vault.put("t", "k", "survives-rotation")
     report = vault.keys.rotate()
-    assert report.rewrapped == 1  # the tenant's data key: fingerprint keys are derived from it
+    assert report.rewrapped == 2  # the tenant's data key (fingerprint keys come from it) and the audit key's
     assert (report.root_version, report.provider_version) == (2, 2)
     assert {(r["kek_id"], r["kek_version"]) for r in _rows(vault, data_keys)} == {("root", 2)}
     reloaded = LocalKeyProvider.from_file(key_provider.path)  # type: ignore[arg-type]

@@ -1,26 +1,33 @@
-"""The hash chain: each event's hash covers its fields and the previous event's hash.
+"""The keyed chain: each event's link is an HMAC, under the audit key, of its fields and the previous link.
 
-Editing an event changes its hash; deleting one leaves a gap in ``seq`` and a dangling ``prev_hash``;
-reordering breaks both; cutting off the newest events no longer matches the chain head. The chain
-makes tampering evident to anyone who can read the table; it does not stop someone who can rewrite
-the whole table and its head, so anchor ``strongroom audit head`` somewhere else for that.
+Editing an event changes its link; deleting one leaves a gap in ``seq`` and a dangling ``prev_hash``;
+reordering breaks both; cutting off the newest events no longer matches the chain head. The key
+(``strongroom.audit.keys``) never reaches the database, so someone who can rewrite the tables cannot
+recompute the links of what they changed or forged. What a database writer can still do without the key
+(drop whole chains, or the newest events together with their head, or restore an older copy) is caught by
+the signed checkpoints kept outside the database (``strongroom.audit.checkpoints``; docs/crypto.md).
+
+Events written before schema 0008 were linked by an unkeyed SHA-256; ``verify`` names them as unkeyed, and
+``rekey`` checks and re-links them under the key.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from strongroom.audit.events import ENVIRONMENT_CHAIN, AuditEvent, chain_name, tenant_id_of_chain
+from strongroom.errors import TamperedError
 from strongroom.store import AuditRecord, Tx
 
 GENESIS = "0" * 64
 
-# The fields an event's hash covers, in order: the ones that repeat from event to event first, so the
+# The fields an event's link covers, in order: the ones that repeat from event to event first, so the
 # writer can encode that prefix once per distinct combination, then the ones that change every time.
 PREFIX_FIELDS = (
     "chain",
@@ -34,23 +41,34 @@ PREFIX_FIELDS = (
     "outcome",
     "detail",
 )
-HASHED_FIELDS = (*PREFIX_FIELDS, "seq", "at", "request_id", "prev_hash")
-"""A stored row holds these followed by ``hash`` and ``tenant_id``.
+LINKED_FIELDS = (*PREFIX_FIELDS, "seq", "at", "request_id", "context", "prev_hash")
+"""A stored row holds these followed by ``hash`` (the link) and ``tenant_id``.
 
-``tenant_id`` is not hashed on its own: the chain name, which is, holds it (``dev/tenant:<id>``), and
+``tenant_id`` is not linked on its own: the chain name, which is, holds it (``dev/tenant:<id>``), and
 ``verify`` checks that the two agree. Events written before schema 0005 (chains keyed by tenant name) had
-their ``tenant_id`` filled in by the migration, outside any hash."""
+their ``tenant_id`` filled in by the migration, outside any link."""
+LEGACY_FIELDS = (*PREFIX_FIELDS, "seq", "at", "request_id", "prev_hash")
+"""What the unkeyed SHA-256 of an event written before schema 0008 covers."""
 
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
 _MAX_PREFIXES = 4096
 
 
-def event_hash(values: Sequence[Any]) -> str:
-    """SHA-256 of the compact ASCII JSON array of the ``HASHED_FIELDS`` values, in that order.
+def _canonical(values: Sequence[Any]) -> bytes:
+    return _CANONICAL.encode(list(values)).encode()
 
-    This is the definition; ``_Hasher`` computes the same bytes faster and a test holds them equal.
+
+def event_link(key: bytes, values: Sequence[Any]) -> str:
+    """HMAC-SHA256, under the audit MAC key, of the compact ASCII JSON array of the ``LINKED_FIELDS`` values.
+
+    This is the definition; ``_Linker`` computes the same bytes faster and a test holds them equal.
     """
-    return hashlib.sha256(_CANONICAL.encode(list(values)).encode()).hexdigest()
+    return hmac.digest(key, _canonical(values), "sha256").hex()
+
+
+def legacy_hash(values: Sequence[Any]) -> str:
+    """SHA-256 of the compact JSON of the ``LEGACY_FIELDS`` values: the link of an event before schema 0008."""
+    return hashlib.sha256(_canonical(values)).hexdigest()
 
 
 @functools.lru_cache(maxsize=_MAX_PREFIXES)
@@ -59,17 +77,23 @@ def _encoded_prefix(prefix: tuple[Any, ...]) -> str:
     return _CANONICAL.encode(list(prefix))[:-1]
 
 
-class _Hasher:
-    """``event_hash`` with the JSON of the repeating prefix memoised (bounded)."""
+class _Linker:
+    """``event_link`` with the JSON of the repeating prefix memoised (bounded)."""
 
-    def __call__(self, prefix: tuple[Any, ...], seq: int, at: float, request_id: str | None, prev: str) -> str:
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def __call__(self, prefix: tuple[Any, ...], tail: tuple[int, float, str | None, str | None], prev: str) -> str:
+        """The link of the event with these repeating fields, (seq, at, request id, context) and previous link."""
+        seq, at, request_id, context = tail
         encoded = _encoded_prefix(prefix)
         # JSON renders ints and floats with repr(), so these pieces equal _CANONICAL.encode of the whole list.
         rid = "null" if request_id is None else _CANONICAL.encode(request_id)
-        return hashlib.sha256(f'{encoded},{seq!r},{at!r},{rid},"{prev}"]'.encode()).hexdigest()
-
-
-_hasher = _Hasher()
+        ctx = "null" if context is None else _CANONICAL.encode(context)
+        message = f'{encoded},{seq!r},{at!r},{rid},{ctx},"{prev}"]'.encode()
+        return hmac.digest(self._key, message, "sha256").hex()
 
 
 def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, tuple[str | None, list[AuditEvent]]]:
@@ -101,8 +125,13 @@ def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, tuple[str | Non
     return by_chain
 
 
-def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
-    """Chain and insert events inside ``tx``, holding each chain's head lock until it commits."""
+STORED_COLUMNS = (*LINKED_FIELDS, "hash", "tenant_id")
+
+
+def append(tx: Tx, events: Iterable[AuditEvent], key: bytes) -> None:
+    """Chain and insert events inside ``tx`` under the MAC ``key``, holding each chain's head lock until it
+    commits."""
+    link = _Linker(key)
     by_chain = _resolved(tx, events)
     rows: list[tuple[Any, ...]] = []
     for chain in sorted(by_chain):  # a fixed lock order: two writers can never deadlock on chains
@@ -110,7 +139,7 @@ def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
         tenant_id, chained = by_chain[chain]
         for e in chained:
             seq += 1
-            # float() and int(): the hash must cover what the columns give back when verified.
+            # float() and int(): the link must cover what the columns give back when verified.
             version = None if e.version is None else int(e.version)
             prefix = (
                 chain,
@@ -125,11 +154,11 @@ def append(tx: Tx, events: Iterable[AuditEvent]) -> None:
                 e.detail,
             )
             at = float(e.at)
-            digest = _hasher(prefix, seq, at, e.request_id, prev)
-            rows.append((*prefix, seq, at, e.request_id, prev, digest, tenant_id))
+            digest = link(prefix, (seq, at, e.request_id, e.context), prev)
+            rows.append((*prefix, seq, at, e.request_id, e.context, prev, digest, tenant_id))
             prev = digest
         tx.set_chain_head(chain, seq, prev)
-    tx.insert_audit_events((*HASHED_FIELDS, "hash", "tenant_id"), rows)
+    tx.insert_audit_events(STORED_COLUMNS, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,51 +187,92 @@ class VerifyReport:
         return self.broken is None
 
 
-def verify(tx: Tx) -> VerifyReport:
-    """Walk every chain in insertion order and report the first event that does not fit."""
+UNKEYED = "linked by an unkeyed hash (written before schema 0008): run `strongroom audit rekey`"
+
+
+def _environment_chains(names: Iterable[str], environment: str) -> list[str]:
+    return sorted(n for n in names if n.startswith(f"{environment}/"))
+
+
+def verify(tx: Tx, key: bytes, environment: str) -> VerifyReport:
+    """Walk every chain of ``environment`` in insertion order and report the first event that does not fit."""
     heads = tx.chain_heads()
     total = 0
-    seen: set[str] = set()
-    for chain in sorted(heads):
-        seen.add(chain)
-        count, broken = _verify_chain(chain, tx.iter_chain(chain), heads[chain])
+    chains = _environment_chains(heads, environment)
+    for chain in chains:
+        count, broken = _walk(chain, tx.iter_chain(chain), heads[chain], key, allow_unkeyed=False)[:2]
         total += count
         if broken is not None:
-            return VerifyReport(len(heads), total, broken)
-    orphans = tx.audit_chain_names() - seen
+            return VerifyReport(len(chains), total, broken)
+    orphans = _environment_chains(tx.audit_chain_names() - set(heads), environment)
     if orphans:
-        return VerifyReport(len(heads), total, Break(sorted(orphans)[0], None, None, "events without a chain head"))
-    return VerifyReport(len(heads), total, None)
+        return VerifyReport(len(chains), total, Break(orphans[0], None, None, "events without a chain head"))
+    return VerifyReport(len(chains), total, None)
 
 
-def _verify_chain(chain: str, records: Iterable[AuditRecord], head: tuple[int, str]) -> tuple[int, Break | None]:
-    expected_seq, prev = 1, GENESIS
-    count = 0
+def rekey(tx: Tx, key: bytes, environment: str) -> int:
+    """Re-link under ``key`` every event of ``environment`` that an unkeyed hash links, once its chain is
+    proven intact (``TamperedError`` naming the first break if not: a rewritten log is never laundered).
+    Returns how many events were re-linked."""
+    heads = tx.chain_heads()
+    relinked = 0
+    for chain in _environment_chains(heads, environment):
+        records = list(tx.iter_chain(chain))
+        _, broken, unkeyed = _walk(chain, records, heads[chain], key, allow_unkeyed=True)
+        if broken is not None:
+            raise TamperedError(f"audit chain not re-linked, it is broken: {broken}")
+        if not unkeyed:
+            continue
+        link, prev, links = _Linker(key), GENESIS, []
+        for r in records:
+            prefix = tuple(getattr(r, name) for name in PREFIX_FIELDS)
+            digest = link(prefix, (r.seq, r.at, r.request_id, r.context), prev)
+            links.append((r.id, prev, digest))
+            prev = digest
+        tx.relink_audit_events(links)
+        tx.set_chain_head(chain, len(records), prev)
+        relinked += unkeyed
+    return relinked
+
+
+def _walk(
+    chain: str, records: Iterable[AuditRecord], head: tuple[int, str], key: bytes, *, allow_unkeyed: bool
+) -> tuple[int, Break | None, int]:
+    """(events read, the first break, how many were linked by the unkeyed hash)."""
+    prev, count, unkeyed = GENESIS, 0, 0
     # Chains keyed by tenant id (schema 0005) name the id every event of theirs must carry; older chains,
-    # keyed by name, carry the id the migration attributed, which no hash covers.
+    # keyed by name, carry the id the migration attributed, which no link covers.
     keyed = tenant_id_of_chain(chain)
     owner = None if keyed == ENVIRONMENT_CHAIN else keyed
     for record in records:
         count += 1
-        values = [getattr(record, name) for name in HASHED_FIELDS]
-        if record.seq != expected_seq:
-            return count, Break(
-                chain, record.id, record.seq, f"expected seq {expected_seq}: an event was deleted or reordered"
-            )
-        if record.prev_hash != prev:
-            return count, Break(chain, record.id, record.seq, "previous-hash link broken: reordered or replaced")
-        if event_hash(values) != record.hash:
-            return count, Break(chain, record.id, record.seq, "hash mismatch: the event was edited")
-        if keyed is not None and record.tenant_id != owner:
-            return count, Break(chain, record.id, record.seq, "tenant id is not its chain's: the event was moved")
+        reason, is_unkeyed = _misfit(record, count, prev, key)
+        if is_unkeyed:
+            if not allow_unkeyed:
+                reason = UNKEYED
+            elif unkeyed != count - 1:  # an unkeyed link after a keyed one was never written by strongroom
+                reason = "unkeyed link after keyed ones: the event was forged"
+            unkeyed += 1
+        if reason is None and keyed is not None and record.tenant_id != owner:
+            reason = "tenant id is not its chain's: the event was moved"
+        if reason is not None:
+            return count, Break(chain, record.id, record.seq, reason), unkeyed
         prev = record.hash
-        expected_seq += 1
-    head_seq, head_hash = head
-    if (expected_seq - 1, prev) != (head_seq, head_hash):
-        return count, Break(
-            chain,
-            None,
-            None,
-            f"chain ends at seq {expected_seq - 1} but its head says {head_seq}: newest events removed",
-        )
-    return count, None
+    if (count, prev) != head:
+        reason = f"chain ends at seq {count} but its head says {head[0]}: newest events removed"
+        return count, Break(chain, None, None, reason), unkeyed
+    return count, None, unkeyed
+
+
+def _misfit(record: AuditRecord, seq: int, prev: str, key: bytes) -> tuple[str | None, bool]:
+    """Why ``record`` is not the ``seq``-th event after ``prev`` under ``key`` (``None``: it is), and whether
+    an unkeyed hash links it (intact otherwise: the caller decides whether that is allowed)."""
+    if record.seq != seq:
+        return f"expected seq {seq}: an event was deleted or reordered", False
+    if record.prev_hash != prev:
+        return "previous link broken: reordered or replaced", False
+    if hmac.compare_digest(event_link(key, [getattr(record, n) for n in LINKED_FIELDS]), record.hash):
+        return None, False
+    if record.context is None and legacy_hash([getattr(record, n) for n in LEGACY_FIELDS]) == record.hash:
+        return None, True
+    return "link mismatch: the event was edited, forged or linked without the audit key", False

@@ -35,6 +35,8 @@ class AuditEvent(NamedTuple):
     request_id: str | None = None
     detail: str | None = None
     tenant_id: str | None = None
+    context: str | None = None
+    """Who asked, for what, on whose behalf, from where: compact JSON with sorted keys (``audit.context``)."""
 
 
 def chain_name(environment: str, tenant_id: str) -> str:

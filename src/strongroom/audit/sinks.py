@@ -15,13 +15,16 @@ import atexit
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal
 
 from strongroom.audit import chain
 from strongroom.audit.events import Action, AuditEvent, Outcome
 from strongroom.errors import AuditError, StoreError, StrongroomError
 from strongroom.store import Store, Tx
+
+if TYPE_CHECKING:
+    from strongroom.audit.keys import AuditKeys
 
 AuditMode = Literal["async", "sync"]
 log = logging.getLogger("strongroom.audit")
@@ -31,6 +34,7 @@ class AuditLog:
     def __init__(
         self,
         store: Store,
+        keys: Callable[[], AuditKeys],
         *,
         mode: AuditMode = "async",
         flush_interval_seconds: float = 0.2,
@@ -39,6 +43,8 @@ class AuditLog:
         if mode not in ("async", "sync"):
             raise ValueError(f"audit mode must be 'async' or 'sync', not {mode!r}")
         self._store = store
+        # The audit keys (MAC and checkpoint signing), from the key hierarchy; loaded before any transaction opens.
+        self.keys = keys
         self.mode: AuditMode = mode
         self._flush_interval_seconds = flush_interval_seconds
         self._max_pending = max_pending
@@ -57,8 +63,11 @@ class AuditLog:
         self._appending = False
 
     def record(self, tx: Tx, *events: AuditEvent) -> None:
-        """Write events in the caller's transaction: they commit with the change or not at all."""
-        chain.append(tx, events)
+        """Write events in the caller's transaction: they commit with the change or not at all.
+
+        The caller loads ``keys()`` before it opens ``tx`` (loading may write: the first key of an environment).
+        """
+        chain.append(tx, events, self.keys().mac)
 
     def record_now(self, *events: AuditEvent) -> None:
         """Write events in a transaction of their own (refusals, whose change was rolled back)."""
@@ -159,8 +168,12 @@ class AuditLog:
     def _write(self, events: Iterable[AuditEvent | UseEvent]) -> None:
         with self._write_lock:
             try:
+                try:
+                    key = self.keys().mac
+                except StrongroomError as exc:  # the key provider is down: keep the batch, as for the database
+                    raise AuditError(f"audit events could not be written: no audit key: {exc}") from None
                 with self._store.write() as tx:
-                    chain.append(tx, [expand(e) for e in events])
+                    chain.append(tx, [expand(e) for e in events], key)
             except StoreError as exc:  # unreachable: a failed write too, so flush keeps the batch queued
                 raise AuditError(f"audit events could not be written: {exc}") from None
             except StrongroomError:
@@ -189,14 +202,16 @@ class AuditLog:
 
 UseKey = tuple[str, str, str, int, str]
 """(environment, tenant name, secret name, version, tenant id): what a cached version's use events share."""
-UseEvent = tuple[float, UseKey, str, str, str | None]
+UseEvent = tuple[float, UseKey, str, str, str | None, str | None]
 """The hot path's compact form of a successful use: (at, (environment, tenant, name, version, tenant_id),
-actor, purpose, request_id). The writer expands it to an ``AuditEvent``; the hot path builds no object, and
+actor, purpose, request_id, context). The writer expands it to an ``AuditEvent``; the hot path builds no object, and
 the tenant id comes with the cached version, so no use looks a tenant up."""
 
 
-def use_event(at: float, key: UseKey, actor: str, purpose: str, request_id: str | None) -> UseEvent:
-    return (at, key, actor, purpose, request_id)
+def use_event(
+    at: float, key: UseKey, actor: str, purpose: str, request_id: str | None, *, context: str | None = None
+) -> UseEvent:
+    return (at, key, actor, purpose, request_id, context)
 
 
 _LIMITS = {
@@ -232,7 +247,7 @@ _OK: str = Outcome.OK.value
 def expand(event: AuditEvent | UseEvent) -> AuditEvent:
     if isinstance(event, AuditEvent):
         return event
-    at, (environment, tenant, name, version, tenant_id), actor, purpose, request_id = event
+    at, (environment, tenant, name, version, tenant_id), actor, purpose, request_id, context = event
     return AuditEvent(
-        at, environment, actor, tenant, _SECRET_USE, name, version, purpose, _OK, request_id, None, tenant_id
+        at, environment, actor, tenant, _SECRET_USE, name, version, purpose, _OK, request_id, None, tenant_id, context
     )

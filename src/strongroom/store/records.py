@@ -83,6 +83,7 @@ class AuditRecord:
     prev_hash: str
     hash: str
     tenant_id: str | None  # whose history it is (schema 0005); None: the environment's, or no tenant's
+    context: str | None = None  # schema 0008: the caller's context, compact JSON (``AuditEvent.context``)
 
 
 @dataclass(frozen=True, slots=True)

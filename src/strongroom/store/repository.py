@@ -843,6 +843,16 @@ class Tx:
         sql = f"INSERT INTO audit_events ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"  # noqa: S608 -- column names checked against the table above
         self.conn.exec_driver_sql(sql, list(rows))
 
+    def relink_audit_events(self, links: Sequence[tuple[int, str, str]]) -> None:
+        """Set (``prev_hash``, ``hash``) of events by id: ``strongroom audit rekey`` re-linking old chains."""
+        if links:
+            stmt = (
+                update(audit_events)
+                .where(audit_events.c.id == bindparam("b_id"))
+                .values(prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"))
+            )
+            self.conn.execute(stmt, [{"b_id": i, "b_prev": p, "b_hash": h} for i, p, h in links])
+
     def audit_chain_names(self) -> set[str]:
         return set(self.conn.execute(select(audit_events.c.chain).distinct()).scalars())
 

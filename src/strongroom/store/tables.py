@@ -23,7 +23,7 @@ from sqlalchemy import (
 
 from strongroom.vocabulary import KEY_ID_MAX
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 """The Alembic head this code expects; bump with every migration."""
 
 metadata = MetaData()
@@ -151,6 +151,8 @@ audit_events = Table(
     # Schema 0005: whose history the event is, by tenant id (NULL: the environment's, or no tenant's). No
     # foreign key: a tenant's history outlives it, and a new tenant with its name never reads it.
     Column("tenant_id", String(32), nullable=True),
+    # Schema 0008: who asked, for what, on whose behalf and from where (compact JSON; chained with the rest).
+    Column("context", Text, nullable=True),
     UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),
     Index("ix_audit_events_tenant_at", "tenant", "at"),
     Index("ix_audit_events_tenant_id_at", "tenant_id", "at"),

@@ -13,16 +13,19 @@ processes are seen when the entry expires.
 from __future__ import annotations
 
 import builtins
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from strongroom.audit import ENVIRONMENT_CHAIN, Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
+from strongroom.audit.chain import rekey
+from strongroom.audit.keys import AuditKeys, derive_audit_keys
 from strongroom.clock import Clock
 from strongroom.crypto import KeyProvider
 from strongroom.crypto.envelope import MIN_LENGTH, AuthenticationFailure, dek_version_of, prepare
@@ -35,6 +38,7 @@ from strongroom.errors import (
     InvalidInput,
     KeyProviderError,
     NotFound,
+    StoreError,
     StrongroomError,
     TamperedError,
     WrongKeyError,
@@ -69,6 +73,7 @@ from strongroom.vault.policy import (
 from strongroom.vault.repositories import ApiKeyRepository, ConnectorRepository, ShareRepository, TokenRepository
 from strongroom.vault.unit_of_work import REFUSALS, UnitOfWork, refusal_outcome
 from strongroom.vocabulary import (
+    AUDIT_TENANT,
     DEFAULT_KIND,
     DEFAULT_SENSITIVITY,
     HIDDEN_TENANTS,
@@ -128,7 +133,9 @@ class Vault:
         check_label("actor", actor)
         self.actor = actor
         self._clock = clock
-        self._audit = AuditLog(store, mode=audit_mode)
+        self._audit = AuditLog(store, self._audit_keys, mode=audit_mode)
+        self._audit_keys_loaded: AuditKeys | None = None
+        self._audit_keys_lock = threading.Lock()
         self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
         self._keyring = Keyring(key_provider, self.environment, store.read, clock)
@@ -228,7 +235,9 @@ class Vault:
         except WrongKeyError:
             raise
         except KeyProviderError:
-            pass
+            return
+        # In memory from now on, so refusals are still recorded while the key provider is down.
+        self._load_audit_keys()
 
     @property
     def key_provider_kind(self) -> str:
@@ -763,7 +772,7 @@ class Vault:
             raw = value = None
             _wrong_type(name, is_text, type)
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
-        self._submit_use((now, audit_key, actor or self.actor, purpose, request_id))
+        self._submit_use((now, audit_key, actor or self.actor, purpose, request_id, None))
         if cold:  # the redactor masks the value while this vault lives; the hot path has noted it already
             LIVE.note(value, name, self, tenant)  # owned by the tenant: masked in its answers only
         return _noted_elsewhere(name, value, hot_version)
@@ -1062,9 +1071,55 @@ class Vault:
             return tx.chain_heads()
 
     def verify_audit(self) -> VerifyReport:
+        """Check every chain of this environment under the audit key (``strongroom.audit.chain``)."""
         self._audit.flush()
+        key = self._audit_keys().mac
         with self._store.read() as tx:
-            return verify(tx)
+            return verify(tx, key, self.environment)
+
+    def rekey_audit(self) -> int:
+        """Re-link under the audit key the events an unkeyed hash links (written before schema 0008), once
+        their chains are proven intact; how many were re-linked. Run once, right after the upgrade."""
+        self._audit.flush()
+        key = self._audit_keys().mac
+        with self._store.write() as tx:
+            return rekey(tx, key, self.environment)
+
+    def _audit_keys(self) -> AuditKeys:
+        """The environment's audit keys, derived from the hidden ``_audit`` tenant's data key (created on first
+        need, with no event: nothing a tenant owns changed, and the chain needs this key to record one)."""
+        keys = self._audit_keys_loaded
+        if keys is None:
+            with self._audit_keys_lock:
+                keys = self._audit_keys_loaded
+                if keys is None:
+                    keys = self._audit_keys_loaded = derive_audit_keys(self._audit_data_key())
+        return keys
+
+    def _load_audit_keys(self) -> None:
+        """Load the audit keys before a transaction opens (loading may write: the environment's first key). If
+        they cannot be had (the key provider down, a read-only store), the events recorded in the transaction
+        fail it, and its refusal waits in the queue for the key."""
+        if self._audit_keys_loaded is None:
+            with suppress(KeyProviderError, StoreError):
+                self._audit_keys()
+
+    def _audit_data_key(self) -> bytes:
+        for _ in range(2):  # another process may create it between our read and our insert
+            with self._store.read() as tx:
+                tenant = tx.tenant(self.environment, AUDIT_TENANT)
+                dek = None if tenant is None else tx.data_key(tenant.id, 1)
+            if tenant is not None and dek is not None:
+                return self._unwrap(dek, tenant)
+            self._check_key_before_wrapping()
+            now = self._clock()
+            record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=AUDIT_TENANT, created_at=now)
+            with self._store.write() as tx:
+                created = tx.ensure_tenant(record)
+                key = self._new_data_key(tx, record.id, 1, now) if created else None
+            if key is not None:
+                return key
+        raise StrongroomError(f"the audit key of {self.environment!r} could not be created: run the command again")
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -1202,6 +1257,8 @@ class Vault:
             self._audit.flush()
         self._writes += 1
         work: UnitOfWork | None = None
+        if flush:
+            self._load_audit_keys()
         try:
             with self._store.write() as tx:
                 work = UnitOfWork(tx, self._audit, refused)
