@@ -130,6 +130,7 @@ class Action(StrEnum):
     SHARE_REDEEM = "share.redeem"
     FINGERPRINTS_READ = "fingerprints.read"  # `scan --known` loaded the fingerprint keys (no value is read)
     FINGERPRINTS_DROP = "fingerprints.drop"  # the environment-wide fingerprints of schema 0002 dropped
+    AUDIT_DROPPED = "audit.dropped"  # async use events dropped while the store was unwritable: count, window
 
 
 class RootState(StrEnum):
