@@ -379,7 +379,7 @@ class AuditLog:
                 self.flush()
             except StrongroomError as exc:
                 if not self._failing_logged:
-                    log.error("audit writer failing, events kept in memory up to the bound: %s", exc)
+                    log.error("audit writer failing (async events kept up to the bound, then counted): %s", exc)
                 self._failing_logged = True
             else:
                 self._failing_logged = False
