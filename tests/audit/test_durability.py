@@ -192,9 +192,9 @@ CHILD = textwrap.dedent(
     n = 0
     while True:
         with vault.use("t", "k", purpose="load") as secret:
+            n += 1
+            pack(served, 0, n)  # a store to shared memory, still there after SIGKILL, before the value is seen
             secret.reveal()
-        n += 1
-        pack(served, 0, n)  # a store to shared memory: still there after SIGKILL
         if n % 10_000 == 0:
             print(n, flush=True)
     """
@@ -204,7 +204,7 @@ CHILD = textwrap.dedent(
 def test_sigkill_under_full_load_loses_at_most_the_documented_window(
     open_vault: Callable[..., Vault], store_url: str, tmp_path: Path
 ) -> None:
-    """A real process doing audited uses as fast as it can is killed with SIGKILL once it reports 60,000 served
+    """A real process doing audited uses as fast as it can is killed with SIGKILL once it reports 30,000 served
     (an event, not a timer): the events lost are at most ``max_pending`` (20,000), and the chain still verifies."""
     vault = open_vault(home=tmp_path)
     vault.create_tenant("t")
@@ -220,10 +220,10 @@ def test_sigkill_under_full_load_loses_at_most_the_documented_window(
     try:
         assert child.stdout is not None
         for line in child.stdout:
-            if int(line) >= 60_000:
+            if int(line) >= 30_000:
                 break
         else:
-            pytest.fail(f"the load process ended before 60,000 uses (exit {child.wait()})")
+            pytest.fail(f"the load process ended before 30,000 uses (exit {child.wait()})")
         child.send_signal(signal.SIGKILL)
         assert child.wait() == -signal.SIGKILL
     finally:
@@ -231,9 +231,8 @@ def test_sigkill_under_full_load_loses_at_most_the_documented_window(
             child.kill()
             child.wait()
     with counter.open("rb") as f, mmap.mmap(f.fileno(), 8, access=mmap.ACCESS_READ) as shared:
-        reported = int.from_bytes(shared[:8], "little")
-    served = reported + 1  # at most one use returned and not yet counted
+        served = int.from_bytes(shared[:8], "little")  # every value revealed was counted first
     written = _uses(vault._store, actor="loader")
-    assert reported >= 60_000
+    assert served >= 30_000
     assert served - written <= 20_000, f"{served - written} events lost (window: 20,000)"
     assert vault.verify_audit().ok

@@ -71,7 +71,7 @@ class AuditLog:
         mode: AuditMode = "async",
         flush_interval_seconds: float = 0.2,
         max_pending: int = 20_000,
-        max_batch: int = 5_000,
+        max_batch: int = 2_000,
         max_wait_seconds: float = 2.0,
         spool_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
@@ -99,7 +99,8 @@ class AuditLog:
         self._batch_done = threading.Condition(self._lock)  # notified after every batch, written or failed
         self._wake = threading.Event()  # the writer's: work is waiting (a full batch, a strict caller, close)
         self._write_lock = threading.Lock()
-        self._flush_lock = threading.RLock()
+        self._flush_lock = threading.RLock()  # held by whoever writes batches: the writer, flush(), a strict leader
+        self._flushes_ended = 0
         self._stop = threading.Event()
         self._failing = False
         self._stalled = False  # a caller waited max_wait_seconds for a batch: drop, do not wait, until one lands
@@ -165,6 +166,7 @@ class AuditLog:
             if not self._failing and not self._wake.is_set():
                 self._wake.set()
             queue.append(event)
+            self._note_high_water()
             return
         with self._lock:
             deadline = None
@@ -190,7 +192,9 @@ class AuditLog:
             self._note_high_water()
 
     def _commit(self, events: tuple[AuditEvent | UseEvent, ...]) -> None:
-        """Strict: queue the events as one ticket, wake the writer, wait for the batch that holds them."""
+        """Strict: queue the events as one ticket and see it committed in a batch (group commit). If no batch is
+        being written, this caller writes one now, its ticket and whatever queued with it (no thread hop);
+        else it waits for that batch to end, and leads the next if its ticket was not in it."""
         if self._closed:
             raise AuditError("the audit log is closed: no use without a record")
         if self._thread is None:
@@ -198,17 +202,26 @@ class AuditLog:
         ticket = _Ticket(events)
         with self._lock:
             self._queue.append(ticket)
-            self._wake.set()
-            deadline = time.monotonic() + max(self._max_wait_seconds, 30.0)
-            while ticket.state in (_PENDING, _IN_FLIGHT):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    # Still queued: the writer skips it. In flight: it may yet commit (a record of a use that
-                    # was refused: over-recording, never a use without a record).
-                    if ticket.state == _PENDING:
-                        ticket.state = _CANCELLED
-                    raise AuditError("audit event not written in time; refusing to serve (is the store up?)")
-                self._batch_done.wait(remaining)
+        deadline = time.monotonic() + max(self._max_wait_seconds, 30.0)
+        while ticket.state in (_PENDING, _IN_FLIGHT):
+            with self._lock:
+                ended = self._flushes_ended
+            try:
+                if self._lead(lambda: ticket.state != _PENDING, blocking=False):
+                    continue
+            except StrongroomError:
+                continue  # the ticket says whether it was in the batch that failed
+            with self._lock:
+                # Until this ticket is settled or a flush ends (then try to lead the next batch).
+                while ticket.state in (_PENDING, _IN_FLIGHT) and self._flushes_ended == ended:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        # Still queued: no batch takes it. In flight: it may yet commit (a record of a use that
+                        # was refused: over-recording, never a use without a record).
+                        if ticket.state == _PENDING:
+                            ticket.state = _CANCELLED
+                        raise AuditError("audit event not written in time; refusing to serve (is the store up?)")
+                    self._batch_done.wait(remaining)
         if ticket.state == _FAILED:
             raise AuditError(ticket.error or "audit events could not be written")
 
@@ -241,9 +254,22 @@ class AuditLog:
         One flush at a time, each batch drained and written together, so a flush that returns has nothing of
         its caller's still in flight, and the caller's next event is chained after it.
         """
-        with self._flush_lock:
-            while self._write_batch():
+        self._lead(lambda: False)
+
+    def _lead(self, done: Callable[[], bool], *, blocking: bool = True) -> bool:
+        """Write batches until ``done()`` or the queue is empty, unless another thread is writing (then False,
+        at once, if not ``blocking``). Its end is counted and announced, for strict callers waiting to lead."""
+        if not self._flush_lock.acquire(blocking=blocking):
+            return False
+        try:
+            while not done() and self._write_batch():
                 pass
+        finally:
+            self._flush_lock.release()
+            with self._lock:
+                self._flushes_ended += 1
+                self._batch_done.notify_all()
+        return True
 
     def _write_batch(self) -> bool:
         """Drain and write one batch (and any dropped counts); False once nothing is left. Raises on failure,
