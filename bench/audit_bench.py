@@ -225,7 +225,7 @@ def run_store(store: str, url: str, home: Path, seconds: float) -> list[Row]:
         # 3. audit off: the same statement, the use event handed to a C-level no-op (an append to a deque that
         # keeps nothing), as cheap as the real hand-over (an append to the queue)
         discard: deque[object] = deque(maxlen=0)
-        vault._submit_use = discard.append
+        vault._submit_use = discard.append  # type: ignore[assignment]
         n, took, lat = flat_out(vault, seconds)
         rows.append(Row(store, "audit off (no-op hand-over), flat out", None, n / took, None, lat, 0))
 
