@@ -150,6 +150,7 @@ def test_at_close_an_unwritable_store_spools_events_and_counts_for_the_next_open
     """Closed while the store refuses writes: the queued events and the drop count go to a 0600 file under the
     vault's home, holding no value; the next open writes them and the count."""
     home = tmp_path / "home"
+    home.mkdir()
     vault = open_vault(home=home)
     vault.create_tenant("t")
     value = make_canary("spool")
@@ -162,6 +163,7 @@ def test_at_close_an_unwritable_store_spools_events_and_counts_for_the_next_open
         vault.close()
     [spooled] = list((home / "audit-spool").glob("*/*.jsonl"))
     assert stat.S_IMODE(spooled.stat().st_mode) == 0o600
+    assert stat.S_IMODE(spooled.parent.stat().st_mode) == 0o700
     spool = spooled.read_text()
     assert value not in spool
     lines = [json.loads(line) for line in spool.splitlines()]
@@ -177,6 +179,24 @@ def test_at_close_an_unwritable_store_spools_events_and_counts_for_the_next_open
     assert dropped.detail is not None
     assert sum(e.purpose == "spooled" for e in events) + int(dropped.detail.split()[0]) == 25_000
     assert again.verify_audit().ok
+
+
+def test_no_spool_is_made_in_a_home_that_does_not_exist(
+    open_vault: Callable[..., Vault], store_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The spool lives in the vault's home and never creates it: without one, close says what was lost."""
+    home = tmp_path / "nowhere"
+    vault = open_vault(home=home)
+    vault.create_tenant("t")
+    vault.put("t", "k", "value-123")
+    vault.flush_audit()
+    with _unwritable(store_url):
+        for _ in range(3):
+            with vault.use("t", "k", purpose="lost"):
+                pass
+        vault.close()
+    assert not home.exists()
+    assert "3 queued events and 0 dropped lost" in caplog.text
 
 
 CHILD = textwrap.dedent(

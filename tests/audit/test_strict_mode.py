@@ -139,6 +139,7 @@ def test_strict_uses_commit_as_a_group(open_vault: Callable[..., Vault]) -> None
 def test_a_strict_refusal_is_not_spooled_or_retried(open_vault: Callable[..., Vault], tmp_path: Path) -> None:
     """A refused strict use leaves nothing behind: no spool file at close, no late record of it."""
     home = tmp_path / "home"
+    home.mkdir()
     vault = open_vault(audit_mode="strict", home=home)
     vault.create_tenant("t")
     vault.put("t", "k", "value-123")

@@ -429,7 +429,8 @@ class AuditLog:
             return
         path = self._spool_dir / f"{os.getpid()}-{time.time_ns()}.jsonl"
         try:
-            self._spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._spool_dir.parent.mkdir(mode=0o700, exist_ok=True)  # in the home, which must exist
+            self._spool_dir.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 for event in events:

@@ -1279,14 +1279,16 @@ class Vault:
         work._committed()
 
 
-def _audit_spool_dir(home: Path, environment: str, url: str) -> Path:
+def _audit_spool_dir(home: Path, environment: str, url: str) -> Path | None:
     """Where async audit events the store could not take by close wait for the next open: one directory per
     environment and database (its URL without the password, hashed: the events are chained under this
-    environment's key, into this database)."""
+    environment's key, into this database). None if the home does not exist (it is never made here)."""
     import hashlib
 
     from strongroom.store.engines import safe_url
 
+    if not home.is_dir():
+        return None
     return home / "audit-spool" / f"{environment}-{hashlib.sha256(safe_url(url).encode()).hexdigest()[:16]}"
 
 
