@@ -7,6 +7,7 @@ import json
 import mmap
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -104,6 +105,32 @@ def test_a_caller_at_the_bound_waits_for_the_writer_and_never_writes_itself(tmp_
     assert log.high_water <= 500
     log.close()
     assert _uses(store) == 5_000
+    store.close()
+
+
+def test_a_hung_writer_makes_callers_at_the_bound_drop_not_wait_forever(tmp_path: Path) -> None:
+    """The database hangs (another connection holds SQLite's write lock, so the writer's write blocks): a caller
+    at the bound waits ``max_wait_seconds`` once, then it and the callers after it drop and count their events
+    instead of waiting; once the lock is released every event is written or counted."""
+    path = tmp_path / "a.db"
+    store = Store(f"sqlite:///{path}")
+    upgrade(store)
+    log = AuditLog(store, lambda: KEYS, max_pending=50, max_batch=10, max_wait_seconds=0.05)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the writer's BEGIN IMMEDIATE now waits for the busy timeout
+    try:
+        for i in range(200):
+            log.submit(use_event(float(i), ("dev", "t", "k", 1, TENANT_ID), "a", "p", None))
+            assert log.pending <= 50
+        assert log.dropped_total >= 150
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    log.flush()
+    with store.engine.connect() as conn:
+        [detail] = conn.exec_driver_sql("SELECT detail FROM audit_events WHERE action = 'audit.dropped'").scalars()
+    assert _uses(store) + int(detail.split()[0]) == 200
+    log.close()
     store.close()
 
 

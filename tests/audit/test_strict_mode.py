@@ -3,6 +3,7 @@ cannot be written is refused with ``AuditError`` and reveals nothing (docs/audit
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -152,3 +153,21 @@ def test_a_strict_refusal_is_not_spooled_or_retried(open_vault: Callable[..., Va
     vault.close()
     assert not (home / "audit-spool").exists()
     assert _use_events(open_vault(home=home), "refused") == 0
+
+
+def test_serve_refuses_an_unknown_audit_mode(
+    cli_invoke: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    """A mistyped mode is refused in one line naming the choices, before anything starts or is created."""
+    home = tmp_path / "home"
+    for args, env in (
+        (["serve", "--audit-mode", "strcit"], {}),
+        (["serve"], {"STRONGROOM_AUDIT_MODE": "sync-ish"}),
+    ):
+        result = cli_invoke(args, env={"STRONGROOM_HOME": str(home), **env})
+        assert result.returncode != 0
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert "--audit-mode must be 'async' or 'strict'" in lines[0]
+        assert "Traceback" not in result.stderr
+    assert not home.exists()
