@@ -16,8 +16,9 @@ unwritable, the queue and the counts are spooled to a 0600 file that the next op
 
 ``strict`` (fail-closed; ``sync`` is its old name): a use's event is committed before its value is
 returned, and a use whose event cannot be written is refused (``AuditError``). Callers commit as a group:
-each appends its event and waits for the writer's batch that holds it, and the writer flushes at once when
-someone waits, so concurrent strict uses share one transaction.
+a caller that finds no batch being written writes one at once (its event and whatever queued with it);
+callers that find one in progress wait for it and lead the next, so concurrent strict uses share a
+transaction. A flush to PostgreSQL costs about 2 ms of CPU whatever its size, plus 20 µs per event.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ AuditMode = Literal["async", "strict", "sync"]
 """``sync`` is the old name of ``strict`` (same behaviour)."""
 log = logging.getLogger("strongroom.audit")
 
-SPOOL_ACTOR = "strongroom"
+DROPPED_ACTOR = "strongroom"
 """``actor`` of the ``audit.dropped`` events the writer records itself."""
 
 # A strict caller's event on its way: (events, state, error). States below; changed under the log's lock.
@@ -500,7 +501,7 @@ def _dropped_events(dropped: dict[tuple[str, str | None], list[Any]]) -> list[Au
         AuditEvent(
             at=last,
             environment=environment,
-            actor=SPOOL_ACTOR,
+            actor=DROPPED_ACTOR,
             tenant=tenant,
             action=_DROPPED,
             outcome=_OK,
