@@ -226,6 +226,23 @@ def test_no_spool_is_made_in_a_home_that_does_not_exist(
     assert "3 queued events and 0 dropped lost" in caplog.text
 
 
+def test_a_damaged_spool_file_is_set_aside_not_replayed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A spool file that does not parse fails nothing: it is left, renamed, and the log names it."""
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    upgrade(store)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "1-2.jsonl").write_text('{"event": [1.0, "dev"]}\n{"dropped": ["t", null, "x", 1, 2, "dev"]}\n')
+    log = AuditLog(store, lambda: KEYS, spool_dir=spool)
+    try:
+        assert log.pending == 0
+        assert [p.name for p in spool.iterdir()] == [f"1-2.replaying-{os.getpid()}"]
+        assert "1-2.jsonl is damaged" in caplog.text
+    finally:
+        log.close()
+        store.close()
+
+
 CHILD = textwrap.dedent(
     """
     import mmap, struct, sys

@@ -472,15 +472,23 @@ class AuditLog:
                 lines = claimed.read_text(encoding="utf-8").splitlines()
             except OSError:
                 continue
-            for line in lines:
-                record = json.loads(line)
-                if "event" in record:
-                    self._queue.append(AuditEvent(*record["event"]))
-                else:
-                    tenant, tenant_id, count, first, last, environment = record["dropped"]
-                    seen = self._dropped.setdefault((tenant, tenant_id), [0, first, last, environment])
-                    seen[0] += count
-                    seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
+            try:
+                records = [json.loads(line) for line in lines]
+                events = [AuditEvent(*r["event"]) for r in records if "event" in r]
+                drops = [
+                    (str(tenant), tenant_id, int(count), float(first), float(last), str(environment))
+                    for tenant, tenant_id, count, first, last, environment in (
+                        r["dropped"] for r in records if "event" not in r
+                    )
+                ]
+            except (ValueError, TypeError, KeyError):
+                log.error("audit spool %s is damaged: left as %s, not replayed", path, claimed.name)
+                continue
+            self._queue.extend(events)
+            for tenant, tenant_id, count, first, last, environment in drops:
+                seen = self._dropped.setdefault((tenant, tenant_id), [0, first, last, environment])
+                seen[0] += count
+                seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
             claimed.unlink()
             log.warning("audit events spooled at an earlier close replayed from %s", path)
         if self._queue or self._dropped:
