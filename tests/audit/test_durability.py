@@ -128,8 +128,9 @@ def test_a_hung_writer_makes_callers_at_the_bound_drop_not_wait_forever(tmp_path
         blocker.close()
     log.flush()
     with store.engine.connect() as conn:
-        [detail] = conn.exec_driver_sql("SELECT detail FROM audit_events WHERE action = 'audit.dropped'").scalars()
-    assert _uses(store) + int(detail.split()[0]) == 200
+        details = conn.exec_driver_sql("SELECT detail FROM audit_events WHERE action = 'audit.dropped'").scalars()
+        dropped = sum(int(detail.split()[0]) for detail in details)
+    assert _uses(store) + dropped == 200
     log.close()
     store.close()
 
@@ -159,15 +160,19 @@ def test_default_mode_serves_drops_past_the_bound_and_records_the_count_once_bac
     vault.flush_audit()  # the store is back
     events = vault.audit_events(tenant="t")
     written = sum(e.purpose == "while-down" for e in events)
-    [dropped] = [e for e in events if e.action == "audit.dropped"]
-    assert (dropped.tenant_id, dropped.actor, dropped.outcome) == (tenant.id, "strongroom", "ok")
-    assert dropped.detail is not None
-    count = int(dropped.detail.split()[0])
+    # One event per batch that carried counts (a count taken by a failing batch and the drops counted meanwhile
+    # may land in two): together they account for every use not written.
+    drops = [e for e in events if e.action == "audit.dropped"]
+    assert drops
+    assert {(e.tenant_id, e.actor, e.outcome) for e in drops} == {(tenant.id, "strongroom", "ok")}
+    count = sum(int((e.detail or "").split()[0]) for e in drops)
     assert written + count == served
     assert count >= served - 20_000
-    assert started <= dropped.at <= time.time()
-    assert "events dropped from 20" in dropped.detail  # the window, in UTC
-    assert value not in dropped.detail
+    for dropped in drops:
+        assert dropped.detail is not None
+        assert started <= dropped.at <= time.time()
+        assert "events dropped from 20" in dropped.detail  # the window, in UTC
+        assert value not in dropped.detail
     assert vault.verify_audit().ok
 
 
@@ -202,9 +207,8 @@ def test_at_close_an_unwritable_store_spools_events_and_counts_for_the_next_open
     again = open_vault(home=home)
     assert not list((home / "audit-spool").glob("*/*.jsonl"))  # claimed
     events = again.audit_events(tenant="t")
-    [dropped] = [e for e in events if e.action == "audit.dropped"]
-    assert dropped.detail is not None
-    assert sum(e.purpose == "spooled" for e in events) + int(dropped.detail.split()[0]) == 25_000
+    count = sum(int((e.detail or "").split()[0]) for e in events if e.action == "audit.dropped")
+    assert sum(e.purpose == "spooled" for e in events) + count == 25_000
     assert again.verify_audit().ok
 
 

@@ -163,8 +163,8 @@ class AuditLog:
         if self._thread is None:
             self._start()
         queue = self._queue
-        if len(queue) + self._in_flight < self._max_pending:  # under the bound: wake the writer, append
-            if not self._failing and not self._wake.is_set():
+        if len(queue) + self._in_flight < self._max_pending:  # under the bound: append, the writer woken past a batch
+            if len(queue) >= self._max_batch and not self._failing and not self._wake.is_set():
                 self._wake.set()
             queue.append(event)
             self._note_high_water()
