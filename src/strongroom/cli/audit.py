@@ -1,4 +1,4 @@
-"""``strongroom audit verify|tail``."""
+"""``strongroom audit``: verify (against signed checkpoints), checkpoint, tail, head, rekey."""
 
 from __future__ import annotations
 
@@ -7,36 +7,93 @@ import typer
 from strongroom.cli import common
 from strongroom.clock import iso
 
-app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
+app = typer.Typer(help="Read, verify and anchor the keyed audit log.", no_args_is_help=True)
 
 
 @app.command("verify")
-def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Check every chain; exit 1 naming the first broken event if any was edited, deleted or reordered."""
+def verify(
+    checkpoints: list[str] = typer.Option(
+        [],
+        "--checkpoints",
+        help="Also prove the log against signed checkpoints: a file, '-' or s3://bucket/prefix (repeatable).",
+    ),
+    public_key: str | None = typer.Option(
+        None, "--public-key", help="Verify checkpoints under this key (base64), not the vault's own."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check every chain under the audit key, and the checkpoints if given; exit 1 naming the first break."""
+    from strongroom.audit.checkpoints import read_checkpoints
+
+    found = [c for source in checkpoints for c in read_checkpoints(source)]
     with common.vault() as vault:
         report = vault.verify_audit()
+        anchored = vault.verify_audit_checkpoints(found, public_key=public_key) if checkpoints else None
+    ok = report.ok and (anchored is None or anchored.ok)
     if as_json:
         common.print_json(
             {
-                "ok": report.ok,
+                "ok": ok,
                 "chains": report.chains,
                 "events": report.events,
-                "broken": None
-                if report.broken is None
+                "broken": None if report.broken is None else _asdict(report.broken),
+                "checkpoints": None
+                if anchored is None
                 else {
-                    "chain": report.broken.chain,
-                    "event_id": report.broken.event_id,
-                    "seq": report.broken.seq,
-                    "reason": report.broken.reason,
+                    "checked": anchored.checkpoints,
+                    "newest": None if anchored.newest is None else iso(anchored.newest),
+                    "other_environments": anchored.other_environments,
+                    "divergence": None if anchored.divergence is None else _asdict(anchored.divergence),
                 },
             }
         )
-    elif report.ok:
-        common.out.print(f"audit log intact: {report.events} events in {report.chains} chains")
     else:
-        common.err.print(f"audit log BROKEN at {report.broken}")
-    if not report.ok:
+        if report.ok:
+            common.out.print(f"audit log intact: {report.events} events in {report.chains} chains")
+        else:
+            common.err.print(f"audit log BROKEN at {report.broken}")
+        if anchored is not None and anchored.ok and anchored.newest is not None:
+            common.out.print(f"matches {anchored.checkpoints} signed checkpoints, newest {iso(anchored.newest)}")
+        elif anchored is not None:
+            common.err.print(f"audit log DIVERGES from {anchored.divergence}")
+    if not ok:
         raise typer.Exit(1)
+
+
+def _asdict(item: object) -> dict[str, object]:
+    return {name: getattr(item, name) for name in item.__slots__}  # type: ignore[attr-defined]
+
+
+@app.command("checkpoint")
+def checkpoint(
+    to: str | None = typer.Option(None, "--to", help="Sinks, as in STRONGROOM_AUDIT_CHECKPOINTS (default: those)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the checkpoint."),
+) -> None:
+    """Sign the chains' heads now and write the checkpoint outside the database."""
+    from strongroom.audit.checkpoints import sinks_from_spec
+
+    sinks = sinks_from_spec(to) if to else []
+    with common.vault() as vault:
+        written = vault.checkpoint_audit(sinks)
+    if as_json:
+        common.print_json({"at": iso(written.at), "events": written.events, "chains": len(written.heads)})
+    else:
+        common.out.print(f"checkpoint of {written.events} events in {len(written.heads)} chains written")
+
+
+@app.command("public-key")
+def public_key_command() -> None:
+    """Print the key that verifies this environment's checkpoints: keep a copy where the checkpoints are."""
+    with common.vault() as vault:
+        common.out.print(vault.audit_public_key())
+
+
+@app.command("rekey")
+def rekey() -> None:
+    """Re-link events written before keyed chains (schema 0008) under the audit key, once, after upgrading."""
+    with common.vault() as vault:
+        relinked = vault.rekey_audit()
+    common.out.print(f"{relinked} events re-linked under the audit key")
 
 
 @app.command("tail")

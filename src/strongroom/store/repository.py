@@ -853,6 +853,16 @@ class Tx:
             )
             self.conn.execute(stmt, [{"b_id": i, "b_prev": p, "b_hash": h} for i, p, h in links])
 
+    def audit_links(self, wanted: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The stored link (``hash``) of each (chain, seq) of ``wanted`` that exists (checkpoint verification)."""
+        found: dict[tuple[str, int], str] = {}
+        c = audit_events.c
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            stmt = select(c.chain, c.seq, c.hash).where(tuple_(c.chain, c.seq).in_(chunk))
+            found.update({(str(chain), int(seq)): str(link) for chain, seq, link in self.conn.execute(stmt)})
+        return found
+
     def audit_chain_names(self) -> set[str]:
         return set(self.conn.execute(select(audit_events.c.chain).distinct()).scalars())
 

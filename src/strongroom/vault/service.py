@@ -16,7 +16,7 @@ import builtins
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from functools import cached_property
@@ -25,7 +25,18 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from strongroom.audit import ENVIRONMENT_CHAIN, Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
 from strongroom.audit.chain import rekey
-from strongroom.audit.keys import AuditKeys, derive_audit_keys
+from strongroom.audit.checkpoints import (
+    Checkpoint,
+    Checkpointer,
+    CheckpointReport,
+    CheckpointSink,
+    environment_heads,
+    public_key_from_text,
+    sign,
+    sinks_from_spec,
+    verify_against,
+)
+from strongroom.audit.keys import AuditKeys, derive_audit_keys, public_text
 from strongroom.clock import Clock
 from strongroom.crypto import KeyProvider
 from strongroom.crypto.envelope import MIN_LENGTH, AuthenticationFailure, dek_version_of, prepare
@@ -135,6 +146,7 @@ class Vault:
         self._clock = clock
         self._audit = AuditLog(store, self._audit_keys, mode=audit_mode)
         self._audit_keys_loaded: AuditKeys | None = None
+        self._checkpointer: Checkpointer | None = None
         self._audit_keys_lock = threading.Lock()
         self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
@@ -165,6 +177,7 @@ class Vault:
         cache_ttl_seconds: float = 5.0,
         dek_cache_ttl_seconds: float = 300.0,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        checkpoints: str | None = None,
     ) -> Vault:
         """Open (and, with ``migrate``, create or upgrade) the store at ``url``.
 
@@ -176,7 +189,8 @@ class Vault:
         ``clock``: seconds since the epoch (tests inject one). ``cache_ttl_seconds``: how long a decryptable
         current version is kept in process (0: never; writes by other processes are seen within it).
         ``dek_cache_ttl_seconds``: how long an unwrapped data key is kept. ``max_value_bytes``: the largest
-        value ``put`` accepts.
+        value ``put`` accepts. ``checkpoints``: where signed audit checkpoints go (``"off"``: nowhere;
+        unset: ``STRONGROOM_AUDIT_CHECKPOINTS``, else a file under the home; ``strongroom.audit.checkpoints``).
         """
         from strongroom import defaults
         from strongroom.store.migrate import upgrade
@@ -204,6 +218,8 @@ class Vault:
             vault._check_key_unless_unreachable()
             if migrate:
                 vault.drop_legacy_fingerprints()  # once, after an upgrade: see docs/scanning.md
+            spec = checkpoints or defaults.checkpoint_sinks(environment, home_path)
+            vault.start_checkpoints(sinks_from_spec(spec), interval_seconds=defaults.checkpoint_interval())
         except BaseException:
             store.close()
             raise
@@ -269,6 +285,8 @@ class Vault:
         """Write queued audit events, drop cached keys, and close the database pool; the vault refuses work after."""
         self._closed = True
         self._audit.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()  # after the audit log's last write: the final heads
         self._hot.clear()
         self._dek_cache.clear()
         self._keyring.forget()
@@ -1077,6 +1095,49 @@ class Vault:
         with self._store.read() as tx:
             return verify(tx, key, self.environment)
 
+    def start_checkpoints(self, sinks: Sequence[CheckpointSink], *, interval_seconds: float = 60.0) -> None:
+        """Write signed audit checkpoints to ``sinks`` every ``interval_seconds`` and at close (``Vault.open``
+        does this from its ``checkpoints`` argument)."""
+        if sinks and self._checkpointer is None:
+            self._checkpointer = Checkpointer(
+                self.environment,
+                sinks,
+                self._committed_heads,
+                self._audit_keys,
+                self._clock,
+                interval_seconds=interval_seconds,
+            )
+
+    def checkpoint_audit(self, sinks: Sequence[CheckpointSink] = ()) -> Checkpoint:
+        """Write a signed checkpoint of the heads now: to ``sinks`` if given, else to the configured ones."""
+        self._audit.flush()
+        if not sinks and self._checkpointer is not None:
+            return self._checkpointer.checkpoint(force=True) or _never()
+        if not sinks:
+            raise InvalidInput("no checkpoint sinks: set STRONGROOM_AUDIT_CHECKPOINTS, or give some (--to)")
+        checkpoint = sign(self._audit_keys(), self.environment, self._clock(), self._committed_heads())
+        for sink in sinks:
+            sink.write(checkpoint)
+        return checkpoint
+
+    def audit_public_key(self) -> str:
+        """The checkpoint-verifying key (base64 of the raw Ed25519 public key): keep a copy with the checkpoints."""
+        return public_text(self._audit_keys().public)
+
+    def verify_audit_checkpoints(
+        self, checkpoints: Sequence[Checkpoint], *, public_key: str | None = None
+    ) -> CheckpointReport:
+        """Prove the database against signed checkpoints (``strongroom.audit.checkpoints.verify_against``),
+        under ``public_key`` if given (base64), else this environment's own audit key."""
+        self._audit.flush()
+        public = self._audit_keys().public if public_key is None else public_key_from_text(public_key)
+        with self._store.read() as tx:
+            return verify_against(tx, self.environment, checkpoints, public)
+
+    def _committed_heads(self) -> dict[str, tuple[int, str]]:
+        with self._store.read() as tx:
+            return environment_heads(tx, self.environment)
+
     def rekey_audit(self) -> int:
         """Re-link under the audit key the events an unkeyed hash links (written before schema 0008), once
         their chains are proven intact; how many were re-linked. Run once, right after the upgrade."""
@@ -1323,3 +1384,7 @@ def _secret_info(tenant: str, row: SecretRecord, expires_at: float | None) -> Se
         expires_at=expires_at,
         destinations=parse_stored(row.destinations),
     )
+
+
+def _never() -> NoReturn:
+    raise AssertionError("a forced checkpoint is always written")
