@@ -80,10 +80,11 @@ def _encoded_prefix(prefix: tuple[Any, ...]) -> str:
 class _Linker:
     """``event_link`` with the JSON of the repeating prefix memoised (bounded)."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_keyed",)
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        # Keyed once: each link copies this state instead of deriving the HMAC pads again (0.6 µs of 1.5).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def __call__(self, prefix: tuple[Any, ...], tail: tuple[int, float, str | None, str | None], prev: str) -> str:
         """The link of the event with these repeating fields, (seq, at, request id, context) and previous link."""
@@ -92,8 +93,9 @@ class _Linker:
         # JSON renders ints and floats with repr(), so these pieces equal _CANONICAL.encode of the whole list.
         rid = "null" if request_id is None else _CANONICAL.encode(request_id)
         ctx = "null" if context is None else _CANONICAL.encode(context)
-        message = f'{encoded},{seq!r},{at!r},{rid},{ctx},"{prev}"]'.encode()
-        return hmac.digest(self._key, message, "sha256").hex()
+        mac = self._keyed.copy()
+        mac.update(f'{encoded},{seq!r},{at!r},{rid},{ctx},"{prev}"]'.encode())
+        return mac.hexdigest()
 
 
 def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, tuple[str | None, list[AuditEvent]]]:
