@@ -65,12 +65,16 @@ def actor() -> str:
 
 
 def checkpoint_sinks(environment: str, home: Path | None = None) -> str:
-    """Where audit checkpoints go: ``STRONGROOM_AUDIT_CHECKPOINTS``, else a file of the environment's under
-    ``$STRONGROOM_HOME/audit/`` (outside the database; docs/crypto.md says how to anchor them further)."""
+    """Where audit checkpoints go: ``STRONGROOM_AUDIT_CHECKPOINTS``, else, when the home exists (``strongroom
+    init`` made it), a file of the environment's under ``$STRONGROOM_HOME/audit/`` (outside the database;
+    docs/crypto.md, section 8a, says how to anchor them further); else nowhere (``off``)."""
     configured = os.environ.get(AUDIT_CHECKPOINTS_ENV)
     if configured:
         return configured
-    return f"file:{(home or home_dir()) / 'audit' / f'{environment}-checkpoints.jsonl'}"
+    home = home or home_dir()
+    if not home.is_dir():
+        return "off"
+    return f"file:{home / 'audit' / f'{environment}-checkpoints.jsonl'}"
 
 
 def checkpoint_interval() -> float:

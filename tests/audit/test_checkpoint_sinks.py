@@ -24,19 +24,27 @@ from strongroom.errors import InvalidInput
 from strongroom.vault import Vault
 
 
-def _busy(vault: Vault) -> None:
-    vault.create_tenant("acme")
-    vault.put("acme", "db", "postgres://checkpointed")
-    with vault.use("acme", "db", purpose="test") as secret:
+def _busy(vault: Vault, tenant: str = "acme") -> None:
+    vault.create_tenant(tenant)
+    vault.put(tenant, "db", "postgres://checkpointed")
+    with vault.use(tenant, "db", purpose="test") as secret:
         secret.reveal()
 
 
 def test_a_vault_opened_with_defaults_leaves_a_checkpoint_file_at_close(
     store_url: str, key_provider: object, tmp_path: Path
 ) -> None:
+    """In a home that exists (``strongroom init`` made it), checkpoints go to a file of its own; a vault whose
+    home does not exist writes none, and creates no directory where it was started."""
+    nowhere = tmp_path / "not-made"
+    with Vault.open(store_url, key_provider=key_provider, home=nowhere) as elsewhere:  # type: ignore[arg-type]
+        _busy(elsewhere, "other")
+    assert not nowhere.exists()
     home = tmp_path / "home"
+    home.mkdir()
     vault = Vault.open(store_url, key_provider=key_provider, home=home, actor="test")  # type: ignore[arg-type]
     _busy(vault)
+    vault.put("acme", "db", "postgres://moved-on")
     heads = vault.audit_heads()
     vault.close()
     path = home / "audit" / "dev-checkpoints.jsonl"
