@@ -552,6 +552,7 @@ def test_audit_verify_against_the_checkpoints_each_command_leaves(
         backend.ok("secret", "put", "acme", name, stdin=make_canary("anchored"))
     checkpoints = backend.home / "audit" / "dev-checkpoints.jsonl"
     assert checkpoints.stat().st_mode & 0o777 == 0o600
+    assert f"add --checkpoints {checkpoints}" in backend.ok("audit", "verify").stdout  # what was not checked
     result = backend.ok("audit", "verify", "--checkpoints", str(checkpoints))
     assert "matches" in result.stdout
 

@@ -56,8 +56,21 @@ def verify(
             common.out.print(f"matches {anchored.checkpoints} signed checkpoints, newest {iso(anchored.newest)}")
         elif anchored is not None:
             common.err.print(f"audit log DIVERGES from {anchored.divergence}")
+        elif report.ok:
+            common.out.print(_checkpoint_hint())
     if not ok:
         raise typer.Exit(1)
+
+
+def _checkpoint_hint() -> str:
+    """What verify did not check, and the option that checks it (with this home's own file, if any)."""
+    from strongroom import defaults
+
+    settings = common.settings()
+    spec = defaults.checkpoint_sinks(settings.environment, settings.home)
+    files = [item.removeprefix("file:") for item in spec.split(",") if item.startswith(("file:", "/"))]
+    where = f"--checkpoints {files[0]}" if files else "--checkpoints SOURCE"
+    return f"not checked against signed checkpoints: add {where}"
 
 
 def _asdict(item: object) -> dict[str, object]:
