@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -164,3 +165,44 @@ def test_file_sink_appends(tmp_path: Path, open_vault: Callable[..., Vault]) -> 
     first, second = read_checkpoints(str(sink.path))
     assert second.events > first.events
     assert (tmp_path / "deep").stat().st_mode & 0o777 == 0o700
+
+
+class _Recording:
+    """A sink that keeps what it is given and says when it got one; ``fail`` makes it raise."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.name = "failing" if fail else "recording"
+        self.written: list[object] = []
+        self.arrived = threading.Event()
+        self.fail = fail
+
+    def write(self, checkpoint: object) -> None:
+        if self.fail:
+            raise OSError("disk full (injected)")
+        self.written.append(checkpoint)
+        self.arrived.set()
+
+
+def test_the_interval_thread_writes_without_waiting_for_close(open_vault: Callable[..., Vault]) -> None:
+    vault = open_vault(checkpoints="off")
+    _busy(vault)
+    sink = _Recording()
+    vault.start_checkpoints([sink], interval_seconds=0.01)
+    assert sink.arrived.wait(timeout=60)  # woken by the sink; the bound only ends a broken test
+    assert sink.written
+
+
+def test_a_failing_sink_is_logged_once_and_never_stops_the_vault(
+    open_vault: Callable[..., Vault], caplog: pytest.LogCaptureFixture
+) -> None:
+    vault = open_vault(checkpoints="off")
+    broken, working = _Recording(fail=True), _Recording()
+    vault.start_checkpoints([broken, working], interval_seconds=3600)
+    _busy(vault)
+    vault.checkpoint_audit()
+    vault.put("acme", "db", "postgres://still-working")
+    vault.checkpoint_audit()
+    assert len(working.written) == 2
+    failures = [r for r in caplog.records if "not written to failing" in r.getMessage()]
+    assert len(failures) == 1
+    assert "OSError" in failures[0].getMessage()
