@@ -113,6 +113,7 @@ class Action(StrEnum):
     KEY_RETIRE = "key.retire"  # a root key destroyed, or a provider version destroyed
     KEY_SHRED = "key.shred"  # a shred completed: deleted tenants' keys unrecoverable
     KEY_MIGRATE = "key.migrate"  # the root keys moved to another key provider
+    AUDIT_REKEY = "audit.rekey"  # events of before schema 0008 re-linked under the audit key when it was made
     # The service (strongroom.tokens): API keys and short-lived agent tokens. Values never appear.
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"

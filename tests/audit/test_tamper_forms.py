@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from strongroom.audit.chain import GENESIS, LINKED_FIELDS
+from strongroom.audit.chain import GENESIS, LEGACY_FIELDS, LINKED_FIELDS, legacy_hash
 from strongroom.audit.checkpoints import FileSink, read_checkpoints, sign
 from strongroom.audit.keys import derive_audit_keys
 from strongroom.store import engines
@@ -324,3 +324,26 @@ def test_checkpoints_in_a_syslog_capture_are_found(scene: Scene, tmp_path: Path)
     capture = tmp_path / "syslog.txt"
     capture.write_text(f"Dec  3 08:00:00 host strongroom: {line}\nDec  3 08:00:01 host other: noise\n")
     assert scene.vault.verify_audit_checkpoints(read_checkpoints(str(capture))).ok
+
+
+def test_a_chain_relinked_the_old_unkeyed_way_stays_a_forgery(scene: Scene, open_vault: Callable[..., Vault]) -> None:
+    """Rewritten with the unkeyed SHA-256 of before schema 0008 (what a writer might hope gets re-linked as an
+    old chain): refused as forged, and opening the vault again re-links nothing (the key exists already)."""
+    rows, prev, statements = scene.rows(scene.acme), GENESIS, []
+    for row in rows:
+        row.update(actor="mallory", prev_hash=prev)
+        link = legacy_hash([row[n] for n in LEGACY_FIELDS])
+        statements.append(
+            (
+                "update audit_events set actor = 'mallory', prev_hash = :p, hash = :h where id = :id",
+                {"p": prev, "h": link, "id": row["id"]},
+            )
+        )
+        prev = link
+    rewind = "update audit_chains set head_hash = :h where chain = :c"
+    scene.sql(*statements, (rewind, {"h": prev, "c": scene.acme}))
+    for vault in (scene.vault, open_vault(checkpoints="off")):
+        report = vault.verify_audit()
+        assert report.broken is not None
+        assert report.broken.chain == scene.acme
+        assert "forged" in report.broken.reason

@@ -7,8 +7,8 @@ recompute the links of what they changed or forged. What a database writer can s
 (drop whole chains, or the newest events together with their head, or restore an older copy) is caught by
 the signed checkpoints kept outside the database (``strongroom.audit.checkpoints``; docs/crypto.md).
 
-Events written before schema 0008 were linked by an unkeyed SHA-256; ``verify`` names them as unkeyed, and
-``rekey`` checks and re-links them under the key.
+Events written before schema 0008 were linked by an unkeyed SHA-256. The transaction that makes an
+environment's audit key re-links them under it (``rekey``), so from then on an unkeyed link is a forgery.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from strongroom.audit.events import ENVIRONMENT_CHAIN, AuditEvent, chain_name, tenant_id_of_chain
-from strongroom.errors import TamperedError
 from strongroom.store import AuditRecord, Tx
 
 GENESIS = "0" * 64
@@ -189,7 +188,7 @@ class VerifyReport:
         return self.broken is None
 
 
-UNKEYED = "linked by an unkeyed hash (written before schema 0008): run `strongroom audit rekey`"
+UNKEYED = "linked without the audit key after the key was made: forged"
 
 
 def _environment_chains(names: Iterable[str], environment: str) -> list[str]:
@@ -212,17 +211,18 @@ def verify(tx: Tx, key: bytes, environment: str) -> VerifyReport:
     return VerifyReport(len(chains), total, None)
 
 
-def rekey(tx: Tx, key: bytes, environment: str) -> int:
-    """Re-link under ``key`` every event of ``environment`` that an unkeyed hash links, once its chain is
-    proven intact (``TamperedError`` naming the first break if not: a rewritten log is never laundered).
-    Returns how many events were re-linked."""
+def rekey(tx: Tx, key: bytes, environment: str) -> tuple[int, list[str]]:
+    """Re-link under ``key`` every event of ``environment`` that an unkeyed hash links, chain by chain, once
+    the chain is proven intact (the vault does it in the transaction that makes the audit key). Returns how
+    many events were re-linked, and the chains left as they were because they were already broken."""
     heads = tx.chain_heads()
-    relinked = 0
+    relinked, broken_chains = 0, []
     for chain in _environment_chains(heads, environment):
         records = list(tx.iter_chain(chain))
         _, broken, unkeyed = _walk(chain, records, heads[chain], key, allow_unkeyed=True)
         if broken is not None:
-            raise TamperedError(f"audit chain not re-linked, it is broken: {broken}")
+            broken_chains.append(chain)
+            continue
         if not unkeyed:
             continue
         link, prev, links = _Linker(key), GENESIS, []
@@ -234,7 +234,7 @@ def rekey(tx: Tx, key: bytes, environment: str) -> int:
         tx.relink_audit_events(links)
         tx.set_chain_head(chain, len(records), prev)
         relinked += unkeyed
-    return relinked
+    return relinked, broken_chains
 
 
 def _walk(

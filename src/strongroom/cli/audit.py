@@ -1,4 +1,4 @@
-"""``strongroom audit``: verify (against signed checkpoints), checkpoint, tail, head, rekey."""
+"""``strongroom audit``: verify (against signed checkpoints), checkpoint, public-key, tail, head."""
 
 from __future__ import annotations
 
@@ -99,14 +99,6 @@ def public_key_command() -> None:
     """Print the key that verifies this environment's checkpoints: keep a copy where the checkpoints are."""
     with common.vault() as vault:
         common.out.print(vault.audit_public_key())
-
-
-@app.command("rekey")
-def rekey() -> None:
-    """Re-link events written before keyed chains (schema 0008) under the audit key, once, after upgrading."""
-    with common.vault() as vault:
-        relinked = vault.rekey_audit()
-    common.out.print(f"{relinked} events re-linked under the audit key")
 
 
 @app.command("tail")

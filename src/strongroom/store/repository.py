@@ -844,7 +844,7 @@ class Tx:
         self.conn.exec_driver_sql(sql, list(rows))
 
     def relink_audit_events(self, links: Sequence[tuple[int, str, str]]) -> None:
-        """Set (``prev_hash``, ``hash``) of events by id: ``strongroom audit rekey`` re-linking old chains."""
+        """Set (``prev_hash``, ``hash``) of events by id: old chains re-linked under a new audit key."""
         if links:
             stmt = (
                 update(audit_events)

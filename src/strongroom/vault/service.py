@@ -13,6 +13,7 @@ processes are seen when the entry expires.
 from __future__ import annotations
 
 import builtins
+import logging
 import threading
 import time
 import uuid
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from strongroom.audit import ENVIRONMENT_CHAIN, Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
-from strongroom.audit.chain import rekey
+from strongroom.audit import chain as audit_chain
 from strongroom.audit.checkpoints import (
     Checkpoint,
     Checkpointer,
@@ -99,6 +100,8 @@ from strongroom.vocabulary import (
     Kind,
     is_internal_secret,
 )
+
+log = logging.getLogger("strongroom.audit")
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -1138,14 +1141,6 @@ class Vault:
         with self._store.read() as tx:
             return environment_heads(tx, self.environment)
 
-    def rekey_audit(self) -> int:
-        """Re-link under the audit key the events an unkeyed hash links (written before schema 0008), once
-        their chains are proven intact; how many were re-linked. Run once, right after the upgrade."""
-        self._audit.flush()
-        key = self._audit_keys().mac
-        with self._store.write() as tx:
-            return rekey(tx, key, self.environment)
-
     def _audit_keys(self) -> AuditKeys:
         """The environment's audit keys, derived from the hidden ``_audit`` tenant's data key (created on first
         need, with no event: nothing a tenant owns changed, and the chain needs this key to record one)."""
@@ -1178,9 +1173,22 @@ class Vault:
             with self._store.write() as tx:
                 created = tx.ensure_tenant(record)
                 key = self._new_data_key(tx, record.id, 1, now) if created else None
+                if key is not None:
+                    self._key_old_events(tx, derive_audit_keys(key).mac, now)
             if key is not None:
                 return key
         raise StrongroomError(f"the audit key of {self.environment!r} could not be created: run the command again")
+
+    def _key_old_events(self, tx: Tx, mac: bytes, now: float) -> None:
+        """In the transaction that makes the audit key: re-link under it the events of this environment an
+        unkeyed hash links (written before schema 0008), and record that. From its commit on, an unkeyed link
+        is a forgery, so no later step can launder a rewritten chain by re-linking it."""
+        relinked, broken = audit_chain.rekey(tx, mac, self.environment)
+        for chain in broken:
+            log.error("audit chain %s was broken before it was keyed: left as it was; `audit verify` names it", chain)
+        if relinked or broken:
+            detail = f"{relinked} events of before schema 0008 re-linked; {len(broken)} broken chains left"
+            audit_chain.append(tx, [self.audit_event(None, Action.AUDIT_REKEY, detail=detail, at=now)], mac)
 
     # -- helpers ------------------------------------------------------------------------------------
 
