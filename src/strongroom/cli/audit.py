@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import typer
 
@@ -211,3 +211,56 @@ def _progress(label: str) -> Iterator[Callable[[int], object]]:
     with Progress(*columns, console=common.err, transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda n: bar.advance(task, n)
+
+
+@app.command("report")
+def report(
+    tenant: str = typer.Option(..., help="The tenant whose secrets' accesses to report."),
+    since: str | None = typer.Option(None, help="From this time: ISO-8601 or an age (24h, 7d)."),
+    until: str | None = typer.Option(None, help="Before this time: ISO-8601 or an age."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    chart: Path | None = typer.Option(None, "--chart", help="Also draw accesses over time to this PNG."),
+) -> None:
+    """Accesses to a tenant's secrets (uses and brokered calls) per secret, actor and purpose, by outcome."""
+    from strongroom.audit import report as reports
+
+    start, end = _window(since, until)
+    if chart is not None:
+        reports.require_pillow()
+    with common.vault() as vault:
+        records = vault.iter_audit_events(tenant=tenant, since=start, until=end, actions=reports.ACCESS_ACTIONS)
+        built = reports.build(records, tenant, since=start, until=end)
+    if chart is not None:
+        reports.chart_png(built, chart)
+    if as_json:
+        common.print_json(built.as_json())
+    else:
+        _print_report(built)
+    if chart is not None:
+        common.err.print(f"chart written to {chart}")
+
+
+def _print_report(built: Any) -> None:
+    outcomes = built.outcomes()
+    first, last = _minute(built.total.first), _minute(built.total.last)
+    span = f" from {first} to {last}" if built.total.accesses else ""
+    common.out.print(f"{built.total.accesses} accesses to {built.tenant}'s secrets{span}")
+    if not built.total.accesses:
+        return
+    for title, key, groups in (
+        ("per secret", "secret", built.by_secret),
+        ("per actor", "actor", built.by_actor),
+        ("per purpose", "purpose", built.by_purpose),
+    ):
+        ordered = sorted(groups.items(), key=lambda kv: (-kv[1].accesses, kv[0]))
+        common.print_table(
+            title,
+            [key, "accesses", *outcomes, "last"],
+            [(name, g.accesses, *(g.outcomes[o] for o in outcomes), _minute(g.last)) for name, g in ordered],
+        )
+
+
+def _minute(seconds: float | None) -> str | None:
+    """``2026-11-30 15:00Z``: narrow enough for a table in 80 columns."""
+    text = iso(seconds)
+    return None if text is None else text[:16].replace("T", " ") + "Z"
