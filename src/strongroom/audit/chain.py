@@ -129,9 +129,9 @@ def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, tuple[str | Non
 STORED_COLUMNS = (*LINKED_FIELDS, "hash", "tenant_id")
 
 
-def append(tx: Tx, events: Iterable[AuditEvent], key: bytes) -> None:
+def append(tx: Tx, events: Iterable[AuditEvent], key: bytes) -> list[tuple[Any, ...]]:
     """Chain and insert events inside ``tx`` under the MAC ``key``, holding each chain's head lock until it
-    commits."""
+    commits. Returns the rows inserted (``STORED_COLUMNS`` values: seq and link included), for the streams."""
     link = _Linker(key)
     by_chain = _resolved(tx, events)
     rows: list[tuple[Any, ...]] = []
@@ -160,6 +160,7 @@ def append(tx: Tx, events: Iterable[AuditEvent], key: bytes) -> None:
             prev = digest
         tx.set_chain_head(chain, seq, prev)
     tx.insert_audit_events(STORED_COLUMNS, rows)
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

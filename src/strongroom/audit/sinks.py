@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from strongroom.audit import chain
 from strongroom.audit.events import Action, AuditEvent, Outcome
+from strongroom.audit.stream import Fanout, Sink
 from strongroom.errors import AuditError, StoreError, StrongroomError
 from strongroom.store import Store, Tx
 
@@ -61,13 +62,20 @@ class AuditLog:
         # True while submit() may simply append: async, writer started, not closed. One flag keeps the
         # hot path to a length check and an append.
         self._appending = False
+        # Copies of every committed event for a SIEM ($STRONGROOM_AUDIT_STREAM, add_stream): strongroom.audit.stream.
+        self.streams = Fanout.from_environment()
 
-    def record(self, tx: Tx, *events: AuditEvent) -> None:
-        """Write events in the caller's transaction: they commit with the change or not at all.
+    def add_stream(self, sink: Sink) -> None:
+        """Send a copy of every event committed from now on to ``sink`` (it never blocks this log)."""
+        self.streams.add(sink)
+
+    def record(self, tx: Tx, *events: AuditEvent) -> list[tuple[Any, ...]]:
+        """Write events in the caller's transaction: they commit with the change or not at all. Returns the
+        rows, for the caller to ``streams.publish`` once ``tx`` has committed (``UnitOfWork`` does).
 
         The caller loads ``keys()`` before it opens ``tx`` (loading may write: the first key of an environment).
         """
-        chain.append(tx, events, self.keys().mac)
+        return chain.append(tx, events, self.keys().mac)
 
     def record_now(self, *events: AuditEvent) -> None:
         """Write events in a transaction of their own (refusals, whose change was rolled back)."""
@@ -152,6 +160,7 @@ class AuditLog:
             self.flush()
         except StrongroomError as exc:
             log.error("audit events could not be written at close: %s", exc)
+        self.streams.close()
 
     @property
     def pending(self) -> int:
@@ -173,7 +182,9 @@ class AuditLog:
                 except StrongroomError as exc:  # the key provider is down: keep the batch, as for the database
                     raise AuditError(f"audit events could not be written: no audit key: {exc}") from None
                 with self._store.write() as tx:
-                    chain.append(tx, [expand(e) for e in events], key)
+                    rows = chain.append(tx, [expand(e) for e in events], key)
+                if self.streams:  # committed: copies to the streams (a deque append each)
+                    self.streams.publish(rows)
             except StoreError as exc:  # unreachable: a failed write too, so flush keeps the batch queued
                 raise AuditError(f"audit events could not be written: {exc}") from None
             except StrongroomError:

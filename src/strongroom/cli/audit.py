@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
 import typer
 
 from strongroom.cli import common
 from strongroom.clock import iso
+from strongroom.errors import InvalidInput
 
 app = typer.Typer(help="Read, verify and anchor the keyed audit log.", no_args_is_help=True)
 
@@ -136,3 +146,121 @@ def head(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> N
         ["chain", "seq", "hash"],
         [(chain, seq, digest) for chain, (seq, digest) in sorted(heads.items())],
     )
+
+
+class ExportFormat(StrEnum):
+    JSONL = "jsonl"
+    OTEL = "otel"
+    CEF = "cef"
+
+
+def _window(since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    from strongroom.audit.export import parse_when
+
+    now = time.time()
+    start = None if since is None else parse_when(since, now, option="--since")
+    end = None if until is None else parse_when(until, now, option="--until")
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput(f"--until {until!r} is not after --since {since!r}: give a later --until")
+    return start, end
+
+
+def _open_output(path: Path) -> IO[str]:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise InvalidInput(f"--output {path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
+    return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+
+@app.command("export")
+def export_events(
+    fmt: ExportFormat = typer.Option(..., "--format", help="jsonl, otel (OTLP JSON lines) or cef."),
+    since: str | None = typer.Option(None, help="From this time: ISO-8601 or an age (24h, 7d)."),
+    until: str | None = typer.Option(None, help="Before this time: ISO-8601 or an age."),
+    tenant: str | None = typer.Option(None, help="Only this tenant's events."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (0600), not stdout."),
+) -> None:
+    """Export the environment's audit events, oldest first, for a SIEM: never a value."""
+    from strongroom.audit.export import export
+
+    start, end = _window(since, until)
+    with common.vault() as vault:
+        records = vault.iter_audit_events(tenant=tenant, since=start, until=end)
+        if output is None:
+            try:
+                export(records, fmt.value, sys.stdout, environment=vault.environment)
+                sys.stdout.flush()
+            except BrokenPipeError:  # `| head`: the reader has what it wanted (Python's documented remedy)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+        with _open_output(output) as out, _progress(f"exporting to {output.name}") as advance:
+            written = export(records, fmt.value, out, environment=vault.environment, progress=advance)
+    common.err.print(f"exported {written} events to {output} ({fmt.value})")
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], object]]:
+    """A progress bar on stderr when it is a terminal (the total is not known ahead: a count and a rate)."""
+    if not common.err.is_terminal:
+        yield lambda _n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=common.err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
+
+
+@app.command("report")
+def report(
+    tenant: str = typer.Option(..., help="The tenant whose secrets' accesses to report."),
+    since: str | None = typer.Option(None, help="From this time: ISO-8601 or an age (24h, 7d)."),
+    until: str | None = typer.Option(None, help="Before this time: ISO-8601 or an age."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    chart: Path | None = typer.Option(None, "--chart", help="Also draw accesses over time to this PNG."),
+) -> None:
+    """Accesses to a tenant's secrets (uses and brokered calls) per secret, actor and purpose, by outcome."""
+    from strongroom.audit import report as reports
+
+    start, end = _window(since, until)
+    if chart is not None:
+        reports.require_pillow()
+    with common.vault() as vault:
+        records = vault.iter_audit_events(tenant=tenant, since=start, until=end, actions=reports.ACCESS_ACTIONS)
+        built = reports.build(records, tenant, since=start, until=end)
+    if chart is not None:
+        reports.chart_png(built, chart)
+    if as_json:
+        common.print_json(built.as_json())
+    else:
+        _print_report(built)
+    if chart is not None:
+        common.err.print(f"chart written to {chart}")
+
+
+def _print_report(built: Any) -> None:
+    outcomes = built.outcomes()
+    first, last = _minute(built.total.first), _minute(built.total.last)
+    span = f" from {first} to {last}" if built.total.accesses else ""
+    common.out.print(f"{built.total.accesses} accesses to {built.tenant}'s secrets{span}")
+    if not built.total.accesses:
+        return
+    for title, key, groups in (
+        ("per secret", "secret", built.by_secret),
+        ("per actor", "actor", built.by_actor),
+        ("per purpose", "purpose", built.by_purpose),
+    ):
+        ordered = sorted(groups.items(), key=lambda kv: (-kv[1].accesses, kv[0]))
+        common.print_table(
+            title,
+            [key, "accesses", *outcomes, "last"],
+            [(name, g.accesses, *(g.outcomes[o] for o in outcomes), _minute(g.last)) for name, g in ordered],
+        )
+
+
+def _minute(seconds: float | None) -> str | None:
+    """``2026-11-30 15:00Z``: narrow enough for a table in 80 columns."""
+    text = iso(seconds)
+    return None if text is None else text[:16].replace("T", " ") + "Z"

@@ -885,12 +885,18 @@ class Tx:
         action: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        after_id: int | None = None,
     ) -> list[AuditRecord]:
-        """Events matching every filter given; ``unattributed``: only those of no tenant (``tenant_id`` NULL)."""
+        """Events matching every filter given; ``unattributed``: only those of no tenant (``tenant_id`` NULL).
+
+        ``after_id``: only events with a greater id (a keyset page: the next page starts after the last id read).
+        """
         stmt = select(audit_events)
         c = audit_events.c
         if unattributed:
             stmt = stmt.where(c.tenant_id.is_(None))
+        if after_id is not None:
+            stmt = stmt.where(c.id > after_id)
         for column, wanted in (
             (c.chain, chain),
             (c.tenant, tenant),

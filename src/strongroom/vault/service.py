@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from functools import cached_property
@@ -1084,6 +1084,41 @@ class Vault:
                 since=since,
                 until=until,
             )
+
+    def iter_audit_events(
+        self,
+        *,
+        tenant: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        actions: Collection[str] | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[AuditRecord]:
+        """``audit_events`` oldest first, read ``page_size`` at a time (keyset by id, a read transaction per
+        page), so an export of millions of events holds one page in memory. ``tenant`` is resolved once, at
+        the start; ``actions``: only these actions (filtered per page, in Python)."""
+        self._audit.flush()
+        with self._store.read() as tx:
+            holder = None if tenant is None else tx.tenant(self.environment, tenant)
+        after: int | None = None
+        while True:
+            with self._store.read() as tx:
+                page = tx.audit_events(
+                    tenant=tenant if holder is None else None,
+                    tenant_id=None if holder is None else holder.id,
+                    unattributed=tenant is not None and holder is None,
+                    environment=self.environment,
+                    limit=page_size,
+                    since=since,
+                    until=until,
+                    after_id=after,
+                )
+            for record in page:
+                if actions is None or record.action in actions:
+                    yield record
+            if len(page) < page_size:
+                return
+            after = page[-1].id
 
     def audit_heads(self) -> dict[str, tuple[int, str]]:
         """Each chain's newest (seq, hash), to anchor outside the database."""
