@@ -119,8 +119,6 @@ def tail(
 ) -> None:
     """Show the newest audit events, oldest first, each with its context (who, on whose behalf, from where,
     what the caller got: docs/audit.md)."""
-    from rich.markup import escape
-
     from strongroom.audit.context import decode, summary
 
     with common.vault() as vault:
@@ -147,7 +145,7 @@ def tail(
                 e.version,
                 e.purpose,
                 e.outcome,
-                escape(summary(e.context)),  # labels are the agents' text: never Rich markup
+                summary(e.context),  # the consoles read no markup: an agent's "[bold]" is shown as it is
             )
             for e in events
         ],
