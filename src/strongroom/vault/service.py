@@ -37,7 +37,8 @@ from strongroom.audit.checkpoints import (
     sinks_from_spec,
     verify_against,
 )
-from strongroom.audit.context import MAX_CONTEXT_CHARS, check_context
+from strongroom.audit.context import FITS as CONTEXT_FITS
+from strongroom.audit.context import check_context
 from strongroom.audit.keys import AuditKeys, derive_audit_keys, public_text
 from strongroom.clock import Clock
 from strongroom.crypto import KeyProvider
@@ -772,9 +773,7 @@ class Vault:
                 check_label("request_id", request_id)
             if actor is not None:
                 check_label("actor", actor)
-            if context is not None and not (
-                len(context) <= MAX_CONTEXT_CHARS and context.isascii() and context.isprintable()
-            ):
+            if context is not None and CONTEXT_FITS.fullmatch(context) is None:
                 check_context(context)
             if destination is not None and not allowed(hot.destinations, destination):
                 self._refuse_destination(
