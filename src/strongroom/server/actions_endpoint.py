@@ -193,8 +193,8 @@ def _answer_of(exc: StrongroomError) -> tuple[int, str]:
 
 
 async def _record(state: ServiceState, event: AuditEvent) -> None:
-    """Queue one event; in ``sync`` audit mode that is a database write: off the event loop."""
-    if state.vault.audit_mode == "sync":
+    """Queue one event; in any mode but ``async`` that is a database write: off the event loop."""
+    if state.vault.audit_mode != "async":
         await asyncio.to_thread(state.vault.submit_event, event)
     else:
         state.vault.submit_event(event)
