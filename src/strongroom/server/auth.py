@@ -258,7 +258,7 @@ def route_of(request: Request) -> str:
 
 
 PEER = "strongroom.peer"
-"""The scope key under which ``middleware.RecordPeer`` keeps the TCP peer's address before a trusted proxy's
+"""The scope key under which ``middleware.BehindProxies`` keeps the TCP peer's address before a trusted proxy's
 ``X-Forwarded-For`` replaces ``scope["client"]``."""
 
 
