@@ -117,17 +117,36 @@ def tail(
     tenant: str | None = typer.Option(None, help="Only this tenant's events."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show the newest audit events, oldest first."""
+    """Show the newest audit events, oldest first, each with its context (who, on whose behalf, from where,
+    what the caller got: docs/audit.md)."""
+    from strongroom.audit.context import decode, summary
+
     with common.vault() as vault:
         events = list(reversed(vault.audit_events(tenant=tenant, limit=n, newest_first=True)))
     if as_json:
-        common.print_json([{**{k: getattr(e, k) for k in e.__slots__}, "at": iso(e.at)} for e in events])
+        common.print_json(
+            [
+                {**{k: getattr(e, k) for k in e.__slots__}, "at": iso(e.at), "context": decode(e.context) or None}
+                for e in events
+            ]
+        )
         return
     common.print_table(
         "audit events",
-        ["id", "at", "actor", "tenant", "action", "secret", "v", "purpose", "outcome"],
+        ["id", "at", "actor", "tenant", "action", "secret", "v", "purpose", "outcome", "context"],
         [
-            (e.id, iso(e.at), e.actor, e.tenant, e.action, e.secret_name, e.version, e.purpose, e.outcome)
+            (
+                e.id,
+                iso(e.at),
+                e.actor,
+                e.tenant,
+                e.action,
+                e.secret_name,
+                e.version,
+                e.purpose,
+                e.outcome,
+                summary(e.context),  # the consoles read no markup: an agent's "[bold]" is shown as it is
+            )
             for e in events
         ],
     )

@@ -37,6 +37,8 @@ from strongroom.audit.checkpoints import (
     sinks_from_spec,
     verify_against,
 )
+from strongroom.audit.context import FITS as CONTEXT_FITS
+from strongroom.audit.context import check_context
 from strongroom.audit.keys import AuditKeys, derive_audit_keys, public_text
 from strongroom.clock import Clock
 from strongroom.crypto import KeyProvider
@@ -704,6 +706,7 @@ class Vault:
         request_id: str | None = None,
         type: None = None,
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> Secret[str] | Secret[bytes]: ...
 
     @overload
@@ -718,6 +721,7 @@ class Vault:
         request_id: str | None = None,
         type: builtins.type[_V],
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> Secret[_V]: ...
 
     def use(
@@ -731,6 +735,7 @@ class Vault:
         request_id: str | None = None,
         type: builtins.type[Any] | None = None,
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> Secret[Any]:
         """Decrypt a secret for one purpose, audited: ``with vault.use(t, n, purpose="…") as secret:``.
 
@@ -742,6 +747,9 @@ class Vault:
         ``destination``: where the caller (the broker) will send the value; checked against the secret's
         destination policy before anything is decrypted or unwrapped, and refused with ``AccessDenied``
         (audited, outcome ``denied``) when the policy does not allow it.
+
+        ``context``: who asked, for what, on whose behalf, from where (``AuditContext(...).encode()``, built
+        once per request by the caller), recorded with the use or its refusal.
         """
         now = self._clock()
         hot = self._hot.get((tenant, name)) if version is None else None
@@ -756,6 +764,7 @@ class Vault:
                 request_id=request_id,
                 now=now,
                 destination=destination,
+                context=context,
             )
         else:  # _load checks these on a miss
             if purpose not in self._purposes:
@@ -764,6 +773,8 @@ class Vault:
                 check_label("request_id", request_id)
             if actor is not None:
                 check_label("actor", actor)
+            if context is not None and CONTEXT_FITS.fullmatch(context) is None:
+                check_context(context)
             if destination is not None and not allowed(hot.destinations, destination):
                 self._refuse_destination(
                     tenant,
@@ -774,6 +785,7 @@ class Vault:
                     purpose=purpose,
                     actor=actor,
                     request_id=request_id,
+                    context=context,
                 )
         _, decrypt, nonce, body, aad, is_text, hot_version, audit_key, what, _ = hot
         raw: bytes | None
@@ -786,14 +798,21 @@ class Vault:
         if value is None:  # raised outside the except block, so no exception context carries plaintext
             self._hot.pop((tenant, name), None)
             self._refuse(
-                tenant, name, hot_version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id
+                tenant,
+                name,
+                hot_version,
+                Outcome.TAMPERED,
+                purpose=purpose,
+                actor=actor,
+                request_id=request_id,
+                context=context,
             )
             raise TamperedError(f"ciphertext of {what} failed authentication")
         if type is not None and not isinstance(value, type):
             raw = value = None
             _wrong_type(name, is_text, type)
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
-        self._submit_use((now, audit_key, actor or self.actor, purpose, request_id, None))
+        self._submit_use((now, audit_key, actor or self.actor, purpose, request_id, context))
         if cold:  # the redactor masks the value while this vault lives; the hot path has noted it already
             LIVE.note(value, name, self, tenant)  # owned by the tenant: masked in its answers only
         return _noted_elsewhere(name, value, hot_version)
@@ -807,13 +826,22 @@ class Vault:
         actor: str | None = None,
         request_id: str | None = None,
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> Secret[str] | Secret[bytes] | None:
         """``use()`` when it needs no I/O (the current version is cached and the audit is asynchronous), else
         ``None``: an event loop calls this inline and hands only a miss to a thread."""
         hot = self._hot.get((tenant, name))
         if hot is None or hot.cached_until <= self._clock() or self._audit.mode == "sync":
             return None
-        return self.use(tenant, name, purpose=purpose, actor=actor, request_id=request_id, destination=destination)
+        return self.use(
+            tenant,
+            name,
+            purpose=purpose,
+            actor=actor,
+            request_id=request_id,
+            destination=destination,
+            context=context,
+        )
 
     def _refuse_destination(
         self,
@@ -826,8 +854,11 @@ class Vault:
         purpose: str,
         actor: str | None,
         request_id: str | None,
+        context: str | None = None,
     ) -> NoReturn:
-        self._refuse(tenant, name, version, Outcome.DENIED, purpose=purpose, actor=actor, request_id=request_id)
+        self._refuse(
+            tenant, name, version, Outcome.DENIED, purpose=purpose, actor=actor, request_id=request_id, context=context
+        )
         raise AccessDenied(refusal(tenant, name, policy, destination))
 
     def _load(
@@ -841,12 +872,15 @@ class Vault:
         request_id: str | None,
         now: float,
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> _Hot:
         check_name("tenant name", tenant)
         check_name("secret name", name)
         self._remember_purpose(purpose)
         check_label("actor", actor)
         check_label("request_id", request_id)
+        check_context(context)
+        said = {"purpose": purpose, "actor": actor, "request_id": request_id, "context": context}
         writes_before = self._writes
         try:
             with self._store.read() as tx:
@@ -868,18 +902,17 @@ class Vault:
                     purpose=purpose,
                     actor=actor,
                     request_id=request_id,
+                    context=context,
                 )
             cipher = self._cipher(dek, record)
         except NotFound:
-            self._refuse(tenant, name, version, Outcome.NOT_FOUND, purpose=purpose, actor=actor, request_id=request_id)
+            self._refuse(tenant, name, version, Outcome.NOT_FOUND, **said)
             raise
         except TamperedError:
-            self._refuse(tenant, name, version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id)
+            self._refuse(tenant, name, version, Outcome.TAMPERED, **said)
             raise
         if stored.expires_at is not None and stored.expires_at <= now:
-            self._refuse(
-                tenant, name, stored.version, Outcome.EXPIRED, purpose=purpose, actor=actor, request_id=request_id
-            )
+            self._refuse(tenant, name, stored.version, Outcome.EXPIRED, **said)
             raise Expired(f"secret {name!r} of tenant {tenant!r} expired")
         prepared = prepare(cipher, stored.ciphertext, Binding(self.environment, record.id, name, stored.version))
         cached_until = now + self._cache_ttl_seconds
@@ -1301,6 +1334,7 @@ class Vault:
         version: int | None = None,
         purpose: str | None = None,
         tenant_id: str | None = None,
+        context: str | None = None,
     ) -> AuditEvent:
         """An audit event of this environment, the one way events are built: ``tenant=None`` (or ``-``) is the
         environment-wide chain, the actor defaults to the vault's, ``detail`` is cut to its column, and
@@ -1309,9 +1343,12 @@ class Vault:
         A tenant's event is chained by the tenant's id: ``tenant_id`` when the caller has it, else the id of the
         tenant holding the name when the event is written, looked up by the audit writer in its own
         transaction (one query a batch; never here, so building an event does no I/O on an event loop).
+
+        ``context``: the caller's context, ``AuditContext(...).encode()`` (checked: ``check_context``).
         """
         check_label("actor", actor)
         check_label("request_id", request_id)
+        check_context(context)
         if tenant is None or tenant == NO_TENANT:
             tenant_id = ENVIRONMENT_CHAIN
         return AuditEvent(
@@ -1329,6 +1366,7 @@ class Vault:
             request_id=request_id,
             detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
             tenant_id=tenant_id,
+            context=context,
         )
 
     def _refuse(
@@ -1341,8 +1379,11 @@ class Vault:
         purpose: str | None,
         actor: str | None,
         request_id: str | None,
+        context: str | None = None,
     ) -> None:
-        event = self.audit_event(tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id)
+        event = self.audit_event(
+            tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id, context=context
+        )
         self._audit.record_now(event._replace(version=version, purpose=purpose, outcome=outcome))
 
     @contextmanager
