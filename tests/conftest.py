@@ -250,13 +250,15 @@ def key_provider(tmp_path: Path) -> LocalKeyProvider:
 
 
 @pytest.fixture
-def open_vault(store_url: str, key_provider: LocalKeyProvider) -> Iterator[Callable[..., Vault]]:
-    """Open vaults on the test's store; every one opened is closed at the end."""
+def open_vault(store_url: str, key_provider: LocalKeyProvider, tmp_path: Path) -> Iterator[Callable[..., Vault]]:
+    """Open vaults on the test's store; every one opened is closed at the end. Their home is the test's own
+    and does not exist, so no audit checkpoints are written unless a test asks for them (``checkpoints=``)."""
     opened: list[Vault] = []
 
     def _open(**options: object) -> Vault:
         options.setdefault("key_provider", key_provider)
         options.setdefault("actor", "test")
+        options.setdefault("home", tmp_path / "no-home")
         vault = Vault.open(store_url, **options)  # type: ignore[arg-type]
         opened.append(vault)
         return vault

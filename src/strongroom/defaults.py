@@ -5,8 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from strongroom.errors import InvalidInput
 from strongroom.names import check_environment
-from strongroom.vocabulary import ACTOR_ENV, ENVIRONMENT_ENV, HOME_ENV, URL_ENV
+from strongroom.vocabulary import (
+    ACTOR_ENV,
+    AUDIT_CHECKPOINT_SECONDS_ENV,
+    AUDIT_CHECKPOINTS_ENV,
+    ENVIRONMENT_ENV,
+    HOME_ENV,
+    URL_ENV,
+)
 
 __all__ = [
     "ACTOR_ENV",
@@ -14,6 +22,8 @@ __all__ = [
     "HOME_ENV",
     "URL_ENV",
     "actor",
+    "checkpoint_interval",
+    "checkpoint_sinks",
     "environment_name",
     "home_dir",
     "key_file",
@@ -22,6 +32,7 @@ __all__ = [
 DEFAULT_HOME = ".strongroom"
 DEFAULT_ENVIRONMENT = "dev"
 DATABASE_FILE = "strongroom.db"
+CHECKPOINT_SECONDS = 60.0
 
 
 def home_dir() -> Path:
@@ -51,3 +62,29 @@ def actor() -> str:
         return "local:" + os.getlogin()
     except OSError:
         return f"local:uid{os.getuid()}"
+
+
+def checkpoint_sinks(environment: str, home: Path | None = None) -> str:
+    """Where audit checkpoints go: ``STRONGROOM_AUDIT_CHECKPOINTS``, else, when the home exists (``strongroom
+    init`` made it), a file of the environment's under ``$STRONGROOM_HOME/audit/`` (outside the database;
+    docs/crypto.md, section 8a, says how to anchor them further); else nowhere (``off``)."""
+    configured = os.environ.get(AUDIT_CHECKPOINTS_ENV)
+    if configured:
+        return configured
+    home = home or home_dir()
+    if not home.is_dir():
+        return "off"
+    return f"file:{home / 'audit' / f'{environment}-checkpoints.jsonl'}"
+
+
+def checkpoint_interval() -> float:
+    text = os.environ.get(AUDIT_CHECKPOINT_SECONDS_ENV)
+    if not text:
+        return CHECKPOINT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 86400 * 7:
+        raise InvalidInput(f"{AUDIT_CHECKPOINT_SECONDS_ENV}={text!r}: give seconds between checkpoints, e.g. 60")
+    return seconds

@@ -113,6 +113,7 @@ class Action(StrEnum):
     KEY_RETIRE = "key.retire"  # a root key destroyed, or a provider version destroyed
     KEY_SHRED = "key.shred"  # a shred completed: deleted tenants' keys unrecoverable
     KEY_MIGRATE = "key.migrate"  # the root keys moved to another key provider
+    AUDIT_REKEY = "audit.rekey"  # events of before schema 0008 re-linked under the audit key when it was made
     # The service (strongroom.tokens): API keys and short-lived agent tokens. Values never appear.
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
@@ -183,6 +184,10 @@ KEK_ENV: Final = "STRONGROOM_KEK"
 ``transit:`` (``strongroom.crypto.providers.uri``). Unset: ``STRONGROOM_MASTER_KEY`` or the key file."""
 SECRETS_DIR_ENV: Final = "STRONGROOM_SECRETS_DIR"
 DEBUG_ENV: Final = "STRONGROOM_DEBUG"
+AUDIT_CHECKPOINTS_ENV: Final = "STRONGROOM_AUDIT_CHECKPOINTS"
+"""Where signed audit checkpoints go (``strongroom.audit.checkpoints.sinks_from_spec``); unset: a file under
+``$STRONGROOM_HOME/audit/``; ``off``: nowhere."""
+AUDIT_CHECKPOINT_SECONDS_ENV: Final = "STRONGROOM_AUDIT_CHECKPOINT_SECONDS"
 RATE_LIMIT_STORAGE_ENV: Final = "STRONGROOM_RATE_LIMIT_STORAGE"
 """Where the service counts failed authentications: ``memory://`` (default) or ``redis://host:port/db``."""
 AUDIT_MODE_ENV: Final = "STRONGROOM_AUDIT_MODE"

@@ -543,6 +543,42 @@ def test_audit_verify_names_the_tampered_event(
     assert report["broken"]["chain"].startswith("dev/tenant:")  # acme's chain, keyed by its id
 
 
+def test_audit_verify_against_the_checkpoints_each_command_leaves(
+    backend: Cli, make_canary: Callable[[str], str]
+) -> None:
+    """Every command writes a signed checkpoint at close (to a file under the home by default); after the newest
+    events are cut off with their head rewound, the chain alone still verifies but the checkpoints do not."""
+    for name in ("a", "b", "c"):
+        backend.ok("secret", "put", "acme", name, stdin=make_canary("anchored"))
+    checkpoints = backend.home / "audit" / "dev-checkpoints.jsonl"
+    assert checkpoints.stat().st_mode & 0o777 == 0o600
+    assert f"add --checkpoints {checkpoints}" in backend.ok("audit", "verify").stdout  # what was not checked
+    result = backend.ok("audit", "verify", "--checkpoints", str(checkpoints))
+    assert "matches" in result.stdout
+
+    rows = [r for r in audit_rows(backend.store_url) if r["action"] == "secret.put"]
+    newest = rows[-1]
+    kept = rows[-2]
+    run_sql(
+        backend.store_url,
+        ("delete from audit_events where id = :id", {"id": newest["id"]}),
+        (
+            "update audit_chains set head_seq = :s, head_hash = :h where chain = :c",
+            {"s": kept["seq"], "h": kept["hash"], "c": kept["chain"]},
+        ),
+    )
+    assert backend.run("audit", "verify").returncode == 0  # the chain is whole: only the checkpoints know
+    refused = backend.run("audit", "verify", "--checkpoints", str(checkpoints))
+    assert refused.returncode == 1
+    assert "DIVERGES" in refused.stderr
+    assert f"seq {newest['seq']}" in refused.stderr
+    report = json.loads(backend.run("audit", "verify", "--checkpoints", str(checkpoints), "--json").stdout)
+    assert report["ok"] is False
+    assert report["checkpoints"]["divergence"]["chain"] == kept["chain"]
+    missing = backend.run("audit", "verify", "--checkpoints", str(backend.home / "nope.jsonl"))
+    assert_refused(missing, "no checkpoint file at")
+
+
 # -- bad input ------------------------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ import pytest
 
 import strongroom.redact
 from strongroom import Secret
-from strongroom.live_values import LiveValues
+from strongroom.live_values import LIVE, LiveValues
 from strongroom.redact import MASK, RedactingFilter, Redactor, format_exception
 from strongroom.testing import assert_not_leaked
 
@@ -79,7 +79,12 @@ class Installed:
 
 @pytest.fixture
 def installed() -> Iterator[Installed]:
-    """install() undone after the test by its public inverse, uninstall(), which the test checks."""
+    """install() undone after the test by its public inverse, uninstall(), which the test checks.
+
+    Values earlier tests of this process left alive (a vault in a reference cycle holds the values it noted
+    until the cyclic collector frees it) are dropped first: this test's text must meet only its own values."""
+    gc.collect()
+    LIVE.clear()
     before = _process_state()
     state = Installed()
     try:

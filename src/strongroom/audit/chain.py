@@ -7,8 +7,8 @@ recompute the links of what they changed or forged. What a database writer can s
 (drop whole chains, or the newest events together with their head, or restore an older copy) is caught by
 the signed checkpoints kept outside the database (``strongroom.audit.checkpoints``; docs/crypto.md).
 
-Events written before schema 0008 were linked by an unkeyed SHA-256; ``verify`` names them as unkeyed, and
-``rekey`` checks and re-links them under the key.
+Events written before schema 0008 were linked by an unkeyed SHA-256. The transaction that makes an
+environment's audit key re-links them under it (``rekey``), so from then on an unkeyed link is a forgery.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from strongroom.audit.events import ENVIRONMENT_CHAIN, AuditEvent, chain_name, tenant_id_of_chain
-from strongroom.errors import TamperedError
 from strongroom.store import AuditRecord, Tx
 
 GENESIS = "0" * 64
@@ -80,10 +79,11 @@ def _encoded_prefix(prefix: tuple[Any, ...]) -> str:
 class _Linker:
     """``event_link`` with the JSON of the repeating prefix memoised (bounded)."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_keyed",)
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        # Keyed once: each link copies this state instead of deriving the HMAC pads again (0.6 µs of 1.5).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def __call__(self, prefix: tuple[Any, ...], tail: tuple[int, float, str | None, str | None], prev: str) -> str:
         """The link of the event with these repeating fields, (seq, at, request id, context) and previous link."""
@@ -92,8 +92,9 @@ class _Linker:
         # JSON renders ints and floats with repr(), so these pieces equal _CANONICAL.encode of the whole list.
         rid = "null" if request_id is None else _CANONICAL.encode(request_id)
         ctx = "null" if context is None else _CANONICAL.encode(context)
-        message = f'{encoded},{seq!r},{at!r},{rid},{ctx},"{prev}"]'.encode()
-        return hmac.digest(self._key, message, "sha256").hex()
+        mac = self._keyed.copy()
+        mac.update(f'{encoded},{seq!r},{at!r},{rid},{ctx},"{prev}"]'.encode())
+        return mac.hexdigest()
 
 
 def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, tuple[str | None, list[AuditEvent]]]:
@@ -128,9 +129,9 @@ def _resolved(tx: Tx, events: Iterable[AuditEvent]) -> dict[str, tuple[str | Non
 STORED_COLUMNS = (*LINKED_FIELDS, "hash", "tenant_id")
 
 
-def append(tx: Tx, events: Iterable[AuditEvent], key: bytes) -> None:
+def append(tx: Tx, events: Iterable[AuditEvent], key: bytes) -> list[tuple[Any, ...]]:
     """Chain and insert events inside ``tx`` under the MAC ``key``, holding each chain's head lock until it
-    commits."""
+    commits. Returns the rows inserted (``STORED_COLUMNS`` values: seq and link included), for the streams."""
     link = _Linker(key)
     by_chain = _resolved(tx, events)
     rows: list[tuple[Any, ...]] = []
@@ -159,6 +160,7 @@ def append(tx: Tx, events: Iterable[AuditEvent], key: bytes) -> None:
             prev = digest
         tx.set_chain_head(chain, seq, prev)
     tx.insert_audit_events(STORED_COLUMNS, rows)
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +189,7 @@ class VerifyReport:
         return self.broken is None
 
 
-UNKEYED = "linked by an unkeyed hash (written before schema 0008): run `strongroom audit rekey`"
+UNKEYED = "linked without the audit key after the key was made: forged"
 
 
 def _environment_chains(names: Iterable[str], environment: str) -> list[str]:
@@ -210,17 +212,18 @@ def verify(tx: Tx, key: bytes, environment: str) -> VerifyReport:
     return VerifyReport(len(chains), total, None)
 
 
-def rekey(tx: Tx, key: bytes, environment: str) -> int:
-    """Re-link under ``key`` every event of ``environment`` that an unkeyed hash links, once its chain is
-    proven intact (``TamperedError`` naming the first break if not: a rewritten log is never laundered).
-    Returns how many events were re-linked."""
+def rekey(tx: Tx, key: bytes, environment: str) -> tuple[int, list[str]]:
+    """Re-link under ``key`` every event of ``environment`` that an unkeyed hash links, chain by chain, once
+    the chain is proven intact (the vault does it in the transaction that makes the audit key). Returns how
+    many events were re-linked, and the chains left as they were because they were already broken."""
     heads = tx.chain_heads()
-    relinked = 0
+    relinked, broken_chains = 0, []
     for chain in _environment_chains(heads, environment):
         records = list(tx.iter_chain(chain))
         _, broken, unkeyed = _walk(chain, records, heads[chain], key, allow_unkeyed=True)
         if broken is not None:
-            raise TamperedError(f"audit chain not re-linked, it is broken: {broken}")
+            broken_chains.append(chain)
+            continue
         if not unkeyed:
             continue
         link, prev, links = _Linker(key), GENESIS, []
@@ -232,7 +235,7 @@ def rekey(tx: Tx, key: bytes, environment: str) -> int:
         tx.relink_audit_events(links)
         tx.set_chain_head(chain, len(records), prev)
         relinked += unkeyed
-    return relinked
+    return relinked, broken_chains
 
 
 def _walk(

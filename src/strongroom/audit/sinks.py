@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from strongroom.audit import chain
 from strongroom.audit.events import Action, AuditEvent, Outcome
+from strongroom.audit.stream import Fanout, Sink
 from strongroom.errors import AuditError, StoreError, StrongroomError
 from strongroom.store import Store, Tx
 
@@ -114,17 +115,24 @@ class AuditLog:
         """The most events the queue held (in flight included), as seen by the writer and the slow path."""
         self.dropped_total = 0
         """Events dropped (async, store unwritable, queue full) since this log was made."""
+        # Copies of every committed event for a SIEM ($STRONGROOM_AUDIT_STREAM, add_stream): strongroom.audit.stream.
+        self.streams = Fanout.from_environment()
         if spool_dir is not None:
             self._replay(spool_dir)
 
+    def add_stream(self, sink: Sink) -> None:
+        """Send a copy of every event committed from now on to ``sink`` (it never blocks this log)."""
+        self.streams.add(sink)
+
     # -- handing events over ------------------------------------------------------------------------
 
-    def record(self, tx: Tx, *events: AuditEvent) -> None:
-        """Write events in the caller's transaction: they commit with the change or not at all.
+    def record(self, tx: Tx, *events: AuditEvent) -> list[tuple[Any, ...]]:
+        """Write events in the caller's transaction: they commit with the change or not at all. Returns the
+        rows, for the caller to ``streams.publish`` once ``tx`` has committed (``UnitOfWork`` does).
 
         The caller loads ``keys()`` before it opens ``tx`` (loading may write: the first key of an environment).
         """
-        chain.append(tx, events, self.keys().mac)
+        return chain.append(tx, events, self.keys().mac)
 
     def record_now(self, *events: AuditEvent) -> None:
         """Record events that go with no state change (refusals): committed before this returns in strict
@@ -353,7 +361,9 @@ class AuditLog:
                 except StrongroomError as exc:  # the key provider is down: keep the batch, as for the database
                     raise AuditError(f"audit events could not be written: no audit key: {exc}") from None
                 with self._store.write() as tx:
-                    chain.append(tx, [expand(e) for e in events], key)
+                    rows = chain.append(tx, [expand(e) for e in events], key)
+                if self.streams:  # committed: copies to the streams (a deque append each)
+                    self.streams.publish(rows)
             except StoreError as exc:  # unreachable: a failed write too, so flush keeps the batch queued
                 raise AuditError(f"audit events could not be written: {exc}") from None
             except StrongroomError:
@@ -378,6 +388,7 @@ class AuditLog:
             self.flush()
         except StrongroomError as exc:
             self._spool(exc)
+        self.streams.close()
 
     @property
     def pending(self) -> int:

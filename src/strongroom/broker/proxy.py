@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from strongroom.audit import Action, AuditEvent, Outcome
+from strongroom.audit.context import AuditContext
 from strongroom.broker.connectors import Connector, CredentialPlacement, match_operation
 from strongroom.broker.network import PinnedTransport, Resolver, checked_addresses, default_resolve
 from strongroom.broker.request import OutgoingParts, agent_parts
@@ -309,6 +310,8 @@ class Broker:
         actor: str,
         request_id: str | None = None,
         check: Callable[[BrokerResponse], None] | None = None,
+        context: AuditContext | None = None,
+        answered: Callable[[StrongroomError], tuple[int, str]] | None = None,
     ) -> BrokerResponse:
         """Call ``method path`` of ``connector`` for ``tenant``; ``path`` is raw (percent-encoded) and query-free.
 
@@ -317,6 +320,11 @@ class Broker:
         ``check``: the caller's last look at the answer before the event is recorded (a size limit of its own,
         whether it can send it): a ``StrongroomError`` it raises is the call's outcome, so the one event says
         what the agent got.
+        ``context``: the request's (who, on whose behalf, from where: ``strongroom.audit.context``); the broker
+        adds the connector and operation for the credential's ``secret.use``, and the outcome for the
+        ``broker.call`` event: ``status`` (what the caller got: the upstream's status, or ``answered(error)``,
+        the status and code the caller turns an error into; an ``UpstreamError``'s own status without it),
+        ``upstream_status`` and ``error``.
         """
         check_name("tenant name", tenant)
         check_label("actor", actor)
@@ -326,9 +334,13 @@ class Broker:
         label, version = f"{connector.name}.? {shown_method[:10]}", None
         outcome: str = Outcome.ERROR
         detail = "failed"
+        asked = (context or AuditContext()).but(connector=connector.name)
+        got: dict[str, int | str | None] = {}
         try:
             operation, params = match_operation(connector, method, path)
             label = f"{connector.name}.{operation.id} {operation.method}"
+            asked = asked.but(operation=operation.id)
+            use_context = asked.encode()  # once per call: the vault records it as it is
             parts = agent_parts(
                 connector, operation, params, query=query, headers=headers, body=body, content_type=content_type
             )
@@ -343,6 +355,7 @@ class Broker:
                 actor=actor,
                 request_id=request_id,
                 destination=destination,
+                context=use_context,
             )
             if secret is None:  # a cold read does I/O: off the event loop
                 secret = await asyncio.to_thread(
@@ -353,6 +366,7 @@ class Broker:
                     actor=actor,
                     request_id=request_id,
                     destination=destination,
+                    context=use_context,
                 )
             with secret:
                 version = secret.version
@@ -360,6 +374,7 @@ class Broker:
                 response = await self._forward(
                     connector, operation.method, parts, _inject(connector.credential, value), started=started
                 )
+            got["upstream_status"] = got["status"] = response.status
             if check is not None:
                 check(response)
             outcome = Outcome.OK
@@ -371,6 +386,11 @@ class Broker:
             outcome = _OUTCOMES.get(type(exc), Outcome.ERROR)
             status = f" {exc.status}" if isinstance(exc, UpstreamError) else ""
             detail = f"{label} -> {type(exc).__name__}{status} after {(time.perf_counter() - started) * 1000:.0f} ms"
+            if answered is not None:
+                got["status"], got["error"] = answered(exc)
+            else:
+                got["status"] = exc.status if isinstance(exc, UpstreamError) else None
+                got["error"] = type(exc).__name__
             raise
         finally:
             await self._audit(
@@ -384,6 +404,7 @@ class Broker:
                     outcome=outcome,
                     version=version,
                     purpose=f"broker:{connector.name}",
+                    context=asked.but(**got).encode(),
                 )
             )
 

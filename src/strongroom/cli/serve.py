@@ -42,6 +42,7 @@ def serve(
     import strongroom.redact
     from strongroom.bootstrap import build_app, initialise, open_vault, rate_limit_storage_url
     from strongroom.server import access_log
+    from strongroom.server.middleware import BehindProxies
 
     storage = rate_limit_storage_url()  # a bad setting is refused before anything starts
     if audit_mode not in ("async", "strict"):
@@ -64,15 +65,15 @@ def serve(
     common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} ({vault!r})")
     trusted = forwarded_allow_ips.strip() if forwarded_allow_ips else ""
     try:
-        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: only the proxies named here.
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: only the proxies named here,
+        # through its own middleware, with the proxy's address kept for the audit context (BehindProxies).
         uvicorn.run(
-            app,
+            BehindProxies(app, trusted) if trusted else app,
             host=host,
             port=port,
             log_level="info",
             access_log=True,
-            proxy_headers=bool(trusted),
-            forwarded_allow_ips=trusted or None,
+            proxy_headers=False,
         )
     finally:
         vault.close()

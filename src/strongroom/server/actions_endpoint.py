@@ -21,11 +21,19 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive, Scope, Send
 
-from strongroom.audit import Action, Outcome
+from strongroom.audit import Action, AuditEvent, Outcome
+from strongroom.audit.context import header_labels, label
 from strongroom.broker import BrokerResponse, Connector, UpstreamError, connector_from_dict
 from strongroom.errors import AccessDenied, InvalidInput, NotFound, StrongroomError
 from strongroom.server import errors
-from strongroom.server.auth import actor, audit_denied, authenticate_header, checked_request_id
+from strongroom.server.auth import (
+    actor,
+    audit_denied,
+    authenticate_header,
+    caller_context,
+    checked_request_id,
+    client_of,
+)
 from strongroom.server.errors import ApiError
 from strongroom.server.middleware import BodyTooLarge
 
@@ -48,7 +56,11 @@ class ActionsEndpoint:
     One ``broker.call`` audit event per call, with the outcome the caller got: the broker records it once the
     call ends, and this endpoint's own checks of the answer (its size, headers it can send) run inside the
     call (``Broker.call(check=...)``), so a 502 from them is the recorded outcome, not an ``ok`` beside it.
-    What is left after the call is only sending prepared bytes.
+    What is left after the call is only sending prepared bytes. The request's audit context (who, on whose
+    behalf, from where: ``server.auth.caller_context``) is built once, after authentication; the broker adds
+    the operation and the status and error code the agent got (``_answer_of``). A call to a connector the
+    tenant does not have, or whose stored definition no longer passes the checks, is a ``broker.call`` event
+    too (404, 400); a 401, 403 or 429 is the refusal's event (``server.refusals``), with the same context.
     """
 
     def __init__(self, state: ServiceState) -> None:
@@ -68,7 +80,14 @@ class ActionsEndpoint:
         except StrongroomError as exc:
             if isinstance(exc, AccessDenied):  # every 403 is an audit event
                 state = scope.get("state") or {}
-                audit_denied(self.state, state.get("principal"), _route(scope), exc, state.get("request_id"))
+                audit_denied(
+                    self.state,
+                    state.get("principal"),
+                    _route(scope),
+                    exc,
+                    state.get("request_id"),
+                    context=state.get("audit_context"),
+                )
             await errors.strongroom_response(exc)(scope, receive, send)
             return
         except Exception as exc:
@@ -88,16 +107,22 @@ class ActionsEndpoint:
             raise ApiError(405, "method_not_allowed", "Method Not Allowed", {"Allow": ", ".join(METHODS)})
         headers = _headers(scope)
         request_id = checked_request_id(headers.get("x-request-id"))
-        client = scope.get("client")
+        client, peer = client_of(scope)
+        labels = header_labels(headers)
         caller = await authenticate_header(
             state,
             headers.get("authorization", ""),
-            client=client[0] if client else "?",
+            client=client,
             request_id=request_id,
             route=_route(scope),
+            peer=peer,
+            headers=headers,
         )
-        # The caller, for a 403's audit event; its tenant, whose values the answer's redaction masks.
-        scope.setdefault("state", {}).update(principal=caller, request_id=request_id, tenant=caller.tenant)
+        context = caller_context(state, caller, headers, client=client, peer=peer, labels=labels)
+        # The caller and its context, for a 403's audit event; its tenant, whose values the answer's redaction masks.
+        scope.setdefault("state", {}).update(
+            principal=caller, request_id=request_id, tenant=caller.tenant, audit_context=context
+        )
         caller.require("actions:invoke")
         if caller.tenant is None:
             raise InvalidInput("actions run for a tenant: use a tenant's key or token, not the admin key")
@@ -108,7 +133,8 @@ class ActionsEndpoint:
                 _tenant_connector, state, caller.tenant, name
             )
         except InvalidInput as exc:  # a stored definition that no longer passes the checks: the call is refused
-            state.vault.enqueue_event(
+            await _record(
+                state,
                 state.vault.audit_event(
                     caller.tenant,
                     Action.BROKER_CALL,
@@ -117,10 +143,23 @@ class ActionsEndpoint:
                     outcome=Outcome.INVALID,
                     purpose=f"broker:{name}",
                     detail=f"{name}.? {method} -> InvalidInput: {exc}",
-                )
+                    context=context.but(connector=name, status=400, error="invalid_input").encode(),
+                ),
             )
             raise
-        if found is None:
+        if found is None:  # the name is the agent's text: a label in the context, not a purpose
+            await _record(
+                state,
+                state.vault.audit_event(
+                    caller.tenant,
+                    Action.BROKER_CALL,
+                    actor=actor(caller),
+                    request_id=request_id,
+                    outcome=Outcome.NOT_FOUND,
+                    detail=f"{label(name, 64)}.? {method} -> NotFound",
+                    context=context.but(connector=name, status=404, error="not_found").encode(),
+                ),
+            )
             raise NotFound(f"connector {name!r} is not available to tenant {caller.tenant!r}")
         body = await _body(receive)
         # The broker matches the raw, still percent-encoded path: an encoded "/" stays inside one segment.
@@ -140,8 +179,25 @@ class ActionsEndpoint:
             actor=actor(caller),
             request_id=request_id,
             check=lambda answer: sent.append(_response(found, answer)),
+            context=context,
+            answered=_answer_of,
         )
         return sent[0]
+
+
+def _answer_of(exc: StrongroomError) -> tuple[int, str]:
+    """The status and error code the agent gets for ``exc`` (``__call__`` answers them)."""
+    if isinstance(exc, ResponseTooLarge):
+        return 502, "upstream_response_too_large"
+    return errors.answer_of(exc)
+
+
+async def _record(state: ServiceState, event: AuditEvent) -> None:
+    """Queue one event; in any mode but ``async`` that is a database write: off the event loop."""
+    if state.vault.audit_mode != "async":
+        await asyncio.to_thread(state.vault.submit_event, event)
+    else:
+        state.vault.submit_event(event)
 
 
 def _response(connector: Connector, answer: BrokerResponse) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

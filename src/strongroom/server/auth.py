@@ -21,12 +21,14 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
 from strongroom.audit import Action, Outcome
+from strongroom.audit.context import AuditContext, header_labels, screened
 from strongroom.caching import BoundedCache
 from strongroom.clock import Clock, system_clock
 from strongroom.errors import AccessDenied, Expired, NotFound
@@ -63,6 +65,9 @@ class Principal:
     tenant: str | None
     scopes: frozenset[str]
     subject: str
+    key_id: str | None = None  # the API key: the caller itself, or the one that minted the token
+    agent_run: str | None = None  # a token's claims: the agent run it was minted for, its OAuth client
+    client_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -252,18 +257,87 @@ def route_of(request: Request) -> str:
     return f"{request.method} {template if isinstance(template, str) else '(no route)'}"
 
 
+PEER = "strongroom.peer"
+"""The scope key under which ``middleware.BehindProxies`` keeps the TCP peer's address before a trusted proxy's
+``X-Forwarded-For`` replaces ``scope["client"]``."""
+
+
+def client_of(scope: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The client's address (the peer's, or the one a trusted proxy forwarded) and the proxy's when it
+    forwarded one (``None`` otherwise)."""
+    client = scope.get("client")
+    address = str(client[0]) if client else "?"
+    peer = scope.get(PEER)
+    return address, peer if isinstance(peer, str) and peer != address else None
+
+
+def withholder(state: ServiceState, tenant: str | None, credential: str) -> Callable[[str], bool]:
+    """Whether an agent-supplied label may hold a secret, to be recorded as ``[withheld]``: it holds a value the
+    answer to this caller would mask (its tenant's values in use, the platform's, provider token shapes:
+    ``tenant=None`` before the caller is known), or the credential this request presented, or a long part of it.
+    """
+    redactor = state.redactor
+    long_credential = credential if len(credential) >= 16 else ""
+
+    def withhold(text: str) -> bool:
+        if long_credential and (long_credential in text or (len(text) >= 16 and text in long_credential)):
+            return True
+        return redactor.redact(text, tenant=tenant) != text
+
+    return withhold
+
+
+def caller_context(
+    state: ServiceState,
+    principal: Principal | None,
+    headers: Mapping[str, str],
+    *,
+    client: str,
+    peer: str | None,
+    labels: Mapping[str, str] | None = None,
+) -> AuditContext:
+    """The audit context of a request: who (``principal``, when known), on whose behalf (its labels: the
+    token's ``agent_run`` claim over ``X-Strongroom-Agent-Run``, the other headers of ``audit.context.HEADERS``),
+    from where. Labels are screened (``withholder``) for the caller's tenant; the Authorization header is read
+    only to compare against. ``labels``: ``header_labels(headers)``, when the caller has them already."""
+    tenant = principal.tenant if principal is not None else None
+    credential = headers.get("authorization", "").partition(" ")[2].strip()
+    raw = dict(header_labels(headers) if labels is None else labels)
+    if principal is not None and principal.agent_run:
+        raw["agent_run"] = principal.agent_run
+    found = screened(raw, withholder(state, tenant, credential)) if raw else {}
+    if principal is None:
+        return AuditContext(client=client, peer=peer).but(**found)
+    token = principal.kind == "token"
+    return AuditContext(
+        key_id=principal.key_id,
+        token_id=principal.id if token else None,
+        subject=principal.subject if token else None,
+        client_id=principal.client_id,
+        client=client,
+        peer=peer,
+    ).but(**found)
+
+
 async def authenticate(request: Request) -> Principal:
     """The caller of this request, or 401/429; a reserved tenant in the path is not found (the routes'
     dependency)."""
+    client, peer = client_of(request.scope)
     principal = await authenticate_header(
         request.app.state.strongroom,
         request.headers.get("authorization", ""),
-        client=request.client.host if request.client else "?",
+        client=client,
         request_id=request_id(request),
         route=route_of(request),
+        peer=peer,
+        headers=request.headers,
     )
     request.state.principal = principal  # for the audit event of a 403 (server.errors)
     request.state.tenant = principal.tenant  # whose values the answer's redaction masks (server/middleware.py)
+    # Who, on whose behalf, from where: for the events this request's route records.
+    request.state.audit_context = caller_context(
+        request.app.state.strongroom, principal, request.headers, client=client, peer=peer
+    )
     tenant = request.path_params.get("tenant")
     check_tenant_door(tenant if isinstance(tenant, str) else None)
     return principal
@@ -287,16 +361,25 @@ def _token_tenant(vault: Vault, seen: Presented) -> str | None:
 
 
 async def authenticate_header(
-    state: ServiceState, header: str, *, client: str, request_id: str | None, route: str = "?"
+    state: ServiceState,
+    header: str,
+    *,
+    client: str,
+    request_id: str | None,
+    route: str = "?",
+    peer: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Principal:
     """The caller presenting ``header`` (``Authorization``), or 401/429.
 
     Async on purpose: a token is verified on the event loop (CPU only, the key and revocation sets are
     cached), an API key in a worker thread (it reads the store); a sync dependency would cost every request
-    a thread hop.
+    a thread hop. ``peer`` and ``headers`` (the request's: labels are read from them) give a refusal's audit
+    event its context: from where, on whose behalf, and who the credential claims to be.
     """
     scheme, _, credential = header.partition(" ")
     credential = credential.strip()
+    where = Where(state, client, peer, headers or {})
     if scheme.lower() != "bearer" or not credential:
         await asyncio.to_thread(
             state.refusals.record,
@@ -305,6 +388,7 @@ async def authenticate_header(
             tenant=None,
             detail=f"{route}: no bearer credential, from {client}",
             request_id=request_id,
+            context=where.context(status=401, error="unauthenticated"),
         )
         raise ApiError(
             401, "unauthenticated", "send Authorization: Bearer <API key or token>", {"WWW-Authenticate": "Bearer"}
@@ -319,22 +403,49 @@ async def authenticate_header(
             else await asyncio.to_thread(door.over, environment, seen.bucket, client)
         )
         if over is not None:
-            await _limited(state, seen, over, client=client, request_id=request_id, route=route)
+            await _limited(state, seen, over, client=client, request_id=request_id, route=route, where=where)
     try:
         if credential.startswith(API_KEY_PREFIX):
             info = await asyncio.to_thread(state.api_keys.authenticate, credential)
-            principal = Principal("api_key", info.id, info.tenant, frozenset(info.scopes), f"key:{info.id}")
+            principal = Principal(
+                "api_key", info.id, info.tenant, frozenset(info.scopes), f"key:{info.id}", key_id=info.id
+            )
         else:
             claims = state.tokens.verify(credential, audience=state.audience)
-            principal = Principal("token", claims.jti, claims.tenant, frozenset(claims.scopes), claims.subject)
+            principal = Principal(
+                "token",
+                claims.jti,
+                claims.tenant,
+                frozenset(claims.scopes),
+                claims.subject,
+                key_id=claims.key_id,
+                agent_run=claims.agent_run,
+                client_id=claims.client_id,
+            )
     except (AccessDenied, Expired) as exc:
         await asyncio.to_thread(
-            _failed, state, credential, seen, exc, client=client, request_id=request_id, route=route
+            _failed, state, credential, seen, exc, client=client, request_id=request_id, route=route, where=where
         )
         raise ApiError(401, "unauthenticated", str(exc), {"WWW-Authenticate": "Bearer"}) from None
     if not vouched:  # remembered from its first success for remember_seconds, not renewed per request
         door.remember(credential, seen.owner)
     return principal
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """What a refused request says of itself, for its audit event: built into a context only when refused."""
+
+    state: ServiceState
+    client: str
+    peer: str | None
+    headers: Mapping[str, str]
+
+    def context(self, **who: Any) -> str | None:
+        """From where, on whose behalf (screened as for an unauthenticated answer), and ``who`` the credential
+        claims to be: unverified, as the refusal's actor already names it."""
+        found = caller_context(self.state, None, self.headers, client=self.client, peer=self.peer)
+        return found.but(**who).encode()
 
 
 def _failed(
@@ -346,29 +457,40 @@ def _failed(
     client: str,
     request_id: str | None,
     route: str,
+    where: Where,
 ) -> None:
     """Count a failed authentication and audit it: in the chain of the tenant whose key id (or genuine,
     expired token) it was, else the environment-wide chain."""
     state.door.failed(credential, seen.owner, state.vault.environment, seen.bucket, client)
     tenant: str | None = None
     actor = seen.actor
+    subject: str | None = None
     if seen.key_id is not None:
         tenant = key_tenant(state, seen.key_id)
     elif isinstance(exc, Expired):  # raised only once the signature verified: its claims are the issuer's
         tenant = _token_tenant(state.vault, seen)
         if tenant is not None and seen.claimed_sub and seen.claimed_sub.isprintable():
             actor = f"token:{seen.claimed_sub}"[:128]
+            subject = seen.claimed_sub
     state.refusals.record(
         Action.AUTH_FAIL,
         actor=actor,
         tenant=tenant,
         detail=f"{route}: {type(exc).__name__}, from {client}",
         request_id=request_id,
+        context=where.context(key_id=seen.key_id, subject=subject, status=401, error="unauthenticated"),
     )
 
 
 async def _limited(
-    state: ServiceState, seen: Presented, bucket: str, *, client: str, request_id: str | None, route: str
+    state: ServiceState,
+    seen: Presented,
+    bucket: str,
+    *,
+    client: str,
+    request_id: str | None,
+    route: str,
+    where: Where,
 ) -> None:
     """Audit a 429 (counted per bucket when flooding) and raise it: before any lookup of the credential."""
     tenant: TenantRef = None
@@ -384,6 +506,7 @@ async def _limited(
         outcome=Outcome.LIMITED,
         detail=f"{route}: too many failed authentications for {bucket}, from {client}",
         request_id=request_id,
+        context=where.context(key_id=seen.key_id, status=429, error="too_many_failures"),
     )
     raise ApiError(
         429,
@@ -394,9 +517,16 @@ async def _limited(
 
 
 def audit_denied(
-    state: ServiceState, principal: Principal | None, route: str, exc: Exception, request_id: str | None
+    state: ServiceState,
+    principal: Principal | None,
+    route: str,
+    exc: Exception,
+    request_id: str | None,
+    *,
+    context: AuditContext | None = None,
 ) -> None:
-    """A 403: the caller (in its own tenant's chain), the route template and what it lacked."""
+    """A 403: the caller (in its own tenant's chain), the route template and what it lacked; ``context``: the
+    request's (``caller_context``)."""
     state.refusals.record(
         Action.AUTH_DENIED,
         actor=actor(principal) if principal is not None else "unknown",
@@ -404,6 +534,7 @@ def audit_denied(
         detail=f"{route}: {exc}",
         request_id=request_id,
         subgroup=route,
+        context=(context or AuditContext()).but(status=403, error="forbidden").encode(),
     )
 
 
@@ -415,7 +546,10 @@ __all__ = [
     "audit_denied",
     "authenticate",
     "authenticate_header",
+    "caller_context",
     "check_tenant_door",
     "checked_request_id",
+    "client_of",
     "request_id",
+    "withholder",
 ]

@@ -57,15 +57,21 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def strongroom_response(exc: StrongroomError) -> JSONResponse:
-    """The JSON error for a ``StrongroomError``: its class decides the status (``STATUS``), its message is shown."""
+def answer_of(exc: StrongroomError) -> tuple[int, str]:
+    """The status and code the service answers ``exc`` with: its class decides (``STATUS``)."""
     status = getattr(exc, "status", None)  # the broker's UpstreamError carries 502 or 504
     if isinstance(status, int):
-        return error_response(status, "upstream_error", str(exc))
+        return status, "upstream_error"
     for kind, code_status, code in STATUS:
         if isinstance(exc, kind):
-            return error_response(code_status, code, str(exc))
-    return error_response(500, "error", str(exc))
+            return code_status, code
+    return 500, "error"
+
+
+def strongroom_response(exc: StrongroomError) -> JSONResponse:
+    """The JSON error for a ``StrongroomError`` (``answer_of``), its message shown."""
+    status, code = answer_of(exc)
+    return error_response(status, code, str(exc))
 
 
 def install(app: FastAPI) -> None:
@@ -79,7 +85,9 @@ def install(app: FastAPI) -> None:
             from strongroom.server.auth import audit_denied, request_id, route_of
 
             principal = getattr(request.state, "principal", None)
-            audit_denied(request.app.state.strongroom, principal, route_of(request), exc, request_id(request))
+            context = getattr(request.state, "audit_context", None)  # set with the principal (server.auth)
+            state = request.app.state.strongroom
+            audit_denied(state, principal, route_of(request), exc, request_id(request), context=context)
         return strongroom_response(exc)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongroom.server import errors
+from strongroom.server.auth import PEER
 
 if TYPE_CHECKING:
     from strongroom.server.app import ServiceState
@@ -114,3 +115,20 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self) -> None:
         super().__init__(413, f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+
+
+class BehindProxies:
+    """uvicorn's ``ProxyHeadersMiddleware`` for the proxies in ``trusted`` (``--forwarded-allow-ips``), keeping
+    the TCP peer's address in the scope (``server.auth.PEER``) before it puts the forwarded client's in
+    ``scope["client"]``: the audit context records both, the client and the proxy it came through."""
+
+    def __init__(self, app: ASGIApp, trusted: str) -> None:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        self._inner = ProxyHeadersMiddleware(app, trusted_hosts=trusted)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if client and scope["type"] in ("http", "websocket"):
+            scope[PEER] = client[0]
+        await self._inner(scope, receive, send)  # type: ignore[arg-type]

@@ -131,6 +131,16 @@ class TokenIn(Strict):
     audience: str | None = Field(default=None, max_length=256, description="Default: this service.")
     subject: str | None = Field(default=None, pattern=r"^[\x21-\x7e]{1,128}$", description="The agent session.")
     ttl_seconds: float | None = Field(default=None, gt=0, le=3600)
+    agent_run: str | None = Field(
+        default=None,
+        pattern=r"^[\x20-\x7e]{1,128}$",
+        description="The agent run the token is for: claim `agent_run`, recorded in the audit context of its calls.",
+    )
+    client_id: str | None = Field(
+        default=None,
+        pattern=r"^[\x20-\x7e]{1,128}$",
+        description="The OAuth client the token is issued to: claim `client_id`, recorded in the audit context.",
+    )
 
 
 class TokenOut(BaseModel):
@@ -182,6 +192,11 @@ class AuditOut(BaseModel):
     request_id: str | None
     detail: str | None
     hash: str
+    context: dict[str, str | int] | None = Field(
+        default=None,
+        description="Who asked, for what, on whose behalf, from where, and the status the caller got "
+        "(docs/audit.md, Context); the stored text is compact JSON covered by the event's link.",
+    )
 
 
 class VerifyOut(BaseModel):

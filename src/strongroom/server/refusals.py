@@ -38,6 +38,7 @@ class _Group:
     since: float = 0.0
     detail: str | None = None
     request_id: str | None = None
+    context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class _Write:
     actor: str
     detail: str | None
     request_id: str | None
+    context: str | None = None
 
 
 class RefusalAudit:
@@ -78,10 +80,11 @@ class RefusalAudit:
         detail: str | None = None,
         request_id: str | None = None,
         subgroup: str = "",
+        context: str | None = None,
     ) -> None:
         """One refusal: written now if it is its group's first in the interval, else counted. A group is one
         action, outcome and actor, and ``subgroup`` (a 403's route: one actor probing many routes leaves an event
-        per route)."""
+        per route). ``context``: who and from where (``AuditContext.encode()``); a count carries its last's."""
         # An address forwarded by a trusted proxy is text from outside: keep the audit row's label printable.
         actor = "".join(c if c.isprintable() else "?" for c in actor[:MAX_LABEL_CHARS])
         now = self._clock()
@@ -101,12 +104,12 @@ class RefusalAudit:
                 group = None
             if group is None:
                 self._groups[key] = _Group(started=now, tenant=tenant)
-                writes.append(_Write(tenant, action, outcome, key[2], detail, request_id))
+                writes.append(_Write(tenant, action, outcome, key[2], detail, request_id, context))
             else:
                 if not group.pending:
                     group.since = now
                 group.pending += 1
-                group.detail, group.request_id = detail, request_id
+                group.detail, group.request_id, group.context = detail, request_id, context
         self._write(writes)
 
     def flush_due(self) -> None:
@@ -135,13 +138,19 @@ class RefusalAudit:
         action, outcome, actor, _ = key
         detail = COUNTER_DETAIL.format(count=group.pending, since=iso(group.since), detail=group.detail or "-")
         group.pending = 0
-        return [_Write(group.tenant, action, outcome, actor, detail, group.request_id)]
+        return [_Write(group.tenant, action, outcome, actor, detail, group.request_id, group.context)]
 
     def _write(self, writes: list[_Write]) -> None:
         for w in writes:
             tenant = w.tenant() if callable(w.tenant) else w.tenant
             self._vault.enqueue_event(
                 self._vault.audit_event(
-                    tenant, w.action, actor=w.actor, outcome=w.outcome, request_id=w.request_id, detail=w.detail
+                    tenant,
+                    w.action,
+                    actor=w.actor,
+                    outcome=w.outcome,
+                    request_id=w.request_id,
+                    detail=w.detail,
+                    context=w.context,
                 )
             )

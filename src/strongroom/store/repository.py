@@ -844,7 +844,7 @@ class Tx:
         self.conn.exec_driver_sql(sql, list(rows))
 
     def relink_audit_events(self, links: Sequence[tuple[int, str, str]]) -> None:
-        """Set (``prev_hash``, ``hash``) of events by id: ``strongroom audit rekey`` re-linking old chains."""
+        """Set (``prev_hash``, ``hash``) of events by id: old chains re-linked under a new audit key."""
         if links:
             stmt = (
                 update(audit_events)
@@ -852,6 +852,16 @@ class Tx:
                 .values(prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"))
             )
             self.conn.execute(stmt, [{"b_id": i, "b_prev": p, "b_hash": h} for i, p, h in links])
+
+    def audit_links(self, wanted: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The stored link (``hash``) of each (chain, seq) of ``wanted`` that exists (checkpoint verification)."""
+        found: dict[tuple[str, int], str] = {}
+        c = audit_events.c
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            stmt = select(c.chain, c.seq, c.hash).where(tuple_(c.chain, c.seq).in_(chunk))
+            found.update({(str(chain), int(seq)): str(link) for chain, seq, link in self.conn.execute(stmt)})
+        return found
 
     def audit_chain_names(self) -> set[str]:
         return set(self.conn.execute(select(audit_events.c.chain).distinct()).scalars())
@@ -875,12 +885,18 @@ class Tx:
         action: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        after_id: int | None = None,
     ) -> list[AuditRecord]:
-        """Events matching every filter given; ``unattributed``: only those of no tenant (``tenant_id`` NULL)."""
+        """Events matching every filter given; ``unattributed``: only those of no tenant (``tenant_id`` NULL).
+
+        ``after_id``: only events with a greater id (a keyset page: the next page starts after the last id read).
+        """
         stmt = select(audit_events)
         c = audit_events.c
         if unattributed:
             stmt = stmt.where(c.tenant_id.is_(None))
+        if after_id is not None:
+            stmt = stmt.where(c.id > after_id)
         for column, wanted in (
             (c.chain, chain),
             (c.tenant, tenant),

@@ -3,8 +3,10 @@
 Claims: ``iss``, ``sub`` (the agent), ``aud`` (the service it may call), ``iat``, ``nbf``, ``exp`` (whole
 seconds), ``jti`` (random, the handle for revocation), ``tenant``, ``tid`` (the tenant's id), ``scope``
 (space-separated, as RFC 8693 writes it) and ``key``: the public id of the API key that minted it, so
-revoking the key revokes the token (absent from a token minted without a key, through the library). A
-token carries no secret of its own beyond its signature.
+revoking the key revokes the token (absent from a token minted without a key, through the library). Two
+optional labels, recorded in the audit context of every call the token makes (``strongroom.audit.context``):
+``agent_run``, the agent run it was minted for, and ``client_id`` (RFC 8693, RFC 9068), the OAuth client it
+was issued to. A token carries no secret of its own beyond its signature.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def claims_for(
     jti: str,
     tenant_id: str,
     key_id: str | None = None,
+    agent_run: str | None = None,
+    client_id: str | None = None,
 ) -> dict[str, Any]:
     """The claim set. Times are whole seconds; ``exp`` is rounded down so a token never outlives its TTL."""
     issued_at = math.floor(now)
@@ -72,6 +76,10 @@ def claims_for(
     }
     if key_id is not None:
         claims["key"] = key_id
+    if agent_run is not None:
+        claims["agent_run"] = agent_run
+    if client_id is not None:
+        claims["client_id"] = client_id
     return claims
 
 

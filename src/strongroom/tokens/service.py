@@ -103,12 +103,16 @@ class TokenService:
         ttl_seconds: float | None = None,
         actor: str,
         key: ApiKeyInfo | None = None,
+        agent_run: str | None = None,
+        client_id: str | None = None,
     ) -> IssuedToken:
         """Sign a token for ``subject`` acting in ``tenant`` towards ``audience``. Audited (not the token).
 
         ``key``: the tenant API key asking (the service always passes it): the token names it (claim
         ``key``) and dies with it; it carries only scopes the key holds and never outlives it. Without one
         (a library caller holding the vault) the token is revocable by its ``jti`` only.
+        ``agent_run``, ``client_id``: labels the token carries (claims ``agent_run``, ``client_id``) into the
+        audit context of its calls: the agent run it is for, the OAuth client it is issued to.
 
         ``NotFound`` for an unknown tenant; ``InvalidInput`` for unknown scopes, a scope of
         ``KEY_ONLY_SCOPES``, scopes the key lacks, or a TTL <= 0 or above ``max_ttl_seconds``;
@@ -119,6 +123,9 @@ class TokenService:
         check_text("subject", subject, MAX_CLAIM_CHARS)
         check_text("audience", audience, MAX_CLAIM_CHARS)
         check_text("actor", actor, MAX_LABEL_CHARS)
+        for what, label in (("agent_run", agent_run), ("client_id", client_id)):
+            if label is not None:
+                check_text(what, label, MAX_LABEL_CHARS)
         granted = check_scopes(scopes, operator=False)
         if granted & KEY_ONLY_SCOPES:
             raise InvalidInput(
@@ -153,6 +160,8 @@ class TokenService:
             jti=jti,
             tenant_id=tenant_id,
             key_id=None if key is None else key.id,
+            agent_run=agent_run,
+            client_id=client_id,
         )
         token = sign(claims, private_key, signing.kid)
         self._vault.record_event(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from strongroom.errors import AccessDenied, Expired
 from strongroom.tokens.issue import ALGORITHM
 from strongroom.tokens.jwks import b64url
-from strongroom.vocabulary import KEY_ONLY_SCOPES
+from strongroom.vocabulary import KEY_ONLY_SCOPES, MAX_LABEL_CHARS
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -38,6 +38,7 @@ _SHAPE = re.compile(r"([A-Za-z0-9_-]{1,2048})\.[A-Za-z0-9_-]{1,6000}\.([A-Za-z0-
 _KID = re.compile(r"[A-Za-z0-9_-]{43}")  # a base64url SHA-256 thumbprint
 _KEY_ID = re.compile(r"[A-Za-z0-9]{8}")  # an API key's public id (rules/api_key_format.py)
 REQUIRED = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti", "tenant", "tid", "scope")
+LABEL_CLAIMS = ("agent_run", "client_id")  # optional: printable text of at most MAX_LABEL_CHARS
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class TokenClaims:
     issued_at: float
     tenant_id: str = ""  # the tenant's random id: a token dies with its tenant, even if the name comes back
     key_id: str | None = None  # the API key that minted it: a token dies with its key (None: minted without one)
+    agent_run: str | None = None  # labels for the audit context: the agent run, the OAuth client
+    client_id: str | None = None
 
 
 def unverified_kid(token: object) -> str:
@@ -150,6 +153,8 @@ def _claims(
     iat, nbf, exp = number("iat"), number("nbf"), number("exp")
     key_id = text("key")
     bad_key = "key" in payload and (key_id is None or _KEY_ID.fullmatch(key_id) is None)
+    labels = {name: text(name) for name in LABEL_CLAIMS if name in payload}
+    bad_labels = [n for n, v in labels.items() if v is None or not (0 < len(v) <= MAX_LABEL_CHARS and v.isprintable())]
     if (
         not sub
         or not jti
@@ -160,9 +165,10 @@ def _claims(
         or nbf is None
         or exp is None
         or bad_key
+        or bad_labels
     ):
         wrong = [n for n in ("sub", "jti", "tenant", "tid") if not text(n)] + ["scope"] * (scope is None)
-        wrong += [n for n in ("iat", "nbf", "exp") if number(n) is None] + ["key"] * bad_key
+        wrong += [n for n in ("iat", "nbf", "exp") if number(n) is None] + ["key"] * bad_key + bad_labels
         raise AccessDenied(f"token claims of the wrong type: {', '.join(wrong)}")
     # Whole seconds at issue: floor(now + ttl) - floor(now) is at most ceil(ttl).
     if exp - iat > math.ceil(max_lifetime):
@@ -190,6 +196,8 @@ def _claims(
         issued_at=iat,
         tenant_id=tid,
         key_id=key_id,
+        agent_run=labels.get("agent_run"),
+        client_id=labels.get("client_id"),
     )
 
 

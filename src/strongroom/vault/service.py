@@ -13,10 +13,11 @@ processes are seen when the entry expires.
 from __future__ import annotations
 
 import builtins
+import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from functools import cached_property
@@ -24,8 +25,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from strongroom.audit import ENVIRONMENT_CHAIN, Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
-from strongroom.audit.chain import rekey
-from strongroom.audit.keys import AuditKeys, derive_audit_keys
+from strongroom.audit import chain as audit_chain
+from strongroom.audit.checkpoints import (
+    Checkpoint,
+    Checkpointer,
+    CheckpointReport,
+    CheckpointSink,
+    environment_heads,
+    public_key_from_text,
+    sign,
+    sinks_from_spec,
+    verify_against,
+)
+from strongroom.audit.context import FITS as CONTEXT_FITS
+from strongroom.audit.context import check_context
+from strongroom.audit.keys import AuditKeys, derive_audit_keys, public_text
 from strongroom.clock import Clock
 from strongroom.crypto import KeyProvider
 from strongroom.crypto.envelope import MIN_LENGTH, AuthenticationFailure, dek_version_of, prepare
@@ -89,6 +103,8 @@ from strongroom.vocabulary import (
     is_internal_secret,
 )
 
+log = logging.getLogger("strongroom.audit")
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -136,6 +152,7 @@ class Vault:
         self._clock = clock
         self._audit = AuditLog(store, self._audit_keys, mode=audit_mode, spool_dir=audit_spool_dir)
         self._audit_keys_loaded: AuditKeys | None = None
+        self._checkpointer: Checkpointer | None = None
         self._audit_keys_lock = threading.Lock()
         self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
@@ -166,6 +183,7 @@ class Vault:
         cache_ttl_seconds: float = 5.0,
         dek_cache_ttl_seconds: float = 300.0,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        checkpoints: str | None = None,
     ) -> Vault:
         """Open (and, with ``migrate``, create or upgrade) the store at ``url``.
 
@@ -179,7 +197,8 @@ class Vault:
         ``clock``: seconds since the epoch (tests inject one). ``cache_ttl_seconds``: how long a decryptable
         current version is kept in process (0: never; writes by other processes are seen within it).
         ``dek_cache_ttl_seconds``: how long an unwrapped data key is kept. ``max_value_bytes``: the largest
-        value ``put`` accepts.
+        value ``put`` accepts. ``checkpoints``: where signed audit checkpoints go (``"off"``: nowhere;
+        unset: ``STRONGROOM_AUDIT_CHECKPOINTS``, else a file under the home; ``strongroom.audit.checkpoints``).
         """
         from strongroom import defaults
         from strongroom.store.migrate import upgrade
@@ -208,6 +227,8 @@ class Vault:
             vault._check_key_unless_unreachable()
             if migrate:
                 vault.drop_legacy_fingerprints()  # once, after an upgrade: see docs/scanning.md
+            spec = checkpoints or defaults.checkpoint_sinks(environment, home_path)
+            vault.start_checkpoints(sinks_from_spec(spec), interval_seconds=defaults.checkpoint_interval())
         except BaseException:
             store.close()
             raise
@@ -273,6 +294,8 @@ class Vault:
         """Write queued audit events, drop cached keys, and close the database pool; the vault refuses work after."""
         self._closed = True
         self._audit.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()  # after the audit log's last write: the final heads
         self._hot.clear()
         self._dek_cache.clear()
         self._keyring.forget()
@@ -687,6 +710,7 @@ class Vault:
         request_id: str | None = None,
         type: None = None,
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> Secret[str] | Secret[bytes]: ...
 
     @overload
@@ -701,6 +725,7 @@ class Vault:
         request_id: str | None = None,
         type: builtins.type[_V],
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> Secret[_V]: ...
 
     def use(
@@ -714,6 +739,7 @@ class Vault:
         request_id: str | None = None,
         type: builtins.type[Any] | None = None,
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> Secret[Any]:
         """Decrypt a secret for one purpose, audited: ``with vault.use(t, n, purpose="…") as secret:``.
 
@@ -725,6 +751,9 @@ class Vault:
         ``destination``: where the caller (the broker) will send the value; checked against the secret's
         destination policy before anything is decrypted or unwrapped, and refused with ``AccessDenied``
         (audited, outcome ``denied``) when the policy does not allow it.
+
+        ``context``: who asked, for what, on whose behalf, from where (``AuditContext(...).encode()``, built
+        once per request by the caller), recorded with the use or its refusal.
         """
         now = self._clock()
         hot = self._hot.get((tenant, name)) if version is None else None
@@ -739,6 +768,7 @@ class Vault:
                 request_id=request_id,
                 now=now,
                 destination=destination,
+                context=context,
             )
         else:  # _load checks these on a miss
             if purpose not in self._purposes:
@@ -747,6 +777,8 @@ class Vault:
                 check_label("request_id", request_id)
             if actor is not None:
                 check_label("actor", actor)
+            if context is not None and CONTEXT_FITS.fullmatch(context) is None:
+                check_context(context)
             if destination is not None and not allowed(hot.destinations, destination):
                 self._refuse_destination(
                     tenant,
@@ -757,6 +789,7 @@ class Vault:
                     purpose=purpose,
                     actor=actor,
                     request_id=request_id,
+                    context=context,
                 )
         _, decrypt, nonce, body, aad, is_text, hot_version, audit_key, what, _ = hot
         raw: bytes | None
@@ -769,14 +802,21 @@ class Vault:
         if value is None:  # raised outside the except block, so no exception context carries plaintext
             self._hot.pop((tenant, name), None)
             self._refuse(
-                tenant, name, hot_version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id
+                tenant,
+                name,
+                hot_version,
+                Outcome.TAMPERED,
+                purpose=purpose,
+                actor=actor,
+                request_id=request_id,
+                context=context,
             )
             raise TamperedError(f"ciphertext of {what} failed authentication")
         if type is not None and not isinstance(value, type):
             raw = value = None
             _wrong_type(name, is_text, type)
         # The compact use event of audit.sinks.use_event: the writer thread expands it, not the hot path.
-        self._submit_use((now, audit_key, actor or self.actor, purpose, request_id, None))
+        self._submit_use((now, audit_key, actor or self.actor, purpose, request_id, context))
         if cold:  # the redactor masks the value while this vault lives; the hot path has noted it already
             LIVE.note(value, name, self, tenant)  # owned by the tenant: masked in its answers only
         return _noted_elsewhere(name, value, hot_version)
@@ -790,13 +830,22 @@ class Vault:
         actor: str | None = None,
         request_id: str | None = None,
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> Secret[str] | Secret[bytes] | None:
         """``use()`` when it needs no I/O (the current version is cached and the audit is asynchronous), else
         ``None``: an event loop calls this inline and hands only a miss to a thread."""
         hot = self._hot.get((tenant, name))
         if hot is None or hot.cached_until <= self._clock() or self._audit.mode != "async":
             return None
-        return self.use(tenant, name, purpose=purpose, actor=actor, request_id=request_id, destination=destination)
+        return self.use(
+            tenant,
+            name,
+            purpose=purpose,
+            actor=actor,
+            request_id=request_id,
+            destination=destination,
+            context=context,
+        )
 
     def _refuse_destination(
         self,
@@ -809,8 +858,11 @@ class Vault:
         purpose: str,
         actor: str | None,
         request_id: str | None,
+        context: str | None = None,
     ) -> NoReturn:
-        self._refuse(tenant, name, version, Outcome.DENIED, purpose=purpose, actor=actor, request_id=request_id)
+        self._refuse(
+            tenant, name, version, Outcome.DENIED, purpose=purpose, actor=actor, request_id=request_id, context=context
+        )
         raise AccessDenied(refusal(tenant, name, policy, destination))
 
     def _load(
@@ -824,12 +876,15 @@ class Vault:
         request_id: str | None,
         now: float,
         destination: Destination | None = None,
+        context: str | None = None,
     ) -> _Hot:
         check_name("tenant name", tenant)
         check_name("secret name", name)
         self._remember_purpose(purpose)
         check_label("actor", actor)
         check_label("request_id", request_id)
+        check_context(context)
+        said = {"purpose": purpose, "actor": actor, "request_id": request_id, "context": context}
         writes_before = self._writes
         try:
             with self._store.read() as tx:
@@ -851,18 +906,17 @@ class Vault:
                     purpose=purpose,
                     actor=actor,
                     request_id=request_id,
+                    context=context,
                 )
             cipher = self._cipher(dek, record)
         except NotFound:
-            self._refuse(tenant, name, version, Outcome.NOT_FOUND, purpose=purpose, actor=actor, request_id=request_id)
+            self._refuse(tenant, name, version, Outcome.NOT_FOUND, **said)
             raise
         except TamperedError:
-            self._refuse(tenant, name, version, Outcome.TAMPERED, purpose=purpose, actor=actor, request_id=request_id)
+            self._refuse(tenant, name, version, Outcome.TAMPERED, **said)
             raise
         if stored.expires_at is not None and stored.expires_at <= now:
-            self._refuse(
-                tenant, name, stored.version, Outcome.EXPIRED, purpose=purpose, actor=actor, request_id=request_id
-            )
+            self._refuse(tenant, name, stored.version, Outcome.EXPIRED, **said)
             raise Expired(f"secret {name!r} of tenant {tenant!r} expired")
         prepared = prepare(cipher, stored.ciphertext, Binding(self.environment, record.id, name, stored.version))
         cached_until = now + self._cache_ttl_seconds
@@ -1068,6 +1122,41 @@ class Vault:
                 until=until,
             )
 
+    def iter_audit_events(
+        self,
+        *,
+        tenant: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        actions: Collection[str] | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[AuditRecord]:
+        """``audit_events`` oldest first, read ``page_size`` at a time (keyset by id, a read transaction per
+        page), so an export of millions of events holds one page in memory. ``tenant`` is resolved once, at
+        the start; ``actions``: only these actions (filtered per page, in Python)."""
+        self._audit.flush()
+        with self._store.read() as tx:
+            holder = None if tenant is None else tx.tenant(self.environment, tenant)
+        after: int | None = None
+        while True:
+            with self._store.read() as tx:
+                page = tx.audit_events(
+                    tenant=tenant if holder is None else None,
+                    tenant_id=None if holder is None else holder.id,
+                    unattributed=tenant is not None and holder is None,
+                    environment=self.environment,
+                    limit=page_size,
+                    since=since,
+                    until=until,
+                    after_id=after,
+                )
+            for record in page:
+                if actions is None or record.action in actions:
+                    yield record
+            if len(page) < page_size:
+                return
+            after = page[-1].id
+
     def audit_heads(self) -> dict[str, tuple[int, str]]:
         """Each chain's newest (seq, hash), to anchor outside the database."""
         self._audit.flush()
@@ -1081,13 +1170,48 @@ class Vault:
         with self._store.read() as tx:
             return verify(tx, key, self.environment)
 
-    def rekey_audit(self) -> int:
-        """Re-link under the audit key the events an unkeyed hash links (written before schema 0008), once
-        their chains are proven intact; how many were re-linked. Run once, right after the upgrade."""
+    def start_checkpoints(self, sinks: Sequence[CheckpointSink], *, interval_seconds: float = 60.0) -> None:
+        """Write signed audit checkpoints to ``sinks`` every ``interval_seconds`` and at close (``Vault.open``
+        does this from its ``checkpoints`` argument)."""
+        if sinks and self._checkpointer is None:
+            self._checkpointer = Checkpointer(
+                self.environment,
+                sinks,
+                self._committed_heads,
+                self._audit_keys,
+                self._clock,
+                interval_seconds=interval_seconds,
+            )
+
+    def checkpoint_audit(self, sinks: Sequence[CheckpointSink] = ()) -> Checkpoint:
+        """Write a signed checkpoint of the heads now: to ``sinks`` if given, else to the configured ones."""
         self._audit.flush()
-        key = self._audit_keys().mac
-        with self._store.write() as tx:
-            return rekey(tx, key, self.environment)
+        if not sinks and self._checkpointer is not None:
+            return self._checkpointer.checkpoint(force=True) or _never()
+        if not sinks:
+            raise InvalidInput("no checkpoint sinks: set STRONGROOM_AUDIT_CHECKPOINTS, or give some (--to)")
+        checkpoint = sign(self._audit_keys(), self.environment, self._clock(), self._committed_heads())
+        for sink in sinks:
+            sink.write(checkpoint)
+        return checkpoint
+
+    def audit_public_key(self) -> str:
+        """The checkpoint-verifying key (base64 of the raw Ed25519 public key): keep a copy with the checkpoints."""
+        return public_text(self._audit_keys().public)
+
+    def verify_audit_checkpoints(
+        self, checkpoints: Sequence[Checkpoint], *, public_key: str | None = None
+    ) -> CheckpointReport:
+        """Prove the database against signed checkpoints (``strongroom.audit.checkpoints.verify_against``),
+        under ``public_key`` if given (base64), else this environment's own audit key."""
+        self._audit.flush()
+        public = self._audit_keys().public if public_key is None else public_key_from_text(public_key)
+        with self._store.read() as tx:
+            return verify_against(tx, self.environment, checkpoints, public)
+
+    def _committed_heads(self) -> dict[str, tuple[int, str]]:
+        with self._store.read() as tx:
+            return environment_heads(tx, self.environment)
 
     def _audit_keys(self) -> AuditKeys:
         """The environment's audit keys, derived from the hidden ``_audit`` tenant's data key (created on first
@@ -1121,9 +1245,22 @@ class Vault:
             with self._store.write() as tx:
                 created = tx.ensure_tenant(record)
                 key = self._new_data_key(tx, record.id, 1, now) if created else None
+                if key is not None:
+                    self._key_old_events(tx, derive_audit_keys(key).mac, now)
             if key is not None:
                 return key
         raise StrongroomError(f"the audit key of {self.environment!r} could not be created: run the command again")
+
+    def _key_old_events(self, tx: Tx, mac: bytes, now: float) -> None:
+        """In the transaction that makes the audit key: re-link under it the events of this environment an
+        unkeyed hash links (written before schema 0008), and record that. From its commit on, an unkeyed link
+        is a forgery, so no later step can launder a rewritten chain by re-linking it."""
+        relinked, broken = audit_chain.rekey(tx, mac, self.environment)
+        for chain in broken:
+            log.error("audit chain %s was broken before it was keyed: left as it was; `audit verify` names it", chain)
+        if relinked or broken:
+            detail = f"{relinked} events of before schema 0008 re-linked; {len(broken)} broken chains left"
+            audit_chain.append(tx, [self.audit_event(None, Action.AUDIT_REKEY, detail=detail, at=now)], mac)
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -1201,6 +1338,7 @@ class Vault:
         version: int | None = None,
         purpose: str | None = None,
         tenant_id: str | None = None,
+        context: str | None = None,
     ) -> AuditEvent:
         """An audit event of this environment, the one way events are built: ``tenant=None`` (or ``-``) is the
         environment-wide chain, the actor defaults to the vault's, ``detail`` is cut to its column, and
@@ -1209,9 +1347,12 @@ class Vault:
         A tenant's event is chained by the tenant's id: ``tenant_id`` when the caller has it, else the id of the
         tenant holding the name when the event is written, looked up by the audit writer in its own
         transaction (one query a batch; never here, so building an event does no I/O on an event loop).
+
+        ``context``: the caller's context, ``AuditContext(...).encode()`` (checked: ``check_context``).
         """
         check_label("actor", actor)
         check_label("request_id", request_id)
+        check_context(context)
         if tenant is None or tenant == NO_TENANT:
             tenant_id = ENVIRONMENT_CHAIN
         return AuditEvent(
@@ -1229,6 +1370,7 @@ class Vault:
             request_id=request_id,
             detail=None if detail is None else detail[:MAX_DETAIL_CHARS],
             tenant_id=tenant_id,
+            context=context,
         )
 
     def _refuse(
@@ -1241,8 +1383,11 @@ class Vault:
         purpose: str | None,
         actor: str | None,
         request_id: str | None,
+        context: str | None = None,
     ) -> None:
-        event = self.audit_event(tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id)
+        event = self.audit_event(
+            tenant[:128], Action.SECRET_USE, name[:128], actor=actor, request_id=request_id, context=context
+        )
         self._audit.record_now(event._replace(version=version, purpose=purpose, outcome=outcome))
 
     @contextmanager
@@ -1340,3 +1485,7 @@ def _secret_info(tenant: str, row: SecretRecord, expires_at: float | None) -> Se
         expires_at=expires_at,
         destinations=parse_stored(row.destinations),
     )
+
+
+def _never() -> NoReturn:
+    raise AssertionError("a forced checkpoint is always written")

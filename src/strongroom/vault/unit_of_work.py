@@ -66,8 +66,11 @@ class UnitOfWork:
         self.refused = refused
 
     def record(self, *events: AuditEvent) -> None:
-        """Chain audit events in this transaction: they commit with the change or not at all."""
-        self._audit.record(self.tx, *events)
+        """Chain audit events in this transaction: they commit with the change or not at all (and are
+        streamed once committed)."""
+        rows = self._audit.record(self.tx, *events)
+        if self._audit.streams:
+            self.after_commit(lambda: self._audit.streams.publish(rows))
 
     def after_commit(self, action: Callable[[], object]) -> None:
         """Run ``action`` once the transaction has committed (cache invalidation); never on a rollback."""

@@ -71,8 +71,15 @@ def _event(
     origin: str | None = None,
 ) -> AuditEvent:
     detail = f"connector {name}" + (f" -> {origin}" if origin else "")
+    context = getattr(request.state, "audit_context", None)  # who and from where (server.auth.authenticate)
     return state.vault.audit_event(
-        tenant, action, actor=actor(caller), request_id=request_id(request), at=at, detail=detail
+        tenant,
+        action,
+        actor=actor(caller),
+        request_id=request_id(request),
+        at=at,
+        detail=detail,
+        context=None if context is None else context.encode(),
     )
 
 

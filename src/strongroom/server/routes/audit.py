@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from strongroom.audit.context import decode
 from strongroom.server.auth import check_tenant_door
 from strongroom.server.deps import Caller, State
 from strongroom.server.models import AuditOut, VerifyOut
@@ -56,6 +57,7 @@ def query(
             request_id=e.request_id,
             detail=e.detail,
             hash=e.hash,
+            context=decode(e.context) or None,
         )
         for e in events
     ]

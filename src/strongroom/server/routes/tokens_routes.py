@@ -33,6 +33,8 @@ def issue_token(body: TokenIn, caller: Caller, state: State, request: Request) -
         ttl_seconds=body.ttl_seconds,
         actor=actor(caller),
         key=key,
+        agent_run=body.agent_run,
+        client_id=body.client_id,
     )
     request.state.returns_credential = True
     return TokenOut(

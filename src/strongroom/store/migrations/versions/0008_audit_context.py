@@ -3,8 +3,8 @@
 ``context`` is the compact JSON of who asked (API key, token, subject, OAuth client), for what (connector
 operation), on behalf of which agent run and tool call, and from where. From this revision each event's link
 is an HMAC under the audit key (``strongroom.audit.keys``), which the database never holds; events written
-before it stay hash-chained until ``strongroom audit rekey`` re-links them under the key, and
-``strongroom audit verify`` fails on them until then.
+before it are re-linked under the key in the transaction that makes it (the first open after this
+revision that can write), so that from then on an unkeyed link is a forgery.
 
 Revision ID: 0008
 """
