@@ -25,6 +25,7 @@ from strongroom.vocabulary import KEK_ENV
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from strongroom.audit import AuditMode
     from strongroom.broker import Broker
     from strongroom.crypto.providers import KeyProvider
     from strongroom.server.app import ServiceState
@@ -50,7 +51,13 @@ def settings_from_env(environment: str | None = None) -> Settings:
     return Settings(home=home, url=defaults.store_url(home), environment=env, actor=defaults.actor())
 
 
-def open_vault(settings: Settings, *, migrate: bool = False, key_provider: KeyProvider | None = None) -> Vault:
+def open_vault(
+    settings: Settings,
+    *,
+    migrate: bool = False,
+    key_provider: KeyProvider | None = None,
+    audit_mode: AuditMode = "async",
+) -> Vault:
     from strongroom.vault import Vault
 
     provider = key_provider or default_provider(settings.key_file, settings.environment)
@@ -61,6 +68,7 @@ def open_vault(settings: Settings, *, migrate: bool = False, key_provider: KeyPr
         home=settings.home,
         migrate=migrate,
         actor=settings.actor,
+        audit_mode=audit_mode,
     )
 
 

@@ -131,6 +131,7 @@ class Action(StrEnum):
     SHARE_REDEEM = "share.redeem"
     FINGERPRINTS_READ = "fingerprints.read"  # `scan --known` loaded the fingerprint keys (no value is read)
     FINGERPRINTS_DROP = "fingerprints.drop"  # the environment-wide fingerprints of schema 0002 dropped
+    AUDIT_DROPPED = "audit.dropped"  # async use events dropped while the store was unwritable: count, window
 
 
 class RootState(StrEnum):
@@ -189,3 +190,5 @@ AUDIT_CHECKPOINTS_ENV: Final = "STRONGROOM_AUDIT_CHECKPOINTS"
 AUDIT_CHECKPOINT_SECONDS_ENV: Final = "STRONGROOM_AUDIT_CHECKPOINT_SECONDS"
 RATE_LIMIT_STORAGE_ENV: Final = "STRONGROOM_RATE_LIMIT_STORAGE"
 """Where the service counts failed authentications: ``memory://`` (default) or ``redis://host:port/db``."""
+AUDIT_MODE_ENV: Final = "STRONGROOM_AUDIT_MODE"
+"""``strongroom serve``'s audit mode: ``async`` (default) or ``strict`` (docs/audit.md, "Durability")."""

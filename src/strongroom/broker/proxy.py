@@ -410,7 +410,7 @@ class Broker:
 
     async def _audit(self, event: AuditEvent) -> None:
         vault = self._vault
-        if vault.audit_mode == "sync":  # a database write: not on the event loop
+        if vault.audit_mode != "async":  # a database write: not on the event loop
             await asyncio.to_thread(vault.submit_event, event)
         else:
             vault.submit_event(event)

@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 
 from strongroom.cli import common
+from strongroom.errors import InvalidInput
+from strongroom.vocabulary import AUDIT_MODE_ENV
 
 ADMIN_KEY_FILE = "bootstrap-admin-key"
 
@@ -22,6 +24,12 @@ def serve(
         None,
         help="Comma-separated addresses of the proxies whose X-Forwarded-For and X-Forwarded-Proto are "
         "trusted (default: none; every peer is counted under its own address).",
+    ),
+    audit_mode: str = typer.Option(
+        "async",
+        envvar=AUDIT_MODE_ENV,
+        help="async: use events queued, written within 0.2 s; strict: each committed before the value is "
+        "served, a use refused if it cannot be (docs/audit.md).",
     ),
 ) -> None:
     """Serve the API (initialising $STRONGROOM_HOME on first run); print the admin key once.
@@ -37,11 +45,13 @@ def serve(
     from strongroom.server.middleware import BehindProxies
 
     storage = rate_limit_storage_url()  # a bad setting is refused before anything starts
+    if audit_mode not in ("async", "strict"):
+        raise InvalidInput(f"--audit-mode must be 'async' or 'strict', not {audit_mode!r}")
 
     settings = common.settings()
     if not settings.key_file.exists() and not os.environ.get("STRONGROOM_MASTER_KEY"):
         initialise(settings)
-    vault = open_vault(settings, migrate=True)
+    vault = open_vault(settings, migrate=True, audit_mode="strict" if audit_mode == "strict" else "async")
     _bootstrap_admin(vault, settings.home)
     strongroom.redact.install()
     access_log.install()  # one-time link tokens never reach the access log

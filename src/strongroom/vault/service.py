@@ -1,8 +1,8 @@
 """``Vault``: tenants, secrets and their versions, and ``use()``, the one place a value is decrypted.
 
 Every state change writes its audit event in the same transaction as the change. A ``use()`` changes
-no state; its event goes through the audit log's queue (``audit_mode="async"``) or is written before
-the value is returned (``"sync"``). Refusals are audited too.
+no state; its event goes through the audit log's queue (``audit_mode="async"``) or is committed before
+the value is returned (``"strict"``, formerly ``"sync"``). Refusals are audited too.
 
 The hot path of ``use()`` is a dict lookup, one AES-GCM decrypt and a queue append: the tenant's data
 key cipher, the current ciphertext and its associated data are cached in the process for
@@ -142,6 +142,7 @@ class Vault:
         cache_ttl_seconds: float = 5.0,
         dek_cache_ttl_seconds: float = 300.0,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        audit_spool_dir: Path | None = None,
     ) -> None:
         self._store = store
         self._provider = key_provider
@@ -149,7 +150,7 @@ class Vault:
         check_label("actor", actor)
         self.actor = actor
         self._clock = clock
-        self._audit = AuditLog(store, self._audit_keys, mode=audit_mode)
+        self._audit = AuditLog(store, self._audit_keys, mode=audit_mode, spool_dir=audit_spool_dir)
         self._audit_keys_loaded: AuditKeys | None = None
         self._checkpointer: Checkpointer | None = None
         self._audit_keys_lock = threading.Lock()
@@ -190,7 +191,9 @@ class Vault:
         key provider from ``STRONGROOM_MASTER_KEY`` or ``$STRONGROOM_HOME/keys/<env>.json``.
 
         ``audit_mode``: ``"async"`` queues use events for a background writer (every 200 ms, and before any
-        write); ``"sync"`` writes each before the value is returned and refuses to serve if it cannot.
+        write); ``"strict"`` (``"sync"``, its old name) commits each before the value is returned and refuses
+        to serve if it cannot (docs/audit.md, "Durability"). Async events the store could not take by close
+        are spooled under ``home`` and written by the next open.
         ``clock``: seconds since the epoch (tests inject one). ``cache_ttl_seconds``: how long a decryptable
         current version is kept in process (0: never; writes by other processes are seen within it).
         ``dek_cache_ttl_seconds``: how long an unwrapped data key is kept. ``max_value_bytes``: the largest
@@ -219,6 +222,7 @@ class Vault:
                 cache_ttl_seconds=cache_ttl_seconds,
                 dek_cache_ttl_seconds=dek_cache_ttl_seconds,
                 max_value_bytes=max_value_bytes,
+                audit_spool_dir=_audit_spool_dir(home_path, environment, store.url),
             )
             vault._check_key_unless_unreachable()
             if migrate:
@@ -301,12 +305,12 @@ class Vault:
 
     @property
     def audit_mode(self) -> AuditMode:
-        """``"async"`` (use events are queued) or ``"sync"`` (written before the value is returned)."""
+        """``"async"`` (use events are queued) or ``"strict"`` (committed before the value is returned)."""
         return self._audit.mode
 
     def record_event(self, *events: AuditEvent) -> None:
         """Audit events that go with no state change (a refusal, an issued token): queued in async mode,
-        written at once in sync mode."""
+        committed before this returns in strict mode."""
         self._audit.record_now(*events)
 
     def enqueue_event(self, *events: AuditEvent) -> None:
@@ -314,8 +318,8 @@ class Vault:
         self._audit.enqueue(*events)
 
     def submit_event(self, event: AuditEvent) -> None:
-        """The audit log's ``submit``: a queue append in async mode, a write in sync mode (call it off the
-        event loop then)."""
+        """The audit log's ``submit``: a queue append in async mode, a committed write in strict mode (call it
+        off the event loop then)."""
         self._audit.submit(event)
 
     def flush_audit(self) -> None:
@@ -831,7 +835,7 @@ class Vault:
         """``use()`` when it needs no I/O (the current version is cached and the audit is asynchronous), else
         ``None``: an event loop calls this inline and hands only a miss to a thread."""
         hot = self._hot.get((tenant, name))
-        if hot is None or hot.cached_until <= self._clock() or self._audit.mode == "sync":
+        if hot is None or hot.cached_until <= self._clock() or self._audit.mode != "async":
             return None
         return self.use(
             tenant,
@@ -1418,6 +1422,19 @@ class Vault:
         finally:
             self._writes += 1
         work._committed()
+
+
+def _audit_spool_dir(home: Path, environment: str, url: str) -> Path | None:
+    """Where async audit events the store could not take by close wait for the next open: one directory per
+    environment and database (its URL without the password, hashed: the events are chained under this
+    environment's key, into this database). None if the home does not exist (it is never made here)."""
+    import hashlib
+
+    from strongroom.store.engines import safe_url
+
+    if not home.is_dir():
+        return None
+    return home / "audit-spool" / f"{environment}-{hashlib.sha256(safe_url(url).encode()).hexdigest()[:16]}"
 
 
 def _decryptable(
