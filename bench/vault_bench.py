@@ -57,7 +57,6 @@ TENANT = "bench"
 NAME = "api-key"
 PURPOSE = "bench"
 HOT_ASYNC = "hot use(), audit async"
-HOT_PAUSED = "hot use(), async, writer paused (diag.)"
 COLD = "cold use() (row read + decrypt)"
 VALUE_CHARS = 64  # the value is a 64-character text token: 64 bytes of plaintext, 80 of ciphertext
 
@@ -67,7 +66,7 @@ class Sizes:
     rounds: int
     bare: int
     hot_async: int
-    hot_paused: int
+    hot_profiled: int
     hot_sync: int
     cold_sqlite: int
     cold_pg: int
@@ -81,7 +80,7 @@ FULL = Sizes(
     rounds=5,
     bare=500_000,
     hot_async=80_000,  # under the audit queue's bound (100,000): past it a use writes the backlog itself
-    hot_paused=100_000,
+    hot_profiled=100_000,
     hot_sync=2_000,
     cold_sqlite=3_000,
     cold_pg=1_500,
@@ -94,7 +93,7 @@ QUICK = Sizes(
     rounds=3,
     bare=50_000,
     hot_async=20_000,
-    hot_paused=10_000,
+    hot_profiled=10_000,
     hot_sync=200,
     cold_sqlite=300,
     cold_pg=150,
@@ -280,18 +279,6 @@ def postgres_server_version(admin_url: str) -> str | None:
 
 
 # -- measurements ---------------------------------------------------------------------------------
-
-
-def pause_writer(vault: Vault) -> bool:
-    """Diagnostic only: keep the audit writer thread of a fresh vault asleep, so events are written
-    only by the explicit ``flush()`` between rounds (untimed). It shows what ``use()`` costs without
-    the writer competing for the GIL. Reaches into a private attribute; skipped if that changes.
-    """
-    audit = vault._audit
-    if audit.pending or not isinstance(getattr(audit, "_flush_interval_seconds", None), float):
-        return False
-    audit._flush_interval_seconds = 3600.0
-    return True
 
 
 def bench_hot_async(vault: Vault, sz: Sizes, baseline: Baseline) -> tuple[Row, Row, Row]:
@@ -526,11 +513,8 @@ def run_sqlite(
         rows.extend(bench_hot_async(vault, sz, baseline))
     with ExitStack() as stack:
         vault = open_vault(stack, url, kp)
-        writer_paused = pause_writer(vault)
-        if writer_paused:
-            rows.append(bench_use(vault, HOT_PAUSED, "sqlite", sz.hot_paused, sz.rounds, baseline=baseline))
         parts = breakdown(vault, sz.breakdown)
-        profiled = profile_hot(vault, sz.hot_paused) if profile else None
+        profiled = profile_hot(vault, sz.hot_profiled) if profile else None
     with ExitStack() as stack:
         vault = open_vault(stack, url, kp, audit_mode="sync")
         rows.append(bench_use(vault, "hot use(), audit sync", "sqlite", sz.hot_sync, sz.rounds))

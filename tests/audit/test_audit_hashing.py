@@ -73,7 +73,7 @@ def test_compact_use_event_expands_to_a_full_event() -> None:
 
 
 def test_queue_is_bounded_by_back_pressure(tmp_path: Path) -> None:
-    """A submit that finds the queue at its bound writes the backlog itself instead of growing the queue."""
+    """Submits past the bound never grow the queue past it, and every accepted event is written at close."""
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
     upgrade(store)
     keys = derive_audit_keys(os.urandom(32))
