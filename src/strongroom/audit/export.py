@@ -63,6 +63,11 @@ _FIELDS: Final = (
     "prev",
 )
 
+_CHAIN_FIELDS: Final = frozenset({"id", "chain", "seq", "link", "prev"})
+"""Where the event sits in its chain: OTLP attributes ``strongroom.audit.*``; the rest are ``strongroom.*``."""
+_OTEL_ELSEWHERE: Final = frozenset({"at", "environment", "context"})
+"""Carried by the record's time, its resource, and one attribute per context key."""
+
 
 @functools.cache
 def _version() -> str:
@@ -153,23 +158,11 @@ def otel_log_record(row: Mapping[str, Any]) -> dict[str, Any]:
     fields = event_fields(row)
     number, text = _SEVERITY.get(fields["outcome"], _REFUSED)
     attributes = [{"key": "event.name", "value": {"stringValue": f"strongroom.{fields['action']}"}}]
-    for name in ("id", "chain", "seq", "link", "prev"):
-        if fields[name] is not None:
-            attributes.append({"key": f"strongroom.audit.{name}", "value": _any_value(fields[name])})
-    for name in (
-        "actor",
-        "tenant",
-        "tenant_id",
-        "action",
-        "secret_name",
-        "version",
-        "purpose",
-        "outcome",
-        "request_id",
-        "detail",
-    ):
-        if fields[name] is not None:
-            attributes.append({"key": f"strongroom.{name}", "value": _any_value(fields[name])})
+    for name in _FIELDS:
+        if name in _OTEL_ELSEWHERE or fields[name] is None:
+            continue
+        key = f"strongroom.audit.{name}" if name in _CHAIN_FIELDS else f"strongroom.{name}"
+        attributes.append({"key": key, "value": _any_value(fields[name])})
     context = fields["context"]
     if isinstance(context, dict):
         for key in sorted(context):

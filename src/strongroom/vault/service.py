@@ -1107,12 +1107,8 @@ class Vault:
         """
         self._audit.flush()
         with self._store.read() as tx:
-            holder = None if tenant is None else tx.tenant(self.environment, tenant)
             return tx.audit_events(
-                tenant=tenant if holder is None else None,
-                tenant_id=None if holder is None else holder.id,
-                unattributed=tenant is not None and holder is None,
-                environment=self.environment,
+                **self._history_of(tx, tenant),
                 limit=limit,
                 newest_first=newest_first,
                 secret_name=secret_name,
@@ -1121,6 +1117,16 @@ class Vault:
                 since=since,
                 until=until,
             )
+
+    def _history_of(self, tx: Tx, tenant: str | None) -> dict[str, Any]:
+        """The ``Tx.audit_events`` filter of a tenant's history (``audit_events`` says which events that is)."""
+        holder = None if tenant is None else tx.tenant(self.environment, tenant)
+        return {
+            "tenant": tenant if holder is None else None,
+            "tenant_id": None if holder is None else holder.id,
+            "unattributed": tenant is not None and holder is None,
+            "environment": self.environment,
+        }
 
     def iter_audit_events(
         self,
@@ -1136,15 +1142,12 @@ class Vault:
         the start; ``actions``: only these actions (filtered per page, in Python)."""
         self._audit.flush()
         with self._store.read() as tx:
-            holder = None if tenant is None else tx.tenant(self.environment, tenant)
+            history = self._history_of(tx, tenant)
         after: int | None = None
         while True:
             with self._store.read() as tx:
                 page = tx.audit_events(
-                    tenant=tenant if holder is None else None,
-                    tenant_id=None if holder is None else holder.id,
-                    unattributed=tenant is not None and holder is None,
-                    environment=self.environment,
+                    **history,
                     limit=page_size,
                     since=since,
                     until=until,
