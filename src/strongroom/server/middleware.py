@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from strongroom.audit import Action, Outcome
+from strongroom.audit.context import AuditContext, label
 from strongroom.server import errors
-from strongroom.server.auth import PEER
+from strongroom.server.auth import PEER, actor, caller_context, checked_request_id, client_of
 
 if TYPE_CHECKING:
     from strongroom.server.app import ServiceState
@@ -46,6 +49,7 @@ class LimitsAndRedaction:
             return
         declared = dict(scope.get("headers", ())).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await self._audit_too_large(scope, declared)
             refusal = errors.error_response(
                 413, "body_too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"
             )
@@ -104,9 +108,48 @@ class LimitsAndRedaction:
         except BodyTooLarge:
             if started:
                 raise
+            await self._audit_too_large(scope, None)
             await errors.error_response(413, "body_too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes")(
                 scope, receive, send
             )
+
+    async def _audit_too_large(self, scope: Scope, declared: bytes | None) -> None:
+        """A 413 on the agents' actions endpoint is a ``broker.call`` refusal (``server.refusals``: counted when
+        they flood), with the context the door knows: the client, the proxy, the labels (screened as for an
+        unauthenticated caller), and the caller and its chain when it was authenticated before its chunked
+        body ran over (``declared=None``). No body is read; another route's 413 is its own answer only."""
+        from strongroom.server.actions_endpoint import PREFIX
+
+        path = scope.get("path", "")
+        if not path.startswith(PREFIX):
+            return
+        headers: dict[str, str] = {}
+        for key, value in scope.get("headers", ()):
+            headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
+        client, peer = client_of(scope)
+        state = scope.get("state") or {}
+        principal = state.get("principal")
+        context: AuditContext | None = state.get("audit_context")
+        if context is None:  # refused before authentication: from where and on whose behalf only
+            context = caller_context(self.state, None, headers, client=client, peer=peer)
+        connector = path[len(PREFIX) :].partition("/")[0]
+        if declared is None:
+            size = "a chunked body"
+        elif declared.isdigit() and len(declared) <= 20:
+            size = f"Content-Length {declared.decode()}"
+        else:
+            size = "an unreadable Content-Length"
+        await asyncio.to_thread(
+            self.state.refusals.record,
+            Action.BROKER_CALL,
+            actor=actor(principal) if principal is not None else f"addr:{client}"[:128],
+            tenant=principal.tenant if principal is not None else None,
+            outcome=Outcome.INVALID,
+            detail=f"{label(connector, 64) or '?'}.? {scope.get('method', '?')} -> body over {MAX_BODY_BYTES} "
+            f"bytes ({size}), from {label(client, 64)}",
+            request_id=checked_request_id(headers.get("x-request-id")),
+            context=context.but(connector=connector or None, status=413, error="body_too_large").encode(),
+        )
 
 
 class BodyTooLarge(HTTPException):

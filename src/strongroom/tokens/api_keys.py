@@ -120,9 +120,17 @@ class ApiKeys:
         return f"ApiKeys({self._vault!r})"
 
     def create(
-        self, *, tenant: str | None, name: str, scopes: Iterable[str], ttl_seconds: float | None = None, actor: str
+        self,
+        *,
+        tenant: str | None,
+        name: str,
+        scopes: Iterable[str],
+        ttl_seconds: float | None = None,
+        actor: str,
+        context: str | None = None,
     ) -> tuple[Secret[str], ApiKeyInfo]:
-        """A new key, returned once as a ``Secret``, and its metadata. Audited."""
+        """A new key, returned once as a ``Secret``, and its metadata. Audited (``api_key.create``, with
+        ``context``: the caller's, ``AuditContext(...).encode()``)."""
         if tenant is not None:
             check_tenant_name(tenant)
         check_text("API key name", name, MAX_LABEL_CHARS)
@@ -152,6 +160,7 @@ class ApiKeys:
                 actor=actor,
                 at=now,
                 detail=f"{API_KEY_PREFIX}{key_id} {name!r} scopes {record.scopes}",
+                context=context,
             )
             try:
                 record = self._vault.api_key_repo.insert(record, tenant, created)
@@ -203,9 +212,10 @@ class ApiKeys:
             check_tenant_name(tenant)
         return [_info(r, tenant) for r in self._vault.api_key_repo.list(tenant)]
 
-    def revoke(self, key_id: str, *, tenant: str | None, actor: str) -> str:
+    def revoke(self, key_id: str, *, tenant: str | None, actor: str, context: str | None = None) -> str:
         """Revoke a key of ``tenant`` (``None``: an operator key) and every token it minted; its public id.
-        ``NotFound`` for anyone else's key; ``Conflict`` for the last live admin key. Audited.
+        ``NotFound`` for anyone else's key; ``Conflict`` for the last live admin key. Audited
+        (``api_key.revoke``, with ``context``: the caller's).
 
         Revoking a revoked key changes nothing and succeeds. The key is refused at once everywhere (each
         request reads it); its tokens at once in a ``TokenService`` told so (``TokenService.key_revoked``) and
@@ -214,7 +224,13 @@ class ApiKeys:
         parsed = self._parse_id(key_id, tenant)
         now = self._clock()
         revoked = event(
-            self._vault, tenant, Action.API_KEY_REVOKE, actor=actor, at=now, detail=f"{API_KEY_PREFIX}{parsed}"
+            self._vault,
+            tenant,
+            Action.API_KEY_REVOKE,
+            actor=actor,
+            at=now,
+            detail=f"{API_KEY_PREFIX}{parsed}",
+            context=context,
         )
         self._vault.api_key_repo.revoke(
             parsed,

@@ -43,11 +43,21 @@ def event(
     outcome: str = Outcome.OK,
     name: str | None = None,
     version: int | None = None,
+    context: str | None = None,
 ) -> AuditEvent:
-    """``Vault.audit_event`` with the actor required (the service always names who acted)."""
+    """``Vault.audit_event`` with the actor required (the service always names who acted); ``context``: the
+    caller's, ``AuditContext(...).encode()`` (the service passes its request's)."""
     check_text("actor", actor, MAX_LABEL_CHARS)
     return vault.audit_event(
-        tenant or None, action, name, actor=actor, at=at, detail=detail, outcome=outcome, version=version
+        tenant or None,
+        action,
+        name,
+        actor=actor,
+        at=at,
+        detail=detail,
+        outcome=outcome,
+        version=version,
+        context=context,
     )
 
 

@@ -85,8 +85,9 @@ class Revocations:
         self._first_reads.put(tenant, (found,))
         return found
 
-    def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str) -> None:
-        """Persist and audit the revocation of ``jti`` (a token of ``tenant`` expiring at ``expires_at``)."""
+    def revoke(self, jti: str, *, tenant: str, expires_at: float, actor: str, context: str | None = None) -> None:
+        """Persist and audit the revocation of ``jti`` (a token of ``tenant`` expiring at ``expires_at``);
+        ``context``: the caller's, on the ``token.revoke`` event."""
         if not isinstance(jti, str) or _JTI.fullmatch(jti) is None:
             raise InvalidInput("a token id (jti) is 1-31 characters from A-Z a-z 0-9 _ -")
         check_name("tenant name", tenant)
@@ -96,7 +97,9 @@ class Revocations:
         # No token lives longer than max_ttl: a revocation need not either (and a huge expires_at is no reason
         # to keep a row forever).
         keep_until = min(float(expires_at), now + self._max_ttl_seconds + self._leeway_seconds)
-        revoked = event(self._vault, tenant, Action.TOKEN_REVOKE, actor=actor, at=now, detail=f"jti {jti}")
+        revoked = event(
+            self._vault, tenant, Action.TOKEN_REVOKE, actor=actor, at=now, detail=f"jti {jti}", context=context
+        )
         row = self._vault.token_repo.revoke(
             jti, tenant=tenant, keep_until=keep_until, revoked=revoked, prune_before=now - self._leeway_seconds
         )

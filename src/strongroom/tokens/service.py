@@ -105,6 +105,7 @@ class TokenService:
         key: ApiKeyInfo | None = None,
         agent_run: str | None = None,
         client_id: str | None = None,
+        context: str | None = None,
     ) -> IssuedToken:
         """Sign a token for ``subject`` acting in ``tenant`` towards ``audience``. Audited (not the token).
 
@@ -112,7 +113,8 @@ class TokenService:
         ``key``) and dies with it; it carries only scopes the key holds and never outlives it. Without one
         (a library caller holding the vault) the token is revocable by its ``jti`` only.
         ``agent_run``, ``client_id``: labels the token carries (claims ``agent_run``, ``client_id``) into the
-        audit context of its calls: the agent run it is for, the OAuth client it is issued to.
+        audit context of its calls: the agent run it is for, the OAuth client it is issued to. ``context``: the
+        issuing caller's (``AuditContext(...).encode()``), on the ``token.issue`` event.
 
         ``NotFound`` for an unknown tenant; ``InvalidInput`` for unknown scopes, a scope of
         ``KEY_ONLY_SCOPES``, scopes the key lacks, or a TTL <= 0 or above ``max_ttl_seconds``;
@@ -173,6 +175,7 @@ class TokenService:
                 at=now,
                 detail=f"jti {jti} kid {signing.kid} sub {subject!r} aud {audience!r} scope {claims['scope']} "
                 f"ttl {claims['exp'] - claims['iat']}s" + ("" if key is None else f" key {key.prefix}"),
+                context=context,
             )
         )
         return IssuedToken(
@@ -242,14 +245,17 @@ class TokenService:
             max_lifetime=self.max_ttl_seconds,
         )
 
-    def revoke(self, jti: str, *, tenant: str, expires_at: float | None = None, actor: str) -> None:
+    def revoke(
+        self, jti: str, *, tenant: str, expires_at: float | None = None, actor: str, context: str | None = None
+    ) -> None:
         """Revoke a token of ``tenant`` by its ``jti``; ``expires_at`` is its expiry if known (from verified
         claims: the row is pruned after it), else the row is kept as long as any token can live. Fails at
         once in this process and within ``revocation_refresh_seconds`` in the others. Audited; ``NotFound``
-        for an unknown tenant; ``InvalidInput`` for a jti that is not 1-31 of A-Z a-z 0-9 _ -."""
+        for an unknown tenant; ``InvalidInput`` for a jti that is not 1-31 of A-Z a-z 0-9 _ -. ``context``:
+        the revoking caller's, on the ``token.revoke`` event."""
         check_text("actor", actor, MAX_LABEL_CHARS)
         until = float("inf") if expires_at is None else expires_at
-        self._revocations.revoke(jti, tenant=tenant, expires_at=until, actor=actor)
+        self._revocations.revoke(jti, tenant=tenant, expires_at=until, actor=actor, context=context)
 
     def key_revoked(self, key_id: str) -> None:
         """Tell this service that the API key ``key_id`` was revoked (``ApiKeys.revoke`` wrote it): the tokens

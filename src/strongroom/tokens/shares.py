@@ -48,9 +48,10 @@ class Shares:
         self._clock = clock
 
     def create(
-        self, tenant: str, value: str, *, ttl_seconds: float | None = None, actor: str
+        self, tenant: str, value: str, *, ttl_seconds: float | None = None, actor: str, context: str | None = None
     ) -> tuple[Secret[str], ShareInfo]:
-        """Store ``value`` for one redemption; returns the link token (once) and the share's metadata."""
+        """Store ``value`` for one redemption; returns the link token (once) and the share's metadata.
+        ``context``: the creator's (``AuditContext(...).encode()``), on the ``secret.put`` and ``share.create``."""
         check_tenant_name(tenant)
         ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else ttl_seconds
         if not 0 < ttl <= MAX_TTL_SECONDS:
@@ -59,13 +60,15 @@ class Shares:
         digest = _hash(token)
         name = f"{SHARE_SECRET_PREFIX}{digest[:24]}"
         expires_at = self._vault.share_repo.create(
-            tenant, name, value, share_id=digest, ttl_seconds=ttl, actor=actor, now=self._clock()
+            tenant, name, value, share_id=digest, ttl_seconds=ttl, actor=actor, now=self._clock(), context=context
         )
         return Secret("share link", token), ShareInfo(digest[:12], tenant, expires_at)
 
-    def redeem(self, token: str, *, actor: str = "share-link") -> Secret[str]:
-        """The value, once. ``NotFound`` for an unknown or used link, ``Expired`` for an expired one."""
+    def redeem(self, token: str, *, actor: str = "share-link", context: str | None = None) -> Secret[str]:
+        """The value, once. ``NotFound`` for an unknown or used link, ``Expired`` for an expired one.
+        ``context``: the redeemer's (who holds a link is anonymous: from where, its labels), on the
+        ``share.redeem``, ``secret.use`` and ``secret.purge`` events."""
         if not isinstance(token, str) or not token.startswith(SHARE_PREFIX) or len(token) > 128:
             raise NotFound("no such share link (or it was used)")
-        value = self._vault.share_repo.redeem(_hash(token), actor=actor, now=self._clock())
+        value = self._vault.share_repo.redeem(_hash(token), actor=actor, now=self._clock(), context=context)
         return Secret("shared value", value if isinstance(value, str) else value.decode("utf-8", "surrogateescape"))

@@ -295,7 +295,16 @@ class ShareRepository:
         self._vault = vault
 
     def create(
-        self, tenant: str, name: str, value: str, *, share_id: str, ttl_seconds: float, actor: str, now: float
+        self,
+        tenant: str,
+        name: str,
+        value: str,
+        *,
+        share_id: str,
+        ttl_seconds: float,
+        actor: str,
+        now: float,
+        context: str | None = None,
     ) -> float:
         """Store ``value`` as the ephemeral secret ``name`` and the share row ``share_id``; returns the expiry.
 
@@ -314,9 +323,9 @@ class ShareRepository:
             expected_version=None,
             ttl_seconds=ttl_seconds,
         )
-        put = vault.audit_event(tenant, Action.SECRET_PUT, name, actor=actor, at=now)
+        put = vault.audit_event(tenant, Action.SECRET_PUT, name, actor=actor, at=now, context=context)
         created = vault.audit_event(
-            tenant, Action.SHARE_CREATE, name, actor=actor, at=now, detail=f"share {share_id[:12]}"
+            tenant, Action.SHARE_CREATE, name, actor=actor, at=now, detail=f"share {share_id[:12]}", context=context
         )
         with vault._unit_of_work(created) as work:
             info = vault._put(
@@ -350,7 +359,9 @@ class ShareRepository:
             work.record(created)
         return expires_at
 
-    def redeem(self, share_id: str, *, actor: str, now: float, purpose: str = "share") -> str | bytes:
+    def redeem(
+        self, share_id: str, *, actor: str, now: float, purpose: str = "share", context: str | None = None
+    ) -> str | bytes:
         """The shared value, once; ``NotFound`` for an unknown or used link, ``Expired`` for an expired one.
 
         Atomic: marking the link used (the conditional update one caller wins), decrypting the value, purging
@@ -358,6 +369,7 @@ class ShareRepository:
         anything fails (a key provider down, a tampered row) nothing changes, the link still works and the
         refusal is audited (``share.redeem`` with the failure's outcome). An
         expired link is marked used, purged and audited in one transaction, then ``Expired`` is raised.
+        ``context``: the redeemer's (``AuditContext(...).encode()``), on every one of those events.
         """
         vault = self._vault
         gone = "no such share link (or it was used)"
@@ -370,7 +382,7 @@ class ShareRepository:
             if tenant is None:
                 raise NotFound(gone)
             name = share.secret_name
-            redeemed = vault.audit_event(tenant.name, Action.SHARE_REDEEM, name, actor=actor, at=now)
+            redeemed = vault.audit_event(tenant.name, Action.SHARE_REDEEM, name, actor=actor, at=now, context=context)
             redeemed = redeemed._replace(detail=f"share {share_id[:12]}")
             # From here a refusal (a tampered value, the key service down) rolls back and is audited as this.
             work.refused = redeemed
@@ -380,10 +392,11 @@ class ShareRepository:
                 work.record(redeemed._replace(outcome=Outcome.EXPIRED))
             else:
                 work.record(redeemed)
-                value = vault._decrypt_in(work, tenant, name, share.version, purpose=purpose, actor=actor, now=now)
-            vault._remove_in(
-                work, tenant, name, vault.audit_event(tenant.name, Action.SECRET_PURGE, name, actor=actor, at=now)
-            )
+                value = vault._decrypt_in(
+                    work, tenant, name, share.version, purpose=purpose, actor=actor, now=now, context=context
+                )
+            purged = vault.audit_event(tenant.name, Action.SECRET_PURGE, name, actor=actor, at=now, context=context)
+            vault._remove_in(work, tenant, name, purged)
         if value is None:
             raise Expired("this share link has expired")
         return value

@@ -356,14 +356,18 @@ class Vault:
 
     # -- tenants ------------------------------------------------------------------------------------
 
-    def create_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> TenantInfo:
+    def create_tenant(
+        self, name: str, *, actor: str | None = None, request_id: str | None = None, context: str | None = None
+    ) -> TenantInfo:
         """A new tenant and its first data key. Reserved names are refused (``InvalidInput``), but for the
         platform tenant, which holds the environment's own secrets (``vocabulary.is_reserved_tenant_name``)."""
         _check_tenant_name(name)
         check_new_tenant_name(name, allowed=frozenset({PLATFORM_TENANT}))
         now = self._clock()
         record = TenantRecord(id=uuid.uuid4().hex, environment=self.environment, name=name, created_at=now)
-        event = self.audit_event(name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now)
+        event = self.audit_event(
+            name, Action.TENANT_CREATE, actor=actor, request_id=request_id, at=now, context=context
+        )
         self._check_key_before_wrapping()
         with self._unit_of_work(event) as work:
             work.tx.insert_tenant(record)
@@ -378,10 +382,12 @@ class Vault:
         with self._store.read() as tx:
             return [_tenant_info(t) for t in tx.tenants(self.environment) if t.name not in INTERNAL_TENANTS]
 
-    def delete_tenant(self, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
+    def delete_tenant(
+        self, name: str, *, actor: str | None = None, request_id: str | None = None, context: str | None = None
+    ) -> None:
         """Delete a tenant and destroy its data keys in one transaction (crypto-shredding)."""
         _check_tenant_name(name)
-        event = self.audit_event(name, Action.TENANT_DELETE, actor=actor, request_id=request_id)
+        event = self.audit_event(name, Action.TENANT_DELETE, actor=actor, request_id=request_id, context=context)
         with self._unit_of_work(event) as work:
             tenant = self._tenant(work.tx, name, lock=True)
             work.tx.delete_tenant(tenant.id)
@@ -413,6 +419,7 @@ class Vault:
         may_change_destinations: bool = True,
         actor: str | None = None,
         request_id: str | None = None,
+        context: str | None = None,
     ) -> SecretInfo:
         """Store a new version of a secret; ``expected_version`` makes it a check-and-set (0: must not exist).
 
@@ -421,7 +428,8 @@ class Vault:
         or changing it is audited (``secret.policy``) with the put. ``may_change_destinations=False`` (a caller
         without ``destinations:write``) refuses, with ``AccessDenied``, a put that would set or change a policy,
         of a new, live or deleted secret alike: a policy set by such a caller on a name the owner writes later
-        would send the owner's value where the caller chose.
+        would send the owner's value where the caller chose. ``context``: the caller's
+        (``AuditContext(...).encode()``), on the ``secret.put`` and ``secret.policy`` events.
         """
         if destinations is not None and not isinstance(destinations, DestinationPolicy):
             raise InvalidInput("destinations must be a DestinationPolicy (DestinationPolicy.from_data([...]))")
@@ -440,7 +448,9 @@ class Vault:
             ttl_seconds=ttl_seconds,
         )
         now = self._clock()
-        event = self.audit_event(tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now)
+        event = self.audit_event(
+            tenant, Action.SECRET_PUT, name, actor=actor, request_id=request_id, at=now, context=context
+        )
         with self._unit_of_work(event) as work:
             return self._put(
                 work,
@@ -602,6 +612,7 @@ class Vault:
         *,
         actor: str | None = None,
         request_id: str | None = None,
+        context: str | None = None,
     ) -> SecretInfo:
         """Replace where a live secret may be sent, without a new version (``None``: declared connectors only).
 
@@ -617,7 +628,14 @@ class Vault:
             "destinations: none set (declared connectors only)" if destinations is None else destinations.describe()
         )
         event = self.audit_event(
-            tenant, Action.SECRET_POLICY, name, actor=actor, request_id=request_id, at=now, detail=detail
+            tenant,
+            Action.SECRET_POLICY,
+            name,
+            actor=actor,
+            request_id=request_id,
+            at=now,
+            detail=detail,
+            context=context,
         )
         with self._unit_of_work(event) as work:
             record = self._tenant(work.tx, tenant)
@@ -659,13 +677,29 @@ class Vault:
                 for v in tx.versions(record.id, name)
             ]
 
-    def delete(self, tenant: str, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
+    def delete(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        actor: str | None = None,
+        request_id: str | None = None,
+        context: str | None = None,
+    ) -> None:
         """Soft delete: ``use()`` refuses it, versions stay until ``purge``; a new ``put`` revives it."""
-        self._remove(tenant, name, Action.SECRET_DELETE, actor, request_id)
+        self._remove(tenant, name, Action.SECRET_DELETE, actor, request_id, context=context)
 
-    def purge(self, tenant: str, name: str, *, actor: str | None = None, request_id: str | None = None) -> None:
+    def purge(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        actor: str | None = None,
+        request_id: str | None = None,
+        context: str | None = None,
+    ) -> None:
         """Delete a secret and every version of it for good."""
-        self._remove(tenant, name, Action.SECRET_PURGE, actor, request_id)
+        self._remove(tenant, name, Action.SECRET_PURGE, actor, request_id, context=context)
 
     def _remember_purpose(self, purpose: str) -> None:
         check_purpose(purpose)
@@ -673,10 +707,12 @@ class Vault:
             self._purposes.clear()
         self._purposes.add(purpose)
 
-    def _remove(self, tenant: str, name: str, action: str, actor: str | None, request_id: str | None) -> None:
+    def _remove(
+        self, tenant: str, name: str, action: str, actor: str | None, request_id: str | None, *, context: str | None
+    ) -> None:
         check_name("tenant name", tenant)
         check_name("secret name", name)
-        event = self.audit_event(tenant, action, name, actor=actor, request_id=request_id)
+        event = self.audit_event(tenant, action, name, actor=actor, request_id=request_id, context=context)
         with self._unit_of_work(event) as work:
             if is_internal_secret(name):  # a share's value: only its redemption removes it
                 raise NotFound(f"secret {name!r} not found in tenant {tenant!r}")
@@ -950,6 +986,7 @@ class Vault:
         purpose: str,
         actor: str | None,
         now: float,
+        context: str | None = None,
     ) -> str | bytes:
         """Decrypt one version inside a write (a share's redemption), its ``secret.use`` event recorded in it.
 
@@ -972,7 +1009,7 @@ class Vault:
             value = None
         if value is None:  # raised outside the except block, so no exception context carries plaintext
             raise TamperedError(f"ciphertext of {name!r} v{stored.version} failed authentication")
-        used = self.audit_event(tenant.name, Action.SECRET_USE, name, actor=actor, at=now)
+        used = self.audit_event(tenant.name, Action.SECRET_USE, name, actor=actor, at=now, context=context)
         work.record(used._replace(version=stored.version, purpose=purpose))
         return value
 

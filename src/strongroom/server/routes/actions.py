@@ -23,6 +23,7 @@ from strongroom.server.actions_endpoint import tenant_connectors
 from strongroom.server.app import ServiceState
 from strongroom.server.auth import Principal
 from strongroom.server.deps import Caller, State, actor, request_id
+from strongroom.server.routes import context_of
 from strongroom.vault.destinations import allowed
 from strongroom.vocabulary import Scope
 
@@ -71,7 +72,6 @@ def _event(
     origin: str | None = None,
 ) -> AuditEvent:
     detail = f"connector {name}" + (f" -> {origin}" if origin else "")
-    context = getattr(request.state, "audit_context", None)  # who and from where (server.auth.authenticate)
     return state.vault.audit_event(
         tenant,
         action,
@@ -79,7 +79,7 @@ def _event(
         request_id=request_id(request),
         at=at,
         detail=detail,
-        context=None if context is None else context.encode(),
+        context=context_of(request),  # who and from where (server.auth.authenticate)
     )
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from strongroom.server import errors
 from strongroom.server.deps import Caller, State, actor
 from strongroom.server.models import AdminKeyIn, ApiKeyCreated, ApiKeyOut
+from strongroom.server.routes import context_of
 from strongroom.server.routes.tenants import key_out
 from strongroom.vocabulary import ADMIN_SCOPE
 
@@ -22,7 +23,12 @@ router = APIRouter(prefix="/v1/admin-keys", tags=["admin keys"])
 def create_admin_key(body: AdminKeyIn, caller: Caller, state: State, request: Request) -> ApiKeyCreated:
     caller.require_admin()
     key, info = state.api_keys.create(
-        tenant=None, name=body.name, scopes=[ADMIN_SCOPE], ttl_seconds=body.ttl_seconds, actor=actor(caller)
+        tenant=None,
+        name=body.name,
+        scopes=[ADMIN_SCOPE],
+        ttl_seconds=body.ttl_seconds,
+        actor=actor(caller),
+        context=context_of(request),
     )
     request.state.returns_credential = True
     return ApiKeyCreated(key=key.reveal(), **key_out(info))  # type: ignore[arg-type]
@@ -40,7 +46,7 @@ def list_admin_keys(caller: Caller, state: State) -> list[ApiKeyOut]:
     summary="Revoke an admin key (admin; 409 for the last one: create another first)",
     responses=errors.openapi_responses(409),
 )
-def revoke_admin_key(key_id: str, caller: Caller, state: State) -> Response:
+def revoke_admin_key(key_id: str, caller: Caller, state: State, request: Request) -> Response:
     caller.require_admin()
-    state.api_keys.revoke(key_id, tenant=None, actor=actor(caller))
+    state.api_keys.revoke(key_id, tenant=None, actor=actor(caller), context=context_of(request))
     return Response(status_code=204)

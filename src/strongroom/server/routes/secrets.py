@@ -21,6 +21,7 @@ from strongroom.server.models import (
     SecretOut,
     VersionOut,
 )
+from strongroom.server.routes import context_of
 from strongroom.vault import SecretInfo
 from strongroom.vault.destinations import AllowedDestination, DestinationPolicy
 from strongroom.vocabulary import Kind, Scope, Sensitivity
@@ -131,6 +132,7 @@ def put_secret(
             may_change_destinations=_may_write_destinations(caller),
             actor=actor(caller),
             request_id=request_id(request),
+            context=context_of(request),
         )
     except Conflict as exc:
         if expected is None:
@@ -149,7 +151,9 @@ def put_destinations(
 ) -> SecretOut:
     caller.require(Scope.DESTINATIONS_WRITE, tenant)
     policy = None if body.destinations is None else _policy(state, tenant, body.destinations)
-    info = state.vault.set_destinations(tenant, name, policy, actor=actor(caller), request_id=request_id(request))
+    info = state.vault.set_destinations(
+        tenant, name, policy, actor=actor(caller), request_id=request_id(request), context=context_of(request)
+    )
     return _out(info)
 
 
@@ -189,5 +193,5 @@ def delete_secret(
 ) -> Response:
     caller.require("secrets:delete", tenant)
     remove = state.vault.purge if purge else state.vault.delete
-    remove(tenant, name, actor=actor(caller), request_id=request_id(request))
+    remove(tenant, name, actor=actor(caller), request_id=request_id(request), context=context_of(request))
     return Response(status_code=204)

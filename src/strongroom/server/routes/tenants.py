@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from strongroom.names import check_new_tenant_name
 from strongroom.server.deps import Caller, State, actor, request_id
 from strongroom.server.models import ApiKeyCreated, ApiKeyIn, ApiKeyOut, TenantIn, TenantOut
+from strongroom.server.routes import context_of
 from strongroom.vocabulary import Scope
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
@@ -16,7 +17,9 @@ router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 def create_tenant(body: TenantIn, caller: Caller, state: State, request: Request) -> TenantOut:
     caller.require_admin()
     check_new_tenant_name(body.name)  # no reserved name over HTTP, the platform tenant's included
-    info = state.vault.create_tenant(body.name, actor=actor(caller), request_id=request_id(request))
+    info = state.vault.create_tenant(
+        body.name, actor=actor(caller), request_id=request_id(request), context=context_of(request)
+    )
     return TenantOut(name=info.name, id=info.id, environment=info.environment, created_at=info.created_at)
 
 
@@ -32,7 +35,7 @@ def list_tenants(caller: Caller, state: State) -> list[TenantOut]:
 @router.delete("/{tenant}", status_code=204, summary="Delete a tenant and destroy its keys (admin)")
 def delete_tenant(tenant: str, caller: Caller, state: State, request: Request) -> Response:
     caller.require_admin(tenant)  # a reserved name (_platform, _scan, -) is not found
-    state.vault.delete_tenant(tenant, actor=actor(caller), request_id=request_id(request))
+    state.vault.delete_tenant(tenant, actor=actor(caller), request_id=request_id(request), context=context_of(request))
     return Response(status_code=204)
 
 
@@ -49,7 +52,12 @@ def create_api_key(tenant: str, body: ApiKeyIn, caller: Caller, state: State, re
     caller.require_admin()
     state.vault.list(tenant)  # NotFound for an unknown tenant, before anything is written
     key, info = state.api_keys.create(
-        tenant=tenant, name=body.name, scopes=body.scopes, ttl_seconds=body.ttl_seconds, actor=actor(caller)
+        tenant=tenant,
+        name=body.name,
+        scopes=body.scopes,
+        ttl_seconds=body.ttl_seconds,
+        actor=actor(caller),
+        context=context_of(request),
     )
     request.state.returns_credential = True
     return ApiKeyCreated(key=key.reveal(), **key_out(info))  # type: ignore[arg-type]
@@ -64,8 +72,8 @@ def list_api_keys(tenant: str, caller: Caller, state: State) -> list[ApiKeyOut]:
 @router.delete(
     "/{tenant}/api-keys/{key_id}", status_code=204, summary="Revoke an API key and every token it minted (keys:manage)"
 )
-def revoke_api_key(tenant: str, key_id: str, caller: Caller, state: State) -> Response:
+def revoke_api_key(tenant: str, key_id: str, caller: Caller, state: State, request: Request) -> Response:
     caller.require(Scope.KEYS_MANAGE, tenant)
-    revoked = state.api_keys.revoke(key_id, tenant=tenant, actor=actor(caller))
+    revoked = state.api_keys.revoke(key_id, tenant=tenant, actor=actor(caller), context=context_of(request))
     state.tokens.key_revoked(revoked)  # its tokens fail here at once; other processes within the refresh
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from strongroom.server.app import ServiceState
 from strongroom.server.auth import Principal
 from strongroom.server.deps import Caller, State, actor
 from strongroom.server.models import RevokeIn, TokenIn, TokenOut
+from strongroom.server.routes import context_of
 from strongroom.vocabulary import Scope
 
 router = APIRouter(tags=["tokens"])
@@ -35,6 +36,7 @@ def issue_token(body: TokenIn, caller: Caller, state: State, request: Request) -
         key=key,
         agent_run=body.agent_run,
         client_id=body.client_id,
+        context=context_of(request),
     )
     request.state.returns_credential = True
     return TokenOut(
@@ -54,17 +56,20 @@ def issue_token(body: TokenIn, caller: Caller, state: State, request: Request) -
     'or `keys:manage`, or by the admin key. `{"jti": ...}`: a token id, by a key of the tenant holding '
     "`keys:manage`, or by the admin key with `tenant`. Revoking a revoked or expired token succeeds.",
 )
-def revoke_token(body: RevokeIn, caller: Caller, state: State) -> Response:
+def revoke_token(body: RevokeIn, caller: Caller, state: State, request: Request) -> Response:
+    context = context_of(request)
     if body.token is not None and body.jti is None:
-        _revoke_presented(body.token, body.tenant, caller, state)
+        _revoke_presented(body.token, body.tenant, caller, state, context)
     elif body.jti is not None and body.token is None:
-        _revoke_by_id(body.jti, body.tenant, caller, state)
+        _revoke_by_id(body.jti, body.tenant, caller, state, context)
     else:
         raise InvalidInput('give either "token" (the token to revoke) or "jti" (its id), not both or neither')
     return Response(status_code=204)
 
 
-def _revoke_presented(token: str, tenant: str | None, caller: Principal, state: ServiceState) -> None:
+def _revoke_presented(
+    token: str, tenant: str | None, caller: Principal, state: ServiceState, context: str | None
+) -> None:
     if tenant is not None:
         raise InvalidInput('"tenant" goes with "jti" only: a token names its own tenant')
     try:
@@ -77,10 +82,12 @@ def _revoke_presented(token: str, tenant: str | None, caller: Principal, state: 
         # A key of the token's tenant that mints tokens (or manages keys) may revoke one it holds.
         scope = Scope.KEYS_MANAGE if Scope.KEYS_MANAGE in caller.scopes else Scope.TOKENS_ISSUE
         caller.require(scope, claims.tenant)
-    state.tokens.revoke(claims.jti, tenant=claims.tenant, expires_at=claims.expires_at, actor=actor(caller))
+    state.tokens.revoke(
+        claims.jti, tenant=claims.tenant, expires_at=claims.expires_at, actor=actor(caller), context=context
+    )
 
 
-def _revoke_by_id(jti: str, tenant: str | None, caller: Principal, state: ServiceState) -> None:
+def _revoke_by_id(jti: str, tenant: str | None, caller: Principal, state: ServiceState, context: str | None) -> None:
     if caller.is_admin:
         if tenant is None:
             raise InvalidInput('revoking by "jti" with the admin key needs "tenant": the tenant the token is for')
@@ -90,7 +97,7 @@ def _revoke_by_id(jti: str, tenant: str | None, caller: Principal, state: Servic
             raise AccessDenied("revoking a token by jti needs the admin key or a tenant key holding keys:manage")
         caller.require(Scope.KEYS_MANAGE, tenant or caller.tenant)
         tenant = caller.tenant
-    state.tokens.revoke(jti, tenant=tenant, actor=actor(caller))
+    state.tokens.revoke(jti, tenant=tenant, actor=actor(caller), context=context)
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify agent tokens")
