@@ -1,0 +1,131 @@
+"""Attacks on the audit trail of issue 15, each as an attacker or a reviewer would try it.
+
+Every test names the attack; one that held is a regression test, one that found a fault is the test its
+fix made pass (or, where the fix is outside the audit modules, an ``xfail(strict=True)`` saying what it
+needs).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from strongroom.vault import Vault
+
+
+@contextmanager
+def _audit_table_away(url: str) -> Iterator[None]:
+    """SQLite: the audit table moved away, so every audit write fails inside the database."""
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE audit_events RENAME TO audit_events_away")
+    try:
+        yield
+    finally:
+        with sqlite3.connect(path) as db:
+            db.execute("ALTER TABLE audit_events_away RENAME TO audit_events")
+
+
+def _spool_dir(home: Path) -> Path:
+    [found] = list((home / "audit-spool").iterdir())
+    return found
+
+
+def _forged_line(environment: str = "dev", tenant: str = "victim") -> str:
+    event = [1.0, environment, "forger", tenant, "secret.delete", "db-password", 1, None, "ok", None, None, None, None]
+    return json.dumps({"event": event}) + "\n"
+
+
+# -- the spool: who may write what the next open chains ----------------------------------------------------
+
+
+@pytest.mark.parametrize("seal", [None, "0" * 64])
+def test_a_forged_spool_file_is_not_replayed_into_the_chain(
+    open_vault: Callable[..., Vault], tmp_path: Path, caplog: pytest.LogCaptureFixture, seal: str | None
+) -> None:
+    """Someone who can write the home (not the audit key) drops a spool file of forged events: the next open
+    must not chain them as if this vault had recorded them (verify would call them intact)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    vault = open_vault(home=home)
+    vault.create_tenant("victim")
+    vault.flush_audit()
+    spool = home / "audit-spool"
+    spool.mkdir(mode=0o700)
+    # The spool directory of this environment and database, as an earlier close would have made it.
+    from strongroom.vault.service import _audit_spool_dir
+
+    target = _audit_spool_dir(home, "dev", vault._store.url)
+    assert target is not None
+    target.mkdir(mode=0o700)
+    body = _forged_line() + ("" if seal is None else json.dumps({"seal": seal}) + "\n")
+    forged = target / "1-1.jsonl"
+    forged.write_text(body)
+    forged.chmod(0o600)
+    vault.close()
+
+    again = open_vault(home=home)
+    again.flush_audit()
+    actors = {e.actor for e in again.audit_events()}
+    assert "forger" not in actors
+    assert "not sealed by this environment's audit key" in caplog.text or "damaged" in caplog.text
+    assert again.verify_audit().ok
+
+
+def test_a_spool_file_others_may_write_is_not_replayed(
+    open_vault: Callable[..., Vault], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A group- or world-writable spool file (a lax umask, a shared directory) is not taken at all."""
+    home = tmp_path / "home"
+    home.mkdir()
+    vault = open_vault(home=home)
+    from strongroom.vault.service import _audit_spool_dir
+
+    target = _audit_spool_dir(home, "dev", vault._store.url)
+    assert target is not None
+    target.mkdir(parents=True, mode=0o700)
+    forged = target / "1-1.jsonl"
+    forged.write_text(_forged_line())
+    forged.chmod(0o666)
+    vault.close()
+    again = open_vault(home=home)
+    again.flush_audit()
+    assert "forger" not in {e.actor for e in again.audit_events()}
+    assert forged.exists()  # left for the operator to look at
+    assert "not this user's 0600 file" in caplog.text
+
+
+def test_a_genuine_spool_is_sealed_and_replayed(
+    open_vault: Callable[..., Vault], store_url: str, tmp_path: Path, make_canary: Callable[[str], str]
+) -> None:
+    """The seal does not cost the real case: what a close spooled (sealed, 0600, no value) is chained next open."""
+    if not store_url.startswith("sqlite"):
+        pytest.skip("tests/audit/test_durability.py spools on PostgreSQL; this checks the seal")
+
+    home = tmp_path / "home"
+    home.mkdir()
+    vault = open_vault(home=home)
+    vault.create_tenant("t")
+    value = make_canary("spool")
+    vault.put("t", "k", value)
+    vault.flush_audit()
+    with _audit_table_away(store_url):
+        for _ in range(5):
+            with vault.use("t", "k", purpose="spooled"):
+                pass
+        vault.close()
+    [spooled] = list(_spool_dir(home).glob("*.jsonl"))
+    assert stat.S_IMODE(spooled.stat().st_mode) == 0o600
+    text = spooled.read_text()
+    assert value not in text
+    assert '"seal"' in text.splitlines()[-1]
+    again = open_vault(home=home)
+    again.flush_audit()
+    assert sum(e.purpose == "spooled" for e in again.audit_events(tenant="t")) == 5
+    assert again.verify_audit().ok
