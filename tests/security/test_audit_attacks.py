@@ -7,12 +7,15 @@ needs).
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,3 +132,72 @@ def test_a_genuine_spool_is_sealed_and_replayed(
     again.flush_audit()
     assert sum(e.purpose == "spooled" for e in again.audit_events(tenant="t")) == 5
     assert again.verify_audit().ok
+
+
+# -- stream sinks: credentials in their URL -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "tcp://user:hunter2secret@127.0.0.1",
+        "otlp+ftp://user:hunter2secret@collector/v1/logs",
+        "otlp+http://user:hunter2secret@collector:99999/v1/logs",
+        "otlp+https://user:hunter2secret@collector:abc/v1/logs",
+    ],
+)
+def test_a_bad_stream_url_is_refused_without_printing_its_password(spec: str) -> None:
+    """A STRONGROOM_AUDIT_STREAM typo is refused in one line that names the sink, never its password, and is
+    never an internal error (a bad port used to escape as ValueError)."""
+    from strongroom.audit.stream import parse_streams
+    from strongroom.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        parse_streams(spec)
+    assert "hunter2secret" not in str(refused.value)
+    assert "***" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_an_otlp_url_with_credentials_sends_them_as_basic_auth_and_never_logs_them(
+    open_vault: Callable[..., Vault],
+    start_http_server: Callable[[type[BaseHTTPRequestHandler]], int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``otlp+https://user:pass@collector/v1/logs``: urllib cannot send credentials in a URL and said so with
+    the password in its error, which the sink's drop log printed. They go as HTTP Basic instead; a failing
+    collector's error names no password."""
+    from strongroom.audit.stream import parse_streams
+
+    seen: list[str | None] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = start_http_server(Collector)
+    vault = open_vault()
+    (sink,) = parse_streams(f"otlp+http://shipper:hunter2secret@127.0.0.1:{port}/v1/logs")
+    assert "hunter2secret" not in sink.name
+    vault._audit.add_stream(sink)
+    vault.create_tenant("t")
+    vault.flush_audit()
+    assert sink.drain(30)
+    assert (sink.delivered, sink.dropped) == (1, 0)
+    assert seen == ["Basic " + base64.b64encode(b"shipper:hunter2secret").decode()]
+
+    (dead,) = parse_streams("otlp+http://shipper:hunter2secret@127.0.0.1:1/v1/logs")
+    vault._audit.add_stream(dead)
+    vault.create_tenant("u")
+    vault.flush_audit()
+    assert dead.drain(30)
+    assert dead.dropped == 1
+    assert "dropped 1 events" in caplog.text
+    assert "hunter2secret" not in caplog.text
