@@ -201,3 +201,55 @@ def test_an_otlp_url_with_credentials_sends_them_as_basic_auth_and_never_logs_th
     assert dead.dropped == 1
     assert "dropped 1 events" in caplog.text
     assert "hunter2secret" not in caplog.text
+
+
+# -- checkpoints: lines a reader must survive --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("at", ["1e400", "NaN", "-Infinity", "-1", "1e20"])
+def test_a_checkpoint_with_an_impossible_time_is_refused_not_a_crash(at: str) -> None:
+    """``at`` that no clock gives (JSON's NaN and infinities included): refused as malformed, one line; it
+    used to reach the message's ISO time and end verify with an internal error."""
+    from strongroom.audit.checkpoints import MalformedCheckpoint, parse_line
+
+    line = f'{{"at":{at},"environment":"dev","heads":{{}},"key_id":"x","signature":"","strongroom_audit_checkpoint":1}}'
+    with pytest.raises(MalformedCheckpoint, match="not a checkpoint"):
+        parse_line(line, "cp:1")
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["{" * 3_000_000 + " strongroom_audit_checkpoint", '{"a":' * 200_000 + "strongroom_audit_checkpoint"],
+    ids=["braces", "nested"],
+)
+def test_a_crafted_checkpoint_line_is_refused_in_linear_time(line: str) -> None:
+    """Anyone may write to syslog: a line of braces, or of deep nesting, before the marker was tried at every
+    brace, each try costing the line's length (hours for 3 MB) or a RecursionError. Refused now, in a bounded
+    number of tries (this test would not finish otherwise)."""
+    from strongroom.audit.checkpoints import MalformedCheckpoint, parse_line
+
+    with pytest.raises(MalformedCheckpoint, match="holds no checkpoint JSON"):
+        parse_line(line, "syslog:1")
+
+
+def test_a_checkpoint_after_a_syslog_prefix_holding_json_is_still_found(vault: Vault, tmp_path: Path) -> None:
+    from strongroom.audit.checkpoints import FileSink, read_checkpoints
+
+    vault.create_tenant("t")
+    path = tmp_path / "cp.jsonl"
+    vault.checkpoint_audit([FileSink(path)])
+    syslog = tmp_path / "auth.log"
+    syslog.write_text(f'Dec  3 host strongroom[1]: {{"x": 1}} {{"y": [2]}} {path.read_text()}')
+    assert vault.verify_audit_checkpoints(read_checkpoints(str(syslog))).ok
+
+
+def test_an_unwritable_checkpoint_file_is_a_one_line_refusal(vault: Vault, tmp_path: Path) -> None:
+    """``audit checkpoint --to file:PATH`` where PATH cannot be written: an error naming the file and the fix
+    (it was an internal FileNotFoundError)."""
+    from strongroom.audit.checkpoints import sinks_from_spec
+    from strongroom.errors import InvalidInput
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(InvalidInput, match="cannot write it"):
+        vault.checkpoint_audit(sinks_from_spec(f"file:{blocker}/cp.jsonl"))
