@@ -253,3 +253,76 @@ def test_an_unwritable_checkpoint_file_is_a_one_line_refusal(vault: Vault, tmp_p
     blocker.write_text("")
     with pytest.raises(InvalidInput, match="cannot write it"):
         vault.checkpoint_audit(sinks_from_spec(f"file:{blocker}/cp.jsonl"))
+
+
+# -- tampering: a database writer resets the audit key ------------------------------------------------------
+
+
+def _launder(path: str) -> None:
+    """As a database writer without the key: delete the ``_audit`` tenant (its data key goes with it), then
+    rewrite every event as if written before schema 0008 (unkeyed SHA-256, no context), the victim's secret
+    read now blamed on someone else, links and heads recomputed. The next open makes a fresh audit key and
+    re-links 'old' chains under it."""
+    from strongroom.audit.chain import GENESIS, LEGACY_FIELDS, legacy_hash
+
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("DELETE FROM data_keys WHERE tenant_id IN (SELECT id FROM tenants WHERE name = '_audit')")
+        db.execute("DELETE FROM tenants WHERE name = '_audit'")
+        db.execute("UPDATE audit_events SET actor = 'someone-else', context = NULL WHERE action = 'secret.use'")
+        columns = ", ".join(f'"{c}"' for c in LEGACY_FIELDS if c != "prev_hash")
+        for (chain,) in db.execute("SELECT chain FROM audit_chains").fetchall():
+            prev = GENESIS
+            rows = db.execute(f"SELECT id, {columns} FROM audit_events WHERE chain = ? ORDER BY seq", (chain,))
+            for row in rows.fetchall():
+                digest = legacy_hash([*row[1:], prev])
+                db.execute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?", (prev, digest, row[0]))
+                prev = digest
+            db.execute("UPDATE audit_chains SET head_hash = ? WHERE chain = ?", (prev, chain))
+
+
+def test_resetting_the_audit_key_to_launder_a_rewritten_log_is_caught_by_checkpoints(
+    open_vault: Callable[..., Vault], store_url: str, tmp_path: Path
+) -> None:
+    """Held, by the checkpoints only: the new key's checkpoints are not the old key's, so verify --checkpoints
+    refuses every one written before the reset. Plain ``audit verify`` cannot see it (next test)."""
+    if not store_url.startswith("sqlite"):
+        pytest.skip("the rewrite is done with sqlite3; the attack does not depend on the backend")
+    from strongroom.audit.checkpoints import FileSink, read_checkpoints
+
+    vault = open_vault()
+    vault.create_tenant("victim")
+    vault.put("victim", "db", "v-1")
+    with vault.use("victim", "db", purpose="read by the culprit"):
+        pass
+    cp = tmp_path / "cp.jsonl"
+    vault.checkpoint_audit([FileSink(cp)])
+    vault.close()
+    _launder(store_url.removeprefix("sqlite:///"))
+    again = open_vault()
+    assert {e.actor for e in again.audit_events() if e.action == "secret.use"} == {"someone-else"}
+    report = again.verify_audit_checkpoints(read_checkpoints(str(cp)))
+    assert not report.ok
+    assert report.divergence is not None
+    assert "not signed by this environment's audit key" in report.divergence.reason
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="vault/service.py _audit_data_key makes a fresh audit key whenever the _audit tenant is missing "
+    "and re-links every unkeyed chain under it: a database writer can rewrite the whole log as 'pre-0008' "
+    "and have it blessed; verify without --checkpoints then says intact",
+)
+def test_resetting_the_audit_key_is_seen_by_plain_verify(
+    open_vault: Callable[..., Vault], store_url: str, tmp_path: Path
+) -> None:
+    if not store_url.startswith("sqlite"):
+        pytest.skip("the rewrite is done with sqlite3; the attack does not depend on the backend")
+    vault = open_vault()
+    vault.create_tenant("victim")
+    vault.put("victim", "db", "v-1")
+    with vault.use("victim", "db", purpose="read by the culprit"):
+        pass
+    vault.close()
+    _launder(store_url.removeprefix("sqlite:///"))
+    assert not open_vault().verify_audit().ok
