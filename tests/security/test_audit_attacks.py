@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sqlite3
 import stat
 from collections.abc import Callable, Iterator
@@ -326,3 +327,26 @@ def test_resetting_the_audit_key_is_seen_by_plain_verify(
     vault.close()
     _launder(store_url.removeprefix("sqlite:///"))
     assert not open_vault().verify_audit().ok
+
+
+# -- files: an export or chart over an existing, readable file ----------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("export", "--format", "jsonl", "-o"), ("report", "--tenant", "acme", "--chart")])
+def test_an_export_or_chart_over_an_existing_world_readable_file_is_made_0600(
+    cli_invoke: Callable[..., Any], tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """``-o``/``--chart`` onto a file that already exists with 0644: O_CREAT's mode applies only to new files,
+    so the export (names, actors, purposes, contexts) stayed readable to every local user."""
+    if command[0] == "report":
+        pytest.importorskip("PIL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    env.update(STRONGROOM_HOME=str(tmp_path / "home"), STRONGROOM_ACTOR="test:cli", NO_COLOR="1")
+    for args in (("init",), ("tenant", "create", "acme")):
+        assert cli_invoke(args, env=env, cwd=tmp_path, stdin=b"").returncode == 0
+    target = tmp_path / "out"
+    target.write_text("old")
+    target.chmod(0o644)
+    result = cli_invoke(("audit", *command, str(target)), env=env, cwd=tmp_path, stdin=b"")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -187,6 +187,7 @@ def _window(since: str | None, until: str | None) -> tuple[float | None, float |
 def _open_output(path: Path) -> IO[str]:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise: a 0644 one would stay readable to all
     except OSError as exc:
         raise InvalidInput(f"--output {path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
     return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
