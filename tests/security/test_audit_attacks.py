@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import stat
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
@@ -350,3 +351,28 @@ def test_an_export_or_chart_over_an_existing_world_readable_file_is_made_0600(
     result = cli_invoke(("audit", *command, str(target)), env=env, cwd=tmp_path, stdin=b"")
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+# -- cross-tenant: GET /v1/audit ----------------------------------------------------------------------------
+
+
+def test_a_tenant_key_never_reads_another_tenants_events_or_contexts(service: Any) -> None:
+    """Held: tenant A's key and token, naming B or nobody, never get an event of B's, nor the agent run B's
+    caller put in its context."""
+    s = service
+    marker, run = f"b-only-{uuid.uuid4().hex}", f"b-run-{uuid.uuid4().hex}"
+    put = s.client.put(
+        f"/v1/tenants/{s.b.name}/secrets/b_secret",
+        json={"value": uuid.uuid4().hex},
+        headers={**s.auth(s.b.key), "X-Request-Id": marker, "X-Strongroom-Agent-Run": run},
+    )
+    assert put.status_code == 200, put.text
+    s.vault.flush_audit()
+    assert marker in s.client.get("/v1/audit", params={"limit": 1000}, headers=s.auth(s.b.key)).text
+    for credential in (s.a.key, s.a.token):
+        for params in ({}, {"tenant": s.b.name}, {"tenant": "-"}, {"actor": "*"}):
+            answer = s.client.get("/v1/audit", params={"limit": 1000, **params}, headers=s.auth(credential))
+            assert marker not in answer.text
+            assert run not in answer.text
+            if "tenant" in params:
+                assert answer.status_code in (403, 404, 422), answer.text
