@@ -376,3 +376,34 @@ def test_a_tenant_key_never_reads_another_tenants_events_or_contexts(service: An
             assert run not in answer.text
             if "tenant" in params:
                 assert answer.status_code in (403, 404, 422), answer.text
+
+
+# -- bad input to the audit commands ------------------------------------------------------------------------
+
+
+def test_an_unknown_tenant_is_an_error_and_a_deleted_ones_history_is_in_the_full_export(
+    cli_invoke: Callable[..., Any], tmp_path: Path
+) -> None:
+    """``audit export/report --tenant typo`` printed an empty export or "0 accesses", exit 0: a misspelling
+    read as "nothing happened". Now a one-line error naming the fix; a deleted tenant's events (kept by id,
+    which its name no longer addresses) are in the export without --tenant."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    env.update(STRONGROOM_HOME=str(tmp_path / "home"), STRONGROOM_ACTOR="test:cli", NO_COLOR="1", COLUMNS="200")
+
+    def run(*args: str) -> Any:
+        return cli_invoke(args, env=env, cwd=tmp_path, stdin=b"")
+
+    for args in (("init",), ("tenant", "create", "acme"), ("tenant", "create", "gone")):
+        assert run(*args).returncode == 0
+    assert run("tenant", "delete", "gone", "--yes").returncode == 0
+    for command in (("export", "--format", "jsonl"), ("report",)):
+        for name in ("acmee", "gone"):
+            refused = run("audit", *command, "--tenant", name)
+            assert refused.returncode != 0
+            assert "Traceback" not in refused.stderr
+            assert f"no tenant {name!r}" in refused.stderr
+            assert "strongroom tenant list" in refused.stderr
+    everything = run("audit", "export", "--format", "jsonl")
+    assert everything.returncode == 0, everything.stderr
+    assert '"tenant":"gone"' in everything.stdout
+    assert run("audit", "report", "--tenant", "acme").returncode == 0

@@ -206,6 +206,7 @@ def export_events(
 
     start, end = _window(since, until)
     with common.vault() as vault:
+        _check_tenant(vault, tenant)
         records = vault.iter_audit_events(tenant=tenant, since=start, until=end)
         if output is None:
             try:
@@ -217,6 +218,13 @@ def export_events(
         with _open_output(output) as out, _progress(f"exporting to {output.name}") as advance:
             written = export(records, fmt.value, out, environment=vault.environment, progress=advance)
     common.err.print(f"exported {written} events to {output} ({fmt.value})")
+
+
+def _check_tenant(vault: Any, tenant: str | None) -> None:
+    """A misspelt --tenant is an error, not an empty export or report. Histories are kept by tenant id, so a
+    deleted tenant's name addresses none: its events are in the export without --tenant."""
+    if tenant is not None and not any(t.name == tenant for t in vault.list_tenants()):
+        raise InvalidInput(f"no tenant {tenant!r} in {vault.environment}: check the name (strongroom tenant list)")
 
 
 @contextmanager
@@ -248,6 +256,7 @@ def report(
     if chart is not None:
         reports.require_pillow()
     with common.vault() as vault:
+        _check_tenant(vault, tenant)
         records = vault.iter_audit_events(tenant=tenant, since=start, until=end, actions=reports.ACCESS_ACTIONS)
         built = reports.build(records, tenant, since=start, until=end)
     if chart is not None:
