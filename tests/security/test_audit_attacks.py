@@ -407,3 +407,24 @@ def test_an_unknown_tenant_is_an_error_and_a_deleted_ones_history_is_in_the_full
     assert everything.returncode == 0, everything.stderr
     assert '"tenant":"gone"' in everything.stdout
     assert run("audit", "report", "--tenant", "acme").returncode == 0
+
+
+def test_checkpoints_of_another_environment_prove_nothing(vault: Vault, tmp_path: Path) -> None:
+    """Held: a source holding only another environment's checkpoints (or one relabelled: its signature no
+    longer holds) does not pass verify."""
+    from strongroom.audit.checkpoints import FileSink, read_checkpoints
+
+    vault.create_tenant("t")
+    path = tmp_path / "cp.jsonl"
+    vault.checkpoint_audit([FileSink(path)])
+    line = path.read_text()
+    other = tmp_path / "prod.jsonl"
+    other.write_text(line.replace('"environment":"dev"', '"environment":"prod"'))
+    report = vault.verify_audit_checkpoints(read_checkpoints(str(other)))
+    assert not report.ok
+    assert report.other_environments == 1
+    assert report.divergence is not None
+    assert "check STRONGROOM_ENV" in report.divergence.reason
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(other.read_text() + line.replace('"environment":"dev"', '"environment":"dev","x":1'))
+    assert vault.verify_audit_checkpoints(read_checkpoints(str(mixed))).ok  # an extra field is not signed: ignored
