@@ -18,6 +18,7 @@ import base64
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ __all__ = [
 MARKER = "strongroom_audit_checkpoint"
 DEFAULT_INTERVAL_SECONDS = 60.0
 _VERSION = 1
+_LATEST = 253402300800.0  # 10000-01-01T00:00Z: the first time an ISO-8601 year of four digits cannot name
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=True)
 log = logging.getLogger("strongroom.audit")
 
@@ -110,22 +112,31 @@ def environment_heads(tx: Tx, environment: str) -> dict[str, tuple[int, str]]:
 # -- reading ------------------------------------------------------------------------------------------
 
 
+_OBJECT_START = re.compile(r'\{\s*"')
+_MAX_ATTEMPTS = 8
+_DECODER = json.JSONDecoder()
+
+
 class MalformedCheckpoint(InvalidInput):
     """A line carries the checkpoint marker but is not a well-formed checkpoint."""
 
 
 def parse_line(line: str, source: str = "") -> Checkpoint | None:
     """The checkpoint in ``line`` (after any syslog or shipper prefix), ``None`` if it holds none."""
-    start = line.find("{")
-    while start != -1 and MARKER in line[start:]:
+    last = line.rfind(MARKER)
+    if last == -1:
+        return None
+    # Only where an object with a key begins, before the marker, and a few times: each failed attempt costs
+    # up to the line's length (a crafted line of braces, in a syslog anyone may write to, took hours).
+    for attempt, found in enumerate(_OBJECT_START.finditer(line, 0, last)):
+        if attempt == _MAX_ATTEMPTS:
+            break
         try:
-            data = json.JSONDecoder().raw_decode(line, start)[0]
-        except ValueError:
-            start = line.find("{", start + 1)
+            data = _DECODER.raw_decode(line, found.start())[0]
+        except (ValueError, RecursionError):
             continue
         if isinstance(data, dict) and MARKER in data:
             return _from_dict(data, source)
-        start = line.find("{", start + 1)
     if MARKER in line:
         raise MalformedCheckpoint(f"{source or 'a line'}: names {MARKER} but holds no checkpoint JSON")
     return None
@@ -136,9 +147,12 @@ def _from_dict(data: dict[str, Any], source: str) -> Checkpoint:
         if data[MARKER] != _VERSION:
             raise MalformedCheckpoint(f"{source}: checkpoint format {data[MARKER]!r}; this strongroom reads {_VERSION}")
         heads = {str(c): (int(h[0]), str(h[1])) for c, h in dict(data["heads"]).items()}
+        at = float(data["at"])
+        if not 0 <= at < _LATEST:  # NaN and infinities too: no time prints them, and none was ever signed
+            raise ValueError(at)
         return Checkpoint(
             environment=str(data["environment"]),
-            at=float(data["at"]),
+            at=at,
             heads=heads,
             key_id=str(data["key_id"]),
             signature=base64.b64decode(str(data["signature"]), validate=True),
@@ -287,8 +301,11 @@ class FileSink:
         self.name = f"file:{self.path}"
 
     def write(self, checkpoint: Checkpoint) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise InvalidInput(f"checkpoint file {self.path}: cannot write it ({exc.strerror}): give another") from None
         try:
             os.write(fd, (checkpoint.to_line() + "\n").encode())
             os.fsync(fd)

@@ -9,6 +9,7 @@ extra). Reports hold names, counts and times: never a value.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -180,6 +181,10 @@ def chart_png(report: Report, path: Path) -> None:
         draw.text((end, top + plot_h + 8), last, fill="black", font=font)
     draw.text((left, height - 16), "green: ok    red: refused or failed", fill="black", font=font)
     try:
-        image.save(path, format="PNG")
+        # 0600 like every audit file, an existing file's mode included: it names secrets, actors and purposes.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            image.save(out, format="PNG")
     except OSError as exc:
         raise InvalidInput(f"--chart {path}: cannot write it ({exc.strerror or type(exc).__name__})") from None

@@ -24,9 +24,13 @@ transaction. A flush to PostgreSQL costs about 2 ms of CPU whatever its size, pl
 from __future__ import annotations
 
 import atexit
+import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections import deque
@@ -117,6 +121,8 @@ class AuditLog:
         """Events dropped (async, store unwritable, queue full) since this log was made."""
         # Copies of every committed event for a SIEM ($STRONGROOM_AUDIT_STREAM, add_stream): strongroom.audit.stream.
         self.streams = Fanout.from_environment()
+        # Spool files claimed at open, their seal checked under the audit key before their events are queued.
+        self._spooled: list[tuple[Path, Path, bytes, str, list[AuditEvent], list[Any]]] = []
         if spool_dir is not None:
             self._replay(spool_dir)
 
@@ -271,6 +277,8 @@ class AuditLog:
         if not self._flush_lock.acquire(blocking=blocking):
             return False
         try:
+            if self._spooled:
+                self._take_spooled()
             while not done() and self._write_batch():
                 pass
         finally:
@@ -440,16 +448,30 @@ class AuditLog:
             )
             return
         path = self._spool_dir / f"{os.getpid()}-{time.time_ns()}.jsonl"
+        lines = [json.dumps({"event": list(event)}) + "\n" for event in events]
+        lines += [
+            json.dumps({"dropped": [tenant, tenant_id, count, first, last, environment]}) + "\n"
+            for (tenant, tenant_id), (count, first, last, environment) in dropped.items()
+        ]
+        body = "".join(lines).encode()
+        try:
+            seal = _seal(self.keys().mac, body)
+        except StrongroomError as err:  # never had the key: nothing the next open could trust
+            log.error(
+                "audit events not written at close (%s) nor sealed for the spool (%s): %d queued, %d dropped lost",
+                exc,
+                err,
+                len(events),
+                self.dropped_pending,
+            )
+            return
         try:
             self._spool_dir.parent.mkdir(mode=0o700, exist_ok=True)  # in the home, which must exist
             self._spool_dir.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                for event in events:
-                    out.write(json.dumps({"event": list(event)}) + "\n")
-                for (tenant, tenant_id), (count, first, last, environment) in dropped.items():
-                    line = {"dropped": [tenant, tenant_id, count, first, last, environment]}
-                    out.write(json.dumps(line) + "\n")
+            with os.fdopen(fd, "wb") as out:
+                out.write(body)
+                out.write(json.dumps({"seal": seal}).encode() + b"\n")
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as err:
@@ -479,12 +501,18 @@ class AuditLog:
         for path in names:
             claimed = path.with_suffix(f".replaying-{os.getpid()}")
             try:
+                if not _private(path):
+                    log.error("audit spool %s is not this user's 0600 file: not replayed", path)
+                    continue
                 path.rename(claimed)
-                lines = claimed.read_text(encoding="utf-8").splitlines()
+                raw = claimed.read_bytes()
             except OSError:
                 continue
+            body, _, last = raw.rstrip(b"\n").rpartition(b"\n")
+            body = body + b"\n" if body else b""
             try:
-                records = [json.loads(line) for line in lines]
+                seal = str(json.loads(last)["seal"])
+                records = [json.loads(line) for line in body.decode("utf-8").splitlines()]
                 events = [AuditEvent(*r["event"]) for r in records if "event" in r]
                 drops = [
                     (str(tenant), tenant_id, int(count), float(first), float(last), str(environment))
@@ -495,16 +523,53 @@ class AuditLog:
             except (ValueError, TypeError, KeyError):
                 log.error("audit spool %s is damaged: left as %s, not replayed", path, claimed.name)
                 continue
-            self._queue.extend(events)
-            for tenant, tenant_id, count, first, last, environment in drops:
-                seen = self._dropped.setdefault((tenant, tenant_id), [0, first, last, environment])
-                seen[0] += count
-                seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
-            claimed.unlink()
-            log.warning("audit events spooled at an earlier close replayed from %s", path)
-        if self._queue or self._dropped:
+            self._spooled.append((path, claimed, body, seal, events, drops))
+        if self._spooled:
             self._start()
             self._wake.set()
+
+    def _take_spooled(self) -> None:
+        """Queue the events of the spool files claimed at open whose seal holds under the audit key (a file
+        anyone else wrote, or edited, is left as it is and named in the log: its events are not chained).
+        Without the key yet, they wait for the next flush."""
+        try:
+            key = self.keys().mac
+        except StrongroomError:
+            return
+        spooled, self._spooled = self._spooled, []
+        for path, claimed, body, seal, events, drops in spooled:
+            if not hmac.compare_digest(_seal(key, body), seal):
+                log.error(
+                    "audit spool %s is not sealed by this environment's audit key (forged or edited): "
+                    "left as %s, not replayed",
+                    path,
+                    claimed.name,
+                )
+                continue
+            with self._lock:
+                self._queue.extendleft(reversed(events))
+                for tenant, tenant_id, count, first, last, environment in drops:
+                    seen = self._dropped.setdefault((tenant, tenant_id), [0, first, last, environment])
+                    seen[0] += count
+                    seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
+            with contextlib.suppress(OSError):
+                claimed.unlink()
+            log.warning("audit events spooled at an earlier close replayed from %s", path)
+
+
+_SPOOL_SEAL = b"strongroom audit spool v1\n"
+
+
+def _seal(mac_key: bytes, body: bytes) -> str:
+    """HMAC-SHA256 of a spool file's lines under the audit MAC key, with a label no chain link starts with
+    (a link's input is a JSON array): whoever lacks the key cannot write a spool file the next open replays."""
+    return hmac.new(mac_key, _SPOOL_SEAL + body, hashlib.sha256).hexdigest()
+
+
+def _private(path: Path) -> bool:
+    """A regular file of this user that nobody else may write."""
+    info = path.lstat()
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 _DROPPED: str = Action.AUDIT_DROPPED.value

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -132,7 +133,7 @@ class Sink:
                 self.send(rows)
             except Exception as exc:  # any failure of the destination: drop, count, carry on
                 with self._cond:
-                    self._drop(len(rows), f"{type(exc).__name__}: {exc}"[:200])
+                    self._drop(len(rows), _masked(f"{type(exc).__name__}: {exc}")[:200])
             else:
                 with self._cond:
                     self.delivered += len(rows)
@@ -205,11 +206,27 @@ class OtlpHttpSink(Sink):
 
     def __init__(self, url: str, *, protobuf: bool = False, **options: Any) -> None:
         parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            why = f"OTLP endpoint {_masked(url)!r} has no valid port: use http://host:4318/v1/logs"
+            raise InvalidInput(why) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput(f"OTLP endpoint {url!r} is not an http(s) URL: use http://host:4318/v1/logs")
+            raise InvalidInput(f"OTLP endpoint {_masked(url)!r} is not an http(s) URL: use http://host:4318/v1/logs")
         # Named without any user:password the URL may carry, as it is logged.
-        shown = f"{parts.scheme}://{parts.hostname}{'' if parts.port is None else f':{parts.port}'}{parts.path}"
+        shown = f"{parts.scheme}://{parts.hostname}{'' if port is None else f':{port}'}{parts.path}"
         super().__init__(f"otlp+{shown}", **options)
+        # A user:password in the URL is sent as HTTP Basic (urllib cannot send it in the URL, and says so
+        # with the password in its error, which the drop log would print).
+        self._headers: dict[str, str] = {}
+        if parts.username is not None or parts.password is not None:
+            import base64
+            from urllib.parse import unquote
+
+            pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            self._headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+            url = parts._replace(netloc=host if port is None else f"{host}:{port}").geturl()
         self.url = url
         self.protobuf = protobuf
         if protobuf:
@@ -237,7 +254,8 @@ class OtlpHttpSink(Sink):
 
                 body = json.dumps(message, separators=(",", ":")).encode()
                 kind = "application/json"
-            request = urllib.request.Request(self.url, data=body, method="POST", headers={"Content-Type": kind})  # noqa: S310 -- http(s) only, checked above
+            headers = {**self._headers, "Content-Type": kind}
+            request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)  # noqa: S310 -- http(s) only, checked above
             with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as answer:  # noqa: S310
                 answer.read()
 
@@ -255,12 +273,17 @@ def _protobuf_request_type() -> Any:
 _USAGE = "use jsonl:/path, tcp://host:port, unix:/path or otlp+http://host:4318/v1/logs"
 
 
+def _masked(text: str) -> str:
+    """``text`` with the password of any ``user:password@`` in it replaced by ``***``: for messages."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", text)
+
+
 def parse_stream(spec: str, **options: Any) -> Sink:
     """One sink from its ``STRONGROOM_AUDIT_STREAM`` form."""
     text = spec.strip()
     scheme, sep, rest = text.partition(":")
     if not sep or not rest:
-        raise InvalidInput(f"{STREAM_ENV}: {text!r} is not a sink: {_USAGE}")
+        raise InvalidInput(f"{STREAM_ENV}: {_masked(text)!r} is not a sink: {_USAGE}")
     if scheme in ("jsonl", "file"):
         return FileSink(rest.removeprefix("//"), **options)
     if scheme == "unix":
@@ -272,7 +295,7 @@ def parse_stream(spec: str, **options: Any) -> Sink:
         except ValueError:
             port = None
         if not parts.hostname or port is None:
-            raise InvalidInput(f"{STREAM_ENV}: {text!r} needs a host and a port: tcp://127.0.0.1:5170")
+            raise InvalidInput(f"{STREAM_ENV}: {_masked(text)!r} needs a host and a port: tcp://127.0.0.1:5170")
         return SocketSink((parts.hostname, port), **options)
     if scheme.startswith("otlp+"):
         transport = scheme.removeprefix("otlp+")
@@ -280,7 +303,7 @@ def parse_stream(spec: str, **options: Any) -> Sink:
         transport = transport.removesuffix("+protobuf")
         if transport in ("http", "https"):
             return OtlpHttpSink(f"{transport}:{rest}", protobuf=protobuf, **options)
-    raise InvalidInput(f"{STREAM_ENV}: {text!r} is not a sink: {_USAGE}")
+    raise InvalidInput(f"{STREAM_ENV}: {_masked(text)!r} is not a sink: {_USAGE}")
 
 
 def parse_streams(text: str | None) -> list[Sink]:

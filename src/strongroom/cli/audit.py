@@ -187,6 +187,7 @@ def _window(since: str | None, until: str | None) -> tuple[float | None, float |
 def _open_output(path: Path) -> IO[str]:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise: a 0644 one would stay readable to all
     except OSError as exc:
         raise InvalidInput(f"--output {path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
     return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
@@ -205,6 +206,7 @@ def export_events(
 
     start, end = _window(since, until)
     with common.vault() as vault:
+        _check_tenant(vault, tenant)
         records = vault.iter_audit_events(tenant=tenant, since=start, until=end)
         if output is None:
             try:
@@ -216,6 +218,13 @@ def export_events(
         with _open_output(output) as out, _progress(f"exporting to {output.name}") as advance:
             written = export(records, fmt.value, out, environment=vault.environment, progress=advance)
     common.err.print(f"exported {written} events to {output} ({fmt.value})")
+
+
+def _check_tenant(vault: Any, tenant: str | None) -> None:
+    """A misspelt --tenant is an error, not an empty export or report. Histories are kept by tenant id, so a
+    deleted tenant's name addresses none: its events are in the export without --tenant."""
+    if tenant is not None and not any(t.name == tenant for t in vault.list_tenants()):
+        raise InvalidInput(f"no tenant {tenant!r} in {vault.environment}: check the name (strongroom tenant list)")
 
 
 @contextmanager
@@ -247,6 +256,7 @@ def report(
     if chart is not None:
         reports.require_pillow()
     with common.vault() as vault:
+        _check_tenant(vault, tenant)
         records = vault.iter_audit_events(tenant=tenant, since=start, until=end, actions=reports.ACCESS_ACTIONS)
         built = reports.build(records, tenant, since=start, until=end)
     if chart is not None:
