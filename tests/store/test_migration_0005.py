@@ -136,6 +136,7 @@ def test_old_and_new_chains_verify_and_queries_go_by_tenant_id(
         assert rekeyed.detail.startswith("6 events")  # dev/acme 4, dev/- 1, dev/ghost 1; not prod's
         report = vault.verify_audit()
         assert report.ok, report.broken
+        assert [detail for _, detail in report.keyed_over] == [rekeyed.detail]  # named by every verify
         heads = vault.audit_heads()
         assert {"dev/acme", "dev/-", "dev/ghost", "prod/acme", "dev/*environment*"} <= set(heads)
         beta = next(t.id for t in vault.list_tenants() if t.name == "beta")

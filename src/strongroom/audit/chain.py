@@ -183,6 +183,10 @@ class VerifyReport:
     chains: int
     events: int
     broken: Break | None
+    keyed_over: tuple[tuple[float, str], ...] = ()
+    """When the environment's audit key was made over events already there, and what it re-linked
+    (``audit.rekey``): once, at the upgrade to schema 0008. Any other is a reset of the key by someone who
+    deleted it, which only the checkpoints can tell from an upgrade."""
 
     @property
     def ok(self) -> bool:

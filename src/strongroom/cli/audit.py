@@ -47,6 +47,7 @@ def verify(
                 "chains": report.chains,
                 "events": report.events,
                 "broken": None if report.broken is None else _asdict(report.broken),
+                "keyed_over": [{"at": iso(at), "detail": detail} for at, detail in report.keyed_over],
                 "checkpoints": None
                 if anchored is None
                 else {
@@ -62,6 +63,11 @@ def verify(
             common.out.print(f"audit log intact: {report.events} events in {report.chains} chains")
         else:
             common.err.print(f"audit log BROKEN at {report.broken}")
+        for at, detail in report.keyed_over:
+            common.out.print(
+                f"note: the audit key was made at {iso(at)} over events already there ({detail}). Once, at the "
+                "upgrade to schema 0008, is expected; any other time the key was reset: check --checkpoints"
+            )
         if anchored is not None and anchored.ok and anchored.newest is not None:
             common.out.print(f"matches {anchored.checkpoints} signed checkpoints, newest {iso(anchored.newest)}")
         elif anchored is not None:

@@ -39,6 +39,7 @@ from strongroom.audit.checkpoints import (
 )
 from strongroom.audit.context import FITS as CONTEXT_FITS
 from strongroom.audit.context import check_context
+from strongroom.audit.events import chain_name
 from strongroom.audit.keys import AuditKeys, derive_audit_keys, public_text
 from strongroom.clock import Clock
 from strongroom.crypto import KeyProvider
@@ -1208,7 +1209,9 @@ class Vault:
         self._audit.flush()
         key = self._audit_keys().mac
         with self._store.read() as tx:
-            return verify(tx, key, self.environment)
+            report = verify(tx, key, self.environment)
+            made = tx.audit_events(chain=chain_name(self.environment, ENVIRONMENT_CHAIN), action=Action.AUDIT_REKEY)
+        return replace(report, keyed_over=tuple((e.at, e.detail or "") for e in made))
 
     def start_checkpoints(self, sinks: Sequence[CheckpointSink], *, interval_seconds: float = 60.0) -> None:
         """Write signed audit checkpoints to ``sinks`` every ``interval_seconds`` and at close (``Vault.open``
