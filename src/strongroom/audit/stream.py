@@ -16,6 +16,7 @@ Events streamed carry their chain, seq and link, not their id (the database assi
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 import re
@@ -54,7 +55,7 @@ def row_mapping(row: Row) -> dict[str, Any]:
     return dict(zip(STORED_COLUMNS, row, strict=True))
 
 
-class Sink:
+class Sink(abc.ABC):
     """A destination with a bounded buffer and a sending thread of its own; subclasses implement ``send``."""
 
     def __init__(self, name: str, *, max_buffered: int = DEFAULT_MAX_BUFFERED) -> None:
@@ -108,10 +109,11 @@ class Sink:
         if self._thread is None:
             self._release()  # else the thread releases files and connections as it stops
 
-    def send(self, rows: Sequence[Row]) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def send(self, rows: Sequence[Row]) -> None:
+        """Deliver a batch to the destination (on the sink's own thread); raise if it cannot."""
 
-    def _release(self) -> None:
+    def _release(self) -> None:  # noqa: B027 -- a hook: sinks that hold nothing open need not override it
         """Close files and connections (called once the thread has stopped)."""
 
     def _drop(self, count: int, why: str) -> None:
