@@ -296,3 +296,37 @@ def test_a_forwarded_client_is_recorded_with_the_proxy_it_came_through(tmp_path:
             if peer is not None:
                 expected["peer"] = peer
             assert failed["context"] == expected
+
+
+def test_a_credential_split_across_labels_is_withheld_piece_by_piece(agent: Any) -> None:
+    """The request's token cut into pieces of 15 characters (under the old whole-or-16 rule), one per header:
+    every piece shares a run of eight with the credential, so none is recorded and the token is not in the
+    table in any order."""
+    s = agent
+    pieces = [s.token[i : i + 15] for i in range(0, 45, 15)]
+    headers = {
+        "Authorization": f"Bearer {s.token}",
+        "X-Strongroom-Agent-Run": "run-ok",
+        "X-Strongroom-Tool-Call": pieces[0],
+        "OpenAI-Conversation-Id": pieces[1],
+        "Mcp-Session-Id": pieces[2],
+    }
+    assert s.client.get("/v1/actions/echo/anything", headers=headers).status_code == 200
+    [event] = [e for e in _events(s.vault, "broker.call", s.a.name) if e.context and "mcp_session" in e.context]
+    context = _context(event)
+    assert (context["tool_call"], context["conversation"], context["mcp_session"]) == (WITHHELD,) * 3
+    raw = _raw_audit_table(s.vault)
+    for piece in pieces:
+        assert piece not in raw
+
+
+def test_an_unknown_connector_named_by_a_tenant_value_is_withheld(agent: Any) -> None:
+    """The connector's name in the path is the agent's text: one that is the tenant's value in use is
+    recorded as withheld, in the context and the detail, like any other label."""
+    s = agent
+    assert s.client.get("/v1/actions/echo/anything", headers=s.auth(s.token)).status_code == 200  # in use
+    answer = s.client.get(f"/v1/actions/{s.credential}/x", headers=s.auth(s.token))
+    assert answer.status_code == 404
+    [event] = [e for e in _events(s.vault, "broker.call", s.a.name) if e.outcome == "not_found"]
+    assert _context(event)["connector"] == WITHHELD
+    assert s.credential not in _raw_audit_table(s.vault)

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from starlette.types import Message, Receive, Scope, Send
 
 from strongroom.audit import Action, AuditEvent, Outcome
-from strongroom.audit.context import header_labels, label
+from strongroom.audit.context import AuditContext, header_labels, label, screened
 from strongroom.broker import BrokerResponse, Connector, UpstreamError, connector_from_dict
 from strongroom.errors import AccessDenied, InvalidInput, NotFound, StrongroomError
 from strongroom.server import errors
@@ -33,12 +33,14 @@ from strongroom.server.auth import (
     caller_context,
     checked_request_id,
     client_of,
+    withholder,
 )
 from strongroom.server.errors import ApiError
 from strongroom.server.middleware import BodyTooLarge
 
 if TYPE_CHECKING:
     from strongroom.server.app import ServiceState
+    from strongroom.server.auth import Principal
 
 PREFIX = "/v1/actions/"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -133,33 +135,17 @@ class ActionsEndpoint:
                 _tenant_connector, state, caller.tenant, name
             )
         except InvalidInput as exc:  # a stored definition that no longer passes the checks: the call is refused
-            await _record(
-                state,
-                state.vault.audit_event(
-                    caller.tenant,
-                    Action.BROKER_CALL,
-                    actor=actor(caller),
-                    request_id=request_id,
-                    outcome=Outcome.INVALID,
-                    purpose=f"broker:{name}",
-                    detail=f"{name}.? {method} -> InvalidInput: {exc}",
-                    context=context.but(connector=name, status=400, error="invalid_input").encode(),
-                ),
-            )
+            refused = context.but(connector=name, status=400, error="invalid_input")
+            why = f"{name}.? {method} -> InvalidInput: {exc}"
+            purpose = f"broker:{name}"
+            await _record_refused_call(state, caller, request_id, refused, Outcome.INVALID, why, purpose=purpose)
             raise
-        if found is None:  # the name is the agent's text: a label in the context, not a purpose
-            await _record(
-                state,
-                state.vault.audit_event(
-                    caller.tenant,
-                    Action.BROKER_CALL,
-                    actor=actor(caller),
-                    request_id=request_id,
-                    outcome=Outcome.NOT_FOUND,
-                    detail=f"{label(name, 64)}.? {method} -> NotFound",
-                    context=context.but(connector=name, status=404, error="not_found").encode(),
-                ),
-            )
+        if found is None:  # the name is the agent's text: a screened label in the context, not a purpose
+            credential = headers.get("authorization", "").partition(" ")[2].strip()
+            shown = screened({"connector": name}, withholder(state, caller.tenant, credential))["connector"]
+            refused = context.but(connector=shown, status=404, error="not_found")
+            why = f"{label(shown, 64)}.? {method} -> NotFound"
+            await _record_refused_call(state, caller, request_id, refused, Outcome.NOT_FOUND, why)
             raise NotFound(f"connector {name!r} is not available to tenant {caller.tenant!r}")
         body = await _body(receive)
         # The broker matches the raw, still percent-encoded path: an encoded "/" stays inside one segment.
@@ -190,6 +176,29 @@ def _answer_of(exc: StrongroomError) -> tuple[int, str]:
     if isinstance(exc, ResponseTooLarge):
         return 502, "upstream_response_too_large"
     return errors.answer_of(exc)
+
+
+async def _record_refused_call(  # noqa: PLR0917 -- the event's parts, each from the caller's code path
+    state: ServiceState,
+    caller: Principal,
+    request_id: str | None,
+    context: AuditContext,
+    outcome: str,
+    detail: str,
+    purpose: str | None = None,
+) -> None:
+    """A ``broker.call`` refused before any upstream call (a connector unknown or no longer valid)."""
+    event = state.vault.audit_event(
+        caller.tenant,
+        Action.BROKER_CALL,
+        actor=actor(caller),
+        request_id=request_id,
+        outcome=outcome,
+        purpose=purpose,
+        detail=detail,
+        context=context.encode(),
+    )
+    await _record(state, event)
 
 
 async def _record(state: ServiceState, event: AuditEvent) -> None:

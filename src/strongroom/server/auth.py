@@ -277,14 +277,24 @@ def withholder(state: ServiceState, tenant: str | None, credential: str) -> Call
     ``tenant=None`` before the caller is known), or the credential this request presented, or a long part of it.
     """
     redactor = state.redactor
-    long_credential = credential if len(credential) >= 16 else ""
+    # Every run of CREDENTIAL_RUN characters of the credential: a label sharing one holds a piece of it, so a
+    # credential split across several labels is withheld piece by piece, not recorded whole across them.
+    run = CREDENTIAL_RUN
+    pieces = {credential[i : i + run] for i in range(len(credential) - run + 1)}
+    if len(credential) < 2 * run:
+        pieces.clear()
 
     def withhold(text: str) -> bool:
-        if long_credential and (long_credential in text or (len(text) >= 16 and text in long_credential)):
+        if pieces and any(text[i : i + run] in pieces for i in range(len(text) - run + 1)):
             return True
         return redactor.redact(text, tenant=tenant) != text
 
     return withhold
+
+
+CREDENTIAL_RUN = 8
+"""How many characters a label may share with the request's credential before it is withheld (a random
+credential shares eight with an ordinary label by chance about never)."""
 
 
 def caller_context(
