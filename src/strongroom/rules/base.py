@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from strongroom.rules.context import spans_lines
+
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
@@ -50,6 +52,11 @@ class Rule:
     @cached_property
     def regex(self) -> re.Pattern[str]:
         return re.compile(self.pattern, self.flags)
+
+    @cached_property
+    def spans_lines(self) -> bool:
+        """Whether a match may continue on the next line (``<token>`` then the value): run on three lines."""
+        return spans_lines(self.pattern)
 
     @cached_property
     def multiline(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from strongroom.rules.base import Rule
+from strongroom.rules.context import VALUE_END, keyed
 
 __all__ = ["LABEL_WORDS", "RULE", "RULES", "looks_like_secret"]
 
@@ -43,17 +44,12 @@ def _word(word: str) -> str:
 _WORDS = "|".join(_word(w) for w in sorted(LABEL_WORDS, key=len, reverse=True))
 # The word starts a component: after a non-letter, or camelCase (`dbPassword`, `myApiKey`).
 _LABEL = rf"(?:(?<![A-Za-z])|(?<=[a-z0-9])(?=[A-Z]))(?i:{_WORDS})(?![A-Za-z0-9_-])"
-# `label: Type = "value"` (a Python annotation; spaces around `=`, the value quoted) before the assignment.
-# Without the spaces and the quote, `password: Ab3=x9...` is a YAML value that happens to hold a `=`.
-_ANNOTATION = r"""(?:[ \t]*:[ \t]*[A-Za-z_][\w.\[\], |]{0,40}?(?=[ \t]+=[ \t]*["'`]))?"""
-_ASSIGN = r"""["']?""" + _ANNOTATION + r"""[ \t]*(?::=|=>|=(?!=)|:(?![:=]))[ \t]*"""
 # The value, quoted (then it runs to the closing quote, no whitespace inside) or bare (then it ends at
 # whitespace, a separator or a query string's &, and must not run into a call, a subscript or a template).
-_QUOTED = r"""(?<=["'`])[^\s"'`\\]{8,200}(?=["'`])"""
-_BARE = r"""(?<!["'`])[^\s"'`,;()\[\]{}<>|\\&]{8,200}(?![^\s,;)\]}&])"""
-_VALUE = rf"""["'`]?(?P<secret>{_QUOTED}|{_BARE})"""
+_QUOTED = r"""(?<=["'`])[^\s"'`\\]{8,200}(?=\\*["'`])"""
+_BARE = rf"""(?<!["'`])[^\s"'`,;()\[\]{{}}<>|\\&]{{8,200}}{VALUE_END}"""
 
-_PATTERN = _LABEL + _ASSIGN + _VALUE
+_PATTERN = keyed(_LABEL, f"{_QUOTED}|{_BARE}")
 
 # -- what a secret-named value is when it is not a secret ---------------------------------------------------
 
@@ -143,7 +139,7 @@ _URL = re.compile(r"[a-z][a-z0-9+.-]*://(?P<userinfo>[^/@\s]*@)?.*", re.IGNORECA
 _NUMBER = re.compile(r"[+-]?[0-9][0-9_.,:]*")
 # A slug of words (`tok-second`, `read-only`, `local-file:3`, `prod_db_v2`): each part one word in one case
 # (with trailing digits), or a number. A secret needs at least 8 characters that are not such words.
-_SEPARATORS = re.compile(r"[-_.:/]")
+_SEPARATORS = re.compile(r"[-_.:/?=&]")
 _WORDLIKE = re.compile(r"(?:[a-z]+|[A-Z]+|[A-Z][a-z]+)[0-9]*|[0-9]+")
 _MIN_RANDOM_CHARS = 8
 

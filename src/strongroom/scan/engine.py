@@ -127,7 +127,7 @@ class Scanner:
                 rule = self.rules[index]
                 if rule.id in skip_rules:
                     continue
-                if rule.multiline:
+                if rule.multiline or rule.spans_lines:
                     spanning.setdefault(index, []).append(start)
                     continue
                 for match in rule.regex.finditer(line):
@@ -152,12 +152,20 @@ class Scanner:
         return _without_generic_duplicates(findings)
 
     def _spanning_findings(self, rule: Rule, data: bytes, starts: list[int], path: str) -> list[Finding]:
-        """A rule whose match may cross lines, run on a window of ``SPAN_WINDOW`` bytes around each candidate."""
+        """A rule whose match may cross lines, run on a window around each candidate line: ``SPAN_WINDOW``
+        bytes either side for a multi-line rule (a JSON key file), the lines before and after for a rule
+        whose value may follow its name on the next line (``<token>`` then the value)."""
         found: dict[int, Finding] = {}
         for start in starts:
-            low = max(0, start - SPAN_WINDOW)
-            low = data.rfind(b"\n", 0, low) + 1 if low else 0  # whole lines, so offsets decode cleanly
-            window = data[low : start + SPAN_WINDOW].decode("utf-8", "replace")
+            if rule.multiline:
+                low = max(0, start - SPAN_WINDOW)
+                low = data.rfind(b"\n", 0, low) + 1 if low else 0  # whole lines, so offsets decode cleanly
+                high = start + SPAN_WINDOW
+            else:
+                low = data.rfind(b"\n", 0, max(0, start - 1)) + 1 if start else 0
+                after = data.find(b"\n", start)
+                high = len(data) if after == -1 else data.find(b"\n", after + 1) % (len(data) + 1)
+            window = data[low:high].decode("utf-8", "replace")
             for match in rule.regex.finditer(window):
                 secret = rule.secret_of(match)
                 if not secret or not rule.accepts(secret):
