@@ -39,6 +39,13 @@ class Sample:
     secret: str  # the part the rule reports (its `secret` group, or the whole match)
     contexts: tuple[str, ...]  # realistic lines/snippets containing the secret
     negatives: tuple[str, ...]  # near-misses the rule must NOT report
+    names: tuple[str, ...] = ("api_token",)  # key names the value is assigned to (a labelled rule needs one)
+    value: str = ""  # the whole value assigned (the secret inside a URL, say); empty: the secret itself
+
+    @property
+    def assigned(self) -> str:
+        """What is written after ``name =``: the value the secret sits in."""
+        return self.value or self.secret
 
 
 # --- alphabets ----------------------------------------------------------------------------------------------
@@ -508,7 +515,7 @@ def _from_spec(rule: Rule, spec: _Spec, rng: random.Random) -> Sample:
         negatives += [f'{wrong} = "{value}"\n' for wrong in spec.wrong_names]
     if spec.extra_negatives is not None:
         negatives += spec.extra_negatives(secret)
-    return Sample(rule.id, secret, tuple(contexts), tuple(negatives))
+    return Sample(rule.id, secret, tuple(contexts), tuple(negatives), spec.names, value)
 
 
 # --- formats that need more than pieces ---------------------------------------------------------------------
