@@ -56,6 +56,37 @@ def _without_generic_duplicates(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if not (f.rule_id.startswith("generic-") and (f.line, f.column) in specific)]
 
 
+# How a line ends when its name's value is on the next line: a markup tag, a YAML block scalar.
+_OPENS_NEXT_LINE = (b">", b"|", b"|-", b"|+", b">-", b">+")
+
+
+def _continues(line: bytes, next_line: bytes) -> bool:
+    """Whether a value on ``next_line`` may belong to a name on ``line`` (the context model's next-line
+    forms: ``<token>`` or ``token: |`` then the value; ``- name: TOKEN`` then ``value: ...``)."""
+    return line.rstrip().endswith(_OPENS_NEXT_LINE) or next_line.lstrip(b" \t-").lower().startswith(
+        (b"value", b'"value', b"'value")
+    )
+
+
+def _value_window(data: bytes, start: int) -> tuple[int, int]:
+    """The candidate line at ``start``, with the line before or after it where a value may continue there.
+
+    Most candidate lines hold name and value together; only these few are worth a wider regex run."""
+    end = data.find(b"\n", start)
+    end = len(data) if end == -1 else end
+    low, high = start, end
+    if start:
+        before = data.rfind(b"\n", 0, start - 1) + 1
+        if _continues(data[before : start - 1], data[start:end]):
+            low = before
+    if end < len(data):
+        after = data.find(b"\n", end + 1)
+        after = len(data) if after == -1 else after
+        if _continues(data[start:end], data[end + 1 : after]):
+            high = after
+    return low, high
+
+
 def fingerprint(key: bytes, rule_id: str, secret: str) -> str:
     """HMAC-SHA256 of the rule id and the secret under ``key``, 128 bits in hex.
 
@@ -162,9 +193,7 @@ class Scanner:
                 low = data.rfind(b"\n", 0, low) + 1 if low else 0  # whole lines, so offsets decode cleanly
                 high = start + SPAN_WINDOW
             else:
-                low = data.rfind(b"\n", 0, max(0, start - 1)) + 1 if start else 0
-                after = data.find(b"\n", start)
-                high = len(data) if after == -1 else data.find(b"\n", after + 1) % (len(data) + 1)
+                low, high = _value_window(data, start)
             window = data[low:high].decode("utf-8", "replace")
             for match in rule.regex.finditer(window):
                 secret = rule.secret_of(match)
