@@ -76,3 +76,14 @@ def test_allow_comment(tmp_path: Path) -> None:
     """A line marked `strongroom:allow` is not reported."""
     (tmp_path / "doc.md").write_text(f"example: {_stripe_like_key(4)}  <!-- strongroom:allow -->\n")
     assert _scan(tmp_path, ".").returncode == 0
+
+
+def test_list_rules_names_every_rule_and_scans_nothing(tmp_path: Path) -> None:
+    """``--list-rules --json`` lists every rule with how it is recognised, and reads no file."""
+    (tmp_path / "leak.env").write_text(f"STRIPE_KEY={_stripe_like_key(3)}\n")
+    done = _scan(tmp_path, "--list-rules", "--json")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)["rules"]
+    assert [r["id"] for r in listed] == [rule.id for rule in RULES]
+    assert all(r["description"] and r["severity"] and r["keywords"] for r in listed)
+    assert "findings" not in done.stdout

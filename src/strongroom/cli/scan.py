@@ -47,8 +47,12 @@ def scan(
     fail_on: str | None = typer.Option(None, "--fail-on", help="Lowest severity that fails (low..critical)."),
     max_file_bytes: int | None = typer.Option(None, help="Skip files found in directories above this size."),
     prefilter: str = typer.Option("auto", help=f"Prefilter: auto, {', '.join(PREFILTERS)}."),
+    list_rules: bool = typer.Option(False, "--list-rules", help="List the rules (with --json: as JSON), then exit."),
 ) -> None:
     """Scan for credentials (respecting .gitignore); exit 1 if any is found."""
+    if list_rules:
+        _print_rules(as_json=as_json)
+        return
     if sum((stdin, history, staged)) > 1:
         raise InvalidInput("choose at most one of --stdin, --git and --staged")
     if update_baseline and baseline_path is None:
@@ -227,6 +231,30 @@ def _print(report: ScanReport, findings: list[Finding], scanner: Scanner, *, as_
         common.out.print(f"no secrets found ({summary})" + ("" if report.complete else "; the scan was incomplete"))
     else:
         common.err.print(summary)
+
+
+def _print_rules(*, as_json: bool) -> None:
+    """Every rule: what it finds and how (its description says: prefix, checksum, name + shape)."""
+    if as_json:
+        common.print_json(
+            {
+                "rules": [
+                    {
+                        "id": rule.id,
+                        "severity": rule.severity,
+                        "description": rule.description,
+                        "keywords": list(rule.keywords),
+                        "entropy": rule.entropy,
+                        "validated": rule.validate is not None,
+                    }
+                    for rule in RULES
+                ]
+            }
+        )
+        return
+    common.print_table(
+        f"{len(RULES)} rules", ["rule", "severity", "finds"], [(r.id, r.severity, r.description) for r in RULES]
+    )
 
 
 def _write_sarif(path: Path, findings: list[Finding]) -> None:
