@@ -42,6 +42,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -258,6 +259,10 @@ def speed(size: int, seconds: float) -> float:
     return size / 1e6 / seconds
 
 
+def ratio(times: float) -> str:
+    return f"{times:.0f}" if times >= 10 else f"{times:.1f}"
+
+
 def report(rows: list[Row], planted: list[Planted], size: int) -> None:
     fair = [p for p in planted if family(p.rule_id)]
     baselines = {short: next((r for r in rows if r.tool.short == short), None) for short in ("d-s", "kf")}
@@ -266,7 +271,7 @@ def report(rows: list[Row], planted: list[Planted], size: int) -> None:
         f"{'recall':>9} {'fair-set recall':>15} {'outside':>7}"
     )
     for row in rows:
-        ratios = [f"{base.seconds / row.seconds:.1f}" if base else "-" for base in baselines.values()]
+        ratios = [ratio(base.seconds / row.seconds) if base else "-" for base in baselines.values()]
         hits = recalled(row, planted)
         fair_hits = len(hits & set(fair))
         read = f"{row.read / 1e6:.1f}" if row.read is not None else "-"
@@ -284,7 +289,7 @@ def report(rows: list[Row], planted: list[Planted], size: int) -> None:
     print("\nfindings outside the planted set ('outside': lines), top rules (one per line and rule):")
     for row in rows:
         top = ", ".join(f"{rule} {n}" for rule, n in outside(row, planted)[1].most_common(6))
-        print(f"  {row.tool.short}: {top or 'none'}")
+        print(textwrap.fill(f"{row.tool.short}: {top or 'none'}", 100, initial_indent="  ", subsequent_indent="    "))
 
 
 def main() -> None:
