@@ -20,7 +20,8 @@ its default rules, offline (``pip install -e '.[bench]'`` installs the peers):
 Each cached compiled rule set (strongroom's Hyperscan database, Kingfisher's Vectorscan database) is
 warmed on a one-line file first, so every timed run is a user's second run.
 
-Printed per tool: seconds, MB/s (tree size / wall time), the ratio to detect-secrets and to Kingfisher, the
+Printed per tool: wall and CPU seconds (user + system, children included: steadier than wall time on a
+shared machine), MB/s (tree size / wall time), the ratio to detect-secrets and to Kingfisher, the
 MB the tool says it read, and on the planted set the recall (a planted line reported), the recall on the
 planted samples of provider families every tool covers (``FAIR_FAMILIES``: the planted formats are
 strongroom's own, which favours it), and the findings outside the planted set (third-party test keys and
@@ -37,6 +38,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -101,7 +103,8 @@ class Tool:
 @dataclass(frozen=True)
 class Row:
     tool: Tool
-    seconds: float
+    seconds: float  # wall time, start to exit
+    cpu: float  # user + system CPU seconds of the process and its children: steadier on a loaded machine
     found: list[Found]
     read: int | None
 
@@ -159,13 +162,16 @@ def plant(target: Path, seeds: int, rng: random.Random) -> list[Planted]:
 
 def run(tool: Tool, cwd: Path) -> Row:
     env = {k: v for k, v in os.environ.items() if k not in PEER_ENV_DROPPED}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(tool.argv, cwd=cwd, capture_output=True, text=True, check=False, env=env)  # noqa: S603
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if done.returncode not in tool.exit_codes:
         raise SystemExit(f"{tool.argv[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
     found, read = tool.parse(done.stdout)
-    return Row(tool, elapsed, found, read)
+    return Row(tool, elapsed, cpu, found, read)
 
 
 # All four report 1-based lines; paths are relative to the scanned "." (Kingfisher and Betterleaks: "./a/b.py").
@@ -224,13 +230,13 @@ def peers(args: argparse.Namespace, bin_dir: Path) -> list[Tool]:
             print(f"{name} {why}")
         elif name == "detect-secrets":
             argv = [binary, "scan", "-n", "--all-files", "."]
-            tools.append(Tool("detect-secrets scan -n", "d-s", argv, parse_detect_secrets, (0, 1)))
+            tools.append(Tool("detect-secrets", "d-s", argv, parse_detect_secrets, (0, 1)))
         elif name == "kingfisher":
             argv = [binary, "scan", ".", "--no-validate", "--no-update-check", "--no-dedup", "-q", "--format", "json"]
-            tools.append(Tool("kingfisher scan --no-validate", "kf", argv, parse_kingfisher, (0, 200)))
+            tools.append(Tool("kingfisher", "kf", argv, parse_kingfisher, (0, 200)))
         else:
             argv = [binary, "fs", ".", "--no-banner", "--no-color", "--log-level", "warn", "-o", "-"]
-            tools.append(Tool("betterleaks fs", "bl", argv, parse_betterleaks, (0, 1)))
+            tools.append(Tool("betterleaks", "bl", argv, parse_betterleaks, (0, 1)))
     return tools
 
 
@@ -267,8 +273,8 @@ def report(rows: list[Row], planted: list[Planted], size: int) -> None:
     fair = [p for p in planted if family(p.rule_id)]
     baselines = {short: next((r for r in rows if r.tool.short == short), None) for short in ("d-s", "kf")}
     print(
-        f"\n{'tool':29} {'seconds':>7} {'MB/s':>6} {'x d-s':>6} {'x kf':>6} {'MB read':>7} "
-        f"{'recall':>9} {'fair-set recall':>15} {'outside':>7}"
+        f"\n{'tool':24} {'wall s':>7} {'CPU s':>7} {'MB/s':>6} {'x d-s':>5} {'x kf':>5} {'MB read':>7} "
+        f"{'recall':>12} {'fair recall':>11} {'outside':>7}"
     )
     for row in rows:
         ratios = [ratio(base.seconds / row.seconds) if base else "-" for base in baselines.values()]
@@ -276,7 +282,8 @@ def report(rows: list[Row], planted: list[Planted], size: int) -> None:
         fair_hits = len(hits & set(fair))
         read = f"{row.read / 1e6:.1f}" if row.read is not None else "-"
         print(
-            f"{row.tool.name:29} {row.seconds:7.1f} {speed(size, row.seconds):6.1f} {ratios[0]:>6} {ratios[1]:>6} "
+            f"{row.tool.name:24} {row.seconds:7.1f} {row.cpu:7.1f} {speed(size, row.seconds):6.1f} "
+            f"{ratios[0]:>5} {ratios[1]:>5} "
             f"{read:>7} {len(hits):3}/{len(planted)} {len(hits) / len(planted):4.0%} "
             f"{fair_hits:3}/{len(fair)} {fair_hits / len(fair):4.0%} {outside(row, planted)[0]:7}"
         )
@@ -304,7 +311,7 @@ def main() -> None:
     strongroom = str(bin_dir / "strongroom")
     tools = [
         Tool(
-            f"strongroom scan ({prefilter})",
+            f"strongroom ({prefilter})",
             short,
             [strongroom, "scan", "--json", "--prefilter", prefilter, "."],
             parse_strongroom,
