@@ -17,7 +17,8 @@ regex for the name and one for the value, in every form this module knows:
   value="v" />``, Kubernetes and ECS ``- name: NAME`` then ``value: v`` on the next line, and
   ``{"name": "NAME", "value": "v"}``;
 - markup: ``<name>v</name>``, and the value on the line after the opening tag; ``name="v"`` attributes;
-- YAML block scalars (``name: |`` then the value indented on the next line);
+- YAML block scalars (``name: |`` then the value indented on the next line); a next line may also follow a
+  ``\\n`` escape, in a string that holds a whole file;
 - whitespace-separated: Dockerfile ``ENV NAME v``, command-line flags ``--name v`` and ``-name=v``, and
   any name followed by a quoted value (``set name "v"``);
 - shell ``export NAME=v``, ``.env``, INI, TOML, HCL, ``.properties`` (``a.b.name=v``), ``.npmrc``
@@ -35,13 +36,17 @@ from __future__ import annotations
 __all__ = ["LEAD", "TAIL", "VALUE_END", "keyed", "spans_lines"]
 
 # A token starts where no token character touches it, or right after an escape (`\n`, `\t`, `\r`) inside a
-# string literal that holds a whole file.
-LEAD = r"(?:(?<![A-Za-z0-9_-])|(?<=\\[nrt]))"
+# string literal that holds a whole file. Never right after a backslash: in `\nAbc...` the token is `Abc...`,
+# and the escape's `n` must not make a longer token of it.
+LEAD = r"(?:(?<![A-Za-z0-9_\\-])|(?<=\\[nrt]))"
 TAIL = r"(?![A-Za-z0-9_-])"
 # Where a value ends: a quote (escaped or not), whitespace, a separator, a markup tag, an escape, the end.
 VALUE_END = r"""(?=\\*["'`]|[\s,;)\]}<&|]|\\[nrt]|$)"""
 
 _SP = r"[ \t]*"
+# A line break, or one written as an escape inside a string that holds a whole file (escaped once or more:
+# `\n`, `\\n`), where a value may follow its name on the next line.
+_BREAK = r"(?:\r?\n|\\{1,3}(?:r\\{1,3})?n)"
 # A quote, escaped any number of times (JSON holding JSON holding a value).
 _QUOTE = r"""\\{0,3}["'`]"""
 # String-literal prefixes before an opening quote: Python r/b/f/u, C# @ and $, Rust/C++ raw strings.
@@ -55,16 +60,16 @@ _OPERATOR = r"""(?:\?\?=|\|\|=|:=|\.=|\+=|\?=|=>|<-|=(?![=>~])|:(?![:=]))"""
 _BETWEEN = (
     r"(?:"
     # an assignment, the name and the value each optionally quoted
-    rf"""{_QUOTE}?{_SP}{_OPERATOR}{_SP}(?:[|>][-+]?{_SP}\r?\n[ \t]+|{_OPENING})?"""
+    rf"""{_QUOTE}?{_SP}{_OPERATOR}{_SP}(?:[|>][-+]?{_SP}{_BREAK}[ \t]+|{_OPENING})?"""
     # a typed declaration: a type, then ` = ` and a quoted value (unquoted, `password: Ab3=x9` is YAML)
     rf"""|{_TYPE}[ \t]+:?=[ \t]*{_OPENING}"""
     # markup: `<name>v`, or `<name>` and the value on the next line
-    rf"""|{_QUOTE}?{_SP}>{_SP}(?:\r?\n{_SP})?"""
+    rf"""|{_QUOTE}?{_SP}>{_SP}(?:{_BREAK}{_SP})?"""
     # call arguments: `setenv("NAME", "v")`
     rf"""|{_QUOTE}{_SP},{_SP}{_OPENING}"""
     # name/value pairs: `- name: NAME` + `value: v` (Kubernetes), `"name": "NAME", "value": "v"`, `key="NAME"
     # value="v"` (.NET)
-    rf"""|{_QUOTE}?{_SP}(?:,|\r?\n|(?<=["'])[ \t])[ \t-]*{_QUOTE}?(?i:value){_QUOTE}?{_SP}[:=]{_SP}{_OPENING}?"""
+    rf"""|{_QUOTE}?{_SP}(?:,|{_BREAK}|(?<=["'])[ \t])[ \t-]*{_QUOTE}?(?i:value){_QUOTE}?{_SP}[:=]{_SP}{_OPENING}?"""
     # `set name "v"`: whitespace, then a quoted value
     rf"""|[ \t]+{_OPENING}"""
     r")"
