@@ -89,66 +89,72 @@ NOT_YET: dict[str, frozenset[str]] = {  # rule id -> forms whose positive cell f
     **dict.fromkeys(_LABEL_ON_SAME_LINE, _NEXT_LINE),
     "alibaba-access-key-secret": _NEXT_LINE
     | _words(
-        "cli-flag-space csharp-verbatim dockerfile-env-space dotnet-add go-short go-var html-input "
-        "json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-concat python-typed r-assign "
-        "rust-const rust-let setenv-call swift-typed ts-typed xml-element"
+        "cli-flag-space csharp-property csharp-verbatim dockerfile-env-space dotnet-add go-short go-var "
+        "html-input json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-array-assign "
+        "php-concat python-environ python-typed r-assign rust-const rust-let setenv-call swift-typed ts-typed "
+        "xml-element"
     ),
     "aws-secret-access-key": _NEXT_LINE
     | _words(
-        "cli-flag-space csharp-verbatim dockerfile-env-space dotnet-add go-short go-var html-input "
-        "json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-concat python-typed r-assign "
-        "rust-const rust-let setenv-call swift-typed ts-typed xml-element"
+        "cli-flag-space csharp-property csharp-verbatim dockerfile-env-space dotnet-add go-short go-var "
+        "html-input json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-array-assign "
+        "php-concat python-environ python-typed r-assign rust-const rust-let setenv-call swift-typed ts-typed "
+        "xml-element"
     ),
     "aws-session-token": _NEXT_LINE
     | _words(
-        "cli-flag-eq cli-flag-space compose-env-list csharp-verbatim dockerfile-env-eq dockerfile-env-space "
-        "dotenv dotnet-add go-short go-var hcl html-input http-header java-field json-escaped-dotenv "
-        "json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-array php-concat python-assign "
-        "python-kwarg python-typed r-assign ruby-hash ruby-ivar rust-const rust-let setenv-call shell-export "
-        "shell-export-bare swift-typed ts-typed xml-element"
+        "cli-flag-eq cli-flag-space compose-env-list csharp-property csharp-verbatim dockerfile-env-eq "
+        "dockerfile-env-space dotenv dotnet-add go-short go-var hcl html-input http-header java-field "
+        "json-escaped-dotenv json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-array "
+        "php-array-assign php-concat python-assign python-environ python-kwarg python-typed r-assign ruby-hash "
+        "ruby-ivar rust-const rust-let setenv-call shell-export shell-export-bare swift-typed ts-typed "
+        "xml-element"
     ),
     "bitbucket-app-password": _NEXT_LINE
     | _words(
-        "cli-flag-space csharp-verbatim dockerfile-env-space dotnet-add go-short go-var html-input "
-        "json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-concat python-typed r-assign "
-        "rust-const rust-let setenv-call swift-typed ts-typed xml-element"
+        "cli-flag-space csharp-property csharp-verbatim dockerfile-env-space dotnet-add go-short go-var "
+        "html-input json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-array-assign "
+        "php-concat python-environ python-typed r-assign rust-const rust-let setenv-call swift-typed ts-typed "
+        "xml-element"
     ),
     "cloudflare-api-token": _NEXT_LINE
     | _words(
-        "cli-flag-eq cli-flag-space csharp-verbatim dockerfile-env-space dotnet-add go-short go-var html-input "
-        "http-header java-local js-const js-object json-escaped-xml-next-line json-in-json json-name-value "
-        "kotlin-val php-assign php-concat python-typed r-assign rust-const rust-let setenv-call swift-let "
-        "swift-typed ts-typed xml-attribute xml-element"
+        "cli-flag-eq cli-flag-space csharp-property csharp-verbatim dockerfile-env-space dotnet-add go-short "
+        "go-var html-input http-header java-local js-const js-object json-escaped-xml-next-line json-in-json "
+        "json-name-value kotlin-val php-array-assign php-assign php-concat python-environ python-typed r-assign "
+        "rust-const rust-let setenv-call swift-let swift-typed ts-typed xml-attribute xml-element"
     ),
     "cloudflare-global-api-key": _NEXT_LINE
     | _words(
-        "cli-flag-eq cli-flag-space csharp-verbatim dockerfile-env-space dotnet-add go-short go-var html-input "
-        "http-header java-local js-const js-object json-escaped-xml-next-line json-in-json json-name-value "
-        "kotlin-val php-assign php-concat python-typed r-assign rust-const rust-let setenv-call swift-let "
-        "swift-typed ts-typed xml-attribute xml-element"
+        "cli-flag-eq cli-flag-space csharp-property csharp-verbatim dockerfile-env-space dotnet-add go-short "
+        "go-var html-input http-header java-local js-const js-object json-escaped-xml-next-line json-in-json "
+        "json-name-value kotlin-val php-array-assign php-assign php-concat python-environ python-typed r-assign "
+        "rust-const rust-let setenv-call swift-let swift-typed ts-typed xml-attribute xml-element"
     ),
     "cohere-api-key": _NEXT_LINE
     | _words(
-        "cli-flag-eq cli-flag-space csharp-verbatim go-short go-var http-header java-local js-const js-object "
-        "json-escaped-xml-next-line kotlin-val php-assign php-concat swift-let swift-typed ts-typed xml-attribute "
-        "xml-element"
+        "cli-flag-eq cli-flag-space csharp-property csharp-verbatim go-short go-var http-header java-local "
+        "js-const js-object json-escaped-xml-next-line kotlin-val php-assign php-concat swift-let swift-typed "
+        "ts-typed xml-attribute xml-element"
     ),
     "datadog-api-key": _NEXT_LINE
     | _words(
-        "csharp-verbatim go-short go-var java-local js-const js-object json-escaped-xml-next-line kotlin-val "
-        "php-assign php-concat swift-let swift-typed ts-typed xml-attribute xml-element"
+        "csharp-property csharp-verbatim go-short go-var java-local js-const js-object json-escaped-xml-next-line "
+        "kotlin-val php-assign php-concat swift-let swift-typed ts-typed xml-attribute xml-element"
     ),
     "heroku-api-key": _NEXT_LINE
     | _words(
-        "cli-flag-space csharp-verbatim dockerfile-env-space dotnet-add go-short go-var html-input "
-        "json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-concat python-typed r-assign "
-        "rust-const rust-let setenv-call swift-typed ts-typed xml-element"
+        "cli-flag-space csharp-property csharp-verbatim dockerfile-env-space dotnet-add go-short go-var "
+        "html-input json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-array-assign "
+        "php-concat python-environ python-typed r-assign rust-const rust-let setenv-call swift-typed ts-typed "
+        "xml-element"
     ),
     "ibm-cloud-api-key": _NEXT_LINE
     | _words(
-        "cli-flag-eq cli-flag-space csharp-verbatim dockerfile-env-space dotnet-add go-short go-var html-input "
-        "http-header json-escaped-xml-next-line json-in-json json-name-value kotlin-val php-concat python-typed "
-        "r-assign rust-const rust-let setenv-call swift-typed ts-typed xml-element"
+        "cli-flag-eq cli-flag-space csharp-property csharp-verbatim dockerfile-env-space dotnet-add go-short "
+        "go-var html-input http-header json-escaped-xml-next-line json-in-json json-name-value kotlin-val "
+        "php-array-assign php-concat python-environ python-typed r-assign rust-const rust-let setenv-call "
+        "swift-typed ts-typed xml-element"
     ),
 }
 # rule id -> forms whose negative cell fails, for NOT_YET_REASON: `\nAbc…` read as the token `nAbc…`

@@ -7,10 +7,12 @@ string where it follows an escape (``"...\\nghp_..."``). Or it is known by the n
 regex for the name and one for the value, in every form this module knows:
 
 - assignments in code and config: ``name = "v"``, ``name: v``, ``"name": "v"``, ``name := "v"``,
-  ``name => 'v'``, PHP ``$name .= "v"``, ``??=``/``||=``, Ruby ``:name => "v"``, R ``name <- "v"``;
+  ``name => 'v'``, PHP ``$name .= "v"``, ``??=``/``||=``, Ruby ``:name => "v"``, R ``name <- "v"``, and to a
+  subscript (``os.environ["NAME"] = "v"``, ``$config['name'] = 'v'``);
 - typed declarations: ``var name string = "v"`` (Go), ``String name = "v";`` (Java, C#, whose type is
   before the name), ``const name: string = "v"`` (TypeScript), ``let name: &str = "v"`` (Rust),
-  ``val name: String = "v"`` (Kotlin, Scala), ``name: str = "v"`` (Python);
+  ``val name: String = "v"`` (Kotlin, Scala), ``name: str = "v"`` (Python), C# auto-properties
+  (``string Name { get; set; } = "v";``);
 - a name quoted and escaped once or more (a JSON document inside a JSON string: ``\\"name\\": \\"v\\"``),
   string prefixes (``r"v"``, ``b'v'``, ``@"v"``);
 - call arguments and name/value pairs: ``setenv("NAME", "v")``, ``put('name', 'v')``, ``<add key="name"
@@ -59,10 +61,13 @@ _OPERATOR = r"""(?:\?\?=|\|\|=|:=|\.=|\+=|\?=|=>|<-|=(?![=>~])|:(?![:=]))"""
 # What may come between the end of the name and the start of the value.
 _BETWEEN = (
     r"(?:"
-    # an assignment, the name and the value each optionally quoted
-    rf"""{_QUOTE}?{_SP}{_OPERATOR}{_SP}(?:[|>][-+]?{_SP}{_BREAK}[ \t]+|{_OPENING})?"""
+    # an assignment, the name and the value each optionally quoted, the name perhaps a subscript
+    # (`os.environ["NAME"] = "v"`, `$config['name'] = 'v'`)
+    rf"""{_QUOTE}?\]?{_SP}{_OPERATOR}{_SP}(?:[|>][-+]?{_SP}{_BREAK}[ \t]+|{_OPENING})?"""
     # a typed declaration: a type, then ` = ` and a quoted value (unquoted, `password: Ab3=x9` is YAML)
     rf"""|{_TYPE}[ \t]+:?=[ \t]*{_OPENING}"""
+    # a C# auto-property's initial value: `string Name { get; set; } = "v";`
+    rf"""|{_SP}\{{{_SP}get;[\w; \t]{{0,30}}\}}{_SP}={_SP}{_OPENING}"""
     # markup: `<name>v`, or `<name>` and the value on the next line
     rf"""|{_QUOTE}?{_SP}>{_SP}(?:{_BREAK}{_SP})?"""
     # call arguments: `setenv("NAME", "v")`

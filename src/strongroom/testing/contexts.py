@@ -38,6 +38,7 @@ __all__ = [
     "header_name",
     "kebab",
     "parse_assignment",
+    "pascal",
     "snake",
 ]
 
@@ -63,6 +64,10 @@ def env_name(name: str) -> str:
 def camel(name: str) -> str:
     first, *rest = _words(name)
     return first + "".join(w.capitalize() for w in rest)
+
+
+def pascal(name: str) -> str:
+    return "".join(w.capitalize() for w in _words(name))
 
 
 def kebab(name: str) -> str:
@@ -126,6 +131,7 @@ _FORM_TABLE: tuple[tuple[str, Callable[[str, str], str], Callable[[str], bool]],
     ("python-typed", lambda n, v: f'class Settings:\n    {snake(n)}: str = "{v}"\n', _DOUBLE_QUOTED),
     ("python-dict", lambda n, v: f"CONFIG = {{'region': 'eu', '{n}': '{v}'}}\n", _SINGLE_QUOTED),
     ("python-kwarg", lambda n, v: f'client = Client(region="eu", {snake(n)}="{v}")\n', _DOUBLE_QUOTED),
+    ("python-environ", lambda n, v: f'os.environ["{env_name(n)}"] = "{v}"\n', _DOUBLE_QUOTED),
     ("js-const", lambda n, v: f"const {camel(n)} = '{v}';\n", _SINGLE_QUOTED),
     ("js-object", lambda n, v: f'module.exports = {{\n  region: "eu",\n  {camel(n)}: "{v}",\n}};\n', _DOUBLE_QUOTED),
     ("ts-typed", lambda n, v: f'export const {camel(n)}: string = "{v}";\n', _DOUBLE_QUOTED),
@@ -133,12 +139,18 @@ _FORM_TABLE: tuple[tuple[str, Callable[[str, str], str], Callable[[str], bool]],
     ("ruby-ivar", lambda n, v: f"    @{snake(n)} = '{v}'\n", _SINGLE_QUOTED),
     ("php-assign", lambda n, v: f"<?php\n${camel(n)} = '{v}';\n", _SINGLE_QUOTED),
     ("php-concat", lambda n, v: f'<?php\n${camel(n)} = "";\n${camel(n)} .= "{v}";\n', _DOUBLE_QUOTED),
+    ("php-array-assign", lambda n, v: f"<?php\n$config['{snake(n)}'] = '{v}';\n", _SINGLE_QUOTED),
     ("php-array", lambda n, v: f"return [\n    '{snake(n)}' => '{v}',\n];\n", _SINGLE_QUOTED),
     ("go-short", lambda n, v: f'func main() {{\n\t{camel(n)} := "{v}"\n}}\n', _DOUBLE_QUOTED),
     ("go-var", lambda n, v: f'package config\n\nvar {camel(n)} string = "{v}"\n', _DOUBLE_QUOTED),
     ("java-field", lambda n, v: f'    private static final String {env_name(n)} = "{v}";\n', _DOUBLE_QUOTED),
     ("java-local", lambda n, v: f'        String {camel(n)} = "{v}";\n', _DOUBLE_QUOTED),
     ("csharp-verbatim", lambda n, v: f'        string {camel(n)} = @"{v}";\n', _DOUBLE_QUOTED),
+    (
+        "csharp-property",
+        lambda n, v: f'    public string {pascal(n)} {{ get; set; }} = "{v}";\n',
+        _DOUBLE_QUOTED,
+    ),
     ("kotlin-val", lambda n, v: f'    val {camel(n)}: String = "{v}"\n', _DOUBLE_QUOTED),
     ("rust-let", lambda n, v: f'    let {snake(n)}: &str = "{v}";\n', _DOUBLE_QUOTED),
     ("rust-const", lambda n, v: f'const {env_name(n)}: &str = "{v}";\n', _DOUBLE_QUOTED),
