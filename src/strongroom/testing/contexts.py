@@ -265,6 +265,11 @@ PLACEHOLDERS: tuple[str, ...] = (
 
 QUIET: tuple[str, ...] = (
     "token = get_token()\n",
+    'os.environ["API_TOKEN"] = get_token()\n',
+    "$config['password'] = $_POST['password'];\n",
+    'headers["X-Api-Key"] = settings.API_KEY\n',
+    "    public string ApiToken { get; set; } = string.Empty;\n",
+    "    :param password: the user's password, never logged\n",
     "password = getpass.getpass(prompt='Password: ')\n",
     'api_key = os.environ["API_KEY"]\n',
     "<password>${PASSWORD}</password>\n",
