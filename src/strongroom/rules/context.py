@@ -7,17 +7,20 @@ string where it follows an escape (``"...\\nghp_..."``). Or it is known by the n
 regex for the name and one for the value, in every form this module knows:
 
 - assignments in code and config: ``name = "v"``, ``name: v``, ``"name": "v"``, ``name := "v"``,
-  ``name => 'v'``, PHP ``$name .= "v"``, ``??=``/``||=``, Ruby ``:name => "v"``, R ``name <- "v"``;
+  ``name => 'v'``, PHP ``$name .= "v"``, ``??=``/``||=``, Ruby ``:name => "v"``, R ``name <- "v"``, and to a
+  subscript (``os.environ["NAME"] = "v"``, ``$config['name'] = 'v'``);
 - typed declarations: ``var name string = "v"`` (Go), ``String name = "v";`` (Java, C#, whose type is
   before the name), ``const name: string = "v"`` (TypeScript), ``let name: &str = "v"`` (Rust),
-  ``val name: String = "v"`` (Kotlin, Scala), ``name: str = "v"`` (Python);
+  ``val name: String = "v"`` (Kotlin, Scala), ``name: str = "v"`` (Python), C# auto-properties
+  (``string Name { get; set; } = "v";``);
 - a name quoted and escaped once or more (a JSON document inside a JSON string: ``\\"name\\": \\"v\\"``),
   string prefixes (``r"v"``, ``b'v'``, ``@"v"``);
 - call arguments and name/value pairs: ``setenv("NAME", "v")``, ``put('name', 'v')``, ``<add key="name"
   value="v" />``, Kubernetes and ECS ``- name: NAME`` then ``value: v`` on the next line, and
   ``{"name": "NAME", "value": "v"}``;
 - markup: ``<name>v</name>``, and the value on the line after the opening tag; ``name="v"`` attributes;
-- YAML block scalars (``name: |`` then the value indented on the next line);
+- YAML block scalars (``name: |`` then the value indented on the next line); a next line may also follow a
+  ``\\n`` escape, in a string that holds a whole file;
 - whitespace-separated: Dockerfile ``ENV NAME v``, command-line flags ``--name v`` and ``-name=v``, and
   any name followed by a quoted value (``set name "v"``);
 - shell ``export NAME=v``, ``.env``, INI, TOML, HCL, ``.properties`` (``a.b.name=v``), ``.npmrc``
@@ -35,13 +38,17 @@ from __future__ import annotations
 __all__ = ["LEAD", "TAIL", "VALUE_END", "keyed", "spans_lines"]
 
 # A token starts where no token character touches it, or right after an escape (`\n`, `\t`, `\r`) inside a
-# string literal that holds a whole file.
-LEAD = r"(?:(?<![A-Za-z0-9_-])|(?<=\\[nrt]))"
+# string literal that holds a whole file. Never right after a backslash: in `\nAbc...` the token is `Abc...`,
+# and the escape's `n` must not make a longer token of it.
+LEAD = r"(?:(?<![A-Za-z0-9_\\-])|(?<=\\[nrt]))"
 TAIL = r"(?![A-Za-z0-9_-])"
 # Where a value ends: a quote (escaped or not), whitespace, a separator, a markup tag, an escape, the end.
 VALUE_END = r"""(?=\\*["'`]|[\s,;)\]}<&|]|\\[nrt]|$)"""
 
 _SP = r"[ \t]*"
+# A line break, or one written as an escape inside a string that holds a whole file (escaped once or more:
+# `\n`, `\\n`), where a value may follow its name on the next line.
+_BREAK = r"(?:\r?\n|\\{1,3}(?:r\\{1,3})?n)"
 # A quote, escaped any number of times (JSON holding JSON holding a value).
 _QUOTE = r"""\\{0,3}["'`]"""
 # String-literal prefixes before an opening quote: Python r/b/f/u, C# @ and $, Rust/C++ raw strings.
@@ -54,17 +61,20 @@ _OPERATOR = r"""(?:\?\?=|\|\|=|:=|\.=|\+=|\?=|=>|<-|=(?![=>~])|:(?![:=]))"""
 # What may come between the end of the name and the start of the value.
 _BETWEEN = (
     r"(?:"
-    # an assignment, the name and the value each optionally quoted
-    rf"""{_QUOTE}?{_SP}{_OPERATOR}{_SP}(?:[|>][-+]?{_SP}\r?\n[ \t]+|{_OPENING})?"""
+    # an assignment, the name and the value each optionally quoted, the name perhaps a subscript
+    # (`os.environ["NAME"] = "v"`, `$config['name'] = 'v'`)
+    rf"""{_QUOTE}?\]?{_SP}{_OPERATOR}{_SP}(?:[|>][-+]?{_SP}{_BREAK}[ \t]+|{_OPENING})?"""
     # a typed declaration: a type, then ` = ` and a quoted value (unquoted, `password: Ab3=x9` is YAML)
     rf"""|{_TYPE}[ \t]+:?=[ \t]*{_OPENING}"""
+    # a C# auto-property's initial value: `string Name { get; set; } = "v";`
+    rf"""|{_SP}\{{{_SP}get;[\w; \t]{{0,30}}\}}{_SP}={_SP}{_OPENING}"""
     # markup: `<name>v`, or `<name>` and the value on the next line
-    rf"""|{_QUOTE}?{_SP}>{_SP}(?:\r?\n{_SP})?"""
+    rf"""|{_QUOTE}?{_SP}>{_SP}(?:{_BREAK}{_SP})?"""
     # call arguments: `setenv("NAME", "v")`
     rf"""|{_QUOTE}{_SP},{_SP}{_OPENING}"""
     # name/value pairs: `- name: NAME` + `value: v` (Kubernetes), `"name": "NAME", "value": "v"`, `key="NAME"
     # value="v"` (.NET)
-    rf"""|{_QUOTE}?{_SP}(?:,|\r?\n|(?<=["'])[ \t])[ \t-]*{_QUOTE}?(?i:value){_QUOTE}?{_SP}[:=]{_SP}{_OPENING}?"""
+    rf"""|{_QUOTE}?{_SP}(?:,|{_BREAK}|(?<=["'])[ \t])[ \t-]*{_QUOTE}?(?i:value){_QUOTE}?{_SP}[:=]{_SP}{_OPENING}?"""
     # `set name "v"`: whitespace, then a quoted value
     rf"""|[ \t]+{_OPENING}"""
     r")"

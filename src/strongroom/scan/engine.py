@@ -187,6 +187,7 @@ class Scanner:
         bytes either side for a multi-line rule (a JSON key file), the lines before and after for a rule
         whose value may follow its name on the next line (``<token>`` then the value)."""
         found: dict[int, Finding] = {}
+        low_line, counted_to = 1, 0  # the line number of `low`: windows come in order, so count each byte once
         for start in starts:
             if rule.multiline:
                 low = max(0, start - SPAN_WINDOW)
@@ -194,6 +195,8 @@ class Scanner:
                 high = start + SPAN_WINDOW
             else:
                 low, high = _value_window(data, start)
+            low_line += data.count(b"\n", counted_to, low)
+            counted_to = low
             window = data[low:high].decode("utf-8", "replace")
             for match in rule.regex.finditer(window):
                 secret = rule.secret_of(match)
@@ -214,7 +217,7 @@ class Scanner:
                     rule.description,
                     rule.severity,
                     path,
-                    data.count(b"\n", 0, where) + 1,
+                    low_line + data.count(b"\n", low, where),
                     column,
                     len(secret),
                     fingerprint(self.fingerprint_key, rule.id, secret),
