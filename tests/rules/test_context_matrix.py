@@ -354,27 +354,8 @@ _LABELS = (
 )
 
 
-# generic.py's label, not the context model: `(?<!:)` (for `arn:...:secret:name`) also refuses Ruby's symbol
-# keys (`:password => '…'`), and a word such as `credentials` must start after a non-letter, so not after a `\n`
-# escape (`"[auth]\ncredentials = …"`).
-_GENERIC_LABEL_NOT_YET = {
-    "ruby-hash": "generic label refuses a name after ':' (Ruby symbol keys)",
-    "json-escaped-ini": "generic label words must follow a non-letter: not after a \\n escape",
-}
-
-
 def _label_forms() -> list[object]:
-    return [
-        pytest.param(
-            form,
-            id=form.id,
-            marks=[pytest.mark.xfail(strict=True, reason=_GENERIC_LABEL_NOT_YET[form.id])]
-            if form.id in _GENERIC_LABEL_NOT_YET
-            else [],
-        )
-        for form in FORMS
-        if form.named
-    ]
+    return [pytest.param(form, id=form.id) for form in FORMS if form.named]
 
 
 @pytest.mark.parametrize("form", _label_forms())

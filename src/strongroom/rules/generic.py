@@ -106,15 +106,17 @@ def _not_after(words: tuple[str, ...], label: str) -> str:
     return "".join(rf"(?<!(?i:{w}{label}))(?<!(?i:{w}[_-]{label}))" for w in words)
 
 
-# A word starts a component after a non-letter, or camelCase (`dbPassword`, `myApiKey`).
-_COMPONENT_START = r"(?:(?<![A-Za-z])|(?<=[a-z0-9])(?=[A-Z]))"
+# A word starts a component after a non-letter, an escape (`\n` in a string holding a file), or in
+# camelCase (`dbPassword`, `myApiKey`).
+_COMPONENT_START = r"(?:(?<![A-Za-z])|(?<=\\[nrt])|(?<=[a-z0-9])(?=[A-Z]))"
 _OTHER_WORDS = tuple(w for w in LABEL_WORDS if w not in (*_GLUED_WORDS, "token", "key"))
 # The characters a match can start with: a lookahead on them lets `re` skip every other position, which
 # makes the rule several times faster on lines that hold no label.
 _FIRST = "".join(sorted({c for w in LABEL_WORDS for c in (w[0], w[0].upper())} | set("_-EK")))
-# Not after a colon: `arn:aws:secretsmanager:...:secret:name` is a resource type, not an assignment.
+# Not after a colon that follows a word: `arn:aws:secretsmanager:...:secret:name` is a resource type, not an
+# an assignment (a Ruby symbol, `:password => "v"`, is one).
 _LABEL = (
-    rf"(?=[{_FIRST}])(?<!:)"
+    rf"(?=[{_FIRST}])(?<![\w*]:)"
     rf"(?:{_COMPONENT_START}(?i:{_alternation(_OTHER_WORDS)})"
     rf"|(?i:{_alternation(_GLUED_WORDS)})"
     rf"|(?i:token){_not_after(_NOT_SECRET_TOKENS, 'token')}"
@@ -201,6 +203,7 @@ _PLACEHOLDER_PARTS = (
 _MASK_CHARS = frozenset("*xX.-_#?•")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX_DIGEST = re.compile(r"(?:[0-9a-f]+|[0-9A-F]+)")
+_SHORT_HEX = 24  # up to a Mongo ObjectId: ids and hash prefixes; hex keys are longer and named by provider
 _DIGEST_LENGTHS = frozenset({32, 40, 56, 64, 96, 128})  # MD5, SHA-1, SHA-224, SHA-256, SHA-384, SHA-512
 _INTEGRITY = re.compile(r"(?i:sha(?:1|224|256|384|512)|md5)[-:][A-Za-z0-9+/=_-]+")
 # A code reference: `self.password`, `settings.API_KEY`, `os.environ`, `config.db.token2`, `API_KEY_V2`,
@@ -243,14 +246,32 @@ def _placeholder(value: str) -> bool:
 def _identifier_or_digest(value: str) -> bool:
     return (
         _UUID.fullmatch(value) is not None
-        or (len(value) in _DIGEST_LENGTHS and _HEX_DIGEST.fullmatch(value) is not None)
+        or ((len(value) in _DIGEST_LENGTHS or len(value) <= _SHORT_HEX) and _HEX_DIGEST.fullmatch(value) is not None)
         or _INTEGRITY.fullmatch(value) is not None
         or _NUMBER.fullmatch(value) is not None
     )
 
 
+# A dotted reference whose parts hold digits (`win32api.RegEnumKey`, a Sphinx `~contextvars.Token`): code
+# when it splits into words and numbers.
+_DOTTED = re.compile(r"~?[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?:\(\))?")
+_SUBWORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_VOWELS = frozenset("aeiouyAEIOUY")
+
+
+def _dotted_words(value: str) -> bool:
+    if _DOTTED.fullmatch(value) is None:
+        return False
+    odd = sum(
+        len(part)
+        for part in _SUBWORDS.findall(value)
+        if not (part.isdigit() or part.isupper() or (len(part) >= 2 and _VOWELS.intersection(part)))
+    )
+    return odd < 3
+
+
 def _code_or_words(value: str) -> bool:
-    return _CODE_REF.fullmatch(value) is not None or _random_chars(value) < _MIN_RANDOM_CHARS
+    return _CODE_REF.fullmatch(value) is not None or _dotted_words(value) or _random_chars(value) < _MIN_RANDOM_CHARS
 
 
 def _path_or_plain_url(value: str) -> bool:
