@@ -113,7 +113,7 @@ _OTHER_WORDS = tuple(w for w in LABEL_WORDS if w not in (*_GLUED_WORDS, "token",
 # The characters a match can start with: a lookahead on them lets `re` skip every other position, which
 # makes the rule several times faster on lines that hold no label.
 _FIRST = "".join(sorted({c for w in LABEL_WORDS for c in (w[0], w[0].upper())} | set("_-EK")))
-# Not after a colon that follows a word: `arn:aws:secretsmanager:...:secret:name` is a resource type, not an
+# Not after a colon that follows a word: `arn:aws:secretsmanager:...:secret:name` is a resource type, not
 # an assignment (a Ruby symbol, `:password => "v"`, is one).
 _LABEL = (
     rf"(?=[{_FIRST}])(?<![\w*]:)"
