@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from strongroom.rules.context import spans_lines
+from strongroom.rules.lookalikes import is_lookalike
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -67,7 +68,10 @@ class Rule:
         return match.group("secret") if "secret" in self.regex.groupindex else match.group(0)
 
     def accepts(self, secret: str) -> bool:
-        """The entropy floor and the checksum, once the regex matched."""
+        """The entropy floor, no look-alike (a documented example, a placeholder, a fake sequence: see
+        :mod:`strongroom.rules.lookalikes`) and the checksum, once the regex matched."""
         if self.entropy is not None and shannon_entropy(secret) < self.entropy:
+            return False
+        if is_lookalike(secret):
             return False
         return self.validate is None or self.validate(secret)
