@@ -91,7 +91,7 @@ def test_aws_documented_example_keys_are_not_reported(seed: int, prefix: str) ->
 
 # --- placeholders, the name repeated, fake sequences -----------------------------------------------------
 
-_names = st.sampled_from(["api_key", "apiToken", "client_secret", "discordToken", "ALGOLIA_API_KEY", "password"])
+_names = st.sampled_from(["api_key", "apiToken", "client_secret", "accessToken", "ALGOLIA_API_KEY", "password"])
 
 
 def _spellings(name: str) -> list[str]:
@@ -126,7 +126,6 @@ def _spellings(name: str) -> list[str]:
             "fake_{n}_1234",
             "sample-{n}",
             "{n}_example",
-            "{n}",
             "{u}_VALUE",
             "my_{n}",
             "test_{n}_123",
@@ -241,3 +240,33 @@ def test_pem_blocks_without_a_body_are_not() -> None:
         f'_START = b"{begin}"\n_END = b"{end}"\n',
     ):
         assert scanner.scan_text(text) == [], text
+
+
+# --- the key name again ------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32),
+    name=st.sampled_from(["RegEnumKey", "apiToken", "DB_PASSWORD", "clientSecret", "githubToken", "signingKey"]),
+    shape=st.sampled_from(["{n} = {m}.{n}\n", '"{n}": "{n}"\n', "{n}: {m}::{n}\n", "{n} = {m}.{n}()\n"]),
+)
+def test_a_value_that_is_its_own_name_is_not_reported(seed: int, name: str, shape: str) -> None:
+    """`RegEnumKey = win32api.RegEnumKey`: the value names the key again; a random value there is reported."""
+    rng = random.Random(seed)  # noqa: S311 -- test data
+    module = rng.choice(["win32api", "rust_openssl.hpke", "self", "config.auth", "Settings"])
+    scanner = Scanner(RULES, prefilter="regex")
+    assert scanner.scan_text(shape.format(n=name, m=module)) == []
+    secret = sample(BY_ID["generic-secret-assignment"], seed).secret
+    assert len(scanner.scan_text(f'{name} = "{secret}"\n')) == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "".join(f"{a}{d}" for a, d in zip("abcdef", "123456", strict=True)),  # two runs interleaved
+        "AB1C2defGHijkLMNo3PqQRstUvwxyza",  # the alphabet in mixed case, digits in it
+    ],
+)
+def test_interleaved_and_mixed_case_runs_are_lookalikes(value: str) -> None:
+    assert is_lookalike(value)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PEM_BODY_FOLLOWS", "is_lookalike", "sequence_coverage"]
+__all__ = ["PEM_BODY_FOLLOWS", "is_lookalike", "repeats_its_name", "sequence_coverage"]
 
 # Marker words that mean "stand-in" wherever they occur, written in one case (`example`, `Example`,
 # `EXAMPLE`): five letters or more, so a random key holds one by chance about once in a billion values.
@@ -62,13 +62,17 @@ _MARKERS = re.compile(
 _TEMPLATE = re.compile(r"\$\{|\{\{|\}\}|%\(|#\{|\*{3}|^<.*>$|^\$[A-Za-z_]|^%[A-Za-z_]\w*%$|^\[\[.*\]\]$")
 # Short marker words, counted only as a whole part (between separators or at the ends): `fake_token`,
 # `sk-todo-1`, but not `...xfakeq...` inside random text.
-_PART_MARKERS = frozenset({"fake", "todo", "tbd", "mock", "bogus", "stub", "xxx", "xxxx", "dummy", "invalid"})
+_PART_MARKERS = frozenset(
+    form
+    for word in ("fake", "todo", "mock", "bogus", "stub", "xxxx", "dummy", "invalid")
+    for form in (word, word.capitalize(), word.upper())
+)
 _PARTS = re.compile(r"[A-Za-z0-9]+")
 
 # Words people put in a value when they have none: key-name words and filler. A value made only of these,
 # other words and runs is the name repeated or a stand-in.
 _FILLER_WORDS = (
-    "my your our the a an some this that here there goes put enter insert replace with set new old your"
+    "my your our the an some this that here there goes put enter insert replace with set new old your"
     " api key keys token tokens secret secrets password passwords passwd pass pwd pw passphrase credential"
     " credentials cred creds access private public client auth oauth bearer session refresh id value val"
     " test tests testing fake dummy sample example demo mock stub todo fixme tbd placeholder changeme"
@@ -78,26 +82,34 @@ _FILLER_WORDS = (
 _FILLER = frozenset(_FILLER_WORDS.split())
 # Filler words run together (`APIKEY`, `secretkey`, `accesstoken`), as one part.
 _FILLER_RUN = re.compile("(?:" + "|".join(sorted((w for w in _FILLER if len(w) > 1), key=len, reverse=True)) + ")+")
+# A word with filler glued after it (`ALGOLIAAPIKEY`, `discordtoken`).
+_WORD_THEN_FILLER = re.compile(rf"(?P<word>[a-z]{{3,}}?)(?P<filler>{_FILLER_RUN.pattern})")
 # Parts: camelCase and ALLCAPS words, digit runs.
 _WORD_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
-_VOWELS = frozenset("aeiouyAEIOUY")
+_VOWELS = frozenset("aeiouAEIOU")
 _LETTER_AFTER_DIGIT = re.compile(r"[0-9][A-Za-z]")
+_CLUSTER = re.compile(r"[^aeiouAEIOU]{4}")
+# Identifiers joined by `.`, `:`, `::`, `->` or `/` (a code reference or a resource name).
+_NAME_PATH = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|::?|->|/)[A-Za-z_$][A-Za-z0-9_$]*)*")
 
 # Repeats: one character three times or more, two characters three times, 3-8 characters twice.
 _REPEATS = re.compile(r"([A-Za-z0-9])\1{2,}|([A-Za-z0-9]{2})\2{2,}|([A-Za-z0-9]{3,8}?)\3+")
 # Runs: each character the next one along the alphabet, the digits or a keyboard row (either direction).
 _RUN_SOURCES = ("abcdefghijklmnopqrstuvwxyz", "01234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm", "1qaz2wsx3edc")
 _STEPS = frozenset(
-    pair
+    a + b
     for source in _RUN_SOURCES
-    for text in (source, source[::-1], source.upper(), source.upper()[::-1])
-    for pair in (text[i : i + 2] for i in range(len(text) - 1))
+    for text in (source, source[::-1])
+    for i in range(len(text) - 1)
+    for a in {text[i], text[i].upper()}  # either case (`AB1C2defGHijk` is the alphabet with digits in it)
+    for b in {text[i + 1], text[i + 1].upper()}
 )
 _MIN_RUN = 4
 # The share of a value that runs must cover, and all of it below 12 letters and digits: a random key holds a
 # short run by chance, a fake is (nearly) all runs.
-_MOSTLY = 0.75
+_MOSTLY = 0.7
 _SHORT = 12
+_HEX_LETTERS = frozenset("abcdef")
 
 # A PEM header followed by a key body, for the pem-private-key rule to append to its header pattern: after
 # line breaks (escaped ones too, `\n` in a JSON string), indentation, quotes and `+`/`|` joins, either armor
@@ -132,11 +144,23 @@ def sequence_coverage(value: str) -> float:
 
 def _fake_sequence(value: str) -> bool:
     coverage = sequence_coverage(value)
-    return coverage >= 1 or (coverage >= _MOSTLY and sum(ch.isalnum() for ch in value) >= _SHORT)
+    if coverage >= 1 or (coverage >= _MOSTLY and sum(ch.isalnum() for ch in value) >= _SHORT):
+        return True
+    # The alphabet with digits dropped in (`AB1C2defGHijk3...`), and two runs interleaved (`a1b2c3d4`).
+    letters = "".join(ch for ch in value if ch.isalpha())
+    if (
+        len(letters) >= _SHORT
+        and 4 * len(letters) >= 3 * len(value)
+        and not set(letters.lower()) <= _HEX_LETTERS  # six letters run into each other by chance
+        and sequence_coverage(letters) >= _MOSTLY
+    ):
+        return True
+    return len(value) >= 8 and sequence_coverage(value[::2]) >= 1 and sequence_coverage(value[1::2]) >= 1
 
 
 def _made_of_words(value: str) -> bool:
-    """Filler words (one other word at most, or half the letters), short or fake numbers, and nothing else."""
+    """Filler words (more than half the letters), other pronounceable words and short or fake numbers, and
+    nothing else: `my_password`, `API_KEY_VALUE`, `SuperSecretPassword1`, `test123`."""
     if _LETTER_AFTER_DIGIT.search(value):
         return False  # `an0rlykei2`: random, words do not resume after a number
     filler = letters = others = 0
@@ -146,20 +170,38 @@ def _made_of_words(value: str) -> bool:
                 return False
             continue
         letters += len(part)
-        if part.lower() in _FILLER or _FILLER_RUN.fullmatch(part.lower()):
+        low = part.lower()
+        if low in _FILLER or _FILLER_RUN.fullmatch(low):
             filler += len(part)
-        elif len(part) < 3 or not _VOWELS.intersection(part):
+            continue
+        glued = _WORD_THEN_FILLER.fullmatch(low)
+        word = glued.group("word") if glued else low
+        if len(word) < 3 or not _VOWELS.intersection(word) or _CLUSTER.search(word):
             return False
-        else:
-            others += 1
-    return filler > 0 and (others <= 1 or 2 * filler >= letters)
+        others += 1
+        filler += len(part) - len(word)
+    return 2 * filler > letters and (filler >= 5 or not others)
+
+
+def repeats_its_name(name: str, value: str) -> bool:
+    """Whether ``value`` is the key name ``name`` again: the same (``apiToken = "apiToken"``) or an attribute
+    of that name (``RegEnumKey = win32api.RegEnumKey``, ``token = self.token``)."""
+    if len(name) < 3:
+        return False
+    if value.lower() == name.lower():
+        return True
+    for sep in (".", "::", "->", ":", "/"):
+        head, found, tail = value.rpartition(sep)
+        if found and tail.removesuffix("()") == name and _NAME_PATH.fullmatch(head):
+            return True
+    return False
 
 
 def _placeholder(value: str) -> bool:
     return (
         _TEMPLATE.search(value) is not None
         or _MARKERS.search(value) is not None
-        or any(part.lower() in _PART_MARKERS for part in _PARTS.findall(value))
+        or any(part in _PART_MARKERS for part in _PARTS.findall(value))
     )
 
 
