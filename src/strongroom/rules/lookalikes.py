@@ -108,6 +108,7 @@ _MIN_RUN = 4
 # The share of a value that runs must cover, and all of it below 12 letters and digits: a random key holds a
 # short run by chance, a fake is (nearly) all runs.
 _MOSTLY = 0.7
+_SOME = 0.3
 _SHORT = 12
 _HEX_LETTERS = frozenset("abcdef")
 
@@ -130,8 +131,10 @@ def sequence_coverage(value: str) -> float:
     if not total:
         return 0.0
     covered = [False] * len(value)
-    for match in _REPEATS.finditer(value):
-        covered[match.start() : match.end()] = [True] * (match.end() - match.start())
+    # A repeat holds some three characters twice; a random value seldom does, and the regex is the slow part.
+    if len({value[i : i + 3] for i in range(len(value) - 2)}) < len(value) - 2:
+        for match in _REPEATS.finditer(value):
+            covered[match.start() : match.end()] = [True] * (match.end() - match.start())
     start = 0
     for i in range(1, len(value) + 1):
         if i < len(value) and value[i - 1 : i + 1] in _STEPS:
@@ -146,16 +149,24 @@ def _fake_sequence(value: str) -> bool:
     coverage = sequence_coverage(value)
     if coverage >= 1 or (coverage >= _MOSTLY and sum(ch.isalnum() for ch in value) >= _SHORT):
         return True
-    # The alphabet with digits dropped in (`AB1C2defGHijk3...`), and two runs interleaved (`a1b2c3d4`).
+    # The alphabet with digits dropped in (`AB1C2defGHijk3...`), and two runs interleaved (`a1b2c3d4`); each
+    # checked only when the value starts to look like one.
     letters = "".join(ch for ch in value if ch.isalpha())
     if (
-        len(letters) >= _SHORT
+        coverage >= _SOME
+        and len(letters) >= _SHORT
         and 4 * len(letters) >= 3 * len(value)
         and not set(letters.lower()) <= _HEX_LETTERS  # six letters run into each other by chance
         and sequence_coverage(letters) >= _MOSTLY
     ):
         return True
-    return len(value) >= 8 and sequence_coverage(value[::2]) >= 1 and sequence_coverage(value[1::2]) >= 1
+    return (
+        len(value) >= 8
+        and value[0] + value[2] in _STEPS
+        and value[1] + value[3] in _STEPS
+        and sequence_coverage(value[::2]) >= 1
+        and sequence_coverage(value[1::2]) >= 1
+    )
 
 
 def _made_of_words(value: str) -> bool:
