@@ -31,14 +31,19 @@ def found(text: str) -> list[str]:
 
 
 # Random values: consonants (no vowel, so no word such as "example" or "dummy" can appear), digits and at
-# least one symbol (so the value is neither an identifier, a number nor a hex digest).
-random_values = st.builds(
-    lambda first, rest, symbol, at: first + rest[:at] + symbol + rest[at:],
-    st.sampled_from(SECRETISH),
-    st.text(alphabet=SECRETISH + SYMBOLS, min_size=10, max_size=60),
-    st.sampled_from(SYMBOLS),
-    st.integers(min_value=0, max_value=60),
-).filter(lambda v: shannon_entropy(v) >= 3.0 and any(c.isdigit() for c in v) and any(c.isalpha() for c in v))
+# least one symbol (so the value is neither an identifier, a number nor a hex digest). Drawn from a seeded
+# generator, not from hypothesis's text strategy, which seeks out the fake runs (`0001123456`) that the
+# look-alike check rightly ignores.
+def _random_value(seed: int, size: int) -> str:
+    rng = random.Random(seed)  # noqa: S311 -- test data
+    rest = "".join(rng.choice(SECRETISH + SYMBOLS) for _ in range(size))
+    at = rng.randrange(size + 1)
+    return rng.choice(SECRETISH) + rest[:at] + rng.choice(SYMBOLS) + rest[at:]
+
+
+random_values = st.builds(_random_value, st.integers(0, 2**32 - 1), st.integers(14, 60)).filter(
+    lambda v: shannon_entropy(v) >= 3.0 and any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
+)
 
 names = st.from_regex(r"[a-z]{2,8}(_[a-z]{2,8}){0,2}", fullmatch=True)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from strongroom.rules.context import spans_lines
+from strongroom.rules.lookalikes import is_lookalike, repeats_its_name
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -26,6 +27,17 @@ def shannon_entropy(text: str) -> float:
     counts = Counter(text)
     total = len(text)
     return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def _name_at(text: str, at: int) -> str:
+    """The identifier around offset ``at`` (where a keyed match starts: its label, the last word of a name)."""
+    left = at
+    while left > 0 and (text[left - 1].isalnum() or text[left - 1] == "_"):
+        left -= 1
+    right = at
+    while right < len(text) and (text[right].isalnum() or text[right] == "_"):
+        right += 1
+    return text[left:right]
 
 
 @dataclass(frozen=True)
@@ -64,10 +76,22 @@ class Rule:
         return "[\\s\\S]" in self.pattern or bool(self.flags & re.DOTALL)
 
     def secret_of(self, match: re.Match[str]) -> str:
-        return match.group("secret") if "secret" in self.regex.groupindex else match.group(0)
+        """The secret a match reports; empty when it is only its key's name again (``RegEnumKey =
+        win32api.RegEnumKey``, ``"apiToken": "apiToken"``), which only the match, not the value, can tell."""
+        if "secret" not in self.regex.groupindex:
+            return match.group(0)
+        secret = match.group("secret")
+        if match.start("secret") > match.start() and repeats_its_name(_name_at(match.string, match.start()), secret):
+            return ""
+        return secret
 
     def accepts(self, secret: str) -> bool:
-        """The entropy floor and the checksum, once the regex matched."""
+        """The entropy floor, no look-alike (a documented example, a placeholder, a fake sequence: see
+        :mod:`strongroom.rules.lookalikes`) and the checksum, once the regex matched."""
+        if not secret:
+            return False
         if self.entropy is not None and shannon_entropy(secret) < self.entropy:
+            return False
+        if is_lookalike(secret):
             return False
         return self.validate is None or self.validate(secret)

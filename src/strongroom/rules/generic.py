@@ -15,6 +15,7 @@ import re
 
 from strongroom.rules.base import Rule
 from strongroom.rules.context import VALUE_END, keyed
+from strongroom.rules.lookalikes import is_lookalike
 
 __all__ = ["LABEL_WORDS", "RULE", "RULES", "looks_like_secret"]
 
@@ -289,10 +290,16 @@ def looks_like_secret(value: str) -> bool:
     ``your_key_here``, ``xxxx``, ``****``, ``example``, ``dummy``), ``None``/``null``/``true``/``false``,
     UUIDs, hex digests of hash lengths and ``sha256-``/``sha512-`` integrity strings (lock files), numbers,
     code references (``self.password``, ``settings.API_KEY``, a bare identifier, a call), slugs of words
-    (``tok-second``, ``read-only``), file paths and URLs without credentials in them.
+    (``tok-second``, ``read-only``), file paths and URLs without credentials in them; and what no rule
+    reports (:func:`strongroom.rules.lookalikes.is_lookalike`: documented examples, the key name repeated,
+    fake sequences).
     """
     return not (
-        _placeholder(value) or _identifier_or_digest(value) or _code_or_words(value) or _path_or_plain_url(value)
+        _placeholder(value)
+        or _identifier_or_digest(value)
+        or _code_or_words(value)
+        or _path_or_plain_url(value)
+        or is_lookalike(value)
     )
 
 
