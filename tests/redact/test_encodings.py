@@ -184,8 +184,8 @@ def test_the_encodings_keep_the_surrounding_text() -> None:
     line, _ = ENCODINGS["percent-lower"](value)
     assert _redactor(value).redact(line) == "GET /cb?state=[REDACTED:shape] HTTP/1.1"
     blob = base64.b64encode(b"Bearer " + value.encode() + b" trailing bytes").decode()
-    out = _redactor(value).redact(f"auth={blob}")
-    assert out.startswith("auth=QmVhcmVy")
+    out = _redactor(value).redact(f"payload={blob}")
+    assert out.startswith("payload=QmVhcmVy")
     assert "[REDACTED:shape]" in out
 
 
