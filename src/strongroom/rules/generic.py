@@ -62,6 +62,20 @@ _NOT_SECRET_TOKENS = (
     "xsrf",
     "cancellation",
     "request",
+    "output",
+    "input",
+    "import",
+    "export",
+    # a tokenizer's special tokens (`eos_token = "</s>"`)
+    "pad",
+    "eos",
+    "bos",
+    "unk",
+    "mask",
+    "sep",
+    "cls",
+    "special",
+    "end",
 )
 # Keys that are not secrets, however random their values: `public_key`, `primary_key`, `cache_key`, ...
 _NOT_SECRET_KEYS = (
@@ -91,6 +105,21 @@ _NOT_SECRET_KEYS = (
     "site",
     "recaptcha",
     "turnstile",
+    "result",
+    "dest",
+    "destination",
+    "source",
+    "output",
+    "input",
+    "field",
+    "column",
+    "attribute",
+    "metric",
+    "group",
+    "item",
+    "entry",
+    "route",
+    "query",
 )
 
 
