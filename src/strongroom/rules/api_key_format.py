@@ -19,6 +19,7 @@ import secrets
 import zlib
 
 from strongroom.rules.base import Rule
+from strongroom.rules.context import LEAD, TAIL
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 API_KEY_PREFIX = "srk_"
@@ -27,7 +28,7 @@ RANDOM_LENGTH = 32
 CHECKSUM_LENGTH = 6
 API_KEY_LENGTH = len(API_KEY_PREFIX) + ID_LENGTH + 1 + RANDOM_LENGTH + CHECKSUM_LENGTH  # 51
 
-API_KEY_PATTERN = r"(?<![A-Za-z0-9_])srk_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}(?![A-Za-z0-9_-])"
+API_KEY_PATTERN = LEAD + r"srk_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}" + TAIL
 """A strongroom API key anywhere in text, bounded so it is not part of a longer token; pair it with
 ``api_key_checksum_ok`` (keyword ``srk_``)."""
 

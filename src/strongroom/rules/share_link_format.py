@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 
 from strongroom.rules.base import Rule
+from strongroom.rules.context import LEAD, TAIL
 
 SHARE_LINK_PREFIX = "srs_"
 RANDOM_LENGTH = 43  # base64url of 32 bytes, unpadded
-SHARE_LINK_PATTERN = r"(?<![A-Za-z0-9_-])srs_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"
+SHARE_LINK_PATTERN = LEAD + r"srs_[A-Za-z0-9_-]{43}" + TAIL
 """A share link token anywhere in text, not part of a longer token (keyword ``srs_``)."""
 SHARE_LINK_REGEX = re.compile(SHARE_LINK_PATTERN)
 
