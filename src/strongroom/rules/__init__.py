@@ -13,7 +13,12 @@ from strongroom.rules.generic import RULES as _GENERIC
 from strongroom.rules.services import RULES as _SERVICES
 from strongroom.rules.share_link_format import RULE as _STRONGROOM_SHARE_LINK
 
-PROVIDER_RULES: tuple[Rule, ...] = (*_CLOUD_CODE, *_SERVICES, _STRONGROOM_API_KEY, _STRONGROOM_SHARE_LINK)
+PROVIDER_RULES: tuple[Rule, ...] = (
+    *_CLOUD_CODE,
+    *_SERVICES,
+    _STRONGROOM_API_KEY,
+    _STRONGROOM_SHARE_LINK,
+)
 RULES: tuple[Rule, ...] = (*PROVIDER_RULES, *_GENERIC)
 
 __all__ = ["PROVIDER_RULES", "RULES", "Rule", "shannon_entropy"]

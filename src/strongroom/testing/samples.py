@@ -327,7 +327,12 @@ _SPECS: dict[str, _Spec] = {
     "buildkite-user-token": _prefixed("bkua_", HEX, 40),
     "datadog-application-key": _prefixed("ddapp_", ALNUM, 34),
     "datadog-access-token": _prefixed("ddpat_", B64URL, 48, 24),
-    "datadog-api-key": _labelled((_R(HEX, 32),), "DD_API_KEY", "datadog_api_key", wrong=("newrelic_api_key",)),
+    "datadog-api-key": _labelled(
+        (_R(HEX, 32),), "DD_API_KEY", "datadog_api_key", "datadogApiKey", wrong=("newrelic_api_key",)
+    ),
+    "datadog-legacy-application-key": _labelled(
+        (_R(HEX, 40),), "DD_APP_KEY", "datadog_application_key", "datadogAppKey", wrong=("newrelic_app_key",)
+    ),
     "notion-integration-token": _Spec(("ntn_", _R(DIGITS, 11), _R(ALNUM, 35))),
     "notion-legacy-integration-token": _labelled(
         ("secret_", _R(ALNUM, 43)), "NOTION_TOKEN", "notion_api_key", wrong=("slack_token",)
@@ -360,8 +365,11 @@ _SPECS: dict[str, _Spec] = {
         ),
         names=("webhook_url",),
     ),
-    "discord-bot-token": _labelled(
-        ("M", _R(B64URL, 25), ".", _R(B64URL, 6), ".", _R(B64URL, 38, 27)), "discord_bot_token", "DISCORD_TOKEN"
+    "discord-client-id": _labelled(
+        (_R(DIGITS, 18, 17),), "DISCORD_CLIENT_ID", "discordClientId", "discord-app-id", wrong=("discord_guild_id",)
+    ),
+    "discord-client-secret": _labelled(
+        (_R(B64URL, 32),), "DISCORD_CLIENT_SECRET", "discordSecret", "discord-client-secret", wrong=("discord_guild",)
     ),
     "discord-webhook-url": _Spec(
         (_R(B64URL, 68, 60),),
@@ -545,6 +553,25 @@ def _gcp_service_account(rule: Rule, rng: random.Random) -> Sample:
         _service_account_json("0" * 40),
     )
     return Sample(rule.id, key_id, (doc, compact, json.dumps({"credentials": json.loads(doc)})), negatives)
+
+
+def _discord_bot(rule: Rule, rng: random.Random) -> Sample:
+    """A bot token whose first part is base64url of a snowflake, and tokens whose first part is not."""
+    head = _b64url(str(rng.randrange(10**17, 10**19)).encode())
+    stamp, hmac = _draw(rng, B64URL, 6), _draw(rng, B64URL, rng.choice((27, 38)))
+    secret = f"{head}.{stamp}.{hmac}"
+    names = ("discord_bot_token", "DISCORD_TOKEN", "discordToken")
+    contexts = [text for name in names for text in _assignments(name, secret)]
+    contexts.append(f'bot.run("{secret}")\n')
+    not_digits = _b64url(_draw(rng, string.ascii_letters, 18).encode())
+    negatives = [
+        f"{not_digits}.{stamp}.{hmac}",  # the first part is not a user id
+        f"{head}.{stamp}.{hmac[:26]}",  # an HMAC of no length Discord issues
+        f"{head}.{stamp}!.{hmac}",
+        f"{head}.{stamp}.{'A' * len(hmac)}",
+    ]
+    texts = [f'discord_token = "{n}"\n' for n in negatives] + [f'value = "{secret}"\n']
+    return Sample(rule.id, secret, tuple(contexts), tuple(texts), names)
 
 
 def _slack_rotating_payload(rng: random.Random, kind: str) -> str:
@@ -798,6 +825,7 @@ _CUSTOM: dict[str, Callable[[Rule, random.Random], Sample]] = {
     "strongroom-api-key": _strongroom_api_key,
     "gcp-service-account-key": _gcp_service_account,
     "slack-config-access-token": _slack_rotating,
+    "discord-bot-token": _discord_bot,
     "slack-config-refresh-token": _slack_rotating,
     "jwt": _jwt,
     "pem-private-key": _pem,
