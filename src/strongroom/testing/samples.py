@@ -498,6 +498,142 @@ _SPECS: dict[str, _Spec] = {
     "twitter-bearer-token": _Spec(("A" * 22, _R(ALNUM, 40, 20), "%3D", _R(ALNUM, 50, 40))),
     "dropbox-short-lived-token": _prefixed("sl.", B64URL, 140, 130),
     "yandex-api-key": _prefixed("AQVN", B64URL, 36, 35),
+    # --- keyed provider credentials (providers_keyed) --------------------------------------------------------
+    "algolia-api-key": _labelled(
+        (_R(HEX, 32),), "ALGOLIA_API_KEY", "algoliaToken", "algolia-admin-key", wrong=("algolia_index_name",)
+    ),
+    "adobe-client-id": _labelled(
+        (_R(HEX, 32),), "ADOBE_CLIENT_ID", "adobeApiKey", "adobe-client-id", wrong=("adobe_org_name",)
+    ),
+    "okta-api-token": _labelled(("00", _R(B64URL, 40)), "OKTA_API_TOKEN", "oktaToken", wrong=("okta_org_url",)),
+    "zendesk-api-token": _labelled((_R(ALNUM, 40),), "ZENDESK_API_TOKEN", "zendeskToken", wrong=("zendesk_email",)),
+    "atlassian-legacy-api-token": _labelled(
+        (_R(ALNUM, 24),), "JIRA_API_TOKEN", "confluenceToken", "atlassian-api-key", wrong=("jira_project",)
+    ),
+    "linear-client-secret": _labelled(
+        (_R(HEX, 32),), "LINEAR_CLIENT_SECRET", "linearSecret", wrong=("linear_team_id",)
+    ),
+    "linkedin-client-secret": _labelled(
+        (_R(ALNUM, 16),), "LINKEDIN_CLIENT_SECRET", "linkedinSecret", wrong=("linkedin_company",)
+    ),
+    "asana-personal-access-token": _labelled(
+        ("1/", _R(DIGITS, 16), ":", _R(HEX, 32)), "ASANA_ACCESS_TOKEN", "asanaToken", wrong=("jira_token",)
+    ),
+    "airtable-legacy-api-key": _labelled(
+        ("key", _R(ALNUM, 14)), "AIRTABLE_API_KEY", "airtableKey", wrong=("airtable_base",)
+    ),
+    "facebook-app-secret": _labelled(
+        (_R(HEX, 32),), "FACEBOOK_APP_SECRET", "fbAppSecret", "facebook-client-secret", wrong=("facebook_app_id",)
+    ),
+    "twitter-api-secret": _labelled(
+        (_R(ALNUM, 50, 45),), "TWITTER_API_SECRET", "twitterConsumerSecret", wrong=("twitter_handle",)
+    ),
+    "twitter-access-token": _labelled(
+        (_R(DIGITS, 18, 5), "-", _R(ALNUM, 40)), "TWITTER_ACCESS_TOKEN", "twitterToken", wrong=("twitter_user",)
+    ),
+    "twitch-api-token": _labelled((_R(LOWNUM, 30),), "TWITCH_CLIENT_SECRET", "twitchToken", wrong=("twitch_channel",)),
+    "cisco-meraki-api-key": _labelled(
+        (_R(HEX, 40),), "MERAKI_DASHBOARD_API_KEY", "merakiApiKey", "meraki-key", wrong=("meraki_org_id",)
+    ),
+    "fastly-api-token": _labelled((_R(B64URL, 32),), "FASTLY_API_TOKEN", "fastlyKey", wrong=("fastly_service",)),
+    "linode-api-token": _labelled((_R(HEX, 64),), "LINODE_TOKEN", "linodeApiKey", wrong=("linode_region",)),
+    "vultr-api-key": _labelled((_R(UPNUM, 36),), "VULTR_API_KEY", "vultrToken", wrong=("vultr_region",)),
+    "scaleway-secret-key": _labelled(_uuid(), "SCW_SECRET_KEY", "scalewaySecret", wrong=("scw_project_id",)),
+    "digitalocean-spaces-secret-key": _labelled(
+        (_R(B64, 43),), "SPACES_SECRET_KEY", "digitaloceanSpacesSecret", wrong=("spaces_bucket",)
+    ),
+    "netlify-legacy-token": _labelled(
+        (_R(B64URL, 43),), "NETLIFY_AUTH_TOKEN", "netlifyToken", wrong=("netlify_site_id",)
+    ),
+    "vercel-legacy-token": _labelled((_R(ALNUM, 24),), "VERCEL_TOKEN", "vercelToken", wrong=("vercel_team",)),
+    "railway-api-token": _labelled(_uuid(), "RAILWAY_TOKEN", "railwayApiToken", wrong=("railway_project_id",)),
+    "gitea-access-token": _labelled((_R(HEX, 40),), "GITEA_TOKEN", "giteaToken", wrong=("gitea_commit",)),
+    "circleci-legacy-token": _labelled((_R(HEX, 40),), "CIRCLECI_TOKEN", "circleciToken", wrong=("circleci_sha",)),
+    "travis-ci-api-token": _labelled((_R(B64URL, 22),), "TRAVIS_API_TOKEN", "travisToken", wrong=("travis_job",)),
+    "launchdarkly-key": _labelled(
+        ("sdk-", _R(HEX, 8), "-", _R(HEX, 4), "-", _R(HEX, 4), "-", _R(HEX, 4), "-", _R(HEX, 12)),
+        "LAUNCHDARKLY_SDK_KEY",
+        "LD_SDK_KEY",
+        wrong=("request_id",),
+    ),
+    "honeycomb-api-key": _labelled(
+        (_R(ALNUM, 32, 22),), "HONEYCOMB_API_KEY", "honeycombKey", wrong=("honeycomb_dataset",)
+    ),
+    "pagerduty-api-key": _labelled(
+        (_R(B64URL, 20),), "PAGERDUTY_API_KEY", "pagerdutyToken", wrong=("pagerduty_service",)
+    ),
+    "sumologic-access-key": _labelled((_R(ALNUM, 64),), "SUMO_ACCESS_KEY", "sumologicKey", wrong=("sumo_collector",)),
+    "snyk-api-token": _labelled(_uuid(), "SNYK_TOKEN", "snykApiKey", wrong=("snyk_org",)),
+    "codecov-upload-token": _labelled(_uuid(), "CODECOV_TOKEN", "codecovToken", wrong=("codecov_flag",)),
+    "rapidapi-key": _labelled((_R(ALNUM, 50),), "RAPIDAPI_KEY", "xRapidApiKey", wrong=("rapidapi_host",)),
+    "confluent-api-secret": _labelled(
+        (_R(B64, 64),), "CONFLUENT_API_SECRET", "confluentSecret", wrong=("confluent_cluster",)
+    ),
+    "finicity-app-key": _labelled((_R(HEX, 32),), "FINICITY_APP_KEY", "finicityAppKey", wrong=("finicity_customer",)),
+    "finicity-client-secret": _labelled(
+        (_R(ALNUM, 20),), "FINICITY_PARTNER_SECRET", "finicitySecret", wrong=("finicity_partner_id",)
+    ),
+    "paypal-client-secret": _labelled(
+        (_R(B64URL, 80),), "PAYPAL_CLIENT_SECRET", "paypalSecret", wrong=("paypal_client_id",)
+    ),
+    "razorpay-key-secret": _labelled(
+        (_R(ALNUM, 24),), "RAZORPAY_KEY_SECRET", "razorpaySecret", wrong=("razorpay_key_id",)
+    ),
+    "coinbase-api-secret": _labelled(
+        (_R(ALNUM, 32),), "COINBASE_API_SECRET", "coinbaseSecret", wrong=("coinbase_acct",)
+    ),
+    "etsy-api-key": _labelled((_R(LOWNUM, 24),), "ETSY_API_KEY", "etsyKeystring", wrong=("etsy_shop",)),
+    "vonage-api-secret": _labelled((_R(ALNUM, 16),), "VONAGE_API_SECRET", "nexmoSecret", wrong=("vonage_number",)),
+    "messagebird-api-key": _labelled(
+        (_R(ALNUM, 25),), "MESSAGEBIRD_API_KEY", "messagebirdKey", wrong=("messagebird_originator",)
+    ),
+    "github-oauth-client-secret": _labelled(
+        (_R(HEX, 40),), "GITHUB_CLIENT_SECRET", "githubOauthSecret", wrong=("github_sha",)
+    ),
+    "openai-api-key": _labelled(("sk-", _R(ALNUM, 48, 20)), "OPENAI_API_KEY", "openaiKey", wrong=("model_name",)),
+    "azure-cognitive-services-key": _labelled(
+        (_R(HEX, 32),), "AZURE_OPENAI_API_KEY", "azureSpeechKey", wrong=("azure_region",)
+    ),
+    "auth0-client-secret": _labelled((_R(B64URL, 64),), "AUTH0_CLIENT_SECRET", "auth0Secret", wrong=("auth0_domain",)),
+    "mailjet-api-key": _labelled((_R(HEX, 32),), "MAILJET_API_KEY", "mailjetSecretKey", wrong=("mailjet_sender",)),
+    "mandrill-api-key": _labelled((_R(B64URL, 22),), "MANDRILL_API_KEY", "mandrillKey", wrong=("mandrill_from",)),
+    "sparkpost-api-key": _labelled((_R(HEX, 40),), "SPARKPOST_API_KEY", "sparkpostKey", wrong=("sparkpost_host",)),
+    "plivo-auth-token": _labelled((_R(ALNUM, 40),), "PLIVO_AUTH_TOKEN", "plivoToken", wrong=("plivo_number",)),
+    "pusher-app-secret": _labelled((_R(HEX, 20),), "PUSHER_APP_SECRET", "pusherSecret", wrong=("pusher_cluster",)),
+    "consul-acl-token": _labelled(_uuid(), "CONSUL_HTTP_TOKEN", "consulToken", wrong=("consul_node_id",)),
+    "nomad-acl-token": _labelled(_uuid(), "NOMAD_TOKEN", "nomadSecret", wrong=("nomad_alloc_id",)),
+    "mongodb-atlas-private-key": _labelled(
+        _uuid(), "MONGODB_ATLAS_PRIVATE_KEY", "atlasPrivateKey", wrong=("atlas_group_id",)
+    ),
+    "segment-write-key": _labelled((_R(ALNUM, 32),), "SEGMENT_WRITE_KEY", "segmentKey", wrong=("segment_name",)),
+    "mixpanel-api-secret": _labelled((_R(HEX, 32),), "MIXPANEL_API_SECRET", "mixpanelSecret", wrong=("mixpanel_id",)),
+    "amplitude-api-key": _labelled((_R(HEX, 32),), "AMPLITUDE_API_KEY", "amplitudeSecretKey", wrong=("amplitude_id",)),
+    "bugsnag-api-key": _labelled((_R(HEX, 32),), "BUGSNAG_API_KEY", "bugsnagKey", wrong=("bugsnag_release",)),
+    "rollbar-access-token": _labelled((_R(HEX, 32),), "ROLLBAR_ACCESS_TOKEN", "rollbarToken", wrong=("rollbar_env",)),
+    "newrelic-legacy-license-key": _labelled(
+        (_R(HEX, 40),), "NEW_RELIC_LICENSE_KEY", "newrelicKey", wrong=("newrelic_app_name",)
+    ),
+    "splunk-hec-token": _labelled(_uuid(), "SPLUNK_HEC_TOKEN", "splunkToken", wrong=("splunk_index_id",)),
+    "zoom-client-secret": _labelled((_R(ALNUM, 32),), "ZOOM_CLIENT_SECRET", "zoomSecret", wrong=("zoom_meeting",)),
+    "slack-signing-secret": _labelled((_R(HEX, 32),), "SLACK_SIGNING_SECRET", "slackSecret", wrong=("slack_channel",)),
+    "spotify-client-secret": _labelled(
+        (_R(HEX, 32),), "SPOTIFY_CLIENT_SECRET", "spotifySecret", wrong=("spotify_playlist",)
+    ),
+    "dropbox-app-credential": _labelled(
+        (_R(B64URL, 64),), "DROPBOX_ACCESS_TOKEN", "dropboxToken", wrong=("dropbox_folder",)
+    ),
+    "trello-api-credential": _labelled((_R(HEX, 64),), "TRELLO_TOKEN", "trelloApiKey", wrong=("trello_board",)),
+    "binance-api-credential": _labelled(
+        (_R(ALNUM, 64),), "BINANCE_API_SECRET", "binanceKey", wrong=("binance_symbol",)
+    ),
+    "plaid-client-secret": _labelled((_R(HEX, 30),), "PLAID_SECRET", "plaidClientSecret", wrong=("plaid_env",)),
+    "braintree-private-key": _labelled(
+        (_R(HEX, 32),), "BRAINTREE_PRIVATE_KEY", "braintreePrivateKey", wrong=("braintree_merchant",)
+    ),
+    "gocardless-access-token": _labelled(
+        ("live_", _R(B64URL, 40)), "GOCARDLESS_ACCESS_TOKEN", "gocardlessToken", wrong=("gocardless_env",)
+    ),
+    "npm-legacy-auth-token": _labelled(_uuid(), "NPM_TOKEN", "_authToken", "npmAuthToken", wrong=("npm_package",)),
     # --- crypto material -------------------------------------------------------------------------------------
     "age-secret-key": _prefixed("AGE-SECRET-KEY-1", BECH32, 58),
     "generic-bearer-token": _Spec(
