@@ -10,6 +10,7 @@ from strongroom.rules.api_key_format import RULE as _STRONGROOM_API_KEY
 from strongroom.rules.base import Rule, shannon_entropy
 from strongroom.rules.cloud_code import RULES as _CLOUD_CODE
 from strongroom.rules.generic import RULES as _GENERIC
+from strongroom.rules.providers_http import RULES as _HTTP
 from strongroom.rules.providers_keyed import RULES as _KEYED
 from strongroom.rules.providers_prefixed import RULES as _PREFIXED
 from strongroom.rules.services import RULES as _SERVICES
@@ -20,6 +21,7 @@ PROVIDER_RULES: tuple[Rule, ...] = (
     *_SERVICES,
     *_PREFIXED,
     *_KEYED,
+    *_HTTP,
     _STRONGROOM_API_KEY,
     _STRONGROOM_SHARE_LINK,
 )

@@ -1011,11 +1011,93 @@ def _strongroom_api_key(rule: Rule, rng: random.Random) -> Sample:
     return Sample(rule.id, key, tuple(generic_contexts(key)), negatives)
 
 
+def _password(rng: random.Random) -> str:
+    """A password as people choose them for services: letters, digits and a symbol, no word in it."""
+    return rng.choice(_CONSONANTS.upper()) + _draw(rng, _SECRETISH, 14) + rng.choice("!#%^*~") + _draw(rng, DIGITS, 2)
+
+
+_BAD_PASSWORDS = ("$API_PASSWORD", "${API_PASSWORD}", "<password>", "password", "changeme", "xxxxxxxx", "****")
+
+
+def _curl_user(rule: Rule, rng: random.Random) -> Sample:
+    """``curl -u user:password`` as shell scripts and docs write it; variables and placeholders as negatives."""
+    user, pw = "svc_" + _draw(rng, string.ascii_lowercase, 6), _password(rng)
+    url = "https://api.example.com/v1/items"
+    contexts = (
+        f"curl -u {user}:{pw} {url}\n",
+        f"curl -s --user '{user}:{pw}' -X POST {url}\n",
+        f'RUN curl -fsSL -u"{user}:{pw}" {url} -o /tmp/x\n',
+        f"curl --user={user}:{pw} {url}\n",
+        json.dumps({"run": f"curl -u {user}:{pw} {url}"}),
+    )
+    negatives = [f"curl -u {user}:{bad} {url}\n" for bad in _BAD_PASSWORDS]
+    negatives += [f"curl -u {user} {url}\n", f"wget --user {user}:{pw} {url}\n"]
+    return Sample(rule.id, pw, contexts, tuple(negatives), ("curl",), pw)
+
+
+def _basic_header(rule: Rule, rng: random.Random) -> Sample:
+    """``Authorization: Basic base64(user:password)`` in curl, HTTP and code; non-credential base64 as negatives."""
+    user, pw = "svc_" + _draw(rng, string.ascii_lowercase, 6), _password(rng)
+    secret = base64.b64encode(f"{user}:{pw}".encode()).decode()
+    contexts = (
+        f"curl -H 'Authorization: Basic {secret}' https://api.example.com/\n",
+        f"GET / HTTP/1.1\r\nHost: example.com\r\nAuthorization: Basic {secret}\r\n",
+        json.dumps({"headers": {"Authorization": f"Basic {secret}"}}),
+        f'headers = {{"authorization": "Basic {secret}"}}\n',
+    )
+    negatives = [
+        f"Authorization: Basic {base64.b64encode(f'{user}:{bad}'.encode()).decode()}\n" for bad in _BAD_PASSWORDS
+    ]
+    negatives += [
+        f"Authorization: Basic {base64.b64encode(_draw(rng, ALNUM, 24).encode()).decode()}\n",  # no colon
+        f"Authorization: Basic {secret[:-3]}!{secret[-2:]}\n",
+        f"Authorization: Bearer {secret}\n",
+    ]
+    return Sample(rule.id, secret, contexts, tuple(negatives), ("authorization",), secret)
+
+
+def _url_password(rule: Rule, rng: random.Random) -> Sample:
+    """``https://user:password@host`` in config and code; URLs without a real password as negatives."""
+    user, pw = "svc_" + _draw(rng, string.ascii_lowercase, 6), _password(rng)
+    scheme = rng.choice(("https", "ftp", "smtp", "ldaps"))
+    url = f"{scheme}://{user}:{pw}@files-{_draw(rng, LOWNUM, 5)}.internal/path"
+    contexts = tuple(_assignments("mirror_url", url))
+    negatives = [f'mirror_url = "{scheme}://{user}:{bad}@files.internal/path"\n' for bad in _BAD_PASSWORDS]
+    negatives += [
+        f'mirror_url = "{scheme}://{user}@files.internal/path"\n',
+        f'mirror_url = "{scheme}://files.internal/"\n',
+    ]
+    return Sample(rule.id, pw, contexts, tuple(negatives), ("mirror_url",), url)
+
+
+def _docker_auth(rule: Rule, rng: random.Random) -> Sample:
+    """A Docker ``config.json`` registry entry; an auth of no user:password, or of a placeholder, as negatives."""
+    user, pw = "svc_" + _draw(rng, string.ascii_lowercase, 6), _password(rng)
+    secret = base64.b64encode(f"{user}:{pw}".encode()).decode()
+    doc = {"auths": {"registry.example.com": {"auth": secret}}}
+    contexts = (
+        json.dumps(doc, indent=2),
+        json.dumps(doc),
+        json.dumps({"config.json": json.dumps(doc)}),
+    )
+    negatives = (
+        json.dumps({"auths": {"r.example.com": {"auth": base64.b64encode(f"{user}:changeme".encode()).decode()}}}),
+        json.dumps({"auths": {"r.example.com": {"auth": base64.b64encode(_draw(rng, ALNUM, 30).encode()).decode()}}}),
+        json.dumps({"auths": {"r.example.com": {"oauth": secret}}}),
+        f"https://example.com/cb?auth={secret}\n",
+    )
+    return Sample(rule.id, secret, contexts, negatives, ("auth",), secret)
+
+
 _CUSTOM: dict[str, Callable[[Rule, random.Random], Sample]] = {
     "strongroom-api-key": _strongroom_api_key,
     "gcp-service-account-key": _gcp_service_account,
     "slack-config-access-token": _slack_rotating,
     "discord-bot-token": _discord_bot,
+    "curl-user-password": _curl_user,
+    "http-basic-auth-header": _basic_header,
+    "url-password": _url_password,
+    "docker-config-auth": _docker_auth,
     "slack-config-refresh-token": _slack_rotating,
     "jwt": _jwt,
     "pem-private-key": _pem,
