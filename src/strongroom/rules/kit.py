@@ -86,7 +86,9 @@ def key_name(words: Sequence[str], kinds: Sequence[str] = SECRET_KINDS) -> str:
 
     def alternation(items: Sequence[str]) -> str:
         parts = (r"[_.-]?".join(re.escape(p) for p in item.split("_")) for item in items)
-        return "|".join(sorted(set(parts), key=len, reverse=True))
+        # longest first, then by text: the pattern must be the same in every process (it keys the compiled
+        # prefilter's cache; set order changes with the hash seed)
+        return "|".join(sorted(set(parts), key=lambda p: (-len(p), p)))
 
     provider, kind = alternation(words), alternation(kinds)
     return rf"(?i:(?:{provider})[\w.-]{{0,24}}?(?:{kind})|(?:{kind})[\w.-]{{0,12}}?(?:{provider}))"
