@@ -35,9 +35,9 @@ __all__ = [
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 # What a key name says its value is, for a secret: a token, a key (api key, app key), a secret, a password
-# (pass, pwd), a credential, auth. Matched case-insensitively inside the name, so `discordToken`,
-# `ALGOLIA_API_KEY` and `discord-client-secret` all count.
-SECRET_KINDS: tuple[str, ...] = ("token", "key", "secret", "pass", "pwd", "credential", "auth")
+# (pass, pwd), a credential; not `auth`, which `app.auth.algolia_index` has in its path. Matched
+# case-insensitively inside the name: `discordToken`, `ALGOLIA_API_KEY`, `discord-client-secret` all count.
+SECRET_KINDS: tuple[str, ...] = ("token", "key", "secret", "pass", "pwd", "credential")
 # ... and for an identifier that is only half a credential (an OAuth client id, an app id).
 ID_KINDS: tuple[str, ...] = ("client_id", "clientid", "client-id", "app_id", "appid", "app-id", "application_id")
 
@@ -91,7 +91,8 @@ def key_name(words: Sequence[str], kinds: Sequence[str] = SECRET_KINDS) -> str:
         return "|".join(sorted(set(parts), key=lambda p: (-len(p), p)))
 
     provider, kind = alternation(words), alternation(kinds)
-    return rf"(?i:(?:{provider})[\w.-]{{0,24}}?(?:{kind})|(?:{kind})[\w.-]{{0,12}}?(?:{provider}))"
+    # the kind first only right before the provider (`token_discord`), not anywhere in a dotted path
+    return rf"(?i:(?:{provider})[\w.-]{{0,24}}?(?:{kind})|(?:{kind})[_.-]?(?:{provider}))"
 
 
 def keyed_provider_rule(

@@ -354,7 +354,7 @@ RULES: tuple[Rule, ...] = (
             (
                 "auth0-client-secret",
                 "Auth0 application client secret (64 base64url characters) under an auth0 + secret key",
-                ("auth0",),
+                ("auth_0",),
                 r"[A-Za-z0-9_-]{64}",
                 _SECRET,
                 4.0,

@@ -633,7 +633,7 @@ _SPECS: dict[str, _Spec] = {
     "gocardless-access-token": _labelled(
         ("live_", _R(B64URL, 40)), "GOCARDLESS_ACCESS_TOKEN", "gocardlessToken", wrong=("gocardless_env",)
     ),
-    "npm-legacy-auth-token": _labelled(_uuid(), "NPM_TOKEN", "_authToken", "npmAuthToken", wrong=("npm_package",)),
+    "npm-legacy-auth-token": _labelled(_uuid(), "NPM_TOKEN", "npmAuthToken", wrong=("npm_package",)),
     # --- crypto material -------------------------------------------------------------------------------------
     "age-secret-key": _prefixed("AGE-SECRET-KEY-1", BECH32, 58),
     "generic-bearer-token": _Spec(
