@@ -83,7 +83,8 @@ def test_anthropic_keys_are_93_characters_and_aa() -> None:
 def test_discord_bot_token_hmac_is_27_or_38(hmac_length: int, found: bool) -> None:
     """The third part of a Discord token is 27 characters (older tokens) or 38 (since 2022), nothing else."""
     rng = random.Random(hmac_length)  # noqa: S311 -- test data
-    token = f"M{_draw(rng, B64URL, 25)}.{_draw(rng, B64URL, 6)}.{_draw(rng, B64URL, hmac_length)}"
+    head = base64.urlsafe_b64encode(str(rng.randrange(10**17, 10**19)).encode()).decode().rstrip("=")
+    token = f"{head}.{_draw(rng, B64URL, 6)}.{_draw(rng, B64URL, hmac_length)}"
     assert (token in list(_accepted(BY_ID["discord-bot-token"], f'DISCORD_TOKEN = "{token}"'))) is found
 
 

@@ -11,17 +11,18 @@ import re
 import zlib
 
 from strongroom.rules.base import Rule
+from strongroom.rules.context import LEAD as _LEAD
+from strongroom.rules.context import TAIL as _TAIL
+from strongroom.rules.context import keyed
+from strongroom.rules.kit import UUID as _UUID
+from strongroom.rules.kit import key_name, keyed_or_near, keyed_provider_rule
 
 __all__ = ["RULES", "crc32_base62_checksum_ok", "crc32_hex_checksum_ok"]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-# Token boundaries: nothing token-like may touch the match on either side.
-_LEAD = r"(?<![A-Za-z0-9_])"
-_TAIL = r"(?![A-Za-z0-9_-])"
+# A base64 value ends where no base64 character follows.
 _TAIL64 = r"(?![A-Za-z0-9+/=_-])"
-# An assignment between a label and its value: `label = "v"`, `label: v`, `"label": "v"`, `label => 'v'`.
-_ASSIGN = r"""["']?\s*(?::|=>?)\s*["']?"""
 
 
 def crc32_base62_checksum_ok(token: str) -> bool:
@@ -105,39 +106,41 @@ def _gitlab(rule_id: str, kind: str, prefix: str, *, severity: str = "high") -> 
     return _prefixed(rule_id, f"GitLab {kind} ({prefix})", prefix, _GITLAB_BODY, severity=severity)
 
 
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# AWS documents example keys with EXAMPLE in them (an access key id ending EXAMPLE, a secret key ending
+# EXAMPLEKEY); they are in every tutorial and grant nothing.
+_NOT_AWS_EXAMPLE = r"(?![A-Za-z0-9/+]{0,33}EXAMPLE)"
 
 RULES: tuple[Rule, ...] = (
     # --- AWS -------------------------------------------------------------------------------------
     Rule(
         id="aws-access-key-id",
         description="AWS access key id (AKIA long-term, ASIA temporary, ABIA/ACCA service; 20 chars, base32 body)",
-        pattern=rf"{_LEAD}(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{{16}})(?![A-Za-z0-9])",
+        pattern=rf"{_LEAD}(?P<secret>(?:AKIA|ASIA|ABIA|ACCA){_NOT_AWS_EXAMPLE}[A-Z2-7]{{16}})(?![A-Za-z0-9])",
         keywords=("akia", "asia", "abia", "acca"),
         entropy=3.0,
         severity="critical",
     ),
     Rule(
         id="aws-secret-access-key",
-        description="AWS secret access key (40 chars) next to a secret_access_key label",
-        pattern=(
-            r"(?i:secret_access_key|secret-access-key|secretaccesskey|aws_secret_key)"
-            + _ASSIGN
-            + r"(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        description="AWS secret access key (40 base64 characters) under a secret_access_key or aws + secret key",
+        pattern=keyed(
+            rf"(?:(?i:secret[_.-]?access[_.-]?key)|{key_name(('aws',), ('secret',))})",
+            rf"{_NOT_AWS_EXAMPLE}[A-Za-z0-9/+]{{40}}(?![A-Za-z0-9/+=])",
+            rest=r"[\w.-]{0,16}?",
         ),
-        keywords=("secret_access_key", "secret-access-key", "secretaccesskey", "aws_secret_key"),
+        keywords=("secret_access_key", "secret-access-key", "secret.access.key", "secretaccesskey", "aws"),
         entropy=4.0,
         severity="critical",
     ),
     Rule(
         id="aws-session-token",
-        description="AWS STS session token next to an aws_session_token / SessionToken label",
-        pattern=(
-            r"(?i:aws_session_token|aws-session-token|sessiontoken)"
-            + _ASSIGN
-            + r"(?P<secret>[A-Za-z0-9/+=]{100,4096})(?![A-Za-z0-9/+=])"
+        description="AWS STS session token (100+ base64 characters) under a session token key",
+        pattern=keyed(
+            r"(?i:session[_.-]?token)",
+            r"[A-Za-z0-9/+=]{100,}(?![A-Za-z0-9/+=])",  # unbounded: a bounded repeat costs Hyperscan 17 s
+            rest=r"[\w.-]{0,16}?",
         ),
-        keywords=("aws_session_token", "aws-session-token", "sessiontoken"),
+        keywords=("session_token", "session-token", "session.token", "sessiontoken"),
         entropy=4.0,
         severity="medium",
     ),
@@ -254,16 +257,12 @@ RULES: tuple[Rule, ...] = (
         r"[0-9A-Za-z_-]{20}",
     ),
     # --- Atlassian / Bitbucket -------------------------------------------------------------------
-    Rule(
-        id="bitbucket-app-password",
-        description="Bitbucket app password next to a bitbucket ... password/token label",
-        pattern=(
-            r"(?i:bitbucket)[\w.-]{0,20}?(?i:password|passwd|pass|secret|token)[\w.-]{0,12}"
-            + _ASSIGN
-            + r"(?P<secret>ATBB[A-Za-z0-9_=.-]{32}|[A-Za-z0-9]{20})(?![A-Za-z0-9_=.-])"
-        ),
-        keywords=("bitbucket",),
-        entropy=3.0,
+    keyed_provider_rule(
+        "bitbucket-app-password",
+        "Bitbucket app password (ATBB + 32, or 20 alphanumerics) under a bitbucket + password/token key",
+        ("bitbucket",),
+        r"(?:ATBB[A-Za-z0-9_=.-]{32}|[A-Za-z0-9]{20})(?![=.])",
+        kinds=("pass", "pwd", "secret", "token"),
     ),
     _prefixed(
         "atlassian-api-token",
@@ -347,16 +346,11 @@ RULES: tuple[Rule, ...] = (
     _prefixed(
         "digitalocean-refresh-token", "DigitalOcean OAuth refresh token (dor_v1_ + 64 hex)", "dor_v1_", r"[a-f0-9]{64}"
     ),
-    Rule(
-        id="heroku-api-key",
-        description="Heroku API key (UUID or HRKU- form) next to a heroku ... key/token label",
-        pattern=(
-            r"(?i:heroku)[\w.-]{0,20}?(?i:key|token|secret|password)[\w.-]{0,12}"
-            + _ASSIGN
-            + rf"(?P<secret>{_UUID}|HRKU-[A-Za-z0-9_-]{{20,100}})(?![A-Za-z0-9_-])"
-        ),
-        keywords=("heroku",),
-        entropy=3.0,
+    keyed_provider_rule(
+        "heroku-api-key",
+        "Heroku API key (a UUID, or HRKU-) under a heroku + key/token key",
+        ("heroku",),
+        rf"{_UUID}|HRKU-[A-Za-z0-9_-]{{20,100}}",
     ),
     _prefixed(
         "flyio-token", "Fly.io macaroon token (FlyV1 fm2_...)", "FlyV1 fm", r"[12][a-z]?_[A-Za-z0-9+/=_-]{100,8192}"
@@ -380,50 +374,39 @@ RULES: tuple[Rule, ...] = (
         "databricks-token", "Databricks personal access token (dapi + 32 hex)", "dapi", r"[a-f0-9]{32}(?:-[0-9])?"
     ),
     # --- Cloudflare, Alibaba, Tencent, IBM -------------------------------------------------------
-    Rule(
-        id="cloudflare-api-token",
-        description="Cloudflare API token (40 chars) next to a cloudflare ... token / CF_API_TOKEN label",
-        pattern=(
-            r"(?i:cloudflare[\w.-]{0,20}?token|cf_api_token)[\w.-]{0,12}"
-            + _ASSIGN
-            + r"(?P<secret>[A-Za-z0-9_-]{40})(?![A-Za-z0-9_-])"
-        ),
-        keywords=("cloudflare", "cf_api_token"),
+    keyed_provider_rule(
+        "cloudflare-api-token",
+        "Cloudflare API token (40 base64url characters) under a cloudflare + token key or CF_API_TOKEN",
+        ("cloudflare", "cf_api"),
+        r"[A-Za-z0-9_-]{40}",
+        kinds=("token", "secret"),
         entropy=3.5,
     ),
-    Rule(
-        id="cloudflare-global-api-key",
-        description="Cloudflare global API key (37 hex) next to a cloudflare ... key / CF_API_KEY label",
-        pattern=(
-            r"(?i:cloudflare[\w.-]{0,30}?key|cf_api_key)[\w.-]{0,12}"
-            + _ASSIGN
-            + r"(?P<secret>[a-f0-9]{37})(?![A-Za-z0-9_-])"
-        ),
-        keywords=("cloudflare", "cf_api_key"),
-        entropy=3.0,
+    keyed_provider_rule(
+        "cloudflare-global-api-key",
+        "Cloudflare global API key (37 hex) under a cloudflare + key key or CF_API_KEY",
+        ("cloudflare", "cf_api"),
+        r"[a-f0-9]{37}",
+        kinds=("key",),
         severity="critical",
     ),
     _prefixed("alibaba-access-key-id", "Alibaba Cloud AccessKey ID (LTAI + 12-20)", "LTAI", r"[A-Za-z0-9]{12,20}"),
-    Rule(
-        id="alibaba-access-key-secret",
-        description="Alibaba Cloud AccessKey secret (30 chars) next to an alibaba/aliyun ... secret label",
-        pattern=(
-            r"(?i:alibaba|aliyun|alicloud)[\w.-]{0,25}?(?i:secret)[\w.-]{0,12}"
-            + _ASSIGN
-            + r"(?P<secret>[A-Za-z0-9]{30})(?![A-Za-z0-9_-])"
-        ),
-        keywords=("alibaba", "aliyun", "alicloud"),
+    keyed_provider_rule(
+        "alibaba-access-key-secret",
+        "Alibaba Cloud AccessKey secret (30 alphanumerics) under an alibaba/aliyun + secret key",
+        ("alibaba", "aliyun", "alicloud"),
+        r"[A-Za-z0-9]{30}",
+        kinds=("secret",),
         entropy=3.5,
         severity="critical",
     ),
     _prefixed("tencent-secret-id", "Tencent Cloud SecretId (AKID + 32)", "AKID", r"[A-Za-z0-9]{32}", entropy=3.5),
-    Rule(
-        id="ibm-cloud-api-key",
-        description="IBM Cloud API key (44 chars) next to an ibm ... api key label",
-        pattern=r"(?i:ibm)[\w.-]{0,20}?(?i:api_?key)[\w.-]{0,12}"
-        + _ASSIGN
-        + r"(?P<secret>[A-Za-z0-9_-]{44})(?![A-Za-z0-9_-])",
-        keywords=("ibm",),
+    keyed_provider_rule(
+        "ibm-cloud-api-key",
+        "IBM Cloud API key (44 base64url characters) under an ibm + api key key",
+        ("ibm",),
+        r"[A-Za-z0-9_-]{44}",
+        kinds=("api_key", "apikey", "key"),
         entropy=3.5,
     ),
     # --- Developer platforms ---------------------------------------------------------------------
@@ -539,15 +522,19 @@ RULES: tuple[Rule, ...] = (
         keywords=("ddpat_", "ddsat_"),
         entropy=3.5,
     ),
-    Rule(
-        id="datadog-api-key",
-        description="Datadog API key (32 hex) next to a datadog / DD_API_KEY label",
-        pattern=(
-            r"(?i:datadog|dd_api_key|dd-api-key|dd_apikey)[^\n]{0,40}?"
-            rf"{_LEAD}(?P<secret>[a-f0-9]{{32}})(?![A-Za-z0-9_-])"
-        ),
-        keywords=("datadog", "dd_api_key", "dd-api-key", "dd_apikey"),
-        entropy=3.0,
+    keyed_provider_rule(
+        "datadog-api-key",
+        "Datadog API key (32 hex) under a datadog + key key or DD_API_KEY",
+        ("datadog", "dd_api"),
+        r"[a-f0-9]{32}",
+        kinds=("key", "token"),
+    ),
+    keyed_provider_rule(
+        "datadog-legacy-application-key",
+        "Datadog application key, 40-hex format, under a datadog/dd app + key key (DD_APP_KEY)",
+        ("datadog", "dd_app"),
+        r"[a-f0-9]{40}",
+        kinds=("key",),
     ),
     # Notion: integration tokens start ntn_ (older ones secret_, too generic a prefix to report without a
     # notion label). The rest, 11 digits + 35 alphanumerics, is the shape of published tokens, not documented.
@@ -558,14 +545,11 @@ RULES: tuple[Rule, ...] = (
         r"[0-9]{11}[A-Za-z0-9]{35}",
         entropy=3.5,
     ),
-    Rule(
-        id="notion-legacy-integration-token",
-        description="Notion integration token, legacy secret_ + 43 alphanumerics, next to a notion label",
-        pattern=(
-            r"(?i:notion)[^\n]{0,40}?"
-            rf"{_LEAD}(?P<secret>secret_[A-Za-z0-9]{{43}})(?![A-Za-z0-9_-])"
-        ),
-        keywords=("notion",),
+    keyed_or_near(
+        "notion-legacy-integration-token",
+        "Notion integration token, legacy secret_ + 43 alphanumerics, under or after a notion label",
+        ("notion",),
+        r"secret_[A-Za-z0-9]{43}",
         entropy=3.5,
     ),
     # Airtable personal access tokens: pat + the token's 14-character id, `.`, then 64 hex.

@@ -14,22 +14,10 @@ import json
 import re
 
 from strongroom.rules.base import Rule
-
-# A token must not be glued to more token characters on either side.
-_L = r"(?<![A-Za-z0-9_-])"
-_R = r"(?![A-Za-z0-9_-])"
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-
-
-def _token(body: str) -> str:
-    """A whole token that is itself the secret."""
-    return f"{_L}{body}{_R}"
-
-
-def _near(label: str, value: str) -> str:
-    """``value`` (the secret) within 40 characters after ``label`` (case-insensitive) on the same line."""
-    return rf"(?i:{label})[^\n]{{0,40}}?{_L}(?P<secret>{value}){_R}"
-
+from strongroom.rules.context import TAIL as _R
+from strongroom.rules.kit import ID_KINDS, keyed_or_near, keyed_provider_rule
+from strongroom.rules.kit import UUID as _UUID
+from strongroom.rules.kit import token as _token
 
 # --- database URLs ------------------------------------------------------------------------------------
 
@@ -101,6 +89,19 @@ def _jwt_header_ok(token: str) -> bool:
     except (ValueError, binascii.Error):
         return False
     return isinstance(decoded, dict) and isinstance(decoded.get("alg"), str)
+
+
+# --- Discord -------------------------------------------------------------------------------------------------
+
+
+def _discord_user_id_ok(token: str) -> bool:
+    """The first part of a bot token is base64url of the bot's user id: a 17-20 digit snowflake."""
+    head = token.split(".", 1)[0]
+    try:
+        decoded = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    return decoded.isdigit() and 17 <= len(decoded) <= 20
 
 
 # --- Slack token rotation ---------------------------------------------------------------------------------
@@ -196,14 +197,32 @@ _CHAT: tuple[Rule, ...] = (
     ),
     # Discord bot tokens: base64url(user id) . base64url(timestamp) . HMAC. The HMAC part was 27 characters
     # until mid-2022 and is 38 since (both still valid); no length in between exists, so only those two match.
-    Rule(
-        id="discord-bot-token",
-        description="Discord bot token (base64 user id . timestamp . 27- or 38-char HMAC) next to a discord/bot label",
-        pattern=_near(
-            r"discord|bot",
-            r"[MNO][A-Za-z0-9_-]{22,27}\.[A-Za-z0-9_-]{6}\.(?:[A-Za-z0-9_-]{38}|[A-Za-z0-9_-]{27})",
-        ),
-        keywords=("discord", "bot"),
+    keyed_or_near(
+        "discord-bot-token",
+        "Discord bot token (base64 of a 17-20 digit user id . timestamp . 27- or 38-char HMAC) under or after a"
+        " discord/bot label",
+        ("discord", "bot"),
+        r"[MNO][A-Za-z0-9_-]{22,26}\.[A-Za-z0-9_-]{6}\.(?:[A-Za-z0-9_-]{38}|[A-Za-z0-9_-]{27})",
+        entropy=3.5,
+        validate=_discord_user_id_ok,
+    ),
+    # Discord OAuth2 applications: the client id is the application's snowflake (17-20 digits), the client
+    # secret 32 base64url characters; neither has a prefix, so only a key naming discord reports them.
+    keyed_provider_rule(
+        "discord-client-id",
+        "Discord OAuth2 client id (17-20 digit snowflake) under a discord + client id key; an identifier",
+        ("discord",),
+        r"[0-9]{17,20}",
+        kinds=ID_KINDS,
+        entropy=2.5,
+        severity="low",
+    ),
+    keyed_provider_rule(
+        "discord-client-secret",
+        "Discord OAuth2 client secret (32 base64url characters) under a discord + secret key",
+        ("discord",),
+        r"[A-Za-z0-9_-]{32}",
+        kinds=("secret",),
         entropy=3.5,
     ),
     Rule(
@@ -253,19 +272,17 @@ _MAIL: tuple[Rule, ...] = (
         keywords=("sg.",),
         entropy=3.5,
     ),
-    Rule(
-        id="mailgun-legacy-api-key",
-        description="Mailgun API key in the legacy key-<32 hex> format, next to a mailgun label",
-        pattern=_near("mailgun", r"key-[0-9a-f]{32}"),
-        keywords=("mailgun",),
-        entropy=3.0,
+    keyed_or_near(
+        "mailgun-legacy-api-key",
+        "Mailgun API key in the legacy key-<32 hex> format, under or after a mailgun label",
+        ("mailgun",),
+        r"key-[0-9a-f]{32}",
     ),
-    Rule(
-        id="mailgun-api-key",
-        description="Mailgun API key (<32 hex>-<8 hex>-<8 hex>) next to a mailgun label",
-        pattern=_near("mailgun", r"[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8}"),
-        keywords=("mailgun",),
-        entropy=3.0,
+    keyed_or_near(
+        "mailgun-api-key",
+        "Mailgun API key (<32 hex>-<8 hex>-<8 hex>) under or after a mailgun label",
+        ("mailgun",),
+        r"[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8}",
     ),
     Rule(
         id="mailchimp-api-key",
@@ -274,12 +291,11 @@ _MAIL: tuple[Rule, ...] = (
         keywords=("-us",),
         entropy=3.0,
     ),
-    Rule(
-        id="postmark-server-token",
-        description="Postmark server or account API token (a UUID) next to a postmark label",
-        pattern=_near("postmark", _UUID),
-        keywords=("postmark",),
-        entropy=3.0,
+    keyed_provider_rule(
+        "postmark-server-token",
+        "Postmark server or account API token (a UUID) under a postmark + token/key key",
+        ("postmark",),
+        _UUID,
     ),
     Rule(
         id="brevo-api-key",
@@ -304,12 +320,12 @@ _MAIL: tuple[Rule, ...] = (
         keywords=("re_",),
         entropy=3.5,
     ),
-    Rule(
-        id="twilio-account-sid",
-        description="Twilio Account SID (AC + 32 hex) next to a twilio label; an identifier, paired with a secret",
-        pattern=_near("twilio", r"AC[0-9a-f]{32}"),
-        keywords=("twilio",),
-        entropy=3.0,
+    keyed_or_near(
+        "twilio-account-sid",
+        "Twilio Account SID (AC + 32 hex) under or after a twilio label; an identifier, paired with a secret",
+        ("twilio",),
+        r"AC[0-9a-f]{32}",
+        kinds=("sid", "account", "id"),
         severity="low",
     ),
     Rule(
@@ -320,12 +336,11 @@ _MAIL: tuple[Rule, ...] = (
         entropy=3.0,
         severity="medium",
     ),
-    Rule(
-        id="twilio-auth-token",
-        description="Twilio auth token or API key secret (32 hex) next to a twilio label",
-        pattern=_near("twilio", r"[0-9a-f]{32}"),
-        keywords=("twilio",),
-        entropy=3.0,
+    keyed_provider_rule(
+        "twilio-auth-token",
+        "Twilio auth token or API key secret (32 hex) under a twilio + token/secret key",
+        ("twilio",),
+        r"[0-9a-f]{32}",
     ),
 )
 
@@ -383,11 +398,11 @@ _PAYMENTS: tuple[Rule, ...] = (
         keywords=("sq0csp-",),
         entropy=3.0,
     ),
-    Rule(
-        id="square-eaaa-access-token",
-        description="Square access token (EAAA…) next to a square label (the prefix alone is shared with others)",
-        pattern=_near("square", r"EAAA[A-Za-z0-9_-]{56,80}"),
-        keywords=("square",),
+    keyed_or_near(
+        "square-eaaa-access-token",
+        "Square access token (EAAA…) under or after a square label (the prefix alone is shared with others)",
+        ("square",),
+        r"EAAA[A-Za-z0-9_-]{56,80}",
         entropy=3.5,
     ),
     Rule(
@@ -491,11 +506,11 @@ _AI: tuple[Rule, ...] = (
         keywords=("api_org_",),
         entropy=3.5,
     ),
-    Rule(
-        id="cohere-api-key",
-        description="Cohere API key (40 alphanumerics) next to a cohere / CO_API_KEY label",
-        pattern=_near("cohere|co_api_key", r"[A-Za-z0-9]{40}"),
-        keywords=("cohere", "co_api_key"),
+    keyed_provider_rule(
+        "cohere-api-key",
+        "Cohere API key (40 alphanumerics) under a cohere + key/token key or CO_API_KEY",
+        ("cohere", "co_api"),
+        r"[A-Za-z0-9]{40}",
         entropy=3.5,
     ),
     Rule(
@@ -519,11 +534,11 @@ _AI: tuple[Rule, ...] = (
         keywords=("pplx-",),
         entropy=3.5,
     ),
-    Rule(
-        id="mistral-api-key",
-        description="Mistral AI API key (32 alphanumerics) next to a mistral label",
-        pattern=_near("mistral", r"[A-Za-z0-9]{32}"),
-        keywords=("mistral",),
+    keyed_provider_rule(
+        "mistral-api-key",
+        "Mistral AI API key (32 alphanumerics) under a mistral + key/token key",
+        ("mistral",),
+        r"[A-Za-z0-9]{32}",
         entropy=3.5,
     ),
     Rule(
@@ -577,7 +592,11 @@ _CRYPTO: tuple[Rule, ...] = (
     Rule(
         id="age-secret-key",
         description="age file-encryption identity (AGE-SECRET-KEY-1 + 58 bech32 characters)",
-        pattern=_token(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"),
+        # bech32 is written all upper or all lower case; age prints upper case and parses both
+        pattern=_token(
+            r"(?:AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"
+            r"|age-secret-key-1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58})"
+        ),
         keywords=("age-secret-key-1",),
         entropy=3.5,
         severity="critical",
@@ -594,7 +613,7 @@ _CRYPTO: tuple[Rule, ...] = (
         id="generic-bearer-token",
         description="Bearer token in an Authorization header",
         pattern=(
-            r"(?i:authorization)[\"']?\s*[:=]\s*[\"']?(?i:bearer)\s+"
+            r"(?i:authorization)\\{0,3}[\"']?\s*[:=]\s*\\{0,3}[\"']?(?i:bearer)\s+"
             r"(?P<secret>[A-Za-z0-9._~+/-]{20,}=*)(?![A-Za-z0-9._~+/=-])"
         ),
         keywords=("bearer",),

@@ -327,7 +327,12 @@ _SPECS: dict[str, _Spec] = {
     "buildkite-user-token": _prefixed("bkua_", HEX, 40),
     "datadog-application-key": _prefixed("ddapp_", ALNUM, 34),
     "datadog-access-token": _prefixed("ddpat_", B64URL, 48, 24),
-    "datadog-api-key": _labelled((_R(HEX, 32),), "DD_API_KEY", "datadog_api_key", wrong=("newrelic_api_key",)),
+    "datadog-api-key": _labelled(
+        (_R(HEX, 32),), "DD_API_KEY", "datadog_api_key", "datadogApiKey", wrong=("newrelic_api_key",)
+    ),
+    "datadog-legacy-application-key": _labelled(
+        (_R(HEX, 40),), "DD_APP_KEY", "datadog_application_key", "datadogAppKey", wrong=("newrelic_app_key",)
+    ),
     "notion-integration-token": _Spec(("ntn_", _R(DIGITS, 11), _R(ALNUM, 35))),
     "notion-legacy-integration-token": _labelled(
         ("secret_", _R(ALNUM, 43)), "NOTION_TOKEN", "notion_api_key", wrong=("slack_token",)
@@ -360,8 +365,11 @@ _SPECS: dict[str, _Spec] = {
         ),
         names=("webhook_url",),
     ),
-    "discord-bot-token": _labelled(
-        ("M", _R(B64URL, 25), ".", _R(B64URL, 6), ".", _R(B64URL, 38, 27)), "discord_bot_token", "DISCORD_TOKEN"
+    "discord-client-id": _labelled(
+        (_R(DIGITS, 18, 17),), "DISCORD_CLIENT_ID", "discordClientId", "discord-app-id", wrong=("discord_guild_id",)
+    ),
+    "discord-client-secret": _labelled(
+        (_R(B64URL, 32),), "DISCORD_CLIENT_SECRET", "discordSecret", "discord-client-secret", wrong=("discord_guild",)
     ),
     "discord-webhook-url": _Spec(
         (_R(B64URL, 68, 60),),
@@ -436,6 +444,196 @@ _SPECS: dict[str, _Spec] = {
     "langsmith-personal-token": _Spec(("lsv2_pt_", _R(HEX, 32), "_", _R(HEX, 10))),
     "langsmith-service-key": _Spec(("lsv2_sk_", _R(HEX, 32), "_", _R(HEX, 10))),
     "pinecone-api-key": _Spec(("pcsk_", _R(ALNUM, 6, 4), "_", _R(ALNUM, 64, 40))),
+    # --- prefixed provider tokens (providers_prefixed) -----------------------------------------------------
+    "adobe-client-secret": _prefixed("p8e-", B64URL, 32),
+    "facebook-access-token": _Spec(("EAAG", _R(ALNUM, 180, 99)), bad_prefix=("EAAG", "EBAG")),
+    "hubspot-private-app-token": _Spec(
+        ("pat-na1-", _R(HEX, 8), "-", _R(HEX, 4), "-", _R(HEX, 4), "-", _R(HEX, 4), "-", _R(HEX, 12))
+    ),
+    "intercom-access-token": _prefixed("dG9rOj", B64URL, 56, 40),
+    "contentful-personal-access-token": _prefixed("CFPAT-", B64URL, 43),
+    "figma-personal-access-token": _prefixed("figd_", B64URL, 40, 38),
+    "typeform-personal-access-token": _prefixed("tfp_", B64URL, 44, 40),
+    "frameio-developer-token": _prefixed("fio-u-", B64URL, 64),
+    "onepassword-secret-key": _Spec(
+        ("A3-", _R(UPNUM, 6), "-", _R(UPNUM, 11), "-", _R(UPNUM, 5), "-", _R(UPNUM, 5), "-", _R(UPNUM, 5))
+    ),
+    "dynatrace-api-token": _Spec(("dt0c01.", _R(UPNUM, 24), ".", _R(UPNUM, 64)), bad_prefix=("dt0c01.", "dt1c01.")),
+    "newrelic-insert-key": _prefixed("NRII-", B64URL, 32),
+    "readme-api-key": _prefixed("rdme_", ALNUM, 70, 40),
+    "render-api-key": _prefixed("rnd_", ALNUM, 32),
+    "prefect-api-key": _prefixed("pnu_", ALNUM, 36),
+    "sonarqube-token": _prefixed("squ_", HEX, 40),
+    "jfrog-reference-token": _prefixed("cmVmdGtu", ALNUM, 56),
+    "jfrog-api-key": _prefixed("AKCp", ALNUM, 69),
+    "octopus-deploy-api-key": _prefixed("API-", UPNUM, 28, 26),
+    "circleci-personal-token": _Spec(("CCIPAT_", _R(ALNUM, 22), "_", _R(HEX, 40))),
+    "deno-deploy-token": _prefixed("ddp_", ALNUM, 36),
+    "infracost-api-key": _prefixed("ico-", ALNUM, 32),
+    "scalingo-api-token": _prefixed("tk-us-", B64URL, 48),
+    "harness-access-token": _Spec(("pat.", _R(B64URL, 22), ".", _R(HEX, 24), ".", _R(ALNUM, 20))),
+    "planetscale-oauth-token": _prefixed("pscale_oauth_", B64URL, 43, 32),
+    "fly-io-org-token": _prefixed("fo1_", B64URL, 43),
+    "adafruit-io-key": _prefixed("aio_", ALNUM, 28),
+    "cloudflare-origin-ca-key": _Spec(("v1.0-", _R(HEX, 24), "-", _R(HEX, 146))),
+    "digitalocean-spaces-access-key": _prefixed("DO00", UPNUM, 16),
+    "scaleway-access-key": _prefixed("SCW", UPNUM, 17),
+    "grafana-api-key": _prefixed("eyJrIjoi", ALNUM, 80, 50),
+    "cloudinary-url": _Spec(
+        (_R(B64URL, 27),),
+        before=("cloudinary://", _R(DIGITS, 15), ":"),
+        after=("@demo-cloud",),
+        names=("CLOUDINARY_URL",),
+    ),
+    "gcp-oauth-refresh-token": _prefixed("1//0", B64URL, 100, 40),
+    "firebase-cloud-messaging-server-key": _Spec(("AAAA", _R(B64URL, 7), ":APA91b", _R(B64URL, 134))),
+    "shippo-api-token": _prefixed("shippo_live_", HEX, 40),
+    "easypost-api-key": _prefixed("EZAK", ALNUM, 54),
+    "duffel-api-token": _prefixed("duffel_live_", B64URL, 43),
+    "mercadopago-access-token": _Spec(
+        ("APP_USR-", _R(DIGITS, 16, 15), "-", _R(DIGITS, 6), "-", _R(HEX, 32), "-", _R(DIGITS, 9, 6))
+    ),
+    "razorpay-key-id": _prefixed("rzp_live_", ALNUM, 14),
+    "maxmind-license-key": _Spec((_R(ALNUM, 6), "_", _R(ALNUM, 29), "_mmk")),
+    "twitter-bearer-token": _Spec(("A" * 22, _R(ALNUM, 40, 20), "%3D", _R(ALNUM, 50, 40))),
+    "dropbox-short-lived-token": _prefixed("sl.", B64URL, 140, 130),
+    "yandex-api-key": _prefixed("AQVN", B64URL, 36, 35),
+    # --- keyed provider credentials (providers_keyed) --------------------------------------------------------
+    "algolia-api-key": _labelled(
+        (_R(HEX, 32),), "ALGOLIA_API_KEY", "algoliaToken", "algolia-admin-key", wrong=("algolia_index_name",)
+    ),
+    "adobe-client-id": _labelled(
+        (_R(HEX, 32),), "ADOBE_CLIENT_ID", "adobeApiKey", "adobe-client-id", wrong=("adobe_org_name",)
+    ),
+    "okta-api-token": _labelled(("00", _R(B64URL, 40)), "OKTA_API_TOKEN", "oktaToken", wrong=("okta_org_url",)),
+    "zendesk-api-token": _labelled((_R(ALNUM, 40),), "ZENDESK_API_TOKEN", "zendeskToken", wrong=("zendesk_email",)),
+    "atlassian-legacy-api-token": _labelled(
+        (_R(ALNUM, 24),), "JIRA_API_TOKEN", "confluenceToken", "atlassian-api-key", wrong=("jira_project",)
+    ),
+    "linear-client-secret": _labelled(
+        (_R(HEX, 32),), "LINEAR_CLIENT_SECRET", "linearSecret", wrong=("linear_team_id",)
+    ),
+    "linkedin-client-secret": _labelled(
+        (_R(ALNUM, 16),), "LINKEDIN_CLIENT_SECRET", "linkedinSecret", wrong=("linkedin_company",)
+    ),
+    "asana-personal-access-token": _labelled(
+        ("1/", _R(DIGITS, 16), ":", _R(HEX, 32)), "ASANA_ACCESS_TOKEN", "asanaToken", wrong=("jira_token",)
+    ),
+    "airtable-legacy-api-key": _labelled(
+        ("key", _R(ALNUM, 14)), "AIRTABLE_API_KEY", "airtableKey", wrong=("airtable_base",)
+    ),
+    "facebook-app-secret": _labelled(
+        (_R(HEX, 32),), "FACEBOOK_APP_SECRET", "fbAppSecret", "facebook-client-secret", wrong=("facebook_app_id",)
+    ),
+    "twitter-api-secret": _labelled(
+        (_R(ALNUM, 50, 45),), "TWITTER_API_SECRET", "twitterConsumerSecret", wrong=("twitter_handle",)
+    ),
+    "twitter-access-token": _labelled(
+        (_R(DIGITS, 18, 5), "-", _R(ALNUM, 40)), "TWITTER_ACCESS_TOKEN", "twitterToken", wrong=("twitter_user",)
+    ),
+    "twitch-api-token": _labelled((_R(LOWNUM, 30),), "TWITCH_CLIENT_SECRET", "twitchToken", wrong=("twitch_channel",)),
+    "cisco-meraki-api-key": _labelled(
+        (_R(HEX, 40),), "MERAKI_DASHBOARD_API_KEY", "merakiApiKey", "meraki-key", wrong=("meraki_org_id",)
+    ),
+    "fastly-api-token": _labelled((_R(B64URL, 32),), "FASTLY_API_TOKEN", "fastlyKey", wrong=("fastly_service",)),
+    "linode-api-token": _labelled((_R(HEX, 64),), "LINODE_TOKEN", "linodeApiKey", wrong=("linode_region",)),
+    "vultr-api-key": _labelled((_R(UPNUM, 36),), "VULTR_API_KEY", "vultrToken", wrong=("vultr_region",)),
+    "scaleway-secret-key": _labelled(_uuid(), "SCW_SECRET_KEY", "scalewaySecret", wrong=("scw_project_id",)),
+    "digitalocean-spaces-secret-key": _labelled(
+        (_R(B64, 43),), "SPACES_SECRET_KEY", "digitaloceanSpacesSecret", wrong=("spaces_bucket",)
+    ),
+    "netlify-legacy-token": _labelled(
+        (_R(B64URL, 43),), "NETLIFY_AUTH_TOKEN", "netlifyToken", wrong=("netlify_site_id",)
+    ),
+    "vercel-legacy-token": _labelled((_R(ALNUM, 24),), "VERCEL_TOKEN", "vercelToken", wrong=("vercel_team",)),
+    "railway-api-token": _labelled(_uuid(), "RAILWAY_TOKEN", "railwayApiToken", wrong=("railway_project_id",)),
+    "gitea-access-token": _labelled((_R(HEX, 40),), "GITEA_TOKEN", "giteaToken", wrong=("gitea_commit",)),
+    "circleci-legacy-token": _labelled((_R(HEX, 40),), "CIRCLECI_TOKEN", "circleciToken", wrong=("circleci_sha",)),
+    "travis-ci-api-token": _labelled((_R(B64URL, 22),), "TRAVIS_API_TOKEN", "travisToken", wrong=("travis_job",)),
+    "launchdarkly-key": _labelled(
+        ("sdk-", _R(HEX, 8), "-", _R(HEX, 4), "-", _R(HEX, 4), "-", _R(HEX, 4), "-", _R(HEX, 12)),
+        "LAUNCHDARKLY_SDK_KEY",
+        "LD_SDK_KEY",
+        wrong=("request_id",),
+    ),
+    "honeycomb-api-key": _labelled(
+        (_R(ALNUM, 32, 22),), "HONEYCOMB_API_KEY", "honeycombKey", wrong=("honeycomb_dataset",)
+    ),
+    "pagerduty-api-key": _labelled(
+        (_R(B64URL, 20),), "PAGERDUTY_API_KEY", "pagerdutyToken", wrong=("pagerduty_service",)
+    ),
+    "sumologic-access-key": _labelled((_R(ALNUM, 64),), "SUMO_ACCESS_KEY", "sumologicKey", wrong=("sumo_collector",)),
+    "snyk-api-token": _labelled(_uuid(), "SNYK_TOKEN", "snykApiKey", wrong=("snyk_org",)),
+    "codecov-upload-token": _labelled(_uuid(), "CODECOV_TOKEN", "codecovToken", wrong=("codecov_flag",)),
+    "rapidapi-key": _labelled((_R(ALNUM, 50),), "RAPIDAPI_KEY", "xRapidApiKey", wrong=("rapidapi_host",)),
+    "confluent-api-secret": _labelled(
+        (_R(B64, 64),), "CONFLUENT_API_SECRET", "confluentSecret", wrong=("confluent_cluster",)
+    ),
+    "finicity-app-key": _labelled((_R(HEX, 32),), "FINICITY_APP_KEY", "finicityAppKey", wrong=("finicity_customer",)),
+    "finicity-client-secret": _labelled(
+        (_R(ALNUM, 20),), "FINICITY_PARTNER_SECRET", "finicitySecret", wrong=("finicity_partner_id",)
+    ),
+    "paypal-client-secret": _labelled(
+        (_R(B64URL, 80),), "PAYPAL_CLIENT_SECRET", "paypalSecret", wrong=("paypal_client_id",)
+    ),
+    "razorpay-key-secret": _labelled(
+        (_R(ALNUM, 24),), "RAZORPAY_KEY_SECRET", "razorpaySecret", wrong=("razorpay_key_id",)
+    ),
+    "coinbase-api-secret": _labelled(
+        (_R(ALNUM, 32),), "COINBASE_API_SECRET", "coinbaseSecret", wrong=("coinbase_acct",)
+    ),
+    "etsy-api-key": _labelled((_R(LOWNUM, 24),), "ETSY_API_KEY", "etsyKeystring", wrong=("etsy_shop",)),
+    "vonage-api-secret": _labelled((_R(ALNUM, 16),), "VONAGE_API_SECRET", "nexmoSecret", wrong=("vonage_number",)),
+    "messagebird-api-key": _labelled(
+        (_R(ALNUM, 25),), "MESSAGEBIRD_API_KEY", "messagebirdKey", wrong=("messagebird_originator",)
+    ),
+    "github-oauth-client-secret": _labelled(
+        (_R(HEX, 40),), "GITHUB_CLIENT_SECRET", "githubOauthSecret", wrong=("github_sha",)
+    ),
+    "openai-api-key": _labelled(("sk-", _R(ALNUM, 48, 20)), "OPENAI_API_KEY", "openaiKey", wrong=("model_name",)),
+    "azure-cognitive-services-key": _labelled(
+        (_R(HEX, 32),), "AZURE_OPENAI_API_KEY", "azureSpeechKey", wrong=("azure_region",)
+    ),
+    "auth0-client-secret": _labelled((_R(B64URL, 64),), "AUTH0_CLIENT_SECRET", "auth0Secret", wrong=("auth0_domain",)),
+    "mailjet-api-key": _labelled((_R(HEX, 32),), "MAILJET_API_KEY", "mailjetSecretKey", wrong=("mailjet_sender",)),
+    "mandrill-api-key": _labelled((_R(B64URL, 22),), "MANDRILL_API_KEY", "mandrillKey", wrong=("mandrill_from",)),
+    "sparkpost-api-key": _labelled((_R(HEX, 40),), "SPARKPOST_API_KEY", "sparkpostKey", wrong=("sparkpost_host",)),
+    "plivo-auth-token": _labelled((_R(ALNUM, 40),), "PLIVO_AUTH_TOKEN", "plivoToken", wrong=("plivo_number",)),
+    "pusher-app-secret": _labelled((_R(HEX, 20),), "PUSHER_APP_SECRET", "pusherSecret", wrong=("pusher_cluster",)),
+    "consul-acl-token": _labelled(_uuid(), "CONSUL_HTTP_TOKEN", "consulToken", wrong=("consul_node_id",)),
+    "nomad-acl-token": _labelled(_uuid(), "NOMAD_TOKEN", "nomadSecret", wrong=("nomad_alloc_id",)),
+    "mongodb-atlas-private-key": _labelled(
+        _uuid(), "MONGODB_ATLAS_PRIVATE_KEY", "atlasPrivateKey", wrong=("atlas_group_id",)
+    ),
+    "segment-write-key": _labelled((_R(ALNUM, 32),), "SEGMENT_WRITE_KEY", "segmentKey", wrong=("segment_name",)),
+    "mixpanel-api-secret": _labelled((_R(HEX, 32),), "MIXPANEL_API_SECRET", "mixpanelSecret", wrong=("mixpanel_id",)),
+    "amplitude-api-key": _labelled((_R(HEX, 32),), "AMPLITUDE_API_KEY", "amplitudeSecretKey", wrong=("amplitude_id",)),
+    "bugsnag-api-key": _labelled((_R(HEX, 32),), "BUGSNAG_API_KEY", "bugsnagKey", wrong=("bugsnag_release",)),
+    "rollbar-access-token": _labelled((_R(HEX, 32),), "ROLLBAR_ACCESS_TOKEN", "rollbarToken", wrong=("rollbar_env",)),
+    "newrelic-legacy-license-key": _labelled(
+        (_R(HEX, 40),), "NEW_RELIC_LICENSE_KEY", "newrelicKey", wrong=("newrelic_app_name",)
+    ),
+    "splunk-hec-token": _labelled(_uuid(), "SPLUNK_HEC_TOKEN", "splunkToken", wrong=("splunk_index_id",)),
+    "zoom-client-secret": _labelled((_R(ALNUM, 32),), "ZOOM_CLIENT_SECRET", "zoomSecret", wrong=("zoom_meeting",)),
+    "slack-signing-secret": _labelled((_R(HEX, 32),), "SLACK_SIGNING_SECRET", "slackSecret", wrong=("slack_channel",)),
+    "spotify-client-secret": _labelled(
+        (_R(HEX, 32),), "SPOTIFY_CLIENT_SECRET", "spotifySecret", wrong=("spotify_playlist",)
+    ),
+    "dropbox-app-credential": _labelled(
+        (_R(B64URL, 64),), "DROPBOX_ACCESS_TOKEN", "dropboxToken", wrong=("dropbox_folder",)
+    ),
+    "trello-api-credential": _labelled((_R(HEX, 64),), "TRELLO_TOKEN", "trelloApiKey", wrong=("trello_board",)),
+    "binance-api-credential": _labelled(
+        (_R(ALNUM, 64),), "BINANCE_API_SECRET", "binanceKey", wrong=("binance_symbol",)
+    ),
+    "plaid-client-secret": _labelled((_R(HEX, 30),), "PLAID_SECRET", "plaidClientSecret", wrong=("plaid_env",)),
+    "braintree-private-key": _labelled(
+        (_R(HEX, 32),), "BRAINTREE_PRIVATE_KEY", "braintreePrivateKey", wrong=("braintree_merchant",)
+    ),
+    "gocardless-access-token": _labelled(
+        ("live_", _R(B64URL, 40)), "GOCARDLESS_ACCESS_TOKEN", "gocardlessToken", wrong=("gocardless_env",)
+    ),
+    "npm-legacy-auth-token": _labelled(_uuid(), "NPM_TOKEN", "npmAuthToken", wrong=("npm_package",)),
     # --- crypto material -------------------------------------------------------------------------------------
     "age-secret-key": _prefixed("AGE-SECRET-KEY-1", BECH32, 58),
     "generic-bearer-token": _Spec(
@@ -545,6 +743,25 @@ def _gcp_service_account(rule: Rule, rng: random.Random) -> Sample:
         _service_account_json("0" * 40),
     )
     return Sample(rule.id, key_id, (doc, compact, json.dumps({"credentials": json.loads(doc)})), negatives)
+
+
+def _discord_bot(rule: Rule, rng: random.Random) -> Sample:
+    """A bot token whose first part is base64url of a snowflake, and tokens whose first part is not."""
+    head = _b64url(str(rng.randrange(10**17, 10**19)).encode())
+    stamp, hmac = _draw(rng, B64URL, 6), _draw(rng, B64URL, rng.choice((27, 38)))
+    secret = f"{head}.{stamp}.{hmac}"
+    names = ("discord_bot_token", "DISCORD_TOKEN", "discordToken")
+    contexts = [text for name in names for text in _assignments(name, secret)]
+    contexts.append(f'bot.run("{secret}")\n')
+    not_digits = _b64url(_draw(rng, string.ascii_letters, 18).encode())
+    negatives = [
+        f"{not_digits}.{stamp}.{hmac}",  # the first part is not a user id
+        f"{head}.{stamp}.{hmac[:26]}",  # an HMAC of no length Discord issues
+        f"{head}.{stamp}!.{hmac}",
+        f"{head}.{stamp}.{'A' * len(hmac)}",
+    ]
+    texts = [f'discord_token = "{n}"\n' for n in negatives] + [f'value = "{secret}"\n']
+    return Sample(rule.id, secret, tuple(contexts), tuple(texts), names)
 
 
 def _slack_rotating_payload(rng: random.Random, kind: str) -> str:
@@ -794,10 +1011,93 @@ def _strongroom_api_key(rule: Rule, rng: random.Random) -> Sample:
     return Sample(rule.id, key, tuple(generic_contexts(key)), negatives)
 
 
+def _password(rng: random.Random) -> str:
+    """A password as people choose them for services: letters, digits and a symbol, no word in it."""
+    return rng.choice(_CONSONANTS.upper()) + _draw(rng, _SECRETISH, 14) + rng.choice("!#%^*~") + _draw(rng, DIGITS, 2)
+
+
+_BAD_PASSWORDS = ("$API_PASSWORD", "${API_PASSWORD}", "<password>", "password", "changeme", "xxxxxxxx", "****")
+
+
+def _curl_user(rule: Rule, rng: random.Random) -> Sample:
+    """``curl -u user:password`` as shell scripts and docs write it; variables and placeholders as negatives."""
+    user, pw = "svc_" + _draw(rng, string.ascii_lowercase, 6), _password(rng)
+    url = "https://api.example.com/v1/items"
+    contexts = (
+        f"curl -u {user}:{pw} {url}\n",
+        f"curl -s --user '{user}:{pw}' -X POST {url}\n",
+        f'RUN curl -fsSL -u"{user}:{pw}" {url} -o /tmp/x\n',
+        f"curl --user={user}:{pw} {url}\n",
+        json.dumps({"run": f"curl -u {user}:{pw} {url}"}),
+    )
+    negatives = [f"curl -u {user}:{bad} {url}\n" for bad in _BAD_PASSWORDS]
+    negatives += [f"curl -u {user} {url}\n", f"wget --user {user}:{pw} {url}\n"]
+    return Sample(rule.id, pw, contexts, tuple(negatives), ("curl",), pw)
+
+
+def _basic_header(rule: Rule, rng: random.Random) -> Sample:
+    """``Authorization: Basic base64(user:password)`` in curl, HTTP and code; non-credential base64 as negatives."""
+    user, pw = "svc_" + _draw(rng, string.ascii_lowercase, 6), _password(rng)
+    secret = base64.b64encode(f"{user}:{pw}".encode()).decode()
+    contexts = (
+        f"curl -H 'Authorization: Basic {secret}' https://api.example.com/\n",
+        f"GET / HTTP/1.1\r\nHost: example.com\r\nAuthorization: Basic {secret}\r\n",
+        json.dumps({"headers": {"Authorization": f"Basic {secret}"}}),
+        f'headers = {{"authorization": "Basic {secret}"}}\n',
+    )
+    negatives = [
+        f"Authorization: Basic {base64.b64encode(f'{user}:{bad}'.encode()).decode()}\n" for bad in _BAD_PASSWORDS
+    ]
+    negatives += [
+        f"Authorization: Basic {base64.b64encode(_draw(rng, ALNUM, 24).encode()).decode()}\n",  # no colon
+        f"Authorization: Basic {secret[:-3]}!{secret[-2:]}\n",
+        f"Authorization: Bearer {secret}\n",
+    ]
+    return Sample(rule.id, secret, contexts, tuple(negatives), ("authorization",), secret)
+
+
+def _url_password(rule: Rule, rng: random.Random) -> Sample:
+    """``https://user:password@host`` in config and code; URLs without a real password as negatives."""
+    user, pw = "svc_" + _draw(rng, string.ascii_lowercase, 6), _password(rng)
+    scheme = rng.choice(("https", "ftp", "smtp", "ldaps"))
+    url = f"{scheme}://{user}:{pw}@files-{_draw(rng, LOWNUM, 5)}.internal/path"
+    contexts = tuple(_assignments("mirror_url", url))
+    negatives = [f'mirror_url = "{scheme}://{user}:{bad}@files.internal/path"\n' for bad in _BAD_PASSWORDS]
+    negatives += [
+        f'mirror_url = "{scheme}://{user}@files.internal/path"\n',
+        f'mirror_url = "{scheme}://files.internal/"\n',
+    ]
+    return Sample(rule.id, pw, contexts, tuple(negatives), ("mirror_url",), url)
+
+
+def _docker_auth(rule: Rule, rng: random.Random) -> Sample:
+    """A Docker ``config.json`` registry entry; an auth of no user:password, or of a placeholder, as negatives."""
+    user, pw = "svc_" + _draw(rng, string.ascii_lowercase, 6), _password(rng)
+    secret = base64.b64encode(f"{user}:{pw}".encode()).decode()
+    doc = {"auths": {"registry.example.com": {"auth": secret}}}
+    contexts = (
+        json.dumps(doc, indent=2),
+        json.dumps(doc),
+        json.dumps({"config.json": json.dumps(doc)}),
+    )
+    negatives = (
+        json.dumps({"auths": {"r.example.com": {"auth": base64.b64encode(f"{user}:changeme".encode()).decode()}}}),
+        json.dumps({"auths": {"r.example.com": {"auth": base64.b64encode(_draw(rng, ALNUM, 30).encode()).decode()}}}),
+        json.dumps({"auths": {"r.example.com": {"oauth": secret}}}),
+        f"https://example.com/cb?auth={secret}\n",
+    )
+    return Sample(rule.id, secret, contexts, negatives, ("auth",), secret)
+
+
 _CUSTOM: dict[str, Callable[[Rule, random.Random], Sample]] = {
     "strongroom-api-key": _strongroom_api_key,
     "gcp-service-account-key": _gcp_service_account,
     "slack-config-access-token": _slack_rotating,
+    "discord-bot-token": _discord_bot,
+    "curl-user-password": _curl_user,
+    "http-basic-auth-header": _basic_header,
+    "url-password": _url_password,
+    "docker-config-auth": _docker_auth,
     "slack-config-refresh-token": _slack_rotating,
     "jwt": _jwt,
     "pem-private-key": _pem,
