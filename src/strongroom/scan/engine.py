@@ -178,7 +178,7 @@ class Scanner:
                             fingerprint(self.fingerprint_key, rule.id, secret),
                         )
                     )
-        for index, starts in spanning.items():
+        for index, starts in sorted(spanning.items()):  # rule order, whichever prefilter found them
             findings += self._spanning_findings(self.rules[index], data, starts, path)
         return _without_generic_duplicates(findings)
 
