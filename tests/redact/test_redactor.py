@@ -75,7 +75,7 @@ def test_query_parameters_after_a_secret_one_are_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "rule_id", ["aws-access-key-id", "github-classic-pat", "stripe-live-secret-key", "jwt", "pem-private-key"]
+    "rule_id", ["aws-access-key-id", "github-classic-pat", "stripe-live-secret-key", "jwt", "anthropic-api-key"]
 )
 def test_provider_tokens_are_masked_with_the_rule_id(rule_id: str) -> None:
     """A provider token in ordinary text (no key name around it) is masked as ``[REDACTED:<rule id>]``."""

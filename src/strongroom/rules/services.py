@@ -18,6 +18,7 @@ from strongroom.rules.context import TAIL as _R
 from strongroom.rules.kit import ID_KINDS, keyed_or_near, keyed_provider_rule
 from strongroom.rules.kit import UUID as _UUID
 from strongroom.rules.kit import token as _token
+from strongroom.rules.lookalikes import PEM_BODY_FOLLOWS
 
 # --- database URLs ------------------------------------------------------------------------------------
 
@@ -584,8 +585,10 @@ _DATABASES: tuple[Rule, ...] = (
 _CRYPTO: tuple[Rule, ...] = (
     Rule(
         id="pem-private-key",
-        description="PEM private key block header (PKCS#1, PKCS#8, SEC1, DSA, OpenSSH, PGP)",
-        pattern=r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----",
+        description="PEM private key block header (PKCS#1, PKCS#8, SEC1, DSA, OpenSSH, PGP) with a key body",
+        # a header alone, or over `...` or a placeholder, is documentation: the body must follow
+        pattern=r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
+        + PEM_BODY_FOLLOWS,
         keywords=("private key",),
         severity="critical",
     ),
