@@ -205,14 +205,15 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="azure-ad-client-secret",
         description="Microsoft Entra ID (Azure AD) application client secret (xxxNQ~ + 31-34 characters)",
-        pattern=r"(?<![A-Za-z0-9_~.-])(?P<secret>[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])",
+        pattern=r"(?:(?<![A-Za-z0-9_~.\\-])|(?<=\\[nrt]))(?P<secret>[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})"
+        r"(?![A-Za-z0-9_~.-])",
         keywords=("q~",),
         entropy=3.5,
     ),
     Rule(
         id="azure-devops-pat",
         description="Azure DevOps personal access token, 84-character format with the AZDO signature",
-        pattern=r"\b(?P<secret>[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4})\b",
+        pattern=rf"{_LEAD}(?P<secret>[A-Za-z0-9]{{76}}AZDO[A-Za-z0-9]{{4}}){_TAIL}",
         keywords=("azdo",),
         entropy=4.0,
     ),

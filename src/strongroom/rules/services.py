@@ -14,6 +14,7 @@ import json
 import re
 
 from strongroom.rules.base import Rule
+from strongroom.rules.context import LEAD
 from strongroom.rules.context import TAIL as _R
 from strongroom.rules.kit import ID_KINDS, keyed_or_near, keyed_provider_rule
 from strongroom.rules.kit import UUID as _UUID
@@ -381,7 +382,7 @@ _PAYMENTS: tuple[Rule, ...] = (
     Rule(
         id="stripe-webhook-secret",
         description="Stripe webhook endpoint signing secret (whsec_)",
-        pattern=r"(?<![A-Za-z0-9_-])whsec_[A-Za-z0-9+/]{24,100}={0,2}(?![A-Za-z0-9+/=_-])",
+        pattern=LEAD + r"whsec_[A-Za-z0-9+/]{24,100}={0,2}(?![A-Za-z0-9+/=_-])",
         keywords=("whsec_",),
         entropy=3.0,
     ),
