@@ -87,3 +87,10 @@ def test_list_rules_names_every_rule_and_scans_nothing(tmp_path: Path) -> None:
     assert [r["id"] for r in listed] == [rule.id for rule in RULES]
     assert all(r["description"] and r["severity"] and r["keywords"] for r in listed)
     assert "findings" not in done.stdout
+
+
+def test_the_cli_loads_no_store_or_web_framework_for_a_scan() -> None:
+    """``strongroom scan`` is a pre-commit hook: loading the CLI must not pull in SQLAlchemy or FastAPI."""
+    code = "import sys, strongroom.cli.main; print(sorted(m for m in ('sqlalchemy', 'fastapi') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

@@ -9,12 +9,15 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from strongroom.cli import common
 from strongroom.errors import InvalidInput
-from strongroom.vault.destinations import DestinationPolicy, parse_option
+
+if TYPE_CHECKING:
+    from strongroom.vault.destinations import DestinationPolicy
 
 app = typer.Typer(help="Write secrets and read their metadata (never their values).", no_args_is_help=True)
 
@@ -26,6 +29,9 @@ DESTINATION_HELP = (
 
 
 def _policy(destinations: list[str] | None) -> DestinationPolicy | None:
+    # imported here: the vault package pulls in the store (SQLAlchemy), which `strongroom scan` never needs
+    from strongroom.vault.destinations import DestinationPolicy, parse_option
+
     if not destinations:
         return None
     return DestinationPolicy(tuple(parse_option(d) for d in destinations))
