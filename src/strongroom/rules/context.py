@@ -53,6 +53,10 @@ _BREAK = r"(?:\r?\n|\\{1,3}(?:r\\{1,3})?n)"
 _QUOTE = r"""\\{0,3}["'`]"""
 # String-literal prefixes before an opening quote: Python r/b/f/u, C# @ and $, Rust/C++ raw strings.
 _OPENING = rf"""(?:(?:[rRbBfFuU]{{1,2}}|@|\$@?|[rR]\#?)?{_QUOTE})"""
+# The same without the backtick, for the forms prose also has: in Markdown, `name`, `value` and
+# pass `name=value` are inline code, not a call or a command.
+_STRING_QUOTE = r"""\\{0,3}["']"""
+_STRING_OPENING = rf"""(?:(?:[rRbBfFuU]{{1,2}}|@|\$@?|[rR]\#?)?{_STRING_QUOTE})"""
 # A type between the name and the operator: `: string`, ` string` (Go), `: &'static str`, `: String?`,
 # `: Optional[str]`. Short, and not itself an operator.
 _TYPE = r"""(?:[ \t]*:?[ \t]*[&*]?(?:'[a-z]+[ \t]+)?[A-Za-z_][\w.]{0,24}(?:[<\[][\w.,\[\] ]{0,24}[>\]])?\??)"""
@@ -71,12 +75,12 @@ _BETWEEN = (
     # markup: `<name>v`, or `<name>` and the value on the next line
     rf"""|{_QUOTE}?{_SP}>{_SP}(?:{_BREAK}{_SP})?"""
     # call arguments: `setenv("NAME", "v")`
-    rf"""|{_QUOTE}{_SP},{_SP}{_OPENING}"""
+    rf"""|{_STRING_QUOTE}{_SP},{_SP}{_STRING_OPENING}"""
     # name/value pairs: `- name: NAME` + `value: v` (Kubernetes), `"name": "NAME", "value": "v"`, `key="NAME"
     # value="v"` (.NET)
     rf"""|{_QUOTE}?{_SP}(?:,|{_BREAK}|(?<=["'])[ \t])[ \t-]*{_QUOTE}?(?i:value){_QUOTE}?{_SP}[:=]{_SP}{_OPENING}?"""
     # `set name "v"`: whitespace, then a quoted value
-    rf"""|[ \t]+{_OPENING}"""
+    rf"""|[ \t]+{_STRING_OPENING}"""
     r")"
 )
 # Names whose value follows after whitespace alone: Dockerfile `ENV NAME v`, a flag `--name v`.

@@ -251,7 +251,7 @@ _URL = re.compile(r"[a-z][a-z0-9+.-]*://(?P<userinfo>[^/@\s]*@)?.*", re.IGNORECA
 _NUMBER = re.compile(r"[+-]?[0-9][0-9_.,:]*")
 # A slug of words (`tok-second`, `read-only`, `local-file:3`, `kms:DescribeKey`): each part one word in one case
 # (with trailing digits), or a number. A secret needs at least 8 characters that are not such words.
-_SEPARATORS = re.compile(r"[-_.:/?&]|(?<=[a-z])=(?=[a-z])")
+_SEPARATORS = re.compile(r"[-_.:/?&]|(?<=[a-z])=(?=[A-Za-z])")
 _WORDLIKE = re.compile(r"(?:[a-z]+|[A-Z]+|(?:[A-Z]?[a-z]{2,})+)[0-9]*|[0-9]+")
 _MIN_RANDOM_CHARS = 8
 
