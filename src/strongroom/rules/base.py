@@ -52,6 +52,9 @@ class Rule:
     validate: Callable[[str], bool] | None = field(default=None, compare=False)
     severity: str = "high"
     flags: int = 0
+    # What a compiling prefilter (Hyperscan) runs instead of ``pattern``: a looser superset that compiles
+    # faster (``context.loosely_keyed``); empty means the pattern itself.
+    prefilter: str = ""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.id):

@@ -35,7 +35,7 @@ candidate line.
 
 from __future__ import annotations
 
-__all__ = ["LEAD", "TAIL", "VALUE_END", "keyed", "spans_lines"]
+__all__ = ["LEAD", "TAIL", "VALUE_END", "keyed", "loosely_keyed", "spans_lines"]
 
 # A token starts where no token character touches it, or right after an escape (`\n`, `\t`, `\r`) inside a
 # string literal that holds a whole file. Never right after a backslash: in `\nAbc...` the token is `Abc...`,
@@ -99,6 +99,17 @@ def keyed(name: str, value: str, *, rest: str = "") -> str:
         rf"(?:(?:{name}){rest}{_BETWEEN}|{_SPACED_NAME}(?:{name}){rest}[ \t]+(?:{_OPENING})?)"
         rf"(?P<secret>{value})"
     )
+
+
+# Between a name and its value, for the prefilter: anything on the name's line and at most the next. Every
+# form above fits in it, so the loose pattern never loses a candidate line, and Hyperscan compiles it in a
+# fraction of the time the exact alternation takes (the exact pattern then confirms each candidate).
+_LOOSE_GAP = r"[^\n]*(?:\n[^\n]*)?"
+
+
+def loosely_keyed(name: str, value: str, *, rest: str = "") -> str:
+    """A superset of :func:`keyed` with the same arguments, for a prefilter to compile instead of it."""
+    return rf"(?:{name}){rest}{_LOOSE_GAP}(?:{value})"
 
 
 def spans_lines(pattern: str) -> bool:

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from strongroom.rules.base import Rule
-from strongroom.rules.context import LEAD, TAIL, keyed
+from strongroom.rules.context import LEAD, TAIL, keyed, loosely_keyed
 
 __all__ = [
     "ID_KINDS",
@@ -95,6 +95,10 @@ def key_name(words: Sequence[str], kinds: Sequence[str] = SECRET_KINDS) -> str:
     return rf"(?i:(?:{provider})[\w.-]{{0,24}}?(?:{kind})|(?:{kind})[_.-]?(?:{provider}))"
 
 
+# What may follow the provider's words in a key name before the assignment (`DISCORD_BOT_TOKEN_V2`).
+_REST = r"[\w.-]{0,16}?"
+
+
 def keyed_provider_rule(
     rule_id: str,
     description: str,
@@ -114,7 +118,8 @@ def keyed_provider_rule(
     return Rule(
         id=rule_id,
         description=description,
-        pattern=keyed(key_name(words, kinds), rf"(?:{value}){TAIL}", rest=r"[\w.-]{0,16}?"),
+        pattern=keyed(key_name(words, kinds), rf"(?:{value}){TAIL}", rest=_REST),
+        prefilter=loosely_keyed(key_name(words, kinds), value, rest=_REST),
         keywords=spellings(words),
         entropy=entropy,
         validate=validate,
@@ -145,6 +150,7 @@ def keyed_or_near(
         id=rule_id,
         description=description,
         pattern=rf"(?:{before}|{near})(?P<secret>{value}){TAIL}",
+        prefilter=rf"(?:{loosely_keyed(key_name(words, kinds), '', rest=_REST)}|{near})(?:{value})",
         keywords=keyed_rule.keywords,
         entropy=entropy,
         validate=validate,

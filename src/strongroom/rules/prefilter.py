@@ -127,7 +127,7 @@ class HyperscanPrefilter:
 
         self._keywords = _keyword_prefilter(rules)
         self._hs: Any = hyperscan
-        expressions = [rule.pattern.encode() for rule in rules]
+        expressions = [(rule.prefilter or rule.pattern).encode() for rule in rules]
         flags = [self._flags(rule) for rule in rules]
         digest = hashlib.sha256(repr((_hyperscan_version(), expressions, flags)).encode()).hexdigest()[:32]
         self._db = self._load(cache_dir or _cache_dir(), digest, expressions, flags)
