@@ -101,10 +101,12 @@ def keyed(name: str, value: str, *, rest: str = "") -> str:
     )
 
 
-# Between a name and its value, for the prefilter: anything on the name's line and at most the next. Every
-# form above fits in it, so the loose pattern never loses a candidate line, and Hyperscan compiles it in a
-# fraction of the time the exact alternation takes (the exact pattern then confirms each candidate).
-_LOOSE_GAP = r"[^\n]*(?:\n[^\n]*)?"
+# Between a name and its value, for the prefilter: up to 64 characters on the name's line and as many on the
+# next. Every form above fits in that (short of a name and its value 64 spaces apart), so the loose pattern
+# loses no real candidate line, and Hyperscan compiles it in a fraction of the time the exact alternation
+# takes (the exact pattern then confirms each candidate). Bounded, so a long line is not a candidate of
+# every keyed rule whose name and value-shaped text merely occur on it.
+_LOOSE_GAP = r"[^\n]{0,64}(?:\n[^\n]{0,64})?"
 
 
 def loosely_keyed(name: str, value: str, *, rest: str = "") -> str:
