@@ -498,9 +498,14 @@ class Redactor:
             if index in self._field_rules:
                 spans += [(start, 1, end, rule.id) for start, end in field_spans(rule, text, marks)]
                 continue
+            # A provider token is masked on its shape alone; the generic rule's only evidence is the name,
+            # so its value must also look like a secret (or `secret 'stripe_key'` in a message is masked).
+            judged = rule.id.startswith("generic-")
             for match in rule.regex.finditer(text):
                 start, end = value_span(rule, match)
                 if end > start and not assigned_benign(text, start, end):
+                    if judged and not rule.accepts(text[start:end]):
+                        continue
                     spans.append((start, 2, end, rule.id))
 
     def redact(self, text: str, *, tenant: Scope = EVERY) -> str:
