@@ -588,8 +588,7 @@ _CRYPTO: tuple[Rule, ...] = (
         id="pem-private-key",
         description="PEM private key block header (PKCS#1, PKCS#8, SEC1, DSA, OpenSSH, PGP) with a key body",
         # a header alone, or over `...` or a placeholder, is documentation: the body must follow
-        pattern=r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
-        + PEM_BODY_FOLLOWS,
+        pattern=r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----" + PEM_BODY_FOLLOWS,
         keywords=("private key",),
         severity="critical",
     ),
