@@ -20,6 +20,7 @@ from strongroom.rules import PROVIDER_RULES
 from strongroom.rules import RULES as ALL_RULES
 from strongroom.rules.base import Rule
 from strongroom.rules.services import RULES
+from strongroom.scan.engine import Scanner
 from strongroom.testing.samples import sample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,9 +138,12 @@ def _corpus() -> list[tuple[str, str]]:
 CORPUS = _corpus()
 
 
-@pytest.mark.parametrize("rule", _rule_params(ALL_RULES))
-def test_rule_quiet_on_project_source(rule: Rule) -> None:
-    """No rule, the generic one included, reports an accepted secret in the project's own text."""
+def test_no_rule_reports_anything_in_the_project_source() -> None:
+    """No rule, the generic one included, reports a secret in the project's own text, through the scanner.
+
+    (Each rule's regex over the whole corpus took minutes of CPU with 279 rules; the scanner's prefilter
+    runs them only where they can match, as `strongroom scan` does.)"""
     assert len(CORPUS) > 10
-    hits = [(path, secret) for path, text in CORPUS for secret in _accepted(rule, text)]
+    scanner = Scanner(ALL_RULES)
+    hits = [(f.path, f.line, f.rule_id) for path, text in CORPUS for f in scanner.scan_text(text, path)]
     assert not hits
