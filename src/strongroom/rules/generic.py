@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from strongroom.rules.base import Rule
-from strongroom.rules.context import VALUE_END, keyed, loosely_keyed
+from strongroom.rules.context import VALUE_END, keyed
 from strongroom.rules.lookalikes import is_lookalike
 
 __all__ = ["LABEL_WORDS", "RULE", "RULES", "looks_like_secret"]
@@ -362,7 +362,6 @@ RULE = Rule(
     id="generic-secret-assignment",
     description="A high-entropy value assigned to a secret-named label (password, token, api_key, secret, ...)",
     pattern=_PATTERN,
-    prefilter=loosely_keyed(_LABEL, f"{_QUOTED}|{_BARE}"),
     keywords=_keywords(),
     entropy=3.0,
     validate=_validate,
