@@ -142,6 +142,8 @@ RULES: tuple[Rule, ...] = (
             r"(?<![\w-])(?P<q>\\{0,3})\"auth(?P=q)\"[ \t]*:[ \t]*(?P=q)\""
             r"(?P<secret>[A-Za-z0-9+/]{8,400}={0,2})(?P=q)\""
         ),
+        # Hyperscan has no back-references and would flag every "auth": the same without them
+        prefilter=r"\\{0,3}\"auth\\{0,3}\"[ \t]*:[ \t]*\\{0,3}\"[A-Za-z0-9+/]{8}",
         keywords=("auth",),
         validate=_basic_credentials_ok,
     ),
