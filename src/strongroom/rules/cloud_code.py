@@ -16,6 +16,7 @@ from strongroom.rules.context import TAIL as _TAIL
 from strongroom.rules.context import keyed
 from strongroom.rules.kit import UUID as _UUID
 from strongroom.rules.kit import key_name, keyed_or_near, keyed_provider_rule
+from strongroom.rules.kit import prefixed_rule as _prefixed
 
 __all__ = ["RULES", "crc32_base62_checksum_ok", "crc32_hex_checksum_ok"]
 
@@ -63,26 +64,6 @@ def crc32_hex_checksum_ok(token: str) -> bool:
 def _tok(prefix: str, body: str, tail: str = _TAIL) -> str:
     """A prefixed token: a literal ``prefix`` then ``body``, bounded on both sides."""
     return f"{_LEAD}{re.escape(prefix)}{body}{tail}"
-
-
-def _prefixed(
-    rule_id: str,
-    description: str,
-    prefix: str,
-    body: str,
-    *,
-    entropy: float | None = 3.0,
-    severity: str = "high",
-    tail: str = _TAIL,
-) -> Rule:
-    return Rule(
-        id=rule_id,
-        description=description,
-        pattern=_tok(prefix, body, tail),
-        keywords=(prefix.lower(),),
-        entropy=entropy,
-        severity=severity,
-    )
 
 
 def _github(rule_id: str, kind: str, prefix: str) -> Rule:
