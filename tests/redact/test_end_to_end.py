@@ -185,7 +185,7 @@ def test_masks_stand_where_the_value_was(app_run: tuple[str, str, subprocess.Com
         "event": "structlog event",
         "level": "info",
         "key": "[REDACTED:stripe_key]",
-        "nested": {"auth": "Bearer [REDACTED:stripe_key]", "list": ["[REDACTED:stripe_key]"]},
+        "nested": {"auth": "[REDACTED:auth]", "list": ["[REDACTED:stripe_key]"]},  # `auth` names a secret
     }
 
 

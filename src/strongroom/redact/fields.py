@@ -49,8 +49,24 @@ _METADATA = "".join(
 )
 # Session identifiers: `session_id`, `sessionid`, `PHPSESSID`, `JSESSIONID`, `sid`, `connect.sid`.
 _SESSION = r"(?:[\w.-]*session[_.-]?id|[\w.-]*sessid|(?:[\w-]*[_.-])?sid)"
-_KEY = rf"(?:[\w.-]*(?:{_KEY_WORDS})[\w.-]*{_METADATA}|{_SESSION})"
-_FIELD_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "credential", "dsn", "session", "signature", "sid")
+# Short words that name a secret only as a name's last part: `DB_PASS`, `basic_auth`, `aws.creds` (not
+# `passenger`, `author`).
+_LAST_WORDS = r"(?:[\w.-]*[_.-])?(?:pass|auth|creds)"
+_KEY = rf"(?:[\w.-]*(?:{_KEY_WORDS})[\w.-]*{_METADATA}|{_SESSION}|{_LAST_WORDS})"
+_FIELD_KEYWORDS = (
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "dsn",
+    "session",
+    "signature",
+    "sid",
+    "auth",
+    "creds",
+)
 # A value: double- or single-quoted (escapes allowed), or bare up to white space or a quote (a password may
 # hold `;,&<>)]}`: cutting there would show its tail).
 _VALUE = r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>(?:[^'\\\n]|\\.)*)'|(?P<bare>[^\s"']+))"""
@@ -108,7 +124,7 @@ FIELD_RULES: tuple[Rule, ...] = (
 _ASSIGN = re.compile(r"""(?<![\w.-])["']?(?P<key>[\w.-]++)["']?\s*+(?P<op>=>|[=:])\s*+""")
 _SECRET_NAME = re.compile(rf"(?i){_KEY}")
 # The stems every secret name holds: a cheap search first spares most names (`status`, `user`) the full one.
-_STEM = re.compile(r"(?i)pass|pwd|secret|token|key|credential|dsn|sess|sid|signature")
+_STEM = re.compile(r"(?i)pass|pwd|secret|token|key|credential|dsn|sess|sid|signature|auth|creds")
 _VALUE_AT = re.compile(_VALUE)
 _QUERY_VALUE_AT = re.compile(r"""[^\s"'&#]+""")
 
