@@ -10,7 +10,18 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "strongroom"
 
-LEAF = {"errors", "secret", "clock", "names", "defaults", "rules", "live_values", "vocabulary", "caching"}
+LEAF = {
+    "errors",
+    "secret",
+    "clock",
+    "names",
+    "defaults",
+    "rules",
+    "live_values",
+    "vocabulary",
+    "caching",
+    "changes",
+}
 LAYER_OF = {
     **dict.fromkeys(LEAF, "leaf"),
     "crypto": "crypto",
@@ -19,7 +30,7 @@ LAYER_OF = {
     "redact": "redact",
     "scan": "scan",
     "vault": "vault",
-    "rotation": "on-vault",
+    "rotation": "rotation",
     "tokens": "on-vault",
     "broker": "on-vault",
     "config": "on-vault",
@@ -40,10 +51,12 @@ MAY_IMPORT = {
     # Nothing above vault/ touches the store: writes go through the vault's unit of work, reads through its
     # methods and repositories (which re-export the record types). Only the composition root may.
     "on-vault": {"vault", "crypto", "audit", "redact", "leaf"},
-    "server": {"server", "on-vault", "vault", "crypto", "audit", "redact", "scan", "leaf", "api"},
-    "entry": {"entry", "server", "on-vault", "vault", "crypto", "store", "audit", "redact", "scan", "leaf", "api"},
+    # Rotation drives the others: it rotates tokens' keys, reads config schemas (the drill), scans logs.
+    "rotation": {"on-vault", "vault", "crypto", "audit", "redact", "scan", "leaf"},
+    "server": {"server", "rotation", "on-vault", "vault", "crypto", "audit", "redact", "scan", "leaf", "api"},
+    "entry": {"entry", "server", "rotation", "on-vault", "vault", "crypto", "store", "audit", "redact", "scan", "leaf", "api"},
     # The CLI goes through vault/ and the composition root, never to store/ or crypto/ directly.
-    "cli": {"cli", "entry", "server", "on-vault", "vault", "audit", "redact", "scan", "leaf", "api"},
+    "cli": {"cli", "entry", "server", "rotation", "on-vault", "vault", "audit", "redact", "scan", "leaf", "api"},
     "api": {"leaf", "vault"},
 }
 

@@ -14,6 +14,7 @@ secret value, key material or an upstream body, so it is safe to log and to show
     ├── AccessDenied      refused by policy
     ├── Expired           an ephemeral secret past its expiry
     ├── TamperedError     any authentication failure of a ciphertext or wrapped key
+    ├── RotationError     a rotator's provider refused, timed out, or the new credential failed its test
     └── AuditError        the audit sink failed (sync mode refuses to serve) or the chain is broken
 """
 
@@ -72,6 +73,11 @@ class TamperedError(StrongroomError):
     """A ciphertext or wrapped key failed authentication: edited, truncated, moved or under the wrong key."""
 
 
+class RotationError(StrongroomError):
+    """A rotation step failed at the provider (refused, timed out, or the new credential failed its test).
+    The message names the secret, the rotator and the step; never a credential."""
+
+
 class AuditError(StrongroomError):
     """The audit log could not be written, or its hash chain is broken."""
 
@@ -85,6 +91,7 @@ __all__ = [
     "InvalidInput",
     "KeyProviderError",
     "NotFound",
+    "RotationError",
     "StoreError",
     "StrongroomError",
     "TamperedError",

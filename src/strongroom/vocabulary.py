@@ -132,6 +132,13 @@ class Action(StrEnum):
     FINGERPRINTS_READ = "fingerprints.read"  # `scan --known` loaded the fingerprint keys (no value is read)
     FINGERPRINTS_DROP = "fingerprints.drop"  # the environment-wide fingerprints of schema 0002 dropped
     AUDIT_DROPPED = "audit.dropped"  # async use events dropped while the store was unwritable: count, window
+    # Rotation (strongroom.rotation): every stage move is one of these, with the versions in its detail.
+    ROTATION_POLICY = "rotation.policy"  # a secret's rotation policy set or removed
+    ROTATION_START = "rotation.start"  # a rotation began (or resumed: detail says which step)
+    ROTATION_STAGE = "rotation.stage"  # pending version stored (create), or an admin moved a stage
+    ROTATION_FINISH = "rotation.finish"  # pending -> current, current -> previous
+    ROTATION_RETIRE = "rotation.retire"  # previous -> retired (and revoked at the provider where it can)
+    ROTATION_FAIL = "rotation.fail"  # a step failed: pending discarded, current untouched; detail: the reason
 
 
 class RootState(StrEnum):
@@ -141,6 +148,37 @@ class RootState(StrEnum):
     PRIMARY = "primary"  # wraps every new data key
     ACTIVE = "active"  # an older root: still unwraps data keys not yet rewrapped
     RETIRED = "retired"  # destroyed: its row keeps no key
+
+
+class Stage(StrEnum):
+    """A secret version's stage (AWS Secrets Manager's staging labels): readers take ``current``; the config
+    layer's ``candidates()`` also ``previous`` until its overlap ends (``docs/rotation.md``)."""
+
+    PENDING = "pending"  # made by a rotation, not yet promoted: nothing reads it but the rotation
+    CURRENT = "current"
+    PREVIOUS = "previous"  # the version the last promotion replaced
+    RETIRED = "retired"  # every other version
+
+
+class RotationStep(StrEnum):
+    """The steps of a rotation, in order (``strongroom.rotation.engine``)."""
+
+    CREATE = "create"
+    SET = "set"
+    TEST = "test"
+    FINISH = "finish"
+    RETIRE = "retire"
+
+
+class RotationStatus(StrEnum):
+    RUNNING = "running"  # between create and finish (a crash leaves it so: the next run resumes it)
+    RETIRING = "retiring"  # finished; the previous version waits for its overlap to end, then retire
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # pending discarded, current untouched; ``error`` says why
+    CANCELLED = "cancelled"  # an operator stopped it (``strongroom rotate NAME --cancel``)
+
+
+OPEN_ROTATION_STATUSES: Final[frozenset[str]] = frozenset({RotationStatus.RUNNING, RotationStatus.RETIRING})
 
 
 ROOT_KEYRING: Final = "root"

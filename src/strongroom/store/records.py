@@ -48,6 +48,15 @@ class SecretRecord:
     deleted_at: float | None
     purged_at: float | None = None
     destinations: str | None = None  # canonical JSON of the destination policy (schema 0004)
+    pending_version: int | None = None  # schema 0009: the stage pointers (tables.py)
+    previous_version: int | None = None
+    previous_until: float | None = None
+    last_version: int | None = None
+
+    @property
+    def newest_version(self) -> int:
+        """The highest version number given out so far (a pending or discarded one included)."""
+        return max(self.current_version, self.last_version or 0, self.pending_version or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +145,35 @@ class ShareRecord:
     expires_at: float
     used_at: float | None
     created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RotationPolicyRecord:
+    tenant_id: str
+    name: str
+    rotate_every: float
+    overlap: float
+    rotator: str
+    options: str  # JSON
+    next_due: float
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RotationRecord:
+    id: str
+    environment: str
+    tenant_id: str
+    name: str
+    rotator: str
+    step: str
+    phase: str
+    status: str
+    pending_version: int | None
+    previous_version: int | None
+    actor: str
+    started_at: float
+    updated_at: float
+    finished_at: float | None
+    error: str | None

@@ -27,6 +27,8 @@ from strongroom.store.records import (
     ConnectorRecord,
     DataKeyRecord,
     RootKeyRecord,
+    RotationPolicyRecord,
+    RotationRecord,
     SecretRecord,
     ShareRecord,
     TenantRecord,
@@ -41,6 +43,8 @@ from strongroom.store.tables import (
     connectors,
     data_keys,
     root_keys,
+    rotation_policies,
+    rotations,
     secret_versions,
     secrets,
     shares,
@@ -108,45 +112,46 @@ class Store:
     def exclusive(self, name: str, *, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
         """A lock named ``name`` held across many transactions, between processes and machines sharing this
         database: PostgreSQL's session advisory lock on a connection of its own; for SQLite an ``flock`` on a
-        file beside the database (``<file>.<name digest>.lock``). ``on_wait()`` is called before waiting."""
-        key = int.from_bytes(hashlib.sha256(f"strongroom/{name}".encode()).digest()[:8], "big", signed=True)
-        if self.backend == "postgresql":
-            with self._connect() as conn:
-                if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                    if on_wait is not None:
-                        on_wait()
-                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                conn.commit()
-                try:
-                    yield
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
-            return
-        database = self.engine.url.database
-        if not database or database == ":memory:" or sys.platform == "win32":
-            with _process_locks.setdefault(name, threading.RLock()):
-                yield
-            return
-        import fcntl
+        file beside the database (``<file>.<name digest>.lock``). ``on_wait()`` is called before waiting. Both
+        are released by the operating system or the server when the holder dies, even by SIGKILL."""
+        with self._lock(name, wait=True, on_wait=on_wait):
+            yield
 
-        path = f"{database}.{key & 0xFFFFFFFF:08x}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+    @contextmanager
+    def try_exclusive(self, name: str) -> Iterator[bool]:
+        """``exclusive`` without waiting: yields whether this caller holds the lock (``False``: another does)."""
+        with self._lock(name, wait=False, on_wait=None) as held:
+            yield held
+
+    @contextmanager
+    def _lock(self, name: str, *, wait: bool, on_wait: Callable[[], object] | None) -> Iterator[bool]:
+        key = int.from_bytes(hashlib.sha256(f"strongroom/{name}".encode()).digest()[:8], "big", signed=True)
+        database = self.engine.url.database
+        if self.backend == "postgresql":
+            lock = self._advisory_lock(key, wait=wait, on_wait=on_wait)
+        elif not database or database == ":memory:" or sys.platform == "win32":
+            lock = _thread_lock(_process_locks.setdefault(name, threading.RLock()), wait=wait)
+        else:
+            lock = _file_lock(f"{database}.{key & 0xFFFFFFFF:08x}.lock", wait=wait, on_wait=on_wait)
+        with lock as held:
+            yield held
+
+    @contextmanager
+    def _advisory_lock(self, key: int, *, wait: bool, on_wait: Callable[[], object] | None) -> Iterator[bool]:
+        with self._connect() as conn:
+            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            if not held and wait:
                 if on_wait is not None:
                     on_wait()
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                held = True
+            conn.commit()
             try:
-                yield
+                yield held
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-    # -- schema ---------------------------------------------------------------------------------
+                if held:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
 
     def schema_revision(self) -> str | None:
         """Our revision, ``None`` for an empty database; ``StoreError`` for somebody else's."""
@@ -240,7 +245,7 @@ class Tx:
         Its API keys, connectors and share links go too. Its token revocations stay until they expire:
         deleting one would make a revoked token's jti acceptable again.
         """
-        for table in (data_keys, secret_versions, secrets, api_keys, connectors, shares):
+        for table in (data_keys, secret_versions, rotation_policies, secrets, api_keys, connectors, shares):
             self.conn.execute(delete(table).where(table.c.tenant_id == tenant_id))
         self.conn.execute(delete(tenants).where(tenants.c.id == tenant_id))
 
@@ -616,6 +621,136 @@ class Tx:
             part(DataKeyRecord, "k_"),
         )
 
+    def update_secret(self, tenant_id: str, name: str, values: dict[str, Any]) -> None:
+        """Change a secret's row (its stage pointers) where the caller holds its lock."""
+        self.conn.execute(
+            update(secrets).where(and_(secrets.c.tenant_id == tenant_id, secrets.c.name == name)).values(**values)
+        )
+
+    def delete_version(self, tenant_id: str, name: str, version: int) -> None:
+        where = and_(
+            secret_versions.c.tenant_id == tenant_id,
+            secret_versions.c.name == name,
+            secret_versions.c.version == version,
+        )
+        self.conn.execute(delete(secret_versions).where(where))
+
+    # -- rotation (schema 0009) ------------------------------------------------------------------------
+
+    def put_rotation_policy(self, record: RotationPolicyRecord) -> None:
+        values = _fields(record)
+        changed = {k: v for k, v in values.items() if k not in ("tenant_id", "name", "created_at")}
+        stmt = self._insert(rotation_policies).values(**values)
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[rotation_policies.c.tenant_id, rotation_policies.c.name], set_=changed
+            )
+        )
+
+    def rotation_policy(self, tenant_id: str, name: str) -> RotationPolicyRecord | None:
+        where = and_(rotation_policies.c.tenant_id == tenant_id, rotation_policies.c.name == name)
+        row = self._one(select(rotation_policies).where(where))
+        return RotationPolicyRecord(**row) if row else None
+
+    def delete_rotation_policy(self, tenant_id: str, name: str) -> bool:
+        where = and_(rotation_policies.c.tenant_id == tenant_id, rotation_policies.c.name == name)
+        return bool(self.conn.execute(delete(rotation_policies).where(where)).rowcount)
+
+    def set_next_due(self, tenant_id: str, name: str, next_due: float, at: float) -> None:
+        where = and_(rotation_policies.c.tenant_id == tenant_id, rotation_policies.c.name == name)
+        self.conn.execute(update(rotation_policies).where(where).values(next_due=next_due, updated_at=at))
+
+    def rotation_policies(
+        self,
+        environment: str,
+        tenant_id: str | None = None,
+        *,
+        due_before: float | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, RotationPolicyRecord]]:
+        """(tenant name, policy) of the environment's live secrets, soonest due first; ``due_before``: only those
+        due by then."""
+        stmt = (
+            select(tenants.c.name.label("tenant_name"), rotation_policies)
+            .join(tenants, tenants.c.id == rotation_policies.c.tenant_id)
+            .join(
+                secrets,
+                and_(secrets.c.tenant_id == rotation_policies.c.tenant_id, secrets.c.name == rotation_policies.c.name),
+            )
+            .where(and_(tenants.c.environment == environment, secrets.c.deleted_at.is_(None)))
+            .order_by(rotation_policies.c.next_due, rotation_policies.c.tenant_id, rotation_policies.c.name)
+        )
+        if tenant_id is not None:
+            stmt = stmt.where(rotation_policies.c.tenant_id == tenant_id)
+        if due_before is not None:
+            stmt = stmt.where(rotation_policies.c.next_due <= due_before)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        out = []
+        for row in self.conn.execute(stmt).mappings():
+            fields = {f: row[f] for f in RotationPolicyRecord.__slots__}
+            out.append((row["tenant_name"], RotationPolicyRecord(**fields)))
+        return out
+
+    def insert_rotation(self, record: RotationRecord) -> None:
+        self.conn.execute(rotations.insert().values(**_fields(record)))
+
+    def update_rotation(self, rotation_id: str, values: dict[str, Any]) -> None:
+        self.conn.execute(update(rotations).where(rotations.c.id == rotation_id).values(**values))
+
+    def rotation(self, rotation_id: str, *, lock: bool = False) -> RotationRecord | None:
+        row = self._one(select(rotations).where(rotations.c.id == rotation_id), lock)
+        return RotationRecord(**row) if row else None
+
+    def open_rotation(self, tenant_id: str, name: str) -> RotationRecord | None:
+        """The secret's unfinished rotation (running, or waiting to retire), if any."""
+        stmt = (
+            select(rotations)
+            .where(
+                and_(
+                    rotations.c.tenant_id == tenant_id,
+                    rotations.c.name == name,
+                    rotations.c.status.in_(("running", "retiring")),
+                )
+            )
+            .order_by(rotations.c.started_at.desc())
+        )
+        row = self.conn.execute(stmt).mappings().first()
+        return RotationRecord(**row) if row else None
+
+    def open_rotations(self, environment: str) -> list[tuple[str, RotationRecord]]:
+        """(tenant name, rotation) of every unfinished rotation of the environment, oldest first."""
+        stmt = (
+            select(tenants.c.name.label("tenant_name"), rotations)
+            .join(tenants, tenants.c.id == rotations.c.tenant_id)
+            .where(and_(rotations.c.environment == environment, rotations.c.status.in_(("running", "retiring"))))
+            .order_by(rotations.c.started_at)
+        )
+        return [
+            (row["tenant_name"], RotationRecord(**{f: row[f] for f in RotationRecord.__slots__}))
+            for row in self.conn.execute(stmt).mappings()
+        ]
+
+    def latest_rotations(self, environment: str, tenant_id: str | None = None) -> dict[tuple[str, str], RotationRecord]:
+        """The newest rotation of each secret, by (tenant id, name)."""
+        newest = (
+            select(rotations.c.tenant_id, rotations.c.name, func.max(rotations.c.started_at).label("at"))
+            .where(rotations.c.environment == environment)
+            .group_by(rotations.c.tenant_id, rotations.c.name)
+        )
+        if tenant_id is not None:
+            newest = newest.where(rotations.c.tenant_id == tenant_id)
+        sub = newest.subquery()
+        stmt = select(rotations).join(
+            sub,
+            and_(
+                rotations.c.tenant_id == sub.c.tenant_id,
+                rotations.c.name == sub.c.name,
+                rotations.c.started_at == sub.c.at,
+            ),
+        )
+        return {(r["tenant_id"], r["name"]): RotationRecord(**r) for r in self.conn.execute(stmt).mappings()}
+
     # -- versions -----------------------------------------------------------------------------------
 
     def insert_version(self, record: VersionRecord) -> None:
@@ -936,6 +1071,41 @@ class Tx:
             "shares": shares,
         }[table_name]
         return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+@contextmanager
+def _thread_lock(lock: threading.RLock, *, wait: bool) -> Iterator[bool]:
+    held = lock.acquire(blocking=wait)
+    try:
+        yield held
+    finally:
+        if held:
+            lock.release()
+
+
+@contextmanager
+def _file_lock(path: str, *, wait: bool, on_wait: Callable[[], object] | None) -> Iterator[bool]:
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
+        except BlockingIOError:
+            held = False
+        if not held and wait:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = True
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 _FOR_USE_PARTS = ((tenants, "t_"), (secrets, "s_"), (secret_versions, "v_"), (data_keys, "k_"))

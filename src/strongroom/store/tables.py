@@ -23,7 +23,7 @@ from sqlalchemy import (
 
 from strongroom.vocabulary import KEY_ID_MAX
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 """The Alembic head this code expects; bump with every migration."""
 
 metadata = MetaData()
@@ -95,6 +95,14 @@ secrets = Table(
     # Schema 0004: where the broker may send the value (``vault.destinations``, canonical JSON); NULL: only
     # to the operator's declared connectors.
     Column("destinations", Text, nullable=True),
+    # Schema 0009: the stage pointers (docs/rotation.md, "Stages"): current_version is ``current``; a version a
+    # rotation made and has not promoted is ``pending``; the one it replaced is ``previous`` (a candidate until
+    # previous_until); every other version is ``retired``. last_version: the highest number ever given out
+    # (NULL: current_version), so a discarded pending version's number is never reused.
+    Column("pending_version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("previous_until", Float, nullable=True),
+    Column("last_version", Integer, nullable=True),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_secrets_tenant"),
 )
 
@@ -220,12 +228,60 @@ shares = Table(
     Index("ix_shares_expires", "environment", "expires_at"),
 )
 
+# -- schema 0009: rotation (docs/rotation.md) ---------------------------------------------------------------------
+
+rotation_policies = Table(
+    "rotation_policies",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("rotate_every", Float, nullable=False),  # seconds
+    Column("overlap", Float, nullable=False),  # seconds the replaced version stays a candidate
+    Column("rotator", String(64), nullable=False),
+    Column("options", Text, nullable=False),  # JSON; names other secrets, never holds a value
+    Column("next_due", Float, nullable=False),  # with jitter
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    ForeignKeyConstraint(
+        ["tenant_id", "name"],
+        ["secrets.tenant_id", "secrets.name"],
+        ondelete="CASCADE",
+        name="fk_rotation_policies_secret",
+    ),
+    Index("ix_rotation_policies_due", "next_due"),
+)
+
+# One row per rotation: its state machine's position, written before and after each step. No foreign key: the
+# history outlives a deleted tenant or secret (the inventory and the audit read it).
+rotations = Table(
+    "rotations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("environment", String(32), nullable=False),
+    Column("tenant_id", String(32), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("rotator", String(64), nullable=False),
+    Column("step", String(16), nullable=False),  # vocabulary.RotationStep
+    Column("phase", String(8), nullable=False),  # "started" or "done"
+    Column("status", String(16), nullable=False),  # vocabulary.RotationStatus
+    Column("pending_version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("error", String(512), nullable=True),
+    Index("ix_rotations_secret", "tenant_id", "name", "started_at"),
+    Index("ix_rotations_open", "environment", "status"),
+)
+
 STRONGROOM_TABLES = frozenset(metadata.tables)
 
 TABLE_ADDED_IN: dict[str, str] = {
     **dict.fromkeys(STRONGROOM_TABLES, "0001"),
     **dict.fromkeys(("api_keys", "token_revocations", "connectors", "shares"), "0003"),
     "root_keys": "0006",
+    **dict.fromkeys(("rotation_policies", "rotations"), "0009"),
 }
 """The revision that created each table: a database at an older revision is not "damaged" for lacking it."""
 

@@ -29,6 +29,7 @@ from strongroom.errors import Conflict, NotFound, StrongroomError, TamperedError
 from strongroom.tokens.common import PLATFORM_TENANT
 from strongroom.tokens.jwks import thumbprint
 from strongroom.vault import Vault
+from strongroom.vocabulary import Stage
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -172,7 +173,9 @@ class SigningKeys:
         """Re-read the version list, decrypt versions not seen yet, and compute the windows."""
         with self._lock:
             try:
-                versions = sorted((v.version, v.created_at) for v in self._vault.versions(PLATFORM_TENANT, KEY_NAME))
+                # A pending version (a rotation not yet finished) neither signs nor verifies until promoted.
+                listed = self._vault.versions(PLATFORM_TENANT, KEY_NAME)
+                versions = sorted((v.version, v.created_at) for v in listed if v.stage != Stage.PENDING)
             except NotFound:
                 versions = []
             keys: list[VerificationKey] = []

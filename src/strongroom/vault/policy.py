@@ -138,3 +138,5 @@ class VersionInfo(_Info):
     created_at: float
     created_by: str
     expires_at: float | None
+    stage: str = "current"  # vocabulary.Stage: pending, current, previous or retired
+    stage_until: float | None = None  # a previous version: the end of its overlap (a candidate until then)

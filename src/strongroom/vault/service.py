@@ -24,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
+from strongroom import changes
 from strongroom.audit import ENVIRONMENT_CHAIN, Action, AuditEvent, AuditLog, AuditMode, Outcome, VerifyReport, verify
 from strongroom.audit import chain as audit_chain
 from strongroom.audit.checkpoints import (
@@ -86,6 +87,7 @@ from strongroom.vault.policy import (
     to_bytes,
 )
 from strongroom.vault.repositories import ApiKeyRepository, ConnectorRepository, ShareRepository, TokenRepository
+from strongroom.vault.rotations import RotationRepository, stage_of
 from strongroom.vault.unit_of_work import REFUSALS, UnitOfWork, refusal_outcome
 from strongroom.vocabulary import (
     AUDIT_TENANT,
@@ -351,6 +353,16 @@ class Vault:
         return ConnectorRepository(self)
 
     @cached_property
+    def rotation_repo(self) -> RotationRepository:
+        """Rotation policies, rotations and stage moves (``strongroom.rotation`` drives them)."""
+        return RotationRepository(self)
+
+    def _changed(self, tenant: str, name: str) -> None:
+        """After a committed change of a secret: drop its hot entry, tell this process's subscribers."""
+        self._hot.pop((tenant, name), None)
+        changes.publish(self.environment, tenant, name)
+
+    @cached_property
     def share_repo(self) -> ShareRepository:
         """One-time share links, created and redeemed atomically (``strongroom.tokens.shares``)."""
         return ShareRepository(self)
@@ -554,8 +566,16 @@ class Vault:
         new_kind = kind or row.kind
         if (new_kind == Kind.EPHEMERAL) != (ttl_seconds is not None):
             raise InvalidInput(f"secret {name!r}: kind 'ephemeral' needs ttl_seconds, and only it takes one")
+        if row.pending_version is not None:
+            raise Conflict(
+                f"secret {name!r} is being rotated (v{row.pending_version} pending): let the rotation finish, "
+                f"or cancel it with `strongroom rotate {name} --cancel`"
+            )
         expires_at = None if ttl_seconds is None else now + ttl_seconds
-        version = row.current_version + 1
+        version = row.newest_version + 1
+        # The version it replaces becomes `previous`: a candidate for the policy's overlap (none without one).
+        policy = tx.rotation_policy(tenant.id, name)
+        previous = live_version or None
         dek = tx.latest_data_key(tenant.id)
         if dek is None:
             raise NotFound(f"tenant {tenant_name!r} has no data key: it was deleted")
@@ -575,7 +595,7 @@ class Vault:
                 fingerprint=value_fingerprint(self._fingerprint_key(work, dek, tenant), plaintext),
             )
         )
-        changes: dict[str, Any] = {
+        values: dict[str, Any] = {
             "current_version": version,
             "updated_at": now,
             "deleted_at": None,
@@ -583,20 +603,23 @@ class Vault:
             "kind": new_kind,
             "sensitivity": sensitivity or row.sensitivity,
             "destinations": policy_text,
+            "previous_version": previous,
+            "previous_until": None if previous is None else now + (policy.overlap if policy else 0.0),
+            "last_version": version,
         }
         if description is not None:
-            changes["description"] = description
-        tx.advance_secret(tenant.id, name, row.current_version, changes)
+            values["description"] = description
+        tx.advance_secret(tenant.id, name, row.current_version, values)
         work.record(event._replace(version=version))
         if policy_event is not None:
             work.record(policy_event._replace(version=version))
-        work.after_commit(lambda: self._hot.pop((tenant_name, name), None))
+        work.after_commit(lambda: self._changed(tenant_name, name))
         return SecretInfo(
             tenant=tenant_name,
             name=name,
             kind=new_kind,
-            sensitivity=changes["sensitivity"],
-            description=changes.get("description", row.description),
+            sensitivity=values["sensitivity"],
+            description=values.get("description", row.description),
             version=version,
             created_at=row.created_at,
             updated_at=now,
@@ -674,6 +697,8 @@ class Vault:
                     created_at=v.created_at,
                     created_by=v.created_by,
                     expires_at=v.expires_at,
+                    stage=stage_of(row, v.version),
+                    stage_until=row.previous_until if v.version == row.previous_version else None,
                 )
                 for v in tx.versions(record.id, name)
             ]
@@ -730,8 +755,11 @@ class Vault:
             detail = None
         else:
             detail = f"{tx.purge_secret(record.id, name, event.at)} versions"
+            tx.delete_rotation_policy(record.id, name)
+            pointers = {"pending_version": None, "previous_version": None, "previous_until": None}
+            tx.update_secret(record.id, name, {**pointers, "last_version": row.newest_version})
         work.record(event._replace(version=row.current_version, detail=detail))
-        work.after_commit(lambda: self._hot.pop((record.name, name), None))
+        work.after_commit(lambda: self._changed(record.name, name))
 
     # -- the one narrow path ------------------------------------------------------------------------
 

@@ -1,0 +1,116 @@
+"""Rotation policies as users write them: durations as text, rotator options, a TOML file of many.
+
+A policy is ``every`` (how often), ``overlap`` (how long the replaced version stays a candidate), the
+``rotator`` and its ``options``. Options configure; they never hold a credential: an option whose name says
+it is one (``password``, ``token``, ``key``, ...) is refused unless it ends in ``_secret`` and names another
+secret of the same tenant, which the rotator reads through the vault (audited).
+
+The TOML file (``strongroom rotation apply FILE``)::
+
+    [[secret]]
+    tenant = "acme"            # default: the platform's own secrets (_platform)
+    name = "orders-db"
+    every = "30d"
+    overlap = "1h"
+    rotator = "postgresql"
+    options = { users = "orders_a,orders_b", admin_secret = "pg-admin" }
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strongroom.config.schema import parse_duration
+from strongroom.errors import ConfigError, InvalidInput
+from strongroom.vocabulary import PLATFORM_TENANT
+
+__all__ = ["PolicySpec", "check_options", "load_policy_file", "seconds"]
+
+_VALUE_LIKE = re.compile(r"(?i)(pass(word)?|pwd|token|secret|api_?key|private|credential|auth)")
+_OPTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def seconds(what: str, value: str | float | int) -> float:
+    """A duration given as ``"30d"``/``"12h"`` or as seconds; ``InvalidInput`` naming ``what`` otherwise."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"{what} must be a duration such as '30d' or a number of seconds")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise InvalidInput(f"{what} must not be negative")
+        return float(value)
+    try:
+        return parse_duration(str(value))
+    except ConfigError as exc:
+        raise InvalidInput(f"{what}: {exc}") from None
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options as stored: plain names, scalar or list values, and no credential among them."""
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        if not isinstance(name, str) or not _OPTION_NAME.fullmatch(name):
+            raise InvalidInput(f"rotator option {str(name)[:40]!r}: names are lower-case letters, digits and _")
+        if _VALUE_LIKE.search(name) and not name.endswith("_secret"):
+            raise InvalidInput(
+                f"rotator option {name!r} looks like a credential: options never hold one. Store it as a "
+                f"secret and name it with {name.rstrip('_')}_secret=NAME"
+            )
+        ok_list = isinstance(value, list) and all(isinstance(v, str | int | float) for v in value)
+        if not (isinstance(value, str | int | float | bool) or ok_list):
+            raise InvalidInput(f"rotator option {name!r} must be text, a number, true/false or a list of them")
+        out[name] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """One policy, checked for shape (the rotator checks its own options when the policy is set)."""
+
+    name: str
+    every: float
+    rotator: str
+    overlap: float = 0.0
+    tenant: str = PLATFORM_TENANT
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], *, where: str = "policy") -> PolicySpec:
+        unknown = set(data) - {"tenant", "name", "every", "overlap", "rotator", "options"}
+        if unknown:
+            raise InvalidInput(
+                f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                "use tenant, name, every, overlap, rotator, options"
+            )
+        for key in ("name", "every", "rotator"):
+            if key not in data:
+                raise InvalidInput(f"{where}: {key!r} is required")
+        options = data.get("options", {})
+        if not isinstance(options, Mapping):
+            raise InvalidInput(f"{where}: options must be a table")
+        return cls(
+            name=str(data["name"]),
+            tenant=str(data.get("tenant", PLATFORM_TENANT)),
+            every=seconds(f"{where}: every", data["every"]),
+            overlap=seconds(f"{where}: overlap", data.get("overlap", 0)),
+            rotator=str(data["rotator"]),
+            options=check_options(options),
+        )
+
+
+def load_policy_file(path: Path) -> list[PolicySpec]:
+    """Every ``[[secret]]`` of a TOML policy file, each checked; ``InvalidInput`` names the entry and key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read policy file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"policy file {path} is not valid TOML: {exc}") from None
+    entries = data.get("secret")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInput(f"policy file {path} has no [[secret]] entries")
+    return [PolicySpec.parse(entry, where=f"{path.name} [[secret]] #{i + 1}") for i, entry in enumerate(entries)]
