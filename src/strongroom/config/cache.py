@@ -8,6 +8,7 @@ a background thread refreshes it. If the source stays down the stale value is se
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -19,6 +20,8 @@ from strongroom.config.sources import Found
 from strongroom.errors import ConfigError, Expired, NotFound, StrongroomError
 from strongroom.live_values import LIVE
 from strongroom.secret import Secret
+
+log = logging.getLogger("strongroom.config")
 
 Fetch = Callable[[], Found | None]
 
@@ -150,13 +153,23 @@ class CachedValue:
         found = self.found  # read once: a refresh landing now must not mix two versions
         if found.previous is not None:
             LIVE.note(found.previous, self.field, self)
-        if (
-            found.previous is not None
-            and found.previous_replaced_at is not None
-            and self._clock() < found.previous_replaced_at + self._overlap_seconds
-        ):
-            return [found.value, found.previous]
-        return [found.value]
+        if found.previous is None:
+            return [found.value]
+        if found.previous_until is not None:  # the source knows the overlap (the store: the rotation policy's)
+            until = found.previous_until
+        elif found.previous_replaced_at is not None:
+            until = found.previous_replaced_at + self._overlap_seconds
+        else:
+            return [found.value]
+        return [found.value, found.previous] if self._clock() < until else [found.value]
+
+    def invalidate(self) -> None:
+        """The source says the value changed (``strongroom.changes``, in this process): fetch it now, so the
+        next ``value()`` is the new one. A failed fetch keeps serving the cached value, as a refresh does."""
+        try:
+            self.refresh()
+        except ConfigError as exc:
+            log.warning("%s", exc)
 
 
 class LiveSecret(Secret[str]):

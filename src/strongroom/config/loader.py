@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from strongroom import changes
 from strongroom.clock import Clock
 from strongroom.config.cache import CachedValue, LiveSecret
 from strongroom.config.schema import FieldSpec, Settings
@@ -136,6 +137,9 @@ def load(
                     clock=clock,
                     environment_scoped=bool(getattr(source, "environment_scoped", False)),
                 )
+                change_key = getattr(source, "change_key", None) if fetch is not None else None
+                if change_key is not None:
+                    changes.subscribe(change_key(key), cached.invalidate)
                 values[spec.name] = LiveSecret(spec.name, cached)
             else:
                 values[spec.name] = converted

@@ -15,7 +15,7 @@ import re
 import sys
 import time
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast, overload
 
@@ -57,6 +57,9 @@ class FieldSpec:
     sensitivity: str = "high"
     rotate_seconds: float | None = None
     description: str = ""
+    rotator: str | None = None  # strongroom.rotation: which rotator `strongroom rotation apply --schema` sets
+    rotator_options: Mapping[str, Any] = field(default_factory=dict)
+    overlap_seconds: float = 0.0
 
     def required(self, environment: str) -> bool:
         # required_in wins over a default: a dev-only default must never stand in for a prod secret.
@@ -81,6 +84,9 @@ class _Declared:
     sensitivity: str
     rotate: str | None
     description: str
+    rotator: str | None = None
+    rotator_options: Mapping[str, Any] = field(default_factory=dict)
+    overlap: str | None = None
 
 
 def secret(
@@ -92,8 +98,15 @@ def secret(
     description: str = "",
     env: str | None = None,
     default: str | None = _MISSING,
+    rotator: str | None = None,
+    rotator_options: Mapping[str, Any] | None = None,
+    overlap: str | None = None,
 ) -> Secret[str]:
     """Declare a secret field. ``required_in=None`` means required in every environment.
+
+    ``rotate`` is how often it should change; with ``rotator`` (and its ``rotator_options``, and the
+    ``overlap`` during which the replaced value stays a candidate) ``strongroom rotation apply --schema``
+    makes it a rotation policy of the platform secret in the store (``docs/rotation.md``).
 
     Typed as the field's value (``Secret[str]``), as ``dataclasses.field()`` is: the declaration stands in
     for the value in the class body, and ``port: int = secret()`` is a type error.
@@ -104,6 +117,10 @@ def secret(
         raise ConfigError(f"invalid kind {kind!r}: use one of {', '.join(KINDS)}")
     if rotate is not None:
         parse_duration(rotate)
+    if overlap is not None:
+        parse_duration(overlap)
+    if rotator is not None and rotate is None:
+        raise ConfigError(f"rotator {rotator!r} needs rotate= (how often), as in secret(rotate='30d', rotator=...)")
     _check_required_in(required_in)
     declared = _Declared(
         True,
@@ -114,6 +131,9 @@ def secret(
         sensitivity,
         rotate,
         description,
+        rotator,
+        dict(rotator_options or {}),
+        overlap,
     )
     return cast("Secret[str]", declared)
 
@@ -285,6 +305,9 @@ def _collect(cls: type) -> dict[str, FieldSpec]:
             sensitivity=declared.sensitivity,
             rotate_seconds=parse_duration(declared.rotate) if declared.rotate else None,
             description=declared.description,
+            rotator=declared.rotator,
+            rotator_options=declared.rotator_options,
+            overlap_seconds=parse_duration(declared.overlap) if declared.overlap else 0.0,
         )
         if name in cls.__dict__:
             delattr(cls, name)  # instances hold the loaded values; the declaration must not shadow them

@@ -352,6 +352,11 @@ class Vault:
         """Tenants' own connector definitions (``strongroom.server``)."""
         return ConnectorRepository(self)
 
+    @property
+    def clock(self) -> Clock:
+        """The vault's clock: stage times (a previous version's overlap) are compared with it."""
+        return self._clock
+
     @cached_property
     def rotation_repo(self) -> RotationRepository:
         """Rotation policies, rotations and stage moves (``strongroom.rotation`` drives them)."""
@@ -604,7 +609,8 @@ class Vault:
             "sensitivity": sensitivity or row.sensitivity,
             "destinations": policy_text,
             "previous_version": previous,
-            "previous_until": None if previous is None else now + (policy.overlap if policy else 0.0),
+            # No policy: no overlap of its own (None); a reader applies its own (the config layer's overlap).
+            "previous_until": None if previous is None or policy is None else now + policy.overlap,
             "last_version": version,
         }
         if description is not None:

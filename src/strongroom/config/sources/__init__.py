@@ -43,6 +43,8 @@ class Found:
     previous: str | None = None
     """The value this one replaced, when the source keeps it (for rotation overlap)."""
     previous_replaced_at: float | None = None
+    previous_until: float | None = None
+    """When the source itself says how long ``previous`` stays valid (the store: the rotation's overlap)."""
 
     def __repr__(self) -> str:
         return f"Found(source={self.source!r}, version={self.version!r})"

@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from strongroom import changes
 from strongroom.config.sources import Found, SourceKey, SourceUnavailable
 from strongroom.errors import Expired, NotFound, StrongroomError
-from strongroom.vocabulary import PLATFORM_TENANT
+from strongroom.vocabulary import PLATFORM_TENANT, Stage
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
@@ -72,13 +73,12 @@ class StoreSource:
         except NotFound:
             return None
         current = next((v for v in history if v.version == version), None)
+        # The previous stage (docs/rotation.md): a candidate until its overlap ends, then not read at all.
+        previous = next((v for v in history if v.stage == Stage.PREVIOUS), None)
         previous_value: str | None = None
-        earlier = [v for v in history if version is not None and v.version < version]
-        if earlier:
+        if previous is not None and (previous.stage_until is None or previous.stage_until > vault.clock()):
             try:
-                with vault.use(
-                    self._tenant, key.name, purpose=purpose + ":previous", version=earlier[-1].version
-                ) as old:
+                with vault.use(self._tenant, key.name, purpose=purpose + ":previous", version=previous.version) as old:
                     previous_value = _text(old.reveal())
             except (NotFound, Expired):  # an expired or purged previous version is simply not a candidate
                 previous_value = None
@@ -89,7 +89,12 @@ class StoreSource:
             updated_at=current.created_at if current else None,
             previous=previous_value,
             previous_replaced_at=current.created_at if current and previous_value is not None else None,
+            previous_until=previous.stage_until if previous is not None and previous_value is not None else None,
         )
+
+    def change_key(self, key: SourceKey) -> changes.Key:
+        """What ``strongroom.changes`` publishes when this field's secret changes in this process."""
+        return (key.environment, self._tenant, key.name)
 
     def close(self) -> None:
         for vault in self._vaults.values():
