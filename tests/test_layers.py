@@ -54,7 +54,20 @@ MAY_IMPORT = {
     # Rotation drives the others: it rotates tokens' keys, reads config schemas (the drill), scans logs.
     "rotation": {"on-vault", "vault", "crypto", "audit", "redact", "scan", "leaf"},
     "server": {"server", "rotation", "on-vault", "vault", "crypto", "audit", "redact", "scan", "leaf", "api"},
-    "entry": {"entry", "server", "rotation", "on-vault", "vault", "crypto", "store", "audit", "redact", "scan", "leaf", "api"},
+    "entry": {
+        "entry",
+        "server",
+        "rotation",
+        "on-vault",
+        "vault",
+        "crypto",
+        "store",
+        "audit",
+        "redact",
+        "scan",
+        "leaf",
+        "api",
+    },
     # The CLI goes through vault/ and the composition root, never to store/ or crypto/ directly.
     "cli": {"cli", "entry", "server", "rotation", "on-vault", "vault", "audit", "redact", "scan", "leaf", "api"},
     "api": {"leaf", "vault"},
