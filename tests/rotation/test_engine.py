@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from strongroom import Conflict, InvalidInput, RotationError, Secret
+from strongroom import Conflict, InvalidInput, NotFound, RotationError, Secret
 from strongroom.config import Settings, secret
 from strongroom.config.cache import LiveSecret
 from strongroom.config.sources.store import StoreSource
@@ -281,3 +281,23 @@ def test_a_clock_that_jumps_back_does_not_rotate_early_or_lose_the_schedule(
     assert rotations.run_due() == []
     [after] = vault.rotation_repo.policies(T)
     assert after.next_due > policy.next_due
+
+
+def test_an_operator_rolls_back_to_the_previous_version_and_its_rotation_never_revokes_it(
+    vault: Vault, provider: Provider, setup: Callable[..., Setup]
+) -> None:
+    now = [vault.clock()]
+    rotations, first, _ = setup(overlap="1h", clock=lambda: now[0])
+    assert rotations.rotate(T, "db").status == "retiring"
+    assert vault.rotation_repo.roll_back(T, "db", actor="ops") == 1
+    assert current(vault) == first
+    assert stages(vault) == {1: "current", 2: "previous"}
+    [moved] = events(vault, "rotation.stage")[-1:]
+    assert moved.actor == "ops"
+    assert "rolled back" in moved.detail
+    now[0] += 3601
+    assert rotations.run_due() == []  # the rotation ended with the roll-back: nothing is retired
+    assert first in provider.accepted
+    vault.put(T, "solo", "only-version-" + "s" * 20)
+    with pytest.raises(NotFound, match="no previous version"):
+        vault.rotation_repo.roll_back(T, "solo")

@@ -256,7 +256,7 @@ class Rotations:
         try:
             rotator = self.rotators.get(rotation.rotator)
             previous_version = rotation.previous_version
-            if previous_version is not None:
+            if previous_version is not None and self._stage(rotation, previous_version) == Stage.PREVIOUS:
                 rotation = self._repo.mark(rotation, RotationStep.RETIRE, "started")
                 ctx = self._context(rotation, options, RotationStep.RETIRE)
                 with self._version(rotation, previous_version, RotationStep.RETIRE) as previous:
@@ -345,6 +345,11 @@ class Rotations:
         return self._vault.use(
             rotation.tenant, rotation.name, purpose=f"rotation:{step}", version=version, actor=rotation.actor
         )
+
+    def _stage(self, rotation: RotationInfo, version: int) -> str | None:
+        """The version's stage now: only a version still ``previous`` is revoked at the provider."""
+        found = [v.stage for v in self._vault.versions(rotation.tenant, rotation.name) if v.version == version]
+        return found[0] if found else None
 
     def _previous_until(self, tenant: str, name: str) -> float:
         previous = [v for v in self._vault.versions(tenant, name) if v.stage == Stage.PREVIOUS]

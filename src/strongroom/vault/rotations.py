@@ -442,6 +442,35 @@ class RotationRepository:
             work.record(event._replace(version=rotation.previous_version, detail=detail))
         return replace(rotation, step=RotationStep.RETIRE, phase="done", status=RotationStatus.SUCCEEDED)
 
+    def roll_back(self, tenant: str, name: str, *, actor: str | None = None, context: str | None = None) -> int:
+        """An operator's stage move: the previous version becomes current again and the current one previous
+        (with no overlap of its own), audited as ``rotation.stage``. Only while a previous version exists and no
+        rotation runs; returns the version now current. The provider must still accept the previous
+        credential: a rotator that revoked it at retire left no previous to roll back to."""
+        vault = self._vault
+        now = vault._clock()
+        event = vault.audit_event(tenant, Action.ROTATION_STAGE, name, actor=actor, at=now, context=context)
+        with vault._unit_of_work(event) as work:
+            record, row = self._live_secret(work.tx, tenant, name, lock=True)
+            if row.pending_version is not None:
+                raise Conflict(
+                    f"secret {name!r} is being rotated: cancel that first (`strongroom rotate {name} --cancel`)"
+                )
+            if row.previous_version is None:
+                raise NotFound(f"secret {name!r} of tenant {tenant!r} has no previous version to roll back to")
+            back = row.previous_version
+            open_one = work.tx.open_rotation(record.id, name)
+            if open_one is not None:  # its retire would revoke the version that is current again: it ends here
+                ended = {"status": RotationStatus.CANCELLED, "error": "rolled back", "finished_at": now}
+                work.tx.update_rotation(open_one.id, {**ended, "updated_at": now})
+            values = {"current_version": back, "previous_version": row.current_version, "previous_until": None}
+            work.tx.advance_secret(record.id, name, row.current_version, {**values, "updated_at": now})
+            work.record(
+                event._replace(version=back, detail=f"rolled back: v{back} current, v{row.current_version} previous")
+            )
+            work.after_commit(lambda: vault._changed(tenant, name))
+        return back
+
     # -- helpers --------------------------------------------------------------------------------------
 
     def _live_secret(self, tx: Tx, tenant: str, name: str, *, lock: bool = False) -> tuple[TenantRecord, SecretRecord]:

@@ -130,3 +130,16 @@ def rotate_now(tenant: str, name: str, caller: Caller, state: State) -> Rotation
         raise NotFound(f"secret {name!r} of tenant {tenant!r} has no rotation policy: PUT one first")
     result = state.rotations.rotate(tenant, name, actor=actor(caller))
     return RotationResultOut(**result.to_dict())
+
+
+class RollBackOut(BaseModel):
+    tenant: str
+    name: str
+    current_version: int
+
+
+@router.post("/roll-back", summary="Make the previous version current again (operator only; audited)")
+def roll_back(tenant: str, name: str, caller: Caller, state: State, request: Request) -> RollBackOut:
+    caller.require_admin(tenant)
+    version = state.vault.rotation_repo.roll_back(tenant, name, actor=actor(caller), context=context_of(request))
+    return RollBackOut(tenant=tenant, name=name, current_version=version)
