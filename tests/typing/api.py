@@ -1,8 +1,9 @@
 """The public API as a user writes it, type-checked with ``mypy --strict`` (never executed, never collected).
 
 Run: ``mypy --strict tests/typing/api.py``. Every entry point of ``strongroom``, ``strongroom.config``,
-``strongroom.redact``, ``strongroom.scan``, ``strongroom.testing``, ``strongroom.crypto`` and ``strongroom.rotation`` appears here
-with ``assert_type`` on what it gives back, so an ``Any`` leaking into a public signature fails the check.
+``strongroom.redact``, ``strongroom.scan``, ``strongroom.testing``, ``strongroom.crypto`` and
+``strongroom.rotation`` appears here with ``assert_type`` on what it gives back, so an ``Any`` leaking into
+a public signature fails the check.
 ``# type: ignore[...]`` lines are misuse that must stay a type error: ``--strict`` reports an unused
 ignore, so if the library stopped catching the misuse (an ``Any`` again), the check fails.
 """
