@@ -301,3 +301,26 @@ def test_an_operator_rolls_back_to_the_previous_version_and_its_rotation_never_r
     vault.put(T, "solo", "only-version-" + "s" * 20)
     with pytest.raises(NotFound, match="no previous version"):
         vault.rotation_repo.roll_back(T, "solo")
+
+
+def test_the_environments_keys_rotate_on_a_schedule_like_any_due_secret(
+    vault: Vault, setup: Callable[..., Setup]
+) -> None:
+    """ "The KEK/DEK rotations that exist today, schedulable the same way": a new root key (every data key
+    rewrapped under it) and a new data key for every tenant, run by run_due; values stay readable."""
+    now = [vault.clock()]
+    rotations, first, _ = setup(clock=lambda: now[0])
+    root_before = vault.keys.status().primary
+    rotations.schedule_keys("root-key", "90d")
+    rotations.schedule_keys("data-keys", "30d")
+    with pytest.raises(InvalidInput, match="unknown key schedule"):
+        rotations.schedule_keys("everything", "1d")
+    assert rotations.run_due() == []
+    now[0] += 91 * 86400
+    done = {r.name: r for r in rotations.run_due() if r.tenant == "-"}
+    assert done["@root-key"].status == "succeeded"
+    assert done["@root-key"].version == vault.keys.status().primary != root_before
+    assert done["@data-keys"].reason == "new data keys for 1 tenant(s)"
+    assert current(vault) != first  # the secret's own policy (30 days) was due as well
+    assert [r.name for r in rotations.run_due()] == []  # next due a period later
+    assert len(vault.audit_events(tenant="-", action="key.rotate")) == 2  # added, then promoted
