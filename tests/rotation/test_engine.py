@@ -216,6 +216,10 @@ def test_an_unknown_rotator_or_missing_options_are_refused_when_the_policy_is_se
         rotations.set_policy(T, "db", every="30d", rotator="fake")
     with pytest.raises(InvalidInput, match=r"looks like a credential.*password_secret=NAME"):
         rotations.set_policy(T, "db", every="30d", rotator="fake", options={"region": "eu", "password": "x"})
+    for url in ("https://ops:hunter2hunter2@hooks.example/rotate", "https://hooks.example/r?api_key=hunter2hunter2"):
+        with pytest.raises(InvalidInput, match="URL with a credential") as refused:
+            rotations.set_policy(T, "db", every="30d", rotator="fake", options={"region": "eu", "url": url})
+        assert "hunter2" not in str(refused.value)
     with pytest.raises(InvalidInput, match="overlap shorter"):
         rotations.set_policy(T, "db", every="1h", overlap="2h", rotator="fake", options={"region": "eu"})
     assert rotations.rotate(T, "nothing").failed  # no policy, no secret: a recorded refusal, no exception
