@@ -328,3 +328,17 @@ def test_the_environments_keys_rotate_on_a_schedule_like_any_due_secret(
     assert current(vault) != first  # the secret's own policy (30 days) was due as well
     assert [r.name for r in rotations.run_due()] == []  # next due a period later
     assert len(vault.audit_events(tenant="-", action="key.rotate")) == 2  # added, then promoted
+
+
+def test_every_vault_of_the_process_serves_the_new_value_at_once(
+    open_vault: Callable[..., Vault], provider: Provider, setup: Callable[..., Setup]
+) -> None:
+    """A finished rotation drops the hot cache of every Vault in this process, not only the rotating one's."""
+    reader = open_vault(cache_ttl_seconds=3600)
+    rotations, first, _ = setup()
+    with reader.use(T, "db", purpose="warm", type=str) as warm:
+        assert warm.reveal() == first  # cached for an hour
+    assert rotations.rotate(T, "db").status == "succeeded"
+    with reader.use(T, "db", purpose="after", type=str) as after:
+        assert after.reveal() != first
+        assert after.reveal() in provider.accepted

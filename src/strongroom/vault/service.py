@@ -170,6 +170,7 @@ class Vault:
         self._closed = False
         self._cache_ttl_seconds = cache_ttl_seconds
         self.max_value_bytes = max_value_bytes
+        changes.watch(self._forget_changed)  # a write through another Vault of this process drops ours too
 
     @classmethod
     def open(
@@ -363,9 +364,13 @@ class Vault:
         return RotationRepository(self)
 
     def _changed(self, tenant: str, name: str) -> None:
-        """After a committed change of a secret: drop its hot entry, tell this process's subscribers."""
-        self._hot.pop((tenant, name), None)
+        """After a committed change of a secret: every Vault of this process drops its hot entry (this one
+        included, through its watcher), and the config layer's handles of it refetch."""
         changes.publish(self.environment, tenant, name)
+
+    def _forget_changed(self, environment: str, tenant: str, name: str) -> None:
+        if environment == self.environment:
+            self._hot.pop((tenant, name), None)
 
     @cached_property
     def share_repo(self) -> ShareRepository:
