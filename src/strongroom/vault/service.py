@@ -153,14 +153,15 @@ class Vault:
         check_label("actor", actor)
         self.actor = actor
         self._clock = clock
-        self._audit = AuditLog(store, self._audit_keys, mode=audit_mode, spool_dir=audit_spool_dir)
         self._audit_keys_loaded: AuditKeys | None = None
         self._checkpointer: Checkpointer | None = None
         self._audit_keys_lock = threading.Lock()
-        self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
         self._keyring = Keyring(key_provider, self.environment, store.read, clock)
         self._key_check = KeyCheck(key_provider, self.environment, self._unwrap, self._keyring)
+        # After what _audit_keys reads: the AuditLog's writer thread may ask for the keys as soon as it starts.
+        self._audit = AuditLog(store, self._audit_keys, mode=audit_mode, spool_dir=audit_spool_dir)
+        self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._hot: dict[tuple[str, str], _Hot] = {}
         # (tenant id, data key version) -> that data key's fingerprint key; dropped with the tenant
         self._fingerprint_keys: dict[tuple[str, int], bytes] = {}
