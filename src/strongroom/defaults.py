@@ -80,16 +80,8 @@ def checkpoint_sinks(environment: str, home: Path | None = None) -> str:
 
 
 def checkpoint_interval() -> float:
-    text = os.environ.get(AUDIT_CHECKPOINT_SECONDS_ENV)
-    if not text:
-        return CHECKPOINT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < 86400 * 7:
-        raise InvalidInput(f"{AUDIT_CHECKPOINT_SECONDS_ENV}={text!r}: give seconds between checkpoints, e.g. 60")
-    return seconds
+    """Seconds between signed audit checkpoints (``STRONGROOM_AUDIT_CHECKPOINT_SECONDS``)."""
+    return _seconds(AUDIT_CHECKPOINT_SECONDS_ENV, CHECKPOINT_SECONDS, "between checkpoints", low=0.0, high=86400 * 7)
 
 
 ROTATION_SECONDS = 60.0
@@ -97,13 +89,19 @@ ROTATION_SECONDS = 60.0
 
 def rotation_interval() -> float:
     """Seconds between the service's rotation runs (``STRONGROOM_ROTATION_INTERVAL``; 0: no worker)."""
-    text = os.environ.get(ROTATION_INTERVAL_ENV)
+    return _seconds(ROTATION_INTERVAL_ENV, ROTATION_SECONDS, "between runs (0 for none)", low=None, high=86400)
+
+
+def _seconds(variable: str, default: float, what: str, *, low: float | None, high: float) -> float:
+    """A number of seconds from ``variable``: above ``low`` (``None``: zero or more) and at most ``high``."""
+    text = os.environ.get(variable)
     if not text:
-        return ROTATION_SECONDS
+        return default
     try:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
-    if not 0 <= seconds <= 86400:
-        raise InvalidInput(f"{ROTATION_INTERVAL_ENV}={text[:20]!r}: give seconds between runs (0-86400), e.g. 60")
+    floor_ok = seconds >= 0 if low is None else seconds > low
+    if not floor_ok or seconds > high:
+        raise InvalidInput(f"{variable}={text[:20]!r}: give seconds {what}, e.g. {default:g}")
     return seconds

@@ -22,11 +22,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from strongroom.clock import iso
-from strongroom.crypto.hazmat import Binding, encrypt
 from strongroom.errors import Conflict, InvalidInput, NotFound
 from strongroom.names import check_name
-from strongroom.store import RotationPolicyRecord, RotationRecord, VersionRecord
-from strongroom.vault.fingerprints import value_fingerprint
+from strongroom.store import RotationPolicyRecord, RotationRecord
 from strongroom.vault.policy import check_label, to_bytes
 from strongroom.vocabulary import (
     NO_TENANT,
@@ -366,24 +364,15 @@ class RotationRepository:
             if row.pending_version is not None:
                 raise Conflict(f"secret {rotation.name!r} already has a pending version {row.pending_version}")
             version = row.newest_version + 1
-            dek = work.tx.latest_data_key(record.id)
-            if dek is None:
-                raise NotFound(f"tenant {rotation.tenant!r} has no data key: it was deleted")
-            cipher = vault._cipher(dek, record)
-            binding = Binding(vault.environment, record.id, rotation.name, version)
-            work.tx.insert_version(
-                VersionRecord(
-                    tenant_id=record.id,
-                    name=rotation.name,
-                    version=version,
-                    dek_version=dek.version,
-                    value_type=value_type,
-                    ciphertext=encrypt(cipher, dek.version, plaintext, binding),
-                    created_at=now,
-                    created_by=rotation.actor,
-                    expires_at=None,
-                    fingerprint=value_fingerprint(vault._fingerprint_key(work, dek, record), plaintext),
-                )
+            vault._insert_version(
+                work,
+                record,
+                rotation.name,
+                version,
+                plaintext,
+                value_type=value_type,
+                created_by=rotation.actor,
+                now=now,
             )
             work.tx.update_secret(record.id, rotation.name, {"pending_version": version, "last_version": version})
             values = {"step": RotationStep.CREATE, "phase": "done", "pending_version": version, "updated_at": now}

@@ -587,24 +587,16 @@ class Vault:
         # The version it replaces becomes `previous`: a candidate for the policy's overlap (none without one).
         policy = tx.rotation_policy(tenant.id, name)
         previous = live_version or None
-        dek = tx.latest_data_key(tenant.id)
-        if dek is None:
-            raise NotFound(f"tenant {tenant_name!r} has no data key: it was deleted")
-        cipher = self._cipher(dek, tenant)
-        binding = Binding(self.environment, tenant.id, name, version)
-        tx.insert_version(
-            VersionRecord(
-                tenant_id=tenant.id,
-                name=name,
-                version=version,
-                dek_version=dek.version,
-                value_type=value_type,
-                ciphertext=encrypt(cipher, dek.version, plaintext, binding),
-                created_at=now,
-                created_by=event.actor,
-                expires_at=expires_at,
-                fingerprint=value_fingerprint(self._fingerprint_key(work, dek, tenant), plaintext),
-            )
+        self._insert_version(
+            work,
+            tenant,
+            name,
+            version,
+            plaintext,
+            value_type=value_type,
+            created_by=event.actor,
+            now=now,
+            expires_at=expires_at,
         )
         values: dict[str, Any] = {
             "current_version": version,
@@ -638,6 +630,40 @@ class Vault:
             deleted_at=None,
             expires_at=expires_at,
             destinations=parse_stored(policy_text),
+        )
+
+    def _insert_version(
+        self,
+        work: UnitOfWork,
+        tenant: TenantRecord,
+        name: str,
+        version: int,
+        plaintext: bytes,
+        *,
+        value_type: str,
+        created_by: str,
+        now: float,
+        expires_at: float | None = None,
+    ) -> None:
+        """Encrypt ``plaintext`` under the tenant's latest data key and insert it as ``version`` (its stage is
+        the caller's to set: a put makes it current, a rotation's create pending)."""
+        dek = work.tx.latest_data_key(tenant.id)
+        if dek is None:
+            raise NotFound(f"tenant {tenant.name!r} has no data key: it was deleted")
+        binding = Binding(self.environment, tenant.id, name, version)
+        work.tx.insert_version(
+            VersionRecord(
+                tenant_id=tenant.id,
+                name=name,
+                version=version,
+                dek_version=dek.version,
+                value_type=value_type,
+                ciphertext=encrypt(self._cipher(dek, tenant), dek.version, plaintext, binding),
+                created_at=now,
+                created_by=created_by,
+                expires_at=expires_at,
+                fingerprint=value_fingerprint(self._fingerprint_key(work, dek, tenant), plaintext),
+            )
         )
 
     def set_destinations(
