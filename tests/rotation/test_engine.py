@@ -145,7 +145,7 @@ def test_with_an_overlap_the_previous_version_stays_a_candidate_until_run_due_re
     assert isinstance(settings.db, LiveSecret)
     assert settings.db.candidates() == [new, first]
     assert rotations.run_due() == []  # overlap not over
-    now[0] += 3601
+    now[0] += 2 * 3600  # past the overlap, which began at the promotion (the vault's own clock)
     [retired] = rotations.run_due()
     assert retired.status == "succeeded"
     assert provider.accepted == {new}
@@ -299,7 +299,7 @@ def test_an_operator_rolls_back_to_the_previous_version_and_its_rotation_never_r
     [moved] = events(vault, "rotation.stage")[-1:]
     assert moved.actor == "ops"
     assert "rolled back" in moved.detail
-    now[0] += 3601
+    now[0] += 2 * 3600  # past the overlap, which began at the promotion (the vault's own clock)
     assert rotations.run_due() == []  # the rotation ended with the roll-back: nothing is retired
     assert first in provider.accepted
     vault.put(T, "solo", "only-version-" + "s" * 20)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -95,7 +94,7 @@ class Rotations:
         self._vault = vault
         self._repo = vault.rotation_repo
         self.rotators = rotators or Rotators()
-        self._clock = clock or time.time
+        self._clock = clock or vault.clock  # stage times (a previous version's overlap) are the vault's
         self._actor = actor
         self._alert = alert
 
