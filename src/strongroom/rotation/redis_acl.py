@@ -171,16 +171,20 @@ class RedisRotator(BaseRotator):
         import redis
 
         timeout: int = option(self.name, ctx.options, "connect_timeout", int, 10)
-        client = redis.Redis.from_url(
-            url.url(), socket_connect_timeout=timeout, socket_timeout=timeout, single_connection_client=True
-        )
+        client: redis.Redis | None = None
         try:
-            try:
-                client.ping()  # connects and authenticates now, so a refusal is named as such
-            except redis.RedisError as exc:
-                raise RotationError(
-                    f"{ctx.describe()}: connecting with {what} to {url.where()} failed: {_why(exc)}"
-                ) from None
+            # A single-connection client connects and authenticates here, so a refusal is named as such.
+            client = redis.Redis.from_url(
+                url.url(), socket_connect_timeout=timeout, socket_timeout=timeout, single_connection_client=True
+            )
+            client.ping()
+        except redis.RedisError as exc:
+            if client is not None:
+                client.close()
+            raise RotationError(
+                f"{ctx.describe()}: connecting with {what} to {url.where()} failed: {_why(exc)}"
+            ) from None
+        try:
             yield client
         finally:
             client.close()
