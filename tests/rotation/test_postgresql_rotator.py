@@ -401,3 +401,42 @@ def test_bad_options_are_refused_naming_the_option(store: Vault, options: dict[s
     with pytest.raises(InvalidInput, match=named) as refused:
         _policy(Rotations(store), **options)
     assert len(str(refused.value).splitlines()) == 1
+
+
+# -- resuming ----------------------------------------------------------------------------------------------
+
+
+class _KilledAfterSet(PostgresRotator):
+    """The real rotator; the first ``set`` is interrupted after it changed the password and before the engine
+    recorded it (as a process killed there), so the next run runs ``set`` again."""
+
+    killed = False
+
+    def set(self, ctx: RotationContext, pending: Secret[Any]) -> None:
+        super().set(ctx, pending)
+        if not _KilledAfterSet.killed:
+            _KilledAfterSet.killed = True
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("strategy", ["single", "alternating"])
+def test_a_rotation_killed_after_set_resumes_and_finishes(server: Server, store: Vault, strategy: str) -> None:
+    user_a, user_b, _ = _alternating(server, store)
+    rotations = Rotations(store, rotators=Rotators({"postgresql": _KilledAfterSet}))
+    if strategy == "single":
+        _policy(rotations)
+    else:
+        _policy(rotations, strategy="alternating", users=[user_a, user_b], admin_secret=ADMIN)
+    _KilledAfterSet.killed = False
+    before = _current(store)
+    with pytest.raises(KeyboardInterrupt):
+        rotations.rotate(PLATFORM, DB)
+    assert _current(store) == before  # nothing promoted yet
+    assert "pending" in _stages(store)
+    outcome = rotations.rotate(PLATFORM, DB)
+    assert outcome.status == "retiring", outcome.reason
+    after = _current(store)
+    assert after != before
+    assert server.has_password(after)
+    assert _login(after)[0] == (user_a if strategy == "single" else user_b)
+    assert "pending" not in _stages(store)

@@ -118,10 +118,12 @@ class CacheSettings(Settings):
     cache_url: Secret[str] = secret(sensitivity="high", rotate="30d", kind="platform")
 
 
+# The least an admin needs (docs/rotation-db.md); the app may run its commands and nothing else.
+ADMIN_RULES = ("+acl|getuser", "+acl|setuser", "+ping", "+hello", "+auth", "+select")
 APP_RULES = ("~sr_rot_*", "+@connection", "+incrby", "+get")
 
 
-def _app(server: Server, store: Vault, *, admin_rules: tuple[str, ...] = ("+acl", "+@connection")) -> tuple[str, str]:
+def _app(server: Server, store: Vault, *, admin_rules: tuple[str, ...] = ADMIN_RULES) -> tuple[str, str]:
     """The app's user (its URL stored as cache_url) and an admin user (its URL as redis_admin)."""
     user, password = server.user("app", *APP_RULES)
     admin, admin_password = server.user("admin", *admin_rules)
@@ -270,7 +272,7 @@ def _assert_failed_cleanly(
 def test_a_refusing_server_fails_the_rotation(
     server: Server, store: Vault, caplog: pytest.LogCaptureFixture, fault: str
 ) -> None:
-    _, admin = _app(server, store, admin_rules=("+@connection",) if fault == "no +acl" else ("+acl", "+@connection"))
+    _, admin = _app(server, store, admin_rules=("+@connection",) if fault == "no +acl" else ADMIN_RULES)
     if fault == "wrong admin password":
         store.put(PLATFORM, ADMIN, _url(admin, secrets.token_urlsafe(24)))
     rotations = Rotations(store)
@@ -339,3 +341,35 @@ def test_bad_options_are_refused_naming_the_option(store: Vault, options: dict[s
     with pytest.raises(InvalidInput, match=named) as refused:
         _policy(Rotations(store), **options)
     assert len(str(refused.value).splitlines()) == 1
+
+
+# -- resuming ----------------------------------------------------------------------------------------------
+
+
+class _KilledAfterSet(RedisRotator):
+    """The real rotator; the first ``set`` is interrupted after it added the password and before the engine
+    recorded it (as a process killed there), so the next run runs ``set`` again."""
+
+    killed = False
+
+    def set(self, ctx: RotationContext, pending: Secret[Any]) -> None:
+        super().set(ctx, pending)
+        if not _KilledAfterSet.killed:
+            _KilledAfterSet.killed = True
+            raise KeyboardInterrupt
+
+
+def test_a_rotation_killed_after_set_resumes_and_finishes(server: Server, store: Vault) -> None:
+    user, _ = _app(server, store)
+    rotations = Rotations(store, rotators=Rotators({"redis": _KilledAfterSet}))
+    _policy(rotations, admin_secret=ADMIN)
+    before = _current(store)
+    with pytest.raises(KeyboardInterrupt):
+        rotations.rotate(PLATFORM, NAME)
+    assert _current(store) == before  # nothing promoted yet
+    assert len(server.hashes(user)) == 2
+    outcome = rotations.rotate(PLATFORM, NAME)
+    assert outcome.status == "retiring", outcome.reason
+    after = _current(store)
+    assert sorted(server.hashes(user)) == sorted([_hash(_login(before)[1]), _hash(_login(after)[1])])
+    assert _works(after)
