@@ -188,12 +188,15 @@ class PostgresRotator(BaseRotator):
         try:
             with self._connect(ctx, current, "the current credential") as conn:
                 self._alter(ctx, conn, new.user, new.password)
-        except _Failed as refused:
-            if not refused.refused:
+        except _Failed as first:
+            if not first.refused:
                 raise
             # A run killed after ALTER ROLE and before 'set' was recorded left the new password in place.
-            with self._connect(ctx, new, "the pending credential") as conn:
-                self._alter(ctx, conn, new.user, new.password)
+            try:
+                with self._connect(ctx, new, "the pending credential") as conn:
+                    self._alter(ctx, conn, new.user, new.password)
+            except _Failed:
+                raise first from None
 
     def test(self, ctx: RotationContext, pending: Secret[Any]) -> None:
         new = _Url.parse(ctx, "the pending value", _text(pending))
