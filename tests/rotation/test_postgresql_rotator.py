@@ -110,13 +110,13 @@ class Server:
 
 
 def _works(url: str) -> bool:
-    with psycopg.connect(url, connect_timeout=5) as conn:
+    with psycopg.connect(url, connect_timeout=30) as conn:
         return bool(conn.execute("SELECT 1").fetchone() == (1,))
 
 
 def _refused(url: str) -> bool:
     try:
-        psycopg.connect(url, connect_timeout=5).close()
+        psycopg.connect(url, connect_timeout=30).close()
     except psycopg.OperationalError:
         return True
     return False
@@ -215,7 +215,7 @@ def test_twenty_alternating_rotations_fail_no_query(server: Server, store: Vault
             pooled = pool.get()
             try:
                 assert pooled.execute("SELECT 1").fetchone() == (1,)
-                with psycopg.connect(url, connect_timeout=5) as fresh:
+                with psycopg.connect(url, connect_timeout=30) as fresh:
                     assert fresh.execute("SELECT current_user").fetchone() == (_login(url)[0],)
             except Exception as exc:  # every failure counts; its type says which
                 failures.append(type(exc).__name__)
@@ -339,6 +339,26 @@ def test_an_unreachable_server_fails_the_rotation(
         outcome = rotations.rotate(PLATFORM, "database_url")
     _assert_failed_cleanly(store, server, outcome, step="set", before=before, caplog=caplog)
     assert "unreachable" in (outcome.reason or "")
+
+
+def test_a_server_that_does_not_answer_in_time_fails_the_rotation(
+    server: Server, store: Vault, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another session holds the inactive role's row (an ALTER ROLE in an open transaction): the rotation's
+    ALTER ROLE waits, and fails after connect_timeout instead of hanging."""
+    user_a, user_b, _ = _alternating(server, store)
+    rotations = Rotations(store)
+    _policy(rotations, strategy="alternating", users=[user_a, user_b], admin_secret=ADMIN, connect_timeout=1)
+    before, b_before = _current(store), server.verifier(user_b)
+    assert ADMIN_URL
+    with psycopg.connect(ADMIN_URL) as blocker:  # a transaction, open until the block ends
+        blocker.execute(psycopg.sql.SQL("ALTER ROLE {} CONNECTION LIMIT 5").format(psycopg.sql.Identifier(user_b)))
+        caplog.set_level(logging.DEBUG)
+        outcome = rotations.rotate(PLATFORM, DB)
+        blocker.rollback()
+    _assert_failed_cleanly(store, server, outcome, step="set", before=before, caplog=caplog)
+    assert "SQLSTATE 57014" in (outcome.reason or "")
+    assert server.verifier(user_b) == b_before
 
 
 def test_a_new_credential_that_cannot_log_in_is_undone(

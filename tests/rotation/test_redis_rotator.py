@@ -61,14 +61,14 @@ def _hash(password: str) -> str:
 
 def _refused(url: str) -> bool:
     try:  # a single-connection client connects (and authenticates) as it is made
-        redis.Redis.from_url(url, single_connection_client=True, socket_connect_timeout=5).close()
+        redis.Redis.from_url(url, single_connection_client=True, socket_connect_timeout=30).close()
     except redis.AuthenticationError:
         return True
     return False
 
 
 def _works(url: str) -> bool:
-    client = redis.Redis.from_url(url, single_connection_client=True, socket_connect_timeout=5)
+    client = redis.Redis.from_url(url, single_connection_client=True, socket_connect_timeout=30)
     try:
         return bool(client.ping())
     finally:
@@ -180,7 +180,7 @@ def test_twenty_rotations_fail_no_command(server: Server, store: Vault) -> None:
             pooled = pool.get()
             try:
                 pooled.incr(key)
-                fresh = redis.Redis.from_url(url, single_connection_client=True, socket_connect_timeout=5)
+                fresh = redis.Redis.from_url(url, single_connection_client=True, socket_connect_timeout=30)
                 try:
                     fresh.incr(key)
                 finally:
@@ -285,20 +285,24 @@ def test_a_refusing_server_fails_the_rotation(
     assert expected in (outcome.reason or "")
 
 
+@pytest.mark.parametrize("fault", ["refused", "silent"])
 def test_an_unreachable_server_fails_the_rotation(
-    server: Server, store: Vault, caplog: pytest.LogCaptureFixture
+    server: Server, store: Vault, caplog: pytest.LogCaptureFixture, fault: str
 ) -> None:
+    """The admin URL points at a closed port (refused at once), or one that accepts and never answers."""
     _, admin = _app(server, store)
-    with socket.socket() as closed:  # bound, never listening: connections to it are refused
+    with socket.socket() as closed:  # bound and, unless listening, never answering: no other server can be there
         closed.bind(("127.0.0.1", 0))
+        if fault == "silent":
+            closed.listen(8)  # the kernel completes the handshake; nobody ever reads or answers
         store.put(PLATFORM, ADMIN, _url(admin, secrets.token_urlsafe(24), port=closed.getsockname()[1]))
         rotations = Rotations(store)
-        _policy(rotations, admin_secret=ADMIN, connect_timeout=2)
+        _policy(rotations, admin_secret=ADMIN, connect_timeout=1)
         before = _current(store)
         caplog.set_level(logging.DEBUG)
         outcome = rotations.rotate(PLATFORM, NAME)
     _assert_failed_cleanly(store, server, outcome, step="set", before=before, caplog=caplog)
-    assert "unreachable" in (outcome.reason or "")
+    assert ("connect_timeout expired" if fault == "silent" else "connection refused") in (outcome.reason or "")
 
 
 class _FailsItsTest(RedisRotator):

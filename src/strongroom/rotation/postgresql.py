@@ -58,6 +58,7 @@ _SQLSTATE_HINTS = {
     "42501": "insufficient privilege: the admin role needs CREATEROLE",
     "42704": "the role does not exist",
     "25006": "the server is read-only (a standby?)",
+    "57014": "timed out waiting (connect_timeout applies to statements too)",
 }
 
 
@@ -255,6 +256,7 @@ class PostgresRotator(BaseRotator):
     @contextmanager
     def _connect(self, ctx: RotationContext, url: _Url, what: str) -> Iterator[psycopg.Connection[Any]]:
         import psycopg
+        from psycopg import sql
 
         try:
             conn = psycopg.connect(
@@ -266,6 +268,9 @@ class PostgresRotator(BaseRotator):
                 f"{ctx.describe()}: connecting with {what} to {url.where()} failed: {why}", refused=refused
             ) from None
         try:
+            # A statement waiting on a lock (another ALTER ROLE) fails the step instead of hanging the rotation.
+            statement_timeout = sql.SQL("SET statement_timeout = {}").format(sql.Literal(self._timeout(ctx) * 1000))
+            self._run(ctx, conn, "SET statement_timeout", lambda: conn.execute(statement_timeout))
             yield conn
         finally:
             conn.close()

@@ -47,7 +47,7 @@ _ERRORS = {
     "AuthenticationWrongNumberOfArgsError": "the server has no ACL users (Redis < 6)",
     "NoPermissionError": "no permission: the admin user needs +acl",
     "TimeoutError": "unreachable (connect_timeout expired)",
-    "ConnectionError": "unreachable",
+    "ConnectionError": "unreachable (connection refused or closed)",
 }
 
 
