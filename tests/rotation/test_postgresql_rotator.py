@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
@@ -380,8 +380,11 @@ def test_a_new_credential_that_cannot_log_in_is_undone(
 class _FailsItsTest(PostgresRotator):
     """The real rotator, whose test fails after the real one ran (a new credential the app cannot use)."""
 
+    pending: ClassVar[list[str]] = []
+
     def test(self, ctx: RotationContext, pending: Secret[Any]) -> None:
         value = pending.reveal()
+        type(self).pending.append(value)
         super().test(ctx, pending)
         raise psycopg.OperationalError(f"canary in a driver message: {value}")
 
@@ -391,6 +394,7 @@ def test_single_strategy_undo_puts_the_old_password_back(
 ) -> None:
     user, password = server.role("app", "LOGIN")
     store.put(PLATFORM, "database_url", _url(user, password), kind="platform")
+    _FailsItsTest.pending.clear()
     rotations = Rotations(store, rotators=Rotators({"postgresql": _FailsItsTest}))
     _policy(rotations)
     caplog.set_level(logging.DEBUG)
@@ -398,6 +402,11 @@ def test_single_strategy_undo_puts_the_old_password_back(
     _assert_failed_cleanly(store, server, outcome, step="test", before=_url(user, password), caplog=caplog)
     assert "OperationalError" in (outcome.reason or "")
     assert "canary" not in (outcome.reason or "")
+    # The discarded new credential leaked nowhere either.
+    (pending,) = _FailsItsTest.pending
+    seen = caplog.text + (outcome.reason or "") + repr(store.audit_events(tenant=PLATFORM))
+    assert pending not in seen
+    assert _login(pending)[1] not in seen
 
 
 # -- bad options -------------------------------------------------------------------------------------------

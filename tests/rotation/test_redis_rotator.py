@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
@@ -308,8 +308,11 @@ def test_an_unreachable_server_fails_the_rotation(
 class _FailsItsTest(RedisRotator):
     """The real rotator, whose test fails after the real one ran (a new credential the app cannot use)."""
 
+    pending: ClassVar[list[str]] = []
+
     def test(self, ctx: RotationContext, pending: Secret[Any]) -> None:
         value = pending.reveal()
+        type(self).pending.append(value)
         super().test(ctx, pending)
         raise redis.AuthenticationError(f"canary in a driver message: {value}")
 
@@ -318,6 +321,7 @@ def test_a_new_password_that_fails_its_test_is_removed(
     server: Server, store: Vault, caplog: pytest.LogCaptureFixture
 ) -> None:
     _app(server, store)
+    _FailsItsTest.pending.clear()
     rotations = Rotations(store, rotators=Rotators({"redis": _FailsItsTest}))
     _policy(rotations, admin_secret=ADMIN)
     before = _current(store)
@@ -326,6 +330,11 @@ def test_a_new_password_that_fails_its_test_is_removed(
     # undo removed the pending password: the user holds only the current one (checked in the helper)
     _assert_failed_cleanly(store, server, outcome, step="test", before=before, caplog=caplog)
     assert "canary" not in (outcome.reason or "")
+    # The discarded new credential leaked nowhere either.
+    (pending,) = _FailsItsTest.pending
+    seen = caplog.text + (outcome.reason or "") + repr(store.audit_events(tenant=PLATFORM))
+    assert pending not in seen
+    assert _login(pending)[1] not in seen
 
 
 # -- bad options -------------------------------------------------------------------------------------------
