@@ -469,3 +469,28 @@ def test_a_rotation_killed_after_set_resumes_and_finishes(server: Server, store:
     assert server.has_password(after)
     assert _login(after)[0] == (user_a if strategy == "single" else user_b)
     assert "pending" not in _stages(store)
+
+
+# -- misconfiguration found at rotation time ---------------------------------------------------------------
+
+
+def test_a_current_role_outside_users_fails_at_create(server: Server, store: Vault) -> None:
+    user_a, user_b, _ = _alternating(server, store)
+    rotations = Rotations(store)
+    _policy(rotations, strategy="alternating", users=[user_b, f"{user_b}_other"], admin_secret=ADMIN)
+    outcome = rotations.rotate(PLATFORM, DB)
+    assert outcome.status == "failed"
+    assert "step create" in (outcome.reason or "")
+    assert f"{user_a!r} is not one of option users" in (outcome.reason or "")
+    assert _stages(store) == ["current"]
+
+
+def test_a_missing_admin_secret_fails_naming_it(server: Server, store: Vault) -> None:
+    user_a, user_b, _ = _alternating(server, store)
+    rotations = Rotations(store)
+    missing = "no_such_admin"  # names a secret that was never stored
+    _policy(rotations, strategy="alternating", users=[user_a, user_b], admin_secret=missing)
+    outcome = rotations.rotate(PLATFORM, DB)
+    assert outcome.status == "failed"
+    assert "'no_such_admin' not found" in (outcome.reason or "")
+    assert "pending" not in _stages(store)
