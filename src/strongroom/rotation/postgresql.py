@@ -222,8 +222,8 @@ class PostgresRotator(BaseRotator):
         except _Failed as refused:
             if not refused.refused:
                 raise
-            with self._connect(ctx, current, "the current credential") as conn:
-                pass
+            with self._connect(ctx, current, "the current credential") as conn:  # nothing to undo if it works
+                self._run(ctx, conn, "SELECT 1", lambda: conn.execute("SELECT 1").fetchone())
 
     def retire(self, ctx: RotationContext, previous: Secret[Any]) -> None:
         """alternating: the previous role's password is revoked, unless it is the current role (a value

@@ -196,7 +196,10 @@ class RedisRotator(BaseRotator):
         return [h.decode() if isinstance(h, bytes) else str(h) for h in found.get("passwords", [])]
 
     def _setuser(self, ctx: RotationContext, admin: redis.Redis, user: str, rule: str) -> None:
-        self._call(ctx, f"ACL SETUSER {user!r}", lambda: admin.execute_command("ACL", "SETUSER", user, rule))  # type: ignore[no-untyped-call]
+        def setuser() -> Any:
+            return admin.execute_command("ACL", "SETUSER", user, rule)  # type: ignore[no-untyped-call]
+
+        self._call(ctx, f"ACL SETUSER {user!r}", setuser)
 
     def _call(self, ctx: RotationContext, what: str, call: Any) -> Any:
         import redis
