@@ -101,6 +101,8 @@ def server() -> Iterator[Server]:
     yield found
     if found.users:
         admin.acl_deluser(*found.users)  # also disconnects their clients
+    for key in admin.scan_iter(match=f"{found.prefix}_*"):
+        admin.delete(key)
     admin.close()
 
 
