@@ -26,6 +26,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from strongroom import Secret
 from strongroom.config import Settings, secret
@@ -494,3 +496,50 @@ def test_a_missing_admin_secret_fails_naming_it(server: Server, store: Vault) ->
     assert outcome.status == "failed"
     assert "'no_such_admin' not found" in (outcome.reason or "")
     assert "pending" not in _stages(store)
+
+
+# -- the URL -----------------------------------------------------------------------------------------------
+
+_LOGIN_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+
+
+@given(
+    user=_LOGIN_TEXT.filter(lambda u: u == u.strip() and len(u) <= 63 and u != "other"),
+    password=_LOGIN_TEXT,
+    query=st.sampled_from(["", "sslmode=disable", "application_name=a%20b&connect_timeout=3"]),
+    strategy=st.sampled_from(["single", "alternating"]),
+)
+def test_create_changes_only_the_login(user: str, password: str, query: str, strategy: str) -> None:
+    """Whatever characters the stored user and password hold (percent-encoded in the URL), the new value keeps
+    host, port, database and parameters, and has the right role and a new, generated password."""
+    current = f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@db.example:6543/orders"
+    current += f"?{query}" if query else ""
+    options: dict[str, Any] = {"strategy": strategy}
+    if strategy == "alternating":
+        options |= {"users": [user, "other"], "admin_secret": ADMIN}
+
+    def no_other_secret(name: str) -> Secret[Any]:
+        raise AssertionError(f"create read {name}")
+
+    ctx = RotationContext(
+        tenant=PLATFORM,
+        name=DB,
+        rotator="postgresql",
+        options=options,
+        rotation_id="r1",
+        step="create",
+        clock=time.time,
+        _current=lambda: Secret(DB, current, 1),
+        _secret=no_other_secret,
+    )
+    new = urlsplit(PostgresRotator().create(ctx))
+    assert (new.scheme, new.hostname, new.port, new.path, new.query) == (
+        "postgresql",
+        "db.example",
+        6543,
+        "/orders",
+        query,
+    )
+    assert unquote(new.username or "") == (user if strategy == "single" else "other")
+    assert len(unquote(new.password or "")) >= 43
+    assert unquote(new.password or "") != password
