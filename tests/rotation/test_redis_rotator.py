@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from strongroom import Secret
 from strongroom.config import Settings, secret
@@ -388,3 +390,35 @@ def test_a_rotation_killed_after_set_resumes_and_finishes(server: Server, store:
     after = _current(store)
     assert sorted(server.hashes(user)) == sorted([_hash(_login(before)[1]), _hash(_login(after)[1])])
     assert _works(after)
+
+
+# -- the URL -----------------------------------------------------------------------------------------------
+
+_LOGIN_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+
+
+@given(user=_LOGIN_TEXT, password=_LOGIN_TEXT, scheme=st.sampled_from(["redis", "rediss"]))
+def test_create_changes_only_the_password(user: str, password: str, scheme: str) -> None:
+    """Whatever characters the stored user and password hold (percent-encoded), the new value keeps scheme,
+    host, port, database and user, with a new, generated password."""
+    current = f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@cache.example:6380/3"
+
+    def no_other_secret(name: str) -> Secret[Any]:
+        raise AssertionError(f"create read {name}")
+
+    ctx = RotationContext(
+        tenant=PLATFORM,
+        name=NAME,
+        rotator="redis",
+        options={},
+        rotation_id="r1",
+        step="create",
+        clock=time.time,
+        _current=lambda: Secret(NAME, current, 1),
+        _secret=no_other_secret,
+    )
+    new = urlsplit(RedisRotator().create(ctx))
+    assert (new.scheme, new.hostname, new.port, new.path) == (scheme, "cache.example", 6380, "/3")
+    assert unquote(new.username or "") == user
+    assert len(unquote(new.password or "")) >= 43
+    assert unquote(new.password or "") != password
