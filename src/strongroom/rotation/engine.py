@@ -308,7 +308,9 @@ class Rotations:
         self, rotation: RotationInfo, rotator: Rotator | None, options: Mapping[str, Any], reason: str
     ) -> RotationResult:
         if rotator is not None and rotation.pending_version is not None:
-            reason = self._undo(rotator, rotation, options) or reason
+            undo_failed = self._undo(rotator, rotation, options)
+            if undo_failed is not None:  # keep why the step failed: it is what the operator has to fix
+                reason = f"{reason}; then {undo_failed}"
         try:
             rotation = self._repo.discard(rotation, reason)
         except StrongroomError as exc:  # the store is down too: the next run finds it open and resumes it

@@ -1,0 +1,210 @@
+"""The ``redis`` rotator: an ACL user's password, changed with ``ACL SETUSER``.
+
+The secret's value is a Redis URL with an ACL user (``redis://user:password@host:port/db``, or ``rediss://``;
+without a user name it is the ``default`` user). A Redis ACL user may hold several passwords at once, so the
+rotation needs one user only and no connection ever fails:
+
+- ``set`` adds the new password (``ACL SETUSER user #<sha256 hex>``: the hash form, so the plaintext never
+  reaches the server, its command log or ``MONITOR``); the old one keeps working;
+- ``test`` connects with the new URL (``AUTH`` then ``PING``);
+- ``retire`` removes the previous password (``ACL SETUSER user !<sha256 hex>``); authenticated connections
+  stay authenticated, new logins with it fail;
+- ``undo`` (after a failed test) removes the pending password.
+
+Each step reads the user's password hashes first (``ACL GETUSER``), so it runs again after a crash without an
+error, and never removes the current password. ACL commands run over an admin connection: option
+``admin_secret`` (another secret of the same tenant holding an admin URL), else the current credential,
+whose user then needs ``+acl``. Errors name the secret, the step and the error class, never the server's
+text (it quotes the ACL rule). ``docs/rotation.md`` lists the options and examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from strongroom.errors import InvalidInput, RotationError
+from strongroom.rotation.rotator import BaseRotator, RotationContext, option
+
+if TYPE_CHECKING:
+    import redis
+
+    from strongroom.secret import Secret
+
+__all__ = ["RedisRotator"]
+
+OPTIONS = ("admin_secret", "connect_timeout")
+SCHEMES = ("redis", "rediss")
+PASSWORD_BYTES = 32
+
+_ERRORS = {
+    "AuthenticationError": "the password was refused",
+    "AuthenticationWrongNumberOfArgsError": "the server has no ACL users (Redis < 6)",
+    "NoPermissionError": "no permission: the admin user needs +acl",
+    "TimeoutError": "unreachable (connect_timeout expired)",
+    "ConnectionError": "unreachable (connection refused or closed)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Url:
+    scheme: str
+    user: str
+    password: str
+    host: str
+    path: str
+    query: str
+    fragment: str
+
+    @classmethod
+    def parse(cls, ctx: RotationContext, what: str, text: str) -> _Url:
+        parts = urlsplit(text.strip())
+        userinfo, at, host = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        if parts.scheme not in SCHEMES or not at or not password:
+            raise RotationError(f"{ctx.describe()}: {what} is not a redis://user:password@host URL: store one")
+        return cls(
+            parts.scheme, unquote(user) or "default", unquote(password), host, parts.path, parts.query, parts.fragment
+        )
+
+    def with_password(self, password: str) -> str:
+        netloc = f"{quote(self.user, safe='')}:{quote(password, safe='')}@{self.host}"
+        return urlunsplit((self.scheme, netloc, self.path, self.query, self.fragment))
+
+    def url(self) -> str:
+        return self.with_password(self.password)
+
+    def where(self) -> str:
+        return f"{self.host} as {self.user!r}"
+
+
+def _text(secret: Secret[Any]) -> str:
+    with secret as held:
+        value = held.reveal()
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _hash(password: str) -> str:
+    """What ``ACL SETUSER #...`` takes and ``ACL GETUSER`` lists: the password's SHA-256, in hex."""
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def _why(exc: BaseException) -> str:
+    for kind in type(exc).__mro__:
+        if kind.__name__ in _ERRORS:
+            return f"{_ERRORS[kind.__name__]} ({type(exc).__name__})"
+    return type(exc).__name__
+
+
+class RedisRotator(BaseRotator):
+    name: ClassVar[str] = "redis"
+
+    def check(self, options: Mapping[str, Any]) -> None:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise InvalidInput(f"rotator 'redis': unknown option {unknown[0]!r}: use {', '.join(OPTIONS)}")
+        option(self.name, options, "admin_secret", str)
+        timeout = option(self.name, options, "connect_timeout", int, 10)
+        if not 1 <= timeout <= 600:
+            raise InvalidInput("rotator 'redis': option 'connect_timeout' must be 1-600 seconds")
+
+    # -- steps -----------------------------------------------------------------------------------------
+
+    def create(self, ctx: RotationContext) -> str:
+        return self._current(ctx).with_password(secrets.token_urlsafe(PASSWORD_BYTES))
+
+    def set(self, ctx: RotationContext, pending: Secret[Any]) -> None:
+        new = _Url.parse(ctx, "the pending value", _text(pending))
+        with self._admin(ctx) as admin:
+            if _hash(new.password) not in self._hashes(ctx, admin, new.user):
+                self._setuser(ctx, admin, new.user, f"#{_hash(new.password)}")
+
+    def test(self, ctx: RotationContext, pending: Secret[Any]) -> None:
+        new = _Url.parse(ctx, "the pending value", _text(pending))
+        with self._connect(ctx, new, "the new credential") as client:
+            self._call(ctx, "PING", client.ping)
+
+    def undo(self, ctx: RotationContext, pending: Secret[Any]) -> None:
+        new = _Url.parse(ctx, "the pending value", _text(pending))
+        self._remove(ctx, new, keep=self._current(ctx))
+
+    def retire(self, ctx: RotationContext, previous: Secret[Any]) -> None:
+        old = _Url.parse(ctx, "the previous value", _text(previous))
+        self._remove(ctx, old, keep=self._current(ctx))
+
+    # -- at the server ---------------------------------------------------------------------------------
+
+    def _remove(self, ctx: RotationContext, gone: _Url, *, keep: _Url) -> None:
+        """Remove ``gone``'s password from its user, unless it is ``keep``'s (the current credential)."""
+        if gone.user == keep.user and gone.password == keep.password:
+            return
+        with self._admin(ctx) as admin:
+            if _hash(gone.password) in self._hashes(ctx, admin, gone.user):
+                self._setuser(ctx, admin, gone.user, f"!{_hash(gone.password)}")
+
+    def _current(self, ctx: RotationContext) -> _Url:
+        found = ctx.current()
+        if found is None:
+            raise RotationError(f"{ctx.describe()}: the secret has no current value: store the URL first")
+        return _Url.parse(ctx, "the current value", _text(found))
+
+    @contextmanager
+    def _admin(self, ctx: RotationContext) -> Iterator[redis.Redis]:
+        name: str | None = option(self.name, ctx.options, "admin_secret", str)
+        if name is None:
+            with self._connect(ctx, self._current(ctx), "the current credential") as client:
+                yield client
+            return
+        if name == ctx.name:
+            raise RotationError(f"{ctx.describe()}: option admin_secret names the rotated secret itself")
+        admin = _Url.parse(ctx, f"admin secret {name!r}", _text(ctx.secret(name)))
+        with self._connect(ctx, admin, f"admin secret {name!r}") as client:
+            yield client
+
+    @contextmanager
+    def _connect(self, ctx: RotationContext, url: _Url, what: str) -> Iterator[redis.Redis]:
+        import redis
+
+        timeout: int = option(self.name, ctx.options, "connect_timeout", int, 10)
+        client: redis.Redis | None = None
+        try:
+            # A single-connection client connects and authenticates here, so a refusal is named as such.
+            client = redis.Redis.from_url(
+                url.url(), socket_connect_timeout=timeout, socket_timeout=timeout, single_connection_client=True
+            )
+            client.ping()
+        except redis.RedisError as exc:
+            if client is not None:
+                client.close()
+            raise RotationError(
+                f"{ctx.describe()}: connecting with {what} to {url.where()} failed: {_why(exc)}"
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def _hashes(self, ctx: RotationContext, admin: redis.Redis, user: str) -> list[str]:
+        found = self._call(ctx, f"ACL GETUSER {user!r}", lambda: admin.acl_getuser(user))
+        if not found:
+            raise RotationError(f"{ctx.describe()}: Redis has no ACL user {user!r}: create it first")
+        return [h.decode() if isinstance(h, bytes) else str(h) for h in found.get("passwords", [])]
+
+    def _setuser(self, ctx: RotationContext, admin: redis.Redis, user: str, rule: str) -> None:
+        def setuser() -> Any:
+            return admin.execute_command("ACL", "SETUSER", user, rule)  # type: ignore[no-untyped-call]
+
+        self._call(ctx, f"ACL SETUSER {user!r}", setuser)
+
+    def _call(self, ctx: RotationContext, what: str, call: Any) -> Any:
+        import redis
+
+        try:
+            return call()
+        except redis.RedisError as exc:
+            raise RotationError(f"{ctx.describe()}: {what} failed: {_why(exc)}") from None
