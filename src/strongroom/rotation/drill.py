@@ -61,7 +61,7 @@ class StepResult:
 
     def line(self, width: int = 80) -> str:
         """``PASS  rotate    service_token      12 probes healthy, ...``, cut to ``width`` columns."""
-        text = f"{self.status.upper():<4}  {self.step:<8}  {self.target:<24}  {self.detail}"
+        text = f"{self.status.upper():<4}  {self.step:<8}  {self.target:<22}  {self.detail}"
         return text if len(text) <= width else text[: width - 3] + "..."
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,7 +131,7 @@ class Probe:
     ok: bool
     what: str  # "HTTP 200", "HTTP 503", "URLError", ...
     identity: tuple[str, str] | None  # (pid, started_at) when the answer carries them
-    phase: str
+    phase: str  # before, rotating, overlap, retire (the call revoking the previous version), after
 
 
 class HealthProbe:
@@ -323,6 +323,7 @@ def _rotate(
         if left > 0:
             say(f"{name}: waiting {left:.1f}s for the overlap to end")
             pause(left)
+        health.phase("retire")
         result = rotations.retire(PLATFORM_TENANT, name)
         if result.status == "skipped" and result.reason != "the overlap has not ended":
             break
@@ -335,7 +336,7 @@ def _rotate(
     why = judge(health.probes())
     if why is not None:
         raise _StepFailed(why)
-    return f"{policy_note}v{result.version}, {len(health.probes())} probes healthy, previous retired"
+    return f"{policy_note}v{result.version}, {len(health.probes())} probes healthy"
 
 
 def _ensure_policy(vault: Vault, spec: FieldSpec, rotations: Rotations) -> str:
@@ -357,7 +358,7 @@ def _ensure_policy(vault: Vault, spec: FieldSpec, rotations: Rotations) -> str:
         )
     except StrongroomError as exc:
         raise _StepFailed(f"cannot set the policy from the schema: {exc}") from None
-    return "policy set from schema, "
+    return "policy from schema, "
 
 
 def _previous_until(vault: Vault, name: str) -> float:
@@ -435,7 +436,7 @@ def _required_steps(
             named = _named(exc)
             missing = [p for p in exc.problems if p.startswith(f"{spec.env}: missing")]
             if named == [spec.env] and missing:
-                status, detail = PASS, f"loading fails naming {spec.env} only"
+                status, detail = PASS, "start-up fails naming it alone"
             else:
                 status, detail = FAIL, f"loading fails but names {', '.join(named) or 'no field'}"
         else:
@@ -481,7 +482,7 @@ def logs_step(vault: Vault, paths: Sequence[Path], *, progress: Progress | None 
         return done(FAIL, f"{len(findings)} stored value(s) in the logs: {'; '.join(findings[:5])}")
     if known.missing:
         return done(FAIL, f"incomplete: {known.missing} stored version(s) have no fingerprint (write them again)")
-    return done(PASS, f"{files} file(s), none of {len(known.entries)} stored values found")
+    return done(PASS, f"{files} file(s), no stored value ({len(known.entries)} known)")
 
 
 def _files(paths: Sequence[Path]) -> Iterator[Path]:
