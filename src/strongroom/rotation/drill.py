@@ -61,7 +61,7 @@ class StepResult:
 
     def line(self, width: int = 80) -> str:
         """``PASS  rotate    service_token      12 probes healthy, ...``, cut to ``width`` columns."""
-        text = f"{self.status.upper():<4}  {self.step:<8}  {self.target:<22}  {self.detail}"
+        text = f"{self.status.upper():<4}  {self.step:<8}  {self.target:<16}  {self.detail}"
         return text if len(text) <= width else text[: width - 3] + "..."
 
     def to_dict(self) -> dict[str, Any]:
