@@ -27,6 +27,8 @@ import pytest
 from strongroom import Secret
 from strongroom.config import Settings, secret
 from strongroom.config.sources.env import EnvSource
+from strongroom.config.sources.store import StoreSource
+from strongroom.errors import InvalidInput
 from strongroom.rotation import Rotations
 from strongroom.rotation.drill import (
     FAIL,
@@ -38,6 +40,7 @@ from strongroom.rotation.drill import (
     logs_step,
     required_steps,
     rotate_step,
+    run_drill,
 )
 from strongroom.vault import Vault
 from strongroom.vocabulary import PLATFORM_TENANT
@@ -329,6 +332,34 @@ def test_required_steps_fail_when_the_schema_does_not_load_at_all(make_canary: C
     steps = required_steps(_Schema, "dev", sources=[EnvSource({"API_TOKEN": make_canary("a")})])
     assert [(s.target, s.status) for s in steps] == [("(all present)", FAIL)]
     assert "OTHER_KEY" in steps[0].detail
+
+
+def test_run_drill_only_limits_the_rotate_and_required_steps(
+    vault: Vault, start_http_server: Callable[..., int]
+) -> None:
+    class Stored(_Schema):
+        @classmethod
+        def sources(cls) -> list[Any]:
+            return [StoreSource(vault)]
+
+    vault.create_tenant(PLATFORM_TENANT)
+    vault.put(PLATFORM_TENANT, "api_token", "first-value-of-api-token-0123456789")
+    vault.put(PLATFORM_TENANT, "other_key", "value-of-other-key-0123456789")
+    url = f"http://127.0.0.1:{start_http_server(_health(lambda _n: 200))}/health"
+    report = run_drill(Stored, vault, health_url=url, only="OTHER_KEY")
+    assert [(s.step, s.target, s.status) for s in report.steps] == [
+        ("rotate", "OTHER_KEY", SKIP),
+        ("required", "OTHER_KEY", PASS),
+        ("logs", "0 path(s)", SKIP),
+    ]
+    report = run_drill(Stored, vault, health_url=url, only="api_token", interval=0.01)
+    assert [(s.step, s.target, s.status) for s in report.steps][:2] == [
+        ("rotate", "api_token", PASS),
+        ("required", "API_TOKEN", PASS),
+    ]
+    assert report.passed
+    with pytest.raises(InvalidInput, match="--only 'nope'"):
+        run_drill(Stored, vault, health_url=url, only="nope")
 
 
 def test_logs_step_finds_a_stored_value_and_names_only_the_secret(

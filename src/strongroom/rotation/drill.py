@@ -533,7 +533,8 @@ def run_drill(
                 )
             )
     if not chosen:
-        report.steps.append(StepResult("rotate", only or "(none)", SKIP, "no secret of the schema has a rotator"))
+        what = f"{only} has no rotator or policy" if only else "no secret of the schema has a rotator"
+        report.steps.append(StepResult("rotate", only or "(none)", SKIP, what))
     report.steps += required_steps(schema, vault.environment, only=only, progress=progress)
     report.steps.append(logs_step(vault, logs, progress=progress))
     return report
