@@ -284,9 +284,11 @@ def test_rotate_step_fails_when_the_app_restarted(vault: Vault, start_http_serve
     assert "restarted" in step.detail
 
 
-def test_rotate_step_waits_out_the_overlap_before_retiring(vault: Vault, start_http_server: Callable[..., int]) -> None:
+def test_rotate_step_waits_out_the_overlap_before_retiring(
+    open_vault: Callable[..., Vault], start_http_server: Callable[..., int]
+) -> None:
     """With an overlap the previous version is retired only after it ends: the drill waits (here on an injected
-    clock that the wait advances) and then retires it."""
+    clock, the vault's and the engine's, that the wait advances) and then retires it."""
     now = [1_000_000.0]
     waited: list[float] = []
 
@@ -294,6 +296,7 @@ def test_rotate_step_waits_out_the_overlap_before_retiring(vault: Vault, start_h
         waited.append(seconds)
         now[0] += seconds
 
+    vault = open_vault(clock=lambda: now[0])
     vault.create_tenant(PLATFORM_TENANT)
     vault.put(PLATFORM_TENANT, "api_token", "first-value-of-api-token-0123456789")
     rotations = Rotations(vault, clock=lambda: now[0])
@@ -303,8 +306,25 @@ def test_rotate_step_waits_out_the_overlap_before_retiring(vault: Vault, start_h
         spec = _Schema.fields()["api_token"]
         step = rotate_step(vault, spec, health, rotations=rotations, clock=lambda: now[0], wait=wait)
     assert step.status == PASS, step.detail
-    assert waited
-    assert sum(waited) >= 3600 - 60
+    assert waited == [3600.0]
+    assert [v.stage for v in vault.versions(PLATFORM_TENANT, "api_token")] == ["retired", "current"]
+
+
+def test_retire_refuses_until_the_overlap_ends(open_vault: Callable[..., Vault]) -> None:
+    """``Rotations.retire`` never cuts an overlap short and never starts a rotation."""
+    now = [1_000_000.0]
+    vault = open_vault(clock=lambda: now[0])
+    vault.create_tenant(PLATFORM_TENANT)
+    vault.put(PLATFORM_TENANT, "api_token", "first-value-of-api-token-0123456789")
+    rotations = Rotations(vault, clock=lambda: now[0])
+    assert rotations.retire(PLATFORM_TENANT, "api_token").reason == "no finished rotation waits to retire"
+    rotations.set_policy(PLATFORM_TENANT, "api_token", every="30d", rotator="random", overlap="1h")
+    assert rotations.rotate(PLATFORM_TENANT, "api_token").status == "retiring"
+    early = rotations.retire(PLATFORM_TENANT, "api_token")
+    assert (early.status, early.reason) == ("skipped", "the overlap has not ended")
+    assert [v.stage for v in vault.versions(PLATFORM_TENANT, "api_token")] == ["previous", "current"]
+    now[0] += 3600
+    assert rotations.retire(PLATFORM_TENANT, "api_token").status == "succeeded"
     assert [v.stage for v in vault.versions(PLATFORM_TENANT, "api_token")] == ["retired", "current"]
 
 
