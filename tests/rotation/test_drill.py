@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -274,6 +275,17 @@ def test_rotate_step_fails_on_an_unhealthy_probe(vault: Vault, start_http_server
     assert step.status == FAIL
     assert "1 of" in step.detail
     assert "HTTP 503" in step.detail
+
+
+def test_rotate_step_does_not_rotate_under_an_app_that_is_down(vault: Vault) -> None:
+    """Nothing listens at the health URL: the step fails before rotating, and the secret keeps its version."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    step = _rotate(vault, port)
+    assert step.status == FAIL
+    assert "not healthy before the rotation" in step.detail
+    assert [v.version for v in vault.versions(PLATFORM_TENANT, "api_token")] == [1]
 
 
 def test_rotate_step_fails_when_the_app_restarted(vault: Vault, start_http_server: Callable[..., int]) -> None:
