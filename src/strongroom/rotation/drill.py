@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from strongroom.config.schema import FieldSpec, Settings
     from strongroom.config.sources import Found, Source, SourceKey
     from strongroom.vault import Vault
+    from strongroom.vault.rotations import PolicyInfo
 
 __all__ = ["DrillReport", "HealthProbe", "StepResult", "rotatable", "run_drill"]
 
@@ -244,7 +245,7 @@ def rotatable(schema: type[Settings], vault: Vault) -> dict[str, FieldSpec]:
     return out
 
 
-def _policy(vault: Vault, name: str) -> Any:
+def _policy(vault: Vault, name: str) -> PolicyInfo | None:
     try:
         return vault.rotation_repo.policy(PLATFORM_TENANT, name)
     except NotFound:
@@ -279,7 +280,7 @@ def rotate_step(
             settle_probes=settle_probes,
             progress=progress,
         )
-    except _StepFailed as exc:
+    except (_StepFailed, StrongroomError) as exc:  # strongroom's messages name secrets, never values
         return StepResult("rotate", spec.name, FAIL, str(exc), time.monotonic() - started)
     return StepResult("rotate", spec.name, PASS, detail, time.monotonic() - started)
 
