@@ -26,9 +26,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from strongroom.crypto import LocalKeyProvider
 from strongroom.vault import Vault
+
+# Hypothesis's deadline and too-slow check are wall-clock bounds: on a loaded 2-core machine they fail tests
+# whose properties hold. Properties are what these tests assert; speed is measured in bench/.
+settings.register_profile("strongroom", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("strongroom")
 
 T = TypeVar("T")
 PG_ENV = "STRONGROOM_TEST_POSTGRES_URL"

@@ -197,19 +197,25 @@ def service_state(
     broker: Broker | None = None,
     tokens: TokenService | None = None,
     rate_limit_storage: str | None = None,
+    rotation_interval: float | None = None,
 ) -> ServiceState:
     """Everything the HTTP service runs on ``vault``: tokens issued for ``public_url``, the broker (with the
-    connectors declared in ``connectors_file``), API keys, shares and the door's rate limit (counted in
+    connectors declared in ``connectors_file``), API keys, shares, rotation and the door's rate limit (counted in
     ``rate_limit_storage``, default ``$STRONGROOM_RATE_LIMIT_STORAGE`` or ``memory://``). ``broker``/``tokens``
     replace the defaults (tests hand in a broker with a loopback transport, a token service with a fixed
-    clock)."""
+    clock). ``rotation_interval``: seconds between the rotation worker's runs (``None``: no worker, as in
+    tests; ``strongroom serve`` passes ``$STRONGROOM_ROTATION_INTERVAL``, default 60)."""
     from strongroom.broker import Broker, load_connectors
+    from strongroom.rotation import Rotations
+    from strongroom.rotation.worker import RotationWorker
     from strongroom.server.app import ServiceState
     from strongroom.server.auth import DoorLimiter
     from strongroom.tokens import ApiKeys, TokenService
     from strongroom.tokens.shares import Shares
 
     declared = {c.name: c for c in load_connectors(connectors_file)} if connectors_file else {}
+    rotations = Rotations(vault, clock=vault.clock)
+    worker = RotationWorker(rotations, interval_seconds=rotation_interval) if rotation_interval else None
     return ServiceState(
         vault=vault,
         api_keys=ApiKeys(vault),
@@ -220,6 +226,8 @@ def service_state(
         shares=Shares(vault),
         declared_connectors=declared,
         door=DoorLimiter(storage=rate_limit_storage_url(rate_limit_storage)),
+        rotations=rotations,
+        rotation_worker=worker,
     )
 
 
@@ -246,8 +254,10 @@ def build_app(
     tokens: TokenService | None = None,
     close_vault: bool = False,
     rate_limit_storage: str | None = None,
+    rotation_interval: float | None = None,
 ) -> FastAPI:
-    """The FastAPI service on ``vault`` (``close_vault``: the app closes the vault when it shuts down)."""
+    """The FastAPI service on ``vault`` (``close_vault``: the app closes the vault when it shuts down;
+    ``rotation_interval``: run the rotation worker, as ``service_state`` says)."""
     from strongroom.server import create_app
 
     state = service_state(
@@ -257,6 +267,7 @@ def build_app(
         broker=broker,
         tokens=tokens,
         rate_limit_storage=rate_limit_storage,
+        rotation_interval=rotation_interval,
     )
     return create_app(state, close_vault=close_vault)
 

@@ -16,7 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-__all__ = ["Key", "publish", "subscribe"]
+__all__ = ["Key", "publish", "subscribe", "watch"]
 
 Key = tuple[str, str, str]
 """(environment, tenant, secret name)."""
@@ -24,6 +24,7 @@ Key = tuple[str, str, str]
 log = logging.getLogger("strongroom.changes")
 _lock = threading.Lock()
 _subscribers: dict[Key, list[weakref.WeakMethod[Callable[[], object]]]] = {}
+_watchers: list[weakref.WeakMethod[Callable[[str, str, str], object]]] = []
 
 
 def subscribe(key: Key, listener: Callable[[], object]) -> None:
@@ -34,16 +35,28 @@ def subscribe(key: Key, listener: Callable[[], object]) -> None:
         _subscribers[key] = alive
 
 
+def watch(listener: Callable[[str, str, str], object]) -> None:
+    """Call ``listener(environment, tenant, name)`` (a bound method, held weakly) after every change: what
+    every ``Vault`` of the process does to drop the changed secret from its own hot cache."""
+    with _lock:
+        _watchers[:] = [ref for ref in _watchers if ref() is not None]
+        _watchers.append(weakref.WeakMethod(listener))
+
+
 def publish(environment: str, tenant: str, name: str) -> None:
-    """Tell this process's subscribers that ``name`` of ``tenant`` changed (no-op when nobody listens)."""
-    refs = _subscribers.get((environment, tenant, name))
-    if not refs:
-        return
-    for ref in list(refs):
-        listener = ref()
-        if listener is None:
-            continue
-        try:
-            listener()
-        except Exception as exc:  # a subscriber's failure must not fail the write that already committed
-            log.warning("change listener for %s failed: %s", name, type(exc).__name__)
+    """Tell this process's watchers and subscribers that ``name`` of ``tenant`` changed."""
+    for ref in list(_watchers):
+        watcher = ref()
+        if watcher is not None:
+            _call(name, watcher, environment, tenant, name)
+    for sub in list(_subscribers.get((environment, tenant, name), ())):
+        listener = sub()
+        if listener is not None:
+            _call(name, listener)
+
+
+def _call(name: str, listener: Callable[..., object], *args: str) -> None:
+    try:
+        listener(*args)
+    except Exception as exc:  # a listener's failure must not fail the write that already committed
+        log.warning("change listener for %s failed: %s", name, type(exc).__name__)

@@ -13,6 +13,7 @@ from strongroom.vocabulary import (
     AUDIT_CHECKPOINTS_ENV,
     ENVIRONMENT_ENV,
     HOME_ENV,
+    ROTATION_INTERVAL_ENV,
     URL_ENV,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "environment_name",
     "home_dir",
     "key_file",
+    "rotation_interval",
     "store_url",
 ]
 DEFAULT_HOME = ".strongroom"
@@ -87,4 +89,21 @@ def checkpoint_interval() -> float:
         seconds = 0.0
     if not 0 < seconds < 86400 * 7:
         raise InvalidInput(f"{AUDIT_CHECKPOINT_SECONDS_ENV}={text!r}: give seconds between checkpoints, e.g. 60")
+    return seconds
+
+
+ROTATION_SECONDS = 60.0
+
+
+def rotation_interval() -> float:
+    """Seconds between the service's rotation runs (``STRONGROOM_ROTATION_INTERVAL``; 0: no worker)."""
+    text = os.environ.get(ROTATION_INTERVAL_ENV)
+    if not text:
+        return ROTATION_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86400:
+        raise InvalidInput(f"{ROTATION_INTERVAL_ENV}={text[:20]!r}: give seconds between runs (0-86400), e.g. 60")
     return seconds

@@ -39,7 +39,7 @@ SECRET_FIELDS = {
     "deleted_at",
     "expires_at",
 }
-VERSION_FIELDS = {"version", "current", "created_at", "created_by", "expires_at"}
+VERSION_FIELDS = {"version", "current", "created_at", "created_by", "expires_at", "stage", "stage_until"}
 AUDIT_FIELDS = {
     "id",
     "chain",

@@ -1,8 +1,9 @@
 """The public API as a user writes it, type-checked with ``mypy --strict`` (never executed, never collected).
 
 Run: ``mypy --strict tests/typing/api.py``. Every entry point of ``strongroom``, ``strongroom.config``,
-``strongroom.redact``, ``strongroom.scan``, ``strongroom.testing`` and ``strongroom.crypto`` appears here
-with ``assert_type`` on what it gives back, so an ``Any`` leaking into a public signature fails the check.
+``strongroom.redact``, ``strongroom.scan``, ``strongroom.testing``, ``strongroom.crypto`` and
+``strongroom.rotation`` appears here with ``assert_type`` on what it gives back, so an ``Any`` leaking into
+a public signature fails the check.
 ``# type: ignore[...]`` lines are misuse that must stay a type error: ``--strict`` reports an unused
 ignore, so if the library stopped catching the misuse (an ``Any`` again), the check fails.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, assert_type
 
@@ -61,6 +62,17 @@ from strongroom.config import (
 from strongroom.crypto import MASTER_KEY_ENV, MASTER_KEY_ID_ENV, KeyProvider, LocalKeyProvider
 from strongroom.crypto.hazmat import Binding, DataKeyCache, decrypt, encrypt, new_key, wrap_context
 from strongroom.redact import MASK, RedactingFilter, Redactor, encodings, format_exception
+from strongroom.rotation import (
+    ENTRY_POINT_GROUP,
+    BaseRotator,
+    PolicySpec,
+    RotationContext,
+    RotationResult,
+    Rotations,
+    Rotator,
+    Rotators,
+    load_policy_file,
+)
 from strongroom.rules import RULES
 from strongroom.scan import Finding, Scanner
 from strongroom.testing import assert_not_leaked, leak_texts
@@ -284,3 +296,30 @@ def crypto_usage(path: Path) -> None:
     cache = DataKeyCache(max_entries=16, ttl_seconds=60.0)
     assert_type(cache.get("tenant-id", 1), AESGCM | None)
     assert_type(cache.put("tenant-id", 1, key), AESGCM)
+
+
+# --- strongroom.rotation ----------------------------------------------------------------------------
+
+
+class _TypedRotator(BaseRotator):
+    name = "typed"
+
+    def create(self, ctx: RotationContext) -> str:
+        assert_type(ctx.options, Mapping[str, Any])
+        assert_type(ctx.current(), Secret[Any] | None)
+        return "value"
+
+
+def rotation_usage(vault: Vault, path: Path) -> None:
+    rotations = Rotations(vault, rotators=Rotators({"typed": _TypedRotator}))
+    policy = rotations.set_policy("acme", "db", every="30d", rotator="typed", overlap=3600)
+    assert_type(policy.next_due, float)
+    result = rotations.rotate("acme", "db")
+    assert_type(result, RotationResult)
+    assert_type(result.failed, bool)
+    assert_type(rotations.run_due(), list[RotationResult])
+    assert_type(load_policy_file(path), list[PolicySpec])
+    rotator: Rotator = _TypedRotator()
+    assert_type(rotator.name, str)
+    assert_type(ENTRY_POINT_GROUP, str)
+    rotations.set_policy("acme", "db", every=[30], rotator="typed")  # type: ignore[arg-type]

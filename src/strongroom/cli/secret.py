@@ -168,11 +168,11 @@ def versions(tenant: str, name: str, as_json: bool = JSON) -> None:
         return
     common.print_table(
         f"versions of {tenant}/{name}",
-        ["version", "current", "created", "by", "expires"],
+        ["version", "stage", "created", "by", "expires"],
         [
             (
                 i.version,
-                "*" if i.current else "",
+                str(i.stage),
                 i.to_dict()["created_at"],
                 i.created_by,
                 i.to_dict()["expires_at"] or "",

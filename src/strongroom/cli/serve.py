@@ -41,10 +41,12 @@ def serve(
 
     import strongroom.redact
     from strongroom.bootstrap import build_app, initialise, open_vault, rate_limit_storage_url
+    from strongroom.defaults import rotation_interval
     from strongroom.server import access_log
     from strongroom.server.middleware import BehindProxies
 
     storage = rate_limit_storage_url()  # a bad setting is refused before anything starts
+    interval = rotation_interval()
     if audit_mode not in ("async", "strict"):
         raise InvalidInput(f"--audit-mode must be 'async' or 'strict', not {audit_mode!r}")
 
@@ -61,6 +63,7 @@ def serve(
         connectors_file=connectors,
         close_vault=True,
         rate_limit_storage=storage,
+        rotation_interval=interval,
     )
     common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} ({vault!r})")
     trusted = forwarded_allow_ips.strip() if forwarded_allow_ips else ""

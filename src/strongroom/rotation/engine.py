@@ -23,7 +23,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from strongroom.clock import Clock
@@ -31,8 +31,8 @@ from strongroom.errors import Conflict, InvalidInput, NotFound, StrongroomError
 from strongroom.rotation.policies import check_options, seconds
 from strongroom.rotation.registry import Rotators
 from strongroom.rotation.rotator import RotationContext, Rotator
-from strongroom.vault.rotations import PolicyInfo, RotationInfo
-from strongroom.vocabulary import RotationStatus, RotationStep, Stage
+from strongroom.vault.rotations import KEY_SCHEDULE_PREFIX, PolicyInfo, RotationInfo
+from strongroom.vocabulary import NO_TENANT, RotationStatus, RotationStep, Stage
 
 if TYPE_CHECKING:
     from strongroom.secret import Secret
@@ -130,6 +130,14 @@ class Rotations:
             context=context,
         )
 
+    def schedule_keys(self, kind: str, every: str | float | None, *, actor: str | None = None) -> None:
+        """Rotate the environment's root key (``root-key``: a new root key, promoted, every data key rewrapped
+        under it in batches) or give every tenant a new data key (``data-keys``) every ``every``; ``None``
+        unschedules. ``run_due`` (``rotate --due``, the worker) runs them like any due secret."""
+        period = None if every is None else seconds("every", every)
+        first = 0.0 if period is None else next_due(self._clock(), period)
+        self._repo.set_key_schedule(kind, period, first, actor=actor)
+
     # -- running --------------------------------------------------------------------------------------
 
     def rotate(self, tenant: str, name: str, *, actor: str | None = None) -> RotationResult:
@@ -149,7 +157,7 @@ class Rotations:
             work[(rotation.tenant, rotation.name)] = None
         for policy in self._repo.policies(due_before=now, limit=limit):
             work[(policy.tenant, policy.name)] = None
-        outcomes: list[RotationResult] = []
+        outcomes = self._run_key_schedules(now)
         for done, (tenant, name) in enumerate(work, 1):
             with self._repo.claim(tenant, name) as held:
                 if held:
@@ -189,6 +197,33 @@ class Rotations:
             self._undo(rotator, rotation, options)
             done = self._repo.discard(rotation, f"cancelled by {actor or self._actor}", status=RotationStatus.CANCELLED)
             return RotationResult(tenant, name, done.status, done.id, reason=done.error)
+
+    def _run_key_schedules(self, now: float) -> list[RotationResult]:
+        results: list[RotationResult] = []
+        for kind, (every, due) in self._repo.key_schedules().items():
+            if due > now:
+                continue
+            name = KEY_SCHEDULE_PREFIX + kind
+            with self._repo.claim(NO_TENANT, name) as held:
+                schedule = self._repo.key_schedules().get(kind)  # again, holding the lock: another may have run it
+                if not held or schedule is None or schedule[1] > now:
+                    continue
+                try:
+                    if kind == "root-key":
+                        version = self._vault.keys.rotate(actor=self._actor).root_version
+                    else:
+                        tenants = self._vault.list_tenants()
+                        for tenant in tenants:
+                            self._vault.rotate_data_key(tenant.name, actor=self._actor)
+                        version = None
+                except StrongroomError as exc:
+                    log.error("scheduled %s rotation failed: %s", kind, exc)
+                    results.append(RotationResult(NO_TENANT, name, RotationStatus.FAILED, reason=str(exc)))
+                    continue
+                self._repo.set_key_schedule(kind, every, next_due(self._clock(), every), actor=self._actor)
+                done = RotationResult(NO_TENANT, name, RotationStatus.SUCCEEDED, version=version)
+                results.append(done if version else replace(done, reason=f"new data keys for {len(tenants)} tenant(s)"))
+        return results
 
     # -- the state machine ------------------------------------------------------------------------------
 
@@ -269,7 +304,7 @@ class Rotations:
         try:
             rotator = self.rotators.get(rotation.rotator)
             previous_version = rotation.previous_version
-            if previous_version is not None:
+            if previous_version is not None and self._stage(rotation, previous_version) == Stage.PREVIOUS:
                 rotation = self._repo.mark(rotation, RotationStep.RETIRE, "started")
                 ctx = self._context(rotation, options, RotationStep.RETIRE)
                 with self._version(rotation, previous_version, RotationStep.RETIRE) as previous:
@@ -358,6 +393,11 @@ class Rotations:
         return self._vault.use(
             rotation.tenant, rotation.name, purpose=f"rotation:{step}", version=version, actor=rotation.actor
         )
+
+    def _stage(self, rotation: RotationInfo, version: int) -> str | None:
+        """The version's stage now: only a version still ``previous`` is revoked at the provider."""
+        found = [v.stage for v in self._vault.versions(rotation.tenant, rotation.name) if v.version == version]
+        return found[0] if found else None
 
     def _previous_until(self, tenant: str, name: str) -> float:
         previous = [v for v in self._vault.versions(tenant, name) if v.stage == Stage.PREVIOUS]

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from strongroom.config.schema import parse_duration
 from strongroom.errors import ConfigError, InvalidInput
@@ -60,11 +61,30 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
                 f"rotator option {name!r} looks like a credential: options never hold one. Store it as a "
                 f"secret and name it with {name.rstrip('_')}_secret=NAME"
             )
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and _carries_credential(text):
+                raise InvalidInput(
+                    f"rotator option {name!r} holds a URL with a credential in it: options are stored and shown "
+                    f"in plain text. Store the credential as a secret and name it with an option *_secret=NAME"
+                )
         ok_list = isinstance(value, list) and all(isinstance(v, str | int | float) for v in value)
         if not (isinstance(value, str | int | float | bool) or ok_list):
             raise InvalidInput(f"rotator option {name!r} must be text, a number, true/false or a list of them")
         out[name] = value
     return out
+
+
+def _carries_credential(text: str) -> bool:
+    """A URL with a password in it, or a query parameter named like a credential."""
+    if "://" not in text:
+        return False
+    parts = urlsplit(text.strip())
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    names = [pair.split("=", 1)[0] for pair in parts.query.split("&") if "=" in pair]
+    return bool(password) or any(_VALUE_LIKE.search(n) for n in names)
 
 
 @dataclass(frozen=True, slots=True)

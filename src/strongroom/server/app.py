@@ -28,6 +28,8 @@ from strongroom.server.refusals import RefusalAudit
 
 if TYPE_CHECKING:
     from strongroom.broker import Broker, Connector
+    from strongroom.rotation import Rotations
+    from strongroom.rotation.worker import RotationWorker
     from strongroom.tokens import ApiKeys, TokenService
     from strongroom.tokens.shares import Shares
     from strongroom.vault import Vault
@@ -42,7 +44,10 @@ class ServiceState:
     audience: str
     public_url: str
     shares: Shares
+    rotations: Rotations
     declared_connectors: dict[str, Connector] = field(default_factory=dict)  # from the TOML file
+    # Rotates due secrets while the service runs (None: not in this process; STRONGROOM_ROTATION_INTERVAL=0).
+    rotation_worker: RotationWorker | None = None
     # Known values and provider token shapes: field rules would mask our own metadata (`secret_name`) and prose.
     # Each answer is redacted for its caller's tenant (middleware.LimitsAndRedaction); short values only
     # as whole tokens, so a three-character credential cannot mangle an answer.
@@ -58,12 +63,26 @@ class ServiceState:
 def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
     """The service on ``state`` (built by ``strongroom.bootstrap.service_state``); ``close_vault``: the app
     owns the vault and closes it when it shuts down."""
-    from strongroom.server.routes import actions, admin_keys, audit, health, secrets, shares, tenants, tokens_routes
+    from strongroom.server.routes import (
+        actions,
+        admin_keys,
+        audit,
+        health,
+        rotation,
+        secrets,
+        shares,
+        tenants,
+        tokens_routes,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         counts = asyncio.create_task(_write_refusal_counts(state.refusals))
+        if state.rotation_worker is not None:
+            state.rotation_worker.start()
         yield
+        if state.rotation_worker is not None:
+            await asyncio.to_thread(state.rotation_worker.stop)
         counts.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await counts
@@ -87,7 +106,7 @@ def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
     app.include_router(health.router, responses=errors.openapi_responses(503))
     # Every other route's refusals, in our error shape (422 too: FastAPI would document its own shape).
     refusals = errors.openapi_responses(400, 401, 403, 404, 413, 422, 429, 503)
-    for module in (tenants, secrets, tokens_routes, actions, shares, audit, admin_keys):
+    for module in (tenants, secrets, rotation, tokens_routes, actions, shares, audit, admin_keys):
         app.include_router(module.router, responses=refusals)
     app.actions = LimitsAndRedaction(ActionsEndpoint(state), state=state)
     return app

@@ -120,6 +120,7 @@ class VersionOut(BaseModel):
     created_at: float
     created_by: str
     expires_at: float | None
+    stage: str = Field(description="pending, current, previous or retired (docs/rotation.md)")
 
 
 class SecretDetail(SecretOut):

@@ -96,7 +96,7 @@ class _Info:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)  # type: ignore[call-overload]
         for key, value in out.items():
-            if key.endswith("_at"):
+            if key.endswith(("_at", "_until")):
                 out[key] = iso(value)
         return out  # type: ignore[no-any-return]
 

@@ -29,6 +29,7 @@ from strongroom.store import RotationPolicyRecord, RotationRecord, VersionRecord
 from strongroom.vault.fingerprints import value_fingerprint
 from strongroom.vault.policy import check_label, to_bytes
 from strongroom.vocabulary import (
+    NO_TENANT,
     OPEN_ROTATION_STATUSES,
     Action,
     Kind,
@@ -42,9 +43,17 @@ if TYPE_CHECKING:
     from strongroom.store import SecretRecord, TenantRecord, Tx
     from strongroom.vault.service import Vault
 
-__all__ = ["PolicyInfo", "RotationInfo", "RotationRepository", "stage_of"]
+__all__ = ["KEY_SCHEDULES", "KEY_SCHEDULE_PREFIX", "PolicyInfo", "RotationInfo", "RotationRepository", "stage_of"]
 
 MAX_OPTIONS_CHARS = 4096
+KEY_SCHEDULES = ("root-key", "data-keys")
+KEY_SCHEDULE_PREFIX = "@"
+"""A key schedule is named ``@root-key`` or ``@data-keys`` where a secret's name would be (no secret name
+starts with ``@``)."""
+
+
+def _schedule_key(environment: str, kind: str) -> str:
+    return f"rotation-schedule/{environment}/{kind}"
 
 
 def stage_of(row: SecretRecord, version: int) -> Stage:
@@ -219,6 +228,39 @@ class RotationRepository:
             tenant_id = None if tenant is None else vault._tenant(tx, tenant).id
             rows = tx.rotation_policies(vault.environment, tenant_id, due_before=due_before, limit=limit)
         return [_policy_info(name, record) for name, record in rows]
+
+    # -- the environment's own keys: schedules ---------------------------------------------------------
+
+    def set_key_schedule(self, kind: str, every: float | None, next_due: float, *, actor: str | None = None) -> None:
+        """Schedule the environment's root-key rotation (``root-key``) or every tenant's new data key
+        (``data-keys``) every ``every`` seconds (``None``: unschedule), audited as ``rotation.policy``."""
+        if kind not in KEY_SCHEDULES:
+            raise InvalidInput(f"unknown key schedule {kind!r}: use {' or '.join(KEY_SCHEDULES)}")
+        if every is not None and every <= 0:
+            raise InvalidInput(f"{kind}: the period must be positive")
+        vault = self._vault
+        name = KEY_SCHEDULE_PREFIX + kind
+        event = vault.audit_event(NO_TENANT, Action.ROTATION_POLICY, name, actor=actor)
+        with vault._unit_of_work(event) as work:
+            key = _schedule_key(vault.environment, kind)
+            if every is None:
+                work.tx.delete_meta(key)
+                work.record(event._replace(detail="removed"))
+            else:
+                work.tx.set_meta(key, json.dumps({"every": every, "next_due": next_due}))
+                work.record(event._replace(detail=f"every={every:g}s"))
+
+    def key_schedules(self) -> dict[str, tuple[float, float]]:
+        """``{kind: (every, next_due)}`` of the environment's scheduled key rotations."""
+        vault = self._vault
+        out: dict[str, tuple[float, float]] = {}
+        with vault._store.read() as tx:
+            for kind in KEY_SCHEDULES:
+                text = tx.meta_value(_schedule_key(vault.environment, kind))
+                if text:
+                    data = json.loads(text)
+                    out[kind] = (float(data["every"]), float(data["next_due"]))
+        return out
 
     # -- rotations: reads -----------------------------------------------------------------------------
 
@@ -441,6 +483,35 @@ class RotationRepository:
             detail = f"rotation {rotation.id}: v{rotation.previous_version}"
             work.record(event._replace(version=rotation.previous_version, detail=detail))
         return replace(rotation, step=RotationStep.RETIRE, phase="done", status=RotationStatus.SUCCEEDED)
+
+    def roll_back(self, tenant: str, name: str, *, actor: str | None = None, context: str | None = None) -> int:
+        """An operator's stage move: the previous version becomes current again and the current one previous
+        (with no overlap of its own), audited as ``rotation.stage``. Only while a previous version exists and no
+        rotation runs; returns the version now current. The provider must still accept the previous
+        credential: a rotator that revoked it at retire left no previous to roll back to."""
+        vault = self._vault
+        now = vault._clock()
+        event = vault.audit_event(tenant, Action.ROTATION_STAGE, name, actor=actor, at=now, context=context)
+        with vault._unit_of_work(event) as work:
+            record, row = self._live_secret(work.tx, tenant, name, lock=True)
+            if row.pending_version is not None:
+                raise Conflict(
+                    f"secret {name!r} is being rotated: cancel that first (`strongroom rotate {name} --cancel`)"
+                )
+            if row.previous_version is None:
+                raise NotFound(f"secret {name!r} of tenant {tenant!r} has no previous version to roll back to")
+            back = row.previous_version
+            open_one = work.tx.open_rotation(record.id, name)
+            if open_one is not None:  # its retire would revoke the version that is current again: it ends here
+                ended = {"status": RotationStatus.CANCELLED, "error": "rolled back", "finished_at": now}
+                work.tx.update_rotation(open_one.id, {**ended, "updated_at": now})
+            values = {"current_version": back, "previous_version": row.current_version, "previous_until": None}
+            work.tx.advance_secret(record.id, name, row.current_version, {**values, "updated_at": now})
+            work.record(
+                event._replace(version=back, detail=f"rolled back: v{back} current, v{row.current_version} previous")
+            )
+            work.after_commit(lambda: vault._changed(tenant, name))
+        return back
 
     # -- helpers --------------------------------------------------------------------------------------
 

@@ -153,14 +153,15 @@ class Vault:
         check_label("actor", actor)
         self.actor = actor
         self._clock = clock
-        self._audit = AuditLog(store, self._audit_keys, mode=audit_mode, spool_dir=audit_spool_dir)
         self._audit_keys_loaded: AuditKeys | None = None
         self._checkpointer: Checkpointer | None = None
         self._audit_keys_lock = threading.Lock()
-        self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._dek_cache = DataKeyCache(ttl_seconds=dek_cache_ttl_seconds, clock=clock)
         self._keyring = Keyring(key_provider, self.environment, store.read, clock)
         self._key_check = KeyCheck(key_provider, self.environment, self._unwrap, self._keyring)
+        # After what _audit_keys reads: the AuditLog's writer thread may ask for the keys as soon as it starts.
+        self._audit = AuditLog(store, self._audit_keys, mode=audit_mode, spool_dir=audit_spool_dir)
+        self._submit_use = self._audit.submit  # bound once: the hot path hands over one event per use()
         self._hot: dict[tuple[str, str], _Hot] = {}
         # (tenant id, data key version) -> that data key's fingerprint key; dropped with the tenant
         self._fingerprint_keys: dict[tuple[str, int], bytes] = {}
@@ -170,6 +171,7 @@ class Vault:
         self._closed = False
         self._cache_ttl_seconds = cache_ttl_seconds
         self.max_value_bytes = max_value_bytes
+        changes.watch(self._forget_changed)  # a write through another Vault of this process drops ours too
 
     @classmethod
     def open(
@@ -363,9 +365,13 @@ class Vault:
         return RotationRepository(self)
 
     def _changed(self, tenant: str, name: str) -> None:
-        """After a committed change of a secret: drop its hot entry, tell this process's subscribers."""
-        self._hot.pop((tenant, name), None)
+        """After a committed change of a secret: every Vault of this process drops its hot entry (this one
+        included, through its watcher), and the config layer's handles of it refetch."""
         changes.publish(self.environment, tenant, name)
+
+    def _forget_changed(self, environment: str, tenant: str, name: str) -> None:
+        if environment == self.environment:
+            self._hot.pop((tenant, name), None)
 
     @cached_property
     def share_repo(self) -> ShareRepository:

@@ -180,6 +180,7 @@ def get_secret(tenant: str, name: str, caller: Caller, state: State, response: R
             created_at=v.created_at,
             created_by=v.created_by,
             expires_at=v.expires_at,
+            stage=v.stage,
         )
         for v in state.vault.versions(tenant, name)
     ]
