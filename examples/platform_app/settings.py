@@ -10,10 +10,16 @@ required in ``preview`` and ``prod``, so a developer can start the app locally w
 
 from __future__ import annotations
 
+import os
+
 from strongroom import Secret
 from strongroom.config import Settings, secret, setting
 
 PREVIEW_AND_PROD = ("preview", "prod")
+
+# How long a replaced credential stays valid after a rotation: longer than the app's SECRETS_TTL_SECONDS, so
+# every process reads the new value before the old one is revoked. A drill in CI shortens both.
+ROTATION_OVERLAP = os.environ.get("ROTATION_OVERLAP", "10m")
 
 
 class PlatformSettings(Settings):
@@ -35,11 +41,17 @@ class PlatformSettings(Settings):
     jwt_signing_key: Secret[str] = secret(
         sensitivity="critical",
         rotate="30d",
+        rotator="random",
+        rotator_options={"length": 64},
+        overlap=ROTATION_OVERLAP,
         description="HMAC key that signs session JWTs; the previous key verifies tokens during rotation",
     )
     service_token: Secret[str] = secret(
         sensitivity="high",
         rotate="30d",
+        rotator="token-service",  # token_service.py: registered in the entry-point group strongroom.rotators
+        rotator_options={"url_env": "TOKEN_SERVICE_URL"},
+        overlap=ROTATION_OVERLAP,
         description="Bearer token the API presents to internal services (service-to-service)",
     )
     webhook_signing_secret: Secret[str] = secret(
@@ -67,4 +79,7 @@ class PlatformSettings(Settings):
 
     # Plain settings: not secret, printed freely
     log_level: str = "info"
-    port: int = setting(default=8000, description="Port the app would listen on")
+    port: int = setting(default=8000, description="Port the app listens on in serve mode (0: any free port)")
+    token_service_url: str = setting(
+        default="http://127.0.0.1:8900", env="TOKEN_SERVICE_URL", description="The internal token service"
+    )

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from strongroom.cli import admin_key, audit, common, config, key, scan, secret, serve, tenant
+from strongroom.cli import admin_key, audit, common, config, drill, key, scan, secret, serve, tenant
 from strongroom.errors import InvalidInput, StrongroomError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command("scan")(scan.scan)
 app.command("serve")(serve.serve)
 app.command("check")(config.check)
 app.command("doctor")(config.doctor)
+app.command("drill")(drill.drill)
 app.command("run", context_settings={"allow_interspersed_args": False})(config.run)
 
 

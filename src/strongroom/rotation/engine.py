@@ -169,6 +169,19 @@ class Rotations:
                 progress(done, len(work))
         return outcomes
 
+    def retire(self, tenant: str, name: str) -> RotationResult:
+        """Retire the previous version of a secret's finished rotation once its overlap has ended (what
+        ``run_due`` does for every secret), without starting a new rotation; ``skipped`` while the overlap runs."""
+        with self._repo.claim(tenant, name) as held:
+            if not held:
+                return RotationResult(tenant, name, "skipped", reason="another process is rotating it now")
+            rotation = self._repo.open_rotation(tenant, name)
+            if rotation is None or rotation.status != RotationStatus.RETIRING:
+                return RotationResult(tenant, name, "skipped", reason="no finished rotation waits to retire")
+            if self._previous_until(tenant, name) > self._clock():
+                return RotationResult(tenant, name, "skipped", rotation.id, reason="the overlap has not ended")
+            return self._outcome(self._retire(rotation, self._repo.policy(tenant, name)))
+
     def cancel(self, tenant: str, name: str, *, actor: str | None = None) -> RotationResult:
         """Stop a secret's running rotation: undo at the provider, discard the pending version."""
         with self._repo.claim(tenant, name) as held:
