@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from strongroom.errors import InvalidInput
 from strongroom.rotation import Rotations
@@ -188,7 +198,10 @@ def test_a_failed_test_undoes_discards_the_pending_value_and_keeps_current(
     assert _leaks(acme, vault, caplog, result.reason) == []
 
 
-def test_an_endpoint_that_does_not_answer_fails_the_rotation(vault: Vault, endpoint: Endpoint, acme: str) -> None:
+def test_an_endpoint_that_does_not_answer_fails_the_rotation(
+    vault: Vault, endpoint: Endpoint, acme: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     endpoint.block_at = "set"
     result = _policy(vault, endpoint, timeout=0.3).rotate(TENANT, NAME)
     assert result.status == RotationStatus.FAILED
@@ -197,6 +210,7 @@ def test_an_endpoint_that_does_not_answer_fails_the_rotation(vault: Vault, endpo
     assert "did not answer within 0.3s" in result.reason
     assert endpoint.steps() == ["set", "undo"]
     assert _current(vault) == acme
+    assert _leaks(endpoint.value_at("set"), vault, caplog, result.reason) == []
 
 
 def test_an_unreachable_endpoint_fails_naming_the_step(vault: Vault, endpoint: Endpoint, acme: str) -> None:
@@ -272,6 +286,7 @@ def test_a_missing_signing_secret_fails_naming_it(vault: Vault, endpoint: Endpoi
         ({"value": "both"}, "must be local"),
         ({"value": "remote", "length": 64}, "apply only to value=local"),
         ({"length": 4}, "at least 128 bits"),
+        ({"signing_secrets": "x"}, "has no option(s) signing_secrets: use url, signing_secret"),
     ],
 )
 def test_bad_options_are_refused_naming_the_fix(options: dict[str, Any], expected: str) -> None:
@@ -314,3 +329,104 @@ def test_an_endpoint_refuses_a_request_signed_with_another_key(vault: Vault, end
     assert endpoint.refused >= 1
     assert endpoint.seen == []
     assert _current(vault) == acme
+
+
+def test_the_rotated_secret_cannot_sign_its_own_requests(vault: Vault, endpoint: Endpoint, acme: str) -> None:
+    rotations = Rotations(vault)
+    options = {"url": endpoint.url(), "signing_secret": NAME}
+    rotations.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    result = rotations.rotate(TENANT, NAME)
+    assert result.status == RotationStatus.FAILED
+    assert result.reason is not None
+    assert "signing_secret names the rotated secret itself" in result.reason
+    assert endpoint.seen == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(min_size=1, max_size=64), body=st.binary(max_size=256), stamp=st.integers(0, 2**40))
+def test_a_signature_verifies_only_the_body_and_key_it_was_made_for(key: bytes, body: bytes, stamp: int) -> None:
+    from strongroom.rotation.webhook import signature_header
+
+    header = signature_header(key, stamp, body)
+    assert verify(body, header, key, now=stamp)
+    assert not verify(body + b"x", header, key, now=stamp)
+    assert not verify(body, header, key + b"x", now=stamp)
+
+
+# -- https: a real TLS endpoint on 127.0.0.1, with a CA made at test time ----------------------------------
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (its own CA) for 127.0.0.1 and localhost, and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    alt_names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_endpoint(tmp_path: Path) -> Iterator[tuple[Endpoint, Path]]:
+    """The test endpoint behind TLS on 127.0.0.1; yields it and its CA certificate (trusted by nobody yet)."""
+    cert_file, key_file = _certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    found = Endpoint(key=secrets.token_bytes(32))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(found))
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    found.port = int(server.server_address[1])
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield found, cert_file
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _https_rotation(vault: Vault, endpoint: Endpoint, first: str) -> Any:
+    vault.create_tenant(TENANT)
+    vault.put(TENANT, SIGNING, endpoint.key)
+    vault.put(TENANT, NAME, first)
+    rotations = Rotations(vault)
+    options = {"url": f"https://127.0.0.1:{endpoint.port}/rotate", "signing_secret": SIGNING}
+    rotations.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    return rotations.rotate(TENANT, NAME)
+
+
+def test_https_to_a_trusted_endpoint_rotates(
+    vault: Vault, tls_endpoint: tuple[Endpoint, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint, ca = tls_endpoint
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the system trust store, for this test only
+    result = _https_rotation(vault, endpoint, "first-value")
+    assert result.status == RotationStatus.SUCCEEDED, result.reason
+    assert endpoint.steps() == ["set", "test", "retire"]
+    assert endpoint.value_at("test") == _current(vault)
+
+
+def test_https_to_an_untrusted_certificate_sends_nothing(vault: Vault, tls_endpoint: tuple[Endpoint, Path]) -> None:
+    endpoint, _ = tls_endpoint
+    result = _https_rotation(vault, endpoint, "first-value")
+    assert result.status == RotationStatus.FAILED
+    assert result.reason is not None
+    assert "(SSLCertVerificationError)" in result.reason
+    assert endpoint.seen == []
+    assert _current(vault) == "first-value"

@@ -47,6 +47,7 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 300.0
 MAX_ANSWER_BYTES = 64 * 1024  # a remote create's answer: {"value": "..."}
 _VALUE_OPTIONS = ("length", "alphabet", "prefix")
+_OPTIONS = ("url", "signing_secret", "timeout", "value", *_VALUE_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,11 @@ class WebhookRotator(BaseRotator):
     name: ClassVar[str] = "webhook"
 
     def check(self, options: Mapping[str, Any]) -> None:
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise InvalidInput(
+                f"rotator 'webhook' has no option(s) {', '.join(unknown)[:80]}: use {', '.join(_OPTIONS)}"
+            )
         require_options(self.name, options, "url", "signing_secret")
         _target(options)
         signing = option(self.name, options, "signing_secret", str)
@@ -160,6 +166,11 @@ class WebhookRotator(BaseRotator):
 
     def _key(self, ctx: RotationContext) -> bytes:
         name = str(ctx.options["signing_secret"])
+        if name == ctx.name:
+            raise RotationError(
+                f"{ctx.describe()}: signing_secret names the rotated secret itself: "
+                "keep the webhook's HMAC key in a secret of its own"
+            )
         try:
             with ctx.secret(name) as secret:
                 key = secret.reveal()
