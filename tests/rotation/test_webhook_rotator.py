@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strongroom.errors import InvalidInput
-from strongroom.rotation import Rotations
+from strongroom.rotation import RotationContext, Rotations, Rotators
 from strongroom.vault import Vault
 from strongroom.vocabulary import Action, RotationStatus
 
@@ -178,6 +178,41 @@ def test_a_remote_value_comes_from_the_create_answer(
     assert _current(vault) == endpoint.remote_value
     assert endpoint.steps() == ["create", "set", "test", "retire"]
     assert "value" not in endpoint.seen[0]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing in the engine catches it, so nothing after it runs."""
+
+
+def test_a_create_that_died_is_resent_with_the_same_idempotency_key(
+    vault: Vault, endpoint: Endpoint, acme: str, make_canary: Callable[[str], str]
+) -> None:
+    from strongroom.rotation.webhook import WebhookRotator
+
+    class DiesAfterCreate(WebhookRotator):
+        def create(self, ctx: RotationContext) -> str:
+            super().create(ctx)
+            raise _Killed
+
+    endpoint.remote_value = make_canary("webhook-remote")
+    dying = Rotations(vault, rotators=Rotators(extra={"webhook": DiesAfterCreate}))
+    options = {"url": endpoint.url(), "signing_secret": SIGNING, "value": "remote"}
+    dying.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    with pytest.raises(_Killed):
+        dying.rotate(TENANT, NAME)
+    result = Rotations(vault).rotate(TENANT, NAME)  # the next run resumes the same rotation at create
+    assert result.status == RotationStatus.SUCCEEDED, result.reason
+    assert endpoint.steps() == ["create", "create", "set", "test", "retire"]
+    assert endpoint.idempotency_keys[:2] == [f"{result.rotation_id}:create"] * 2
+    assert _current(vault) == endpoint.remote_value
+
+
+def test_a_policy_with_plain_http_to_another_host_is_refused(vault: Vault, endpoint: Endpoint, acme: str) -> None:
+    options = {"url": "http://hooks.acme.example/rotate", "signing_secret": SIGNING}
+    with pytest.raises(InvalidInput, match="use https://"):
+        Rotations(vault).set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    assert Rotations(vault).rotate(TENANT, NAME).status == RotationStatus.FAILED  # no policy was stored
+    assert endpoint.seen == []
 
 
 def test_a_failed_test_undoes_discards_the_pending_value_and_keeps_current(
