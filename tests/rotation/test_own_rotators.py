@@ -22,6 +22,8 @@ ISSUER = "https://strongroom.test"
 AUDIENCE = "https://api.strongroom.test"
 TENANT = "acme"
 HELD = "gpt-api-key"
+# Tests of HTTP or key handling, not of the store, run on SQLite only (the engine's own tests cover both).
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 
 
 class Clock:
@@ -86,6 +88,7 @@ def test_a_rotated_signing_key_signs_new_tokens_and_old_tokens_still_verify(vaul
     assert tokens.kids == [new_kid]
 
 
+@SQLITE_ONLY
 def test_signing_key_refuses_any_other_secret(vault: Vault) -> None:
     vault.put(TENANT, "webhook-key", "x" * 40)
     rotations = Rotations(vault)
@@ -184,6 +187,7 @@ def test_a_key_issued_by_a_create_that_died_is_revoked_when_the_rotation_resumes
     assert [k.id for k in live] == [keys.authenticate(_held(vault)).id]
 
 
+@SQLITE_ONLY
 def test_a_value_that_is_not_a_live_key_of_the_tenant_fails_the_rotation(vault: Vault, clock: Clock) -> None:
     created, _ = ApiKeys(vault, clock=clock).create(tenant=None, name="ops", scopes=["admin"], actor="test")
     rotations = Rotations(vault, clock=clock)
@@ -200,6 +204,7 @@ def test_a_value_that_is_not_a_live_key_of_the_tenant_fails_the_rotation(vault: 
     assert len(vault.audit_events(tenant=TENANT, action=Action.ROTATION_FAIL)) == 2
 
 
+@SQLITE_ONLY
 def test_undo_revokes_the_pending_key(vault: Vault, clock: Clock, held_key: str) -> None:
     class FailsItsTest(ApiKeyRotator):
         def test(self, ctx: RotationContext, pending: Secret[Any]) -> None:

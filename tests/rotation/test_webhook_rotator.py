@@ -33,6 +33,8 @@ from strongroom.vocabulary import Action, RotationStatus
 TENANT = "acme"
 NAME = "billing-api-token"
 SIGNING = "billing-hook-key"
+# Tests of HTTP or key handling, not of the store, run on SQLite only (the engine's own tests cover both).
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 
 
 def _reference_verifier() -> Callable[..., bool]:
@@ -169,6 +171,7 @@ def test_a_full_rotation_calls_set_test_retire_with_the_right_values(
     assert _leaks(acme, vault, caplog) == []
 
 
+@SQLITE_ONLY
 def test_a_remote_value_comes_from_the_create_answer(
     vault: Vault, endpoint: Endpoint, acme: str, make_canary: Callable[[str], str]
 ) -> None:
@@ -207,6 +210,7 @@ def test_a_create_that_died_is_resent_with_the_same_idempotency_key(
     assert _current(vault) == endpoint.remote_value
 
 
+@SQLITE_ONLY
 def test_a_policy_with_plain_http_to_another_host_is_refused(vault: Vault, endpoint: Endpoint, acme: str) -> None:
     options = {"url": "http://hooks.acme.example/rotate", "signing_secret": SIGNING}
     with pytest.raises(InvalidInput, match="use https://"):
@@ -239,6 +243,7 @@ def test_a_failed_test_undoes_discards_the_pending_value_and_keeps_current(
     assert _leaks(acme, vault, caplog, result.reason) == []
 
 
+@SQLITE_ONLY
 def test_an_endpoint_that_does_not_answer_fails_the_rotation(
     vault: Vault, endpoint: Endpoint, acme: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -254,6 +259,7 @@ def test_an_endpoint_that_does_not_answer_fails_the_rotation(
     assert _leaks(endpoint.value_at("set"), vault, caplog, result.reason) == []
 
 
+@SQLITE_ONLY
 def test_an_unreachable_endpoint_fails_naming_the_step(vault: Vault, endpoint: Endpoint, acme: str) -> None:
     endpoint.port = _closed_port()
     result = _policy(vault, endpoint).rotate(TENANT, NAME)
@@ -274,6 +280,7 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@SQLITE_ONLY
 def test_a_redirect_is_not_followed(
     vault: Vault, endpoint: Endpoint, acme: str, start_http_server: Callable[[type[BaseHTTPRequestHandler]], int]
 ) -> None:
@@ -301,6 +308,7 @@ def test_a_redirect_is_not_followed(
     assert endpoint.seen == []  # the redirect's target never got the value
 
 
+@SQLITE_ONLY
 def test_a_missing_signing_secret_fails_naming_it(vault: Vault, endpoint: Endpoint, acme: str) -> None:
     rotations = Rotations(vault)
     options = {"url": endpoint.url(), "signing_secret": "no-such-key"}
@@ -361,6 +369,7 @@ def test_the_reference_verifier_rejects_a_bad_signature() -> None:
     assert not verify(body, f"t={now}", key, now=now)  # no signature at all
 
 
+@SQLITE_ONLY
 def test_an_endpoint_refuses_a_request_signed_with_another_key(vault: Vault, endpoint: Endpoint, acme: str) -> None:
     vault.put(TENANT, SIGNING, secrets.token_bytes(32))  # strongroom now signs with a key the endpoint lacks
     result = _policy(vault, endpoint).rotate(TENANT, NAME)
@@ -372,6 +381,7 @@ def test_an_endpoint_refuses_a_request_signed_with_another_key(vault: Vault, end
     assert _current(vault) == acme
 
 
+@SQLITE_ONLY
 def test_the_rotated_secret_cannot_sign_its_own_requests(vault: Vault, endpoint: Endpoint, acme: str) -> None:
     rotations = Rotations(vault)
     options = {"url": endpoint.url(), "signing_secret": NAME}
@@ -452,6 +462,7 @@ def _https_rotation(vault: Vault, endpoint: Endpoint, first: str) -> Any:
     return rotations.rotate(TENANT, NAME)
 
 
+@SQLITE_ONLY
 def test_https_to_a_trusted_endpoint_rotates(
     vault: Vault, tls_endpoint: tuple[Endpoint, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -463,6 +474,7 @@ def test_https_to_a_trusted_endpoint_rotates(
     assert endpoint.value_at("test") == _current(vault)
 
 
+@SQLITE_ONLY
 def test_https_to_an_untrusted_certificate_sends_nothing(vault: Vault, tls_endpoint: tuple[Endpoint, Path]) -> None:
     endpoint, _ = tls_endpoint
     result = _https_rotation(vault, endpoint, "first-value")
