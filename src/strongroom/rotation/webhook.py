@@ -122,6 +122,7 @@ class WebhookRotator(BaseRotator):
 
         target = _target(ctx.options)
         timeout = _timeout(ctx.options)
+        key = self._key(ctx)  # before the value is revealed: a missing key fails the step with nothing sent
         payload: dict[str, str] = {
             "step": step,
             "rotation_id": ctx.rotation_id,
@@ -136,8 +137,9 @@ class WebhookRotator(BaseRotator):
             "Content-Type": "application/json",
             "User-Agent": "strongroom-rotation",
             "Idempotency-Key": f"{ctx.rotation_id}:{step}",
-            SIGNATURE_HEADER: signature_header(self._key(ctx), int(ctx.clock()), body),
+            SIGNATURE_HEADER: signature_header(key, int(ctx.clock()), body),
         }
+        del key
         where = f"the webhook at {target.host}" + (f":{target.port}" if target.port else "")
         conn: http.client.HTTPConnection
         if target.https:
