@@ -64,6 +64,7 @@ class Endpoint:
     fail_at: str | None = None
     block_at: str | None = None
     remote_value: str | None = None
+    create_answer: bytes | None = None  # sent as is, instead of {"value": remote_value}
     release: threading.Event = field(default_factory=threading.Event)
     seen: list[dict[str, Any]] = field(default_factory=list)
     idempotency_keys: list[str] = field(default_factory=list)
@@ -96,6 +97,8 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 return
             if request["step"] == endpoint.fail_at:
                 self._answer(500, b'{"error": "provider said no"}')
+            elif request["step"] == "create" and endpoint.create_answer is not None:
+                self._answer(200, endpoint.create_answer)
             elif request["step"] == "create" and endpoint.remote_value is not None:
                 self._answer(200, json.dumps({"value": endpoint.remote_value}).encode())
             else:
@@ -181,6 +184,22 @@ def test_a_remote_value_comes_from_the_create_answer(
     assert _current(vault) == endpoint.remote_value
     assert endpoint.steps() == ["create", "set", "test", "retire"]
     assert "value" not in endpoint.seen[0]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("shape", ["not json {value}", '{"value": ""}', '["{value}"]', '{"value": 7, "v": "{value}"}'])
+def test_a_bad_create_answer_fails_without_quoting_it(
+    vault: Vault, endpoint: Endpoint, acme: str, make_canary: Callable[[str], str], shape: str
+) -> None:
+    canary = make_canary("webhook-answer")
+    endpoint.create_answer = shape.replace("{value}", canary).encode()
+    result = _policy(vault, endpoint, value="remote").rotate(TENANT, NAME)
+    assert result.status == RotationStatus.FAILED
+    assert result.reason is not None
+    assert "the webhook's answer to create is not JSON" in result.reason
+    assert canary not in result.reason
+    assert endpoint.steps() == ["create"]
+    assert _current(vault) == acme
 
 
 class _Killed(BaseException):
