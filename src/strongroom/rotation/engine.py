@@ -384,6 +384,7 @@ class Rotations:
             clock=self._clock,
             _current=current,
             _secret=other,
+            vault=vault,
         )
 
     def _pending(self, rotation: RotationInfo, step: str) -> Secret[Any]:

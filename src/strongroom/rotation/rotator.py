@@ -30,6 +30,7 @@ from strongroom.errors import InvalidInput
 
 if TYPE_CHECKING:
     from strongroom.secret import Secret
+    from strongroom.vault import Vault
 
 __all__ = ["BaseRotator", "RotationContext", "Rotator", "option", "require_options"]
 
@@ -43,7 +44,8 @@ class RotationContext:
     ``current()`` is the secret's current version (``None`` for a first rotation); ``secret(name)`` another
     secret of the same tenant that the options name (an admin credential, a webhook's signing secret). Each
     read is a ``Vault.use()`` with purpose ``rotation:<step>``, so the audit shows what the rotation read.
-    The ``Secret`` each returns is its own ``with`` block.
+    The ``Secret`` each returns is its own ``with`` block. ``vault`` is the rotating vault itself, for
+    strongroom's own rotators (API keys, token-signing keys), whose provider is the vault.
     """
 
     tenant: str
@@ -55,6 +57,7 @@ class RotationContext:
     clock: Clock
     _current: Callable[[], Secret[Any] | None] = field(repr=False, compare=False)
     _secret: Callable[[str], Secret[Any]] = field(repr=False, compare=False)
+    vault: Vault | None = field(default=None, repr=False, compare=False)
 
     def current(self) -> Secret[Any] | None:
         return self._current()
