@@ -122,7 +122,7 @@ class CacheSettings(Settings):
     cache_url: Secret[str] = secret(sensitivity="high", rotate="30d", kind="platform")
 
 
-# The least an admin needs (docs/rotation-db.md); the app may run its commands and nothing else.
+# The least an admin needs (docs/rotation.md, "redis"); the app may run its commands and nothing else.
 ADMIN_RULES = ("+acl|getuser", "+acl|setuser", "+ping", "+hello", "+auth", "+select")
 APP_RULES = ("~sr_rot_*", "+@connection", "+incrby", "+get")
 

@@ -38,17 +38,15 @@ SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 
 
 def _reference_verifier() -> Callable[..., bool]:
-    """The verifier the docs give endpoint authors (docs/rotation.md, or docs/rotation-hooks.md before it is
-    folded in): the tests run that very code, so the docs cannot drift from what strongroom signs."""
-    docs = Path(__file__).resolve().parents[2] / "docs"
-    for page in ("rotation.md", "rotation-hooks.md"):
-        text = (docs / page).read_text(encoding="utf-8") if (docs / page).exists() else ""
-        for block in re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL):
-            if "def verify(raw_body" in block:
-                namespace: dict[str, Any] = {}
-                exec(compile(block, f"docs/{page}", "exec"), namespace)  # noqa: S102 -- our own docs
-                return namespace["verify"]  # type: ignore[no-any-return]
-    raise AssertionError("the reference verifier (def verify(raw_body, ...)) is missing from docs/rotation*.md")
+    """The verifier the docs give endpoint authors (docs/rotation.md): the tests run that very code, so the docs
+    cannot drift from what strongroom signs."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "rotation.md"
+    for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL):
+        if "def verify(raw_body" in block:
+            namespace: dict[str, Any] = {}
+            exec(compile(block, "docs/rotation.md", "exec"), namespace)  # noqa: S102 -- our own docs
+            return namespace["verify"]  # type: ignore[no-any-return]
+    raise AssertionError("the reference verifier (def verify(raw_body, ...)) is missing from docs/rotation.md")
 
 
 verify = _reference_verifier()
