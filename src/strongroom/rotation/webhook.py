@@ -11,7 +11,8 @@ for set/test/undo, the previous one for retire, absent for create); ``Strongroom
 v1=<hex HMAC-SHA256 of "<t>.<raw body>">`` signs it and ``Idempotency-Key: <rotation_id>:<step>`` names the
 step, the same on every retry. Any 2xx answer means done; anything else (a redirect too: none is followed), a
 timeout or a connection error fails the step with a ``RotationError`` naming the secret, the step and the
-status, never the answer's body or the value. ``docs/rotation.md`` ("The webhook rotator") is the contract and has a verifier.
+status, never the answer's body or the value. ``docs/rotation.md`` ("The webhook rotator") is the contract
+and has a verifier.
 
 The value goes to the endpoint by design (an operator set the policy naming it) and nowhere else: the client is
 the standard library's ``http.client``, which reads no proxy settings from the environment and never follows a
