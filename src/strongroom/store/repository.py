@@ -1072,6 +1072,29 @@ class Tx:
         }[table_name]
         return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
 
+    def last_uses(
+        self, environment: str, tenant_ids: Sequence[str], *, action: str, outcome: str
+    ) -> list[tuple[str, str, str | None, str, float]]:
+        """(tenant id, secret name, purpose, actor, latest at) of each distinct use of the tenants' secrets: one
+        grouped query over the (tenant_id, at) index, however many secrets there are."""
+        if not tenant_ids:
+            return []
+        c = audit_events.c
+        stmt = (
+            select(c.tenant_id, c.secret_name, c.purpose, c.actor, func.max(c.at))
+            .where(
+                and_(
+                    c.tenant_id.in_(list(tenant_ids)),
+                    c.environment == environment,
+                    c.action == action,
+                    c.outcome == outcome,
+                    c.secret_name.is_not(None),
+                )
+            )
+            .group_by(c.tenant_id, c.secret_name, c.purpose, c.actor)
+        )
+        return [(r[0], r[1], r[2], r[3], float(r[4])) for r in self.conn.execute(stmt)]
+
 
 @contextmanager
 def _thread_lock(lock: threading.RLock, *, wait: bool) -> Iterator[bool]:
