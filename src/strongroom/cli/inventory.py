@@ -84,7 +84,7 @@ def _cell(value: object) -> object:
 
 
 def _print_table(rows: list[InventoryRow], now: float) -> None:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
     table.add_column("SECRET", overflow="fold", ratio=1, min_width=12)
     for column in ("KIND", "SENS", "EVERY", "AGE", "DUE", "LAST ROT", "USED"):
         table.add_column(column, no_wrap=True)
