@@ -2,8 +2,8 @@
 
 ``inventory(vault, schema=..., clock=...)`` builds one ``InventoryRow`` per secret: the platform's (those a
 config schema declares, stored or not, and those stored under ``_platform``) and every tenant's. Rotation
-state comes from the store's policies and newest rotations (one query each), last use from the audit log
-(``vault.usage``: one grouped query). No row ever holds a value.
+state comes from the store's policies and newest rotations, ages and last use from ``vault.usage`` (one
+query each, however many secrets: last use is one grouped query over the audit log). No row ever holds a value.
 
 A secret is *overdue* when its policy's next due time has passed, or, with no policy, when the schema gives
 it a period (``rotate=``) and its current version is older than that. An ephemeral secret expires instead
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom.clock import Clock, iso
 from strongroom.errors import NotFound
-from strongroom.vocabulary import PLATFORM_TENANT, SENSITIVITIES, Kind, RotationStatus, Sensitivity, Stage
+from strongroom.vocabulary import PLATFORM_TENANT, SENSITIVITIES, Kind, RotationStatus, Sensitivity
 
 if TYPE_CHECKING:
     from strongroom.config.schema import FieldSpec, Settings
@@ -126,6 +126,7 @@ def inventory(
     policies = {(p.tenant, p.name): p for p in repo.policies(tenant)} if stored else {}
     latest = repo.latest(tenant) if stored else {}
     uses = vault.usage.last_uses(tenant, now=now) if stored else {}
+    made = vault.usage.current_since(tenant) if stored else {}
     keys = set(stored) | {(PLATFORM_TENANT, name) for name in declared}
     return [
         _row(
@@ -135,7 +136,7 @@ def inventory(
             policy=policies.get(key),
             rotation=latest.get(key),
             use=uses.get(key),
-            current_since=_current_since(vault, stored.get(key)),
+            current_since=made.get(key) if key in stored else None,
             now=now,
         )
         for key in sorted(keys, key=lambda k: (k[0] != PLATFORM_TENANT, k))
@@ -145,16 +146,6 @@ def inventory(
 def alarms(rows: Iterable[InventoryRow]) -> builtins.list[str]:
     """One line per critical secret that fails the inventory, naming it and why (never a value)."""
     return [f"critical secret {r.tenant}/{r.name}: {r.alarm}" for r in rows if r.alarm is not None]
-
-
-def _current_since(vault: Vault, info: SecretInfo | None) -> float | None:
-    if info is None:
-        return None
-    try:
-        versions = vault.versions(info.tenant, info.name)
-    except NotFound:  # purged between the listing and now
-        return None
-    return next((v.created_at for v in versions if v.stage == Stage.CURRENT), None)
 
 
 def _row(

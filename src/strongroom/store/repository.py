@@ -1095,6 +1095,19 @@ class Tx:
         )
         return [(r[0], r[1], r[2], r[3], float(r[4])) for r in self.conn.execute(stmt)]
 
+    def current_made(self, tenant_ids: Sequence[str]) -> dict[tuple[str, str], float]:
+        """When each live secret's current version was made, by (tenant id, name): the inventory's ages in one
+        query rather than one per secret."""
+        if not tenant_ids:
+            return {}
+        v, sc = secret_versions.c, secrets.c
+        stmt = (
+            select(v.tenant_id, v.name, v.created_at)
+            .join(secrets, and_(sc.tenant_id == v.tenant_id, sc.name == v.name, sc.current_version == v.version))
+            .where(and_(v.tenant_id.in_(list(tenant_ids)), sc.purged_at.is_(None)))
+        )
+        return {(r[0], r[1]): float(r[2]) for r in self.conn.execute(stmt)}
+
 
 @contextmanager
 def _thread_lock(lock: threading.RLock, *, wait: bool) -> Iterator[bool]:

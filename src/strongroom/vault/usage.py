@@ -1,4 +1,5 @@
-"""When and how secrets were last used, read from the audit log (``secret.use`` events) for the inventory.
+"""When and how secrets were last used, read from the audit log (``secret.use`` events), and how old their
+current versions are: the reads of the inventory (``strongroom.rotation.inventory``), each one query.
 
 One grouped query for all the secrets asked about (``Tx.last_uses``), never one per secret: the inventory of
 ten thousand secrets over a log of millions of events costs one pass over the tenants' ``secret.use`` rows.
@@ -19,6 +20,7 @@ from strongroom.clock import iso
 from strongroom.vocabulary import HIDDEN_TENANTS, Action, Outcome
 
 if TYPE_CHECKING:
+    from strongroom.store import Tx
     from strongroom.vault.service import Vault
 
 __all__ = ["DEFAULT_WINDOW_SECONDS", "MAX_LISTED", "LastUse", "UsageReader"]
@@ -62,13 +64,26 @@ class UsageReader:
         vault.flush_audit()  # this process's queued uses count too
         since = (vault.clock() if now is None else now) - window
         with vault._store.read() as tx:
-            if tenant is None:
-                names = {t.id: t.name for t in tx.tenants(vault.environment) if t.name not in HIDDEN_TENANTS}
-            else:
-                record = vault._tenant(tx, tenant)
-                names = {record.id: record.name}
+            names = self._tenant_names(tx, tenant)
             rows = tx.last_uses(vault.environment, list(names), action=Action.SECRET_USE, outcome=Outcome.OK)
         return _fold(names, rows, since)
+
+    def current_since(self, tenant: str | None = None) -> dict[tuple[str, str], float]:
+        """When the current version of each live secret (of ``tenant``, or of every tenant and the platform) was
+        made, by (tenant, name): the inventory's ages, in one query."""
+        vault = self._vault
+        with vault._store.read() as tx:
+            names = self._tenant_names(tx, tenant)
+            made = tx.current_made(list(names))
+        return {(names[tenant_id], name): at for (tenant_id, name), at in made.items()}
+
+    def _tenant_names(self, tx: Tx, tenant: str | None) -> dict[str, str]:
+        """Tenant id -> name of ``tenant``, or of every tenant but strongroom's hidden ones."""
+        vault = self._vault
+        if tenant is None:
+            return {t.id: t.name for t in tx.tenants(vault.environment) if t.name not in HIDDEN_TENANTS}
+        record = vault._tenant(tx, tenant)
+        return {record.id: record.name}
 
 
 def _fold(
