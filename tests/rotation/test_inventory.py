@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from strongroom import Secret
 from strongroom.config import Settings, secret
@@ -276,3 +278,31 @@ def test_cli_lists_a_schema_and_refuses_bad_input_clearly(cli: Cli, tmp_path: Pa
     bad_schema = cli.run("inventory", "--schema", "no_such_module:App", cwd=tmp_path)
     assert bad_schema.returncode != 0
     assert "cannot import schema module 'no_such_module'" in bad_schema.stderr
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(offset=st.floats(min_value=0, max_value=400 * DAY, allow_nan=False))
+def test_overdue_and_age_follow_now_whatever_it_is(stocked_clock_vault: Vault, offset: float) -> None:
+    """Reads only: the vault made once per test is shared by the examples."""
+    vault = stocked_clock_vault
+    rows = _by_name(inventory(vault, schema=PlatformSchema, clock=lambda: T0 + offset))
+    db, signing = rows[("acme", "db")], rows[("_platform", "signing_key")]
+    assert db.next_due is not None
+    assert db.overdue == (T0 + offset >= db.next_due)
+    assert signing.overdue == (offset >= 90 * DAY)
+    assert db.age_seconds == pytest.approx(offset, abs=1e-3)
+    assert (db.alarm is not None) == db.overdue  # critical: overdue is an alarm
+    assert signing.alarm == ("it is overdue for rotation" if signing.overdue else None)
+
+
+@pytest.fixture
+def stocked_clock_vault(open_vault: Callable[..., Vault], make_canary: Callable[[str], str]) -> Vault:
+    """A critical tenant secret with a 30-day policy and a stored schema secret, both made at T0."""
+    clock = Clock()
+    vault = open_vault(clock=clock)
+    vault.create_tenant("acme")
+    vault.create_tenant("_platform")
+    vault.put("acme", "db", make_canary("db"), sensitivity="critical")
+    vault.put("_platform", "signing_key", make_canary("signing"), kind="platform")
+    Rotations(vault, clock=clock).set_policy("acme", "db", every="30d", rotator="random")
+    return vault
