@@ -241,7 +241,7 @@ def test_cli_exits_1_naming_a_critical_secret_whose_last_rotation_failed(
     assert tuple(parsed[0]) == FIELDS
     assert parsed[0]["purposes"] == "'=HYPERLINK(evil)"  # a spreadsheet shows it as text, never runs it
     assert parsed[1]["last_rotation_status"] == "failed"
-    assert parsed[1]["overdue"] == "False"
+    assert parsed[1]["overdue"] == "false"
 
     for output in cli.outputs:
         for canary in canaries:

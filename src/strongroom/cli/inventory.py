@@ -80,6 +80,8 @@ def _cell(value: object) -> object:
     must not run as a formula when the evidence is opened (OWASP CSV injection)."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as in --json
     return "" if value is None else value
 
 
