@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from strongroom.cli import admin_key, audit, common, config, drill, key, scan, secret, serve, tenant
+from strongroom.cli import admin_key, audit, common, config, drill, inventory, key, scan, secret, serve, tenant
 from strongroom.errors import InvalidInput, StrongroomError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.add_typer(key.app, name="key")
 app.add_typer(admin_key.app, name="admin-key")
 app.command("scan")(scan.scan)
 app.command("serve")(serve.serve)
+app.command("inventory")(inventory.inventory)
 app.command("check")(config.check)
 app.command("doctor")(config.doctor)
 app.command("drill")(drill.drill)

@@ -1072,6 +1072,42 @@ class Tx:
         }[table_name]
         return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
 
+    def last_uses(
+        self, environment: str, tenant_ids: Sequence[str], *, action: str, outcome: str
+    ) -> list[tuple[str, str, str | None, str, float]]:
+        """(tenant id, secret name, purpose, actor, latest at) of each distinct use of the tenants' secrets: one
+        grouped query over the (tenant_id, at) index, however many secrets there are."""
+        if not tenant_ids:
+            return []
+        c = audit_events.c
+        stmt = (
+            select(c.tenant_id, c.secret_name, c.purpose, c.actor, func.max(c.at))
+            .where(
+                and_(
+                    c.tenant_id.in_(list(tenant_ids)),
+                    c.environment == environment,
+                    c.action == action,
+                    c.outcome == outcome,
+                    c.secret_name.is_not(None),
+                )
+            )
+            .group_by(c.tenant_id, c.secret_name, c.purpose, c.actor)
+        )
+        return [(r[0], r[1], r[2], r[3], float(r[4])) for r in self.conn.execute(stmt)]
+
+    def current_made(self, tenant_ids: Sequence[str]) -> dict[tuple[str, str], float]:
+        """When each live secret's current version was made, by (tenant id, name): the inventory's ages in one
+        query rather than one per secret."""
+        if not tenant_ids:
+            return {}
+        v, sc = secret_versions.c, secrets.c
+        stmt = (
+            select(v.tenant_id, v.name, v.created_at)
+            .join(secrets, and_(sc.tenant_id == v.tenant_id, sc.name == v.name, sc.current_version == v.version))
+            .where(and_(v.tenant_id.in_(list(tenant_ids)), sc.purged_at.is_(None)))
+        )
+        return {(r[0], r[1]): float(r[2]) for r in self.conn.execute(stmt)}
+
 
 @contextmanager
 def _thread_lock(lock: threading.RLock, *, wait: bool) -> Iterator[bool]:

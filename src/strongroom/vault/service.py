@@ -89,6 +89,7 @@ from strongroom.vault.policy import (
 from strongroom.vault.repositories import ApiKeyRepository, ConnectorRepository, ShareRepository, TokenRepository
 from strongroom.vault.rotations import RotationRepository, stage_of
 from strongroom.vault.unit_of_work import REFUSALS, UnitOfWork, refusal_outcome
+from strongroom.vault.usage import UsageReader
 from strongroom.vocabulary import (
     AUDIT_TENANT,
     DEFAULT_KIND,
@@ -363,6 +364,11 @@ class Vault:
     def rotation_repo(self) -> RotationRepository:
         """Rotation policies, rotations and stage moves (``strongroom.rotation`` drives them)."""
         return RotationRepository(self)
+
+    @cached_property
+    def usage(self) -> UsageReader:
+        """Last uses of secrets, their purposes and actors, from the audit log (``strongroom.rotation.inventory``)."""
+        return UsageReader(self)
 
     def _changed(self, tenant: str, name: str) -> None:
         """After a committed change of a secret: every Vault of this process drops its hot entry (this one
