@@ -136,13 +136,12 @@ class Setup:
     def accepted(self) -> set[str]:
         return set(json.loads(self.provider.read_text()))
 
-    def child(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    def child(self, *args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "strongroom.cli.main", *args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            **kwargs,  # type: ignore[arg-type]
         )
 
 
