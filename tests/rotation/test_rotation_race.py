@@ -57,9 +57,7 @@ def test_two_rotate_due_processes_rotate_each_due_secret_exactly_once(
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     env.update(STRONGROOM_HOME=str(home), STRONGROOM_URL=postgres_url, STRONGROOM_ACTOR="test:race", NO_COLOR="1")
-    init = subprocess.run(
-        [sys.executable, "-m", "strongroom.cli.main", "init"], env=env, capture_output=True, text=True
-    )
+    init = cli_invoke(["init"], env=env)
     assert init.returncode == 0, init.stderr
     provider = LocalKeyProvider.from_file(home / "keys" / "dev.json")
     names = [f"svc-{i:02d}" for i in range(N)]
