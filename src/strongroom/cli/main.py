@@ -11,7 +11,20 @@ import sys
 
 import typer
 
-from strongroom.cli import admin_key, audit, common, config, drill, inventory, key, scan, secret, serve, tenant
+from strongroom.cli import (
+    admin_key,
+    audit,
+    common,
+    config,
+    drill,
+    inventory,
+    key,
+    rotate,
+    scan,
+    secret,
+    serve,
+    tenant,
+)
 from strongroom.errors import InvalidInput, StrongroomError
 
 app = typer.Typer(
@@ -25,6 +38,8 @@ app.add_typer(secret.app, name="secret")
 app.add_typer(audit.app, name="audit")
 app.add_typer(key.app, name="key")
 app.add_typer(admin_key.app, name="admin-key")
+app.add_typer(rotate.app, name="rotation")
+app.command("rotate")(rotate.rotate)
 app.command("scan")(scan.scan)
 app.command("serve")(serve.serve)
 app.command("inventory")(inventory.inventory)
