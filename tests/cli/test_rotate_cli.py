@@ -190,6 +190,32 @@ def test_rotate_with_an_overlap_keeps_the_previous_version_until_it_ends(cli: Cl
     assert cli.ok("rotate", "--due").stdout.strip() == "nothing due"  # the overlap has not ended
 
 
+def test_roll_back_makes_the_previous_version_current_again(cli: Cli) -> None:
+    before = cli.value("acme", "svc")
+    cli.ok("rotation", "set", "svc", "--tenant", "acme", "--every", "30d", "--overlap", "1h", "--rotator", "random")
+    cli.ok("rotate", "svc", "--tenant", "acme")
+    assert cli.value("acme", "svc") != before
+    assert cli.json("rotate", "svc", "--tenant", "acme", "--roll-back") == {
+        "tenant": "acme",
+        "name": "svc",
+        "current_version": 1,
+    }
+    assert cli.value("acme", "svc") == before
+    cli.refused(2, "rotate", "--due", "--roll-back", says=("give NAME",))
+    cli.assert_never_printed(before)
+
+
+def test_key_schedules_are_set_shown_and_removed(cli: Cli) -> None:
+    assert "no key rotation scheduled" in cli.ok("rotation", "keys").stdout
+    cli.ok("rotation", "keys", "--root-key", "90d", "--data-keys", "30d")
+    shown = cli.json("rotation", "keys")
+    assert shown["root-key"]["every_seconds"] == 90 * 86400
+    assert shown["data-keys"]["every_seconds"] == 30 * 86400
+    cli.ok("rotation", "keys", "--data-keys", "off")
+    assert set(cli.json("rotation", "keys")) == {"root-key"}
+    cli.refused(2, "rotation", "keys", "--root-key", "soon", says=("invalid duration",))
+
+
 def test_rotate_without_a_policy_fails_naming_the_command_to_set_one(cli: Cli) -> None:
     cli.refused(1, "rotate", "signing", says=("no rotation policy", "strongroom rotation set signing"))
 

@@ -50,6 +50,7 @@ def rotate(
     due: bool = typer.Option(False, "--due", help="Rotate every overdue secret and resume every open rotation."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="With --due: at most this many due secrets."),
     cancel: bool = typer.Option(False, "--cancel", help="Stop NAME's running rotation and discard its new value."),
+    roll_back: bool = typer.Option(False, "--roll-back", help="Make NAME's previous version current again (audited)."),
     as_json: bool = JSON,
 ) -> None:
     """Rotate a secret now by its policy, or with --due every overdue one; exit 1 if any rotation failed."""
@@ -57,10 +58,20 @@ def rotate(
         raise InvalidInput("give a secret NAME to rotate now, or --due for every overdue secret (not both)")
     if limit is not None and not due:
         raise InvalidInput("--limit only applies with --due")
-    if cancel and due:
-        raise InvalidInput("--cancel stops one secret's rotation: give NAME, not --due")
+    if (cancel or roll_back) and due:
+        raise InvalidInput("--cancel and --roll-back act on one secret: give NAME, not --due")
+    if cancel and roll_back:
+        raise InvalidInput("give --cancel (stop a running rotation) or --roll-back (undo a finished one), not both")
     with common.vault() as vault:
         rotations = _rotations(vault)
+        if roll_back:
+            assert name is not None  # noqa: S101 -- checked above
+            version = vault.rotation_repo.roll_back(tenant, name, actor=common.settings().actor)
+            if as_json:
+                common.print_json({"tenant": tenant, "name": name, "current_version": version})
+            else:
+                common.out.print(f"{tenant}/{name}: v{version} is current again (the replaced one is previous)")
+            return
         if name is None:
             with _progress_bar() as progress:
                 outcomes = rotations.run_due(limit=limit, progress=progress)
@@ -169,6 +180,34 @@ def set_(
             f"{tenant}/{name}: rotated by {policy.rotator} every {_duration(policy.rotate_every)}, "
             f"next due {_when(policy.next_due)} UTC"
         )
+
+
+@app.command("keys")
+def keys(
+    root_key: str | None = typer.Option(
+        None, "--root-key", help="Rotate the root key (every data key rewrapped) this often, as 90d; off: never."
+    ),
+    data_keys: str | None = typer.Option(
+        None, "--data-keys", help="Give every tenant a new data key this often, as 30d; off: never."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Schedule the environment's own key rotations (run by rotate --due and the worker); show them."""
+    with common.vault() as vault:
+        rotations = _rotations(vault)
+        for kind, given in (("root-key", root_key), ("data-keys", data_keys)):
+            if given is not None:
+                rotations.schedule_keys(kind, None if given == "off" else given, actor=common.settings().actor)
+        schedules = vault.rotation_repo.key_schedules()
+    if as_json:
+        common.print_json(
+            {kind: {"every_seconds": every, "next_due": iso(due)} for kind, (every, due) in schedules.items()}
+        )
+        return
+    if not schedules:
+        common.out.print("no key rotation scheduled: strongroom rotation keys --root-key 90d --data-keys 30d")
+    for kind, (period, due) in schedules.items():
+        common.out.print(f"{kind}: every {_duration(period)}, next due {_when(due)} UTC")
 
 
 @app.command("show")
