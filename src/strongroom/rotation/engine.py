@@ -29,7 +29,7 @@ from strongroom.clock import Clock
 from strongroom.errors import Conflict, InvalidInput, NotFound, StrongroomError
 from strongroom.rotation.policies import check_options, seconds
 from strongroom.rotation.registry import Rotators
-from strongroom.rotation.rotator import RotationContext, Rotator
+from strongroom.rotation.rotator import BaseRotator, RotationContext, Rotator
 from strongroom.vault.rotations import KEY_SCHEDULE_PREFIX, PolicyInfo, RotationInfo
 from strongroom.vocabulary import NO_TENANT, RotationStatus, RotationStep, Stage
 
@@ -278,7 +278,7 @@ class Rotations:
                 rotation = self._repo.stage_pending(rotation, value)
                 del value
             for step in (RotationStep.SET, RotationStep.TEST):
-                if _reached(rotation, step):
+                if _reached(rotation, step) or _does_nothing(rotator, step):
                     continue
                 rotation = self._repo.mark(rotation, step, "started")
                 ctx = self._context(rotation, options, step)
@@ -303,7 +303,11 @@ class Rotations:
         try:
             rotator = self.rotators.get(rotation.rotator)
             previous_version = rotation.previous_version
-            if previous_version is not None and self._stage(rotation, previous_version) == Stage.PREVIOUS:
+            if (
+                previous_version is not None
+                and not _does_nothing(rotator, RotationStep.RETIRE)
+                and self._stage(rotation, previous_version) == Stage.PREVIOUS
+            ):
                 rotation = self._repo.mark(rotation, RotationStep.RETIRE, "started")
                 ctx = self._context(rotation, options, RotationStep.RETIRE)
                 with self._version(rotation, previous_version, RotationStep.RETIRE) as previous:
@@ -415,6 +419,12 @@ class Rotations:
         if rotation.status == RotationStatus.FAILED:
             return None
         return rotation.pending_version
+
+
+def _does_nothing(rotator: Rotator, step: str) -> bool:
+    """Whether the rotator keeps ``BaseRotator``'s no-op for ``step``: nothing to run, so nothing to record
+    around it (half the commits of a ``random`` rotation) and no value to decrypt for it."""
+    return getattr(type(rotator), step, None) is getattr(BaseRotator, step)
 
 
 def _reached(rotation: RotationInfo, step: str, *, started: bool = False) -> bool:
