@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.conftest import connections_received
 
 from strongroom import Secret
 from strongroom.config import Settings, secret
@@ -487,6 +488,24 @@ def test_a_current_role_outside_users_fails_at_create(server: Server, store: Vau
     assert _stages(store) == ["current"]
 
 
+def test_a_value_pointed_at_another_host_never_receives_the_new_password(server: Server, store: Vault) -> None:
+    """Whoever may write the secret's value (a tenant's key, an agent's token with secrets:write) points it at a
+    host of theirs: the rotation refuses at create, before any password is set or sent anywhere."""
+    user_a, user_b, _ = _alternating(server, store)
+    with socket.socket() as attacker:  # another host (all of 127/8 is loopback here): the attacker's listener
+        attacker.bind(("127.0.0.2", 0))
+        attacker.listen(8)
+        planted = f"postgresql://{user_a}:whatever-the-attacker-wrote@127.0.0.2:{attacker.getsockname()[1]}/postgres"
+        store.put(PLATFORM, DB, planted, kind="platform")
+        rotations = Rotations(store)
+        _policy(rotations, strategy="alternating", users=[user_a, user_b], admin_secret=ADMIN)
+        outcome = rotations.rotate(PLATFORM, DB)
+        assert outcome.status == "failed"
+        assert "another server or database than admin secret" in (outcome.reason or "")
+        assert "pending" not in _stages(store)
+        assert connections_received(attacker) == 0
+
+
 def test_a_missing_admin_secret_fails_naming_it(server: Server, store: Vault) -> None:
     user_a, user_b, _ = _alternating(server, store)
     rotations = Rotations(store)
@@ -518,8 +537,9 @@ def test_create_changes_only_the_login(user: str, password: str, query: str, str
     if strategy == "alternating":
         options |= {"users": [user, "other"], "admin_secret": ADMIN}
 
-    def no_other_secret(name: str) -> Secret[Any]:
-        raise AssertionError(f"create read {name}")
+    def admin_only(name: str) -> Secret[Any]:  # alternating: create checks the admin's server is the value's
+        assert name == ADMIN, f"create read {name}"
+        return Secret(name, "postgresql://admin:pw@DB.example:5432/orders", 1)
 
     ctx = RotationContext(
         tenant=PLATFORM,
@@ -530,7 +550,7 @@ def test_create_changes_only_the_login(user: str, password: str, query: str, str
         step="create",
         clock=time.time,
         _current=lambda: Secret(DB, current, 1),
-        _secret=no_other_secret,
+        _secret=admin_only,
     )
     new = urlsplit(PostgresRotator().create(ctx))
     assert (new.scheme, new.hostname, new.port, new.path, new.query) == (

@@ -177,7 +177,22 @@ class PostgresRotator(BaseRotator):
                     f"({first}, {second}): store a URL for one of them, or fix the option"
                 )
             user = second if user == first else first
+            self._same_server(ctx, current)
         return current.with_login(user, secrets.token_urlsafe(PASSWORD_BYTES))
+
+    def _same_server(self, ctx: RotationContext, current: _Url) -> None:
+        """The new password is set through the admin secret's server and then tested at the URL the current
+        value names: refuse when their host names or databases differ, or whoever may write the secret's value
+        (a tenant's key) could point it at their own host and receive a password that works on the real
+        server. The port is not compared: a listener on the database's own host is out of such a writer's reach,
+        and a pooler beside the server (another port) is common."""
+        name: str = option(self.name, ctx.options, "admin_secret", str)
+        admin = _Url.parse(ctx, f"admin secret {name!r}", _text(ctx.secret(name)))
+        if (_hostname(current.host), current.path) != (_hostname(admin.host), admin.path):
+            raise RotationError(
+                f"{ctx.describe()}: the current URL names another server or database than admin secret "
+                f"{name!r}: store a URL for the admin's server, or fix the admin secret"
+            )
 
     def set(self, ctx: RotationContext, pending: Secret[Any]) -> None:
         new = _Url.parse(ctx, "the pending value", _text(pending))
@@ -298,3 +313,9 @@ class PostgresRotator(BaseRotator):
         except psycopg.Error as exc:
             why, _ = _why(exc)
             raise RotationError(f"{ctx.describe()}: {what} failed: {why}") from None
+
+
+def _hostname(netloc_host: str) -> str:
+    """The host name of ``host[:port]`` (the first of several), lower-cased."""
+    first = netloc_host.split(",", maxsplit=1)[0]
+    return (urlsplit(f"//{first}").hostname or "localhost").lower()

@@ -116,7 +116,19 @@ class RedisRotator(BaseRotator):
     # -- steps -----------------------------------------------------------------------------------------
 
     def create(self, ctx: RotationContext) -> str:
-        return self._current(ctx).with_password(secrets.token_urlsafe(PASSWORD_BYTES))
+        current = self._current(ctx)
+        name: str | None = option(self.name, ctx.options, "admin_secret", str)
+        if name is not None:
+            # The new password is added through the admin's server and tested at the current URL's: refuse when
+            # their host names differ, or whoever may write the value could receive a working password at their
+            # host (a listener on the server's own host, another port, is out of such a writer's reach).
+            admin = _Url.parse(ctx, f"admin secret {name!r}", _text(ctx.secret(name)))
+            if urlsplit(f"//{current.host}").hostname != urlsplit(f"//{admin.host}").hostname:
+                raise RotationError(
+                    f"{ctx.describe()}: the current URL names another server than admin secret {name!r}: "
+                    "store a URL for the admin's server, or fix the admin secret"
+                )
+        return current.with_password(secrets.token_urlsafe(PASSWORD_BYTES))
 
     def set(self, ctx: RotationContext, pending: Secret[Any]) -> None:
         new = _Url.parse(ctx, "the pending value", _text(pending))
