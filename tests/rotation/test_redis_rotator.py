@@ -160,7 +160,7 @@ def test_twenty_rotations_fail_no_command(server: Server, store: Vault) -> None:
     """
     user, _ = _app(server, store)
     rotations = Rotations(store)
-    _policy(rotations, admin_secret=ADMIN)
+    _policy(rotations, admin_secret=ADMIN, user=user)
     settings = CacheSettings.load(environment="dev", sources=[StoreSource(store)])
     handle = settings.cache_url
     first_url = handle.reveal()
@@ -276,11 +276,11 @@ def _assert_failed_cleanly(
 def test_a_refusing_server_fails_the_rotation(
     server: Server, store: Vault, caplog: pytest.LogCaptureFixture, fault: str
 ) -> None:
-    _, admin = _app(server, store, admin_rules=("+@connection",) if fault == "no +acl" else ADMIN_RULES)
+    user, admin = _app(server, store, admin_rules=("+@connection",) if fault == "no +acl" else ADMIN_RULES)
     if fault == "wrong admin password":
         store.put(PLATFORM, ADMIN, _url(admin, secrets.token_urlsafe(24)))
     rotations = Rotations(store)
-    _policy(rotations, admin_secret=ADMIN)
+    _policy(rotations, admin_secret=ADMIN, user=user)
     before = _current(store)
     caplog.set_level(logging.DEBUG)
     outcome = rotations.rotate(PLATFORM, NAME)
@@ -294,14 +294,14 @@ def test_an_unreachable_server_fails_the_rotation(
     server: Server, store: Vault, caplog: pytest.LogCaptureFixture, fault: str
 ) -> None:
     """The admin URL points at a closed port (refused at once), or one that accepts and never answers."""
-    _, admin = _app(server, store)
+    user, admin = _app(server, store)
     with socket.socket() as closed:  # bound and, unless listening, never answering: no other server can be there
         closed.bind(("127.0.0.1", 0))
         if fault == "silent":
             closed.listen(8)  # the kernel completes the handshake; nobody ever reads or answers
         store.put(PLATFORM, ADMIN, _url(admin, secrets.token_urlsafe(24), port=closed.getsockname()[1]))
         rotations = Rotations(store)
-        _policy(rotations, admin_secret=ADMIN, connect_timeout=1)
+        _policy(rotations, admin_secret=ADMIN, user=user, connect_timeout=1)
         before = _current(store)
         caplog.set_level(logging.DEBUG)
         outcome = rotations.rotate(PLATFORM, NAME)
@@ -324,10 +324,10 @@ class _FailsItsTest(RedisRotator):
 def test_a_new_password_that_fails_its_test_is_removed(
     server: Server, store: Vault, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _app(server, store)
+    user, _ = _app(server, store)
     _FailsItsTest.pending.clear()
     rotations = Rotations(store, rotators=Rotators({"redis": _FailsItsTest}))
-    _policy(rotations, admin_secret=ADMIN)
+    _policy(rotations, admin_secret=ADMIN, user=user)
     before = _current(store)
     caplog.set_level(logging.DEBUG)
     outcome = rotations.rotate(PLATFORM, NAME)
@@ -351,6 +351,7 @@ def test_a_new_password_that_fails_its_test_is_removed(
         ({"connect_timeout": "soon"}, "connect_timeout"),
         ({"connect_timeout": 0}, "connect_timeout"),
         ({"admin_secret": 3}, "admin_secret"),
+        ({"admin_secret": "redis_admin"}, "give option user"),
     ],
 )
 def test_bad_options_are_refused_naming_the_option(store: Vault, options: dict[str, Any], named: str) -> None:
@@ -379,7 +380,7 @@ class _KilledAfterSet(RedisRotator):
 def test_a_rotation_killed_after_set_resumes_and_finishes(server: Server, store: Vault) -> None:
     user, _ = _app(server, store)
     rotations = Rotations(store, rotators=Rotators({"redis": _KilledAfterSet}))
-    _policy(rotations, admin_secret=ADMIN)
+    _policy(rotations, admin_secret=ADMIN, user=user)
     before = _current(store)
     with pytest.raises(KeyboardInterrupt):
         rotations.rotate(PLATFORM, NAME)
@@ -422,3 +423,22 @@ def test_create_changes_only_the_password(user: str, password: str, scheme: str)
     assert unquote(new.username or "") == user
     assert len(unquote(new.password or "")) >= 43
     assert unquote(new.password or "") != password
+
+
+def test_a_value_naming_another_user_or_redirecting_is_refused_before_any_change(server: Server, store: Vault) -> None:
+    """Whoever may write the value names the admin user (to have the admin connection add a password of theirs
+    to it), or adds a query that redirects the connection: create refuses, and no ACL user changes."""
+    user, admin = _app(server, store)
+    rotations = Rotations(store)
+    _policy(rotations, admin_secret=ADMIN, user=user)
+    before = server.hashes(admin)
+    for planted, says in (
+        (_url(admin, "attacker-chosen-password"), "is not option user"),
+        (_url(user, "attacker-chosen-password") + "?port=1", "query parameters"),
+    ):
+        store.put(PLATFORM, NAME, planted, kind="platform")
+        outcome = rotations.rotate(PLATFORM, NAME)
+        assert outcome.status == "failed"
+        assert says in (outcome.reason or "")
+        assert "attacker-chosen-password" not in (outcome.reason or "")
+    assert server.hashes(admin) == before

@@ -22,6 +22,7 @@ can quote a connection string). ``docs/rotation.md`` lists the options, the gran
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ __all__ = ["PostgresRotator"]
 STRATEGIES = ("single", "alternating")
 OPTIONS = ("strategy", "users", "admin_secret", "connect_timeout")
 SCHEMES = ("postgresql", "postgres")
+QUERY_ALLOWED = frozenset({"sslmode", "application_name", "connect_timeout", "target_session_attrs"})
+"""The URL parameters a stored value may carry: none of them changes where a password is sent or whose it is."""
 ALGORITHM = b"scram-sha-256"
 PASSWORD_BYTES = 32  # token_urlsafe: 43 characters, 256 bits, nothing to percent-encode
 
@@ -79,9 +82,18 @@ class _Url:
         parts = urlsplit(text.strip())
         userinfo, at, host = parts.netloc.rpartition("@")
         user, _, password = userinfo.partition(":")
-        if parts.scheme not in SCHEMES or not at or not user:
-            # Never quote the value: it holds a password.
+        if parts.scheme not in SCHEMES or not at or not user or not password or not host:
+            # Never quote the value: it holds a password. An empty password would let libpq fall back to this
+            # process's own (PGPASSWORD, ~/.pgpass) and send it wherever the URL points.
             raise RotationError(f"{ctx.describe()}: {what} is not a postgresql://user:password@host/db URL: store one")
+        names = {pair.split("=", 1)[0] for pair in parts.query.split("&") if pair}
+        if names - QUERY_ALLOWED:
+            # libpq lets a parameter override the host (host, hostaddr), the login (service, passfile) or present
+            # the server's files (sslkey): a value written by a tenant must not redirect where a password goes.
+            raise RotationError(
+                f"{ctx.describe()}: {what} has query parameter(s) {', '.join(sorted(names - QUERY_ALLOWED))}: "
+                f"keep only {', '.join(sorted(QUERY_ALLOWED))}"
+            )
         return cls(parts.scheme, unquote(user), unquote(password), host, parts.path, parts.query, parts.fragment)
 
     def with_login(self, user: str, password: str) -> str:
@@ -275,7 +287,10 @@ class PostgresRotator(BaseRotator):
 
         try:
             conn = psycopg.connect(
-                url.with_login(url.user, url.password), connect_timeout=self._timeout(ctx), autocommit=True
+                url.with_login(url.user, url.password),
+                connect_timeout=self._timeout(ctx),
+                autocommit=True,
+                passfile=os.devnull,  # never this process's ~/.pgpass
             )
         except psycopg.Error as exc:
             why, refused = _why(exc)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisRotator"]
 
-OPTIONS = ("admin_secret", "connect_timeout")
+OPTIONS = ("admin_secret", "user", "connect_timeout")
 SCHEMES = ("redis", "rediss")
 PASSWORD_BYTES = 32
 
@@ -108,7 +108,11 @@ class RedisRotator(BaseRotator):
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise InvalidInput(f"rotator 'redis': unknown option {unknown[0]!r}: use {', '.join(OPTIONS)}")
-        option(self.name, options, "admin_secret", str)
+        admin = option(self.name, options, "admin_secret", str)
+        if admin is not None and not option(self.name, options, "user", str):
+            # Over an admin connection, the ACL user to change must be the operator's choice: the stored URL is
+            # written by whoever may write the secret, who could otherwise name the admin or another app's user.
+            raise InvalidInput("rotator 'redis': with option admin_secret, give option user (the ACL user it rotates)")
         timeout = option(self.name, options, "connect_timeout", int, 10)
         if not 1 <= timeout <= 600:
             raise InvalidInput("rotator 'redis': option 'connect_timeout' must be 1-600 seconds")
@@ -118,6 +122,16 @@ class RedisRotator(BaseRotator):
     def create(self, ctx: RotationContext) -> str:
         current = self._current(ctx)
         name: str | None = option(self.name, ctx.options, "admin_secret", str)
+        if current.query:
+            # redis-py reads connection settings from the query (port, ssl_cert_reqs): a written value must not
+            # redirect where a password goes, nor turn off the certificate check.
+            raise RotationError(f"{ctx.describe()}: the current URL has query parameters: store it without them")
+        wanted = option(self.name, ctx.options, "user", str)
+        if wanted is not None and current.user != wanted:
+            raise RotationError(
+                f"{ctx.describe()}: the current URL's user {current.user!r} is not option user {wanted!r}: "
+                "store a URL for that user, or fix the option"
+            )
         if name is not None:
             # The new password is added through the admin's server and tested at the current URL's: refuse when
             # their host names differ, or whoever may write the value could receive a working password at their
