@@ -220,6 +220,9 @@ def test_an_unknown_rotator_or_missing_options_are_refused_when_the_policy_is_se
         with pytest.raises(InvalidInput, match="URL with a credential") as refused:
             rotations.set_policy(T, "db", every="30d", rotator="fake", options={"region": "eu", "url": url})
         assert "hunter2" not in str(refused.value)
+    for huge in (1e300, float("inf"), float("nan"), "999999w"):
+        with pytest.raises(InvalidInput, match="between 0 and 10 years"):
+            rotations.set_policy(T, "db", every=huge, rotator="fake", options={"region": "eu"})
     with pytest.raises(InvalidInput, match="overlap shorter"):
         rotations.set_policy(T, "db", every="1h", overlap="2h", rotator="fake", options={"region": "eu"})
     assert rotations.rotate(T, "nothing").failed  # no policy, no secret: a recorded refusal, no exception
@@ -342,3 +345,18 @@ def test_every_vault_of_the_process_serves_the_new_value_at_once(
     with reader.use(T, "db", purpose="after", type=str) as after:
         assert after.reveal() != first
         assert after.reveal() in provider.accepted
+
+
+def test_a_value_written_during_the_overlap_does_not_spare_the_replaced_credential(
+    vault: Vault, provider: Provider, setup: Callable[..., Setup]
+) -> None:
+    """A put during the overlap makes the rotation's previous version retired, not current: the rotation still
+    revokes it at the provider when the overlap ends (else a leaked key would outlive its rotation)."""
+    now = [vault.clock()]
+    rotations, first, _ = setup(overlap="1h", clock=lambda: now[0])
+    assert rotations.rotate(T, "db").status == "retiring"
+    vault.put(T, "db", "written-by-hand-" + "h" * 20)
+    assert first in provider.accepted
+    now[0] += 2 * 3600
+    assert [r.status for r in rotations.run_due()] == ["succeeded"]
+    assert first not in provider.accepted

@@ -289,8 +289,11 @@ class Rotations:
             every = policy.rotate_every if policy else None
             due = None if every is None else next_due(self._clock(), every)
             rotation = self._repo.promote(rotation, overlap=overlap, next_due=due)
-        except Conflict as exc:  # another process ended or moved it: nothing of ours to undo
-            return RotationResult(rotation.tenant, rotation.name, "skipped", rotation.id, reason=str(exc))
+        except Conflict as exc:
+            if not self._repo.rotation(rotation).open:  # another process ended it: nothing of ours to undo
+                return RotationResult(rotation.tenant, rotation.name, "skipped", rotation.id, reason=str(exc))
+            # Still ours, but the secret moved under it (purged and re-created): end it, or it blocks every run.
+            return self._fail(rotation, rotator, options, str(exc))
         except Exception as exc:
             return self._fail(rotation, rotator, options, _reason(rotation, exc))
         log.info("rotated %s of tenant %s (rotation %s)", rotation.name, rotation.tenant, rotation.id)
@@ -306,7 +309,9 @@ class Rotations:
             if (
                 previous_version is not None
                 and not _does_nothing(rotator, RotationStep.RETIRE)
-                and self._stage(rotation, previous_version) == Stage.PREVIOUS
+                # Revoked unless it is current again (a roll-back ends the rotation first; a later put leaves it
+                # retired, and it is still the credential this rotation replaced).
+                and self._stage(rotation, previous_version) not in (Stage.CURRENT, None)
             ):
                 rotation = self._repo.mark(rotation, RotationStep.RETIRE, "started")
                 ctx = self._context(rotation, options, RotationStep.RETIRE)

@@ -32,6 +32,8 @@ from strongroom.vocabulary import PLATFORM_TENANT
 
 __all__ = ["PolicySpec", "check_options", "load_policy_file", "seconds"]
 
+MAX_SECONDS = 10 * 366 * 86400.0
+"""The longest period or overlap a policy takes: anything longer is a typo (and would overflow a date)."""
 _VALUE_LIKE = re.compile(r"(?i)(pass(word)?|pwd|token|secret|api_?key|private|credential|auth)")
 _OPTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -41,13 +43,15 @@ def seconds(what: str, value: str | float | int) -> float:
     if isinstance(value, bool):
         raise InvalidInput(f"{what} must be a duration such as '30d' or a number of seconds")
     if isinstance(value, int | float):
-        if value < 0:
-            raise InvalidInput(f"{what} must not be negative")
-        return float(value)
-    try:
-        return parse_duration(str(value))
-    except ConfigError as exc:
-        raise InvalidInput(f"{what}: {exc}") from None
+        parsed = float(value)
+    else:
+        try:
+            parsed = parse_duration(str(value))
+        except ConfigError as exc:
+            raise InvalidInput(f"{what}: {exc}") from None
+    if not 0 <= parsed <= MAX_SECONDS:  # also refuses NaN and infinity
+        raise InvalidInput(f"{what} must be between 0 and 10 years ({MAX_SECONDS:.0f} seconds)")
+    return parsed
 
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:

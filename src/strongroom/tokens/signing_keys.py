@@ -174,8 +174,13 @@ class SigningKeys:
         with self._lock:
             try:
                 # A pending version (a rotation not yet finished) neither signs nor verifies until promoted.
-                listed = self._vault.versions(PLATFORM_TENANT, KEY_NAME)
-                versions = sorted((v.version, v.created_at) for v in listed if v.stage != Stage.PENDING)
+                listed = [v for v in self._vault.versions(PLATFORM_TENANT, KEY_NAME) if v.stage != Stage.PENDING]
+                # The current version signs, even when it is not the newest (an operator rolled a key back): it
+                # goes last, and the versions after it in number stop verifying at once.
+                versions = [
+                    (v.version, v.created_at)
+                    for v in sorted(listed, key=lambda v: (v.stage == Stage.CURRENT, v.version))
+                ]
             except NotFound:
                 versions = []
             keys: list[VerificationKey] = []
