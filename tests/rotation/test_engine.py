@@ -360,3 +360,16 @@ def test_a_value_written_during_the_overlap_does_not_spare_the_replaced_credenti
     now[0] += 2 * 3600
     assert [r.status for r in rotations.run_due()] == ["succeeded"]
     assert first not in provider.accepted
+
+
+def test_a_policy_without_an_overlap_gets_one_when_its_rotator_revokes(
+    vault: Vault, setup: Callable[..., Setup]
+) -> None:
+    """Unset, the overlap is an hour (at most half the period) for a rotator that revokes the old credential,
+    so processes that refresh on their own interval are not left holding a revoked one; none for random."""
+    rotations, _, _ = setup()
+    revoking = rotations.set_policy(T, "db", every="30d", rotator="fake", options={"region": "eu"})
+    assert revoking.overlap == 3600
+    short = rotations.set_policy(T, "db", every="1h", rotator="fake", options={"region": "eu"})
+    assert short.overlap == 1800
+    assert rotations.set_policy(T, "db", every="30d", rotator="random").overlap == 0

@@ -171,7 +171,7 @@ def test_a_key_issued_by_a_create_that_died_is_revoked_when_the_rotation_resumes
 
     keys = ApiKeys(vault, clock=clock)
     dying = Rotations(vault, clock=clock, rotators=Rotators(extra={"api-key": DiesAfterIssuing}))
-    dying.set_policy(TENANT, HELD, every="30d", rotator="api-key")
+    dying.set_policy(TENANT, HELD, every="30d", overlap=0, rotator="api-key")
     with pytest.raises(_Killed):
         dying.rotate(TENANT, HELD)
     [orphan] = orphans
@@ -193,7 +193,7 @@ def test_a_value_that_is_not_a_live_key_of_the_tenant_fails_the_rotation(vault: 
     rotations = Rotations(vault, clock=clock)
     with created as operator_key:
         vault.put(TENANT, HELD, operator_key.reveal())
-    rotations.set_policy(TENANT, HELD, every="30d", rotator="api-key")
+    rotations.set_policy(TENANT, HELD, every="30d", overlap=0, rotator="api-key")
     outcomes: dict[str, Any] = {"operator": rotations.rotate(TENANT, HELD)}
     vault.put(TENANT, HELD, "not-a-key")
     outcomes["junk"] = rotations.rotate(TENANT, HELD)
@@ -213,7 +213,7 @@ def test_undo_revokes_the_pending_key(vault: Vault, clock: Clock, held_key: str)
 
     issued: list[str] = []
     rotations = Rotations(vault, clock=clock, rotators=Rotators(extra={"api-key": FailsItsTest}))
-    rotations.set_policy(TENANT, HELD, every="30d", rotator="api-key")
+    rotations.set_policy(TENANT, HELD, every="30d", overlap=0, rotator="api-key")
     assert rotations.rotate(TENANT, HELD).status == RotationStatus.FAILED
     keys = ApiKeys(vault, clock=clock)
     with pytest.raises(AccessDenied, match="was revoked"):

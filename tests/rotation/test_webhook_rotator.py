@@ -135,7 +135,7 @@ def acme(vault: Vault, endpoint: Endpoint, make_canary: Callable[[str], str]) ->
 def _policy(vault: Vault, endpoint: Endpoint, **options: Any) -> Rotations:
     rotations = Rotations(vault)
     options = {"url": endpoint.url(), "signing_secret": SIGNING, **options}
-    rotations.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    rotations.set_policy(TENANT, NAME, every="30d", overlap=0, rotator="webhook", options=options)
     return rotations
 
 
@@ -217,7 +217,7 @@ def test_a_create_that_died_is_resent_with_the_same_idempotency_key(
     endpoint.remote_value = make_canary("webhook-remote")
     dying = Rotations(vault, rotators=Rotators(extra={"webhook": DiesAfterCreate}))
     options = {"url": endpoint.url(), "signing_secret": SIGNING, "value": "remote"}
-    dying.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    dying.set_policy(TENANT, NAME, every="30d", overlap=0, rotator="webhook", options=options)
     with pytest.raises(_Killed):
         dying.rotate(TENANT, NAME)
     result = Rotations(vault).rotate(TENANT, NAME)  # the next run resumes the same rotation at create
@@ -231,7 +231,7 @@ def test_a_create_that_died_is_resent_with_the_same_idempotency_key(
 def test_a_policy_with_plain_http_to_another_host_is_refused(vault: Vault, endpoint: Endpoint, acme: str) -> None:
     options = {"url": "http://hooks.acme.example/rotate", "signing_secret": SIGNING}
     with pytest.raises(InvalidInput, match="use https://"):
-        Rotations(vault).set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+        Rotations(vault).set_policy(TENANT, NAME, every="30d", overlap=0, rotator="webhook", options=options)
     assert Rotations(vault).rotate(TENANT, NAME).status == RotationStatus.FAILED  # no policy was stored
     assert endpoint.seen == []
 
@@ -316,7 +316,7 @@ def test_a_redirect_is_not_followed(
     port = start_http_server(Redirect)
     rotations = Rotations(vault)
     options = {"url": f"http://localhost:{port}/", "signing_secret": SIGNING}
-    rotations.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    rotations.set_policy(TENANT, NAME, every="30d", overlap=0, rotator="webhook", options=options)
     result = rotations.rotate(TENANT, NAME)
     assert result.status == RotationStatus.FAILED
     assert result.reason is not None
@@ -329,7 +329,7 @@ def test_a_redirect_is_not_followed(
 def test_a_missing_signing_secret_fails_naming_it(vault: Vault, endpoint: Endpoint, acme: str) -> None:
     rotations = Rotations(vault)
     options = {"url": endpoint.url(), "signing_secret": "no-such-key"}
-    rotations.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    rotations.set_policy(TENANT, NAME, every="30d", overlap=0, rotator="webhook", options=options)
     result = rotations.rotate(TENANT, NAME)
     assert result.status == RotationStatus.FAILED
     assert result.reason is not None
@@ -402,7 +402,7 @@ def test_an_endpoint_refuses_a_request_signed_with_another_key(vault: Vault, end
 def test_the_rotated_secret_cannot_sign_its_own_requests(vault: Vault, endpoint: Endpoint, acme: str) -> None:
     rotations = Rotations(vault)
     options = {"url": endpoint.url(), "signing_secret": NAME}
-    rotations.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    rotations.set_policy(TENANT, NAME, every="30d", overlap=0, rotator="webhook", options=options)
     result = rotations.rotate(TENANT, NAME)
     assert result.status == RotationStatus.FAILED
     assert result.reason is not None
@@ -475,7 +475,7 @@ def _https_rotation(vault: Vault, endpoint: Endpoint, first: str) -> Any:
     vault.put(TENANT, NAME, first)
     rotations = Rotations(vault)
     options = {"url": f"https://127.0.0.1:{endpoint.port}/rotate", "signing_secret": SIGNING}
-    rotations.set_policy(TENANT, NAME, every="30d", rotator="webhook", options=options)
+    rotations.set_policy(TENANT, NAME, every="30d", overlap=0, rotator="webhook", options=options)
     return rotations.rotate(TENANT, NAME)
 
 

@@ -163,7 +163,9 @@ def set_(
     tenant: str = TENANT,
     every: str = typer.Option(..., "--every", help="How often, as 30d, 12h or 90m."),
     rotator: str = typer.Option(..., "--rotator", help="random, postgresql, redis, webhook, or a plugin's name."),
-    overlap: str = typer.Option("0s", "--overlap", help="How long the replaced value stays a candidate."),
+    overlap: str | None = typer.Option(
+        None, "--overlap", help="How long the replaced value keeps working (default: 1h if the rotator revokes it)."
+    ),
     option: list[str] | None = typer.Option(None, "--option", help="A rotator option NAME=VALUE (repeatable)."),
     as_json: bool = JSON,
 ) -> None:
@@ -360,7 +362,7 @@ def _check_all(vault: Vault, rotations: Rotations, specs: Sequence[PolicySpec]) 
         if (spec.tenant, spec.name) in seen:
             problems.append(f"{where}: given twice; keep one entry per secret")
         seen.add((spec.tenant, spec.name))
-        if not spec.every > 0 or not 0 <= spec.overlap < spec.every:
+        if not spec.every > 0 or not 0 <= (spec.overlap or 0.0) < spec.every:
             problems.append(f"{where}: every must be positive and overlap shorter than it")
         try:
             rotations.rotators.get(spec.rotator).check(check_options(spec.options))

@@ -59,7 +59,7 @@ class FieldSpec:
     description: str = ""
     rotator: str | None = None  # strongroom.rotation: which rotator `strongroom rotation apply --schema` sets
     rotator_options: Mapping[str, Any] = field(default_factory=dict)
-    overlap_seconds: float = 0.0
+    overlap_seconds: float | None = None  # None: the rotation engine's default for the rotator
 
     def required(self, environment: str) -> bool:
         # required_in wins over a default: a dev-only default must never stand in for a prod secret.
@@ -307,7 +307,7 @@ def _collect(cls: type) -> dict[str, FieldSpec]:
             description=declared.description,
             rotator=declared.rotator,
             rotator_options=declared.rotator_options,
-            overlap_seconds=parse_duration(declared.overlap) if declared.overlap else 0.0,
+            overlap_seconds=parse_duration(declared.overlap) if declared.overlap else None,
         )
         if name in cls.__dict__:
             delattr(cls, name)  # instances hold the loaded values; the declaration must not shadow them

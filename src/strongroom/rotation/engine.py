@@ -42,6 +42,8 @@ __all__ = ["RotationResult", "Rotations", "describe", "next_due"]
 log = logging.getLogger("strongroom.rotation")
 
 DEFAULT_ACTOR = "strongroom-rotation"
+DEFAULT_OVERLAP = 3600.0
+"""Seconds a replaced credential a rotator revokes keeps working when the policy names no overlap."""
 _ORDER = {step: i for i, step in enumerate(RotationStep)}
 
 
@@ -107,16 +109,23 @@ class Rotations:
         *,
         every: str | float,
         rotator: str,
-        overlap: str | float = 0.0,
+        overlap: str | float | None = None,
         options: Mapping[str, Any] | None = None,
         actor: str | None = None,
         context: str | None = None,
     ) -> PolicyInfo:
-        """Set a secret's policy after its rotator has accepted the options; first due one period from now."""
+        """Set a secret's policy after its rotator has accepted the options; first due one period from now.
+
+        ``overlap`` unset: none for a rotator that revokes nothing, else an hour (at most half the period), so
+        processes that refresh on their own interval still hold a working credential when the old one goes."""
         every_s = seconds("every", every)
-        overlap_s = seconds("overlap", overlap)
         checked = check_options(options or {})
-        self.rotators.get(rotator).check(checked)
+        chosen = self.rotators.get(rotator)
+        chosen.check(checked)
+        if overlap is None:
+            overlap_s = 0.0 if _does_nothing(chosen, RotationStep.RETIRE) else min(DEFAULT_OVERLAP, every_s / 2)
+        else:
+            overlap_s = seconds("overlap", overlap)
         return self._repo.set_policy(
             tenant,
             name,

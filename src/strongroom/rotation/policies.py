@@ -98,7 +98,7 @@ class PolicySpec:
     name: str
     every: float
     rotator: str
-    overlap: float = 0.0
+    overlap: float | None = None  # None: the engine's default for the rotator
     tenant: str = PLATFORM_TENANT
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -120,7 +120,7 @@ class PolicySpec:
             name=str(data["name"]),
             tenant=str(data.get("tenant", PLATFORM_TENANT)),
             every=seconds(f"{where}: every", data["every"]),
-            overlap=seconds(f"{where}: overlap", data.get("overlap", 0)),
+            overlap=None if data.get("overlap") is None else seconds(f"{where}: overlap", data["overlap"]),
             rotator=str(data["rotator"]),
             options=check_options(options),
         )

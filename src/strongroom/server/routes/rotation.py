@@ -23,7 +23,10 @@ OptionValue = str | int | float | bool | list[str | int | float]
 class RotationPolicyIn(Strict):
     every: str | float = Field(description="How often: a duration ('30d', '12h') or seconds.")
     rotator: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="random, postgresql, redis, webhook, ...")
-    overlap: str | float = Field(default=0, description="How long the replaced version stays a candidate.")
+    overlap: str | float | None = Field(
+        default=None,
+        description="How long the replaced version stays a candidate (unset: 1h for a rotator that revokes it).",
+    )
     options: dict[str, OptionValue] = Field(
         default_factory=dict, description="The rotator's options; another secret is named by an option *_secret."
     )
