@@ -26,11 +26,10 @@ import os
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from strongroom.errors import InvalidInput, RotationError
+from strongroom.rotation.login_url import LoginUrl, text_of
 from strongroom.rotation.rotator import BaseRotator, RotationContext, option, require_options
 
 if TYPE_CHECKING:
@@ -65,49 +64,21 @@ _SQLSTATE_HINTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Url:
-    """A PostgreSQL URL split into the login and everything kept across a rotation."""
-
-    scheme: str
-    user: str
-    password: str
-    host: str  # what follows the '@': host[:port], or several
-    path: str
-    query: str
-    fragment: str
-
-    @classmethod
-    def parse(cls, ctx: RotationContext, what: str, text: str) -> _Url:
-        parts = urlsplit(text.strip())
-        userinfo, at, host = parts.netloc.rpartition("@")
-        user, _, password = userinfo.partition(":")
-        if parts.scheme not in SCHEMES or not at or not user or not password or not host:
-            # Never quote the value: it holds a password. An empty password would let libpq fall back to this
-            # process's own (PGPASSWORD, ~/.pgpass) and send it wherever the URL points.
-            raise RotationError(f"{ctx.describe()}: {what} is not a postgresql://user:password@host/db URL: store one")
-        names = {pair.split("=", 1)[0] for pair in parts.query.split("&") if pair}
-        if names - QUERY_ALLOWED:
-            # libpq lets a parameter override the host (host, hostaddr), the login (service, passfile) or present
-            # the server's files (sslkey): a value written by a tenant must not redirect where a password goes.
-            raise RotationError(
-                f"{ctx.describe()}: {what} has query parameter(s) {', '.join(sorted(names - QUERY_ALLOWED))}: "
-                f"keep only {', '.join(sorted(QUERY_ALLOWED))}"
-            )
-        return cls(parts.scheme, unquote(user), unquote(password), host, parts.path, parts.query, parts.fragment)
-
-    def with_login(self, user: str, password: str) -> str:
-        netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{self.host}"
-        return urlunsplit((self.scheme, netloc, self.path, self.query, self.fragment))
-
-    def where(self) -> str:
-        return f"{self.host or 'localhost'} as {self.user!r}"
-
-
-def _text(secret: Secret[Any]) -> str:
-    with secret as held:
-        value = held.reveal()
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+def _parse(ctx: RotationContext, what: str, text: str) -> LoginUrl:
+    """A stored PostgreSQL URL, checked before any connection: the value is written by whoever may write it."""
+    url = LoginUrl.split(text)
+    if url is None or url.scheme not in SCHEMES or not url.user or not url.password or not url.host:
+        # Never quote the value: it holds a password. An empty password would let libpq fall back to this
+        # process's own (PGPASSWORD, ~/.pgpass) and send it wherever the URL points.
+        raise RotationError(f"{ctx.describe()}: {what} is not a postgresql://user:password@host/db URL: store one")
+    if url.query_names - QUERY_ALLOWED:
+        # libpq lets a parameter override the host (host, hostaddr), the login (service, passfile) or present
+        # the server's files (sslkey): a value written by a tenant must not redirect where a password goes.
+        raise RotationError(
+            f"{ctx.describe()}: {what} has query parameter(s) {', '.join(sorted(url.query_names - QUERY_ALLOWED))}: "
+            f"keep only {', '.join(sorted(QUERY_ALLOWED))}"
+        )
+    return url
 
 
 def _why(exc: BaseException) -> tuple[str, bool]:
@@ -192,22 +163,22 @@ class PostgresRotator(BaseRotator):
             self._same_server(ctx, current)
         return current.with_login(user, secrets.token_urlsafe(PASSWORD_BYTES))
 
-    def _same_server(self, ctx: RotationContext, current: _Url) -> None:
+    def _same_server(self, ctx: RotationContext, current: LoginUrl) -> None:
         """The new password is set through the admin secret's server and then tested at the URL the current
         value names: refuse when their host names or databases differ, or whoever may write the secret's value
         (a tenant's key) could point it at their own host and receive a password that works on the real
         server. The port is not compared: a listener on the database's own host is out of such a writer's reach,
         and a pooler beside the server (another port) is common."""
         name: str = option(self.name, ctx.options, "admin_secret", str)
-        admin = _Url.parse(ctx, f"admin secret {name!r}", _text(ctx.secret(name)))
-        if (_hostname(current.host), current.path) != (_hostname(admin.host), admin.path):
+        admin = _parse(ctx, f"admin secret {name!r}", text_of(ctx.secret(name)))
+        if (current.hostname, current.path) != (admin.hostname, admin.path):
             raise RotationError(
                 f"{ctx.describe()}: the current URL names another server or database than admin secret "
                 f"{name!r}: store a URL for the admin's server, or fix the admin secret"
             )
 
     def set(self, ctx: RotationContext, pending: Secret[Any]) -> None:
-        new = _Url.parse(ctx, "the pending value", _text(pending))
+        new = _parse(ctx, "the pending value", text_of(pending))
         if self._strategy(ctx.options) == "alternating":
             with self._admin(ctx) as conn:
                 self._alter(ctx, conn, new.user, new.password)
@@ -227,7 +198,7 @@ class PostgresRotator(BaseRotator):
                 raise first from None
 
     def test(self, ctx: RotationContext, pending: Secret[Any]) -> None:
-        new = _Url.parse(ctx, "the pending value", _text(pending))
+        new = _parse(ctx, "the pending value", text_of(pending))
         with self._connect(ctx, new, "the new credential") as conn:
             self._run(ctx, conn, "SELECT 1", lambda: conn.execute("SELECT 1").fetchone())
 
@@ -236,7 +207,7 @@ class PostgresRotator(BaseRotator):
         valid; if that is refused, ``set`` never applied and the current one still works). alternating: the
         inactive role's pending password is revoked (``PASSWORD NULL``, as ``retire`` leaves it); the current
         role was never touched."""
-        new = _Url.parse(ctx, "the pending value", _text(pending))
+        new = _parse(ctx, "the pending value", text_of(pending))
         current = self._current(ctx)
         if self._strategy(ctx.options) == "alternating":
             if new.user != current.user:
@@ -257,7 +228,7 @@ class PostgresRotator(BaseRotator):
         stored by hand). single: nothing to do, ``set`` replaced the old password."""
         if self._strategy(ctx.options) != "alternating":
             return
-        old = _Url.parse(ctx, "the previous value", _text(previous))
+        old = _parse(ctx, "the previous value", text_of(previous))
         if old.user == self._current(ctx).user:
             return
         with self._admin(ctx) as conn:
@@ -265,29 +236,29 @@ class PostgresRotator(BaseRotator):
 
     # -- at the server ---------------------------------------------------------------------------------
 
-    def _current(self, ctx: RotationContext) -> _Url:
+    def _current(self, ctx: RotationContext) -> LoginUrl:
         found = ctx.current()
         if found is None:
             raise RotationError(f"{ctx.describe()}: the secret has no current value: store the URL first")
-        return _Url.parse(ctx, "the current value", _text(found))
+        return _parse(ctx, "the current value", text_of(found))
 
     @contextmanager
     def _admin(self, ctx: RotationContext) -> Iterator[psycopg.Connection[Any]]:
         name: str = option(self.name, ctx.options, "admin_secret", str)
         if name == ctx.name:
             raise RotationError(f"{ctx.describe()}: option admin_secret names the rotated secret itself")
-        admin = _Url.parse(ctx, f"admin secret {name!r}", _text(ctx.secret(name)))
+        admin = _parse(ctx, f"admin secret {name!r}", text_of(ctx.secret(name)))
         with self._connect(ctx, admin, f"admin secret {name!r}") as conn:
             yield conn
 
     @contextmanager
-    def _connect(self, ctx: RotationContext, url: _Url, what: str) -> Iterator[psycopg.Connection[Any]]:
+    def _connect(self, ctx: RotationContext, url: LoginUrl, what: str) -> Iterator[psycopg.Connection[Any]]:
         import psycopg
         from psycopg import sql
 
         try:
             conn = psycopg.connect(
-                url.with_login(url.user, url.password),
+                url.url,
                 connect_timeout=self._timeout(ctx),
                 autocommit=True,
                 passfile=os.devnull,  # never this process's ~/.pgpass
@@ -328,9 +299,3 @@ class PostgresRotator(BaseRotator):
         except psycopg.Error as exc:
             why, _ = _why(exc)
             raise RotationError(f"{ctx.describe()}: {what} failed: {why}") from None
-
-
-def _hostname(netloc_host: str) -> str:
-    """The host name of ``host[:port]`` (the first of several), lower-cased."""
-    first = netloc_host.split(",", maxsplit=1)[0]
-    return (urlsplit(f"//{first}").hostname or "localhost").lower()

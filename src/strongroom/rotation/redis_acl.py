@@ -24,11 +24,11 @@ import hashlib
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from strongroom.errors import InvalidInput, RotationError
+from strongroom.rotation.login_url import LoginUrl, text_of
 from strongroom.rotation.rotator import BaseRotator, RotationContext, option
 
 if TYPE_CHECKING:
@@ -51,42 +51,11 @@ _ERRORS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Url:
-    scheme: str
-    user: str
-    password: str
-    host: str
-    path: str
-    query: str
-    fragment: str
-
-    @classmethod
-    def parse(cls, ctx: RotationContext, what: str, text: str) -> _Url:
-        parts = urlsplit(text.strip())
-        userinfo, at, host = parts.netloc.rpartition("@")
-        user, _, password = userinfo.partition(":")
-        if parts.scheme not in SCHEMES or not at or not password:
-            raise RotationError(f"{ctx.describe()}: {what} is not a redis://user:password@host URL: store one")
-        return cls(
-            parts.scheme, unquote(user) or "default", unquote(password), host, parts.path, parts.query, parts.fragment
-        )
-
-    def with_password(self, password: str) -> str:
-        netloc = f"{quote(self.user, safe='')}:{quote(password, safe='')}@{self.host}"
-        return urlunsplit((self.scheme, netloc, self.path, self.query, self.fragment))
-
-    def url(self) -> str:
-        return self.with_password(self.password)
-
-    def where(self) -> str:
-        return f"{self.host} as {self.user!r}"
-
-
-def _text(secret: Secret[Any]) -> str:
-    with secret as held:
-        value = held.reveal()
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+def _parse(ctx: RotationContext, what: str, text: str) -> LoginUrl:
+    url = LoginUrl.split(text)
+    if url is None or url.scheme not in SCHEMES or not url.password:
+        raise RotationError(f"{ctx.describe()}: {what} is not a redis://user:password@host URL: store one")
+    return url if url.user else replace(url, user="default")
 
 
 def _hash(password: str) -> str:
@@ -136,36 +105,36 @@ class RedisRotator(BaseRotator):
             # The new password is added through the admin's server and tested at the current URL's: refuse when
             # their host names differ, or whoever may write the value could receive a working password at their
             # host (a listener on the server's own host, another port, is out of such a writer's reach).
-            admin = _Url.parse(ctx, f"admin secret {name!r}", _text(ctx.secret(name)))
-            if urlsplit(f"//{current.host}").hostname != urlsplit(f"//{admin.host}").hostname:
+            admin = _parse(ctx, f"admin secret {name!r}", text_of(ctx.secret(name)))
+            if current.hostname != admin.hostname:
                 raise RotationError(
                     f"{ctx.describe()}: the current URL names another server than admin secret {name!r}: "
                     "store a URL for the admin's server, or fix the admin secret"
                 )
-        return current.with_password(secrets.token_urlsafe(PASSWORD_BYTES))
+        return current.with_login(current.user, secrets.token_urlsafe(PASSWORD_BYTES))
 
     def set(self, ctx: RotationContext, pending: Secret[Any]) -> None:
-        new = _Url.parse(ctx, "the pending value", _text(pending))
+        new = _parse(ctx, "the pending value", text_of(pending))
         with self._admin(ctx) as admin:
             if _hash(new.password) not in self._hashes(ctx, admin, new.user):
                 self._setuser(ctx, admin, new.user, f"#{_hash(new.password)}")
 
     def test(self, ctx: RotationContext, pending: Secret[Any]) -> None:
-        new = _Url.parse(ctx, "the pending value", _text(pending))
+        new = _parse(ctx, "the pending value", text_of(pending))
         with self._connect(ctx, new, "the new credential") as client:
             self._call(ctx, "PING", client.ping)
 
     def undo(self, ctx: RotationContext, pending: Secret[Any]) -> None:
-        new = _Url.parse(ctx, "the pending value", _text(pending))
+        new = _parse(ctx, "the pending value", text_of(pending))
         self._remove(ctx, new, keep=self._current(ctx))
 
     def retire(self, ctx: RotationContext, previous: Secret[Any]) -> None:
-        old = _Url.parse(ctx, "the previous value", _text(previous))
+        old = _parse(ctx, "the previous value", text_of(previous))
         self._remove(ctx, old, keep=self._current(ctx))
 
     # -- at the server ---------------------------------------------------------------------------------
 
-    def _remove(self, ctx: RotationContext, gone: _Url, *, keep: _Url) -> None:
+    def _remove(self, ctx: RotationContext, gone: LoginUrl, *, keep: LoginUrl) -> None:
         """Remove ``gone``'s password from its user, unless it is ``keep``'s (the current credential)."""
         if gone.user == keep.user and gone.password == keep.password:
             return
@@ -173,11 +142,11 @@ class RedisRotator(BaseRotator):
             if _hash(gone.password) in self._hashes(ctx, admin, gone.user):
                 self._setuser(ctx, admin, gone.user, f"!{_hash(gone.password)}")
 
-    def _current(self, ctx: RotationContext) -> _Url:
+    def _current(self, ctx: RotationContext) -> LoginUrl:
         found = ctx.current()
         if found is None:
             raise RotationError(f"{ctx.describe()}: the secret has no current value: store the URL first")
-        return _Url.parse(ctx, "the current value", _text(found))
+        return _parse(ctx, "the current value", text_of(found))
 
     @contextmanager
     def _admin(self, ctx: RotationContext) -> Iterator[redis.Redis]:
@@ -188,12 +157,12 @@ class RedisRotator(BaseRotator):
             return
         if name == ctx.name:
             raise RotationError(f"{ctx.describe()}: option admin_secret names the rotated secret itself")
-        admin = _Url.parse(ctx, f"admin secret {name!r}", _text(ctx.secret(name)))
+        admin = _parse(ctx, f"admin secret {name!r}", text_of(ctx.secret(name)))
         with self._connect(ctx, admin, f"admin secret {name!r}") as client:
             yield client
 
     @contextmanager
-    def _connect(self, ctx: RotationContext, url: _Url, what: str) -> Iterator[redis.Redis]:
+    def _connect(self, ctx: RotationContext, url: LoginUrl, what: str) -> Iterator[redis.Redis]:
         import redis
 
         timeout: int = option(self.name, ctx.options, "connect_timeout", int, 10)
@@ -201,7 +170,7 @@ class RedisRotator(BaseRotator):
         try:
             # A single-connection client connects and authenticates here, so a refusal is named as such.
             client = redis.Redis.from_url(
-                url.url(), socket_connect_timeout=timeout, socket_timeout=timeout, single_connection_client=True
+                url.url, socket_connect_timeout=timeout, socket_timeout=timeout, single_connection_client=True
             )
             client.ping()
         except redis.RedisError as exc:
