@@ -495,7 +495,8 @@ def test_a_value_pointed_at_another_host_never_receives_the_new_password(server:
     with socket.socket() as attacker:  # another host (all of 127/8 is loopback here): the attacker's listener
         attacker.bind(("127.0.0.2", 0))
         attacker.listen(8)
-        planted = f"postgresql://{user_a}:whatever-the-attacker-wrote@127.0.0.2:{attacker.getsockname()[1]}/postgres"
+        chosen = secrets.token_urlsafe(12)  # whatever the attacker wrote
+        planted = f"postgresql://{user_a}:{chosen}@127.0.0.2:{attacker.getsockname()[1]}/postgres"
         store.put(PLATFORM, DB, planted, kind="platform")
         rotations = Rotations(store)
         _policy(rotations, strategy="alternating", users=[user_a, user_b], admin_secret=ADMIN)
