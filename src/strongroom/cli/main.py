@@ -49,9 +49,20 @@ app.command("drill")(drill.drill)
 app.command("run", context_settings={"allow_interspersed_args": False})(config.run)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from strongroom import __version__
+
+        common.out.print(f"strongroom {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def root(
     environment: str | None = typer.Option(None, "--env", help="Environment (default: $STRONGROOM_ENV or dev)."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print strongroom's version and exit."
+    ),
 ) -> None:
     common.set_environment(environment)
 
