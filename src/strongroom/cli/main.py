@@ -51,9 +51,9 @@ app.command("run", context_settings={"allow_interspersed_args": False})(config.r
 
 def _print_version(asked: bool) -> None:
     if asked:
-        from strongroom import __version__
+        import strongroom
 
-        common.out.print(f"strongroom {__version__}")
+        common.out.print(f"strongroom {strongroom.__version__}")
         raise typer.Exit(0)
 
 
