@@ -229,8 +229,9 @@ def export_events(
 def _check_tenant(vault: Any, tenant: str | None) -> None:
     """A misspelt --tenant is an error, not an empty export or report. Histories are kept by tenant id, so a
     deleted tenant's name addresses none: its events are in the export without --tenant."""
-    if tenant is not None and not any(t.name == tenant for t in vault.list_tenants()):
-        raise InvalidInput(f"no tenant {tenant!r} in {vault.environment}: check the name (strongroom tenant list)")
+    names = [t.name for t in vault.list_tenants()]
+    if tenant is not None and tenant not in names:
+        raise InvalidInput(f"no tenant {tenant!r} in {vault.environment}{common.did_you_mean(tenant, names)}")
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+from strongroom.errors import NotFound
 
 if TYPE_CHECKING:  # the vault pulls in SQLAlchemy: imported by the commands that open one, not by `scan`
     from strongroom.bootstrap import Settings
@@ -51,7 +55,30 @@ def vault() -> Iterator[Vault]:
     from strongroom.bootstrap import open_vault
 
     with open_vault(settings()) as opened:
-        yield opened
+        try:
+            yield opened
+        except NotFound as exc:
+            raise _suggest_tenant(exc, opened) from None
+
+
+_TENANT_NOT_FOUND = re.compile(r"tenant '([^']*)' not found in ")
+
+
+def _suggest_tenant(exc: NotFound, opened: Vault) -> NotFound:
+    """A mistyped tenant: name the closest existing one. The command line is the operator's, who may see every
+    tenant's name (the HTTP API never suggests: a tenant's key must not learn other tenants' names)."""
+    found = _TENANT_NOT_FOUND.match(str(exc))
+    if found is None:
+        return exc
+    return NotFound(f"{exc}{did_you_mean(found.group(1), [t.name for t in opened.list_tenants()])}")
+
+
+def did_you_mean(name: str, names: Sequence[str]) -> str:
+    """``"\\ndid you mean 'acme'? ..."`` for the closest of ``names``, or the command that lists them."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f"\ndid you mean {close[0]!r}? (strongroom tenant list shows them all)"
+    return "\nstrongroom tenant list shows the tenants"
 
 
 def print_json(data: Any) -> None:

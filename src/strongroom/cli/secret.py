@@ -184,7 +184,10 @@ def versions(tenant: str, name: str, as_json: bool = JSON) -> None:
 
 @app.command("delete")
 def delete(
-    tenant: str, name: str, purge: bool = typer.Option(False, "--purge", help="Remove every version for good.")
+    tenant: str,
+    name: str,
+    purge: bool = typer.Option(False, "--purge", help="Remove every version for good."),
+    as_json: bool = JSON,
 ) -> None:
     """Soft-delete a secret (versions kept), or with --purge remove it for good."""
     with common.vault() as vault:
@@ -192,4 +195,7 @@ def delete(
             vault.purge(tenant, name)
         else:
             vault.delete(tenant, name)
+    if as_json:
+        common.print_json({"tenant": tenant, "name": name, "purged": purge, "versions_kept": not purge})
+        return
     common.out.print(f"{'purged' if purge else 'deleted'} {tenant}/{name}")

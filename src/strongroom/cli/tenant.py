@@ -40,7 +40,11 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 @app.command("delete")
-def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
+def delete(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Delete a tenant and destroy its data keys: its stored secrets can no longer be decrypted.
 
     Backups taken before the deletion still hold the wrapped keys; see docs/crypto.md (crypto-shredding).
@@ -51,6 +55,9 @@ def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask 
         typer.confirm(f"Delete tenant {name!r} and destroy its keys for good?", abort=True)
     with common.vault() as vault:
         vault.delete_tenant(name)
+    if as_json:
+        common.print_json({"tenant": name, "deleted": True, "data_keys": "deleted", "next": "strongroom key shred"})
+        return
     common.out.print(
         f"deleted tenant {name}; its data keys are deleted.\n"
         "`strongroom key shred` makes them unrecoverable from every copy."
