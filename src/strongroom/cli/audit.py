@@ -137,25 +137,19 @@ def tail(
             ]
         )
         return
-    common.print_table(
-        "audit events",
-        ["id", "at", "actor", "tenant", "action", "secret", "v", "purpose", "outcome", "context"],
-        [
-            (
-                e.id,
-                iso(e.at),
-                e.actor,
-                e.tenant,
-                e.action,
-                e.secret_name,
-                e.version,
-                e.purpose,
-                e.outcome,
-                summary(e.context),  # the consoles read no markup: an agent's "[bold]" is shown as it is
-            )
-            for e in events
-        ],
-    )
+    # One event per entry, not a table: ten columns do not fit 80, and a squeezed column cuts names. The first
+    # line says what happened, the indented rest who did it and why, each wrapped whole to the terminal's width.
+    for e in events:
+        what = (e.tenant or "-") if e.secret_name is None else f"{e.tenant or '-'}/{e.secret_name}"
+        version = "" if e.version is None else f" v{e.version}"
+        common.print_wrapped(f"#{e.id} {common.when(e.at)} {e.action} {e.outcome} {what}{version}", indent="    ")
+        details = [f"by {e.actor}"]
+        if e.purpose:
+            details.append(f"purpose: {e.purpose}")
+        context = summary(e.context)  # the consoles read no markup: an agent's "[bold]" is shown as it is
+        if context:
+            details.append(f"context: {context}")
+        common.print_wrapped("    " + "; ".join(details), indent="    ")
 
 
 @app.command("head")

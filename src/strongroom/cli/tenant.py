@@ -35,7 +35,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     common.print_table(
         f"tenants ({common.settings().environment})",
         ["name", "id", "created"],
-        [(t.name, t.id, t.to_dict()["created_at"]) for t in tenants],
+        [(t.name, t.id, common.when(t.created_at)) for t in tenants],
     )
 
 
