@@ -185,7 +185,8 @@ def test_missing_baseline_on_first_use_reports_every_finding(tmp_path: Path) -> 
     assert report["baselined"] == 0
     sarif = json.loads((tmp_path / "out.sarif").read_text())
     assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["aws-access-key-id"]
-    assert not (tmp_path / BASELINE).exists() and not (tmp_path / "clean" / BASELINE).exists()
+    assert not (tmp_path / BASELINE).exists()
+    assert not (tmp_path / "clean" / BASELINE).exists()
     assert_not_leaked([key], found.stdout, found.stderr, (tmp_path / "out.sarif").read_text())
 
 

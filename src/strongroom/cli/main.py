@@ -76,7 +76,6 @@ JSON = typer.Option(False, "--json", help="Print JSON.")
 def init(as_json: bool = JSON) -> None:
     """Create $STRONGROOM_HOME with this environment's key file and the database (never overwrites a key)."""
     from strongroom.bootstrap import initialise
-    from strongroom.store.engines import safe_url
 
     settings = common.settings()
     result = initialise(settings)
@@ -86,7 +85,6 @@ def init(as_json: bool = JSON) -> None:
                 "environment": settings.environment,
                 "key_file": None if result.key_file is None else str(result.key_file),
                 "key_source": "file" if result.key_file else "STRONGROOM_MASTER_KEY",
-                "database": safe_url(result.url),
                 "revision": result.revision,
             }
         )
@@ -129,14 +127,11 @@ app.add_typer(db_app, name="db")
 def db_upgrade(as_json: bool = JSON) -> None:
     """Create or upgrade the strongroom schema in $STRONGROOM_URL (refuses a database that is not strongroom's)."""
     from strongroom.bootstrap import upgrade_schema
-    from strongroom.store.engines import safe_url
 
     settings = common.settings()
     revision = upgrade_schema(settings)
     if as_json:
-        common.print_json(
-            {"environment": settings.environment, "database": safe_url(settings.url), "revision": revision}
-        )
+        common.print_json({"environment": settings.environment, "revision": revision})
     else:
         common.out.print(f"database at schema {revision}")
 
