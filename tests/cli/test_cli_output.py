@@ -109,8 +109,7 @@ def test_init_and_db_upgrade_json(cli: Cli) -> None:
 
 def test_tenant_delete_json(ready: Cli) -> None:
     deleted = ready.json("tenant", "delete", "acme", "--yes")
-    assert deleted["tenant"] == "acme"
-    assert deleted["deleted"] is True
+    assert deleted == {"tenant": "acme", "deleted": True, "keys_deleted": True, "shred_with": "strongroom key shred"}
     assert ready.json("tenant", "list") == []
 
 

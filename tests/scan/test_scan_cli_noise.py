@@ -176,7 +176,7 @@ def test_missing_baseline_on_first_use_reports_every_finding(tmp_path: Path) -> 
     assert clean.returncode == 0, clean.stderr
     assert "no secrets found" in clean.stdout
     for result in (clean, found):
-        assert f"baseline {BASELINE} does not exist yet" in result.stderr
+        assert f"note: no baseline {BASELINE} yet: every finding is new" in result.stderr
         assert "--update-baseline" in result.stderr
         assert "Traceback" not in result.stderr
     assert found.returncode == 1, found.stderr

@@ -107,7 +107,7 @@ def _baseline(path: Path | None, update: bool) -> Baseline | None:
         # more is the safe side of a mistyped name; the note says so and how to record the findings.
         if not update:
             common.err.print(
-                f"note: baseline {path} does not exist yet: every finding is new.\n"
+                f"note: no baseline {path} yet: every finding is new.\n"
                 "Record today's findings in it with --update-baseline."
             )
         return Baseline.new()

@@ -56,7 +56,8 @@ def delete(
     with common.vault() as vault:
         vault.delete_tenant(name)
     if as_json:
-        common.print_json({"tenant": name, "deleted": True, "data_keys": "deleted", "next": "strongroom key shred"})
+        # the text's advice as a field: deleted keys stay in backups until `strongroom key shred`
+        common.print_json({"tenant": name, "deleted": True, "keys_deleted": True, "shred_with": "strongroom key shred"})
         return
     common.out.print(
         f"deleted tenant {name}; its data keys are deleted.\n"
