@@ -145,25 +145,49 @@ def test_baseline_hides_accepted_findings_and_reports_new_ones(tmp_path: Path) -
     )
 
 
-def test_corrupt_or_missing_baseline_is_bad_input_naming_the_file(tmp_path: Path) -> None:
-    """A baseline that is not JSON, or of another version, or missing (no --update-baseline) exits 2 naming it."""
+def test_corrupt_baseline_is_bad_input_naming_the_file(tmp_path: Path) -> None:
+    """A baseline that is not JSON, or of another version, exits 2 naming it."""
     (tmp_path / "app.py").write_text("print('hello')\n")
     (tmp_path / "garbled.json").write_text("{not json at all\n")
     future = {"version": 99, "generator": "strongroom", "key": base64.b64encode(bytes(32)).decode(), "findings": []}
     (tmp_path / "future.json").write_text(json.dumps(future))
-    garbled, wrong_version, missing = scan_many(
+    garbled, wrong_version = scan_many(
         (tmp_path, ["--baseline", "garbled.json", "app.py"]),
         (tmp_path, ["--baseline", "future.json", "app.py"]),
-        (tmp_path, ["--baseline", "absent.json", "app.py"]),
     )
-    assert (garbled.returncode, wrong_version.returncode, missing.returncode) == (2, 2, 2)
+    assert (garbled.returncode, wrong_version.returncode) == (2, 2)
     assert "garbled.json" in garbled.stderr
     assert "not JSON" in garbled.stderr
     assert "future.json" in wrong_version.stderr
     assert "unsupported version 99" in wrong_version.stderr
-    assert "absent.json" in missing.stderr
-    assert "--update-baseline" in missing.stderr
-    assert not (tmp_path / "absent.json").exists()
+
+
+def test_missing_baseline_on_first_use_reports_every_finding(tmp_path: Path) -> None:
+    """The README's first run, `scan --sarif out.sarif --baseline FILE .` before FILE exists: an empty baseline
+    (every finding reported, in the SARIF too), a note naming the file and --update-baseline; nothing written."""
+    key = aws_key_id(7)
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "clean" / "app.py").write_text("print('hello')\n")
+    (tmp_path / "config.env").write_text(f"AWS_ACCESS_KEY_ID={key}\n")
+    clean, found = scan_many(
+        (tmp_path / "clean", ["--sarif", "out.sarif", "--baseline", BASELINE, "."]),
+        (tmp_path, ["--sarif", "out.sarif", "--baseline", BASELINE, "--json", "config.env"]),
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert "no secrets found" in clean.stdout
+    for result in (clean, found):
+        assert f"note: no baseline {BASELINE} yet: every finding is new" in result.stderr
+        assert "--update-baseline" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert found.returncode == 1, found.stderr
+    report = json.loads(found.stdout)
+    assert [f["rule_id"] for f in report["findings"]] == ["aws-access-key-id"]
+    assert report["baselined"] == 0
+    sarif = json.loads((tmp_path / "out.sarif").read_text())
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["aws-access-key-id"]
+    assert not (tmp_path / BASELINE).exists()
+    assert not (tmp_path / "clean" / BASELINE).exists()
+    assert_not_leaked([key], found.stdout, found.stderr, (tmp_path / "out.sarif").read_text())
 
 
 # -- inline allow ------------------------------------------------------------------------------------------------

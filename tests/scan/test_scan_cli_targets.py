@@ -291,7 +291,10 @@ def test_git_history_finds_a_secret_removed_later_with_its_commit(tmp_path: Path
         19,
     )
     assert (found["commit"], found["author"], found["date"]) == (first, AUTHOR, DATE_1)
-    assert f"config.env:2:19: aws-access-key-id (critical) in {first[:12]} " in as_text.stdout
+    assert f"config.env:2:19: aws-access-key-id (critical) in {first[:12]} by {AUTHOR} " in as_text.stdout
+    summary = json.loads(history.stdout)
+    assert (summary["commits"], summary["files"]) == (2, 1)  # the second commit only removes a line
+    assert "2 commit(s), 1 change(s), " in as_text.stderr
 
     assert tree.returncode == 0, tree.stdout + tree.stderr
     assert "no secrets found" in tree.stdout

@@ -137,25 +137,19 @@ def tail(
             ]
         )
         return
-    common.print_table(
-        "audit events",
-        ["id", "at", "actor", "tenant", "action", "secret", "v", "purpose", "outcome", "context"],
-        [
-            (
-                e.id,
-                iso(e.at),
-                e.actor,
-                e.tenant,
-                e.action,
-                e.secret_name,
-                e.version,
-                e.purpose,
-                e.outcome,
-                summary(e.context),  # the consoles read no markup: an agent's "[bold]" is shown as it is
-            )
-            for e in events
-        ],
-    )
+    # One event per entry, not a table: ten columns do not fit 80, and a squeezed column cuts names. The first
+    # line says what happened, the indented rest who did it and why, each wrapped whole to the terminal's width.
+    for e in events:
+        what = (e.tenant or "-") if e.secret_name is None else f"{e.tenant or '-'}/{e.secret_name}"
+        version = "" if e.version is None else f" v{e.version}"
+        common.print_wrapped(f"#{e.id} {common.when(e.at)} {e.action} {e.outcome} {what}{version}", indent="    ")
+        details = [f"by {e.actor}"]
+        if e.purpose:
+            details.append(f"purpose: {e.purpose}")
+        context = summary(e.context)  # the consoles read no markup: an agent's "[bold]" is shown as it is
+        if context:
+            details.append(f"context: {context}")
+        common.print_wrapped("    " + "; ".join(details), indent="    ")
 
 
 @app.command("head")
@@ -229,8 +223,9 @@ def export_events(
 def _check_tenant(vault: Any, tenant: str | None) -> None:
     """A misspelt --tenant is an error, not an empty export or report. Histories are kept by tenant id, so a
     deleted tenant's name addresses none: its events are in the export without --tenant."""
-    if tenant is not None and not any(t.name == tenant for t in vault.list_tenants()):
-        raise InvalidInput(f"no tenant {tenant!r} in {vault.environment}: check the name (strongroom tenant list)")
+    names = [t.name for t in vault.list_tenants()]
+    if tenant is not None and tenant not in names:
+        raise InvalidInput(f"no tenant {tenant!r} in {vault.environment}{common.did_you_mean(tenant, names)}")
 
 
 @contextmanager

@@ -70,9 +70,11 @@ def check(
             }
         )
         return
+    # Columns of short values, to fit 80: the notes after a status go below the table.
+    notes = [f"{r.name}: {r.status}" for r in rows if " " in r.status]
     common.print_table(
         f"{cls.__name__} in {env}: all required values present",
-        ["name", "variable", "source", "version", "age", "rotation due", "status"],
+        ["name", "variable", "source", "v", "age", "rotation", "status"],
         [
             (
                 r.name,
@@ -81,10 +83,11 @@ def check(
                 r.version or "",
                 _days(now - r.updated_at) if r.updated_at else "",
                 _rotation(r.rotation_due(now)),
-                r.status,
+                r.status.split(" ", 1)[0],
             )
             for r in rows
         ],
+        notes=notes,
     )
 
 

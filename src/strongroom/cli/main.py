@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
+from typing import Any
 
 import typer
 
@@ -67,15 +69,54 @@ def root(
     common.set_environment(environment)
 
 
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
 @app.command("init")
-def init() -> None:
+def init(as_json: bool = JSON) -> None:
     """Create $STRONGROOM_HOME with this environment's key file and the database (never overwrites a key)."""
     from strongroom.bootstrap import initialise
 
     settings = common.settings()
     result = initialise(settings)
+    if as_json:
+        common.print_json(
+            {
+                "environment": settings.environment,
+                "key_file": None if result.key_file is None else str(result.key_file),
+                "key_source": "file" if result.key_file else "STRONGROOM_MASTER_KEY",
+                "revision": result.revision,
+            }
+        )
+        return
     where = f"key file {result.key_file} (0600)" if result.key_file else "key from STRONGROOM_MASTER_KEY"
     common.out.print(f"initialised {settings.environment}: {where}, database at schema {result.revision}")
+
+
+class Shell(StrEnum):
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+
+
+COMPLETE_VAR = "_STRONGROOM_COMPLETE"
+
+
+@app.command("completion")
+def completion(shell: Shell = typer.Argument(..., help="bash, zsh or fish.")) -> None:
+    """Print the shell completion script for SHELL.
+
+    Load it in your shell's startup file, e.g. eval "$(strongroom completion bash)",
+    or save it where the shell finds completions (docs/cli.md).
+    """
+    # Typer's own script and protocol (what its --show-completion prints), without its --install-completion,
+    # which edits the user's shell start-up files.
+    from typer._completion_classes import completion_init
+    from typer._completion_shared import get_completion_script
+
+    completion_init()
+    script = get_completion_script(prog_name="strongroom", complete_var=COMPLETE_VAR, shell=shell.value)
+    sys.stdout.write(script + "\n")
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -83,18 +124,44 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: bool = JSON) -> None:
     """Create or upgrade the strongroom schema in $STRONGROOM_URL (refuses a database that is not strongroom's)."""
     from strongroom.bootstrap import upgrade_schema
 
-    common.out.print(f"database at schema {upgrade_schema(common.settings())}")
+    settings = common.settings()
+    revision = upgrade_schema(settings)
+    if as_json:
+        common.print_json({"environment": settings.environment, "revision": revision})
+    else:
+        common.out.print(f"database at schema {revision}")
+
+
+def _hide_flag_types(command: Any) -> None:
+    """Typer shows every boolean flag's type as ``<bool>`` in --help, as if it took a value: give each flag
+    (``--help`` included) an empty metavar, for every command."""
+    for param in [*command.params, command.get_help_option(typer.Context(command))]:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _hide_flag_types(sub)
+
+
+def command() -> Any:
+    """The click command behind ``app``, as ``strongroom`` runs it."""
+    built = typer.main.get_command(app)
+    _hide_flag_types(built)
+    return built
 
 
 def main(argv: list[str] | None = None) -> None:
     # Typer handles usage errors and --help itself (exit 2 / 0) and exits through SystemExit;
     # strongroom's own errors arrive here as exceptions and are printed without a traceback.
+    if COMPLETE_VAR in os.environ:  # the shell asks for completions (the script `strongroom completion` prints)
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
-        app(args=argv)
+        command()(args=argv, prog_name="strongroom")
     except InvalidInput as exc:
         common.err.print(f"error: {exc}")
         sys.exit(2)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from strongroom.cli import common
 from strongroom.clock import iso
@@ -145,7 +144,7 @@ def _duration(seconds: float) -> str:
 
 
 def _when(at: float | None) -> str:
-    return "" if at is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(at))
+    return common.when(at)  # ISO 8601 UTC, to the minute
 
 
 def _last(rotation: RotationInfo | None) -> str:
@@ -180,7 +179,7 @@ def set_(
     else:
         common.out.print(
             f"{tenant}/{name}: rotated by {policy.rotator} every {_duration(policy.rotate_every)}, "
-            f"next due {_when(policy.next_due)} UTC"
+            f"next due {_when(policy.next_due)}"
         )
 
 
@@ -209,7 +208,7 @@ def keys(
     if not schedules:
         common.out.print("no key rotation scheduled: strongroom rotation keys --root-key 90d --data-keys 30d")
     for kind, (period, due) in schedules.items():
-        common.out.print(f"{kind}: every {_duration(period)}, next due {_when(due)} UTC")
+        common.out.print(f"{kind}: every {_duration(period)}, next due {_when(due)}")
 
 
 @app.command("show")
@@ -239,7 +238,7 @@ def show(name: str, tenant: str = TENANT, as_json: bool = JSON) -> None:
         common.out.print(f"{tenant}/{name}")
         common.out.print(f"  rotator   {policy.rotator} (options: {options})")
         common.out.print(f"  every     {_duration(policy.rotate_every)}, overlap {_duration(policy.overlap)}")
-        common.out.print(f"  next due  {_when(policy.next_due)} UTC")
+        common.out.print(f"  next due  {_when(policy.next_due)}")
     if last is not None:
         common.out.print(f"  last      {_last(last)} (rotation {last.id}, started {iso(last.started_at)})")
         if last.error:
@@ -262,16 +261,13 @@ def list_(
         )
         return
     now = time.time()
-    table = Table(title="rotation policies", title_justify="left")
-    for column in ("name", "tenant", "rotator", "every"):
-        table.add_column(column, overflow="fold")
-    table.add_column("next due", no_wrap=True)
-    table.add_column("last", no_wrap=True)
+    rows = []
     for p in policies:
         due = "overdue" if p.next_due <= now else _when(p.next_due)
-        last = _last(latest.get((p.tenant, p.name)))
-        table.add_row(p.name, p.tenant, p.rotator, _duration(p.rotate_every), due, last)
-    common.out.print(table)
+        rows.append(
+            (p.name, p.tenant, p.rotator, _duration(p.rotate_every), due, _last(latest.get((p.tenant, p.name))))
+        )
+    common.print_table("rotation policies", ["name", "tenant", "rotator", "every", "next due", "last"], rows)
 
 
 def _dict_or_none(rotation: RotationInfo | None) -> dict[str, Any] | None:
@@ -311,7 +307,7 @@ def apply(
     for policy in applied:
         common.out.print(
             f"{policy.tenant}/{policy.name}: {policy.rotator} every {_duration(policy.rotate_every)}, "
-            f"next due {_when(policy.next_due)} UTC"
+            f"next due {_when(policy.next_due)}"
         )
     common.out.print(f"applied {len(applied)} polic{'y' if len(applied) == 1 else 'ies'}")
 

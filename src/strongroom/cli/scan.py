@@ -103,9 +103,14 @@ def _baseline(path: Path | None, update: bool) -> Baseline | None:
     if path is None:
         return None
     if not path.exists():
-        if update:
-            return Baseline.new()
-        raise InvalidInput(f"baseline {path} does not exist (create it with --update-baseline)")
+        # Not there yet (the first run, in CI say): an empty baseline, so every finding is reported. Reporting
+        # more is the safe side of a mistyped name; the note says so and how to record the findings.
+        if not update:
+            common.err.print(
+                f"note: no baseline {path} yet: every finding is new.\n"
+                "Record today's findings in it with --update-baseline."
+            )
+        return Baseline.new()
     return Baseline.load(path)
 
 
@@ -138,8 +143,24 @@ def _scan_git(
     if paths and len(paths) > 1:
         raise InvalidInput("--git and --staged take one repository path")
     repo = paths[0] if paths else Path(".")
-    added = git.history(repo) if history else git.staged(repo)
-    report.findings += _findings_in_added(scanner, settings, repo, added, advance)
+    if history:
+        report.commits = 0
+
+        def one_more_commit() -> None:
+            report.commits = (report.commits or 0) + 1
+
+        added = git.history(repo, on_commit=one_more_commit)
+    else:
+        added = git.staged(repo)
+    report.findings += _findings_in_added(scanner, settings, repo, _counted(added, report), advance)
+
+
+def _counted(added: Iterable[git.AddedText], report: ScanReport) -> Iterator[git.AddedText]:
+    """Count what a git scan read, for its summary: the changes (a file in a commit) and the bytes added."""
+    for piece in added:
+        report.files += 1
+        report.bytes += len(piece.text.encode("utf-8", "surrogateescape"))
+        yield piece
 
 
 def _findings_in_added(
@@ -192,6 +213,7 @@ def _print(report: ScanReport, findings: list[Finding], scanner: Scanner, *, as_
                 "complete": report.complete,
                 "files": report.files,
                 "bytes": report.bytes,
+                "commits": report.commits,
                 "baselined": baselined,
                 "rules": len(scanner.rules),
                 "prefilter": scanner.prefilter,
@@ -201,19 +223,20 @@ def _print(report: ScanReport, findings: list[Finding], scanner: Scanner, *, as_
     if findings and not common.out.is_terminal:
         # One finding per line, like a compiler's diagnostics: greppable, and never cut to a column width.
         for f in findings:
-            commit = f" in {f.commit[:12]}" if f.commit else ""
+            commit = f" in {f.commit[:12]} by {f.author}" if f.commit else ""
             what = f" {f.description}:" if f.rule_id == KNOWN_RULE else ""
             common.out.print(f"{f.path}:{f.line}:{f.column}: {f.rule_id} ({f.severity}){commit}{what} {f.masked}")
     elif findings:
+        in_git = any(f.commit for f in findings)
         common.print_table(
             f"{len(findings)} secret(s) found",
-            ["rule", "severity", "where", "commit", "secret"],
+            ["rule", "severity", "where", *(["commit", "author"] if in_git else []), "secret"],
             [
                 (
                     f"{f.rule_id}: {f.description}" if f.rule_id == KNOWN_RULE else f.rule_id,
                     f.severity,
                     f"{f.path}:{f.line}:{f.column}",
-                    (f.commit or "")[:12],
+                    *([(f.commit or "")[:12], f.author or ""] if in_git else []),
                     f.masked,
                 )
                 for f in findings
@@ -224,13 +247,22 @@ def _print(report: ScanReport, findings: list[Finding], scanner: Scanner, *, as_
             common.err.print(f"skipped {item.path}: {item.reason}")
     for item in report.errors:
         common.err.print(f"not scanned {item.path}: {item.reason}")
-    summary = f"{report.files} file(s), {report.bytes / 1e6:.1f} MB, {len(scanner.rules)} rules"
+    read = (
+        f"{report.files} file(s)" if report.commits is None else f"{report.commits} commit(s), {report.files} change(s)"
+    )
+    summary = f"{read}, {_size(report.bytes)}, {len(scanner.rules)} rules"
     if baselined:
         summary += f", {baselined} finding(s) in the baseline"
     if not findings:
         common.out.print(f"no secrets found ({summary})" + ("" if report.complete else "; the scan was incomplete"))
     else:
         common.err.print(summary)
+
+
+def _size(count: int) -> str:
+    if count < 1000:
+        return f"{count} bytes"
+    return f"{count / 1e3:.1f} kB" if count < 1_000_000 else f"{count / 1e6:.1f} MB"
 
 
 def _print_rules(*, as_json: bool) -> None:

@@ -139,23 +139,14 @@ def list_(
     if as_json:
         common.print_json([i.to_dict() for i in infos])
         return
-    rows = []
+    rows, notes = [], []
     for info in infos:
-        d = info.to_dict()
-        rows.append(
-            (
-                info.name,
-                info.kind,
-                info.sensitivity,
-                info.version,
-                d["updated_at"],
-                d["expires_at"] or "",
-                "deleted" if info.deleted_at else "",
-            )
-        )
-    common.print_table(
-        f"secrets of {tenant}", ["name", "kind", "sensitivity", "version", "updated", "expires", ""], rows
-    )
+        rows.append((info.name, info.kind, info.sensitivity, info.version, common.when(info.updated_at)))
+        if info.deleted_at:
+            notes.append(f"{info.name}: deleted {common.when(info.deleted_at)} (a put revives it)")
+        if info.expires_at:
+            notes.append(f"{info.name}: expires {common.when(info.expires_at)}")
+    common.print_table(f"secrets of {tenant}", ["name", "kind", "sensitivity", "v", "updated"], rows, notes=notes)
 
 
 @app.command("versions")
@@ -169,22 +160,16 @@ def versions(tenant: str, name: str, as_json: bool = JSON) -> None:
     common.print_table(
         f"versions of {tenant}/{name}",
         ["version", "stage", "created", "by", "expires"],
-        [
-            (
-                i.version,
-                str(i.stage),
-                i.to_dict()["created_at"],
-                i.created_by,
-                i.to_dict()["expires_at"] or "",
-            )
-            for i in infos
-        ],
+        [(i.version, i.stage, common.when(i.created_at), i.created_by, common.when(i.expires_at)) for i in infos],
     )
 
 
 @app.command("delete")
 def delete(
-    tenant: str, name: str, purge: bool = typer.Option(False, "--purge", help="Remove every version for good.")
+    tenant: str,
+    name: str,
+    purge: bool = typer.Option(False, "--purge", help="Remove every version for good."),
+    as_json: bool = JSON,
 ) -> None:
     """Soft-delete a secret (versions kept), or with --purge remove it for good."""
     with common.vault() as vault:
@@ -192,4 +177,7 @@ def delete(
             vault.purge(tenant, name)
         else:
             vault.delete(tenant, name)
+    if as_json:
+        common.print_json({"tenant": tenant, "name": name, "purged": purge, "versions_kept": not purge})
+        return
     common.out.print(f"{'purged' if purge else 'deleted'} {tenant}/{name}")

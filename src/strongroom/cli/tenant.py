@@ -35,12 +35,16 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     common.print_table(
         f"tenants ({common.settings().environment})",
         ["name", "id", "created"],
-        [(t.name, t.id, t.to_dict()["created_at"]) for t in tenants],
+        [(t.name, t.id, common.when(t.created_at)) for t in tenants],
     )
 
 
 @app.command("delete")
-def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
+def delete(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Delete a tenant and destroy its data keys: its stored secrets can no longer be decrypted.
 
     Backups taken before the deletion still hold the wrapped keys; see docs/crypto.md (crypto-shredding).
@@ -51,6 +55,10 @@ def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask 
         typer.confirm(f"Delete tenant {name!r} and destroy its keys for good?", abort=True)
     with common.vault() as vault:
         vault.delete_tenant(name)
+    if as_json:
+        # the text's advice as a field: deleted keys stay in backups until `strongroom key shred`
+        common.print_json({"tenant": name, "deleted": True, "keys_deleted": True, "shred_with": "strongroom key shred"})
+        return
     common.out.print(
         f"deleted tenant {name}; its data keys are deleted.\n"
         "`strongroom key shred` makes them unrecoverable from every copy."

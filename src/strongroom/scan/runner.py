@@ -33,6 +33,7 @@ class ScanReport:
     errors: list[Skipped] = field(default_factory=list)  # could not be read: the scan is incomplete
     files: int = 0
     bytes: int = 0
+    commits: int | None = None  # a scan of git history: the commits read (files counts the changed files)
 
     @property
     def complete(self) -> bool:
@@ -44,6 +45,8 @@ class ScanReport:
         self.errors += other.errors
         self.files += other.files
         self.bytes += other.bytes
+        if other.commits is not None:
+            self.commits = (self.commits or 0) + other.commits
 
 
 def scan_stream(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 
 from strongroom.audit import Action
+from strongroom.clock import iso
 from strongroom.crypto import KeyProvider
 from strongroom.crypto.envelope import NONCE_BYTES
 from strongroom.crypto.keys import root_context, seal_keys, wrap_contexts
@@ -121,8 +122,8 @@ class KeyStatus:
                     "provider_id": r.provider_id,
                     "provider_version": r.provider_version,
                     "data_keys": r.data_keys,
-                    "created_at": r.created_at,
-                    "retired_at": r.retired_at,
+                    "created_at": iso(r.created_at),
+                    "retired_at": iso(r.retired_at),
                 }
                 for r in self.roots
             ],

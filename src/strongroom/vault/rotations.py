@@ -55,7 +55,10 @@ def _schedule_key(environment: str, kind: str) -> str:
 
 
 def stage_of(row: SecretRecord, version: int) -> Stage:
-    """A version's stage, from the secret's pointers."""
+    """A version's stage, from the secret's pointers. A soft-deleted secret has no current version (``use``
+    refuses it): every version is retired until a ``put`` revives it."""
+    if row.deleted_at is not None:
+        return Stage.RETIRED
     if version == row.current_version and row.current_version:
         return Stage.CURRENT
     if version == row.pending_version:

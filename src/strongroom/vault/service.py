@@ -104,6 +104,7 @@ from strongroom.vocabulary import (
     SCAN_TENANT,
     SHARE_SECRET_PREFIX,
     Kind,
+    Stage,
     is_internal_secret,
 )
 
@@ -737,7 +738,7 @@ class Vault:
             return [
                 VersionInfo(
                     version=v.version,
-                    current=v.version == row.current_version,
+                    current=stage_of(row, v.version) is Stage.CURRENT,
                     created_at=v.created_at,
                     created_by=v.created_by,
                     expires_at=v.expires_at,
