@@ -41,8 +41,10 @@ def test_a_document_link_serves_the_document_without_a_header(held: Any) -> None
     made = _create(s, s.a.key, name="my-gpt")
     assert made.status_code == 201, made.text
     link = made.json()
-    assert link["url"].startswith("http://testserver/v1/gpt/documents/") and link["url"].endswith(".json")
-    assert link["name"] == "gpt-document:my-gpt" and link["created_at"].endswith("Z")
+    assert link["url"].startswith("http://testserver/v1/gpt/documents/")
+    assert link["url"].endswith(".json")
+    assert link["name"] == "gpt-document:my-gpt"
+    assert link["created_at"].endswith("Z")
     fetched = s.client.get(_path(link["url"]))  # no Authorization header
     assert fetched.status_code == 200, fetched.text
     document = fetched.json()
@@ -60,7 +62,8 @@ def test_a_revoked_link_is_refused_and_listings_never_show_the_url(held: Any) ->
     assert listed.status_code == 200
     assert [item["id"] for item in listed.json()] == [link["id"]]
     secret_part = _path(link["url"]).rsplit("/", 1)[1].removesuffix(".json")
-    assert secret_part not in listed.text and "url" not in listed.json()[0]
+    assert secret_part not in listed.text
+    assert "url" not in listed.json()[0]
     gone = s.client.delete(f"{LINKS.format(s.a.name)}/{link['id']}", headers=s.auth(s.a.key))
     assert gone.status_code == 204, gone.text
     error = s.assert_error(s.client.get(_path(link["url"])), 401)
@@ -131,4 +134,5 @@ def test_a_loopback_public_url_is_replaced_and_flagged(held: Any) -> None:
     assert document["servers"][0]["url"] == "http://testserver"
     assert "--public-url" in document["info"]["x-strongroom-warning"]
     assert "--public-url" in document["servers"][0]["description"]
-    assert link["url"].startswith("http://testserver/") and "--public-url" in link["warning"]
+    assert link["url"].startswith("http://testserver/")
+    assert "--public-url" in link["warning"]

@@ -30,7 +30,9 @@ def _when(what: str, text: str | None) -> float | None:
             raise InvalidInput(
                 f"{what} must be an ISO 8601 time (2026-12-03T16:00:00Z) or seconds since the epoch"
             ) from None
-        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+        # Answers show times rounded to the microsecond: half of one earlier, so an event shown at this very
+        # time is in ``since`` (inclusive) and out of ``until`` (exclusive), as it reads.
+        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - 0.5e-6
     if not 0 <= seconds < 1e11:
         raise InvalidInput(f"{what} must be a time after 1970 (ISO 8601, or seconds since the epoch)")
     return seconds
