@@ -193,9 +193,10 @@ def public_base(state: ServiceState, request: Request) -> tuple[str, str | None]
     if not _is_loopback((urlsplit(configured).hostname or "").lower()):
         return configured, None
     seen = str(request.base_url).rstrip("/")
+    instead = "" if seen == configured else f"; this document uses {seen}, where it was fetched"
     return seen, (
-        f"The service's public URL is {configured}, which a GPT cannot reach; this document uses {seen}, "
-        "the URL it was fetched from. Restart with `strongroom serve --public-url https://<public address>`."
+        f"The service's public URL is {configured}, which a GPT cannot reach{instead}. "
+        "Set it: `strongroom serve --public-url https://<public address>`."
     )
 
 
