@@ -66,7 +66,7 @@ def test_a_revoked_link_is_refused_and_listings_never_show_the_url(held: Any) ->
     assert "url" not in listed.json()[0]
     gone = s.client.delete(f"{LINKS.format(s.a.name)}/{link['id']}", headers=s.auth(s.a.key))
     assert gone.status_code == 204, gone.text
-    error = s.assert_error(s.client.get(_path(link["url"])), 401)
+    error = s.assert_error(s.client.get(_path(link["url"])), 404)
     assert secret_part not in error["message"]
     assert s.client.get(LINKS.format(s.a.name), headers=s.auth(s.a.key)).json()[0]["revoked_at"].endswith("Z")
 
@@ -97,7 +97,7 @@ def test_the_link_key_is_in_no_audit_event_and_no_access_log_line(held: Any, cap
     key = _path(link["url"]).rsplit("/", 1)[1].removesuffix(".json")
     assert s.client.get(_path(link["url"])).status_code == 200
     s.client.delete(f"{LINKS.format(s.a.name)}/{link['id']}", headers=s.auth(s.a.key))
-    assert s.client.get(_path(link["url"])).status_code == 401
+    assert s.client.get(_path(link["url"])).status_code == 404
     events = s.client.get("/v1/audit", params={"limit": 1000}, headers=s.auth(s.admin))
     assert events.status_code == 200
     actions = {e["action"] for e in events.json()}

@@ -72,7 +72,7 @@ class DocumentLinks:
         return [_link(info) for info in self._keys.list(tenant) if is_link_key(info)]
 
     def revoke(self, tenant: str, link_id: str, *, actor: str, context: str | None = None) -> str:
-        """Revoke a link of ``tenant``: its URL answers 401 at once. ``NotFound`` for any key that is not
+        """Revoke a link of ``tenant``: its URL answers 404 at once. ``NotFound`` for any key that is not
         one of the tenant's document links (this never revokes another kind of key). Audited."""
         found = {link.id for link in self.list(tenant)}
         parsed = link_id.removeprefix("srk_") if isinstance(link_id, str) else ""

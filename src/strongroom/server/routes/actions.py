@@ -20,11 +20,12 @@ from fastapi import APIRouter, Request, Response
 
 from strongroom.audit import Action, AuditEvent
 from strongroom.broker import Connector, connector_from_dict, connector_to_dict, gpt_actions_document
-from strongroom.errors import AccessDenied, InvalidInput
+from strongroom.errors import AccessDenied, InvalidInput, NotFound
 from strongroom.server.actions_endpoint import tenant_connectors
 from strongroom.server.app import ServiceState
 from strongroom.server.auth import Principal, authenticate_header, client_of
 from strongroom.server.deps import Caller, State, actor, request_id
+from strongroom.server.errors import ApiError
 from strongroom.server.models import DocumentLinkCreated, DocumentLinkIn, DocumentLinkOut
 from strongroom.server.routes import context_of
 from strongroom.tokens.document_links import DocumentLink, DocumentLinks
@@ -253,7 +254,7 @@ def list_document_links(tenant: str, caller: Caller, state: State) -> list[Docum
 @router.delete(
     "/v1/tenants/{tenant}/gpt/document-links/{link_id}",
     status_code=204,
-    summary="Revoke a GPT document link: its URL answers 401 from now on",
+    summary="Revoke a GPT document link: its URL answers 404 from now on",
 )
 def revoke_document_link(tenant: str, link_id: str, caller: Caller, state: State, request: Request) -> Response:
     caller.require(Scope.CONNECTORS_READ, tenant)
@@ -264,20 +265,26 @@ def revoke_document_link(tenant: str, link_id: str, caller: Caller, state: State
 @router.get(
     LINK_PATH + "{document}",
     summary="The GPT document a document link serves (the link is the credential: no header)",
-    responses={401: {"description": "Unknown, revoked or expired link"}},
+    responses={404: {"description": "Unknown, revoked or expired link"}},
 )
 async def linked_document(document: str, state: State, request: Request) -> dict[str, Any]:
     key = document.removesuffix(".json")
     client, peer = client_of(request.scope)
-    caller = await authenticate_header(
-        state,
-        f"Bearer {key}",
-        client=client,
-        request_id=request_id(request),
-        route=f"GET {LINK_PATH}{{link}}",
-        peer=peer,
-        headers=request.headers,
-    )
+    try:  # the door's checks, counting and audit, as for any credential
+        caller = await authenticate_header(
+            state,
+            f"Bearer {key}",
+            client=client,
+            request_id=request_id(request),
+            route=f"GET {LINK_PATH}{{link}}",
+            peer=peer,
+            headers=request.headers,
+        )
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        # Like a share link: the link is the resource, so unknown, revoked or expired is not found.
+        raise NotFound("no such GPT document link (revoked, expired or mistyped): ask for a new one") from None
     request.state.principal, request.state.tenant = caller, caller.tenant
     if Scope.GPT_DOCUMENT not in caller.scopes or caller.tenant is None or caller.kind != "api_key":
         raise AccessDenied("this is not a GPT document link: create one with POST /v1/tenants/{t}/gpt/document-links")
