@@ -10,8 +10,8 @@ Afterwards nothing of A's has changed and the upstream was never called.
 
 Exceptions, listed here on purpose:
 
-- ``PUBLIC``: public by design (health, readiness, the JWKS, a GPT document link, and redeeming a one-time share link, whose
-  unguessable link is its own credential; FastAPI's ``/openapi.json`` and docs pages are not in the
+- ``PUBLIC``: public by design (health, readiness, the JWKS, a GPT document link, and redeeming a one-time
+  share link: an unguessable link is its own credential; FastAPI's ``/openapi.json`` and docs pages are not in the
   document but are checked as public too);
 - ``SELF_SCOPED``: ``POST /v1/tokens`` names no tenant: it issues a token for the caller's own tenant.
   B's key gets 201 and a token whose ``tenant`` claim is B; B's token gets 400 (the code: tokens are issued
