@@ -136,3 +136,30 @@ def test_a_loopback_public_url_is_replaced_and_flagged(held: Any) -> None:
     assert "--public-url" in document["servers"][0]["description"]
     assert link["url"].startswith("http://testserver/")
     assert "--public-url" in link["warning"]
+
+
+def test_a_link_serves_its_own_tenants_document_only(held: Any, make_canary: Any) -> None:
+    """B's enabled connector and B's value are in B's document, never in the one A's link serves."""
+    s = held
+    value = make_canary("b")
+    put = s.client.put(f"/v1/tenants/{s.b.name}/secrets/echo_api_key", json={"value": value}, headers=s.auth(s.b.key))
+    assert put.status_code == 200, put.text
+    b_own = {
+        "base_url": "https://b-only.example",
+        "description": "B's own API.",
+        "credential": {"kind": "bearer", "secret": "b_key"},
+        "operations": [{"id": "b_only_read", "method": "GET", "path": "/b-only", "summary": "B only"}],
+    }
+    assert (
+        s.client.put(f"/v1/tenants/{s.b.name}/connectors/b-only", json=b_own, headers=s.auth(s.b.key)).status_code
+        == 200
+    )
+    body = {"value": make_canary("b2"), "destinations": [{"connector": "b-only"}]}
+    assert s.client.put(f"/v1/tenants/{s.b.name}/secrets/b_key", json=body, headers=s.auth(s.b.key)).status_code == 200
+    b_document = s.client.get(GPT_DOC.format(s.b.name), headers=s.auth(s.b.key)).json()
+    assert "/v1/actions/b-only/b-only" in b_document["paths"]
+    fetched = s.client.get(_path(_create(s, s.a.key).json()["url"]))
+    assert fetched.status_code == 200
+    assert "b-only" not in fetched.text
+    assert s.b.name not in fetched.text
+    assert_not_leaked([value, s.value], fetched.text)
