@@ -299,8 +299,8 @@ def openapi_path_item() -> dict[str, Any]:
             "in": "path",
             "required": True,
             "schema": {"type": "string"},
-            "description": "The operation's path on the upstream, below the connector's base URL; any query "
-            "string is passed on",
+            "description": "The operation's path on the upstream, below the connector's base URL; the query "
+            "parameters the operation declares are passed on (any, if it declares none), others refused",
         },
     ]
     item: dict[str, Any] = {}
