@@ -84,6 +84,8 @@ class Scope(StrEnum):
     CONNECTORS_READ = "connectors:read"
     AUDIT_READ = "audit:read"
     SHARES_CREATE = "shares:create"
+    # A GPT document link's key holds this one scope: it fetches the tenant's GPT Actions document, no more.
+    GPT_DOCUMENT = "gpt:document"
     # Held by API keys only, never by an agent token: an agent must not be able to widen where a secret
     # may go (a secret's destination policy, a connector's base URL) nor manage the keys that mint tokens.
     KEYS_MANAGE = "keys:manage"

@@ -149,6 +149,7 @@ def test_secret_value_never_appears_in_any_get_route(service: Any, canary_creden
         "connector": "echo",
         "path": "anything",
         "token": "srs_unknown",
+        "document": "srk_unknown.json",
     }
     document = s.app.openapi()
     gets = [route for route, operations in document["paths"].items() if "get" in operations]

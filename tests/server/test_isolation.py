@@ -10,8 +10,8 @@ Afterwards nothing of A's has changed and the upstream was never called.
 
 Exceptions, listed here on purpose:
 
-- ``PUBLIC``: public by design (health, readiness, the JWKS, and redeeming a one-time share link, whose
-  unguessable link is its own credential; FastAPI's ``/openapi.json`` and docs pages are not in the
+- ``PUBLIC``: public by design (health, readiness, the JWKS, a GPT document link, and redeeming a one-time
+  share link: an unguessable link is its own credential; FastAPI's ``/openapi.json`` and docs pages are not in the
   document but are checked as public too);
 - ``SELF_SCOPED``: ``POST /v1/tokens`` names no tenant: it issues a token for the caller's own tenant.
   B's key gets 201 and a token whose ``tenant`` claim is B; B's token gets 400 (the code: tokens are issued
@@ -46,7 +46,8 @@ PUBLIC = {
     ("get", "/readyz"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/v1/shares/{token}"),
-}  # a one-time link: the link itself is the credential
+    ("get", "/v1/gpt/documents/{document}"),
+}  # a one-time link, a GPT document link: the link itself is the credential
 PUBLIC_OUTSIDE_DOCUMENT = ["/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"]
 SELF_SCOPED = {("post", "/v1/tokens"): {"api_key": {201}, "token": {400}}}
 KNOWN_BUGS: dict[tuple[str, str], str] = {}  # none left: revocation by another tenant's token is refused
@@ -113,6 +114,7 @@ def _param_values(s: Any, route: str, name: str) -> list[str]:
     known: dict[str, list[str]] = {
         "tenant": [s.a.name],
         "key_id": [s.a.key_id],
+        "link_id": [s.a.key_id],  # not a link: B is refused before any lookup; the operator gets 404
         "connector": [A_CONNECTOR, "echo"],
         "path": ["anything"],
     }

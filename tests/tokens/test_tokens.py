@@ -161,7 +161,7 @@ def test_ttl_is_capped(tokens: TokenService) -> None:
 
 
 def test_scopes_and_tenants_are_checked_when_issuing(tokens: TokenService) -> None:
-    with pytest.raises(InvalidInput, match=r"unknown scopes 'root'"):
+    with pytest.raises(InvalidInput, match=r"unknown scope 'root'"):
         issue(tokens, scopes=["actions:invoke", "root"])
     with pytest.raises(InvalidInput, match="operator keys only"):
         issue(tokens, scopes=["admin"])

@@ -40,6 +40,9 @@ CONNECTOR_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")
 OPERATION_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 HEADER_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")
 QUERY_NAME = re.compile(r"[A-Za-z0-9_.~\-]{1,128}")
+QUERY_TYPES = ("string", "integer", "number", "boolean")
+_NUMBER = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?([eE][-+]?[0-9]{1,3})?")
+MAX_QUERY_PARAMS = 32
 # Headers the broker itself controls: a credential may not be placed in them.
 RESERVED_HEADERS = frozenset(
     {
@@ -61,8 +64,38 @@ RESERVED_HEADERS = frozenset(
 
 
 @dataclass(frozen=True)
+class QueryParam:
+    """A query parameter an operation takes from the agent (``?q=...``): its name, JSON type, whether the
+    call needs it, and what it means (shown to the GPT)."""
+
+    name: str
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    required: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        problems = _query_param_problems(self)
+        if problems:
+            raise InvalidInput(f"query parameter {_shown(self.name)}: " + "; ".join(problems))
+
+    def value_problem(self, value: str) -> str | None:
+        """Why ``value`` is not of this parameter's type (never quoting it), or None."""
+        if self.type == "integer" and re.fullmatch(r"-?[0-9]{1,18}", value) is None:
+            return f"query parameter {self.name!r} must be an integer"
+        if self.type == "number" and _NUMBER.fullmatch(value) is None:
+            return f"query parameter {self.name!r} must be a number"
+        if self.type == "boolean" and value not in ("true", "false"):
+            return f"query parameter {self.name!r} must be true or false"
+        return None
+
+
+@dataclass(frozen=True)
 class Operation:
-    """One call an agent may make: ``method`` on ``path`` (a template relative to the connector's base URL)."""
+    """One call an agent may make: ``method`` on ``path`` (a template relative to the connector's base URL).
+
+    ``query``: the query parameters the agent may send; only those reach the upstream, and any other is
+    refused (400, naming it). None (not declared): every query parameter passes, as before they existed.
+    """
 
     id: str
     method: str
@@ -70,8 +103,11 @@ class Operation:
     summary: str
     description: str = ""
     consequential: bool | None = None  # None: a write (anything but GET) is consequential
+    query: tuple[QueryParam, ...] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.query, list):
+            object.__setattr__(self, "query", tuple(self.query))
         problems = _operation_problems(self)
         if problems:
             raise InvalidInput(f"operation {_shown(self.id)}: " + "; ".join(problems))
@@ -195,6 +231,20 @@ def _text_problem(what: str, value: object, *, limit: int, required: bool, multi
     return None
 
 
+def _query_param_problems(q: QueryParam) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(q.name, str) or QUERY_NAME.fullmatch(q.name) is None:
+        problems.append("field 'name' must be a query parameter name (A-Z a-z 0-9 _ . ~ -)")
+    if q.type not in QUERY_TYPES:
+        problems.append(f"field 'type' must be one of {', '.join(QUERY_TYPES)}")
+    if not isinstance(q.required, bool):
+        problems.append("field 'required' must be true or false")
+    problem = _text_problem("description", q.description, limit=MAX_SUMMARY_CHARS, required=False)
+    if problem:
+        problems.append(problem)
+    return problems
+
+
 def _operation_problems(op: Operation) -> list[str]:
     problems: list[str] = []
     if not isinstance(op.id, str) or OPERATION_ID.fullmatch(op.id) is None:
@@ -211,6 +261,15 @@ def _operation_problems(op: Operation) -> list[str]:
             problems.append(problem)
     if op.consequential is not None and not isinstance(op.consequential, bool):
         problems.append("field 'consequential' must be true, false or absent")
+    if op.query is not None:
+        if not isinstance(op.query, tuple) or not all(isinstance(q, QueryParam) for q in op.query):
+            problems.append("field 'query' must be a list of query parameters")
+        elif len(op.query) > MAX_QUERY_PARAMS:
+            problems.append(f"field 'query' holds more than {MAX_QUERY_PARAMS} parameters")
+        else:
+            names = [q.name for q in op.query]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            problems += [f"query parameter {n!r} appears twice" for n in twice]
     return problems
 
 
@@ -340,6 +399,18 @@ def _dns_name_problems(hostname: str) -> list[str]:
     return []
 
 
+def _credential_query_problems(c: Connector) -> list[str]:
+    """An operation may not declare the query parameter the credential goes in: the broker alone sets it."""
+    if not isinstance(c.credential, CredentialPlacement) or c.credential.kind != "query":
+        return []
+    name = c.credential.name
+    return [
+        f"operation {op.id!r}: query parameter {name!r} carries the credential: the broker sets it"
+        for op in c.operations
+        if any(q.name == name for q in op.query or ())
+    ]
+
+
 def _connector_problems(c: Connector) -> list[str]:
     problems: list[str] = []
     if not isinstance(c.name, str) or CONNECTOR_NAME.fullmatch(c.name) is None:
@@ -373,6 +444,7 @@ def _connector_problems(c: Connector) -> list[str]:
     ):
         problems.append("field 'operations' must hold at least one Operation")
         return problems
+    problems += _credential_query_problems(c)
     seen_ids: set[str] = set()
     shapes: dict[tuple[str, str], Operation] = {}
     names_of_shape: dict[str, tuple[str, ...]] = {}
@@ -405,7 +477,8 @@ _CONNECTOR_FIELDS = {
     "max_response_bytes",
     "allow_private_network",
 }
-_OPERATION_FIELDS = {"id", "method", "path", "summary", "description", "consequential"}
+_OPERATION_FIELDS = {"id", "method", "path", "summary", "description", "consequential", "query"}
+_QUERY_FIELDS = {"name", "type", "required", "description"}
 _PLACEMENT_FIELDS = {"kind", "secret", "name", "username"}
 
 
@@ -433,9 +506,36 @@ def _operation_from_dict(data: object, where: str, problems: list[str]) -> Opera
     kwargs = {k: data[k] for k in _OPERATION_FIELDS if k in data}
     if isinstance(kwargs["method"], str):
         kwargs["method"] = kwargs["method"].upper()
+    if "query" in kwargs:
+        params = _query_from_list(kwargs["query"], where, problems)
+        if params is None:
+            return None
+        kwargs["query"] = params
     op, found = _checked(Operation, _operation_problems, kwargs)
     problems += [f"{where}: {p}" for p in found]
     return cast(Operation | None, op)
+
+
+def _query_from_list(data: object, where: str, problems: list[str]) -> tuple[QueryParam, ...] | None:
+    """An operation's ``query`` (a list of tables: name, type, required, description), or None and problems."""
+    if not isinstance(data, Sequence) or isinstance(data, str):
+        problems.append(f"{where}: field 'query' must be an array of tables ([[connector.operation.query]])")
+        return None
+    params: list[QueryParam] = []
+    local: list[str] = []
+    for i, item in enumerate(data, 1):
+        if not isinstance(item, Mapping):
+            local.append(f"query #{i}: must be a table (name, type, required, description)")
+            continue
+        label = f"query #{i}" + (f" {_shown(item.get('name'))}" if isinstance(item.get("name"), str) else "")
+        found = _unknown(item, _QUERY_FIELDS) + (["field 'name' is missing"] if "name" not in item else [])
+        if not found:
+            param, found = _checked(QueryParam, _query_param_problems, {k: item[k] for k in _QUERY_FIELDS if k in item})
+            if param is not None:
+                params.append(param)
+        local += [f"{label}: {p}" for p in found]
+    problems += [f"{where}: {p}" for p in local]
+    return None if local else tuple(params)
 
 
 def _placement_from_dict(data: object, where: str, problems: list[str]) -> CredentialPlacement | None:
@@ -522,6 +622,12 @@ def connector_to_dict(connector: Connector) -> dict[str, Any]:
             item["description"] = op.description
         if op.consequential is not None:
             item["consequential"] = op.consequential
+        if op.query is not None:
+            item["query"] = [
+                {"name": q.name, "type": q.type, "required": q.required}
+                | ({"description": q.description} if q.description else {})
+                for q in op.query
+            ]
         operations.append(item)
     return {
         "name": connector.name,
@@ -604,6 +710,7 @@ __all__ = [
     "Connector",
     "CredentialPlacement",
     "Operation",
+    "QueryParam",
     "connector_from_dict",
     "connector_to_dict",
     "load_connectors",

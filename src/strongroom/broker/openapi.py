@@ -19,6 +19,7 @@ from strongroom.errors import InvalidInput
 from strongroom.names import check_name
 
 ROUTE_PREFIX = "/v1/actions"
+GPT_RESPONSE_LIMIT = 100_000  # GPT Actions accept answers of at most 100,000 characters: larger are refused
 MAX_DESCRIPTION = 300
 _NOT_ID = re.compile(r"[^A-Za-z0-9_]")
 
@@ -59,17 +60,28 @@ def _operation(connector: Connector, op: Operation, operation_id: str) -> dict[s
         },
     }
     names = template(op.path).names
-    if names:
-        doc["parameters"] = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": _short(f"The {name.replace('_', ' ')} (one path segment)."),
-            }
-            for name in names
-        ]
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": _short(f"The {name.replace('_', ' ')} (one path segment)."),
+        }
+        for name in names
+    ]
+    parameters += [
+        {
+            "name": q.name,
+            "in": "query",
+            "required": q.required,
+            "schema": {"type": q.type},
+            "description": _short(q.description or f"The {q.name.replace('_', ' ')}."),
+        }
+        for q in op.query or ()
+    ]
+    if parameters:
+        doc["parameters"] = parameters
     if op.method != "GET":
         doc["requestBody"] = {
             "required": False,
@@ -79,12 +91,19 @@ def _operation(connector: Connector, op: Operation, operation_id: str) -> dict[s
 
 
 def gpt_actions_document(
-    connectors: Sequence[Connector], *, server_url: str, tenant: str, title: str = "strongroom actions"
+    connectors: Sequence[Connector],
+    *,
+    server_url: str,
+    tenant: str,
+    title: str = "strongroom actions",
+    server_note: str | None = None,
 ) -> dict[str, Any]:
     """An OpenAPI 3.1.0 document for a custom GPT: one operation per connector operation, on the broker.
 
     ``server_url`` is the broker's public base URL; ``tenant`` is the tenant whose credentials the calls
-    use (the bearer token the GPT sends must be issued for it).
+    use (the bearer token the GPT sends must be issued for it). ``server_note``: a warning for whoever
+    imports the document about that URL (the service's public URL not set), in ``x-strongroom-warning``
+    and the server's description.
     """
     check_name("tenant name", tenant)
     split = urlsplit(server_url) if isinstance(server_url, str) else None
@@ -99,17 +118,22 @@ def gpt_actions_document(
         for op in connector.operations:
             route = f"{ROUTE_PREFIX}/{connector.name}{'' if op.path == '/' else op.path}"
             paths.setdefault(route, {})[op.method.lower()] = _operation(connector, op, ids[(connector.name, op.id)])
-    limits = min((c.max_response_bytes for c in connectors), default=100_000)
+    limits = min((c.max_response_bytes for c in connectors), default=GPT_RESPONSE_LIMIT)
     timeout = max((c.timeout_seconds for c in connectors), default=30.0)
     description = _short(
         f"Calls upstream APIs for tenant {tenant} through strongroom's broker, which adds the credential. "
-        f"Limits: responses over {limits:,} bytes are truncated or refused; calls time out after {timeout:g} s "
-        "(504); the broker answers 502 when the upstream fails."
+        f"An answer over {min(limits, GPT_RESPONSE_LIMIT):,} bytes is refused (502): ask for less. "
+        f"Calls time out after {timeout:g} s (504); 502 when the upstream fails."
     )
+    info: dict[str, Any] = {"title": _short(title, 100), "version": "1.0.0", "description": description}
+    server: dict[str, Any] = {"url": server_url.rstrip("/")}
+    if server_note:
+        info["x-strongroom-warning"] = server_note
+        server["description"] = _short(server_note)
     return {
         "openapi": "3.1.0",
-        "info": {"title": _short(title, 100), "version": "1.0.0", "description": description},
-        "servers": [{"url": server_url.rstrip("/")}],
+        "info": info,
+        "servers": [server],
         "paths": paths,
         "components": {
             "schemas": {},

@@ -113,6 +113,27 @@ def _agent_headers(connector: Connector, headers: Sequence[tuple[str, str]]) -> 
     ]
 
 
+def _declared_query(operation: Operation, query: Sequence[tuple[str, str]]) -> None:
+    """Refuse a query the operation did not declare (naming the parameters to drop or add), a required one
+    missing, or a value not of its declared type. Undeclared (``operation.query`` None): any query passes."""
+    if operation.query is None:
+        return
+    declared = {q.name: q for q in operation.query}
+    unknown = sorted({name for name, _ in query if name not in declared})
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        takes = ", ".join(declared) or "none"
+        raise InvalidInput(f"operation {operation.id!r} takes no query parameter {shown}: drop it (it takes: {takes})")
+    given = {name for name, _ in query}
+    missing = [q.name for q in operation.query if q.required and q.name not in given]
+    if missing:
+        raise InvalidInput(f"operation {operation.id!r} needs the query parameter {', '.join(map(repr, missing))}")
+    for name, value in query:
+        problem = declared[name].value_problem(value)
+        if problem:
+            raise InvalidInput(problem)
+
+
 def _agent_query(connector: Connector, query: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     if len(query) > MAX_QUERY_PAIRS:
         raise InvalidInput(f"at most {MAX_QUERY_PAIRS} query parameters may be passed on")
@@ -159,4 +180,6 @@ def agent_parts(
         out.append(("User-Agent", USER_AGENT))
     out.append(("Accept-Encoding", "gzip, deflate"))
     path = connector.base_path + ("/" if operation.path == "/" else template(operation.path).fill(params))
-    return OutgoingParts(path=path, headers=tuple(out), query=tuple(_agent_query(connector, query)), body=body)
+    checked = _agent_query(connector, query)
+    _declared_query(operation, checked)
+    return OutgoingParts(path=path, headers=tuple(out), query=tuple(checked), body=body)

@@ -1,4 +1,6 @@
-"""The access log without credentials: a filter on ``uvicorn.access`` that masks one-time link tokens.
+"""The access log without credentials: a filter on ``uvicorn.access`` that masks link tokens.
+
+A GPT document link, ``/v1/gpt/documents/<key>.json``, carries an API key in its path: masked the same way.
 
 A share link, ``/v1/shares/<token>``, is a bearer credential in the path itself, which uvicorn logs in full.
 The filter replaces that path segment with ``{token}`` (whatever it holds: a mistyped link is still most
@@ -15,7 +17,8 @@ import re
 from strongroom.rules.share_link_format import SHARE_LINK_REGEX
 
 ACCESS_LOGGER = "uvicorn.access"
-SHARES_PATH = re.compile(r"(/v1/shares/)[^?#\s\"]+")
+# The link paths whose last segment is a credential: a share link's token, a GPT document link's key.
+SHARES_PATH = re.compile(r"(/v1/shares/|/v1/gpt/documents/)[^?#\s\"]+")
 MASK = "[REDACTED:share-link]"
 
 

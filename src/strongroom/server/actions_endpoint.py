@@ -24,6 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 from strongroom.audit import Action, AuditEvent, Outcome
 from strongroom.audit.context import AuditContext, header_labels, label, screened
 from strongroom.broker import BrokerResponse, Connector, UpstreamError, connector_from_dict
+from strongroom.broker.openapi import GPT_RESPONSE_LIMIT
 from strongroom.errors import AccessDenied, InvalidInput, NotFound, StrongroomError
 from strongroom.server import errors
 from strongroom.server.auth import (
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 PREFIX = "/v1/actions/"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-GPT_BODY_LIMIT = 100_000  # GPT Actions refuse bodies over 100,000 characters
+GPT_BODY_LIMIT = GPT_RESPONSE_LIMIT  # GPT Actions refuse bodies over 100,000 characters
 log = logging.getLogger("strongroom.server")
 
 
@@ -298,8 +299,8 @@ def openapi_path_item() -> dict[str, Any]:
             "in": "path",
             "required": True,
             "schema": {"type": "string"},
-            "description": "The operation's path on the upstream, below the connector's base URL; any query "
-            "string is passed on",
+            "description": "The operation's path on the upstream, below the connector's base URL; the query "
+            "parameters the operation declares are passed on (any, if it declares none), others refused",
         },
     ]
     item: dict[str, Any] = {}

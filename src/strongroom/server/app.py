@@ -106,7 +106,7 @@ def create_app(state: ServiceState, *, close_vault: bool = False) -> FastAPI:
     app.add_middleware(LimitsAndRedaction, state=state)
     app.include_router(health.router, responses=errors.openapi_responses(503))
     # Every other route's refusals, in our error shape (422 too: FastAPI would document its own shape).
-    refusals = errors.openapi_responses(400, 401, 403, 404, 413, 422, 429, 503)
+    refusals = errors.openapi_responses(400, 401, 403, 404, 413, 415, 422, 429, 503)
     for module in (tenants, secrets, rotation, tokens_routes, actions, shares, audit, admin_keys, inventory):
         app.include_router(module.router, responses=refusals)
     app.actions = LimitsAndRedaction(ActionsEndpoint(state), state=state)

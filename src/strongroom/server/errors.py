@@ -74,6 +74,14 @@ def strongroom_response(exc: StrongroomError) -> JSONResponse:
     return error_response(status, code, str(exc))
 
 
+NOT_JSON = "the body must be JSON: send the header `Content-Type: application/json`"
+
+
+def _is_json(content_type: str | None) -> bool:
+    kind = (content_type or "").partition(";")[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
 def install(app: FastAPI) -> None:
     async def on_api_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)  # noqa: S101 -- registered for ApiError only
@@ -90,8 +98,12 @@ def install(app: FastAPI) -> None:
             audit_denied(state, principal, route_of(request), exc, request_id(request), context=context)
         return strongroom_response(exc)
 
-    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)  # noqa: S101
+        body_refused = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+        if body_refused and not _is_json(request.headers.get("content-type")):
+            # FastAPI reads a body without a JSON content type as no JSON at all: name the header to send.
+            return error_response(415, "unsupported_media_type", NOT_JSON)
         # Name the field and the problem; never echo the input (it may be a value being written).
         problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
         return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
@@ -135,6 +147,7 @@ STATUS_MEANINGS = {
     410: "Expired (a one-time link past its time)",
     412: "`If-Match` names another version than the current one",
     413: "The request body is over the limit (1 MiB)",
+    415: "The body was sent without `Content-Type: application/json`",
     422: "The body or a parameter does not match its schema: the message names the field",
     429: "Too many failed authentications for this key id, token subject or address (`Retry-After`)",
     502: "The upstream failed: unreachable, not HTTP, a redirect to another host, or an answer too large",

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from strongroom.vocabulary import MAX_DETAIL_CHARS, Kind, Sensitivity
 
 NAME = r"^[A-Za-z0-9_.-]{1,128}$"
+
+
+def iso_utc(seconds: float) -> str:
+    """Seconds since the epoch as ISO 8601 UTC with microseconds and ``Z``: ``2026-12-03T16:46:47.123456Z``.
+    Microseconds, so two audit events of one millisecond keep their order (docs/service.md, Timestamps)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# Every time in an answer: held as epoch seconds, sent as an ISO 8601 UTC string (``format: date-time``).
+Timestamp = Annotated[
+    float,
+    PlainSerializer(iso_utc, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-12-03T16:46:47.123456Z"]}),
+]
 
 
 class Strict(BaseModel):
@@ -21,7 +38,7 @@ class TenantOut(BaseModel):
     name: str
     id: str
     environment: str
-    created_at: float
+    created_at: Timestamp
 
 
 class ApiKeyIn(Strict):
@@ -36,10 +53,10 @@ class ApiKeyOut(BaseModel):
     tenant: str | None
     name: str
     scopes: list[str]
-    created_at: float
-    expires_at: float | None
-    revoked_at: float | None
-    last_used_at: float | None
+    created_at: Timestamp
+    expires_at: Timestamp | None
+    revoked_at: Timestamp | None
+    last_used_at: Timestamp | None
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -105,10 +122,10 @@ class SecretOut(BaseModel):
     sensitivity: Sensitivity
     description: str
     version: int
-    created_at: float
-    updated_at: float
-    deleted_at: float | None
-    expires_at: float | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    deleted_at: Timestamp | None
+    expires_at: Timestamp | None
     destinations: list[DestinationOut] | None = Field(
         default=None, description="Where the broker may send it; null: only the operator's declared connectors."
     )
@@ -117,9 +134,9 @@ class SecretOut(BaseModel):
 class VersionOut(BaseModel):
     version: int
     current: bool
-    created_at: float
+    created_at: Timestamp
     created_by: str
-    expires_at: float | None
+    expires_at: Timestamp | None
     stage: str = Field(description="pending, current, previous or retired (docs/rotation.md)")
 
 
@@ -148,7 +165,7 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: str = "Bearer"  # noqa: S105 -- the OAuth token type, not a password
     expires_in: int
-    expires_at: float
+    expires_at: Timestamp
     jti: str
     scope: str
 
@@ -181,7 +198,7 @@ class AuditOut(BaseModel):
     id: int
     chain: str
     seq: int
-    at: float
+    at: Timestamp
     environment: str
     actor: str
     tenant: str
@@ -216,4 +233,23 @@ class ShareOut(BaseModel):
     id: str
     url: str = Field(description="The link: it works once. Shown this once.")
     token: str
-    expires_at: float
+    expires_at: Timestamp
+
+
+class DocumentLinkIn(Strict):
+    name: str | None = Field(default=None, pattern=NAME, description="What the link is for (shown in listings).")
+    ttl_seconds: float | None = Field(default=None, gt=0, le=366 * 86400, description="Default: no expiry.")
+
+
+class DocumentLinkOut(BaseModel):
+    id: str = Field(description="Names the link in listings, in the audit log and to revoke it; opens nothing.")
+    name: str
+    created_at: Timestamp
+    expires_at: Timestamp | None
+    revoked_at: Timestamp | None
+    last_used_at: Timestamp | None
+
+
+class DocumentLinkCreated(DocumentLinkOut):
+    url: str = Field(description="Paste into the GPT's Import from URL. Shown this once: only its hash is stored.")
+    warning: str | None = Field(default=None, description="Set when the URL is a guess (no public URL set).")

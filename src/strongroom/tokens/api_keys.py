@@ -20,8 +20,10 @@ one).
 from __future__ import annotations
 
 import builtins
+import difflib
 import hashlib
 import hmac
+import textwrap
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -58,7 +60,19 @@ def check_scopes(scopes: Iterable[str], *, operator: bool) -> frozenset[str]:
         raise InvalidInput(f"scope {ADMIN_SCOPE!r} is for operator keys only (tenant=None), not a tenant's key")
     unknown = sorted(str(s)[:64] for s in given - allowed)
     if unknown:
-        raise InvalidInput(f"unknown scopes {', '.join(map(repr, unknown))}: use {', '.join(sorted(allowed))}")
+        scopes = sorted(allowed)
+        guesses = [
+            next((a for a in scopes if a.startswith(u)), None)
+            or next(iter(difflib.get_close_matches(u, scopes, 1)), None)
+            for u in unknown
+        ]
+        hint = ", ".join(repr(g) for g in dict.fromkeys(guesses) if g)
+        raise InvalidInput(
+            f"unknown scope{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+            + (f" (did you mean {hint}?)" if hint else "")
+            + "; the valid scopes are:\n"
+            + textwrap.fill(", ".join(scopes), 78, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
+        )
     if not given:
         raise InvalidInput("an API key needs at least one scope")
     return given

@@ -9,21 +9,26 @@ calls through them, ``/v1/actions/{connector}/{path}``, are served by ``strongro
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 
 from strongroom.audit import Action, AuditEvent
 from strongroom.broker import Connector, connector_from_dict, connector_to_dict, gpt_actions_document
-from strongroom.errors import AccessDenied, InvalidInput
+from strongroom.errors import AccessDenied, InvalidInput, NotFound
 from strongroom.server.actions_endpoint import tenant_connectors
 from strongroom.server.app import ServiceState
-from strongroom.server.auth import Principal
+from strongroom.server.auth import Principal, authenticate_header, client_of
 from strongroom.server.deps import Caller, State, actor, request_id
+from strongroom.server.errors import ApiError
+from strongroom.server.models import DocumentLinkCreated, DocumentLinkIn, DocumentLinkOut
 from strongroom.server.routes import context_of
+from strongroom.tokens.document_links import DocumentLink, DocumentLinks
 from strongroom.vault.destinations import allowed
 from strongroom.vocabulary import Scope
 
@@ -125,10 +130,14 @@ def enabled_connectors(state: ServiceState, tenant: str) -> list[Connector]:
     ]
 
 
-@router.get("/v1/tenants/{tenant}/connectors", summary="Connectors available to a tenant")
+@router.get(
+    "/v1/tenants/{tenant}/connectors",
+    summary="Connectors available to a tenant; `enabled`: the tenant holds the credential and may send it there",
+)
 def list_connectors(tenant: str, caller: Caller, state: State) -> list[dict[str, Any]]:
     caller.require("connectors:read", tenant)
-    return [connector_to_dict(c) for c in tenant_connectors(state, tenant).values()]
+    enabled = {c.name for c in enabled_connectors(state, tenant)}
+    return [{**connector_to_dict(c), "enabled": c.name in enabled} for c in tenant_connectors(state, tenant).values()]
 
 
 @router.put("/v1/tenants/{tenant}/connectors/{name}", summary="Declare a tenant's own connector")
@@ -167,13 +176,127 @@ def delete_connector(tenant: str, name: str, caller: Caller, state: State, reque
     return Response(status_code=204)
 
 
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def public_base(state: ServiceState, request: Request) -> tuple[str, str | None]:
+    """The base URL a GPT should call, and a warning when it is a guess: the service's public URL
+    (``serve --public-url``) unless that is a loopback address no GPT can reach; then the URL this
+    request came to, with a note telling the operator to set the public URL."""
+    configured = state.public_url.rstrip("/")
+    if not _is_loopback((urlsplit(configured).hostname or "").lower()):
+        return configured, None
+    seen = str(request.base_url).rstrip("/")
+    instead = "" if seen == configured else f"; this document uses {seen}, where it was fetched"
+    return seen, (
+        f"The service's public URL is {configured}, which a GPT cannot reach{instead}. "
+        "Set it: `strongroom serve --public-url https://<public address>`."
+    )
+
+
+def _document(state: ServiceState, request: Request, tenant: str) -> dict[str, Any]:
+    server_url, note = public_base(state, request)
+    document: dict[str, Any] = gpt_actions_document(
+        enabled_connectors(state, tenant), server_url=server_url, tenant=tenant, server_note=note
+    )
+    return document
+
+
 @router.get(
     "/v1/tenants/{tenant}/gpt/openapi.json",
     summary="OpenAPI 3.1 document of the tenant's enabled connectors, to import into a custom GPT",
 )
-def gpt_openapi(tenant: str, caller: Caller, state: State) -> dict[str, Any]:
+def gpt_openapi(tenant: str, caller: Caller, state: State, request: Request) -> dict[str, Any]:
     caller.require("connectors:read", tenant)
-    document: dict[str, Any] = gpt_actions_document(
-        enabled_connectors(state, tenant), server_url=state.public_url, tenant=tenant
+    return _document(state, request, tenant)
+
+
+LINK_PATH = "/v1/gpt/documents/"
+
+
+@router.post(
+    "/v1/tenants/{tenant}/gpt/document-links",
+    status_code=201,
+    summary="A URL serving the tenant's GPT document without a header, for Import from URL; shown once",
+)
+def create_document_link(
+    tenant: str, caller: Caller, state: State, request: Request, body: DocumentLinkIn | None = None
+) -> DocumentLinkCreated:
+    caller.require(Scope.CONNECTORS_READ, tenant)
+    if caller.kind == "token":
+        raise AccessDenied(
+            "a document link outlives any token: create it with a tenant API key holding connectors:read"
+        )
+    given = body or DocumentLinkIn()
+    key, link = DocumentLinks(state.api_keys).create(
+        tenant, label=given.name, ttl_seconds=given.ttl_seconds, actor=actor(caller), context=context_of(request)
     )
-    return document
+    request.state.returns_credential = True
+    base, note = public_base(state, request)
+    return DocumentLinkCreated(
+        **_link_out(link).model_dump(), url=f"{base}{LINK_PATH}{key.reveal()}.json", warning=note
+    )
+
+
+@router.get("/v1/tenants/{tenant}/gpt/document-links", summary="A tenant's GPT document links (never their URLs)")
+def list_document_links(tenant: str, caller: Caller, state: State) -> list[DocumentLinkOut]:
+    caller.require(Scope.CONNECTORS_READ, tenant)
+    return [_link_out(link) for link in DocumentLinks(state.api_keys).list(tenant)]
+
+
+@router.delete(
+    "/v1/tenants/{tenant}/gpt/document-links/{link_id}",
+    status_code=204,
+    summary="Revoke a GPT document link: its URL answers 404 from now on",
+)
+def revoke_document_link(tenant: str, link_id: str, caller: Caller, state: State, request: Request) -> Response:
+    caller.require(Scope.CONNECTORS_READ, tenant)
+    DocumentLinks(state.api_keys).revoke(tenant, link_id, actor=actor(caller), context=context_of(request))
+    return Response(status_code=204)
+
+
+@router.get(
+    LINK_PATH + "{document}",
+    summary="The GPT document a document link serves (the link is the credential: no header)",
+    responses={404: {"description": "Unknown, revoked or expired link"}},
+)
+async def linked_document(document: str, state: State, request: Request) -> dict[str, Any]:
+    key = document.removesuffix(".json")
+    client, peer = client_of(request.scope)
+    try:  # the door's checks, counting and audit, as for any credential
+        caller = await authenticate_header(
+            state,
+            f"Bearer {key}",
+            client=client,
+            request_id=request_id(request),
+            route=f"GET {LINK_PATH}{{link}}",
+            peer=peer,
+            headers=request.headers,
+        )
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        # Like a share link: the link is the resource, so unknown, revoked or expired is not found.
+        raise NotFound("no such GPT document link (revoked, expired or mistyped): ask for a new one") from None
+    request.state.principal, request.state.tenant = caller, caller.tenant
+    if Scope.GPT_DOCUMENT not in caller.scopes or caller.tenant is None or caller.kind != "api_key":
+        raise AccessDenied("this is not a GPT document link: create one with POST /v1/tenants/{t}/gpt/document-links")
+    return await asyncio.to_thread(_document, state, request, caller.tenant)
+
+
+def _link_out(link: DocumentLink) -> DocumentLinkOut:
+    return DocumentLinkOut(
+        id=link.id,
+        name=link.name,
+        created_at=link.created_at,
+        expires_at=link.expires_at,
+        revoked_at=link.revoked_at,
+        last_used_at=link.last_used_at,
+    )

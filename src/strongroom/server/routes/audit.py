@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from strongroom.audit.context import decode
+from strongroom.errors import InvalidInput
 from strongroom.server.auth import check_tenant_door
 from strongroom.server.deps import Caller, State
 from strongroom.server.models import AuditOut, VerifyOut
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+WHEN = "ISO 8601 (2026-12-03T16:00:00Z; no zone: UTC) or seconds since the epoch"
+
+
+def _when(what: str, text: str | None) -> float | None:
+    """A query's time bound as epoch seconds: ISO 8601 like the answers' times, or a number of seconds."""
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise InvalidInput(
+                f"{what} must be an ISO 8601 time (2026-12-03T16:00:00Z) or seconds since the epoch"
+            ) from None
+        # Answers show times rounded to the microsecond: half of one earlier, so an event shown at this very
+        # time is in ``since`` (inclusive) and out of ``until`` (exclusive), as it reads.
+        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - 0.5e-6
+    if not 0 <= seconds < 1e11:
+        raise InvalidInput(f"{what} must be a time after 1970 (ISO 8601, or seconds since the epoch)")
+    return seconds
 
 
 @router.get("", summary="Audit events, newest first, filtered by tenant, secret, actor, action and time")
@@ -22,8 +46,8 @@ def query(
     secret: Annotated[str | None, Query(max_length=128)] = None,
     actor: Annotated[str | None, Query(max_length=128)] = None,
     action: Annotated[str | None, Query(max_length=32)] = None,
-    since: Annotated[float | None, Query(ge=0)] = None,
-    until: Annotated[float | None, Query(ge=0)] = None,
+    since: Annotated[str | None, Query(max_length=40, description=WHEN)] = None,
+    until: Annotated[str | None, Query(max_length=40, description=WHEN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
     check_tenant_door(tenant)  # no reserved name addresses a chain (the environment-wide one is "-")
@@ -36,8 +60,8 @@ def query(
         secret_name=secret,
         actor=actor,
         action=action,
-        since=since,
-        until=until,
+        since=_when("since", since),
+        until=_when("until", until),
         limit=limit,
     )
     return [
