@@ -224,6 +224,8 @@ def test_doctor_passes_on_a_project_initialised_by_init(project: Path, cli_invok
     _ok(cli_invoke, project, "init")
     (project / "formats.py").write_text('KEY_FILE_FIELD = "strongroom_keyfile"\n')
     (project / "example.json").write_text(json.dumps({"doc": {"strongroom_keyfile": 1, "key_id": "local:x"}}))
+    example = {"strongroom_keyfile": 1, "environment": "dev", "key_id": "local:<16 hex>", "primary": 1}
+    (project / "keyfile-format.json").write_text(json.dumps({**example, "keys": {"1": "<base64 32 bytes>"}}))
     done = _ok(cli_invoke, project, "doctor")
     assert "no findings" in done.stdout
 
