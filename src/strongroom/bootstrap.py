@@ -150,7 +150,16 @@ def initialise(settings: Settings) -> InitResult:
         # keys given elsewhere (STRONGROOM_MASTER_KEY, an HSM, a KMS): validated before touching the database
         default_provider(settings.key_file, settings.environment)
     elif new_key_file.exists():
-        raise KeyProviderError(f"key file {new_key_file} already exists; refusing to overwrite a key")
+        found_above = not os.environ.get(defaults.HOME_ENV) and settings.home.is_absolute()
+        raise KeyProviderError(
+            f"key file {new_key_file} already exists; refusing to overwrite a key.\n"
+            + (
+                f"That home was found in a parent directory; for a separate one here,\n"
+                f"set {defaults.HOME_ENV}=.strongroom and run `strongroom init` again."
+                if found_above
+                else "This home is initialised: nothing to do."
+            )
+        )
     store = Store(settings.url)
     try:
         store.schema_revision()  # refuses a database that is not strongroom's before any key is written

@@ -122,6 +122,19 @@ def test_a_subdirectory_uses_the_projects_home(project: Path, cli_invoke: Invoke
     assert [t["name"] for t in listed] == ["acme"]
 
 
+def test_init_in_a_subdirectory_names_the_home_it_found(project: Path, cli_invoke: Invoke) -> None:
+    """init below an initialised project refuses (a key is never overwritten), says the home was found in a
+    parent directory and how to make a separate one, which then works."""
+    _ok(cli_invoke, project, "init")
+    sub = project / "service"
+    sub.mkdir()
+    done = _run(cli_invoke, sub, "init")
+    _assert_refused(done, f"{project}/.strongroom/keys/dev.json already exists", "STRONGROOM_HOME=.strongroom")
+    assert not (sub / ".strongroom").exists()
+    _ok(cli_invoke, sub, "init", STRONGROOM_HOME=".strongroom")
+    assert (sub / ".strongroom" / "keys" / "dev.json").exists()
+
+
 def test_no_home_anywhere_says_where_it_looked_and_to_run_init(project: Path, cli_invoke: Invoke) -> None:
     deep = project / "sub"
     deep.mkdir()
