@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -181,6 +182,24 @@ def test_a_lost_key_file_is_restored_not_reinitialised(project: Path, cli_invoke
     backup.rename(key_file)  # following the advice works
     listed = json.loads(_ok(cli_invoke, project, "tenant", "list", "--json").stdout)
     assert [t["name"] for t in listed] == ["acme"]
+
+
+@pytest.mark.postgres
+def test_a_lost_key_file_for_a_postgresql_database(project: Path, cli_invoke: Invoke, postgres_url: str) -> None:
+    """On PostgreSQL (no file to look at) the database is asked: empty, `init` is the fix; with strongroom's
+    schema in it, restoring the key file is. The URL's password is never shown."""
+    from sqlalchemy.engine import make_url
+
+    password = secrets.token_hex(12)  # the test server trusts loopback: any password connects
+    url = make_url(postgres_url).set(password=password).render_as_string(hide_password=False)
+    env = {"STRONGROOM_URL": url, "STRONGROOM_HOME": str(project / "home")}
+    done = _run(cli_invoke, project, "tenant", "list", **env)
+    _assert_refused(done, "no strongroom home found", "strongroom init")
+    _ok(cli_invoke, project, "init", **env)
+    (project / "home" / "keys" / "dev.json").unlink()
+    done = _run(cli_invoke, project, "tenant", "list", **env)
+    _assert_refused(done, "key file is missing", "database: postgresql", "restore that key file", "Do not run")
+    assert password not in done.stdout + done.stderr
 
 
 def test_a_key_changed_under_the_same_id_writes_nothing(project: Path, cli_invoke: Invoke) -> None:
