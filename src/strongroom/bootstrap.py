@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from strongroom import defaults
 from strongroom.crypto.providers.local import MASTER_KEY_ENV, LocalKeyProvider, default_provider, key_file_lock
-from strongroom.errors import KeyProviderError
+from strongroom.errors import KeyProviderError, StoreError, WrongKeyError
 from strongroom.names import check_environment
 from strongroom.vocabulary import KEK_ENV
 
@@ -60,6 +60,8 @@ def open_vault(
 ) -> Vault:
     from strongroom.vault import Vault
 
+    if not migrate and key_provider is None:
+        refuse_missing_home(settings)
     provider = key_provider or default_provider(settings.key_file, settings.environment)
     return Vault.open(
         settings.url,
@@ -72,11 +74,66 @@ def open_vault(
     )
 
 
+def refuse_missing_home(settings: Settings) -> None:
+    """Before a command that needs an initialised home: refuse, creating nothing, when the key file or the
+    SQLite database is missing, saying where strongroom looked and the fix. ``strongroom init`` is the fix only
+    when neither exists: a new key cannot read an existing database (its key file must be restored)."""
+    from strongroom.store.engines import sqlite_file
+
+    database = sqlite_file(settings.url)
+    keys_elsewhere = bool(os.environ.get(KEK_ENV) or os.environ.get(MASTER_KEY_ENV))
+    database_missing = database is not None and not database.exists()
+    if not keys_elsewhere and not settings.key_file.exists():
+        if database_missing or (database is None and not _has_schema(settings.url)):
+            raise KeyProviderError(
+                f"no strongroom home found (no key file {settings.key_file}).\n"
+                f"{defaults.home_searched()}\n"
+                f"Fix: run `strongroom init` to create one, or set {defaults.HOME_ENV} to the\n"
+                f"existing home (or {MASTER_KEY_ENV} to its key)."
+            )
+        raise KeyProviderError(missing_key_message(settings))
+    if database_missing:
+        variable = defaults.URL_ENV if os.environ.get(defaults.URL_ENV) else defaults.HOME_ENV
+        raise StoreError(
+            f"no database at {database}: the SQLite file does not exist.\n"
+            f"Fix: check {variable} (a typo?), or run `strongroom init`\n"
+            "to create a new database there."
+        )
+
+
+def missing_key_message(settings: Settings) -> str:
+    """The key file of an existing database is missing: restore it (``init`` would make a new, wrong key)."""
+    from strongroom.store.engines import safe_url
+
+    return (
+        "this database's key file is missing.\n"
+        f"database: {safe_url(settings.url)}\n"
+        f"key file: {settings.key_file} (environment {settings.environment!r})\n"
+        f"{defaults.home_searched()}\n"
+        f"Fix: restore that key file from your backup (or set {MASTER_KEY_ENV}).\n"
+        "Do not run `strongroom init`: a new key cannot read this database."
+    )
+
+
+def _has_schema(url: str) -> bool:
+    """Whether ``url`` holds a strongroom schema (a database that is somebody else's counts as one)."""
+    from strongroom.store import Store
+
+    store = Store(url)
+    try:
+        return store.schema_revision() is not None
+    except StoreError:
+        return True
+    finally:
+        store.close()
+
+
 @dataclass(frozen=True, slots=True)
 class InitResult:
     key_file: Path | None
     url: str
     revision: str
+    gitignore: Path | None = None  # the .gitignore that ``.strongroom/`` was added to
 
 
 def initialise(settings: Settings) -> InitResult:
@@ -93,7 +150,16 @@ def initialise(settings: Settings) -> InitResult:
         # keys given elsewhere (STRONGROOM_MASTER_KEY, an HSM, a KMS): validated before touching the database
         default_provider(settings.key_file, settings.environment)
     elif new_key_file.exists():
-        raise KeyProviderError(f"key file {new_key_file} already exists; refusing to overwrite a key")
+        found_above = not os.environ.get(defaults.HOME_ENV) and settings.home.is_absolute()
+        raise KeyProviderError(
+            f"key file {new_key_file} already exists; refusing to overwrite a key.\n"
+            + (
+                f"That home was found in a parent directory; for a separate one here,\n"
+                f"set {defaults.HOME_ENV}=.strongroom and run `strongroom init` again."
+                if found_above
+                else "This home is initialised: nothing to do."
+            )
+        )
     store = Store(settings.url)
     try:
         store.schema_revision()  # refuses a database that is not strongroom's before any key is written
@@ -104,13 +170,68 @@ def initialise(settings: Settings) -> InitResult:
             revision = upgrade(store)
             with open_vault(settings):  # stores the key's check value; a wrong key for this database fails here
                 pass
+        except WrongKeyError:
+            if key_path is None:
+                raise
+            key_path.unlink(missing_ok=True)  # a new key for a database that has one: its file was lost
+            raise KeyProviderError(missing_key_message(settings)) from None
         except BaseException:
             if key_path is not None:
                 key_path.unlink(missing_ok=True)  # a key that protects nothing yet; let a retry start clean
             raise
     finally:
         store.close()
-    return InitResult(key_file=key_path, url=settings.url, revision=revision)
+    return InitResult(key_file=key_path, url=settings.url, revision=revision, gitignore=ignore_home(settings.home))
+
+
+GITIGNORE_LINE = ".strongroom/"
+
+
+def ignore_home(home: Path) -> Path | None:
+    """Add ``.strongroom/`` to the ``.gitignore`` beside ``home`` when ``home`` is the default ``.strongroom``
+    inside a git work tree and no line there names it yet; the file changed, else ``None``."""
+    if home.name != defaults.DEFAULT_HOME:
+        return None
+    directory = home.absolute().parent
+    if not _in_git_work_tree(directory):
+        return None
+    gitignore = directory / ".gitignore"
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    names = {line.strip() for line in text.splitlines()}
+    if names & {".strongroom", ".strongroom/", "/.strongroom", "/.strongroom/"} or _git_ignores(directory, home):
+        return None
+    with gitignore.open("a", encoding="utf-8") as handle:
+        handle.write(("\n" if text and not text.endswith("\n") else "") + GITIGNORE_LINE + "\n")
+    return gitignore
+
+
+def _git_ignores(directory: Path, home: Path) -> bool:
+    """Whether git already ignores ``home`` by a rule of its own (``.*``, a global excludes file)."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return False
+    try:
+        done = subprocess.run(  # noqa: S603 -- a fixed git subcommand; only the paths vary
+            [git, "-C", str(directory), "check-ignore", "-q", f"{home.name}/"],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def _in_git_work_tree(directory: Path) -> bool:
+    """Whether ``directory`` is inside a git work tree: a ``.git`` (directory, or file for a worktree) in it
+    or a parent. Read from the file system: no git process, and no git needed."""
+    return any((parent / ".git").exists() for parent in (directory, *directory.parents))
 
 
 def _key_file_to_create(settings: Settings, kek_uri: str) -> Path | None:

@@ -26,7 +26,9 @@ __all__ = [
     "checkpoint_interval",
     "checkpoint_sinks",
     "environment_name",
+    "find_home",
     "home_dir",
+    "home_searched",
     "key_file",
     "rotation_interval",
     "store_url",
@@ -38,7 +40,41 @@ CHECKPOINT_SECONDS = 60.0
 
 
 def home_dir() -> Path:
-    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME)
+    """``$STRONGROOM_HOME`` when set (a relative one is relative to the working directory); else the nearest
+    existing ``.strongroom`` in the working directory or a parent (as git finds ``.git``), so a command run
+    from a subdirectory uses the project's home rather than making a second, empty one; else ``.strongroom``
+    here (what ``strongroom init`` creates)."""
+    configured = os.environ.get(HOME_ENV)
+    if configured:
+        return Path(configured)
+    return find_home() or Path(DEFAULT_HOME)
+
+
+def find_home(start: Path | None = None) -> Path | None:
+    """The nearest existing ``.strongroom`` directory in ``start`` (default: the working directory) or one of
+    its parents: ``.strongroom`` itself when it is in the working directory, else its absolute path."""
+    try:
+        here = Path.cwd() if start is None else start
+        here = here.absolute()
+    except OSError:  # the working directory was removed
+        return None
+    for directory in (here, *here.parents):
+        candidate = directory / DEFAULT_HOME
+        if candidate.is_dir():
+            return Path(DEFAULT_HOME) if start is None and directory == here else candidate
+    return None
+
+
+def home_searched() -> str:
+    """Where ``home_dir`` looked, for messages (lines that fit 80 columns but for a long path)."""
+    configured = os.environ.get(HOME_ENV)
+    if configured:
+        return f"Looked in {HOME_ENV}={configured}."
+    try:
+        here = str(Path.cwd())
+    except OSError:
+        here = "the working directory"
+    return f"Looked for {DEFAULT_HOME} in {here}\nand its parents ({HOME_ENV} is unset)."
 
 
 def environment_name() -> str:

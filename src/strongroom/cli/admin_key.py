@@ -20,20 +20,34 @@ JSON = typer.Option(False, "--json", help="Print JSON.")
 def create(
     name: str = typer.Option("admin", help="What the key is for (shown in listings)."),
     ttl: float | None = typer.Option(None, "--ttl", help="Seconds until the key expires (default: never)."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print only the key, for a script: ADMIN=$(strongroom admin-key create -q)."
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Create an admin key and print it once (store it now: only its hash is kept)."""
+    """Create an admin key and print it once (store it now: only its hash is kept).
+
+    This is also how a lost admin key is replaced, on the host that holds the key file and the database:
+    create a new one, then revoke the lost one (`strongroom admin-key list`, `revoke ID`). The key goes to
+    stdout alone (the notes to stderr), so a script can capture it.
+    """
     from strongroom.tokens import ADMIN_SCOPE, ApiKeys
 
     with common.vault() as vault:
-        key, info = ApiKeys(vault).create(
-            tenant=None, name=name, scopes=[ADMIN_SCOPE], ttl_seconds=ttl, actor=vault.actor
-        )
+        keys = ApiKeys(vault)
+        key, info = keys.create(tenant=None, name=name, scopes=[ADMIN_SCOPE], ttl_seconds=ttl, actor=vault.actor)
+        others = [k.prefix for k in keys.list(None) if k.revoked_at is None and k.id != info.id]
     if as_json:
         common.print_json({**info.to_dict(), "key": key.reveal()})
         return
-    common.err.print(f"admin key {info.prefix} created; shown once, store it now:")
+    if not quiet:
+        common.err.print(f"admin key {info.prefix} created; shown once, store it now:")
     common.out.print(key.reveal())
+    if others and not quiet:
+        common.err.print(
+            f"{len(others)} other live admin key(s): {', '.join(others[:3])}{' …' if len(others) > 3 else ''}.\n"
+            "Replacing a lost one? Revoke it: strongroom admin-key revoke ID"
+        )
 
 
 @app.command("list")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,7 +20,7 @@ ADMIN_KEY_FILE = "bootstrap-admin-key"
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8200, help="Port to listen on."),
+    port: int = typer.Option(8200, min=1, max=65535, help="Port to listen on (1-65535)."),
     connectors: Path | None = typer.Option(None, help="TOML file of connectors for the action broker."),
     public_url: str | None = typer.Option(None, help="The URL agents reach this service at (token issuer)."),
     forwarded_allow_ips: str | None = typer.Option(
@@ -51,35 +54,108 @@ def serve(
         raise InvalidInput(f"--audit-mode must be 'async' or 'strict', not {audit_mode!r}")
 
     settings = common.settings()
-    if not settings.key_file.exists() and not os.environ.get("STRONGROOM_MASTER_KEY"):
-        initialise(settings)
-    vault = open_vault(settings, migrate=True, audit_mode="strict" if audit_mode == "strict" else "async")
-    _bootstrap_admin(vault, settings.home)
-    strongroom.redact.install()
-    access_log.install()  # one-time link tokens never reach the access log
-    app = build_app(
-        vault,
-        public_url=public_url or f"http://{host}:{port}",
-        connectors_file=connectors,
-        close_vault=True,
-        rate_limit_storage=storage,
-        rotation_interval=interval,
-    )
-    common.err.print(f"strongroom {settings.environment} serving on http://{host}:{port} ({vault!r})")
-    trusted = forwarded_allow_ips.strip() if forwarded_allow_ips else ""
+    listening = bind(host, port)  # a busy port fails here: before a key, a database or the admin key is made
     try:
+        if not settings.key_file.exists() and not os.environ.get("STRONGROOM_MASTER_KEY"):
+            initialise(settings)  # refused, naming the key file to restore, when the database has keys
+        vault = open_vault(settings, migrate=True, audit_mode="strict" if audit_mode == "strict" else "async")
+    except BaseException:
+        listening.close()
+        raise
+    where = f"[{host}]" if ":" in host else host  # an IPv6 address, in a URL
+    try:
+        _bootstrap_admin(vault, settings.home)
+        strongroom.redact.install()
+        access_log.install()  # one-time link tokens never reach the access log
+        app = build_app(
+            vault,
+            public_url=public_url or f"http://{where}:{port}",
+            connectors_file=connectors,
+            close_vault=True,
+            rate_limit_storage=storage,
+            rotation_interval=interval,
+        )
+        # The port is bound already: this line is true when printed (uvicorn logs no address for a given socket).
+        common.err.print(f"strongroom {settings.environment} serving on http://{where}:{port} (Ctrl+C to stop)")
+        common.err.print(f"  {vault!r}")
+        trusted = forwarded_allow_ips.strip() if forwarded_allow_ips else ""
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: only the proxies named here,
         # through its own middleware, with the proxy's address kept for the audit context (BehindProxies).
-        uvicorn.run(
+        config = uvicorn.Config(
             BehindProxies(app, trusted) if trusted else app,
             host=host,
             port=port,
+            log_config=LOG_CONFIG,
             log_level="info",
             access_log=True,
             proxy_headers=False,
         )
+        uvicorn.Server(config).run(sockets=[listening])
     finally:
+        listening.close()
         vault.close()
+
+
+# uvicorn's own configuration, without colours: its coloured lines are a second copy of each message that
+# the redacting filter (which formats every record once, masked) never sees, so they printed unformatted.
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {
+            "()": "uvicorn.logging.DefaultFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": False,
+        },
+        "access": {
+            "()": "uvicorn.logging.AccessFormatter",
+            "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+            "use_colors": False,
+        },
+    },
+    "handlers": {
+        "default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+        "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": "INFO"},
+        "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``, or ``InvalidInput`` naming ``--port``/``--host`` (no traceback)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError):
+        raise InvalidInput(f"--host {host!r} is not an address of this machine: use e.g. 127.0.0.1") from None
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
+        listening.bind(address)
+        listening.listen(2048)
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInput(
+                f"port {port} on {host} is in use (another strongroom serve?).\n"
+                f"Fix: stop that process, or choose another port: --port {_other(port)}"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise InvalidInput(
+                f"port {port} on {host} needs privileges.\nFix: choose a port above 1023: --port 8200"
+            ) from None
+        raise InvalidInput(
+            f"cannot listen on {host}:{port} ({exc.strerror or type(exc).__name__}).\n"
+            "Fix: check --host (an address of this machine) and --port"
+        ) from None
+    return listening
+
+
+def _other(port: int) -> int:
+    return port + 1 if port < 65535 else 8200
 
 
 def _bootstrap_admin(vault: object, home: Path) -> None:

@@ -6,6 +6,8 @@ HMAC-SHA256 under a key made for this run and thrown away, so nothing comparable
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -114,7 +116,20 @@ def _is_key_file(path: Path) -> bool:
         document = json.loads(head)
     except ValueError:  # source code or docs that name the format, not a key file
         return False
-    return isinstance(document, dict) and "strongroom_keyfile" in document and "key_id" in document
+    if not (isinstance(document, dict) and "strongroom_keyfile" in document and "key_id" in document):
+        return False
+    keys = document.get("keys")
+    # A key file holds key material: an example with placeholders ("<base64 32 bytes>") documents the format.
+    return isinstance(keys, dict) and any(_is_key_material(value) for value in keys.values())
+
+
+def _is_key_material(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return len(base64.b64decode(value, validate=True)) >= 16
+    except (binascii.Error, ValueError):
+        return False
 
 
 def schema_findings(schema: type[Settings], sources: list[Source] | None = None) -> list[Finding]:

@@ -8,6 +8,7 @@ Both hide SQL parameters in error messages (they may hold ciphertext or names we
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -36,6 +37,26 @@ def safe_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
+SQLITE_FORMS = "sqlite:///relative.db (three slashes) or sqlite:////abs/path.db (four)"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (``None``: not SQLite, in memory, or not a URL); ``StoreError`` for a
+    SQLite URL with a host (``sqlite://x.db``: two slashes), naming the forms that work."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if parsed.host or parsed.port or parsed.username:
+        raise StoreError(f"{safe_url(url)!r} is not a SQLite file URL.\nUse {SQLITE_FORMS}")
+    database = parsed.database
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def create(url: str) -> Engine:
     url = normalise_url(url)
     try:
@@ -44,6 +65,7 @@ def create(url: str) -> Engine:
         raise StoreError(f"unsupported database URL {safe_url(url)}: use sqlite:///PATH or postgresql://…") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        sqlite_file(url)  # refuses sqlite://x.db, which SQLAlchemy calls an invalid URL without saying why
         return _sqlite(url, in_memory=parsed.database in (None, "", ":memory:"))
     if backend == "postgresql":
         try:
