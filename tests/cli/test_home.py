@@ -74,8 +74,9 @@ def test_init_in_a_git_work_tree_ignores_the_home_once(project: Path, cli_invoke
     """In a git work tree, init adds `.strongroom/` to .gitignore (keeping what is there), and never twice."""
     _git_init(project)
     (project / ".gitignore").write_text("__pycache__/")  # no newline at the end
-    _ok(cli_invoke, project, "init")
+    said = _ok(cli_invoke, project, "init")
     assert (project / ".gitignore").read_text() == "__pycache__/\n.strongroom/\n"
+    assert f"added .strongroom/ to {project / '.gitignore'}" in " ".join(said.stdout.split())
     status = subprocess.run(
         ["git", "-C", str(project), "status", "--porcelain", "--untracked-files=all"],
         capture_output=True,
@@ -87,7 +88,8 @@ def test_init_in_a_git_work_tree_ignores_the_home_once(project: Path, cli_invoke
     second = project.parent / "again"
     _git_init(second)
     _ok(cli_invoke, second, "init")
-    _ok(cli_invoke, second, "init", STRONGROOM_ENV="prod")  # a second environment: the line is there already
+    again = _ok(cli_invoke, second, "init", "--json", STRONGROOM_ENV="prod")  # the line is there already
+    assert json.loads(again.stdout)["gitignore"] is None
     assert (second / ".gitignore").read_text() == ".strongroom/\n"
 
 

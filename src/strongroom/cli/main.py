@@ -86,11 +86,14 @@ def init(as_json: bool = JSON) -> None:
                 "key_file": None if result.key_file is None else str(result.key_file),
                 "key_source": "file" if result.key_file else "STRONGROOM_MASTER_KEY",
                 "revision": result.revision,
+                "gitignore": None if result.gitignore is None else str(result.gitignore),
             }
         )
         return
     where = f"key file {result.key_file} (0600)" if result.key_file else "key from STRONGROOM_MASTER_KEY"
     common.out.print(f"initialised {settings.environment}: {where}, database at schema {result.revision}")
+    if result.gitignore is not None:
+        common.out.print(f"added .strongroom/ to {result.gitignore}")
 
 
 class Shell(StrEnum):
