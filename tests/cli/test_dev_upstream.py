@@ -65,7 +65,7 @@ def test_echoes_the_request_and_stops_cleanly_on_ctrl_c(upstream: tuple[subproce
     process, port, first = upstream
     assert first.strip() == f"dev-upstream echoing requests on http://127.0.0.1:{port} (Ctrl-C stops it)"
     credential = secrets.token_urlsafe(24)
-    request = urllib.request.Request(  # noqa: S310 -- loopback
+    request = urllib.request.Request(
         f"http://127.0.0.1:{port}/anything/items?q=hello&q=again&page=2",
         data=b'{"note": "hi"}',
         method="POST",
