@@ -26,6 +26,9 @@ Markers, an HTML comment on the line right before a fence:
 Installing the project (``python3 -m pip install -e ARG``) is already done in the environment running the
 tests: that command alone becomes ``true`` (what follows it on the line, ``&& strongroom serve``, runs).
 
+Every ``curl`` of a block runs with ``--fail-with-body`` (a shell function of the session): an HTTP error
+answer (4xx, 5xx) fails its block, its body shown.
+
 A block that needs a value the reader supplies gets it from ``SETUP`` below, per document, shown in a
 failure like any block; each value is generated at test time.
 
@@ -51,7 +54,7 @@ DOCUMENTS = ("README.md", "docs/quickstart.md", "docs/gpt-actions.md")
 SHELL_FENCES = {"sh", "bash", "shell"}
 DEFAULT_READY_URL = "http://127.0.0.1:8200/readyz"
 READY_POLLS = 600  # times 0.1 s between polls: a readiness poll with a retry count, not a time bound
-SESSION_TIMEOUT_SECONDS = 300  # a hung session is killed and reported, never waited on forever
+SESSION_TIMEOUT_SECONDS = 120  # a hung session is killed and reported, never waited on forever
 INSTALL = re.compile(r"python3 -m pip install -e (?:'[^']*'|\"[^\"]*\"|\S+)")
 MARKER = re.compile(r"<!--\s*docs-test:\s*(skip|background)\b\s*(.*?)\s*-->")
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens, so a proxied request fails at once
@@ -67,12 +70,13 @@ SETUP: dict[str, str] = {
     # The page starts from a running service (the quickstart's) with a tenant acme and its key $ACME_KEY.
     "docs/gpt-actions.md": (
         "strongroom serve --connectors examples/connectors.toml > serve.log 2>&1 &\n"
+        "__started $!\n"
         "__wait_ready $! http://127.0.0.1:8200/readyz\n"
         "export SR=http://127.0.0.1:8200\n"
         "ADMIN=$(strongroom admin-key create --name docs-test)\n"
-        "curl -sf -X POST $SR/v1/tenants -H \"Authorization: Bearer $ADMIN\" "
+        "curl -s -X POST $SR/v1/tenants -H \"Authorization: Bearer $ADMIN\" "
         "-H 'Content-Type: application/json' -d '{\"name\": \"acme\"}' > /dev/null\n"
-        "ACME_KEY=$(curl -sf -X POST $SR/v1/tenants/acme/api-keys -H \"Authorization: Bearer $ADMIN\" "
+        "ACME_KEY=$(curl -s -X POST $SR/v1/tenants/acme/api-keys -H \"Authorization: Bearer $ADMIN\" "
         "-H 'Content-Type: application/json' -d '{\"name\": \"acme-backend\", \"scopes\": [\"secrets:write\", "
         '"secrets:read-metadata", "tokens:issue", "actions:invoke", "connectors:read", "connectors:write", '
         '"destinations:write", "keys:manage"]}\' '
@@ -131,17 +135,19 @@ def _session_script(blocks: list[Block], setup: str, state: Path) -> str:
         "set -euo pipefail",
         "set -m  # background blocks in process groups of their own, and not ignoring Ctrl-C",
         "__bg=()",
+        'curl() { command curl --fail-with-body "$@"; }  # an HTTP error answer fails its block',
         f"__wait_ready() {{  # PID URL: until URL answers 2xx ({READY_POLLS} polls), or PID exits",
         f'  for _ in $(seq {READY_POLLS}); do',
-        '    curl -fs -o /dev/null --max-time 2 "$2" && return 0',
+        '    command curl -fs -o /dev/null --max-time 2 "$2" && return 0',
         '    kill -0 "$1" 2>/dev/null || { echo "exited before $2 answered" >&2; return 1; }',
         "    sleep 0.1",
         "  done",
         '  echo "$2 did not answer" >&2; return 1',
         "}",
+        f'__started() {{ __bg+=("$1"); echo "$1" >> {state}/background; }}  # PID: stopped at the end',
         "__stop() {",
         '  for p in "${__bg[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done',
-        "  wait || true",
+        '  for p in "${__bg[@]}"; do wait "$p" 2>/dev/null || true; done',
         "}",
         "trap __stop EXIT",
         f"echo setup > {state}/current",
@@ -156,7 +162,7 @@ def _session_script(blocks: list[Block], setup: str, state: Path) -> str:
             script.write_text(code, encoding="utf-8")
             parts += [
                 f"bash -euo pipefail {script} > {out} 2> {err} &",
-                '__bg+=("$!"); echo "$!" >> ' + str(state / "background"),
+                '__started "$!"',
                 f'__wait_ready "$!" {block.background}',
             ]
         else:
