@@ -38,6 +38,7 @@ stderr (and the output of the background blocks, whose failure can be the cause)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -60,12 +61,12 @@ MARKER = re.compile(r"<!--\s*docs-test:\s*(skip|background)\b\s*(.*?)\s*-->")
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens, so a proxied request fails at once
 
 # Values a document's blocks take from the reader, generated here, run before the document's first block.
-_NEW_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+_GENERATE_VALUE = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 SETUP: dict[str, str] = {
     # "printf '%s' \"$STRIPE_KEY\"" and "--from-file ./dsn.txt": the reader's own values.
     "README.md": (
-        f'export STRIPE_KEY="$({_NEW_SECRET})"\n'
-        f"printf 'postgresql://orders@db.internal/orders?password=%s' \"$({_NEW_SECRET})\" > dsn.txt\n"
+        f'export STRIPE_KEY="$({_GENERATE_VALUE})"\n'
+        f"printf 'postgresql://orders@db.internal/orders?password=%s' \"$({_GENERATE_VALUE})\" > dsn.txt\n"
     ),
     # The page starts from a running service (the quickstart's) with a tenant acme and its key $ACME_KEY.
     "docs/gpt-actions.md": (
@@ -74,10 +75,10 @@ SETUP: dict[str, str] = {
         "__wait_ready $! http://127.0.0.1:8200/readyz\n"
         "export SR=http://127.0.0.1:8200\n"
         "ADMIN=$(strongroom admin-key create --name docs-test)\n"
-        "curl -s -X POST $SR/v1/tenants -H \"Authorization: Bearer $ADMIN\" "
+        'curl -s -X POST $SR/v1/tenants -H "Authorization: Bearer $ADMIN" '
         "-H 'Content-Type: application/json' -d '{\"name\": \"acme\"}' > /dev/null\n"
-        "ACME_KEY=$(curl -s -X POST $SR/v1/tenants/acme/api-keys -H \"Authorization: Bearer $ADMIN\" "
-        "-H 'Content-Type: application/json' -d '{\"name\": \"acme-backend\", \"scopes\": [\"secrets:write\", "
+        'ACME_KEY=$(curl -s -X POST $SR/v1/tenants/acme/api-keys -H "Authorization: Bearer $ADMIN" '
+        '-H \'Content-Type: application/json\' -d \'{"name": "acme-backend", "scopes": ["secrets:write", '
         '"secrets:read-metadata", "tokens:issue", "actions:invoke", "connectors:read", "connectors:write", '
         '"destinations:write", "keys:manage"]}\' '
         "| python3 -c 'import json, sys; print(json.load(sys.stdin)[\"key\"])')\n"
@@ -137,7 +138,7 @@ def _session_script(blocks: list[Block], setup: str, state: Path) -> str:
         "__bg=()",
         'curl() { command curl --fail-with-body "$@"; }  # an HTTP error answer fails its block',
         f"__wait_ready() {{  # PID URL: until URL answers 2xx ({READY_POLLS} polls), or PID exits",
-        f'  for _ in $(seq {READY_POLLS}); do',
+        f"  for _ in $(seq {READY_POLLS}); do",
         '    command curl -fs -o /dev/null --max-time 2 "$2" && return 0',
         '    kill -0 "$1" 2>/dev/null || { echo "exited before $2 answered" >&2; return 1; }',
         "    sleep 0.1",
@@ -203,7 +204,7 @@ def run_session(blocks: list[Block], setup: str, workdir: Path) -> str | None:
         PYTHONUNBUFFERED="1",
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
-        **{name: DEAD_PROXY for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")},
+        **dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"), DEAD_PROXY),
     )
     command = ["bash", str(script)]
     if _can_unshare():
@@ -225,10 +226,8 @@ def run_session(blocks: list[Block], setup: str, workdir: Path) -> str | None:
         returncode, session_err = -1, f"the session did not end in {SESSION_TIMEOUT_SECONDS} s"
     finally:
         for pid in _tail(state / "background").split():
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
                 os.killpg(int(pid), signal.SIGKILL)  # what the session's own SIGTERM left running
-            except (ProcessLookupError, PermissionError, ValueError):
-                pass
     current = _tail(state / "current").strip()
     if returncode == 0 and current == "done":
         return None
@@ -281,9 +280,7 @@ def test_document_runs_as_written(document: str, workdir: Path) -> None:
     assert failure is None, failure
 
 
-@pytest.mark.parametrize(
-    "block", [b for d in DOCUMENTS for b in _document_blocks(d) if b.skip], ids=lambda b: b.where
-)
+@pytest.mark.parametrize("block", [b for d in DOCUMENTS for b in _document_blocks(d) if b.skip], ids=lambda b: b.where)
 def test_skipped_block(block: Block) -> None:
     pytest.skip(f"{block.where}: {block.skip}")
 
