@@ -43,6 +43,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -344,3 +345,21 @@ def _fresh(workdir: Path, name: str) -> Path:
     other = workdir.parent / name
     (other / "sub").mkdir(parents=True)
     return other
+
+
+@requires_tools
+def test_an_http_error_answer_fails_its_block(workdir: Path) -> None:
+    """curl exits 0 on a 404: the session's curl must not, or a block calling a wrong URL would pass."""
+    with socket.socket() as probe:  # a free port (in the session's own network namespace, any port is)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    document = (
+        f"<!-- docs-test: background http://127.0.0.1:{port}/ -->\n"
+        f"```sh\npython3 -m http.server --bind 127.0.0.1 {port}\n```\n"
+        f"```sh\ncurl -s http://127.0.0.1:{port}/\n```\n"
+        f"```sh\ncurl -s http://127.0.0.1:{port}/no-such-page\n```\n"
+    )
+    failure = run_session(shell_blocks("served.md", document), "", workdir)
+    assert failure is not None
+    assert failure.startswith("the block at served.md:8 failed (exit 22):")  # curl's "HTTP error" exit
+    assert "Error code: 404" in failure  # the body is shown
