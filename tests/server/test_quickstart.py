@@ -1,7 +1,8 @@
 """ACCEPTANCE 1: docs/quickstart.md, step by step, with the real ``strongroom serve`` and the real ``curl``.
 
 The server runs as a subprocess on a free port with a throwaway ``$STRONGROOM_HOME`` and no terminal, so it
-writes the admin key to ``$STRONGROOM_HOME/bootstrap-admin-key``; the connectors file points ``echo`` at the
+writes the admin key to ``$STRONGROOM_HOME/bootstrap-admin-key``; as the quickstart does, the test then makes
+its own admin key on the host with ``strongroom admin-key create``; the connectors file points ``echo`` at the
 loopback upstream of tests/server/conftest.py. Every URL the quickstart's commands call is called here (checked
 against the document itself), each answer asserted. At the end the server gets SIGTERM, and neither its
 output nor any curl output may hold the admin key or the tenant's credential.
@@ -127,9 +128,24 @@ def test_quickstart_runs_as_documented(
     key_file = sr.home / "bootstrap-admin-key"
     assert key_file.exists(), sr.log()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    admin = key_file.read_text().strip()
-    key_file.unlink()  # "read it, then delete the file"
+    bootstrap = key_file.read_text().strip()
+    key_file.unlink()
+    assert re.fullmatch(r"srk_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}", bootstrap)
+    # The quickstart does not paste that key: it makes another on the host, which the running server accepts.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    made_on_host = subprocess.run(
+        [*strongroom_command(), "admin-key", "create", "--name", "quickstart"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**env, "STRONGROOM_HOME": str(sr.home), "NO_COLOR": "1"},
+        cwd=sr.home.parent,
+    )
+    assert made_on_host.returncode == 0, made_on_host.stderr
+    admin = made_on_host.stdout.strip()
     assert re.fullmatch(r"srk_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}", admin)
+    assert admin != bootstrap
     as_admin = ["-H", f"Authorization: Bearer {admin}"]
     as_json = ["-H", "Content-Type: application/json"]
 
@@ -233,5 +249,5 @@ def test_quickstart_runs_as_documented(
     log = sr.log()
     assert "Application shutdown complete" in log
     assert "GET /v1/actions/echo/anything?q=hello" in log  # the access log is on: it is really the server's log
-    assert_not_leaked([admin, canary_credential, acme, token], log)
+    assert_not_leaked([bootstrap, admin, canary_credential, acme, token], log)
     assert_not_leaked([canary_credential], *sr.curl_outputs)

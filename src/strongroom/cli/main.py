@@ -18,6 +18,7 @@ from strongroom.cli import (
     audit,
     common,
     config,
+    dev_upstream,
     drill,
     inventory,
     key,
@@ -48,6 +49,7 @@ app.command("inventory")(inventory.inventory)
 app.command("check")(config.check)
 app.command("doctor")(config.doctor)
 app.command("drill")(drill.drill)
+app.command("dev-upstream")(dev_upstream.dev_upstream)
 app.command("run", context_settings={"allow_interspersed_args": False})(config.run)
 
 
