@@ -99,6 +99,7 @@ def test_init_and_db_upgrade_json(cli: Cli) -> None:
         "key_file": str(cli.key_file),
         "key_source": "file",
         "revision": init["revision"],
+        "gitignore": None,  # not in a git work tree
     }
     assert init["revision"].isdigit()
     assert cli.json("db", "upgrade") == {
