@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Final
 
+from strongroom.clock import from_iso
 from strongroom.errors import InvalidInput
 from strongroom.vocabulary import Outcome
 
@@ -271,14 +272,11 @@ def parse_when(text: str, now: float, *, option: str = "--since") -> float:
     if age is not None:
         return now - int(age.group(1)) * _UNIT_SECONDS[age.group(2)]
     try:
-        when = datetime.fromisoformat(text.strip())
+        return from_iso(text)
     except ValueError:
         raise InvalidInput(
             f"{option} {text!r} is not a time: give ISO-8601 (2026-12-01T09:00Z) or an age (24h, 7d)"
         ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
 
 
 def _otel_lines(environment: str, rows: Iterable[Mapping[str, Any]], per_line: int) -> Iterator[tuple[str, int]]:

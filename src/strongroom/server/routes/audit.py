@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from strongroom.audit.context import decode
+from strongroom.clock import from_iso
 from strongroom.errors import InvalidInput
 from strongroom.server.auth import check_tenant_door
 from strongroom.server.deps import Caller, State
@@ -25,14 +25,13 @@ def _when(what: str, text: str | None) -> float | None:
         seconds = float(text)
     except ValueError:
         try:
-            when = datetime.fromisoformat(text.strip())
+            # Answers show times rounded to the microsecond: half of one earlier, so an event shown at this
+            # very time is in ``since`` (inclusive) and out of ``until`` (exclusive), as it reads.
+            seconds = from_iso(text) - 0.5e-6
         except ValueError:
             raise InvalidInput(
                 f"{what} must be an ISO 8601 time (2026-12-03T16:00:00Z) or seconds since the epoch"
             ) from None
-        # Answers show times rounded to the microsecond: half of one earlier, so an event shown at this very
-        # time is in ``since`` (inclusive) and out of ``until`` (exclusive), as it reads.
-        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - 0.5e-6
     if not 0 <= seconds < 1e11:
         raise InvalidInput(f"{what} must be a time after 1970 (ISO 8601, or seconds since the epoch)")
     return seconds
