@@ -127,6 +127,7 @@ def moto_s3() -> Iterator[MotoServer]:
     server.stop()
 
 
+@pytest.mark.slow
 def test_s3_with_object_lock_keeps_checkpoints_nobody_can_delete(
     moto_s3: MotoServer, open_vault: Callable[..., Vault], monkeypatch: pytest.MonkeyPatch
 ) -> None:

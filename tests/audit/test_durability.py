@@ -135,6 +135,7 @@ def test_a_hung_writer_makes_callers_at_the_bound_drop_not_wait_forever(tmp_path
     store.close()
 
 
+@pytest.mark.slow
 def test_default_mode_serves_drops_past_the_bound_and_records_the_count_once_back(
     open_vault: Callable[..., Vault], store_url: str, make_canary: Callable[[str], str]
 ) -> None:
@@ -176,6 +177,7 @@ def test_default_mode_serves_drops_past_the_bound_and_records_the_count_once_bac
     assert vault.verify_audit().ok
 
 
+@pytest.mark.slow
 def test_at_close_an_unwritable_store_spools_events_and_counts_for_the_next_open(
     open_vault: Callable[..., Vault], store_url: str, tmp_path: Path, make_canary: Callable[[str], str]
 ) -> None:
@@ -269,6 +271,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_under_full_load_loses_at_most_the_documented_window(
     open_vault: Callable[..., Vault], store_url: str, tmp_path: Path
 ) -> None:

@@ -127,6 +127,7 @@ def _env(tmp_path: Path, store_url: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_report_command_table_json_and_chart(
     store_url: str, tmp_path: Path, cli_invoke: Invoke, clock: list[float], make_canary: Callable[[str], str]
 ) -> None:
@@ -162,6 +163,7 @@ def test_report_command_table_json_and_chart(
         assert canary not in output
 
 
+@pytest.mark.slow
 def test_chart_without_pillow_names_the_extra(tmp_path: Path, store_url: str, cli_invoke: Invoke) -> None:
     """Without Pillow, ``--chart`` is refused before any work, naming the extra to install."""
     env = _env(tmp_path, store_url)

@@ -34,6 +34,7 @@ def _rename(store: Store, old: str, new: str) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
 
 
+@pytest.mark.slow
 def test_a_failing_writer_keeps_the_queue_bounded_and_every_accepted_event(open_vault: Callable[..., Vault]) -> None:
     vault = open_vault()
     url = vault._store.engine.url.render_as_string(hide_password=False)

@@ -715,6 +715,7 @@ def test_failed_init_leaves_no_key_file(cli: Cli, tmp_path: Path) -> None:
 # -- as a real process -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_process_reads_stdin_and_exits_with_the_documented_codes(
     cli: Cli, make_canary: Callable[[str], str]
 ) -> None:

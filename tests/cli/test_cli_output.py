@@ -75,6 +75,7 @@ def _command_paths() -> Iterator[tuple[str, ...]]:
     yield from walk(command(), ())
 
 
+@pytest.mark.slow
 def test_no_help_shows_a_bool_type(cli: Cli) -> None:
     """Every command's --help lists its flags without a ``<bool>`` value (a flag takes none)."""
     paths = list(_command_paths())

@@ -152,6 +152,7 @@ def test_set_show_list_delete(cli: Cli) -> None:
     ],
     ids=["unknown-rotator", "bad-duration", "overlap", "option-shape", "credential-option", "weak", "twice"],
 )
+@pytest.mark.slow
 def test_set_refuses_bad_input_naming_the_fix(cli: Cli, args: tuple[str, ...], says: tuple[str, ...]) -> None:
     cli.refused(2, "rotation", "set", "signing", *args, says=says)
     assert cli.json("rotation", "list") == []
@@ -374,6 +375,7 @@ def pg_cli(postgres_url: str, tmp_path: Path, cli_invoke: Invoke, make_canary: C
     return _ready(Cli(tmp_path, cli_invoke, url=postgres_url), make_canary)
 
 
+@pytest.mark.slow
 def test_rotate_exits_1_when_another_process_holds_the_secret(pg_cli: Cli) -> None:
     """The engine's claim is a PostgreSQL advisory lock: held here, on its own connection, the command skips."""
     pg_cli.ok("rotation", "set", "svc", "--tenant", "acme", "--every", "30d", "--rotator", "random")

@@ -63,6 +63,7 @@ def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path, port: str) -> None
     assert not home.exists()
 
 
+@pytest.mark.slow
 def test_a_busy_port_is_refused_before_anything_is_made(tmp_path: Path, listener: socket.socket) -> None:
     """The port is bound before the home, the key or the admin key is made: a busy one is refused naming
     --port, and nothing is left behind (the admin key is not spent on a service that never started)."""
@@ -73,6 +74,7 @@ def test_a_busy_port_is_refused_before_anything_is_made(tmp_path: Path, listener
     assert not home.exists()
 
 
+@pytest.mark.slow
 def test_an_unknown_host_is_refused(tmp_path: Path) -> None:
     home = tmp_path / "home"
     done = _serve(["--host", "no-such-host.invalid"], _env(home), tmp_path)
@@ -80,6 +82,7 @@ def test_an_unknown_host_is_refused(tmp_path: Path) -> None:
     assert not home.exists()
 
 
+@pytest.mark.slow
 def test_serve_with_a_lost_key_file_makes_no_new_key(tmp_path: Path, cli_invoke: Invoke) -> None:
     """First start initialises; a later start whose key file is gone does not initialise again (a new key
     could not read the database): it names the key file to restore."""
@@ -141,6 +144,7 @@ def _read_until(master: int, text: str, process: subprocess.Popen[bytes]) -> str
     return seen.decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_at_a_terminal_uvicorns_lines_are_formatted(tmp_path: Path) -> None:
     """At a terminal (where uvicorn colours its lines) every line is formatted: no `%s`, `%d` placeholders."""
     home = tmp_path / "home"

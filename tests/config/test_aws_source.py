@@ -129,6 +129,7 @@ def _closed_port() -> int:
     return _free_port()  # bound, then closed: nothing listens there
 
 
+@pytest.mark.slow
 def test_load_reads_values_and_reports_source_and_version(
     moto_endpoint: str, aws: Any, prefix: str, make_canary: Callable[[str], str]
 ) -> None:
@@ -156,6 +157,7 @@ def test_load_reads_values_and_reports_source_and_version(
 
 
 @pytest.mark.parametrize(("overlap_seconds", "expect_previous"), [(600, True), (0, False)])
+@pytest.mark.slow
 def test_rotation_is_seen_after_refresh_with_overlap(
     moto_endpoint: str,
     aws: Any,
@@ -227,6 +229,7 @@ def test_unreachable_endpoint_is_unavailable_naming_the_source(prefix: str) -> N
 
 
 @pytest.mark.usefixtures("fake_credentials")
+@pytest.mark.slow
 def test_silent_endpoint_times_out_once_per_load(prefix: str) -> None:
     """A server that accepts but never answers costs one read timeout for a whole load, not one per field."""
     with socket.socket() as silent:

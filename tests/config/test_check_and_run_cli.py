@@ -248,6 +248,7 @@ def test_run_injects_values_as_env_vars(app: App) -> None:
     app.assert_no_value_printed()
 
 
+@pytest.mark.slow
 def test_run_passes_stdin_through(app: App) -> None:
     """The child reads the stdin given to strongroom run."""
     child = "import sys, hashlib; data = sys.stdin.read(); print(len(data), hashlib.sha256(data.encode()).hexdigest())"

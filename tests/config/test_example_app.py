@@ -129,6 +129,7 @@ def test_schema_declares_a_secret_per_platform_category() -> None:
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
+@pytest.mark.slow
 def test_app_starts_under_strongroom_run(example: Example, environment: str) -> None:
     """With every secret supplied (half environment, half .env), the app starts and names each secret's source."""
     proc = example.run(environment)
@@ -153,6 +154,7 @@ def test_child_receives_exactly_the_generated_values(example: Example) -> None:
     example.assert_no_value_printed()
 
 
+@pytest.mark.slow
 def test_secrets_optional_in_dev_may_be_absent_in_dev(example: Example) -> None:
     """In dev the preview/prod-only secrets may be missing: the app still starts and reports them absent."""
     optional = set(SECRETS) - set(_required("dev"))
@@ -201,6 +203,7 @@ def test_env_example_placeholders_are_refused(example: Example) -> None:
     example.assert_no_value_printed()
 
 
+@pytest.mark.slow
 def test_run_env_option_reaches_the_child(example: Example) -> None:
     """`strongroom run --env prod` starts a child that loads its settings in prod too, not in the default dev."""
     proc = example.run(None, "--env", "prod")

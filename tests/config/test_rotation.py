@@ -144,6 +144,7 @@ sys.exit(3)
 """
 
 
+@pytest.mark.slow
 def test_running_process_sees_rotation_without_restart(tmp_path: Path, make_canary: Callable[[str], str]) -> None:
     """A separate, running process picks up a value rotated by another process within its TTL."""
     home = tmp_path / "home"

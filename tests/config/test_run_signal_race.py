@@ -121,6 +121,7 @@ HELPER = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="watches for run's child in /proc (Linux)")
+@pytest.mark.slow
 def test_sigterm_while_run_starts_its_child_never_orphans_it(tmp_path: Path) -> None:
     """100 tries, each SIGTERMed as soon as its child appears: run exits 128+15 and its child is gone."""
     (tmp_path / "raceschema.py").write_text(SCHEMA, encoding="utf-8")

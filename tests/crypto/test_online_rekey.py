@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
+
 from strongroom.crypto import LocalKeyProvider
 from strongroom.vault import Vault
 
@@ -246,6 +248,7 @@ def _every_pass(children: list[Child], token: str) -> list[dict[str, Any]]:
     return answers
 
 
+@pytest.mark.slow
 def test_reads_never_fail_while_keys_rotate_and_retire(
     tmp_path: Path, store_url: str, cli_invoke: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:

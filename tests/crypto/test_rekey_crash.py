@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -321,6 +322,7 @@ def _pump(pipe: IO[str], into: queue.Queue[str | None]) -> None:
     into.put(None)
 
 
+@pytest.mark.slow
 def test_rotations_killed_at_random_points_then_two_at_once_lose_no_key(
     tmp_path: Path, store_url: str, cli_invoke: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:

@@ -106,6 +106,7 @@ def _rotate_twice_at_once(env: dict[str, str]) -> list[tuple[int, str, str]]:
     return output
 
 
+@pytest.mark.slow
 def test_two_concurrent_rotations_both_complete_and_lose_nothing(
     tmp_path: Path, store_url: str, cli_invoke: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:

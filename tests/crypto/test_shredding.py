@@ -406,6 +406,7 @@ def attack_sqlite(db: Path, url: str, key_file: Path, dump: OldDump) -> tuple[Lo
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("case", ["secure_delete_off", "secure_delete_on", "rotated_before"])
+@pytest.mark.slow
 def test_sqlite_files_hold_nothing_of_a_shredded_tenant(
     open_vault: Open,
     store_url: str,

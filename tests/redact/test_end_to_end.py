@@ -150,6 +150,7 @@ def _leak_forms(value: str, core: str) -> list[str]:
     return sorted({value, core, *encodings(value)})
 
 
+@pytest.mark.slow
 def test_app_leaks_no_trace_of_the_secret(app_run: tuple[str, str, subprocess.CompletedProcess[str], str]) -> None:
     """Neither stdout, stderr nor the log file holds the value, its random core, or any encoding of it."""
     value, core, result, log_text = app_run
@@ -189,6 +190,7 @@ def test_masks_stand_where_the_value_was(app_run: tuple[str, str, subprocess.Com
     }
 
 
+@pytest.mark.slow
 def test_the_app_really_sent_and_logged_the_value(
     app_run: tuple[str, str, subprocess.CompletedProcess[str], str], tmp_path: Path, make_canary: Callable[[str], str]
 ) -> None:

@@ -536,6 +536,7 @@ def _sentry_event(v: dict[str, str]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_sentry_before_send_leaves_no_canary(make_canary: Callable[[str], str]) -> None:
     """A Sentry event (exception values, frame vars, request headers and cookies, breadcrumbs) comes back with
     every secret masked and its structure intact."""

@@ -55,6 +55,7 @@ def matrix(collected: tuple[list[run.Cell], list[run.Cell]]) -> list[run.Cell]:
     return collected[0]
 
 
+@pytest.mark.slow
 def test_every_cell_is_masked_or_a_documented_limit(matrix: list[run.Cell]) -> None:
     """No cell leaks unless the limits table lists it; no listed cell has stopped leaking; every cell's output
     arrived (its marker is there)."""

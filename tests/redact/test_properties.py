@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -62,6 +63,7 @@ def _shaped(text: str) -> bool:
 
 @SETTINGS
 @given(value=VALUES, prefix=AROUND, suffix=AROUND, encoding=st.sampled_from(sorted(ENCODERS)), warm=st.booleans())
+@pytest.mark.slow
 def test_value_never_survives_in_any_encoding(value: str, prefix: str, suffix: str, encoding: str, warm: bool) -> None:
     """redact(prefix + encoded value + suffix) contains neither the value nor that encoded form, whether the
     value sits in the automaton or in the pending list."""
@@ -106,6 +108,7 @@ FIELD_VALUES = st.text(st.characters(blacklist_categories=("Cs",), blacklist_cha
     fields=st.lists(st.tuples(FIELD_NAMES, LAYOUTS, AROUND), max_size=4),
     data=st.data(),
 )
+@pytest.mark.slow
 def test_redacted_text_is_a_fixed_point(
     values: list[str], fields: list[tuple[str, str, str]], data: st.DataObject
 ) -> None:
@@ -121,6 +124,7 @@ def test_redacted_text_is_a_fixed_point(
 
 @SETTINGS
 @given(base=st.text(AROUND_CHARS, min_size=12, max_size=48), data=st.data(), around=AROUND)
+@pytest.mark.slow
 def test_values_that_are_substrings_of_each_other_are_all_masked(base: str, data: st.DataObject, around: str) -> None:
     """A value, pieces of it and the text around each: every registered value is masked wherever it stands."""
     pieces = [base]
@@ -174,6 +178,7 @@ def _as_bytes(value: str | bytes) -> bytes:
 
 @SETTINGS
 @given(values=st.lists(BYTE_VALUES, min_size=1, max_size=3), data=st.binary(max_size=300))
+@pytest.mark.slow
 def test_redact_bytes_round_trips_when_nothing_matches(values: list[str | bytes], data: bytes) -> None:
     """Random bytes (NULs, invalid UTF-8) holding no value and no secret shape come back byte-exactly."""
     text = data.decode("utf-8", "surrogateescape")
@@ -189,6 +194,7 @@ def test_redact_bytes_round_trips_when_nothing_matches(values: list[str | bytes]
     after=st.binary(max_size=80),
     data=st.data(),
 )
+@pytest.mark.slow
 def test_redact_bytes_never_returns_a_registered_value(
     values: list[str | bytes], before: bytes, after: bytes, data: st.DataObject
 ) -> None:

@@ -148,6 +148,7 @@ def test_a_secret_never_revealed_is_masked_by_default(make_canary: Callable[[str
     del held
 
 
+@pytest.mark.slow
 def test_a_dead_secret_is_dropped_from_the_registry_but_a_pinned_value_stays(
     monkeypatch: pytest.MonkeyPatch, make_canary: Callable[[str], str]
 ) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 
+import pytest
+
 import strongroom.redact
 from strongroom.live_values import LIVE
 from strongroom.vault import Vault
 
 
+@pytest.mark.slow
 def test_a_used_value_is_masked_while_its_vault_lives(
     open_vault: Callable[..., Vault], make_canary: Callable[[str], str]
 ) -> None:
@@ -25,6 +28,7 @@ def test_a_used_value_is_masked_while_its_vault_lives(
     assert value not in strongroom.redact.redact(f"log line with {copied} in it")
 
 
+@pytest.mark.slow
 def test_hot_uses_do_not_grow_the_registry(open_vault: Callable[..., Vault], make_canary: Callable[[str], str]) -> None:
     """A thousand uses of one secret note its value with one owner, not a thousand."""
     vault = open_vault(cache_ttl_seconds=0)  # every use is a cold load: the worst case for noting

@@ -168,6 +168,7 @@ def deployment(tmp_path: Path, make_canary: Callable[[str], str]) -> Iterator[De
     world.close()
 
 
+@pytest.mark.slow
 def test_drill_passes_on_the_example_app(deployment: Deployment) -> None:
     """Both rotatable secrets rotate with every probe healthy, each dev-required secret fails the load when
     removed, the app's log holds no stored value; JUnit says the same, and the token service now accepts only
@@ -192,6 +193,7 @@ def test_drill_passes_on_the_example_app(deployment: Deployment) -> None:
     deployment.assert_no_value_in(proc.stdout, proc.stderr)
 
 
+@pytest.mark.slow
 def test_drill_fails_the_rotate_step_for_an_app_that_caches_its_token(deployment: Deployment) -> None:
     """An app that read SERVICE_TOKEN once at start-up keeps presenting the revoked token after the overlap:
     the drill exits 1 naming the rotate step of service_token, and only that step."""

@@ -185,6 +185,7 @@ def _current(store: Vault, name: str = "database_url") -> str:
 # -- acceptance 1 ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_twenty_alternating_rotations_fail_no_query(server: Server, store: Vault, passwords_checked: bool) -> None:
     """Workers query through pooled connections and open new ones from the live handle while the role is
     rotated 20 times: not one query fails.
@@ -344,6 +345,7 @@ def test_an_unreachable_server_fails_the_rotation(
     assert "unreachable" in (outcome.reason or "")
 
 
+@pytest.mark.slow
 def test_a_server_that_does_not_answer_in_time_fails_the_rotation(
     server: Server, store: Vault, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -148,6 +148,7 @@ def _current(store: Vault, name: str = NAME) -> str:
 # -- acceptance 1 ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_twenty_rotations_fail_no_command(server: Server, store: Vault) -> None:
     """Workers run commands on connections opened before the first rotation and open new ones from the live
     handle while the user's password is rotated 20 times: not one command fails.
@@ -290,6 +291,7 @@ def test_a_refusing_server_fails_the_rotation(
 
 
 @pytest.mark.parametrize("fault", ["refused", "silent"])
+@pytest.mark.slow
 def test_an_unreachable_server_fails_the_rotation(
     server: Server, store: Vault, caplog: pytest.LogCaptureFixture, fault: str
 ) -> None:
@@ -399,6 +401,7 @@ _LOGIN_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size
 
 
 @given(user=_LOGIN_TEXT, password=_LOGIN_TEXT, scheme=st.sampled_from(["redis", "rediss"]))
+@pytest.mark.slow
 def test_create_changes_only_the_password(user: str, password: str, scheme: str) -> None:
     """Whatever characters the stored user and password hold (percent-encoded), the new value keeps scheme,
     host, port, database and user, with a new, generated password."""

@@ -285,6 +285,7 @@ def _assert_audit_verifies(
     ids=["sqlite-every-point", "postgresql-mid-set"],
     indirect=["backend_url"],
 )
+@pytest.mark.slow
 def test_rotation_killed_at_each_step_boundary_is_completed_by_the_next_run(
     setup: Setup,
     consumer: Vault,
@@ -314,6 +315,7 @@ def test_rotation_killed_at_each_step_boundary_is_completed_by_the_next_run(
 
 
 @pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+@pytest.mark.slow
 def test_killed_rotation_whose_test_fails_on_the_next_run_is_rolled_back(
     setup: Setup, consumer: Vault, cli_invoke: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:

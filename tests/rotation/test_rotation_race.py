@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from strongroom.crypto import LocalKeyProvider
 from strongroom.rotation import Rotations
 from strongroom.vault import Vault
@@ -51,6 +53,7 @@ def _start(env: dict[str, str], barrier: int) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.slow
 def test_two_rotate_due_processes_rotate_each_due_secret_exactly_once(
     postgres_url: str, tmp_path: Path, cli_invoke: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:

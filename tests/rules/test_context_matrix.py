@@ -205,6 +205,7 @@ def _assert_failing_cells_are(rule: Rule, failing: dict[str, list[str]], expecte
 
 
 @pytest.mark.parametrize("rule", RULE_PARAMS)
+@pytest.mark.slow
 def test_secret_is_found_in_every_form(matrix: _Matrix, rule: Rule) -> None:
     """The sample's secret, written in each form under each of the sample's names, is reported where it is."""
     outcomes = matrix.outcomes_of(rule)

@@ -251,6 +251,7 @@ def test_pem_blocks_without_a_body_are_not() -> None:
     name=st.sampled_from(["RegEnumKey", "apiToken", "DB_PASSWORD", "clientSecret", "githubToken", "signingKey"]),
     shape=st.sampled_from(["{n} = {m}.{n}\n", '"{n}": "{n}"\n', "{n}: {m}::{n}\n", "{n} = {m}.{n}()\n"]),
 )
+@pytest.mark.slow
 def test_a_value_that_is_its_own_name_is_not_reported(seed: int, name: str, shape: str) -> None:
     """`RegEnumKey = win32api.RegEnumKey`: the value names the key again; a random value there is reported."""
     rng = random.Random(seed)  # noqa: S311 -- test data

@@ -164,6 +164,7 @@ def all_rules(cache_home: Path) -> dict[str, Scanner]:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.id)
+@pytest.mark.slow
 def test_each_rule_gives_identical_findings_with_every_prefilter(rule: Rule, cache_home: Path) -> None:
     """For every rule, its positives among filler lines give the same findings (and some) with all three."""
     scanners = {name: Scanner([rule], fingerprint_key=KEY, prefilter=name) for name in NAMES}
@@ -182,6 +183,7 @@ def test_each_rule_gives_identical_findings_with_every_prefilter(rule: Rule, cac
 
 
 @pytest.mark.parametrize("ascii_only", [True, False], ids=["ascii", "non-ascii"])
+@pytest.mark.slow
 def test_all_rules_together_give_identical_findings(all_rules: dict[str, Scanner], ascii_only: bool) -> None:
     """Every rule's samples in one document, over every rule at once: the three prefilters agree exactly."""
     pieces = [piece for rule in RULES for piece in _positives(rule, 7)[0][:4]]
@@ -267,6 +269,7 @@ def _source_files() -> list[Path]:
     return sorted(p for p in (ROOT / "src").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
+@pytest.mark.slow
 def test_project_source_tree_gives_identical_empty_findings(all_rules: dict[str, Scanner]) -> None:
     """On the project's own src/ tree the three prefilters agree: no findings at all."""
     files = _source_files()

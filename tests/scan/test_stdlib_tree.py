@@ -77,6 +77,7 @@ def _plant(tree: Path, rng: random.Random) -> list[Planted]:
     return planted
 
 
+@pytest.mark.slow
 def test_scan_finds_every_planted_secret_and_nothing_else(stdlib_copy: Path, tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     shutil.copytree(stdlib_copy, tree)

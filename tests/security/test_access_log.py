@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import _strongroom_real_server
+import pytest
 
 from strongroom.redact import Redactor
 from strongroom.rules import RULES
 from strongroom.scan import Scanner
 
 
+@pytest.mark.slow
 def test_share_links_and_credentials_never_reach_the_access_log(tmp_path: Path, make_canary: Any) -> None:
     """Create a share, redeem it, redeem it again, try a mistyped link and a link in a query string: the
     log shows each request, with the token masked, and holds no token, key or value."""

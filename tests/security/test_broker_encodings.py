@@ -242,6 +242,7 @@ async def _public_address(host: str) -> list[str]:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(credential=credentials, name=st.sampled_from(sorted(BY_NAME)), before=st.text(max_size=8))
+@pytest.mark.slow
 def test_any_credential_in_any_listed_encoding_is_scrubbed(
     sqlite_vault: Vault, credential: str, name: str, before: str
 ) -> None:

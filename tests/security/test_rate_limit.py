@@ -168,6 +168,7 @@ def _auth_fail_details(server: Any) -> str:
     return " ".join(e["detail"] or "" for e in events)
 
 
+@pytest.mark.slow
 def test_x_forwarded_for_from_loopback_is_ignored_by_default(tmp_path: Path) -> None:
     """A loopback peer rotating X-Forwarded-For and key ids is still one address: its 201st failure in a
     minute is 429, and the audit and the access log name 127.0.0.1, never the address it claimed."""
@@ -191,6 +192,7 @@ def test_x_forwarded_for_from_loopback_is_ignored_by_default(tmp_path: Path) -> 
     assert SPOOFED not in log
 
 
+@pytest.mark.slow
 def test_x_forwarded_for_is_trusted_from_a_configured_proxy(tmp_path: Path) -> None:
     """With --forwarded-allow-ips naming the proxy (here loopback), the address it forwards is the client's."""
     real = _strongroom_real_server

@@ -530,6 +530,7 @@ def test_failed_authentications_are_rate_limited_with_retry_after(service: Any) 
     assert s.client.get("/v1/audit", headers=s.auth(s.a.key)).status_code == 200
 
 
+@pytest.mark.slow
 def test_failed_authentication_is_audited_without_the_credential(service: Any) -> None:
     """Each failed authentication is an ``auth.fail`` event naming the key's public id, never the credential."""
     s = service

@@ -6,6 +6,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
@@ -69,6 +71,7 @@ def test_audit_bounds_take_iso_or_seconds(service: Any) -> None:
     assert "ISO 8601" in error["message"]
 
 
+@pytest.mark.slow
 def test_a_body_without_content_type_names_the_header_to_send(service: Any) -> None:
     s = service
     for route, body in (("/v1/tokens", b'{"scopes": ["actions:invoke"]}'), ("/v1/tenants", b'{"name": "acme"}')):

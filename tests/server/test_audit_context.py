@@ -142,6 +142,7 @@ def test_an_api_key_caller_is_named_by_its_key_and_a_header_names_the_run(agent:
     }
 
 
+@pytest.mark.slow
 def test_a_token_claim_names_the_run_over_the_header(agent: Any) -> None:
     """The token's agent_run claim is signed by the tenant's backend; the agent's header does not replace it."""
     s = agent
@@ -269,6 +270,7 @@ def test_labels_are_escaped_bounded_and_secrets_withheld(agent: Any, make_canary
     assert "\x1b" not in raw
 
 
+@pytest.mark.slow
 def test_a_forwarded_client_is_recorded_with_the_proxy_it_came_through(tmp_path: Path) -> None:
     """``strongroom serve --forwarded-allow-ips 127.0.0.1``: X-Forwarded-For from that proxy is the client, the
     proxy the peer; without the option the header is ignored and the peer is the client."""

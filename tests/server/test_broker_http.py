@@ -71,6 +71,7 @@ def test_post_body_and_path_placeholders_reach_the_upstream(agent: Any) -> None:
     assert s.upstream.seen[-1]["path"] == "/anything/items/a%20b"
 
 
+@pytest.mark.slow
 def test_a_hanging_upstream_is_504_within_the_connector_timeout(agent: Any) -> None:
     """An upstream that never answers gives the agent a 504 JSON error once the connector's timeout passes."""
     s = agent
@@ -135,6 +136,7 @@ def test_the_call_is_audited_as_a_secret_use_and_a_broker_call(agent: Any) -> No
     assert_not_leaked([s.credential], *[repr(e) for e in s.vault.audit_events()])
 
 
+@pytest.mark.slow
 def test_a_failed_upstream_call_is_audited_with_its_outcome(agent: Any) -> None:
     """A call the upstream fails is still one ``broker.call`` event, outcome error, naming the 502."""
     s = agent

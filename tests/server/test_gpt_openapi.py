@@ -118,6 +118,7 @@ def test_gpt_document_needs_connectors_read_for_that_tenant(documented: Any) -> 
     s.assert_error(s.client.get(GPT_DOC.format(s.a.name), headers=s.auth(s.b.key)), 403)
 
 
+@pytest.mark.slow
 def test_the_service_openapi_document_validates_with_unique_operation_ids(service: Any) -> None:
     """/openapi.json (the whole API) is valid OpenAPI with unique operationIds."""
     s = service
@@ -128,6 +129,7 @@ def test_the_service_openapi_document_validates_with_unique_operation_ids(servic
     assert duplicates == []
 
 
+@pytest.mark.slow
 def test_the_service_openapi_document_is_otherwise_valid(service: Any) -> None:
     """Apart from the duplicated operationIds of the action route, /openapi.json is valid OpenAPI."""
     s = service

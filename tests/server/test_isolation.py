@@ -301,6 +301,7 @@ def test_a_tenant_key_cannot_revoke_the_operator_key(world: Any) -> None:
     assert s.client.get("/v1/tenants", headers=s.auth(s.admin)).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_deleted_tenant_token_does_not_open_a_new_tenant_of_the_same_name(world: Any, make_canary: Any) -> None:
     """After tenant C is deleted and a new tenant C created, C's old token is refused (401/403) by the new one."""
     s = world
@@ -338,6 +339,7 @@ def _audited_routes(s: Any, tenant: str, action: str, who: str) -> Counter[str]:
     return Counter((e.detail or "").split(": ", 1)[0] for e in events)
 
 
+@pytest.mark.slow
 def test_every_single_scope_credential_of_b_is_refused_on_a_and_each_refusal_is_audited(world: Any) -> None:
     """B's key and token for each scope, on every route with A's values: 403/404 only, never a write to A;
     each 403 is one ``auth.denied`` event of that credential for that route, in B's own history."""
@@ -368,6 +370,7 @@ def test_every_single_scope_credential_of_b_is_refused_on_a_and_each_refusal_is_
     _a_still_works(s)
 
 
+@pytest.mark.slow
 def test_the_operator_reaches_every_route_and_a_revoked_operator_key_is_refused_and_audited(world: Any) -> None:
     """The admin key is never 401/403/5xx on A's routes (actions answer 400: they run for a tenant); once
     revoked (another admin key remains), it is 401 on every route, and every refusal is an audit event."""

@@ -120,6 +120,7 @@ def _documented_paths() -> set[str]:
     return {m.group(1) for m in re.finditer(r"\$SR(/[^\s\"']*)", QUICKSTART.read_text(encoding="utf-8"))}
 
 
+@pytest.mark.slow
 def test_quickstart_runs_as_documented(
     server: Server, upstream: Any, connectors_file: Path, canary_credential: str
 ) -> None:

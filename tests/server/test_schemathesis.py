@@ -132,6 +132,7 @@ def _sweep(service: Any, checks: list[Any]) -> tuple[int, int, list[str]]:
     return operations, cases, failures
 
 
+@pytest.mark.slow
 def test_no_operation_answers_a_server_error(service: Any) -> None:
     """Generated requests to every operation, with the admin key, while both tenants' short, JSON-breaking
     credentials are in use by the broker: never a 5xx, never invalid JSON."""
@@ -148,6 +149,7 @@ def test_no_operation_answers_a_server_error(service: Any) -> None:
     assert time.process_time() - started < BUDGET_SECONDS
 
 
+@pytest.mark.slow
 def test_every_answer_conforms_to_the_documented_schema(service: Any) -> None:
     """Generated requests to every operation: each answer's status and body match the OpenAPI document."""
     _store(service, service.a, "fuzz-credential-" + service.a.jti)

@@ -140,6 +140,7 @@ def test_old_versions_stay_readable_after_upgrade(
         assert [t.name for t in vault.list_tenants()] == ["acme"]
 
 
+@pytest.mark.slow
 def test_old_versions_are_listed_as_missing_once_the_key_exists(
     old_database: tuple[str, dict[int, str]], key_provider: LocalKeyProvider, make_canary: Callable[[str], str]
 ) -> None:
@@ -155,6 +156,7 @@ def test_old_versions_are_listed_as_missing_once_the_key_exists(
     assert known.entries[2].fingerprint == hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
+@pytest.mark.slow
 def test_missing_counts_old_versions_right_after_upgrade(
     old_database: tuple[str, dict[int, str]], key_provider: LocalKeyProvider
 ) -> None:

@@ -44,6 +44,7 @@ def _downgrade_to_0003(url: str) -> None:
         store.close()
 
 
+@pytest.mark.slow
 def test_an_upgrade_from_0003_keeps_every_value_and_sends_it_only_to_declared_connectors(
     store_url: str, key_provider: LocalKeyProvider, make_canary: Callable[[str], str]
 ) -> None:

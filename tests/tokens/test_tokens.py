@@ -218,6 +218,7 @@ def test_expired_revocations_are_pruned(tokens: TokenService, clock: FakeClock, 
         tokens.revoke(second_jti, tenant="initech", expires_at=clock.now, actor="x")
 
 
+@pytest.mark.slow
 def test_revocations_survive_the_deletion_of_their_tenant(tokens: TokenService, vault: Vault) -> None:
     """Deleting (and re-creating) a tenant does not bring a revoked token back."""
     text, jti = issue(tokens)

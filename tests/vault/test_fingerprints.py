@@ -73,6 +73,7 @@ def test_one_entry_per_version_with_tenant_name_version_and_length(two_tenants: 
     assert all(e.tenant != SCAN_TENANT for e in known.entries)
 
 
+@pytest.mark.slow
 def test_fingerprint_is_hmac_sha256_of_the_plaintext_under_the_key(two_tenants: tuple[Vault, dict]) -> None:
     """Each fingerprint is HMAC-SHA256(its tenant's fingerprint key, plaintext bytes), computed here independently."""
     vault, values = two_tenants

@@ -91,6 +91,7 @@ def test_threads_on_sqlite(tmp_path: Path, key_provider: LocalKeyProvider) -> No
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_processes_on_postgres(postgres_url: str, key_provider: LocalKeyProvider) -> None:
     """Eight processes doing check-and-set puts on one PostgreSQL secret: every write lands once, versions 1..N."""
     setup = Vault.open(postgres_url, key_provider=key_provider)

@@ -181,6 +181,7 @@ def test_wrong_key_file_is_refused_at_open(open_vault: Callable[..., Vault], tmp
     assert vault.list_tenants()[0].name == "t"
 
 
+@pytest.mark.slow
 def test_wrong_key_is_also_caught_at_unwrap(open_vault: Callable[..., Vault], tmp_path: Path) -> None:
     """A Vault built without the open-time check still refuses to unwrap under a foreign keyring."""
     vault = open_vault()

@@ -223,6 +223,7 @@ def test_operator_made_alias_is_adopted_as_version_1(moto_kms: MotoServer, kms: 
     assert provider.unwrap(wrapped, version, CONTEXT) == ROOT_KEY
 
 
+@pytest.mark.slow
 def test_current_alias_on_a_foreign_key_is_refused_naming_the_fix(uri: str, kms: Any) -> None:
     """``alias/<name>`` moved to a key that is no version: opening says so and how to point it back."""
     AwsKmsKeyProvider(uri)
@@ -373,6 +374,7 @@ def test_errors_and_reprs_carry_no_secret(
     assert_not_leaked(leaks, provider, *errors)
 
 
+@pytest.mark.slow
 def test_single_key_form_wraps_but_does_not_manage_versions(moto_kms: MotoServer, kms: Any) -> None:
     """A key id or key ARN is a fixed version 1: it wraps and unwraps, and refuses to add or destroy."""
     metadata = kms.create_key()["KeyMetadata"]
