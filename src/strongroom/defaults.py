@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from strongroom.errors import InvalidInput
@@ -60,9 +61,20 @@ def find_home(start: Path | None = None) -> Path | None:
         return None
     for directory in (here, *here.parents):
         candidate = directory / DEFAULT_HOME
-        if candidate.is_dir():
+        if candidate.is_dir() and trusted_home(candidate):
             return Path(DEFAULT_HOME) if start is None and directory == here else candidate
     return None
+
+
+def trusted_home(path: Path) -> bool:
+    """Whether a ``.strongroom`` found on the way up may be used: a real directory of this user that no one
+    else may write to. Another user able to write to a parent (``/tmp``, a shared ``/srv``) could otherwise
+    plant one and be handed our admin key and database (git refuses such a ``.git`` the same way)."""
+    try:
+        status = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.geteuid() and not status.st_mode & 0o022
 
 
 def home_searched() -> str:

@@ -125,6 +125,30 @@ def test_a_subdirectory_uses_the_projects_home(project: Path, cli_invoke: Invoke
     assert [t["name"] for t in listed] == ["acme"]
 
 
+@pytest.mark.parametrize("planted", ["writable by others", "another user's"])
+def test_a_parent_home_another_user_could_have_planted_is_not_used(
+    project: Path, cli_invoke: Invoke, planted: str
+) -> None:
+    """A `.strongroom` on the way up that another user owns or may write to (a shared `/tmp`, `/srv`) is passed
+    over, as git passes over such a `.git`: whoever planted it would get our admin key and database."""
+    _ok(cli_invoke, project, "init")
+    _ok(cli_invoke, project, "tenant", "create", "acme")
+    home = project / ".strongroom"
+    if planted == "writable by others":
+        home.chmod(0o777)
+    elif os.geteuid() == 0:
+        os.chown(home, 65534, 65534)  # nobody
+    else:
+        pytest.skip("making a directory another user's needs root")
+    sub = project / "sub"
+    sub.mkdir()
+    done = _run(cli_invoke, sub, "tenant", "list", "--json")
+    assert "acme" not in done.stdout + done.stderr
+    _ok(cli_invoke, sub, "init")  # a home of its own, beside the one passed over
+    assert (sub / ".strongroom" / "keys" / "dev.json").exists()
+    assert json.loads(_ok(cli_invoke, sub, "tenant", "list", "--json").stdout) == []
+
+
 def test_init_in_a_subdirectory_names_the_home_it_found(project: Path, cli_invoke: Invoke) -> None:
     """init below an initialised project refuses (a key is never overwritten), says the home was found in a
     parent directory and how to make a separate one, which then works."""

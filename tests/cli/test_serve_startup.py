@@ -175,3 +175,43 @@ def test_at_a_terminal_uvicorns_lines_are_formatted(tmp_path: Path) -> None:
     assert "Traceback" not in shown
     admin = (home / "bootstrap-admin-key").read_text().strip()
     assert admin not in shown
+
+
+@pytest.mark.parametrize("planted", ["file", "symlink"])
+def test_a_planted_admin_key_file_is_replaced_not_written_through(tmp_path: Path, planted: str) -> None:
+    """An admin-key file (or a link) someone left in the home before the first start is never written through:
+    serve writes the key into a new file of its own, mode 0600, and whatever was planted never holds it."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    target = tmp_path / "planted-target"
+    target.write_text("")
+    target.chmod(0o666)
+    key_file = home / "bootstrap-admin-key"
+    if planted == "file":  # the planter keeps a hard link: a key written through the file would show there
+        os.link(target, key_file)
+    else:
+        key_file.symlink_to(target)
+    master, slave = pty.openpty()
+    process = subprocess.Popen(  # no controlling terminal: the key goes to the file
+        [*_strongroom(), "serve", "--port", str(_free_port())],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=_env(home),
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        _read_until(master, "Application startup complete", process)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait()
+        os.close(master)
+    written = key_file.lstat()
+    assert not key_file.is_symlink()
+    assert written.st_nlink == 1
+    assert written.st_mode & 0o777 == 0o600
+    assert key_file.read_text().startswith("srk_")
+    assert target.read_text() == ""

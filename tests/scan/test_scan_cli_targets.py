@@ -301,6 +301,20 @@ def test_git_history_finds_a_secret_removed_later_with_its_commit(tmp_path: Path
     assert_not_leaked([key], history.stdout, history.stderr, as_text.stdout, as_text.stderr)
 
 
+def test_an_authors_terminal_escapes_are_printed_escaped(tmp_path: Path) -> None:
+    """A commit's author (and a path) is anyone's text: its control characters are printed as ``\\x1b``,
+    never sent to the terminal, where they could erase or rewrite the finding's line."""
+    repo = _repo(tmp_path / "repo")
+    (repo / "config.env").write_text(f"AWS_ACCESS_KEY_ID={aws_key_id(32)}\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=ev\x1b[2Kil\rX", "commit", "-q", "-m", "add config")
+    as_text = scan(repo, "--git")
+    assert as_text.returncode == 1, as_text.stderr
+    assert "\x1b" not in as_text.stdout
+    assert "\r" not in as_text.stdout
+    assert "by ev\\x1b[2Kil\\x0dX <alice@example.com>" in as_text.stdout
+
+
 def test_staged_sees_the_index_only(tmp_path: Path) -> None:
     """--staged finds a staged-only secret (exit 1), nothing after git reset, and ignores unstaged edits."""
     key = stripe_live_key(41)

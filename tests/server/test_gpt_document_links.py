@@ -86,9 +86,37 @@ def test_the_link_key_opens_nothing_else_and_revoking_reaches_only_links(held: A
     s.assert_error(s.client.delete(f"{LINKS.format(s.a.name)}/{link['id']}", headers=s.auth(s.b.key)), 403)
     s.assert_error(s.client.delete(f"{LINKS.format(s.b.name)}/{link['id']}", headers=s.auth(s.b.key)), 404)
     message = s.assert_error(_create(s, s.a.token), 403)["message"]
-    assert "API key" in message
+    assert "keys:manage" in message
     reader, _ = s.new_key(s.a.name, ["connectors:read"])  # a key without gpt:document is no link
     s.assert_error(s.client.get(f"/v1/gpt/documents/{reader}.json"), 403)
+
+
+def test_links_are_made_listed_and_revoked_only_as_keys_are(held: Any) -> None:
+    """A link outlives whoever made it, so it takes keys:manage, which no agent token holds: a reader's key
+    or the tenant's agent token neither makes, lists nor revokes one."""
+    s = held
+    link = _create(s, s.a.key).json()
+    reader, _ = s.new_key(s.a.name, ["connectors:read"])
+    for credential in (reader, s.a.token):
+        s.assert_error(_create(s, credential), 403)
+        s.assert_error(s.client.get(LINKS.format(s.a.name), headers=s.auth(credential)), 403)
+        s.assert_error(s.client.delete(f"{LINKS.format(s.a.name)}/{link['id']}", headers=s.auth(credential)), 403)
+    assert s.client.get(_path(link["url"])).status_code == 200  # still served: nothing was revoked
+
+
+def test_only_a_links_own_key_opens_a_link_url(held: Any) -> None:
+    """gpt:document is made only by the link route (POST /api-keys refuses it, naming the route), and a key
+    holding it beside anything else never opens a link's URL: a strong key must never end up in a URL."""
+    s = held
+    refused = s.client.post(
+        f"/v1/tenants/{s.a.name}/api-keys",
+        json={"name": "doc", "scopes": ["gpt:document"]},
+        headers=s.auth(s.admin),
+    )
+    assert "gpt/document-links" in s.assert_error(refused, 400)["message"]
+    api_keys = s.app.state.strongroom.api_keys
+    strong, _ = api_keys.create(tenant=s.a.name, name="strong", scopes=["gpt:document", "tokens:issue"], actor="t")
+    s.assert_error(s.client.get(f"/v1/gpt/documents/{strong.reveal()}.json"), 403)
 
 
 def test_the_link_key_is_in_no_audit_event_and_no_access_log_line(held: Any, caplog: Any) -> None:

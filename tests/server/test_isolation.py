@@ -39,7 +39,7 @@ import pytest
 
 from strongroom.server.refusals import RefusalAudit
 from strongroom.tokens import ApiKeys
-from strongroom.vocabulary import KEY_ONLY_SCOPES, SCOPES, Action
+from strongroom.vocabulary import KEY_ONLY_SCOPES, SCOPES, Action, Scope
 
 PUBLIC = {
     ("get", "/healthz"),
@@ -319,9 +319,13 @@ def _single_scope_credentials(s: Any) -> list[tuple[str, str, str]]:
     """(label, credential, its audit actor): a key of B's for each scope, and a token for each a token may carry."""
     found = []
     for scope in sorted(SCOPES):
-        key, key_id = s.new_key(s.b.name, [scope])
+        if scope == Scope.GPT_DOCUMENT:  # only the document-link route makes a key holding it
+            link = s.client.post(f"/v1/tenants/{s.b.name}/gpt/document-links", json={}, headers=s.auth(s.b.key)).json()
+            key, key_id = link["url"].rsplit("/", 1)[1].removesuffix(".json"), link["id"]
+        else:
+            key, key_id = s.new_key(s.b.name, [scope])
         found.append((f"key {scope}", key, f"key:{key_id}"))
-        if scope in KEY_ONLY_SCOPES:
+        if scope in KEY_ONLY_SCOPES or scope == Scope.GPT_DOCUMENT:  # no key mints a token carrying these
             continue
         minter, _ = s.new_key(s.b.name, sorted({scope, "tokens:issue"}))
         subject = "b-agent-" + scope.replace(":", "-")

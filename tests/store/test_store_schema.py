@@ -174,6 +174,16 @@ def test_safe_url_masks_passwords(url: str) -> None:
     assert shown.endswith(("/app", "sslmode=require"))
 
 
+@pytest.mark.parametrize("param", ["password", "sslpassword", "PASSWORD", "auth_token", "api_key", "client_secret"])
+def test_safe_url_masks_credentials_given_as_query_parameters(param: str) -> None:
+    """libpq also takes a password from the query string (``?password=``): masked like the one in the netloc,
+    and the rest of the query kept readable."""
+    shown = engines.safe_url(f"postgresql://u@db.example/app?sslmode=require&{param}={CANARY}")
+    assert CANARY not in shown
+    assert f"{param}=hidden" in shown
+    assert "sslmode=require" in shown
+
+
 def test_safe_url_leaves_sqlite_urls_readable(tmp_path: Path) -> None:
     """safe_url returns a SQLite URL (which has no password) unchanged."""
     url = f"sqlite:///{tmp_path / 'strongroom.db'}"

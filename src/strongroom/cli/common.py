@@ -85,6 +85,15 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``): a file path, commit author or name that came
+    from someone else must never move the cursor, erase a line or retitle the terminal it is printed to."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def print_table(
     title: str,
     columns: Sequence[str],
@@ -96,7 +105,7 @@ def print_table(
     ellipsis (a cell that does not fit wraps). Long free text (reasons, notes) goes in ``notes``, printed below
     the table, each wrapped to the width: callers keep the columns to short values."""
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline")
-    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    cells = [["" if cell is None else printable(str(cell)) for cell in row] for row in rows]
     # The first column names the row (a name, an id): kept whole while it takes at most half the width, the
     # others wrapping first to make room. Headers are never split.
     keys = max((len(row[0]) for row in cells if row), default=0)

@@ -225,7 +225,8 @@ def _print(report: ScanReport, findings: list[Finding], scanner: Scanner, *, as_
         for f in findings:
             commit = f" in {f.commit[:12]} by {f.author}" if f.commit else ""
             what = f" {f.description}:" if f.rule_id == KNOWN_RULE else ""
-            common.out.print(f"{f.path}:{f.line}:{f.column}: {f.rule_id} ({f.severity}){commit}{what} {f.masked}")
+            line = f"{f.path}:{f.line}:{f.column}: {f.rule_id} ({f.severity}){commit}{what} {f.masked}"
+            common.out.print(common.printable(line))
     elif findings:
         in_git = any(f.commit for f in findings)
         common.print_table(

@@ -175,7 +175,10 @@ def _bootstrap_admin(vault: object, home: Path) -> None:
     except OSError:
         pass
     path = home / ADMIN_KEY_FILE
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A new file of our own, never one found there: an existing file (or a link) keeps its owner and mode, so
+    # whoever planted it could read the key. O_EXCL and O_NOFOLLOW refuse one that reappears meanwhile.
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(key.reveal() + "\n")
     sys.stderr.write(f"no terminal: the admin API key ({info.id}) is in {path} (mode 0600); read it, then delete it\n")

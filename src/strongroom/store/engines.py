@@ -29,12 +29,21 @@ def normalise_url(url: str) -> str:
     return url
 
 
+SECRET_QUERY_WORDS = ("pass", "secret", "token", "key")
+
+
 def safe_url(url: str) -> str:
-    """The URL with any password masked, for messages."""
+    """The URL with any password masked, for messages: the ``user:password@`` part and query parameters a
+    driver takes a credential from (libpq's ``?password=``, ``?sslpassword=``, a token, a key)."""
     try:
-        return make_url(normalise_url(url)).render_as_string(hide_password=True)
+        parsed = make_url(normalise_url(url))
     except ArgumentError:
         return "<unparseable database URL>"
+    masked = {
+        name: "hidden" if any(word in name.lower() for word in SECRET_QUERY_WORDS) else value
+        for name, value in parsed.query.items()
+    }
+    return parsed.set(query=masked).render_as_string(hide_password=True)
 
 
 SQLITE_FORMS = "sqlite:///relative.db (three slashes) or sqlite:////abs/path.db (four)"

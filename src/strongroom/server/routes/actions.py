@@ -28,7 +28,7 @@ from strongroom.server.deps import Caller, State, actor, request_id
 from strongroom.server.errors import ApiError
 from strongroom.server.models import DocumentLinkCreated, DocumentLinkIn, DocumentLinkOut
 from strongroom.server.routes import context_of
-from strongroom.tokens.document_links import DocumentLink, DocumentLinks
+from strongroom.tokens.document_links import LINK_SCOPES, DocumentLink, DocumentLinks
 from strongroom.vault.destinations import allowed
 from strongroom.vocabulary import Scope
 
@@ -229,11 +229,9 @@ LINK_PATH = "/v1/gpt/documents/"
 def create_document_link(
     tenant: str, caller: Caller, state: State, request: Request, body: DocumentLinkIn | None = None
 ) -> DocumentLinkCreated:
-    caller.require(Scope.CONNECTORS_READ, tenant)
-    if caller.kind == "token":
-        raise AccessDenied(
-            "a document link outlives any token: create it with a tenant API key holding connectors:read"
-        )
+    # A link is a credential, and one that outlives whoever made it: made, listed and revoked like the
+    # tenant's API keys, with keys:manage, which only an API key holds (never an agent token).
+    caller.require(Scope.KEYS_MANAGE, tenant)
     given = body or DocumentLinkIn()
     key, link = DocumentLinks(state.api_keys).create(
         tenant, label=given.name, ttl_seconds=given.ttl_seconds, actor=actor(caller), context=context_of(request)
@@ -247,7 +245,7 @@ def create_document_link(
 
 @router.get("/v1/tenants/{tenant}/gpt/document-links", summary="A tenant's GPT document links (never their URLs)")
 def list_document_links(tenant: str, caller: Caller, state: State) -> list[DocumentLinkOut]:
-    caller.require(Scope.CONNECTORS_READ, tenant)
+    caller.require(Scope.KEYS_MANAGE, tenant)
     return [_link_out(link) for link in DocumentLinks(state.api_keys).list(tenant)]
 
 
@@ -257,7 +255,7 @@ def list_document_links(tenant: str, caller: Caller, state: State) -> list[Docum
     summary="Revoke a GPT document link: its URL answers 404 from now on",
 )
 def revoke_document_link(tenant: str, link_id: str, caller: Caller, state: State, request: Request) -> Response:
-    caller.require(Scope.CONNECTORS_READ, tenant)
+    caller.require(Scope.KEYS_MANAGE, tenant)
     DocumentLinks(state.api_keys).revoke(tenant, link_id, actor=actor(caller), context=context_of(request))
     return Response(status_code=204)
 
@@ -286,7 +284,8 @@ async def linked_document(document: str, state: State, request: Request) -> dict
         # Like a share link: the link is the resource, so unknown, revoked or expired is not found.
         raise NotFound("no such GPT document link (revoked, expired or mistyped): ask for a new one") from None
     request.state.principal, request.state.tenant = caller, caller.tenant
-    if Scope.GPT_DOCUMENT not in caller.scopes or caller.tenant is None or caller.kind != "api_key":
+    # Only a link's own key (gpt:document and nothing else): a stronger key must never be put in a URL.
+    if caller.scopes != LINK_SCOPES or caller.tenant is None or caller.kind != "api_key":
         raise AccessDenied("this is not a GPT document link: create one with POST /v1/tenants/{t}/gpt/document-links")
     return await asyncio.to_thread(_document, state, request, caller.tenant)
 

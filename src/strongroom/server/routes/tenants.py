@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from strongroom.errors import InvalidInput
 from strongroom.names import check_new_tenant_name
 from strongroom.server.deps import Caller, State, actor, request_id
 from strongroom.server.models import ApiKeyCreated, ApiKeyIn, ApiKeyOut, TenantIn, TenantOut
@@ -50,6 +51,11 @@ def key_out(info: object) -> dict[str, object]:
 @router.post("/{tenant}/api-keys", status_code=201, summary="Create an API key for a tenant (admin); shown once")
 def create_api_key(tenant: str, body: ApiKeyIn, caller: Caller, state: State, request: Request) -> ApiKeyCreated:
     caller.require_admin()
+    if Scope.GPT_DOCUMENT in body.scopes:  # a key that goes into a URL is made only as one, scoped to it alone
+        raise InvalidInput(
+            "gpt:document is a GPT document link's scope: create a link with "
+            f"POST /v1/tenants/{tenant}/gpt/document-links"
+        )
     state.vault.list(tenant)  # NotFound for an unknown tenant, before anything is written
     key, info = state.api_keys.create(
         tenant=tenant,
