@@ -273,6 +273,7 @@ requires_tools = pytest.mark.skipif(
 
 
 @requires_tools
+@pytest.mark.slow  # a server per document: about 40 s in all
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_document_runs_as_written(document: str, workdir: Path) -> None:
     blocks = _document_blocks(document)

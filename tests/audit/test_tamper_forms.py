@@ -283,6 +283,7 @@ def test_an_untouched_log_passes_both_checks(scene: Scene) -> None:
 
 
 @pytest.mark.parametrize("tamper", CAUGHT_BY_THE_KEYED_CHAIN, ids=lambda f: f.__name__)
+@pytest.mark.slow
 def test_the_keyed_chain_catches(scene: Scene, tamper: Callable[[Scene], set[str]]) -> None:
     chains = tamper(scene)
     report = scene.vault.verify_audit()

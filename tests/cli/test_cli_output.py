@@ -200,6 +200,7 @@ def _timestamps(data: Any, key: str = "") -> Iterator[tuple[str, Any]]:
     ],
     ids=" ".join,
 )
+@pytest.mark.slow
 def test_every_listing_prints_iso_8601_utc(
     ready: Cli, make_canary: Callable[[str], str], command: tuple[str, ...]
 ) -> None:

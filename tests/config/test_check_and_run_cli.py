@@ -304,6 +304,7 @@ def _signal_and_wait(app: App, proc: subprocess.Popen[str], signum: int) -> tupl
     [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2],
     ids=lambda s: signal.Signals(s).name,
 )
+@pytest.mark.slow
 def test_run_forwards_signals_to_the_child(app: App, tmp_path: Path, signum: int) -> None:
     """A signal sent to strongroom run reaches the child, whose handler runs; run exits with the child's code."""
     marker = tmp_path / "got-signal"

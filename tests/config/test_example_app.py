@@ -169,6 +169,7 @@ def test_secrets_optional_in_dev_may_be_absent_in_dev(example: Example) -> None:
     ("environment", "missing"),
     [("prod", env) for env in sorted(_required("prod"))] + [("dev", env) for env in sorted(_required("dev"))],
 )
+@pytest.mark.slow
 def test_any_missing_required_secret_stops_run_before_the_app(example: Example, environment: str, missing: str) -> None:
     """Removing one required secret makes `strongroom run` exit 1 naming it, without starting the app."""
     proc = example.run(environment, omit={missing})

@@ -23,6 +23,9 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+# The matrix builds every output path once per module (about 30 s): acceptance-scale, in the slow tier.
+pytestmark = pytest.mark.slow
+
 
 def _package() -> ModuleType:
     """``leak_matrix``, imported from beside this file (tests are not a package under ``--import-mode=importlib``)."""
@@ -55,7 +58,6 @@ def matrix(collected: tuple[list[run.Cell], list[run.Cell]]) -> list[run.Cell]:
     return collected[0]
 
 
-@pytest.mark.slow
 def test_every_cell_is_masked_or_a_documented_limit(matrix: list[run.Cell]) -> None:
     """No cell leaks unless the limits table lists it; no listed cell has stopped leaking; every cell's output
     arrived (its marker is there)."""

@@ -204,6 +204,7 @@ def _credential() -> str:
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS, ids=lambda e: e.name)
+@pytest.mark.slow
 def test_the_agent_never_gets_the_credential_back_in_any_spelling(
     encoding_service: Service, encoding: Encoding
 ) -> None:
