@@ -151,20 +151,6 @@ def assert_refused(result: subprocess.CompletedProcess[str], *phrases: str, code
 
 
 @pytest.fixture
-def cli(tmp_path: Path, cli_invoke: Invoke) -> Cli:
-    """A runner on a home that does not exist yet (default SQLite database inside it)."""
-    return Cli(tmp_path / "home", tmp_path, cli_invoke)
-
-
-@pytest.fixture
-def ready(cli: Cli) -> Cli:
-    """An initialised home with tenant ``acme``."""
-    cli.ok("init")
-    cli.ok("tenant", "create", "acme")
-    return cli
-
-
-@pytest.fixture
 def backend(store_url: str, tmp_path: Path, cli_invoke: Invoke) -> Cli:
     """An initialised runner whose database is ``store_url`` (SQLite file or PostgreSQL), with tenant ``acme``."""
     runner = Cli(tmp_path / "home", tmp_path, cli_invoke, url=store_url)

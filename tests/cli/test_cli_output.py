@@ -17,18 +17,6 @@ from tests.cli.test_cli_commands import Cli, assert_refused
 Invoke = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture
-def cli(tmp_path: Path, cli_invoke: Invoke) -> Cli:
-    return Cli(tmp_path / "home", tmp_path, cli_invoke)
-
-
-@pytest.fixture
-def ready(cli: Cli) -> Cli:
-    cli.ok("init")
-    cli.ok("tenant", "create", "acme")
-    return cli
-
-
 # -- shell completion ---------------------------------------------------------------------------------
 
 
