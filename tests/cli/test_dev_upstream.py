@@ -91,6 +91,18 @@ def test_echoes_the_request_and_stops_cleanly_on_ctrl_c(upstream: tuple[subproce
     assert "Traceback" not in out + err
 
 
+def test_a_path_with_terminal_escapes_is_logged_escaped(upstream: tuple[subprocess.Popen[str], int, str]) -> None:
+    """The path is anyone's text: an escape sequence in it is logged as ``\\x1b``, never sent to the terminal."""
+    process, port, _ = upstream
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:  # http.client refuses to send this
+        raw.sendall(b"GET /a\x1b[2Kb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert raw.recv(64).startswith(b"HTTP/1.1 200")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=15)
+    assert "\x1b" not in err
+    assert "dev-upstream: GET /a\\x1b[2Kb" in err
+
+
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the listening sockets from /proc/net/tcp")
 def test_listens_on_loopback_only(upstream: tuple[subprocess.Popen[str], int, str]) -> None:
     _, port, _ = upstream

@@ -54,7 +54,7 @@ class _Echo(BaseHTTPRequestHandler):
             "headers": headers,
             "body": body,
         }
-        common.err.print(f"dev-upstream: {self.command} {split.path}")
+        common.err.print(common.printable(f"dev-upstream: {self.command} {split.path}"))  # anyone's text
         self._answer(200, echo)
 
     def _answer(self, status: int, payload: dict[str, Any]) -> None:
