@@ -129,12 +129,14 @@ def test_the_agents_credentials_cookies_proxy_and_hop_by_hop_headers_are_not_for
         assert dropped not in seen, dropped
 
 
+@pytest.mark.parametrize("spelling", ["api_key", "API_KEY", "Api_Key", " api_key", "api_key\t"])
 def test_the_credentials_query_parameter_cannot_be_set_by_the_agent(
-    call: Call, make_connector: Callable[..., Connector]
+    call: Call, make_connector: Callable[..., Connector], spelling: str
 ) -> None:
+    """In no spelling an upstream might read as the same name (case, surrounding blanks)."""
     connector = make_connector(CredentialPlacement("query", "api_token", name="api_key"))
-    with pytest.raises(InvalidInput, match="api_key"):
-        call("/echo/1", connector=connector, query=[("api_key", "agent-choice")])
+    with pytest.raises(InvalidInput, match="set by the broker"):
+        call("/echo/1", connector=connector, query=[(spelling, "agent-choice")])
 
 
 def test_unknown_operations_are_not_found(call: Call) -> None:

@@ -134,6 +134,10 @@ def _declared_query(operation: Operation, query: Sequence[tuple[str, str]]) -> N
             raise InvalidInput(problem)
 
 
+def _same_name(given: str, credential: str) -> bool:
+    return given.strip().casefold() == credential.strip().casefold()
+
+
 def _agent_query(connector: Connector, query: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     if len(query) > MAX_QUERY_PAIRS:
         raise InvalidInput(f"at most {MAX_QUERY_PAIRS} query parameters may be passed on")
@@ -149,7 +153,9 @@ def _agent_query(connector: Connector, query: Sequence[tuple[str, str]]) -> list
                 "a query parameter is empty-named, holds a control character (CR, LF, NUL...) "
                 f"or is over {MAX_FIELD_CHARS} characters"
             )
-        if connector.credential.kind == "query" and name == connector.credential.name:
+        # Compared as an upstream might read it (case-blind, trimmed): no spelling of the credential's own
+        # parameter may ride beside it, for an upstream to take instead.
+        if connector.credential.kind == "query" and _same_name(name, connector.credential.name or ""):
             raise InvalidInput(f"query parameter {name!r} is set by the broker")
     return list(query)
 
