@@ -46,7 +46,11 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmToken:
     return start_softhsm_token(tmp_path_factory.mktemp("softhsm"))
 
 
-@pytest.fixture(params=PROVIDERS)
+# aws-kms talks to moto's server, about three times the cost of the others: that third of the matrix runs
+# in the slow tier (`pytest -m slow`, and .ci/run), file: and pkcs11: in the README's command.
+@pytest.fixture(
+    params=[pytest.param(kind, marks=pytest.mark.slow) if kind == "aws-kms" else kind for kind in PROVIDERS]
+)
 def key_provider(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyProvider]:
     kind = request.param
     if kind == "file":
