@@ -60,6 +60,7 @@ def open_vault(
 ) -> Vault:
     from strongroom.vault import Vault
 
+    refuse_untrusted_home(settings)
     if not migrate and key_provider is None:
         refuse_missing_home(settings)
     provider = key_provider or default_provider(settings.key_file, settings.environment)
@@ -72,6 +73,18 @@ def open_vault(
         actor=settings.actor,
         audit_mode=audit_mode,
     )
+
+
+def refuse_untrusted_home(settings: Settings) -> None:
+    """Refuse a home another user owns or may write to, however it was found (git refuses such a
+    repository the same way): its key file could have been planted or swapped."""
+    problem = defaults.home_problem(settings.home)
+    if problem is not None:
+        raise KeyProviderError(
+            f"refusing the strongroom home:\n{problem}.\n"
+            f"Fix: make it yours alone (chown, chmod 700 {settings.home}),\n"
+            f"or set {defaults.HOME_ENV} to a home of your own."
+        )
 
 
 def refuse_missing_home(settings: Settings) -> None:
@@ -142,6 +155,7 @@ def initialise(settings: Settings) -> InitResult:
     from strongroom.store import Store
     from strongroom.store.migrate import upgrade
 
+    refuse_untrusted_home(settings)  # an existing home someone else may have made is not built upon
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_path: Path | None = None
     kek_uri = os.environ.get(KEK_ENV) or ""

@@ -29,6 +29,7 @@ __all__ = [
     "environment_name",
     "find_home",
     "home_dir",
+    "home_problem",
     "home_searched",
     "key_file",
     "rotation_interval",
@@ -67,14 +68,28 @@ def find_home(start: Path | None = None) -> Path | None:
 
 
 def trusted_home(path: Path) -> bool:
-    """Whether a ``.strongroom`` found on the way up may be used: a real directory of this user that no one
-    else may write to. Another user able to write to a parent (``/tmp``, a shared ``/srv``) could otherwise
-    plant one and be handed our admin key and database (git refuses such a ``.git`` the same way)."""
+    """Whether a ``.strongroom`` found on the way up may be used: a real directory (not a link) for which
+    ``home_problem`` finds nothing. Another user able to write to a parent (``/tmp``, a shared ``/srv``) could
+    otherwise plant one and be handed our admin key and database (git passes over such a ``.git`` too)."""
     try:
         status = path.lstat()
     except OSError:
         return False
-    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.geteuid() and not status.st_mode & 0o022
+    return stat.S_ISDIR(status.st_mode) and home_problem(path) is None
+
+
+def home_problem(path: Path) -> str | None:
+    """Why an existing home must not be used, or ``None``: it is another user's, or others may write to it.
+    Whoever can write there can swap its key file for one they hold, and read every value written after."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None  # not there (yet): init makes it, mode 0700
+    if status.st_uid != os.geteuid():
+        return f"{path} belongs to another user (uid {status.st_uid})"
+    if status.st_mode & 0o022:
+        return f"{path} is writable by others (mode {stat.S_IMODE(status.st_mode):o})"
+    return None
 
 
 def home_searched() -> str:

@@ -149,6 +149,32 @@ def test_a_parent_home_another_user_could_have_planted_is_not_used(
     assert json.loads(_ok(cli_invoke, sub, "tenant", "list", "--json").stdout) == []
 
 
+@pytest.mark.parametrize("how", ["found here", "named by STRONGROOM_HOME"])
+def test_a_home_others_may_write_to_is_refused_however_it_is_named(
+    project: Path, cli_invoke: Invoke, make_canary: Callable[[str], str], how: str
+) -> None:
+    """A home whose key file anyone may swap is refused by every command, init and serve's path included,
+    naming the fix; nothing is read or written through it. Made private again, it works as before."""
+    extra = {"STRONGROOM_HOME": str(project / ".strongroom")} if how != "found here" else {}
+    _ok(cli_invoke, project, "init", **extra)
+    _ok(cli_invoke, project, "tenant", "create", "acme", **extra)
+    home = project / ".strongroom"
+    home.chmod(0o777)
+    for args in (("tenant", "list"), ("init",), ("secret", "put", "acme", "db")):
+        done = invoke_with_stdin(cli_invoke, project, args, make_canary("home"), **extra)
+        shown = home if extra else ".strongroom"  # as the home was named: found here, it is relative
+        _assert_refused(done, "is writable by others (mode 777)", f"chmod 700 {shown}")
+    home.chmod(0o700)
+    assert json.loads(_ok(cli_invoke, project, "tenant", "list", "--json", **extra).stdout)[0]["name"] == "acme"
+    assert json.loads(_ok(cli_invoke, project, "secret", "list", "acme", "--json", **extra).stdout) == []
+
+
+def invoke_with_stdin(
+    invoke: Invoke, cwd: Path, args: tuple[str, ...], stdin: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return invoke(list(args), env=_env(**extra), cwd=cwd, stdin=stdin)
+
+
 def test_init_in_a_subdirectory_names_the_home_it_found(project: Path, cli_invoke: Invoke) -> None:
     """init below an initialised project refuses (a key is never overwritten), says the home was found in a
     parent directory and how to make a separate one, which then works."""
