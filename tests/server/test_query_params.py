@@ -123,9 +123,10 @@ def test_query_parameters_round_trip_and_bad_ones_are_named() -> None:
     assert "'type' must be one of string, integer, number, boolean" in message
     assert "unknown field 'colour'" in message
     twice = _search("https://api.example.com")
-    twice["operations"][0]["query"] = [{"name": "api_key"}]
-    with pytest.raises(InvalidInput, match="'api_key' carries the credential"):
-        connector_from_dict({**twice, "name": "search"}, where="test")
+    for spelling in ("api_key", "API_KEY", "Api_Key"):  # the broker refuses every case of it at call time
+        twice["operations"][0]["query"] = [{"name": spelling}]
+        with pytest.raises(InvalidInput, match="'api_key' carries the credential"):
+            connector_from_dict({**twice, "name": "search"}, where="test")
     twice["operations"][0]["query"] = [{"name": "q"}, {"name": "q"}]
     with pytest.raises(InvalidInput, match="'q' appears twice"):
         connector_from_dict({**twice, "name": "search"}, where="test")

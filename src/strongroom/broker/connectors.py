@@ -400,14 +400,15 @@ def _dns_name_problems(hostname: str) -> list[str]:
 
 
 def _credential_query_problems(c: Connector) -> list[str]:
-    """An operation may not declare the query parameter the credential goes in: the broker alone sets it."""
+    """An operation may not declare the query parameter the credential goes in, in any case: the broker alone
+    sets it, and the broker refuses every spelling an upstream might read as the same name."""
     if not isinstance(c.credential, CredentialPlacement) or c.credential.kind != "query":
         return []
     name = c.credential.name
     return [
         f"operation {op.id!r}: query parameter {name!r} carries the credential: the broker sets it"
         for op in c.operations
-        if any(q.name == name for q in op.query or ())
+        if any(q.name.strip().casefold() == (name or "").strip().casefold() for q in op.query or ())
     ]
 
 
