@@ -22,6 +22,7 @@ __all__ = [
     "ACTOR_ENV",
     "ENVIRONMENT_ENV",
     "HOME_ENV",
+    "REWRAP_BATCH",
     "URL_ENV",
     "actor",
     "checkpoint_interval",
@@ -39,6 +40,8 @@ DEFAULT_HOME = ".strongroom"
 DEFAULT_ENVIRONMENT = "dev"
 DATABASE_FILE = "strongroom.db"
 CHECKPOINT_SECONDS = 60.0
+REWRAP_BATCH = 5000
+"""Data keys a rewrap writes per transaction (docs/benchmarks.md, "Re-keying": the batch size against the rate)."""
 
 
 def home_dir() -> Path:

@@ -187,3 +187,38 @@ def test_a_provider_key_shared_by_two_environments_is_never_destroyed_under_the_
     finally:
         dev.close()
         prod.close()
+
+
+def test_a_rewrap_passes_over_tenants_deleted_while_it_runs(
+    open_vault: Open, key_provider: LocalKeyProvider, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys the provider wraps itself (the pre-0006 layout) are re-read one at a time during a rewrap; a tenant
+    deleted after its page was read is passed over, and every other key is rewrapped and reads back."""
+    vault = open_vault(cache_ttl_seconds=0)
+    _fill(vault)
+    vault.close()
+    write_pre_0006_layout(store_url, key_provider)
+    old = open_vault(cache_ttl_seconds=0)
+    unwrap = key_provider.unwrap
+    deleted: list[str] = []
+
+    def unwrap_then_delete(*args: object, **kwargs: object) -> bytes:
+        if not deleted:  # on the first key of the first page: the others' rows are already read
+            deleted.extend(["t0", "t1", "t2"])
+            for name in deleted:
+                old.delete_tenant(name)
+        return unwrap(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(key_provider, "unwrap", unwrap_then_delete)
+    rewrapped = old.keys.rewrap()
+    monkeypatch.undo()
+    assert deleted
+    assert rewrapped <= 3
+    status = old.keys.status()
+    assert status.provider_wrapped == ()  # every remaining key under the root
+    assert old.list_tenants() == []
+    fresh = open_vault(cache_ttl_seconds=0)  # reads every key from the store, under the new root
+    assert fresh.keys.status().provider_wrapped == ()
+    fresh.create_tenant("after")
+    fresh.put("after", "s", "value-after")
+    _reads_back(fresh, {("after", "s"): "value-after"})

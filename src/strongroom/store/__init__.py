@@ -14,7 +14,7 @@ from strongroom.store.records import (
     TokenRevocationRecord,
     VersionRecord,
 )
-from strongroom.store.repository import DataKeyRow, Store, Tx, data_key_row_records
+from strongroom.store.repository import DataKeyRow, Store, Tx
 
 __all__ = [
     "ApiKeyRecord",
@@ -32,5 +32,4 @@ __all__ = [
     "TokenRevocationRecord",
     "Tx",
     "VersionRecord",
-    "data_key_row_records",
 ]

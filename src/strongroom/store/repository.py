@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import os
 import sys
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, inspect, or_, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, inspect, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -55,18 +56,17 @@ from strongroom.store.tables import (
 )
 from strongroom.vocabulary import ROOT_KEYRING
 
-DataKeyRow = tuple[str, int, str, int, bytes, float, str, float]
-"""A data key and its tenant, as ``Tx.data_keys_page`` reads them: (tenant id, version, kek id, kek version,
-wrapped, created at, the tenant's name, the tenant's created at)."""
+DataKeyRow = tuple[str, int, str, int, bytes]
+"""A data key as ``Tx.data_keys_page`` reads it: (tenant id, version, kek id, kek version, wrapped)."""
 
 
-def data_key_row_records(row: DataKeyRow, environment: str) -> tuple[DataKeyRecord, TenantRecord]:
-    tenant_id, version, kek_id, kek_version, wrapped, created_at, name, tenant_created_at = row
-    return (
-        DataKeyRecord(tenant_id, version, kek_id, kek_version, wrapped, created_at),
-        TenantRecord(tenant_id, environment, name, tenant_created_at),
-    )
+_first = operator.itemgetter(0)
 
+_REWRAP_FIRST = (
+    "SET LOCAL synchronous_commit = off; CREATE TEMPORARY TABLE IF NOT EXISTS strongroom_rewrap "
+    "(tenant_id varchar(32), version int, wrapped bytea) ON COMMIT DELETE ROWS"
+)
+_REWRAP_AGAIN = "DELETE FROM strongroom_rewrap"  # a second batch in the same transaction
 
 _process_locks: dict[str, threading.RLock] = {}
 
@@ -78,6 +78,8 @@ class Store:
         self.url = url
         self.engine: Engine = engines.create(url)
         self.backend = self.engine.dialect.name
+        self._kept = threading.local()  # a thread's kept connection: see connections_kept
+        self._keeping: list[Connection] | None = None
 
     def __repr__(self) -> str:
         return f"Store({engines.safe_url(self.url)!r})"
@@ -99,14 +101,43 @@ class Store:
             yield Tx(conn, lock_rows=False)
 
     @contextmanager
-    def _connect(self) -> Iterator[Connection]:
+    def connections_kept(self) -> Iterator[Callable[[], None]]:
+        """Yields ``keep``: a thread that calls it keeps one connection for all its transactions until the
+        block ends, instead of checking one out of the pool, and pinging it, for each. For the thousands of
+        short transactions of a rewrap, where the checkout and its round trip cost more than a batch's own
+        statements. The threads must be done by the end of the block (a thread pool shut down inside it)."""
+        opened: list[Connection] = []
+
+        def keep() -> None:
+            self._kept.block = opened  # the connection itself is made on first use, where errors are reported
+
+        self._keeping = opened
         try:
-            conn = self.engine.connect()
+            yield keep
+        finally:
+            self._keeping = None
+            for conn in opened:
+                conn.close()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        kept = self._kept
+        block: list[Connection] | None = getattr(kept, "block", None)
+        if block is None or block is not self._keeping:  # not keeping, or kept in a block that has ended
+            with self._new_connection() as conn:
+                yield conn
+            return
+        if getattr(kept, "conn", None) is None or kept.conn[0] is not block:
+            kept.conn = (block, self._new_connection())
+            block.append(kept.conn[1])  # atomic: each thread registers its own
+        yield kept.conn[1]
+
+    def _new_connection(self) -> Connection:
+        try:
+            return self.engine.connect()
         except (OperationalError, DBAPIError) as exc:
             reason = str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else type(exc.orig).__name__
             raise StoreError(f"cannot connect to {engines.safe_url(self.url)}: {reason}") from None
-        with conn:
-            yield conn
 
     @contextmanager
     def exclusive(self, name: str, *, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
@@ -195,6 +226,7 @@ class Tx:
     def __init__(self, conn: Connection, *, lock_rows: bool) -> None:
         self.conn = conn
         self._lock_rows = lock_rows
+        self._rewrap_staged = False  # rows in the temporary table of rewrap_data_keys, until commit
 
     def _insert(self, table: Any) -> Any:
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
@@ -361,35 +393,58 @@ class Tx:
         )
         return DataKeyRecord(**row) if row else None
 
+    def data_key_with_tenant(self, tenant_id: str, version: int) -> tuple[DataKeyRecord, TenantRecord] | None:
+        """One data key and its tenant, as ``Vault._unwrap`` takes them."""
+        row = self._one(
+            select(data_keys, tenants.c.environment, tenants.c.name, tenants.c.created_at.label("tenant_created_at"))
+            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
+            .where(and_(data_keys.c.tenant_id == tenant_id, data_keys.c.version == version))
+        )
+        if row is None:
+            return None
+        key = DataKeyRecord(**{c.name: row[c.name] for c in data_keys.columns})
+        return key, TenantRecord(tenant_id, row["environment"], row["name"], row["tenant_created_at"])
+
     def data_keys_page(
         self, environment: str, *, not_under: tuple[str, int], after: tuple[str, int] | None, limit: int
-    ) -> Sequence[DataKeyRow]:
+    ) -> list[DataKeyRow]:
         """Up to ``limit`` of this environment's data keys not wrapped under ``not_under`` (key id, version), in
         key order after ``after`` (keyset paging: a batch costs the same at the millionth key as at the first).
-        Rows as the driver returns them, not records: a rewrap reads every data key, and building two records
-        per key was a fifth of its time (``data_key_row_records`` builds them where needed)."""
+
+        A rewrap reads every data key, so this reads on the driver's own cursor: tuples of the five columns a
+        rewrap needs, in binary on PostgreSQL (a key's bytes as they are, not hex to decode), with no row
+        processing. SQLAlchemy's rows, then a record per key, each once cost more than the AES-GCM
+        (docs/benchmarks.md, "Re-keying")."""
         kek_id, kek_version = not_under
-        # On SQLite the environment is compared as an expression, not the bare column: else SQLite (no
-        # statistics) drives the join from tenants' (environment, name) index and sorts every key of the
-        # environment for each page, which made a rotation quadratic; this way it walks data_keys' primary key
-        # from ``after`` and stops at ``limit``, as PostgreSQL does by its statistics (to which the expression
-        # would look rare: it would drive the join from tenants instead).
-        on_sqlite = self.conn.dialect.name == "sqlite"
-        env_column = tenants.c.environment.concat("") if on_sqlite else tenants.c.environment
-        d = data_keys.c
-        stmt = (
-            select(d.tenant_id, d.version, d.kek_id, d.kek_version, d.wrapped, d.created_at, tenants.c.name,
-                   tenants.c.created_at)
-            .join(tenants, tenants.c.id == d.tenant_id)
-            .where(and_(env_column == environment, or_(d.kek_id != kek_id, d.kek_version != kek_version)))
-            .order_by(d.tenant_id, d.version)
-            .limit(limit)
-        )  # fmt: skip
-        if after is not None:
+        after_id, after_version = after if after is not None else ("", -1)
+        driver: Any = self.conn.connection.driver_connection
+        if self.conn.dialect.name == "postgresql":
             # The bound on tenants.id is implied by the join, but spelled out: PostgreSQL merge-joins the two
             # primary keys, and without it would scan tenants from the first one at every page (quadratic).
-            stmt = stmt.where(tuple_(d.tenant_id, d.version) > tuple_(*after), tenants.c.id >= after[0])
-        return self.conn.execute(stmt).all()  # the 8 columns above, in one fetchall
+            sql = (
+                "SELECT d.tenant_id, d.version, d.kek_id, d.kek_version, d.wrapped FROM data_keys AS d "
+                "JOIN tenants AS t ON t.id = d.tenant_id WHERE t.environment = %s "
+                "AND (d.kek_id <> %s OR d.kek_version <> %s) AND (d.tenant_id, d.version) > (%s, %s) "
+                "AND t.id >= %s ORDER BY d.tenant_id, d.version LIMIT %s"
+            )
+            with driver.cursor(binary=True) as cursor:
+                cursor.execute(sql, (environment, kek_id, kek_version, after_id, after_version, after_id, limit))
+                return cursor.fetchall()  # type: ignore[no-any-return]
+        # On SQLite the environment is compared as an expression (``|| ''``), not the bare column: else SQLite
+        # (no statistics) drives the join from tenants' (environment, name) index and sorts every key of the
+        # environment for each page, which made a rotation quadratic; this way it walks data_keys' primary key
+        # from ``after`` and stops at ``limit``.
+        sql = (
+            "SELECT d.tenant_id, d.version, d.kek_id, d.kek_version, d.wrapped FROM data_keys AS d "
+            "JOIN tenants AS t ON t.id = d.tenant_id WHERE t.environment || '' = ? "
+            "AND (d.kek_id <> ? OR d.kek_version <> ?) AND (d.tenant_id, d.version) > (?, ?) "
+            "ORDER BY d.tenant_id, d.version LIMIT ?"
+        )
+        cursor = driver.cursor()
+        try:
+            return cursor.execute(sql, (environment, kek_id, kek_version, after_id, after_version, limit)).fetchall()  # type: ignore[no-any-return]
+        finally:
+            cursor.close()
 
     def rewrap_data_keys(self, kek_id: str, kek_version: int, rows: Sequence[tuple[str, int, bytes]]) -> None:
         """Many ``rewrap_data_key`` under one key in one statement: rows of (tenant id, version, wrapped)."""
@@ -405,11 +460,9 @@ class Tx:
                 # No wait for the WAL flush at commit: a batch a crash loses is still under its old root key,
                 # which stays live until a retirement counts no key under it, and the resumed rewrap does it
                 # again. The retirement's own (ordinary) commit flushes the WAL through every earlier batch.
-                cursor.execute("SET LOCAL synchronous_commit = off")
-                cursor.execute(
-                    "CREATE TEMPORARY TABLE IF NOT EXISTS strongroom_rewrap (tenant_id varchar(32), version int, "
-                    "wrapped bytea) ON COMMIT DELETE ROWS"
-                )
+                # One round trip for these statements (no parameters: the simple protocol takes several).
+                cursor.execute(_REWRAP_AGAIN if self._rewrap_staged else _REWRAP_FIRST)
+                self._rewrap_staged = True
                 with cursor.copy("COPY strongroom_rewrap FROM STDIN (FORMAT BINARY)") as copy:
                     copy.set_types(["varchar", "int4", "bytea"])
                     for row in rows:
@@ -420,9 +473,8 @@ class Tx:
                     "UPDATE data_keys AS d SET kek_id = %s, kek_version = %s, wrapped = r.wrapped "
                     "FROM strongroom_rewrap AS r WHERE d.tenant_id = r.tenant_id AND d.version = r.version "
                     "AND d.tenant_id BETWEEN %s AND %s",
-                    (kek_id, kek_version, min(row[0] for row in rows), max(row[0] for row in rows)),
+                    (kek_id, kek_version, min(map(_first, rows)), max(map(_first, rows))),
                 )
-                cursor.execute("DELETE FROM strongroom_rewrap")  # for a second batch in the same transaction
             return
         self.conn.exec_driver_sql(  # the driver's own executemany: no per-row parameter processing
             "UPDATE data_keys SET kek_id = ?, kek_version = ?, wrapped = ? WHERE tenant_id = ? AND version = ?",

@@ -15,6 +15,7 @@ PostgreSQL, an ``flock`` beside a SQLite file), so two rotations never interleav
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 
+from strongroom import defaults
 from strongroom.audit import Action
 from strongroom.clock import iso
 from strongroom.crypto import KeyProvider
@@ -29,7 +31,6 @@ from strongroom.crypto.envelope import NONCE_BYTES
 from strongroom.crypto.keys import root_context, seal_keys, wrap_contexts
 from strongroom.crypto.providers import ManagedKeyProvider
 from strongroom.errors import KeyProviderError
-from strongroom.store import data_key_row_records
 from strongroom.vault.key_check import KeyCheck, check_value_key
 from strongroom.vault.keyring import RootKeyGone
 from strongroom.vocabulary import NO_TENANT, ROOT_KEYRING, RootState
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
     from strongroom.store import DataKeyRow, RootKeyRecord, Tx
     from strongroom.vault.service import Vault
 
-DEFAULT_BATCH = 2000
-"""Data keys rewrapped per transaction (docs/benchmarks.md: the batch size against the rewrap rate)."""
+DEFAULT_BATCH = defaults.REWRAP_BATCH
+_WRITERS = 2  # batches written at once (docs/benchmarks.md, "Re-keying": one more gave nothing on 2 cores)
 
 Progress = Callable[[int, int], None]
 
@@ -307,26 +308,28 @@ class KeyLifecycle:
         if progress is not None:
             progress(0, total)
         cipher = vault._keyring.cipher(primary)
-        # Three stages overlap: the store reads the next page and writes the last batch (one thread each way,
-        # waiting on the database without the GIL) while this thread rewraps the current page. Keyset paging
-        # needs only the last key of a page to read the next, so reads never wait for writes; at most one page
-        # and one batch are pending, so memory stays bounded by the batch size.
-        with ThreadPoolExecutor(2, thread_name_prefix="strongroom-rewrap") as pool:
+        # Three stages overlap: one thread reads the next page and two write the last batches (waiting on the
+        # database without the GIL) while this thread rewraps the current page. Keyset paging needs only the last
+        # key of a page to read the next, so reads never wait for writes. Two writers, because a batch's write
+        # is the longest stage; at most one page and two batches are pending, so memory stays bounded by the
+        # batch size. Each thread keeps one connection throughout (a checkout and its ping per batch cost more
+        # than the batch's own statements).
+        writing: deque[Future[int]] = deque()
+        with vault._store.connections_kept() as keep, ThreadPoolExecutor(3, "strongroom-rewrap", keep) as pool:
             reading = pool.submit(self._page, primary.version, None, batch_size)
-            writing: Future[int] | None = None
             while page := reading.result():
                 last = page[-1]
                 reading = pool.submit(self._page, primary.version, (last[0], last[1]), batch_size)
-                keys, contexts = self._unwrap_page(page)
+                page, keys, contexts = self._unwrap_page(page)
                 sealed = seal_keys(cipher, keys, contexts)
                 rows = [(row[0], row[1], wrapped) for row, wrapped in zip(page, sealed, strict=True)]
-                if writing is not None:
-                    done += writing.result()
+                if len(writing) == _WRITERS:
+                    done += writing.popleft().result()
                     if progress is not None:
                         progress(done, max(total, done))
-                writing = pool.submit(self._write_batch, primary.version, rows)
-            if writing is not None:
-                done += writing.result()
+                writing.append(pool.submit(self._write_batch, primary.version, rows))
+            while writing:
+                done += writing.popleft().result()
                 if progress is not None:
                     progress(done, max(total, done))
         event = vault.audit_event(
@@ -356,29 +359,39 @@ class KeyLifecycle:
             work.tx.rewrap_data_keys(ROOT_KEYRING, primary, rows)
         return len(rows)
 
-    def _unwrap_page(self, page: Sequence[DataKeyRow]) -> tuple[list[bytes], list[bytes]]:
-        """The bytes of each data key of a page, and its wrap context under the root keyring. Root ciphers
-        are looked up once per page and the context's fixed parts encoded once, in one loop with no call per
-        key but AES-GCM's: a rewrap is little else, and it runs over every tenant."""
+    def _unwrap_page(self, page: Sequence[DataKeyRow]) -> tuple[Sequence[DataKeyRow], list[bytes], list[bytes]]:
+        """The rows of a page still in the store, the bytes of each one's data key, and its wrap context under
+        the root keyring. Root ciphers are looked up once per page and the context's fixed parts encoded once,
+        in one loop with no call per key but AES-GCM's: a rewrap is little else, and it runs over every
+        tenant."""
         context_of = wrap_contexts(self._env, ROOT_KEYRING)
         ciphers: dict[int, AESGCM] = {}
         keys: list[bytes] = []
         contexts: list[bytes] = []
+        gone: list[DataKeyRow] = []
         for row in page:
             context = context_of(row[0], row[1])
-            contexts.append(context)
             cipher = ciphers.get(row[3]) if row[2] == ROOT_KEYRING else None
             try:
                 if cipher is None and row[2] == ROOT_KEYRING:
                     cipher = ciphers[row[3]] = self._vault._keyring.cipher_of(row[3])
                 if cipher is not None:
                     keys.append(cipher.decrypt(row[4][:NONCE_BYTES], row[4][NONCE_BYTES:], context))
+                    contexts.append(context)
                     continue
             except (InvalidTag, RootKeyGone):
                 pass  # a stale cached root, or one retired meanwhile (see Keyring.unwrap): the vault's own path
-            # reads the row or the root again, says what is wrong if it still fails, and unwraps legacy keys.
-            keys.append(self._vault._unwrap(*data_key_row_records(row, self._env)))
-        return keys, contexts
+            # reads the row and the root again, says what is wrong if it still fails, and unwraps legacy keys.
+            with self._vault._store.read() as tx:
+                found = tx.data_key_with_tenant(row[0], row[1])
+            if found is None:  # its tenant was deleted since the page was read: nothing left to rewrap
+                gone.append(row)
+                continue
+            keys.append(self._vault._unwrap(*found))
+            contexts.append(context)
+        if gone:
+            page = [row for row in page if row not in gone]
+        return page, keys, contexts
 
     # -- retire -----------------------------------------------------------------------------------
 
