@@ -9,12 +9,13 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
+from strongroom import defaults
 from strongroom.cli import common
 
 app = typer.Typer(help="Rotate, retire and shred keys; move the root of trust.", no_args_is_help=True)
 
 _JSON = typer.Option(False, "--json", help="Print JSON.")
-_BATCH = typer.Option(2000, "--batch-size", min=1, help="Data keys rewrapped per transaction.")
+_BATCH = typer.Option(defaults.REWRAP_BATCH, "--batch-size", min=1, help="Data keys rewrapped per transaction.")
 
 
 def _waiting(_: Path | None = None) -> None:
@@ -22,7 +23,10 @@ def _waiting(_: Path | None = None) -> None:
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    if not common.err.is_terminal:  # no bar to draw: nor anything to count for it (a query over every key)
+        yield None
+        return
     with Progress(console=common.err, transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
