@@ -16,7 +16,21 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, inspect, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    inspect,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -61,6 +75,10 @@ DataKeyRow = tuple[str, int, str, int, bytes]
 
 
 _first = operator.itemgetter(0)
+
+# The predicate of ix_data_keys_provider_wrapped (schema 0010), as a literal: a planner uses a partial index
+# only when a query's own condition implies its predicate, which a bound parameter cannot show.
+_NOT_ROOT: ColumnElement[str] = literal_column(f"'{ROOT_KEYRING}'")
 
 _REWRAP_FIRST = (
     "SET LOCAL synchronous_commit = off; CREATE TEMPORARY TABLE IF NOT EXISTS strongroom_rewrap "
@@ -315,7 +333,7 @@ class Tx:
             select(data_keys.c.kek_id, data_keys.c.kek_version)
             .distinct()
             .join(tenants, tenants.c.id == data_keys.c.tenant_id)
-            .where(and_(tenants.c.environment == environment, data_keys.c.kek_id != ROOT_KEYRING))
+            .where(and_(tenants.c.environment == environment, data_keys.c.kek_id != _NOT_ROOT))
         )
         found = {(str(kek_id), int(version)) for kek_id, version in self.conn.execute(stmt)}
         roots = select(root_keys.c.provider_id, root_keys.c.provider_version).where(
@@ -329,7 +347,9 @@ class Tx:
         roots = select(root_keys.c.provider_version).where(
             and_(root_keys.c.provider_id == provider_id, root_keys.c.wrapped.is_not(None))
         )
-        direct = select(data_keys.c.kek_version).where(data_keys.c.kek_id == provider_id)
+        direct = select(data_keys.c.kek_version).where(
+            and_(data_keys.c.kek_id == provider_id, data_keys.c.kek_id != _NOT_ROOT)
+        )
         return {int(v) for v in self.conn.execute(roots.union(direct)).scalars()}
 
     def environments_using(self, provider_id: str, versions: Sequence[int]) -> list[str]:
@@ -344,7 +364,13 @@ class Tx:
         direct = (
             select(tenants.c.environment)
             .join(data_keys, data_keys.c.tenant_id == tenants.c.id)
-            .where(and_(data_keys.c.kek_id == provider_id, data_keys.c.kek_version.in_(versions)))
+            .where(
+                and_(
+                    data_keys.c.kek_id == provider_id,
+                    data_keys.c.kek_id != _NOT_ROOT,
+                    data_keys.c.kek_version.in_(versions),
+                )
+            )
         )
         return sorted({str(e) for e in self.conn.execute(roots.union(direct)).scalars()})
 

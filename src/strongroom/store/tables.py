@@ -19,11 +19,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-from strongroom.vocabulary import KEY_ID_MAX
+from strongroom.vocabulary import KEY_ID_MAX, ROOT_KEYRING
 
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 """The Alembic head this code expects; bump with every migration."""
 
 metadata = MetaData()
@@ -59,6 +60,14 @@ data_keys = Table(
     Column("wrapped", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_data_keys_tenant"),
+    # Schema 0010: the keys a provider wraps directly (before 0006), which every open looks for. kek_id alone:
+    # an index on kek_version would end the rewrap's HOT updates.
+    Index(
+        "ix_data_keys_provider_wrapped",
+        "kek_id",
+        postgresql_where=text(f"kek_id <> '{ROOT_KEYRING}'"),
+        sqlite_where=text(f"kek_id <> '{ROOT_KEYRING}'"),
+    ),
 )
 
 root_keys = Table(
