@@ -148,7 +148,11 @@ class Store:
         if getattr(kept, "conn", None) is None or kept.conn[0] is not block:
             kept.conn = (block, self._new_connection())
             block.append(kept.conn[1])  # atomic: each thread registers its own
-        yield kept.conn[1]
+        mine: Connection = kept.conn[1]
+        # A Connection's options stay set (write() sets WRITE_OPTION in place): a new transaction starts from none,
+        # or on SQLite a read after a write would begin IMMEDIATE and hold the database's one write lock.
+        mine.execution_options(**{engines.WRITE_OPTION: False})
+        yield mine
 
     def _new_connection(self) -> Connection:
         try:
