@@ -193,8 +193,8 @@ def test_a_provider_key_shared_by_two_environments_is_never_destroyed_under_the_
 def test_a_rewrap_passes_over_tenants_deleted_while_it_runs(
     open_vault: Open, key_provider: LocalKeyProvider, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Keys the provider wraps itself (the pre-0006 layout) are re-read one at a time during a rewrap; a tenant
-    deleted after its page was read is passed over, and every other key is rewrapped and reads back."""
+    """Keys the provider wraps itself (the pre-0006 layout) are unwrapped from the page as read; a tenant deleted
+    after its page was read is passed over (not counted), and every other key is rewrapped and reads back."""
     vault = open_vault(cache_ttl_seconds=0)
     _fill(vault)
     vault.close()
