@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto import LocalKeyProvider
 from strongroom.errors import KeyProviderError, WrongKeyError
@@ -248,3 +249,28 @@ def test_a_rewrap_of_provider_wrapped_keys_reads_no_key_one_at_a_time(
     assert reads == []
     assert old.keys.status().provider_wrapped == ()
     _reads_back(open_vault(cache_ttl_seconds=0), values)
+
+
+def test_a_rewrap_reads_again_a_key_its_cached_root_cannot_open_and_passes_over_a_deleted_one(
+    open_vault: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root-wrapped key the page's root cipher cannot open (a stale cached root) is read again and unwrapped the
+    vault's own way; one whose tenant was deleted since its page was read is passed over, not counted."""
+    vault = open_vault(cache_ttl_seconds=0)
+    values = _fill(vault, 4)
+    deleted = ["t0", "t1"]
+    gone: list[str] = []
+
+    def stale_then_delete(version: int) -> AESGCM:
+        while deleted[len(gone) :]:  # on the first page: its rows are read already
+            gone.append(deleted[len(gone)])
+            vault.delete_tenant(gone[-1])
+        return AESGCM(os.urandom(32))  # not the stored root: every key of the page fails its tag
+
+    monkeypatch.setattr(vault._keyring, "cipher_of", stale_then_delete)
+    report = vault.keys.rotate()
+    monkeypatch.undo()
+    assert gone == deleted
+    assert report.rewrapped == 3  # t2, t3 and the audit key
+    assert vault.keys.status().retirable == (1,)
+    _reads_back(open_vault(cache_ttl_seconds=0), {k: v for k, v in values.items() if k[0] not in deleted})
