@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto import LocalKeyProvider
 from strongroom.errors import KeyProviderError, WrongKeyError
+from strongroom.store import Tx
 from strongroom.vault import Vault
 from strongroom.vocabulary import Action, RootState
 
@@ -192,8 +194,8 @@ def test_a_provider_key_shared_by_two_environments_is_never_destroyed_under_the_
 def test_a_rewrap_passes_over_tenants_deleted_while_it_runs(
     open_vault: Open, key_provider: LocalKeyProvider, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Keys the provider wraps itself (the pre-0006 layout) are re-read one at a time during a rewrap; a tenant
-    deleted after its page was read is passed over, and every other key is rewrapped and reads back."""
+    """Keys the provider wraps itself (the pre-0006 layout) are unwrapped from the page as read; a tenant deleted
+    after its page was read is passed over (not counted), and every other key is rewrapped and reads back."""
     vault = open_vault(cache_ttl_seconds=0)
     _fill(vault)
     vault.close()
@@ -222,3 +224,53 @@ def test_a_rewrap_passes_over_tenants_deleted_while_it_runs(
     fresh.create_tenant("after")
     fresh.put("after", "s", "value-after")
     _reads_back(fresh, {("after", "s"): "value-after"})
+
+
+def test_a_rewrap_of_provider_wrapped_keys_reads_no_key_one_at_a_time(
+    open_vault: Open, key_provider: LocalKeyProvider, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys written before schema 0006 are unwrapped by the provider from the page's own rows: a read per key (a
+    round trip, and on PostgreSQL a checkout and its ping) made a rewrap of such a store several times slower."""
+    vault = open_vault(cache_ttl_seconds=0)
+    values = _fill(vault, 5)
+    vault.close()
+    written = write_pre_0006_layout(store_url, key_provider)
+    old = open_vault(cache_ttl_seconds=0)
+    reads: list[tuple[str, int]] = []
+    one_by_one = Tx.data_key_with_tenant
+
+    def counted(tx: Tx, tenant_id: str, version: int) -> object:
+        reads.append((tenant_id, version))
+        return one_by_one(tx, tenant_id, version)
+
+    monkeypatch.setattr(Tx, "data_key_with_tenant", counted)
+    assert old.keys.rewrap() == written
+    monkeypatch.undo()
+    assert reads == []
+    assert old.keys.status().provider_wrapped == ()
+    _reads_back(open_vault(cache_ttl_seconds=0), values)
+
+
+def test_a_rewrap_reads_again_a_key_its_cached_root_cannot_open_and_passes_over_a_deleted_one(
+    open_vault: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root-wrapped key the page's root cipher cannot open (a stale cached root) is read again and unwrapped the
+    vault's own way; one whose tenant was deleted since its page was read is passed over, not counted."""
+    vault = open_vault(cache_ttl_seconds=0)
+    values = _fill(vault, 4)
+    deleted = ["t0", "t1"]
+    gone: list[str] = []
+
+    def stale_then_delete(version: int) -> AESGCM:
+        while deleted[len(gone) :]:  # on the first page: its rows are read already
+            gone.append(deleted[len(gone)])
+            vault.delete_tenant(gone[-1])
+        return AESGCM(os.urandom(32))  # not the stored root: every key of the page fails its tag
+
+    monkeypatch.setattr(vault._keyring, "cipher_of", stale_then_delete)
+    report = vault.keys.rotate()
+    monkeypatch.undo()
+    assert gone == deleted
+    assert report.rewrapped == 3  # t2, t3 and the audit key
+    assert vault.keys.status().retirable == (1,)
+    _reads_back(open_vault(cache_ttl_seconds=0), {k: v for k, v in values.items() if k[0] not in deleted})

@@ -148,7 +148,11 @@ class Store:
         if getattr(kept, "conn", None) is None or kept.conn[0] is not block:
             kept.conn = (block, self._new_connection())
             block.append(kept.conn[1])  # atomic: each thread registers its own
-        yield kept.conn[1]
+        mine: Connection = kept.conn[1]
+        # A Connection's options stay set (write() sets WRITE_OPTION in place): a new transaction starts from none,
+        # or on SQLite a read after a write would begin IMMEDIATE and hold the database's one write lock.
+        mine.execution_options(**{engines.WRITE_OPTION: False})
+        yield mine
 
     def _new_connection(self) -> Connection:
         try:
@@ -472,10 +476,11 @@ class Tx:
         finally:
             cursor.close()
 
-    def rewrap_data_keys(self, kek_id: str, kek_version: int, rows: Sequence[tuple[str, int, bytes]]) -> None:
-        """Many ``rewrap_data_key`` under one key in one statement: rows of (tenant id, version, wrapped)."""
+    def rewrap_data_keys(self, kek_id: str, kek_version: int, rows: Sequence[tuple[str, int, bytes]]) -> int:
+        """Many ``rewrap_data_key`` under one key in one statement: rows of (tenant id, version, wrapped).
+        Returns how many were updated (not those whose tenant was deleted meanwhile)."""
         if not rows:
-            return
+            return 0
         if self.conn.dialect.name == "postgresql":
             # The batch COPYed (binary: no hex text of each key) into a temporary table emptied at commit (it
             # holds wrapped keys only), then one UPDATE joined to it: a few short statements per batch, whatever
@@ -501,11 +506,11 @@ class Tx:
                     "AND d.tenant_id BETWEEN %s AND %s",
                     (kek_id, kek_version, min(map(_first, rows)), max(map(_first, rows))),
                 )
-            return
-        self.conn.exec_driver_sql(  # the driver's own executemany: no per-row parameter processing
+                return int(cursor.rowcount)
+        return self.conn.exec_driver_sql(  # the driver's own executemany: no per-row parameter processing
             "UPDATE data_keys SET kek_id = ?, kek_version = ?, wrapped = ? WHERE tenant_id = ? AND version = ?",
             [(kek_id, kek_version, w, t, v) for t, v, w in rows],
-        )
+        ).rowcount  # sqlite3 sums an executemany's changes
 
     def data_key_counts(self, environment: str) -> dict[tuple[str, int], int]:
         """How many of this environment's data keys each (key id, key version) wraps."""

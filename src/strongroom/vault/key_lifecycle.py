@@ -31,6 +31,7 @@ from strongroom.crypto.envelope import NONCE_BYTES
 from strongroom.crypto.keys import root_context, seal_keys, wrap_contexts
 from strongroom.crypto.providers import ManagedKeyProvider
 from strongroom.errors import KeyProviderError
+from strongroom.store import DataKeyRecord, TenantRecord
 from strongroom.vault.key_check import KeyCheck, check_value_key
 from strongroom.vault.keyring import RootKeyGone
 from strongroom.vocabulary import NO_TENANT, ROOT_KEYRING, RootState
@@ -356,8 +357,7 @@ class KeyLifecycle:
                     f"the primary root key of {self._env!r} changed from v{primary} to v{root.version} during "
                     "a rewrap; run `strongroom key rewrap` again"
                 )
-            work.tx.rewrap_data_keys(ROOT_KEYRING, primary, rows)
-        return len(rows)
+            return work.tx.rewrap_data_keys(ROOT_KEYRING, primary, rows)
 
     def _unwrap_page(self, page: Sequence[DataKeyRow]) -> tuple[Sequence[DataKeyRow], list[bytes], list[bytes]]:
         """The rows of a page still in the store, the bytes of each one's data key, and its wrap context under
@@ -381,7 +381,14 @@ class KeyLifecycle:
                     continue
             except (InvalidTag, RootKeyGone):
                 pass  # a stale cached root, or one retired meanwhile (see Keyring.unwrap): the vault's own path
-            # reads the row and the root again, says what is wrong if it still fails, and unwraps legacy keys.
+            if row[2] != ROOT_KEYRING:
+                # Written before schema 0006: the provider unwraps it from the row as read (its tenant's name is
+                # not needed), with no read per key; a tenant deleted since is written nowhere (_write_batch).
+                key = DataKeyRecord(row[0], row[1], row[2], row[3], row[4], 0.0)
+                keys.append(self._vault._unwrap(key, TenantRecord(row[0], self._env, row[0], 0.0)))
+                contexts.append(context)
+                continue
+            # Reads the row and the root again, says what is wrong if it still fails.
             with self._vault._store.read() as tx:
                 found = tx.data_key_with_tenant(row[0], row[1])
             if found is None:  # its tenant was deleted since the page was read: nothing left to rewrap
