@@ -86,6 +86,19 @@ _REWRAP_FIRST = (
 )
 _REWRAP_AGAIN = "DELETE FROM strongroom_rewrap"  # a second batch in the same transaction
 
+
+def _keys_with_tenants() -> Any:
+    """Data keys joined to their tenants, for ``_key_and_tenant``."""
+    tenant_created_at = tenants.c.created_at.label("tenant_created_at")
+    columns = (tenants.c.environment, tenants.c.name, tenant_created_at)
+    return select(data_keys, *columns).join(tenants, tenants.c.id == data_keys.c.tenant_id)
+
+
+def _key_and_tenant(row: Any) -> tuple[DataKeyRecord, TenantRecord]:
+    key = DataKeyRecord(**{c.name: row[c.name] for c in data_keys.columns})
+    return key, TenantRecord(key.tenant_id, row["environment"], row["name"], row["tenant_created_at"])
+
+
 _process_locks: dict[str, threading.RLock] = {}
 
 
@@ -383,8 +396,7 @@ class Tx:
     ) -> list[tuple[DataKeyRecord, TenantRecord]]:
         """Up to ``limit`` of this environment's data keys wrapped under one key version, with their tenants."""
         stmt = (
-            select(data_keys, tenants.c.environment, tenants.c.name, tenants.c.created_at.label("tenant_created_at"))
-            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
+            _keys_with_tenants()
             .where(
                 and_(
                     tenants.c.environment == environment,
@@ -395,17 +407,7 @@ class Tx:
             .order_by(data_keys.c.created_at, data_keys.c.tenant_id, data_keys.c.version)
             .limit(limit)
         )
-        found = []
-        for row in self.conn.execute(stmt).mappings():
-            tenant = TenantRecord(
-                id=row["tenant_id"],
-                environment=row["environment"],
-                name=row["name"],
-                created_at=row["tenant_created_at"],
-            )
-            key = DataKeyRecord(**{c.name: row[c.name] for c in data_keys.columns})
-            found.append((key, tenant))
-        return found
+        return [_key_and_tenant(row) for row in self.conn.execute(stmt).mappings()]
 
     def all_data_keys(self) -> list[DataKeyRecord]:
         return [DataKeyRecord(**r) for r in self.conn.execute(select(data_keys)).mappings()]
@@ -425,15 +427,9 @@ class Tx:
 
     def data_key_with_tenant(self, tenant_id: str, version: int) -> tuple[DataKeyRecord, TenantRecord] | None:
         """One data key and its tenant, as ``Vault._unwrap`` takes them."""
-        row = self._one(
-            select(data_keys, tenants.c.environment, tenants.c.name, tenants.c.created_at.label("tenant_created_at"))
-            .join(tenants, tenants.c.id == data_keys.c.tenant_id)
-            .where(and_(data_keys.c.tenant_id == tenant_id, data_keys.c.version == version))
-        )
-        if row is None:
-            return None
-        key = DataKeyRecord(**{c.name: row[c.name] for c in data_keys.columns})
-        return key, TenantRecord(tenant_id, row["environment"], row["name"], row["tenant_created_at"])
+        stmt = _keys_with_tenants().where(and_(data_keys.c.tenant_id == tenant_id, data_keys.c.version == version))
+        row = self._one(stmt)
+        return None if row is None else _key_and_tenant(row)
 
     def data_keys_page(
         self, environment: str, *, not_under: tuple[str, int], after: tuple[str, int] | None, limit: int
